@@ -1,0 +1,1 @@
+"""What the services exchange: event envelopes, event payloads, RPC schemas and errors."""

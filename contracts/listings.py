@@ -1,0 +1,214 @@
+"""Listings: what communes lend. RPC schemas of the listings service and its events."""
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Literal, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from contracts.events import Event, Payload, register
+
+CATEGORIES: dict[str, str] = {
+    "deneigement": "Déneigement et viabilité hivernale",
+    "voirie": "Voirie et travaux publics",
+    "espaces-verts": "Espaces verts",
+    "proprete": "Propreté urbaine",
+    "evenementiel": "Événementiel et festivités",
+    "transport": "Transport de personnes",
+    "salles": "Salles et espaces",
+    "informatique": "Informatique et numérique",
+    "sport-loisirs": "Sport et loisirs",
+    "culture": "Culture",
+    "securite": "Sécurité et signalisation",
+    "batiment": "Bâtiment et maintenance",
+}
+
+
+class Kind(StrEnum):
+    EQUIPMENT = "equipment"
+    VEHICLE = "vehicle"
+    SPACE = "space"
+    SERVICE = "service"
+
+
+class PricingUnit(StrEnum):
+    DAY = "day"
+    HOUR = "hour"
+
+
+class ListingStatus(StrEnum):
+    PUBLISHED = "published"
+    WITHDRAWN = "withdrawn"
+
+
+Category = Literal[tuple(CATEGORIES)]  # type: ignore[valid-type]
+Cents = int
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ListingTerms(_Input):
+    """The fields a manager may set and later change; every one is optional on edit."""
+
+    title: str = Field(min_length=3, max_length=120)
+    description: str = Field(default="", max_length=5000)
+    category: Category
+    kind: Kind
+    pricing_unit: PricingUnit
+    rate_cents: Cents = Field(ge=0, le=100_000_000)
+    currency: Literal["EUR"] = "EUR"
+    deposit_cents: Cents = Field(default=0, ge=0, le=100_000_000)
+    quantity: int = Field(default=1, ge=1, le=1000)
+    min_duration: int = Field(default=1, ge=1, description="in pricing units")
+    max_duration: int | None = Field(default=None, ge=1, description="in pricing units")
+    lead_time_days: int = Field(default=0, ge=0, le=365)
+    with_operator: bool = False
+    operator_rate_cents: Cents = Field(default=0, ge=0, le=100_000_000)
+    cancellation_notice_days: int = Field(
+        default=0,
+        ge=0,
+        le=365,
+        description="a cancellation later than this before start pays the fee",
+    )
+    late_cancellation_fee_cents: Cents = Field(default=0, ge=0, le=100_000_000)
+    rules: str = Field(default="", max_length=5000)
+
+    @model_validator(mode="after")
+    def _durations_ordered(self) -> Self:
+        if self.max_duration is not None and self.max_duration < self.min_duration:
+            raise ValueError("max_duration must be at least min_duration")
+        return self
+
+
+class ListingDraft(ListingTerms):
+    """What a manager sends to publish a listing; the owner is the caller's commune."""
+
+
+class ListingChanges(_Input):
+    """A partial edit: only the fields sent change."""
+
+    title: str | None = Field(default=None, min_length=3, max_length=120)
+    description: str | None = Field(default=None, max_length=5000)
+    category: Category | None = None
+    kind: Kind | None = None
+    pricing_unit: PricingUnit | None = None
+    rate_cents: Cents | None = Field(default=None, ge=0, le=100_000_000)
+    deposit_cents: Cents | None = Field(default=None, ge=0, le=100_000_000)
+    quantity: int | None = Field(default=None, ge=1, le=1000)
+    min_duration: int | None = Field(default=None, ge=1)
+    max_duration: int | None = Field(default=None, ge=1)
+    lead_time_days: int | None = Field(default=None, ge=0, le=365)
+    with_operator: bool | None = None
+    operator_rate_cents: Cents | None = Field(default=None, ge=0, le=100_000_000)
+    cancellation_notice_days: int | None = Field(default=None, ge=0, le=365)
+    late_cancellation_fee_cents: Cents | None = Field(default=None, ge=0, le=100_000_000)
+    rules: str | None = Field(default=None, max_length=5000)
+
+
+class BlackoutDraft(_Input):
+    start: AwareDatetime
+    end: AwareDatetime
+    reason: str = Field(default="", max_length=500)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class ListingQuery(_Input):
+    q: str | None = Field(default=None, max_length=200)
+    category: Category | None = None
+    kind: Kind | None = None
+    near: str | None = Field(default=None, pattern=r"^(\d[0-9AB]\d{3})$", description="INSEE code")
+    radius_km: float | None = Field(default=None, gt=0, le=1000)
+    available_from: AwareDatetime | date | None = None
+    available_to: AwareDatetime | date | None = None
+    max_rate_cents: Cents | None = Field(default=None, ge=0)
+    owner: str | None = Field(default=None, pattern=r"^(\d[0-9AB]\d{3})$")
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.radius_km is not None and self.near is None:
+            raise ValueError("radius_km needs near")
+        if (self.available_from is None) != (self.available_to is None):
+            raise ValueError("available_from and available_to go together")
+        return self
+
+
+class AvailabilityQuery(_Input):
+    start: AwareDatetime | date
+    end: AwareDatetime | date
+
+
+class Period(BaseModel):
+    start: datetime
+    end: datetime
+
+
+class Blackout(Period):
+    id: str
+    reason: str
+
+
+class ListingView(ListingTerms):
+    """A listing as clients see it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    owner_commune: str
+    owner_commune_name: str
+    status: ListingStatus
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+    blackouts: list[Blackout] = []
+    distance_km: float | None = None
+
+
+class ListingPage(BaseModel):
+    items: list[ListingView]
+    next_cursor: str | None
+
+
+class Availability(BaseModel):
+    listing_id: str
+    quantity: int
+    busy: list[Period]
+    free: list[Period]
+
+
+class ListingSnapshot(Payload, ListingTerms):
+    """Everything other services keep of a listing; `revision` orders snapshots."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    listing_id: str
+    owner_commune: str
+    status: ListingStatus
+    revision: int
+    blackouts: list[Blackout] = []
+
+
+@register
+class ListingPublished(Event):
+    TYPE = "listing.published"
+    payload: ListingSnapshot
+
+
+@register
+class ListingUpdated(Event):
+    TYPE = "listing.updated"
+    payload: ListingSnapshot
+
+
+@register
+class ListingWithdrawn(Event):
+    TYPE = "listing.withdrawn"
+    payload: ListingSnapshot

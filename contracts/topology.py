@@ -1,0 +1,44 @@
+"""Who listens to what: every event subscription, declared in one place.
+
+The relay declares all of these queues and bindings before it publishes anything, so an
+event sent while its consumer is down waits in the consumer's durable queue.
+"""
+
+from dataclasses import dataclass
+
+DEAD_LETTER_EXCHANGE = "mutualis.dead-letter"
+
+
+def event_exchange(service: str) -> str:
+    """nameko's naming: each service publishes to its own `<service>.events` topic exchange."""
+    return f"{service}.events"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    consumer: str  # the consuming service
+    name: str  # what the consumer does with these events
+    source: str  # the producing service
+    event_types: tuple[str, ...]
+
+    @property
+    def queue(self) -> str:
+        return f"evt-{self.source}--{self.consumer}.{self.name}"
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return f"{self.queue}.dead-letter"
+
+
+LISTINGS_TO_BOOKINGS = Subscription(
+    consumer="bookings",
+    name="listing_copies",
+    source="listings",
+    event_types=("listing.published", "listing.updated", "listing.withdrawn"),
+)
+
+SUBSCRIPTIONS: tuple[Subscription, ...] = (LISTINGS_TO_BOOKINGS,)
+
+
+def subscriptions_of(consumer: str) -> list[Subscription]:
+    return [s for s in SUBSCRIPTIONS if s.consumer == consumer]

@@ -1,0 +1,1 @@
+"""The HTTP gateway: JSON API with OpenAPI docs, authentication, per-commune authorisation."""

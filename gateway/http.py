@@ -1,0 +1,321 @@
+"""The API entrypoint: one place for authentication, input validation, idempotency, errors
+(problem+json), request ids and HTTP metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from eventlet.event import Event
+from nameko.exceptions import RemoteError
+from nameko.web.handlers import HttpRequestHandler
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers import Request, Response
+
+from contracts.caller import Caller, Role
+from contracts.errors import Conflict, Forbidden, InvalidInput, ServiceError, field_errors
+from gateway.auth import InvalidToken, TokenIssuer
+from gateway.models import IdempotencyRecord
+from infra.database import make_engine
+from infra.logs import correlation_id_var
+from infra.metrics import HTTP_DURATION, HTTP_REQUESTS
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class Unauthenticated(ServiceError):
+    status = 401
+    title = "Unauthenticated"
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+    title = "Request body too large"
+
+
+class MalformedBody(ServiceError):
+    status = 400
+    title = "Malformed request body"
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    title = "Unsupported media type"
+
+
+def problem(
+    status: int, title: str, detail: str, errors: list | None = None, **extra: Any
+) -> Response:
+    body = {
+        "type": f"urn:mutualis:problem:{title.lower().replace(' ', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "errors": errors or [],
+        **extra,
+    }
+    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_JSON)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="mutualis"'
+    return response
+
+
+def response_for_exception(exc: BaseException) -> Response:
+    """The one table from exceptions to HTTP answers."""
+    if isinstance(exc, ServiceError):
+        extra = {k: v for k, v in exc.extra.items() if k not in {"type", "title", "status"}}
+        return problem(exc.status, exc.title, exc.detail, exc.errors, **extra)
+    if isinstance(exc, RemoteError):
+        log.error("a service failed: %s", exc)
+        return problem(500, "Internal error", "A service failed; the error is logged.")
+    log.exception("unexpected error", exc_info=exc)
+    return problem(500, "Internal error", "Unexpected error; it is logged.")
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    if isinstance(payload, BaseModel):
+        payload = payload.model_dump(mode="json")
+    return Response(
+        json.dumps(payload, ensure_ascii=False), status=status, mimetype="application/json"
+    )
+
+
+class IdempotencyStore:
+    """Same (user, Idempotency-Key) and same request: the stored answer, not a second effect."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def run(
+        self, user_id: str, key: str, fingerprint: str, produce: Callable[[], Response]
+    ) -> Response:
+        if len(key) > 200:
+            raise InvalidInput(
+                "Idempotency-Key is too long",
+                [
+                    {
+                        "field": "Idempotency-Key",
+                        "message": "at most 200 characters",
+                        "type": "too_long",
+                    }
+                ],
+            )
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    IdempotencyRecord.__table__.insert().values(
+                        user_id=user_id,
+                        key=key,
+                        fingerprint=fingerprint,
+                        status=None,
+                        body=None,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+        except IntegrityError:
+            return self._replay(user_id, key, fingerprint)
+        response = produce()
+        with self.engine.begin() as conn:
+            match = (IdempotencyRecord.user_id == user_id) & (IdempotencyRecord.key == key)
+            if response.status_code >= 500:
+                # nothing was done for sure: let the client try again with the same key
+                conn.execute(delete(IdempotencyRecord).where(match))
+            else:
+                conn.execute(
+                    update(IdempotencyRecord)
+                    .where(match)
+                    .values(status=response.status_code, body=response.get_data(as_text=True))
+                )
+        return response
+
+    def _replay(self, user_id: str, key: str, fingerprint: str) -> Response:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(IdempotencyRecord.__table__).where(
+                    IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key
+                )
+            ).one()
+        if row.fingerprint != fingerprint:
+            raise InvalidInput(
+                "This Idempotency-Key was used for another request",
+                [
+                    {
+                        "field": "Idempotency-Key",
+                        "message": "reused with a different request",
+                        "type": "idempotency_key_reused",
+                    }
+                ],
+            )
+        if row.status is None:
+            raise Conflict("A request with this Idempotency-Key is still in progress")
+        mimetype = PROBLEM_JSON if row.status >= 400 else "application/json"
+        response = Response(row.body, status=row.status, mimetype=mimetype)
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
+
+
+class ApiRoute(HttpRequestHandler):
+    """A documented JSON route: validates the query and body with pydantic models, checks
+    the token and roles, and passes `caller`, `body`, `query` to the worker."""
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        *,
+        summary: str,
+        tag: str,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: Any = None,
+        status: int = 200,
+        roles: tuple[Role, ...] = (),
+        public: bool = False,
+        idempotent: bool = False,
+        description: str = "",
+        produces: str = "application/json",
+        **kwargs,
+    ):
+        kwargs.setdefault("expected_exceptions", (ServiceError,))
+        super().__init__(method, url, **kwargs)
+        self.summary = summary
+        self.tag = tag
+        self.body_model = body
+        self.query_model = query
+        self.response_model = response
+        self.status = status
+        self.roles = roles
+        self.public = public
+        self.idempotent = idempotent
+        self.description = description
+        self.produces = produces
+
+    def setup(self) -> None:
+        super().setup()
+        settings = self.container.config["GATEWAY"]
+        self.settings = settings
+        self.tokens = TokenIssuer(
+            settings.token_secret,
+            settings.token_audience,
+            settings.token_issuer,
+            settings.token_ttl_seconds,
+        )
+        self.idempotency = IdempotencyStore(make_engine(settings.database_url))
+
+    # -- the request ------------------------------------------------------------------
+
+    def handle_request(self, request: Request) -> Response:
+        request.shallow = False
+        started = time.perf_counter()
+        request_id = request.headers.get("X-Request-ID", "")
+        if not _SAFE_REQUEST_ID.match(request_id):
+            request_id = uuid.uuid4().hex
+        correlation_id_var.set(request_id)
+        try:
+            response = self._answer(request, request_id)
+        except Exception as exc:
+            response = response_for_exception(exc)
+        response.headers["X-Request-ID"] = request_id
+        route = self.url
+        HTTP_REQUESTS.labels("gateway", route, self.method, str(response.status_code)).inc()
+        HTTP_DURATION.labels("gateway", route, self.method).observe(time.perf_counter() - started)
+        return response
+
+    def _answer(self, request: Request, request_id: str) -> Response:
+        caller = None if self.public else self.authenticate(request)
+        if self.roles and not caller.has(*self.roles):
+            raise Forbidden(
+                "This action needs the role " + " or ".join(r.value for r in self.roles)
+            )
+        raw = self._read_body(request)
+        kwargs = dict(request.path_values)
+        if caller is not None:
+            kwargs["caller"] = caller
+        if self.query_model is not None:
+            kwargs["query"] = self._validate(self.query_model, request.args.to_dict(), "query")
+        if self.body_model is not None:
+            if raw.strip() and request.mimetype not in ("application/json", ""):
+                raise UnsupportedMediaType("Send the body as application/json")
+            kwargs["body"] = self._validate(self.body_model, self._json(raw), "body")
+        run = partial(self._run_worker, request, kwargs, request_id)
+        key = request.headers.get("Idempotency-Key")
+        if self.idempotent and key and caller is not None:
+            fingerprint = hashlib.sha256(
+                b"%s %s\n" % (request.method.encode(), request.full_path.encode()) + raw
+            ).hexdigest()
+            return self.idempotency.run(caller.user_id, key, fingerprint, run)
+        return run()
+
+    def _run_worker(self, request: Request, kwargs: dict, request_id: str) -> Response:
+        try:
+            done = Event()
+            self.container.spawn_worker(
+                self,
+                (request,),
+                kwargs,
+                context_data={"correlation_id": request_id},
+                handle_result=partial(self.handle_result, done),
+            )
+            return self.render(done.wait())
+        except Exception as exc:
+            return response_for_exception(exc)
+
+    def render(self, result: Any) -> Response:
+        if isinstance(result, Response):
+            return result
+        return json_response(result, self.status)
+
+    # -- pieces -----------------------------------------------------------------------
+
+    def authenticate(self, request: Request) -> Caller:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated("Send an access token: Authorization: Bearer <token>")
+        try:
+            return self.tokens.verify(token.strip())
+        except InvalidToken:
+            raise Unauthenticated("The access token is invalid or expired") from None
+
+    def _read_body(self, request: Request) -> bytes:
+        limit = self.settings.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise PayloadTooLarge(f"The body may not exceed {limit} bytes")
+        raw = request.stream.read(limit + 1)
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"The body may not exceed {limit} bytes")
+        return raw
+
+    def _json(self, raw: bytes) -> Any:
+        if not raw.strip():
+            return {}
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedBody(f"The body is not valid JSON: {exc}") from None
+
+    @staticmethod
+    def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            errors = field_errors(exc)
+            for error in errors:
+                error["in"] = where
+            raise InvalidInput(f"The {where} has invalid fields", errors) from None
+
+
+api = ApiRoute.decorator

@@ -1,0 +1,6 @@
+"""Alembic environment of the gateway database."""
+
+from gateway.models import metadata
+from infra.migrations import run_migrations
+
+run_migrations(metadata, with_messaging=False)

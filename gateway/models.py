@@ -1,0 +1,41 @@
+"""Tables of the gateway database: users and idempotency keys, nothing of the domain."""
+
+from datetime import datetime
+
+from sqlalchemy import Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from infra.types import UtcDateTime
+
+metadata = MetaData()
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    commune: Mapped[str] = mapped_column(String(5), index=True)
+    roles: Mapped[str] = mapped_column(String(100))  # comma-separated
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class IdempotencyRecord(Base):
+    """The first response to (user, key); replayed for a repeat of the same request."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_user_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(36))
+    key: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer)  # None while the first is in flight
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

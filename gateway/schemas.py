@@ -1,0 +1,69 @@
+"""Bodies and answers of the gateway's own routes (auth, communes, pages of results)."""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class CommuneRef(BaseModel):
+    insee_code: str
+    name: str
+
+
+class Me(BaseModel):
+    id: str
+    email: str
+    name: str
+    commune: CommuneRef
+    roles: list[str]
+
+
+class CommuneQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    q: str | None = Field(default=None, max_length=100)
+    department: str | None = Field(default=None, pattern=r"^(\d{2}|2A|2B|\d{3})$")
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class Epci(BaseModel):
+    siren: str
+    name: str
+
+
+class CommuneView(BaseModel):
+    insee_code: str
+    name: str
+    siren: str
+    department_code: str
+    department: str
+    region: str
+    population: int
+    postal_codes: list[str]
+    epci: Epci | None
+    latitude: float | None
+    longitude: float | None
+    coordinates_source: str | None
+
+
+class CommunePage(BaseModel):
+    items: list[CommuneView]
+    next_cursor: str | None = None
+
+
+class AvailabilityWindow(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: str = Field(alias="from", description="date or ISO datetime with offset")
+    to: str = Field(description="date (included) or ISO datetime with offset (excluded)")

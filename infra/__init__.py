@@ -1,0 +1,1 @@
+"""Infrastructure every service stands on: settings, database, outbox, consumers, metrics."""

@@ -1,0 +1,181 @@
+"""An event-handler entrypoint that applies each event once and never loses or blocks.
+
+- The body is parsed into its typed event; a message that does not parse goes straight
+  to the subscription's dead-letter queue.
+- The handler applies the event inside `self.db.handling(event)`, which records
+  (consumer, event_id) in the same transaction: a duplicate is acknowledged, counted, and
+  changes nothing.
+- Transient failures (database or broker unavailable) are retried with capped backoff for
+  as long as they last; any other failure is retried a few times, then dead-lettered with
+  its error. A poison message holds one worker while it is retried, never the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+import traceback
+from datetime import UTC, datetime
+from functools import partial
+
+import eventlet
+from kombu import Connection
+from kombu.pools import producers
+from nameko.containers import WorkerContext
+from nameko.exceptions import ContainerBeingKilled
+from nameko.messaging import Consumer
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from contracts.events import parse_event
+from contracts.topology import Subscription
+from infra.database import DuplicateEvent
+from infra.metrics import (
+    DEAD_LETTERED,
+    DUPLICATES_SKIPPED,
+    EVENT_DURATION,
+    EVENT_LAG,
+    EVENTS_HANDLED,
+)
+from infra.topology import consumer_queue, dead_letter_exchange, declare_subscription
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+BACKOFF_BASE_SECONDS = 0.2
+BACKOFF_CAP_SECONDS = 10.0
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Failures that say "not now" rather than "never": retried without limit."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | PoolTimeout | ConnectionError | socket.error)
+
+
+def backoff(attempt: int) -> float:
+    return min(BACKOFF_BASE_SECONDS * 2 ** (attempt - 1), BACKOFF_CAP_SECONDS)
+
+
+class EventConsumer(Consumer):
+    def __init__(self, subscription: Subscription, max_attempts: int = MAX_ATTEMPTS, **kwargs):
+        self.subscription = subscription
+        self.max_attempts = max_attempts
+        super().__init__(queue=consumer_queue(subscription), **kwargs)
+
+    def setup(self) -> None:
+        self.service = self.container.service_name
+        self.consumer_name = f"{self.service}.{self.method_name}"
+        self.amqp_uri = self.container.config["AMQP_URI"]
+        with Connection(self.amqp_uri) as conn, conn.channel() as channel:
+            declare_subscription(channel, self.subscription)
+        super().setup()
+
+    # -- delivery ---------------------------------------------------------------------
+
+    def handle_message(self, body, message) -> None:
+        try:
+            event = parse_event(body)
+        except ValueError as exc:
+            self._dead_letter(body, message, "unparseable", f"{type(exc).__name__}: {exc}", "?")
+            return
+        self._spawn(event, message, attempt=1)
+
+    def _spawn(self, event, message, attempt: int) -> None:
+        context_data = self.unpack_message_headers(message)
+        if event.correlation_id:
+            context_data["correlation_id"] = event.correlation_id
+        handle_result = partial(self.handle_result_of, event, message, attempt, time.perf_counter())
+        try:
+            self.container.spawn_worker(
+                self, (event,), {}, context_data=context_data, handle_result=handle_result
+            )
+        except ContainerBeingKilled:
+            self.queue_consumer.requeue_message(message)
+
+    def handle_result_of(
+        self,
+        event,
+        message,
+        attempt,
+        started,
+        worker_ctx: WorkerContext,
+        result=None,
+        exc_info=None,
+    ):
+        event_type = event.type
+        EVENT_DURATION.labels(self.service, self.consumer_name).observe(
+            time.perf_counter() - started
+        )
+        if exc_info is None:
+            self.queue_consumer.ack_message(message)
+            EVENTS_HANDLED.labels(self.service, self.consumer_name, event_type, "ok").inc()
+            lag = (datetime.now(UTC) - event.occurred_at).total_seconds()
+            EVENT_LAG.labels(self.service, self.consumer_name).observe(max(lag, 0.0))
+            return result, exc_info
+        exc = exc_info[1]
+        if isinstance(exc, DuplicateEvent):
+            self.queue_consumer.ack_message(message)
+            EVENTS_HANDLED.labels(self.service, self.consumer_name, event_type, "duplicate").inc()
+            DUPLICATES_SKIPPED.labels(self.service, self.consumer_name).inc()
+            log.info("duplicate %s %s skipped", event_type, event.event_id)
+            return result, None
+        if is_transient(exc) or attempt < self.max_attempts:
+            EVENTS_HANDLED.labels(self.service, self.consumer_name, event_type, "retried").inc()
+            delay = backoff(attempt)
+            log.warning(
+                "%s of %s failed (attempt %d): %s; retrying in %.1fs",
+                self.consumer_name,
+                event.event_id,
+                attempt,
+                exc,
+                delay,
+            )
+            self.container.spawn_managed_thread(
+                partial(self._retry_later, event, message, attempt + 1, delay),
+                identifier=f"{self.consumer_name}.retry",
+            )
+            return result, exc_info
+        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        self._dead_letter(message.body, message, "failed", error, event_type)
+        return result, exc_info
+
+    def _retry_later(self, event, message, attempt: int, delay: float) -> None:
+        eventlet.sleep(delay)
+        self._spawn(event, message, attempt)
+
+    def _dead_letter(self, body, message, reason: str, error: str, event_type: str) -> None:
+        """Park the message, with why, in the subscription's dead-letter queue, then ack it."""
+        headers = dict(message.headers or {})
+        headers.update(
+            {
+                "x-mutualis-reason": reason,
+                "x-mutualis-error": error[:2000],
+                "x-mutualis-consumer": self.consumer_name,
+                "x-mutualis-original-queue": self.subscription.queue,
+                "x-mutualis-dead-lettered-at": datetime.now(UTC).isoformat(),
+            }
+        )
+        raw = message.body if isinstance(message.body, bytes | str) else body
+        with (
+            Connection(self.amqp_uri, transport_options={"confirm_publish": True}) as conn,
+            producers[conn].acquire(block=True) as producer,
+        ):
+            producer.publish(
+                raw,
+                exchange=dead_letter_exchange,
+                routing_key=self.subscription.dead_letter_queue,
+                content_type=message.content_type,
+                content_encoding=message.content_encoding,
+                delivery_mode=2,
+                headers=headers,
+                retry=True,
+            )
+        self.queue_consumer.ack_message(message)
+        DEAD_LETTERED.labels(self.service, self.consumer_name, reason).inc()
+        EVENTS_HANDLED.labels(self.service, self.consumer_name, event_type, "dead_lettered").inc()
+        log.error("%s dead-lettered a message (%s): %s", self.consumer_name, reason, error)
+
+
+consume_events = EventConsumer.decorator

@@ -1,0 +1,165 @@
+"""SQLAlchemy engines and the nameko dependency that gives each worker its transactions.
+
+Under eventlet a C driver would block every green thread: PostgreSQL goes through
+psycopg2 made cooperative by psycogreen. SQLite gets one connection per process (waiting
+for it is green) and `BEGIN IMMEDIATE`, so a transaction holds the write lock from its
+first statement and check-then-insert is atomic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from nameko.extensions import DependencyProvider
+from sqlalchemy import Engine, create_engine, event, insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from contracts.events import Event, Payload
+from contracts.topology import event_exchange
+from infra.messaging_tables import outbox, processed_events
+
+_engines: dict[str, Engine] = {}
+
+
+def _make_psycopg2_green() -> None:
+    from eventlet import patcher
+
+    if patcher.is_monkey_patched("socket"):
+        from psycogreen.eventlet import patch_psycopg
+
+        patch_psycopg()
+
+
+def make_engine(url: str, pool_size: int = 10) -> Engine:
+    """One engine per URL and process."""
+    if url in _engines:
+        return _engines[url]
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, pool_size=1, max_overflow=0, pool_timeout=60, connect_args={"timeout": 30}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    else:
+        _make_psycopg2_green()
+        engine = create_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=30
+        )
+    _engines[url] = engine
+    return engine
+
+
+class DuplicateEvent(Exception):
+    """This consumer has already applied this event: acknowledge it and change nothing."""
+
+
+class UnitOfWork:
+    """One transaction: the business change and the events it emits commit together."""
+
+    def __init__(self, session: Session, producer: str, correlation_id: str | None):
+        self.session = session
+        self.producer = producer
+        self.correlation_id = correlation_id
+
+    def emit(self, event_cls: type[Event], payload: Payload) -> Event:
+        """Write the event to the outbox; the relay publishes it after commit."""
+        evt = event_cls.new(payload, producer=self.producer, correlation_id=self.correlation_id)
+        self.session.execute(
+            insert(outbox).values(
+                event_id=str(evt.event_id),
+                exchange=event_exchange(self.producer),
+                routing_key=evt.type,
+                body=json.dumps(evt.model_dump(mode="json"), ensure_ascii=False),
+                correlation_id=self.correlation_id,
+                created_at=datetime.now(UTC),
+            )
+        )
+        return evt
+
+
+class DatabaseAccess:
+    """What a worker sees as `self.db`."""
+
+    def __init__(self, engine: Engine, producer: str, correlation_id: str | None, consumer: str):
+        self.engine = engine
+        self.producer = producer
+        self.correlation_id = correlation_id
+        self.consumer = consumer
+
+    @contextmanager
+    def transaction(self) -> Iterator[UnitOfWork]:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield UnitOfWork(session, self.producer, self.correlation_id)
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def handling(self, evt: Event) -> Iterator[UnitOfWork]:
+        """A transaction that applies `evt` at most once for this consumer.
+
+        The (consumer, event_id) row commits with the effect; a second delivery finds it
+        and raises DuplicateEvent before the body runs.
+        """
+        with Session(self.engine, expire_on_commit=False) as session:
+            session.begin()
+            try:
+                session.execute(
+                    insert(processed_events).values(
+                        consumer=self.consumer,
+                        event_id=str(evt.event_id),
+                        event_type=evt.type,
+                        processed_at=datetime.now(UTC),
+                    )
+                )
+            except IntegrityError as exc:
+                session.rollback()
+                raise DuplicateEvent(f"{self.consumer} already applied {evt.event_id}") from exc
+            yield UnitOfWork(session, self.producer, self.correlation_id)
+            session.commit()
+
+
+class Database(DependencyProvider):
+    """Per-worker database access for a nameko service (config key DATABASE_URL)."""
+
+    def __init__(self, with_outbox: bool = True):
+        self.with_outbox = with_outbox
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.engine = make_engine(config["DATABASE_URL"], pool_size=config.get("max_workers", 10))
+        if self.with_outbox:
+            from infra.metrics import track_outbox
+
+            track_outbox(self.container.service_name, self.engine)
+
+    def get_dependency(self, worker_ctx: Any) -> DatabaseAccess:
+        return DatabaseAccess(
+            self.engine,
+            producer=self.container.service_name,
+            correlation_id=worker_ctx.data.get("correlation_id"),
+            consumer=f"{self.container.service_name}.{worker_ctx.entrypoint.method_name}",
+        )

@@ -1,0 +1,47 @@
+"""Tables every service database carries for reliable messaging: outbox and processed events."""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+from infra.types import UtcDateTime
+
+metadata = MetaData()
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("exchange", String(100), nullable=False),
+    Column("routing_key", String(100), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("correlation_id", String(100)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("published_at", UtcDateTime),
+    Index(
+        "ix_outbox_pending",
+        "id",
+        postgresql_where=text("published_at IS NULL"),
+        sqlite_where=text("published_at IS NULL"),
+    ),
+)
+
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("consumer", String(150), primary_key=True),
+    Column("event_id", String(36), primary_key=True),
+    Column("event_type", String(100), nullable=False),
+    Column("processed_at", UtcDateTime, nullable=False),
+)

@@ -1,0 +1,150 @@
+"""The outbox relay: publishes committed outbox rows, marking each sent only after its confirm.
+
+Run one or more per service (`mutualis relay listings`). On PostgreSQL each batch is
+claimed with `FOR UPDATE SKIP LOCKED`, so two relays never publish the same row; on SQLite
+`BEGIN IMMEDIATE` serialises them. A relay killed after publishing and before marking
+leaves the rows pending: they are published again, and consumers drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+
+from kombu import Connection, Producer
+from sqlalchemy import Engine, delete, select, update
+
+from infra.database import make_engine
+from infra.messaging_tables import outbox
+from infra.topology import declare_all, source_exchange
+
+log = logging.getLogger(__name__)
+
+KEEP_PUBLISHED = timedelta(days=7)
+
+
+class Relay:
+    def __init__(self, service: str, engine: Engine, amqp_uri: str, batch_size: int = 200):
+        self.service = service
+        self.engine = engine
+        self.amqp_uri = amqp_uri
+        self.batch_size = batch_size
+        self.exchange = source_exchange(service)
+        self._returned: list[str] = []
+        self._connection: Connection | None = None
+        self._producer: Producer | None = None
+        self._last_cleanup = 0.0
+        self.running = True
+
+    def _ensure_producer(self) -> Producer:
+        if self._producer is None:
+            conn = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
+            conn.ensure_connection(max_retries=3)
+            declare_all(conn)
+            channel = conn.channel()
+            self.exchange(channel).declare()
+            self._connection = conn
+            self._producer = Producer(channel, on_return=self._on_return)
+        return self._producer
+
+    def _on_return(self, exception, exchange, routing_key, message):
+        # mandatory publish that no queue wanted: nobody subscribes to this type (yet)
+        self._returned.append(routing_key)
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.release()
+        self._connection = None
+        self._producer = None
+
+    def publish_pending(self) -> int:
+        """Publish one batch of pending rows; returns how many were published."""
+        producer = self._ensure_producer()
+        with self.engine.begin() as conn:
+            query = (
+                select(
+                    outbox.c.id,
+                    outbox.c.routing_key,
+                    outbox.c.body,
+                    outbox.c.correlation_id,
+                    outbox.c.event_id,
+                )
+                .where(outbox.c.published_at.is_(None))
+                .order_by(outbox.c.id)
+                .limit(self.batch_size)
+            )
+            if self.engine.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = conn.execute(query).all()
+            for row in rows:
+                headers = (
+                    {"nameko.correlation_id": row.correlation_id} if row.correlation_id else {}
+                )
+                producer.publish(
+                    row.body,
+                    exchange=self.exchange,
+                    routing_key=row.routing_key,
+                    content_type="application/json",
+                    content_encoding="utf-8",
+                    delivery_mode=2,
+                    mandatory=True,
+                    headers=headers,
+                    message_id=row.event_id,
+                )
+                # with confirm_publish, publish returns only once the broker has the message
+            if rows:
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_([row.id for row in rows]))
+                    .values(published_at=datetime.now(UTC))
+                )
+        for routing_key in self._returned:
+            log.warning("event %s published but no queue is bound for it", routing_key)
+        self._returned.clear()
+        return len(rows)
+
+    def cleanup(self) -> None:
+        """Forget rows published long ago; pending rows are never touched."""
+        if time.monotonic() - self._last_cleanup < 600:
+            return
+        self._last_cleanup = time.monotonic()
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(outbox).where(
+                    outbox.c.published_at.is_not(None),
+                    outbox.c.published_at < datetime.now(UTC) - KEEP_PUBLISHED,
+                )
+            )
+
+    def run(self, poll_seconds: float = 0.05) -> None:
+        log.info("relay for %s started", self.service)
+        backoff = 0.5
+        while self.running:
+            try:
+                published = self.publish_pending()
+                self.cleanup()
+                backoff = 0.5
+            except Exception as exc:  # broker or database away: retry, never exit
+                log.warning(
+                    "relay for %s failing: %s; retrying in %.1fs", self.service, exc, backoff
+                )
+                self.close()
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+                continue
+            if not published:
+                time.sleep(poll_seconds)
+        self.close()
+
+
+def run_relay(service: str, database_url: str, amqp_uri: str, poll_seconds: float) -> None:
+    relay = Relay(service, make_engine(database_url), amqp_uri)
+
+    def _stop(*_):
+        relay.running = False
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    relay.run(poll_seconds)

@@ -1,0 +1,1 @@
+"""Bookings: reservations, their approval workflow and condition reports."""

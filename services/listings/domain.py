@@ -1,0 +1,140 @@
+"""Listing rules, free-text folding, distance ordering and availability: pure, no I/O."""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from contracts.caller import Caller, Role
+from contracts.errors import Forbidden, InvalidInput, validated
+from contracts.listings import ListingChanges, ListingTerms
+from infra.communes import fold
+
+PARIS = ZoneInfo("Europe/Paris")
+KM_PER_DEGREE = 6371.0088 * math.pi / 180
+
+
+def ensure_manager_of(caller: Caller, owner_commune: str) -> None:
+    """Only a manager of the owning commune publishes or changes its listings."""
+    if not caller.has(Role.MANAGER):
+        raise Forbidden("Only a manager may publish or change listings")
+    if caller.commune != owner_commune:
+        raise Forbidden("This listing belongs to another commune")
+
+
+def amended(current: ListingTerms, changes: ListingChanges) -> ListingTerms:
+    """The terms after an edit, validated as a whole (e.g. min ≤ max duration)."""
+    merged = current.model_dump() | changes.model_dump(exclude_unset=True)
+    return validated(ListingTerms, merged)
+
+
+def search_text(title: str, description: str, category: str) -> str:
+    return f" {fold(title)} {fold(description)} {fold(category)} "
+
+
+def query_terms(q: str | None) -> list[str]:
+    return fold(q or "").split()
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The point distances are measured from, with its flat-earth scale for ordering."""
+
+    latitude: float
+    longitude: float
+
+    @property
+    def lon_scale(self) -> float:
+        return math.cos(math.radians(self.latitude))
+
+    def degree_radius(self, radius_km: float) -> float:
+        # a little slack so the approximate SQL filter never drops a true match
+        return radius_km / KM_PER_DEGREE * 1.01
+
+
+def as_instant(value: datetime | date) -> datetime:
+    """A date means the start of that day in Paris."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(value, time(0), tzinfo=PARIS)
+
+
+def window(
+    available_from: datetime | date, available_to: datetime | date
+) -> tuple[datetime, datetime]:
+    """The period a search asks about; a date `available_to` includes that whole day."""
+    start = as_instant(available_from)
+    if isinstance(available_to, datetime):
+        end = available_to
+    else:
+        end = as_instant(available_to + timedelta(days=1))
+    if end <= start:
+        raise InvalidInput(
+            "The period is empty",
+            [
+                {
+                    "field": "available_to",
+                    "message": "must be after available_from",
+                    "type": "value_error",
+                }
+            ],
+        )
+    return start, end
+
+
+def merge_periods(periods: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Overlapping or touching periods merged, in order."""
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(periods):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def free_periods(
+    start: datetime, end: datetime, busy: list[tuple[datetime, datetime]]
+) -> list[tuple[datetime, datetime]]:
+    """The parts of [start, end) that no busy period covers."""
+    free, cursor = [], start
+    for b_start, b_end in merge_periods(busy):
+        if b_end <= cursor or b_start >= end:
+            continue
+        if b_start > cursor:
+            free.append((cursor, b_start))
+        cursor = max(cursor, b_end)
+    if cursor < end:
+        free.append((cursor, end))
+    return free
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        kind, value = text.split(":", 1)
+        offset = int(value)
+        if kind != "o" or offset < 0:
+            raise ValueError
+        return offset
+    except ValueError:
+        raise InvalidInput(
+            "Invalid cursor",
+            [{"field": "cursor", "message": "not a cursor this API gave", "type": "value_error"}],
+        ) from None
+
+
+def unknown_commune(field: str, code: str) -> InvalidInput:
+    return InvalidInput(
+        f"Unknown commune {code}",
+        [{"field": field, "message": f"no commune has INSEE code {code}", "type": "value_error"}],
+    )

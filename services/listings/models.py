@@ -1,0 +1,59 @@
+"""Tables of the listings database."""
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from infra.types import UtcDateTime
+
+metadata = MetaData()
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class ListingRow(Base):
+    __tablename__ = "listings"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner_commune: Mapped[str] = mapped_column(String(5), index=True)
+    # the owner commune's point, copied at publication so that search stays in SQL
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))
+    revision: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(16))
+    pricing_unit: Mapped[str] = mapped_column(String(8))
+    rate_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    deposit_cents: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int] = mapped_column(Integer)
+    min_duration: Mapped[int] = mapped_column(Integer)
+    max_duration: Mapped[int | None] = mapped_column(Integer)
+    lead_time_days: Mapped[int] = mapped_column(Integer)
+    with_operator: Mapped[bool] = mapped_column(Boolean)
+    operator_rate_cents: Mapped[int] = mapped_column(Integer)
+    cancellation_notice_days: Mapped[int] = mapped_column(Integer)
+    late_cancellation_fee_cents: Mapped[int] = mapped_column(Integer)
+    rules: Mapped[str] = mapped_column(Text)
+    search_text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_listings_status_latitude", "status", "latitude"),)
+
+
+class BlackoutRow(Base):
+    __tablename__ = "blackouts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    listing_id: Mapped[str] = mapped_column(ForeignKey("listings.id"), index=True)
+    start: Mapped[datetime] = mapped_column(UtcDateTime)
+    end: Mapped[datetime] = mapped_column(UtcDateTime)
+    reason: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,156 @@
+"""Reading and writing listings in the listings database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from contracts.listings import (
+    Blackout,
+    ListingPublished,
+    ListingQuery,
+    ListingSnapshot,
+    ListingStatus,
+    ListingTerms,
+    ListingView,
+)
+from infra.communes import communes, great_circle_km
+from infra.database import UnitOfWork
+from services.listings.domain import (
+    Origin,
+    decode_cursor,
+    encode_cursor,
+    query_terms,
+    search_text,
+    unknown_commune,
+)
+from services.listings.models import BlackoutRow, ListingRow
+
+TERM_FIELDS = tuple(ListingTerms.model_fields)
+
+
+def terms_of(row: ListingRow) -> ListingTerms:
+    return ListingTerms.model_validate({name: getattr(row, name) for name in TERM_FIELDS})
+
+
+def blackouts_of(
+    session: Session, listing_id: str, since: datetime | None = None
+) -> list[Blackout]:
+    query = select(BlackoutRow).where(BlackoutRow.listing_id == listing_id)
+    if since is not None:
+        query = query.where(BlackoutRow.end > since)
+    rows = session.scalars(query.order_by(BlackoutRow.start)).all()
+    return [Blackout(id=b.id, start=b.start, end=b.end, reason=b.reason) for b in rows]
+
+
+def view_of(
+    row: ListingRow, blackouts: list[Blackout] | None = None, distance_km: float | None = None
+) -> ListingView:
+    commune = communes().get(row.owner_commune)
+    return ListingView(
+        **terms_of(row).model_dump(),
+        id=row.id,
+        owner_commune=row.owner_commune,
+        owner_commune_name=commune.name if commune else row.owner_commune,
+        status=row.status,
+        revision=row.revision,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        blackouts=blackouts or [],
+        distance_km=None if distance_km is None else round(distance_km, 2),
+    )
+
+
+def snapshot_of(session: Session, row: ListingRow) -> ListingSnapshot:
+    return ListingSnapshot(
+        **terms_of(row).model_dump(),
+        listing_id=row.id,
+        owner_commune=row.owner_commune,
+        status=row.status,
+        revision=row.revision,
+        blackouts=blackouts_of(session, row.id, since=datetime.now(UTC)),
+    )
+
+
+def publish(tx: UnitOfWork, owner_commune: str, terms: ListingTerms) -> ListingRow:
+    """A new published listing of `owner_commune`, and its listing.published event."""
+    commune = communes().get(owner_commune)
+    if commune is None:
+        raise unknown_commune("commune", owner_commune)
+    now = datetime.now(UTC)
+    row = ListingRow(
+        id=str(uuid.uuid4()),
+        owner_commune=owner_commune,
+        latitude=commune.latitude,
+        longitude=commune.longitude,
+        status=ListingStatus.PUBLISHED.value,
+        revision=1,
+        search_text=search_text(terms.title, terms.description, terms.category),
+        created_at=now,
+        updated_at=now,
+        **terms.model_dump(mode="json"),
+    )
+    tx.session.add(row)
+    tx.session.flush()
+    tx.emit(ListingPublished, snapshot_of(tx.session, row))
+    return row
+
+
+def search(
+    session: Session,
+    query: ListingQuery,
+    origin: Origin | None,
+    period: tuple[datetime, datetime] | None,
+) -> tuple[list[ListingView], str | None]:
+    """One page of published listings matching `query`; by distance when there is an origin."""
+    stmt = select(ListingRow).where(ListingRow.status == "published")
+    for term in query_terms(query.q):
+        stmt = stmt.where(ListingRow.search_text.contains(f"{term}", autoescape=True))
+    if query.category:
+        stmt = stmt.where(ListingRow.category == query.category)
+    if query.kind:
+        stmt = stmt.where(ListingRow.kind == query.kind.value)
+    if query.max_rate_cents is not None:
+        stmt = stmt.where(ListingRow.rate_cents <= query.max_rate_cents)
+    if query.owner:
+        stmt = stmt.where(ListingRow.owner_commune == query.owner)
+    if period is not None:
+        start, end = period
+        stmt = stmt.where(
+            ~exists().where(
+                BlackoutRow.listing_id == ListingRow.id,
+                BlackoutRow.start < end,
+                BlackoutRow.end > start,
+            )
+        )
+    offset = decode_cursor(query.cursor)
+    if origin is not None:
+        d_lat = ListingRow.latitude - origin.latitude
+        d_lon = (ListingRow.longitude - origin.longitude) * origin.lon_scale
+        flat_distance = d_lat * d_lat + d_lon * d_lon
+        stmt = stmt.where(ListingRow.latitude.is_not(None))
+        if query.radius_km is not None:
+            r = origin.degree_radius(query.radius_km)
+            stmt = stmt.where(
+                ListingRow.latitude.between(origin.latitude - r, origin.latitude + r),
+                flat_distance <= r * r,
+            )
+        stmt = stmt.order_by(flat_distance, ListingRow.id)
+    else:
+        stmt = stmt.order_by(ListingRow.created_at.desc(), ListingRow.id)
+    rows = session.scalars(stmt.offset(offset).limit(query.limit + 1)).all()
+    next_cursor = encode_cursor(offset + query.limit) if len(rows) > query.limit else None
+    items = []
+    for row in rows[: query.limit]:
+        distance = None
+        if origin is not None:
+            distance = great_circle_km(
+                origin.latitude, origin.longitude, row.latitude, row.longitude
+            )
+            if query.radius_km is not None and distance > query.radius_km:
+                continue
+        items.append(view_of(row, distance_km=distance))
+    return items, next_cursor

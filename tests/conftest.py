@@ -1,0 +1,45 @@
+"""Fixtures shared by the suite: real RabbitMQ vhosts, real databases, the real stack."""
+
+from __future__ import annotations
+
+import warnings
+
+warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
+
+import eventlet  # noqa: E402
+
+# nameko's workers run on eventlet: the test process is patched the way `mutualis serve` is
+eventlet.monkey_patch()
+
+import pytest  # noqa: E402
+
+from tests.support import PostgresDatabase, Stack, Vhost  # noqa: E402
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def stack(request, tmp_path_factory):
+    """The whole system through its HTTP gateway, once on each database backend."""
+    running = Stack(request.param, tmp_path_factory.mktemp(f"stack-{request.param}"))
+    try:
+        running.start()
+    except Exception:
+        running.stop()
+        raise
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def vhost():
+    host = Vhost()
+    yield host
+    host.delete()
+
+
+@pytest.fixture
+def pg_database(request):
+    """A fresh, empty PostgreSQL database for one test."""
+    db = PostgresDatabase(f"mutualis_t_{request.node.name[:30].lower()}".replace("[", "_")
+                          .replace("]", "").replace("-", "_"))
+    yield db
+    db.drop()

@@ -1,0 +1,87 @@
+"""The first capability end to end: a commune publishes, a neighbour finds it nearby, and
+the bookings service's read model learns of it through the event path."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from tests.support import wait_until
+
+SNOWPLOUGH = {
+    "title": "Chasse-neige Mercedes Arocs, lame 3,4 m",
+    "description": "Camion 4x4 avec lame et saleuse, disponible pour les communes voisines.",
+    "category": "deneigement",
+    "kind": "vehicle",
+    "pricing_unit": "day",
+    "rate_cents": 48000,
+    "deposit_cents": 200000,
+    "quantity": 1,
+    "with_operator": True,
+    "operator_rate_cents": 30000,
+}
+
+
+def test_a_neighbour_finds_the_snowplough_near_saint_etienne(stack):
+    lender = stack.as_role("manager", "42044")
+    published = lender.post(f"{stack.url}/api/v1/listings", json=SNOWPLOUGH)
+    assert published.status_code == 201, published.text
+    listing = published.json()
+    assert listing["owner_commune"] == "42044"
+    assert listing["status"] == "published"
+
+    borrower = stack.as_role("agent", "42218")
+    found = borrower.get(f"{stack.url}/api/v1/listings",
+                         params={"near": "42218", "radius_km": 20, "q": "chasse-neige arocs"})
+    assert found.status_code == 200, found.text
+    items = found.json()["items"]
+    assert [i["id"] for i in items] == [listing["id"]]
+    assert 6.0 < items[0]["distance_km"] < 7.0
+
+    bookings_db = stack.database("bookings")
+    try:
+        def copied():
+            with bookings_db.connect() as conn:
+                return conn.execute(
+                    text("SELECT owner_commune, status, revision FROM listing_copies "
+                         "WHERE listing_id = :id"), {"id": listing["id"]}).first()
+
+        row = wait_until(copied, timeout=1.0)
+    finally:
+        bookings_db.dispose()
+    assert tuple(row) == ("42044", "published", 1)
+
+
+def test_results_near_a_commune_are_ordered_by_distance(stack):
+    agent = stack.as_role("agent", "42218")
+    page = agent.get(f"{stack.url}/api/v1/listings", params={"near": "42218", "limit": 100})
+    assert page.status_code == 200
+    distances = [item["distance_km"] for item in page.json()["items"]]
+    assert len(distances) >= 5
+    assert distances == sorted(distances)
+
+
+def test_another_commune_cannot_edit_or_withdraw(stack):
+    lender = stack.as_role("manager", "42044")
+    listing = lender.post(f"{stack.url}/api/v1/listings", json=SNOWPLOUGH).json()
+    outsider = stack.as_role("manager", "42218")
+
+    edit = outsider.patch(f"{stack.url}/api/v1/listings/{listing['id']}", json={"rate_cents": 1})
+    assert edit.status_code == 403
+    assert edit.headers["Content-Type"] == "application/problem+json"
+    withdraw = outsider.delete(f"{stack.url}/api/v1/listings/{listing['id']}")
+    assert withdraw.status_code == 403
+
+    unchanged = outsider.get(f"{stack.url}/api/v1/listings/{listing['id']}").json()
+    assert unchanged["rate_cents"] == SNOWPLOUGH["rate_cents"]
+    assert unchanged["status"] == "published"
+
+
+def test_without_a_token_the_api_answers_401(stack):
+    import requests
+
+    for method, path in [("GET", "/api/v1/listings"), ("POST", "/api/v1/listings"),
+                         ("GET", "/api/v1/me")]:
+        answer = requests.request(method, f"{stack.url}{path}", json={}, timeout=5)
+        assert answer.status_code == 401
+        assert answer.json()["status"] == 401
+        assert answer.headers["WWW-Authenticate"].startswith("Bearer")
