@@ -24,7 +24,7 @@ from kombu import Connection
 from kombu.pools import producers
 from nameko.containers import WorkerContext
 from nameko.exceptions import ContainerBeingKilled
-from nameko.messaging import Consumer
+from nameko.messaging import Consumer, QueueConsumer
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -58,7 +58,20 @@ def backoff(attempt: int) -> float:
     return min(BACKOFF_BASE_SECONDS * 2 ** (attempt - 1), BACKOFF_CAP_SECONDS)
 
 
+class DeadLetteringQueueConsumer(QueueConsumer):
+    """A body that cannot even be decoded is rejected to the dead-letter queue, not dropped
+    (kombu's default acknowledges it and it is gone)."""
+
+    def on_decode_error(self, message, exc) -> None:
+        log.error("undecodable message dead-lettered: %s", exc)
+        queue = message.delivery_info.get("routing_key", "?")
+        DEAD_LETTERED.labels(self.container.service_name, queue, "undecodable").inc()
+        message.reject(requeue=False)
+
+
 class EventConsumer(Consumer):
+    queue_consumer = DeadLetteringQueueConsumer()
+
     def __init__(self, subscription: Subscription, max_attempts: int = MAX_ATTEMPTS, **kwargs):
         self.subscription = subscription
         self.max_attempts = max_attempts

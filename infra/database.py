@@ -1,9 +1,9 @@
 """SQLAlchemy engines and the nameko dependency that gives each worker its transactions.
 
-Under eventlet a C driver would block every green thread: PostgreSQL goes through
-psycopg2 made cooperative by psycogreen. SQLite gets one connection per process (waiting
-for it is green) and `BEGIN IMMEDIATE`, so a transaction holds the write lock from its
-first statement and check-then-insert is atomic.
+Under eventlet a C driver would block every green thread: PostgreSQL goes through psycopg2
+with eventlet's wait callback, so it yields to the hub on I/O. SQLite gets one connection per
+process (waiting for it is green) and `BEGIN IMMEDIATE`, so a transaction holds the write
+lock from its first statement and check-then-insert is atomic.
 """
 
 from __future__ import annotations
@@ -28,12 +28,15 @@ _engines: dict[str, Engine] = {}
 
 
 def _make_psycopg2_green() -> None:
+    """eventlet.monkey_patch() installs psycopg2's wait callback; make sure it is there."""
     from eventlet import patcher
 
     if patcher.is_monkey_patched("socket"):
-        from psycogreen.eventlet import patch_psycopg
+        import psycopg2.extensions
+        from eventlet.support import psycopg2_patcher
 
-        patch_psycopg()
+        if psycopg2.extensions.get_wait_callback() is None:
+            psycopg2_patcher.make_psycopg_green()
 
 
 def make_engine(url: str, pool_size: int = 10) -> Engine:

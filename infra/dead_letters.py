@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from kombu import Connection, Producer
 
 from contracts.topology import SUBSCRIPTIONS, Subscription
 
 
-def _subscriptions(queue: str | None) -> list[Subscription]:
-    chosen = [s for s in SUBSCRIPTIONS if queue in (None, s.queue, s.dead_letter_queue)]
+def _subscriptions(queue: str | None, known: Iterable[Subscription]) -> list[Subscription]:
+    chosen = [s for s in known if queue in (None, s.queue, s.dead_letter_queue)]
     if not chosen:
         raise SystemExit(f"no subscription named {queue!r}")
     return chosen
@@ -23,10 +23,12 @@ def _describe(sub: Subscription, message) -> dict:
         body = json.loads(message.body)
     except (ValueError, TypeError):
         body = None
+    # a message the broker dead-lettered itself (rejected undecodable) carries x-death only
+    rejected = "x-death" in headers and "x-mutualis-reason" not in headers
     return {
         "queue": sub.dead_letter_queue,
-        "consumer": headers.get("x-mutualis-consumer"),
-        "reason": headers.get("x-mutualis-reason"),
+        "consumer": headers.get("x-mutualis-consumer", sub.consumer),
+        "reason": "undecodable" if rejected else headers.get("x-mutualis-reason"),
         "error": headers.get("x-mutualis-error"),
         "dead_lettered_at": headers.get("x-mutualis-dead-lettered-at"),
         "event_type": body.get("type") if isinstance(body, dict) else None,
@@ -35,9 +37,11 @@ def _describe(sub: Subscription, message) -> dict:
     }
 
 
-def list_dead_letters(conn: Connection, queue: str | None = None) -> Iterator[dict]:
+def list_dead_letters(
+    conn: Connection, queue: str | None = None, known: Iterable[Subscription] = SUBSCRIPTIONS
+) -> Iterator[dict]:
     """Reads without consuming: every message is returned to its queue afterwards."""
-    for sub in _subscriptions(queue):
+    for sub in _subscriptions(queue, known):
         channel = conn.channel()
         try:
             while (message := channel.basic_get(sub.dead_letter_queue, no_ack=False)) is not None:
@@ -46,7 +50,12 @@ def list_dead_letters(conn: Connection, queue: str | None = None) -> Iterator[di
             channel.close()  # unacknowledged messages go back to the queue
 
 
-def replay_dead_letters(conn: Connection, queue: str | None = None, limit: int = 1000) -> int:
+def replay_dead_letters(
+    conn: Connection,
+    queue: str | None = None,
+    limit: int = 1000,
+    known: Iterable[Subscription] = SUBSCRIPTIONS,
+) -> int:
     """Moves messages back to their consumer's queue; each is acked only once re-published."""
     moved = 0
     confirmed = Connection(
@@ -54,7 +63,7 @@ def replay_dead_letters(conn: Connection, queue: str | None = None, limit: int =
     )
     with confirmed:
         producer = Producer(confirmed.channel())
-        for sub in _subscriptions(queue):
+        for sub in _subscriptions(queue, known):
             channel = conn.channel()
             try:
                 while moved < limit:

@@ -25,7 +25,8 @@ def main() -> None:
 Mutualis is starting at {url}
   API docs:   {url}/api/docs     (OpenAPI: {url}/api/openapi.json)
   Demo logins (demo only), password `{DEMO_PASSWORD}`:
-    agent.<insee>@{DEMO_DOMAIN}, manager.<insee>@…, finance.<insee>@…  for {", ".join(DEMO_COMMUNES)}
+    agent.<insee>@{DEMO_DOMAIN}, manager.<insee>@…, finance.<insee>@…
+      for the communes {", ".join(DEMO_COMMUNES)}
     operator@{DEMO_DOMAIN}
   Stop with Ctrl-C.
 """)
