@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 
 class Payload(BaseModel):
@@ -23,10 +23,11 @@ class Event(BaseModel):
     TYPE: ClassVar[str]
     VERSION: ClassVar[int] = 1
 
-    event_id: UUID = Field(default_factory=uuid4)
+    # required on the wire: a redelivered event must keep its id for de-duplication
+    event_id: UUID
     type: str
     version: int
-    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    occurred_at: datetime
     producer: str
     correlation_id: str | None = None
     payload: Any
@@ -34,6 +35,8 @@ class Event(BaseModel):
     @classmethod
     def new(cls, payload: Payload, *, producer: str, correlation_id: str | None = None) -> Self:
         return cls(
+            event_id=uuid4(),
+            occurred_at=datetime.now(UTC),
             type=cls.TYPE,
             version=cls.VERSION,
             producer=producer,

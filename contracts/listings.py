@@ -2,11 +2,12 @@
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from contracts.events import Event, Payload, register
+from contracts.fields import DateOrInstant, Input, Instant
 
 CATEGORIES: dict[str, str] = {
     "deneigement": "Déneigement et viabilité hivernale",
@@ -45,11 +46,7 @@ Category = Literal[tuple(CATEGORIES)]  # type: ignore[valid-type]
 Cents = int
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class ListingTerms(_Input):
+class ListingTerms(Input):
     """The fields a manager may set and later change; every one is optional on edit."""
 
     title: str = Field(min_length=3, max_length=120)
@@ -75,18 +72,20 @@ class ListingTerms(_Input):
     late_cancellation_fee_cents: Cents = Field(default=0, ge=0, le=100_000_000)
     rules: str = Field(default="", max_length=5000)
 
-    @model_validator(mode="after")
-    def _durations_ordered(self) -> Self:
-        if self.max_duration is not None and self.max_duration < self.min_duration:
+    @field_validator("max_duration")
+    @classmethod
+    def _durations_ordered(cls, value: int | None, info: ValidationInfo) -> int | None:
+        minimum = info.data.get("min_duration")
+        if value is not None and minimum is not None and value < minimum:
             raise ValueError("max_duration must be at least min_duration")
-        return self
+        return value
 
 
 class ListingDraft(ListingTerms):
     """What a manager sends to publish a listing; the owner is the caller's commune."""
 
 
-class ListingChanges(_Input):
+class ListingChanges(Input):
     """A partial edit: only the fields sent change."""
 
     title: str | None = Field(default=None, min_length=3, max_length=120)
@@ -107,43 +106,55 @@ class ListingChanges(_Input):
     rules: str | None = Field(default=None, max_length=5000)
 
 
-class BlackoutDraft(_Input):
-    start: AwareDatetime
-    end: AwareDatetime
+class BlackoutDraft(Input):
+    start: Instant
+    end: Instant
     reason: str = Field(default="", max_length=500)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.end <= self.start:
+    @field_validator("end")
+    @classmethod
+    def _ordered(cls, value: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start")
+        if start is not None and value <= start:
             raise ValueError("end must be after start")
-        return self
+        return value
 
 
-class ListingQuery(_Input):
+class ListingQuery(Input):
     q: str | None = Field(default=None, max_length=200)
     category: Category | None = None
     kind: Kind | None = None
     near: str | None = Field(default=None, pattern=r"^(\d[0-9AB]\d{3})$", description="INSEE code")
-    radius_km: float | None = Field(default=None, gt=0, le=1000)
-    available_from: AwareDatetime | date | None = None
-    available_to: AwareDatetime | date | None = None
+    radius_km: float | None = Field(
+        default=None, gt=0, le=200, description="neighbours: at most 200 km"
+    )
+    available_from: DateOrInstant | None = None
+    available_to: DateOrInstant | None = Field(default=None, validate_default=True)
     max_rate_cents: Cents | None = Field(default=None, ge=0)
     owner: str | None = Field(default=None, pattern=r"^(\d[0-9AB]\d{3})$")
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=100)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if self.radius_km is not None and self.near is None:
+    @field_validator("radius_km")
+    @classmethod
+    def _needs_near(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and "near" in info.data and info.data["near"] is None:
             raise ValueError("radius_km needs near")
-        if (self.available_from is None) != (self.available_to is None):
+        return value
+
+    @field_validator("available_to")
+    @classmethod
+    def _both_ends(cls, value: date | None, info: ValidationInfo) -> date | None:
+        if "available_from" in info.data and (info.data["available_from"] is None) != (
+            value is None
+        ):
             raise ValueError("available_from and available_to go together")
-        return self
+        return value
 
 
-class AvailabilityQuery(_Input):
-    start: AwareDatetime | date
-    end: AwareDatetime | date
+class AvailabilityQuery(Input):
+    start: DateOrInstant
+    end: DateOrInstant
 
 
 class Period(BaseModel):

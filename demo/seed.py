@@ -23,60 +23,139 @@ from services.listings.models import ListingRow
 DEMO_PASSWORD = "mutualis-demo"
 DEMO_DOMAIN = "mutualis-demo.fr"
 DEMO_COMMUNES = ("42218", "42044", "42095", "42207", "42189")
-ROLE_TITLES = {"agent": "Agent", "manager": "Responsable des services techniques",
-               "finance": "Service finances"}
+ROLE_TITLES = {
+    "agent": "Agent",
+    "manager": "Responsable des services techniques",
+    "finance": "Service finances",
+}
 
 DEMO_LISTINGS: dict[str, list[dict]] = {
     "42044": [
-        dict(title="Chasse-neige Unimog U400 avec lame biaise 3 m", category="deneigement",
-             kind="vehicle", pricing_unit="day", rate_cents=42000, deposit_cents=150000,
-             quantity=2, min_duration=1, max_duration=10, lead_time_days=0, with_operator=True,
-             operator_rate_cents=32000, cancellation_notice_days=1,
-             late_cancellation_fee_cents=10000,
-             description="Porte-outils Unimog équipé d'une lame biaise de 3 m et d'une "
-                         "saleuse de 2 m³. Idéal pour les routes de côte du Pilat.",
-             rules="Plein de gazole au retour. Conduite par un agent titulaire du permis C "
-                   "ou avec notre chauffeur."),
-        dict(title="Saleuse tractée 1,5 m³", category="deneigement", kind="equipment",
-             pricing_unit="day", rate_cents=9000, deposit_cents=50000, quantity=1,
-             description="Saleuse pour tracteur ou pick-up, épandage réglable 2 à 8 m.",
-             rules="Rincer la trémie après usage."),
+        dict(
+            title="Chasse-neige Unimog U400 avec lame biaise 3 m",
+            category="deneigement",
+            kind="vehicle",
+            pricing_unit="day",
+            rate_cents=42000,
+            deposit_cents=150000,
+            quantity=2,
+            min_duration=1,
+            max_duration=10,
+            lead_time_days=0,
+            with_operator=True,
+            operator_rate_cents=32000,
+            cancellation_notice_days=1,
+            late_cancellation_fee_cents=10000,
+            description="Porte-outils Unimog équipé d'une lame biaise de 3 m et d'une "
+            "saleuse de 2 m³. Idéal pour les routes de côte du Pilat.",
+            rules="Plein de gazole au retour. Conduite par un agent titulaire du permis C "
+            "ou avec notre chauffeur.",
+        ),
+        dict(
+            title="Saleuse tractée 1,5 m³",
+            category="deneigement",
+            kind="equipment",
+            pricing_unit="day",
+            rate_cents=9000,
+            deposit_cents=50000,
+            quantity=1,
+            description="Saleuse pour tracteur ou pick-up, épandage réglable 2 à 8 m.",
+            rules="Rincer la trémie après usage.",
+        ),
     ],
     "42218": [
-        dict(title="Podium scénique couvert 60 m²", category="evenementiel", kind="equipment",
-             pricing_unit="day", rate_cents=35000, deposit_cents=200000, quantity=1,
-             min_duration=1, max_duration=7, lead_time_days=14, with_operator=True,
-             operator_rate_cents=45000,
-             description="Scène mobile 10 × 6 m avec toit, montage par nos équipes.",
-             rules="Montage et démontage par les agents de Saint-Étienne uniquement."),
+        dict(
+            title="Podium scénique couvert 60 m²",
+            category="evenementiel",
+            kind="equipment",
+            pricing_unit="day",
+            rate_cents=35000,
+            deposit_cents=200000,
+            quantity=1,
+            min_duration=1,
+            max_duration=7,
+            lead_time_days=14,
+            with_operator=True,
+            operator_rate_cents=45000,
+            description="Scène mobile 10 × 6 m avec toit, montage par nos équipes.",
+            rules="Montage et démontage par les agents de Saint-Étienne uniquement.",
+        ),
     ],
     "42095": [
-        dict(title="Minibus 9 places", category="transport", kind="vehicle",
-             pricing_unit="day", rate_cents=8000, deposit_cents=80000, quantity=1,
-             max_duration=5, lead_time_days=2,
-             description="Renault Trafic 9 places, climatisé, attelage.",
-             rules="Permis B. Carnet de bord à remplir."),
-        dict(title="Balayeuse de voirie compacte avec chauffeur", category="proprete",
-             kind="service", pricing_unit="hour", rate_cents=6500, quantity=1, min_duration=2,
-             max_duration=8, with_operator=True, operator_rate_cents=3500,
-             description="Balayeuse aspiratrice 2 m³ et son chauffeur pour marchés et "
-                         "manifestations."),
+        dict(
+            title="Minibus 9 places",
+            category="transport",
+            kind="vehicle",
+            pricing_unit="day",
+            rate_cents=8000,
+            deposit_cents=80000,
+            quantity=1,
+            max_duration=5,
+            lead_time_days=2,
+            description="Renault Trafic 9 places, climatisé, attelage.",
+            rules="Permis B. Carnet de bord à remplir.",
+        ),
+        dict(
+            title="Balayeuse de voirie compacte avec chauffeur",
+            category="proprete",
+            kind="service",
+            pricing_unit="hour",
+            rate_cents=6500,
+            quantity=1,
+            min_duration=2,
+            max_duration=8,
+            with_operator=True,
+            operator_rate_cents=3500,
+            description="Balayeuse aspiratrice 2 m³ et son chauffeur pour marchés et "
+            "manifestations.",
+        ),
     ],
     "42207": [
-        dict(title="Barrières de police (lot de 50)", category="securite", kind="equipment",
-             pricing_unit="day", rate_cents=5000, deposit_cents=30000, quantity=4,
-             description="Barrières Vauban galvanisées, 2 m, livrées sur palettes."),
-        dict(title="Tribune mobile 200 places", category="evenementiel", kind="equipment",
-             pricing_unit="day", rate_cents=60000, deposit_cents=300000, quantity=1,
-             lead_time_days=21, description="Gradins démontables homologués."),
+        dict(
+            title="Barrières de police (lot de 50)",
+            category="securite",
+            kind="equipment",
+            pricing_unit="day",
+            rate_cents=5000,
+            deposit_cents=30000,
+            quantity=4,
+            description="Barrières Vauban galvanisées, 2 m, livrées sur palettes.",
+        ),
+        dict(
+            title="Tribune mobile 200 places",
+            category="evenementiel",
+            kind="equipment",
+            pricing_unit="day",
+            rate_cents=60000,
+            deposit_cents=300000,
+            quantity=1,
+            lead_time_days=21,
+            description="Gradins démontables homologués.",
+        ),
     ],
     "42189": [
-        dict(title="Broyeur de végétaux thermique", category="espaces-verts", kind="equipment",
-             pricing_unit="day", rate_cents=7500, deposit_cents=40000, quantity=1,
-             description="Broyeur à branches jusqu'à 12 cm de diamètre."),
-        dict(title="Salle polyvalente (150 personnes)", category="salles", kind="space",
-             pricing_unit="hour", rate_cents=4000, quantity=1, min_duration=2,
-             max_duration=12, lead_time_days=7, description="Cuisine équipée, sono, 150 places."),
+        dict(
+            title="Broyeur de végétaux thermique",
+            category="espaces-verts",
+            kind="equipment",
+            pricing_unit="day",
+            rate_cents=7500,
+            deposit_cents=40000,
+            quantity=1,
+            description="Broyeur à branches jusqu'à 12 cm de diamètre.",
+        ),
+        dict(
+            title="Salle polyvalente (150 personnes)",
+            category="salles",
+            kind="space",
+            pricing_unit="hour",
+            rate_cents=4000,
+            quantity=1,
+            min_duration=2,
+            max_duration=12,
+            lead_time_days=7,
+            description="Cuisine équipée, sono, 150 places.",
+        ),
     ],
 }
 
@@ -97,16 +176,31 @@ def seed_demo() -> Iterator[str]:
         known = set(conn.scalars(select(User.email)))
         for email, name, commune, roles in demo_users():
             if email not in known:
-                conn.execute(User.__table__.insert().values(
-                    id=str(uuid.uuid4()), email=email, name=name, password_hash=hashed,
-                    commune=commune, roles=roles, created_at=datetime.now(UTC)))
+                conn.execute(
+                    User.__table__.insert().values(
+                        id=str(uuid.uuid4()),
+                        email=email,
+                        name=name,
+                        password_hash=hashed,
+                        commune=commune,
+                        roles=roles,
+                        created_at=datetime.now(UTC),
+                    )
+                )
                 yield f"user {email}"
-    listings = DatabaseAccess(make_engine(settings_of("listings").database_url),
-                              producer="listings", correlation_id="demo-seed", consumer="seed")
+    listings = DatabaseAccess(
+        make_engine(settings_of("listings").database_url),
+        producer="listings",
+        correlation_id="demo-seed",
+        consumer="seed",
+    )
     with listings.transaction() as tx:
         for owner, drafts in DEMO_LISTINGS.items():
-            titles = set(tx.session.scalars(
-                select(ListingRow.title).where(ListingRow.owner_commune == owner)))
+            titles = set(
+                tx.session.scalars(
+                    select(ListingRow.title).where(ListingRow.owner_commune == owner)
+                )
+            )
             for draft in drafts:
                 if draft["title"] not in titles:
                     repository.publish(tx, owner, ListingDraft.model_validate(draft))

@@ -113,6 +113,17 @@ class IdempotencyStore:
                     }
                 ],
             )
+        if not key.isprintable():  # e.g. a NUL, which PostgreSQL cannot store
+            raise InvalidInput(
+                "Idempotency-Key has control characters",
+                [
+                    {
+                        "field": "Idempotency-Key",
+                        "message": "printable characters only",
+                        "type": "value_error",
+                    }
+                ],
+            )
         try:
             with self.engine.begin() as conn:
                 conn.execute(
@@ -294,7 +305,10 @@ class ApiRoute(HttpRequestHandler):
         limit = self.settings.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             raise PayloadTooLarge(f"The body may not exceed {limit} bytes")
-        raw = request.stream.read(limit + 1)
+        # without Content-Length (chunked), werkzeug's stream is empty; eventlet's input
+        # ends where the body ends
+        stream = request.stream if request.content_length is not None else request.input_stream
+        raw = stream.read(limit + 1)
         if len(raw) > limit:
             raise PayloadTooLarge(f"The body may not exceed {limit} bytes")
         return raw
@@ -304,7 +318,7 @@ class ApiRoute(HttpRequestHandler):
             return {}
         try:
             return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise MalformedBody(f"The body is not valid JSON: {exc}") from None
 
     @staticmethod
@@ -314,6 +328,7 @@ class ApiRoute(HttpRequestHandler):
         except ValidationError as exc:
             errors = field_errors(exc)
             for error in errors:
+                error["field"] = error["field"] or where  # e.g. a list where an object goes
                 error["in"] = where
             raise InvalidInput(f"The {where} has invalid fields", errors) from None
 

@@ -47,18 +47,20 @@ ERRORS = {
 }
 
 
-def routes_of(service_cls: type) -> list[ApiRoute]:
+def routes_of(service_cls: type) -> list[tuple[str, ApiRoute]]:
+    """(method name, route) of every API route; the entrypoints are not bound to a container
+    here, so the name comes from the class."""
     found = []
     for name in dir(service_cls):
         for entrypoint in getattr(getattr(service_cls, name), "nameko_entrypoints", ()):
             if isinstance(entrypoint, ApiRoute):
-                found.append(entrypoint)
-    return sorted(found, key=lambda r: (r.url, r.method))
+                found.append((name, entrypoint))
+    return sorted(found, key=lambda pair: (pair[1].url, pair[1].method))
 
 
-def _models(routes: list[ApiRoute]) -> list[type[BaseModel]]:
+def _models(routes: list[tuple[str, ApiRoute]]) -> list[type[BaseModel]]:
     models: list[type[BaseModel]] = []
-    for route in routes:
+    for _, route in routes:
         for model in (route.body_model, route.response_model):
             if isinstance(model, type) and issubclass(model, BaseModel) and model not in models:
                 models.append(model)
@@ -76,12 +78,12 @@ def build_openapi(service_cls: type, title: str, version: str) -> dict[str, Any]
     schemas = dict(defs.get("$defs", {}))
     schemas["Problem"] = PROBLEM_SCHEMA
     paths: dict[str, dict] = {}
-    for route in routes:
+    for operation_id, route in routes:
         path = _PATH_PARAM.sub(r"{\1}", route.url)
         operation: dict[str, Any] = {
             "summary": route.summary,
             "tags": [route.tag],
-            "operationId": route.method_name,
+            "operationId": operation_id,
             "parameters": [
                 {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
                 for p in _PATH_PARAM.findall(route.url)

@@ -1,6 +1,8 @@
 """Bodies and answers of the gateway's own routes (auth, communes, pages of results)."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from contracts.listings import DateOrInstant
 
 
 class TokenRequest(BaseModel):
@@ -8,6 +10,14 @@ class TokenRequest(BaseModel):
 
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=200)
+
+    @field_validator("email")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        # PostgreSQL cannot compare with text holding a NUL
+        if "\x00" in value:
+            raise ValueError("NUL characters are not allowed")
+        return value
 
 
 class TokenResponse(BaseModel):
@@ -65,5 +75,5 @@ class CommunePage(BaseModel):
 class AvailabilityWindow(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: str = Field(alias="from", description="date or ISO datetime with offset")
-    to: str = Field(description="date (included) or ISO datetime with offset (excluded)")
+    from_: DateOrInstant = Field(alias="from", description="date or ISO datetime with offset")
+    to: DateOrInstant = Field(description="date (included) or ISO datetime with offset (excluded)")

@@ -242,7 +242,8 @@ class Service(OperableService):
     def listing_availability(
         self, request, caller: Caller, listing_id: str, query: AvailabilityWindow
     ):
-        return self.listings.availability(_caller(caller), listing_id, query.from_, query.to)
+        window = query.model_dump(mode="json", by_alias=True)
+        return self.listings.availability(_caller(caller), listing_id, window["from"], window["to"])
 
     # -- documentation ------------------------------------------------------------------
 

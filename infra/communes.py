@@ -52,9 +52,13 @@ class Commune:
         }
 
 
+LIGATURES = str.maketrans({"œ": "oe", "æ": "ae"})
+
+
 def fold(text: str) -> str:
-    """Lower-case, accents and punctuation folded: 'Saint-Étienne' -> 'saint etienne'."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
+    """Lower-case, accents, ligatures and punctuation folded: 'Saint-Étienne' -> 'saint etienne',
+    'Vandœuvre' -> 'vandoeuvre'."""
+    decomposed = unicodedata.normalize("NFKD", text.lower().translate(LIGATURES))
     bare = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join("".join(c if c.isalnum() else " " for c in bare).split())
 
@@ -88,15 +92,16 @@ class CommuneDirectory:
         """By code prefix or folded name; exact and prefix name matches first, then the
         most populous."""
         needle = fold(q or "")
+        code = (q or "").strip().upper()  # Corsica: 2A004, 2B033
         hits = []
         for folded, commune in self._folded:
             if department and commune.department_code != department:
                 continue
             if not needle:
                 rank = 3
-            elif folded == needle or commune.insee_code == needle:
+            elif folded == needle or commune.insee_code == code:
                 rank = 0
-            elif folded.startswith(needle) or commune.insee_code.startswith(needle):
+            elif folded.startswith(needle) or commune.insee_code.startswith(code):
                 rank = 1
             elif needle in folded:
                 rank = 2

@@ -39,7 +39,10 @@ def vhost():
 @pytest.fixture
 def pg_database(request):
     """A fresh, empty PostgreSQL database for one test."""
-    db = PostgresDatabase(f"mutualis_t_{request.node.name[:30].lower()}".replace("[", "_")
-                          .replace("]", "").replace("-", "_"))
+    db = PostgresDatabase(
+        f"mutualis_t_{request.node.name[:30].lower()}".replace("[", "_")
+        .replace("]", "")
+        .replace("-", "_")
+    )
     yield db
     db.drop()

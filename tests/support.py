@@ -116,8 +116,14 @@ class Stack:
         return env
 
     def mutualis(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "infra.cli", *args], env=self.env(),
-                              cwd=PROJECT_ROOT, check=True, capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, "-m", "infra.cli", *args],
+            env=self.env(),
+            cwd=PROJECT_ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
 
     def start(self) -> Stack:
         self.mutualis("migrate")
@@ -137,8 +143,11 @@ class Stack:
             args = ["serve", name]
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", *args], env=self.env(), cwd=PROJECT_ROOT,
-            stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "infra.cli", *args],
+            env=self.env(),
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, component: str, timeout: float = 30) -> None:
@@ -178,8 +187,9 @@ class Stack:
 
     def login(self, email: str, password: str = "mutualis-demo") -> requests.Session:
         session = requests.Session()
-        answer = session.post(f"{self.url}/api/v1/auth/token",
-                              json={"email": email, "password": password}, timeout=10)
+        answer = session.post(
+            f"{self.url}/api/v1/auth/token", json={"email": email, "password": password}, timeout=10
+        )
         answer.raise_for_status()
         session.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
         return session

@@ -1,8 +1,241 @@
-"""Booking rules: pure, no I/O."""
+"""Booking rules: periods, quotes, rules, capacity, the state machine. Pure, no I/O."""
 
-from contracts.listings import ListingSnapshot
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from contracts.bookings import BookingStatus, Quote, Recurrence
+from contracts.caller import Caller, Role
+from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
+from contracts.listings import ListingSnapshot, ListingStatus, PricingUnit
+
+PARIS = ZoneInfo("Europe/Paris")
+HOUR = timedelta(hours=1)
+MAX_OCCURRENCES = 52
 
 
 def is_newer(snapshot: ListingSnapshot, kept_revision: int | None) -> bool:
     """Listing events may arrive out of order; only a later revision replaces the copy."""
     return kept_revision is None or snapshot.revision > kept_revision
+
+
+def _error(field: str, message: str, kind: str = "value_error") -> dict:
+    return {"field": field, "message": message, "type": kind}
+
+
+# -- periods ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A half-open period [start, end) in UTC, and how many pricing units it spans."""
+
+    start: datetime
+    end: datetime
+    units: int
+
+
+def paris_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=PARIS).astimezone(UTC)
+
+
+def slot_for(pricing_unit: PricingUnit, start: datetime | date, end: datetime | date) -> Slot:
+    """Day listings book whole days in Paris (dates, or Paris midnights); hour listings book
+    whole hours. A day is a calendar day even when DST makes it 23 or 25 hours long."""
+    if pricing_unit == PricingUnit.DAY:
+        first, last = _paris_day(start, "start"), _paris_day(end, "end")
+        units = (last - first).days
+        if units <= 0:
+            raise InvalidInput("The period is empty", [_error("end", "must be after start")])
+        return Slot(paris_midnight(first), paris_midnight(last), units)
+    if not isinstance(start, datetime) or not isinstance(end, datetime):
+        raise InvalidInput(
+            "Hourly listings are booked with times",
+            [
+                _error(
+                    "start" if not isinstance(start, datetime) else "end",
+                    "give a date and time with offset, e.g. 2026-12-01T09:00:00+01:00",
+                )
+            ],
+        )
+    start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
+    for field, moment in (("start", start_utc), ("end", end_utc)):
+        if moment.minute or moment.second or moment.microsecond:
+            raise InvalidInput(
+                "Hourly listings are booked by whole hours", [_error(field, "must be on the hour")]
+            )
+    hours = (end_utc - start_utc) // HOUR
+    if hours <= 0:
+        raise InvalidInput("The period is empty", [_error("end", "must be after start")])
+    return Slot(start_utc, end_utc, hours)
+
+
+def _paris_day(value: datetime | date, field: str) -> date:
+    if not isinstance(value, datetime):
+        return value
+    local = value.astimezone(PARIS)
+    if local.time() != time(0):
+        raise InvalidInput(
+            "Daily listings are booked by whole days",
+            [_error(field, "give a date (YYYY-MM-DD) or midnight in Europe/Paris")],
+        )
+    return local.date()
+
+
+def occurrences(first: Slot, pricing_unit: PricingUnit, recurrence: Recurrence) -> list[Slot]:
+    """The slots of a series: the same Paris wall-clock times every day or week."""
+    step = timedelta(days=1 if recurrence.frequency == "daily" else 7)
+    local_start, local_end = first.start.astimezone(PARIS), first.end.astimezone(PARIS)
+    slots, n = [], 0
+    while True:
+        shift = step * n
+        start = _wall_clock(local_start, shift)
+        if recurrence.count is not None and n >= recurrence.count:
+            break
+        if recurrence.until is not None and start.astimezone(PARIS).date() > recurrence.until:
+            break
+        if n >= MAX_OCCURRENCES:
+            raise InvalidInput(
+                "A series has at most 52 occurrences",
+                [_error("recurrence", "too many occurrences")],
+            )
+        end = _wall_clock(local_end, shift)
+        units = first.units if pricing_unit == PricingUnit.DAY else (end - start) // HOUR
+        slots.append(Slot(start, end, units))
+        n += 1
+    return slots
+
+
+def _wall_clock(local: datetime, shift: timedelta) -> datetime:
+    naive = local.replace(tzinfo=None) + shift
+    return naive.replace(tzinfo=PARIS).astimezone(UTC)
+
+
+# -- quote and rules --------------------------------------------------------------------
+
+
+def quote_for(listing: ListingSnapshot, slot: Slot, quantity: int, with_operator: bool) -> Quote:
+    rental = slot.units * listing.rate_cents * quantity
+    operator = slot.units * listing.operator_rate_cents * quantity if with_operator else 0
+    return Quote(
+        units=slot.units,
+        pricing_unit=listing.pricing_unit.value,
+        unit_rate_cents=listing.rate_cents,
+        quantity=quantity,
+        rental_cents=rental,
+        operator_cents=operator,
+        amount_cents=rental + operator,
+        deposit_cents=listing.deposit_cents * quantity,
+        currency=listing.currency,
+    )
+
+
+def check_request(
+    listing: ListingSnapshot,
+    borrower: str,
+    slot: Slot,
+    quantity: int,
+    with_operator: bool,
+    now: datetime,
+) -> None:
+    """The listing's rules; every broken one is reported at once (422)."""
+    errors = []
+    if listing.status != ListingStatus.PUBLISHED:
+        errors.append(_error("listing_id", "this listing is withdrawn", "listing_withdrawn"))
+    if listing.owner_commune == borrower:
+        errors.append(_error("listing_id", "a commune does not borrow from itself", "own_listing"))
+    if slot.start < now:
+        errors.append(_error("start", "is in the past", "in_the_past"))
+    elif slot.start < now + timedelta(days=listing.lead_time_days):
+        errors.append(
+            _error("start", f"must be at least {listing.lead_time_days} days ahead", "lead_time")
+        )
+    unit = listing.pricing_unit.value
+    if slot.units < listing.min_duration:
+        errors.append(_error("end", f"at least {listing.min_duration} {unit}(s)", "min_duration"))
+    if listing.max_duration is not None and slot.units > listing.max_duration:
+        errors.append(_error("end", f"at most {listing.max_duration} {unit}(s)", "max_duration"))
+    if quantity > listing.quantity:
+        errors.append(_error("quantity", f"this listing has {listing.quantity}", "quantity"))
+    if with_operator and not listing.with_operator:
+        errors.append(
+            _error("with_operator", "this listing comes without an operator", "no_operator")
+        )
+    if errors:
+        raise InvalidInput("The request breaks the listing's rules", errors)
+
+
+def blackout_over(listing: ListingSnapshot, slot: Slot):
+    for blackout in listing.blackouts:
+        if blackout.start < slot.end and blackout.end > slot.start:
+            return blackout
+    return None
+
+
+def peak_usage(holds: list[tuple[datetime, datetime, int]], slot: Slot) -> int:
+    """The most units held at any instant of `slot` by the given bookings."""
+    changes: list[tuple[datetime, int]] = []
+    for start, end, quantity in holds:
+        if start < slot.end and end > slot.start:
+            changes.append((max(start, slot.start), quantity))
+            changes.append((min(end, slot.end), -quantity))
+    peak = level = 0
+    for _, delta in sorted(changes, key=lambda c: (c[0], c[1])):  # releases before takes
+        level += delta
+        peak = max(peak, level)
+    return peak
+
+
+def cancellation_fee(
+    listing: ListingSnapshot, start: datetime, now: datetime, by_borrower: bool
+) -> int:
+    """A borrower cancelling inside the notice window pays the listing's fee."""
+    if not by_borrower or listing.late_cancellation_fee_cents == 0:
+        return 0
+    if now > start - timedelta(days=listing.cancellation_notice_days):
+        return listing.late_cancellation_fee_cents
+    return 0
+
+
+# -- state machine ----------------------------------------------------------------------
+
+S = BookingStatus
+TRANSITIONS: dict[str, tuple[frozenset[BookingStatus], BookingStatus]] = {
+    "approve": (frozenset({S.REQUESTED}), S.APPROVED),
+    "reject": (frozenset({S.REQUESTED}), S.REJECTED),
+    "cancel": (frozenset({S.WAITING, S.REQUESTED, S.APPROVED}), S.CANCELLED),
+    "check_out": (frozenset({S.APPROVED}), S.CHECKED_OUT),
+    "return": (frozenset({S.CHECKED_OUT}), S.RETURNED),
+    "expire": (frozenset({S.WAITING, S.REQUESTED}), S.EXPIRED),
+    "promote": (frozenset({S.WAITING}), S.REQUESTED),
+}
+LENDER_ACTIONS = {"approve", "reject", "check_out", "return"}
+
+
+def next_status(current: BookingStatus, action: str) -> BookingStatus:
+    allowed, target = TRANSITIONS[action]
+    if current not in allowed:
+        raise Conflict(
+            f"A {current.value} booking cannot {action.replace('_', ' ')}",
+            current_status=current.value,
+        )
+    return target
+
+
+def ensure_party(caller: Caller, borrower: str, lender: str) -> None:
+    """Only the two communes concerned see a booking: to anyone else it does not exist."""
+    if caller.commune not in (borrower, lender) and not caller.has(Role.OPERATOR):
+        raise NotFound("No such booking")
+
+
+def ensure_may(caller: Caller, action: str, borrower: str, lender: str) -> None:
+    ensure_party(caller, borrower, lender)
+    if action in LENDER_ACTIONS:
+        if caller.commune != lender or not caller.has(Role.MANAGER):
+            raise Forbidden("Only a manager of the lending commune may do this")
+    elif action == "cancel" and not (
+        caller.has(Role.AGENT, Role.MANAGER) and caller.commune in (borrower, lender)
+    ):
+        raise Forbidden("Only an agent or manager of either commune may cancel")

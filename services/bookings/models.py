@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Integer, MetaData, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from infra.types import UtcDateTime
@@ -26,3 +26,48 @@ class ListingCopy(Base):
     revision: Mapped[int] = mapped_column(Integer)
     snapshot: Mapped[dict] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BookingRow(Base):
+    __tablename__ = "bookings"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    listing_id: Mapped[str] = mapped_column(String(36))
+    listing_title: Mapped[str] = mapped_column(String(120))
+    lender_commune: Mapped[str] = mapped_column(String(5), index=True)
+    borrower_commune: Mapped[str] = mapped_column(String(5), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    start: Mapped[datetime] = mapped_column(UtcDateTime)
+    end: Mapped[datetime] = mapped_column(UtcDateTime)
+    quantity: Mapped[int] = mapped_column(Integer)
+    purpose: Mapped[str] = mapped_column(Text)
+    with_operator: Mapped[bool] = mapped_column(Boolean)
+    order_reference: Mapped[str | None] = mapped_column(String(50))
+    quote: Mapped[dict] = mapped_column(JSON)
+    series_id: Mapped[str | None] = mapped_column(String(36))
+    condition_out: Mapped[str | None] = mapped_column(Text)
+    condition_in: Mapped[str | None] = mapped_column(Text)
+    damages: Mapped[list] = mapped_column(JSON)
+    cancellation_fee_cents: Mapped[int] = mapped_column(Integer)
+    requested_by: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        Index("ix_bookings_listing_status_period", "listing_id", "status", "start", "end"),
+        Index("ix_bookings_status_start", "status", "start"),
+    )
+
+
+class TransitionRow(Base):
+    """Every change of a booking's status: who, when, why."""
+
+    __tablename__ = "booking_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    booking_id: Mapped[str] = mapped_column(ForeignKey("bookings.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    by_user: Mapped[str | None] = mapped_column(String(36))
+    by_commune: Mapped[str | None] = mapped_column(String(5))
+    note: Mapped[str] = mapped_column(Text)

@@ -1,26 +1,271 @@
-"""The bookings nameko service."""
+"""The bookings nameko service: entrypoints only; rules live in domain.py."""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from datetime import UTC, datetime
 
+from icalendar import Calendar
+from icalendar import Event as CalendarEvent
+from nameko.timer import timer
+
+from contracts.bookings import (
+    EVENT_OF_STATUS,
+    HOLDING,
+    BookingCreated,
+    BookingPage,
+    BookingQuery,
+    BookingRequest,
+    BookingStatus,
+    Condition,
+    OccurrenceConflict,
+    Reason,
+    RequiredReason,
+    ReturnReport,
+)
+from contracts.caller import Caller, Role
+from contracts.errors import Conflict, Forbidden, validated
 from contracts.events import Event
 from contracts.topology import LISTINGS_TO_BOOKINGS
 from infra.consumer import consume_events
 from infra.health import OperableService
-from services.bookings.domain import is_newer
+from infra.rpc import rpc
+from services.bookings import domain, repository
 from services.bookings.models import ListingCopy
+
+log = logging.getLogger(__name__)
 
 
 class Service(OperableService):
     name = "bookings"
+
+    # -- requests ---------------------------------------------------------------------
+
+    @rpc
+    def request(self, caller: dict, request: dict) -> dict:
+        """A booking (or a series of them) by an agent or manager of the borrowing commune."""
+        who = Caller.model_validate(caller)
+        asked = validated(BookingRequest, request)
+        if not who.has(Role.AGENT, Role.MANAGER):
+            raise Forbidden("Only an agent or a manager may request a booking")
+        now = datetime.now(UTC)
+        with self.db.transaction() as tx:
+            listing = repository.listing_for_update(tx.session, asked.listing_id)
+            first = domain.slot_for(listing.pricing_unit, asked.start, asked.end)
+            slots = (
+                [first]
+                if asked.recurrence is None
+                else domain.occurrences(first, listing.pricing_unit, asked.recurrence)
+            )
+            series_id = str(uuid.uuid4()) if asked.recurrence else None
+            created, conflicts = [], []
+            for slot in slots:
+                domain.check_request(
+                    listing, who.commune, slot, asked.quantity, asked.with_operator, now
+                )
+                taken = self._taken_because(tx.session, listing, slot, asked.quantity)
+                if taken and not asked.wait_if_taken:
+                    conflicts.append(
+                        OccurrenceConflict(start=slot.start, end=slot.end, detail=taken)
+                    )
+                    continue
+                status = BookingStatus.WAITING if taken else BookingStatus.REQUESTED
+                row = repository.add_booking(
+                    tx.session,
+                    listing=listing,
+                    caller=who,
+                    slot=slot,
+                    quantity=asked.quantity,
+                    purpose=asked.purpose,
+                    with_operator=asked.with_operator,
+                    order_reference=asked.order_reference,
+                    quote=domain.quote_for(listing, slot, asked.quantity, asked.with_operator),
+                    status=status,
+                    series_id=series_id,
+                    note=f"waitlisted: {taken}" if taken else asked.purpose,
+                )
+                if status == BookingStatus.REQUESTED:
+                    tx.session.flush()
+                    tx.emit(EVENT_OF_STATUS[status], repository.snapshot_of(row))
+                created.append(row)
+            if not created:
+                first_conflict = conflicts[0]
+                raise Conflict(
+                    first_conflict.detail,
+                    conflicting_period={
+                        "start": first_conflict.start.isoformat(),
+                        "end": first_conflict.end.isoformat(),
+                    },
+                    conflicts=[c.model_dump(mode="json") for c in conflicts],
+                )
+            views = [repository.view_of(r) for r in created]
+        return BookingCreated(
+            booking=views[0],
+            series_id=series_id,
+            created=views if series_id else [],
+            conflicts=conflicts,
+        ).model_dump(mode="json")
+
+    def _taken_because(self, session, listing, slot, quantity: int) -> str | None:
+        blackout = domain.blackout_over(listing, slot)
+        if blackout is not None:
+            return (
+                f"The listing is closed from {blackout.start.isoformat()} to "
+                f"{blackout.end.isoformat()}" + (f": {blackout.reason}" if blackout.reason else "")
+            )
+        used = domain.peak_usage(repository.holds(session, listing.listing_id, slot), slot)
+        if used + quantity > listing.quantity:
+            return (
+                f"{used} of {listing.quantity} already booked between "
+                f"{slot.start.isoformat()} and {slot.end.isoformat()}"
+            )
+        return None
+
+    # -- decisions and hand-over ------------------------------------------------------
+
+    @rpc
+    def approve(self, caller: dict, booking_id: str) -> dict:
+        return self._act(caller, booking_id, "approve")
+
+    @rpc
+    def reject(self, caller: dict, booking_id: str, body: dict) -> dict:
+        reason = validated(RequiredReason, body).reason
+        return self._act(caller, booking_id, "reject", note=reason)
+
+    @rpc
+    def cancel(self, caller: dict, booking_id: str, body: dict) -> dict:
+        reason = validated(Reason, body).reason
+        return self._act(caller, booking_id, "cancel", note=reason)
+
+    @rpc
+    def check_out(self, caller: dict, booking_id: str, body: dict) -> dict:
+        condition = validated(Condition, body).condition
+        return self._act(caller, booking_id, "check_out", note=condition, condition=condition)
+
+    @rpc
+    def return_(self, caller: dict, booking_id: str, body: dict) -> dict:
+        report = validated(ReturnReport, body)
+        return self._act(caller, booking_id, "return", note=report.condition, report=report)
+
+    def _act(
+        self,
+        caller: dict,
+        booking_id: str,
+        action: str,
+        note: str = "",
+        condition: str | None = None,
+        report: ReturnReport | None = None,
+    ) -> dict:
+        who = Caller.model_validate(caller)
+        with self.db.transaction() as tx:
+            row = repository.booking_for_update(tx.session, booking_id)
+            domain.ensure_may(who, action, row.borrower_commune, row.lender_commune)
+            target = domain.next_status(BookingStatus(row.status), action)
+            if action == "cancel":
+                listing = repository.listing_copy(tx.session, row.listing_id)
+                if listing is not None:
+                    row.cancellation_fee_cents = domain.cancellation_fee(
+                        listing,
+                        row.start,
+                        datetime.now(UTC),
+                        by_borrower=who.commune == row.borrower_commune,
+                    )
+            if condition is not None:
+                row.condition_out = condition
+            if report is not None:
+                row.condition_in = report.condition
+                row.damages = [d.model_dump() for d in report.damages]
+            freed = BookingStatus(row.status) in (BookingStatus.REQUESTED, BookingStatus.APPROVED)
+            repository.record_transition(tx, row, target, who, note)
+            if freed and target in (BookingStatus.REJECTED, BookingStatus.CANCELLED):
+                self._promote_waitlist(tx, row.listing_id)
+            history = repository.history_of(tx.session, [row.id])[row.id]
+        return repository.view_of(row, history).model_dump(mode="json")
+
+    def _promote_waitlist(self, tx, listing_id: str) -> None:
+        """A slot was freed: the first waiting requests that now fit become requests."""
+        listing = repository.listing_copy(tx.session, listing_id)
+        if listing is None:
+            return
+        for waiting in repository.waiting_for(tx.session, listing_id):
+            slot = domain.Slot(waiting.start, waiting.end, waiting.quote["units"])
+            if self._taken_because(tx.session, listing, slot, waiting.quantity) is None:
+                repository.record_transition(
+                    tx,
+                    waiting,
+                    BookingStatus.REQUESTED,
+                    None,
+                    "the slot was freed: this request now awaits the lender's decision",
+                )
+                tx.session.flush()
+
+    # -- reading ----------------------------------------------------------------------
+
+    @rpc
+    def get(self, caller: dict, booking_id: str) -> dict:
+        who = Caller.model_validate(caller)
+        with self.db.reading() as session:
+            row = repository.get_booking(session, booking_id)
+            domain.ensure_party(who, row.borrower_commune, row.lender_commune)
+            history = repository.history_of(session, [row.id])[row.id]
+        return repository.view_of(row, history).model_dump(mode="json")
+
+    @rpc
+    def list_bookings(self, caller: dict, query: dict) -> dict:
+        who = Caller.model_validate(caller)
+        q = validated(BookingQuery, query)
+        with self.db.reading() as session:
+            rows, cursor = repository.bookings_of(session, who.commune, q)
+        return BookingPage(
+            items=[repository.view_of(r) for r in rows], next_cursor=cursor
+        ).model_dump(mode="json")
+
+    @rpc
+    def calendar(self, caller: dict) -> str:
+        """An iCalendar feed of the caller's commune's bookings that hold or held a slot."""
+        who = Caller.model_validate(caller)
+        with self.db.reading() as session:
+            rows, _ = repository.bookings_of(session, who.commune, BookingQuery(limit=200))
+        cal = Calendar()
+        cal.add("prodid", "-//Mutualis//bookings//FR")
+        cal.add("version", "2.0")
+        cal.add("x-wr-calname", f"Mutualis — réservations {who.commune}")
+        for row in rows:
+            if row.status not in {s.value for s in (*HOLDING, BookingStatus.RETURNED)}:
+                continue
+            lending = row.lender_commune == who.commune
+            item = CalendarEvent()
+            item.add("uid", f"{row.id}@mutualis")
+            item.add("dtstamp", row.updated_at)
+            item.add("dtstart", row.start)
+            item.add("dtend", row.end)
+            item.add("summary", f"{'Prêt' if lending else 'Emprunt'} : {row.listing_title}")
+            item.add("description", f"Statut : {row.status}. {row.purpose}".strip())
+            item.add("status", "CONFIRMED" if row.status != "requested" else "TENTATIVE")
+            cal.add_component(item)
+        return cal.to_ical().decode()
+
+    # -- time and events --------------------------------------------------------------
+
+    @timer(interval=30)
+    def expire_undecided(self) -> None:
+        """Requests not decided before their start expire; their slot goes to the waitlist."""
+        with self.db.transaction() as tx:
+            for row in repository.due_to_expire(tx.session, datetime.now(UTC)):
+                was_holding = row.status == BookingStatus.REQUESTED.value
+                repository.record_transition(
+                    tx, row, BookingStatus.EXPIRED, None, "not decided before its start"
+                )
+                if was_holding:
+                    self._promote_waitlist(tx, row.listing_id)
 
     @consume_events(LISTINGS_TO_BOOKINGS)
     def keep_listing_copy(self, event: Event) -> None:
         snapshot = event.payload
         with self.db.handling(event) as tx:
             copy = tx.session.get(ListingCopy, snapshot.listing_id, with_for_update=True)
-            if not is_newer(snapshot, copy.revision if copy else None):
+            if not domain.is_newer(snapshot, copy.revision if copy else None):
                 return
             if copy is None:
                 copy = ListingCopy(listing_id=snapshot.listing_id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -63,9 +62,12 @@ def as_instant(value: datetime | date) -> datetime:
 
 
 def window(
-    available_from: datetime | date, available_to: datetime | date
+    available_from: datetime | date,
+    available_to: datetime | date,
+    names: tuple[str, str] = ("available_from", "available_to"),
 ) -> tuple[datetime, datetime]:
-    """The period a search asks about; a date `available_to` includes that whole day."""
+    """The period a search asks about; a date `available_to` includes that whole day.
+    `names` are the fields the client sent, for the error."""
     start = as_instant(available_from)
     if isinstance(available_to, datetime):
         end = available_to
@@ -76,8 +78,8 @@ def window(
             "The period is empty",
             [
                 {
-                    "field": "available_to",
-                    "message": "must be after available_from",
+                    "field": names[1],
+                    "message": f"must be after {names[0]}",
                     "type": "value_error",
                 }
             ],
@@ -110,27 +112,6 @@ def free_periods(
     if cursor < end:
         free.append((cursor, end))
     return free
-
-
-def encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
-
-
-def decode_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        text = base64.urlsafe_b64decode(cursor.encode()).decode()
-        kind, value = text.split(":", 1)
-        offset = int(value)
-        if kind != "o" or offset < 0:
-            raise ValueError
-        return offset
-    except ValueError:
-        raise InvalidInput(
-            "Invalid cursor",
-            [{"field": "cursor", "message": "not a cursor this API gave", "type": "value_error"}],
-        ) from None
 
 
 def unknown_commune(field: str, code: str) -> InvalidInput:

@@ -17,12 +17,11 @@ from contracts.listings import (
     ListingTerms,
     ListingView,
 )
+from contracts.pagination import decode_cursor, encode_cursor
 from infra.communes import communes, great_circle_km
 from infra.database import UnitOfWork
 from services.listings.domain import (
     Origin,
-    decode_cursor,
-    encode_cursor,
     query_terms,
     search_text,
     unknown_commune,

@@ -133,7 +133,7 @@ class Service(OperableService):
         """Busy and free periods of [start, end); a date `end` includes that day."""
         who = Caller.model_validate(caller)
         asked = validated(AvailabilityQuery, {"start": start, "end": end})
-        period_start, period_end = window(asked.start, asked.end)
+        period_start, period_end = window(asked.start, asked.end, names=("from", "to"))
         with self.db.reading() as session:
             row = self._visible(session, who, listing_id)
             busy = [
@@ -154,6 +154,8 @@ class Service(OperableService):
         self, session, who: Caller, listing_id: str, for_update: bool = False
     ) -> ListingRow:
         """A published listing, or a withdrawn one of the caller's own commune; else 404."""
+        if not _is_uuid(listing_id):  # ids are UUIDs; anything else (e.g. a NUL) is no listing
+            raise NotFound(f"No listing {listing_id}")
         query = select(ListingRow).where(ListingRow.id == listing_id)
         if for_update:
             query = query.with_for_update()
@@ -175,3 +177,11 @@ class Service(OperableService):
     def _bump(row: ListingRow) -> None:
         row.revision += 1
         row.updated_at = datetime.now(UTC)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+        return True
+    except ValueError:
+        return False

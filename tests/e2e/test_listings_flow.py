@@ -30,8 +30,10 @@ def test_a_neighbour_finds_the_snowplough_near_saint_etienne(stack):
     assert listing["status"] == "published"
 
     borrower = stack.as_role("agent", "42218")
-    found = borrower.get(f"{stack.url}/api/v1/listings",
-                         params={"near": "42218", "radius_km": 20, "q": "chasse-neige arocs"})
+    found = borrower.get(
+        f"{stack.url}/api/v1/listings",
+        params={"near": "42218", "radius_km": 20, "q": "chasse-neige arocs"},
+    )
     assert found.status_code == 200, found.text
     items = found.json()["items"]
     assert [i["id"] for i in items] == [listing["id"]]
@@ -39,11 +41,16 @@ def test_a_neighbour_finds_the_snowplough_near_saint_etienne(stack):
 
     bookings_db = stack.database("bookings")
     try:
+
         def copied():
             with bookings_db.connect() as conn:
                 return conn.execute(
-                    text("SELECT owner_commune, status, revision FROM listing_copies "
-                         "WHERE listing_id = :id"), {"id": listing["id"]}).first()
+                    text(
+                        "SELECT owner_commune, status, revision FROM listing_copies "
+                        "WHERE listing_id = :id"
+                    ),
+                    {"id": listing["id"]},
+                ).first()
 
         row = wait_until(copied, timeout=1.0)
     finally:
@@ -79,8 +86,11 @@ def test_another_commune_cannot_edit_or_withdraw(stack):
 def test_without_a_token_the_api_answers_401(stack):
     import requests
 
-    for method, path in [("GET", "/api/v1/listings"), ("POST", "/api/v1/listings"),
-                         ("GET", "/api/v1/me")]:
+    for method, path in [
+        ("GET", "/api/v1/listings"),
+        ("POST", "/api/v1/listings"),
+        ("GET", "/api/v1/me"),
+    ]:
         answer = requests.request(method, f"{stack.url}{path}", json={}, timeout=5)
         assert answer.status_code == 401
         assert answer.json()["status"] == 401

@@ -1,0 +1,223 @@
+"""Bookings: reservations of listings. RPC schemas of the bookings service and its events."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from contracts.events import Event, Payload, register
+from contracts.fields import DateOrInstant, Input
+
+
+class BookingStatus(StrEnum):
+    WAITING = "waiting"  # on the waitlist of a taken slot; holds nothing
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    CHECKED_OUT = "checked_out"
+    RETURNED = "returned"
+
+
+HOLDING = (BookingStatus.REQUESTED, BookingStatus.APPROVED, BookingStatus.CHECKED_OUT)
+
+
+class Recurrence(Input):
+    """A series: the same slot every day or every week, `count` times or until a date."""
+
+    frequency: Literal["daily", "weekly"]
+    count: int | None = Field(default=None, ge=2, le=52)
+    until: date | None = None
+
+    @model_validator(mode="after")
+    def _one_end(self) -> Self:
+        if (self.count is None) == (self.until is None):
+            raise ValueError("give either count or until")
+        return self
+
+
+class BookingRequest(Input):
+    listing_id: str = Field(min_length=1, max_length=36)
+    start: DateOrInstant
+    end: DateOrInstant
+    quantity: int = Field(default=1, ge=1, le=1000)
+    purpose: str = Field(default="", max_length=1000)
+    with_operator: bool = False
+    order_reference: str | None = Field(
+        default=None, max_length=50, description="the borrower's engagement number, for invoices"
+    )
+    recurrence: Recurrence | None = None
+    wait_if_taken: bool = Field(
+        default=False, description="if the slot is taken, join its waitlist instead of a 409"
+    )
+
+
+class Reason(Input):
+    reason: str = Field(default="", max_length=1000)
+
+
+class RequiredReason(Input):
+    reason: str = Field(min_length=3, max_length=1000)
+
+
+class Condition(Input):
+    condition: str = Field(min_length=2, max_length=2000)
+
+
+class Damage(Input):
+    description: str = Field(min_length=2, max_length=500)
+    amount_cents: int = Field(gt=0, le=100_000_000)
+
+
+class ReturnReport(Condition):
+    damages: list[Damage] = Field(default_factory=list, max_length=50)
+
+
+class BookingQuery(Input):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    as_: Literal["borrower", "lender"] | None = Field(default=None, alias="as")
+    status: BookingStatus | None = None
+    listing_id: str | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=100)
+
+
+class Quote(BaseModel):
+    units: int
+    pricing_unit: str
+    unit_rate_cents: int
+    quantity: int
+    rental_cents: int
+    operator_cents: int
+    amount_cents: int
+    deposit_cents: int
+    currency: str = "EUR"
+
+
+class Transition(BaseModel):
+    status: BookingStatus
+    at: datetime
+    by_user: str | None
+    by_commune: str | None
+    note: str = ""
+
+
+class BookingView(BaseModel):
+    id: str
+    listing_id: str
+    listing_title: str
+    status: BookingStatus
+    borrower_commune: str
+    lender_commune: str
+    start: datetime
+    end: datetime
+    quantity: int
+    purpose: str
+    with_operator: bool
+    order_reference: str | None
+    quote: Quote
+    series_id: str | None = None
+    condition_out: str | None = None
+    condition_in: str | None = None
+    damages: list[Damage] = []
+    cancellation_fee_cents: int = 0
+    created_at: datetime
+    history: list[Transition] = []
+
+
+class BookingPage(BaseModel):
+    items: list[BookingView]
+    next_cursor: str | None
+
+
+class OccurrenceConflict(BaseModel):
+    start: datetime
+    end: datetime
+    detail: str
+
+
+class BookingCreated(BaseModel):
+    """The answer to a request: one booking, or the bookings of a series and what conflicted."""
+
+    booking: BookingView
+    series_id: str | None = None
+    created: list[BookingView] = []
+    conflicts: list[OccurrenceConflict] = []
+
+
+class BookingSnapshot(Payload):
+    """What other services need of a booking, billing included: it never has to ask."""
+
+    booking_id: str
+    listing_id: str
+    listing_title: str
+    status: BookingStatus
+    lender_commune: str
+    borrower_commune: str
+    start: datetime
+    end: datetime
+    quantity: int
+    with_operator: bool
+    quote: Quote
+    order_reference: str | None = None
+    cancellation_fee_cents: int = 0
+    damages: list[Damage] = []
+    reason: str = ""
+
+
+@register
+class BookingRequested(Event):
+    TYPE = "booking.requested"
+    payload: BookingSnapshot
+
+
+@register
+class BookingApproved(Event):
+    TYPE = "booking.approved"
+    payload: BookingSnapshot
+
+
+@register
+class BookingRejected(Event):
+    TYPE = "booking.rejected"
+    payload: BookingSnapshot
+
+
+@register
+class BookingCancelled(Event):
+    TYPE = "booking.cancelled"
+    payload: BookingSnapshot
+
+
+@register
+class BookingExpired(Event):
+    TYPE = "booking.expired"
+    payload: BookingSnapshot
+
+
+@register
+class BookingCheckedOut(Event):
+    TYPE = "booking.checked_out"
+    payload: BookingSnapshot
+
+
+@register
+class BookingReturned(Event):
+    TYPE = "booking.returned"
+    payload: BookingSnapshot
+
+
+EVENT_OF_STATUS: dict[BookingStatus, type[Event]] = {
+    BookingStatus.REQUESTED: BookingRequested,
+    BookingStatus.APPROVED: BookingApproved,
+    BookingStatus.REJECTED: BookingRejected,
+    BookingStatus.CANCELLED: BookingCancelled,
+    BookingStatus.EXPIRED: BookingExpired,
+    BookingStatus.CHECKED_OUT: BookingCheckedOut,
+    BookingStatus.RETURNED: BookingReturned,
+}

@@ -1,0 +1,58 @@
+"""Input field types shared by every service's RPC schemas."""
+
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    WrapValidator,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+# dates outside these years are typos, and would overflow the arithmetic on periods
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
+
+
+def _within_years(value: date) -> date:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise PydanticCustomError(
+            "date_out_of_range",
+            "The year should be between {earliest} and {latest}",
+            {"earliest": EARLIEST_YEAR, "latest": LATEST_YEAR},
+        )
+    return value
+
+
+def _date_or_instant(value: Any, handler) -> date:
+    # one error for the field, not one per member of the union
+    try:
+        parsed = handler(value)
+    except ValidationError:
+        raise PydanticCustomError(
+            "date_or_datetime",
+            "Input should be a date (YYYY-MM-DD) or a datetime with offset",
+        ) from None
+    return _within_years(parsed)
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_within_years)]
+DateOrInstant = Annotated[AwareDatetime | date, WrapValidator(_date_or_instant)]
+
+
+class Input(BaseModel):
+    """Base of every input: unknown fields refused, text trimmed, no NUL characters."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL cannot store NUL characters in text
+        if isinstance(value, str) and "\x00" in value:
+            raise PydanticCustomError("string_nul", "NUL characters are not allowed")
+        return value

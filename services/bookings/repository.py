@@ -1,0 +1,268 @@
+"""Reading and writing bookings in the bookings database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from contracts.bookings import (
+    EVENT_OF_STATUS,
+    HOLDING,
+    BookingQuery,
+    BookingSnapshot,
+    BookingStatus,
+    BookingView,
+    Damage,
+    Quote,
+    Transition,
+)
+from contracts.caller import Caller
+from contracts.errors import InvalidInput, NotFound
+from contracts.listings import ListingSnapshot
+from contracts.pagination import decode_cursor, encode_cursor
+from infra.database import UnitOfWork
+from services.bookings.domain import Slot
+from services.bookings.models import BookingRow, ListingCopy, TransitionRow
+
+
+def listing_for_update(session: Session, listing_id: str) -> ListingSnapshot:
+    """The local copy of a listing, locked: requests for one listing are decided one at a
+    time (PostgreSQL row lock; SQLite holds the database lock since BEGIN IMMEDIATE)."""
+    copy = session.scalars(
+        select(ListingCopy).where(ListingCopy.listing_id == listing_id).with_for_update()
+    ).one_or_none()
+    if copy is None:
+        raise InvalidInput(
+            "Unknown listing",
+            [{"field": "listing_id", "message": "no such listing", "type": "unknown_listing"}],
+        )
+    return ListingSnapshot.model_validate(copy.snapshot)
+
+
+def listing_copy(session: Session, listing_id: str) -> ListingSnapshot | None:
+    copy = session.get(ListingCopy, listing_id)
+    return ListingSnapshot.model_validate(copy.snapshot) if copy else None
+
+
+def holds(
+    session: Session, listing_id: str, slot: Slot, exclude: str | None = None
+) -> list[tuple[datetime, datetime, int]]:
+    """Periods and quantities of the bookings holding this listing during `slot`."""
+    query = select(BookingRow.start, BookingRow.end, BookingRow.quantity).where(
+        BookingRow.listing_id == listing_id,
+        BookingRow.status.in_([s.value for s in HOLDING]),
+        BookingRow.start < slot.end,
+        BookingRow.end > slot.start,
+    )
+    if exclude is not None:
+        query = query.where(BookingRow.id != exclude)
+    return [(r.start, r.end, r.quantity) for r in session.execute(query)]
+
+
+def add_booking(
+    session: Session,
+    *,
+    listing: ListingSnapshot,
+    caller: Caller,
+    slot: Slot,
+    quantity: int,
+    purpose: str,
+    with_operator: bool,
+    order_reference: str | None,
+    quote: Quote,
+    status: BookingStatus,
+    series_id: str | None,
+    note: str,
+) -> BookingRow:
+    now = datetime.now(UTC)
+    row = BookingRow(
+        id=str(uuid.uuid4()),
+        listing_id=listing.listing_id,
+        listing_title=listing.title,
+        lender_commune=listing.owner_commune,
+        borrower_commune=caller.commune,
+        status=status.value,
+        start=slot.start,
+        end=slot.end,
+        quantity=quantity,
+        purpose=purpose,
+        with_operator=with_operator,
+        order_reference=order_reference,
+        quote=quote.model_dump(mode="json"),
+        series_id=series_id,
+        damages=[],
+        cancellation_fee_cents=0,
+        requested_by=caller.user_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    session.add(
+        TransitionRow(
+            booking_id=row.id,
+            status=status.value,
+            at=now,
+            by_user=caller.user_id,
+            by_commune=caller.commune,
+            note=note,
+        )
+    )
+    return row
+
+
+def record_transition(
+    tx: UnitOfWork, row: BookingRow, status: BookingStatus, caller: Caller | None, note: str = ""
+) -> None:
+    """Moves the booking to `status`, keeps the history and emits the matching event."""
+    now = datetime.now(UTC)
+    row.status = status.value
+    row.updated_at = now
+    tx.session.add(
+        TransitionRow(
+            booking_id=row.id,
+            status=status.value,
+            at=now,
+            by_user=caller.user_id if caller else None,
+            by_commune=caller.commune if caller else None,
+            note=note,
+        )
+    )
+    event_cls = EVENT_OF_STATUS.get(status)
+    if event_cls is not None:
+        tx.emit(event_cls, snapshot_of(row, reason=note))
+
+
+def snapshot_of(row: BookingRow, reason: str = "") -> BookingSnapshot:
+    return BookingSnapshot(
+        booking_id=row.id,
+        listing_id=row.listing_id,
+        listing_title=row.listing_title,
+        status=BookingStatus(row.status),
+        lender_commune=row.lender_commune,
+        borrower_commune=row.borrower_commune,
+        start=row.start,
+        end=row.end,
+        quantity=row.quantity,
+        with_operator=row.with_operator,
+        quote=Quote.model_validate(row.quote),
+        order_reference=row.order_reference,
+        cancellation_fee_cents=row.cancellation_fee_cents,
+        damages=[Damage.model_validate(d) for d in row.damages],
+        reason=reason,
+    )
+
+
+def booking_for_update(session: Session, booking_id: str) -> BookingRow:
+    row = session.scalars(
+        select(BookingRow).where(BookingRow.id == booking_id).with_for_update()
+    ).one_or_none()
+    if row is None:
+        raise NotFound("No such booking")
+    return row
+
+
+def get_booking(session: Session, booking_id: str) -> BookingRow:
+    row = session.get(BookingRow, booking_id)
+    if row is None:
+        raise NotFound("No such booking")
+    return row
+
+
+def history_of(session: Session, booking_ids: list[str]) -> dict[str, list[Transition]]:
+    found: dict[str, list[Transition]] = {i: [] for i in booking_ids}
+    if not booking_ids:
+        return found
+    rows = session.scalars(
+        select(TransitionRow)
+        .where(TransitionRow.booking_id.in_(booking_ids))
+        .order_by(TransitionRow.id)
+    )
+    for t in rows:
+        found[t.booking_id].append(
+            Transition(
+                status=t.status, at=t.at, by_user=t.by_user, by_commune=t.by_commune, note=t.note
+            )
+        )
+    return found
+
+
+def view_of(row: BookingRow, history: list[Transition] | None = None) -> BookingView:
+    return BookingView(
+        id=row.id,
+        listing_id=row.listing_id,
+        listing_title=row.listing_title,
+        status=row.status,
+        borrower_commune=row.borrower_commune,
+        lender_commune=row.lender_commune,
+        start=row.start,
+        end=row.end,
+        quantity=row.quantity,
+        purpose=row.purpose,
+        with_operator=row.with_operator,
+        order_reference=row.order_reference,
+        quote=Quote.model_validate(row.quote),
+        series_id=row.series_id,
+        condition_out=row.condition_out,
+        condition_in=row.condition_in,
+        damages=row.damages,
+        cancellation_fee_cents=row.cancellation_fee_cents,
+        created_at=row.created_at,
+        history=history or [],
+    )
+
+
+def bookings_of(
+    session: Session, commune: str, query: BookingQuery
+) -> tuple[list[BookingRow], str | None]:
+    stmt = select(BookingRow)
+    if query.as_ == "borrower":
+        stmt = stmt.where(BookingRow.borrower_commune == commune)
+    elif query.as_ == "lender":
+        stmt = stmt.where(BookingRow.lender_commune == commune)
+    else:
+        stmt = stmt.where(
+            or_(BookingRow.borrower_commune == commune, BookingRow.lender_commune == commune)
+        )
+    if query.status is not None:
+        stmt = stmt.where(BookingRow.status == query.status.value)
+    if query.listing_id is not None:
+        stmt = stmt.where(BookingRow.listing_id == query.listing_id)
+    offset = decode_cursor(query.cursor)
+    rows = session.scalars(
+        stmt.order_by(BookingRow.start, BookingRow.id).offset(offset).limit(query.limit + 1)
+    ).all()
+    more = len(rows) > query.limit
+    cursor = encode_cursor(offset + query.limit) if more else None
+    return list(rows[: query.limit]), cursor
+
+
+def waiting_for(session: Session, listing_id: str) -> list[BookingRow]:
+    """The waitlist of a listing, first come first served."""
+    return list(
+        session.scalars(
+            select(BookingRow)
+            .where(
+                BookingRow.listing_id == listing_id,
+                BookingRow.status == BookingStatus.WAITING.value,
+            )
+            .order_by(BookingRow.created_at, BookingRow.id)
+        )
+    )
+
+
+def due_to_expire(session: Session, now: datetime, limit: int = 100) -> list[BookingRow]:
+    query = (
+        select(BookingRow)
+        .where(
+            BookingRow.status.in_([BookingStatus.REQUESTED.value, BookingStatus.WAITING.value]),
+            BookingRow.start <= now,
+        )
+        .order_by(BookingRow.start)
+        .limit(limit)
+    )
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))

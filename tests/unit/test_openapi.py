@@ -1,0 +1,180 @@
+"""The generated OpenAPI 3.1 document: every route, resolvable refs, bodies and security."""
+
+import json
+
+import pytest
+
+from gateway.service import openapi_document
+
+API_ROUTES = {
+    ("/api/v1/auth/token", "post"),
+    ("/api/v1/me", "get"),
+    ("/api/v1/communes", "get"),
+    ("/api/v1/communes/{insee_code}", "get"),
+    ("/api/v1/listings", "get"),
+    ("/api/v1/listings", "post"),
+    ("/api/v1/listings/{listing_id}", "get"),
+    ("/api/v1/listings/{listing_id}", "patch"),
+    ("/api/v1/listings/{listing_id}", "delete"),
+    ("/api/v1/listings/{listing_id}/blackouts", "post"),
+    ("/api/v1/listings/{listing_id}/availability", "get"),
+}
+PUBLIC = {
+    ("/api/v1/auth/token", "post"),
+    ("/api/v1/communes", "get"),
+    ("/api/v1/communes/{insee_code}", "get"),
+}
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+@pytest.fixture(scope="module")
+def doc() -> dict:
+    # through JSON, as clients get it: anything not serialisable fails here
+    return json.loads(json.dumps(openapi_document()))
+
+
+def operations(doc):
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                yield path, method, operation
+
+
+def refs(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from refs(value)
+
+
+def resolve(doc, ref: str):
+    assert ref.startswith("#/"), f"{ref} points outside the document"
+    node = doc
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        assert isinstance(node, dict) and part in node, f"{ref} does not resolve"
+        node = node[part]
+    return node
+
+
+def operation(doc, path, method):
+    return doc["paths"][path][method]
+
+
+def test_it_is_openapi_3_1(doc):
+    assert doc["openapi"].startswith("3.1.")
+    assert doc["info"]["title"] and doc["info"]["version"]
+
+
+def test_every_api_route_is_listed(doc):
+    listed = {(path, method) for path, method, _ in operations(doc)}
+    assert listed >= API_ROUTES
+    assert all(path.startswith("/api/v1/") for path, _ in listed)
+
+
+def test_the_validator_accepts_it(doc):
+    validator = pytest.importorskip("openapi_spec_validator")
+    validator.validate(doc)
+
+
+def test_every_ref_resolves_inside_the_document(doc):
+    found = set(refs(doc))
+    assert "#/components/schemas/ListingDraft" in found
+    for ref in found:
+        assert isinstance(resolve(doc, ref), dict)
+
+
+def test_path_parameters_match_the_template(doc):
+    for path, _, op in operations(doc):
+        in_template = {part[1:-1] for part in path.split("/") if part.startswith("{")}
+        declared = {p["name"] for p in op["parameters"] if p["in"] == "path"}
+        assert declared == in_template, path
+        assert all(p["required"] for p in op["parameters"] if p["in"] == "path")
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "model"),
+    [
+        ("/api/v1/auth/token", "post", "TokenRequest"),
+        ("/api/v1/listings", "post", "ListingDraft"),
+        ("/api/v1/listings/{listing_id}", "patch", "ListingChanges"),
+        ("/api/v1/listings/{listing_id}/blackouts", "post", "BlackoutDraft"),
+    ],
+)
+def test_request_bodies_reference_the_pydantic_schemas(doc, path, method, model):
+    body = operation(doc, path, method)["requestBody"]
+    assert body["required"] is True
+    schema = body["content"]["application/json"]["schema"]
+    assert schema == {"$ref": f"#/components/schemas/{model}"}
+
+
+def test_the_listing_draft_schema_has_its_fields_and_categories(doc):
+    draft = doc["components"]["schemas"]["ListingDraft"]
+    assert {"title", "category", "kind", "pricing_unit", "rate_cents"} <= set(draft["required"])
+    assert "deneigement" in draft["properties"]["category"]["enum"]
+    assert draft["additionalProperties"] is False
+
+
+def test_bodiless_routes_have_no_request_body(doc):
+    for path, method, op in operations(doc):
+        if method in {"get", "delete"}:
+            assert "requestBody" not in op, (path, method)
+
+
+def test_responses_reference_their_schemas(doc):
+    ok = operation(doc, "/api/v1/listings", "get")["responses"]["200"]
+    assert ok["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ListingPage"
+    }
+    created = operation(doc, "/api/v1/listings", "post")["responses"]["201"]
+    assert created["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ListingView"
+    }
+
+
+def test_errors_are_problem_json(doc):
+    invalid = operation(doc, "/api/v1/listings", "post")["responses"]["422"]
+    assert invalid["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"
+    }
+
+
+def test_query_parameters_use_their_wire_names(doc):
+    listing_params = {p["name"] for p in operation(doc, "/api/v1/listings", "get")["parameters"]}
+    assert {"q", "category", "near", "radius_km", "available_from", "cursor"} <= listing_params
+    window = operation(doc, "/api/v1/listings/{listing_id}/availability", "get")["parameters"]
+    required_query = {p["name"] for p in window if p["in"] == "query" and p["required"]}
+    assert required_query == {"from", "to"}
+
+
+def test_idempotent_routes_document_the_idempotency_key(doc):
+    params = operation(doc, "/api/v1/listings", "post")["parameters"]
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in params)
+
+
+def test_protected_routes_require_the_bearer_token(doc):
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    for path, method, op in operations(doc):
+        if (path, method) in PUBLIC:
+            continue
+        assert op["security"] == [{"bearer": []}], (path, method)
+        assert "401" in op["responses"], (path, method)
+
+
+@pytest.mark.parametrize(("path", "method"), sorted(PUBLIC))
+def test_public_routes_need_no_token(doc, path, method):
+    op = operation(doc, path, method)
+    assert "security" not in op
+    assert "401" not in op["responses"]
+    assert "security" not in doc  # no global requirement either
+
+
+def test_every_operation_has_a_unique_operation_id(doc):
+    ids = [op["operationId"] for _, _, op in operations(doc)]
+    assert all(isinstance(i, str) and i for i in ids)
+    assert len(ids) == len(set(ids))
