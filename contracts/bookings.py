@@ -141,11 +141,10 @@ class OccurrenceConflict(BaseModel):
     detail: str
 
 
-class BookingCreated(BaseModel):
-    """The answer to a request: one booking, or the bookings of a series and what conflicted."""
+class BookingCreated(BookingView):
+    """The booking requested; for a series, the first one, with every booking created and
+    the occurrences that conflicted."""
 
-    booking: BookingView
-    series_id: str | None = None
     created: list[BookingView] = []
     conflicts: list[OccurrenceConflict] = []
 

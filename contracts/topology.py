@@ -6,6 +6,10 @@ event sent while its consumer is down waits in the consumer's durable queue.
 
 from dataclasses import dataclass
 
+# every event type a subscription names is defined (and registered) in these modules
+import contracts.bookings
+import contracts.listings  # noqa: F401
+
 DEAD_LETTER_EXCHANGE = "mutualis.dead-letter"
 
 
@@ -37,7 +41,24 @@ LISTINGS_TO_BOOKINGS = Subscription(
     event_types=("listing.published", "listing.updated", "listing.withdrawn"),
 )
 
-SUBSCRIPTIONS: tuple[Subscription, ...] = (LISTINGS_TO_BOOKINGS,)
+BOOKING_EVENTS = (
+    "booking.requested",
+    "booking.approved",
+    "booking.rejected",
+    "booking.cancelled",
+    "booking.expired",
+    "booking.checked_out",
+    "booking.returned",
+)
+
+BOOKINGS_TO_LISTINGS = Subscription(
+    consumer="listings",
+    name="busy_periods",
+    source="bookings",
+    event_types=BOOKING_EVENTS,
+)
+
+SUBSCRIPTIONS: tuple[Subscription, ...] = (LISTINGS_TO_BOOKINGS, BOOKINGS_TO_LISTINGS)
 
 
 def subscriptions_of(consumer: str) -> list[Subscription]:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 from icalendar import Calendar
 from icalendar import Event as CalendarEvent
-from nameko.timer import timer
 
 from contracts.bookings import (
     EVENT_OF_STATUS,
@@ -31,6 +30,7 @@ from contracts.topology import LISTINGS_TO_BOOKINGS
 from infra.consumer import consume_events
 from infra.health import OperableService
 from infra.rpc import rpc
+from infra.timers import periodic
 from services.bookings import domain, repository
 from services.bookings.models import ListingCopy
 
@@ -101,8 +101,7 @@ class Service(OperableService):
                 )
             views = [repository.view_of(r) for r in created]
         return BookingCreated(
-            booking=views[0],
-            series_id=series_id,
+            **views[0].model_dump(),
             created=views if series_id else [],
             conflicts=conflicts,
         ).model_dump(mode="json")
@@ -248,7 +247,7 @@ class Service(OperableService):
 
     # -- time and events --------------------------------------------------------------
 
-    @timer(interval=30)
+    @periodic("expiry_interval_seconds", default=30.0)
     def expire_undecided(self) -> None:
         """Requests not decided before their start expire; their slot goes to the waitlist."""
         with self.db.transaction() as tx:

@@ -1,5 +1,9 @@
-"""Configuration of the bookings process (BOOKINGS_DATABASE_URL, BOOKINGS_HTTP_PORT, AMQP_URI)."""
+"""Configuration of the bookings process (BOOKINGS_DATABASE_URL, BOOKINGS_HTTP_PORT, AMQP_URI,
+BOOKINGS_EXPIRY_INTERVAL_SECONDS)."""
 
 from infra.settings import service_settings_class
 
-Settings = service_settings_class("bookings", 9102)
+
+class Settings(service_settings_class("bookings", 9102)):
+    # how often requests not decided before their start are expired
+    expiry_interval_seconds: float = 30.0

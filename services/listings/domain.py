@@ -98,6 +98,26 @@ def merge_periods(periods: list[tuple[datetime, datetime]]) -> list[tuple[dateti
     return merged
 
 
+def saturated_periods(
+    held: list[tuple[datetime, datetime, int]], quantity: int
+) -> list[tuple[datetime, datetime]]:
+    """Where bookings hold every unit of a listing (all `quantity` of them)."""
+    changes = sorted(
+        [(start, q) for start, _, q in held] + [(end, -q) for _, end, q in held],
+        key=lambda c: (c[0], c[1]),
+    )
+    full, level, since = [], 0, None
+    for moment, delta in changes:
+        level += delta
+        if level >= quantity and since is None:
+            since = moment
+        elif level < quantity and since is not None:
+            if moment > since:
+                full.append((since, moment))
+            since = None
+    return merge_periods(full)
+
+
 def free_periods(
     start: datetime, end: datetime, busy: list[tuple[datetime, datetime]]
 ) -> list[tuple[datetime, datetime]]:

@@ -57,3 +57,20 @@ class BlackoutRow(Base):
     end: Mapped[datetime] = mapped_column(UtcDateTime)
     reason: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BookedPeriod(Base):
+    """When a listing is held by a booking, learnt from booking events (never by asking)."""
+
+    __tablename__ = "booked_periods"
+
+    booking_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    listing_id: Mapped[str] = mapped_column(String(36))
+    start: Mapped[datetime] = mapped_column(UtcDateTime)
+    end: Mapped[datetime] = mapped_column(UtcDateTime)
+    quantity: Mapped[int] = mapped_column(Integer)
+    holding: Mapped[bool] = mapped_column(Boolean)
+    # events may arrive out of order: the latest occurrence wins
+    as_of: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_booked_periods_listing_period", "listing_id", "start", "end"),)

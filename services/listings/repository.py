@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from contracts.bookings import HOLDING, BookingSnapshot
 from contracts.listings import (
     Blackout,
     ListingPublished,
@@ -26,7 +27,7 @@ from services.listings.domain import (
     search_text,
     unknown_commune,
 )
-from services.listings.models import BlackoutRow, ListingRow
+from services.listings.models import BlackoutRow, BookedPeriod, ListingRow
 
 TERM_FIELDS = tuple(ListingTerms.model_fields)
 
@@ -118,12 +119,24 @@ def search(
         stmt = stmt.where(ListingRow.owner_commune == query.owner)
     if period is not None:
         start, end = period
+        # exact for quantity 1; for more, any overlap counts as if simultaneous (cautious)
+        units_held = (
+            select(func.coalesce(func.sum(BookedPeriod.quantity), 0))
+            .where(
+                BookedPeriod.listing_id == ListingRow.id,
+                BookedPeriod.holding.is_(True),
+                BookedPeriod.start < end,
+                BookedPeriod.end > start,
+            )
+            .scalar_subquery()
+        )
         stmt = stmt.where(
             ~exists().where(
                 BlackoutRow.listing_id == ListingRow.id,
                 BlackoutRow.start < end,
                 BlackoutRow.end > start,
-            )
+            ),
+            units_held < ListingRow.quantity,
         )
     offset = decode_cursor(query.cursor)
     if origin is not None:
@@ -153,3 +166,33 @@ def search(
                 continue
         items.append(view_of(row, distance_km=distance))
     return items, next_cursor
+
+
+def held_during(
+    session: Session, listing_id: str, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime, int]]:
+    rows = session.execute(
+        select(BookedPeriod.start, BookedPeriod.end, BookedPeriod.quantity).where(
+            BookedPeriod.listing_id == listing_id,
+            BookedPeriod.holding.is_(True),
+            BookedPeriod.start < end,
+            BookedPeriod.end > start,
+        )
+    )
+    return [(max(r.start, start), min(r.end, end), r.quantity) for r in rows]
+
+
+def record_booking(session: Session, booking: BookingSnapshot, as_of: datetime) -> None:
+    """The booking's latest known state; an older event than the one kept changes nothing."""
+    kept = session.get(BookedPeriod, booking.booking_id, with_for_update=True)
+    if kept is not None and kept.as_of > as_of:
+        return
+    if kept is None:
+        kept = BookedPeriod(booking_id=booking.booking_id)
+        session.add(kept)
+    kept.listing_id = booking.listing_id
+    kept.start = booking.start
+    kept.end = booking.end
+    kept.quantity = booking.quantity
+    kept.holding = booking.status in HOLDING
+    kept.as_of = as_of

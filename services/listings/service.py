@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from contracts.caller import Caller
 from contracts.errors import Conflict, NotFound, validated
+from contracts.events import Event
 from contracts.listings import (
     Availability,
     AvailabilityQuery,
@@ -22,7 +23,9 @@ from contracts.listings import (
     ListingWithdrawn,
     Period,
 )
+from contracts.topology import BOOKINGS_TO_LISTINGS
 from infra.communes import communes
+from infra.consumer import consume_events
 from infra.health import OperableService
 from infra.rpc import rpc
 from services.listings import repository
@@ -31,6 +34,8 @@ from services.listings.domain import (
     amended,
     ensure_manager_of,
     free_periods,
+    merge_periods,
+    saturated_periods,
     search_text,
     unknown_commune,
     window,
@@ -136,11 +141,13 @@ class Service(OperableService):
         period_start, period_end = window(asked.start, asked.end, names=("from", "to"))
         with self.db.reading() as session:
             row = self._visible(session, who, listing_id)
-            busy = [
+            closed = [
                 (b.start, b.end)
                 for b in repository.blackouts_of(session, row.id)
                 if b.start < period_end and b.end > period_start
             ]
+            held = repository.held_during(session, row.id, period_start, period_end)
+        busy = merge_periods(closed + saturated_periods(held, row.quantity))
         return Availability(
             listing_id=listing_id,
             quantity=row.quantity,
@@ -185,3 +192,12 @@ def _is_uuid(value: str) -> bool:
         return True
     except ValueError:
         return False
+
+    # -- events -----------------------------------------------------------------------
+
+    @consume_events(BOOKINGS_TO_LISTINGS)
+    def track_busy_periods(self, event: Event) -> None:
+        """Keeps when each listing is held by a booking, for availability and search."""
+        booking = event.payload
+        with self.db.handling(event) as tx:
+            repository.record_booking(tx.session, booking, event.occurred_at)

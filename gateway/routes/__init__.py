@@ -1,0 +1,12 @@
+"""The gateway's routes, one mixin class per area of API.md; gateway.service composes them."""
+
+from contracts.caller import Caller
+
+
+def as_rpc(caller: Caller) -> dict:
+    """The verified caller, as every service RPC takes it first."""
+    return caller.model_dump(mode="json")
+
+
+def query_dict(query) -> dict:
+    return query.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,57 @@
+"""Auth routes: tokens for e-mail and password, and who a token belongs to."""
+
+from sqlalchemy import select
+
+from contracts.caller import Caller, Role
+from gateway.auth import TokenIssuer, password_matches
+from gateway.http import Unauthenticated, api
+from gateway.models import User
+from gateway.schemas import Me, TokenRequest, TokenResponse
+from infra.communes import communes
+
+
+class AuthRoutes:
+    @api(
+        "POST",
+        "/api/v1/auth/token",
+        public=True,
+        body=TokenRequest,
+        response=TokenResponse,
+        tag="Auth",
+        summary="Exchange e-mail and password for an access token",
+    )
+    def issue_token(self, request, body: TokenRequest):
+        with self.db.reading() as session:
+            user = session.scalars(select(User).where(User.email == body.email.lower())).first()
+        if not password_matches(user.password_hash if user else None, body.password):
+            raise Unauthenticated("Unknown e-mail or wrong password")
+        settings = self.config["GATEWAY"]
+        issuer = TokenIssuer(
+            settings.token_secret,
+            settings.token_audience,
+            settings.token_issuer,
+            settings.token_ttl_seconds,
+        )
+        caller = Caller(
+            user_id=user.id,
+            commune=user.commune,
+            roles=frozenset(Role(r) for r in user.roles.split(",")),
+        )
+        return TokenResponse(
+            access_token=issuer.issue(caller), expires_in=settings.token_ttl_seconds
+        )
+
+    @api("GET", "/api/v1/me", response=Me, tag="Auth", summary="Who the token belongs to")
+    def me(self, request, caller: Caller):
+        with self.db.reading() as session:
+            user = session.get(User, caller.user_id)
+        if user is None:
+            raise Unauthenticated("This account no longer exists")
+        commune = communes().get(user.commune)
+        return Me(
+            id=user.id,
+            email=user.email,
+            name=user.name,
+            commune={"insee_code": user.commune, "name": commune.name if commune else user.commune},
+            roles=sorted(user.roles.split(",")),
+        )

@@ -1,0 +1,143 @@
+"""Bookings routes: request, decide, hand over, return, list, and the iCalendar feed."""
+
+from werkzeug.wrappers import Response
+
+from contracts.bookings import (
+    BookingCreated,
+    BookingPage,
+    BookingQuery,
+    BookingRequest,
+    BookingView,
+    Condition,
+    Reason,
+    RequiredReason,
+    ReturnReport,
+)
+from contracts.caller import Caller, Role
+from gateway.http import api
+from gateway.routes import as_rpc, query_dict
+from gateway.rpc import ServiceRpc
+
+BOOKINGS = "Bookings"
+PARTIES = (Role.AGENT, Role.MANAGER)
+
+
+class BookingRoutes:
+    bookings = ServiceRpc("bookings")
+
+    @api(
+        "POST",
+        "/api/v1/bookings",
+        body=BookingRequest,
+        response=BookingCreated,
+        status=201,
+        roles=PARTIES,
+        idempotent=True,
+        tag=BOOKINGS,
+        summary="Request a booking (or a daily/weekly series) of another commune's listing",
+        description="409 with the conflicting period when the slot is taken or closed, "
+        "unless `wait_if_taken` puts the request on the slot's waitlist; 422 "
+        "when the listing's rules are broken.",
+    )
+    def request_booking(self, request, caller: Caller, body: BookingRequest):
+        return self.bookings.request(as_rpc(caller), body.model_dump(mode="json"))
+
+    @api(
+        "GET",
+        "/api/v1/bookings",
+        query=BookingQuery,
+        response=BookingPage,
+        tag=BOOKINGS,
+        summary="The caller's commune's bookings, as borrower or lender",
+    )
+    def list_bookings(self, request, caller: Caller, query: BookingQuery):
+        return self.bookings.list_bookings(as_rpc(caller), query_dict(query))
+
+    @api(
+        "GET",
+        "/api/v1/bookings.ics",
+        tag=BOOKINGS,
+        produces="text/calendar",
+        summary="iCalendar feed of the caller's commune's bookings",
+    )
+    def bookings_calendar(self, request, caller: Caller):
+        feed = self.bookings.calendar(as_rpc(caller))
+        return Response(
+            feed,
+            mimetype="text/calendar",
+            headers={"Content-Disposition": 'inline; filename="mutualis.ics"'},
+        )
+
+    @api(
+        "GET",
+        "/api/v1/bookings/<booking_id>",
+        response=BookingView,
+        tag=BOOKINGS,
+        summary="One booking with its history (only the two communes concerned)",
+    )
+    def get_booking(self, request, caller: Caller, booking_id: str):
+        return self.bookings.get(as_rpc(caller), booking_id)
+
+    @api(
+        "POST",
+        "/api/v1/bookings/<booking_id>/approve",
+        response=BookingView,
+        roles=(Role.MANAGER,),
+        idempotent=True,
+        tag=BOOKINGS,
+        summary="The lender's manager approves a request",
+    )
+    def approve_booking(self, request, caller: Caller, booking_id: str):
+        return self.bookings.approve(as_rpc(caller), booking_id)
+
+    @api(
+        "POST",
+        "/api/v1/bookings/<booking_id>/reject",
+        body=RequiredReason,
+        response=BookingView,
+        roles=(Role.MANAGER,),
+        idempotent=True,
+        tag=BOOKINGS,
+        summary="The lender's manager rejects a request, with a reason",
+    )
+    def reject_booking(self, request, caller: Caller, booking_id: str, body: RequiredReason):
+        return self.bookings.reject(as_rpc(caller), booking_id, body.model_dump())
+
+    @api(
+        "POST",
+        "/api/v1/bookings/<booking_id>/cancel",
+        body=Reason,
+        response=BookingView,
+        roles=PARTIES,
+        idempotent=True,
+        tag=BOOKINGS,
+        summary="Either side cancels before check-out; late cancellation may carry a fee",
+    )
+    def cancel_booking(self, request, caller: Caller, booking_id: str, body: Reason):
+        return self.bookings.cancel(as_rpc(caller), booking_id, body.model_dump())
+
+    @api(
+        "POST",
+        "/api/v1/bookings/<booking_id>/check-out",
+        body=Condition,
+        response=BookingView,
+        roles=(Role.MANAGER,),
+        idempotent=True,
+        tag=BOOKINGS,
+        summary="The lender hands the item over, noting its condition",
+    )
+    def check_out_booking(self, request, caller: Caller, booking_id: str, body: Condition):
+        return self.bookings.check_out(as_rpc(caller), booking_id, body.model_dump())
+
+    @api(
+        "POST",
+        "/api/v1/bookings/<booking_id>/return",
+        body=ReturnReport,
+        response=BookingView,
+        roles=(Role.MANAGER,),
+        idempotent=True,
+        tag=BOOKINGS,
+        summary="The lender records the return, its condition and damages (what is charged)",
+    )
+    def return_booking(self, request, caller: Caller, booking_id: str, body: ReturnReport):
+        return self.bookings.return_(as_rpc(caller), booking_id, body.model_dump(mode="json"))

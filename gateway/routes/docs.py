@@ -1,0 +1,42 @@
+"""The API documentation: OpenAPI document and Swagger UI, served from local assets."""
+
+import mimetypes
+from pathlib import Path
+
+import swagger_ui_bundle
+from nameko.web.handlers import http
+from werkzeug.wrappers import Response
+
+from gateway.http import json_response
+
+DOCS_DIR = Path(swagger_ui_bundle.swagger_ui_path)
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Mutualis API</title>
+<link rel="stylesheet" href="/api/docs/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/api/docs/swagger-ui-bundle.js"></script>
+<script src="/api/docs/init.js"></script></body></html>"""
+DOCS_INIT = """window.ui = SwaggerUIBundle({url: "/api/openapi.json", dom_id: "#swagger-ui",
+  deepLinking: true, persistAuthorization: true});"""
+
+
+class DocsRoutes:
+    @http("GET", "/api/openapi.json")
+    def openapi(self, request):
+        return json_response(self.openapi_document())
+
+    @http("GET", "/api/docs")
+    def docs(self, request):
+        return Response(DOCS_PAGE, mimetype="text/html")
+
+    @http("GET", "/api/docs/<path:asset>")
+    def docs_asset(self, request, asset: str):
+        if asset == "init.js":
+            return Response(DOCS_INIT, mimetype="application/javascript")
+        path = (DOCS_DIR / asset).resolve()
+        if not path.is_file() or DOCS_DIR.resolve() not in path.parents:
+            return Response("not found", status=404)
+        mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        response = Response(path.read_bytes(), mimetype=mimetype)
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return response

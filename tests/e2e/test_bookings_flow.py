@@ -1,0 +1,207 @@
+"""The core flow through the gateway: Saint-Étienne books Le Chambon-Feugerolles'
+snowplough, it is approved, handed over and returned with a damage; the event that billing
+will charge from leaves exactly once, even when the bookings processes die after commit."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, timedelta
+
+import pytest
+from kombu import Connection, Exchange, Queue
+
+from tests.support import wait_until
+
+SNOWPLOUGH = {
+    "title": "Chasse-neige Unimog, lame 3 m",
+    "category": "deneigement",
+    "kind": "vehicle",
+    "pricing_unit": "day",
+    "rate_cents": 42000,
+    "deposit_cents": 150000,
+    "quantity": 1,
+    "with_operator": True,
+    "operator_rate_cents": 32000,
+}
+
+
+def days_ahead(n: int) -> str:
+    return (date.today() + timedelta(days=n)).isoformat()
+
+
+@pytest.fixture
+def snowplough(stack):
+    """A fresh snowplough of Le Chambon-Feugerolles, known to the bookings service."""
+    lender = stack.as_role("manager", "42044")
+    listing = lender.post(
+        f"{stack.url}/api/v1/listings",
+        json=SNOWPLOUGH | {"title": f"Chasse-neige {uuid.uuid4().hex[:6]}"},
+    )
+    assert listing.status_code == 201, listing.text
+    listing_id = listing.json()["id"]
+    borrower = stack.as_role("agent", "42218")
+
+    def bookable():
+        probe = borrower.post(
+            f"{stack.url}/api/v1/bookings",
+            json={"listing_id": listing_id, "start": days_ahead(400), "end": days_ahead(399)},
+        )
+        return probe.status_code == 422 and probe.json()["errors"][0]["field"] == "end"
+
+    wait_until(bookable, timeout=5)  # the bookings read model has the listing
+    return listing_id
+
+
+@pytest.fixture
+def returned_events(stack):
+    """A queue of our own on booking.returned, declared before anything happens."""
+    queue = Queue(
+        f"test-returned-{uuid.uuid4().hex[:8]}",
+        exchange=Exchange("bookings.events", type="topic", durable=True),
+        routing_key="booking.returned",
+        durable=True,
+    )
+    with Connection(stack.vhost.amqp_uri) as conn:
+        queue(conn.channel()).declare()
+
+    def received() -> list[dict]:
+        bodies = []
+        with Connection(stack.vhost.amqp_uri) as conn:
+            channel = conn.channel()
+            while (message := channel.basic_get(queue.name, no_ack=True)) is not None:
+                bodies.append(json.loads(message.body))
+        return bodies
+
+    return received
+
+
+def test_book_approve_check_out_return_with_a_damage(stack, snowplough, returned_events):
+    borrower = stack.as_role("agent", "42218")
+    lender = stack.as_role("manager", "42044")
+
+    asked = borrower.post(
+        f"{stack.url}/api/v1/bookings",
+        json={
+            "listing_id": snowplough,
+            "start": days_ahead(10),
+            "end": days_ahead(12),
+            "purpose": "Déneigement des côtes de Montreynaud",
+            "with_operator": False,
+        },
+    )
+    assert asked.status_code == 201, asked.text
+    booking = asked.json()
+    assert booking["status"] == "requested"
+    assert booking["borrower_commune"] == "42218"
+    assert booking["lender_commune"] == "42044"
+    assert booking["quote"] == {
+        "units": 2,
+        "pricing_unit": "day",
+        "unit_rate_cents": 42000,
+        "quantity": 1,
+        "rental_cents": 84000,
+        "operator_cents": 0,
+        "amount_cents": 84000,
+        "deposit_cents": 150000,
+        "currency": "EUR",
+    }
+    path = f"{stack.url}/api/v1/bookings/{booking['id']}"
+
+    assert borrower.post(f"{path}/approve").status_code == 403
+    assert lender.post(f"{path}/approve").json()["status"] == "approved"
+    out = lender.post(f"{path}/check-out", json={"condition": "Lame neuve, plein fait"})
+    assert out.json()["status"] == "checked_out"
+    back = lender.post(
+        f"{path}/return",
+        json={
+            "condition": "Rétroviseur gauche cassé",
+            "damages": [{"description": "Rétroviseur gauche", "amount_cents": 15000}],
+        },
+    )
+    assert back.status_code == 200, back.text
+    assert back.json()["status"] == "returned"
+
+    seen = borrower.get(path).json()
+    assert [t["status"] for t in seen["history"]] == [
+        "requested",
+        "approved",
+        "checked_out",
+        "returned",
+    ]
+    assert seen["history"][1]["by_commune"] == "42044"
+
+    events = wait_until(returned_events, timeout=5)
+    assert len(events) == 1
+    payload = events[0]["payload"]
+    assert payload["booking_id"] == booking["id"]
+    assert payload["lender_commune"] == "42044" and payload["borrower_commune"] == "42218"
+    assert payload["quote"]["amount_cents"] == 84000
+    assert payload["damages"] == [{"description": "Rétroviseur gauche", "amount_cents": 15000}]
+
+
+def test_the_returned_event_leaves_once_even_if_bookings_dies_after_commit(
+    stack, snowplough, returned_events
+):
+    borrower = stack.as_role("agent", "42218")
+    lender = stack.as_role("manager", "42044")
+    booking = borrower.post(
+        f"{stack.url}/api/v1/bookings",
+        json={"listing_id": snowplough, "start": days_ahead(20), "end": days_ahead(21)},
+    ).json()
+    path = f"{stack.url}/api/v1/bookings/{booking['id']}"
+    lender.post(f"{path}/approve")
+    lender.post(f"{path}/check-out", json={"condition": "bon état"})
+
+    stack.kill("bookings-relay")  # the event will sit in the outbox
+    answer = lender.post(f"{path}/return", json={"condition": "bon état", "damages": []})
+    assert answer.status_code == 200
+    stack.kill("bookings")  # kill -9 right after the commit
+    assert returned_events() == []
+
+    stack.start_process("bookings")
+    stack.start_process("bookings-relay")
+    stack.wait_ready("bookings")
+    events = wait_until(returned_events, timeout=10)
+    assert [e["payload"]["booking_id"] for e in events] == [booking["id"]]
+    assert borrower.get(path).json()["status"] == "returned"
+
+
+def test_an_overlapping_request_gets_409_with_the_conflicting_period(stack, snowplough):
+    borrower = stack.as_role("agent", "42218")
+    other = stack.as_role("agent", "42095")
+    first = borrower.post(
+        f"{stack.url}/api/v1/bookings",
+        json={"listing_id": snowplough, "start": days_ahead(30), "end": days_ahead(33)},
+    )
+    assert first.status_code == 201
+    clash = other.post(
+        f"{stack.url}/api/v1/bookings",
+        json={"listing_id": snowplough, "start": days_ahead(32), "end": days_ahead(34)},
+    )
+    assert clash.status_code == 409
+    assert clash.headers["Content-Type"] == "application/problem+json"
+    assert "conflicting_period" in clash.json()
+    adjacent = other.post(
+        f"{stack.url}/api/v1/bookings",
+        json={"listing_id": snowplough, "start": days_ahead(33), "end": days_ahead(34)},
+    )
+    assert adjacent.status_code == 201
+
+
+def test_only_the_two_communes_see_a_booking(stack, snowplough):
+    borrower = stack.as_role("agent", "42218")
+    booking = borrower.post(
+        f"{stack.url}/api/v1/bookings",
+        json={"listing_id": snowplough, "start": days_ahead(40), "end": days_ahead(41)},
+    ).json()
+    stranger = stack.as_role("agent", "42095")
+    assert stranger.get(f"{stack.url}/api/v1/bookings/{booking['id']}").status_code == 404
+    assert (
+        stranger.post(f"{stack.url}/api/v1/bookings/{booking['id']}/cancel", json={}).status_code
+        == 404
+    )
+    listed = stranger.get(f"{stack.url}/api/v1/bookings").json()["items"]
+    assert booking["id"] not in [b["id"] for b in listed]
+    mine = borrower.get(f"{stack.url}/api/v1/bookings", params={"as": "borrower"}).json()
+    assert booking["id"] in [b["id"] for b in mine["items"]]
