@@ -4,8 +4,10 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# axe-core, which the browser tests inject into each page (from the npm registry, served locally)
+AXE := tests/e2e/browser/node_modules/axe-core/axe.min.js
 
-.PHONY: run test unit integration e2e bench lint format migrate seed check-broker clean
+.PHONY: run test unit integration e2e bench lint format migrate seed check-broker clean browser-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +16,12 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*; touch $@
 
 venv: $(STAMP)
+
+$(AXE): tests/e2e/browser/package.json tests/e2e/browser/package-lock.json
+	npm ci --prefix tests/e2e/browser --no-audit --no-fund --silent
+	@touch $@
+
+browser-deps: $(AXE)
 
 check-broker: $(STAMP)
 	@$(BIN)/python -m infra.preflight
@@ -28,7 +36,7 @@ run: seed
 	@$(BIN)/python -m infra.preflight --banner
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
-test: $(STAMP)
+test: $(STAMP) $(AXE)
 	$(BIN)/pytest -q
 
 unit: $(STAMP)
@@ -37,7 +45,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest -q tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) $(AXE)
 	$(BIN)/pytest -q tests/e2e
 
 bench: $(STAMP)
@@ -52,4 +60,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf var test-output
+	rm -rf var test-output tests/e2e/browser/node_modules

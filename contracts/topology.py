@@ -7,7 +7,9 @@ event sent while its consumer is down waits in the consumer's durable queue.
 from dataclasses import dataclass
 
 # every event type a subscription names is defined (and registered) in these modules
+import contracts.billing
 import contracts.bookings
+import contracts.consultants
 import contracts.listings  # noqa: F401
 
 DEAD_LETTER_EXCHANGE = "mutualis.dead-letter"
@@ -58,7 +60,26 @@ BOOKINGS_TO_LISTINGS = Subscription(
     event_types=BOOKING_EVENTS,
 )
 
-SUBSCRIPTIONS: tuple[Subscription, ...] = (LISTINGS_TO_BOOKINGS, BOOKINGS_TO_LISTINGS)
+BOOKINGS_TO_BILLING = Subscription(
+    consumer="billing",
+    name="charges",
+    source="bookings",
+    event_types=("booking.returned", "booking.cancelled"),
+)
+
+CONSULTANTS_TO_BILLING = Subscription(
+    consumer="billing",
+    name="charges",
+    source="consultants",
+    event_types=("engagement.timesheet_approved",),
+)
+
+SUBSCRIPTIONS: tuple[Subscription, ...] = (
+    LISTINGS_TO_BOOKINGS,
+    BOOKINGS_TO_LISTINGS,
+    BOOKINGS_TO_BILLING,
+    CONSULTANTS_TO_BILLING,
+)
 
 
 def subscriptions_of(consumer: str) -> list[Subscription]:

@@ -11,12 +11,18 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from contracts.billing import BillingProfileInput
+from contracts.consultants import ConsultantTerms
 from contracts.listings import ListingDraft
 from gateway.auth import hash_password
 from gateway.models import User
 from infra.communes import communes
 from infra.components import settings_of
 from infra.database import DatabaseAccess, make_engine
+from services.billing import repository as billing_repository
+from services.consultants import repository as consultants_repository
+from services.consultants.domain import vocabulary
+from services.consultants.models import ConsultantRow
 from services.listings import repository
 from services.listings.models import ListingRow
 
@@ -205,3 +211,171 @@ def seed_demo() -> Iterator[str]:
                 if draft["title"] not in titles:
                     repository.publish(tx, owner, ListingDraft.model_validate(draft))
                     yield f"listing {draft['title']} ({owner})"
+    yield from seed_consultants()
+    yield from seed_billing_profiles()
+
+
+# the town halls' addresses; SIRET = the commune's SIREN + a Luhn-valid NIC; accounts at the
+# Banque de France (30001), where the Treasury keeps local authorities' funds
+DEMO_BILLING_PROFILES: dict[str, dict] = {
+    "42218": dict(
+        siret="21420218600018",
+        iban="FR283000100794C422180000093",
+        address={
+            "street": "Hôtel de ville, place de l'Hôtel-de-Ville",
+            "postal_code": "42000",
+            "city": "Saint-Étienne",
+        },
+        service_code="DIRFIN",
+        service_code_required=True,
+    ),
+    "42044": dict(
+        siret="21420044600018",
+        iban="FR283000100794C420440000028",
+        address={
+            "street": "Hôtel de ville, place Jean-Jaurès",
+            "postal_code": "42500",
+            "city": "Le Chambon-Feugerolles",
+        },
+    ),
+    "42095": dict(
+        siret="21420095800012",
+        iban="FR283000100794C420950000032",
+        address={
+            "street": "Hôtel de ville, place du Breuil",
+            "postal_code": "42700",
+            "city": "Firminy",
+        },
+        service_code="FINANCES",
+    ),
+    "42207": dict(
+        siret="21420207900015",
+        iban="FR283000100794C422070000056",
+        address={
+            "street": "Hôtel de ville, avenue Antoine-Pinay",
+            "postal_code": "42400",
+            "city": "Saint-Chamond",
+        },
+        vat_regime="standard",
+    ),
+    "42189": dict(
+        siret="21420189900017",
+        iban="FR283000100794C421890000066",
+        address={
+            "street": "Hôtel de ville, place de la République",
+            "postal_code": "42230",
+            "city": "Roche-la-Molière",
+        },
+    ),
+}
+
+
+def seed_billing_profiles() -> Iterator[str]:
+    """Each demo commune's billing profile, unless its finance team already declared one."""
+    billing = DatabaseAccess(
+        make_engine(settings_of("billing").database_url),
+        producer="billing",
+        correlation_id="demo-seed",
+        consumer="seed",
+    )
+    with billing.transaction() as tx:
+        for code, fields in DEMO_BILLING_PROFILES.items():
+            if billing_repository.profile_of(tx.session, code) is None:
+                profile = BillingProfileInput.model_validate(
+                    {"bic": "BDFEFRPPCCT", "email": f"finance.{code}@{DEMO_DOMAIN}", **fields}
+                )
+                billing_repository.save_profile(tx.session, code, profile, None)
+                yield f"billing profile {communes().get(code).name} ({code})"
+
+
+DEMO_CONSULTANTS: dict[str, list[dict]] = {
+    "42095": [
+        dict(
+            name="Hélène Duclos",
+            title="Urbaniste — droit des sols et aménagement",
+            skills=["urbanisme", "droit-des-sols", "amenagement"],
+            bio="Instruit les permis de construire et déclarations préalables de Firminy, "
+            "accompagne les projets d'aménagement autour du site Le Corbusier et la "
+            "reconversion des friches.",
+            day_rate_cents=52000,
+            max_days_per_month=6,
+        )
+    ],
+    "42218": [
+        dict(
+            name="Karim Benaïssa",
+            title="Juriste commande publique",
+            skills=["marches-publics", "juridique", "achats"],
+            bio="Rédaction des DCE, procédures formalisées et MAPA, analyse des offres, "
+            "sécurisation juridique des marchés de travaux et de services.",
+            languages=["fr", "en"],
+            day_rate_cents=58000,
+            max_days_per_month=5,
+        ),
+        dict(
+            name="Mathilde Grange",
+            title="Conseillère en énergie partagée",
+            skills=["renovation-energetique", "energie"],
+            bio="Bilans énergétiques du patrimoine communal, décret tertiaire, "
+            "préconisations d'isolation et de chauffage.",
+            day_rate_cents=45000,
+            max_days_per_month=8,
+        ),
+    ],
+    "42044": [
+        dict(
+            name="Nicolas Vial",
+            title="Administrateur systèmes et réseaux",
+            skills=["informatique", "cybersecurite"],
+            bio="Serveurs, réseau et sauvegardes de la mairie ; durcissement des postes et "
+            "sensibilisation au hameçonnage.",
+            day_rate_cents=45000,
+            max_days_per_month=6,
+        )
+    ],
+    "42207": [
+        dict(
+            name="Amandine Rivoire",
+            title="Chargée de mission subventions",
+            skills=["subventions", "fonds-europeens", "finances"],
+            bio="Dossiers DETR, DSIL, fonds vert et appels à projets régionaux et européens.",
+            day_rate_cents=48000,
+            max_days_per_month=6,
+        )
+    ],
+    "42189": [
+        dict(
+            name="Vincent Peyron",
+            title="Ingénieur eau et assainissement",
+            skills=["eau-potable", "assainissement", "eaux-pluviales"],
+            bio="Schéma directeur d'eau potable, recherche de fuites, station d'épuration et "
+            "gestion des eaux pluviales.",
+            day_rate_cents=56000,
+            max_days_per_month=4,
+        )
+    ],
+}
+
+
+def seed_consultants() -> Iterator[str]:
+    """The demo communes' expert staff, unless a consultant of that name is already there."""
+    consultants = DatabaseAccess(
+        make_engine(settings_of("consultants").database_url),
+        producer="consultants",
+        correlation_id="demo-seed",
+        consumer="seed",
+    )
+    with consultants.transaction() as tx:
+        for home, drafts in DEMO_CONSULTANTS.items():
+            names = set(
+                tx.session.scalars(
+                    select(ConsultantRow.name).where(ConsultantRow.home_commune == home)
+                )
+            )
+            for fields in drafts:
+                if fields["name"] in names:
+                    continue
+                skills = vocabulary().resolve(fields["skills"])
+                terms = ConsultantTerms.model_validate(fields | {"skills": skills})
+                consultants_repository.publish(tx, home, "demo-seed", terms)
+                yield f"consultant {fields['name']} ({home})"

@@ -73,11 +73,18 @@ def problem(
     return response
 
 
+# a service's database went away mid-call: the client may retry, it is not a bug
+UNAVAILABLE_UPSTREAM = {"OperationalError", "InterfaceError", "DisconnectionError", "TimeoutError"}
+
+
 def response_for_exception(exc: BaseException) -> Response:
     """The one table from exceptions to HTTP answers."""
     if isinstance(exc, ServiceError):
         extra = {k: v for k, v in exc.extra.items() if k not in {"type", "title", "status"}}
         return problem(exc.status, exc.title, exc.detail, exc.errors, **extra)
+    if isinstance(exc, RemoteError) and exc.exc_type in UNAVAILABLE_UPSTREAM:
+        log.warning("a service lost its database: %s", exc)
+        return problem(503, "Service unavailable", "A database is unavailable; retry shortly.")
     if isinstance(exc, RemoteError):
         log.error("a service failed: %s", exc)
         return problem(500, "Internal error", "A service failed; the error is logged.")
@@ -198,6 +205,7 @@ class ApiRoute(HttpRequestHandler):
         idempotent: bool = False,
         description: str = "",
         produces: str = "application/json",
+        consumes: tuple[str, ...] = (),
         **kwargs,
     ):
         kwargs.setdefault("expected_exceptions", (ServiceError,))
@@ -213,6 +221,8 @@ class ApiRoute(HttpRequestHandler):
         self.idempotent = idempotent
         self.description = description
         self.produces = produces
+        # media types of a body passed as is (bytes), e.g. a bank statement file
+        self.consumes = consumes
 
     def setup(self) -> None:
         super().setup()
@@ -257,6 +267,10 @@ class ApiRoute(HttpRequestHandler):
             kwargs["caller"] = caller
         if self.query_model is not None:
             kwargs["query"] = self._validate(self.query_model, request.args.to_dict(), "query")
+        if self.consumes:
+            if request.mimetype not in self.consumes:
+                raise UnsupportedMediaType("Send the body as " + " or ".join(self.consumes))
+            kwargs["body"] = raw
         if self.body_model is not None:
             if raw.strip() and request.mimetype not in ("application/json", ""):
                 raise UnsupportedMediaType("Send the body as application/json")

@@ -1,4 +1,5 @@
-"""Tables of the gateway database: users and idempotency keys, nothing of the domain."""
+"""Tables of the gateway database: users, web sessions and idempotency keys, nothing of the
+domain."""
 
 from datetime import datetime
 
@@ -39,3 +40,16 @@ class IdempotencyRecord(Base):
     status: Mapped[int | None] = mapped_column(Integer)  # None while the first is in flight
     body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WebSession(Base):
+    """A browser signed in to the web pages. The cookie holds a random token; only its SHA-256
+    is stored, so the table's content cannot be replayed as cookies."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie token
+    user_id: Mapped[str] = mapped_column(String(36), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

@@ -104,6 +104,11 @@ def build_openapi(service_cls: type, title: str, version: str) -> dict[str, Any]
                     "description": "Same key and body: the stored response; another body: 422.",
                 }
             )
+        if route.consumes:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {kind: {"schema": {"type": "string"}} for kind in route.consumes},
+            }
         if route.body_model is not None:
             operation["requestBody"] = {
                 "required": True,

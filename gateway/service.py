@@ -5,16 +5,29 @@ from __future__ import annotations
 from functools import cache
 
 from gateway.openapi import build_openapi
+from gateway.pages.routes import PageRoutes
 from gateway.routes.auth import AuthRoutes
+from gateway.routes.billing import BillingRoutes
 from gateway.routes.bookings import BookingRoutes
 from gateway.routes.communes import CommuneRoutes
+from gateway.routes.consultants import ConsultantRoutes
 from gateway.routes.docs import DocsRoutes
 from gateway.routes.listings import ListingRoutes
 from infra.database import Database
 from infra.health import OperableService
 
 
-class Service(AuthRoutes, CommuneRoutes, ListingRoutes, BookingRoutes, DocsRoutes, OperableService):
+class Service(
+    AuthRoutes,
+    CommuneRoutes,
+    ListingRoutes,
+    BookingRoutes,
+    ConsultantRoutes,
+    BillingRoutes,
+    DocsRoutes,
+    PageRoutes,
+    OperableService,
+):
     name = "gateway"
 
     db = Database(with_outbox=False)

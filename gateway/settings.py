@@ -23,6 +23,8 @@ class Settings(ServiceSettings):
     token_issuer: str = "mutualis-gateway"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     rpc_timeout_seconds: float = Field(default=10.0, gt=0)
+    # web pages: how long a signed-in browser stays signed in (a working day)
+    session_ttl_seconds: int = Field(default=10 * 3600, ge=300, le=7 * 86400)
 
     def nameko_config(self) -> dict:
         config = super().nameko_config()

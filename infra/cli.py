@@ -73,6 +73,41 @@ def _dead_letters(args) -> None:
             print(f"replayed {moved} message(s)")
 
 
+def _outbox(args) -> None:
+    from sqlalchemy import func, select
+
+    from infra.components import SERVICES, settings_of
+    from infra.database import make_engine
+    from infra.messaging_tables import outbox
+
+    print(f"{'service':<14}{'pending':>9}  oldest pending")
+    for service in SERVICES:
+        engine = make_engine(settings_of(service).database_url)
+        with engine.connect() as conn:
+            pending, oldest = conn.execute(
+                select(func.count(), func.min(outbox.c.created_at)).where(
+                    outbox.c.published_at.is_(None)
+                )
+            ).one()
+        print(f"{service:<14}{pending:>9}  {oldest or '-'}")
+
+
+def _create_user(args) -> None:
+    import getpass
+
+    from gateway.users import create_user
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
+    user = create_user(args.email, args.name, args.commune, args.roles.split(","), password)
+    print(f"created {user.email} ({user.commune}, {user.roles})")
+
+
+def _topology(args) -> None:
+    from infra.topology import rabbitmq_definitions
+
+    print(json.dumps(rabbitmq_definitions(), indent=2))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mutualis", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,8 +134,28 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--limit", type=int, default=1000)
     p.set_defaults(func=_dead_letters)
 
+    p = sub.add_parser("outbox", help="events waiting in each service's outbox")
+    p.set_defaults(func=_outbox)
+
+    p = sub.add_parser("create-user", help="create a commune's user (password asked)")
+    p.add_argument("--email", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--commune", required=True, help="INSEE code")
+    p.add_argument("--roles", required=True, help="comma-separated: agent,manager,finance,operator")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.set_defaults(func=_create_user)
+
+    p = sub.add_parser("topology", help="print the broker topology as RabbitMQ definitions")
+    p.set_defaults(func=_topology)
+
     args = parser.parse_args(argv)
-    args.func(args)
+    from contracts.errors import ServiceError
+
+    try:
+        args.func(args)
+    except ServiceError as exc:
+        details = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in exc.errors)
+        sys.exit(f"{exc.detail}" + (f" ({details})" if details else ""))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ COMPONENTS: dict[str, str] = {
     "gateway": "gateway",
     "listings": "services.listings",
     "bookings": "services.bookings",
+    "consultants": "services.consultants",
+    "billing": "services.billing",
 }
 SERVICES = [name for name in COMPONENTS if name != "gateway"]
 

@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from contracts.events import parse_event
-from contracts.topology import Subscription
+from contracts.topology import Subscription, event_exchange
 from infra.database import DuplicateEvent
 from infra.metrics import (
     DEAD_LETTERED,
@@ -63,10 +63,19 @@ class DeadLetteringQueueConsumer(QueueConsumer):
     (kombu's default acknowledges it and it is gone)."""
 
     def on_decode_error(self, message, exc) -> None:
-        log.error("undecodable message dead-lettered: %s", exc)
-        queue = message.delivery_info.get("routing_key", "?")
-        DEAD_LETTERED.labels(self.container.service_name, queue, "undecodable").inc()
-        message.reject(requeue=False)
+        message.reject(requeue=False)  # first: nothing below may stop it
+        info = message.delivery_info
+        consumer = next(
+            (
+                p.consumer_name
+                for p in self._providers
+                if info.get("routing_key") in p.subscription.event_types
+                and info.get("exchange") == event_exchange(p.subscription.source)
+            ),
+            "unknown",
+        )
+        DEAD_LETTERED.labels(self.container.service_name, consumer, "undecodable").inc()
+        log.error("%s dead-lettered an undecodable message: %s", consumer, exc)
 
 
 class EventConsumer(Consumer):
@@ -81,6 +90,10 @@ class EventConsumer(Consumer):
         self.service = self.container.service_name
         self.consumer_name = f"{self.service}.{self.method_name}"
         self.amqp_uri = self.container.config["AMQP_URI"]
+        # export zeros from the start, so that rate() and increase() see the first one
+        DUPLICATES_SKIPPED.labels(self.service, self.consumer_name)
+        for reason in ("failed", "unparseable", "undecodable"):
+            DEAD_LETTERED.labels(self.service, self.consumer_name, reason)
         with Connection(self.amqp_uri) as conn, conn.channel() as channel:
             declare_subscription(channel, self.subscription)
         super().setup()

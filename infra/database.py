@@ -9,7 +9,7 @@ lock from its first statement and check-then-insert is atomic.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,7 +67,12 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     else:
         _make_psycopg2_green()
         engine = create_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=30
+            # no pre-ping (a round trip per checkout): a connection found dead invalidates
+            # the whole pool, the failed call answers 503, the next ones reconnect
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=30,
         )
     _engines[url] = engine
     return engine
@@ -84,21 +89,43 @@ class UnitOfWork:
         self.session = session
         self.producer = producer
         self.correlation_id = correlation_id
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run `action` once the transaction has committed (e.g. count a business metric)."""
+        self._after_commit.append(action)
+
+    def committed(self) -> None:
+        for action in self._after_commit:
+            action()
 
     def emit(self, event_cls: type[Event], payload: Payload) -> Event:
         """Write the event to the outbox; the relay publishes it after commit."""
-        evt = event_cls.new(payload, producer=self.producer, correlation_id=self.correlation_id)
-        self.session.execute(
-            insert(outbox).values(
-                event_id=str(evt.event_id),
-                exchange=event_exchange(self.producer),
-                routing_key=evt.type,
-                body=json.dumps(evt.model_dump(mode="json"), ensure_ascii=False),
-                correlation_id=self.correlation_id,
-                created_at=datetime.now(UTC),
+        return self.emit_all(event_cls, [payload])[0]
+
+    def emit_all(self, event_cls: type[Event], payloads: list[Payload]) -> list[Event]:
+        """Write one event per payload to the outbox in a single statement."""
+        events = [
+            event_cls.new(p, producer=self.producer, correlation_id=self.correlation_id)
+            for p in payloads
+        ]
+        if events:
+            now = datetime.now(UTC)
+            self.session.execute(
+                insert(outbox),
+                [
+                    {
+                        "event_id": str(evt.event_id),
+                        "exchange": event_exchange(self.producer),
+                        "routing_key": evt.type,
+                        "body": json.dumps(evt.model_dump(mode="json"), ensure_ascii=False),
+                        "correlation_id": self.correlation_id,
+                        "created_at": now,
+                    }
+                    for evt in events
+                ],
             )
-        )
-        return evt
+        return events
 
 
 class DatabaseAccess:
@@ -112,11 +139,21 @@ class DatabaseAccess:
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            yield UnitOfWork(session, self.producer, self.correlation_id)
+        with Session(self.engine, expire_on_commit=False) as session:
+            with session.begin():
+                tx = UnitOfWork(session, self.producer, self.correlation_id)
+                yield tx
+            tx.committed()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
+        """For reads: on PostgreSQL without BEGIN/COMMIT round trips (each statement sees
+        committed data); SQLite reads inside its usual transaction."""
+        if self.engine.dialect.name == "postgresql":
+            reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            with Session(reader, expire_on_commit=False) as session:
+                yield session
+            return
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
 
@@ -141,8 +178,10 @@ class DatabaseAccess:
             except IntegrityError as exc:
                 session.rollback()
                 raise DuplicateEvent(f"{self.consumer} already applied {evt.event_id}") from exc
-            yield UnitOfWork(session, self.producer, self.correlation_id)
+            tx = UnitOfWork(session, self.producer, self.correlation_id)
+            yield tx
             session.commit()
+            tx.committed()
 
 
 class Database(DependencyProvider):

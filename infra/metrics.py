@@ -116,14 +116,16 @@ class Observability(DependencyProvider):
 
     def worker_setup(self, worker_ctx: Any) -> None:
         correlation_id_var.set(worker_ctx.data.get("correlation_id"))
-        worker_ctx.data.setdefault("_started", time.perf_counter())
+        # not in worker_ctx.data: nameko forwards that to every service called
+        worker_ctx.mutualis_started = time.perf_counter()
 
     def worker_result(self, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> None:
         if not isinstance(worker_ctx.entrypoint, Rpc):
             return
         service = self.container.service_name
         method = worker_ctx.entrypoint.method_name
-        elapsed = time.perf_counter() - worker_ctx.data.get("_started", time.perf_counter())
+        started = getattr(worker_ctx, "mutualis_started", None)
+        elapsed = time.perf_counter() - started if started is not None else 0.0
         outcome = "ok"
         if exc_info is not None:
             from contracts.errors import ServiceError

@@ -56,3 +56,61 @@ def declare_all(connection: Connection) -> None:
     with connection.channel() as channel:
         for sub in SUBSCRIPTIONS:
             declare_subscription(channel, sub)
+
+
+def rabbitmq_definitions() -> dict:
+    """The same topology as a RabbitMQ definitions file, for brokers provisioned ahead
+    (deploy/rabbitmq/definitions.json is generated from this and checked by a test)."""
+    exchanges = {DEAD_LETTER_EXCHANGE: "direct"}
+    queues, bindings = [], []
+    for sub in SUBSCRIPTIONS:
+        exchanges[event_exchange(sub.source)] = "topic"
+        main, parked = consumer_queue(sub), dead_letter_queue(sub)
+        for queue in (main, parked):
+            queues.append(
+                {
+                    "name": queue.name,
+                    "vhost": "/",
+                    "durable": True,
+                    "auto_delete": False,
+                    "arguments": dict(queue.queue_arguments),
+                }
+            )
+        for event_type in sub.event_types:
+            bindings.append(
+                {
+                    "source": event_exchange(sub.source),
+                    "vhost": "/",
+                    "destination": sub.queue,
+                    "destination_type": "queue",
+                    "routing_key": event_type,
+                    "arguments": {},
+                }
+            )
+        bindings.append(
+            {
+                "source": DEAD_LETTER_EXCHANGE,
+                "vhost": "/",
+                "destination": sub.dead_letter_queue,
+                "destination_type": "queue",
+                "routing_key": sub.dead_letter_queue,
+                "arguments": {},
+            }
+        )
+    return {
+        "vhosts": [{"name": "/"}],
+        "exchanges": [
+            {
+                "name": name,
+                "vhost": "/",
+                "type": kind,
+                "durable": True,
+                "auto_delete": False,
+                "internal": False,
+                "arguments": {},
+            }
+            for name, kind in sorted(exchanges.items())
+        ],
+        "queues": sorted(queues, key=lambda q: q["name"]),
+        "bindings": sorted(bindings, key=lambda b: (b["destination"], b["routing_key"])),
+    }

@@ -20,8 +20,8 @@ from infra.settings import PROJECT_ROOT
 AMQP_HOST = os.environ.get("TEST_AMQP_HOST", "guest:guest@127.0.0.1:5672")
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 OUTPUT = PROJECT_ROOT / "test-output"
-COMPONENTS = ("gateway", "listings", "bookings")
-SERVICES = ("listings", "bookings")
+COMPONENTS = ("gateway", "listings", "bookings", "consultants", "billing")
+SERVICES = ("listings", "bookings", "consultants", "billing")
 
 
 def free_port() -> int:
@@ -113,6 +113,7 @@ class Stack:
             env[f"{component.upper()}_HTTP_PORT"] = str(self.ports[component])
         env["GATEWAY_PUBLIC_URL"] = self.url
         env["GATEWAY_RPC_TIMEOUT_SECONDS"] = "5"
+        env["BOOKINGS_EXPIRY_INTERVAL_SECONDS"] = "1"
         return env
 
     def mutualis(self, *args: str) -> subprocess.CompletedProcess:

@@ -188,6 +188,27 @@ def peak_usage(holds: list[tuple[datetime, datetime, int]], slot: Slot) -> int:
     return peak
 
 
+def clash(
+    holds: list[tuple[datetime, datetime, int]], slot: Slot, room: int
+) -> tuple[datetime, datetime] | None:
+    """The first period overlapping `slot` during which the given bookings hold more than
+    `room` units: when the slot is taken, whole (as availability shows it), not clipped."""
+    changes = sorted(
+        [(start, q) for start, _, q in holds] + [(end, -q) for _, end, q in holds],
+        key=lambda c: (c[0], c[1]),  # releases before takes
+    )
+    level, since = 0, None
+    for moment, delta in changes:
+        level += delta
+        if level > room and since is None:
+            since = moment
+        elif level <= room and since is not None:
+            if moment > slot.start and since < slot.end:
+                return since, moment
+            since = None
+    return None
+
+
 def cancellation_fee(
     listing: ListingSnapshot, start: datetime, now: datetime, by_borrower: bool
 ) -> int:

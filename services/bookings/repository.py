@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from prometheus_client import Counter
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -62,8 +63,15 @@ def holds(
     return [(r.start, r.end, r.quantity) for r in session.execute(query)]
 
 
+TRANSITIONS = Counter(
+    "mutualis_bookings_transitions_total", "Bookings entering each status", ["status"]
+)
+for _status in BookingStatus:
+    TRANSITIONS.labels(_status.value)  # every status exported from the start, at 0
+
+
 def add_booking(
-    session: Session,
+    tx: UnitOfWork,
     *,
     listing: ListingSnapshot,
     caller: Caller,
@@ -99,8 +107,8 @@ def add_booking(
         created_at=now,
         updated_at=now,
     )
-    session.add(row)
-    session.add(
+    tx.session.add(row)
+    tx.session.add(
         TransitionRow(
             booking_id=row.id,
             status=status.value,
@@ -110,6 +118,7 @@ def add_booking(
             note=note,
         )
     )
+    tx.after_commit(TRANSITIONS.labels(status.value).inc)
     return row
 
 
@@ -130,6 +139,7 @@ def record_transition(
             note=note,
         )
     )
+    tx.after_commit(TRANSITIONS.labels(status.value).inc)
     event_cls = EVENT_OF_STATUS.get(status)
     if event_cls is not None:
         tx.emit(event_cls, snapshot_of(row, reason=note))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from icalendar import Calendar
 from icalendar import Event as CalendarEvent
@@ -37,6 +38,14 @@ from services.bookings.models import ListingCopy
 log = logging.getLogger(__name__)
 
 
+class Taken(NamedTuple):
+    """Why a slot cannot be had, and the period that takes it (a blackout, or bookings)."""
+
+    detail: str
+    start: datetime
+    end: datetime
+
+
 class Service(OperableService):
     name = "bookings"
 
@@ -59,7 +68,7 @@ class Service(OperableService):
                 else domain.occurrences(first, listing.pricing_unit, asked.recurrence)
             )
             series_id = str(uuid.uuid4()) if asked.recurrence else None
-            created, conflicts = [], []
+            created, conflicts, takers = [], [], []
             for slot in slots:
                 domain.check_request(
                     listing, who.commune, slot, asked.quantity, asked.with_operator, now
@@ -67,12 +76,13 @@ class Service(OperableService):
                 taken = self._taken_because(tx.session, listing, slot, asked.quantity)
                 if taken and not asked.wait_if_taken:
                     conflicts.append(
-                        OccurrenceConflict(start=slot.start, end=slot.end, detail=taken)
+                        OccurrenceConflict(start=slot.start, end=slot.end, detail=taken.detail)
                     )
+                    takers.append(taken)
                     continue
                 status = BookingStatus.WAITING if taken else BookingStatus.REQUESTED
                 row = repository.add_booking(
-                    tx.session,
+                    tx,
                     listing=listing,
                     caller=who,
                     slot=slot,
@@ -83,19 +93,19 @@ class Service(OperableService):
                     quote=domain.quote_for(listing, slot, asked.quantity, asked.with_operator),
                     status=status,
                     series_id=series_id,
-                    note=f"waitlisted: {taken}" if taken else asked.purpose,
+                    note=f"waitlisted: {taken.detail}" if taken else asked.purpose,
                 )
                 if status == BookingStatus.REQUESTED:
                     tx.session.flush()
                     tx.emit(EVENT_OF_STATUS[status], repository.snapshot_of(row))
                 created.append(row)
             if not created:
-                first_conflict = conflicts[0]
+                taker = takers[0]
                 raise Conflict(
-                    first_conflict.detail,
+                    taker.detail,
                     conflicting_period={
-                        "start": first_conflict.start.isoformat(),
-                        "end": first_conflict.end.isoformat(),
+                        "start": taker.start.isoformat(),
+                        "end": taker.end.isoformat(),
                     },
                     conflicts=[c.model_dump(mode="json") for c in conflicts],
                 )
@@ -106,18 +116,24 @@ class Service(OperableService):
             conflicts=conflicts,
         ).model_dump(mode="json")
 
-    def _taken_because(self, session, listing, slot, quantity: int) -> str | None:
+    def _taken_because(self, session, listing, slot, quantity: int) -> Taken | None:
         blackout = domain.blackout_over(listing, slot)
         if blackout is not None:
-            return (
+            return Taken(
                 f"The listing is closed from {blackout.start.isoformat()} to "
-                f"{blackout.end.isoformat()}" + (f": {blackout.reason}" if blackout.reason else "")
+                f"{blackout.end.isoformat()}" + (f": {blackout.reason}" if blackout.reason else ""),
+                blackout.start,
+                blackout.end,
             )
-        used = domain.peak_usage(repository.holds(session, listing.listing_id, slot), slot)
+        holds = repository.holds(session, listing.listing_id, slot)
+        used = domain.peak_usage(holds, slot)
         if used + quantity > listing.quantity:
-            return (
-                f"{used} of {listing.quantity} already booked between "
-                f"{slot.start.isoformat()} and {slot.end.isoformat()}"
+            start, end = domain.clash(holds, slot, listing.quantity - quantity)
+            return Taken(
+                f"{used} of {listing.quantity} already booked from "
+                f"{start.isoformat()} to {end.isoformat()}",
+                start,
+                end,
             )
         return None
 
@@ -161,7 +177,8 @@ class Service(OperableService):
             row = repository.booking_for_update(tx.session, booking_id)
             domain.ensure_may(who, action, row.borrower_commune, row.lender_commune)
             target = domain.next_status(BookingStatus(row.status), action)
-            if action == "cancel":
+            if action == "cancel" and row.status != BookingStatus.WAITING.value:
+                # a waitlisted request never held the slot: withdrawing it costs nothing
                 listing = repository.listing_copy(tx.session, row.listing_id)
                 if listing is not None:
                     row.cancellation_fee_cents = domain.cancellation_fee(
@@ -184,10 +201,13 @@ class Service(OperableService):
 
     def _promote_waitlist(self, tx, listing_id: str) -> None:
         """A slot was freed: the first waiting requests that now fit become requests."""
-        listing = repository.listing_copy(tx.session, listing_id)
-        if listing is None:
-            return
+        # one listing at a time, as requests are: two slots freed at once must not both
+        # promote the same waiting request (and it would miss the slot the other freed)
+        listing = repository.listing_for_update(tx.session, listing_id)
+        now = datetime.now(UTC)
         for waiting in repository.waiting_for(tx.session, listing_id):
+            if waiting.start <= now:
+                continue  # too late to decide: the expiry timer (which locks it) expires it
             slot = domain.Slot(waiting.start, waiting.end, waiting.quote["units"])
             if self._taken_because(tx.session, listing, slot, waiting.quantity) is None:
                 repository.record_transition(
@@ -224,8 +244,15 @@ class Service(OperableService):
     def calendar(self, caller: dict) -> str:
         """An iCalendar feed of the caller's commune's bookings that hold or held a slot."""
         who = Caller.model_validate(caller)
+        rows, cursor = [], None
         with self.db.reading() as session:
-            rows, _ = repository.bookings_of(session, who.commune, BookingQuery(limit=200))
+            while True:  # every booking, not just the first page of them
+                page, cursor = repository.bookings_of(
+                    session, who.commune, BookingQuery(limit=200, cursor=cursor)
+                )
+                rows += page
+                if cursor is None:
+                    break
         cal = Calendar()
         cal.add("prodid", "-//Mutualis//bookings//FR")
         cal.add("version", "2.0")

@@ -38,6 +38,11 @@ def query_terms(q: str | None) -> list[str]:
     return fold(q or "").split()
 
 
+# PostgreSQL orders by a nearest-neighbour index on (longitude × this, latitude): one fixed
+# flat-earth scale, cos 46.4°, the middle of metropolitan France (migration 0003)
+KNN_LON_SCALE = "0.69"
+
+
 @dataclass(frozen=True)
 class Origin:
     """The point distances are measured from, with its flat-earth scale for ordering."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import exists, func, select
+from pydantic import TypeAdapter
+from sqlalchemy import exists, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from contracts.bookings import HOLDING, BookingSnapshot
@@ -16,12 +17,12 @@ from contracts.listings import (
     ListingSnapshot,
     ListingStatus,
     ListingTerms,
-    ListingView,
 )
 from contracts.pagination import decode_cursor, encode_cursor
 from infra.communes import communes, great_circle_km
 from infra.database import UnitOfWork
 from services.listings.domain import (
+    KNN_LON_SCALE,
     Origin,
     query_terms,
     search_text,
@@ -46,22 +47,28 @@ def blackouts_of(
     return [Blackout(id=b.id, start=b.start, end=b.end, reason=b.reason) for b in rows]
 
 
+_INSTANT = TypeAdapter(datetime)
+
+
 def view_of(
     row: ListingRow, blackouts: list[Blackout] | None = None, distance_km: float | None = None
-) -> ListingView:
+) -> dict:
+    """A listing as clients see it (the JSON of ListingView), built straight from the row:
+    rows were validated on the way in, and search renders many of them per request."""
     commune = communes().get(row.owner_commune)
-    return ListingView(
-        **terms_of(row).model_dump(),
+    view = {name: getattr(row, name) for name in TERM_FIELDS}
+    view.update(
         id=row.id,
         owner_commune=row.owner_commune,
         owner_commune_name=commune.name if commune else row.owner_commune,
         status=row.status,
         revision=row.revision,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        blackouts=blackouts or [],
+        created_at=_INSTANT.dump_python(row.created_at, mode="json"),
+        updated_at=_INSTANT.dump_python(row.updated_at, mode="json"),
+        blackouts=[b.model_dump(mode="json") for b in blackouts or []],
         distance_km=None if distance_km is None else round(distance_km, 2),
     )
+    return view
 
 
 def snapshot_of(session: Session, row: ListingRow) -> ListingSnapshot:
@@ -104,7 +111,7 @@ def search(
     query: ListingQuery,
     origin: Origin | None,
     period: tuple[datetime, datetime] | None,
-) -> tuple[list[ListingView], str | None]:
+) -> tuple[list[dict], str | None]:
     """One page of published listings matching `query`; by distance when there is an origin."""
     stmt = select(ListingRow).where(ListingRow.status == "published")
     for term in query_terms(query.q):
@@ -144,13 +151,27 @@ def search(
         d_lon = (ListingRow.longitude - origin.longitude) * origin.lon_scale
         flat_distance = d_lat * d_lat + d_lon * d_lon
         stmt = stmt.where(ListingRow.latitude.is_not(None))
+        nearest_first = session.bind.dialect.name == "postgresql"
         if query.radius_km is not None:
             r = origin.degree_radius(query.radius_km)
-            stmt = stmt.where(
-                ListingRow.latitude.between(origin.latitude - r, origin.latitude + r),
-                flat_distance <= r * r,
-            )
-        stmt = stmt.order_by(flat_distance, ListingRow.id)
+            stmt = stmt.where(flat_distance <= r * r)
+            if not nearest_first:  # SQLite: narrow the rows to sort with the latitude index
+                r_lon = r / origin.lon_scale
+                stmt = stmt.where(
+                    ListingRow.latitude.between(origin.latitude - r, origin.latitude + r),
+                    ListingRow.longitude.between(
+                        origin.longitude - r_lon, origin.longitude + r_lon
+                    ),
+                )
+        if nearest_first:
+            # PostgreSQL walks its nearest-neighbour index and stops at the page's end;
+            # ordering by anything more (an id for ties) would make it sort every match
+            scale = literal_column(KNN_LON_SCALE)
+            here = func.point(origin.longitude * float(KNN_LON_SCALE), origin.latitude)
+            knn = func.point(ListingRow.longitude * scale, ListingRow.latitude).op("<->")(here)
+            stmt = stmt.order_by(knn)
+        else:
+            stmt = stmt.order_by(flat_distance, ListingRow.id)
     else:
         stmt = stmt.order_by(ListingRow.created_at.desc(), ListingRow.id)
     rows = session.scalars(stmt.offset(offset).limit(query.limit + 1)).all()
@@ -165,6 +186,8 @@ def search(
             if query.radius_km is not None and distance > query.radius_km:
                 continue
         items.append(view_of(row, distance_km=distance))
+    if origin is not None:  # the SQL order is flat-earth: exact within the page
+        items.sort(key=lambda item: (item["distance_km"], item["id"]))
     return items, next_cursor
 
 

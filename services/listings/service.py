@@ -16,7 +16,6 @@ from contracts.listings import (
     BlackoutDraft,
     ListingChanges,
     ListingDraft,
-    ListingPage,
     ListingQuery,
     ListingStatus,
     ListingUpdated,
@@ -58,7 +57,7 @@ class Service(OperableService):
         ensure_manager_of(who, who.commune)
         with self.db.transaction() as tx:
             row = repository.publish(tx, who.commune, terms)
-        return repository.view_of(row).model_dump(mode="json")
+        return repository.view_of(row)
 
     @rpc
     def get(self, caller: dict, listing_id: str) -> dict:
@@ -66,7 +65,7 @@ class Service(OperableService):
         with self.db.reading() as session:
             row = self._visible(session, who, listing_id)
             blackouts = repository.blackouts_of(session, row.id, since=datetime.now(UTC))
-            return repository.view_of(row, blackouts).model_dump(mode="json")
+            return repository.view_of(row, blackouts)
 
     @rpc
     def update(self, caller: dict, listing_id: str, changes: dict) -> dict:
@@ -81,7 +80,7 @@ class Service(OperableService):
             self._bump(row)
             tx.emit(ListingUpdated, repository.snapshot_of(tx.session, row))
             blackouts = repository.blackouts_of(tx.session, row.id, since=datetime.now(UTC))
-        return repository.view_of(row, blackouts).model_dump(mode="json")
+        return repository.view_of(row, blackouts)
 
     @rpc
     def withdraw(self, caller: dict, listing_id: str) -> dict:
@@ -94,7 +93,7 @@ class Service(OperableService):
                 row.status = ListingStatus.WITHDRAWN.value
                 self._bump(row)
                 tx.emit(ListingWithdrawn, repository.snapshot_of(tx.session, row))
-        return repository.view_of(row).model_dump(mode="json")
+        return repository.view_of(row)
 
     @rpc
     def add_blackout(self, caller: dict, listing_id: str, draft: dict) -> dict:
@@ -116,7 +115,7 @@ class Service(OperableService):
             tx.session.flush()
             tx.emit(ListingUpdated, repository.snapshot_of(tx.session, row))
             blackouts = repository.blackouts_of(tx.session, row.id, since=datetime.now(UTC))
-        return repository.view_of(row, blackouts).model_dump(mode="json")
+        return repository.view_of(row, blackouts)
 
     @rpc
     def search(self, caller: dict, query: dict) -> dict:
@@ -131,7 +130,7 @@ class Service(OperableService):
         period = window(q.available_from, q.available_to) if q.available_from else None
         with self.db.reading() as session:
             items, next_cursor = repository.search(session, q, origin, period)
-        return ListingPage(items=items, next_cursor=next_cursor).model_dump(mode="json")
+        return {"items": items, "next_cursor": next_cursor}
 
     @rpc
     def availability(self, caller: dict, listing_id: str, start: str, end: str) -> dict:
@@ -185,14 +184,6 @@ class Service(OperableService):
         row.revision += 1
         row.updated_at = datetime.now(UTC)
 
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-        return True
-    except ValueError:
-        return False
-
     # -- events -----------------------------------------------------------------------
 
     @consume_events(BOOKINGS_TO_LISTINGS)
@@ -201,3 +192,11 @@ def _is_uuid(value: str) -> bool:
         booking = event.payload
         with self.db.handling(event) as tx:
             repository.record_booking(tx.session, booking, event.occurred_at)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+        return True
+    except ValueError:
+        return False

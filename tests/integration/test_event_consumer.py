@@ -115,6 +115,10 @@ def test_a_poison_message_is_dead_lettered_and_the_others_keep_flowing(
     start_tally, vhost, tally_db
 ):
     start_tally()
+    parked_before = {
+        r: metric("mutualis_events_dead_lettered_total", reason=r)
+        for r in ("undecodable", "unparseable", "failed")
+    }
     publish_raw(vhost.amqp_uri, b"{not json", "listing.published")
     publish_raw(
         vhost.amqp_uri, b'{"type": "listing.published", "version": 99}', "listing.published"
@@ -126,6 +130,11 @@ def test_a_poison_message_is_dead_lettered_and_the_others_keep_flowing(
     wait_until(lambda: counted(tally_db) == 20, timeout=10)
     wait_until(lambda: queue_depth(vhost.amqp_uri, TALLY.dead_letter_queue) == 3, timeout=10)
     assert queue_depth(vhost.amqp_uri, TALLY.queue) == 0
+    parked_now = {
+        r: metric("mutualis_events_dead_lettered_total", reason=r) - n
+        for r, n in parked_before.items()
+    }
+    assert parked_now == {"undecodable": 1, "unparseable": 1, "failed": 1}
 
     with Connection(vhost.amqp_uri) as conn:
         parked = list(list_dead_letters(conn, TALLY.queue, known=[TALLY]))

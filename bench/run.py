@@ -1,0 +1,412 @@
+"""`make bench`: the listings search against the floor (one trivial RPC), through the gateway.
+
+Starts the whole stack on fresh PostgreSQL databases, seeds BENCH_LISTINGS (10,000)
+listings around Saint-Étienne, waits for the event path to be idle, then drives
+`GET /api/v1/ping` and `GET /api/v1/listings?near=…&radius_km=30` with 16 keep-alive
+connections for BENCH_SECONDS (15) each after BENCH_WARMUP (3). Writes
+test-output/bench/listings-search.md and .json.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+# nameko (imported through infra) pulls in eventlet, which warns that it is deprecated; the
+# bench itself never monkey-patches: plain threads drive the load
+warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
+
+import http.client  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
+
+from sqlalchemy import text  # noqa: E402
+
+from bench.cpu import CpuMeter  # noqa: E402
+from bench.load import (  # noqa: E402
+    DEFAULT_CONNECTIONS,
+    DEFAULT_SECONDS,
+    DEFAULT_WARMUP,
+    Result,
+    env_seconds,
+    measure,
+)
+from bench.seed import DEPARTMENTS, SeedReport, seed_and_drain  # noqa: E402
+from infra.communes import communes, great_circle_km  # noqa: E402
+from infra.database import make_engine  # noqa: E402
+from infra.settings import PROJECT_ROOT  # noqa: E402
+from tests.support import Stack  # noqa: E402
+
+OUTPUT = PROJECT_ROOT / "test-output" / "bench"
+ORIGINS = ("42218", "42044", "42095", "43157", "69123")
+RADIUS_KM = 30
+AGENT = "agent.42218@mutualis-demo.fr"
+TARGET_RATIO = 0.60
+# other work on the machine (or hypervisor steal) beyond this % of a core taints a scenario
+NOISE_WARNING_PERCENT = 15
+MACHINE_ROWS = ("other processes", "machine busy", "machine steal")
+
+
+def search_path(n: int) -> str:
+    return f"/api/v1/listings?near={ORIGINS[n % len(ORIGINS)]}&radius_km={RADIUS_KM}"
+
+
+def ping_path(_n: int) -> str:
+    return "/api/v1/ping"
+
+
+def ensure_not_monkey_patched() -> None:
+    if "eventlet" in sys.modules:
+        from eventlet import patcher
+
+        if patcher.is_monkey_patched("socket") or patcher.is_monkey_patched("thread"):
+            raise RuntimeError("the bench process is eventlet-patched: its threads would lie")
+
+
+def get_json(url: str, path: str, headers: dict[str, str]) -> dict:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status} {body[:300]!r}")
+        return json.loads(body)
+    finally:
+        conn.close()
+
+
+def check_search(url: str, headers: dict[str, str], points: list[tuple[float, float]]) -> dict:
+    """One search per origin: items, each with distance_km, nearest first, within the radius.
+    Returns per origin how many items came back and how many listings lie within the radius."""
+    checked = {}
+    for code in ORIGINS:
+        origin = communes().get(code)
+        page = get_json(url, search_path(ORIGINS.index(code)), headers)
+        items = page["items"]
+        distances = [item.get("distance_km") for item in items]
+        if not items or any(d is None for d in distances):
+            raise RuntimeError(f"search near {code}: no items or items without distance_km")
+        if distances != sorted(distances) or distances[-1] > RADIUS_KM:
+            raise RuntimeError(f"search near {code}: distances out of order or radius")
+        within = sum(
+            great_circle_km(origin.latitude, origin.longitude, lat, lon) <= RADIUS_KM
+            for lat, lon in points
+        )
+        checked[code] = {
+            "commune": origin.name,
+            "items": len(items),
+            "nearest_km": distances[0],
+            "farthest_km": distances[-1],
+            "listings_within_radius": within,
+            "has_next_page": page.get("next_cursor") is not None,
+        }
+    return checked
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def run_scenario(
+    stack: Stack,
+    name: str,
+    factory,
+    headers: dict[str, str],
+    seconds: float,
+    warmup: float,
+    connections: int,
+) -> tuple[Result, dict]:
+    pids = {name: proc.pid for name, proc in stack.processes.items()}
+    print(
+        f"  {name}: {connections} connections, {warmup:g} s warm-up + {seconds:g} s …", flush=True
+    )
+    meter = CpuMeter(pids)
+    result = measure(
+        name,
+        factory,
+        url=stack.url,
+        connections=connections,
+        seconds=seconds,
+        warmup=warmup,
+        headers=headers,
+        during=meter,
+    )
+    print(
+        f"  {name}: {result.requests} requests, {result.errors} errors, "
+        f"{result.throughput:.1f} req/s, p50 {result.pct_ms(50):.1f} ms, "
+        f"p99 {result.pct_ms(99):.1f} ms",
+        flush=True,
+    )
+    if result.sample_error:
+        print(f"  {name}: first error: {result.sample_error}", flush=True)
+    shares = meter.shares()
+    per_request = {
+        k: round(v / 100 * meter.elapsed / max(result.requests, 1) * 1000, 3)
+        for k, v in shares.items()
+    }
+    return result, {
+        "percent_of_one_core": {k: round(v, 1) for k, v in shares.items()},
+        "ms_per_request": per_request,
+    }
+
+
+def tracked_cpu_ms(shares: dict) -> float:
+    """CPU ms per request of the processes the meter follows by name or pid."""
+    return sum(v for k, v in shares["ms_per_request"].items() if k not in MACHINE_ROWS)
+
+
+def render_markdown(report: dict, results: list[Result], cpu: dict[str, dict]) -> str:
+    seed = report["seed"]
+    env = report["environment"]
+    ratio = report["search_to_floor_ratio"]
+    lines = [
+        "# Listings search against the floor",
+        "",
+        f"{report['when']} · commit {env['commit']} · {env['cpus']} CPU cores ({env['cpu']}) "
+        f"· Python {env['python']}",
+        "",
+        f"Stack: {', '.join(env['processes'])} as separate processes (tests.support.Stack), "
+        "on PostgreSQL and RabbitMQ of this machine.",
+        f"Data: {seed['listings_total']:,} published listings ({seed['listings_seeded']:,} "
+        f"seeded over {seed['owner_communes']:,} communes of departments "
+        f"{', '.join(DEPARTMENTS)}); seeding took {seed['seed_seconds']:.1f} s "
+        f"({seed['listings_seeded'] / seed['seed_seconds']:.0f} listings/s, 1,000 per "
+        f"transaction through repository.publish); the listings outbox was empty "
+        f"{seed['outbox_drain_seconds']:.1f} s after the last commit and bookings held a copy "
+        f"of every listing {seed['bookings_copy_seconds']:.1f} s after it.",
+        f"Load: {report['connections']} keep-alive connections, closed loop (each sends its "
+        f"next request when the answer arrives), {report['warmup_seconds']:g} s warm-up then "
+        f"{report['seconds']:g} s measured per scenario; Python threads with http.client.",
+        "**The load generator runs on the same cores as the system under test** (see the "
+        "CPU table): the figures are those of the whole machine, generator included, not of "
+        "the services alone.",
+        "",
+        "| scenario | requests | errors | throughput (req/s) | p50 ms | p90 ms | p99 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.name} | {r.requests:,} | {r.errors} | {r.throughput:.1f} | "
+            f"{r.pct_ms(50):.1f} | {r.pct_ms(90):.1f} | {r.pct_ms(99):.1f} |"
+        )
+    verdict = "met" if ratio >= TARGET_RATIO else "**not met**"
+    lines += [
+        "",
+        f"**search / floor throughput: {ratio:.0%}** (target ≥ {TARGET_RATIO:.0%}: {verdict})",
+        "",
+        f"Same ratio from CPU cost, which other work on the machine disturbs less: the stack "
+        f"spends {report['cpu_ms_per_request']['floor']:.2f} ms of CPU per floor request and "
+        f"{report['cpu_ms_per_request']['search']:.2f} ms per search, "
+        f"{report['cpu_cost_ratio']:.0%} (all listed processes, generator included).",
+        "",
+        "Scenarios: `floor` = `GET /api/v1/ping` (token check + one trivial RPC to listings); "
+        f"`search` = `GET /api/v1/listings?near=<insee>&radius_km={RADIUS_KM}` rotating over "
+        f"{', '.join(ORIGINS)} (first page, 20 items, nearest first).",
+        "",
+        "Sample search answers:",
+        "",
+        "| origin | items | nearest km | farthest km | listings within radius |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for code, c in report["search_check"].items():
+        lines.append(
+            f"| {code} {c['commune']} | {c['items']} | {c['nearest_km']} | "
+            f"{c['farthest_km']} | {c['listings_within_radius']:,} |"
+        )
+    names = [r.name for r in results]
+    pct = {n: cpu[n]["percent_of_one_core"] for n in names}
+    per = {n: cpu[n]["ms_per_request"] for n in names}
+    machine = MACHINE_ROWS
+    processes = sorted(
+        {p for shares in pct.values() for p in shares if p not in machine},
+        key=lambda p: -sum(per[n].get(p, 0) for n in names),
+    )
+    lines += [
+        "",
+        "CPU during each measured window, from /proc: % of one core "
+        f"({env['cpus'] * 100} % is the whole machine) and CPU ms per request. "
+        "*other processes* is busy time of the machine that none of the listed processes "
+        "used (other work on the host); *machine steal* is time the hypervisor gave to "
+        "other guests.",
+        "",
+        "| process | " + " | ".join(f"{n} % core | {n} ms/req" for n in names) + " |",
+        "|---|" + "---:|---:|" * len(names),
+    ]
+
+    def row(label: str, key: str) -> str:
+        cells = " | ".join(f"{pct[n].get(key, 0):.0f} | {per[n].get(key, 0):.2f}" for n in names)
+        return f"| {label} | {cells} |"
+
+    for process in processes:
+        lines.append(row(process, process))
+    cells = " | ".join(
+        f"{sum(pct[n].get(p, 0) for p in processes):.0f} | "
+        f"{sum(per[n].get(p, 0) for p in processes):.2f}"
+        for n in names
+    )
+    lines.append(f"| **mutualis + PostgreSQL + RabbitMQ + generator** | {cells} |")
+    for key in machine:
+        lines.append(row(f"*{key}*", key))
+    for n in names:
+        other = pct[n].get("other processes", 0) + pct[n].get("machine steal", 0)
+        if other >= NOISE_WARNING_PERCENT:
+            lines += [
+                "",
+                f"**Warning: during `{n}`, work outside the benchmark took {other:.0f} % of "
+                "a core: its figures understate what this machine does; run again on a "
+                "quiet machine.**",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ensure_not_monkey_patched()
+    # unwind on Ctrl-C (even if the shell started us with SIGINT ignored) and on SIGTERM, so
+    # that the stack is stopped and its databases and vhost dropped
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    seconds = env_seconds("BENCH_SECONDS", DEFAULT_SECONDS)
+    warmup = env_seconds("BENCH_WARMUP", DEFAULT_WARMUP)
+    connections = int(os.environ.get("BENCH_CONNECTIONS", DEFAULT_CONNECTIONS))
+    count = int(os.environ.get("BENCH_LISTINGS", 10_000))
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+
+    with tempfile.TemporaryDirectory(prefix="mutualis-bench-") as workdir:
+        print("starting the stack on PostgreSQL …", flush=True)
+        stack = Stack("postgresql", Path(workdir))
+        try:
+            started = time.perf_counter()
+            stack.start()
+            print(f"  ready in {time.perf_counter() - started:.1f} s (logs: {stack.logs})")
+            return bench(stack, seconds, warmup, connections, count)
+        except KeyboardInterrupt:
+            print("\ninterrupted", file=sys.stderr)
+            return 130
+        finally:
+            # a second Ctrl-C or SIGTERM must not cut the clean-up short (databases, vhost)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            print("stopping the stack …", flush=True)
+            stack.stop()
+
+
+def bench(stack: Stack, seconds: float, warmup: float, connections: int, count: int) -> int:
+    listings_db = make_engine(stack.urls["listings"])
+    bookings_db = stack.database("bookings")
+    try:
+        print(f"seeding {count:,} listings …", flush=True)
+        seeded: SeedReport = seed_and_drain(listings_db, bookings_db, count)
+        with listings_db.connect() as conn:
+            points = [
+                tuple(r)
+                for r in conn.execute(
+                    text("SELECT latitude, longitude FROM listings WHERE status = 'published'")
+                )
+            ]
+    finally:
+        bookings_db.dispose()
+    print(
+        f"  seeded in {seeded.seed_seconds:.1f} s; outbox empty after "
+        f"{seeded.outbox_drain_seconds:.1f} s, bookings copies after "
+        f"{seeded.bookings_copy_seconds:.1f} s",
+        flush=True,
+    )
+
+    headers = {"Authorization": stack.login(AGENT).headers["Authorization"]}
+    check = check_search(stack.url, headers, points)
+    ensure_not_monkey_patched()
+
+    print("measuring …", flush=True)
+    results, cpu = [], {}
+    for name, factory in (("floor", ping_path), ("search", search_path)):
+        result, shares = run_scenario(stack, name, factory, headers, seconds, warmup, connections)
+        results.append(result)
+        cpu[name] = shares
+    floor, search = results
+    ratio = search.throughput / floor.throughput if floor.throughput else 0.0
+    cpu_ms = {name: round(tracked_cpu_ms(shares), 3) for name, shares in cpu.items()}
+
+    report = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "environment": {
+            "commit": git_commit(),
+            "cpus": os.cpu_count(),
+            "cpu": cpu_model(),
+            "python": platform.python_version(),
+            "backend": "postgresql",
+            "generator": "python threads + http.client, same machine as the stack",
+            "processes": list(stack.processes),
+        },
+        "connections": connections,
+        "seconds": seconds,
+        "warmup_seconds": warmup,
+        "seed": {
+            "listings_seeded": seeded.listings,
+            "listings_total": len(points),
+            "owner_communes": seeded.communes,
+            "departments": list(DEPARTMENTS),
+            "seed_seconds": round(seeded.seed_seconds, 2),
+            "outbox_drain_seconds": round(seeded.outbox_drain_seconds, 2),
+            "bookings_copy_seconds": round(seeded.bookings_copy_seconds, 2),
+        },
+        "search_check": check,
+        "scenarios": [r.summary() for r in results],
+        "cpu_by_process": cpu,
+        "search_to_floor_ratio": round(ratio, 3),
+        # CPU ms per request of every tracked process (stack, PostgreSQL, RabbitMQ, generator)
+        "cpu_ms_per_request": cpu_ms,
+        "cpu_cost_ratio": round(cpu_ms["floor"] / cpu_ms["search"], 3) if cpu_ms["search"] else 0,
+        "target_ratio": TARGET_RATIO,
+        "target_met": ratio >= TARGET_RATIO,
+    }
+    markdown = render_markdown(report, results, cpu)
+    (OUTPUT / "listings-search.md").write_text(markdown, encoding="utf-8")
+    (OUTPUT / "listings-search.json").write_text(
+        json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    print()
+    print(markdown)
+    print(f"written to {OUTPUT / 'listings-search.md'} and .json")
+    errors = sum(r.errors for r in results)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,527 @@
+"""Billing: charges, invoices, credit notes, payments, settlements. RPC schemas of the billing
+service and its events."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from contracts.events import Event, Payload, register
+from contracts.fields import Input, _within_years
+
+PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
+INSEE = r"^(\d[0-9AB]\d{3})$"
+CURRENCY = "EUR"
+MAX_CENTS = 100_000_000_000  # a billion euros: anything larger is a typo
+
+Day = Annotated[date, AfterValidator(_within_years)]
+Period = Annotated[str, Field(pattern=PERIOD, description="a month, YYYY-MM")]
+Cents = Annotated[int, Field(gt=0, le=MAX_CENTS)]
+
+
+class ChargeKind(StrEnum):
+    RENTAL = "rental"
+    OPERATOR = "operator"
+    DAMAGE = "damage"
+    CANCELLATION_FEE = "cancellation_fee"
+    CONSULTING = "consulting"
+
+
+class ChargeStatus(StrEnum):
+    UNINVOICED = "uninvoiced"
+    INVOICED = "invoiced"
+
+
+class InvoiceStatus(StrEnum):
+    ISSUED = "issued"
+    PARTIALLY_PAID = "partially_paid"
+    PAID = "paid"
+    CANCELLED = "cancelled"  # wholly credited
+    SETTLED = "settled"  # what was open was settled by compensation in a netting
+
+
+OPEN_STATUSES = (InvoiceStatus.ISSUED, InvoiceStatus.PARTIALLY_PAID)
+
+
+class VatRegime(StrEnum):
+    NOT_SUBJECT = "not_subject"  # EN 16931 category O, with the exemption reason
+    STANDARD = "standard"  # category S at the standard rate
+
+
+class Direction(StrEnum):
+    ISSUED = "issued"
+    RECEIVED = "received"
+
+
+# -- inputs -----------------------------------------------------------------------------
+
+
+class Address(Input):
+    street: str = Field(min_length=2, max_length=200)
+    additional_street: str | None = Field(default=None, max_length=200)
+    postal_code: str = Field(pattern=r"^\d{5}$")
+    city: str = Field(min_length=1, max_length=100)
+    country_code: Literal["FR"] = "FR"
+
+
+class BillingProfileInput(Input):
+    """What a commune's finance team declares to issue and receive invoices."""
+
+    siret: str = Field(description="14 digits: the commune's SIREN and an establishment NIC")
+    iban: str = Field(max_length=42)
+    bic: str = Field(max_length=11)
+    address: Address
+    legal_name: str | None = Field(
+        default=None, max_length=200, description="default: Commune de <name>"
+    )
+    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
+    service_code: str | None = Field(
+        default=None,
+        max_length=100,
+        description="Chorus Pro service code, put on invoices it receives (BT-10)",
+    )
+    service_code_required: bool = Field(
+        default=False, description="suppliers must quote the service code (Chorus Pro)"
+    )
+    vat_regime: VatRegime = VatRegime.NOT_SUBJECT
+
+
+class ChargeQuery(Input):
+    status: ChargeStatus | None = None
+    direction: Direction | None = None
+    period: Period | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=100)
+
+
+class BillingRunRequest(Input):
+    period: Period
+
+
+class InvoiceQuery(Input):
+    direction: Direction | None = None
+    status: InvoiceStatus | None = None
+    period: Period | None = None
+    counterparty: str | None = Field(default=None, pattern=INSEE)
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=100)
+
+
+class CreditLine(Input):
+    line: int = Field(ge=1, description="number of the invoice line credited")
+    amount_cents: Cents = Field(description="net amount credited on that line")
+
+
+class CreditNoteRequest(Input):
+    reason: str = Field(min_length=3, max_length=500)
+    lines: list[CreditLine] = Field(
+        default_factory=list,
+        max_length=500,
+        description="none: the whole invoice, while nothing of it is paid or credited",
+    )
+
+
+class PaymentRequest(Input):
+    invoice_id: str = Field(min_length=1, max_length=36)
+    amount_cents: Cents
+    date: Day
+    reference: str = Field(default="", max_length=140)
+
+
+class LineMatch(Input):
+    invoice_id: str = Field(min_length=1, max_length=36)
+
+
+class StatementQuery(Input):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+
+    counterparty: str = Field(pattern=INSEE)
+    from_: Day | None = Field(default=None, alias="from")
+    to: Day | None = None
+    format: Literal["json", "csv"] = "json"
+
+
+class AgingQuery(Input):
+    as_of: Day | None = Field(default=None, description="default: today (Europe/Paris)")
+    direction: Literal["receivable", "payable"] = Field(
+        default="receivable", description="what others owe the caller, or what it owes"
+    )
+    format: Literal["json", "csv"] = "json"
+
+
+class SettlementRequest(Input):
+    period: Period
+
+
+# -- views ------------------------------------------------------------------------------
+
+
+class PostalAddress(BaseModel):
+    street: str
+    additional_street: str | None = None
+    postal_code: str
+    city: str
+    country_code: str = "FR"
+
+
+class BillingProfile(BaseModel):
+    commune: str
+    commune_name: str
+    siren: str
+    siret: str
+    iban: str
+    bic: str
+    address: PostalAddress
+    legal_name: str
+    email: str | None = None
+    service_code: str | None = None
+    service_code_required: bool = False
+    vat_regime: VatRegime
+    vat_number: str | None = None
+    updated_at: datetime
+
+
+class Party(BaseModel):
+    """A commune as an invoice names it, frozen at issue."""
+
+    insee_code: str
+    name: str
+    legal_name: str
+    siren: str
+    siret: str
+    address: PostalAddress
+    vat_number: str | None = None
+    service_code: str | None = None
+    engagement_number: str | None = None
+    iban: str | None = None
+    bic: str | None = None
+    email: str | None = None
+
+
+class ChargeView(BaseModel):
+    id: str
+    kind: ChargeKind
+    supplier_commune: str
+    customer_commune: str
+    source_reference: str
+    description: str
+    quantity: Decimal
+    unit: str
+    unit_price_cents: int
+    amount_cents: int
+    currency: str = CURRENCY
+    charge_date: date
+    period: str
+    order_reference: str | None
+    status: ChargeStatus
+    invoice_id: str | None = None
+    recorded_at: datetime
+
+
+class ChargePage(BaseModel):
+    items: list[ChargeView]
+    next_cursor: str | None
+
+
+class VatBreakdown(BaseModel):
+    category: str  # UNCL5305: O not subject, S standard
+    rate: Decimal | None
+    taxable_cents: int
+    tax_cents: int
+    exemption_reason: str | None = None
+    exemption_reason_code: str | None = None
+
+
+class Totals(BaseModel):
+    net_cents: int
+    vat_cents: int
+    total_cents: int
+    credited_cents: int = 0
+    paid_cents: int = 0
+    settled_cents: int = 0
+
+
+class InvoiceLineView(BaseModel):
+    line: int
+    charge_id: str | None
+    kind: str
+    description: str
+    quantity: Decimal
+    unit: str  # UN/ECE rec. 20: DAY, HUR, C62
+    unit_price_cents: int
+    amount_cents: int
+    vat_category: str
+    vat_rate: Decimal | None
+    source_reference: str
+    order_reference: str | None = None
+    credited_cents: int = 0
+
+
+class DocumentRef(BaseModel):
+    id: str
+    number: str
+    issue_date: date
+    total_cents: int
+
+
+class PaymentView(BaseModel):
+    id: str
+    invoice_id: str
+    invoice_number: str
+    amount_cents: int
+    date: date
+    reference: str
+    source: str  # manual, statement
+    recorded_at: datetime
+
+
+class InvoiceView(BaseModel):
+    id: str
+    number: str
+    period: str
+    issue_date: date
+    due_date: date
+    currency: str = CURRENCY
+    supplier: Party
+    customer: Party
+    buyer_reference: str | None
+    order_reference: str | None
+    lines: list[InvoiceLineView]
+    totals: Totals
+    vat_breakdown: list[VatBreakdown]
+    status: InvoiceStatus
+    balance_cents: int
+    overpaid_cents: int = 0
+    credit_notes: list[DocumentRef] = []
+    payments: list[PaymentView] = []
+
+
+class InvoiceSummary(BaseModel):
+    id: str
+    number: str
+    period: str
+    issue_date: date
+    due_date: date
+    supplier_commune: str
+    customer_commune: str
+    total_cents: int
+    balance_cents: int
+    status: InvoiceStatus
+    lines: int
+
+
+class InvoicePage(BaseModel):
+    items: list[InvoiceSummary]
+    next_cursor: str | None
+
+
+class SkippedPair(BaseModel):
+    supplier_commune: str
+    customer_commune: str
+    charges: int
+    reason: str
+
+
+class BillingRunResult(BaseModel):
+    period: str
+    issue_date: date
+    invoices: list[InvoiceSummary]
+    skipped: list[SkippedPair] = []
+
+
+class CreditNoteLineView(BaseModel):
+    line: int
+    invoice_line: int
+    description: str
+    amount_cents: int
+    vat_category: str
+    vat_rate: Decimal | None
+
+
+class CreditNoteView(BaseModel):
+    id: str
+    number: str
+    invoice_id: str
+    invoice_number: str
+    invoice_issue_date: date
+    issue_date: date
+    reason: str
+    currency: str = CURRENCY
+    supplier: Party
+    customer: Party
+    lines: list[CreditNoteLineView]
+    totals: Totals
+    vat_breakdown: list[VatBreakdown]
+
+
+class StatementLineView(BaseModel):
+    id: str
+    booking_date: date
+    amount_cents: int
+    counterparty_name: str
+    counterparty_iban: str | None
+    remittance: str
+    bank_reference: str | None
+    status: Literal["matched", "unmatched"]
+    payments: list[PaymentView] = []
+
+
+class ImportResult(BaseModel):
+    statement_id: str | None
+    format: str
+    lines: int
+    matched: list[StatementLineView]
+    unmatched: list[StatementLineView]
+    duplicates: int
+    ignored: int = Field(description="debits and zero lines: not payments received")
+
+
+class UnmatchedPage(BaseModel):
+    items: list[StatementLineView]
+
+
+class StatementEntry(BaseModel):
+    date: date
+    kind: str
+    reference: str
+    description: str
+    debit_cents: int  # raises what the counterparty owes the caller
+    credit_cents: int  # lowers it
+    balance_cents: int
+
+
+class StatementOfAccount(BaseModel):
+    commune: str
+    counterparty: str
+    counterparty_name: str
+    from_: date | None = Field(serialization_alias="from")
+    to: date | None
+    opening_balance_cents: int
+    entries: list[StatementEntry]
+    closing_balance_cents: int
+
+
+class AgingRow(BaseModel):
+    counterparty: str
+    counterparty_name: str
+    not_due_cents: int
+    days_0_30_cents: int
+    days_31_60_cents: int
+    days_61_90_cents: int
+    days_over_90_cents: int
+    total_cents: int
+
+
+class AgingReport(BaseModel):
+    commune: str
+    as_of: date
+    direction: str
+    rows: list[AgingRow]
+    totals: AgingRow
+
+
+class Position(BaseModel):
+    commune: str
+    net_cents: int  # > 0: receives; < 0: pays
+
+
+class Transfer(BaseModel):
+    id: str | None = None
+    payer: str
+    payee: str
+    amount_cents: int
+
+
+class SettlementView(BaseModel):
+    id: str
+    period: str
+    sequence: int
+    created_at: datetime
+    created: bool = Field(description="false: nothing was open, the last settlement is shown")
+    positions: list[Position]
+    transfers: list[Transfer]
+    invoices_settled: int
+    compensated_cents: int
+
+
+# -- events -----------------------------------------------------------------------------
+
+
+class ChargeSnapshot(Payload):
+    charge_id: str
+    kind: ChargeKind
+    supplier_commune: str
+    customer_commune: str
+    source_reference: str
+    amount_cents: int
+    currency: str = CURRENCY
+    period: str
+
+
+class InvoiceSnapshot(Payload):
+    invoice_id: str
+    number: str
+    supplier_commune: str
+    customer_commune: str
+    period: str
+    issue_date: date
+    due_date: date
+    total_cents: int
+    balance_cents: int
+    currency: str = CURRENCY
+    status: InvoiceStatus
+
+
+class PaymentSnapshot(Payload):
+    payment_id: str
+    invoice_id: str
+    invoice_number: str
+    supplier_commune: str
+    customer_commune: str
+    amount_cents: int
+    date: date
+    balance_cents: int
+    currency: str = CURRENCY
+
+
+class SettlementSnapshot(Payload):
+    settlement_id: str
+    period: str
+    positions: list[Position]
+    transfers: list[Transfer]
+    invoices_settled: int
+    compensated_cents: int
+
+
+@register
+class ChargeRecorded(Event):
+    TYPE = "charge.recorded"
+    payload: ChargeSnapshot
+
+
+@register
+class InvoiceIssued(Event):
+    TYPE = "invoice.issued"
+    payload: InvoiceSnapshot
+
+
+@register
+class PaymentRecorded(Event):
+    TYPE = "payment.recorded"
+    payload: PaymentSnapshot
+
+
+@register
+class InvoicePaid(Event):
+    TYPE = "invoice.paid"
+    payload: InvoiceSnapshot
+
+
+@register
+class SettlementCompleted(Event):
+    TYPE = "settlement.completed"
+    payload: SettlementSnapshot

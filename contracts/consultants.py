@@ -1,0 +1,525 @@
+"""Consultants: expert staff lent by the day. RPC schemas of the consultants service and
+its events (billing charges from `engagement.timesheet_approved`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from contracts.events import Event, Payload, register
+from contracts.fields import EARLIEST_YEAR, LATEST_YEAR, Input
+
+HALF = Decimal("0.5")
+INSEE = r"^(\d[0-9AB]\d{3})$"
+LONGEST_PERIOD_DAYS = 366  # an engagement, or a need's period: a year at most
+
+
+def _within_years(value: date) -> date:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise PydanticCustomError(
+            "date_out_of_range",
+            "The year should be between {earliest} and {latest}",
+            {"earliest": EARLIEST_YEAR, "latest": LATEST_YEAR},
+        )
+    return value
+
+
+def _half_days(value: Decimal) -> Decimal:
+    if value % HALF != 0:
+        raise PydanticCustomError("half_days", "Days are counted in whole or half days")
+    return value.quantize(Decimal("0.1"))
+
+
+# consultants are engaged by the calendar day: a date, never a time
+Day = Annotated[date, AfterValidator(_within_years)]
+# whole or half days, exact (a Decimal, never a float)
+Days = Annotated[Decimal, Field(gt=0, le=366, allow_inf_nan=False), AfterValidator(_half_days)]
+Cents = int
+
+
+class _Ordered(Input):
+    """A half-open period of days [start, end)."""
+
+    start: Day
+    end: Day = Field(description="the first day after the period (half-open)")
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, value: date, info: ValidationInfo) -> date:
+        start = info.data.get("start")
+        if start is not None and value <= start:
+            raise ValueError("end must be after start")
+        return value
+
+
+# -- profiles ---------------------------------------------------------------------------
+
+
+class ConsultantStatus(StrEnum):
+    PUBLISHED = "published"
+    WITHDRAWN = "withdrawn"
+
+
+class AvailabilityKind(StrEnum):
+    AVAILABLE = "available"
+    UNAVAILABLE = "unavailable"
+
+
+class AvailabilityPeriod(_Ordered):
+    """With any `available` period, the consultant is lent only inside those periods;
+    without, on every working day. `unavailable` periods are always taken out."""
+
+    kind: AvailabilityKind
+    note: str = Field(default="", max_length=300)
+
+
+Skills = Annotated[list[Annotated[str, Field(min_length=1, max_length=80)]], Field(max_length=20)]
+Languages = Annotated[
+    list[Annotated[str, Field(pattern=r"^[a-z]{2}$")]],
+    Field(max_length=10, description="ISO 639-1 codes, e.g. fr, en, it"),
+]
+
+
+class ConsultantTerms(Input):
+    """What a manager says of a staff expert; skills are names or ids of the vocabulary
+    (`GET /api/v1/consultants/skills`)."""
+
+    name: str = Field(min_length=2, max_length=120)
+    title: str = Field(min_length=3, max_length=160)
+    skills: Skills = Field(min_length=1)
+    bio: str = Field(default="", max_length=5000)
+    languages: Languages = Field(default_factory=lambda: ["fr"])
+    day_rate_cents: Cents = Field(ge=0, le=10_000_000)
+    currency: Literal["EUR"] = "EUR"
+    max_days_per_month: int = Field(
+        ge=1, le=23, description="at most this many days a month lent to other communes"
+    )
+
+
+class ConsultantDraft(ConsultantTerms):
+    """What a manager sends to publish a consultant; the home commune is the caller's."""
+
+    availability: list[AvailabilityPeriod] = Field(default_factory=list, max_length=100)
+
+
+class ConsultantChanges(Input):
+    """A partial edit: only the fields sent change."""
+
+    name: str | None = Field(default=None, min_length=2, max_length=120)
+    title: str | None = Field(default=None, min_length=3, max_length=160)
+    skills: Skills | None = Field(default=None, min_length=1)
+    bio: str | None = Field(default=None, max_length=5000)
+    languages: Languages | None = None
+    day_rate_cents: Cents | None = Field(default=None, ge=0, le=10_000_000)
+    max_days_per_month: int | None = Field(default=None, ge=1, le=23)
+
+
+class AvailabilityChange(Input):
+    """Periods added to a consultant's calendar, or replacing it with `replace`."""
+
+    periods: list[AvailabilityPeriod] = Field(max_length=100)
+    replace: bool = Field(default=False, description="drop the periods already recorded")
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if not self.periods and not self.replace:
+            raise ValueError("give periods, or replace with none to clear the calendar")
+        return self
+
+
+class RecordedPeriod(AvailabilityPeriod):
+    id: str
+
+
+class SkillView(BaseModel):
+    id: str
+    label: str
+    domain: str
+    synonyms: list[str] = []
+    related: list[str] = []
+
+
+class SkillList(BaseModel):
+    items: list[SkillView]
+
+
+class ConsultantView(ConsultantTerms):
+    """A consultant as clients see it; `skills` are vocabulary ids."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    home_commune: str
+    home_commune_name: str
+    skill_labels: list[str] = []
+    status: ConsultantStatus
+    revision: int
+    availability: list[RecordedPeriod] = []
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConsultantSnapshot(Payload):
+    """What other services may keep of a consultant; `revision` orders snapshots."""
+
+    consultant_id: str
+    home_commune: str
+    name: str
+    title: str
+    skills: list[str]
+    languages: list[str]
+    day_rate_cents: int
+    currency: str = "EUR"
+    max_days_per_month: int
+    status: ConsultantStatus
+    revision: int
+
+
+@register
+class ConsultantPublished(Event):
+    TYPE = "consultant.published"
+    payload: ConsultantSnapshot
+
+
+@register
+class ConsultantUpdated(Event):
+    TYPE = "consultant.updated"
+    payload: ConsultantSnapshot
+
+
+@register
+class ConsultantWithdrawn(Event):
+    TYPE = "consultant.withdrawn"
+    payload: ConsultantSnapshot
+
+
+# -- matching ---------------------------------------------------------------------------
+
+
+class MatchQuery(Input):
+    """A need to staff. `from`/`to` are days, `to` included; `days` needs them."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+    need: str | None = Field(default=None, max_length=1000, description="free text, French")
+    skills: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(
+        default_factory=list, max_length=10, description="required skills, comma-separated"
+    )
+    near: str | None = Field(
+        default=None, pattern=INSEE, description="INSEE code; default the caller's commune"
+    )
+    from_: Day | None = Field(default=None, alias="from")
+    to: Day | None = Field(
+        default=None, validate_default=True, description="the last day of the period (included)"
+    )
+    days: Days | None = Field(default=None, description="days needed within the period")
+    max_day_rate_cents: Cents | None = Field(default=None, ge=0, le=10_000_000)
+    only_fitting: bool = Field(
+        default=False, description="leave out who is unavailable or above the ceiling"
+    )
+    limit: int = Field(default=10, ge=1, le=50)
+
+    @field_validator("skills", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        if isinstance(value, str):
+            return [part for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("to")
+    @classmethod
+    def _period(cls, value: date | None, info: ValidationInfo) -> date | None:
+        if "from_" not in info.data:  # `from` itself is invalid, and said so
+            return value
+        start = info.data["from_"]
+        if (start is None) != (value is None):
+            raise ValueError("from and to go together")
+        if start is not None and value < start:
+            raise ValueError("must not be before from")
+        if start is not None and (value - start).days >= LONGEST_PERIOD_DAYS:
+            raise ValueError(f"a period is at most {LONGEST_PERIOD_DAYS} days")
+        return value
+
+    @field_validator("days")
+    @classmethod
+    def _within_a_period(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        if value is not None and info.data.get("from_") is None and "from_" in info.data:
+            raise ValueError("days needs a period (from and to)")
+        return value
+
+
+class SkillMatch(BaseModel):
+    skill: str
+    via: Literal["direct", "related"]
+    through: str  # the consultant's skill that covers it
+
+
+class SkillCoverage(BaseModel):
+    asked: list[str]  # what coverage is measured against: required, else inferred
+    required: list[str]
+    inferred: list[str]  # recognised in the need's text
+    matched: list[SkillMatch]
+    missing: list[str]
+    coverage: float | None  # None: no skill asked or recognised
+
+
+class TextRelevance(BaseModel):
+    score: float  # BM25, relative to the best candidate (1.0)
+    bm25: float
+    matched_terms: list[str]
+
+
+class AvailabilityFit(BaseModel):
+    asked: bool
+    start: date | None = None
+    end: date | None = None  # included
+    working_days: int | None = None
+    days_needed: Decimal | None = None
+    available_days: Decimal | None = None
+    fits: bool = True
+    score: float | None = None
+
+
+class RateFit(BaseModel):
+    day_rate_cents: int
+    max_day_rate_cents: int | None
+    within: bool
+    score: float | None
+
+
+class Explanation(BaseModel):
+    skills: SkillCoverage
+    text: TextRelevance
+    distance_km: float | None
+    availability: AvailabilityFit
+    rate: RateFit
+    components: dict[str, float]  # each component's score in [0, 1]
+    weights: dict[str, float]  # of the components that counted, summing to 1
+    summary: str
+
+
+class Match(BaseModel):
+    consultant: ConsultantView
+    score: float
+    fits: bool
+    explanation: Explanation
+
+
+class MatchPage(BaseModel):
+    items: list[Match]
+    candidates: int  # how many consultants were relevant to the need
+    near: str
+    need_terms: list[str]  # the need's words as they were matched (folded, stemmed)
+
+
+# -- engagements ------------------------------------------------------------------------
+
+
+class EngagementStatus(StrEnum):
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+
+
+class TimesheetStatus(StrEnum):
+    RECORDED = "recorded"
+    APPROVED = "approved"
+
+
+class EngagementRequest(_Ordered):
+    consultant_id: str = Field(min_length=1, max_length=36)
+
+    @field_validator("end")
+    @classmethod
+    def _at_most_a_year(cls, value: date, info: ValidationInfo) -> date:
+        start = info.data.get("start")
+        if start is not None and (value - start).days > LONGEST_PERIOD_DAYS:
+            raise ValueError(f"an engagement lasts at most {LONGEST_PERIOD_DAYS} days")
+        return value
+
+    days: Days = Field(description="days of work within [start, end), whole or half")
+    mission: str = Field(min_length=3, max_length=2000)
+    order_reference: str | None = Field(
+        default=None, max_length=50, description="the requester's engagement number, for invoices"
+    )
+
+
+class Reason(Input):
+    reason: str = Field(default="", max_length=1000)
+
+
+class RequiredReason(Input):
+    reason: str = Field(min_length=3, max_length=1000)
+
+
+class TimesheetEntry(Input):
+    """Days worked, reported on `date` (within the engagement, not in the future)."""
+
+    date: dt.date = Field(description="the day the work is reported for")
+    days: Days
+    note: str = Field(default="", max_length=1000)
+
+    @field_validator("date")
+    @classmethod
+    def _year(cls, value: dt.date) -> dt.date:
+        return _within_years(value)
+
+
+class EngagementQuery(Input):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    as_: Literal["borrower", "lender"] | None = Field(default=None, alias="as")
+    status: EngagementStatus | None = None
+    consultant_id: str | None = Field(default=None, max_length=36)
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=100)
+
+
+class EngagementTransition(BaseModel):
+    status: EngagementStatus
+    at: datetime
+    by_user: str | None
+    by_commune: str | None
+    note: str = ""
+
+
+class TimesheetView(BaseModel):
+    id: str
+    date: dt.date
+    days: Decimal
+    status: TimesheetStatus
+    note: str
+    amount_cents: int
+    recorded_at: datetime
+    recorded_by: str
+    approved_at: datetime | None
+    approved_by: str | None
+
+
+class EngagementView(BaseModel):
+    id: str
+    consultant_id: str
+    consultant_name: str
+    status: EngagementStatus
+    lender_commune: str  # the consultant's home commune
+    borrower_commune: str
+    start: date
+    end: date
+    days: Decimal
+    mission: str
+    order_reference: str | None
+    day_rate_cents: int
+    amount_cents: int  # days × day rate, the planned cost
+    currency: str = "EUR"
+    days_recorded: Decimal
+    days_approved: Decimal
+    timesheets: list[TimesheetView] = []
+    created_at: datetime
+    history: list[EngagementTransition] = []
+
+
+class EngagementPage(BaseModel):
+    items: list[EngagementView]
+    next_cursor: str | None
+
+
+class EngagementSnapshot(Payload):
+    """What other services need of an engagement at each of its transitions."""
+
+    engagement_id: str
+    consultant_id: str
+    consultant_name: str
+    status: EngagementStatus
+    lender_commune: str
+    borrower_commune: str
+    start: date
+    end: date
+    days: Decimal
+    day_rate_cents: int
+    currency: str = "EUR"
+    mission: str = ""
+    order_reference: str | None = None
+    days_approved: Decimal = Decimal(0)
+    reason: str = ""
+
+
+@register
+class EngagementRequested(Event):
+    TYPE = "engagement.requested"
+    payload: EngagementSnapshot
+
+
+@register
+class EngagementAccepted(Event):
+    TYPE = "engagement.accepted"
+    payload: EngagementSnapshot
+
+
+@register
+class EngagementRejected(Event):
+    TYPE = "engagement.rejected"
+    payload: EngagementSnapshot
+
+
+@register
+class EngagementCancelled(Event):
+    TYPE = "engagement.cancelled"
+    payload: EngagementSnapshot
+
+
+@register
+class EngagementCompleted(Event):
+    TYPE = "engagement.completed"
+    payload: EngagementSnapshot
+
+
+EVENT_OF_STATUS: dict[EngagementStatus, type[Event]] = {
+    EngagementStatus.REQUESTED: EngagementRequested,
+    EngagementStatus.ACCEPTED: EngagementAccepted,
+    EngagementStatus.REJECTED: EngagementRejected,
+    EngagementStatus.CANCELLED: EngagementCancelled,
+    EngagementStatus.COMPLETED: EngagementCompleted,
+}
+
+
+# -- timesheets (what billing charges) ---------------------------------------------------
+
+
+class TimesheetApproval(Payload):
+    """Days worked that the requesting commune approved: what billing charges, as it is."""
+
+    engagement_id: str
+    timesheet_id: str
+    consultant_id: str
+    consultant_name: str
+    lender_commune: str  # the consultant's home commune, who invoices
+    borrower_commune: str  # the commune that engaged them, who pays
+    work_date: date
+    days: Decimal  # whole or half days
+    day_rate_cents: int
+    amount_cents: int  # days × day rate, rounded half up to the cent
+    currency: str = "EUR"
+    mission: str = ""
+    order_reference: str | None = None
+
+
+@register
+class EngagementTimesheetApproved(Event):
+    TYPE = "engagement.timesheet_approved"
+    payload: TimesheetApproval

@@ -1,0 +1,167 @@
+"""Signing in and out, and the dashboard: what waits for my commune, upcoming loans both
+ways, recent activity."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from contracts.caller import Role
+from contracts.errors import ServiceError
+from gateway.auth import password_matches
+from gateway.models import User
+from gateway.pages.entrypoint import Page, Web, go, page
+from gateway.routes import as_rpc
+from gateway.rpc import ServiceRpc
+
+OPEN_BOOKINGS = ("approved", "checked_out")
+
+
+def attempt(call: Callable[[], Any], default: Any) -> tuple[Any, bool]:
+    """A block of the dashboard: its data, or the default and False when its service is
+    unavailable (the rest of the page still shows)."""
+    try:
+        return call(), True
+    except ServiceError:
+        return default, False
+
+
+class AccountPages:
+    listings = ServiceRpc("listings")
+    bookings = ServiceRpc("bookings")
+    consultants = ServiceRpc("consultants")
+    billing = ServiceRpc("billing")
+
+    @page("GET", "/", public=True)
+    def home_page(self, request, web: Web):
+        return go("/tableau-de-bord" if web.visitor else "/connexion")
+
+    @page("GET", "/connexion", public=True)
+    def login_page(self, request, web: Web):
+        return Page("login.html", {"target": web.arg("suite"), "email": "", "error": None})
+
+    @page("POST", "/connexion", public=True)
+    def login_submit(self, request, web: Web):
+        email = (web.form.get("email") or "").strip().lower()[:254].replace("\x00", "")
+        password = (web.form.get("password") or "")[:200]
+        with self.db.reading() as session:
+            user = session.scalars(select(User).where(User.email == email)).first()
+        if not email or not password_matches(user.password_hash if user else None, password):
+            return Page(
+                "login.html",
+                {
+                    "target": web.form.get("suite", ""),
+                    "email": email,
+                    "error": "E-mail ou mot de passe incorrect.",
+                },
+                401,
+            )
+        return web.sign_in(user.id, web.form.get("suite", ""))
+
+    @page("POST", "/deconnexion")
+    def logout_submit(self, request, web: Web):
+        return web.sign_out()
+
+    @page("GET", "/tableau-de-bord")
+    def dashboard_page(self, request, web: Web):
+        caller, visitor = as_rpc(web.caller), web.visitor
+        now = datetime.now(UTC)
+        lent, ok_lent = attempt(
+            lambda: self.bookings.list_bookings(caller, {"as": "lender", "limit": 200})["items"],
+            [],
+        )
+        borrowed, ok_borrowed = attempt(
+            lambda: self.bookings.list_bookings(caller, {"as": "borrower", "limit": 200})["items"],
+            [],
+        )
+        to_decide = [b for b in lent if b["status"] == "requested"]
+        upcoming = sorted(
+            (
+                b | {"side": "lender" if b in lent else "borrower"}
+                for b in lent + borrowed
+                if b["status"] in OPEN_BOOKINGS and datetime.fromisoformat(b["end"]) > now
+            ),
+            key=lambda b: b["start"],
+        )[:8]
+
+        engaged, ok_engaged = attempt(
+            lambda: self.consultants.list_engagements(caller, {"as": "borrower", "limit": 200})[
+                "items"
+            ],
+            [],
+        )
+        lending_experts, _ = attempt(
+            lambda: self.consultants.list_engagements(caller, {"as": "lender", "limit": 200})[
+                "items"
+            ],
+            [],
+        )
+        timesheets = [
+            (e, t) for e in engaged for t in e.get("timesheets", []) if t["status"] == "recorded"
+        ]
+        missions_to_decide = [e for e in lending_experts if e["status"] == "requested"]
+
+        invoices_due: list[dict] = []
+        ok_invoices = True
+        if visitor.has(Role.FINANCE, Role.MANAGER):
+            received, ok_invoices = attempt(
+                lambda: self.billing.list_invoices(caller, {"direction": "received", "limit": 200})[
+                    "items"
+                ],
+                [],
+            )
+            invoices_due = sorted(
+                (i for i in received if i["status"] in ("issued", "partially_paid")),
+                key=lambda i: i["due_date"],
+            )
+
+        activity = self._recent_activity(caller, lent + borrowed, engaged + lending_experts)
+        return Page(
+            "dashboard.html",
+            {
+                "to_decide": to_decide if visitor.has(Role.MANAGER) else [],
+                "requested_by_us": [b for b in borrowed if b["status"] == "requested"],
+                "timesheets": timesheets,
+                "missions_to_decide": missions_to_decide if visitor.has(Role.MANAGER) else [],
+                "invoices_due": invoices_due,
+                "today": now.date().isoformat(),
+                "upcoming": upcoming,
+                "activity": activity,
+                "unavailable": not (ok_lent and ok_borrowed and ok_engaged and ok_invoices),
+            },
+        )
+
+    def _recent_activity(self, caller: dict, bookings: list[dict], engagements: list[dict]):
+        """The latest transitions of the most recent bookings and engagements."""
+        recent = sorted(bookings, key=lambda b: b["created_at"], reverse=True)[:6]
+        entries = []
+        for booking in recent:
+            full, _ = attempt(lambda b=booking: self.bookings.get(caller, b["id"]), None)
+            for step in (full or {}).get("history", []):
+                entries.append(
+                    {
+                        "at": step["at"],
+                        "what": "booking",
+                        "status": step["status"],
+                        "title": booking["listing_title"],
+                        "href": f"/reservations/{booking['id']}",
+                        "by_commune": step["by_commune"],
+                    }
+                )
+        for engagement in engagements:
+            for step in engagement.get("history", []):
+                entries.append(
+                    {
+                        "at": step["at"],
+                        "what": "engagement",
+                        "status": step["status"],
+                        "title": engagement["consultant_name"],
+                        "href": f"/missions/{engagement['id']}",
+                        "by_commune": step["by_commune"],
+                    }
+                )
+        entries.sort(key=lambda e: e["at"], reverse=True)
+        return entries[:10]

@@ -1,0 +1,34 @@
+"""The pages' style sheet, script and icons, served from gateway/static with caching
+headers: a URL carries the file's hash (`?v=`), so a browser may keep it for a year."""
+
+import hashlib
+import mimetypes
+
+from nameko.web.handlers import http
+from werkzeug.wrappers import Response
+
+from gateway.pages.entrypoint import SECURITY_HEADERS, STATIC
+
+YEAR = 365 * 86400
+
+
+class StaticFiles:
+    @http("GET", "/static/<path:asset>")
+    def static_file(self, request, asset: str):
+        path = (STATIC / asset).resolve()
+        if not path.is_file() or STATIC.resolve() not in path.parents:
+            return Response("Fichier introuvable", status=404, mimetype="text/plain")
+        content = path.read_bytes()
+        etag = hashlib.sha256(content).hexdigest()[:16]
+        if request.if_none_match.contains(etag):
+            response = Response(status=304)
+        else:
+            mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            response = Response(content, mimetype=mimetype)
+        response.set_etag(etag)
+        versioned = request.args.get("v") == etag[:10]
+        response.headers["Cache-Control"] = (
+            f"public, max-age={YEAR}, immutable" if versioned else "public, max-age=3600"
+        )
+        response.headers.update(SECURITY_HEADERS)
+        return response

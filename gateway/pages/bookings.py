@@ -1,0 +1,138 @@
+"""Mes réservations: as borrower and as lender, each booking's history, and the actions its
+state allows (approve, reject with a reason, cancel, check out, return with damages)."""
+
+from __future__ import annotations
+
+from contracts.bookings import BookingStatus
+from contracts.caller import Role
+from contracts.errors import ServiceError
+from gateway.pages import french
+from gateway.pages.entrypoint import Page, PageProblem, Web, go, page
+from gateway.pages.forms import FormError, cents_from_euros
+from gateway.routes import as_rpc
+from gateway.rpc import ServiceRpc
+
+S = BookingStatus
+SIDES = {"emprunteur": "borrower", "preteur": "lender"}
+# action in the URL -> (RPC method, who may, states it applies to, notice)
+ACTIONS = {
+    "approuver": ("approve", "lender", {S.REQUESTED}, "approuvee"),
+    "refuser": ("reject", "lender", {S.REQUESTED}, "refusee"),
+    "remettre": ("check_out", "lender", {S.APPROVED}, "remise"),
+    "retour": ("return_", "lender", {S.CHECKED_OUT}, "rendue"),
+    "annuler": ("cancel", "either", {S.WAITING, S.REQUESTED, S.APPROVED}, "annulee"),
+}
+MAX_DAMAGE_LINES = 20
+
+
+def allowed_actions(booking: dict, commune: str, roles: frozenset[Role]) -> list[str]:
+    """What this person may do to this booking now, in the order the page shows them."""
+    status = S(booking["status"])
+    lender = booking["lender_commune"] == commune
+    party = lender or booking["borrower_commune"] == commune
+    actions = []
+    for name, (_, who, states, _) in ACTIONS.items():
+        if status not in states:
+            continue
+        lender_may = who == "lender" and lender and Role.MANAGER in roles
+        either_may = who == "either" and party and bool(roles & {Role.AGENT, Role.MANAGER})
+        if lender_may or either_may:
+            actions.append(name)
+    return actions
+
+
+def damages_from(form) -> list[dict]:
+    """The damage lines of the return form that were filled in."""
+    damages = []
+    descriptions = form.getlist("dommage_description")
+    amounts = form.getlist("dommage_montant")
+    for i, (text, amount) in enumerate(zip(descriptions, amounts, strict=False)):
+        if i >= MAX_DAMAGE_LINES:
+            break
+        text = text.strip()
+        if not text and not amount.strip():
+            continue
+        cents = cents_from_euros(amount, "damages")
+        if not text:
+            raise FormError("damages", "Décrivez chaque dommage chiffré.")
+        damages.append({"description": text, "amount_cents": cents})
+    return damages
+
+
+class BookingPages:
+    bookings = ServiceRpc("bookings")
+
+    @page("GET", "/reservations")
+    def bookings_page(self, request, web: Web):
+        side = web.arg("vue", "emprunteur")
+        if side not in SIDES:
+            side = "emprunteur"
+        status = web.arg("statut")
+        query = {"as": SIDES[side], "limit": 100}
+        if status in french.BOOKING_STATUS:
+            query["status"] = status
+        items = self.bookings.list_bookings(as_rpc(web.caller), query)["items"]
+        items.sort(key=lambda b: b["start"], reverse=True)
+        return Page(
+            "bookings.html",
+            {
+                "side": side,
+                "status": status,
+                "items": items,
+                "statuses": french.BOOKING_STATUS,
+            },
+        )
+
+    @page("GET", "/reservations/<booking_id>")
+    def booking_page(self, request, web: Web, booking_id: str):
+        return self._booking(web, booking_id, [], 200)
+
+    @page("POST", "/reservations/<booking_id>/<action>", roles=(Role.AGENT, Role.MANAGER))
+    def booking_action(self, request, web: Web, booking_id: str, action: str):
+        if action not in ACTIONS:
+            raise PageProblem(404, "Cette action n'existe pas.")
+        method, _, _, notice = ACTIONS[action]
+        caller = as_rpc(web.caller)
+        reason = (web.form.get("motif") or "").strip()
+        condition = (web.form.get("etat") or "").strip()
+        try:
+            if action == "approuver":
+                self.bookings.approve(caller, booking_id)
+            elif action == "refuser":
+                if len(reason) < 3:
+                    raise FormError("reason", "Indiquez le motif du refus (3 caractères au moins).")
+                self.bookings.reject(caller, booking_id, {"reason": reason})
+            elif action == "annuler":
+                self.bookings.cancel(caller, booking_id, {"reason": reason})
+            elif action == "remettre":
+                if len(condition) < 2:
+                    raise FormError("condition", "Décrivez l'état du matériel remis.")
+                self.bookings.check_out(caller, booking_id, {"condition": condition})
+            else:
+                if len(condition) < 2:
+                    raise FormError("condition", "Décrivez l'état du matériel rendu.")
+                body = {"condition": condition, "damages": damages_from(web.form)}
+                getattr(self.bookings, method)(caller, booking_id, body)
+        except FormError as exc:
+            return self._booking(web, booking_id, [exc.message], 422)
+        except ServiceError as exc:
+            if exc.status in (409, 422):
+                lines = french.explain_refusal(exc.status, exc.detail, exc.errors, exc.extra)
+                return self._booking(web, booking_id, lines, exc.status)
+            raise
+        return go(f"/reservations/{booking_id}", notice)
+
+    def _booking(self, web: Web, booking_id: str, problems: list[str], status: int) -> Page:
+        booking = self.bookings.get(as_rpc(web.caller), booking_id)
+        visitor = web.visitor
+        return Page(
+            "booking.html",
+            {
+                "booking": booking,
+                "side": "lender" if booking["lender_commune"] == visitor.commune else "borrower",
+                "actions": allowed_actions(booking, visitor.commune, visitor.roles),
+                "problems": problems,
+                "damage_lines": range(3),
+            },
+            status,
+        )

@@ -1,0 +1,426 @@
+"""The catalogue: search around my commune (with a small map of where the results are), a
+listing's page with its calendar and booking form, and managers' publishing and editing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from pydantic import ValidationError
+
+from contracts.caller import Role
+from contracts.errors import ServiceError, field_errors
+from contracts.listings import CATEGORIES, ListingChanges, ListingDraft, ListingQuery
+from gateway.pages import french
+from gateway.pages.calendar import month_grid, month_window, parse_month, shift_month
+from gateway.pages.drawing import Place, map_picture
+from gateway.pages.entrypoint import Page, PageProblem, Web, go, page
+from gateway.pages.forms import (
+    FormError,
+    booking_period,
+    booking_preview,
+    cents_from_euros,
+    day,
+    euros_from_cents,
+    instant,
+    whole_number,
+)
+from gateway.routes import as_rpc
+from gateway.rpc import ServiceRpc
+from infra.communes import communes
+
+RADII_KM = (10, 20, 30, 50, 100)
+PARTIES = (Role.AGENT, Role.MANAGER)
+
+
+def _period(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+class CataloguePages:
+    listings = ServiceRpc("listings")
+    bookings = ServiceRpc("bookings")
+
+    # -- search -----------------------------------------------------------------------
+
+    @page("GET", "/catalogue")
+    def catalogue_page(self, request, web: Web):
+        visitor = web.visitor
+        asked = {
+            "q": web.arg("q"),
+            "categorie": web.arg("categorie"),
+            "type": web.arg("type"),
+            "du": web.arg("du"),
+            "au": web.arg("au"),
+            "rayon": web.arg("rayon", "30"),
+            "tarif_max": web.arg("tarif_max"),
+        }
+        query: dict = {"near": visitor.commune, "limit": 50}
+        errors: dict[str, list[str]] = {}
+        try:
+            query["radius_km"] = float(asked["rayon"] or 30)
+            if asked["q"]:
+                query["q"] = asked["q"]
+            if asked["categorie"]:
+                query["category"] = asked["categorie"]
+            if asked["type"]:
+                query["kind"] = asked["type"]
+            first, last = day(asked["du"], "du", False), day(asked["au"], "au", False)
+            if (first is None) != (last is None):
+                raise FormError("du", "Indiquez les deux dates, ou aucune.")
+            if first is not None:
+                if last < first:
+                    raise FormError("au", "Le dernier jour doit suivre le premier.")
+                query["available_from"] = first.isoformat()
+                query["available_to"] = last.isoformat()
+            rate = cents_from_euros(asked["tarif_max"], "tarif_max", required=False)
+            if rate is not None:
+                query["max_rate_cents"] = rate
+            ListingQuery.model_validate(query)
+        except FormError as exc:
+            errors[exc.field] = [exc.message]
+        except (ValueError, ValidationError) as exc:
+            if isinstance(exc, ValidationError):
+                errors = french.errors_by_field(field_errors(exc))
+            else:
+                errors["rayon"] = ["Indiquez un rayon en kilomètres."]
+        items: list[dict] = []
+        if not errors:
+            items = self.listings.search(as_rpc(web.caller), query)["items"]
+        home = communes().get(visitor.commune)
+        picture = None
+        if home is not None and home.latitude is not None:
+            counts: dict[str, list[dict]] = {}
+            for item in items:
+                counts.setdefault(item["owner_commune"], []).append(item)
+            places = []
+            for code, found in counts.items():
+                commune = communes().get(code)
+                if commune is None or commune.latitude is None:
+                    continue
+                places.append(
+                    Place(
+                        commune.name,
+                        commune.latitude,
+                        commune.longitude,
+                        len(found),
+                        found[0].get("distance_km"),
+                    )
+                )
+            picture = map_picture(
+                (home.latitude, home.longitude), places, radius_km=query.get("radius_km")
+            )
+        return Page(
+            "catalogue.html",
+            {
+                "asked": asked,
+                "errors": errors,
+                "items": items,
+                "picture": picture,
+                "categories": CATEGORIES,
+                "kinds": french.KINDS,
+                "radii": RADII_KM,
+            },
+        )
+
+    @page("GET", "/annonces")
+    def my_listings_page(self, request, web: Web):
+        found = self.listings.search(
+            as_rpc(web.caller), {"owner": web.visitor.commune, "limit": 100}
+        )["items"]
+        return Page("my_listings.html", {"items": found, "categories": CATEGORIES})
+
+    # -- one listing ------------------------------------------------------------------
+
+    @page("GET", "/annonces/<listing_id>")
+    def listing_page(self, request, web: Web, listing_id: str):
+        return self._listing(web, listing_id, {}, None, [], {})
+
+    @page("POST", "/annonces/<listing_id>/reserver", roles=PARTIES)
+    def booking_submit(self, request, web: Web, listing_id: str):
+        listing = self.listings.get(as_rpc(web.caller), listing_id)
+        form = {k: web.form.get(k, "") for k in BOOKING_FIELDS}
+        errors: dict[str, list[str]] = {}
+        try:
+            start, end = booking_period(listing["pricing_unit"], form)
+            quantity = whole_number(form["quantite"], "quantity", default=1)
+        except FormError as exc:
+            errors[exc.field] = [exc.message]
+            return self._listing(web, listing_id, form, None, [], errors, status=422)
+        with_operator = form["chauffeur"] == "oui"
+        if web.form.get("action") != "envoyer":
+            window = self.listings.availability(
+                as_rpc(web.caller),
+                listing_id,
+                instant(start).isoformat(),
+                instant(end).isoformat(),
+            )
+            busy = [(_period(p["start"]), _period(p["end"])) for p in window["busy"]]
+            preview = booking_preview(
+                listing, start, end, quantity, with_operator, busy, datetime.now(UTC)
+            )
+            return self._listing(web, listing_id, form, preview, [], {})
+        request_body = {
+            "listing_id": listing_id,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "quantity": quantity,
+            "purpose": form["objet"],
+            "with_operator": with_operator,
+            "wait_if_taken": form["attente"] == "oui",
+        }
+        if form["engagement"]:
+            request_body["order_reference"] = form["engagement"]
+        try:
+            created = self.bookings.request(as_rpc(web.caller), request_body)
+        except ServiceError as exc:
+            if exc.status in (409, 422):
+                refusal = french.explain_refusal(exc.status, exc.detail, exc.errors, exc.extra)
+                return self._listing(web, listing_id, form, None, refusal, {}, status=exc.status)
+            raise
+        notice = "liste-attente" if created["status"] == "waiting" else "demande-envoyee"
+        return go(f"/reservations/{created['id']}", notice)
+
+    def _listing(
+        self,
+        web: Web,
+        listing_id: str,
+        form: dict,
+        preview,
+        refusal: list[str],
+        errors: dict,
+        status: int = 200,
+    ) -> Page:
+        caller = as_rpc(web.caller)
+        listing = self.listings.get(caller, listing_id)
+        today = datetime.now(UTC).astimezone(french.PARIS).date()
+        year, month = parse_month(web.arg("mois"), today)
+        first, last = month_window(year, month)
+        window = self.listings.availability(caller, listing_id, first.isoformat(), last.isoformat())
+        busy = [(_period(p["start"]), _period(p["end"])) for p in window["busy"]]
+        closed = [
+            (_period(b["start"]), _period(b["end"]), b["reason"]) for b in listing["blackouts"]
+        ]
+        weeks = month_grid(year, month, busy, closed, today)
+        owner = listing["owner_commune"] == web.visitor.commune
+        prev_y, prev_m = shift_month(year, month, -1)
+        next_y, next_m = shift_month(year, month, 1)
+        if not form:
+            start = today + timedelta(days=max(listing["lead_time_days"], 1))
+            form = {k: "" for k in BOOKING_FIELDS} | {
+                "du": start.isoformat(),
+                "au": (start + timedelta(days=max(listing["min_duration"], 1) - 1)).isoformat(),
+                "jour": start.isoformat(),
+                "heure_debut": "08:00",
+                "heure_fin": f"{8 + max(listing['min_duration'], 1):02d}:00",
+                "quantite": "1",
+            }
+        return Page(
+            "listing.html",
+            {
+                "listing": listing,
+                "category": CATEGORIES.get(listing["category"], listing["category"]),
+                "weeks": weeks,
+                "month_title": french.month_title(year, month),
+                "prev_month": f"{prev_y}-{prev_m:02d}",
+                "next_month": f"{next_y}-{next_m:02d}",
+                "owner": owner,
+                "may_book": not owner
+                and listing["status"] == "published"
+                and web.visitor.has(*PARTIES),
+                "may_manage": owner and web.visitor.has(Role.MANAGER),
+                "form": form,
+                "preview": preview,
+                "refusal": refusal,
+                "errors": errors,
+                "today": today.isoformat(),
+            },
+            status,
+        )
+
+    # -- publishing -------------------------------------------------------------------
+
+    @page("GET", "/annonces/nouvelle", roles=(Role.MANAGER,))
+    def new_listing_page(self, request, web: Web):
+        return Page("listing_form.html", self._form_context(None, LISTING_DEFAULTS, {}))
+
+    @page("POST", "/annonces/nouvelle", roles=(Role.MANAGER,))
+    def new_listing_submit(self, request, web: Web):
+        values = {k: web.form.get(k, "") for k in LISTING_FIELDS}
+        try:
+            draft = listing_terms(values)
+            ListingDraft.model_validate(draft)
+            created = self.listings.publish(as_rpc(web.caller), draft)
+        except FormError as exc:
+            return self._form_page(None, values, {exc.field: [exc.message]})
+        except ValidationError as exc:
+            return self._form_page(None, values, french.errors_by_field(field_errors(exc)))
+        except ServiceError as exc:
+            if exc.status != 422:
+                raise
+            return self._form_page(None, values, french.errors_by_field(exc.errors))
+        return go(f"/annonces/{created['id']}", "annonce-publiee")
+
+    @page("GET", "/annonces/<listing_id>/modifier", roles=(Role.MANAGER,))
+    def edit_listing_page(self, request, web: Web, listing_id: str):
+        listing = self._own_listing(web, listing_id)
+        return Page("listing_form.html", self._form_context(listing, form_values(listing), {}))
+
+    @page("POST", "/annonces/<listing_id>/modifier", roles=(Role.MANAGER,))
+    def edit_listing_submit(self, request, web: Web, listing_id: str):
+        listing = self._own_listing(web, listing_id)
+        values = {k: web.form.get(k, "") for k in LISTING_FIELDS}
+        try:
+            changes = listing_terms(values)
+            ListingChanges.model_validate(changes)
+            self.listings.update(as_rpc(web.caller), listing_id, changes)
+        except FormError as exc:
+            return self._form_page(listing, values, {exc.field: [exc.message]})
+        except ValidationError as exc:
+            return self._form_page(listing, values, french.errors_by_field(field_errors(exc)))
+        except ServiceError as exc:
+            if exc.status != 422:
+                raise
+            return self._form_page(listing, values, french.errors_by_field(exc.errors))
+        return go(f"/annonces/{listing_id}", "annonce-modifiee")
+
+    @page("POST", "/annonces/<listing_id>/fermetures", roles=(Role.MANAGER,))
+    def blackout_submit(self, request, web: Web, listing_id: str):
+        self._own_listing(web, listing_id)
+        try:
+            first = day(web.form.get("du"), "start")
+            last = day(web.form.get("au"), "end")
+            if last < first:
+                raise FormError("end", "Le dernier jour doit suivre le premier.")
+        except FormError as exc:
+            raise PageProblem(422, f"Fermeture : {exc.message}") from None
+        self.listings.add_blackout(
+            as_rpc(web.caller),
+            listing_id,
+            {
+                "start": instant(first).isoformat(),
+                "end": instant(last + timedelta(days=1)).isoformat(),
+                "reason": (web.form.get("motif") or "").strip()[:500],
+            },
+        )
+        return go(f"/annonces/{listing_id}?mois={first:%Y-%m}", "fermeture-ajoutee")
+
+    @page("POST", "/annonces/<listing_id>/retirer", roles=(Role.MANAGER,))
+    def withdraw_submit(self, request, web: Web, listing_id: str):
+        self._own_listing(web, listing_id)
+        self.listings.withdraw(as_rpc(web.caller), listing_id)
+        return go("/annonces", "annonce-retiree")
+
+    def _own_listing(self, web: Web, listing_id: str) -> dict:
+        listing = self.listings.get(as_rpc(web.caller), listing_id)
+        if listing["owner_commune"] != web.visitor.commune:
+            raise PageProblem(
+                403, "Seuls les responsables de la commune propriétaire modifient cette annonce."
+            )
+        return listing
+
+    def _form_context(self, listing: dict | None, values: dict, errors: dict) -> dict:
+        return {
+            "listing": listing,
+            "values": values,
+            "errors": errors,
+            "categories": CATEGORIES,
+            "kinds": french.KINDS,
+        }
+
+    def _form_page(self, listing: dict | None, values: dict, errors: dict) -> Page:
+        return Page("listing_form.html", self._form_context(listing, values, errors), 422)
+
+
+BOOKING_FIELDS = (
+    "du",
+    "au",
+    "jour",
+    "heure_debut",
+    "heure_fin",
+    "quantite",
+    "chauffeur",
+    "objet",
+    "engagement",
+    "attente",
+)
+LISTING_FIELDS = (
+    "title",
+    "description",
+    "category",
+    "kind",
+    "pricing_unit",
+    "rate",
+    "deposit",
+    "quantity",
+    "min_duration",
+    "max_duration",
+    "lead_time_days",
+    "with_operator",
+    "operator_rate",
+    "cancellation_notice_days",
+    "late_cancellation_fee",
+    "rules",
+)
+LISTING_DEFAULTS = {k: "" for k in LISTING_FIELDS} | {
+    "pricing_unit": "day",
+    "kind": "equipment",
+    "quantity": "1",
+    "min_duration": "1",
+    "lead_time_days": "0",
+    "cancellation_notice_days": "0",
+    "deposit": "0",
+    "operator_rate": "0",
+    "late_cancellation_fee": "0",
+}
+
+
+def listing_terms(values: dict) -> dict:
+    """The listing form, as the API's ListingDraft fields (amounts in euros -> cents)."""
+    terms = {
+        "title": values["title"].strip(),
+        "description": values["description"].strip(),
+        "category": values["category"],
+        "kind": values["kind"],
+        "pricing_unit": values["pricing_unit"],
+        "rate_cents": cents_from_euros(values["rate"], "rate_cents"),
+        "deposit_cents": cents_from_euros(values["deposit"], "deposit_cents", False) or 0,
+        "quantity": whole_number(values["quantity"], "quantity", 1),
+        "min_duration": whole_number(values["min_duration"], "min_duration", 1),
+        "max_duration": whole_number(values["max_duration"], "max_duration"),
+        "lead_time_days": whole_number(values["lead_time_days"], "lead_time_days", 0),
+        "with_operator": values["with_operator"] == "oui",
+        "operator_rate_cents": cents_from_euros(
+            values["operator_rate"], "operator_rate_cents", False
+        )
+        or 0,
+        "cancellation_notice_days": whole_number(
+            values["cancellation_notice_days"], "cancellation_notice_days", 0
+        ),
+        "late_cancellation_fee_cents": cents_from_euros(
+            values["late_cancellation_fee"], "late_cancellation_fee_cents", False
+        )
+        or 0,
+        "rules": values["rules"].strip(),
+    }
+    return terms
+
+
+def form_values(listing: dict) -> dict:
+    return {
+        "title": listing["title"],
+        "description": listing["description"],
+        "category": listing["category"],
+        "kind": listing["kind"],
+        "pricing_unit": listing["pricing_unit"],
+        "rate": euros_from_cents(listing["rate_cents"]),
+        "deposit": euros_from_cents(listing["deposit_cents"]),
+        "quantity": str(listing["quantity"]),
+        "min_duration": str(listing["min_duration"]),
+        "max_duration": str(listing["max_duration"] or ""),
+        "lead_time_days": str(listing["lead_time_days"]),
+        "with_operator": "oui" if listing["with_operator"] else "",
+        "operator_rate": euros_from_cents(listing["operator_rate_cents"]),
+        "cancellation_notice_days": str(listing["cancellation_notice_days"]),
+        "late_cancellation_fee": euros_from_cents(listing["late_cancellation_fee_cents"]),
+        "rules": listing["rules"],
+    }

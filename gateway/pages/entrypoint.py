@@ -1,0 +1,400 @@
+"""The web pages' entrypoint: the session cookie, CSRF on every form, security headers (CSP),
+errors a person understands, and Jinja2 rendering. Page methods call the services by RPC
+with the signed-in user as caller, exactly as the API routes do."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from eventlet.event import Event
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from nameko.exceptions import RemoteError
+from nameko.web.handlers import HttpRequestHandler
+from werkzeug.datastructures import MultiDict
+from werkzeug.utils import redirect
+from werkzeug.wrappers import Request, Response
+
+from contracts.caller import Role
+from contracts.errors import Forbidden, ServiceError
+from gateway.pages import french
+from gateway.pages.sessions import SessionStore, Visitor, same_secret
+from infra.communes import communes
+from infra.database import make_engine
+from infra.logs import correlation_id_var
+from infra.metrics import HTTP_DURATION, HTTP_REQUESTS
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent.parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+LOGIN_PATH = "/connexion"
+LOGIN_CSRF_COOKIE = "mutualis_login_csrf"
+
+# No inline script or style anywhere: every script and style sheet is a file under /static.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "object-src 'none'",
+    ]
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Permissions-Policy": "geolocation=(), camera=(), microphone=()",
+}
+
+# what a redirect after a form may say (?ok=code): fixed sentences, never text from the URL
+NOTICES = {
+    "connecte": "Vous êtes connecté.",
+    "deconnecte": "Vous êtes déconnecté.",
+    "demande-envoyee": "Votre demande de réservation est envoyée au prêteur.",
+    "liste-attente": "Le créneau est pris : votre demande est en liste d'attente.",
+    "approuvee": "La réservation est acceptée.",
+    "refusee": "La réservation est refusée ; l'emprunteur verra votre motif.",
+    "annulee": "La réservation est annulée.",
+    "remise": "La remise est enregistrée.",
+    "rendue": "Le retour est enregistré.",
+    "annonce-publiee": "L'annonce est publiée.",
+    "annonce-modifiee": "L'annonce est modifiée.",
+    "annonce-retiree": "L'annonce est retirée : elle ne prend plus de réservations.",
+    "fermeture-ajoutee": "La fermeture est enregistrée.",
+    "mission-demandee": "Votre demande de mission est envoyée à la commune de l'expert.",
+    "mission-acceptee": "La mission est acceptée.",
+    "mission-refusee": "La mission est refusée.",
+    "mission-annulee": "La mission est annulée.",
+    "mission-terminee": "La mission est terminée.",
+    "temps-saisi": "Les jours travaillés sont enregistrés.",
+    "temps-approuve": "Les jours travaillés sont approuvés : ils seront facturés.",
+    "facturation-faite": "La facturation de la période est faite.",
+    "paiement-enregistre": "Le paiement est enregistré.",
+    "releve-importe": "Le relevé est importé.",
+    "paiement-associe": "Le virement est associé à la facture.",
+    "compensation-faite": "La compensation est calculée et enregistrée.",
+}
+
+
+@dataclass
+class Page:
+    """What a page method returns: a template, its variables and the HTTP status."""
+
+    template: str
+    context: dict[str, Any] = field(default_factory=dict)
+    status: int = 200
+
+
+@dataclass
+class Web:
+    """What a page method gets besides the request: who looks, what the form sent, and the
+    means to sign in and out."""
+
+    request: Request
+    visitor: Visitor | None
+    form: MultiDict
+    sessions: SessionStore
+    secure: bool
+
+    @property
+    def caller(self):
+        assert self.visitor is not None
+        return self.visitor.caller
+
+    @property
+    def cookie_name(self) -> str:
+        # the __Host- prefix pins the cookie to this host and to HTTPS
+        return "__Host-mutualis_session" if self.secure else "mutualis_session"
+
+    def arg(self, name: str, default: str = "") -> str:
+        return self.request.args.get(name, default).strip()[:500]
+
+    def sign_in(self, user_id: str, target: str) -> Response:
+        token = self.sessions.open(user_id)
+        response = redirect(safe_target(target), code=303)
+        response.set_cookie(
+            self.cookie_name,
+            token,
+            max_age=int(self.sessions.ttl.total_seconds()),
+            path="/",
+            secure=self.secure,
+            httponly=True,
+            samesite="Lax",
+        )
+        response.delete_cookie(LOGIN_CSRF_COOKIE, path=LOGIN_PATH)
+        return response
+
+    def sign_out(self) -> Response:
+        self.sessions.close(self.request.cookies.get(self.cookie_name))
+        response = redirect(f"{LOGIN_PATH}?ok=deconnecte", code=303)
+        response.delete_cookie(
+            self.cookie_name, path="/", secure=self.secure, httponly=True, samesite="Lax"
+        )
+        return response
+
+
+def go(path: str, notice: str | None = None) -> Response:
+    """303 See Other after a form: the browser loads the page with GET."""
+    if notice:
+        path += ("&" if "?" in path else "?") + f"ok={notice}"
+    return redirect(path, code=303)
+
+
+def safe_target(target: str | None) -> str:
+    """Only a path of this site, never another site (`//host`, `https://…`)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/tableau-de-bord"
+    return target
+
+
+# -- rendering --------------------------------------------------------------------------
+
+
+def _asset_version(name: str) -> str:
+    path = STATIC / name
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:10] if path.is_file() else "0"
+
+
+def commune_name(code: str | None) -> str:
+    if not code:
+        return ""
+    found = communes().get(code)
+    return found.name if found else code
+
+
+def make_templates() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html", "svg"], default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    versions: dict[str, str] = {}
+
+    def static(name: str) -> str:
+        if name not in versions:
+            versions[name] = _asset_version(name)
+        return f"/static/{name}?v={versions[name]}"
+
+    env.globals.update(static=static, commune_name=commune_name, Role=Role)
+    env.filters.update(
+        money=french.money,
+        number=french.number,
+        km=french.km,
+        long_date=french.long_date,
+        short_date=french.short_date,
+        date_time=french.date_time,
+        period=lambda start, end, unit="day": french.period_text(start, end, unit),
+        booking_status=lambda s: french.BOOKING_STATUS.get(s, s),
+        engagement_status=lambda s: french.ENGAGEMENT_STATUS.get(s, s),
+        timesheet_status=lambda s: french.TIMESHEET_STATUS.get(s, s),
+        invoice_status=lambda s: french.INVOICE_STATUS.get(s, s),
+        kind_label=lambda s: french.KINDS.get(s, s),
+        unit_label=lambda s: french.UNITS.get(s, s),
+        role_label=lambda s: french.ROLES.get(s, s),
+    )
+    return env
+
+
+# -- the entrypoint ---------------------------------------------------------------------
+
+
+class PageRoute(HttpRequestHandler):
+    """A web page: GET shows it, POST handles its form. `public` pages need no session;
+    `roles` are checked before the page method runs, as the API does."""
+
+    def __init__(
+        self, method: str, url: str, *, public: bool = False, roles: tuple[Role, ...] = (), **kw
+    ):
+        kw.setdefault("expected_exceptions", (ServiceError,))
+        super().__init__(method, url, **kw)
+        self.public = public
+        self.roles = roles
+
+    def setup(self) -> None:
+        super().setup()
+        settings = self.container.config["GATEWAY"]
+        self.settings = settings
+        self.secure = settings.public_url.startswith("https://")
+        self.sessions = SessionStore(
+            make_engine(settings.database_url), settings.session_ttl_seconds
+        )
+        self.templates = make_templates()
+
+    def handle_request(self, request: Request) -> Response:
+        request.shallow = False
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex
+        correlation_id_var.set(request_id)
+        visitor = None
+        try:
+            visitor = self.sessions.visitor(request.cookies.get(self._cookie_name()))
+            response = self._answer(request, visitor, request_id)
+        except Exception as exc:
+            response = self.error_page(exc, visitor, request_id)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if response.mimetype == "text/html":
+            response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Request-ID"] = request_id
+        HTTP_REQUESTS.labels("gateway", self.url, self.method, str(response.status_code)).inc()
+        HTTP_DURATION.labels("gateway", self.url, self.method).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    def _cookie_name(self) -> str:
+        return "__Host-mutualis_session" if self.secure else "mutualis_session"
+
+    def _answer(self, request: Request, visitor: Visitor | None, request_id: str) -> Response:
+        if visitor is None and not self.public:
+            target = request.full_path.rstrip("?") if request.method == "GET" else "/"
+            return redirect(f"{LOGIN_PATH}?suite={quote(target)}", code=303)
+        form: MultiDict = MultiDict()
+        if request.method == "POST":
+            form = self._read_form(request)
+            self._check_csrf(request, visitor, form)
+        if self.roles and (visitor is None or not visitor.has(*self.roles)):
+            raise Forbidden("role")
+        kwargs = dict(request.path_values)
+        kwargs["web"] = Web(request, visitor, form, self.sessions, self.secure)
+        done = Event()
+        self.container.spawn_worker(
+            self,
+            (request,),
+            kwargs,
+            context_data={"correlation_id": request_id},
+            handle_result=partial(self.handle_result, done),
+        )
+        result = done.wait()
+        if isinstance(result, Response):
+            return result
+        if visitor is not None:
+            return self.render(result, visitor, request, visitor.csrf_token)
+        # before sign-in there is no session: the login form's token is also a cookie
+        # (double submit), and its POST must bring both
+        token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+        response = self.render(result, visitor, request, token)
+        response.set_cookie(
+            LOGIN_CSRF_COOKIE,
+            token,
+            path=LOGIN_PATH,
+            secure=self.secure,
+            httponly=True,
+            samesite="Strict",
+        )
+        return response
+
+    # -- forms and CSRF ---------------------------------------------------------------
+
+    def _read_form(self, request: Request) -> MultiDict:
+        limit = self.settings.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise PageProblem(413, "Le fichier ou le formulaire est trop volumineux.")
+        request.max_content_length = limit
+        request.max_form_memory_size = limit
+        form = MultiDict(request.form)
+        for name, upload in request.files.items():
+            form[name] = upload
+        return form
+
+    def _check_csrf(self, request: Request, visitor: Visitor | None, form: MultiDict) -> None:
+        origin = request.headers.get("Origin")
+        if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+            raise PageProblem(403, "Ce formulaire ne vient pas de Mutualis.")
+        sent = form.get("csrf")
+        expected = (
+            visitor.csrf_token if visitor is not None else request.cookies.get(LOGIN_CSRF_COOKIE)
+        )
+        if not same_secret(sent, expected):
+            raise PageProblem(
+                403, "Le formulaire a expiré ou ne vient pas de Mutualis. Rechargez la page."
+            )
+
+    # -- rendering --------------------------------------------------------------------
+
+    def render(self, page: Page, visitor: Visitor | None, request: Request, csrf: str) -> Response:
+        notice = NOTICES.get(request.args.get("ok", ""))
+        template = self.templates.get_template(page.template)
+        html = template.render(
+            visitor=visitor,
+            csrf=csrf,
+            path=request.path,
+            notice=notice,
+            **page.context,
+        )
+        return Response(html, status=page.status, mimetype="text/html")
+
+    def error_page(self, exc: BaseException, visitor: Visitor | None, request_id: str) -> Response:
+        if isinstance(exc, PageProblem):
+            status, lines = exc.status, [exc.detail]
+        elif isinstance(exc, Forbidden):
+            status, lines = 403, ["Votre rôle ne donne pas accès à cette page."]
+        elif isinstance(exc, ServiceError):
+            status = exc.status
+            lines = french.explain_refusal(exc.status, exc.detail, exc.errors, exc.extra)
+        else:
+            if isinstance(exc, RemoteError):
+                log.error("a service failed: %s", exc)
+            else:
+                log.exception("page failed", exc_info=exc)
+            status, lines = 500, ["Une erreur inattendue s'est produite. Elle est enregistrée."]
+        titles = {
+            403: "Accès refusé",
+            404: "Page introuvable",
+            409: "Action impossible",
+            413: "Envoi trop volumineux",
+            422: "Demande refusée",
+            503: "Service momentanément indisponible",
+        }
+        page = Page(
+            "error.html",
+            {
+                "title": titles.get(status, "Erreur"),
+                "lines": lines,
+                "status": status,
+                "request_id": request_id,
+            },
+            status,
+        )
+        try:
+            html = self.templates.get_template(page.template).render(
+                visitor=visitor,
+                csrf=visitor.csrf_token if visitor else "",
+                notice=None,
+                path="",
+                **page.context,
+            )
+        except Exception:  # the error page itself failed: plain words
+            log.exception("error page failed")
+            html = "<!doctype html><title>Erreur</title><p>Erreur " + str(status)
+        return Response(html, status=status, mimetype="text/html")
+
+
+class PageProblem(Exception):
+    """Stops a page with an HTTP status and a sentence for the person."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+page = PageRoute.decorator

@@ -1,0 +1,236 @@
+"""Experts: describe a need in words, see ranked experts with each score explained as bars,
+request an engagement; missions with their timesheets (record, approve) and decisions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from contracts.caller import Role
+from contracts.errors import ServiceError
+from gateway.pages import french
+from gateway.pages.drawing import score_bars
+from gateway.pages.entrypoint import Page, PageProblem, Web, go, page
+from gateway.pages.forms import FormError, cents_from_euros, day
+from gateway.routes import as_rpc
+from gateway.rpc import ServiceRpc
+
+PARTIES = (Role.AGENT, Role.MANAGER)
+SIDES = {"demandees": "borrower", "pretees": "lender"}
+
+
+def days_amount(text: str | None, field: str = "days") -> Decimal:
+    """'2', '2,5' -> Decimal; whole or half days."""
+    try:
+        value = Decimal((text or "").strip().replace(",", "."))
+    except InvalidOperation:
+        raise FormError(field, "Indiquez un nombre de jours, par exemple 2 ou 2,5.") from None
+    if value <= 0 or value % Decimal("0.5") != 0:
+        raise FormError(field, "Les jours se comptent en jours entiers ou en demi-journées.")
+    return value
+
+
+def reasons(explanation: dict) -> dict[str, str]:
+    """Each score component in words, next to its bar."""
+    words = {}
+    skills = explanation["skills"]
+    if skills.get("asked"):
+        words["skills"] = f"{len(skills['matched'])} compétence(s) sur {len(skills['asked'])}" + (
+            f" ; manque : {', '.join(skills['missing'])}" if skills["missing"] else ""
+        )
+    text = explanation["text"]
+    if text.get("matched_terms"):
+        words["text"] = "mots trouvés : " + ", ".join(text["matched_terms"])
+    if explanation.get("distance_km") is not None:
+        words["distance"] = f"à {french.km(explanation['distance_km'])} km"
+    availability = explanation["availability"]
+    if availability.get("asked"):
+        words["availability"] = (
+            f"{french.number(availability['available_days'])} jour(s) libre(s) pour "
+            f"{french.number(availability['days_needed'])} demandé(s)"
+            + ("" if availability["fits"] else " : pas assez")
+        )
+    rate = explanation["rate"]
+    words["rate"] = f"{french.money(rate['day_rate_cents'])} par jour" + (
+        ""
+        if rate.get("max_day_rate_cents") is None
+        else (" (dans le budget)" if rate["within"] else " (au-dessus du budget)")
+    )
+    return words
+
+
+class ExpertPages:
+    consultants = ServiceRpc("consultants")
+
+    @page("GET", "/experts")
+    def experts_page(self, request, web: Web):
+        asked = {k: web.arg(k) for k in ("besoin", "du", "au", "jours", "tarif_max")}
+        return self._experts(web, asked, {}, None)
+
+    def _experts(self, web: Web, asked: dict, errors: dict, request_for, status: int = 200):
+        query: dict = {"limit": 10}
+        matches: list[dict] = []
+        searched = any(asked.values())
+        if searched:
+            try:
+                if asked["besoin"]:
+                    query["need"] = asked["besoin"]
+                first, last = day(asked["du"], "du", False), day(asked["au"], "au", False)
+                if (first is None) != (last is None):
+                    raise FormError("du", "Indiquez les deux dates, ou aucune.")
+                if first is not None:
+                    query["from"], query["to"] = first.isoformat(), last.isoformat()
+                if asked["jours"]:
+                    if first is None:
+                        raise FormError("jours", "Indiquez aussi la période.")
+                    query["days"] = str(days_amount(asked["jours"], "jours"))
+                ceiling = cents_from_euros(asked["tarif_max"], "tarif_max", required=False)
+                if ceiling is not None:
+                    query["max_day_rate_cents"] = ceiling
+                found = self.consultants.match(as_rpc(web.caller), query)
+                matches = [
+                    m
+                    | {
+                        "bars": score_bars(
+                            m["explanation"]["components"], m["explanation"]["weights"]
+                        ),
+                        "reasons": reasons(m["explanation"]),
+                    }
+                    for m in found["items"]
+                ]
+            except FormError as exc:
+                errors = errors | {exc.field: [exc.message]}
+            except ServiceError as exc:
+                if exc.status != 422:
+                    raise
+                errors = errors | {
+                    "besoin": french.explain_refusal(422, exc.detail, exc.errors, {})
+                }
+        return Page(
+            "experts.html",
+            {
+                "asked": asked,
+                "errors": errors,
+                "matches": matches,
+                "searched": searched,
+                "request_for": request_for,
+                "may_request": web.visitor.has(*PARTIES),
+            },
+            status,
+        )
+
+    @page("POST", "/experts/<consultant_id>/demande", roles=PARTIES)
+    def engagement_submit(self, request, web: Web, consultant_id: str):
+        form = web.form
+        asked = {k: form.get(k, "") for k in ("besoin", "du", "au", "jours", "tarif_max")}
+        try:
+            first, last = day(form.get("du"), "du"), day(form.get("au"), "au")
+            if last < first:
+                raise FormError("au", "Le dernier jour doit suivre le premier.")
+            mission = (form.get("mission") or "").strip()
+            if len(mission) < 3:
+                raise FormError("mission", "Décrivez la mission en quelques mots.")
+            body = {
+                "consultant_id": consultant_id,
+                "start": first.isoformat(),
+                "end": (last + timedelta(days=1)).isoformat(),
+                "days": str(days_amount(form.get("jours"), "jours")),
+                "mission": mission,
+            }
+            created = self.consultants.request_engagement(as_rpc(web.caller), body)
+        except FormError as exc:
+            return self._experts(web, asked, {exc.field: [exc.message]}, consultant_id, 422)
+        except ServiceError as exc:
+            if exc.status not in (409, 422):
+                raise
+            lines = french.explain_refusal(exc.status, exc.detail, exc.errors, exc.extra)
+            return self._experts(web, asked, {"demande": lines}, consultant_id, exc.status)
+        return go(f"/missions/{created['id']}", "mission-demandee")
+
+    # -- missions ---------------------------------------------------------------------
+
+    @page("GET", "/missions")
+    def engagements_page(self, request, web: Web):
+        side = web.arg("vue", "demandees")
+        if side not in SIDES:
+            side = "demandees"
+        items = self.consultants.list_engagements(
+            as_rpc(web.caller), {"as": SIDES[side], "limit": 100}
+        )["items"]
+        return Page("engagements.html", {"side": side, "items": items})
+
+    @page("GET", "/missions/<engagement_id>")
+    def engagement_page(self, request, web: Web, engagement_id: str):
+        return self._engagement(web, engagement_id, [], 200)
+
+    @page("POST", "/missions/<engagement_id>/<action>", roles=PARTIES)
+    def engagement_action(self, request, web: Web, engagement_id: str, action: str):
+        caller, form = as_rpc(web.caller), web.form
+        reason = (form.get("motif") or "").strip()
+        notices = {
+            "accepter": "mission-acceptee",
+            "refuser": "mission-refusee",
+            "annuler": "mission-annulee",
+            "terminer": "mission-terminee",
+            "temps": "temps-saisi",
+        }
+        if action not in notices:
+            raise PageProblem(404, "Cette action n'existe pas.")
+        try:
+            if action == "accepter":
+                self.consultants.accept(caller, engagement_id)
+            elif action == "refuser":
+                if len(reason) < 3:
+                    raise FormError("reason", "Indiquez le motif du refus.")
+                self.consultants.reject(caller, engagement_id, {"reason": reason})
+            elif action == "annuler":
+                self.consultants.cancel(caller, engagement_id, {"reason": reason})
+            elif action == "terminer":
+                self.consultants.complete(caller, engagement_id)
+            else:
+                entry = {
+                    "date": day(form.get("date"), "date").isoformat(),
+                    "days": str(days_amount(form.get("jours"))),
+                    "note": (form.get("note") or "").strip()[:1000],
+                }
+                self.consultants.record_timesheet(caller, engagement_id, entry)
+        except FormError as exc:
+            return self._engagement(web, engagement_id, [exc.message], 422)
+        except ServiceError as exc:
+            if exc.status not in (409, 422):
+                raise
+            lines = french.explain_refusal(exc.status, exc.detail, exc.errors, exc.extra)
+            return self._engagement(web, engagement_id, lines, exc.status)
+        return go(f"/missions/{engagement_id}", notices[action])
+
+    @page("POST", "/missions/<engagement_id>/temps/<timesheet_id>/approuver", roles=PARTIES)
+    def timesheet_approve(self, request, web: Web, engagement_id: str, timesheet_id: str):
+        try:
+            self.consultants.approve_timesheet(as_rpc(web.caller), engagement_id, timesheet_id)
+        except ServiceError as exc:
+            if exc.status not in (409, 422):
+                raise
+            lines = french.explain_refusal(exc.status, exc.detail, exc.errors, exc.extra)
+            return self._engagement(web, engagement_id, lines, exc.status)
+        return go(f"/missions/{engagement_id}", "temps-approuve")
+
+    def _engagement(self, web: Web, engagement_id: str, problems: list[str], status: int):
+        engagement = self.consultants.get_engagement(as_rpc(web.caller), engagement_id)
+        visitor = web.visitor
+        lender = engagement["lender_commune"] == visitor.commune
+        state = engagement["status"]
+        manager, party = visitor.has(Role.MANAGER), visitor.has(*PARTIES)
+        return Page(
+            "engagement.html",
+            {
+                "engagement": engagement,
+                "lender": lender,
+                "problems": problems,
+                "may_decide": lender and manager and state == "requested",
+                "may_cancel": party and state in ("requested", "accepted"),
+                "may_record": lender and party and state == "accepted",
+                "may_approve": not lender and party,
+                "may_complete": party and state == "accepted",
+            },
+            status,
+        )

@@ -1,0 +1,251 @@
+"""Finances: invoices issued and received with their balance, UBL and PDF, payments, bank
+statements and their matches, statements of account, the aging chart, and the netting
+drawn as who pays whom. For the finance team (managers may read)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+from werkzeug.wrappers import Response
+
+from contracts.billing import InvoiceStatus
+from contracts.caller import Role
+from contracts.errors import ServiceError
+from gateway.pages import french
+from gateway.pages.drawing import AGING_BUCKETS, aging_chart, netting_picture
+from gateway.pages.entrypoint import Page, Web, commune_name, go, page
+from gateway.pages.forms import FormError, cents_from_euros, day
+from gateway.routes import as_rpc
+from gateway.rpc import ServiceRpc
+
+READERS = (Role.FINANCE, Role.MANAGER)
+FINANCE = (Role.FINANCE,)
+DIRECTIONS = {"recues": "received", "emises": "issued"}
+DEMO_COMMUNES = ("42218", "42044", "42095", "42207", "42189")
+
+
+def this_period() -> str:
+    return datetime.now(french.PARIS).strftime("%Y-%m")
+
+
+def _download(content: bytes, mimetype: str, name: str) -> Response:
+    return Response(
+        content,
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+class FinancePages:
+    billing = ServiceRpc("billing")
+
+    @page("GET", "/finances", roles=READERS)
+    def invoices_page(self, request, web: Web):
+        side = web.arg("vue", "recues")
+        if side not in DIRECTIONS:
+            side = "recues"
+        status = web.arg("statut")
+        query = {"direction": DIRECTIONS[side], "limit": 200}
+        if status in {s.value for s in InvoiceStatus}:
+            query["status"] = status
+        items = self.billing.list_invoices(as_rpc(web.caller), query)["items"]
+        items.sort(key=lambda i: (i["issue_date"], i["number"]), reverse=True)
+        return Page(
+            "finances.html",
+            {
+                "side": side,
+                "status": status,
+                "items": items,
+                "statuses": french.INVOICE_STATUS,
+                "period": this_period(),
+                "open_total": sum(i["balance_cents"] for i in items),
+                "may_act": web.visitor.has(*FINANCE),
+            },
+        )
+
+    @page("POST", "/finances/facturation", roles=FINANCE)
+    def billing_run_submit(self, request, web: Web):
+        period = (web.form.get("periode") or "").strip()
+        result = self.billing.run_billing(as_rpc(web.caller), {"period": period})
+        return Page("billing_run.html", {"result": result})
+
+    @page("GET", "/finances/factures/<invoice_id>", roles=READERS)
+    def invoice_page(self, request, web: Web, invoice_id: str):
+        return self._invoice(web, invoice_id, [], 200)
+
+    def _invoice(self, web: Web, invoice_id: str, problems: list[str], status: int) -> Page:
+        invoice = self.billing.get_invoice(as_rpc(web.caller), invoice_id)
+        issued = invoice["supplier"]["insee_code"] == web.visitor.commune
+        return Page(
+            "invoice.html",
+            {
+                "invoice": invoice,
+                "issued": issued,
+                "problems": problems,
+                "today": datetime.now(french.PARIS).date().isoformat(),
+                "may_record": issued
+                and web.visitor.has(*FINANCE)
+                and invoice["status"] in ("issued", "partially_paid"),
+            },
+            status,
+        )
+
+    @page("GET", "/finances/factures/<invoice_id>/ubl", roles=READERS)
+    def invoice_ubl(self, request, web: Web, invoice_id: str):
+        xml = self.billing.invoice_ubl(as_rpc(web.caller), invoice_id)
+        invoice = self.billing.get_invoice(as_rpc(web.caller), invoice_id)
+        return _download(xml.encode("utf-8"), "application/xml", f"{invoice['number']}.xml")
+
+    @page("GET", "/finances/factures/<invoice_id>/pdf", roles=READERS)
+    def invoice_pdf(self, request, web: Web, invoice_id: str):
+        document = base64.b64decode(self.billing.invoice_pdf(as_rpc(web.caller), invoice_id))
+        invoice = self.billing.get_invoice(as_rpc(web.caller), invoice_id)
+        return _download(document, "application/pdf", f"{invoice['number']}.pdf")
+
+    @page("POST", "/finances/factures/<invoice_id>/paiement", roles=FINANCE)
+    def payment_submit(self, request, web: Web, invoice_id: str):
+        try:
+            body = {
+                "invoice_id": invoice_id,
+                "amount_cents": cents_from_euros(web.form.get("montant"), "amount_cents"),
+                "date": day(web.form.get("date"), "date").isoformat(),
+                "reference": (web.form.get("reference") or "").strip()[:140],
+            }
+            self.billing.record_payment(as_rpc(web.caller), body)
+        except FormError as exc:
+            return self._invoice(web, invoice_id, [exc.message], 422)
+        except ServiceError as exc:
+            if exc.status not in (409, 422):
+                raise
+            lines = french.explain_refusal(exc.status, exc.detail, exc.errors, exc.extra)
+            return self._invoice(web, invoice_id, lines, exc.status)
+        return go(f"/finances/factures/{invoice_id}", "paiement-enregistre")
+
+    # -- bank statements --------------------------------------------------------------
+
+    @page("GET", "/finances/rapprochement", roles=FINANCE)
+    def reconciliation_page(self, request, web: Web):
+        return self._reconciliation(web, None, [], 200)
+
+    @page("POST", "/finances/rapprochement", roles=FINANCE)
+    def statement_submit(self, request, web: Web):
+        upload = web.form.get("releve")
+        if upload is None or not getattr(upload, "filename", ""):
+            return self._reconciliation(web, None, ["Choisissez le fichier du relevé."], 422)
+        content = upload.read()
+        if not content.strip():
+            return self._reconciliation(web, None, ["Le fichier est vide."], 422)
+        try:
+            result = self.billing.import_statement(
+                as_rpc(web.caller), base64.b64encode(content).decode("ascii")
+            )
+        except ServiceError as exc:
+            if exc.status not in (409, 422):
+                raise
+            lines = [f"Le relevé n'a pas pu être lu : {exc.detail}"]
+            return self._reconciliation(web, None, lines, exc.status)
+        return self._reconciliation(web, result, [], 200)
+
+    @page("POST", "/finances/rapprochement/<line_id>/associer", roles=FINANCE)
+    def match_submit(self, request, web: Web, line_id: str):
+        invoice_id = (web.form.get("facture") or "").strip()
+        if not invoice_id:
+            return self._reconciliation(web, None, ["Choisissez la facture payée."], 422)
+        try:
+            self.billing.match_statement_line(
+                as_rpc(web.caller), line_id, {"invoice_id": invoice_id}
+            )
+        except ServiceError as exc:
+            if exc.status not in (404, 409, 422):
+                raise
+            lines = french.explain_refusal(exc.status, exc.detail, exc.errors, exc.extra)
+            return self._reconciliation(web, None, lines, exc.status)
+        return go("/finances/rapprochement", "paiement-associe")
+
+    def _reconciliation(self, web: Web, result, problems: list[str], status: int) -> Page:
+        caller = as_rpc(web.caller)
+        unmatched = self.billing.unmatched_payments(caller)["items"]
+        open_invoices = [
+            i
+            for i in self.billing.list_invoices(caller, {"direction": "issued", "limit": 200})[
+                "items"
+            ]
+            if i["status"] in ("issued", "partially_paid")
+        ]
+        return Page(
+            "reconciliation.html",
+            {
+                "result": result,
+                "unmatched": unmatched,
+                "open_invoices": open_invoices,
+                "problems": problems,
+            },
+            status,
+        )
+
+    # -- reports ----------------------------------------------------------------------
+
+    @page("GET", "/finances/releve", roles=READERS)
+    def statement_page(self, request, web: Web):
+        counterparty = web.arg("commune")
+        first, last = web.arg("du"), web.arg("au")
+        statement, problems = None, []
+        choices = [c for c in DEMO_COMMUNES if c != web.visitor.commune]
+        if counterparty:
+            query = {"counterparty": counterparty, "format": "json"}
+            try:
+                if first:
+                    query["from"] = day(first, "from").isoformat()
+                if last:
+                    query["to"] = day(last, "to").isoformat()
+                statement = self.billing.statement(as_rpc(web.caller), query)
+            except FormError as exc:
+                problems = [exc.message]
+            except ServiceError as exc:
+                if exc.status != 422:
+                    raise
+                problems = french.explain_refusal(422, exc.detail, exc.errors, {})
+        return Page(
+            "statement.html",
+            {
+                "statement": statement,
+                "counterparty": counterparty,
+                "choices": [(c, commune_name(c)) for c in choices],
+                "du": first,
+                "au": last,
+                "problems": problems,
+            },
+        )
+
+    @page("GET", "/finances/balance-agee", roles=READERS)
+    def aging_page(self, request, web: Web):
+        direction = web.arg("sens", "receivable")
+        if direction not in ("receivable", "payable"):
+            direction = "receivable"
+        report = self.billing.aging_report(
+            as_rpc(web.caller), {"direction": direction, "format": "json"}
+        )
+        return Page(
+            "aging.html",
+            {
+                "report": report,
+                "direction": direction,
+                "chart": aging_chart(report["rows"]),
+                "buckets": AGING_BUCKETS,
+            },
+        )
+
+    @page("GET", "/finances/compensation", roles=READERS)
+    def netting_page(self, request, web: Web):
+        return Page("netting.html", {"settlement": None, "picture": None, "period": this_period()})
+
+    @page("POST", "/finances/compensation", roles=FINANCE)
+    def netting_submit(self, request, web: Web):
+        period = (web.form.get("periode") or "").strip()
+        settlement = self.billing.settle(as_rpc(web.caller), {"period": period})
+        names = {p["commune"]: commune_name(p["commune"]) for p in settlement["positions"]}
+        picture = netting_picture(settlement["positions"], settlement["transfers"], names)
+        return Page(
+            "netting.html", {"settlement": settlement, "picture": picture, "period": period}
+        )

@@ -1,0 +1,277 @@
+"""How the pages say things in French: money, dates, statuses, and errors a person understands."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+PARIS = ZoneInfo("Europe/Paris")
+NBSP = "\u202f"  # narrow no-break space, the French thousands separator
+
+MONTHS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+
+BOOKING_STATUS = {
+    "waiting": "En liste d'attente",
+    "requested": "Demandée",
+    "approved": "Acceptée",
+    "rejected": "Refusée",
+    "cancelled": "Annulée",
+    "expired": "Expirée",
+    "checked_out": "Remise",
+    "returned": "Rendue",
+}
+ENGAGEMENT_STATUS = {
+    "requested": "Demandée",
+    "accepted": "Acceptée",
+    "rejected": "Refusée",
+    "cancelled": "Annulée",
+    "completed": "Terminée",
+}
+TIMESHEET_STATUS = {"recorded": "À approuver", "approved": "Approuvé"}
+INVOICE_STATUS = {
+    "issued": "Émise",
+    "partially_paid": "Payée en partie",
+    "paid": "Payée",
+    "cancelled": "Annulée (avoir)",
+    "settled": "Compensée",
+}
+KINDS = {
+    "equipment": "Matériel",
+    "vehicle": "Véhicule",
+    "space": "Salle ou espace",
+    "service": "Service",
+}
+UNITS = {"day": "jour", "hour": "heure"}
+ROLES = {
+    "agent": "Agent",
+    "manager": "Responsable",
+    "finance": "Finances",
+    "operator": "Opérateur",
+}
+
+# what a field is called on the forms, for messages naming it
+FIELD_LABELS = {
+    "listing_id": "Annonce",
+    "start": "Début",
+    "end": "Fin",
+    "quantity": "Quantité",
+    "with_operator": "Avec chauffeur ou opérateur",
+    "purpose": "Objet",
+    "title": "Titre",
+    "description": "Description",
+    "category": "Catégorie",
+    "kind": "Type",
+    "pricing_unit": "Unité de prix",
+    "rate_cents": "Tarif",
+    "deposit_cents": "Caution",
+    "min_duration": "Durée minimale",
+    "max_duration": "Durée maximale",
+    "lead_time_days": "Délai de prévenance",
+    "operator_rate_cents": "Tarif du chauffeur ou opérateur",
+    "rules": "Règles",
+    "reason": "Motif",
+    "condition": "État constaté",
+    "damages": "Dommages",
+    "days": "Jours",
+    "mission": "Mission",
+    "date": "Date",
+    "amount_cents": "Montant",
+    "reference": "Référence",
+    "invoice_id": "Facture",
+    "period": "Période",
+    "consultant_id": "Expert",
+}
+
+# the rules of the bookings service, in words (by error type)
+RULE_MESSAGES = {
+    "in_the_past": "La date de début est déjà passée.",
+    "lead_time": "Le prêteur demande d'être prévenu plus tôt : {message}.",
+    "min_duration": "La durée est trop courte : {message}.",
+    "max_duration": "La durée est trop longue : {message}.",
+    "quantity": "Vous demandez plus d'exemplaires qu'il n'y en a : {message}.",
+    "no_operator": "Cette annonce est proposée sans chauffeur ni opérateur.",
+    "own_listing": "Une commune ne réserve pas ses propres équipements.",
+    "listing_withdrawn": "Cette annonce a été retirée : elle ne prend plus de réservations.",
+}
+
+# pydantic's error types, in words
+INPUT_MESSAGES = {
+    "missing": "Ce champ est obligatoire.",
+    "string_too_short": "Ce texte est trop court.",
+    "string_too_long": "Ce texte est trop long.",
+    "greater_than": "La valeur est trop petite.",
+    "greater_than_equal": "La valeur est trop petite.",
+    "less_than_equal": "La valeur est trop grande.",
+    "int_parsing": "Indiquez un nombre entier.",
+    "decimal_parsing": "Indiquez un nombre.",
+    "date_or_datetime": "Indiquez une date.",
+    "date_from_datetime_parsing": "Indiquez une date.",
+    "date_parsing": "Indiquez une date.",
+    "date_out_of_range": "Cette année n'est pas plausible.",
+    "half_days": "Les jours se comptent en jours entiers ou en demi-journées.",
+    "literal_error": "Choisissez une valeur de la liste.",
+    "enum": "Choisissez une valeur de la liste.",
+    "string_pattern_mismatch": "Le format n'est pas reconnu.",
+    "string_nul": "Caractère non autorisé.",
+}
+
+
+def money(cents: int | None, currency: str = "EUR") -> str:
+    """12345678 -> '123 456,78 €' (with narrow no-break spaces)."""
+    if cents is None:
+        return "—"
+    sign = "−" if cents < 0 else ""
+    euros, rest = divmod(abs(int(cents)), 100)
+    grouped = f"{euros:,}".replace(",", NBSP)
+    symbol = "€" if currency == "EUR" else currency
+    return f"{sign}{grouped},{rest:02d}{NBSP}{symbol}"
+
+
+def number(value: Decimal | float | int | None) -> str:
+    """2.5 -> '2,5'; 2.0 -> '2'."""
+    if value is None:
+        return "—"
+    text = f"{Decimal(str(value)).normalize():f}"
+    return text.replace(".", ",")
+
+
+def km(value: float | None) -> str:
+    """6.04 -> '6,0'."""
+    return "—" if value is None else f"{value:.1f}".replace(".", ",")
+
+
+def _as_date(value: date | datetime | str) -> date:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+    if isinstance(value, datetime):
+        return value.astimezone(PARIS).date() if value.tzinfo else value.date()
+    return value
+
+
+def long_date(value: date | datetime | str | None) -> str:
+    """'jeudi 12 mars 2026'."""
+    if value is None:
+        return "—"
+    day = _as_date(value)
+    first = "1er" if day.day == 1 else str(day.day)
+    return f"{WEEKDAYS[day.weekday()]} {first} {MONTHS[day.month - 1]} {day.year}"
+
+
+def short_date(value: date | datetime | str | None) -> str:
+    """'12/03/2026'."""
+    if value is None:
+        return "—"
+    return _as_date(value).strftime("%d/%m/%Y")
+
+
+def date_time(value: datetime | str | None) -> str:
+    """'12/03/2026 à 14 h 05' in Paris time."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    local = value.astimezone(PARIS) if value.tzinfo else value
+    return f"{local:%d/%m/%Y} à {local.hour} h {local.minute:02d}"
+
+
+def month_title(year: int, month: int) -> str:
+    return f"{MONTHS[month - 1].capitalize()} {year}"
+
+
+def period_text(start: datetime | str, end: datetime | str, pricing_unit: str = "day") -> str:
+    """A half-open booking period as people say it: 'du 12/03/2026 au 13/03/2026' (days
+    included), or with hours for hourly listings."""
+    if isinstance(start, str):
+        start = datetime.fromisoformat(start)
+    if isinstance(end, str):
+        end = datetime.fromisoformat(end)
+    if pricing_unit == "hour":
+        return f"le {date_time(start)} jusqu'à {end.astimezone(PARIS):%H} h"
+    last = end.astimezone(PARIS).date().toordinal() - 1
+    first = start.astimezone(PARIS).date()
+    if last <= first.toordinal():
+        return f"le {short_date(first)}"
+    return f"du {short_date(first)} au {short_date(date.fromordinal(last))}"
+
+
+def field_label(field: str | None) -> str:
+    if not field:
+        return ""
+    head = field.split(".")[0]
+    return FIELD_LABELS.get(head, head.replace("_", " ").capitalize())
+
+
+def field_message(error: dict[str, Any]) -> str:
+    """One entry of a problem's `errors`, in words."""
+    kind = error.get("type", "")
+    message = error.get("message", "")
+    if kind in RULE_MESSAGES:
+        return RULE_MESSAGES[kind].format(message=message)
+    if kind in INPUT_MESSAGES:
+        return INPUT_MESSAGES[kind]
+    return message[:1].upper() + message[1:] if message else "Valeur refusée."
+
+
+def errors_by_field(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
+    by_field: dict[str, list[str]] = {}
+    for error in errors:
+        field = (error.get("field") or "").split(".")[0] or "_"
+        by_field.setdefault(field, []).append(field_message(error))
+    return by_field
+
+
+def explain_refusal(status: int, detail: str, errors: list[dict], extra: dict) -> list[str]:
+    """Why a service said no, as sentences: a taken slot, a closure, broken rules."""
+    if status == 409 and "conflicting_period" in extra:
+        period = extra["conflicting_period"]
+        when = period_text(period["start"], period["end"])
+        if "closed" in detail:
+            reason = detail.split(": ", 1)[1] if ": " in detail else ""
+            return [
+                f"L'annonce est fermée {when}"
+                + (f" ({reason})." if reason else ".")
+                + " Choisissez d'autres dates."
+            ]
+        return [f"Ce créneau est déjà réservé {when}. Choisissez d'autres dates."]
+    if status == 409 and "current_status" in extra:
+        now = BOOKING_STATUS.get(extra["current_status"], extra["current_status"]).lower()
+        return [f"Cette action n'est plus possible : la réservation est maintenant « {now} »."]
+    if status == 409:
+        return ["Cette action n'est pas possible : " + _conflict_words(detail)]
+    if status == 404:
+        return ["Cet élément n'existe pas ou ne vous est pas accessible."]
+    if status == 403:
+        return ["Votre rôle ne permet pas cette action."]
+    if status == 503:
+        return ["Un service ne répond pas pour le moment. Réessayez dans un instant."]
+    if errors:
+        return [
+            (f"{field_label(e.get('field'))} : " if e.get("field") else "") + field_message(e)
+            for e in errors
+        ]
+    return [detail]
+
+
+def _conflict_words(detail: str) -> str:
+    lowered = detail.lower()
+    if "withdrawn" in lowered:
+        return "l'élément a été retiré."
+    if "days" in lowered and ("free" in lowered or "available" in lowered):
+        return "l'expert n'a pas assez de jours libres sur cette période."
+    return detail

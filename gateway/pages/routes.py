@@ -1,0 +1,15 @@
+"""Every web page of the gateway, one mixin per area; gateway.service adds PageRoutes."""
+
+from gateway.pages.account import AccountPages
+from gateway.pages.assets import StaticFiles
+from gateway.pages.bookings import BookingPages
+from gateway.pages.catalogue import CataloguePages
+from gateway.pages.experts import ExpertPages
+from gateway.pages.finances import FinancePages
+
+
+class PageRoutes(
+    AccountPages, CataloguePages, BookingPages, ExpertPages, FinancePages, StaticFiles
+):
+    """The pages: account and dashboard, catalogue and listings, bookings, experts and
+    missions, finances."""

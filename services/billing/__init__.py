@@ -1,0 +1,1 @@
+"""The billing service: charges, invoices, credit notes, payments, settlements."""

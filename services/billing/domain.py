@@ -1,0 +1,674 @@
+"""Billing rules: charges from events, numbering, totals and VAT, payment matching, aging
+and netting. Pure: no I/O; money is integer cents, quantities and rates are Decimal."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+from stdnum import bic, iban, luhn
+from stdnum.exceptions import ValidationError as NumberError
+
+from contracts.billing import (
+    BillingProfileInput,
+    ChargeKind,
+    InvoiceStatus,
+    VatBreakdown,
+    VatRegime,
+)
+from contracts.bookings import BookingSnapshot
+from contracts.caller import Caller, Role
+from contracts.consultants import TimesheetApproval
+from contracts.errors import InvalidInput, NotFound
+from infra.communes import fold
+
+PARIS = ZoneInfo("Europe/Paris")
+# the legal payment period of French local authorities (Code de la commande publique R2192-10)
+PAYMENT_TERMS_DAYS = 30
+STANDARD_VAT_RATE = Decimal("20.00")
+# local authorities are not VAT-liable for their administrative activity (CGI art. 256 B)
+NOT_SUBJECT_REASON = "TVA non applicable, article 256 B du CGI"
+NOT_SUBJECT_REASON_CODE = "VATEX-EU-O"
+UNIT_CODES = {"day": "DAY", "hour": "HUR"}  # UN/ECE recommendation 20
+PIECE = "C62"
+UNIT_LABELS = {"DAY": "jour(s)", "HUR": "heure(s)", PIECE: "unité(s)"}
+INVOICE_SERIES, CREDIT_NOTE_SERIES = "invoice", "credit_note"
+
+
+READERS = (Role.FINANCE, Role.MANAGER)
+
+
+def ensure_party(caller: Caller, supplier: str, customer: str, what: str = "invoice") -> None:
+    """Only the finance teams and managers of the two communes concerned see an invoice or
+    a credit note: to anyone else it does not exist."""
+    if caller.commune not in (supplier, customer) or not caller.has(*READERS):
+        raise NotFound(f"No such {what}")
+
+
+def _error(field: str, message: str, kind: str = "value_error") -> dict:
+    return {"field": field, "message": message, "type": kind}
+
+
+# -- time -------------------------------------------------------------------------------
+
+
+def paris_date(moment: datetime) -> date:
+    return moment.astimezone(PARIS).date()
+
+
+def today(now: datetime | None = None) -> date:
+    return paris_date(now or datetime.now(UTC))
+
+
+def period_of(day: date) -> str:
+    """The billing period (month, YYYY-MM) a charge dated `day` belongs to."""
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def due_date_for(issue_date: date) -> date:
+    return issue_date + timedelta(days=PAYMENT_TERMS_DAYS)
+
+
+# -- money ------------------------------------------------------------------------------
+
+
+def euros(cents: int) -> Decimal:
+    """12345 -> Decimal('123.45'): the two-decimal amount documents show."""
+    return (Decimal(cents) / 100).quantize(Decimal("0.01"))
+
+
+def round_cents(amount: Decimal) -> int:
+    return int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+# -- charges ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChargeDraft:
+    """A charge before it is stored: one billable source line."""
+
+    kind: ChargeKind
+    supplier: str
+    customer: str
+    source_reference: str
+    description: str
+    quantity: Decimal
+    unit: str
+    unit_price_cents: int
+    amount_cents: int
+    charge_date: date
+    order_reference: str | None
+
+    @property
+    def period(self) -> str:
+        return period_of(self.charge_date)
+
+
+def _priced(total_cents: int, quantity: int, unit: str) -> tuple[Decimal, str, int]:
+    """(quantity, unit, unit price) whose product is exactly the total; a total that does not
+    divide is charged as one piece, so that the line always adds up."""
+    if quantity > 0 and total_cents % quantity == 0:
+        return Decimal(quantity), unit, total_cents // quantity
+    return Decimal(1), PIECE, total_cents
+
+
+def _booked_period(snapshot: BookingSnapshot) -> str:
+    start, end = snapshot.start.astimezone(PARIS), snapshot.end.astimezone(PARIS)
+    if snapshot.quote.pricing_unit == "day":
+        last = (end - timedelta(days=1)).date()
+        if last <= start.date():
+            return f"le {start:%d/%m/%Y}"
+        return f"du {start:%d/%m/%Y} au {last:%d/%m/%Y}"
+    return f"le {start:%d/%m/%Y} de {start:%H:%M} à {end:%H:%M}"
+
+
+def charges_for_return(snapshot: BookingSnapshot, occurred_at: datetime) -> list[ChargeDraft]:
+    """A returned booking: the rental, the operator when there was one, each damage."""
+    quote = snapshot.quote
+    units = quote.units * quote.quantity
+    unit = UNIT_CODES.get(quote.pricing_unit, PIECE)
+    when = _booked_period(snapshot)
+    title = snapshot.listing_title
+
+    def charge(
+        kind: ChargeKind, line: str, description: str, cents: int, priced_in: int, unit: str
+    ) -> ChargeDraft:
+        quantity, line_unit, price = _priced(cents, priced_in, unit)
+        return ChargeDraft(
+            kind=kind,
+            supplier=snapshot.lender_commune,
+            customer=snapshot.borrower_commune,
+            source_reference=f"booking:{snapshot.booking_id}:{line}",
+            description=description,
+            quantity=quantity,
+            unit=line_unit,
+            unit_price_cents=price,
+            amount_cents=cents,
+            charge_date=paris_date(occurred_at),
+            order_reference=snapshot.order_reference,
+        )
+
+    drafts = []
+    if quote.rental_cents > 0:
+        count = f" × {quote.quantity}" if quote.quantity > 1 else ""
+        description = f"Location « {title} »{count}, {when}"
+        drafts.append(
+            charge(ChargeKind.RENTAL, "rental", description, quote.rental_cents, units, unit)
+        )
+    if quote.operator_cents > 0:
+        description = f"Conducteur ou opérateur pour « {title} », {when}"
+        drafts.append(
+            charge(ChargeKind.OPERATOR, "operator", description, quote.operator_cents, units, unit)
+        )
+    for n, damage in enumerate(snapshot.damages, start=1):
+        description = f"Dommage constaté au retour de « {title} » : {damage.description}"
+        drafts.append(
+            charge(ChargeKind.DAMAGE, f"damage:{n}", description, damage.amount_cents, 1, PIECE)
+        )
+    return drafts
+
+
+def charges_for_cancellation(snapshot: BookingSnapshot, occurred_at: datetime) -> list[ChargeDraft]:
+    """A cancelled booking is charged only its late-cancellation fee, if any."""
+    fee = snapshot.cancellation_fee_cents
+    if fee <= 0:
+        return []
+    return [
+        ChargeDraft(
+            kind=ChargeKind.CANCELLATION_FEE,
+            supplier=snapshot.lender_commune,
+            customer=snapshot.borrower_commune,
+            source_reference=f"booking:{snapshot.booking_id}:cancellation_fee",
+            description=f"Frais d'annulation tardive de « {snapshot.listing_title} », "
+            f"{_booked_period(snapshot)}",
+            quantity=Decimal(1),
+            unit=PIECE,
+            unit_price_cents=fee,
+            amount_cents=fee,
+            charge_date=paris_date(occurred_at),
+            order_reference=snapshot.order_reference,
+        )
+    ]
+
+
+def charges_for_timesheet(approval: TimesheetApproval, occurred_at: datetime) -> list[ChargeDraft]:
+    """Approved days of an expert: days × day rate, as the approval states it."""
+    if approval.amount_cents <= 0:
+        return []
+    days = approval.days.normalize()
+    mission = f" — {approval.mission}" if approval.mission else ""
+    return [
+        ChargeDraft(
+            kind=ChargeKind.CONSULTING,
+            supplier=approval.lender_commune,
+            customer=approval.borrower_commune,
+            source_reference=f"timesheet:{approval.timesheet_id}",
+            description=f"Mise à disposition de {approval.consultant_name}{mission} "
+            f"({days} jour(s), le {approval.work_date:%d/%m/%Y})",
+            quantity=approval.days,
+            unit="DAY",
+            unit_price_cents=approval.day_rate_cents,
+            amount_cents=approval.amount_cents,
+            charge_date=paris_date(occurred_at),
+            order_reference=approval.order_reference,
+        )
+    ]
+
+
+KIND_ORDER = {kind: n for n, kind in enumerate(ChargeKind)}
+
+
+def line_order(charge_date: date, source_reference: str, kind: str) -> tuple:
+    """Invoice lines by date, then by source (a booking's lines together), rental first."""
+    source = source_reference.split(":")[:2]
+    return (charge_date, source, KIND_ORDER.get(ChargeKind(kind), 99), source_reference)
+
+
+def plain_quantity(quantity: Decimal) -> Decimal:
+    """2.000 -> 2, 2.500 -> 2.5 (never 1E+1)."""
+    if quantity == quantity.to_integral_value():
+        return quantity.quantize(Decimal(1))
+    return quantity.normalize()
+
+
+# -- numbering --------------------------------------------------------------------------
+
+
+def document_number(supplier: str, year: int, sequence: int, series: str = INVOICE_SERIES) -> str:
+    """42044-2026-000001 for invoices, 42044-AV-2026-000001 for credit notes (avoirs)."""
+    if series == CREDIT_NOTE_SERIES:
+        return f"{supplier}-AV-{year:04d}-{sequence:06d}"
+    return f"{supplier}-{year:04d}-{sequence:06d}"
+
+
+def common_order_reference(references: Iterable[str | None]) -> str | None:
+    """The invoice's order reference (BT-13): the engagement number all its lines share."""
+    found = {r for r in references if r}
+    return found.pop() if len(found) == 1 else None
+
+
+# -- VAT and totals ---------------------------------------------------------------------
+
+
+def vat_of(regime: VatRegime) -> tuple[str, Decimal | None]:
+    """(UNCL5305 category, rate) of what a supplier under `regime` invoices."""
+    if regime == VatRegime.STANDARD:
+        return "S", STANDARD_VAT_RATE
+    return "O", None
+
+
+def french_vat_number(siren: str) -> str:
+    """The intra-community VAT number of a SIREN: FR, a two-digit key, the SIREN."""
+    key = (12 + 3 * (int(siren) % 97)) % 97
+    return f"FR{key:02d}{siren}"
+
+
+@dataclass(frozen=True)
+class Totals:
+    net_cents: int
+    vat_cents: int
+    total_cents: int
+    breakdown: list[VatBreakdown]
+
+
+def totals_of(lines: Iterable[tuple[int, str, Decimal | None]]) -> Totals:
+    """Totals of (net cents, category, rate) lines: VAT per category and rate, rounded half
+    up to the cent once per group (EN 16931 BR-CO-17), never per line."""
+    groups: dict[tuple[str, Decimal | None], int] = defaultdict(int)
+    for amount, category, rate in lines:
+        groups[(category, rate)] += amount
+    breakdown = []
+    for (category, rate), taxable in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1] or 0)):
+        tax = round_cents(Decimal(taxable) * rate / 100) if rate is not None else 0
+        breakdown.append(
+            VatBreakdown(
+                category=category,
+                rate=rate,
+                taxable_cents=taxable,
+                tax_cents=tax,
+                exemption_reason=NOT_SUBJECT_REASON if category == "O" else None,
+                exemption_reason_code=NOT_SUBJECT_REASON_CODE if category == "O" else None,
+            )
+        )
+    net = sum(b.taxable_cents for b in breakdown)
+    vat = sum(b.tax_cents for b in breakdown)
+    return Totals(net, vat, net + vat, breakdown)
+
+
+def balance_of(total: int, credited: int, paid: int, settled: int) -> int:
+    """What is still owed; negative when more was paid than owed."""
+    return total - credited - paid - settled
+
+
+def status_of(total: int, credited: int, paid: int, settled: int) -> InvoiceStatus:
+    balance = balance_of(total, credited, paid, settled)
+    if credited >= total:
+        return InvoiceStatus.CANCELLED
+    if balance <= 0:
+        return InvoiceStatus.SETTLED if settled > 0 else InvoiceStatus.PAID
+    if paid > 0 or settled > 0:
+        return InvoiceStatus.PARTIALLY_PAID
+    return InvoiceStatus.ISSUED
+
+
+# -- credit notes -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreditableLine:
+    line: int
+    description: str
+    amount_cents: int
+    credited_cents: int
+    vat_category: str
+    vat_rate: Decimal | None
+
+    @property
+    def remaining_cents(self) -> int:
+        return self.amount_cents - self.credited_cents
+
+
+def credit_note_lines(
+    requested: Sequence[tuple[int, int]],
+    lines: Sequence[CreditableLine],
+    balance_cents: int,
+    fully_open: bool,
+) -> list[tuple[CreditableLine, int]]:
+    """Which invoice lines a credit note credits, and how much (net). Nothing beyond what a
+    line still carries, nor beyond what is still owed; no lines asked: the whole invoice,
+    which is only possible while nothing of it was paid or settled."""
+    by_number = {line.line: line for line in lines}
+    if not requested:
+        if not fully_open:
+            raise InvalidInput(
+                "Part of this invoice is paid or credited: say which lines to credit",
+                [_error("lines", "give the lines and amounts to credit", "lines_required")],
+            )
+        return [(line, line.remaining_cents) for line in lines if line.remaining_cents > 0]
+    errors, chosen = [], []
+    asked: dict[int, int] = defaultdict(int)
+    for i, (number, amount) in enumerate(requested):
+        line = by_number.get(number)
+        if line is None:
+            errors.append(_error(f"lines.{i}.line", "the invoice has no such line", "no_line"))
+            continue
+        asked[number] += amount
+        if asked[number] > line.remaining_cents:
+            errors.append(
+                _error(
+                    f"lines.{i}.amount_cents",
+                    f"at most {line.remaining_cents} cents remain to credit on line {number}",
+                    "over_credit",
+                )
+            )
+            continue
+        chosen.append((line, amount))
+    if errors:
+        raise InvalidInput("The credit note does not fit the invoice", errors)
+    total = totals_of((amount, line.vat_category, line.vat_rate) for line, amount in chosen)
+    if total.total_cents > balance_cents:
+        raise InvalidInput(
+            "A credit note cannot exceed what is still owed",
+            [
+                _error(
+                    "lines",
+                    f"{total.total_cents} cents credited, {balance_cents} still owed",
+                    "over_credit",
+                )
+            ],
+        )
+    return chosen
+
+
+# -- billing profiles -------------------------------------------------------------------
+
+
+def compact_digits(value: str) -> str:
+    return re.sub(r"[\s.\-]", "", value)
+
+
+def profile_errors(profile: BillingProfileInput, siren: str) -> list[dict]:
+    """Per-field errors of a billing profile: SIRET (14 digits, Luhn, the commune's SIREN),
+    IBAN and BIC checksums, the service code a buyer requires."""
+    errors = []
+    siret = compact_digits(profile.siret)
+    if not re.fullmatch(r"\d{14}", siret):
+        errors.append(_error("siret", "a SIRET has 14 digits", "siret_format"))
+    elif not luhn.is_valid(siret):
+        errors.append(_error("siret", "the SIRET's check digit is wrong", "siret_checksum"))
+    elif not siret.startswith(siren):
+        errors.append(
+            _error("siret", f"a SIRET of this commune starts with its SIREN {siren}", "siret_siren")
+        )
+    try:
+        iban.validate(profile.iban)
+    except NumberError as exc:
+        errors.append(_error("iban", f"not a valid IBAN: {exc}", "iban"))
+    try:
+        bic.validate(profile.bic)
+    except NumberError as exc:
+        errors.append(_error("bic", f"not a valid BIC: {exc}", "bic"))
+    if profile.service_code_required and not profile.service_code:
+        errors.append(
+            _error("service_code", "required when suppliers must quote it", "service_code")
+        )
+    return errors
+
+
+def siret_for(siren: str, establishment: int = 1) -> str:
+    """A Luhn-valid SIRET of `siren`: the first valid NIC from establishment number on."""
+    for nic in range(establishment * 10, 100_000):
+        candidate = f"{siren}{nic:05d}"
+        if luhn.is_valid(candidate):
+            return candidate
+    raise ValueError(f"no valid SIRET for {siren}")
+
+
+# -- payments and matching --------------------------------------------------------------
+
+_INVOICE_NUMBER = re.compile(
+    r"(?<![0-9A-Z])(\d[0-9AB]\d{3})[\s\-_/.]?(\d{4})[\s\-_/.]?(\d{6})(?!\d)"
+)
+
+
+def invoice_numbers_in(text: str) -> list[str]:
+    """Invoice numbers quoted in a remittance, however the bank spaced them, in order."""
+    found = []
+    for match in _INVOICE_NUMBER.finditer(text.upper()):
+        number = "-".join(match.groups())
+        if number not in found:
+            found.append(number)
+    return found
+
+
+@dataclass(frozen=True)
+class OpenInvoice:
+    id: str
+    number: str
+    customer: str
+    balance_cents: int
+    due_date: date
+
+
+@dataclass(frozen=True)
+class ReceivedCredit:
+    """Money received on the supplier's account, as its bank statement says it."""
+
+    amount_cents: int
+    counterparty_name: str
+    counterparty_iban: str | None
+    remittance: str
+
+
+def allocate_payment(amount_cents: int, invoices: Sequence[OpenInvoice]) -> list[tuple[str, int]]:
+    """Spread a payment over the invoices it names, each up to its balance, in order; what
+    is left over stays on the last one (an overpayment the customer may claim back)."""
+    allocations: list[tuple[str, int]] = []
+    left = amount_cents
+    for invoice in invoices:
+        if left <= 0:
+            break
+        part = min(left, max(invoice.balance_cents, 0))
+        if part > 0:
+            allocations.append((invoice.id, part))
+            left -= part
+    if left > 0:
+        target = invoices[-1].id
+        if allocations and allocations[-1][0] == target:
+            allocations[-1] = (target, allocations[-1][1] + left)
+        else:
+            allocations.append((target, left))
+    return allocations
+
+
+def counterparty_of(
+    credit: ReceivedCredit, ibans: dict[str, str], names: dict[str, str]
+) -> str | None:
+    """The commune that paid: by its declared IBAN, else by its name in the payer's name
+    (the longest name that fits, so that Saint-Étienne-Lardeyrol is not Saint-Étienne)."""
+    if credit.counterparty_iban:
+        found = ibans.get(compact_digits(credit.counterparty_iban).upper())
+        if found:
+            return found
+    payer = f" {fold(credit.counterparty_name)} "
+    best = None
+    for commune, name in names.items():
+        folded = fold(name)
+        if folded and f" {folded} " in payer and (best is None or len(folded) > len(best[1])):
+            best = (commune, folded)
+    return best[0] if best else None
+
+
+def match_credit(
+    credit: ReceivedCredit,
+    named: Sequence[OpenInvoice],
+    open_of_payer: Sequence[OpenInvoice],
+) -> list[tuple[str, int]]:
+    """Which invoices a credit pays: those its remittance names (`named`, in the order
+    named), else the oldest open invoice of the paying commune of exactly that amount;
+    nothing when neither fits (left for manual matching)."""
+    if named:
+        return allocate_payment(credit.amount_cents, named)
+    exact = sorted(
+        (i for i in open_of_payer if i.balance_cents == credit.amount_cents),
+        key=lambda i: (i.due_date, i.number),
+    )
+    if exact:
+        return [(exact[0].id, credit.amount_cents)]
+    return []
+
+
+# -- statements and aging ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Movement:
+    """Something that changed what a counterparty owes the caller: positive raises it."""
+
+    date: date
+    kind: str
+    reference: str
+    description: str
+    amount_cents: int
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    movement: Movement
+    balance_cents: int
+
+
+def statement_of(
+    movements: Iterable[Movement], start: date | None, end: date | None
+) -> tuple[int, list[StatementLine], int]:
+    """(opening balance, lines with the running balance, closing balance) over [start, end]."""
+    ordered = sorted(movements, key=lambda m: (m.date, m.kind, m.reference))
+    opening = sum(m.amount_cents for m in ordered if start is not None and m.date < start)
+    balance, lines = opening, []
+    for m in ordered:
+        if (start is not None and m.date < start) or (end is not None and m.date > end):
+            continue
+        balance += m.amount_cents
+        lines.append(StatementLine(m, balance))
+    return opening, lines, balance
+
+
+AGING_BUCKETS = ("not_due", "days_0_30", "days_31_60", "days_61_90", "days_over_90")
+
+
+def aging_bucket(due_date: date, as_of: date) -> str:
+    late = (as_of - due_date).days
+    if late < 0:
+        return "not_due"
+    if late <= 30:
+        return "days_0_30"
+    if late <= 60:
+        return "days_31_60"
+    if late <= 90:
+        return "days_61_90"
+    return "days_over_90"
+
+
+def aging(balances: Iterable[tuple[str, date, int]], as_of: date) -> dict[str, dict[str, int]]:
+    """Outstanding cents per counterparty and bucket of days past due."""
+    rows: dict[str, dict[str, int]] = {}
+    for counterparty, due, cents in balances:
+        if cents <= 0:
+            continue
+        row = rows.setdefault(counterparty, dict.fromkeys(AGING_BUCKETS, 0))
+        row[aging_bucket(due, as_of)] += cents
+    return rows
+
+
+# -- netting ----------------------------------------------------------------------------
+
+
+def net_positions(debts: Iterable[tuple[str, str, int]]) -> dict[str, int]:
+    """Net position of each commune from (creditor, debtor, cents) debts: what it is owed
+    minus what it owes. Communes that end at zero are left out."""
+    positions: dict[str, int] = defaultdict(int)
+    for creditor, debtor, cents in debts:
+        positions[creditor] += cents
+        positions[debtor] -= cents
+    return {c: p for c, p in sorted(positions.items()) if p != 0}
+
+
+def settling_transfers(positions: dict[str, int]) -> list[tuple[str, str, int]]:
+    """(payer, payee, cents) transfers that bring every position to zero. Debtors only pay
+    and creditors only receive; each transfer closes at least one position, so n non-zero
+    positions take at most n - 1 transfers. Equal and opposite positions are paired first,
+    which closes two with one transfer."""
+    if sum(positions.values()) != 0:
+        raise ValueError("positions do not balance")
+    debtors = {c: -p for c, p in positions.items() if p < 0}
+    creditors = {c: p for c, p in positions.items() if p > 0}
+    transfers = []
+    by_amount: dict[int, list[str]] = defaultdict(list)
+    for creditor, amount in sorted(creditors.items()):
+        by_amount[amount].append(creditor)
+    for debtor, amount in sorted(debtors.items(), key=lambda d: (-d[1], d[0])):
+        if by_amount.get(amount):
+            creditor = by_amount[amount].pop(0)
+            transfers.append((debtor, creditor, amount))
+            del debtors[debtor], creditors[creditor]
+    payers = sorted(debtors.items(), key=lambda d: (-d[1], d[0]))
+    payees = sorted(creditors.items(), key=lambda c: (-c[1], c[0]))
+    i = j = 0
+    while i < len(payers) and j < len(payees):
+        (payer, owes), (payee, due) = payers[i], payees[j]
+        amount = min(owes, due)
+        transfers.append((payer, payee, amount))
+        payers[i], payees[j] = (payer, owes - amount), (payee, due - amount)
+        if owes == amount:
+            i += 1
+        if due == amount:
+            j += 1
+    return transfers
+
+
+class OpenDebt(NamedTuple):
+    """What an open invoice still owes (a tuple: a netting reads tens of thousands)."""
+
+    invoice_id: str
+    supplier: str
+    customer: str
+    open_cents: int
+
+
+def allocate_settlement(
+    debts: Sequence[OpenDebt], transfers: Sequence[tuple[str, str, str, int]]
+) -> list[tuple[str, int, str | None]]:
+    """The audit trail of a settlement: (invoice, cents, transfer key or None). A debtor's
+    transfers carry the first of its invoices, in the order given; the rest of what it owes
+    is compensated by what it is owed. Every invoice is covered for exactly its open amount
+    and every transfer for exactly its amount."""
+    outgoing: dict[str, list[list]] = defaultdict(list)
+    for key, payer, _payee, cents in transfers:
+        outgoing[payer].append([key, cents])
+    allocations: list[tuple[str, int, str | None]] = []
+    for debt in debts:
+        queue = outgoing.get(debt.customer)
+        if not queue:  # most invoices: wholly compensated
+            allocations.append((debt.invoice_id, debt.open_cents, None))
+            continue
+        left = debt.open_cents
+        while left > 0 and queue:
+            key, available = queue[0]
+            part = min(left, available)
+            allocations.append((debt.invoice_id, part, key))
+            left -= part
+            queue[0][1] -= part
+            if queue[0][1] == 0:
+                queue.pop(0)
+        if left > 0:
+            allocations.append((debt.invoice_id, left, None))
+    if any(queue for queue in outgoing.values()):
+        raise ValueError("transfers exceed what their payers owe")
+    return allocations

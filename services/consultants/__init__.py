@@ -1,0 +1,2 @@
+"""Consultants: expert staff lent by the day, their matching to needs, engagements and
+timesheets."""

@@ -1,0 +1,109 @@
+"""Tables of the consultants database. Days are stored as whole half days (integers), so
+sums are exact on every database."""
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from infra.types import UtcDateTime
+
+metadata = MetaData()
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class ConsultantRow(Base):
+    __tablename__ = "consultants"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    home_commune: Mapped[str] = mapped_column(String(5), index=True)
+    # the home commune's point, copied at publication: matching measures distances from it
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    status: Mapped[str] = mapped_column(String(16))
+    # bumped by every change a match could see, its commitments included: the matching
+    # index reloads a consultant when this moves
+    revision: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(120))
+    title: Mapped[str] = mapped_column(String(160))
+    skills: Mapped[list] = mapped_column(JSON)
+    bio: Mapped[str] = mapped_column(Text)
+    languages: Mapped[list] = mapped_column(JSON)
+    day_rate_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    max_days_per_month: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AvailabilityRow(Base):
+    """A period when the consultant is (or is not) lent: half-open [start, end)."""
+
+    __tablename__ = "availability_periods"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    consultant_id: Mapped[str] = mapped_column(ForeignKey("consultants.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    start: Mapped[date] = mapped_column(Date)
+    end: Mapped[date] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class EngagementRow(Base):
+    __tablename__ = "engagements"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    consultant_id: Mapped[str] = mapped_column(ForeignKey("consultants.id"))
+    consultant_name: Mapped[str] = mapped_column(String(120))
+    lender_commune: Mapped[str] = mapped_column(String(5), index=True)
+    borrower_commune: Mapped[str] = mapped_column(String(5), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    start: Mapped[date] = mapped_column(Date)
+    end: Mapped[date] = mapped_column(Date)
+    half_days: Mapped[int] = mapped_column(Integer)
+    mission: Mapped[str] = mapped_column(Text)
+    order_reference: Mapped[str | None] = mapped_column(String(50))
+    # agreed when requested: a later change of the profile's rate does not reprice it
+    day_rate_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    requested_by: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_engagements_consultant_status", "consultant_id", "status"),)
+
+
+class EngagementTransitionRow(Base):
+    """Every change of an engagement's status: who, when, why."""
+
+    __tablename__ = "engagement_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    engagement_id: Mapped[str] = mapped_column(ForeignKey("engagements.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    by_user: Mapped[str | None] = mapped_column(String(36))
+    by_commune: Mapped[str | None] = mapped_column(String(5))
+    note: Mapped[str] = mapped_column(Text)
+
+
+class TimesheetRow(Base):
+    """Days worked on an engagement, recorded by the lender, approved by the borrower."""
+
+    __tablename__ = "timesheets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    engagement_id: Mapped[str] = mapped_column(ForeignKey("engagements.id"), index=True)
+    work_date: Mapped[date] = mapped_column(Date)
+    half_days: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(36))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    approved_by: Mapped[str | None] = mapped_column(String(36))
+    approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -1,0 +1,538 @@
+"""Reading and writing consultants, engagements and timesheets in the consultants database."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from contracts.caller import Caller
+from contracts.consultants import (
+    EVENT_OF_STATUS,
+    AvailabilityKind,
+    AvailabilityPeriod,
+    ConsultantPublished,
+    ConsultantSnapshot,
+    ConsultantStatus,
+    ConsultantTerms,
+    ConsultantView,
+    EngagementQuery,
+    EngagementSnapshot,
+    EngagementStatus,
+    EngagementTransition,
+    EngagementView,
+    RecordedPeriod,
+    TimesheetStatus,
+    TimesheetView,
+)
+from contracts.errors import InvalidInput, NotFound
+from contracts.pagination import decode_cursor, encode_cursor
+from infra.communes import communes
+from infra.database import UnitOfWork
+from services.consultants.domain import (
+    RESERVING,
+    Calendar,
+    Commitment,
+    Profile,
+    amount_cents,
+    as_days,
+    vocabulary,
+)
+from services.consultants.models import (
+    AvailabilityRow,
+    ConsultantRow,
+    EngagementRow,
+    EngagementTransitionRow,
+    TimesheetRow,
+)
+
+TERM_FIELDS = tuple(ConsultantTerms.model_fields)
+CHUNK = 500  # ids per IN (…) list
+
+
+def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(ids), CHUNK):
+        yield ids[i : i + CHUNK]
+
+
+def unknown_commune(field: str, code: str) -> InvalidInput:
+    return InvalidInput(
+        f"Unknown commune {code}",
+        [{"field": field, "message": f"no commune has INSEE code {code}", "type": "value_error"}],
+    )
+
+
+# -- consultants ------------------------------------------------------------------------
+
+
+def terms_of(row: ConsultantRow) -> ConsultantTerms:
+    return ConsultantTerms.model_validate({name: getattr(row, name) for name in TERM_FIELDS})
+
+
+def periods_of(session: Session, consultant_ids: Sequence[str]) -> dict[str, list[RecordedPeriod]]:
+    found: dict[str, list[RecordedPeriod]] = {cid: [] for cid in consultant_ids}
+    for chunk in _chunks(list(consultant_ids)):
+        rows = session.scalars(
+            select(AvailabilityRow)
+            .where(AvailabilityRow.consultant_id.in_(chunk))
+            .order_by(AvailabilityRow.start, AvailabilityRow.id)
+        )
+        for p in rows:
+            found[p.consultant_id].append(
+                RecordedPeriod(
+                    id=p.id, kind=AvailabilityKind(p.kind), start=p.start, end=p.end, note=p.note
+                )
+            )
+    return found
+
+
+def view_of(row: ConsultantRow, periods: list[RecordedPeriod] | None = None) -> ConsultantView:
+    commune = communes().get(row.home_commune)
+    vocab = vocabulary()
+    return ConsultantView(
+        **terms_of(row).model_dump(),
+        id=row.id,
+        home_commune=row.home_commune,
+        home_commune_name=commune.name if commune else row.home_commune,
+        skill_labels=[vocab.label(s) for s in row.skills],
+        status=ConsultantStatus(row.status),
+        revision=row.revision,
+        availability=periods or [],
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def snapshot_of(row: ConsultantRow) -> ConsultantSnapshot:
+    return ConsultantSnapshot(
+        consultant_id=row.id,
+        home_commune=row.home_commune,
+        name=row.name,
+        title=row.title,
+        skills=row.skills,
+        languages=row.languages,
+        day_rate_cents=row.day_rate_cents,
+        currency=row.currency,
+        max_days_per_month=row.max_days_per_month,
+        status=ConsultantStatus(row.status),
+        revision=row.revision,
+    )
+
+
+def publish(
+    tx: UnitOfWork,
+    home_commune: str,
+    created_by: str,
+    terms: ConsultantTerms,
+    periods: Sequence[AvailabilityPeriod] = (),
+) -> ConsultantRow:
+    """A new published consultant of `home_commune` (skills already resolved to ids), and
+    its consultant.published event."""
+    commune = communes().get(home_commune)
+    if commune is None:
+        raise unknown_commune("commune", home_commune)
+    now = datetime.now(UTC)
+    row = ConsultantRow(
+        id=str(uuid.uuid4()),
+        home_commune=home_commune,
+        latitude=commune.latitude,
+        longitude=commune.longitude,
+        status=ConsultantStatus.PUBLISHED.value,
+        revision=1,
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
+        **terms.model_dump(mode="json", include=set(TERM_FIELDS)),
+    )
+    tx.session.add(row)
+    tx.session.flush()
+    add_periods(tx.session, row.id, periods)
+    tx.emit(ConsultantPublished, snapshot_of(row))
+    return row
+
+
+def add_periods(session: Session, consultant_id: str, periods: Sequence[AvailabilityPeriod]):
+    now = datetime.now(UTC)
+    for p in periods:
+        session.add(
+            AvailabilityRow(
+                id=str(uuid.uuid4()),
+                consultant_id=consultant_id,
+                kind=p.kind.value,
+                start=p.start,
+                end=p.end,
+                note=p.note,
+                created_at=now,
+            )
+        )
+    session.flush()
+
+
+def clear_periods(session: Session, consultant_id: str) -> None:
+    for p in session.scalars(
+        select(AvailabilityRow).where(AvailabilityRow.consultant_id == consultant_id)
+    ):
+        session.delete(p)
+    session.flush()
+
+
+def consultant(session: Session, consultant_id: str, for_update: bool = False):
+    """The consultant row, or None; `for_update` locks it: decisions that commit its days
+    are taken one at a time (PostgreSQL row lock; SQLite holds the database lock from
+    BEGIN IMMEDIATE)."""
+    query = select(ConsultantRow).where(ConsultantRow.id == consultant_id)
+    if for_update:
+        # re-read even if this session loaded it already: what the lock protects is fresh
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalars(query).one_or_none()
+
+
+def bump(row: ConsultantRow) -> None:
+    """A change matching must see: the index reloads this consultant."""
+    row.revision += 1
+    row.updated_at = datetime.now(UTC)
+
+
+def calendar_of(session: Session, consultant_id: str) -> Calendar:
+    return Calendar.of(periods_of(session, [consultant_id])[consultant_id])
+
+
+def commitments_of(
+    session: Session, consultant_ids: Sequence[str], exclude: str | None = None
+) -> dict[str, list[Commitment]]:
+    """Days held by accepted engagements (all their days) and completed ones (the days
+    approved), per consultant."""
+    found: dict[str, list[Commitment]] = {cid: [] for cid in consultant_ids}
+    approved = (
+        select(TimesheetRow.engagement_id, func.sum(TimesheetRow.half_days).label("half_days"))
+        .where(TimesheetRow.status == TimesheetStatus.APPROVED.value)
+        .group_by(TimesheetRow.engagement_id)
+        .subquery()
+    )
+    for chunk in _chunks(list(consultant_ids)):
+        query = (
+            select(
+                EngagementRow.id,
+                EngagementRow.consultant_id,
+                EngagementRow.status,
+                EngagementRow.start,
+                EngagementRow.end,
+                EngagementRow.half_days,
+                approved.c.half_days.label("approved"),
+            )
+            .outerjoin(approved, approved.c.engagement_id == EngagementRow.id)
+            .where(
+                EngagementRow.consultant_id.in_(chunk),
+                EngagementRow.status.in_([s.value for s in RESERVING]),
+            )
+        )
+        if exclude is not None:
+            query = query.where(EngagementRow.id != exclude)
+        for r in session.execute(query):
+            held = r.half_days if r.status == EngagementStatus.ACCEPTED.value else r.approved or 0
+            found[r.consultant_id].append(Commitment(r.id, r.start, r.end, int(held)))
+    return found
+
+
+# -- what the matching index loads ------------------------------------------------------
+
+
+def catalogue_version(session: Session) -> tuple[int, int]:
+    """Moves with every change matching could see: a new consultant, or any revision bump."""
+    count, total = session.execute(
+        select(func.count(), func.coalesce(func.sum(ConsultantRow.revision), 0))
+    ).one()
+    return int(count), int(total)
+
+
+def revisions(session: Session) -> dict[str, tuple[int, str]]:
+    """(revision, status) of every consultant."""
+    rows = session.execute(select(ConsultantRow.id, ConsultantRow.revision, ConsultantRow.status))
+    return {r.id: (r.revision, r.status) for r in rows}
+
+
+def profiles(
+    session: Session, consultant_ids: Sequence[str]
+) -> list[tuple[Profile, ConsultantView, int]]:
+    """What matching needs of these consultants (the published ones), with what a match
+    answers of each and its revision."""
+    loaded = []
+    for chunk in _chunks(list(consultant_ids)):
+        rows = list(
+            session.scalars(
+                select(ConsultantRow).where(
+                    ConsultantRow.id.in_(chunk),
+                    ConsultantRow.status == ConsultantStatus.PUBLISHED.value,
+                )
+            )
+        )
+        ids = [r.id for r in rows]
+        periods = periods_of(session, ids)
+        commitments = commitments_of(session, ids)
+        for r in rows:
+            loaded.append(
+                (
+                    Profile(
+                        consultant_id=r.id,
+                        home_commune=r.home_commune,
+                        latitude=r.latitude,
+                        longitude=r.longitude,
+                        name=r.name,
+                        title=r.title,
+                        skills=tuple(r.skills),
+                        bio=r.bio,
+                        day_rate_cents=r.day_rate_cents,
+                        max_days_per_month=r.max_days_per_month,
+                        calendar=Calendar.of(periods[r.id]),
+                        commitments=tuple(commitments[r.id]),
+                    ),
+                    view_of(r, periods[r.id]),
+                    r.revision,
+                )
+            )
+    return loaded
+
+
+# -- engagements ------------------------------------------------------------------------
+
+
+def add_engagement(
+    tx: UnitOfWork,
+    *,
+    consultant: ConsultantRow,
+    caller: Caller,
+    start,
+    end,
+    half_days: int,
+    mission: str,
+    order_reference: str | None,
+) -> EngagementRow:
+    now = datetime.now(UTC)
+    row = EngagementRow(
+        id=str(uuid.uuid4()),
+        consultant_id=consultant.id,
+        consultant_name=consultant.name,
+        lender_commune=consultant.home_commune,
+        borrower_commune=caller.commune,
+        status=EngagementStatus.REQUESTED.value,
+        start=start,
+        end=end,
+        half_days=half_days,
+        mission=mission,
+        order_reference=order_reference,
+        day_rate_cents=consultant.day_rate_cents,
+        currency=consultant.currency,
+        requested_by=caller.user_id,
+        created_at=now,
+        updated_at=now,
+    )
+    tx.session.add(row)
+    tx.session.flush()
+    record_transition(tx, row, EngagementStatus.REQUESTED, caller, mission)
+    return row
+
+
+def get_engagement(session: Session, engagement_id: str, for_update: bool = False):
+    query = select(EngagementRow).where(EngagementRow.id == engagement_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    row = session.scalars(query).one_or_none()
+    if row is None:
+        raise NotFound("No such engagement")
+    return row
+
+
+def record_transition(
+    tx: UnitOfWork,
+    row: EngagementRow,
+    status: EngagementStatus,
+    caller: Caller | None,
+    note: str = "",
+) -> None:
+    """Moves the engagement to `status`, keeps the history and emits the matching event."""
+    now = datetime.now(UTC)
+    row.status = status.value
+    row.updated_at = now
+    tx.session.add(
+        EngagementTransitionRow(
+            engagement_id=row.id,
+            status=status.value,
+            at=now,
+            by_user=caller.user_id if caller else None,
+            by_commune=caller.commune if caller else None,
+            note=note,
+        )
+    )
+    tx.session.flush()
+    tx.emit(EVENT_OF_STATUS[status], engagement_snapshot(tx.session, row, reason=note))
+
+
+def approved_half_days(session: Session, engagement_id: str) -> int:
+    total = session.scalar(
+        select(func.coalesce(func.sum(TimesheetRow.half_days), 0)).where(
+            TimesheetRow.engagement_id == engagement_id,
+            TimesheetRow.status == TimesheetStatus.APPROVED.value,
+        )
+    )
+    return int(total or 0)
+
+
+def engagement_snapshot(session: Session, row: EngagementRow, reason: str = ""):
+    return EngagementSnapshot(
+        engagement_id=row.id,
+        consultant_id=row.consultant_id,
+        consultant_name=row.consultant_name,
+        status=EngagementStatus(row.status),
+        lender_commune=row.lender_commune,
+        borrower_commune=row.borrower_commune,
+        start=row.start,
+        end=row.end,
+        days=as_days(row.half_days),
+        day_rate_cents=row.day_rate_cents,
+        currency=row.currency,
+        mission=row.mission,
+        order_reference=row.order_reference,
+        days_approved=as_days(approved_half_days(session, row.id)),
+        reason=reason,
+    )
+
+
+def timesheets_of(session: Session, engagement_ids: Sequence[str]) -> dict[str, list[TimesheetRow]]:
+    found: dict[str, list[TimesheetRow]] = {i: [] for i in engagement_ids}
+    for chunk in _chunks(list(engagement_ids)):
+        rows = session.scalars(
+            select(TimesheetRow)
+            .where(TimesheetRow.engagement_id.in_(chunk))
+            .order_by(TimesheetRow.work_date, TimesheetRow.recorded_at, TimesheetRow.id)
+        )
+        for t in rows:
+            found[t.engagement_id].append(t)
+    return found
+
+
+def history_of(session: Session, engagement_ids: Sequence[str]):
+    found: dict[str, list[EngagementTransition]] = {i: [] for i in engagement_ids}
+    for chunk in _chunks(list(engagement_ids)):
+        rows = session.scalars(
+            select(EngagementTransitionRow)
+            .where(EngagementTransitionRow.engagement_id.in_(chunk))
+            .order_by(EngagementTransitionRow.id)
+        )
+        for t in rows:
+            found[t.engagement_id].append(
+                EngagementTransition(
+                    status=EngagementStatus(t.status),
+                    at=t.at,
+                    by_user=t.by_user,
+                    by_commune=t.by_commune,
+                    note=t.note,
+                )
+            )
+    return found
+
+
+def timesheet_view(row: TimesheetRow, day_rate_cents: int) -> TimesheetView:
+    days = as_days(row.half_days)
+    return TimesheetView(
+        id=row.id,
+        date=row.work_date,
+        days=days,
+        status=TimesheetStatus(row.status),
+        note=row.note,
+        amount_cents=amount_cents(days, day_rate_cents),
+        recorded_at=row.recorded_at,
+        recorded_by=row.recorded_by,
+        approved_at=row.approved_at,
+        approved_by=row.approved_by,
+    )
+
+
+def engagement_views(session: Session, rows: Sequence[EngagementRow]) -> list[EngagementView]:
+    ids = [r.id for r in rows]
+    sheets = timesheets_of(session, ids)
+    history = history_of(session, ids)
+    views = []
+    for r in rows:
+        own = sheets[r.id]
+        views.append(
+            EngagementView(
+                id=r.id,
+                consultant_id=r.consultant_id,
+                consultant_name=r.consultant_name,
+                status=EngagementStatus(r.status),
+                lender_commune=r.lender_commune,
+                borrower_commune=r.borrower_commune,
+                start=r.start,
+                end=r.end,
+                days=as_days(r.half_days),
+                mission=r.mission,
+                order_reference=r.order_reference,
+                day_rate_cents=r.day_rate_cents,
+                amount_cents=amount_cents(as_days(r.half_days), r.day_rate_cents),
+                currency=r.currency,
+                days_recorded=as_days(sum(t.half_days for t in own)),
+                days_approved=as_days(
+                    sum(t.half_days for t in own if t.status == TimesheetStatus.APPROVED.value)
+                ),
+                timesheets=[timesheet_view(t, r.day_rate_cents) for t in own],
+                created_at=r.created_at,
+                history=history[r.id],
+            )
+        )
+    return views
+
+
+def engagements_of(
+    session: Session, commune: str, query: EngagementQuery
+) -> tuple[list[EngagementRow], str | None]:
+    stmt = select(EngagementRow)
+    if query.as_ == "borrower":
+        stmt = stmt.where(EngagementRow.borrower_commune == commune)
+    elif query.as_ == "lender":
+        stmt = stmt.where(EngagementRow.lender_commune == commune)
+    else:
+        stmt = stmt.where(
+            or_(EngagementRow.borrower_commune == commune, EngagementRow.lender_commune == commune)
+        )
+    if query.status is not None:
+        stmt = stmt.where(EngagementRow.status == query.status.value)
+    if query.consultant_id is not None:
+        stmt = stmt.where(EngagementRow.consultant_id == query.consultant_id)
+    offset = decode_cursor(query.cursor)
+    rows = session.scalars(
+        stmt.order_by(EngagementRow.start, EngagementRow.id).offset(offset).limit(query.limit + 1)
+    ).all()
+    more = len(rows) > query.limit
+    return list(rows[: query.limit]), encode_cursor(offset + query.limit) if more else None
+
+
+def add_timesheet(
+    session: Session, engagement_id: str, work_date, half_days: int, note: str, caller: Caller
+) -> TimesheetRow:
+    row = TimesheetRow(
+        id=str(uuid.uuid4()),
+        engagement_id=engagement_id,
+        work_date=work_date,
+        half_days=half_days,
+        status=TimesheetStatus.RECORDED.value,
+        note=note,
+        recorded_by=caller.user_id,
+        recorded_at=datetime.now(UTC),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def timesheet_for_update(session: Session, engagement_id: str, timesheet_id: str) -> TimesheetRow:
+    row = session.scalars(
+        select(TimesheetRow)
+        .where(TimesheetRow.id == timesheet_id, TimesheetRow.engagement_id == engagement_id)
+        .with_for_update()
+    ).one_or_none()
+    if row is None:
+        raise NotFound("No such timesheet on this engagement")
+    return row

@@ -1,0 +1,474 @@
+"""Consultants through the gateway: Firminy publishes an urbanist, Saint-Étienne finds them for
+a PLU revision, engages them, Firminy records days worked, Saint-Étienne approves them and
+the event billing charges from leaves exactly once; concurrent accepts never commit a
+consultant beyond their monthly maximum; bad input is refused and stores nothing."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from kombu import Connection, Exchange, Queue
+from sqlalchemy import text
+
+from tests.support import wait_until
+
+FIRMINY, SAINT_ETIENNE, SAINT_CHAMOND = "42095", "42218", "42207"
+CONSULTANTS, ENGAGEMENTS = "/api/v1/consultants", "/api/v1/engagements"
+PROBLEM_JSON = "application/problem+json"
+TABLES = ("consultants", "availability_periods", "engagements", "timesheets", "outbox")
+
+URBANIST = {
+    "name": "Claire Besson",
+    "title": "Urbaniste, cheffe de projet PLU",
+    "skills": ["plu", "urbanisme", "Concertation"],
+    "bio": "A piloté la révision générale du plan local d'urbanisme de Firminy : diagnostic, "
+    "PADD, OAP, règlement, concertation avec les habitants.",
+    "languages": ["fr", "en"],
+    "day_rate_cents": 65000,
+    "max_days_per_month": 8,
+}
+
+
+def paris_today() -> date:
+    return datetime.now(ZoneInfo("Europe/Paris")).date()
+
+
+def month_after_next() -> date:
+    first = paris_today().replace(day=1)
+    return (first + timedelta(days=62)).replace(day=1)
+
+
+def assert_problem(answer, status: int) -> dict:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["Content-Type"] == PROBLEM_JSON
+    problem = answer.json()
+    assert {"type", "title", "status", "detail", "errors"} <= set(problem)
+    return problem
+
+
+def publish(stack, manager, **changes: Any) -> dict:
+    answer = manager.post(f"{stack.url}{CONSULTANTS}", json=URBANIST | changes)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+@pytest.fixture
+def approved_timesheets(stack):
+    """A queue of our own on engagement.timesheet_approved, declared before anything happens."""
+    queue = Queue(
+        f"test-timesheets-{uuid.uuid4().hex[:8]}",
+        exchange=Exchange("consultants.events", type="topic", durable=True),
+        routing_key="engagement.timesheet_approved",
+        durable=True,
+    )
+    with Connection(stack.vhost.amqp_uri) as conn:
+        queue(conn.channel()).declare()
+
+    def received() -> list[dict]:
+        bodies = []
+        with Connection(stack.vhost.amqp_uri) as conn:
+            channel = conn.channel()
+            while (message := channel.basic_get(queue.name, no_ack=True)) is not None:
+                bodies.append(json.loads(message.body))
+        return bodies
+
+    return received
+
+
+def test_saint_etienne_finds_engages_and_pays_firminys_urbanist(stack, approved_timesheets):
+    firminy = stack.as_role("manager", FIRMINY)
+    agent = stack.as_role("agent", SAINT_ETIENNE)
+
+    urbanist = publish(stack, firminy)
+    assert urbanist["status"] == "published"
+    assert urbanist["home_commune"] == FIRMINY
+    assert urbanist["skills"] == ["plu", "urbanisme", "concertation"]  # names became ids
+
+    found = agent.get(
+        f"{stack.url}{CONSULTANTS}/match", params={"need": "révision du plan local d'urbanisme"}
+    )
+    assert found.status_code == 200, found.text
+    first = found.json()["items"][0]
+    assert first["consultant"]["id"] == urbanist["id"]
+    assert 0 < first["score"] <= 1 and first["fits"]
+    why = first["explanation"]
+    assert why["skills"]["inferred"] == ["plu"]
+    assert {"skill": "plu", "via": "direct", "through": "plu"} in why["skills"]["matched"]
+    assert {"plan", "local"} <= set(why["text"]["matched_terms"])
+    assert why["distance_km"] == pytest.approx(9.3, abs=0.5)  # Saint-Étienne – Firminy
+    assert why["availability"] == {
+        "asked": False,
+        "start": None,
+        "end": None,
+        "working_days": None,
+        "days_needed": None,
+        "available_days": None,
+        "fits": True,
+        "score": None,
+    }
+    assert why["rate"]["day_rate_cents"] == 65000
+    assert why["summary"]
+
+    today = paris_today()
+    asked = agent.post(
+        f"{stack.url}{ENGAGEMENTS}",
+        json={
+            "consultant_id": urbanist["id"],
+            "start": today.isoformat(),
+            "end": (today + timedelta(days=14)).isoformat(),
+            "days": 3,
+            "mission": "Révision du PLU : relecture du règlement et des OAP",
+            "order_reference": "EJ-2026-0042",
+        },
+    )
+    assert asked.status_code == 201, asked.text
+    engagement = asked.json()
+    assert engagement["status"] == "requested"
+    assert (engagement["lender_commune"], engagement["borrower_commune"]) == (
+        FIRMINY,
+        SAINT_ETIENNE,
+    )
+    assert Decimal(engagement["days"]) == 3 and engagement["amount_cents"] == 195000
+    path = f"{stack.url}{ENGAGEMENTS}/{engagement['id']}"
+
+    assert agent.post(f"{path}/accept").status_code == 403
+    accepted = firminy.post(f"{path}/accept")
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["status"] == "accepted"
+
+    recorded = firminy.post(f"{path}/timesheets", json={"date": today.isoformat(), "days": 2.5})
+    assert recorded.status_code == 201, recorded.text
+    (sheet,) = recorded.json()["timesheets"]
+    assert sheet["status"] == "recorded" and Decimal(sheet["days"]) == Decimal("2.5")
+    assert (
+        agent.post(f"{path}/timesheets", json={"date": today.isoformat(), "days": 0.5}).status_code
+        == 403
+    )
+
+    approved = agent.post(f"{path}/timesheets/{sheet['id']}/approve")
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["timesheets"][0]["status"] == "approved"
+    assert Decimal(approved.json()["days_approved"]) == Decimal("2.5")
+    assert_problem(agent.post(f"{path}/timesheets/{sheet['id']}/approve"), 409)
+
+    events = wait_until(approved_timesheets, timeout=10)
+    time.sleep(0.5)  # anything sent twice would be there by now
+    events += approved_timesheets()
+    assert len(events) == 1
+    assert events[0]["type"] == "engagement.timesheet_approved"
+    assert events[0]["producer"] == "consultants"
+    payload = events[0]["payload"]
+    assert payload == {
+        "engagement_id": engagement["id"],
+        "timesheet_id": sheet["id"],
+        "consultant_id": urbanist["id"],
+        "consultant_name": "Claire Besson",
+        "lender_commune": FIRMINY,
+        "borrower_commune": SAINT_ETIENNE,
+        "work_date": today.isoformat(),
+        "days": "2.5",
+        "day_rate_cents": 65000,
+        "amount_cents": 162500,  # 2.5 × 650.00 €
+        "currency": "EUR",
+        "mission": "Révision du PLU : relecture du règlement et des OAP",
+        "order_reference": "EJ-2026-0042",
+    }
+
+    done = agent.post(f"{path}/complete")
+    assert done.status_code == 200, done.text
+    seen = firminy.get(path).json()
+    assert [t["status"] for t in seen["history"]] == ["requested", "accepted", "completed"]
+    assert seen["history"][1]["by_commune"] == FIRMINY
+
+    stranger = stack.as_role("manager", SAINT_CHAMOND)
+    assert_problem(stranger.get(path), 404)
+    assert_problem(stranger.post(f"{path}/cancel", json={}), 404)
+    listed = stranger.get(f"{stack.url}{ENGAGEMENTS}").json()["items"]
+    assert engagement["id"] not in [e["id"] for e in listed]
+    mine = agent.get(f"{stack.url}{ENGAGEMENTS}", params={"as": "borrower"}).json()["items"]
+    assert engagement["id"] in [e["id"] for e in mine]
+
+
+def test_concurrent_accepts_never_commit_beyond_the_monthly_maximum(stack):
+    firminy = stack.as_role("manager", FIRMINY)
+    lawyer = publish(
+        stack,
+        firminy,
+        name=f"Juriste {uuid.uuid4().hex[:6]}",
+        title="Juriste commande publique",
+        skills=["marches-publics"],
+        bio="Rédaction des DCE et analyse des offres.",
+        max_days_per_month=4,
+    )
+    first = month_after_next()
+    period = {
+        "start": (first + timedelta(days=7)).isoformat(),
+        "end": (first + timedelta(days=21)).isoformat(),
+    }
+    ids = []
+    for n, commune in enumerate([SAINT_ETIENNE, SAINT_CHAMOND] * 5):
+        asked = stack.as_role("agent", commune).post(
+            f"{stack.url}{ENGAGEMENTS}",
+            json={"consultant_id": lawyer["id"], "days": 1, "mission": f"Marché n°{n}", **period},
+        )
+        assert asked.status_code == 201, asked.text
+        ids.append(asked.json()["id"])
+
+    start = threading.Barrier(len(ids))
+    statuses: list[int] = []
+
+    def accept(engagement_id: str) -> None:
+        session = requests.Session()  # one connection each: truly concurrent requests
+        session.headers.update(firminy.headers)
+        start.wait()
+        answer = session.post(f"{stack.url}{ENGAGEMENTS}/{engagement_id}/accept", timeout=30)
+        statuses.append(answer.status_code)
+
+    threads = [threading.Thread(target=accept, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(statuses) == [200] * 4 + [409] * 6
+
+    engine = stack.database("consultants")
+    try:
+        with engine.connect() as conn:
+            held = conn.execute(
+                text(
+                    "SELECT count(*), sum(half_days) FROM engagements "
+                    "WHERE consultant_id = :id AND status = 'accepted'"
+                ),
+                {"id": lawyer["id"]},
+            ).one()
+            # a refused accept leaves nothing behind: no transition, no event
+            transitions = conn.execute(
+                text(
+                    "SELECT count(*) FROM engagement_transitions t JOIN engagements e "
+                    "ON e.id = t.engagement_id WHERE e.consultant_id = :id "
+                    "AND t.status = 'accepted'"
+                ),
+                {"id": lawyer["id"]},
+            ).scalar_one()
+            events = conn.execute(
+                text(
+                    "SELECT count(*) FROM outbox WHERE routing_key = 'engagement.accepted' "
+                    "AND body LIKE :id"
+                ),
+                {"id": f"%{lawyer['id']}%"},
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert tuple(held) == (4, 8)  # four days, in half days
+    assert transitions == events == 4
+
+    # nor can the maximum be lowered under what is committed
+    lowered = firminy.patch(
+        f"{stack.url}{CONSULTANTS}/{lawyer['id']}", json={"max_days_per_month": 3}
+    )
+    assert_problem(lowered, 409)
+    closed = firminy.post(
+        f"{stack.url}{CONSULTANTS}/{lawyer['id']}/availability",
+        json={"periods": [{"kind": "unavailable", **period}]},
+    )
+    assert_problem(closed, 409)
+
+
+# -- bad input --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stored(stack):
+    engine = stack.database("consultants")
+
+    def counts() -> dict[str, int]:
+        with engine.connect() as conn:
+            return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
+
+    yield counts
+    engine.dispose()
+
+
+def test_bad_input_answers_4xx_problem_json_and_stores_nothing(stack, stored):
+    firminy = stack.as_role("manager", FIRMINY)
+    agent = stack.as_role("agent", SAINT_ETIENNE)
+    urbanist = publish(stack, firminy, name=f"Urbaniste {uuid.uuid4().hex[:6]}")
+    today = paris_today()
+    soon = {"start": today.isoformat(), "end": (today + timedelta(days=14)).isoformat()}
+
+    def refused(status: int, answer, *fields: str) -> dict:
+        problem = assert_problem(answer, status)
+        named = [e["field"] for e in problem["errors"]]
+        for field in fields:
+            assert field in named, problem
+        return problem
+
+    cases = [
+        (
+            422,
+            lambda: firminy.post(
+                f"{stack.url}{CONSULTANTS}", json=URBANIST | {"skills": ["urbanism"]}
+            ),
+            ("skills.0",),
+        ),
+        (
+            422,
+            lambda: firminy.post(f"{stack.url}{CONSULTANTS}", json=URBANIST | {"skills": []}),
+            ("skills",),
+        ),
+        (
+            422,
+            lambda: firminy.post(
+                f"{stack.url}{CONSULTANTS}",
+                json={k: v for k, v in URBANIST.items() if k != "name"}
+                | {"day_rate_cents": -1, "max_days_per_month": 40},
+            ),
+            ("name", "day_rate_cents", "max_days_per_month"),
+        ),
+        (
+            422,
+            lambda: firminy.post(
+                f"{stack.url}{CONSULTANTS}", json=URBANIST | {"day_rate_cents": 12.5}
+            ),
+            ("day_rate_cents",),
+        ),
+        (403, lambda: agent.post(f"{stack.url}{CONSULTANTS}", json=URBANIST), ()),
+        (
+            422,
+            lambda: firminy.post(
+                f"{stack.url}{CONSULTANTS}/{urbanist['id']}/availability",
+                json={"periods": [{"kind": "away", "start": soon["end"], "end": soon["start"]}]},
+            ),
+            ("periods.0.kind", "periods.0.end"),
+        ),
+        (
+            403,
+            lambda: stack.as_role("manager", SAINT_CHAMOND).patch(
+                f"{stack.url}{CONSULTANTS}/{urbanist['id']}", json={"title": "Volé"}
+            ),
+            (),
+        ),
+        (404, lambda: firminy.get(f"{stack.url}{CONSULTANTS}/{uuid.uuid4()}"), ()),
+        (
+            422,
+            lambda: agent.get(
+                f"{stack.url}{CONSULTANTS}/match",
+                params={"need": "PLU", "from": "2031-03-01", "to": "2031-02-01", "days": "2.3"},
+            ),
+            ("to", "days"),
+        ),
+        (
+            422,
+            lambda: agent.get(
+                f"{stack.url}{CONSULTANTS}/match", params={"skills": "plu,jardinage lunaire"}
+            ),
+            ("skills.1",),
+        ),
+        (
+            422,
+            lambda: agent.get(f"{stack.url}{CONSULTANTS}/match", params={"near": "99999"}),
+            ("near",),
+        ),
+        (
+            422,
+            lambda: agent.get(
+                f"{stack.url}{CONSULTANTS}/match", params={"limit": "0", "days": "1"}
+            ),
+            ("limit", "days"),
+        ),
+        (
+            422,
+            lambda: agent.post(
+                f"{stack.url}{ENGAGEMENTS}",
+                json={"consultant_id": urbanist["id"], "days": 0.3, "mission": "PLU", **soon},
+            ),
+            ("days",),
+        ),
+        (
+            422,
+            lambda: agent.post(
+                f"{stack.url}{ENGAGEMENTS}",
+                json={"consultant_id": str(uuid.uuid4()), "days": 1, "mission": "PLU", **soon},
+            ),
+            ("consultant_id",),
+        ),
+        (
+            422,
+            lambda: agent.post(
+                f"{stack.url}{ENGAGEMENTS}",
+                json={
+                    "consultant_id": urbanist["id"],
+                    "days": 30,
+                    "mission": "PLU",
+                    "start": (today - timedelta(days=3)).isoformat(),
+                    "end": soon["end"],
+                },
+            ),
+            ("start", "days"),
+        ),
+        (
+            422,
+            lambda: stack.as_role("agent", FIRMINY).post(
+                f"{stack.url}{ENGAGEMENTS}",
+                json={"consultant_id": urbanist["id"], "days": 1, "mission": "PLU", **soon},
+            ),
+            ("consultant_id",),
+        ),
+        (404, lambda: firminy.post(f"{stack.url}{ENGAGEMENTS}/{uuid.uuid4()}/accept"), ()),
+        (
+            400,
+            lambda: agent.post(
+                f"{stack.url}{ENGAGEMENTS}",
+                data=b"{not json",
+                headers={"Content-Type": "application/json"},
+            ),
+            (),
+        ),
+    ]
+    for status, send, fields in cases:
+        before = stored()
+        problem = refused(status, send(), *fields)
+        assert stored() == before, problem
+    unknown = assert_problem(
+        firminy.post(f"{stack.url}{CONSULTANTS}", json=URBANIST | {"skills": ["urbanism"]}), 422
+    )
+    assert "urbanisme" in [s["id"] for s in unknown["errors"][0]["suggestions"]]
+
+    # days worked: never beyond the engagement's days, nor outside its period
+    engagement = agent.post(
+        f"{stack.url}{ENGAGEMENTS}",
+        json={"consultant_id": urbanist["id"], "days": 2, "mission": "PLU", **soon},
+    ).json()
+    path = f"{stack.url}{ENGAGEMENTS}/{engagement['id']}"
+    too_early = firminy.post(f"{path}/timesheets", json={"date": today.isoformat(), "days": 1})
+    assert_problem(too_early, 409)  # not accepted yet
+    assert firminy.post(f"{path}/accept").status_code == 200
+    for body, fields in [
+        ({"date": today.isoformat(), "days": 2.5}, ("days",)),
+        ({"date": (today - timedelta(days=1)).isoformat(), "days": 1}, ("date",)),
+        ({"date": (today + timedelta(days=1)).isoformat(), "days": 1}, ("date",)),
+        ({"date": today.isoformat(), "days": -1}, ("days",)),
+        ({"date": today.isoformat(), "days": "1.25"}, ("days",)),
+    ]:
+        before = stored()
+        refused(422, firminy.post(f"{path}/timesheets", json=body), *fields)
+        assert stored() == before
+    assert (
+        firminy.post(
+            f"{path}/timesheets", json={"date": today.isoformat(), "days": 1.5}
+        ).status_code
+        == 201
+    )
+    refused(
+        422, firminy.post(f"{path}/timesheets", json={"date": today.isoformat(), "days": 1}), "days"
+    )
+    assert_problem(agent.post(f"{path}/cancel", json={}), 409)  # it has started

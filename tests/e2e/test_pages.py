@@ -1,0 +1,404 @@
+"""The web pages in a real browser (headless Chromium): Saint-Étienne's agent finds and books
+Le Chambon-Feugerolles' snowplough, its manager approves, hands it over and records the
+return with a damage, the invoice is issued and Saint-Étienne's finance officer downloads
+its UBL; a Firminy agent sees none of it; every main page passes axe-core and is
+photographed under test-output/screenshots/."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+
+from tests.browser import axe_violations, chromium, describe, screenshot, sign_in
+from tests.support import Stack, wait_until
+
+CHAMBON, FIRMINY, SAINT_ETIENNE = "42044", "42095", "42218"
+SNOWPLOUGH = "Chasse-neige Unimog U400 avec lame biaise 3 m"
+SALTER = "Saleuse tractée 1,5 m³"
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """One stack of its own, on SQLite only (the pages add nothing backend-specific): the
+    billing run issues every uninvoiced charge of the period, so no other test's."""
+    running = Stack("sqlite", tmp_path_factory.mktemp("pages"))
+    try:
+        running.start()
+    except Exception:
+        running.stop()
+        raise
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def story() -> dict:
+    """What the story test made, for the tests after it."""
+    return {}
+
+
+def ahead(days: int) -> str:
+    return (date.today() + timedelta(days=days)).isoformat()
+
+
+def this_period() -> str:
+    return datetime.now(ZoneInfo("Europe/Paris")).strftime("%Y-%m")
+
+
+def csp_errors(page) -> list[str]:
+    errors: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    return errors
+
+
+def test_a_snowplough_is_booked_lent_returned_and_invoiced(stack, browser, story):
+    # -- Saint-Étienne's agent finds the snowplough and books it ---------------------------
+    agent = sign_in(browser, stack.url, f"agent.{SAINT_ETIENNE}@mutualis-demo.fr")
+    refused_by_csp = csp_errors(agent)
+    agent.get_by_role("navigation", name="Navigation principale").get_by_role(
+        "link", name="Catalogue"
+    ).click()
+    agent.get_by_label("Que cherchez-vous ?").fill("chasse-neige")
+    agent.get_by_role("button", name="Rechercher").click()
+    result = agent.locator(".result", has_text=SNOWPLOUGH)
+    assert "Le Chambon-Feugerolles" in result.inner_text()
+    assert "km" in result.inner_text() and "420,00" in result.inner_text()
+    assert agent.locator("svg.map .map-marker").count() >= 1
+    result.get_by_role("link", name=SNOWPLOUGH).click()
+
+    agent.get_by_label("Premier jour").fill(ahead(10))
+    agent.get_by_label("Dernier jour (inclus)").fill(ahead(11))
+    agent.get_by_label("Objet de la demande").fill("Déneigement des côtes de Montreynaud")
+    agent.get_by_role("button", name="Voir le devis").click()
+    quote = agent.locator("#devis")
+    assert "840,00" in quote.inner_text()  # 2 days × 420.00 €
+    assert "1 500,00" in quote.inner_text().replace("\u202f", " ")  # the deposit
+    agent.get_by_role("button", name="Envoyer la demande").click()
+    agent.wait_for_url("**/reservations/*")
+    assert "Demandée" in agent.locator("h1").inner_text()
+    booking_url = agent.url.split("?")[0]
+
+    # -- Le Chambon's manager approves, hands it over, records the return ------------------
+    manager = sign_in(browser, stack.url, f"manager.{CHAMBON}@mutualis-demo.fr")
+    waiting = manager.locator("section", has_text="Ce qui vous attend")
+    assert "Demandes de réservation à décider (1)" in waiting.inner_text()
+    waiting.get_by_role("link", name=SNOWPLOUGH).click()
+    manager.get_by_role("button", name="Accepter la demande").click()
+    assert "La réservation est acceptée." in manager.get_by_role("status").first.inner_text()
+    manager.get_by_label("État constaté à la remise").fill("Lame neuve, plein fait")
+    manager.get_by_role("button", name="Enregistrer la remise").click()
+    assert "Remise" in manager.locator("h1").inner_text()
+    manager.get_by_label("État constaté au retour").fill("Rétroviseur gauche cassé")
+    manager.get_by_label("Description du dommage 1").fill("Rétroviseur gauche")
+    manager.get_by_label("Montant 1 (€)").fill("150")
+    manager.get_by_role("button", name="Enregistrer le retour").click()
+    assert "Rendue" in manager.locator("h1").inner_text()
+    assert "Rétroviseur gauche : 150,00" in manager.locator("main").inner_text()
+    history = manager.locator("section", has_text="Historique").inner_text()
+    for step in ("Demandée", "Acceptée", "Remise", "Rendue"):
+        assert step in history
+
+    story["booking_path"] = booking_url.removeprefix(stack.url)
+
+    # -- the billing run; Saint-Étienne's finance officer finds the invoice, gets its UBL --
+    charges = f"{stack.url}/api/v1/charges"
+    lender_api = stack.as_role("finance", CHAMBON)
+    wait_until(
+        lambda: (
+            len(
+                lender_api.get(
+                    charges, params={"status": "uninvoiced", "direction": "issued"}
+                ).json()["items"]
+            )
+            == 2
+        ),  # the rental and the damage, once billing has the booking.returned event
+        timeout=10,
+    )
+    lender_finance = sign_in(browser, stack.url, f"finance.{CHAMBON}@mutualis-demo.fr")
+    lender_finance.goto("/finances")
+    lender_finance.get_by_label("Période (mois)").fill(this_period())
+    lender_finance.get_by_role("button", name="Émettre les factures").click()
+    assert "1 facture(s) émise(s)" in lender_finance.get_by_role("status").first.inner_text()
+
+    buyer = sign_in(browser, stack.url, f"finance.{SAINT_ETIENNE}@mutualis-demo.fr")
+    refused_by_csp += csp_errors(buyer)
+    waiting = buyer.locator("section", has_text="Ce qui vous attend").inner_text()
+    assert "Factures à payer (1)" in waiting
+    buyer.get_by_role("navigation", name="Navigation principale").get_by_role(
+        "link", name="Finances"
+    ).click()
+    row = buyer.locator("tbody tr", has_text="Le Chambon-Feugerolles")
+    assert "990,00" in row.inner_text() and "Émise" in row.inner_text()
+    number = row.locator("th a").inner_text()
+    row.locator("th a").click()
+    assert number in buyer.locator("h1").inner_text()
+    assert "Rétroviseur gauche" in buyer.locator("main").inner_text()
+    story["invoice_path"] = buyer.url.removeprefix(stack.url)
+    with buyer.expect_download() as download:
+        buyer.get_by_role("link", name="Télécharger le XML UBL").click()
+    assert download.value.suggested_filename == f"{number}.xml"
+    ubl = Path(download.value.path()).read_text(encoding="utf-8")
+    assert "<Invoice" in ubl and f"<cbc:ID>{number}</cbc:ID>" in ubl
+    assert "990.00" in ubl
+
+    assert refused_by_csp == []
+
+
+def test_a_firminy_agent_sees_none_of_it(stack, browser, story):
+    assert story, "needs the story test first"
+    # Saint-Étienne holds the salter on days 20 and 21
+    salter = next(
+        item
+        for item in stack.as_role("agent", FIRMINY)
+        .get(f"{stack.url}/api/v1/listings", params={"q": "saleuse"})
+        .json()["items"]
+        if item["title"] == SALTER
+    )
+    held = stack.as_role("agent", SAINT_ETIENNE).post(
+        f"{stack.url}/api/v1/bookings",
+        json={"listing_id": salter["id"], "start": ahead(20), "end": ahead(22)},
+    )
+    assert held.status_code == 201, held.text
+
+    agent = sign_in(browser, stack.url, f"agent.{FIRMINY}@mutualis-demo.fr")
+    assert "Firminy" in agent.locator("header").inner_text()
+    for path in ("/tableau-de-bord", "/reservations?vue=emprunteur", "/reservations?vue=preteur"):
+        agent.goto(path)
+        text = agent.locator("main").inner_text()
+        assert SNOWPLOUGH not in text and SALTER not in text, path
+        assert "Saint-Étienne" not in text, path
+
+    answer = agent.goto(story["booking_path"])
+    assert answer.status == 404
+    assert "Page introuvable" in agent.locator("h1").inner_text()
+    answer = agent.goto(story["invoice_path"])
+    assert answer.status == 403  # an agent has no access to invoices at all
+    answer = agent.goto(story["invoice_path"] + "/ubl")
+    assert answer.status == 403
+
+    finance = sign_in(browser, stack.url, f"finance.{FIRMINY}@mutualis-demo.fr")
+    answer = finance.goto(story["invoice_path"])
+    assert answer.status == 404  # another commune's invoice does not exist for Firminy
+    answer = finance.goto(story["invoice_path"] + "/ubl")
+    assert answer.status == 404
+    for side in ("recues", "emises"):
+        finance.goto(f"/finances?vue={side}")
+        assert "Aucune facture" in finance.locator("main").inner_text()
+
+    # the salter is taken on those days: the page says so in words, before and after sending
+    agent.goto(f"/annonces/{salter['id']}")
+    agent.get_by_label("Premier jour").fill(ahead(21))
+    agent.get_by_label("Dernier jour (inclus)").fill(ahead(22))
+    agent.get_by_role("button", name="Voir le devis").click()
+    assert "Déjà réservé ou fermé" in agent.locator("#devis").inner_text()
+    agent.get_by_role("button", name="Envoyer la demande").click()
+    refusal = agent.get_by_role("alert").inner_text()
+    assert "Ce créneau est déjà réservé du" in refusal, refusal
+    assert "Saint-Étienne" not in refusal
+
+
+MAIN_PAGES = {
+    # name: (who, path, what to do before the picture)
+    "connexion": (None, "/connexion", None),
+    "tableau-de-bord": (f"manager.{CHAMBON}", "/tableau-de-bord", None),
+    "catalogue": (f"agent.{SAINT_ETIENNE}", "/catalogue?q=&rayon=30", None),
+    "annonce-devis": (f"agent.{SAINT_ETIENNE}", "{snowplough}", "quote"),
+    "mes-reservations": (f"agent.{SAINT_ETIENNE}", "/reservations", None),
+    "reservation": (f"manager.{CHAMBON}", "{booking_path}", None),
+    "publier-annonce": (f"manager.{CHAMBON}", "/annonces/nouvelle", None),
+    "experts": (
+        f"agent.{SAINT_ETIENNE}",
+        "/experts?besoin=urbanisme+r%C3%A9vision+du+PLU+permis+de+construire"
+        "&du={d30}&au={d40}&jours=2&tarif_max=600",
+        None,
+    ),
+    "missions": (f"agent.{SAINT_ETIENNE}", "/missions", None),
+    "finances": (f"finance.{SAINT_ETIENNE}", "/finances", None),
+    "facture": (f"finance.{SAINT_ETIENNE}", "{invoice_path}", None),
+    "releves-bancaires": (f"finance.{CHAMBON}", "/finances/rapprochement", None),
+    "releve-de-compte": (f"finance.{SAINT_ETIENNE}", f"/finances/releve?commune={CHAMBON}", None),
+    "balance-agee": (f"finance.{CHAMBON}", "/finances/balance-agee", None),
+    "compensation": (f"finance.{CHAMBON}", "/finances/compensation", "netting"),
+}
+
+
+def test_every_main_page_is_accessible_and_photographed(stack, browser, story):
+    assert story, "needs the story test first"
+    snowplough = next(
+        item
+        for item in stack.as_role("agent", SAINT_ETIENNE)
+        .get(f"{stack.url}/api/v1/listings", params={"q": "chasse-neige"})
+        .json()["items"]
+        if item["title"] == SNOWPLOUGH
+    )
+    values = story | {
+        "snowplough": f"/annonces/{snowplough['id']}",
+        "d30": ahead(30),
+        "d40": ahead(40),
+    }
+    pages: dict[str | None, object] = {}
+    found: dict[str, list] = {}
+    for name, (who, path, action) in MAIN_PAGES.items():
+        if who not in pages:
+            # axe is injected as a script: this context lets it past the page's CSP
+            if who is None:
+                context = browser.new_context(base_url=stack.url, bypass_csp=True)
+                pages[who] = context.new_page()
+            else:
+                pages[who] = sign_in(browser, stack.url, f"{who}@mutualis-demo.fr", bypass_csp=True)
+        page = pages[who]
+        answer = page.goto(path.format(**values))
+        assert answer.status == 200, (name, answer.status)
+        if action == "quote":
+            page.get_by_label("Premier jour").fill(ahead(30))
+            page.get_by_label("Dernier jour (inclus)").fill(ahead(32))
+            page.get_by_role("button", name="Voir le devis").click()
+        elif action == "netting":
+            page.get_by_label("Période (mois)").fill(this_period())
+            page.get_by_role("button", name="Calculer et enregistrer la compensation").click()
+        screenshot(page, name)
+        violations = axe_violations(page)
+        if violations:
+            found[name] = violations
+    assert found == {}, describe(found)  # type: ignore[arg-type]
+
+    # on a phone
+    phone = sign_in(
+        browser,
+        stack.url,
+        f"agent.{SAINT_ETIENNE}@mutualis-demo.fr",
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+    )
+    for name, path in (
+        ("telephone-tableau-de-bord", "/tableau-de-bord"),
+        ("telephone-annonce", values["snowplough"]),
+    ):
+        phone.goto(path)
+        assert phone.evaluate("() => document.documentElement.scrollWidth") <= 392, name
+        screenshot(phone, name)
+
+
+def test_pages_send_their_security_headers_and_refuse_forged_forms(stack):
+    session = requests.Session()
+    login = session.get(f"{stack.url}/connexion", timeout=10)
+    csp = login.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert login.headers["X-Content-Type-Options"] == "nosniff"
+    # no login token: refused, whatever the password
+    forged = requests.post(
+        f"{stack.url}/connexion",
+        data={"email": f"agent.{SAINT_ETIENNE}@mutualis-demo.fr", "password": "mutualis-demo"},
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert forged.status_code == 403
+    token = login.text.split('name="csrf" value="')[1].split('"')[0]
+    signed_in = session.post(
+        f"{stack.url}/connexion",
+        data={
+            "csrf": token,
+            "email": f"agent.{SAINT_ETIENNE}@mutualis-demo.fr",
+            "password": "mutualis-demo",
+        },
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert signed_in.status_code == 303
+    cookie = signed_in.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie  # GATEWAY_PUBLIC_URL is http here
+    # a session cookie without the form's token cannot act
+    no_token = session.post(f"{stack.url}/deconnexion", data={}, timeout=10, allow_redirects=False)
+    assert no_token.status_code == 403
+    from_elsewhere = session.post(
+        f"{stack.url}/deconnexion",
+        data={"csrf": "x"},
+        headers={"Origin": "https://evil.example"},
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert from_elsewhere.status_code == 403
+    assert session.get(f"{stack.url}/tableau-de-bord", timeout=10).status_code == 200
+    # the API still wants its bearer token: the cookie is for the pages only
+    assert session.get(f"{stack.url}/api/v1/me", timeout=10).status_code == 401
+    css = session.get(f"{stack.url}/static/mutualis.css", timeout=10)
+    assert css.headers["Cache-Control"].startswith("public, max-age=")
+
+
+def test_a_manager_publishes_a_listing_and_closes_it_for_maintenance(stack, browser):
+    manager = sign_in(browser, stack.url, f"manager.{CHAMBON}@mutualis-demo.fr")
+    manager.goto("/annonces/nouvelle")
+    manager.get_by_label("Titre").fill("Nacelle élévatrice 12 m")
+    manager.get_by_label("Catégorie").select_option("batiment")
+    manager.get_by_label("Type", exact=True).select_option("equipment")
+    manager.get_by_label("Tarif (€)").fill("abc")
+    manager.get_by_role("button", name="Publier").click()
+    assert "Indiquez un montant en euros" in manager.locator("main").inner_text()
+    manager.get_by_label("Tarif (€)").fill("180,50")
+    manager.get_by_role("button", name="Publier").click()
+    assert "L'annonce est publiée." in manager.get_by_role("status").first.inner_text()
+    assert "180,50" in manager.locator("main").inner_text()
+
+    first = date.today() + timedelta(days=3)
+    manager.get_by_label("Du", exact=True).fill(first.isoformat())
+    manager.get_by_label("Au (inclus)").fill((first + timedelta(days=1)).isoformat())
+    manager.get_by_label("Motif").fill("Contrôle réglementaire")
+    manager.get_by_role("button", name="Fermer ces jours").click()
+    assert "La fermeture est enregistrée." in manager.get_by_role("status").first.inner_text()
+    assert "Contrôle réglementaire" in manager.locator("main").inner_text()
+    closed = manager.locator("td.day-closed .sr-only").all_inner_texts()
+    assert closed and all("fermé (Contrôle réglementaire)" in text for text in closed)
+
+
+def test_an_expert_is_found_engaged_and_their_days_approved(stack, browser):
+    agent = sign_in(browser, stack.url, f"agent.{SAINT_ETIENNE}@mutualis-demo.fr")
+    agent.goto("/experts")
+    agent.get_by_label("Votre besoin, en quelques phrases").fill(
+        "Réviser notre PLU et instruire des permis de construire"
+    )
+    agent.get_by_label("Du", exact=True).fill(ahead(0))
+    agent.get_by_label("Au (inclus)").fill(ahead(10))
+    agent.get_by_label("Jours nécessaires").fill("2")
+    agent.get_by_role("button", name="Trouver des experts").click()
+    best = agent.locator("ol.cards > li").first
+    assert "Hélène Duclos" in best.inner_text()
+    assert best.locator("svg.bars rect.bar-fill").count() >= 3
+    best.locator("summary").click()
+    best.get_by_role("button", name="Envoyer la demande").click()
+    assert "Votre demande de mission est envoyée" in agent.get_by_role("status").first.inner_text()
+    mission = agent.url.split("?")[0].removeprefix(stack.url)
+
+    lender = sign_in(browser, stack.url, f"manager.{FIRMINY}@mutualis-demo.fr")
+    lender.goto(mission)
+    lender.get_by_role("button", name="Accepter la mission").click()
+    lender.get_by_label("Date").fill(ahead(0))
+    lender.get_by_label("Jours (entiers ou demi)").fill("1,5")
+    lender.get_by_role("button", name="Déclarer").click()
+    assert "À approuver" in lender.locator("main").inner_text()
+
+    agent.goto("/tableau-de-bord")
+    assert "Jours travaillés à approuver (1)" in agent.locator("main").inner_text()
+    agent.goto(mission)
+    agent.get_by_role("button", name="Approuver 1,5 j").click()
+    assert "ils seront facturés" in agent.get_by_role("status").first.inner_text()
+    assert "Approuvé" in agent.locator("tbody").inner_text()

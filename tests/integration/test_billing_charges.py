@@ -1,0 +1,296 @@
+"""Each source line is charged exactly once by a real `mutualis serve billing` process,
+whatever happens: duplicate deliveries and re-emitted events, kill -9 in the middle of
+handling, events published before billing ever started, billing down while events pile up."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import requests
+from kombu import Connection, Producer
+from sqlalchemy import func, select
+
+from contracts.bookings import (
+    BookingCancelled,
+    BookingReturned,
+    BookingSnapshot,
+    BookingStatus,
+    Damage,
+    Quote,
+)
+from contracts.consultants import EngagementTimesheetApproved, TimesheetApproval
+from contracts.topology import BOOKINGS_TO_BILLING, CONSULTANTS_TO_BILLING
+from infra.database import make_engine
+from infra.messaging_tables import outbox, processed_events
+from infra.migrations import upgrade
+from infra.settings import PROJECT_ROOT
+from infra.topology import declare_all, source_exchange
+from services.billing.models import ChargeRow
+from tests.integration.messaging import publish_event, queue_depth
+from tests.support import free_port, wait_until
+
+
+class BillingProcess:
+    """`mutualis serve billing` as a real process, to be killed like a real one."""
+
+    def __init__(self, url: str, amqp_uri: str, log_path):
+        self.port = free_port()
+        env = dict(
+            os.environ,
+            BILLING_DATABASE_URL=url,
+            BILLING_HTTP_PORT=str(self.port),
+            AMQP_URI=amqp_uri,
+            LOG_FORMAT="text",
+        )
+        self.log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", "serve", "billing"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self) -> BillingProcess:
+        def ready():
+            assert self.proc.poll() is None, "billing exited: see its log"
+            try:
+                url = f"http://127.0.0.1:{self.port}/health/ready"
+                return requests.get(url, timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(ready, timeout=30, interval=0.1)
+        return self
+
+    def duplicates_skipped(self) -> float:
+        text = requests.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("mutualis_events_duplicates_skipped_total{")
+        )
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=20)
+        self.log.close()
+
+
+@pytest.fixture(params=["postgresql"])
+def billing_url(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'billing.sqlite3'}"
+    else:
+        url = request.getfixturevalue("pg_database").url
+    upgrade("billing", url)
+    return url
+
+
+@pytest.fixture
+def start_billing(billing_url, vhost, tmp_path):
+    started: list[BillingProcess] = []
+
+    def start() -> BillingProcess:
+        process = BillingProcess(billing_url, vhost.amqp_uri, tmp_path / "billing.log")
+        started.append(process)
+        return process.wait_ready()
+
+    yield start
+    for process in started:
+        if process.proc.poll() is None:
+            process.kill()
+
+
+def returned(booking_id: str | None = None) -> BookingReturned:
+    """A returned booking: two days of rental and one damage, so two charges."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    snapshot = BookingSnapshot(
+        booking_id=booking_id or str(uuid.uuid4()),
+        listing_id="l-1",
+        listing_title="Chasse-neige",
+        status="returned",
+        lender_commune="42044",
+        borrower_commune="42218",
+        start=start,
+        end=start + timedelta(days=2),
+        quantity=1,
+        with_operator=False,
+        quote=Quote(
+            units=2,
+            pricing_unit="day",
+            unit_rate_cents=42000,
+            quantity=1,
+            rental_cents=84000,
+            operator_cents=0,
+            amount_cents=84000,
+            deposit_cents=0,
+        ),
+        damages=[Damage(description="Rétroviseur", amount_cents=15000)],
+    )
+    return BookingReturned.new(snapshot, producer="bookings", correlation_id="test")
+
+
+def cancelled_late() -> BookingCancelled:
+    snapshot = returned().payload.model_copy(
+        update={
+            "status": BookingStatus.CANCELLED,
+            "cancellation_fee_cents": 10000,
+            "damages": [],
+        }
+    )
+    return BookingCancelled.new(snapshot, producer="bookings", correlation_id="test")
+
+
+def timesheet() -> EngagementTimesheetApproved:
+    return EngagementTimesheetApproved.new(
+        TimesheetApproval(
+            engagement_id=str(uuid.uuid4()),
+            timesheet_id=str(uuid.uuid4()),
+            consultant_id="c-1",
+            consultant_name="Claire Martin",
+            lender_commune="42095",
+            borrower_commune="42218",
+            work_date=date.today(),
+            days=Decimal("0.5"),
+            day_rate_cents=45000,
+            amount_cents=22500,
+        ),
+        producer="consultants",
+        correlation_id="test",
+    )
+
+
+def charges(url: str) -> tuple[int, int]:
+    """(charges stored, distinct source lines among them)."""
+    with make_engine(url).connect() as conn:
+        return conn.execute(
+            select(func.count(), func.count(ChargeRow.source_reference.distinct()))
+        ).one()
+
+
+def recorded_events(url: str) -> int:
+    with make_engine(url).connect() as conn:
+        return conn.scalar(
+            select(func.count())
+            .select_from(outbox)
+            .where(outbox.c.routing_key == "charge.recorded")
+        )
+
+
+def applied(url: str) -> int:
+    with make_engine(url).connect() as conn:
+        return conn.scalar(select(func.count()).select_from(processed_events))
+
+
+def settled(url: str, amqp_uri: str, expected: int) -> bool:
+    """Every expected charge is there and the queues are drained."""
+    return (
+        charges(url)[0] == expected
+        and queue_depth(amqp_uri, BOOKINGS_TO_BILLING.queue) == 0
+        and queue_depth(amqp_uri, CONSULTANTS_TO_BILLING.queue) == 0
+    )
+
+
+def publish_all(amqp_uri: str, events) -> None:
+    """Publishes as the relay does (persistent, confirmed), on one connection."""
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        producer = Producer(conn.channel())
+        for event in events:
+            producer.publish(
+                json.dumps(event.model_dump(mode="json")),
+                exchange=source_exchange(event.producer),
+                routing_key=event.type,
+                content_type="application/json",
+                content_encoding="utf-8",
+                delivery_mode=2,
+            )
+
+
+def declare_queues(amqp_uri: str) -> None:
+    """What every relay does when it starts, before it publishes anything."""
+    with Connection(amqp_uri) as conn:
+        declare_all(conn)
+
+
+def test_duplicates_and_a_re_emitted_event_are_charged_once(start_billing, billing_url, vhost):
+    billing = start_billing()
+    event = returned()
+    re_emitted = BookingReturned.new(event.payload, producer="bookings")  # same booking, new id
+    for message in (event, event, re_emitted, event):
+        publish_event(vhost.amqp_uri, message)
+
+    wait_until(lambda: billing.duplicates_skipped() >= 2, timeout=15)
+    wait_until(lambda: settled(billing_url, vhost.amqp_uri, 2), timeout=15)
+    assert charges(billing_url) == (2, 2)
+    assert recorded_events(billing_url) == 2
+    assert applied(billing_url) == 2  # the event and its re-emission, each applied once
+
+
+@pytest.mark.parametrize("billing_url", ["sqlite", "postgresql"], indirect=True)
+def test_killed_with_kill_9_mid_handling_billing_charges_every_line_once(
+    start_billing, billing_url, vhost
+):
+    declare_queues(vhost.amqp_uri)
+    publish_all(vhost.amqp_uri, [returned() for _ in range(600)])
+    billing = start_billing()
+    wait_until(lambda: charges(billing_url)[0] >= 40, timeout=30, interval=0.005)
+    billing.kill()  # kill -9: in-flight handlers die, unacknowledged messages come back
+    stored_at_kill = charges(billing_url)[0]
+    assert stored_at_kill < 1200, "billing finished before it could be killed"
+    assert queue_depth(vhost.amqp_uri, BOOKINGS_TO_BILLING.queue) > 0
+
+    start_billing()
+    wait_until(lambda: settled(billing_url, vhost.amqp_uri, 1200), timeout=90)
+    assert charges(billing_url) == (1200, 1200)
+    assert recorded_events(billing_url) == 1200
+    assert applied(billing_url) == 600
+    assert queue_depth(vhost.amqp_uri, BOOKINGS_TO_BILLING.dead_letter_queue) == 0
+
+
+def test_events_published_before_billing_ever_started_are_all_charged(
+    start_billing, billing_url, vhost
+):
+    declare_queues(vhost.amqp_uri)
+    for event in [returned() for _ in range(10)] + [cancelled_late(), timesheet(), timesheet()]:
+        publish_event(vhost.amqp_uri, event)
+    assert queue_depth(vhost.amqp_uri, BOOKINGS_TO_BILLING.queue) == 11
+    assert queue_depth(vhost.amqp_uri, CONSULTANTS_TO_BILLING.queue) == 2
+
+    start_billing()
+    wait_until(lambda: settled(billing_url, vhost.amqp_uri, 23), timeout=20)
+    with make_engine(billing_url).connect() as conn:
+        kinds = dict(
+            conn.execute(select(ChargeRow.kind, func.count()).group_by(ChargeRow.kind)).all()
+        )
+    assert kinds == {"rental": 10, "damage": 10, "cancellation_fee": 1, "consulting": 2}
+
+
+def test_events_piling_up_while_billing_is_down_are_charged_once_it_is_back(
+    start_billing, billing_url, vhost
+):
+    billing = start_billing()
+    before = [returned() for _ in range(10)]
+    for event in before:
+        publish_event(vhost.amqp_uri, event)
+    wait_until(lambda: settled(billing_url, vhost.amqp_uri, 20), timeout=15)
+    billing.kill(signal.SIGTERM)
+
+    during = [returned() for _ in range(15)] + [timesheet()]
+    for event in during + before[:3]:  # and some old ones redelivered by an upstream relay
+        publish_event(vhost.amqp_uri, event)
+    assert queue_depth(vhost.amqp_uri, BOOKINGS_TO_BILLING.queue) == 18
+    assert charges(billing_url)[0] == 20
+
+    start_billing()
+    wait_until(lambda: settled(billing_url, vhost.amqp_uri, 51), timeout=20)
+    assert charges(billing_url) == (51, 51)
+    assert recorded_events(billing_url) == 51

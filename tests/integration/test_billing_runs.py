@@ -1,0 +1,237 @@
+"""Billing runs, payments and settlements on a real database, PostgreSQL and SQLite: numbers
+stay gapless and each charge is invoiced once under concurrent runs; statements imported
+twice record nothing twice; concurrent settlements settle once."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+import eventlet
+import pytest
+from sqlalchemy import func, select
+
+from contracts.errors import Conflict, InvalidInput, NotFound
+from services.billing import domain
+from services.billing.models import ChargeRow, InvoiceLineRow, InvoiceRow, PaymentRow
+from tests.integration.billing_support import (
+    add_charges,
+    assert_every_document_valid,
+    billing_database,
+    billing_service,
+    caller,
+    declare_profiles,
+    iban_for,
+)
+
+SUPPLIERS = ["42044", "42095", "42218"]
+CUSTOMERS = ["42207", "42189", "42218", "42044"]
+OPERATOR = caller("42218", "operator")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'billing.sqlite3'}"
+    else:
+        url = request.getfixturevalue("pg_database").url
+    access = billing_database(url)
+    declare_profiles(access, sorted(set(SUPPLIERS + CUSTOMERS)))
+    yield access
+    assert_every_document_valid(access)  # whatever the test issued passes EN 16931
+
+
+def random_charges(rng: random.Random, count: int) -> list[tuple[str, str, int]]:
+    pairs = []
+    while len(pairs) < count:
+        supplier, customer = rng.choice(SUPPLIERS), rng.choice(CUSTOMERS)
+        if supplier != customer:
+            pairs.append((supplier, customer, rng.randint(1, 500_000)))
+    return pairs
+
+
+def test_concurrent_runs_give_gapless_numbers_and_invoice_each_charge_once(db):
+    service = billing_service(db)
+    period = domain.period_of(domain.today())
+    rng = random.Random(7)
+    callers = [OPERATOR, OPERATOR] + [caller(s, "finance") for s in SUPPLIERS]
+    for _ in range(3):  # charges keep arriving between rounds of simultaneous runs
+        add_charges(db, random_charges(rng, 40), domain.today())
+        runs = [
+            eventlet.spawn(service.run_billing, who, {"period": period})
+            for who in rng.sample(callers, len(callers))
+        ]
+        for run in runs:
+            run.wait()
+
+    with db.reading() as session:
+        numbers = session.execute(select(InvoiceRow.supplier_commune, InvoiceRow.number)).all()
+        charged = session.scalar(select(func.sum(ChargeRow.amount_cents)))
+        invoiced = session.scalar(select(func.sum(InvoiceRow.total_cents)))
+        lines = session.scalar(select(func.count()).select_from(InvoiceLineRow))
+        charges = session.scalar(select(func.count()).select_from(ChargeRow))
+    by_supplier: dict[str, list[int]] = defaultdict(list)
+    for supplier, number in numbers:
+        assert number.startswith(f"{supplier}-{domain.today().year}-")
+        by_supplier[supplier].append(int(number.rsplit("-", 1)[1]))
+    for supplier, sequence in by_supplier.items():
+        assert sorted(sequence) == list(range(1, len(sequence) + 1)), supplier
+    assert lines == charges == 120
+    assert invoiced == charged
+
+    # one more run has nothing left to issue
+    assert service.run_billing(OPERATOR, {"period": period})["invoices"] == []
+
+
+def test_a_finance_team_issues_only_its_communes_invoices_and_pairs_without_profile_wait(db):
+    service = billing_service(db)
+    today = domain.today()
+    period = domain.period_of(today)
+    add_charges(
+        db, [("42044", "42218", 1000), ("42095", "42218", 2000), ("42044", "69123", 30)], today
+    )
+
+    mine = service.run_billing(caller("42044", "finance"), {"period": period})
+    assert [i["supplier_commune"] for i in mine["invoices"]] == ["42044"]
+    assert [(s["customer_commune"], s["charges"]) for s in mine["skipped"]] == [("69123", 1)]
+    assert "no billing profile" in mine["skipped"][0]["reason"]
+    rest = service.run_billing(OPERATOR, {"period": period})
+    assert [i["supplier_commune"] for i in rest["invoices"]] == ["42095"]
+
+    with pytest.raises(InvalidInput) as refused:
+        service.run_billing(OPERATOR, {"period": "2999-01"})
+    assert refused.value.errors[0]["field"] == "period"
+    with pytest.raises(InvalidInput) as refused:
+        service.run_billing(OPERATOR, {"period": "2026-13"})
+    assert refused.value.errors[0]["field"] == "period"
+
+
+def test_statements_pay_by_number_or_amount_and_an_import_twice_records_nothing_twice(db):
+    service = billing_service(db)
+    today = domain.today()
+    add_charges(db, [("42044", "42218", 99000), ("42044", "42207", 25000)], today)
+    run = service.run_billing(OPERATOR, {"period": domain.period_of(today)})
+    number = {i["customer_commune"]: i for i in run["invoices"]}
+    chambon = caller("42044", "finance")
+    csv = (
+        "date,amount,counterparty,iban,remittance\n"
+        f"{today},400.00,COMMUNE DE SAINT ETIENNE,,FACT {number['42218']['number']}\n"
+        f"{today},250.00,TRESOR PUBLIC,{iban_for('42207')},loyer matériel\n"
+        f"{today},12.34,INCONNU,,don\n"
+        f"{today},-50.00,EDF,,prélèvement\n"
+    ).encode()
+    import base64
+
+    content = base64.b64encode(csv).decode()
+    first = service.import_statement(chambon, content)
+    assert (len(first["matched"]), len(first["unmatched"]), first["ignored"]) == (2, 1, 1)
+    second = service.import_statement(chambon, content)
+    assert (second["matched"], second["unmatched"], second["duplicates"]) == ([], [], 3)
+    with db.reading() as session:
+        assert session.scalar(select(func.count()).select_from(PaymentRow)) == 2
+
+    partly = service.get_invoice(chambon, number["42218"]["id"])
+    assert (partly["status"], partly["balance_cents"]) == ("partially_paid", 59000)
+    paid = service.get_invoice(chambon, number["42207"]["id"])
+    assert (paid["status"], paid["balance_cents"]) == ("paid", 0)
+
+    # the unknown credit waits for a hand match; paying too much is kept as overpaid
+    (line,) = service.unmatched_payments(chambon)["items"]
+    assert line["amount_cents"] == 1234
+    service.record_payment(
+        chambon, {"invoice_id": number["42218"]["id"], "amount_cents": 59000, "date": str(today)}
+    )
+    matched = service.match_statement_line(
+        chambon, line["id"], {"invoice_id": number["42218"]["id"]}
+    )
+    assert matched["status"] == "matched"
+    over = service.get_invoice(chambon, number["42218"]["id"])
+    assert (over["status"], over["balance_cents"], over["overpaid_cents"]) == ("paid", 0, 1234)
+    assert service.unmatched_payments(chambon)["items"] == []
+    with pytest.raises(Conflict):
+        service.match_statement_line(chambon, line["id"], {"invoice_id": number["42218"]["id"]})
+
+
+def test_only_the_issuer_records_payments_and_credits_and_strangers_see_nothing(db):
+    service = billing_service(db)
+    today = domain.today()
+    add_charges(db, [("42044", "42218", 5000)], today)
+    (invoice,) = service.run_billing(OPERATOR, {"period": domain.period_of(today)})["invoices"]
+    payment = {"invoice_id": invoice["id"], "amount_cents": 100, "date": str(today)}
+    from contracts.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        service.record_payment(caller("42218", "finance"), payment)
+    with pytest.raises(Forbidden):
+        service.issue_credit_note(caller("42218", "finance"), invoice["id"], {"reason": "non"})
+    with pytest.raises(NotFound):
+        service.get_invoice(caller("42207", "finance"), invoice["id"])
+    with pytest.raises(NotFound):
+        service.get_invoice(caller("42044", "agent"), invoice["id"])
+
+    whole = service.issue_credit_note(
+        caller("42044", "finance"), invoice["id"], {"reason": "annulée"}
+    )
+    assert whole["totals"]["total_cents"] == 5000
+    cancelled = service.get_invoice(caller("42218", "manager"), invoice["id"])
+    assert (cancelled["status"], cancelled["balance_cents"]) == ("cancelled", 0)
+    with pytest.raises(Conflict):
+        service.record_payment(caller("42044", "finance"), payment)
+
+
+def test_a_profile_is_refused_field_by_field(db):
+    service = billing_service(db)
+    with pytest.raises(InvalidInput) as refused:
+        service.put_profile(
+            caller("42044", "finance"),
+            {
+                "siret": domain.siret_for("214202186"),  # Saint-Étienne's
+                "iban": "FR7630001007941234567890186",
+                "bic": "BDFEFRPPCCT",
+                "address": {"street": "Place", "postal_code": "4250", "city": "Le Chambon"},
+            },
+        )
+    assert {e["field"] for e in refused.value.errors} == {"address.postal_code"}
+    with pytest.raises(InvalidInput) as refused:
+        service.put_profile(
+            caller("42044", "finance"),
+            {
+                "siret": domain.siret_for("214202186"),
+                "iban": "FR7630001007941234567890186",
+                "bic": "BDFEFRPPCCT",
+                "address": {"street": "Place", "postal_code": "42500", "city": "Le Chambon"},
+                "service_code_required": True,
+            },
+        )
+    assert {e["field"] for e in refused.value.errors} == {"siret", "iban", "service_code"}
+
+
+def test_concurrent_settlements_of_a_period_settle_once(db):
+    service = billing_service(db)
+    today = domain.today()
+    period = domain.period_of(today)
+    add_charges(
+        db,
+        [
+            ("42044", "42218", 99000),
+            ("42095", "42218", 112500),
+            ("42218", "42044", 40000),
+            ("42218", "42095", 30000),
+            ("42044", "42095", 1000),
+        ],
+        today,
+    )
+    service.run_billing(OPERATOR, {"period": period})
+    attempts = [eventlet.spawn(service.settle, OPERATOR, {"period": period}) for _ in range(4)]
+    results = [a.wait() for a in attempts]
+    assert sum(r["created"] for r in results) == 1
+    assert len({r["id"] for r in results}) == 1
+    (done,) = [r for r in results if r["created"]]
+    assert done["invoices_settled"] == 5
+    assert len(done["transfers"]) <= len(done["positions"]) - 1
+    assert sum(t["amount_cents"] for t in done["transfers"]) == sum(
+        p["net_cents"] for p in done["positions"] if p["net_cents"] > 0
+    )
+    with db.reading() as session:
+        statuses = set(session.scalars(select(InvoiceRow.status)))
+    assert statuses == {"settled"}

@@ -1,0 +1,100 @@
+"""The operator's command line on real databases: users, outbox backlog."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from sqlalchemy import create_engine, select
+
+from contracts.listings import ListingDraft
+from gateway.auth import password_matches
+from gateway.models import User
+from infra.database import DatabaseAccess, make_engine
+from infra.migrations import upgrade
+from infra.settings import PROJECT_ROOT
+from services.listings import repository
+
+
+def mutualis(env: dict, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "infra.cli", *args],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        cwd=PROJECT_ROOT,
+        env=dict(os.environ, **env),
+    )
+
+
+def test_an_operator_creates_a_communes_user_who_can_then_log_in(tmp_path):
+    url = f"sqlite:///{tmp_path / 'gateway.sqlite3'}"
+    upgrade("gateway", url)
+    env = {"GATEWAY_DATABASE_URL": url}
+    args = [
+        "create-user",
+        "--email",
+        "Secretariat@Firminy.fr",
+        "--name",
+        "Secrétariat",
+        "--commune",
+        "42095",
+        "--roles",
+        "agent,manager",
+        "--password-stdin",
+    ]
+
+    created = mutualis(env, *args, stdin="une phrase de passe solide\n")
+    assert created.returncode == 0, created.stderr
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        user = conn.execute(select(User.__table__)).one()
+    assert (user.email, user.commune, user.roles) == (
+        "secretariat@firminy.fr",
+        "42095",
+        "agent,manager",
+    )
+    assert password_matches(user.password_hash, "une phrase de passe solide")
+
+    again = mutualis(env, *args, stdin="une phrase de passe solide\n")
+    assert again.returncode != 0 and "already exists" in again.stderr
+    bad = mutualis(env, *[a if a != "42095" else "99999" for a in args], stdin="x" * 20 + "\n")
+    assert bad.returncode != 0 and "commune" in bad.stderr
+    short = mutualis(
+        env,
+        *[a if a != "Secretariat@Firminy.fr" else "b@firminy.fr" for a in args],
+        stdin="court\n",
+    )
+    assert short.returncode != 0 and "password" in short.stderr
+    with engine.connect() as conn:
+        assert len(conn.execute(select(User.__table__)).all()) == 1
+
+
+def test_the_outbox_backlog_shows_what_waits(tmp_path):
+    urls = {s: f"sqlite:///{tmp_path / (s + '.sqlite3')}" for s in ("listings", "bookings")}
+    for service, url in urls.items():
+        upgrade(service, url)
+    db = DatabaseAccess(make_engine(urls["listings"]), "listings", None, "test")
+    with db.transaction() as tx:
+        for n in range(3):
+            repository.publish(
+                tx,
+                "42044",
+                ListingDraft(
+                    title=f"Saleuse {n}",
+                    category="deneigement",
+                    kind="equipment",
+                    pricing_unit="day",
+                    rate_cents=9000,
+                ),
+            )
+    env = {f"{s.upper()}_DATABASE_URL": u for s, u in urls.items()}
+    for service in ("consultants", "billing"):  # empty databases for the others
+        env[f"{service.upper()}_DATABASE_URL"] = f"sqlite:///{tmp_path / (service + '.sqlite3')}"
+        upgrade(service, env[f"{service.upper()}_DATABASE_URL"])
+    shown = mutualis(env, "outbox")
+    assert shown.returncode == 0, shown.stderr
+    rows = {line.split()[0]: line.split()[1] for line in shown.stdout.splitlines()[1:]}
+    assert rows["listings"] == "3"
+    assert rows["bookings"] == "0"

@@ -1,0 +1,174 @@
+"""deploy/ stays true to the code: every component deployed, scraped and nothing stale;
+compose, Kubernetes and Prometheus files valid; the broker definitions match the topology."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.components import COMPONENTS, SERVICES
+from infra.settings import PROJECT_ROOT
+from infra.topology import rabbitmq_definitions
+
+DEPLOY = PROJECT_ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+
+
+def tool(name: str) -> str:
+    """The path of a validation tool; CI installs them (.ci/run), elsewhere the test skips."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is missing: .ci/run should have installed it")
+        pytest.skip(f"{name} not installed (apt-get install prometheus docker-compose)")
+    return path
+
+
+def expected_processes() -> set[str]:
+    return set(COMPONENTS) | {f"{service}-relay" for service in SERVICES}
+
+
+def test_compose_runs_every_component_and_nothing_stale():
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    ours = {
+        name
+        for name, svc in compose["services"].items()
+        if svc.get("image", "").startswith("mutualis")
+    }
+    assert ours - {"migrate"} == expected_processes()
+
+
+def test_compose_is_valid():
+    subprocess.run(
+        [tool("docker-compose"), "-f", str(DEPLOY / "compose.yaml"), "config", "-q"],
+        check=True,
+        capture_output=True,
+    )
+
+
+def k8s_documents() -> list[tuple[Path, dict]]:
+    return [
+        (path, doc)
+        for path in sorted(K8S.glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    ]
+
+
+def test_kubernetes_runs_every_component_and_nothing_stale():
+    deployments = {
+        doc["metadata"]["name"] for _, doc in k8s_documents() if doc["kind"] == "Deployment"
+    }
+    assert deployments == expected_processes()
+    kinds = {
+        (doc["kind"], doc["metadata"]["name"])
+        for _, doc in k8s_documents()
+        if doc["kind"] != "Kustomization"
+    }
+    for component in COMPONENTS:
+        assert ("Service", component) in kinds
+        assert ("PodDisruptionBudget", component) in kinds
+    assert {name for kind, name in kinds if kind == "HorizontalPodAutoscaler"} == {
+        "gateway",
+        "bookings",
+    }
+    assert ("Job", "mutualis-migrate") in kinds and ("Ingress", "gateway") in kinds
+
+
+def test_every_kubernetes_deployment_has_probes_and_limits():
+    for _, doc in k8s_documents():
+        if doc["kind"] != "Deployment":
+            continue
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            assert container["resources"]["requests"] and container["resources"]["limits"]
+            if not doc["metadata"]["name"].endswith("-relay"):
+                assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+                assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+
+
+def test_kubernetes_manifests_match_the_schemas():
+    import kubernetes_validate
+
+    for _, doc in k8s_documents():
+        if doc["kind"] != "Kustomization":  # kustomize's own file has no cluster schema
+            kubernetes_validate.validate(doc, "1.30.0", strict=True)
+
+
+def test_kustomization_lists_every_manifest():
+    listed = set(yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"])
+    present = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml", "secret.example.yaml"}
+    assert listed == present
+
+
+def test_prometheus_scrapes_every_component():
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "mutualis")
+    scraped = {t["labels"]["component"] for t in job["static_configs"]}
+    assert scraped == set(COMPONENTS)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "config", "deploy/prometheus/prometheus.yml"],
+        ["check", "rules", "deploy/prometheus/alerts.yml"],
+        ["test", "rules", "deploy/prometheus/tests/alerts_test.yml"],
+    ],
+)
+def test_promtool(args):
+    result = subprocess.run(
+        [tool("promtool"), *args], cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_has_a_unit_test():
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"]}
+    tests = yaml.safe_load((DEPLOY / "prometheus" / "tests" / "alerts_test.yml").read_text())
+    tested = {case["alertname"] for t in tests["tests"] for case in t["alert_rule_test"]}
+    assert alerts == tested
+
+
+def test_rabbitmq_definitions_match_the_topology():
+    committed = json.loads((DEPLOY / "rabbitmq" / "definitions.json").read_text())
+    assert committed == rabbitmq_definitions(), (
+        "regenerate: mutualis topology > deploy/rabbitmq/definitions.json"
+    )
+
+
+def test_the_image_runs_as_a_non_root_user_in_a_slim_final_stage():
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM (\S+)", dockerfile, flags=re.M)
+    assert len(stages) == 2 and stages[-1] == "python:3.11-slim"
+    final = dockerfile.split("\nFROM ")[-1]
+    assert re.search(r"^USER 10001$", final, flags=re.M)
+    assert "pip install" not in final  # dependencies come built from the first stage
+
+
+def metric_names_in(expr: str) -> set[str]:
+    return set(re.findall(r"\b(mutualis_[a-z_]+)", expr))
+
+
+def dashboard_and_rule_metrics() -> set[str]:
+    names = set()
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "mutualis.json").read_text())
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            names |= metric_names_in(target["expr"])
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            names |= metric_names_in(rule["expr"])
+    return names
+
+
+def test_the_dashboard_queries_our_metrics():
+    assert dashboard_and_rule_metrics()  # the e2e test checks each is really exported

@@ -1,0 +1,130 @@
+"""What the pages' forms send, the quote shown before sending, and the words said to people."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from gateway.pages.forms import (
+    FormError,
+    booking_period,
+    booking_preview,
+    cents_from_euros,
+    euros_from_cents,
+)
+from gateway.pages.french import explain_refusal, long_date, money, period_text
+
+SNOWPLOUGH = {
+    "pricing_unit": "day",
+    "rate_cents": 42000,
+    "operator_rate_cents": 32000,
+    "deposit_cents": 150000,
+    "quantity": 2,
+    "min_duration": 1,
+    "max_duration": 10,
+    "lead_time_days": 2,
+    "with_operator": True,
+}
+NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "cents"),
+    [("420", 42000), ("420,5", 42050), ("1 234,56", 123456), ("0.99", 99), ("15 €", 1500)],
+)
+def test_euros_are_read_exactly(text, cents):
+    assert cents_from_euros(text, "rate") == cents
+
+
+@pytest.mark.parametrize("text", ["abc", "1,234", "12,345", "--1", "1e3"])
+def test_unreadable_amounts_are_refused_with_the_field(text):
+    with pytest.raises(FormError) as refused:
+        cents_from_euros(text, "rate_cents")
+    assert refused.value.field == "rate_cents"
+
+
+def test_amounts_round_trip_through_the_form():
+    assert euros_from_cents(42000) == "420" and euros_from_cents(42050) == "420,50"
+    assert cents_from_euros(euros_from_cents(123456), "x") == 123456
+
+
+def test_a_day_booking_runs_from_the_first_to_the_day_after_the_last():
+    start, end = booking_period("day", {"du": "2026-03-10", "au": "2026-03-11"})
+    assert (start, end) == (date(2026, 3, 10), date(2026, 3, 12))
+    with pytest.raises(FormError):
+        booking_period("day", {"du": "2026-03-10", "au": "2026-03-09"})
+
+
+def test_an_hour_booking_is_in_paris_time():
+    start, end = booking_period(
+        "hour", {"jour": "2026-07-01", "heure_debut": "09:00", "heure_fin": "12:00"}
+    )
+    assert start.isoformat() == "2026-07-01T09:00:00+02:00"
+    assert (end - start) == timedelta(hours=3)
+
+
+def test_the_quote_is_the_listing_terms_applied_to_the_period():
+    preview = booking_preview(SNOWPLOUGH, date(2026, 3, 10), date(2026, 3, 12), 1, True, [], NOW)
+    assert (preview.units, preview.rental_cents, preview.operator_cents) == (2, 84000, 64000)
+    assert preview.amount_cents == 148000 and preview.deposit_cents == 150000
+    assert preview.problems == []
+
+
+def test_the_quote_says_what_stands_in_the_way():
+    taken = [(datetime(2026, 3, 2, 23, tzinfo=UTC), datetime(2026, 3, 3, 23, tzinfo=UTC))]
+    preview = booking_preview(SNOWPLOUGH, date(2026, 3, 3), date(2026, 3, 15), 3, False, taken, NOW)
+    text = " ".join(preview.problems)
+    assert "Durée maximale : 10 jours" in text
+    assert "2 jours de prévenance" in text
+    assert "2 exemplaire(s)" in text
+    assert "Déjà réservé ou fermé le 03/03/2026" in text
+
+
+def test_refusals_are_explained_in_words():
+    taken = explain_refusal(
+        409,
+        "1 of 1 already booked from …",
+        [],
+        {
+            "conflicting_period": {
+                "start": "2026-03-09T23:00:00+00:00",
+                "end": "2026-03-11T23:00:00+00:00",
+            }
+        },
+    )
+    assert taken == [
+        "Ce créneau est déjà réservé du 10/03/2026 au 11/03/2026. Choisissez d'autres dates."
+    ]
+    closed = explain_refusal(
+        409,
+        "The listing is closed from … to …: révision annuelle",
+        [],
+        {
+            "conflicting_period": {
+                "start": "2026-03-09T23:00:00+00:00",
+                "end": "2026-03-10T23:00:00+00:00",
+            }
+        },
+    )
+    assert closed[0].startswith("L'annonce est fermée le 10/03/2026 (révision annuelle).")
+    rules = explain_refusal(
+        422,
+        "The request breaks the listing's rules",
+        [{"field": "start", "message": "must be at least 14 days ahead", "type": "lead_time"}],
+        {},
+    )
+    assert rules == [
+        "Début : Le prêteur demande d'être prévenu plus tôt : must be at least 14 days ahead."
+    ]
+    moved_on = explain_refusal(
+        409, "A returned booking cannot approve", [], {"current_status": "returned"}
+    )
+    assert "« rendue »" in moved_on[0]
+
+
+def test_money_and_dates_read_the_french_way():
+    assert money(123456789) == "1\u202f234\u202f567,89\u202f€"
+    assert money(-500) == "−5,00\u202f€"
+    assert long_date(date(2026, 3, 1)) == "dimanche 1er mars 2026"
+    assert period_text("2026-07-01T07:00:00+00:00", "2026-07-01T10:00:00+00:00", "hour") == (
+        "le 01/07/2026 à 9 h 00 jusqu'à 12 h"
+    )
