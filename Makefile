@@ -50,6 +50,7 @@ e2e: $(STAMP) $(AXE)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.billing
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -24,12 +24,14 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
 from sqlalchemy import text  # noqa: E402
 
+from bench import consultants as consultants_bench  # noqa: E402
+from bench.bookings import booking_requests, publish_listings, returned_lag  # noqa: E402
 from bench.cpu import CpuMeter  # noqa: E402
 from bench.load import (  # noqa: E402
     DEFAULT_CONNECTIONS,
@@ -296,6 +298,29 @@ def render_markdown(report: dict, results: list[Result], cpu: dict[str, dict]) -
     return "\n".join(lines) + "\n"
 
 
+def more_markdown(report: dict) -> str:
+    lag = report["booking_returned_lag"]
+    lines = [
+        "",
+        "## Bookings",
+        "",
+        f"`POST /api/v1/bookings` on distinct hourly slots of {40} listings: "
+        f"**{report['book_to_floor_ratio']:.0%} of the floor's throughput** (target ≥ 40%), "
+        f"p99 **{report['book_p99_ms']} ms** (target < 100 ms).",
+        "",
+        f"Lag from a committed `booking.returned` to billing having charged it, over "
+        f"{lag['events_handled']} returns made by 8 clients at once: p50 **{lag['lag_p50_ms']} "
+        f"ms**, p99 **{lag['lag_p99_ms']} ms**, max {lag['lag_max_ms']} ms.",
+        "",
+        "## Consultants",
+        "",
+        "```json",
+        json.dumps(report["consultants"], indent=2, ensure_ascii=False),
+        "```",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     ensure_not_monkey_patched()
     # unwind on Ctrl-C (even if the shell started us with SIGINT ignored) and on SIGTERM, so
@@ -351,15 +376,22 @@ def bench(stack: Stack, seconds: float, warmup: float, connections: int, count: 
 
     headers = {"Authorization": stack.login(AGENT).headers["Authorization"]}
     check = check_search(stack.url, headers, points)
+    listing_ids = publish_listings(stack)
+    first_hour = (datetime.now(UTC) + timedelta(days=30)).replace(minute=0, second=0, microsecond=0)
     ensure_not_monkey_patched()
 
     print("measuring …", flush=True)
     results, cpu = [], {}
-    for name, factory in (("floor", ping_path), ("search", search_path)):
+    scenarios = (
+        ("floor", ping_path),
+        ("search", search_path),
+        ("book", booking_requests(listing_ids, first_hour)),
+    )
+    for name, factory in scenarios:
         result, shares = run_scenario(stack, name, factory, headers, seconds, warmup, connections)
         results.append(result)
         cpu[name] = shares
-    floor, search = results
+    floor, search, book = results
     ratio = search.throughput / floor.throughput if floor.throughput else 0.0
     cpu_ms = {name: round(tracked_cpu_ms(shares), 3) for name, shares in cpu.items()}
 
@@ -396,7 +428,13 @@ def bench(stack: Stack, seconds: float, warmup: float, connections: int, count: 
         "target_ratio": TARGET_RATIO,
         "target_met": ratio >= TARGET_RATIO,
     }
-    markdown = render_markdown(report, results, cpu)
+    print("lag of booking.returned to billing …", flush=True)
+    report["booking_returned_lag"] = returned_lag(stack)
+    report["book_to_floor_ratio"] = round(book.throughput / floor.throughput, 3)
+    report["book_p99_ms"] = round(book.pct_ms(99), 1)
+    print("consultants matching …", flush=True)
+    report["consultants"] = consultants_bench.run(stack)
+    markdown = render_markdown(report, results, cpu) + more_markdown(report)
     (OUTPUT / "listings-search.md").write_text(markdown, encoding="utf-8")
     (OUTPUT / "listings-search.json").write_text(
         json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"

@@ -16,7 +16,6 @@ from typing import Any
 
 from eventlet.event import Event
 from nameko.exceptions import RemoteError
-from nameko.web.handlers import HttpRequestHandler
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +28,7 @@ from gateway.models import IdempotencyRecord
 from infra.database import make_engine
 from infra.logs import correlation_id_var
 from infra.metrics import HTTP_DURATION, HTTP_REQUESTS
+from infra.web import HttpEntrypoint
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ class IdempotencyStore:
         return response
 
 
-class ApiRoute(HttpRequestHandler):
+class ApiRoute(HttpEntrypoint):
     """A documented JSON route: validates the query and body with pydantic models, checks
     the token and roles, and passes `caller`, `body`, `query` to the worker."""
 

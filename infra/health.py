@@ -4,13 +4,13 @@ import json
 
 from kombu import Connection
 from nameko.dependency_providers import Config
-from nameko.web.handlers import http
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 from werkzeug.wrappers import Response
 
 from infra.database import Database
 from infra.metrics import Observability
+from infra.web import http
 
 
 def broker_reachable(amqp_uri: str, timeout: float = 2.0) -> bool:

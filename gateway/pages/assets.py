@@ -4,10 +4,10 @@ headers: a URL carries the file's hash (`?v=`), so a browser may keep it for a y
 import hashlib
 import mimetypes
 
-from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
 from gateway.pages.entrypoint import SECURITY_HEADERS, STATIC
+from infra.web import http
 
 YEAR = 365 * 86400
 

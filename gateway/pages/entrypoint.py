@@ -18,7 +18,6 @@ from urllib.parse import quote, urlsplit
 from eventlet.event import Event
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from nameko.exceptions import RemoteError
-from nameko.web.handlers import HttpRequestHandler
 from werkzeug.datastructures import MultiDict
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
@@ -31,6 +30,7 @@ from infra.communes import communes
 from infra.database import make_engine
 from infra.logs import correlation_id_var
 from infra.metrics import HTTP_DURATION, HTTP_REQUESTS
+from infra.web import HttpEntrypoint
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ def make_templates() -> Environment:
 # -- the entrypoint ---------------------------------------------------------------------
 
 
-class PageRoute(HttpRequestHandler):
+class PageRoute(HttpEntrypoint):
     """A web page: GET shows it, POST handles its form. `public` pages need no session;
     `roles` are checked before the page method runs, as the API does."""
 

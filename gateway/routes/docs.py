@@ -4,10 +4,10 @@ import mimetypes
 from pathlib import Path
 
 import swagger_ui_bundle
-from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
 from gateway.http import json_response
+from infra.web import http
 
 DOCS_DIR = Path(swagger_ui_bundle.swagger_ui_path)
 DOCS_PAGE = """<!doctype html>

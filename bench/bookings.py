@@ -1,0 +1,168 @@
+"""Bookings under load: `POST /api/v1/bookings` on distinct slots next to the floor, and
+the lag from a committed `booking.returned` to billing having handled it."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from statistics import median
+
+import requests
+from sqlalchemy import text
+
+from bench.load import Request, Result, measure, percentile
+from tests.support import Stack
+
+LISTINGS = 40  # requests spread over this many listings, each booked hour after hour
+RETURNS = 200
+HOURLY = {
+    "category": "salles",
+    "kind": "space",
+    "pricing_unit": "hour",
+    "rate_cents": 4000,
+    "quantity": 1,
+    "max_duration": 12,
+}
+
+
+def publish_listings(stack: Stack) -> list[str]:
+    lender = stack.as_role("manager", "42044")
+    ids = []
+    for n in range(LISTINGS):
+        answer = lender.post(
+            f"{stack.url}/api/v1/listings", json=HOURLY | {"title": f"Salle de réunion {n + 1}"}
+        )
+        answer.raise_for_status()
+        ids.append(answer.json()["id"])
+    borrower = stack.as_role("agent", "42218")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the bookings read model must know every listing
+        probe = borrower.post(
+            f"{stack.url}/api/v1/bookings",
+            json={
+                "listing_id": ids[-1],
+                "start": "2999-01-01T10:00:00+00:00",
+                "end": "2999-01-01T10:30:00+00:00",
+            },
+        )
+        if probe.status_code == 422 and probe.json()["errors"][0]["field"] != "listing_id":
+            return ids
+        time.sleep(0.2)
+    raise TimeoutError("the bookings service never learnt of the listings")
+
+
+def booking_requests(listing_ids: list[str], first_hour: datetime):
+    def make(n: int) -> Request:
+        start = first_hour + timedelta(hours=n // len(listing_ids))
+        return Request(
+            "POST",
+            "/api/v1/bookings",
+            body={
+                "listing_id": listing_ids[n % len(listing_ids)],
+                "start": start.isoformat(),
+                "end": (start + timedelta(hours=1)).isoformat(),
+                "purpose": "bench",
+            },
+        )
+
+    return make
+
+
+def measure_requests(
+    stack: Stack, headers: dict, seconds: float, warmup: float, connections: int, during=None
+) -> Result:
+    listing_ids = publish_listings(stack)
+    first_hour = (datetime.now(UTC) + timedelta(days=30)).replace(minute=0, second=0, microsecond=0)
+    return measure(
+        "book",
+        booking_requests(listing_ids, first_hour),
+        url=stack.url,
+        connections=connections,
+        seconds=seconds,
+        warmup=warmup,
+        headers=headers,
+        during=during,
+    )
+
+
+def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
+    """Books, approves, hands over and returns `count` loans with 8 clients at once, then
+    reads when billing handled each `booking.returned` against when it occurred."""
+    lender = stack.as_role("manager", "42044")
+    borrower = stack.as_role("agent", "42218")
+    listing = lender.post(
+        f"{stack.url}/api/v1/listings", json=HOURLY | {"title": "Salle des fêtes (bench)"}
+    ).json()["id"]
+    time.sleep(1)
+    base = (datetime.now(UTC) + timedelta(days=400)).replace(minute=0, second=0, microsecond=0)
+
+    def loan(n: int) -> str:
+        start = base + timedelta(hours=n)
+        for _ in range(50):
+            asked = borrower.post(
+                f"{stack.url}/api/v1/bookings",
+                json={
+                    "listing_id": listing,
+                    "start": start.isoformat(),
+                    "end": (start + timedelta(hours=1)).isoformat(),
+                },
+            )
+            if asked.status_code == 201:
+                break
+            time.sleep(0.1)  # the listing copy may still be on its way
+        path = f"{stack.url}/api/v1/bookings/{asked.json()['id']}"
+        for step, body in (
+            ("approve", None),
+            ("check-out", {"condition": "ok"}),
+            ("return", {"condition": "ok", "damages": []}),
+        ):
+            requests.post(
+                f"{path}/{step}", json=body, headers=lender.headers, timeout=30
+            ).raise_for_status()
+        return asked.json()["id"]
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(loan, range(count)))
+    billing_db = stack.database("billing")
+    bookings_db = stack.database("bookings")
+    try:
+        occurred = {}
+        with bookings_db.connect() as conn:
+            for (body,) in conn.execute(
+                text("SELECT body FROM outbox WHERE routing_key = 'booking.returned'")
+            ):
+                event = json.loads(body)
+                if event["payload"]["booking_id"] in ids:
+                    occurred[event["event_id"]] = datetime.fromisoformat(event["occurred_at"])
+        deadline = time.monotonic() + 60
+        while True:
+            with billing_db.connect() as conn:
+                handled = {
+                    row.event_id: row.processed_at
+                    for row in conn.execute(
+                        text(
+                            "SELECT event_id, processed_at FROM processed_events "
+                            "WHERE event_type = 'booking.returned'"
+                        )
+                    )
+                    if row.event_id in occurred
+                }
+            if len(handled) == len(occurred) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    finally:
+        billing_db.dispose()
+        bookings_db.dispose()
+    lags = sorted(
+        ((at if at.tzinfo else at.replace(tzinfo=UTC)) - occurred[event_id]).total_seconds()
+        for event_id, at in handled.items()
+    )
+    return {
+        "returns": count,
+        "events_handled": len(lags),
+        "lag_p50_ms": round(median(lags) * 1000, 1) if lags else None,
+        "lag_p99_ms": round(percentile(lags, 99) * 1000, 1) if lags else None,
+        "lag_max_ms": round(lags[-1] * 1000, 1) if lags else None,
+    }
