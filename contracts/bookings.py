@@ -149,6 +149,19 @@ class BookingCreated(BookingView):
     conflicts: list[OccurrenceConflict] = []
 
 
+class BookingQuote(BaseModel):
+    """What a request would cost, and whether it would go through now, without making it."""
+
+    quote: Quote
+    problems: list[dict] = []  # the listing's rules it breaks, as 422 field errors
+    conflict: str | None = None  # what holds the slot, as a 409 would say
+    conflicting_period: dict | None = None
+
+    @property
+    def acceptable(self) -> bool:
+        return not self.problems and self.conflict is None
+
+
 class BookingSnapshot(Payload):
     """What other services need of a booking, billing included: it never has to ask."""
 

@@ -137,6 +137,7 @@ class EventConsumer(Consumer):
         if exc_info is None:
             self.queue_consumer.ack_message(message)
             EVENTS_HANDLED.labels(self.service, self.consumer_name, event_type, "ok").inc()
+            log.info("%s applied %s %s", self.consumer_name, event_type, event.event_id)
             lag = (datetime.now(UTC) - event.occurred_at).total_seconds()
             EVENT_LAG.labels(self.service, self.consumer_name).observe(max(lag, 0.0))
             return result, exc_info

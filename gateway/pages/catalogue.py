@@ -17,11 +17,11 @@ from gateway.pages.entrypoint import Page, PageProblem, Web, go, page
 from gateway.pages.forms import (
     FormError,
     booking_period,
-    booking_preview,
     cents_from_euros,
     day,
     euros_from_cents,
     instant,
+    preview_from_quote,
     whole_number,
 )
 from gateway.routes import as_rpc
@@ -147,18 +147,6 @@ class CataloguePages:
             errors[exc.field] = [exc.message]
             return self._listing(web, listing_id, form, None, [], errors, status=422)
         with_operator = form["chauffeur"] == "oui"
-        if web.form.get("action") != "envoyer":
-            window = self.listings.availability(
-                as_rpc(web.caller),
-                listing_id,
-                instant(start).isoformat(),
-                instant(end).isoformat(),
-            )
-            busy = [(_period(p["start"]), _period(p["end"])) for p in window["busy"]]
-            preview = booking_preview(
-                listing, start, end, quantity, with_operator, busy, datetime.now(UTC)
-            )
-            return self._listing(web, listing_id, form, preview, [], {})
         request_body = {
             "listing_id": listing_id,
             "start": start.isoformat(),
@@ -170,6 +158,15 @@ class CataloguePages:
         }
         if form["engagement"]:
             request_body["order_reference"] = form["engagement"]
+        if web.form.get("action") != "envoyer":
+            try:
+                answer = self.bookings.quote(as_rpc(web.caller), request_body)
+            except ServiceError as exc:
+                if exc.status in (409, 422):
+                    refusal = french.explain_refusal(exc.status, exc.detail, exc.errors, exc.extra)
+                    return self._listing(web, listing_id, form, None, refusal, {}, status=422)
+                raise
+            return self._listing(web, listing_id, form, preview_from_quote(answer), [], {})
         try:
             created = self.bookings.request(as_rpc(web.caller), request_body)
         except ServiceError as exc:

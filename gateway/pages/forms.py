@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from gateway.pages.french import period_text
+from gateway.pages.french import explain_refusal
 
 PARIS = ZoneInfo("Europe/Paris")
 _EUROS = re.compile(r"^-?\d+(?:[.,]\d{1,2})?$")
@@ -117,60 +117,22 @@ class Preview:
     problems: list[str] = field(default_factory=list)
 
 
-def booking_preview(
-    listing: dict,
-    start: date | datetime,
-    end: date | datetime,
-    quantity: int,
-    with_operator: bool,
-    busy: list[tuple[datetime, datetime]],
-    now: datetime,
-) -> Preview:
-    """The listing's published terms applied to the period, as the bookings service will
-    (units × rate × quantity, plus the operator), and the rules a person can check at once.
-    The bookings service has the last word when the request is sent."""
-    begin, finish = instant(start), instant(end)
-    if listing["pricing_unit"] == "hour":
-        units = int((finish - begin) // timedelta(hours=1))
-        unit = "heure"
-    else:
-        units = (end - start).days if not isinstance(start, datetime) else 0
-        unit = "jour"
-    units = max(units, 0)
-    rental = units * listing["rate_cents"] * quantity
-    operator = units * listing["operator_rate_cents"] * quantity if with_operator else 0
+def preview_from_quote(answer: dict) -> Preview:
+    """The bookings service's quote of a request (POST /bookings/quote) as the form shows it:
+    amounts as computed there, and what would refuse the request, in words."""
+    quote = answer["quote"]
     preview = Preview(
-        units=units,
-        unit=unit,
-        rental_cents=rental,
-        operator_cents=operator,
-        amount_cents=rental + operator,
-        deposit_cents=listing["deposit_cents"] * quantity,
+        units=quote["units"],
+        unit="heure" if quote["pricing_unit"] == "hour" else "jour",
+        rental_cents=quote["rental_cents"],
+        operator_cents=quote["operator_cents"],
+        amount_cents=quote["amount_cents"],
+        deposit_cents=quote["deposit_cents"],
     )
-    plural = "s" if listing["min_duration"] > 1 else ""
-    if units <= 0:
-        preview.problems.append("La fin doit suivre le début.")
-    elif units < listing["min_duration"]:
-        preview.problems.append(f"Durée minimale : {listing['min_duration']} {unit}{plural}.")
-    max_duration = listing.get("max_duration")
-    if max_duration is not None and units > max_duration:
-        preview.problems.append(
-            f"Durée maximale : {max_duration} {unit}{'s' if max_duration > 1 else ''}."
+    if answer.get("problems"):
+        preview.problems += explain_refusal(422, "", answer["problems"], {})
+    if answer.get("conflict"):
+        preview.problems += explain_refusal(
+            409, answer["conflict"], [], {"conflicting_period": answer["conflicting_period"]}
         )
-    if begin < now:
-        preview.problems.append("La date de début est déjà passée.")
-    elif begin < now + timedelta(days=listing["lead_time_days"]):
-        preview.problems.append(
-            f"Le prêteur demande au moins {listing['lead_time_days']} jours de prévenance."
-        )
-    if quantity > listing["quantity"]:
-        preview.problems.append(f"Cette annonce compte {listing['quantity']} exemplaire(s).")
-    if with_operator and not listing["with_operator"]:
-        preview.problems.append("Cette annonce est proposée sans chauffeur ni opérateur.")
-    for s, e in busy:
-        if s < finish and e > begin:
-            preview.problems.append(
-                f"Déjà réservé ou fermé {period_text(s, e, listing['pricing_unit'])}."
-            )
-            break
     return preview

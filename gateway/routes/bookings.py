@@ -6,6 +6,7 @@ from contracts.bookings import (
     BookingCreated,
     BookingPage,
     BookingQuery,
+    BookingQuote,
     BookingRequest,
     BookingView,
     Condition,
@@ -41,6 +42,18 @@ class BookingRoutes:
     )
     def request_booking(self, request, caller: Caller, body: BookingRequest):
         return self.bookings.request(as_rpc(caller), body.model_dump(mode="json"))
+
+    @api(
+        "POST",
+        "/api/v1/bookings/quote",
+        body=BookingRequest,
+        response=BookingQuote,
+        roles=PARTIES,
+        tag=BOOKINGS,
+        summary="The quote of a request and what would refuse it, without booking anything",
+    )
+    def quote_booking(self, request, caller: Caller, body: BookingRequest):
+        return self.bookings.quote(as_rpc(caller), body.model_dump(mode="json"))
 
     @api(
         "GET",

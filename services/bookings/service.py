@@ -16,6 +16,7 @@ from contracts.bookings import (
     BookingCreated,
     BookingPage,
     BookingQuery,
+    BookingQuote,
     BookingRequest,
     BookingStatus,
     Condition,
@@ -25,7 +26,7 @@ from contracts.bookings import (
     ReturnReport,
 )
 from contracts.caller import Caller, Role
-from contracts.errors import Conflict, Forbidden, validated
+from contracts.errors import Conflict, Forbidden, InvalidInput, validated
 from contracts.events import Event
 from contracts.topology import LISTINGS_TO_BOOKINGS
 from infra.consumer import consume_events
@@ -116,6 +117,49 @@ class Service(OperableService):
             conflicts=conflicts,
         ).model_dump(mode="json")
 
+    @rpc
+    def quote(self, caller: dict, request: dict) -> dict:
+        """The quote of a request and what would refuse it, computed as `request` decides,
+        without booking anything (forms show it before sending)."""
+        who = Caller.model_validate(caller)
+        asked = validated(BookingRequest, request)
+        with self.db.reading() as session:
+            listing = repository.listing_copy(session, asked.listing_id)
+            if listing is None:
+                raise InvalidInput(
+                    "Unknown listing",
+                    [
+                        {
+                            "field": "listing_id",
+                            "message": "no such listing",
+                            "type": "unknown_listing",
+                        }
+                    ],
+                )
+            slot = domain.slot_for(listing.pricing_unit, asked.start, asked.end)
+            answer = BookingQuote(
+                quote=domain.quote_for(listing, slot, asked.quantity, asked.with_operator)
+            )
+            try:
+                domain.check_request(
+                    listing,
+                    who.commune,
+                    slot,
+                    asked.quantity,
+                    asked.with_operator,
+                    datetime.now(UTC),
+                )
+            except InvalidInput as broken:
+                answer.problems = broken.errors
+            taken = self._taken_because(session, listing, slot, asked.quantity)
+        if taken is not None:
+            answer.conflict = taken.detail
+            answer.conflicting_period = {
+                "start": taken.start.isoformat(),
+                "end": taken.end.isoformat(),
+            }
+        return answer.model_dump(mode="json")
+
     def _taken_because(self, session, listing, slot, quantity: int) -> Taken | None:
         blackout = domain.blackout_over(listing, slot)
         if blackout is not None:
@@ -128,7 +172,11 @@ class Service(OperableService):
         holds = repository.holds(session, listing.listing_id, slot)
         used = domain.peak_usage(holds, slot)
         if used + quantity > listing.quantity:
-            start, end = domain.clash(holds, slot, listing.quantity - quantity)
+            # more than the listing has is a broken rule, not a clash: then the whole slot
+            start, end = domain.clash(holds, slot, listing.quantity - quantity) or (
+                slot.start,
+                slot.end,
+            )
             return Taken(
                 f"{used} of {listing.quantity} already booked from "
                 f"{start.isoformat()} to {end.isoformat()}",

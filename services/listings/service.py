@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
 
@@ -41,6 +42,8 @@ from services.listings.domain import (
 )
 from services.listings.models import BlackoutRow, ListingRow
 
+log = logging.getLogger(__name__)
+
 
 class Service(OperableService):
     name = "listings"
@@ -57,6 +60,7 @@ class Service(OperableService):
         ensure_manager_of(who, who.commune)
         with self.db.transaction() as tx:
             row = repository.publish(tx, who.commune, terms)
+        log.info("listing %s published by %s for %s", row.id, who.user_id, who.commune)
         return repository.view_of(row)
 
     @rpc

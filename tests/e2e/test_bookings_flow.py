@@ -205,3 +205,28 @@ def test_only_the_two_communes_see_a_booking(stack, snowplough):
     assert booking["id"] not in [b["id"] for b in listed]
     mine = borrower.get(f"{stack.url}/api/v1/bookings", params={"as": "borrower"}).json()
     assert booking["id"] in [b["id"] for b in mine["items"]]
+
+
+def test_a_quote_tells_the_price_and_what_would_refuse_without_booking(stack, snowplough):
+    borrower = stack.as_role("agent", "42218")
+    ask = {
+        "listing_id": snowplough,
+        "start": days_ahead(50),
+        "end": days_ahead(52),
+        "with_operator": True,
+    }
+    quoted = borrower.post(f"{stack.url}/api/v1/bookings/quote", json=ask)
+    assert quoted.status_code == 200, quoted.text
+    assert quoted.json()["quote"]["amount_cents"] == 2 * (42000 + 32000)
+    assert quoted.json()["problems"] == [] and quoted.json()["conflict"] is None
+
+    assert borrower.post(f"{stack.url}/api/v1/bookings", json=ask).status_code == 201
+    again = borrower.post(f"{stack.url}/api/v1/bookings/quote", json=ask | {"quantity": 2})
+    assert again.status_code == 200, again.text
+    again = again.json()
+    assert again["conflict"] is not None
+    assert [p["type"] for p in again["problems"]] == ["quantity"]
+    mine = borrower.get(f"{stack.url}/api/v1/bookings", params={"listing_id": snowplough}).json()[
+        "items"
+    ]
+    assert len(mine) == 1  # quoting booked nothing

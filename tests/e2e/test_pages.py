@@ -207,7 +207,7 @@ def test_a_firminy_agent_sees_none_of_it(stack, browser, story):
     agent.get_by_label("Premier jour").fill(ahead(21))
     agent.get_by_label("Dernier jour (inclus)").fill(ahead(22))
     agent.get_by_role("button", name="Voir le devis").click()
-    assert "Déjà réservé ou fermé" in agent.locator("#devis").inner_text()
+    assert "Ce créneau est déjà réservé" in agent.locator("#devis").inner_text()
     agent.get_by_role("button", name="Envoyer la demande").click()
     refusal = agent.get_by_role("alert").inner_text()
     assert "Ce créneau est déjà réservé du" in refusal, refusal
