@@ -102,6 +102,23 @@ def _create_user(args) -> None:
     print(f"created {user.email} ({user.commune}, {user.roles})")
 
 
+def _billing_run(args) -> None:
+    """A billing period issued (again) as an operator: issuing twice issues nothing twice."""
+    import getpass
+
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from infra.components import settings_of
+
+    caller = {"user_id": f"cli:{getpass.getuser()}", "commune": "00000", "roles": ["operator"]}
+    config = {"AMQP_URI": settings_of("billing").amqp_uri}
+    with ClusterRpcProxy(config, timeout=600) as cluster:
+        result = cluster.billing.run_billing(caller, {"period": args.period})
+    print(f"period {result['period']}: {len(result['invoices'])} invoice(s) issued")
+    for invoice in result["invoices"]:
+        print(f"  {invoice.get('number')}  {invoice.get('total_cents', '')}")
+
+
 def _topology(args) -> None:
     from infra.topology import rabbitmq_definitions
 
@@ -144,6 +161,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--roles", required=True, help="comma-separated: agent,manager,finance,operator")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p.set_defaults(func=_create_user)
+
+    p = sub.add_parser("billing-run", help="issue a period's invoices (safe to run again)")
+    p.add_argument("--period", required=True, help="YYYY-MM")
+    p.set_defaults(func=_billing_run)
 
     p = sub.add_parser("topology", help="print the broker topology as RabbitMQ definitions")
     p.set_defaults(func=_topology)
