@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 # axe-core, which the browser tests inject into each page (from the npm registry, served locally)
 AXE := tests/e2e/browser/node_modules/axe-core/axe.min.js
 
-.PHONY: run test unit integration e2e bench lint format migrate seed check-broker clean browser-deps
+.PHONY: run test unit integration e2e bench drills lint format migrate seed check-broker clean browser-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ e2e: $(STAMP) $(AXE)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.billing
+
+drills: $(STAMP)
+	$(BIN)/python -m bench.drills
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

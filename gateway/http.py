@@ -18,7 +18,13 @@ from eventlet.event import Event
 from nameko.exceptions import RemoteError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import (
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.wrappers import Request, Response
 
 from contracts.caller import Caller, Role
@@ -75,6 +81,8 @@ def problem(
 
 # a service's database went away mid-call: the client may retry, it is not a bug
 UNAVAILABLE_UPSTREAM = {"OperationalError", "InterfaceError", "DisconnectionError", "TimeoutError"}
+# the gateway's own database (users, idempotency keys) went away: the same, said the same way
+UNAVAILABLE_DATABASE = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 
 
 def response_for_exception(exc: BaseException) -> Response:
@@ -82,6 +90,9 @@ def response_for_exception(exc: BaseException) -> Response:
     if isinstance(exc, ServiceError):
         extra = {k: v for k, v in exc.extra.items() if k not in {"type", "title", "status"}}
         return problem(exc.status, exc.title, exc.detail, exc.errors, **extra)
+    if isinstance(exc, UNAVAILABLE_DATABASE):
+        log.warning("the gateway lost its database: %s", exc)
+        return problem(503, "Service unavailable", "A database is unavailable; retry shortly.")
     if isinstance(exc, RemoteError) and exc.exc_type in UNAVAILABLE_UPSTREAM:
         log.warning("a service lost its database: %s", exc)
         return problem(503, "Service unavailable", "A database is unavailable; retry shortly.")
