@@ -51,9 +51,9 @@ from contracts.billing import (
     VatRegime,
 )
 from contracts.errors import NotFound
-from contracts.pagination import decode_cursor, encode_cursor
 from infra.communes import communes
 from infra.database import UnitOfWork
+from infra.paging import one_page
 from services.billing import domain
 from services.billing.bank_statements import ParsedStatement
 from services.billing.metrics import INVOICED_CENTS, INVOICES_ISSUED, PAID_CENTS
@@ -169,13 +169,13 @@ def charges_of(
         stmt = stmt.where(invoiced)
     if query.period is not None:
         stmt = stmt.where(ChargeRow.period == query.period)
-    offset = decode_cursor(query.cursor)
-    rows = session.execute(
-        stmt.order_by(ChargeRow.charge_date, ChargeRow.source_reference)
-        .offset(offset)
-        .limit(query.limit + 1)
-    ).all()
-    more = len(rows) > query.limit
+    rows, next_cursor = one_page(
+        session,
+        stmt.order_by(ChargeRow.charge_date, ChargeRow.source_reference),
+        query.cursor,
+        query.limit,
+        rows=True,
+    )
     views = [
         ChargeView(
             id=row.id,
@@ -196,9 +196,9 @@ def charges_of(
             invoice_id=invoice,
             recorded_at=row.recorded_at,
         )
-        for row, invoice in rows[: query.limit]
+        for row, invoice in rows
     ]
-    return views, encode_cursor(offset + query.limit) if more else None
+    return views, next_cursor
 
 
 # -- billing profiles -------------------------------------------------------------------
@@ -575,19 +575,14 @@ def invoices_of(
         stmt = stmt.where(InvoiceRow.status == query.status.value)
     if query.period is not None:
         stmt = stmt.where(InvoiceRow.period == query.period)
-    offset = decode_cursor(query.cursor)
-    rows = session.scalars(
-        stmt.order_by(InvoiceRow.issue_date.desc(), InvoiceRow.number.desc())
-        .offset(offset)
-        .limit(query.limit + 1)
-    ).all()
-    page = rows[: query.limit]
-    counts = line_counts(session, [r.id for r in page])
-    more = len(rows) > query.limit
-    return (
-        [summary_of(r, counts.get(r.id, 0)) for r in page],
-        encode_cursor(offset + query.limit) if more else None,
+    page, next_cursor = one_page(
+        session,
+        stmt.order_by(InvoiceRow.issue_date.desc(), InvoiceRow.number.desc()),
+        query.cursor,
+        query.limit,
     )
+    counts = line_counts(session, [r.id for r in page])
+    return [summary_of(r, counts.get(r.id, 0)) for r in page], next_cursor
 
 
 def get_invoice(session: Session, invoice_id: str, for_update: bool = False) -> InvoiceRow:

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from prometheus_client import Counter
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contracts.bookings import (
@@ -23,8 +23,8 @@ from contracts.bookings import (
 from contracts.caller import Caller
 from contracts.errors import InvalidInput, NotFound
 from contracts.listings import ListingSnapshot
-from contracts.pagination import decode_cursor, encode_cursor
 from infra.database import UnitOfWork
+from infra.paging import as_party, one_page
 from services.bookings.domain import Slot
 from services.bookings.models import BookingRow, ListingCopy, TransitionRow
 
@@ -227,26 +227,16 @@ def view_of(row: BookingRow, history: list[Transition] | None = None) -> Booking
 def bookings_of(
     session: Session, commune: str, query: BookingQuery
 ) -> tuple[list[BookingRow], str | None]:
-    stmt = select(BookingRow)
-    if query.as_ == "borrower":
-        stmt = stmt.where(BookingRow.borrower_commune == commune)
-    elif query.as_ == "lender":
-        stmt = stmt.where(BookingRow.lender_commune == commune)
-    else:
-        stmt = stmt.where(
-            or_(BookingRow.borrower_commune == commune, BookingRow.lender_commune == commune)
-        )
+    stmt = select(BookingRow).where(
+        as_party(commune, query.as_, BookingRow.borrower_commune, BookingRow.lender_commune)
+    )
     if query.status is not None:
         stmt = stmt.where(BookingRow.status == query.status.value)
     if query.listing_id is not None:
         stmt = stmt.where(BookingRow.listing_id == query.listing_id)
-    offset = decode_cursor(query.cursor)
-    rows = session.scalars(
-        stmt.order_by(BookingRow.start, BookingRow.id).offset(offset).limit(query.limit + 1)
-    ).all()
-    more = len(rows) > query.limit
-    cursor = encode_cursor(offset + query.limit) if more else None
-    return list(rows[: query.limit]), cursor
+    return one_page(
+        session, stmt.order_by(BookingRow.start, BookingRow.id), query.cursor, query.limit
+    )
 
 
 def waiting_for(session: Session, listing_id: str) -> list[BookingRow]:

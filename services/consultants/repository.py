@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from contracts.caller import Caller
@@ -29,9 +29,9 @@ from contracts.consultants import (
     TimesheetView,
 )
 from contracts.errors import InvalidInput, NotFound
-from contracts.pagination import decode_cursor, encode_cursor
 from infra.communes import communes
 from infra.database import UnitOfWork
+from infra.paging import as_party, one_page
 from services.consultants.domain import (
     RESERVING,
     Calendar,
@@ -488,25 +488,16 @@ def engagement_views(session: Session, rows: Sequence[EngagementRow]) -> list[En
 def engagements_of(
     session: Session, commune: str, query: EngagementQuery
 ) -> tuple[list[EngagementRow], str | None]:
-    stmt = select(EngagementRow)
-    if query.as_ == "borrower":
-        stmt = stmt.where(EngagementRow.borrower_commune == commune)
-    elif query.as_ == "lender":
-        stmt = stmt.where(EngagementRow.lender_commune == commune)
-    else:
-        stmt = stmt.where(
-            or_(EngagementRow.borrower_commune == commune, EngagementRow.lender_commune == commune)
-        )
+    stmt = select(EngagementRow).where(
+        as_party(commune, query.as_, EngagementRow.borrower_commune, EngagementRow.lender_commune)
+    )
     if query.status is not None:
         stmt = stmt.where(EngagementRow.status == query.status.value)
     if query.consultant_id is not None:
         stmt = stmt.where(EngagementRow.consultant_id == query.consultant_id)
-    offset = decode_cursor(query.cursor)
-    rows = session.scalars(
-        stmt.order_by(EngagementRow.start, EngagementRow.id).offset(offset).limit(query.limit + 1)
-    ).all()
-    more = len(rows) > query.limit
-    return list(rows[: query.limit]), encode_cursor(offset + query.limit) if more else None
+    return one_page(
+        session, stmt.order_by(EngagementRow.start, EngagementRow.id), query.cursor, query.limit
+    )
 
 
 def add_timesheet(

@@ -18,9 +18,9 @@ from contracts.listings import (
     ListingStatus,
     ListingTerms,
 )
-from contracts.pagination import decode_cursor, encode_cursor
 from infra.communes import communes, great_circle_km
 from infra.database import UnitOfWork
+from infra.paging import one_page
 from services.listings.domain import (
     KNN_LON_SCALE,
     Origin,
@@ -145,7 +145,6 @@ def search(
             ),
             units_held < ListingRow.quantity,
         )
-    offset = decode_cursor(query.cursor)
     if origin is not None:
         d_lat = ListingRow.latitude - origin.latitude
         d_lon = (ListingRow.longitude - origin.longitude) * origin.lon_scale
@@ -174,10 +173,9 @@ def search(
             stmt = stmt.order_by(flat_distance, ListingRow.id)
     else:
         stmt = stmt.order_by(ListingRow.created_at.desc(), ListingRow.id)
-    rows = session.scalars(stmt.offset(offset).limit(query.limit + 1)).all()
-    next_cursor = encode_cursor(offset + query.limit) if len(rows) > query.limit else None
+    rows, next_cursor = one_page(session, stmt, query.cursor, query.limit)
     items = []
-    for row in rows[: query.limit]:
+    for row in rows:
         distance = None
         if origin is not None:
             distance = great_circle_km(

@@ -1,0 +1,31 @@
+"""Lists served a page at a time, and the rows a commune sees as one party or the other."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, Select, or_
+from sqlalchemy.orm import Session
+
+from contracts.pagination import decode_cursor, encode_cursor
+
+
+def one_page(
+    session: Session, stmt: Select, cursor: str | None, limit: int, *, rows: bool = False
+) -> tuple[list, str | None]:
+    """The page of the (already ordered) `stmt` at `cursor`, and the next cursor if there is
+    more. Entities by default; whole result rows with `rows=True`."""
+    offset = decode_cursor(cursor)
+    query = stmt.offset(offset).limit(limit + 1)
+    found = (session.execute(query) if rows else session.scalars(query)).all()
+    more = len(found) > limit
+    return list(found[:limit]), encode_cursor(offset + limit) if more else None
+
+
+def as_party(
+    commune: str, side: str | None, borrower: ColumnElement, lender: ColumnElement
+) -> ColumnElement:
+    """Rows where `commune` is the borrower, the lender, or either (side None)."""
+    if side == "borrower":
+        return borrower == commune
+    if side == "lender":
+        return lender == commune
+    return or_(borrower == commune, lender == commune)
