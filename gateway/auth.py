@@ -39,6 +39,15 @@ class TokenIssuer:
         self.issuer = issuer
         self.ttl_seconds = ttl_seconds
 
+    @classmethod
+    def from_settings(cls, settings) -> TokenIssuer:
+        return cls(
+            settings.token_secret,
+            settings.token_audience,
+            settings.token_issuer,
+            settings.token_ttl_seconds,
+        )
+
     def issue(self, caller: Caller) -> str:
         now = int(time.time())
         claims = {

@@ -239,12 +239,7 @@ class ApiRoute(HttpEntrypoint):
         super().setup()
         settings = self.container.config["GATEWAY"]
         self.settings = settings
-        self.tokens = TokenIssuer(
-            settings.token_secret,
-            settings.token_audience,
-            settings.token_issuer,
-            settings.token_ttl_seconds,
-        )
+        self.tokens = TokenIssuer.from_settings(settings)
         self.idempotency = IdempotencyStore(make_engine(settings.database_url))
 
     # -- the request ------------------------------------------------------------------

@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from contracts.caller import Role
+from contracts.caller import Caller, Role
 from contracts.errors import Conflict, validated
-from gateway.auth import hash_password
+from gateway.auth import hash_password, password_matches
 from gateway.models import User
 from infra.communes import communes
 from infra.components import settings_of
@@ -33,6 +33,22 @@ class NewUser(BaseModel):
         if communes().get(code) is None:
             raise ValueError(f"no commune has INSEE code {code}")
         return code
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The user with this e-mail and password, or None (in about the same time either way)."""
+    user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
+    if not email or not password_matches(user.password_hash if user else None, password):
+        return None
+    return user
+
+
+def caller_of(user: User) -> Caller:
+    return Caller(
+        user_id=user.id,
+        commune=user.commune,
+        roles=frozenset(Role(r) for r in user.roles.split(",")),
+    )
 
 
 def create_user(email: str, name: str, commune: str, roles: list[str], password: str) -> User:

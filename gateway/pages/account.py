@@ -7,15 +7,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from contracts.caller import Role
 from contracts.errors import ServiceError
-from gateway.auth import password_matches
-from gateway.models import User
 from gateway.pages.entrypoint import Page, Web, go, page
 from gateway.routes import as_rpc
 from gateway.rpc import ServiceRpc
+from gateway.users import authenticate
 
 OPEN_BOOKINGS = ("approved", "checked_out")
 
@@ -48,8 +45,8 @@ class AccountPages:
         email = (web.form.get("email") or "").strip().lower()[:254].replace("\x00", "")
         password = (web.form.get("password") or "")[:200]
         with self.db.reading() as session:
-            user = session.scalars(select(User).where(User.email == email)).first()
-        if not email or not password_matches(user.password_hash if user else None, password):
+            user = authenticate(session, email, password)
+        if user is None:
             return Page(
                 "login.html",
                 {

@@ -1,12 +1,11 @@
 """Auth routes: tokens for e-mail and password, and who a token belongs to."""
 
-from sqlalchemy import select
-
-from contracts.caller import Caller, Role
-from gateway.auth import TokenIssuer, password_matches
+from contracts.caller import Caller
+from gateway.auth import TokenIssuer
 from gateway.http import Unauthenticated, api
 from gateway.models import User
 from gateway.schemas import Me, TokenRequest, TokenResponse
+from gateway.users import authenticate, caller_of
 from infra.communes import communes
 
 
@@ -22,24 +21,12 @@ class AuthRoutes:
     )
     def issue_token(self, request, body: TokenRequest):
         with self.db.reading() as session:
-            user = session.scalars(select(User).where(User.email == body.email.lower())).first()
-        if not password_matches(user.password_hash if user else None, body.password):
+            user = authenticate(session, body.email, body.password)
+        if user is None:
             raise Unauthenticated("Unknown e-mail or wrong password")
         settings = self.config["GATEWAY"]
-        issuer = TokenIssuer(
-            settings.token_secret,
-            settings.token_audience,
-            settings.token_issuer,
-            settings.token_ttl_seconds,
-        )
-        caller = Caller(
-            user_id=user.id,
-            commune=user.commune,
-            roles=frozenset(Role(r) for r in user.roles.split(",")),
-        )
-        return TokenResponse(
-            access_token=issuer.issue(caller), expires_in=settings.token_ttl_seconds
-        )
+        token = TokenIssuer.from_settings(settings).issue(caller_of(user))
+        return TokenResponse(access_token=token, expires_in=settings.token_ttl_seconds)
 
     @api("GET", "/api/v1/me", response=Me, tag="Auth", summary="Who the token belongs to")
     def me(self, request, caller: Caller):
