@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, or_
+from sqlalchemy import ColumnElement, Select, bindparam, or_
 from sqlalchemy.orm import Session
 
 from contracts.pagination import decode_cursor, encode_cursor
@@ -18,6 +18,23 @@ def one_page(
     found = (session.execute(query) if rows else session.scalars(query)).all()
     more = len(found) > limit
     return list(found[:limit]), encode_cursor(offset + limit) if more else None
+
+
+def paged(stmt: Select) -> Select:
+    """`stmt` with its offset and limit as parameters, so that one statement built once
+    (and its compiled SQL cached once) serves every page; see `page_at`."""
+    return stmt.offset(bindparam("page_offset")).limit(bindparam("page_limit"))
+
+
+def page_at(
+    session: Session, stmt: Select, params: dict, cursor: str | None, limit: int
+) -> tuple[list, str | None]:
+    """`one_page` for a statement made by `paged`: the result rows at `cursor`."""
+    offset = decode_cursor(cursor)
+    params = params | {"page_offset": offset, "page_limit": limit + 1}
+    found = session.execute(stmt, params).all()
+    more = len(found) > limit
+    return found[:limit], encode_cursor(offset + limit) if more else None
 
 
 def as_party(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import NamedTuple
 
 from pydantic import TypeAdapter
-from sqlalchemy import exists, func, literal_column, select
+from sqlalchemy import Select, bindparam, exists, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from contracts.bookings import HOLDING, BookingSnapshot
@@ -20,7 +22,7 @@ from contracts.listings import (
 )
 from infra.communes import communes, great_circle_km
 from infra.database import UnitOfWork
-from infra.paging import one_page
+from infra.paging import page_at, paged
 from services.listings.domain import (
     KNN_LON_SCALE,
     Origin,
@@ -50,25 +52,39 @@ def blackouts_of(
 _INSTANT = TypeAdapter(datetime)
 
 
+# the columns a view shows, in ListingView's order
+VIEW_FIELDS = (
+    *TERM_FIELDS,
+    "id",
+    "owner_commune",
+    "status",
+    "revision",
+    "created_at",
+    "updated_at",
+)
+
+
 def view_of(
     row: ListingRow, blackouts: list[Blackout] | None = None, distance_km: float | None = None
 ) -> dict:
     """A listing as clients see it (the JSON of ListingView), built straight from the row:
     rows were validated on the way in, and search renders many of them per request."""
-    commune = communes().get(row.owner_commune)
-    view = {name: getattr(row, name) for name in TERM_FIELDS}
-    view.update(
-        id=row.id,
-        owner_commune=row.owner_commune,
-        owner_commune_name=commune.name if commune else row.owner_commune,
-        status=row.status,
-        revision=row.revision,
-        created_at=_INSTANT.dump_python(row.created_at, mode="json"),
-        updated_at=_INSTANT.dump_python(row.updated_at, mode="json"),
+    return view_from({name: getattr(row, name) for name in VIEW_FIELDS}, blackouts, distance_km)
+
+
+def view_from(
+    values: dict, blackouts: list[Blackout] | None = None, distance_km: float | None = None
+) -> dict:
+    """`view_of` from the VIEW_FIELDS of a row as a dict (search reads no ORM objects)."""
+    commune = communes().get(values["owner_commune"])
+    values.update(
+        owner_commune_name=commune.name if commune else values["owner_commune"],
+        created_at=_INSTANT.dump_python(values["created_at"], mode="json"),
+        updated_at=_INSTANT.dump_python(values["updated_at"], mode="json"),
         blackouts=[b.model_dump(mode="json") for b in blackouts or []],
         distance_km=None if distance_km is None else round(distance_km, 2),
     )
-    return view
+    return values
 
 
 def snapshot_of(session: Session, row: ListingRow) -> ListingSnapshot:
@@ -106,6 +122,93 @@ def publish(tx: UnitOfWork, owner_commune: str, terms: ListingTerms) -> ListingR
     return row
 
 
+class SearchShape(NamedTuple):
+    """Which filters a search uses. Each shape's statement is built once, with its values as
+    parameters: a search then costs no statement building and no cache-key computation."""
+
+    terms: int
+    category: bool
+    kind: bool
+    max_rate: bool
+    owner: bool
+    period: bool
+    near: bool
+    radius: bool
+    nearest_first: bool  # PostgreSQL: walk the nearest-neighbour index
+
+
+_LISTINGS = ListingRow.__table__
+_BLACKOUTS = BlackoutRow.__table__
+_BOOKED = BookedPeriod.__table__
+# what a search item shows, then where it is
+_VIEW_COLUMNS = [_LISTINGS.c[name] for name in (*VIEW_FIELDS, "latitude", "longitude")]
+
+
+@lru_cache(maxsize=256)
+def search_statement(shape: SearchShape) -> Select:
+    """The statement of one search shape; values come as parameters (see `search`)."""
+    t = _LISTINGS
+    stmt = select(*_VIEW_COLUMNS).where(t.c.status == "published")
+    for n in range(shape.terms):
+        stmt = stmt.where(t.c.search_text.like(bindparam(f"term{n}"), escape="/"))
+    if shape.category:
+        stmt = stmt.where(t.c.category == bindparam("category"))
+    if shape.kind:
+        stmt = stmt.where(t.c.kind == bindparam("kind"))
+    if shape.max_rate:
+        stmt = stmt.where(t.c.rate_cents <= bindparam("max_rate_cents"))
+    if shape.owner:
+        stmt = stmt.where(t.c.owner_commune == bindparam("owner"))
+    if shape.period:
+        start, end = bindparam("period_start"), bindparam("period_end")
+        # exact for quantity 1; for more, any overlap counts as if simultaneous (cautious)
+        units_held = (
+            select(func.coalesce(func.sum(_BOOKED.c.quantity), 0))
+            .where(
+                _BOOKED.c.listing_id == t.c.id,
+                _BOOKED.c.holding.is_(True),
+                _BOOKED.c.start < end,
+                _BOOKED.c.end > start,
+            )
+            .scalar_subquery()
+        )
+        stmt = stmt.where(
+            ~exists().where(
+                _BLACKOUTS.c.listing_id == t.c.id,
+                _BLACKOUTS.c.start < end,
+                _BLACKOUTS.c.end > start,
+            ),
+            units_held < t.c.quantity,
+        )
+    if not shape.near:
+        return paged(stmt.order_by(t.c.created_at.desc(), t.c.id))
+    d_lat = t.c.latitude - bindparam("lat")
+    d_lon = (t.c.longitude - bindparam("lon")) * bindparam("lon_scale")
+    flat_distance = d_lat * d_lat + d_lon * d_lon
+    stmt = stmt.where(t.c.latitude.is_not(None))
+    if shape.radius:
+        stmt = stmt.where(flat_distance <= bindparam("flat_radius"))
+        if not shape.nearest_first:  # SQLite: narrow the rows to sort with the latitude index
+            stmt = stmt.where(
+                t.c.latitude.between(bindparam("lat_min"), bindparam("lat_max")),
+                t.c.longitude.between(bindparam("lon_min"), bindparam("lon_max")),
+            )
+    if shape.nearest_first:
+        # PostgreSQL walks its nearest-neighbour index and stops at the page's end;
+        # ordering by anything more (an id for ties) would make it sort every match
+        scale = literal_column(KNN_LON_SCALE)
+        here = func.point(bindparam("knn_lon"), bindparam("lat"))
+        knn = func.point(t.c.longitude * scale, t.c.latitude).op("<->")(here)
+        return paged(stmt.order_by(knn))
+    return paged(stmt.order_by(flat_distance, t.c.id))
+
+
+def _like_pattern(term: str) -> str:
+    """`term` anywhere, with LIKE's wildcards in it taken literally (escape character /)."""
+    escaped = term.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{escaped}%"
+
+
 def search(
     session: Session,
     query: ListingQuery,
@@ -113,77 +216,54 @@ def search(
     period: tuple[datetime, datetime] | None,
 ) -> tuple[list[dict], str | None]:
     """One page of published listings matching `query`; by distance when there is an origin."""
-    stmt = select(ListingRow).where(ListingRow.status == "published")
-    for term in query_terms(query.q):
-        stmt = stmt.where(ListingRow.search_text.contains(f"{term}", autoescape=True))
-    if query.category:
-        stmt = stmt.where(ListingRow.category == query.category)
-    if query.kind:
-        stmt = stmt.where(ListingRow.kind == query.kind.value)
-    if query.max_rate_cents is not None:
-        stmt = stmt.where(ListingRow.rate_cents <= query.max_rate_cents)
-    if query.owner:
-        stmt = stmt.where(ListingRow.owner_commune == query.owner)
+    terms = query_terms(query.q)
+    shape = SearchShape(
+        terms=len(terms),
+        category=bool(query.category),
+        kind=bool(query.kind),
+        max_rate=query.max_rate_cents is not None,
+        owner=bool(query.owner),
+        period=period is not None,
+        near=origin is not None,
+        radius=origin is not None and query.radius_km is not None,
+        nearest_first=origin is not None and session.bind.dialect.name == "postgresql",
+    )
+    params: dict = {f"term{n}": _like_pattern(term) for n, term in enumerate(terms)}
+    if shape.category:
+        params["category"] = query.category
+    if shape.kind:
+        params["kind"] = query.kind.value
+    if shape.max_rate:
+        params["max_rate_cents"] = query.max_rate_cents
+    if shape.owner:
+        params["owner"] = query.owner
     if period is not None:
-        start, end = period
-        # exact for quantity 1; for more, any overlap counts as if simultaneous (cautious)
-        units_held = (
-            select(func.coalesce(func.sum(BookedPeriod.quantity), 0))
-            .where(
-                BookedPeriod.listing_id == ListingRow.id,
-                BookedPeriod.holding.is_(True),
-                BookedPeriod.start < end,
-                BookedPeriod.end > start,
-            )
-            .scalar_subquery()
-        )
-        stmt = stmt.where(
-            ~exists().where(
-                BlackoutRow.listing_id == ListingRow.id,
-                BlackoutRow.start < end,
-                BlackoutRow.end > start,
-            ),
-            units_held < ListingRow.quantity,
-        )
+        params["period_start"], params["period_end"] = period
     if origin is not None:
-        d_lat = ListingRow.latitude - origin.latitude
-        d_lon = (ListingRow.longitude - origin.longitude) * origin.lon_scale
-        flat_distance = d_lat * d_lat + d_lon * d_lon
-        stmt = stmt.where(ListingRow.latitude.is_not(None))
-        nearest_first = session.bind.dialect.name == "postgresql"
-        if query.radius_km is not None:
+        params |= {"lat": origin.latitude, "lon": origin.longitude, "lon_scale": origin.lon_scale}
+        params["knn_lon"] = origin.longitude * float(KNN_LON_SCALE)
+        if shape.radius:
             r = origin.degree_radius(query.radius_km)
-            stmt = stmt.where(flat_distance <= r * r)
-            if not nearest_first:  # SQLite: narrow the rows to sort with the latitude index
-                r_lon = r / origin.lon_scale
-                stmt = stmt.where(
-                    ListingRow.latitude.between(origin.latitude - r, origin.latitude + r),
-                    ListingRow.longitude.between(
-                        origin.longitude - r_lon, origin.longitude + r_lon
-                    ),
-                )
-        if nearest_first:
-            # PostgreSQL walks its nearest-neighbour index and stops at the page's end;
-            # ordering by anything more (an id for ties) would make it sort every match
-            scale = literal_column(KNN_LON_SCALE)
-            here = func.point(origin.longitude * float(KNN_LON_SCALE), origin.latitude)
-            knn = func.point(ListingRow.longitude * scale, ListingRow.latitude).op("<->")(here)
-            stmt = stmt.order_by(knn)
-        else:
-            stmt = stmt.order_by(flat_distance, ListingRow.id)
-    else:
-        stmt = stmt.order_by(ListingRow.created_at.desc(), ListingRow.id)
-    rows, next_cursor = one_page(session, stmt, query.cursor, query.limit)
+            r_lon = r / origin.lon_scale
+            params |= {
+                "flat_radius": r * r,
+                "lat_min": origin.latitude - r,
+                "lat_max": origin.latitude + r,
+                "lon_min": origin.longitude - r_lon,
+                "lon_max": origin.longitude + r_lon,
+            }
+    statement = search_statement(shape)
+    rows, next_cursor = page_at(session, statement, params, query.cursor, query.limit)
     items = []
     for row in rows:
+        values = row._asdict()
+        latitude, longitude = values.pop("latitude"), values.pop("longitude")
         distance = None
         if origin is not None:
-            distance = great_circle_km(
-                origin.latitude, origin.longitude, row.latitude, row.longitude
-            )
+            distance = great_circle_km(origin.latitude, origin.longitude, latitude, longitude)
             if query.radius_km is not None and distance > query.radius_km:
                 continue
-        items.append(view_of(row, distance_km=distance))
+        items.append(view_from(values, distance_km=distance))
     if origin is not None:  # the SQL order is flat-earth: exact within the page
         items.sort(key=lambda item: (item["distance_km"], item["id"]))
     return items, next_cursor

@@ -313,6 +313,35 @@ def test_an_edit_changes_the_fields_sent_and_bumps_the_revision(stack, login):
     assert search_ids(stack, agent, q=token_of(listing)) == []
 
 
+def test_search_filters_combine_and_punctuation_in_q_is_no_wildcard(stack, login):
+    manager = login("manager", OWNER)
+    tag = uuid.uuid4().hex
+    shredder = publish(stack, manager, title=f"Broyeur 100%_pro {tag}")
+    trailer = publish(
+        stack,
+        manager,
+        title=f"Remorque 100 pro {tag}",
+        category="deneigement",
+        kind="vehicle",
+        rate_cents=20000,
+    )
+    agent = login("agent", NEIGHBOUR)
+
+    assert sorted(search_ids(stack, agent, q=tag)) == sorted([shredder["id"], trailer["id"]])
+    # words are matched folded, without punctuation: % and _ are never LIKE's wildcards
+    both = [trailer["id"], shredder["id"]]  # newest first
+    assert search_ids(stack, agent, q=f"pro_ {tag}") == both
+    assert search_ids(stack, agent, q=f"100% {tag}") == both
+    assert search_ids(stack, agent, q=f"_ % {tag}") == both
+    assert search_ids(stack, agent, q=f"{tag} deneigement", kind="vehicle") == [trailer["id"]]
+    assert search_ids(stack, agent, q=tag, category="espaces-verts") == [shredder["id"]]
+    assert search_ids(stack, agent, q=tag, max_rate_cents=10000) == [shredder["id"]]
+    assert search_ids(stack, agent, q=tag, kind="vehicle", max_rate_cents=10000) == []
+    near = search_ids(stack, agent, q=tag, near=NEIGHBOUR, radius_km=20, category="deneigement")
+    assert near == [trailer["id"]]
+    assert search_ids(stack, agent, q=tag, near=NEIGHBOUR, radius_km=2) == []
+
+
 def test_a_blackout_is_busy_in_availability_and_hides_the_listing_from_search(stack, login):
     manager = login("manager", OWNER)
     listing = publish(stack, manager)
