@@ -31,6 +31,7 @@ from contracts.caller import Caller, Role
 from contracts.errors import Conflict, Forbidden, InvalidInput, ServiceError, field_errors
 from gateway.auth import InvalidToken, TokenIssuer
 from gateway.models import IdempotencyRecord
+from infra.codec import to_json
 from infra.database import make_engine
 from infra.logs import correlation_id_var
 from infra.metrics import HTTP_DURATION, HTTP_REQUESTS
@@ -73,7 +74,7 @@ def problem(
         "errors": errors or [],
         **extra,
     }
-    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_JSON)
+    response = Response(to_json(body), status=status, mimetype=PROBLEM_JSON)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="mutualis"'
     return response
@@ -106,9 +107,7 @@ def response_for_exception(exc: BaseException) -> Response:
 def json_response(payload: Any, status: int = 200) -> Response:
     if isinstance(payload, BaseModel):
         payload = payload.model_dump(mode="json")
-    return Response(
-        json.dumps(payload, ensure_ascii=False), status=status, mimetype="application/json"
-    )
+    return Response(to_json(payload), status=status, mimetype="application/json")
 
 
 class IdempotencyStore:

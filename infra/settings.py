@@ -5,6 +5,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infra import codec
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 VAR_DIR = PROJECT_ROOT / "var"
 
@@ -41,6 +43,9 @@ class ServiceSettings(ProcessSettings):
             "parent_calls_tracked": 10,
             "DATABASE_URL": self.database_url,
             "SERVICE_SETTINGS": self,
+            # JSON by orjson, under kombu's application/json (infra.codec)
+            "SERIALIZERS": codec.SERIALIZERS,
+            "serializer": codec.SERIALIZER,
         }
 
 

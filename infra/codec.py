@@ -1,0 +1,63 @@
+"""JSON made by orjson, for messages (a kombu serializer) and HTTP answers.
+
+The same JSON kombu's own `json` serializer writes and reads, so every process and tool
+still speaks `application/json`: datetimes, decimals, bytes … go as kombu's typed objects
+(`{"__type__": "datetime", "__value__": …}`) and come back as such. Only faster: a search
+answer of 20 listings (16 KB) is encoded and decoded about five times quicker, and it is
+encoded in the service, decoded and encoded again in the gateway on every search.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from kombu.utils import json as kombu_json
+
+CONTENT_TYPE = "application/json"
+# datetimes go through kombu's typed form rather than orjson's plain strings; int keys
+# become strings as with the standard library
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+_kombu_default = kombu_json.JSONEncoder().default
+_TYPED = b'"__type__"'
+
+
+def dumps(obj: Any) -> bytes:
+    """Message body: kombu's JSON, typed values included."""
+    try:
+        return orjson.dumps(obj, default=_kombu_default, option=_OPTIONS)
+    except orjson.JSONEncodeError:  # what orjson refuses (integers beyond 64 bits, …)
+        return kombu_json.dumps(obj).encode()
+
+
+def loads(data: bytes | str) -> Any:
+    """Message body back to Python; typed values (rare) take kombu's own decoder."""
+    if isinstance(data, memoryview | bytearray):
+        data = bytes(data)
+    if isinstance(data, str):
+        data = data.encode()
+    if _TYPED in data:
+        return kombu_json.loads(data)
+    return orjson.loads(data)
+
+
+def to_json(obj: Any) -> bytes:
+    """An HTTP answer's body: plain JSON, datetimes as ISO 8601 strings."""
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        import json
+
+        return json.dumps(obj, ensure_ascii=False).encode()
+
+
+# what nameko's config registers (see ServiceSettings.nameko_config)
+SERIALIZER = "mutualis-json"
+SERIALIZERS = {
+    SERIALIZER: {
+        "encoder": "infra.codec.dumps",
+        "decoder": "infra.codec.loads",
+        "content_type": CONTENT_TYPE,
+        "content_encoding": "utf-8",
+    }
+}
