@@ -87,6 +87,17 @@ class CpuMeter:
             label = key.split(":", 1)[0]
             self.used[label] = self.used.get(label, 0.0) + seconds - self._before.get(key, 0.0)
 
+    @classmethod
+    def combined(cls, meters: list[CpuMeter]) -> CpuMeter:
+        """The windows of several meters as one (interleaved rounds of a scenario)."""
+        total = cls({})
+        total.elapsed = sum(m.elapsed for m in meters)
+        total.used = {}
+        for meter in meters:
+            for label, seconds in meter.used.items():
+                total.used[label] = total.used.get(label, 0.0) + seconds
+        return total
+
     def shares(self) -> dict[str, float]:
         """Percent of one core each process used over the window, busiest first; then
         "other processes" (the machine's busy time that none of them used), "machine busy"

@@ -219,6 +219,27 @@ class _Window:
         self.ready.set()
 
 
+def combined(parts: list[Result]) -> Result:
+    """Several measured windows of one scenario as one result (interleaved rounds)."""
+    first = parts[0]
+    statuses: Counter = Counter()
+    failures: Counter = Counter()
+    for part in parts:
+        statuses.update(part.statuses)
+        failures.update(part.failures)
+    return Result(
+        name=first.name,
+        connections=first.connections,
+        seconds=sum(p.seconds for p in parts),
+        latencies=[x for p in parts for x in p.latencies],
+        errors=sum(p.errors for p in parts),
+        statuses=statuses,
+        failures=failures,
+        generator_cpu_seconds=sum(p.generator_cpu_seconds for p in parts),
+        sample_error=next((p.sample_error for p in parts if p.sample_error), None),
+    )
+
+
 def measure(
     name: str,
     make_request: RequestFactory,

@@ -2,9 +2,9 @@
 
 Starts the whole stack on fresh PostgreSQL databases, seeds BENCH_LISTINGS (10,000)
 listings around Saint-Étienne, waits for the event path to be idle, then drives
-`GET /api/v1/ping` and `GET /api/v1/listings?near=…&radius_km=30` with 16 keep-alive
-connections for BENCH_SECONDS (15) each after BENCH_WARMUP (3). Writes
-test-output/bench/listings-search.md and .json.
+`GET /api/v1/ping`, `GET /api/v1/listings?near=…&radius_km=30` and `POST /api/v1/bookings`
+with 16 keep-alive connections for BENCH_SECONDS (15) each, in BENCH_ROUNDS (3) interleaved
+windows, each after BENCH_WARMUP (3). Writes test-output/bench/listings-search.md and .json.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from bench.load import (  # noqa: E402
     DEFAULT_SECONDS,
     DEFAULT_WARMUP,
     Result,
+    combined,
     env_seconds,
     measure,
 )
@@ -52,6 +53,8 @@ ORIGINS = ("42218", "42044", "42095", "43157", "69123")
 RADIUS_KM = 30
 AGENT = "agent.42218@mutualis-demo.fr"
 TARGET_RATIO = 0.60
+# each scenario's seconds are split into this many interleaved windows
+DEFAULT_ROUNDS = 3
 # other work on the machine (or hypervisor steal) beyond this % of a core taints a scenario
 NOISE_WARNING_PERCENT = 15
 MACHINE_ROWS = ("other processes", "machine busy", "machine steal")
@@ -146,47 +149,66 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def run_scenario(
+def run_scenarios(
     stack: Stack,
-    name: str,
-    factory,
+    scenarios: tuple,
     headers: dict[str, str],
     seconds: float,
     warmup: float,
     connections: int,
-) -> tuple[Result, dict]:
+    rounds: int,
+) -> tuple[list[Result], dict[str, dict]]:
+    """Each scenario for `seconds` in all, in `rounds` interleaved windows (floor, search,
+    book, floor, search, …): a machine whose speed drifts (other guests, frequency) then
+    weighs on every scenario alike instead of on whichever ran at the bad moment."""
     pids = {name: proc.pid for name, proc in stack.processes.items()}
-    print(
-        f"  {name}: {connections} connections, {warmup:g} s warm-up + {seconds:g} s …", flush=True
-    )
-    meter = CpuMeter(pids)
-    result = measure(
-        name,
-        factory,
-        url=stack.url,
-        connections=connections,
-        seconds=seconds,
-        warmup=warmup,
-        headers=headers,
-        during=meter,
-    )
-    print(
-        f"  {name}: {result.requests} requests, {result.errors} errors, "
-        f"{result.throughput:.1f} req/s, p50 {result.pct_ms(50):.1f} ms, "
-        f"p99 {result.pct_ms(99):.1f} ms",
-        flush=True,
-    )
-    if result.sample_error:
-        print(f"  {name}: first error: {result.sample_error}", flush=True)
-    shares = meter.shares()
-    per_request = {
-        k: round(v / 100 * meter.elapsed / max(result.requests, 1) * 1000, 3)
-        for k, v in shares.items()
-    }
-    return result, {
-        "percent_of_one_core": {k: round(v, 1) for k, v in shares.items()},
-        "ms_per_request": per_request,
-    }
+    window = seconds / rounds
+    parts: dict[str, list[Result]] = {name: [] for name, _ in scenarios}
+    meters: dict[str, list[CpuMeter]] = {name: [] for name, _ in scenarios}
+    for n in range(rounds):
+        for name, factory in scenarios:
+            print(
+                f"  round {n + 1}/{rounds} {name}: {connections} connections, "
+                f"{warmup:g} s warm-up + {window:g} s …",
+                flush=True,
+            )
+            meter = CpuMeter(pids)
+            parts[name].append(
+                measure(
+                    name,
+                    factory,
+                    url=stack.url,
+                    connections=connections,
+                    seconds=window,
+                    warmup=warmup,
+                    headers=headers,
+                    during=meter,
+                )
+            )
+            meters[name].append(meter)
+    results, cpu = [], {}
+    for name, _ in scenarios:
+        result = combined(parts[name])
+        meter = CpuMeter.combined(meters[name])
+        print(
+            f"  {name}: {result.requests} requests, {result.errors} errors, "
+            f"{result.throughput:.1f} req/s, p50 {result.pct_ms(50):.1f} ms, "
+            f"p99 {result.pct_ms(99):.1f} ms",
+            flush=True,
+        )
+        if result.sample_error:
+            print(f"  {name}: first error: {result.sample_error}", flush=True)
+        shares = meter.shares()
+        per_request = {
+            k: round(v / 100 * meter.elapsed / max(result.requests, 1) * 1000, 3)
+            for k, v in shares.items()
+        }
+        results.append(result)
+        cpu[name] = {
+            "percent_of_one_core": {k: round(v, 1) for k, v in shares.items()},
+            "ms_per_request": per_request,
+        }
+    return results, cpu
 
 
 def tracked_cpu_ms(shares: dict) -> float:
@@ -214,8 +236,10 @@ def render_markdown(report: dict, results: list[Result], cpu: dict[str, dict]) -
         f"{seed['outbox_drain_seconds']:.1f} s after the last commit and bookings held a copy "
         f"of every listing {seed['bookings_copy_seconds']:.1f} s after it.",
         f"Load: {report['connections']} keep-alive connections, closed loop (each sends its "
-        f"next request when the answer arrives), {report['warmup_seconds']:g} s warm-up then "
-        f"{report['seconds']:g} s measured per scenario; Python threads with http.client.",
+        f"next request when the answer arrives), {report['seconds']:g} s measured per "
+        f"scenario in {report['rounds']} interleaved windows (floor, search, book, floor, …), "
+        f"each after {report['warmup_seconds']:g} s of warm-up; Python threads with "
+        "http.client.",
         "**The load generator runs on the same cores as the system under test** (see the "
         "CPU table): the figures are those of the whole machine, generator included, not of "
         "the services alone.",
@@ -331,6 +355,7 @@ def main() -> int:
     warmup = env_seconds("BENCH_WARMUP", DEFAULT_WARMUP)
     connections = int(os.environ.get("BENCH_CONNECTIONS", DEFAULT_CONNECTIONS))
     count = int(os.environ.get("BENCH_LISTINGS", 10_000))
+    rounds = int(os.environ.get("BENCH_ROUNDS", DEFAULT_ROUNDS))
     OUTPUT.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory(prefix="mutualis-bench-") as workdir:
@@ -340,7 +365,7 @@ def main() -> int:
             started = time.perf_counter()
             stack.start()
             print(f"  ready in {time.perf_counter() - started:.1f} s (logs: {stack.logs})")
-            return bench(stack, seconds, warmup, connections, count)
+            return bench(stack, seconds, warmup, connections, count, rounds)
         except KeyboardInterrupt:
             print("\ninterrupted", file=sys.stderr)
             return 130
@@ -352,7 +377,9 @@ def main() -> int:
             stack.stop()
 
 
-def bench(stack: Stack, seconds: float, warmup: float, connections: int, count: int) -> int:
+def bench(
+    stack: Stack, seconds: float, warmup: float, connections: int, count: int, rounds: int
+) -> int:
     listings_db = make_engine(stack.urls["listings"])
     bookings_db = stack.database("bookings")
     try:
@@ -381,16 +408,12 @@ def bench(stack: Stack, seconds: float, warmup: float, connections: int, count: 
     ensure_not_monkey_patched()
 
     print("measuring …", flush=True)
-    results, cpu = [], {}
     scenarios = (
         ("floor", ping_path),
         ("search", search_path),
         ("book", booking_requests(listing_ids, first_hour)),
     )
-    for name, factory in scenarios:
-        result, shares = run_scenario(stack, name, factory, headers, seconds, warmup, connections)
-        results.append(result)
-        cpu[name] = shares
+    results, cpu = run_scenarios(stack, scenarios, headers, seconds, warmup, connections, rounds)
     floor, search, book = results
     ratio = search.throughput / floor.throughput if floor.throughput else 0.0
     cpu_ms = {name: round(tracked_cpu_ms(shares), 3) for name, shares in cpu.items()}
@@ -408,6 +431,7 @@ def bench(stack: Stack, seconds: float, warmup: float, connections: int, count: 
         },
         "connections": connections,
         "seconds": seconds,
+        "rounds": rounds,
         "warmup_seconds": warmup,
         "seed": {
             "listings_seeded": seeded.listings,

@@ -4,14 +4,21 @@
 - A reply that cannot be sent because the broker is away is dropped with a warning instead
   of killing the service (nameko gives up after 3 retries and the error kills the
   container); the caller's own deadline answers it (503 at the gateway).
+- A reply is encoded once (nameko encodes it twice: once to check that it can be), and sent
+  without waiting for a publisher confirm and not persistent: it goes to the caller's own
+  temporary queue, and a reply lost in the broker is one the caller's deadline already
+  answers. Requests, events and their relays keep their confirms.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 
+import kombu.serialization
 from kombu.exceptions import OperationalError
 from nameko.amqp.publish import Publisher
+from nameko.exceptions import UnserializableValueError, serialize
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 
 from contracts.errors import ServiceError
@@ -27,10 +34,13 @@ REPLY_RETRY_POLICY = {
 }
 
 
+TRANSIENT = 1
+
+
 class PatientResponder(Responder):
     def send_response(self, result, exc_info):
         try:
-            return super().send_response(result, exc_info)
+            return self._send(result, exc_info)
         except (OSError, OperationalError, ConnectionError) as exc:
             log.warning(
                 "reply to %s lost, the broker is unreachable: %s",
@@ -38,6 +48,36 @@ class PatientResponder(Responder):
                 exc,
             )
             return result, exc_info
+
+    def _send(self, result, exc_info):
+        """nameko's Responder.send_response, encoding once, without confirm or persistence."""
+        error = serialize(exc_info[1]) if exc_info is not None else None
+        # answer in the encoding of the request
+        content_type = self.message.properties["content_type"]
+        serializer = kombu.serialization.registry.type_to_name[content_type]
+        try:
+            _, encoding, body = kombu.serialization.dumps(
+                {"result": result, "error": error}, serializer
+            )
+        except Exception:
+            exc_info = sys.exc_info()
+            error = serialize(UnserializableValueError(result))  # this one always encodes
+            result = None
+            _, encoding, body = kombu.serialization.dumps(
+                {"result": None, "error": error}, serializer
+            )
+        publisher = self.publisher_cls(self.amqp_uri, ssl=self.ssl, login_method=self.login_method)
+        publisher.publish(
+            body,
+            content_type=content_type,
+            content_encoding=encoding,
+            exchange=self.exchange,
+            routing_key=self.message.properties["reply_to"],
+            correlation_id=self.message.properties.get("correlation_id"),
+            use_confirms=False,
+            delivery_mode=TRANSIENT,
+        )
+        return result, exc_info
 
 
 class PatientRpcConsumer(RpcConsumer):

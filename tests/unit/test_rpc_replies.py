@@ -1,6 +1,8 @@
 """A service whose reply cannot reach the broker stays up: the reply is dropped, logged."""
 
+import json
 import logging
+import sys
 from types import SimpleNamespace
 
 from infra import rpc
@@ -39,3 +41,61 @@ def test_a_reply_to_an_unreachable_broker_is_dropped_not_fatal(monkeypatch):
 
     assert result == {"ok": True} and exc_info is None
     assert any("reply to rpc.reply-gateway lost" in m for m in seen.messages)
+
+
+class Captured:
+    """A publisher that keeps what it is asked to publish."""
+
+    sent: list = []
+
+    def __init__(self, amqp_uri, **kwargs):
+        pass
+
+    def publish(self, body, **kwargs):
+        Captured.sent.append((body, kwargs))
+
+
+def reply(result, exc_info=None):
+    message = SimpleNamespace(
+        properties={
+            "reply_to": "rpc.reply-gateway",
+            "correlation_id": "c2",
+            "content_type": "application/json",
+        }
+    )
+    responder = rpc.PatientResponder("amqp://unused/", "nameko-rpc", "json", message)
+    responder.publisher_cls = Captured
+    Captured.sent = []
+    answer = responder.send_response(result, exc_info)
+    [(body, options)] = Captured.sent
+    return answer, json.loads(body), options
+
+
+def test_a_reply_is_encoded_once_and_sent_without_confirm_nor_persistence():
+    (result, exc_info), body, options = reply({"items": [1, 2]})
+
+    assert (result, exc_info) == ({"items": [1, 2]}, None)
+    assert body == {"result": {"items": [1, 2]}, "error": None}
+    assert options["content_type"] == "application/json"
+    assert (options["use_confirms"], options["delivery_mode"]) == (False, rpc.TRANSIENT)
+    assert (options["routing_key"], options["correlation_id"]) == ("rpc.reply-gateway", "c2")
+
+
+def test_a_result_that_cannot_be_encoded_answers_an_error():
+    (result, exc_info), body, _ = reply({"oops": object()})
+
+    assert result is None and exc_info is not None  # the encoding error, as nameko keeps it
+    assert body["result"] is None
+    assert body["error"]["exc_type"] == "UnserializableValueError"
+
+
+def test_an_error_is_answered_as_nameko_serializes_it():
+    try:
+        raise ValueError("no such listing")
+    except ValueError:
+        exc_info = sys.exc_info()
+    (_, kept), body, _ = reply(None, exc_info)
+
+    assert kept is exc_info
+    assert body["error"]["exc_type"] == "ValueError"
+    assert body["error"]["value"] == "no such listing"
