@@ -12,7 +12,7 @@ from statistics import median
 import requests
 from sqlalchemy import text
 
-from bench.load import Request, Result, measure, percentile
+from bench.load import Request, percentile
 from tests.support import Stack
 
 LISTINGS = 40  # requests spread over this many listings, each booked hour after hour
@@ -68,23 +68,6 @@ def booking_requests(listing_ids: list[str], first_hour: datetime):
         )
 
     return make
-
-
-def measure_requests(
-    stack: Stack, headers: dict, seconds: float, warmup: float, connections: int, during=None
-) -> Result:
-    listing_ids = publish_listings(stack)
-    first_hour = (datetime.now(UTC) + timedelta(days=30)).replace(minute=0, second=0, microsecond=0)
-    return measure(
-        "book",
-        booking_requests(listing_ids, first_hour),
-        url=stack.url,
-        connections=connections,
-        seconds=seconds,
-        warmup=warmup,
-        headers=headers,
-        during=during,
-    )
 
 
 def returned_lag(stack: Stack, count: int = RETURNS) -> dict:

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from prometheus_client import Counter
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from contracts.bookings import (
@@ -86,38 +86,42 @@ def add_booking(
     note: str,
 ) -> BookingRow:
     now = datetime.now(UTC)
-    row = BookingRow(
-        id=str(uuid.uuid4()),
-        listing_id=listing.listing_id,
-        listing_title=listing.title,
-        lender_commune=listing.owner_commune,
-        borrower_commune=caller.commune,
-        status=status.value,
-        start=slot.start,
-        end=slot.end,
-        quantity=quantity,
-        purpose=purpose,
-        with_operator=with_operator,
-        order_reference=order_reference,
-        quote=quote.model_dump(mode="json"),
-        series_id=series_id,
-        damages=[],
-        cancellation_fee_cents=0,
-        requested_by=caller.user_id,
-        created_at=now,
-        updated_at=now,
+    values = {
+        "id": str(uuid.uuid4()),
+        "listing_id": listing.listing_id,
+        "listing_title": listing.title,
+        "lender_commune": listing.owner_commune,
+        "borrower_commune": caller.commune,
+        "status": status.value,
+        "start": slot.start,
+        "end": slot.end,
+        "quantity": quantity,
+        "purpose": purpose,
+        "with_operator": with_operator,
+        "order_reference": order_reference,
+        "quote": quote.model_dump(mode="json"),
+        "series_id": series_id,
+        "damages": [],
+        "cancellation_fee_cents": 0,
+        "requested_by": caller.user_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    # written at once, without the ORM's unit of work (the hot path of every request); the
+    # returned row is for reading only
+    tx.session.execute(insert(BookingRow.__table__), values)
+    tx.session.execute(
+        insert(TransitionRow.__table__),
+        {
+            "booking_id": values["id"],
+            "status": status.value,
+            "at": now,
+            "by_user": caller.user_id,
+            "by_commune": caller.commune,
+            "note": note,
+        },
     )
-    tx.session.add(row)
-    tx.session.add(
-        TransitionRow(
-            booking_id=row.id,
-            status=status.value,
-            at=now,
-            by_user=caller.user_id,
-            by_commune=caller.commune,
-            note=note,
-        )
-    )
+    row = BookingRow(**values)
     tx.after_commit(TRANSITIONS.labels(status.value).inc)
     return row
 

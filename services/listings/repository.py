@@ -9,6 +9,8 @@ from typing import NamedTuple
 
 from pydantic import TypeAdapter
 from sqlalchemy import Select, bindparam, exists, func, literal_column, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from contracts.bookings import HOLDING, BookingSnapshot
@@ -284,16 +286,26 @@ def held_during(
 
 
 def record_booking(session: Session, booking: BookingSnapshot, as_of: datetime) -> None:
-    """The booking's latest known state; an older event than the one kept changes nothing."""
-    kept = session.get(BookedPeriod, booking.booking_id, with_for_update=True)
-    if kept is not None and kept.as_of > as_of:
-        return
-    if kept is None:
-        kept = BookedPeriod(booking_id=booking.booking_id)
-        session.add(kept)
-    kept.listing_id = booking.listing_id
-    kept.start = booking.start
-    kept.end = booking.end
-    kept.quantity = booking.quantity
-    kept.holding = booking.status in HOLDING
-    kept.as_of = as_of
+    """The booking's latest known state, in one statement; an older event than the one kept
+    changes nothing (events may arrive out of order)."""
+    values = {
+        "booking_id": booking.booking_id,
+        "listing_id": booking.listing_id,
+        "start": booking.start,
+        "end": booking.end,
+        "quantity": booking.quantity,
+        "holding": booking.status in HOLDING,
+        "as_of": as_of,
+    }
+    upsert = _UPSERT[session.bind.dialect.name](BookedPeriod).values(values)
+    session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[BookedPeriod.booking_id],
+            set_={name: upsert.excluded[name] for name in values if name != "booking_id"},
+            where=BookedPeriod.as_of <= upsert.excluded.as_of,
+        )
+    )
+
+
+# INSERT … ON CONFLICT DO UPDATE, as each database spells it
+_UPSERT = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
