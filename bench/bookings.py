@@ -3,6 +3,7 @@ the lag from a committed `booking.returned` to billing having handled it."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -54,7 +55,12 @@ def publish_listings(stack: Stack) -> list[str]:
 
 
 def booking_requests(listing_ids: list[str], first_hour: datetime):
-    def make(n: int) -> Request:
+    """Requests for distinct slots, never one asked before, however many measured windows
+    use this factory (each window numbers its requests from 0)."""
+    sequence = itertools.count()
+
+    def make(_n: int) -> Request:
+        n = next(sequence)
         start = first_hour + timedelta(hours=n // len(listing_ids))
         return Request(
             "POST",
