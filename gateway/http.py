@@ -32,7 +32,7 @@ from contracts.errors import Conflict, Forbidden, InvalidInput, ServiceError, fi
 from gateway.auth import InvalidToken, TokenIssuer
 from gateway.models import IdempotencyRecord
 from infra.codec import to_json
-from infra.database import make_engine
+from infra.database import service_engine
 from infra.logs import correlation_id_var
 from infra.metrics import HTTP_DURATION, HTTP_REQUESTS
 from infra.web import HttpEntrypoint
@@ -239,7 +239,7 @@ class ApiRoute(HttpEntrypoint):
         settings = self.container.config["GATEWAY"]
         self.settings = settings
         self.tokens = TokenIssuer.from_settings(settings)
-        self.idempotency = IdempotencyStore(make_engine(settings.database_url))
+        self.idempotency = IdempotencyStore(service_engine(self.container.config))
 
     # -- the request ------------------------------------------------------------------
 

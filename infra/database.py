@@ -8,7 +8,6 @@ lock from its first statement and check-then-insert is atomic.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -99,6 +98,13 @@ def autocommit_reader(engine: Engine) -> Engine:
     return reader
 
 
+def service_engine(config: dict) -> Engine:
+    """The engine of a service's database (config DATABASE_URL), its pool as large as the
+    service has workers: every extension of the service asks here, so whichever sets up
+    first, the pool has the same size."""
+    return make_engine(config["DATABASE_URL"], pool_size=config.get("max_workers", 10))
+
+
 class DuplicateEvent(Exception):
     """This consumer has already applied this event: acknowledge it and change nothing."""
 
@@ -139,7 +145,7 @@ class UnitOfWork:
                         "event_id": str(evt.event_id),
                         "exchange": event_exchange(self.producer),
                         "routing_key": evt.type,
-                        "body": json.dumps(evt.model_dump(mode="json"), ensure_ascii=False),
+                        "body": evt.model_dump_json(),
                         "correlation_id": self.correlation_id,
                         "created_at": now,
                     }
@@ -212,7 +218,7 @@ class Database(DependencyProvider):
 
     def setup(self) -> None:
         config = self.container.config
-        self.engine = make_engine(config["DATABASE_URL"], pool_size=config.get("max_workers", 10))
+        self.engine = service_engine(config)
         if self.with_outbox:
             from infra.metrics import track_outbox
 

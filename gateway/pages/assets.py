@@ -1,12 +1,12 @@
 """The pages' style sheet, script and icons, served from gateway/static with caching
-headers: a URL carries the file's hash (`?v=`), so a browser may keep it for a year."""
+headers: a URL carries the file's hash (`?v=`), so a browser may keep it for a year. Files
+are read once per process: a changed file is served after a restart."""
 
-import hashlib
 import mimetypes
 
 from werkzeug.wrappers import Response
 
-from gateway.pages.entrypoint import SECURITY_HEADERS, STATIC
+from gateway.pages.entrypoint import SECURITY_HEADERS, static_asset
 from infra.web import http
 
 YEAR = 365 * 86400
@@ -15,15 +15,14 @@ YEAR = 365 * 86400
 class StaticFiles:
     @http("GET", "/static/<path:asset>")
     def static_file(self, request, asset: str):
-        path = (STATIC / asset).resolve()
-        if not path.is_file() or STATIC.resolve() not in path.parents:
+        found = static_asset(asset)
+        if found is None:
             return Response("Fichier introuvable", status=404, mimetype="text/plain")
-        content = path.read_bytes()
-        etag = hashlib.sha256(content).hexdigest()[:16]
+        content, etag = found
         if request.if_none_match.contains(etag):
             response = Response(status=304)
         else:
-            mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            mimetype = mimetypes.guess_type(asset)[0] or "application/octet-stream"
             response = Response(content, mimetype=mimetype)
         response.set_etag(etag)
         versioned = request.args.get("v") == etag[:10]

@@ -4,6 +4,7 @@ with the signed-in user as caller, exactly as the API routes do."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import secrets
@@ -27,7 +28,7 @@ from contracts.errors import Forbidden, ServiceError
 from gateway.pages import french
 from gateway.pages.sessions import SessionStore, Visitor, same_secret
 from infra.communes import communes
-from infra.database import make_engine
+from infra.database import service_engine
 from infra.logs import correlation_id_var
 from infra.metrics import HTTP_DURATION, HTTP_REQUESTS
 from infra.web import HttpEntrypoint
@@ -167,9 +168,21 @@ def safe_target(target: str | None) -> str:
 # -- rendering --------------------------------------------------------------------------
 
 
-def _asset_version(name: str) -> str:
-    path = STATIC / name
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:10] if path.is_file() else "0"
+@functools.lru_cache(maxsize=64)
+def static_asset(name: str) -> tuple[bytes, str] | None:
+    """A file of gateway/static and its hash, read once per process (the files ship with the
+    code); None for a name outside it or missing."""
+    path = (STATIC / name).resolve()
+    if not path.is_file() or STATIC.resolve() not in path.parents:
+        return None
+    content = path.read_bytes()
+    return content, hashlib.sha256(content).hexdigest()[:16]
+
+
+def asset_url(name: str) -> str:
+    """The URL of a static file, with its hash so that browsers may keep it for a year."""
+    found = static_asset(name)
+    return f"/static/{name}?v={found[1][:10] if found else '0'}"
 
 
 def commune_name(code: str | None) -> str:
@@ -179,21 +192,16 @@ def commune_name(code: str | None) -> str:
     return found.name if found else code
 
 
+@functools.cache
 def make_templates() -> Environment:
+    """One environment for every page route of the process."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html", "svg"], default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    versions: dict[str, str] = {}
-
-    def static(name: str) -> str:
-        if name not in versions:
-            versions[name] = _asset_version(name)
-        return f"/static/{name}?v={versions[name]}"
-
-    env.globals.update(static=static, commune_name=commune_name, Role=Role)
+    env.globals.update(static=asset_url, commune_name=commune_name, Role=Role)
     env.filters.update(
         money=french.money,
         number=french.number,
@@ -234,7 +242,7 @@ class PageRoute(HttpEntrypoint):
         self.settings = settings
         self.secure = settings.public_url.startswith("https://")
         self.sessions = SessionStore(
-            make_engine(settings.database_url), settings.session_ttl_seconds
+            service_engine(self.container.config), settings.session_ttl_seconds
         )
         self.templates = make_templates()
 

@@ -11,7 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import Engine, func, select
 
 from contracts.billing import OPEN_STATUSES
-from infra.database import make_engine
+from infra.database import service_engine
 from services.billing.models import InvoiceRow
 
 INVOICED_CENTS = Counter(
@@ -64,7 +64,7 @@ class BillingMetrics(DependencyProvider):
     """Points the outstanding gauge at the service's database."""
 
     def setup(self) -> None:
-        _outstanding.engine = make_engine(self.container.config["DATABASE_URL"])
+        _outstanding.engine = service_engine(self.container.config)
 
     def get_dependency(self, worker_ctx: Any) -> None:
         return None

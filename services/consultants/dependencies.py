@@ -11,7 +11,7 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy.orm import Session
 
 from contracts.consultants import ConsultantStatus, ConsultantView
-from infra.database import make_engine
+from infra.database import service_engine
 from services.consultants import repository
 from services.consultants.domain import ConsultantIndex, MatchResult, Need, match_consultants
 
@@ -84,7 +84,7 @@ class MatchingIndex(DependencyProvider):
 
     def _preload(self) -> None:
         try:
-            engine = make_engine(self.container.config["DATABASE_URL"])
+            engine = service_engine(self.container.config)
             with Session(engine) as session, session.begin():
                 self.catalogue.current(session)
         except Exception:  # the first match will load it; never stop the service for this
