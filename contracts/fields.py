@@ -1,5 +1,6 @@
 """Input field types shared by every service's RPC schemas."""
 
+import uuid
 from datetime import date
 from typing import Annotated, Any
 
@@ -13,6 +14,17 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import PydanticCustomError
+
+
+def is_uuid(value: Any) -> bool:
+    """Whether an id from a URL can be one of ours (UUIDs): anything else, a NUL byte
+    included (PostgreSQL refuses those), is no object at all, answered 404 before SQL."""
+    try:
+        uuid.UUID(value)
+        return True
+    except (ValueError, TypeError, AttributeError):
+        return False
+
 
 # dates outside these years are typos, and would overflow the arithmetic on periods
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2999

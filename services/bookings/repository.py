@@ -22,6 +22,7 @@ from contracts.bookings import (
 )
 from contracts.caller import Caller
 from contracts.errors import InvalidInput, NotFound
+from contracts.fields import is_uuid
 from contracts.listings import ListingSnapshot
 from infra.database import UnitOfWork
 from infra.paging import as_party, one_page
@@ -170,6 +171,8 @@ def snapshot_of(row: BookingRow, reason: str = "") -> BookingSnapshot:
 
 
 def booking_for_update(session: Session, booking_id: str) -> BookingRow:
+    if not is_uuid(booking_id):
+        raise NotFound("No such booking")
     row = session.scalars(
         select(BookingRow).where(BookingRow.id == booking_id).with_for_update()
     ).one_or_none()
@@ -179,6 +182,8 @@ def booking_for_update(session: Session, booking_id: str) -> BookingRow:
 
 
 def get_booking(session: Session, booking_id: str) -> BookingRow:
+    if not is_uuid(booking_id):
+        raise NotFound("No such booking")
     row = session.get(BookingRow, booking_id)
     if row is None:
         raise NotFound("No such booking")

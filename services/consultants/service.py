@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from contracts.caller import Caller, Role
@@ -30,6 +29,7 @@ from contracts.consultants import (
     TimesheetStatus,
 )
 from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound, validated
+from contracts.fields import is_uuid
 from infra.communes import communes
 from infra.health import OperableService
 from infra.rpc import rpc
@@ -181,7 +181,7 @@ class Service(OperableService):
         with self.db.transaction() as tx:
             consultant = (
                 repository.consultant(tx.session, asked.consultant_id)
-                if _is_uuid(asked.consultant_id)
+                if is_uuid(asked.consultant_id)
                 else None
             )
             if consultant is None or (
@@ -358,7 +358,7 @@ class Service(OperableService):
     @rpc
     def get_engagement(self, caller: dict, engagement_id: str) -> dict:
         who = Caller.model_validate(caller)
-        if not _is_uuid(engagement_id):
+        if not is_uuid(engagement_id):
             raise NotFound("No such engagement")
         with self.db.reading() as session:
             row = repository.get_engagement(session, engagement_id)
@@ -381,7 +381,7 @@ class Service(OperableService):
         """A published consultant, or a withdrawn one of the caller's own commune; else 404."""
         row = (
             repository.consultant(session, consultant_id, for_update)
-            if _is_uuid(consultant_id)
+            if is_uuid(consultant_id)
             else None
         )
         if row is None or (
@@ -400,7 +400,7 @@ class Service(OperableService):
     def _locked(self, session, who: Caller, engagement_id: str, action: str):
         """The engagement and its consultant, both locked, the consultant first (every path
         locks in that order, so two of them never wait on each other)."""
-        if not _is_uuid(engagement_id):
+        if not is_uuid(engagement_id):
             raise NotFound("No such engagement")
         found = repository.get_engagement(session, engagement_id)
         domain.ensure_may(who, action, found.borrower_commune, found.lender_commune)
@@ -437,11 +437,3 @@ def _not_enough_days(start, end, free: int) -> Conflict:
         f"engagements already accepted leave no more",
         available_days=str(as_days(free)),
     )
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-        return True
-    except (ValueError, TypeError, AttributeError):
-        return False

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from contracts.caller import Caller
 from contracts.errors import Conflict, NotFound, validated
 from contracts.events import Event
+from contracts.fields import is_uuid
 from contracts.listings import (
     Availability,
     AvailabilityQuery,
@@ -164,7 +165,7 @@ class Service(OperableService):
         self, session, who: Caller, listing_id: str, for_update: bool = False
     ) -> ListingRow:
         """A published listing, or a withdrawn one of the caller's own commune; else 404."""
-        if not _is_uuid(listing_id):  # ids are UUIDs; anything else (e.g. a NUL) is no listing
+        if not is_uuid(listing_id):  # ids are UUIDs; anything else (e.g. a NUL) is no listing
             raise NotFound(f"No listing {listing_id}")
         query = select(ListingRow).where(ListingRow.id == listing_id)
         if for_update:
@@ -196,11 +197,3 @@ class Service(OperableService):
         booking = event.payload
         with self.db.handling(event) as tx:
             repository.record_booking(tx.session, booking, event.occurred_at)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-        return True
-    except ValueError:
-        return False

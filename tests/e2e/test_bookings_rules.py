@@ -760,6 +760,17 @@ def test_to_any_other_commune_a_booking_does_not_exist(stack, someone_elses, met
 
 
 @pytest.mark.parametrize(
+    ("method", "action", "role"),
+    [("GET", "", "agent"), ("POST", "approve", "manager"), ("POST", "cancel", "agent")],
+)
+@pytest.mark.parametrize("booking_id", ["%00", "not-a-booking", "a%00b"])
+def test_an_id_that_cannot_be_a_booking_answers_404(stack, method, action, role, booking_id):
+    someone = as_(stack, role, LENDER)
+    path = api(stack, f"bookings/{booking_id}" + (f"/{action}" if action else ""))
+    problem_of(someone.request(method, path, json=BODIES.get(action)), 404)
+
+
+@pytest.mark.parametrize(
     ("role", "insee", "params", "listed"),
     [
         ("agent", BORROWER, {}, True),
