@@ -157,10 +157,6 @@ class BookingQuote(BaseModel):
     conflict: str | None = None  # what holds the slot, as a 409 would say
     conflicting_period: dict | None = None
 
-    @property
-    def acceptable(self) -> bool:
-        return not self.problems and self.conflict is None
-
 
 class BookingSnapshot(Payload):
     """What other services need of a booking, billing included: it never has to ask."""

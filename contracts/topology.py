@@ -80,7 +80,3 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     BOOKINGS_TO_BILLING,
     CONSULTANTS_TO_BILLING,
 )
-
-
-def subscriptions_of(consumer: str) -> list[Subscription]:
-    return [s for s in SUBSCRIPTIONS if s.consumer == consumer]

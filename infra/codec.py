@@ -9,6 +9,7 @@ encoded in the service, decoded and encoded again in the gateway on every search
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -45,9 +46,7 @@ def to_json(obj: Any) -> bytes:
     """An HTTP answer's body: plain JSON, datetimes as ISO 8601 strings."""
     try:
         return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
-    except orjson.JSONEncodeError:
-        import json
-
+    except orjson.JSONEncodeError:  # integers beyond 64 bits
         return json.dumps(obj, ensure_ascii=False).encode()
 
 

@@ -8,33 +8,29 @@ from sqlalchemy.orm import Session
 from contracts.pagination import decode_cursor, encode_cursor
 
 
+def paged(stmt: Select) -> Select:
+    """`stmt` with its offset and limit as parameters, so that a statement built once (and
+    its compiled SQL cached once) serves every page; see `page_at`."""
+    return stmt.offset(bindparam("page_offset")).limit(bindparam("page_limit"))
+
+
 def one_page(
     session: Session, stmt: Select, cursor: str | None, limit: int, *, rows: bool = False
 ) -> tuple[list, str | None]:
     """The page of the (already ordered) `stmt` at `cursor`, and the next cursor if there is
     more. Entities by default; whole result rows with `rows=True`."""
-    offset = decode_cursor(cursor)
-    query = stmt.offset(offset).limit(limit + 1)
-    found = (session.execute(query) if rows else session.scalars(query)).all()
-    more = len(found) > limit
-    return list(found[:limit]), encode_cursor(offset + limit) if more else None
-
-
-def paged(stmt: Select) -> Select:
-    """`stmt` with its offset and limit as parameters, so that one statement built once
-    (and its compiled SQL cached once) serves every page; see `page_at`."""
-    return stmt.offset(bindparam("page_offset")).limit(bindparam("page_limit"))
+    return page_at(session, paged(stmt), {}, cursor, limit, rows=rows)
 
 
 def page_at(
-    session: Session, stmt: Select, params: dict, cursor: str | None, limit: int
+    session: Session, stmt: Select, params: dict, cursor: str | None, limit: int, *, rows: bool
 ) -> tuple[list, str | None]:
-    """`one_page` for a statement made by `paged`: the result rows at `cursor`."""
+    """`one_page` of a statement made by `paged`, its other values in `params`."""
     offset = decode_cursor(cursor)
-    params = params | {"page_offset": offset, "page_limit": limit + 1}
-    found = session.execute(stmt, params).all()
+    result = session.execute(stmt, params | {"page_offset": offset, "page_limit": limit + 1})
+    found = (result if rows else result.scalars()).all()
     more = len(found) > limit
-    return found[:limit], encode_cursor(offset + limit) if more else None
+    return list(found[:limit]), encode_cursor(offset + limit) if more else None
 
 
 def as_party(

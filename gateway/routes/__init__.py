@@ -9,4 +9,5 @@ def as_rpc(caller: Caller) -> dict:
 
 
 def query_dict(query) -> dict:
-    return query.model_dump(mode="json", exclude_none=True)
+    """A validated query as the service validates it again: by its public names (`as`)."""
+    return query.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -18,16 +18,12 @@ from contracts.consultants import (
     TimesheetEntry,
 )
 from gateway.http import api
-from gateway.routes import as_rpc
+from gateway.routes import as_rpc, query_dict
 from gateway.rpc import ServiceRpc
 
 CONSULTANTS = "Consultants"
 ENGAGEMENTS = "Engagements"
 PARTIES = (Role.AGENT, Role.MANAGER)
-
-
-def _query(query) -> dict:
-    return query.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 class ConsultantRoutes:
@@ -75,7 +71,7 @@ class ConsultantRoutes:
         "`only_fitting=true`.",
     )
     def match_consultants(self, request, caller: Caller, query: MatchQuery):
-        return self.consultants.match(as_rpc(caller), _query(query))
+        return self.consultants.match(as_rpc(caller), query_dict(query))
 
     @api(
         "GET",
@@ -157,7 +153,7 @@ class ConsultantRoutes:
         summary="The caller's commune's engagements, as borrower or lender",
     )
     def list_engagements(self, request, caller: Caller, query: EngagementQuery):
-        return self.consultants.list_engagements(as_rpc(caller), _query(query))
+        return self.consultants.list_engagements(as_rpc(caller), query_dict(query))
 
     @api(
         "GET",

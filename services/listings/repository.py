@@ -152,7 +152,7 @@ def search_statement(shape: SearchShape) -> Select:
     t = _LISTINGS
     stmt = select(*_VIEW_COLUMNS).where(t.c.status == "published")
     for n in range(shape.terms):
-        stmt = stmt.where(t.c.search_text.like(bindparam(f"term{n}"), escape="/"))
+        stmt = stmt.where(t.c.search_text.like(bindparam(f"term{n}")))
     if shape.category:
         stmt = stmt.where(t.c.category == bindparam("category"))
     if shape.kind:
@@ -205,12 +205,6 @@ def search_statement(shape: SearchShape) -> Select:
     return paged(stmt.order_by(flat_distance, t.c.id))
 
 
-def _like_pattern(term: str) -> str:
-    """`term` anywhere, with LIKE's wildcards in it taken literally (escape character /)."""
-    escaped = term.replace("/", "//").replace("%", "/%").replace("_", "/_")
-    return f"%{escaped}%"
-
-
 def search(
     session: Session,
     query: ListingQuery,
@@ -230,7 +224,8 @@ def search(
         radius=origin is not None and query.radius_km is not None,
         nearest_first=origin is not None and session.bind.dialect.name == "postgresql",
     )
-    params: dict = {f"term{n}": _like_pattern(term) for n, term in enumerate(terms)}
+    # folded terms are letters and digits only: no LIKE wildcard to escape
+    params: dict = {f"term{n}": f"%{term}%" for n, term in enumerate(terms)}
     if shape.category:
         params["category"] = query.category
     if shape.kind:
@@ -243,19 +238,21 @@ def search(
         params["period_start"], params["period_end"] = period
     if origin is not None:
         params |= {"lat": origin.latitude, "lon": origin.longitude, "lon_scale": origin.lon_scale}
-        params["knn_lon"] = origin.longitude * float(KNN_LON_SCALE)
+        if shape.nearest_first:
+            params["knn_lon"] = origin.longitude * float(KNN_LON_SCALE)
         if shape.radius:
             r = origin.degree_radius(query.radius_km)
-            r_lon = r / origin.lon_scale
-            params |= {
-                "flat_radius": r * r,
-                "lat_min": origin.latitude - r,
-                "lat_max": origin.latitude + r,
-                "lon_min": origin.longitude - r_lon,
-                "lon_max": origin.longitude + r_lon,
-            }
+            params["flat_radius"] = r * r
+            if not shape.nearest_first:
+                r_lon = r / origin.lon_scale
+                params |= {
+                    "lat_min": origin.latitude - r,
+                    "lat_max": origin.latitude + r,
+                    "lon_min": origin.longitude - r_lon,
+                    "lon_max": origin.longitude + r_lon,
+                }
     statement = search_statement(shape)
-    rows, next_cursor = page_at(session, statement, params, query.cursor, query.limit)
+    rows, next_cursor = page_at(session, statement, params, query.cursor, query.limit, rows=True)
     items = []
     for row in rows:
         values = row._asdict()
@@ -285,6 +282,10 @@ def held_during(
     return [(max(r.start, start), min(r.end, end), r.quantity) for r in rows]
 
 
+# INSERT … ON CONFLICT DO UPDATE, as each database spells it
+_UPSERT = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
+
+
 def record_booking(session: Session, booking: BookingSnapshot, as_of: datetime) -> None:
     """The booking's latest known state, in one statement; an older event than the one kept
     changes nothing (events may arrive out of order)."""
@@ -305,7 +306,3 @@ def record_booking(session: Session, booking: BookingSnapshot, as_of: datetime) 
             where=BookedPeriod.as_of <= upsert.excluded.as_of,
         )
     )
-
-
-# INSERT … ON CONFLICT DO UPDATE, as each database spells it
-_UPSERT = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
