@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import Engine, create_engine, event, insert
+from sqlalchemy import Engine, Insert, create_engine, event, insert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -75,6 +77,14 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         )
     _engines[url] = engine
     return engine
+
+
+def upsert(session: Session, table) -> Insert:
+    """`INSERT … ON CONFLICT` into `table`, as the session's database spells it (one
+    statement where a locked read then a write would take two round trips)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert(table)
+    return sqlite_insert(table)
 
 
 _readers: dict[Engine, Engine] = {}
@@ -190,10 +200,9 @@ class DatabaseAccess:
         The (consumer, event_id) row commits with the effect; a second delivery finds it
         and raises DuplicateEvent before the body runs.
         """
-        with Session(self.engine, expire_on_commit=False) as session:
-            session.begin()
+        with self.transaction() as tx:
             try:
-                session.execute(
+                tx.session.execute(
                     insert(processed_events).values(
                         consumer=self.consumer,
                         event_id=str(evt.event_id),
@@ -201,13 +210,9 @@ class DatabaseAccess:
                         processed_at=datetime.now(UTC),
                     )
                 )
-            except IntegrityError as exc:
-                session.rollback()
+            except IntegrityError as exc:  # leaving the transaction rolls it back
                 raise DuplicateEvent(f"{self.consumer} already applied {evt.event_id}") from exc
-            tx = UnitOfWork(session, self.producer, self.correlation_id)
             yield tx
-            session.commit()
-            tx.committed()
 
 
 class Database(DependencyProvider):

@@ -18,6 +18,7 @@ import sys
 import kombu.serialization
 from kombu.exceptions import OperationalError
 from nameko.amqp.publish import Publisher
+from nameko.constants import AMQP_SSL_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY
 from nameko.exceptions import UnserializableValueError, serialize
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 
@@ -81,13 +82,19 @@ class PatientResponder(Responder):
 
 
 class PatientRpcConsumer(RpcConsumer):
+    def setup(self):
+        super().setup()
+        self.exchange = get_rpc_exchange(self.container.config)  # once, not per reply
+
     def handle_result(self, message, result, exc_info):
         config = self.container.config
         responder = PatientResponder(
             config["AMQP_URI"],
-            get_rpc_exchange(config),
+            self.exchange,
             config.get("serializer", "json"),
             message,
+            ssl=config.get(AMQP_SSL_CONFIG_KEY),
+            login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
         )
         responder.publisher_cls = _patient_publisher
         result, exc_info = responder.send_response(result, exc_info)

@@ -52,7 +52,7 @@ from contracts.billing import (
 )
 from contracts.errors import NotFound
 from infra.communes import communes
-from infra.database import UnitOfWork
+from infra.database import UnitOfWork, upsert
 from infra.paging import one_page
 from services.billing import domain
 from services.billing.bank_statements import ParsedStatement
@@ -77,15 +77,6 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-def _insert(session: Session, model):
-    """INSERT with ON CONFLICT support, in the session's dialect."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(model)
-
-
 def commune_name(code: str) -> str:
     commune = communes().get(code)
     return commune.name if commune else code
@@ -105,7 +96,7 @@ def record_charges(
     for draft in drafts:
         charge_id = _new_id()
         inserted = tx.session.execute(
-            _insert(tx.session, ChargeRow)
+            upsert(tx.session, ChargeRow)
             .values(
                 id=charge_id,
                 kind=draft.kind.value,
@@ -298,7 +289,7 @@ def locked_sequence(session: Session, supplier: str, year: int, series: str) -> 
     ends (FOR UPDATE; SQLite's BEGIN IMMEDIATE already holds the database): concurrent
     issuers wait for each other, and a rollback gives the numbers back, leaving no gap."""
     session.execute(
-        _insert(session, NumberSequence)
+        upsert(session, NumberSequence)
         .values(supplier_commune=supplier, year=year, series=series, last_number=0)
         .on_conflict_do_nothing()
     )
@@ -930,7 +921,7 @@ def add_statement_line(session: Session, statement_id: str, commune: str, credit
     """Stores a received credit unless this commune already has it; returns its id."""
     line_id = _new_id()
     return session.execute(
-        _insert(session, StatementLineRow)
+        upsert(session, StatementLineRow)
         .values(
             id=line_id,
             statement_id=statement_id,

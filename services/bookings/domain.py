@@ -16,11 +16,6 @@ HOUR = timedelta(hours=1)
 MAX_OCCURRENCES = 52
 
 
-def is_newer(snapshot: ListingSnapshot, kept_revision: int | None) -> bool:
-    """Listing events may arrive out of order; only a later revision replaces the copy."""
-    return kept_revision is None or snapshot.revision > kept_revision
-
-
 def _error(field: str, message: str, kind: str = "value_error") -> dict:
     return {"field": field, "message": message, "type": kind}
 

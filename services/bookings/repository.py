@@ -24,7 +24,7 @@ from contracts.caller import Caller
 from contracts.errors import InvalidInput, NotFound
 from contracts.fields import is_uuid
 from contracts.listings import ListingSnapshot
-from infra.database import UnitOfWork
+from infra.database import UnitOfWork, upsert
 from infra.paging import as_party, one_page
 from services.bookings.domain import Slot
 from services.bookings.models import BookingRow, ListingCopy, TransitionRow
@@ -42,6 +42,27 @@ def listing_for_update(session: Session, listing_id: str) -> ListingSnapshot:
             [{"field": "listing_id", "message": "no such listing", "type": "unknown_listing"}],
         )
     return ListingSnapshot.model_validate(copy.snapshot)
+
+
+def keep_listing_copy(session: Session, snapshot: ListingSnapshot) -> None:
+    """The copy of a listing, in one statement: listing events may arrive out of order, and
+    only a later revision replaces the copy (two first events at once no longer race)."""
+    values = {
+        "listing_id": snapshot.listing_id,
+        "owner_commune": snapshot.owner_commune,
+        "status": snapshot.status.value,
+        "revision": snapshot.revision,
+        "snapshot": snapshot.model_dump(mode="json"),
+        "updated_at": datetime.now(UTC),
+    }
+    statement = upsert(session, ListingCopy).values(values)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[ListingCopy.listing_id],
+            set_={name: statement.excluded[name] for name in values if name != "listing_id"},
+            where=ListingCopy.revision < statement.excluded.revision,
+        )
+    )
 
 
 def listing_copy(session: Session, listing_id: str) -> ListingSnapshot | None:

@@ -11,13 +11,13 @@ from icalendar import Calendar
 from icalendar import Event as CalendarEvent
 
 from contracts.bookings import (
-    EVENT_OF_STATUS,
     HOLDING,
     BookingCreated,
     BookingPage,
     BookingQuery,
     BookingQuote,
     BookingRequest,
+    BookingRequested,
     BookingStatus,
     Condition,
     OccurrenceConflict,
@@ -34,7 +34,6 @@ from infra.health import OperableService
 from infra.rpc import rpc
 from infra.timers import periodic
 from services.bookings import domain, repository
-from services.bookings.models import ListingCopy
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +95,16 @@ class Service(OperableService):
                     series_id=series_id,
                     note=f"waitlisted: {taken.detail}" if taken else asked.purpose,
                 )
-                if status == BookingStatus.REQUESTED:
-                    tx.session.flush()
-                    tx.emit(EVENT_OF_STATUS[status], repository.snapshot_of(row))
                 created.append(row)
+            # one outbox statement for a whole series; waiting requests tell no one yet
+            tx.emit_all(
+                BookingRequested,
+                [
+                    repository.snapshot_of(r)
+                    for r in created
+                    if r.status == BookingStatus.REQUESTED.value
+                ],
+            )
             if not created:
                 taker = takers[0]
                 raise Conflict(
@@ -338,14 +343,4 @@ class Service(OperableService):
     def keep_listing_copy(self, event: Event) -> None:
         snapshot = event.payload
         with self.db.handling(event) as tx:
-            copy = tx.session.get(ListingCopy, snapshot.listing_id, with_for_update=True)
-            if not domain.is_newer(snapshot, copy.revision if copy else None):
-                return
-            if copy is None:
-                copy = ListingCopy(listing_id=snapshot.listing_id)
-                tx.session.add(copy)
-            copy.owner_commune = snapshot.owner_commune
-            copy.status = snapshot.status.value
-            copy.revision = snapshot.revision
-            copy.snapshot = snapshot.model_dump(mode="json")
-            copy.updated_at = datetime.now(UTC)
+            repository.keep_listing_copy(tx.session, snapshot)

@@ -9,8 +9,6 @@ from typing import NamedTuple
 
 from pydantic import TypeAdapter
 from sqlalchemy import Select, bindparam, exists, func, literal_column, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from contracts.bookings import HOLDING, BookingSnapshot
@@ -23,7 +21,7 @@ from contracts.listings import (
     ListingTerms,
 )
 from infra.communes import communes, great_circle_km
-from infra.database import UnitOfWork
+from infra.database import UnitOfWork, upsert
 from infra.paging import page_at, paged
 from services.listings.domain import (
     KNN_LON_SCALE,
@@ -282,10 +280,6 @@ def held_during(
     return [(max(r.start, start), min(r.end, end), r.quantity) for r in rows]
 
 
-# INSERT … ON CONFLICT DO UPDATE, as each database spells it
-_UPSERT = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
-
-
 def record_booking(session: Session, booking: BookingSnapshot, as_of: datetime) -> None:
     """The booking's latest known state, in one statement; an older event than the one kept
     changes nothing (events may arrive out of order)."""
@@ -298,11 +292,11 @@ def record_booking(session: Session, booking: BookingSnapshot, as_of: datetime) 
         "holding": booking.status in HOLDING,
         "as_of": as_of,
     }
-    upsert = _UPSERT[session.bind.dialect.name](BookedPeriod).values(values)
+    statement = upsert(session, BookedPeriod).values(values)
     session.execute(
-        upsert.on_conflict_do_update(
+        statement.on_conflict_do_update(
             index_elements=[BookedPeriod.booking_id],
-            set_={name: upsert.excluded[name] for name in values if name != "booking_id"},
-            where=BookedPeriod.as_of <= upsert.excluded.as_of,
+            set_={name: statement.excluded[name] for name in values if name != "booking_id"},
+            where=BookedPeriod.as_of <= statement.excluded.as_of,
         )
     )
