@@ -43,6 +43,16 @@ PROBLEM_JSON = "application/problem+json"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+def request_id_of(request: Request) -> str:
+    """The caller's X-Request-ID when it is safe to log and echo, else a new one; it becomes
+    the correlation id of everything the request causes."""
+    request_id = request.headers.get("X-Request-ID", "")
+    if not _SAFE_REQUEST_ID.match(request_id):
+        request_id = uuid.uuid4().hex
+    correlation_id_var.set(request_id)
+    return request_id
+
+
 class Unauthenticated(ServiceError):
     status = 401
     title = "Unauthenticated"
@@ -86,16 +96,24 @@ UNAVAILABLE_UPSTREAM = {"OperationalError", "InterfaceError", "DisconnectionErro
 UNAVAILABLE_DATABASE = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 
 
+def lost_database(exc: BaseException) -> bool:
+    """Whether `exc` says a database went away (the gateway's or a service's): the client
+    may retry, it is not a bug. Logged here, once, for the API and the pages alike."""
+    if isinstance(exc, UNAVAILABLE_DATABASE):
+        log.warning("the gateway lost its database: %s", exc)
+        return True
+    if isinstance(exc, RemoteError) and exc.exc_type in UNAVAILABLE_UPSTREAM:
+        log.warning("a service lost its database: %s", exc)
+        return True
+    return False
+
+
 def response_for_exception(exc: BaseException) -> Response:
     """The one table from exceptions to HTTP answers."""
     if isinstance(exc, ServiceError):
         extra = {k: v for k, v in exc.extra.items() if k not in {"type", "title", "status"}}
         return problem(exc.status, exc.title, exc.detail, exc.errors, **extra)
-    if isinstance(exc, UNAVAILABLE_DATABASE):
-        log.warning("the gateway lost its database: %s", exc)
-        return problem(503, "Service unavailable", "A database is unavailable; retry shortly.")
-    if isinstance(exc, RemoteError) and exc.exc_type in UNAVAILABLE_UPSTREAM:
-        log.warning("a service lost its database: %s", exc)
+    if lost_database(exc):
         return problem(503, "Service unavailable", "A database is unavailable; retry shortly.")
     if isinstance(exc, RemoteError):
         log.error("a service failed: %s", exc)
@@ -246,10 +264,7 @@ class ApiRoute(HttpEntrypoint):
     def handle_request(self, request: Request) -> Response:
         request.shallow = False
         started = time.perf_counter()
-        request_id = request.headers.get("X-Request-ID", "")
-        if not _SAFE_REQUEST_ID.match(request_id):
-            request_id = uuid.uuid4().hex
-        correlation_id_var.set(request_id)
+        request_id = request_id_of(request)
         try:
             response = self._answer(request, request_id)
         except Exception as exc:

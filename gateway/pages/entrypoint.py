@@ -9,7 +9,6 @@ import hashlib
 import logging
 import secrets
 import time
-import uuid
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -25,11 +24,11 @@ from werkzeug.wrappers import Request, Response
 
 from contracts.caller import Role
 from contracts.errors import Forbidden, ServiceError
+from gateway.http import lost_database, request_id_of
 from gateway.pages import french
 from gateway.pages.sessions import SessionStore, Visitor, same_secret
 from infra.communes import communes
 from infra.database import service_engine
-from infra.logs import correlation_id_var
 from infra.metrics import HTTP_DURATION, HTTP_REQUESTS
 from infra.web import HttpEntrypoint
 
@@ -249,8 +248,7 @@ class PageRoute(HttpEntrypoint):
     def handle_request(self, request: Request) -> Response:
         request.shallow = False
         started = time.perf_counter()
-        request_id = uuid.uuid4().hex
-        correlation_id_var.set(request_id)
+        request_id = request_id_of(request)
         visitor = None
         try:
             visitor = self.sessions.visitor(request.cookies.get(self._cookie_name()))
@@ -358,6 +356,8 @@ class PageRoute(HttpEntrypoint):
         elif isinstance(exc, ServiceError):
             status = exc.status
             lines = french.explain_refusal(exc.status, exc.detail, exc.errors, exc.extra)
+        elif lost_database(exc):
+            status, lines = 503, ["Une base de données est indisponible ; réessayez bientôt."]
         else:
             if isinstance(exc, RemoteError):
                 log.error("a service failed: %s", exc)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import uuid
 
+import requests
+
 from tests.support import wait_until
 
 
@@ -46,3 +48,13 @@ def test_the_request_id_travels_to_the_service_and_through_events(stack):
     # … and the event it emitted carries it to the bookings service's handler
     applied = wait_until(logged_by("bookings"), timeout=5)
     assert "listing.published" in applied[0]["message"]
+
+
+def test_the_pages_keep_the_callers_request_id_and_replace_an_unsafe_one(stack):
+    request_id = f"page-{uuid.uuid4().hex[:12]}"
+    page = requests.get(f"{stack.url}/connexion", headers={"X-Request-ID": request_id})
+    assert page.status_code == 200
+    assert page.headers["X-Request-ID"] == request_id
+
+    unsafe = requests.get(f"{stack.url}/connexion", headers={"X-Request-ID": "a b\tc"})
+    assert unsafe.headers["X-Request-ID"] not in ("", "a b\tc")
