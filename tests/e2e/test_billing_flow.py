@@ -71,8 +71,9 @@ def billing_stack(request, tmp_path_factory):
 
 
 def approve_timesheet(stack: Stack, lender: str, borrower: str, days: str, rate: int, **extra):
-    """The consultants service is being built alongside: its event is published here exactly
-    as its relay will publish it, on the consultants.events exchange of the stack's vhost."""
+    """A timesheet approval with chosen days and rate, published straight on the stack's
+    consultants.events exchange: this test is about what billing charges for it (the
+    consultants service's own event is proven in test_consultants_flow)."""
     amount = int((Decimal(days) * rate).to_integral_value())
     event = EngagementTimesheetApproved.new(
         TimesheetApproval(

@@ -5,6 +5,7 @@ will charge from leaves exactly once, even when the bookings processes die after
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import date, timedelta
 
@@ -132,6 +133,8 @@ def test_book_approve_check_out_return_with_a_damage(stack, snowplough, returned
     assert seen["history"][1]["by_commune"] == "42044"
 
     events = wait_until(returned_events, timeout=5)
+    time.sleep(0.5)  # anything sent twice would be there by now
+    events += returned_events()
     assert len(events) == 1
     payload = events[0]["payload"]
     assert payload["booking_id"] == booking["id"]
@@ -163,6 +166,8 @@ def test_the_returned_event_leaves_once_even_if_bookings_dies_after_commit(
     stack.start_process("bookings-relay")
     stack.wait_ready("bookings")
     events = wait_until(returned_events, timeout=10)
+    time.sleep(0.5)  # a copy published again after the restart would be there by now
+    events += returned_events()
     assert [e["payload"]["booking_id"] for e in events] == [booking["id"]]
     assert borrower.get(path).json()["status"] == "returned"
 

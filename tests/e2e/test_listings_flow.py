@@ -3,6 +3,8 @@ the bookings service's read model learns of it through the event path."""
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import text
 
 from tests.support import wait_until
@@ -22,8 +24,13 @@ SNOWPLOUGH = {
 
 
 def test_a_neighbour_finds_the_snowplough_near_saint_etienne(stack):
+    # a word of its own, so that the search finds this one whatever ran before
+    tag = uuid.uuid4().hex
     lender = stack.as_role("manager", "42044")
-    published = lender.post(f"{stack.url}/api/v1/listings", json=SNOWPLOUGH)
+    published = lender.post(
+        f"{stack.url}/api/v1/listings",
+        json=SNOWPLOUGH | {"title": f"{SNOWPLOUGH['title']} {tag}"},
+    )
     assert published.status_code == 201, published.text
     listing = published.json()
     assert listing["owner_commune"] == "42044"
@@ -32,7 +39,7 @@ def test_a_neighbour_finds_the_snowplough_near_saint_etienne(stack):
     borrower = stack.as_role("agent", "42218")
     found = borrower.get(
         f"{stack.url}/api/v1/listings",
-        params={"near": "42218", "radius_km": 20, "q": "chasse-neige arocs"},
+        params={"near": "42218", "radius_km": 20, "q": f"chasse-neige arocs {tag}"},
     )
     assert found.status_code == 200, found.text
     items = found.json()["items"]

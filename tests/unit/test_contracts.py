@@ -199,9 +199,8 @@ def test_negative_money_is_refused(field):
 
 def test_an_extra_field_is_refused():
     errors = errors_of(ListingDraft, DRAFT | {"colour": "orange"})
-    assert errors == [
-        {"field": "colour", "message": errors[0]["message"], "type": "extra_forbidden"}
-    ]
+    assert [(e["field"], e["type"]) for e in errors] == [("colour", "extra_forbidden")]
+    assert errors[0]["message"]
 
 
 def test_one_error_entry_per_bad_field():

@@ -1,6 +1,6 @@
 """What the pages' forms send, the quote shown before sending, and the words said to people."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -12,19 +12,6 @@ from gateway.pages.forms import (
     preview_from_quote,
 )
 from gateway.pages.french import explain_refusal, long_date, money, period_text
-
-SNOWPLOUGH = {
-    "pricing_unit": "day",
-    "rate_cents": 42000,
-    "operator_rate_cents": 32000,
-    "deposit_cents": 150000,
-    "quantity": 2,
-    "min_duration": 1,
-    "max_duration": 10,
-    "lead_time_days": 2,
-    "with_operator": True,
-}
-NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
