@@ -56,14 +56,6 @@ class BookingRequest(Input):
     )
 
 
-class Reason(Input):
-    reason: str = Field(default="", max_length=1000)
-
-
-class RequiredReason(Input):
-    reason: str = Field(min_length=3, max_length=1000)
-
-
 class Condition(Input):
     condition: str = Field(min_length=2, max_length=2000)
 

@@ -360,14 +360,6 @@ class EngagementRequest(_Ordered):
     )
 
 
-class Reason(Input):
-    reason: str = Field(default="", max_length=1000)
-
-
-class RequiredReason(Input):
-    reason: str = Field(min_length=3, max_length=1000)
-
-
 class TimesheetEntry(Input):
     """Days worked, reported on `date` (within the engagement, not in the future)."""
 

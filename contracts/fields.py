@@ -9,6 +9,7 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
+    Field,
     ValidationError,
     WrapValidator,
     field_validator,
@@ -68,3 +69,15 @@ class Input(BaseModel):
         if isinstance(value, str) and "\x00" in value:
             raise PydanticCustomError("string_nul", "NUL characters are not allowed")
         return value
+
+
+class Reason(Input):
+    """Why, when saying why is optional (a cancellation)."""
+
+    reason: str = Field(default="", max_length=1000)
+
+
+class RequiredReason(Input):
+    """Why, when it must be said (a rejection)."""
+
+    reason: str = Field(min_length=3, max_length=1000)

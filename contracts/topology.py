@@ -6,11 +6,10 @@ event sent while its consumer is down waits in the consumer's durable queue.
 
 from dataclasses import dataclass
 
-# every event type a subscription names is defined (and registered) in these modules
-import contracts.billing
-import contracts.bookings
-import contracts.consultants
-import contracts.listings  # noqa: F401
+from contracts.bookings import EVENT_OF_STATUS as BOOKING_EVENT_OF_STATUS
+from contracts.bookings import BookingCancelled, BookingReturned
+from contracts.consultants import EngagementTimesheetApproved
+from contracts.listings import ListingPublished, ListingUpdated, ListingWithdrawn
 
 DEAD_LETTER_EXCHANGE = "mutualis.dead-letter"
 
@@ -40,18 +39,11 @@ LISTINGS_TO_BOOKINGS = Subscription(
     consumer="bookings",
     name="listing_copies",
     source="listings",
-    event_types=("listing.published", "listing.updated", "listing.withdrawn"),
+    event_types=(ListingPublished.TYPE, ListingUpdated.TYPE, ListingWithdrawn.TYPE),
 )
 
-BOOKING_EVENTS = (
-    "booking.requested",
-    "booking.approved",
-    "booking.rejected",
-    "booking.cancelled",
-    "booking.expired",
-    "booking.checked_out",
-    "booking.returned",
-)
+# every event of a booking's life, one per status it can enter
+BOOKING_EVENTS = tuple(event.TYPE for event in BOOKING_EVENT_OF_STATUS.values())
 
 BOOKINGS_TO_LISTINGS = Subscription(
     consumer="listings",
@@ -64,14 +56,14 @@ BOOKINGS_TO_BILLING = Subscription(
     consumer="billing",
     name="charges",
     source="bookings",
-    event_types=("booking.returned", "booking.cancelled"),
+    event_types=(BookingReturned.TYPE, BookingCancelled.TYPE),
 )
 
 CONSULTANTS_TO_BILLING = Subscription(
     consumer="billing",
     name="charges",
     source="consultants",
-    event_types=("engagement.timesheet_approved",),
+    event_types=(EngagementTimesheetApproved.TYPE,),
 )
 
 SUBSCRIPTIONS: tuple[Subscription, ...] = (

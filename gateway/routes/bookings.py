@@ -10,11 +10,10 @@ from contracts.bookings import (
     BookingRequest,
     BookingView,
     Condition,
-    Reason,
-    RequiredReason,
     ReturnReport,
 )
 from contracts.caller import Caller, Role
+from contracts.fields import Reason, RequiredReason
 from gateway.http import api
 from gateway.routes import as_rpc, query_dict
 from gateway.rpc import ServiceRpc

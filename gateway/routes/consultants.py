@@ -12,11 +12,10 @@ from contracts.consultants import (
     EngagementView,
     MatchPage,
     MatchQuery,
-    Reason,
-    RequiredReason,
     SkillList,
     TimesheetEntry,
 )
+from contracts.fields import Reason, RequiredReason
 from gateway.http import api
 from gateway.routes import as_rpc, query_dict
 from gateway.rpc import ServiceRpc

@@ -21,13 +21,12 @@ from contracts.bookings import (
     BookingStatus,
     Condition,
     OccurrenceConflict,
-    Reason,
-    RequiredReason,
     ReturnReport,
 )
 from contracts.caller import Caller, Role
 from contracts.errors import Conflict, Forbidden, InvalidInput, validated
 from contracts.events import Event
+from contracts.fields import Reason, RequiredReason
 from contracts.topology import LISTINGS_TO_BOOKINGS
 from infra.consumer import consume_events
 from infra.health import OperableService

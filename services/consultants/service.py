@@ -20,8 +20,6 @@ from contracts.consultants import (
     Match,
     MatchPage,
     MatchQuery,
-    Reason,
-    RequiredReason,
     SkillList,
     SkillView,
     TimesheetApproval,
@@ -29,7 +27,7 @@ from contracts.consultants import (
     TimesheetStatus,
 )
 from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound, validated
-from contracts.fields import is_uuid
+from contracts.fields import Reason, RequiredReason, is_uuid
 from infra.communes import communes
 from infra.health import OperableService
 from infra.rpc import rpc
