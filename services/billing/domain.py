@@ -3,6 +3,7 @@ and netting. Pure: no I/O; money is integer cents, quantities and rates are Deci
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -488,6 +489,10 @@ def allocate_payment(amount_cents: int, invoices: Sequence[OpenInvoice]) -> list
     return allocations
 
 
+# commune names, folded once per process: a statement's every credit tries them all
+_folded_name = functools.lru_cache(maxsize=8192)(fold)
+
+
 def counterparty_of(
     credit: ReceivedCredit, ibans: dict[str, str], names: dict[str, str]
 ) -> str | None:
@@ -500,7 +505,7 @@ def counterparty_of(
     payer = f" {fold(credit.counterparty_name)} "
     best = None
     for commune, name in names.items():
-        folded = fold(name)
+        folded = _folded_name(name)
         if folded and f" {folded} " in payer and (best is None or len(folded) > len(best[1])):
             best = (commune, folded)
     return best[0] if best else None

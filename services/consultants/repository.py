@@ -206,13 +206,18 @@ def commitments_of(
     """Days held by accepted engagements (all their days) and completed ones (the days
     approved), per consultant."""
     found: dict[str, list[Commitment]] = {cid: [] for cid in consultant_ids}
-    approved = (
-        select(TimesheetRow.engagement_id, func.sum(TimesheetRow.half_days).label("half_days"))
-        .where(TimesheetRow.status == TimesheetStatus.APPROVED.value)
-        .group_by(TimesheetRow.engagement_id)
-        .subquery()
-    )
     for chunk in _chunks(list(consultant_ids)):
+        # only these consultants' engagements: a grouped subquery is not narrowed by its join
+        approved = (
+            select(TimesheetRow.engagement_id, func.sum(TimesheetRow.half_days).label("half_days"))
+            .join(EngagementRow, EngagementRow.id == TimesheetRow.engagement_id)
+            .where(
+                TimesheetRow.status == TimesheetStatus.APPROVED.value,
+                EngagementRow.consultant_id.in_(chunk),
+            )
+            .group_by(TimesheetRow.engagement_id)
+            .subquery()
+        )
         query = (
             select(
                 EngagementRow.id,
