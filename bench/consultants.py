@@ -35,6 +35,9 @@ from datetime import date, timedelta  # noqa: E402
 from decimal import Decimal  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from bench.cpu import cpu_seconds  # noqa: E402
+from bench.load import percentile  # noqa: E402
+from bench.seed import bench_communes  # noqa: E402
 from contracts.caller import Caller, Role  # noqa: E402
 from contracts.consultants import AvailabilityPeriod, ConsultantTerms, EngagementStatus  # noqa: E402
 from infra.communes import communes  # noqa: E402
@@ -45,7 +48,6 @@ from services.consultants.dependencies import Catalogue  # noqa: E402
 from services.consultants.domain import Need, Period, match_consultants  # noqa: E402
 
 EVALUATION = PROJECT_ROOT / "services" / "consultants" / "evaluation" / "matching.json"
-DEPARTMENTS = ("42", "43", "69", "63", "07", "38")
 TARGET_P95_MS = 50.0
 AGENT = "agent.42218@mutualis-demo.fr"
 
@@ -54,10 +56,7 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
     ordered = sorted(seconds)
 
     def at(p: float) -> float:
-        rank = (len(ordered) - 1) * p / 100
-        low = int(rank)
-        high = min(low + 1, len(ordered) - 1)
-        return (ordered[low] + (ordered[high] - ordered[low]) * (rank - low)) * 1000
+        return percentile(ordered, p) * 1000
 
     return {
         "p50": round(at(50), 2),
@@ -107,12 +106,6 @@ def histogram(metrics_url: str, name: str, **labels: str) -> dict:
     }
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def wait_for_outbox(access: DatabaseAccess, timeout: float = 300) -> float:
     """Seconds until the relay has published every seeded event (so that it does not
     compete with the measurements)."""
@@ -133,17 +126,11 @@ def wait_for_outbox(access: DatabaseAccess, timeout: float = 300) -> float:
 
 
 def seed_consultants(url: str, count: int, rng: random.Random) -> float:
-    """`count` consultants over the communes of DEPARTMENTS, 1,000 per transaction; returns
-    the seconds it took."""
+    """`count` consultants over the communes of bench.seed.DEPARTMENTS, 1,000 per
+    transaction; returns the seconds it took."""
     evaluation = json.loads(EVALUATION.read_text(encoding="utf-8"))
     models = evaluation["profiles"]
-    directory = communes()
-    homes = [
-        c
-        for department in DEPARTMENTS
-        for c in directory.search(department=department, limit=len(directory))
-        if c.latitude is not None
-    ]
+    homes = bench_communes()
     skill_ids = sorted({s for p in models for s in p["skills"]})
     access = DatabaseAccess(
         make_engine(url), producer="consultants", correlation_id="bench", consumer="bench"
@@ -288,14 +275,14 @@ def run(stack, count: int | None = None, queries: int | None = None) -> dict:
         agent.get(f"{stack.url}/api/v1/ping", timeout=30).raise_for_status()
         floor.append(time.perf_counter() - t0)
     service_pid = stack.processes["consultants"].pid
-    cpu_before = process_cpu_seconds(service_pid)
+    cpu_before = cpu_seconds(service_pid)
     for query, _ in asked[:200]:
         t0 = time.perf_counter()
         answer = agent.get(f"{stack.url}/api/v1/consultants/match", params=query, timeout=30)
         http.append(time.perf_counter() - t0)
         if answer.status_code != 200:
             raise RuntimeError(f"match {query}: {answer.status_code} {answer.text[:300]}")
-    service_cpu = process_cpu_seconds(service_pid) - cpu_before
+    service_cpu = cpu_seconds(service_pid) - cpu_before
     agent.close()
     service_rpc = histogram(
         f"http://127.0.0.1:{stack.ports['consultants']}/metrics",

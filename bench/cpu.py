@@ -17,7 +17,8 @@ TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 BY_NAME = {"postgres": "postgresql", "beam.smp": "rabbitmq"}
 
 
-def _cpu_seconds(pid: int) -> float | None:
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process, from /proc (Linux); None once it is gone."""
     try:
         stat = (PROC / str(pid) / "stat").read_text()
     except OSError:
@@ -40,7 +41,7 @@ def _by_name() -> dict[str, float]:
         label = BY_NAME.get(comm)
         if label is None:
             continue
-        seconds = _cpu_seconds(int(entry.name))
+        seconds = cpu_seconds(int(entry.name))
         if seconds is not None:
             found[f"{label}:{entry.name}"] = seconds
     return found
@@ -68,7 +69,7 @@ class CpuMeter:
     def _snapshot(self) -> dict[str, float]:
         snap = _by_name() | _machine()
         for label, pid in self.pids.items():
-            seconds = _cpu_seconds(pid)
+            seconds = cpu_seconds(pid)
             if seconds is not None:
                 snap[f"{label}:{pid}"] = seconds
         return snap

@@ -42,7 +42,7 @@ from pathlib import Path  # noqa: E402
 import requests  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from bench.bookings import HOURLY  # noqa: E402
+from bench.bookings import publish_listings  # noqa: E402
 from infra.settings import PROJECT_ROOT  # noqa: E402
 from tests.support import SERVICES, Stack  # noqa: E402
 
@@ -266,32 +266,6 @@ def wait_postgres(stack: Stack, timeout: float = 60) -> None:
             time.sleep(0.5)
 
 
-def publish_listings(stack: Stack) -> list[str]:
-    lender = stack.as_role("manager", LENDER)
-    ids = []
-    for n in range(LISTINGS):
-        answer = lender.post(
-            f"{stack.url}/api/v1/listings", json=HOURLY | {"title": f"Salle des drills {n + 1}"}
-        )
-        answer.raise_for_status()
-        ids.append(answer.json()["id"])
-    borrower = stack.as_role("agent", BORROWERS[0])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # the bookings read model must know every listing
-        probe = borrower.post(
-            f"{stack.url}/api/v1/bookings",
-            json={
-                "listing_id": ids[-1],
-                "start": "2999-01-01T10:00:00+00:00",
-                "end": "2999-01-01T10:30:00+00:00",
-            },
-        )
-        if probe.status_code == 422 and probe.json()["errors"][0]["field"] != "listing_id":
-            return ids
-        time.sleep(0.2)
-    raise TimeoutError("the bookings service never learnt of the listings")
-
-
 def restart(stack: Stack, name: str) -> None:
     stack.start_process(name)
     if name.endswith("-relay"):
@@ -395,7 +369,7 @@ def drill() -> int:
     try:
         print(f"starting the stack on PostgreSQL (vhost {stack.vhost.name})", flush=True)
         stack.start()
-        listing_ids = publish_listings(stack)
+        listing_ids = publish_listings(stack, LISTINGS, "Salle des drills")
         lender = dict(stack.as_role("manager", LENDER).headers)
         borrowers = {c: dict(stack.as_role("agent", c).headers) for c in BORROWERS}
         phases, stop = Phases(), threading.Event()

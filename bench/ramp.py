@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 from urllib.parse import quote  # noqa: E402
 
-from bench.bookings import HOURLY  # noqa: E402
+from bench.bookings import publish_listings  # noqa: E402
 from bench.consultants import seed_consultants  # noqa: E402
 from bench.load import Request, measure  # noqa: E402
 from bench.seed import seed_and_drain  # noqa: E402
@@ -102,13 +102,7 @@ def prepare(stack: Stack) -> tuple[list[str], list[str]]:
     finally:
         bookings_db.dispose()
     seed_consultants(stack.urls["consultants"], 2000, random.Random(7))
-    lender = stack.as_role("manager", "42044")
-    listings = [
-        lender.post(f"{stack.url}/api/v1/listings", json=HOURLY | {"title": f"Salle {n}"}).json()[
-            "id"
-        ]
-        for n in range(40)
-    ]
+    listings = publish_listings(stack, 40, "Salle")  # and known to bookings before it starts
     agent = stack.as_role("agent", "42095")
     first = (datetime.now(UTC) + timedelta(days=500)).replace(minute=0, second=0, microsecond=0)
     result = measure(
