@@ -8,6 +8,8 @@
 - Transient failures (database or broker unavailable) are retried with capped backoff for
   as long as they last; any other failure is retried a few times, then dead-lettered with
   its error. A poison message holds one worker while it is retried, never the queue.
+- `consume_event_batches` hands the events waiting in the queue to one worker together, so
+  a busy consumer pays one transaction for many events (see EventBatchConsumer).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import socket
 import time
 import traceback
+from collections import deque
 from datetime import UTC, datetime
 from functools import partial
 
@@ -31,6 +34,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from contracts.events import parse_event
 from contracts.topology import Subscription, event_exchange
 from infra.database import DuplicateEvent
+from infra.logs import correlation_id_var
 from infra.metrics import (
     DEAD_LETTERED,
     DUPLICATES_SKIPPED,
@@ -106,7 +110,14 @@ class EventConsumer(Consumer):
         except ValueError as exc:
             self._dead_letter(body, message, "unparseable", f"{type(exc).__name__}: {exc}", "?")
             return
+        self._received(event, message)
+
+    def _received(self, event, message) -> None:
         self._spawn(event, message, attempt=1)
+
+    def _arguments(self, event) -> tuple:
+        """What the handler is called with for one event."""
+        return (event,)
 
     def _spawn(self, event, message, attempt: int) -> None:
         context_data = self.unpack_message_headers(message)
@@ -115,7 +126,11 @@ class EventConsumer(Consumer):
         handle_result = partial(self.handle_result_of, event, message, attempt, time.perf_counter())
         try:
             self.container.spawn_worker(
-                self, (event,), {}, context_data=context_data, handle_result=handle_result
+                self,
+                self._arguments(event),
+                {},
+                context_data=context_data,
+                handle_result=handle_result,
             )
         except ContainerBeingKilled:
             self.queue_consumer.requeue_message(message)
@@ -205,4 +220,85 @@ class EventConsumer(Consumer):
         log.error("%s dead-lettered a message (%s): %s", self.consumer_name, reason, error)
 
 
+class EventBatchConsumer(EventConsumer):
+    """Hands the handler a list of events: all those waiting, up to `max_batch`.
+
+    One batch is applied at a time; the events arriving meanwhile make the next batch. A quiet
+    queue thus gives batches of one event, with no added wait, and a busy one gives large
+    batches, one transaction each (the handler uses `self.db.handling_all(events)`).
+    A batch that fails is split: each of its events is then handled on its own, with the
+    retries and dead-lettering of EventConsumer, so a poison event parks only itself.
+    """
+
+    def __init__(self, subscription: Subscription, max_batch: int = 100, **kwargs):
+        self.max_batch = max_batch
+        super().__init__(subscription, **kwargs)
+
+    def setup(self) -> None:
+        self._waiting: deque = deque()
+        self._applying = False
+        super().setup()
+
+    def _arguments(self, event) -> tuple:
+        return ([event],)
+
+    def _received(self, event, message) -> None:
+        self._waiting.append((event, message))
+        self._apply_next_batch()
+
+    def _apply_next_batch(self) -> None:
+        if self._applying or not self._waiting:
+            return
+        batch = [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
+        self._applying = True
+        context_data = self.unpack_message_headers(batch[0][1])
+        if len(batch) == 1 and batch[0][0].correlation_id:  # a batch of many has many ids
+            context_data["correlation_id"] = batch[0][0].correlation_id
+        try:
+            self.container.spawn_worker(
+                self,
+                ([event for event, _ in batch],),
+                {},
+                context_data=context_data,
+                handle_result=partial(self.batch_result, batch, time.perf_counter()),
+            )
+        except ContainerBeingKilled:
+            self._applying = False
+            for _, message in batch:
+                self.queue_consumer.requeue_message(message)
+
+    def batch_result(self, batch, started, worker_ctx: WorkerContext, result=None, exc_info=None):
+        elapsed = time.perf_counter() - started
+        self._applying = False
+        if exc_info is None:
+            now = datetime.now(UTC)
+            for event, message in batch:
+                self.queue_consumer.ack_message(message)
+                EVENTS_HANDLED.labels(self.service, self.consumer_name, event.type, "ok").inc()
+                EVENT_DURATION.labels(self.service, self.consumer_name).observe(elapsed)
+                lag = (now - event.occurred_at).total_seconds()
+                EVENT_LAG.labels(self.service, self.consumer_name).observe(max(lag, 0.0))
+            for event, _ in batch:  # one line each, under the event's own correlation id
+                token = correlation_id_var.set(event.correlation_id)
+                log.info("%s applied %s %s", self.consumer_name, event.type, event.event_id)
+                correlation_id_var.reset(token)
+        elif len(batch) == 1:
+            (event, message), attempt = batch[0], 1
+            result, exc_info = self.handle_result_of(
+                event, message, attempt, started, worker_ctx, result, exc_info
+            )
+        else:
+            log.warning(
+                "%s failed on a batch of %d events (%s); handling each on its own",
+                self.consumer_name,
+                len(batch),
+                exc_info[1],
+            )
+            for event, message in batch:
+                self._spawn(event, message, attempt=1)
+        self._apply_next_batch()
+        return result, exc_info
+
+
 consume_events = EventConsumer.decorator
+consume_event_batches = EventBatchConsumer.decorator

@@ -8,7 +8,8 @@ lock from its first statement and check-then-insert is atomic.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,9 @@ from sqlalchemy.orm import Session
 from contracts.events import Event, Payload
 from contracts.topology import event_exchange
 from infra.messaging_tables import outbox, processed_events
+from infra.metrics import DUPLICATES_SKIPPED
+
+log = logging.getLogger(__name__)
 
 _engines: dict[str, Engine] = {}
 
@@ -85,6 +89,34 @@ def upsert(session: Session, table) -> Insert:
     if session.get_bind().dialect.name == "postgresql":
         return postgresql_insert(table)
     return sqlite_insert(table)
+
+
+def upsert_latest(session: Session, table, rows: Sequence[dict], key: str, rank: str) -> None:
+    """Writes `rows`, one statement for all: a row replaces the one kept for its `key` only
+    if it ranks at least as high by `rank` (events may arrive out of order, or twice)."""
+    rows = latest_per_key(rows, key, rank)
+    if not rows:
+        return
+    statement = upsert(session, table)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c[key]],
+            set_={name: statement.excluded[name] for name in rows[0] if name != key},
+            where=table.c[rank] <= statement.excluded[rank],
+        ),
+        rows,
+    )
+
+
+def latest_per_key(rows: Sequence[dict], key: str, rank: str) -> list[dict]:
+    """For a multi-row upsert, which may not touch one row twice (PostgreSQL refuses it):
+    of the rows sharing `key`, the one ranking highest by `rank` (the later one on a tie)."""
+    kept: dict[Any, dict] = {}
+    for row in rows:
+        held = kept.get(row[key])
+        if held is None or row[rank] >= held[rank]:
+            kept[row[key]] = row
+    return list(kept.values())
 
 
 _readers: dict[Engine, Engine] = {}
@@ -213,6 +245,42 @@ class DatabaseAccess:
             except IntegrityError as exc:  # leaving the transaction rolls it back
                 raise DuplicateEvent(f"{self.consumer} already applied {evt.event_id}") from exc
             yield tx
+
+    @contextmanager
+    def handling_all(self, events: Sequence[Event]) -> Iterator[tuple[UnitOfWork, list[Event]]]:
+        """A transaction that applies each of `events` at most once for this consumer: yields
+        it with the events not applied before, in their order (an event seen before, or twice
+        in `events`, is left out and counted as a duplicate).
+
+        One statement records them all; the rows commit with the effect, as in `handling`.
+        """
+        with self.transaction() as tx:
+            firsts = list({str(evt.event_id): evt for evt in events}.values())
+            now = datetime.now(UTC)
+            recorded = set(
+                tx.session.scalars(
+                    upsert(tx.session, processed_events)
+                    .on_conflict_do_nothing()
+                    .returning(processed_events.c.event_id),
+                    [
+                        {
+                            "consumer": self.consumer,
+                            "event_id": str(evt.event_id),
+                            "event_type": evt.type,
+                            "processed_at": now,
+                        }
+                        for evt in firsts
+                    ],
+                )
+            )
+            fresh = [evt for evt in firsts if str(evt.event_id) in recorded]
+            skipped = len(events) - len(fresh)
+            if skipped:
+                tx.after_commit(
+                    lambda: DUPLICATES_SKIPPED.labels(self.producer, self.consumer).inc(skipped)
+                )
+                log.info("%s skipped %d duplicate events", self.consumer, skipped)
+            yield tx, fresh
 
 
 class Database(DependencyProvider):

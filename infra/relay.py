@@ -1,4 +1,6 @@
-"""The outbox relay: publishes committed outbox rows, marking each sent only after its confirm.
+"""The outbox relay: publishes committed outbox rows, marking them sent only after their
+confirms. A batch is published at once and its confirms awaited together (one wait per batch,
+not one round trip per event); a nack or a missing confirm leaves the whole batch pending.
 
 Run one or more per service (`mutualis relay listings`). On PostgreSQL each batch is
 claimed with `FOR UPDATE SKIP LOCKED`, so two relays never publish the same row; on SQLite
@@ -13,6 +15,7 @@ import signal
 import time
 from datetime import UTC, datetime, timedelta
 
+from amqp.exceptions import MessageNacked
 from kombu import Connection, Producer
 from sqlalchemy import Engine, delete, select, update
 
@@ -23,6 +26,7 @@ from infra.topology import declare_all, source_exchange
 log = logging.getLogger(__name__)
 
 KEEP_PUBLISHED = timedelta(days=7)
+CONFIRM_TIMEOUT_SECONDS = 30
 
 
 class Relay:
@@ -35,19 +39,48 @@ class Relay:
         self._returned: list[str] = []
         self._connection: Connection | None = None
         self._producer: Producer | None = None
+        # publisher confirms: delivery tags count from 1 on each channel in confirm mode
+        self._last_tag = 0
+        self._unconfirmed: set[int] = set()
+        self._nacked = False
         self._last_cleanup = 0.0
         self.running = True
 
     def _ensure_producer(self) -> Producer:
         if self._producer is None:
-            conn = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
+            conn = Connection(self.amqp_uri)
             conn.ensure_connection(max_retries=3)
             declare_all(conn)
             channel = conn.channel()
             self.exchange(channel).declare()
+            channel.confirm_select()
+            channel.events["basic_ack"].add(self._on_ack)
+            channel.events["basic_nack"].add(self._on_nack)
+            self._last_tag, self._unconfirmed, self._nacked = 0, set(), False
             self._connection = conn
             self._producer = Producer(channel, on_return=self._on_return)
         return self._producer
+
+    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
+        if multiple:
+            self._unconfirmed = {tag for tag in self._unconfirmed if tag > delivery_tag}
+        else:
+            self._unconfirmed.discard(delivery_tag)
+
+    def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
+        self._nacked = True
+        self._on_ack(delivery_tag, multiple)
+
+    def _await_confirms(self) -> None:
+        """Returns once the broker has confirmed everything published on this channel."""
+        deadline = time.monotonic() + CONFIRM_TIMEOUT_SECONDS
+        while self._unconfirmed and not self._nacked:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{len(self._unconfirmed)} publishes never confirmed")
+            self._connection.drain_events(timeout=left)
+        if self._nacked:
+            raise MessageNacked("the broker refused a message of the batch")
 
     def _on_return(self, exception, exchange, routing_key, message):
         # mandatory publish that no queue wanted: nobody subscribes to this type (yet)
@@ -93,7 +126,9 @@ class Relay:
                     headers=headers,
                     message_id=row.event_id,
                 )
-                # with confirm_publish, publish returns only once the broker has the message
+                self._last_tag += 1
+                self._unconfirmed.add(self._last_tag)
+            self._await_confirms()
             if rows:
                 conn.execute(
                     update(outbox)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from prometheus_client import Counter
@@ -24,7 +25,7 @@ from contracts.caller import Caller
 from contracts.errors import InvalidInput, NotFound
 from contracts.fields import is_uuid
 from contracts.listings import ListingSnapshot
-from infra.database import UnitOfWork, upsert
+from infra.database import UnitOfWork, upsert_latest
 from infra.paging import as_party, one_page
 from services.bookings.domain import Slot
 from services.bookings.models import BookingRow, ListingCopy, TransitionRow
@@ -44,24 +45,26 @@ def listing_for_update(session: Session, listing_id: str) -> ListingSnapshot:
     return ListingSnapshot.model_validate(copy.snapshot)
 
 
-def keep_listing_copy(session: Session, snapshot: ListingSnapshot) -> None:
-    """The copy of a listing, in one statement: listing events may arrive out of order, and
-    only a later revision replaces the copy (two first events at once no longer race)."""
-    values = {
-        "listing_id": snapshot.listing_id,
-        "owner_commune": snapshot.owner_commune,
-        "status": snapshot.status.value,
-        "revision": snapshot.revision,
-        "snapshot": snapshot.model_dump(mode="json"),
-        "updated_at": datetime.now(UTC),
-    }
-    statement = upsert(session, ListingCopy).values(values)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[ListingCopy.listing_id],
-            set_={name: statement.excluded[name] for name in values if name != "listing_id"},
-            where=ListingCopy.revision < statement.excluded.revision,
-        )
+def keep_listing_copies(session: Session, snapshots: Sequence[ListingSnapshot]) -> None:
+    """The copies of listings, in one statement: listing events may arrive out of order, and
+    only a revision at least as recent replaces a copy (the same one again changes nothing)."""
+    now = datetime.now(UTC)
+    upsert_latest(
+        session,
+        ListingCopy.__table__,
+        [
+            {
+                "listing_id": snapshot.listing_id,
+                "owner_commune": snapshot.owner_commune,
+                "status": snapshot.status.value,
+                "revision": snapshot.revision,
+                "snapshot": snapshot.model_dump(mode="json"),
+                "updated_at": now,
+            }
+            for snapshot in snapshots
+        ],
+        key="listing_id",
+        rank="revision",
     )
 
 

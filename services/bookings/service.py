@@ -28,7 +28,7 @@ from contracts.errors import Conflict, Forbidden, InvalidInput, validated
 from contracts.events import Event
 from contracts.fields import Reason, RequiredReason
 from contracts.topology import LISTINGS_TO_BOOKINGS
-from infra.consumer import consume_events
+from infra.consumer import consume_event_batches
 from infra.health import OperableService
 from infra.rpc import rpc
 from infra.timers import periodic
@@ -338,8 +338,8 @@ class Service(OperableService):
                 if was_holding:
                     self._promote_waitlist(tx, row.listing_id)
 
-    @consume_events(LISTINGS_TO_BOOKINGS)
-    def keep_listing_copy(self, event: Event) -> None:
-        snapshot = event.payload
-        with self.db.handling(event) as tx:
-            repository.keep_listing_copy(tx.session, snapshot)
+    @consume_event_batches(LISTINGS_TO_BOOKINGS)
+    def keep_listing_copies(self, events: list[Event]) -> None:
+        """Keeps a copy of each listing, to decide requests without asking listings."""
+        with self.db.handling_all(events) as (tx, fresh):
+            repository.keep_listing_copies(tx.session, [event.payload for event in fresh])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import NamedTuple
@@ -21,7 +22,7 @@ from contracts.listings import (
     ListingTerms,
 )
 from infra.communes import communes, great_circle_km
-from infra.database import UnitOfWork, upsert
+from infra.database import UnitOfWork, upsert_latest
 from infra.paging import page_at, paged
 from services.listings.domain import (
     KNN_LON_SCALE,
@@ -280,23 +281,24 @@ def held_during(
     return [(max(r.start, start), min(r.end, end), r.quantity) for r in rows]
 
 
-def record_booking(session: Session, booking: BookingSnapshot, as_of: datetime) -> None:
-    """The booking's latest known state, in one statement; an older event than the one kept
-    changes nothing (events may arrive out of order)."""
-    values = {
-        "booking_id": booking.booking_id,
-        "listing_id": booking.listing_id,
-        "start": booking.start,
-        "end": booking.end,
-        "quantity": booking.quantity,
-        "holding": booking.status in HOLDING,
-        "as_of": as_of,
-    }
-    statement = upsert(session, BookedPeriod).values(values)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[BookedPeriod.booking_id],
-            set_={name: statement.excluded[name] for name in values if name != "booking_id"},
-            where=BookedPeriod.as_of <= statement.excluded.as_of,
-        )
+def record_bookings(session: Session, bookings: Sequence[tuple[BookingSnapshot, datetime]]) -> None:
+    """Each booking's latest known state, (booking, as of when), in one statement; an older
+    event than the one kept changes nothing (events may arrive out of order)."""
+    upsert_latest(
+        session,
+        BookedPeriod.__table__,
+        [
+            {
+                "booking_id": booking.booking_id,
+                "listing_id": booking.listing_id,
+                "start": booking.start,
+                "end": booking.end,
+                "quantity": booking.quantity,
+                "holding": booking.status in HOLDING,
+                "as_of": as_of,
+            }
+            for booking, as_of in bookings
+        ],
+        key="booking_id",
+        rank="as_of",
     )

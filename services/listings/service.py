@@ -26,7 +26,7 @@ from contracts.listings import (
 )
 from contracts.topology import BOOKINGS_TO_LISTINGS
 from infra.communes import communes
-from infra.consumer import consume_events
+from infra.consumer import consume_event_batches
 from infra.health import OperableService
 from infra.rpc import rpc
 from services.listings import repository
@@ -191,9 +191,10 @@ class Service(OperableService):
 
     # -- events -----------------------------------------------------------------------
 
-    @consume_events(BOOKINGS_TO_LISTINGS)
-    def track_busy_periods(self, event: Event) -> None:
+    @consume_event_batches(BOOKINGS_TO_LISTINGS)
+    def track_busy_periods(self, events: list[Event]) -> None:
         """Keeps when each listing is held by a booking, for availability and search."""
-        booking = event.payload
-        with self.db.handling(event) as tx:
-            repository.record_booking(tx.session, booking, event.occurred_at)
+        with self.db.handling_all(events) as (tx, fresh):
+            repository.record_bookings(
+                tx.session, [(event.payload, event.occurred_at) for event in fresh]
+            )

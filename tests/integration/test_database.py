@@ -7,11 +7,14 @@ import time
 import psycopg2.extensions
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
+from infra.database import DatabaseAccess, make_engine
 from infra.health import OperableService
+from infra.messaging_tables import processed_events
 from infra.migrations import upgrade
 from infra.rpc import rpc
+from tests.integration.messaging import listing_published
 from tests.support import free_port
 
 
@@ -62,3 +65,40 @@ def test_without_the_wait_callback_they_would_not(sleeper):
     finally:
         psycopg2.extensions.set_wait_callback(callback)
     assert elapsed >= 0.45, f"5 blocking pg_sleep(0.1) took only {elapsed:.2f}s"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated_listings(request, tmp_path):
+    """The listings schema (which carries processed_events) on each database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'listings.sqlite3'}"
+        upgrade("listings", url)
+        yield url
+        return
+    database = request.getfixturevalue("pg_database")
+    upgrade("listings", database.url)
+    yield database.url
+
+
+def test_handling_all_applies_each_event_once_however_it_is_repeated(migrated_listings):
+    """A batch may hold an event twice, and events seen in an earlier batch: only the others
+    are handed to the handler, once, in their order."""
+    db = DatabaseAccess(make_engine(migrated_listings), "listings", None, consumer="listings.test")
+    first, second, third = (listing_published(title=f"Salle {n}") for n in range(3))
+    with db.handling_all([first, second, first]) as (_tx, fresh):
+        assert fresh == [first, second]
+    with db.handling_all([third, second, first, third]) as (_tx, fresh):
+        assert fresh == [third]
+    with db.handling_all([first]) as (_tx, fresh):
+        assert fresh == []
+    with make_engine(migrated_listings).connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(processed_events)) == 3
+
+
+def test_handling_all_forgets_the_batch_when_the_handler_fails(migrated_listings):
+    db = DatabaseAccess(make_engine(migrated_listings), "listings", None, consumer="listings.test")
+    event = listing_published()
+    with pytest.raises(RuntimeError), db.handling_all([event]):
+        raise RuntimeError("the effect failed")
+    with db.handling_all([event]) as (_tx, fresh):
+        assert fresh == [event]  # not taken for a duplicate: the failed batch left no row

@@ -1,9 +1,11 @@
 """The idempotent event consumer: applied once, poison parked, nothing blocked, nothing lost
-while the consumer is away; dead letters can be listed and replayed."""
+while the consumer is away; dead letters can be listed and replayed. Each test runs against
+both entrypoints: one event per worker, and batches of the events waiting."""
 
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 import pytest
 from kombu import Connection
@@ -12,7 +14,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, s
 
 from contracts.topology import Subscription
 from infra import consumer as consumer_module
-from infra.consumer import consume_events
+from infra.consumer import consume_event_batches, consume_events
 from infra.database import make_engine
 from infra.dead_letters import list_dead_letters, replay_dead_letters
 from infra.health import OperableService
@@ -53,6 +55,27 @@ class Tally(OperableService):
             )
 
 
+BATCHES: list[int] = []  # how many fresh events each batch applied
+
+
+class BatchTally(OperableService):
+    """The same tally, fed batches: a batch holding the poison fails as a whole."""
+
+    name = "tally"
+
+    @consume_event_batches(TALLY, max_attempts=3)
+    def count(self, events) -> None:
+        if FAILING["enabled"] and any(e.payload.title == "POISON" for e in events):
+            raise ValueError("this listing cannot be handled")
+        with self.db.handling_all(events) as (tx, fresh):
+            BATCHES.append(len(fresh))
+            if fresh:
+                tx.session.execute(
+                    insert(tallies),
+                    [{"event_id": str(e.event_id), "title": e.payload.title} for e in fresh],
+                )
+
+
 @pytest.fixture
 def tally_db(tmp_path):
     url = f"sqlite:///{tmp_path / 'tally.sqlite3'}"
@@ -63,13 +86,14 @@ def tally_db(tmp_path):
 
 
 @pytest.fixture
-def start_tally(vhost, tally_db, container_factory, monkeypatch):
+def tally_starter(vhost, tally_db, container_factory, monkeypatch):
     monkeypatch.setattr(consumer_module, "BACKOFF_BASE_SECONDS", 0.05)
     FAILING["enabled"] = True
+    BATCHES.clear()
 
-    def start():
+    def start(service: type = Tally):
         container = container_factory(
-            Tally,
+            service,
             {
                 "AMQP_URI": vhost.amqp_uri,
                 "DATABASE_URL": tally_db,
@@ -81,6 +105,11 @@ def start_tally(vhost, tally_db, container_factory, monkeypatch):
         return container
 
     return start
+
+
+@pytest.fixture(params=[Tally, BatchTally], ids=["one-by-one", "batches"])
+def start_tally(request, tally_starter):
+    return partial(tally_starter, request.param)
 
 
 def counted(url: str, title: str | None = None) -> int:
@@ -169,3 +198,22 @@ def test_an_event_published_while_the_consumer_is_down_waits_for_it(start_tally,
 
     start_tally()
     wait_until(lambda: counted(tally_db) == 3, timeout=10)
+
+
+def test_a_backlog_is_applied_in_batches_each_event_once(tally_starter, vhost, tally_db):
+    with Connection(vhost.amqp_uri) as conn, conn.channel() as channel:
+        declare_subscription(channel, TALLY)
+    events = [listing_published(title=f"en attente {n}") for n in range(60)]
+    for event in events + events[:5]:  # five of them delivered twice
+        publish_event(vhost.amqp_uri, event)
+    duplicates_before = metric("mutualis_events_duplicates_skipped_total")
+
+    tally_starter(BatchTally)
+    wait_until(lambda: queue_depth(vhost.amqp_uri, TALLY.queue) == 0, timeout=10)
+    wait_until(lambda: counted(tally_db) == 60, timeout=10)
+    assert sum(BATCHES) == 60
+    assert max(BATCHES) > 1, f"never more than one event per batch: {BATCHES}"
+    assert len(BATCHES) < 65  # fewer transactions than deliveries
+    wait_until(lambda: metric("mutualis_events_duplicates_skipped_total") - duplicates_before == 5)
+    with make_engine(tally_db).connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(processed_events)) == 60

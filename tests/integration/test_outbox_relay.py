@@ -10,7 +10,8 @@ import sys
 import time
 
 import pytest
-from amqp.exceptions import ChannelError
+from amqp.exceptions import ChannelError, MessageNacked
+from kombu import Connection, Queue
 from sqlalchemy import func, select
 
 from contracts.listings import ListingDraft
@@ -18,7 +19,9 @@ from contracts.topology import LISTINGS_TO_BOOKINGS
 from infra.database import DatabaseAccess, make_engine
 from infra.messaging_tables import outbox
 from infra.migrations import upgrade
+from infra.relay import Relay
 from infra.settings import PROJECT_ROOT
+from infra.topology import source_exchange
 from services.listings import repository
 from tests.integration.messaging import drain, queue_depth
 from tests.support import wait_until
@@ -138,3 +141,33 @@ def _queue_exists(amqp_uri: str) -> bool:
         return True
     except ChannelError:  # NOT_FOUND; a broker that is away fails the test as it should
         return False
+
+
+def test_a_batch_the_broker_refuses_stays_pending_and_goes_out_once_it_accepts(listings_db, vhost):
+    """A queue that is full (`reject-publish`) makes the broker nack: the relay marks nothing
+    and publishes the whole batch again once the queue takes messages."""
+    full = Queue(
+        "a-full-queue",
+        exchange=source_exchange("listings"),
+        routing_key="listing.published",
+        queue_arguments={"x-max-length": 0, "x-overflow": "reject-publish"},
+    )
+    with Connection(vhost.amqp_uri) as conn:
+        full(conn.default_channel).declare()
+    publish_listings(listings_db, 5)
+    relay = Relay("listings", make_engine(listings_db), vhost.amqp_uri)
+    try:
+        with pytest.raises(MessageNacked):
+            relay.publish_pending()
+        assert pending(listings_db) == 5
+
+        with Connection(vhost.amqp_uri) as conn:
+            full(conn.default_channel).delete()
+        relay.close()  # what the relay's loop does after a failure
+        assert relay.publish_pending() == 5
+        assert relay.publish_pending() == 0
+    finally:
+        relay.close()
+    assert pending(listings_db) == 0
+    ids = [e["event_id"] for e in drain(vhost.amqp_uri, QUEUE)]
+    assert len(ids) >= 5 and len(set(ids)) == 5  # the refused batch may have reached QUEUE too
