@@ -32,7 +32,13 @@ def _relay(args) -> None:
 
     settings = settings_of(args.service)
     configure_logging(f"{args.service}-relay", settings.log_level, settings.log_format)
-    run_relay(args.service, settings.database_url, settings.amqp_uri, settings.relay_poll_seconds)
+    run_relay(
+        args.service,
+        settings.database_url,
+        settings.amqp_uri,
+        settings.relay_poll_seconds,
+        settings.relay_idle_seconds,
+    )
 
 
 def _migrate(args) -> None:

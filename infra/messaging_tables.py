@@ -45,3 +45,17 @@ processed_events = Table(
     Column("event_type", String(100), nullable=False),
     Column("processed_at", UtcDateTime, nullable=False),
 )
+
+# PostgreSQL tells the relay when a transaction commits outbox rows (LISTEN/NOTIFY): one
+# notification per committing transaction, however many rows; the relay need not poll
+OUTBOX_CHANNEL = "outbox"
+OUTBOX_NOTIFY = (
+    "CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS "
+    f"$$ BEGIN PERFORM pg_notify('{OUTBOX_CHANNEL}', ''); RETURN NULL; END $$",
+    "CREATE TRIGGER outbox_notify AFTER INSERT ON outbox "
+    "FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify()",
+)
+OUTBOX_NOTIFY_DROP = (
+    "DROP TRIGGER outbox_notify ON outbox",
+    "DROP FUNCTION outbox_notify()",
+)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command, context
+from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import MetaData, create_engine, pool
 
+from infra.messaging_tables import OUTBOX_NOTIFY, OUTBOX_NOTIFY_DROP
 from infra.messaging_tables import metadata as messaging_metadata
 from infra.settings import PROJECT_ROOT
 
@@ -46,3 +47,16 @@ def run_migrations(target_metadata: MetaData, with_messaging: bool = True) -> No
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
+
+
+def add_outbox_notify() -> None:
+    """In a migration: PostgreSQL notifies the relay of each commit with outbox rows."""
+    if op.get_bind().dialect.name == "postgresql":
+        for statement in OUTBOX_NOTIFY:
+            op.execute(statement)
+
+
+def drop_outbox_notify() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for statement in OUTBOX_NOTIFY_DROP:
+            op.execute(statement)

@@ -10,7 +10,10 @@ leaves the rows pending: they are published again, and consumers drop the duplic
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import selectors
 import signal
 import time
 from datetime import UTC, datetime, timedelta
@@ -20,7 +23,7 @@ from kombu import Connection, Producer
 from sqlalchemy import Engine, delete, select, update
 
 from infra.database import make_engine
-from infra.messaging_tables import outbox
+from infra.messaging_tables import OUTBOX_CHANNEL, outbox
 from infra.topology import declare_all, source_exchange
 
 log = logging.getLogger(__name__)
@@ -44,7 +47,14 @@ class Relay:
         self._unconfirmed: set[int] = set()
         self._nacked = False
         self._last_cleanup = 0.0
+        self._listener = None  # PostgreSQL connection LISTENing on OUTBOX_CHANNEL
+        self._wake_up_r, self._wake_up_w = os.pipe()  # stop() ends a wait at once
         self.running = True
+
+    def stop(self) -> None:
+        """Ends `run` (from a signal handler too): a wait for news is cut short."""
+        self.running = False
+        os.write(self._wake_up_w, b"!")
 
     def _ensure_producer(self) -> Producer:
         if self._producer is None:
@@ -153,11 +163,16 @@ class Relay:
                 )
             )
 
-    def run(self, poll_seconds: float = 0.05) -> None:
+    def run(self, poll_seconds: float = 0.05, idle_seconds: float = 1.0) -> None:
+        """Publishes until stopped: at most one batch per `poll_seconds`, so that a busy
+        outbox goes out in batches; an empty one is read again when PostgreSQL notifies a
+        commit, or after `idle_seconds` at the latest (SQLite: every `poll_seconds`)."""
         log.info("relay for %s started", self.service)
         backoff = 0.5
         while self.running:
+            started = time.monotonic()
             try:
+                self._listen()  # before the read: a commit after it is never missed
                 published = self.publish_pending()
                 self.cleanup()
                 backoff = 0.5
@@ -166,20 +181,60 @@ class Relay:
                     "relay for %s failing: %s; retrying in %.1fs", self.service, exc, backoff
                 )
                 self.close()
+                self._stop_listening()
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 10)
                 continue
-            if not published:
-                time.sleep(poll_seconds)
+            if published == self.batch_size:
+                continue  # more are waiting
+            time.sleep(max(0.0, started + poll_seconds - time.monotonic()))
+            self._await_news(idle_seconds if self._listener is not None else 0.0)
         self.close()
+        self._stop_listening()
+
+    def _listen(self) -> None:
+        if self._listener is not None or self.engine.dialect.name != "postgresql":
+            return
+        pooled = self.engine.raw_connection()
+        connection = pooled.driver_connection
+        pooled.detach()  # a connection of its own for as long as the relay lives
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f"LISTEN {OUTBOX_CHANNEL}")
+        self._listener = connection
+
+    def _await_news(self, timeout: float) -> None:
+        """Returns when a commit with outbox rows was notified, or after `timeout`."""
+        listener = self._listener
+        if listener is None or timeout <= 0:
+            return
+        try:
+            if not listener.notifies:
+                with selectors.DefaultSelector() as selector:
+                    selector.register(listener, selectors.EVENT_READ)
+                    selector.register(self._wake_up_r, selectors.EVENT_READ)
+                    selector.select(timeout)
+                listener.poll()
+            listener.notifies.clear()
+        except Exception as exc:  # the database went away: poll until it is back
+            log.warning("relay for %s stopped listening: %s", self.service, exc)
+            self._stop_listening()
+
+    def _stop_listening(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):  # already broken: nothing to release
+                self._listener.close()
+        self._listener = None
 
 
-def run_relay(service: str, database_url: str, amqp_uri: str, poll_seconds: float) -> None:
+def run_relay(
+    service: str, database_url: str, amqp_uri: str, poll_seconds: float, idle_seconds: float
+) -> None:
     relay = Relay(service, make_engine(database_url), amqp_uri)
 
     def _stop(*_):
-        relay.running = False
+        relay.stop()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    relay.run(poll_seconds)
+    relay.run(poll_seconds, idle_seconds)

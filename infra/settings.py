@@ -32,8 +32,10 @@ class ServiceSettings(ProcessSettings):
     http_host: str = "127.0.0.1"
     http_port: int
     max_workers: int = 10
-    # how long the relay sleeps when its outbox is empty
+    # the relay reads its outbox at most once per poll period (a busy outbox goes out in
+    # batches); an empty one again on PostgreSQL's notice of a commit, or after idle seconds
     relay_poll_seconds: float = 0.05
+    relay_idle_seconds: float = 1.0
 
     def nameko_config(self) -> dict:
         return {

@@ -63,8 +63,10 @@ def pending(url: str) -> int:
 class RelayProcess:
     """`mutualis relay listings` as a real process, to be killed like a real one."""
 
-    def __init__(self, url: str, amqp_uri: str):
-        env = dict(os.environ, LISTINGS_DATABASE_URL=url, AMQP_URI=amqp_uri, LOG_FORMAT="text")
+    def __init__(self, url: str, amqp_uri: str, **settings: str):
+        env = dict(
+            os.environ, LISTINGS_DATABASE_URL=url, AMQP_URI=amqp_uri, LOG_FORMAT="text", **settings
+        )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "infra.cli", "relay", "listings"],
             env=env,
@@ -101,6 +103,21 @@ def test_an_event_committed_while_the_relay_is_dead_is_published_when_it_restart
         relay.stop()
     events = drain(vhost.amqp_uri, QUEUE)
     assert [e["type"] for e in events] == ["listing.published"]
+
+
+def test_an_idle_relay_is_woken_by_the_commit_not_by_its_timer(listings_db, vhost):
+    """On PostgreSQL the outbox's commit notifies the relay: with an idle wait of a minute,
+    the event still goes out at once (SQLite has no notifications: that relay polls)."""
+    relay = RelayProcess(listings_db, vhost.amqp_uri, LISTINGS_RELAY_IDLE_SECONDS="60")
+    try:
+        wait_until(lambda: _queue_exists(vhost.amqp_uri), timeout=15)
+        time.sleep(0.5)  # the relay has found its outbox empty and waits
+        for n in range(1, 4):
+            publish_listings(listings_db, 1)
+            wait_until(lambda n=n: queue_depth(vhost.amqp_uri, QUEUE) == n, timeout=10)
+    finally:
+        relay.stop()
+    assert pending(listings_db) == 0
 
 
 def test_a_relay_killed_mid_batch_loses_nothing(listings_db, vhost):

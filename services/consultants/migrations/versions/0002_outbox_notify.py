@@ -1,0 +1,21 @@
+"""the relay is notified of each commit with outbox rows (PostgreSQL LISTEN/NOTIFY)
+
+Revision ID: 0002
+Revises: 0001
+
+"""
+
+from infra.migrations import add_outbox_notify, drop_outbox_notify
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    add_outbox_notify()
+
+
+def downgrade() -> None:
+    drop_outbox_notify()
