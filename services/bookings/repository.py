@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from prometheus_client import Counter
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contracts.bookings import (
@@ -132,19 +132,21 @@ def add_booking(
         "created_at": now,
         "updated_at": now,
     }
-    # written at once, without the ORM's unit of work (the hot path of every request); the
-    # returned row is for reading only
-    tx.session.execute(insert(BookingRow.__table__), values)
-    tx.session.execute(
-        insert(TransitionRow.__table__),
-        {
-            "booking_id": values["id"],
-            "status": status.value,
-            "at": now,
-            "by_user": caller.user_id,
-            "by_commune": caller.commune,
-            "note": note,
-        },
+    # written with the commit, without the ORM's unit of work (the hot path of every
+    # request), in one round trip with the events; the returned row is for reading only
+    tx.insert_at_commit(BookingRow.__table__, [values])
+    tx.insert_at_commit(
+        TransitionRow.__table__,
+        [
+            {
+                "booking_id": values["id"],
+                "status": status.value,
+                "at": now,
+                "by_user": caller.user_id,
+                "by_commune": caller.commune,
+                "note": note,
+            }
+        ],
     )
     row = BookingRow(**values)
     tx.after_commit(TRANSITIONS.labels(status.value).inc)

@@ -72,7 +72,18 @@ class Service(OperableService):
                 domain.check_request(
                     listing, who.commune, slot, asked.quantity, asked.with_operator, now
                 )
-                taken = self._taken_because(tx.session, listing, slot, asked.quantity)
+                # the occurrences kept so far are written with the commit: counted here
+                taken = self._taken_because(
+                    tx.session,
+                    listing,
+                    slot,
+                    asked.quantity,
+                    unwritten=[
+                        (r.start, r.end, r.quantity)
+                        for r in created
+                        if r.status == BookingStatus.REQUESTED.value
+                    ],
+                )
                 if taken and not asked.wait_if_taken:
                     conflicts.append(
                         OccurrenceConflict(start=slot.start, end=slot.end, detail=taken.detail)
@@ -164,7 +175,9 @@ class Service(OperableService):
             }
         return answer.model_dump(mode="json")
 
-    def _taken_because(self, session, listing, slot, quantity: int) -> Taken | None:
+    def _taken_because(
+        self, session, listing, slot, quantity: int, unwritten: list | None = None
+    ) -> Taken | None:
         blackout = domain.blackout_over(listing, slot)
         if blackout is not None:
             return Taken(
@@ -173,7 +186,9 @@ class Service(OperableService):
                 blackout.start,
                 blackout.end,
             )
-        holds = repository.holds(session, listing.listing_id, slot)
+        holds = repository.holds(session, listing.listing_id, slot) + [
+            hold for hold in unwritten or () if hold[0] < slot.end and hold[1] > slot.start
+        ]
         used = domain.peak_usage(holds, slot)
         if used + quantity > listing.quantity:
             # more than the listing has is a broken rule, not a clash: then the whole slot

@@ -584,6 +584,23 @@ def test_a_series_books_each_occurrence_and_lists_those_that_conflicted(
     assert all("already booked" in c["detail"] for c in body["conflicts"])
 
 
+def test_a_series_whose_occurrences_overlap_keeps_only_those_that_fit(stack, plough):
+    """Two-day loans every day: each occurrence overlaps the next, so on a quantity-1
+    listing one in two is kept; the others conflict with the series' own occurrences."""
+    d = fresh_days(5)
+    body = booked(
+        stack,
+        BORROWER,
+        plough,
+        day(d),
+        day(d + 2),
+        recurrence={"frequency": "daily", "count": 4},
+    )
+    assert [instant(b["start"]) for b in body["created"]] == [midnight(d), midnight(d + 2)]
+    assert [instant(c["start"]) for c in body["conflicts"]] == [midnight(d + 1), midnight(d + 3)]
+    assert all("1 of 1 already booked" in c["detail"] for c in body["conflicts"])
+
+
 def test_a_weekly_series_keeps_its_paris_time_across_a_clock_change(stack):
     listing = publish(stack, pricing_unit="hour", rate_cents=4000, category="salles")
     change = date.today() + timedelta(days=10)

@@ -7,9 +7,11 @@ import time
 import psycopg2.extensions
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
-from sqlalchemy import func, select, text
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from infra.database import DatabaseAccess, make_engine
+from infra.database import DatabaseAccess, insert_together, make_engine
 from infra.health import OperableService
 from infra.messaging_tables import processed_events
 from infra.migrations import upgrade
@@ -102,3 +104,49 @@ def test_handling_all_forgets_the_batch_when_the_handler_fails(migrated_listings
         raise RuntimeError("the effect failed")
     with db.handling_all([event]) as (_tx, fresh):
         assert fresh == [event]  # not taken for a duplicate: the failed batch left no row
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def parents_and_children(request, tmp_path):
+    """Two tables, the second referring to the first, on each database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'together.sqlite3'}"
+    else:
+        url = request.getfixturevalue("pg_database").url
+    metadata = MetaData()
+    parents = Table("parents", metadata, Column("id", Integer, primary_key=True))
+    children = Table(
+        "children",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("parent_id", Integer, ForeignKey("parents.id"), nullable=False),
+    )
+    metadata.create_all(make_engine(url))
+    return url, parents, children
+
+
+@pytest.mark.parametrize("count", [1, 3, 1500])
+def test_rows_inserted_together_may_refer_to_each_other(parents_and_children, count):
+    url, parents, children = parents_and_children
+    with Session(make_engine(url)) as session, session.begin():
+        insert_together(
+            session,
+            [
+                (parents, [{"id": n} for n in range(count)]),
+                (children, [{"id": n, "parent_id": n} for n in range(count)]),
+            ],
+        )
+    with make_engine(url).connect() as conn:
+        joined = conn.scalar(select(func.count()).select_from(children.join(parents)))
+    assert joined == count
+
+
+def test_a_row_inserted_together_must_still_refer_to_an_existing_row(parents_and_children):
+    url, parents, children = parents_and_children
+    with pytest.raises(IntegrityError), Session(make_engine(url)) as session, session.begin():
+        insert_together(
+            session,
+            [(parents, [{"id": 1}]), (children, [{"id": 1, "parent_id": 2}])],
+        )
+    with make_engine(url).connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(parents)) == 0
