@@ -34,15 +34,15 @@ from services.bookings.models import BookingRow, ListingCopy, TransitionRow
 def listing_for_update(session: Session, listing_id: str) -> ListingSnapshot:
     """The local copy of a listing, locked: requests for one listing are decided one at a
     time (PostgreSQL row lock; SQLite holds the database lock since BEGIN IMMEDIATE)."""
-    copy = session.scalars(
-        select(ListingCopy).where(ListingCopy.listing_id == listing_id).with_for_update()
-    ).one_or_none()
-    if copy is None:
+    snapshot = session.execute(
+        select(ListingCopy.snapshot).where(ListingCopy.listing_id == listing_id).with_for_update()
+    ).scalar_one_or_none()
+    if snapshot is None:
         raise InvalidInput(
             "Unknown listing",
             [{"field": "listing_id", "message": "no such listing", "type": "unknown_listing"}],
         )
-    return ListingSnapshot.model_validate(copy.snapshot)
+    return ListingSnapshot.model_validate(snapshot)
 
 
 def keep_listing_copies(session: Session, snapshots: Sequence[ListingSnapshot]) -> None:
