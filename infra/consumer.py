@@ -38,6 +38,7 @@ from infra.logs import correlation_id_var
 from infra.metrics import (
     DEAD_LETTERED,
     DUPLICATES_SKIPPED,
+    EVENT_BATCH_SIZE,
     EVENT_DURATION,
     EVENT_LAG,
     EVENTS_HANDLED,
@@ -223,9 +224,11 @@ class EventConsumer(Consumer):
 class EventBatchConsumer(EventConsumer):
     """Hands the handler a list of events: all those waiting, up to `max_batch`.
 
-    One batch is applied at a time; the events arriving meanwhile make the next batch. A quiet
-    queue thus gives batches of one event, with no added wait, and a busy one gives large
-    batches, one transaction each (the handler uses `self.db.handling_all(events)`).
+    One batch is applied at a time; the events arriving meanwhile make the next batch. The
+    first event after a pause waits only until the consumer has handed over the messages
+    already received (the relay publishes in bursts). A quiet queue thus gives batches of
+    one event, with no added wait, and a busy one gives large batches, one transaction each
+    (the handler uses `self.db.handling_all(events)`).
     A batch that fails is split: each of its events is then handled on its own, with the
     retries and dead-lettering of EventConsumer, so a poison event parks only itself.
     """
@@ -244,13 +247,20 @@ class EventBatchConsumer(EventConsumer):
 
     def _received(self, event, message) -> None:
         self._waiting.append((event, message))
-        self._apply_next_batch()
+        if not self._applying:
+            self._applying = True  # from now until the batch is applied
+            # runs once this (the queue consumer's) green thread waits for the broker, that
+            # is once the messages already received are all in _waiting
+            self.container.spawn_managed_thread(
+                self._apply_next_batch, identifier=f"{self.consumer_name}.batch"
+            )
 
     def _apply_next_batch(self) -> None:
-        if self._applying or not self._waiting:
+        """Hands what waits to a worker; `_applying` stays set until its result is in."""
+        if not self._waiting:
+            self._applying = False
             return
         batch = [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
-        self._applying = True
         context_data = self.unpack_message_headers(batch[0][1])
         if len(batch) == 1 and batch[0][0].correlation_id:  # a batch of many has many ids
             context_data["correlation_id"] = batch[0][0].correlation_id
@@ -269,8 +279,8 @@ class EventBatchConsumer(EventConsumer):
 
     def batch_result(self, batch, started, worker_ctx: WorkerContext, result=None, exc_info=None):
         elapsed = time.perf_counter() - started
-        self._applying = False
         if exc_info is None:
+            EVENT_BATCH_SIZE.labels(self.service, self.consumer_name).observe(len(batch))
             now = datetime.now(UTC)
             for event, message in batch:
                 self.queue_consumer.ack_message(message)
@@ -296,7 +306,7 @@ class EventBatchConsumer(EventConsumer):
             )
             for event, message in batch:
                 self._spawn(event, message, attempt=1)
-        self._apply_next_batch()
+        self._apply_next_batch()  # what arrived meanwhile, at once
         return result, exc_info
 
 

@@ -53,6 +53,12 @@ EVENT_LAG = Histogram(
     ["service", "consumer"],
     buckets=LATENCY_BUCKETS,
 )
+EVENT_BATCH_SIZE = Histogram(
+    "mutualis_event_batch_size",
+    "Events a batch consumer applied in one transaction",
+    ["service", "consumer"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
 DUPLICATES_SKIPPED = Counter(
     "mutualis_events_duplicates_skipped_total",
     "Deliveries of an already applied event",

@@ -207,6 +207,7 @@ def test_a_backlog_is_applied_in_batches_each_event_once(tally_starter, vhost, t
     for event in events + events[:5]:  # five of them delivered twice
         publish_event(vhost.amqp_uri, event)
     duplicates_before = metric("mutualis_events_duplicates_skipped_total")
+    batched_before = metric("mutualis_event_batch_size_sum")
 
     tally_starter(BatchTally)
     wait_until(lambda: queue_depth(vhost.amqp_uri, TALLY.queue) == 0, timeout=10)
@@ -217,3 +218,5 @@ def test_a_backlog_is_applied_in_batches_each_event_once(tally_starter, vhost, t
     wait_until(lambda: metric("mutualis_events_duplicates_skipped_total") - duplicates_before == 5)
     with make_engine(tally_db).connect() as conn:
         assert conn.scalar(select(func.count()).select_from(processed_events)) == 60
+    # the batch sizes operators see count every delivery, duplicates included
+    assert metric("mutualis_event_batch_size_sum") - batched_before == 65
