@@ -212,8 +212,13 @@ class UnitOfWork:
         """Rows written just before the commit, with the other rows so kept and the
         transaction's events: one round trip on PostgreSQL (`insert_together`). For rows
         that nothing reads back before the commit."""
-        if rows:
-            self._inserts.append((table, rows))
+        if not rows:
+            return
+        for kept, waiting in self._inserts:
+            if kept is table:  # one entry per table, in the order first seen
+                waiting.extend(rows)
+                return
+        self._inserts.append((table, list(rows)))
 
     def write_inserts(self) -> None:
         insert_together(self.session, self._inserts)

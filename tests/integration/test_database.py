@@ -7,13 +7,14 @@ import time
 import psycopg2.extensions
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
-from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, func, select, text
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, event, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from contracts.listings import ListingPublished
 from infra.database import DatabaseAccess, insert_together, make_engine
 from infra.health import OperableService
-from infra.messaging_tables import processed_events
+from infra.messaging_tables import outbox, processed_events
 from infra.migrations import upgrade
 from infra.rpc import rpc
 from tests.integration.messaging import listing_published
@@ -150,3 +151,27 @@ def test_a_row_inserted_together_must_still_refer_to_an_existing_row(parents_and
         )
     with make_engine(url).connect() as conn:
         assert conn.scalar(select(func.count()).select_from(parents)) == 0
+
+
+def test_events_emitted_one_by_one_are_written_together_at_commit(migrated_listings):
+    """A transaction that emits 500 events (a billing run, a seed) writes them with one
+    statement when it commits, whatever the database."""
+    engine = make_engine(migrated_listings)
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_):
+        if "outbox" in statement:
+            statements.append(statement)
+
+    db = DatabaseAccess(engine, "listings", None, consumer="listings.test")
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with db.transaction() as tx:
+            for n in range(500):
+                tx.emit(ListingPublished, listing_published(title=f"Salle {n}").payload)
+            assert statements == []  # nothing before the commit
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(statements) == 1
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(outbox)) == 500
