@@ -288,14 +288,13 @@ class EventBatchConsumer(EventConsumer):
                 EVENT_DURATION.labels(self.service, self.consumer_name).observe(elapsed)
                 lag = (now - event.occurred_at).total_seconds()
                 EVENT_LAG.labels(self.service, self.consumer_name).observe(max(lag, 0.0))
-            for event, _ in batch:  # one line each, under the event's own correlation id
-                token = correlation_id_var.set(event.correlation_id)
+                token = correlation_id_var.set(event.correlation_id)  # its own, in the log
                 log.info("%s applied %s %s", self.consumer_name, event.type, event.event_id)
                 correlation_id_var.reset(token)
-        elif len(batch) == 1:
-            (event, message), attempt = batch[0], 1
+        elif len(batch) == 1:  # as EventConsumer would: retry or dead-letter it
+            event, message = batch[0]
             result, exc_info = self.handle_result_of(
-                event, message, attempt, started, worker_ctx, result, exc_info
+                event, message, 1, started, worker_ctx, result, exc_info
             )
         else:
             log.warning(

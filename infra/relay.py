@@ -188,7 +188,7 @@ class Relay:
             if published == self.batch_size:
                 continue  # more are waiting
             time.sleep(max(0.0, started + poll_seconds - time.monotonic()))
-            self._await_news(idle_seconds if self._listener is not None else 0.0)
+            self._await_news(idle_seconds)  # SQLite, or no listener: at once
         self.close()
         self._stop_listening()
 
@@ -206,7 +206,7 @@ class Relay:
     def _await_news(self, timeout: float) -> None:
         """Returns when a commit with outbox rows was notified, or after `timeout`."""
         listener = self._listener
-        if listener is None or timeout <= 0:
+        if listener is None:
             return
         try:
             if not listener.notifies:

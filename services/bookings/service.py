@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -33,6 +34,7 @@ from infra.health import OperableService
 from infra.rpc import rpc
 from infra.timers import periodic
 from services.bookings import domain, repository
+from services.bookings.models import BookingRow
 
 log = logging.getLogger(__name__)
 
@@ -68,21 +70,14 @@ class Service(OperableService):
             )
             series_id = str(uuid.uuid4()) if asked.recurrence else None
             created, conflicts, takers = [], [], []
+            requested = []  # the created that hold the listing (not the waitlisted)
             for slot in slots:
                 domain.check_request(
                     listing, who.commune, slot, asked.quantity, asked.with_operator, now
                 )
                 # the occurrences kept so far are written with the commit: counted here
                 taken = self._taken_because(
-                    tx.session,
-                    listing,
-                    slot,
-                    asked.quantity,
-                    unwritten=[
-                        (r.start, r.end, r.quantity)
-                        for r in created
-                        if r.status == BookingStatus.REQUESTED.value
-                    ],
+                    tx.session, listing, slot, asked.quantity, unwritten=requested
                 )
                 if taken and not asked.wait_if_taken:
                     conflicts.append(
@@ -106,15 +101,10 @@ class Service(OperableService):
                     note=f"waitlisted: {taken.detail}" if taken else asked.purpose,
                 )
                 created.append(row)
+                if status == BookingStatus.REQUESTED:
+                    requested.append(row)
             # one outbox statement for a whole series; waiting requests tell no one yet
-            tx.emit_all(
-                BookingRequested,
-                [
-                    repository.snapshot_of(r)
-                    for r in created
-                    if r.status == BookingStatus.REQUESTED.value
-                ],
-            )
+            tx.emit_all(BookingRequested, [repository.snapshot_of(r) for r in requested])
             if not created:
                 taker = takers[0]
                 raise Conflict(
@@ -176,7 +166,7 @@ class Service(OperableService):
         return answer.model_dump(mode="json")
 
     def _taken_because(
-        self, session, listing, slot, quantity: int, unwritten: list | None = None
+        self, session, listing, slot, quantity: int, unwritten: Sequence[BookingRow] = ()
     ) -> Taken | None:
         blackout = domain.blackout_over(listing, slot)
         if blackout is not None:
@@ -187,7 +177,9 @@ class Service(OperableService):
                 blackout.end,
             )
         holds = repository.holds(session, listing.listing_id, slot) + [
-            hold for hold in unwritten or () if hold[0] < slot.end and hold[1] > slot.start
+            (row.start, row.end, row.quantity)
+            for row in unwritten
+            if row.start < slot.end and row.end > slot.start
         ]
         used = domain.peak_usage(holds, slot)
         if used + quantity > listing.quantity:

@@ -5,17 +5,12 @@ Revises: 0001
 
 """
 
-from infra.migrations import add_outbox_notify, drop_outbox_notify
+# the same step in every service's history, written once in infra.migrations
+from infra.migrations import add_outbox_notify as upgrade  # noqa: F401
+from infra.migrations import drop_outbox_notify as downgrade  # noqa: F401
 
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-
-def upgrade() -> None:
-    add_outbox_notify()
-
-
-def downgrade() -> None:
-    drop_outbox_notify()
