@@ -46,3 +46,20 @@ def pg_database(request):
     )
     yield db
     db.drop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A fresh, empty database for one test, on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    return request.getfixturevalue("pg_database").url
+
+
+@pytest.fixture
+def listings_db(database_url):
+    """The listings schema (it carries the outbox and processed_events), on each backend."""
+    from infra.migrations import upgrade
+
+    upgrade("listings", database_url)
+    return database_url

@@ -29,13 +29,9 @@ CUSTOMERS = ["42207", "42189", "42218", "42044"]
 OPERATOR = caller("42218", "operator")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'billing.sqlite3'}"
-    else:
-        url = request.getfixturevalue("pg_database").url
-    access = billing_database(url)
+@pytest.fixture
+def db(database_url):
+    access = billing_database(database_url)
     declare_profiles(access, sorted(set(SUPPLIERS + CUSTOMERS)))
     yield access
     assert_every_document_valid(access)  # whatever the test issued passes EN 16931

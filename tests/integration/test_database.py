@@ -70,23 +70,10 @@ def test_without_the_wait_callback_they_would_not(sleeper):
     assert elapsed >= 0.45, f"5 blocking pg_sleep(0.1) took only {elapsed:.2f}s"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def migrated_listings(request, tmp_path):
-    """The listings schema (which carries processed_events) on each database."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'listings.sqlite3'}"
-        upgrade("listings", url)
-        yield url
-        return
-    database = request.getfixturevalue("pg_database")
-    upgrade("listings", database.url)
-    yield database.url
-
-
-def test_handling_all_applies_each_event_once_however_it_is_repeated(migrated_listings):
+def test_handling_all_applies_each_event_once_however_it_is_repeated(listings_db):
     """A batch may hold an event twice, and events seen in an earlier batch: only the others
     are handed to the handler, once, in their order."""
-    db = DatabaseAccess(make_engine(migrated_listings), "listings", None, consumer="listings.test")
+    db = DatabaseAccess(make_engine(listings_db), "listings", None, consumer="listings.test")
     first, second, third = (listing_published(title=f"Salle {n}") for n in range(3))
     with db.handling_all([first, second, first]) as (_tx, fresh):
         assert fresh == [first, second]
@@ -94,12 +81,12 @@ def test_handling_all_applies_each_event_once_however_it_is_repeated(migrated_li
         assert fresh == [third]
     with db.handling_all([first]) as (_tx, fresh):
         assert fresh == []
-    with make_engine(migrated_listings).connect() as conn:
+    with make_engine(listings_db).connect() as conn:
         assert conn.scalar(select(func.count()).select_from(processed_events)) == 3
 
 
-def test_handling_all_forgets_the_batch_when_the_handler_fails(migrated_listings):
-    db = DatabaseAccess(make_engine(migrated_listings), "listings", None, consumer="listings.test")
+def test_handling_all_forgets_the_batch_when_the_handler_fails(listings_db):
+    db = DatabaseAccess(make_engine(listings_db), "listings", None, consumer="listings.test")
     event = listing_published()
     with pytest.raises(RuntimeError), db.handling_all([event]):
         raise RuntimeError("the effect failed")
@@ -107,13 +94,10 @@ def test_handling_all_forgets_the_batch_when_the_handler_fails(migrated_listings
         assert fresh == [event]  # not taken for a duplicate: the failed batch left no row
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def parents_and_children(request, tmp_path):
+@pytest.fixture
+def parents_and_children(database_url):
     """Two tables, the second referring to the first, on each database."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'together.sqlite3'}"
-    else:
-        url = request.getfixturevalue("pg_database").url
+    url = database_url
     metadata = MetaData()
     parents = Table("parents", metadata, Column("id", Integer, primary_key=True))
     children = Table(
@@ -153,10 +137,10 @@ def test_a_row_inserted_together_must_still_refer_to_an_existing_row(parents_and
         assert conn.scalar(select(func.count()).select_from(parents)) == 0
 
 
-def test_events_emitted_one_by_one_are_written_together_at_commit(migrated_listings):
+def test_events_emitted_one_by_one_are_written_together_at_commit(listings_db):
     """A transaction that emits 500 events (a billing run, a seed) writes them with one
     statement when it commits, whatever the database."""
-    engine = make_engine(migrated_listings)
+    engine = make_engine(listings_db)
     statements: list[str] = []
 
     def seen(_conn, _cursor, statement, *_):

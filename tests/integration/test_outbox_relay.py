@@ -18,7 +18,6 @@ from contracts.listings import ListingDraft
 from contracts.topology import LISTINGS_TO_BOOKINGS
 from infra.database import DatabaseAccess, make_engine
 from infra.messaging_tables import outbox
-from infra.migrations import upgrade
 from infra.relay import Relay
 from infra.settings import PROJECT_ROOT
 from infra.topology import source_exchange
@@ -34,17 +33,6 @@ DRAFT = ListingDraft(
     pricing_unit="day",
     rate_cents=9000,
 )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def listings_db(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'listings.sqlite3'}"
-    else:
-        db = request.getfixturevalue("pg_database")
-        url = db.url
-    upgrade("listings", url)
-    return url
 
 
 def publish_listings(url: str, count: int) -> None:
