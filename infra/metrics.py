@@ -59,6 +59,12 @@ EVENT_BATCH_SIZE = Histogram(
     ["service", "consumer"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
 )
+GROUP_COMMIT_SIZE = Histogram(
+    "mutualis_group_commit_size",
+    "Requests decided together in one transaction (infra.batching.GroupCommit)",
+    ["service", "work"],
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 DUPLICATES_SKIPPED = Counter(
     "mutualis_events_duplicates_skipped_total",
     "Deliveries of an already applied event",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from contracts.bookings import BookingStatus, Quote, Recurrence
@@ -202,6 +204,60 @@ def clash(
                 return since, moment
             since = None
     return None
+
+
+class Taken(NamedTuple):
+    """Why a slot cannot be had, and the period that takes it (a blackout, or bookings)."""
+
+    detail: str
+    start: datetime
+    end: datetime
+
+
+Hold = tuple[datetime, datetime, int]  # a holding booking's period and units
+
+
+def taken_because(
+    listing: ListingSnapshot, slot: Slot, quantity: int, holds: Sequence[Hold]
+) -> Taken | None:
+    """What stops `quantity` units of `listing` being booked for `slot`, given the holds
+    of the listing's active bookings (any period; those not overlapping the slot ignored)."""
+    blackout = blackout_over(listing, slot)
+    if blackout is not None:
+        return Taken(
+            f"The listing is closed from {blackout.start.isoformat()} to "
+            f"{blackout.end.isoformat()}" + (f": {blackout.reason}" if blackout.reason else ""),
+            blackout.start,
+            blackout.end,
+        )
+    during = [h for h in holds if h[0] < slot.end and h[1] > slot.start]
+    used = peak_usage(during, slot)
+    if used + quantity <= listing.quantity:
+        return None
+    # more than the listing has is a broken rule, not a clash: then the whole slot
+    start, end = clash(during, slot, listing.quantity - quantity) or (slot.start, slot.end)
+    return Taken(
+        f"{used} of {listing.quantity} already booked from "
+        f"{start.isoformat()} to {end.isoformat()}",
+        start,
+        end,
+    )
+
+
+def requested_slots(
+    listing: ListingSnapshot,
+    start: datetime | date,
+    end: datetime | date,
+    recurrence: Recurrence | None,
+) -> list[Slot]:
+    """The slot asked for, or every occurrence of the series it starts."""
+    first = slot_for(listing.pricing_unit, start, end)
+    return [first] if recurrence is None else occurrences(first, listing.pricing_unit, recurrence)
+
+
+def span(slots: Sequence[Slot]) -> tuple[datetime, datetime]:
+    """From the earliest start to the latest end of `slots`."""
+    return min(s.start for s in slots), max(s.end for s in slots)
 
 
 def cancellation_fee(

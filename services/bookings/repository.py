@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from prometheus_client import Counter
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from contracts.bookings import (
@@ -27,22 +27,37 @@ from contracts.fields import is_uuid
 from contracts.listings import ListingSnapshot
 from infra.database import UnitOfWork, upsert_latest
 from infra.paging import as_party, one_page
-from services.bookings.domain import Slot
+from services.bookings.domain import Hold, Slot
 from services.bookings.models import BookingRow, ListingCopy, TransitionRow
 
 
+def unknown_listing() -> InvalidInput:
+    return InvalidInput(
+        "Unknown listing",
+        [{"field": "listing_id", "message": "no such listing", "type": "unknown_listing"}],
+    )
+
+
+def listings_for_update(session: Session, listing_ids: Iterable[str]) -> dict[str, ListingSnapshot]:
+    """The local copies of these listings, locked: requests for one listing are decided one
+    at a time (PostgreSQL row locks, taken in id order so that two transactions locking
+    several never wait for each other; SQLite holds the database lock since BEGIN
+    IMMEDIATE). Unknown ids are absent."""
+    rows = session.execute(
+        select(ListingCopy.listing_id, ListingCopy.snapshot)
+        .where(ListingCopy.listing_id.in_(sorted(set(listing_ids))))
+        .order_by(ListingCopy.listing_id)
+        .with_for_update()
+    )
+    return {row.listing_id: ListingSnapshot.model_validate(row.snapshot) for row in rows}
+
+
 def listing_for_update(session: Session, listing_id: str) -> ListingSnapshot:
-    """The local copy of a listing, locked: requests for one listing are decided one at a
-    time (PostgreSQL row lock; SQLite holds the database lock since BEGIN IMMEDIATE)."""
-    snapshot = session.execute(
-        select(ListingCopy.snapshot).where(ListingCopy.listing_id == listing_id).with_for_update()
-    ).scalar_one_or_none()
-    if snapshot is None:
-        raise InvalidInput(
-            "Unknown listing",
-            [{"field": "listing_id", "message": "no such listing", "type": "unknown_listing"}],
-        )
-    return ListingSnapshot.model_validate(snapshot)
+    """The local copy of one listing, locked (see listings_for_update)."""
+    listing = listings_for_update(session, [listing_id]).get(listing_id)
+    if listing is None:
+        raise unknown_listing()
+    return listing
 
 
 def keep_listing_copies(session: Session, snapshots: Sequence[ListingSnapshot]) -> None:
@@ -73,19 +88,36 @@ def listing_copy(session: Session, listing_id: str) -> ListingSnapshot | None:
     return ListingSnapshot.model_validate(copy.snapshot) if copy else None
 
 
-def holds(
-    session: Session, listing_id: str, slot: Slot, exclude: str | None = None
-) -> list[tuple[datetime, datetime, int]]:
+def holds(session: Session, listing_id: str, slot: Slot) -> list[Hold]:
     """Periods and quantities of the bookings holding this listing during `slot`."""
-    query = select(BookingRow.start, BookingRow.end, BookingRow.quantity).where(
-        BookingRow.listing_id == listing_id,
+    return holds_during(session, {listing_id: (slot.start, slot.end)})[listing_id]
+
+
+def holds_during(
+    session: Session, spans: Mapping[str, tuple[datetime, datetime]]
+) -> dict[str, list[Hold]]:
+    """The holds of several listings in one statement, each listing during its own span."""
+    found: dict[str, list[Hold]] = {listing_id: [] for listing_id in spans}
+    if not spans:
+        return found
+    query = select(
+        BookingRow.listing_id, BookingRow.start, BookingRow.end, BookingRow.quantity
+    ).where(
         BookingRow.status.in_([s.value for s in HOLDING]),
-        BookingRow.start < slot.end,
-        BookingRow.end > slot.start,
+        or_(
+            *(
+                and_(
+                    BookingRow.listing_id == listing_id,
+                    BookingRow.start < end,
+                    BookingRow.end > start,
+                )
+                for listing_id, (start, end) in spans.items()
+            )
+        ),
     )
-    if exclude is not None:
-        query = query.where(BookingRow.id != exclude)
-    return [(r.start, r.end, r.quantity) for r in session.execute(query)]
+    for row in session.execute(query):
+        found[row.listing_id].append((row.start, row.end, row.quantity))
+    return found
 
 
 TRANSITIONS = Counter(

@@ -1,9 +1,11 @@
-"""The bookings nameko service: entrypoints only; rules live in domain.py."""
+"""The bookings nameko service: entrypoints, and the transaction that decides booking
+requests; rules live in domain.py."""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -25,30 +27,128 @@ from contracts.bookings import (
     ReturnReport,
 )
 from contracts.caller import Caller, Role
-from contracts.errors import Conflict, Forbidden, InvalidInput, validated
+from contracts.errors import Conflict, Forbidden, InvalidInput, ServiceError, validated
 from contracts.events import Event
 from contracts.fields import Reason, RequiredReason
+from contracts.listings import ListingSnapshot
 from contracts.topology import LISTINGS_TO_BOOKINGS
+from infra.batching import GroupCommit
 from infra.consumer import consume_event_batches
+from infra.database import DatabaseAccess, UnitOfWork
 from infra.health import OperableService
 from infra.rpc import rpc
 from infra.timers import periodic
 from services.bookings import domain, repository
-from services.bookings.models import BookingRow
 
 log = logging.getLogger(__name__)
 
 
-class Taken(NamedTuple):
-    """Why a slot cannot be had, and the period that takes it (a blackout, or bookings)."""
+class Ask(NamedTuple):
+    """A valid booking request by someone allowed to make it, waiting for its transaction."""
 
-    detail: str
-    start: datetime
-    end: datetime
+    who: Caller
+    asked: BookingRequest
+    now: datetime
+    correlation_id: str | None
+
+
+def decide_requests(db: DatabaseAccess, asks: Sequence[Ask]) -> list[dict | ServiceError]:
+    """Booking requests decided together, in the order they came, in one transaction (a
+    group commit): the listings they name are locked in one statement and their holds read
+    in another, and each request counts the bookings made before it in the batch. A
+    refused request (422, 409) writes nothing and leaves the others alone."""
+    outcomes: list = [None] * len(asks)  # each set below, by a decision or a refusal
+    with db.transaction() as tx:
+        listings = repository.listings_for_update(tx.session, {a.asked.listing_id for a in asks})
+        plans = []
+        for n, ask in enumerate(asks):
+            try:
+                listing = listings.get(ask.asked.listing_id)
+                if listing is None:
+                    raise repository.unknown_listing()
+                asked = ask.asked
+                slots = domain.requested_slots(listing, asked.start, asked.end, asked.recurrence)
+                for slot in slots:
+                    domain.check_request(
+                        listing, ask.who.commune, slot, asked.quantity, asked.with_operator, ask.now
+                    )
+            except ServiceError as refused:
+                outcomes[n] = refused
+                continue
+            plans.append((n, ask, listing, slots))
+        asked_of: dict[str, list[domain.Slot]] = defaultdict(list)  # slots per listing
+        for _, _, listing, slots in plans:
+            asked_of[listing.listing_id].extend(slots)
+        holds = repository.holds_during(
+            tx.session, {listing_id: domain.span(s) for listing_id, s in asked_of.items()}
+        )
+        for n, ask, listing, slots in plans:
+            tx.correlation_id = ask.correlation_id
+            try:
+                outcomes[n] = _book(tx, ask, listing, slots, holds[listing.listing_id])
+            except Conflict as refused:
+                outcomes[n] = refused
+    return outcomes
+
+
+def _book(
+    tx: UnitOfWork,
+    ask: Ask,
+    listing: ListingSnapshot,
+    slots: list[domain.Slot],
+    holds: list[domain.Hold],
+) -> dict:
+    """One request's bookings (one per occurrence of a series), or Conflict if none can be
+    had; what it books is added to `holds`, for the occurrences and requests after it."""
+    asked = ask.asked
+    series_id = str(uuid.uuid4()) if asked.recurrence else None
+    created, conflicts, takers = [], [], []
+    requested = []  # the created that hold the listing (not the waitlisted)
+    for slot in slots:
+        taken = domain.taken_because(listing, slot, asked.quantity, holds)
+        if taken and not asked.wait_if_taken:
+            conflicts.append(
+                OccurrenceConflict(start=slot.start, end=slot.end, detail=taken.detail)
+            )
+            takers.append(taken)
+            continue
+        status = BookingStatus.WAITING if taken else BookingStatus.REQUESTED
+        row = repository.add_booking(
+            tx,
+            listing=listing,
+            caller=ask.who,
+            slot=slot,
+            quantity=asked.quantity,
+            purpose=asked.purpose,
+            with_operator=asked.with_operator,
+            order_reference=asked.order_reference,
+            quote=domain.quote_for(listing, slot, asked.quantity, asked.with_operator),
+            status=status,
+            series_id=series_id,
+            note=f"waitlisted: {taken.detail}" if taken else asked.purpose,
+        )
+        created.append(row)
+        if status == BookingStatus.REQUESTED:
+            requested.append(row)
+            holds.append((row.start, row.end, row.quantity))
+    if not created:
+        taker = takers[0]
+        raise Conflict(
+            taker.detail,
+            conflicting_period={"start": taker.start.isoformat(), "end": taker.end.isoformat()},
+            conflicts=[c.model_dump(mode="json") for c in conflicts],
+        )
+    # one outbox statement for a whole series; waiting requests tell no one yet
+    tx.emit_all(BookingRequested, [repository.snapshot_of(r) for r in requested])
+    views = [repository.view_of(r) for r in created]
+    return BookingCreated(
+        **views[0].model_dump(), created=views if series_id else [], conflicts=conflicts
+    ).model_dump(mode="json")
 
 
 class Service(OperableService):
     name = "bookings"
+    requests = GroupCommit(decide_requests)
 
     # -- requests ---------------------------------------------------------------------
 
@@ -59,68 +159,7 @@ class Service(OperableService):
         asked = validated(BookingRequest, request)
         if not who.has(Role.AGENT, Role.MANAGER):
             raise Forbidden("Only an agent or a manager may request a booking")
-        now = datetime.now(UTC)
-        with self.db.transaction() as tx:
-            listing = repository.listing_for_update(tx.session, asked.listing_id)
-            first = domain.slot_for(listing.pricing_unit, asked.start, asked.end)
-            slots = (
-                [first]
-                if asked.recurrence is None
-                else domain.occurrences(first, listing.pricing_unit, asked.recurrence)
-            )
-            series_id = str(uuid.uuid4()) if asked.recurrence else None
-            created, conflicts, takers = [], [], []
-            requested = []  # the created that hold the listing (not the waitlisted)
-            for slot in slots:
-                domain.check_request(
-                    listing, who.commune, slot, asked.quantity, asked.with_operator, now
-                )
-                # the occurrences kept so far are written with the commit: counted here
-                taken = self._taken_because(
-                    tx.session, listing, slot, asked.quantity, unwritten=requested
-                )
-                if taken and not asked.wait_if_taken:
-                    conflicts.append(
-                        OccurrenceConflict(start=slot.start, end=slot.end, detail=taken.detail)
-                    )
-                    takers.append(taken)
-                    continue
-                status = BookingStatus.WAITING if taken else BookingStatus.REQUESTED
-                row = repository.add_booking(
-                    tx,
-                    listing=listing,
-                    caller=who,
-                    slot=slot,
-                    quantity=asked.quantity,
-                    purpose=asked.purpose,
-                    with_operator=asked.with_operator,
-                    order_reference=asked.order_reference,
-                    quote=domain.quote_for(listing, slot, asked.quantity, asked.with_operator),
-                    status=status,
-                    series_id=series_id,
-                    note=f"waitlisted: {taken.detail}" if taken else asked.purpose,
-                )
-                created.append(row)
-                if status == BookingStatus.REQUESTED:
-                    requested.append(row)
-            # one outbox statement for a whole series; waiting requests tell no one yet
-            tx.emit_all(BookingRequested, [repository.snapshot_of(r) for r in requested])
-            if not created:
-                taker = takers[0]
-                raise Conflict(
-                    taker.detail,
-                    conflicting_period={
-                        "start": taker.start.isoformat(),
-                        "end": taker.end.isoformat(),
-                    },
-                    conflicts=[c.model_dump(mode="json") for c in conflicts],
-                )
-            views = [repository.view_of(r) for r in created]
-        return BookingCreated(
-            **views[0].model_dump(),
-            created=views if series_id else [],
-            conflicts=conflicts,
-        ).model_dump(mode="json")
+        return self.requests(Ask(who, asked, datetime.now(UTC), self.db.correlation_id))
 
     @rpc
     def quote(self, caller: dict, request: dict) -> dict:
@@ -131,16 +170,7 @@ class Service(OperableService):
         with self.db.reading() as session:
             listing = repository.listing_copy(session, asked.listing_id)
             if listing is None:
-                raise InvalidInput(
-                    "Unknown listing",
-                    [
-                        {
-                            "field": "listing_id",
-                            "message": "no such listing",
-                            "type": "unknown_listing",
-                        }
-                    ],
-                )
+                raise repository.unknown_listing()
             slot = domain.slot_for(listing.pricing_unit, asked.start, asked.end)
             answer = BookingQuote(
                 quote=domain.quote_for(listing, slot, asked.quantity, asked.with_operator)
@@ -156,7 +186,8 @@ class Service(OperableService):
                 )
             except InvalidInput as broken:
                 answer.problems = broken.errors
-            taken = self._taken_because(session, listing, slot, asked.quantity)
+            holds = repository.holds(session, listing.listing_id, slot)
+            taken = domain.taken_because(listing, slot, asked.quantity, holds)
         if taken is not None:
             answer.conflict = taken.detail
             answer.conflicting_period = {
@@ -164,37 +195,6 @@ class Service(OperableService):
                 "end": taken.end.isoformat(),
             }
         return answer.model_dump(mode="json")
-
-    def _taken_because(
-        self, session, listing, slot, quantity: int, unwritten: Sequence[BookingRow] = ()
-    ) -> Taken | None:
-        blackout = domain.blackout_over(listing, slot)
-        if blackout is not None:
-            return Taken(
-                f"The listing is closed from {blackout.start.isoformat()} to "
-                f"{blackout.end.isoformat()}" + (f": {blackout.reason}" if blackout.reason else ""),
-                blackout.start,
-                blackout.end,
-            )
-        holds = repository.holds(session, listing.listing_id, slot) + [
-            (row.start, row.end, row.quantity)
-            for row in unwritten
-            if row.start < slot.end and row.end > slot.start
-        ]
-        used = domain.peak_usage(holds, slot)
-        if used + quantity > listing.quantity:
-            # more than the listing has is a broken rule, not a clash: then the whole slot
-            start, end = domain.clash(holds, slot, listing.quantity - quantity) or (
-                slot.start,
-                slot.end,
-            )
-            return Taken(
-                f"{used} of {listing.quantity} already booked from "
-                f"{start.isoformat()} to {end.isoformat()}",
-                start,
-                end,
-            )
-        return None
 
     # -- decisions and hand-over ------------------------------------------------------
 
@@ -268,7 +268,8 @@ class Service(OperableService):
             if waiting.start <= now:
                 continue  # too late to decide: the expiry timer (which locks it) expires it
             slot = domain.Slot(waiting.start, waiting.end, waiting.quote["units"])
-            if self._taken_because(tx.session, listing, slot, waiting.quantity) is None:
+            holds = repository.holds(tx.session, listing_id, slot)
+            if domain.taken_because(listing, slot, waiting.quantity, holds) is None:
                 repository.record_transition(
                     tx,
                     waiting,

@@ -1,0 +1,118 @@
+"""Booking requests decided together (services.bookings.service.decide_requests) on a
+migrated bookings database, on both backends: each request of a batch counts the bookings
+made before it in the same transaction, and a refused one changes nothing for the others."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from contracts.bookings import BookingRequest
+from contracts.caller import Caller, Role
+from contracts.errors import Conflict, InvalidInput
+from contracts.listings import ListingSnapshot
+from infra.database import DatabaseAccess, make_engine
+from infra.messaging_tables import outbox
+from infra.migrations import upgrade
+from services.bookings import repository
+from services.bookings.models import BookingRow
+from services.bookings.service import Ask, decide_requests
+
+BORROWER = Caller(user_id="u1", commune="42218", roles=frozenset({Role.AGENT}))
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def room(listing_id: str, quantity: int = 1) -> ListingSnapshot:
+    return ListingSnapshot(
+        listing_id=listing_id,
+        owner_commune="42044",
+        status="published",
+        revision=1,
+        title=f"Salle {listing_id}",
+        category="salles",
+        kind="space",
+        pricing_unit="hour",
+        rate_cents=4000,
+        quantity=quantity,
+        max_duration=12,
+    )
+
+
+def ask(listing_id: str, hours_ahead: int, hours: int = 1, **more) -> Ask:
+    start = NOW + timedelta(days=2, hours=hours_ahead)
+    request = BookingRequest.model_validate(
+        {"listing_id": listing_id, "start": start, "end": start + timedelta(hours=hours)} | more
+    )
+    return Ask(BORROWER, request, datetime.now(UTC), correlation_id=f"c-{listing_id}")
+
+
+def test_one_batch_decides_each_request_as_if_alone_and_in_order(database_url):
+    upgrade("bookings", database_url)
+    engine = make_engine(database_url)
+    with DatabaseAccess(engine, "bookings", None, "bookings.requests").transaction() as tx:
+        repository.keep_listing_copies(
+            tx.session, [room("hall"), room("gym", quantity=2), room("annex")]
+        )
+    db = DatabaseAccess(engine, "bookings", None, "bookings.requests")
+
+    outcomes = decide_requests(
+        db,
+        [
+            ask("hall", 10, 2),  # 10:00-12:00
+            ask("hall", 11),  # overlaps the first, decided in the same transaction: 409
+            ask("hall", 12),  # adjacent to the first: booked
+            ask("gym", 10),
+            ask("gym", 10),  # quantity 2: both
+            ask("gym", 10),  # a third: 409
+            ask("nowhere", 10),  # unknown listing: 422
+            ask("annex", 10, 20),  # longer than the listing allows: 422
+            ask("hall", 11, wait_if_taken=True),  # waits behind the first
+        ],
+    )
+
+    kinds = [type(o).__name__ if not isinstance(o, dict) else o["status"] for o in outcomes]
+    assert kinds == [
+        "requested",
+        "Conflict",
+        "requested",
+        "requested",
+        "requested",
+        "Conflict",
+        "InvalidInput",
+        "InvalidInput",
+        "waiting",
+    ]
+    assert isinstance(outcomes[1], Conflict)
+    taken_from = outcomes[1].extra["conflicting_period"]["start"]
+    assert datetime.fromisoformat(taken_from) == datetime.fromisoformat(outcomes[0]["start"])
+    assert isinstance(outcomes[6], InvalidInput)
+    assert outcomes[6].errors[0]["type"] == "unknown_listing"
+    with engine.connect() as conn:
+        stored = {
+            row.id: row.status for row in conn.execute(select(BookingRow.id, BookingRow.status))
+        }
+        events = conn.execute(select(outbox.c.routing_key, outbox.c.body)).all()
+    booked = [o for o in outcomes if isinstance(o, dict)]
+    assert stored == {o["id"]: o["status"] for o in booked}
+    # one booking.requested per booking that holds its listing, with its request's id
+    assert sorted(key for key, _ in events) == ["booking.requested"] * 4
+    for _, body in events:
+        event = json.loads(body)
+        assert event["correlation_id"] == f"c-{event['payload']['listing_id']}"
+    engine.dispose()
+
+
+def test_a_batch_of_refusals_only_commits_nothing(database_url):
+    upgrade("bookings", database_url)
+    engine = make_engine(database_url)
+    db = DatabaseAccess(engine, "bookings", None, "bookings.requests")
+
+    outcomes = decide_requests(db, [ask("nowhere", 1), ask("nowhere either", 2)])
+
+    assert all(isinstance(o, InvalidInput) for o in outcomes)
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(BookingRow)) == 0
+        assert conn.scalar(select(func.count()).select_from(outbox)) == 0
+    engine.dispose()
