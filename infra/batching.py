@@ -40,6 +40,7 @@ class GroupCommit(DependencyProvider):
         self.work = f"{self.container.service_name}.{self.attr_name}"
         self._waiting: deque[tuple[Any, Event]] = deque()
         self._deciding = False
+        GROUP_COMMIT_SIZE.labels(self.container.service_name, self.work)  # exported from 0
 
     def start(self) -> None:
         # after every setup (they run concurrently): the service's engine exists by now

@@ -7,7 +7,7 @@ from typing import Any
 
 from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import Engine, func, select
 
@@ -58,6 +58,10 @@ EVENT_BATCH_SIZE = Histogram(
     "Events a batch consumer applied in one transaction",
     ["service", "consumer"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
+FROZEN_OBJECTS = Gauge(
+    "mutualis_gc_frozen_objects",
+    "Objects built at start-up that the garbage collector no longer traverses (infra.heap)",
 )
 GROUP_COMMIT_SIZE = Histogram(
     "mutualis_group_commit_size",

@@ -23,6 +23,7 @@ from kombu import Connection, Producer
 from sqlalchemy import Engine, delete, select, update
 
 from infra.database import make_engine
+from infra.heap import freeze_startup_heap
 from infra.messaging_tables import OUTBOX_CHANNEL, outbox
 from infra.topology import declare_all, source_exchange
 
@@ -237,4 +238,5 @@ def run_relay(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    freeze_startup_heap()
     relay.run(poll_seconds, idle_seconds)

@@ -105,3 +105,17 @@ def test_a_real_prometheus_scrapes_every_component(stack, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_every_service_froze_what_it_built_to_start(stack):
+    """infra.heap: once started, each process's start-up objects are out of the garbage
+    collector's way (tens of thousands of them; a full collection no longer walks them)."""
+    for component in COMPONENTS:
+        text = requests.get(f"http://127.0.0.1:{stack.ports[component]}/metrics", timeout=5).text
+        frozen = next(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "mutualis_gc_frozen_objects"
+        )
+        assert frozen > 10_000, (component, frozen)
