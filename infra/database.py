@@ -18,10 +18,13 @@ from typing import Any
 
 from nameko.extensions import DependencyProvider
 from sqlalchemy import Engine, Insert, Table, bindparam, create_engine, event, insert
+from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.cache_key import CacheKey
 
 from contracts.events import Event, Payload
 from contracts.topology import event_exchange
@@ -98,46 +101,107 @@ def upsert_latest(session: Session, table, rows: Sequence[dict], key: str, rank:
     rows = latest_per_key(rows, key, rank)
     if not rows:
         return
-    statement = upsert(session, table)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[table.c[key]],
-            set_={name: statement.excluded[name] for name in rows[0] if name != key},
-            where=table.c[rank] <= statement.excluded[rank],
-        ),
-        rows,
+    dialect = session.get_bind().dialect.name
+    session.execute(_upsert_of(dialect, table, tuple(rows[0]), key, rank, None), rows)
+
+
+def insert_new(session: Session, table, rows: Sequence[dict], returning: str) -> list:
+    """Inserts the rows whose key is not taken yet (any unique constraint), one statement
+    for all, and returns their `returning` column: what was new."""
+    dialect = session.get_bind().dialect.name
+    return list(
+        session.scalars(_upsert_of(dialect, table, tuple(rows[0]), None, None, returning), rows)
     )
 
 
+def _shaped(insert_class: type[Insert]) -> type[Insert]:
+    class Shaped(insert_class):
+        """An INSERT … ON CONFLICT whose SQL its `shape` decides. SQLAlchemy 2.0 gives its
+        dialects' INSERT no cache key and compiled it at every execution (15 % of the
+        listings service's CPU under booking load); this one's key is its shape, which is
+        right as long as it embeds no values (rows come as execution parameters)."""
+
+        inherit_cache = False
+        shape: tuple = ()
+
+        def _generate_cache_key(self):
+            return CacheKey(("infra.database.upsert", *self.shape), [])
+
+    return Shaped
+
+
+_SHAPED = {"postgresql": _shaped(PostgresqlInsert), "sqlite": _shaped(SqliteInsert)}
+
+
+@lru_cache(maxsize=128)
+def _upsert_of(
+    dialect: str,
+    table: Table,
+    columns: tuple[str, ...],
+    key: str | None,
+    rank: str | None,
+    returning: str | None,
+) -> Insert:
+    """INSERT of `columns` into `table`: on a conflict over `key`, the other columns are
+    updated if the row ranks at least as high by `rank`; without `rank`, a conflict over
+    any unique constraint skips the row. Built once per shape (see _shaped)."""
+    statement = _SHAPED[dialect](table)
+    if rank is None:
+        statement = statement.on_conflict_do_nothing()
+    else:
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c[key]],
+            set_={name: statement.excluded[name] for name in columns if name != key},
+            where=table.c[rank] <= statement.excluded[rank],
+        )
+    if returning is not None:
+        statement = statement.returning(table.c[returning])
+    statement.shape = (
+        dialect,
+        table.fullname,
+        tuple((c.name, repr(c.type)) for c in table.columns),
+        columns,
+        key,
+        rank,
+        returning,
+    )
+    return statement
+
+
+TOGETHER_MAX_ROWS = 32  # beyond, a statement per row would be too long to plan and cache
+
+
 def insert_together(session: Session, inserts: Sequence[tuple[Table, list[dict]]]) -> None:
-    """INSERTs into several tables, in order. One row into each (a booking, its first
-    transition, its event): on PostgreSQL one round trip, the first ones as data-modifying
-    WITH clauses of the last (constraints are checked at its end, so a row may refer to
-    one inserted beside it). More rows, or SQLite (no such clauses): one executemany per
-    table."""
+    """INSERTs into several tables, in order. A few rows (a batch of bookings, their first
+    transitions, their events): on PostgreSQL one round trip, every row but the last one
+    as a data-modifying WITH clause of the last INSERT (constraints are checked at its end,
+    so a row may refer to one inserted beside it). More rows, or SQLite (no such clauses):
+    one executemany per table."""
     if not inserts:
         return
-    if session.get_bind().dialect.name != "postgresql" or any(
-        len(rows) != 1 for _, rows in inserts
+    if (
+        session.get_bind().dialect.name != "postgresql"
+        or sum(len(rows) for _, rows in inserts) > TOGETHER_MAX_ROWS
     ):
         for table, rows in inserts:  # in order: a row may refer to an earlier one
             session.execute(insert(table), rows)
         return
+    each = [(table, row) for table, rows in inserts for row in rows]
     session.execute(
-        _together(tuple((table, tuple(row)) for table, (row,) in inserts)),
+        _together(tuple((table, tuple(row)) for table, row in each)),
         {
-            f"p{t}_{column}": value
-            for t, (_, (row,)) in enumerate(inserts)
+            f"p{n}_{column}": value
+            for n, (_, row) in enumerate(each)
             for column, value in row.items()
         },
     )
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)
 def _together(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Insert:
-    """The statement of `insert_together` for these tables and columns, built once with
-    bound parameters, so that SQLAlchemy compiles it once (multi-row VALUES it never
-    caches: 1.3 ms a compilation)."""
+    """The statement of `insert_together` for these rows (table and columns of each), built
+    once with bound parameters, so that SQLAlchemy compiles it once (a multi-row VALUES
+    it would compile each time: 1.3 ms a compilation)."""
     *first, last = [
         insert(table).values(
             {column: bindparam(f"p{t}_{column}", type_=table.c[column].type) for column in columns}
@@ -310,11 +374,11 @@ class DatabaseAccess:
             firsts = list({str(evt.event_id): evt for evt in events}.values())
             now = datetime.now(UTC)
             recorded = set(
-                tx.session.scalars(
-                    upsert(tx.session, processed_events)
-                    .on_conflict_do_nothing()
-                    .returning(processed_events.c.event_id),
+                insert_new(
+                    tx.session,
+                    processed_events,
                     [self._processed(evt, now) for evt in firsts],
+                    returning="event_id",
                 )
             )
             fresh = [evt for evt in firsts if str(evt.event_id) in recorded]

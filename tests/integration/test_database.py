@@ -7,12 +7,30 @@ import time
 import psycopg2.extensions
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
-from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, event, func, select, text
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    event,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from contracts.listings import ListingPublished
-from infra.database import DatabaseAccess, insert_together, make_engine
+from infra.database import (
+    TOGETHER_MAX_ROWS,
+    DatabaseAccess,
+    insert_new,
+    insert_together,
+    make_engine,
+    upsert_latest,
+)
 from infra.health import OperableService
 from infra.messaging_tables import outbox, processed_events
 from infra.migrations import upgrade
@@ -110,10 +128,15 @@ def parents_and_children(database_url):
     return url, parents, children
 
 
-@pytest.mark.parametrize("count", [1, 3, 1500])
+@pytest.mark.parametrize("count", [1, 3, 16, 1500])
 def test_rows_inserted_together_may_refer_to_each_other(parents_and_children, count):
+    """A few rows (a batch of bookings with their transitions) are one statement on
+    PostgreSQL; many (a seed) one executemany per table, as on SQLite."""
     url, parents, children = parents_and_children
-    with Session(make_engine(url)) as session, session.begin():
+    engine = make_engine(url)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with Session(engine) as session, session.begin():
         insert_together(
             session,
             [
@@ -124,6 +147,11 @@ def test_rows_inserted_together_may_refer_to_each_other(parents_and_children, co
     with make_engine(url).connect() as conn:
         joined = conn.scalar(select(func.count()).select_from(children.join(parents)))
     assert joined == count
+    inserts = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "WITH"))]
+    if url.startswith("postgresql") and 2 * count <= TOGETHER_MAX_ROWS:
+        assert len(inserts) == 1
+    else:
+        assert len(inserts) >= 2
 
 
 def test_a_row_inserted_together_must_still_refer_to_an_existing_row(parents_and_children):
@@ -159,3 +187,64 @@ def test_events_emitted_one_by_one_are_written_together_at_commit(listings_db):
     assert len(statements) == 1
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(outbox)) == 500
+
+
+def test_upserts_are_compiled_once_per_shape(database_url):
+    """SQLAlchemy 2.0 compiles its dialects' INSERT … ON CONFLICT at every execution; the
+    consumers' upserts (upsert_latest, insert_new) are compiled once per shape, and still
+    do what they say."""
+    kept = Table(
+        "kept",
+        MetaData(),
+        Column("key", String(10), primary_key=True),
+        Column("rank", Integer, nullable=False),
+        Column("value", String(10), nullable=False),
+    )
+    engine = make_engine(database_url)
+    kept.metadata.create_all(engine)
+    hits: list = []
+
+    def executed(_conn, _cursor, statement, _params, context, _many):
+        if "kept" in statement:
+            hits.append(context.cache_hit)
+
+    event.listen(engine, "after_cursor_execute", executed)
+    with Session(engine) as session, session.begin():
+        upsert_latest(session, kept, [{"key": "a", "rank": 2, "value": "new"}], "key", "rank")
+        upsert_latest(  # an older one changes nothing; a newer one wins
+            session,
+            kept,
+            [{"key": "a", "rank": 1, "value": "old"}, {"key": "b", "rank": 1, "value": "b1"}],
+            "key",
+            "rank",
+        )
+        upsert_latest(session, kept, [{"key": "b", "rank": 3, "value": "b3"}], "key", "rank")
+        upsert_latest(
+            session,
+            kept,
+            [{"key": "e", "rank": 1, "value": "e"}, {"key": "f", "rank": 1, "value": "f"}],
+            "key",
+            "rank",
+        )
+        first = insert_new(session, kept, [{"key": "c", "rank": 1, "value": "c"}], "key")
+        again = insert_new(
+            session,
+            kept,
+            [{"key": "c", "rank": 9, "value": "x"}, {"key": "d", "rank": 1, "value": "d"}],
+            "key",
+        )
+        last = insert_new(session, kept, [{"key": "g", "rank": 1, "value": "g"}], "key")
+    # compiled for one row and for many (SQLAlchemy keeps both), then taken from its cache
+    miss, hit = engine.dialect.CACHE_MISS, engine.dialect.CACHE_HIT
+    assert hits == [miss, miss, hit, hit, miss, miss, hit]
+    assert (first, again, last) == (["c"], ["d"], ["g"])
+    with engine.connect() as conn:
+        assert dict(conn.execute(select(kept.c.key, kept.c.value)).all()) == {
+            "a": "new",
+            "b": "b3",
+            "c": "c",
+            "d": "d",
+            "e": "e",
+            "f": "f",
+            "g": "g",
+        }
