@@ -8,7 +8,8 @@ request of a quiet moment is a batch of one, decided at once).
 The decision function takes the batch and returns one outcome per item, in order: a
 result, or a ServiceError (a 4xx answer for that item only, which wrote nothing). If the
 transaction itself fails, each item of the batch is decided again alone, so that one bad
-item costs the others a retry, never their answer.
+item costs the others a retry, never their answer; unless the failure says the database
+is unreachable, which every item would meet again: then each gets that error at once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from eventlet.event import Event
 from nameko.extensions import DependencyProvider
 
 from contracts.errors import ServiceError
+from infra.consumer import is_transient
 from infra.database import Database, DatabaseAccess
 from infra.metrics import GROUP_COMMIT_SIZE
 
@@ -74,9 +76,10 @@ class GroupCommit(DependencyProvider):
             outcomes = self.decide(self.db, [item for item, _ in batch])
             if len(outcomes) != len(batch):
                 raise RuntimeError(f"{self.work}: {len(outcomes)} outcomes for {len(batch)}")
-        except Exception:
-            if len(batch) == 1:
-                batch[0][1].send_exception(*sys.exc_info())
+        except Exception as exc:
+            if len(batch) == 1 or is_transient(exc):  # the database is away: for every item
+                for _, answered in batch:
+                    answered.send_exception(*sys.exc_info())
                 return
             for one in batch:  # which item broke it is not known: each decided alone
                 self._decide_batch([one])

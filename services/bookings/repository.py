@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from prometheus_client import Counter
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from contracts.bookings import (
@@ -38,17 +39,22 @@ def unknown_listing() -> InvalidInput:
     )
 
 
+_copies = ListingCopy.__table__.c
+# built once (the hot path of every request): plain Core, no ORM compilation per execution
+_LOCK_COPIES = (
+    select(_copies.listing_id, _copies.snapshot)
+    .where(_copies.listing_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_copies.listing_id)
+    .with_for_update()
+)
+
+
 def listings_for_update(session: Session, listing_ids: Iterable[str]) -> dict[str, ListingSnapshot]:
     """The local copies of these listings, locked: requests for one listing are decided one
     at a time (PostgreSQL row locks, taken in id order so that two transactions locking
     several never wait for each other; SQLite holds the database lock since BEGIN
     IMMEDIATE). Unknown ids are absent."""
-    rows = session.execute(
-        select(ListingCopy.listing_id, ListingCopy.snapshot)
-        .where(ListingCopy.listing_id.in_(sorted(set(listing_ids))))
-        .order_by(ListingCopy.listing_id)
-        .with_for_update()
-    )
+    rows = session.execute(_LOCK_COPIES, {"ids": sorted(set(listing_ids))})
     return {row.listing_id: ListingSnapshot.model_validate(row.snapshot) for row in rows}
 
 
@@ -100,24 +106,32 @@ def holds_during(
     found: dict[str, list[Hold]] = {listing_id: [] for listing_id in spans}
     if not spans:
         return found
-    query = select(
-        BookingRow.listing_id, BookingRow.start, BookingRow.end, BookingRow.quantity
-    ).where(
-        BookingRow.status.in_([s.value for s in HOLDING]),
+    parameters = {}
+    for n, (listing_id, (start, end)) in enumerate(spans.items()):
+        parameters |= {f"listing_{n}": listing_id, f"start_{n}": start, f"end_{n}": end}
+    for row in session.execute(_holds_of(len(spans)), parameters):
+        found[row.listing_id].append((row.start, row.end, row.quantity))
+    return found
+
+
+@lru_cache(maxsize=64)
+def _holds_of(count: int) -> Select:
+    """The statement of holds_during for `count` listings, built once: plain Core, with
+    bound parameters (listing_<n>, start_<n>, end_<n>)."""
+    bookings = BookingRow.__table__.c
+    return select(bookings.listing_id, bookings.start, bookings.end, bookings.quantity).where(
+        bookings.status.in_([s.value for s in HOLDING]),
         or_(
             *(
                 and_(
-                    BookingRow.listing_id == listing_id,
-                    BookingRow.start < end,
-                    BookingRow.end > start,
+                    bookings.listing_id == bindparam(f"listing_{n}"),
+                    bookings.start < bindparam(f"end_{n}"),
+                    bookings.end > bindparam(f"start_{n}"),
                 )
-                for listing_id, (start, end) in spans.items()
+                for n in range(count)
             )
         ),
     )
-    for row in session.execute(query):
-        found[row.listing_id].append((row.start, row.end, row.quantity))
-    return found
 
 
 TRANSITIONS = Counter(

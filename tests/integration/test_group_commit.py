@@ -11,6 +11,7 @@ from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ServiceRpcProxy
 from prometheus_client import REGISTRY
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
+from sqlalchemy.exc import OperationalError
 
 from contracts.errors import InvalidInput, ServiceError
 from infra.batching import GroupCommit
@@ -33,7 +34,8 @@ BATCHES: list[list[str]] = []  # the items of each transaction tried, committed 
 
 def record_entries(db, labels):
     """One row per label; a label starting with "-" is refused (422), "boom" breaks the
-    whole transaction (an unexpected error, as a bug or a lost connection would), "slow"
+    whole transaction (an unexpected error, as a bug would), "down" as the database gone
+    away would, "slow"
     keeps its transaction open for a while (the others then queue up)."""
     BATCHES.append(list(labels))
     outcomes = []
@@ -46,6 +48,8 @@ def record_entries(db, labels):
                 continue
             if label == "boom":
                 raise RuntimeError("the transaction broke")
+            if label == "down":
+                raise OperationalError("INSERT …", {}, ConnectionError("server closed"))
             tx.session.execute(insert(entries).values(label=label))
             outcomes.append({"label": label, "batch": len(labels)})
     return outcomes
@@ -164,3 +168,14 @@ def test_a_request_that_breaks_the_transaction_costs_the_others_only_a_retry(led
     assert stored(database_url) == ["after", "before", "last", "slow"]
     assert any("boom" in batch and len(batch) > 1 for batch in BATCHES)  # it failed them
     assert ["boom"] in BATCHES  # then each was decided alone
+
+
+def test_a_database_gone_away_fails_the_batch_at_once_without_retries(ledger, database_url):
+    labels = ["first", "down", "second"]
+
+    answers = enter_while_busy(ledger, labels)
+
+    assert all(isinstance(a, RemoteError) and a.exc_type == "OperationalError" for a in answers)
+    assert sorted(labels) in [sorted(batch) for batch in BATCHES]
+    assert ["first"] not in BATCHES  # not retried one by one: each would meet it again
+    assert stored(database_url) == ["slow"]
