@@ -19,9 +19,7 @@ from typing import Any
 from nameko.extensions import DependencyProvider
 from sqlalchemy import Engine, Insert, Table, bindparam, create_engine, event, insert
 from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.cache_key import CacheKey
@@ -87,14 +85,6 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     return engine
 
 
-def upsert(session: Session, table) -> Insert:
-    """`INSERT … ON CONFLICT` into `table`, as the session's database spells it (one
-    statement where a locked read then a write would take two round trips)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql_insert(table)
-    return sqlite_insert(table)
-
-
 def upsert_latest(session: Session, table, rows: Sequence[dict], key: str, rank: str) -> None:
     """Writes `rows`, one statement for all: a row replaces the one kept for its `key` only
     if it ranks at least as high by `rank` (events may arrive out of order, or twice)."""
@@ -105,13 +95,16 @@ def upsert_latest(session: Session, table, rows: Sequence[dict], key: str, rank:
     session.execute(_upsert_of(dialect, table, tuple(rows[0]), key, rank, None), rows)
 
 
-def insert_new(session: Session, table, rows: Sequence[dict], returning: str) -> list:
+def insert_new(session: Session, table, rows: Sequence[dict], returning: str | None = None) -> list:
     """Inserts the rows whose key is not taken yet (any unique constraint), one statement
-    for all, and returns their `returning` column: what was new."""
-    dialect = session.get_bind().dialect.name
-    return list(
-        session.scalars(_upsert_of(dialect, table, tuple(rows[0]), None, None, returning), rows)
+    for all; with `returning`, gives that column of the rows inserted: what was new."""
+    statement = _upsert_of(
+        session.get_bind().dialect.name, table, tuple(rows[0]), None, None, returning
     )
+    if returning is None:
+        session.execute(statement, rows)
+        return []
+    return list(session.scalars(statement, rows))
 
 
 def _shaped(insert_class: type[Insert]) -> type[Insert]:

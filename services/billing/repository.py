@@ -52,7 +52,7 @@ from contracts.billing import (
 )
 from contracts.errors import NotFound
 from infra.communes import communes
-from infra.database import UnitOfWork, upsert
+from infra.database import UnitOfWork, insert_new
 from infra.paging import one_page
 from services.billing import domain
 from services.billing.bank_statements import ParsedStatement
@@ -92,48 +92,49 @@ def record_charges(
     each new one; returns their ids. A source line seen before, even in an event with
     another id, is not charged again."""
     now = datetime.now(UTC)
-    recorded = []
-    for draft in drafts:
-        charge_id = _new_id()
-        inserted = tx.session.execute(
-            upsert(tx.session, ChargeRow)
-            .values(
-                id=charge_id,
-                kind=draft.kind.value,
-                supplier_commune=draft.supplier,
-                customer_commune=draft.customer,
-                source_reference=draft.source_reference,
-                source_event_id=event_id,
-                description=draft.description,
-                quantity=draft.quantity,
-                unit=draft.unit,
-                unit_price_cents=draft.unit_price_cents,
-                amount_cents=draft.amount_cents,
-                currency="EUR",
-                charge_date=draft.charge_date,
-                period=draft.period,
-                order_reference=draft.order_reference,
-                recorded_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["source_reference"])
-            .returning(ChargeRow.id)
-        ).scalar_one_or_none()
-        if inserted is None:
-            continue
-        recorded.append(charge_id)
-        tx.emit(
-            ChargeRecorded,
+    rows = [
+        {
+            "id": _new_id(),
+            "kind": draft.kind.value,
+            "supplier_commune": draft.supplier,
+            "customer_commune": draft.customer,
+            "source_reference": draft.source_reference,
+            "source_event_id": event_id,
+            "description": draft.description,
+            "quantity": draft.quantity,
+            "unit": draft.unit,
+            "unit_price_cents": draft.unit_price_cents,
+            "amount_cents": draft.amount_cents,
+            "currency": "EUR",
+            "charge_date": draft.charge_date,
+            "period": draft.period,
+            "order_reference": draft.order_reference,
+            "recorded_at": now,
+        }
+        for draft in drafts
+    ]
+    if not rows:
+        return []
+    inserted = set(insert_new(tx.session, ChargeRow.__table__, rows, returning="id"))
+    recorded = [
+        (row, draft) for row, draft in zip(rows, drafts, strict=True) if row["id"] in inserted
+    ]
+    tx.emit_all(
+        ChargeRecorded,
+        [
             ChargeSnapshot(
-                charge_id=charge_id,
+                charge_id=row["id"],
                 kind=draft.kind,
                 supplier_commune=draft.supplier,
                 customer_commune=draft.customer,
                 source_reference=draft.source_reference,
                 amount_cents=draft.amount_cents,
                 period=draft.period,
-            ),
-        )
-    return recorded
+            )
+            for row, draft in recorded
+        ],
+    )
+    return [row["id"] for row, _ in recorded]
 
 
 def charges_of(
@@ -288,10 +289,10 @@ def locked_sequence(session: Session, supplier: str, year: int, series: str) -> 
     """The numbering sequence of a supplier, year and series, locked until the transaction
     ends (FOR UPDATE; SQLite's BEGIN IMMEDIATE already holds the database): concurrent
     issuers wait for each other, and a rollback gives the numbers back, leaving no gap."""
-    session.execute(
-        upsert(session, NumberSequence)
-        .values(supplier_commune=supplier, year=year, series=series, last_number=0)
-        .on_conflict_do_nothing()
+    insert_new(
+        session,
+        NumberSequence.__table__,
+        [{"supplier_commune": supplier, "year": year, "series": series, "last_number": 0}],
     )
     return session.scalars(
         select(NumberSequence)
@@ -919,25 +920,27 @@ def add_statement(session: Session, commune: str, fmt: str, reference: str | Non
 
 def add_statement_line(session: Session, statement_id: str, commune: str, credit) -> str | None:
     """Stores a received credit unless this commune already has it; returns its id."""
-    line_id = _new_id()
-    return session.execute(
-        upsert(session, StatementLineRow)
-        .values(
-            id=line_id,
-            statement_id=statement_id,
-            commune=commune,
-            fingerprint=credit.fingerprint,
-            booking_date=credit.booking_date,
-            amount_cents=credit.amount_cents,
-            counterparty_name=credit.counterparty_name[:200],
-            counterparty_iban=credit.counterparty_iban,
-            remittance=credit.remittance,
-            bank_reference=credit.bank_reference,
-            status="unmatched",
-        )
-        .on_conflict_do_nothing(index_elements=["commune", "fingerprint"])
-        .returning(StatementLineRow.id)
-    ).scalar_one_or_none()
+    inserted = insert_new(
+        session,
+        StatementLineRow.__table__,
+        [
+            {
+                "id": _new_id(),
+                "statement_id": statement_id,
+                "commune": commune,
+                "fingerprint": credit.fingerprint,
+                "booking_date": credit.booking_date,
+                "amount_cents": credit.amount_cents,
+                "counterparty_name": credit.counterparty_name[:200],
+                "counterparty_iban": credit.counterparty_iban,
+                "remittance": credit.remittance,
+                "bank_reference": credit.bank_reference,
+                "status": "unmatched",
+            }
+        ],
+        returning="id",
+    )
+    return inserted[0] if inserted else None
 
 
 def statement_line_view(session: Session, line: StatementLineRow) -> StatementLineView:

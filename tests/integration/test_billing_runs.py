@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from datetime import date
+from decimal import Decimal
 
 import eventlet
 import pytest
 from sqlalchemy import func, select
 
+from contracts.billing import ChargeKind
 from contracts.errors import Conflict, InvalidInput, NotFound
-from services.billing import domain
+from infra.messaging_tables import outbox
+from services.billing import domain, repository
 from services.billing.models import ChargeRow, InvoiceLineRow, InvoiceRow, PaymentRow
 from tests.integration.billing_support import (
     add_charges,
@@ -231,3 +235,42 @@ def test_concurrent_settlements_of_a_period_settle_once(db):
     with db.reading() as session:
         statuses = set(session.scalars(select(InvoiceRow.status)))
     assert statuses == {"settled"}
+
+
+def test_an_event_charges_each_source_line_once_and_tells_of_each_new_charge(db):
+    """record_charges writes an event's lines in one statement: a line repeated inside the
+    event, or seen in an earlier one, is charged once and announced once."""
+
+    def line(reference: str, cents: int) -> domain.ChargeDraft:
+        return domain.ChargeDraft(
+            kind=ChargeKind.DAMAGE,
+            supplier="42044",
+            customer="42218",
+            source_reference=reference,
+            description="Dommage",
+            quantity=Decimal(1),
+            unit="C62",
+            unit_price_cents=cents,
+            amount_cents=cents,
+            charge_date=date(2026, 12, 1),
+            order_reference=None,
+        )
+
+    with db.transaction() as tx:
+        first = repository.record_charges(
+            tx, [line("b1:rental", 2000), line("b1:rental", 2000), line("b1:damage", 150)], "e1"
+        )
+    with db.transaction() as tx:
+        again = repository.record_charges(tx, [line("b1:damage", 150), line("b2", 90)], "e2")
+
+    assert len(first) == 2 and len(again) == 1
+    with db.engine.connect() as conn:
+        stored = dict(conn.execute(select(ChargeRow.id, ChargeRow.source_reference)).all())
+        announced = conn.scalar(
+            select(func.count())
+            .select_from(outbox)
+            .where(outbox.c.routing_key == "charge.recorded")
+        )
+    assert sorted(stored.values()) == ["b1:damage", "b1:rental", "b2"]
+    assert set(stored) == {*first, *again}
+    assert announced == 3
