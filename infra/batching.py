@@ -42,7 +42,8 @@ class GroupCommit(DependencyProvider):
         self.work = f"{self.container.service_name}.{self.attr_name}"
         self._waiting: deque[tuple[Any, Event]] = deque()
         self._deciding = False
-        GROUP_COMMIT_SIZE.labels(self.container.service_name, self.work)  # exported from 0
+        # resolved once, and exported from 0
+        self._batch_size = GROUP_COMMIT_SIZE.labels(self.container.service_name, self.work)
 
     def start(self) -> None:
         # after every setup (they run concurrently): the service's engine exists by now
@@ -84,7 +85,7 @@ class GroupCommit(DependencyProvider):
             for one in batch:  # which item broke it is not known: each decided alone
                 self._decide_batch([one])
             return
-        GROUP_COMMIT_SIZE.labels(self.container.service_name, self.work).observe(len(batch))
+        self._batch_size.observe(len(batch))
         for (_, answered), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, ServiceError):
                 answered.send_exception(outcome)

@@ -1,19 +1,16 @@
 """`/metrics`, `/health/live` and `/health/ready` on each service's own port."""
 
-import gc
 import json
 
-import eventlet
 from kombu import Connection
 from nameko.dependency_providers import Config
-from nameko.extensions import DependencyProvider
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 from werkzeug.wrappers import Response
 
 from infra.database import Database
-from infra.heap import freeze_startup_heap
-from infra.metrics import FROZEN_OBJECTS, Observability
+from infra.heap import FrozenStartupHeap
+from infra.metrics import Observability
 from infra.web import http
 
 
@@ -37,22 +34,6 @@ def database_reachable(db) -> bool:
 
 def _json(status: int, body: dict) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
-
-
-class FrozenStartupHeap(DependencyProvider):
-    """Freezes the heap (infra.heap) once the service's container has started: every
-    extension set up and started, its pools, consumers and schemas built."""
-
-    def setup(self) -> None:
-        FROZEN_OBJECTS.set_function(gc.get_freeze_count)
-
-    def start(self) -> None:
-        self.container.spawn_managed_thread(self._freeze_once_started, identifier="gc.freeze")
-
-    def _freeze_once_started(self) -> None:
-        while not self.container.started:
-            eventlet.sleep(0.05)
-        freeze_startup_heap()
 
 
 class OperableService:

@@ -13,7 +13,28 @@ from __future__ import annotations
 
 import gc
 
+import eventlet
+from nameko.extensions import DependencyProvider
+
+from infra.metrics import FROZEN_OBJECTS
+
 
 def freeze_startup_heap() -> None:
     gc.collect()  # the garbage of starting up goes first; what is left lives on
     gc.freeze()
+
+
+class FrozenStartupHeap(DependencyProvider):
+    """Freezes the heap once the service's container has started: every extension set up
+    and started, its pools, consumers and schemas built."""
+
+    def setup(self) -> None:
+        FROZEN_OBJECTS.set_function(gc.get_freeze_count)
+
+    def start(self) -> None:
+        self.container.spawn_managed_thread(self._freeze_once_started, identifier="gc.freeze")
+
+    def _freeze_once_started(self) -> None:
+        while not self.container.started:
+            eventlet.sleep(0.05)
+        freeze_startup_heap()
