@@ -54,6 +54,22 @@ def publish_event(amqp_uri: str, event) -> None:
     publish_raw(amqp_uri, json.dumps(event.model_dump(mode="json")), event.type, event.producer)
 
 
+def publish_all(amqp_uri: str, events) -> None:
+    """Publishes `events` as the relay does a batch: persistent, confirmed, on one
+    connection, one after the other."""
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        producer = Producer(conn.channel())
+        for event in events:
+            producer.publish(
+                json.dumps(event.model_dump(mode="json")),
+                exchange=source_exchange(event.producer),
+                routing_key=event.type,
+                content_type="application/json",
+                content_encoding="utf-8",
+                delivery_mode=2,
+            )
+
+
 def drain(amqp_uri: str, queue: str) -> list[dict]:
     """Consumes and returns every message waiting in `queue` (bodies as parsed JSON)."""
     bodies = []

@@ -4,7 +4,6 @@ handling, events published before billing ever started, billing down while event
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 import requests
-from kombu import Connection, Producer
+from kombu import Connection
 from sqlalchemy import func, select
 
 from contracts.bookings import (
@@ -32,9 +31,9 @@ from infra.database import make_engine
 from infra.messaging_tables import outbox, processed_events
 from infra.migrations import upgrade
 from infra.settings import PROJECT_ROOT
-from infra.topology import declare_all, source_exchange
+from infra.topology import declare_all
 from services.billing.models import ChargeRow
-from tests.integration.messaging import publish_event, queue_depth
+from tests.integration.messaging import publish_all, publish_event, queue_depth
 from tests.support import free_port, wait_until
 
 
@@ -198,21 +197,6 @@ def settled(url: str, amqp_uri: str, expected: int) -> bool:
         and queue_depth(amqp_uri, BOOKINGS_TO_BILLING.queue) == 0
         and queue_depth(amqp_uri, CONSULTANTS_TO_BILLING.queue) == 0
     )
-
-
-def publish_all(amqp_uri: str, events) -> None:
-    """Publishes as the relay does (persistent, confirmed), on one connection."""
-    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
-        producer = Producer(conn.channel())
-        for event in events:
-            producer.publish(
-                json.dumps(event.model_dump(mode="json")),
-                exchange=source_exchange(event.producer),
-                routing_key=event.type,
-                content_type="application/json",
-                content_encoding="utf-8",
-                delivery_mode=2,
-            )
 
 
 def declare_queues(amqp_uri: str) -> None:
