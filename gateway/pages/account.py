@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
+
+import eventlet
 
 from contracts.caller import Role
 from contracts.errors import ServiceError
@@ -24,6 +27,15 @@ def attempt(call: Callable[[], Any], default: Any) -> tuple[Any, bool]:
         return call(), True
     except ServiceError:
         return default, False
+
+
+def attempt_together(blocks: list[tuple[Callable[[], Any], Any]]) -> list[tuple[Any, bool]]:
+    """`attempt` of each (call, default) at the same time, in green threads: the page waits
+    for the slowest RPC, not for the sum of them."""
+    pile = eventlet.GreenPile(len(blocks) or 1)
+    for call, default in blocks:
+        pile.spawn(attempt, call, default)
+    return list(pile)
 
 
 class AccountPages:
@@ -66,13 +78,30 @@ class AccountPages:
     def dashboard_page(self, request, web: Web):
         caller, visitor = as_rpc(web.caller), web.visitor
         now = datetime.now(UTC)
-        lent, ok_lent = attempt(
-            lambda: self.bookings.list_bookings(caller, {"as": "lender", "limit": 200})["items"],
-            [],
-        )
-        borrowed, ok_borrowed = attempt(
-            lambda: self.bookings.list_bookings(caller, {"as": "borrower", "limit": 200})["items"],
-            [],
+        finances = visitor.has(Role.FINANCE, Role.MANAGER)
+
+        def items(call: Callable[..., dict], query: dict) -> Callable[[], list]:
+            return lambda: call(caller, query | {"limit": 200})["items"]
+
+        (
+            (lent, ok_lent),
+            (borrowed, ok_borrowed),
+            (engaged, ok_engaged),
+            (lending_experts, _),
+            (received, ok_invoices),
+        ) = attempt_together(
+            [
+                (items(self.bookings.list_bookings, {"as": "lender"}), []),
+                (items(self.bookings.list_bookings, {"as": "borrower"}), []),
+                (items(self.consultants.list_engagements, {"as": "borrower"}), []),
+                (items(self.consultants.list_engagements, {"as": "lender"}), []),
+                (
+                    items(self.billing.list_invoices, {"direction": "received"})
+                    if finances
+                    else list,
+                    [],
+                ),
+            ]
         )
         to_decide = [b for b in lent if b["status"] == "requested"]
         upcoming = sorted(
@@ -84,36 +113,15 @@ class AccountPages:
             key=lambda b: b["start"],
         )[:8]
 
-        engaged, ok_engaged = attempt(
-            lambda: self.consultants.list_engagements(caller, {"as": "borrower", "limit": 200})[
-                "items"
-            ],
-            [],
-        )
-        lending_experts, _ = attempt(
-            lambda: self.consultants.list_engagements(caller, {"as": "lender", "limit": 200})[
-                "items"
-            ],
-            [],
-        )
         timesheets = [
             (e, t) for e in engaged for t in e.get("timesheets", []) if t["status"] == "recorded"
         ]
         missions_to_decide = [e for e in lending_experts if e["status"] == "requested"]
 
-        invoices_due: list[dict] = []
-        ok_invoices = True
-        if visitor.has(Role.FINANCE, Role.MANAGER):
-            received, ok_invoices = attempt(
-                lambda: self.billing.list_invoices(caller, {"direction": "received", "limit": 200})[
-                    "items"
-                ],
-                [],
-            )
-            invoices_due = sorted(
-                (i for i in received if i["status"] in ("issued", "partially_paid")),
-                key=lambda i: i["due_date"],
-            )
+        invoices_due = sorted(
+            (i for i in received if i["status"] in ("issued", "partially_paid")),
+            key=lambda i: i["due_date"],
+        )
 
         activity = self._recent_activity(caller, lent + borrowed, engaged + lending_experts)
         return Page(
@@ -134,9 +142,11 @@ class AccountPages:
     def _recent_activity(self, caller: dict, bookings: list[dict], engagements: list[dict]):
         """The latest transitions of the most recent bookings and engagements."""
         recent = sorted(bookings, key=lambda b: b["created_at"], reverse=True)[:6]
+        histories = attempt_together(
+            [(partial(self.bookings.get, caller, b["id"]), None) for b in recent]
+        )
         entries = []
-        for booking in recent:
-            full, _ = attempt(lambda b=booking: self.bookings.get(caller, b["id"]), None)
+        for booking, (full, _) in zip(recent, histories, strict=True):
             for step in (full or {}).get("history", []):
                 entries.append(
                     {
