@@ -49,13 +49,15 @@ class Relay:
         self._nacked = False
         self._last_cleanup = 0.0
         self._listener = None  # PostgreSQL connection LISTENing on OUTBOX_CHANNEL
-        self._wake_up_r, self._wake_up_w = os.pipe()  # stop() ends a wait at once
+        self._wake_up: tuple[int, int] | None = None  # a pipe while `run` runs
         self.running = True
 
     def stop(self) -> None:
         """Ends `run` (from a signal handler too): a wait for news is cut short."""
         self.running = False
-        os.write(self._wake_up_w, b"!")
+        if self._wake_up is not None:
+            with contextlib.suppress(OSError):  # closed meanwhile: run has ended anyway
+                os.write(self._wake_up[1], b"!")
 
     def _ensure_producer(self) -> Producer:
         if self._producer is None:
@@ -169,6 +171,15 @@ class Relay:
         outbox goes out in batches; an empty one is read again when PostgreSQL notifies a
         commit, or after `idle_seconds` at the latest (SQLite: every `poll_seconds`)."""
         log.info("relay for %s started", self.service)
+        self._wake_up = os.pipe()  # stop() ends a wait at once
+        try:
+            self._run(poll_seconds, idle_seconds)
+        finally:
+            wake_up, self._wake_up = self._wake_up, None
+            for fd in wake_up:
+                os.close(fd)
+
+    def _run(self, poll_seconds: float, idle_seconds: float) -> None:
         backoff = 0.5
         while self.running:
             started = time.monotonic()
@@ -213,7 +224,8 @@ class Relay:
             if not listener.notifies:
                 with selectors.DefaultSelector() as selector:
                     selector.register(listener, selectors.EVENT_READ)
-                    selector.register(self._wake_up_r, selectors.EVENT_READ)
+                    if self._wake_up is not None:
+                        selector.register(self._wake_up[0], selectors.EVENT_READ)
                     selector.select(timeout)
                 listener.poll()
             listener.notifies.clear()

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -106,6 +107,26 @@ def test_an_idle_relay_is_woken_by_the_commit_not_by_its_timer(listings_db, vhos
     finally:
         relay.stop()
     assert pending(listings_db) == 0
+
+
+def test_stopping_an_idle_relay_ends_its_wait_at_once_and_closes_its_pipe(listings_db, vhost):
+    """stop() (the SIGTERM handler) cuts a minute's wait for news short, and the pipe it
+    writes to is closed once `run` returns."""
+    relay = Relay("listings", make_engine(listings_db), vhost.amqp_uri)
+    runner = threading.Thread(target=relay.run, kwargs={"idle_seconds": 60})
+    runner.start()
+    wait_until(lambda: relay._wake_up is not None)
+    pipe = relay._wake_up
+    time.sleep(0.3)  # found its outbox empty: waits for news (SQLite: polls)
+    stopped = time.monotonic()
+    relay.stop()
+    runner.join(timeout=10)
+    assert not runner.is_alive()
+    assert time.monotonic() - stopped < 2
+    for fd in pipe:
+        with pytest.raises(OSError):
+            os.fstat(fd)
+    relay.stop()  # again, as a second signal would: harmless
 
 
 def test_a_relay_killed_mid_batch_loses_nothing(listings_db, vhost):
