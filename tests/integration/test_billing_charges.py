@@ -84,14 +84,10 @@ class BillingProcess:
         self.log.close()
 
 
-@pytest.fixture(params=["postgresql"])
-def billing_url(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'billing.sqlite3'}"
-    else:
-        url = request.getfixturevalue("pg_database").url
-    upgrade("billing", url)
-    return url
+@pytest.fixture
+def billing_url(pg_database):
+    upgrade("billing", pg_database.url)
+    return pg_database.url
 
 
 @pytest.fixture
