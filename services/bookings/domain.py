@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -189,14 +190,16 @@ def clash(
     holds: list[tuple[datetime, datetime, int]], slot: Slot, room: int
 ) -> tuple[datetime, datetime] | None:
     """The first period overlapping `slot` during which the given bookings hold more than
-    `room` units: when the slot is taken, whole (as availability shows it), not clipped."""
-    changes = sorted(
-        [(start, q) for start, _, q in holds] + [(end, -q) for _, end, q in holds],
-        key=lambda c: (c[0], c[1]),  # releases before takes
-    )
+    `room` units: when the slot is taken, whole (as availability shows it), not clipped, and
+    back-to-back bookings as one period (all that starts and ends at a moment counts
+    together, so a hand-over at 12:00 is no gap)."""
+    deltas: dict[datetime, int] = defaultdict(int)
+    for start, end, quantity in holds:
+        deltas[start] += quantity
+        deltas[end] -= quantity
     level, since = 0, None
-    for moment, delta in changes:
-        level += delta
+    for moment in sorted(deltas):
+        level += deltas[moment]
         if level > room and since is None:
             since = moment
         elif level <= room and since is not None:

@@ -207,6 +207,46 @@ def test_peak_usage_matches_counting_hour_by_hour(bookings):
     assert domain.peak_usage(holds, slot) == by_hour
 
 
+def test_a_clash_with_back_to_back_bookings_is_their_whole_period():
+    """As availability shows it: [8, 10) then [10, 12) is one busy period, not two."""
+    back_to_back = [(h(8), h(10), 1), (h(10), h(12), 1)]
+    assert domain.clash(back_to_back, Slot(h(9), h(11), 2), room=0) == (h(8), h(12))
+    assert domain.clash(back_to_back, Slot(h(11), h(13), 2), room=0) == (h(8), h(12))
+    # two units: the hand-over leaves one free throughout, so nothing clashes for one
+    assert domain.clash(back_to_back, Slot(h(9), h(11), 2), room=1) is None
+    # a real gap between them: only the booking the slot overlaps
+    apart = [(h(8), h(10), 1), (h(11), h(12), 1)]
+    assert domain.clash(apart, Slot(h(9), h(10), 1), room=0) == (h(8), h(10))
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 20), st.integers(1, 6), st.integers(1, 3)), max_size=12),
+    st.integers(0, 3),
+    st.integers(0, 20),
+    st.integers(1, 6),
+)
+def test_a_clash_is_the_whole_over_full_stretch_the_slot_meets(bookings, room, start, hours):
+    holds = [(h(0) + timedelta(hours=s), h(0) + timedelta(hours=s + d), q) for s, d, q in bookings]
+    slot = Slot(h(0) + timedelta(hours=start), h(0) + timedelta(hours=start + hours), hours)
+
+    def over(t: int) -> bool:  # more than `room` units held during hour t
+        at = h(0) + timedelta(hours=t)
+        return sum(q for s, e, q in holds if s <= at < e) > room
+
+    found = domain.clash(holds, slot, room)
+    busy_hours = [t for t in range(start, start + hours) if over(t)]
+    if not busy_hours:
+        assert found is None
+        return
+    first = busy_hours[0]
+    begin, end = first, first
+    while over(begin - 1):
+        begin -= 1
+    while over(end + 1):
+        end += 1
+    assert found == (h(0) + timedelta(hours=begin), h(0) + timedelta(hours=end + 1))
+
+
 def test_late_cancellation_by_the_borrower_pays_the_fee():
     terms = listing(cancellation_notice_days=2, late_cancellation_fee_cents=10000)
     start = NOW + timedelta(days=1)
