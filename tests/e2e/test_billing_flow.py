@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from contracts.consultants import EngagementTimesheetApproved, TimesheetApproval
-from services.billing.ubl_validation import problems
 from tests.integration.messaging import publish_event
 from tests.support import Stack, wait_until
+from tests.ubl_validation import problems
 
 CHAMBON, FIRMINY, SAINT_ETIENNE, SAINT_CHAMOND = "42044", "42095", "42218", "42207"
 SNOWPLOUGH = {

@@ -22,7 +22,7 @@ from contracts.billing import (
     VatRegime,
 )
 from services.billing import domain, pdf, ubl
-from services.billing.ubl_validation import problems, rule_failures
+from tests.ubl_validation import problems, rule_failures
 
 NS = {"cac": ubl.CAC, "cbc": ubl.CBC}
 
