@@ -66,7 +66,9 @@ def backoff(attempt: int) -> float:
 
 class _PrefetchingConsumer(KombuConsumer):
     """Sets its own prefetch right before it consumes: RabbitMQ gives a consumer the
-    channel's prefetch at basic.consume, and nameko's consumers share one channel."""
+    channel's prefetch at basic.consume, and nameko's consumers share one channel. (Set as
+    an attribute after construction: given to kombu's constructor, it would send basic.qos
+    at once, before the other consumers' basic.consume.)"""
 
     def consume(self, no_ack=None):
         self.qos(prefetch_count=self.prefetch_count)
@@ -77,7 +79,8 @@ class DeadLetteringQueueConsumer(QueueConsumer):
     """A body that cannot even be decoded is rejected to the dead-letter queue, not dropped
     (kombu's default acknowledges it and it is gone). Each queue is consumed with its
     provider's `prefetch_count`: a batch holds at most what the broker lets the consumer
-    hold unacknowledged, and nameko's default (max_workers, 10) would cap every batch."""
+    hold unacknowledged, where nameko gives every queue max_workers (10), which would cap
+    every batch."""
 
     def get_consumers(self, consumer_cls, channel):
         for provider in self._providers:
@@ -88,7 +91,7 @@ class DeadLetteringQueueConsumer(QueueConsumer):
                 accept=self.accept,
                 on_decode_error=self.on_decode_error,
             )
-            consumer.prefetch_count = getattr(provider, "prefetch_count", self.prefetch_count)
+            consumer.prefetch_count = provider.prefetch_count
             self._consumers[provider] = consumer
         return self._consumers.values()
 

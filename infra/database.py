@@ -98,6 +98,8 @@ def upsert_latest(session: Session, table, rows: Sequence[dict], key: str, rank:
 def insert_new(session: Session, table, rows: Sequence[dict], returning: str | None = None) -> list:
     """Inserts the rows whose key is not taken yet (any unique constraint), one statement
     for all; with `returning`, gives that column of the rows inserted: what was new."""
+    if not rows:
+        return []
     statement = _upsert_of(
         session.get_bind().dialect.name, table, tuple(rows[0]), None, None, returning
     )

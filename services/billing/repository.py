@@ -113,8 +113,6 @@ def record_charges(
         }
         for draft in drafts
     ]
-    if not rows:
-        return []
     inserted = set(insert_new(tx.session, ChargeRow.__table__, rows, returning="id"))
     recorded = [
         (row, draft) for row, draft in zip(rows, drafts, strict=True) if row["id"] in inserted

@@ -234,6 +234,7 @@ def test_upserts_are_compiled_once_per_shape(database_url):
             "key",
         )
         last = insert_new(session, kept, [{"key": "g", "rank": 1, "value": "g"}], "key")
+        assert insert_new(session, kept, [], "key") == []  # nothing to insert: no statement
     # compiled for one row and for many (SQLAlchemy keeps both), then taken from its cache
     miss, hit = engine.dialect.CACHE_MISS, engine.dialect.CACHE_HIT
     assert hits == [miss, miss, hit, hit, miss, miss, hit]
