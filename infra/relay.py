@@ -224,8 +224,7 @@ class Relay:
             if not listener.notifies:
                 with selectors.DefaultSelector() as selector:
                     selector.register(listener, selectors.EVENT_READ)
-                    if self._wake_up is not None:
-                        selector.register(self._wake_up[0], selectors.EVENT_READ)
+                    selector.register(self._wake_up[0], selectors.EVENT_READ)
                     selector.select(timeout)
                 listener.poll()
             listener.notifies.clear()
