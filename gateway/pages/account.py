@@ -98,7 +98,7 @@ class AccountPages:
                 (
                     items(self.billing.list_invoices, {"direction": "received"})
                     if finances
-                    else list,
+                    else lambda: [],
                     [],
                 ),
             ]

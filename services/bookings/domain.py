@@ -224,7 +224,8 @@ def taken_because(
     listing: ListingSnapshot, slot: Slot, quantity: int, holds: Sequence[Hold]
 ) -> Taken | None:
     """What stops `quantity` units of `listing` being booked for `slot`, given the holds
-    of the listing's active bookings (any period; those not overlapping the slot ignored)."""
+    of the listing's active bookings (any period; those not overlapping the slot ignored,
+    so that the period named depends on the request, not on what else was read with it)."""
     blackout = blackout_over(listing, slot)
     if blackout is not None:
         return Taken(
