@@ -6,15 +6,14 @@ partly; aging and statements show it; a netting among the three settles in two t
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from contracts.consultants import EngagementTimesheetApproved, TimesheetApproval
 from tests.integration.messaging import publish_event
-from tests.support import Stack, wait_until
+from tests.support import Stack, paris_today, wait_until
 from tests.ubl_validation import problems
 
 CHAMBON, FIRMINY, SAINT_ETIENNE, SAINT_CHAMOND = "42044", "42095", "42218", "42207"
@@ -49,11 +48,11 @@ CAMT = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 def days_ahead(n: int) -> str:
-    return (date.today() + timedelta(days=n)).isoformat()
+    return (paris_today() + timedelta(days=n)).isoformat()
 
 
 def this_period() -> str:
-    return datetime.now(ZoneInfo("Europe/Paris")).strftime("%Y-%m")
+    return paris_today().strftime("%Y-%m")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -83,7 +82,7 @@ def approve_timesheet(stack: Stack, lender: str, borrower: str, days: str, rate:
             consultant_name=extra.pop("name", "Claire Martin, urbaniste"),
             lender_commune=lender,
             borrower_commune=borrower,
-            work_date=date.today(),
+            work_date=paris_today(),
             days=Decimal(days),
             day_rate_cents=rate,
             amount_cents=amount,
@@ -138,7 +137,7 @@ def statement_of(account: str, amount: str, remittance: str) -> bytes:
     """A CAMT.053 statement of `account` with one credit from Saint-Étienne."""
     return CAMT.format(
         id=f"STMT-{uuid.uuid4().hex[:8]}",
-        day=date.today().isoformat(),
+        day=paris_today().isoformat(),
         account=account,
         amount=amount,
         remittance=remittance,

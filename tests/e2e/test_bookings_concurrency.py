@@ -6,17 +6,15 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import requests
 from sqlalchemy import select, text
 
 from services.bookings.models import ListingCopy
-from tests.support import wait_until
+from tests.support import PARIS, paris_today, wait_until
 
-PARIS = ZoneInfo("Europe/Paris")
 LENDER = "42044"
 BORROWERS = [
     (role, insee) for insee in ("42218", "42095", "42207", "42189") for role in ("agent", "manager")
@@ -25,12 +23,12 @@ ACTIVE = "('requested', 'approved', 'checked_out')"
 
 
 def day(n: int) -> str:
-    return (date.today() + timedelta(days=n)).isoformat()
+    return (paris_today() + timedelta(days=n)).isoformat()
 
 
 def hour(days: int, at: int) -> str:
     """`at` o'clock in Paris, `days` from today."""
-    return datetime.combine(date.today() + timedelta(days=days), time(at), PARIS).isoformat()
+    return datetime.combine(paris_today() + timedelta(days=days), time(at), PARIS).isoformat()
 
 
 def period(start: str, end: str) -> tuple[datetime, datetime]:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from tests.support import wait_until
+from tests.support import paris_today, wait_until
 
 SNOWPLOUGH = {
     "title": "Chasse-neige Unimog, lame 3 m",
@@ -28,7 +28,7 @@ SNOWPLOUGH = {
 
 
 def days_ahead(n: int) -> str:
-    return (date.today() + timedelta(days=n)).isoformat()
+    return (paris_today() + timedelta(days=n)).isoformat()
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import requests
@@ -18,9 +17,8 @@ from kombu import Connection, Exchange, Queue
 from sqlalchemy import select, update
 
 from services.bookings.models import BookingRow, ListingCopy
-from tests.support import wait_until
+from tests.support import PARIS, paris_today, wait_until
 
-PARIS = ZoneInfo("Europe/Paris")
 LENDER = "42044"  # Le Chambon-Feugerolles lends
 BORROWER, OTHER, THIRD, FOURTH = "42218", "42095", "42207", "42189"
 
@@ -52,12 +50,12 @@ def fresh_days(span: int = 4) -> int:
 
 
 def day(n: int) -> str:
-    return (date.today() + timedelta(days=n)).isoformat()
+    return (paris_today() + timedelta(days=n)).isoformat()
 
 
 def midnight(n: int) -> datetime:
     """Where a day listing's day `n` from today starts: midnight in Paris."""
-    return datetime.combine(date.today() + timedelta(days=n), time(0), PARIS).astimezone(UTC)
+    return datetime.combine(paris_today() + timedelta(days=n), time(0), PARIS).astimezone(UTC)
 
 
 def instant(text: str) -> datetime:
@@ -603,7 +601,7 @@ def test_a_series_whose_occurrences_overlap_keeps_only_those_that_fit(stack, plo
 
 def test_a_weekly_series_keeps_its_paris_time_across_a_clock_change(stack):
     listing = publish(stack, pricing_unit="hour", rate_cents=4000, category="salles")
-    change = date.today() + timedelta(days=10)
+    change = paris_today() + timedelta(days=10)
     while (
         datetime.combine(change, time(12), PARIS).utcoffset()
         == datetime.combine(change + timedelta(days=1), time(12), PARIS).utcoffset()
@@ -672,11 +670,11 @@ def test_the_calendar_feed_holds_every_booking_however_many(stack):
     daily = {"frequency": "daily", "count": 52}
     made = []
     for at in (8, 9, 10, 11):  # 4 × 52 one-hour meetings from the day after tomorrow
-        start = datetime.combine(date.today() + timedelta(days=2), time(at), PARIS)
+        start = datetime.combine(paris_today() + timedelta(days=2), time(at), PARIS)
         end = start + timedelta(hours=1)
         series = booked(stack, FOURTH, room, start.isoformat(), end.isoformat(), recurrence=daily)
         made += [b["id"] for b in series["created"]]
-    later = datetime.combine(date.today() + timedelta(days=70), time(14), PARIS)
+    later = datetime.combine(paris_today() + timedelta(days=70), time(14), PARIS)
     last = booked(stack, FOURTH, room, later.isoformat(), (later + timedelta(hours=2)).isoformat())
 
     answer = as_(stack, "agent", FOURTH).get(api(stack, "bookings.ics"))

@@ -9,17 +9,16 @@ import json
 import threading
 import time
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 from kombu import Connection, Exchange, Queue
 from sqlalchemy import text
 
-from tests.support import wait_until
+from tests.support import paris_today, wait_until
 
 FIRMINY, SAINT_ETIENNE, SAINT_CHAMOND = "42095", "42218", "42207"
 CONSULTANTS, ENGAGEMENTS = "/api/v1/consultants", "/api/v1/engagements"
@@ -36,10 +35,6 @@ URBANIST = {
     "day_rate_cents": 65000,
     "max_days_per_month": 8,
 }
-
-
-def paris_today() -> date:
-    return datetime.now(ZoneInfo("Europe/Paris")).date()
 
 
 def month_after_next() -> date:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date
 
 from infra.settings import PROJECT_ROOT
+from tests.support import paris_today
 
 
 def billing_run(stack, period: str) -> subprocess.CompletedProcess:
@@ -21,7 +21,7 @@ def billing_run(stack, period: str) -> subprocess.CompletedProcess:
 
 
 def test_a_billing_period_run_twice_issues_nothing_the_second_time(stack):
-    period = date.today().strftime("%Y-%m")
+    period = paris_today().strftime("%Y-%m")
     first = billing_run(stack, period)
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith(f"period {period}: ")

@@ -6,15 +6,14 @@ photographed under test-output/screenshots/."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 
 from tests.browser import axe_violations, chromium, describe, screenshot, sign_in
-from tests.support import Stack, wait_until
+from tests.support import Stack, paris_today, wait_until
 
 CHAMBON, FIRMINY, SAINT_ETIENNE = "42044", "42095", "42218"
 SNOWPLOUGH = "Chasse-neige Unimog U400 avec lame biaise 3 m"
@@ -50,11 +49,11 @@ def story() -> dict:
 
 
 def ahead(days: int) -> str:
-    return (date.today() + timedelta(days=days)).isoformat()
+    return (paris_today() + timedelta(days=days)).isoformat()
 
 
 def this_period() -> str:
-    return datetime.now(ZoneInfo("Europe/Paris")).strftime("%Y-%m")
+    return paris_today().strftime("%Y-%m")
 
 
 def csp_errors(page) -> list[str]:
@@ -359,7 +358,7 @@ def test_a_manager_publishes_a_listing_and_closes_it_for_maintenance(stack, brow
     assert "L'annonce est publiée." in manager.get_by_role("status").first.inner_text()
     assert "180,50" in manager.locator("main").inner_text()
 
-    first = date.today() + timedelta(days=3)
+    first = paris_today() + timedelta(days=3)
     manager.get_by_label("Du", exact=True).fill(first.isoformat())
     manager.get_by_label("Au (inclus)").fill((first + timedelta(days=1)).isoformat())
     manager.get_by_label("Motif").fill("Contrôle réglementaire")
