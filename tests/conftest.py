@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 import warnings
 
 warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
@@ -39,8 +40,9 @@ def vhost():
 @pytest.fixture
 def pg_database(request):
     """A fresh, empty PostgreSQL database for one test."""
+    # a random suffix: two checkouts' suites may run at once against the same server
     db = PostgresDatabase(
-        f"mutualis_t_{request.node.name[:30].lower()}".replace("[", "_")
+        f"mutualis_t_{request.node.name[:30].lower()}_{uuid.uuid4().hex[:6]}".replace("[", "_")
         .replace("]", "")
         .replace("-", "_")
     )
