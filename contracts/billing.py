@@ -8,17 +8,15 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.events import Event, Payload, register
-from contracts.fields import Input, _within_years
+from contracts.fields import INSEE, Day, Input
 
 PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
-INSEE = r"^(\d[0-9AB]\d{3})$"
 CURRENCY = "EUR"
 MAX_CENTS = 100_000_000_000  # a billion euros: anything larger is a typo
 
-Day = Annotated[date, AfterValidator(_within_years)]
 Period = Annotated[str, Field(pattern=PERIOD, description="a month, YYYY-MM")]
 Cents = Annotated[int, Field(gt=0, le=MAX_CENTS)]
 

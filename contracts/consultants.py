@@ -21,21 +21,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from contracts.events import Event, Payload, register
-from contracts.fields import EARLIEST_YEAR, LATEST_YEAR, Input
+from contracts.fields import INSEE, Day, Input, within_years
 
 HALF = Decimal("0.5")
-INSEE = r"^(\d[0-9AB]\d{3})$"
 LONGEST_PERIOD_DAYS = 366  # an engagement, or a need's period: a year at most
-
-
-def _within_years(value: date) -> date:
-    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
-        raise PydanticCustomError(
-            "date_out_of_range",
-            "The year should be between {earliest} and {latest}",
-            {"earliest": EARLIEST_YEAR, "latest": LATEST_YEAR},
-        )
-    return value
 
 
 def _half_days(value: Decimal) -> Decimal:
@@ -44,8 +33,6 @@ def _half_days(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.1"))
 
 
-# consultants are engaged by the calendar day: a date, never a time
-Day = Annotated[date, AfterValidator(_within_years)]
 # whole or half days, exact (a Decimal, never a float)
 Days = Annotated[Decimal, Field(gt=0, le=366, allow_inf_nan=False), AfterValidator(_half_days)]
 Cents = int
@@ -370,7 +357,7 @@ class TimesheetEntry(Input):
     @field_validator("date")
     @classmethod
     def _year(cls, value: dt.date) -> dt.date:
-        return _within_years(value)
+        return within_years(value)
 
 
 class EngagementQuery(Input):

@@ -68,6 +68,17 @@ def field_errors(exc: Exception) -> list[dict[str, Any]]:
     return entries
 
 
+def field_error(field: str | None, message: str, kind: str = "value_error", **extra: Any) -> dict:
+    """One entry of a refusal's `errors`: which field, what is wrong, which rule."""
+    return {"field": field, "message": message, "type": kind, **extra}
+
+
+def unknown_commune(field: str, code: str) -> InvalidInput:
+    return InvalidInput(
+        f"Unknown commune {code}", [field_error(field, f"no commune has INSEE code {code}")]
+    )
+
+
 def validated(model: Any, data: Any) -> Any:
     """Validate `data` as `model`, raising InvalidInput with per-field errors."""
     from pydantic import ValidationError

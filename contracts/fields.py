@@ -31,7 +31,7 @@ def is_uuid(value: Any) -> bool:
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
 
 
-def _within_years(value: date) -> date:
+def within_years(value: date) -> date:
     if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
         raise PydanticCustomError(
             "date_out_of_range",
@@ -50,10 +50,14 @@ def _date_or_instant(value: Any, handler) -> date:
             "date_or_datetime",
             "Input should be a date (YYYY-MM-DD) or a datetime with offset",
         ) from None
-    return _within_years(parsed)
+    return within_years(parsed)
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(_within_years)]
+# a commune's INSEE code: five characters, Corsica's 2A/2B included
+INSEE = r"^(\d[0-9AB]\d{3})$"
+
+Day = Annotated[date, AfterValidator(within_years)]
+Instant = Annotated[AwareDatetime, AfterValidator(within_years)]
 DateOrInstant = Annotated[AwareDatetime | date, WrapValidator(_date_or_instant)]
 
 

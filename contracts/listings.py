@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from contracts.events import Event, Payload, register
-from contracts.fields import DateOrInstant, Input, Instant
+from contracts.fields import INSEE, DateOrInstant, Input, Instant
 
 CATEGORIES: dict[str, str] = {
     "deneigement": "Déneigement et viabilité hivernale",
@@ -124,14 +124,14 @@ class ListingQuery(Input):
     q: str | None = Field(default=None, max_length=200)
     category: Category | None = None
     kind: Kind | None = None
-    near: str | None = Field(default=None, pattern=r"^(\d[0-9AB]\d{3})$", description="INSEE code")
+    near: str | None = Field(default=None, pattern=INSEE, description="INSEE code")
     radius_km: float | None = Field(
         default=None, gt=0, le=200, description="neighbours: at most 200 km"
     )
     available_from: DateOrInstant | None = None
     available_to: DateOrInstant | None = Field(default=None, validate_default=True)
     max_rate_cents: Cents | None = Field(default=None, ge=0)
-    owner: str | None = Field(default=None, pattern=r"^(\d[0-9AB]\d{3})$")
+    owner: str | None = Field(default=None, pattern=INSEE)
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=100)
 

@@ -2,7 +2,7 @@
 
 import base64
 
-from contracts.errors import InvalidInput
+from contracts.errors import InvalidInput, field_error
 
 
 def encode_cursor(offset: int) -> str:
@@ -22,5 +22,5 @@ def decode_cursor(cursor: str | None) -> int:
     except ValueError:
         raise InvalidInput(
             "Invalid cursor",
-            [{"field": "cursor", "message": "not a cursor this API gave", "type": "value_error"}],
+            [field_error("cursor", "not a cursor this API gave")],
         ) from None

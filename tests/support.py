@@ -10,13 +10,12 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import requests
 from sqlalchemy import create_engine, text
 
+from contracts.clock import PARIS, paris_today  # noqa: F401 - the tests take them from here
 from infra.settings import PROJECT_ROOT
 
 AMQP_HOST = os.environ.get("TEST_AMQP_HOST", "guest:guest@127.0.0.1:5672")
@@ -24,15 +23,6 @@ PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.
 OUTPUT = PROJECT_ROOT / "test-output"
 COMPONENTS = ("gateway", "listings", "bookings", "consultants", "billing")
 SERVICES = ("listings", "bookings", "consultants", "billing")
-
-
-PARIS = ZoneInfo("Europe/Paris")
-
-
-def paris_today() -> date:
-    """Today for the communes (Europe/Paris), which is not the machine's date between
-    midnight in Paris and midnight UTC."""
-    return datetime.now(PARIS).date()
 
 
 def free_port() -> int:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import calendar as _calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-PARIS = ZoneInfo("Europe/Paris")
+from contracts.clock import PARIS
 
 STATE_LABELS = {
     "free": "libre",

@@ -3,11 +3,12 @@ listing's page with its calendar and booking form, and managers' publishing and 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
 from contracts.caller import Role
+from contracts.clock import paris_today
 from contracts.errors import ServiceError, field_errors
 from contracts.listings import CATEGORIES, ListingChanges, ListingDraft, ListingQuery
 from gateway.pages import french
@@ -189,7 +190,7 @@ class CataloguePages:
     ) -> Page:
         caller = as_rpc(web.caller)
         listing = self.listings.get(caller, listing_id)
-        today = datetime.now(UTC).astimezone(french.PARIS).date()
+        today = paris_today()
         year, month = parse_month(web.arg("mois"), today)
         first, last = month_window(year, month)
         window = self.listings.availability(caller, listing_id, first.isoformat(), last.isoformat())

@@ -5,12 +5,12 @@ drawn as who pays whom. For the finance team (managers may read)."""
 from __future__ import annotations
 
 import base64
-from datetime import datetime
 
 from werkzeug.wrappers import Response
 
 from contracts.billing import InvoiceStatus
 from contracts.caller import Role
+from contracts.clock import paris_today
 from contracts.errors import ServiceError
 from gateway.pages import french
 from gateway.pages.drawing import AGING_BUCKETS, aging_chart, netting_picture
@@ -26,7 +26,7 @@ DEMO_COMMUNES = ("42218", "42044", "42095", "42207", "42189")
 
 
 def this_period() -> str:
-    return datetime.now(french.PARIS).strftime("%Y-%m")
+    return paris_today().strftime("%Y-%m")
 
 
 def _download(content: bytes, mimetype: str, name: str) -> Response:
@@ -83,7 +83,7 @@ class FinancePages:
                 "invoice": invoice,
                 "issued": issued,
                 "problems": problems,
-                "today": datetime.now(french.PARIS).date().isoformat(),
+                "today": paris_today().isoformat(),
                 "may_record": issued
                 and web.visitor.has(*FINANCE)
                 and invoice["status"] in ("issued", "partially_paid"),

@@ -7,11 +7,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from zoneinfo import ZoneInfo
 
+from contracts.clock import PARIS
 from gateway.pages.french import explain_refusal
 
-PARIS = ZoneInfo("Europe/Paris")
 _EUROS = re.compile(r"^-?\d+(?:[.,]\d{1,2})?$")
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
-PARIS = ZoneInfo("Europe/Paris")
+from contracts.clock import PARIS
+
 NBSP = "\u202f"  # narrow no-break space, the French thousands separator
 
 MONTHS = (

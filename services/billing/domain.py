@@ -8,10 +8,9 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
 from stdnum import bic, iban, luhn
 from stdnum.exceptions import ValidationError as NumberError
@@ -25,11 +24,12 @@ from contracts.billing import (
 )
 from contracts.bookings import BookingSnapshot
 from contracts.caller import Caller, Role
+from contracts.clock import PARIS, paris_date
 from contracts.consultants import TimesheetApproval
 from contracts.errors import InvalidInput, NotFound
+from contracts.errors import field_error as _error
 from infra.communes import fold
 
-PARIS = ZoneInfo("Europe/Paris")
 # the legal payment period of French local authorities (Code de la commande publique R2192-10)
 PAYMENT_TERMS_DAYS = 30
 STANDARD_VAT_RATE = Decimal("20.00")
@@ -52,19 +52,7 @@ def ensure_party(caller: Caller, supplier: str, customer: str, what: str = "invo
         raise NotFound(f"No such {what}")
 
 
-def _error(field: str, message: str, kind: str = "value_error") -> dict:
-    return {"field": field, "message": message, "type": kind}
-
-
 # -- time -------------------------------------------------------------------------------
-
-
-def paris_date(moment: datetime) -> date:
-    return moment.astimezone(PARIS).date()
-
-
-def today(now: datetime | None = None) -> date:
-    return paris_date(now or datetime.now(UTC))
 
 
 def period_of(day: date) -> str:

@@ -29,7 +29,8 @@ from contracts.billing import (
     UnmatchedPage,
 )
 from contracts.caller import Caller, Role
-from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound, validated
+from contracts.clock import paris_today
+from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error, validated
 from contracts.events import Event
 from contracts.topology import BOOKINGS_TO_BILLING, CONSULTANTS_TO_BILLING
 from infra.communes import communes
@@ -51,10 +52,6 @@ def _caller(caller: dict, *roles: Role) -> Caller:
     if roles and not who.has(*roles):
         raise Forbidden("This action needs the role " + " or ".join(r.value for r in roles))
     return who
-
-
-def _field_error(field: str, message: str, kind: str = "value_error") -> dict:
-    return {"field": field, "message": message, "type": kind}
 
 
 class Service(OperableService):
@@ -122,11 +119,11 @@ class Service(OperableService):
         charges. A finance team issues its commune's; an operator, every commune's."""
         who = _caller(caller, Role.FINANCE, Role.OPERATOR)
         period = validated(BillingRunRequest, body).period
-        issue_date = domain.today()
+        issue_date = paris_today()
         if period > domain.period_of(issue_date):
             raise InvalidInput(
                 "This period has not started",
-                [_field_error("period", "a period up to the current month", "future_period")],
+                [field_error("period", "a period up to the current month", "future_period")],
             )
         only = None if who.has(Role.OPERATOR) else who.commune
         with self.db.reading() as session:
@@ -203,7 +200,7 @@ class Service(OperableService):
                 and invoice.credited_cents == 0,
             )
             note = repository.issue_credit_note(
-                tx, invoice, chosen, asked.reason, domain.today(), who.user_id
+                tx, invoice, chosen, asked.reason, paris_today(), who.user_id
             )
             tx.session.flush()
             return repository.credit_note_view(tx.session, note).model_dump(mode="json")
@@ -260,14 +257,14 @@ class Service(OperableService):
         except UnreadableStatement as exc:
             raise InvalidInput(
                 f"The statement cannot be read: {exc}",
-                [_field_error(exc.field, str(exc), "unreadable_statement")],
+                [field_error(exc.field, str(exc), "unreadable_statement")],
             ) from None
         with self.db.transaction() as tx:
             profile = repository.profile_of(tx.session, who.commune)
             if parsed.account_iban and profile is not None and parsed.account_iban != profile.iban:
                 raise InvalidInput(
                     "This statement is of another account than the commune's",
-                    [_field_error("body", f"account {parsed.account_iban}", "foreign_account")],
+                    [field_error("body", f"account {parsed.account_iban}", "foreign_account")],
                 )
             result = repository.record_statement(tx, who.commune, parsed, who.user_id)
             return result.model_dump(mode="json")
@@ -321,11 +318,11 @@ class Service(OperableService):
         if q.counterparty == who.commune:
             raise InvalidInput(
                 "A commune has no account with itself",
-                [_field_error("counterparty", "another commune", "self")],
+                [field_error("counterparty", "another commune", "self")],
             )
         if q.from_ and q.to and q.to < q.from_:
             raise InvalidInput(
-                "The period is reversed", [_field_error("to", "must not be before from")]
+                "The period is reversed", [field_error("to", "must not be before from")]
             )
         with self.db.reading() as session:
             movements = repository.movements_between(session, who.commune, q.counterparty)
@@ -359,7 +356,7 @@ class Service(OperableService):
     def aging_report(self, caller: dict, query: dict) -> dict | str:
         who = _caller(caller, *READERS)
         q = validated(AgingQuery, query)
-        as_of = q.as_of or domain.today()
+        as_of = q.as_of or paris_today()
         with self.db.reading() as session:
             balances = repository.open_balances(
                 session, who.commune, receivable=q.direction == "receivable"
@@ -398,10 +395,10 @@ class Service(OperableService):
         n - 1 transfers, every open invoice settled. Nothing open: the last settlement."""
         who = _caller(caller, Role.FINANCE, Role.OPERATOR)
         period = validated(SettlementRequest, body).period
-        if period > domain.period_of(domain.today()):
+        if period > domain.period_of(paris_today()):
             raise InvalidInput(
                 "This period has not started",
-                [_field_error("period", "a period up to the current month", "future_period")],
+                [field_error("period", "a period up to the current month", "future_period")],
             )
         with self.db.transaction() as tx:
             settled = repository.settle_period(tx, period, who.user_id)

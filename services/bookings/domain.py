@@ -7,20 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
 from contracts.bookings import BookingStatus, Quote, Recurrence
 from contracts.caller import Caller, Role
+from contracts.clock import PARIS
 from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
+from contracts.errors import field_error as _error
 from contracts.listings import ListingSnapshot, ListingStatus, PricingUnit
 
-PARIS = ZoneInfo("Europe/Paris")
 HOUR = timedelta(hours=1)
 MAX_OCCURRENCES = 52
-
-
-def _error(field: str, message: str, kind: str = "value_error") -> dict:
-    return {"field": field, "message": message, "type": kind}
 
 
 # -- periods ----------------------------------------------------------------------------

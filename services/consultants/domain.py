@@ -9,11 +9,10 @@ import math
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from itertools import pairwise
-from zoneinfo import ZoneInfo
 
 from contracts.caller import Caller, Role
 from contracts.consultants import (
@@ -30,19 +29,11 @@ from contracts.consultants import (
     TextRelevance,
 )
 from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound, validated
+from contracts.errors import field_error as _error
 from infra.communes import fold, great_circle_km
 from services.consultants.skills import SKILLS, Skill
 
-PARIS = ZoneInfo("Europe/Paris")
 HALF = Decimal("0.5")
-
-
-def today_in_paris(now: datetime | None = None) -> date:
-    return (now or datetime.now(UTC)).astimezone(PARIS).date()
-
-
-def _error(field: str, message: str, kind: str = "value_error", **extra) -> dict:
-    return {"field": field, "message": message, "type": kind, **extra}
 
 
 def half_days(days: Decimal) -> int:

@@ -28,7 +28,7 @@ from contracts.consultants import (
     TimesheetStatus,
     TimesheetView,
 )
-from contracts.errors import InvalidInput, NotFound
+from contracts.errors import NotFound, unknown_commune
 from infra.communes import communes
 from infra.database import UnitOfWork
 from infra.paging import as_party, one_page
@@ -56,13 +56,6 @@ CHUNK = 500  # ids per IN (…) list
 def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
     for i in range(0, len(ids), CHUNK):
         yield ids[i : i + CHUNK]
-
-
-def unknown_commune(field: str, code: str) -> InvalidInput:
-    return InvalidInput(
-        f"Unknown commune {code}",
-        [{"field": field, "message": f"no commune has INSEE code {code}", "type": "value_error"}],
-    )
 
 
 # -- consultants ------------------------------------------------------------------------

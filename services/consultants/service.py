@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from contracts.caller import Caller, Role
+from contracts.clock import paris_today
 from contracts.consultants import (
     AvailabilityChange,
     ConsultantChanges,
@@ -26,7 +27,14 @@ from contracts.consultants import (
     TimesheetEntry,
     TimesheetStatus,
 )
-from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound, validated
+from contracts.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    unknown_commune,
+    validated,
+)
 from contracts.fields import Reason, RequiredReason, is_uuid
 from infra.communes import communes
 from infra.health import OperableService
@@ -139,7 +147,7 @@ class Service(OperableService):
         near = asked.near or who.commune
         origin = communes().get(near)
         if origin is None or origin.latitude is None or origin.longitude is None:
-            raise repository.unknown_commune("near", near)
+            raise unknown_commune("near", near)
         window = None
         if asked.from_ is not None and asked.to is not None:
             window = Period(asked.from_, asked.to + timedelta(days=1))  # `to` is included
@@ -175,7 +183,7 @@ class Service(OperableService):
         asked = validated(EngagementRequest, request)
         if not who.has(Role.AGENT, Role.MANAGER):
             raise Forbidden("Only an agent or a manager may request an engagement")
-        today = domain.today_in_paris()
+        today = paris_today()
         with self.db.transaction() as tx:
             consultant = (
                 repository.consultant(tx.session, asked.consultant_id)
@@ -239,7 +247,7 @@ class Service(OperableService):
             domain.next_status(EngagementStatus(row.status), "accept")
             if consultant.status != ConsultantStatus.PUBLISHED.value:
                 raise Conflict("This consultant is withdrawn")
-            if domain.today_in_paris() >= row.end:
+            if paris_today() >= row.end:
                 raise Conflict("The engagement's period is over")
             span = Period(row.start, row.end)
             others = repository.commitments_of(tx.session, [consultant.id], exclude=row.id)
@@ -279,7 +287,7 @@ class Service(OperableService):
             current = EngagementStatus(row.status)
             target = domain.next_status(current, action)
             if action == "cancel":
-                domain.check_cancellable(row.start, domain.today_in_paris())
+                domain.check_cancellable(row.start, paris_today())
             if action == "complete":
                 sheets = repository.timesheets_of(tx.session, [row.id])[row.id]
                 if any(t.status != TimesheetStatus.APPROVED.value for t in sheets):
@@ -308,7 +316,7 @@ class Service(OperableService):
                 days_recorded=as_days(sum(t.half_days for t in sheets)),
                 work_date=asked.date,
                 days=asked.days,
-                today=domain.today_in_paris(),
+                today=paris_today(),
             )
             repository.add_timesheet(
                 tx.session, row.id, asked.date, half_days(asked.days), asked.note, who
@@ -412,7 +420,7 @@ class Service(OperableService):
         if not held:
             return
         calendar = repository.calendar_of(session, row.id)
-        today = domain.today_in_paris()
+        today = paris_today()
         span = Period(today, max(today, *(c.end for c in held)))
         if not domain.commitments_fit(calendar, max_days_per_month, domain.entangled(held, span)):
             raise Conflict(

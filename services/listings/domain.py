@@ -5,14 +5,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from contracts.caller import Caller, Role
-from contracts.errors import Forbidden, InvalidInput, validated
+from contracts.clock import PARIS
+from contracts.errors import Forbidden, InvalidInput, field_error, validated
 from contracts.listings import ListingChanges, ListingTerms
 from infra.communes import fold
 
-PARIS = ZoneInfo("Europe/Paris")
 KM_PER_DEGREE = 6371.0088 * math.pi / 180
 
 
@@ -81,13 +80,7 @@ def window(
     if end <= start:
         raise InvalidInput(
             "The period is empty",
-            [
-                {
-                    "field": names[1],
-                    "message": f"must be after {names[0]}",
-                    "type": "value_error",
-                }
-            ],
+            [field_error(names[1], f"must be after {names[0]}")],
         )
     return start, end
 
@@ -137,10 +130,3 @@ def free_periods(
     if cursor < end:
         free.append((cursor, end))
     return free
-
-
-def unknown_commune(field: str, code: str) -> InvalidInput:
-    return InvalidInput(
-        f"Unknown commune {code}",
-        [{"field": field, "message": f"no commune has INSEE code {code}", "type": "value_error"}],
-    )

@@ -13,6 +13,7 @@ from sqlalchemy import Select, bindparam, exists, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from contracts.bookings import HOLDING, BookingSnapshot
+from contracts.errors import unknown_commune
 from contracts.listings import (
     Blackout,
     ListingPublished,
@@ -29,7 +30,6 @@ from services.listings.domain import (
     Origin,
     query_terms,
     search_text,
-    unknown_commune,
 )
 from services.listings.models import BlackoutRow, BookedPeriod, ListingRow
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from contracts.caller import Caller
-from contracts.errors import Conflict, NotFound, validated
+from contracts.errors import Conflict, NotFound, unknown_commune, validated
 from contracts.events import Event
 from contracts.fields import is_uuid
 from contracts.listings import (
@@ -38,7 +38,6 @@ from services.listings.domain import (
     merge_periods,
     saturated_periods,
     search_text,
-    unknown_commune,
     window,
 )
 from services.listings.models import BlackoutRow, ListingRow

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from contracts.billing import ChargeKind
+from contracts.clock import paris_today
 from contracts.errors import Conflict, InvalidInput, NotFound
 from infra.messaging_tables import outbox
 from services.billing import domain, repository
@@ -52,11 +53,11 @@ def random_charges(rng: random.Random, count: int) -> list[tuple[str, str, int]]
 
 def test_concurrent_runs_give_gapless_numbers_and_invoice_each_charge_once(db):
     service = billing_service(db)
-    period = domain.period_of(domain.today())
+    period = domain.period_of(paris_today())
     rng = random.Random(7)
     callers = [OPERATOR, OPERATOR] + [caller(s, "finance") for s in SUPPLIERS]
     for _ in range(3):  # charges keep arriving between rounds of simultaneous runs
-        add_charges(db, random_charges(rng, 40), domain.today())
+        add_charges(db, random_charges(rng, 40), paris_today())
         runs = [
             eventlet.spawn(service.run_billing, who, {"period": period})
             for who in rng.sample(callers, len(callers))
@@ -72,7 +73,7 @@ def test_concurrent_runs_give_gapless_numbers_and_invoice_each_charge_once(db):
         charges = session.scalar(select(func.count()).select_from(ChargeRow))
     by_supplier: dict[str, list[int]] = defaultdict(list)
     for supplier, number in numbers:
-        assert number.startswith(f"{supplier}-{domain.today().year}-")
+        assert number.startswith(f"{supplier}-{paris_today().year}-")
         by_supplier[supplier].append(int(number.rsplit("-", 1)[1]))
     for supplier, sequence in by_supplier.items():
         assert sorted(sequence) == list(range(1, len(sequence) + 1)), supplier
@@ -85,7 +86,7 @@ def test_concurrent_runs_give_gapless_numbers_and_invoice_each_charge_once(db):
 
 def test_a_finance_team_issues_only_its_communes_invoices_and_pairs_without_profile_wait(db):
     service = billing_service(db)
-    today = domain.today()
+    today = paris_today()
     period = domain.period_of(today)
     add_charges(
         db, [("42044", "42218", 1000), ("42095", "42218", 2000), ("42044", "69123", 30)], today
@@ -108,7 +109,7 @@ def test_a_finance_team_issues_only_its_communes_invoices_and_pairs_without_prof
 
 def test_statements_pay_by_number_or_amount_and_an_import_twice_records_nothing_twice(db):
     service = billing_service(db)
-    today = domain.today()
+    today = paris_today()
     add_charges(db, [("42044", "42218", 99000), ("42044", "42207", 25000)], today)
     run = service.run_billing(OPERATOR, {"period": domain.period_of(today)})
     number = {i["customer_commune"]: i for i in run["invoices"]}
@@ -154,7 +155,7 @@ def test_statements_pay_by_number_or_amount_and_an_import_twice_records_nothing_
 
 def test_only_the_issuer_records_payments_and_credits_and_strangers_see_nothing(db):
     service = billing_service(db)
-    today = domain.today()
+    today = paris_today()
     add_charges(db, [("42044", "42218", 5000)], today)
     (invoice,) = service.run_billing(OPERATOR, {"period": domain.period_of(today)})["invoices"]
     payment = {"invoice_id": invoice["id"], "amount_cents": 100, "date": str(today)}
@@ -208,7 +209,7 @@ def test_a_profile_is_refused_field_by_field(db):
 
 def test_concurrent_settlements_of_a_period_settle_once(db):
     service = billing_service(db)
-    today = domain.today()
+    today = paris_today()
     period = domain.period_of(today)
     add_charges(
         db,
