@@ -1,4 +1,5 @@
-"""Errors a service raises over RPC; the gateway maps each to one HTTP status.
+"""Errors a service raises over RPC. Each carries a reason `code` saying which kind of refusal
+it is; the gateway alone knows HTTP and maps each reason to one status (gateway.errors).
 
 They are registered with nameko's remote-error registry so that the gateway receives
 the same class with its arguments, not a bare RemoteError.
@@ -12,7 +13,7 @@ from nameko.exceptions import registry
 class ServiceError(Exception):
     """Base of the errors a client may see; `detail` is shown to the user."""
 
-    status = 400
+    code = "bad_request"
     title = "Bad request"
 
     def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None, **extra: Any):
@@ -23,22 +24,30 @@ class ServiceError(Exception):
 
 
 class InvalidInput(ServiceError):
-    status = 422
+    """The request breaks a rule of the input or of the domain; nothing was changed."""
+
+    code = "invalid_input"
     title = "Invalid input"
 
 
 class NotFound(ServiceError):
-    status = 404
+    """No such thing, or not one the caller may know of."""
+
+    code = "not_found"
     title = "Not found"
 
 
 class Forbidden(ServiceError):
-    status = 403
+    """The caller may see the thing but not do this to it."""
+
+    code = "forbidden"
     title = "Forbidden"
 
 
 class Conflict(ServiceError):
-    status = 409
+    """The thing's current state does not allow it (taken, already decided, changed)."""
+
+    code = "conflict"
     title = "Conflict"
 
 
@@ -92,7 +101,7 @@ def validated(model: Any, data: Any) -> Any:
 class Unavailable(ServiceError):
     """A service or the broker cannot answer now; the client may retry."""
 
-    status = 503
+    code = "unavailable"
     title = "Service unavailable"
 
 

@@ -30,6 +30,13 @@ from werkzeug.wrappers import Request, Response
 from contracts.caller import Caller, Role
 from contracts.errors import Conflict, Forbidden, InvalidInput, ServiceError, field_errors
 from gateway.auth import InvalidToken, TokenIssuer
+from gateway.errors import (
+    MalformedBody,
+    PayloadTooLarge,
+    Unauthenticated,
+    UnsupportedMediaType,
+    status_of,
+)
 from gateway.models import IdempotencyRecord
 from infra.codec import to_json
 from infra.database import service_engine
@@ -51,26 +58,6 @@ def request_id_of(request: Request) -> str:
         request_id = uuid.uuid4().hex
     correlation_id_var.set(request_id)
     return request_id
-
-
-class Unauthenticated(ServiceError):
-    status = 401
-    title = "Unauthenticated"
-
-
-class PayloadTooLarge(ServiceError):
-    status = 413
-    title = "Request body too large"
-
-
-class MalformedBody(ServiceError):
-    status = 400
-    title = "Malformed request body"
-
-
-class UnsupportedMediaType(ServiceError):
-    status = 415
-    title = "Unsupported media type"
 
 
 def problem(
@@ -112,7 +99,7 @@ def response_for_exception(exc: BaseException) -> Response:
     """The one table from exceptions to HTTP answers."""
     if isinstance(exc, ServiceError):
         extra = {k: v for k, v in exc.extra.items() if k not in {"type", "title", "status"}}
-        return problem(exc.status, exc.title, exc.detail, exc.errors, **extra)
+        return problem(status_of(exc), exc.title, exc.detail, exc.errors, **extra)
     if lost_database(exc):
         return problem(503, "Service unavailable", "A database is unavailable; retry shortly.")
     if isinstance(exc, RemoteError):

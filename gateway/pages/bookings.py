@@ -6,6 +6,7 @@ from __future__ import annotations
 from contracts.bookings import BookingStatus
 from contracts.caller import Role
 from contracts.errors import ServiceError
+from gateway.errors import status_of
 from gateway.pages import french
 from gateway.pages.entrypoint import Page, PageProblem, Web, go, page
 from gateway.pages.forms import FormError, cents_from_euros
@@ -116,9 +117,9 @@ class BookingPages:
         except FormError as exc:
             return self._booking(web, booking_id, [exc.message], 422)
         except ServiceError as exc:
-            if exc.status in (409, 422):
-                lines = french.explain_refusal(exc.status, exc.detail, exc.errors, exc.extra)
-                return self._booking(web, booking_id, lines, exc.status)
+            if exc.code in ("conflict", "invalid_input"):
+                lines = french.explain_refusal(exc)
+                return self._booking(web, booking_id, lines, status_of(exc))
             raise
         return go(f"/reservations/{booking_id}", notice)
 

@@ -11,6 +11,7 @@ from contracts.caller import Role
 from contracts.clock import paris_today
 from contracts.errors import ServiceError, field_errors
 from contracts.listings import CATEGORIES, ListingChanges, ListingDraft, ListingQuery
+from gateway.errors import status_of
 from gateway.pages import french
 from gateway.pages.calendar import month_grid, month_window, parse_month, shift_month
 from gateway.pages.drawing import Place, map_picture
@@ -163,17 +164,19 @@ class CataloguePages:
             try:
                 answer = self.bookings.quote(as_rpc(web.caller), request_body)
             except ServiceError as exc:
-                if exc.status in (409, 422):
-                    refusal = french.explain_refusal(exc.status, exc.detail, exc.errors, exc.extra)
+                if exc.code in ("conflict", "invalid_input"):
+                    refusal = french.explain_refusal(exc)
                     return self._listing(web, listing_id, form, None, refusal, {}, status=422)
                 raise
             return self._listing(web, listing_id, form, preview_from_quote(answer), [], {})
         try:
             created = self.bookings.request(as_rpc(web.caller), request_body)
         except ServiceError as exc:
-            if exc.status in (409, 422):
-                refusal = french.explain_refusal(exc.status, exc.detail, exc.errors, exc.extra)
-                return self._listing(web, listing_id, form, None, refusal, {}, status=exc.status)
+            if exc.code in ("conflict", "invalid_input"):
+                refusal = french.explain_refusal(exc)
+                return self._listing(
+                    web, listing_id, form, None, refusal, {}, status=status_of(exc)
+                )
             raise
         notice = "liste-attente" if created["status"] == "waiting" else "demande-envoyee"
         return go(f"/reservations/{created['id']}", notice)
@@ -253,7 +256,7 @@ class CataloguePages:
         except ValidationError as exc:
             return self._form_page(None, values, french.errors_by_field(field_errors(exc)))
         except ServiceError as exc:
-            if exc.status != 422:
+            if exc.code != "invalid_input":
                 raise
             return self._form_page(None, values, french.errors_by_field(exc.errors))
         return go(f"/annonces/{created['id']}", "annonce-publiee")
@@ -276,7 +279,7 @@ class CataloguePages:
         except ValidationError as exc:
             return self._form_page(listing, values, french.errors_by_field(field_errors(exc)))
         except ServiceError as exc:
-            if exc.status != 422:
+            if exc.code != "invalid_input":
                 raise
             return self._form_page(listing, values, french.errors_by_field(exc.errors))
         return go(f"/annonces/{listing_id}", "annonce-modifiee")

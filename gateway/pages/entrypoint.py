@@ -24,6 +24,7 @@ from werkzeug.wrappers import Request, Response
 
 from contracts.caller import Role
 from contracts.errors import Forbidden, ServiceError
+from gateway.errors import status_of
 from gateway.http import lost_database, request_id_of
 from gateway.pages import french
 from gateway.pages.sessions import SessionStore, Visitor, same_secret
@@ -354,8 +355,8 @@ class PageRoute(HttpEntrypoint):
         elif isinstance(exc, Forbidden):
             status, lines = 403, ["Votre rôle ne donne pas accès à cette page."]
         elif isinstance(exc, ServiceError):
-            status = exc.status
-            lines = french.explain_refusal(exc.status, exc.detail, exc.errors, exc.extra)
+            status = status_of(exc)
+            lines = french.explain_refusal(exc)
         elif lost_database(exc):
             status, lines = 503, ["Une base de données est indisponible ; réessayez bientôt."]
         else:

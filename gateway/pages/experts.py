@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 
 from contracts.caller import Role
 from contracts.errors import ServiceError
+from gateway.errors import status_of
 from gateway.pages import french
 from gateway.pages.drawing import score_bars
 from gateway.pages.entrypoint import Page, PageProblem, Web, go, page
@@ -101,11 +102,9 @@ class ExpertPages:
             except FormError as exc:
                 errors = errors | {exc.field: [exc.message]}
             except ServiceError as exc:
-                if exc.status != 422:
+                if exc.code != "invalid_input":
                     raise
-                errors = errors | {
-                    "besoin": french.explain_refusal(422, exc.detail, exc.errors, {})
-                }
+                errors = errors | {"besoin": french.explain_refusal(exc)}
         return Page(
             "experts.html",
             {
@@ -141,10 +140,10 @@ class ExpertPages:
         except FormError as exc:
             return self._experts(web, asked, {exc.field: [exc.message]}, consultant_id, 422)
         except ServiceError as exc:
-            if exc.status not in (409, 422):
+            if exc.code not in ("conflict", "invalid_input"):
                 raise
-            lines = french.explain_refusal(exc.status, exc.detail, exc.errors, exc.extra)
-            return self._experts(web, asked, {"demande": lines}, consultant_id, exc.status)
+            lines = french.explain_refusal(exc)
+            return self._experts(web, asked, {"demande": lines}, consultant_id, status_of(exc))
         return go(f"/missions/{created['id']}", "mission-demandee")
 
     # -- missions ---------------------------------------------------------------------
@@ -197,10 +196,10 @@ class ExpertPages:
         except FormError as exc:
             return self._engagement(web, engagement_id, [exc.message], 422)
         except ServiceError as exc:
-            if exc.status not in (409, 422):
+            if exc.code not in ("conflict", "invalid_input"):
                 raise
-            lines = french.explain_refusal(exc.status, exc.detail, exc.errors, exc.extra)
-            return self._engagement(web, engagement_id, lines, exc.status)
+            lines = french.explain_refusal(exc)
+            return self._engagement(web, engagement_id, lines, status_of(exc))
         return go(f"/missions/{engagement_id}", notices[action])
 
     @page("POST", "/missions/<engagement_id>/temps/<timesheet_id>/approuver", roles=PARTIES)
@@ -208,10 +207,10 @@ class ExpertPages:
         try:
             self.consultants.approve_timesheet(as_rpc(web.caller), engagement_id, timesheet_id)
         except ServiceError as exc:
-            if exc.status not in (409, 422):
+            if exc.code not in ("conflict", "invalid_input"):
                 raise
-            lines = french.explain_refusal(exc.status, exc.detail, exc.errors, exc.extra)
-            return self._engagement(web, engagement_id, lines, exc.status)
+            lines = french.explain_refusal(exc)
+            return self._engagement(web, engagement_id, lines, status_of(exc))
         return go(f"/missions/{engagement_id}", "temps-approuve")
 
     def _engagement(self, web: Web, engagement_id: str, problems: list[str], status: int):

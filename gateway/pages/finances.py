@@ -12,6 +12,7 @@ from contracts.billing import InvoiceStatus
 from contracts.caller import Role
 from contracts.clock import paris_today
 from contracts.errors import ServiceError
+from gateway.errors import status_of
 from gateway.pages import french
 from gateway.pages.drawing import AGING_BUCKETS, aging_chart, netting_picture
 from gateway.pages.entrypoint import Page, Web, commune_name, go, page
@@ -116,10 +117,10 @@ class FinancePages:
         except FormError as exc:
             return self._invoice(web, invoice_id, [exc.message], 422)
         except ServiceError as exc:
-            if exc.status not in (409, 422):
+            if exc.code not in ("conflict", "invalid_input"):
                 raise
-            lines = french.explain_refusal(exc.status, exc.detail, exc.errors, exc.extra)
-            return self._invoice(web, invoice_id, lines, exc.status)
+            lines = french.explain_refusal(exc)
+            return self._invoice(web, invoice_id, lines, status_of(exc))
         return go(f"/finances/factures/{invoice_id}", "paiement-enregistre")
 
     # -- bank statements --------------------------------------------------------------
@@ -141,10 +142,10 @@ class FinancePages:
                 as_rpc(web.caller), base64.b64encode(content).decode("ascii")
             )
         except ServiceError as exc:
-            if exc.status not in (409, 422):
+            if exc.code not in ("conflict", "invalid_input"):
                 raise
             lines = [f"Le relevé n'a pas pu être lu : {exc.detail}"]
-            return self._reconciliation(web, None, lines, exc.status)
+            return self._reconciliation(web, None, lines, status_of(exc))
         return self._reconciliation(web, result, [], 200)
 
     @page("POST", "/finances/rapprochement/<line_id>/associer", roles=FINANCE)
@@ -157,10 +158,10 @@ class FinancePages:
                 as_rpc(web.caller), line_id, {"invoice_id": invoice_id}
             )
         except ServiceError as exc:
-            if exc.status not in (404, 409, 422):
+            if exc.code not in ("not_found", "conflict", "invalid_input"):
                 raise
-            lines = french.explain_refusal(exc.status, exc.detail, exc.errors, exc.extra)
-            return self._reconciliation(web, None, lines, exc.status)
+            lines = french.explain_refusal(exc)
+            return self._reconciliation(web, None, lines, status_of(exc))
         return go("/finances/rapprochement", "paiement-associe")
 
     def _reconciliation(self, web: Web, result, problems: list[str], status: int) -> Page:
@@ -203,9 +204,9 @@ class FinancePages:
             except FormError as exc:
                 problems = [exc.message]
             except ServiceError as exc:
-                if exc.status != 422:
+                if exc.code != "invalid_input":
                     raise
-                problems = french.explain_refusal(422, exc.detail, exc.errors, {})
+                problems = french.explain_refusal(exc)
         return Page(
             "statement.html",
             {

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
 from contracts.clock import PARIS
+from contracts.errors import Conflict, InvalidInput
 from gateway.pages.french import explain_refusal
 
 _EUROS = re.compile(r"^-?\d+(?:[.,]\d{1,2})?$")
@@ -129,9 +130,9 @@ def preview_from_quote(answer: dict) -> Preview:
         deposit_cents=quote["deposit_cents"],
     )
     if answer.get("problems"):
-        preview.problems += explain_refusal(422, "", answer["problems"], {})
+        preview.problems += explain_refusal(InvalidInput("", answer["problems"]))
     if answer.get("conflict"):
         preview.problems += explain_refusal(
-            409, answer["conflict"], [], {"conflicting_period": answer["conflicting_period"]}
+            Conflict(answer["conflict"], conflicting_period=answer["conflicting_period"])
         )
     return preview

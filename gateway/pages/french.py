@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from contracts.clock import PARIS
+from contracts.errors import ServiceError
 
 NBSP = "\u202f"  # narrow no-break space, the French thousands separator
 
@@ -236,9 +237,10 @@ def errors_by_field(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
     return by_field
 
 
-def explain_refusal(status: int, detail: str, errors: list[dict], extra: dict) -> list[str]:
+def explain_refusal(exc: ServiceError) -> list[str]:
     """Why a service said no, as sentences: a taken slot, a closure, broken rules."""
-    if status == 409 and "conflicting_period" in extra:
+    code, detail, errors, extra = exc.code, exc.detail, exc.errors, exc.extra
+    if code == "conflict" and "conflicting_period" in extra:
         period = extra["conflicting_period"]
         when = period_text(period["start"], period["end"])
         if "closed" in detail:
@@ -249,16 +251,16 @@ def explain_refusal(status: int, detail: str, errors: list[dict], extra: dict) -
                 + " Choisissez d'autres dates."
             ]
         return [f"Ce créneau est déjà réservé {when}. Choisissez d'autres dates."]
-    if status == 409 and "current_status" in extra:
+    if code == "conflict" and "current_status" in extra:
         now = BOOKING_STATUS.get(extra["current_status"], extra["current_status"]).lower()
         return [f"Cette action n'est plus possible : la réservation est maintenant « {now} »."]
-    if status == 409:
+    if code == "conflict":
         return ["Cette action n'est pas possible : " + _conflict_words(detail)]
-    if status == 404:
+    if code == "not_found":
         return ["Cet élément n'existe pas ou ne vous est pas accessible."]
-    if status == 403:
+    if code == "forbidden":
         return ["Votre rôle ne permet pas cette action."]
-    if status == 503:
+    if code == "unavailable":
         return ["Un service ne répond pas pour le moment. Réessayez dans un instant."]
     if errors:
         return [

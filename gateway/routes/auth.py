@@ -2,7 +2,8 @@
 
 from contracts.caller import Caller
 from gateway.auth import TokenIssuer
-from gateway.http import Unauthenticated, api
+from gateway.errors import Unauthenticated
+from gateway.http import api
 from gateway.models import User
 from gateway.schemas import Me, TokenRequest, TokenResponse
 from gateway.users import authenticate, caller_of

@@ -248,7 +248,7 @@ def test_remote_errors_come_back_as_the_same_class(error):
     assert received.detail == error.detail
     assert received.errors == error.errors
     assert received.extra == error.extra
-    assert received.status == error.status
+    assert received.code == error.code
 
 
 @pytest.mark.parametrize("missing", ["event_id", "occurred_at"])

@@ -4,6 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from contracts.errors import Conflict, InvalidInput
 from gateway.pages.forms import (
     FormError,
     booking_period,
@@ -90,42 +91,38 @@ def test_the_form_says_in_words_what_would_refuse_the_request():
 
 def test_refusals_are_explained_in_words():
     taken = explain_refusal(
-        409,
-        "1 of 1 already booked from …",
-        [],
-        {
-            "conflicting_period": {
+        Conflict(
+            "1 of 1 already booked from …",
+            conflicting_period={
                 "start": "2026-03-09T23:00:00+00:00",
                 "end": "2026-03-11T23:00:00+00:00",
-            }
-        },
+            },
+        )
     )
     assert taken == [
         "Ce créneau est déjà réservé du 10/03/2026 au 11/03/2026. Choisissez d'autres dates."
     ]
     closed = explain_refusal(
-        409,
-        "The listing is closed from … to …: révision annuelle",
-        [],
-        {
-            "conflicting_period": {
+        Conflict(
+            "The listing is closed from … to …: révision annuelle",
+            conflicting_period={
                 "start": "2026-03-09T23:00:00+00:00",
                 "end": "2026-03-10T23:00:00+00:00",
-            }
-        },
+            },
+        )
     )
     assert closed[0].startswith("L'annonce est fermée le 10/03/2026 (révision annuelle).")
     rules = explain_refusal(
-        422,
-        "The request breaks the listing's rules",
-        [{"field": "start", "message": "must be at least 14 days ahead", "type": "lead_time"}],
-        {},
+        InvalidInput(
+            "The request breaks the listing's rules",
+            [{"field": "start", "message": "must be at least 14 days ahead", "type": "lead_time"}],
+        )
     )
     assert rules == [
         "Début : Le prêteur demande d'être prévenu plus tôt : must be at least 14 days ahead."
     ]
     moved_on = explain_refusal(
-        409, "A returned booking cannot approve", [], {"current_status": "returned"}
+        Conflict("A returned booking cannot approve", current_status="returned")
     )
     assert "« rendue »" in moved_on[0]
 
