@@ -209,6 +209,7 @@ def make_templates() -> Environment:
         long_date=french.long_date,
         short_date=french.short_date,
         date_time=french.date_time,
+        month_name=french.month_name,
         period=lambda start, end, unit="day": french.period_text(start, end, unit),
         booking_status=lambda s: french.BOOKING_STATUS.get(s, s),
         engagement_status=lambda s: french.ENGAGEMENT_STATUS.get(s, s),

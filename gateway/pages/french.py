@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -165,50 +165,88 @@ def _as_date(value: date | datetime | str) -> date:
     return value
 
 
+def _as_local(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(PARIS) if value.tzinfo else value
+
+
+def _day_month(day: date) -> str:
+    """'7 décembre', '1er mars'."""
+    first = "1er" if day.day == 1 else str(day.day)
+    return f"{first} {MONTHS[day.month - 1]}"
+
+
 def long_date(value: date | datetime | str | None) -> str:
     """'jeudi 12 mars 2026'."""
     if value is None:
         return "—"
     day = _as_date(value)
-    first = "1er" if day.day == 1 else str(day.day)
-    return f"{WEEKDAYS[day.weekday()]} {first} {MONTHS[day.month - 1]} {day.year}"
+    return f"{WEEKDAYS[day.weekday()]} {_day_month(day)} {day.year}"
 
 
 def short_date(value: date | datetime | str | None) -> str:
-    """'12/03/2026'."""
+    """'12/03/2026', for dense tables (statements, invoice lists)."""
     if value is None:
         return "—"
     return _as_date(value).strftime("%d/%m/%Y")
 
 
+def clock_time(local: datetime) -> str:
+    """'9 h', '14 h 05': how the French say the hour."""
+    return f"{local.hour} h" if local.minute == 0 else f"{local.hour} h {local.minute:02d}"
+
+
 def date_time(value: datetime | str | None) -> str:
-    """'12/03/2026 à 14 h 05' in Paris time."""
+    """'lundi 7 décembre 2026 à 9 h' in Paris time."""
     if value is None:
         return "—"
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    local = value.astimezone(PARIS) if value.tzinfo else value
-    return f"{local:%d/%m/%Y} à {local.hour} h {local.minute:02d}"
+    local = _as_local(value)
+    return f"{long_date(local.date())} à {clock_time(local)}"
 
 
 def month_title(year: int, month: int) -> str:
     return f"{MONTHS[month - 1].capitalize()} {year}"
 
 
-def period_text(start: datetime | str, end: datetime | str, pricing_unit: str = "day") -> str:
-    """A half-open booking period as people say it: 'du 12/03/2026 au 13/03/2026' (days
-    included), or with hours for hourly listings."""
-    if isinstance(start, str):
-        start = datetime.fromisoformat(start)
-    if isinstance(end, str):
-        end = datetime.fromisoformat(end)
+def month_name(period: str | None) -> str:
+    """A month as the API writes it ('2026-12') as a page says it: 'décembre 2026'."""
+    if not period:
+        return "—"
+    year, month = period.split("-")
+    return f"{MONTHS[int(month) - 1]} {year}"
+
+
+def day_span(first: date, last: date) -> str:
+    """Days from `first` to `last`, both included: 'le 7 décembre 2026', 'du 7 au 8 décembre
+    2026', 'du 30 novembre au 2 décembre 2026', 'du 31 décembre 2026 au 2 janvier 2027'."""
+    if last <= first:
+        return f"le {_day_month(first)} {first.year}"
+    if first.year != last.year:
+        return f"du {_day_month(first)} {first.year} au {_day_month(last)} {last.year}"
+    if first.month != last.month:
+        return f"du {_day_month(first)} au {_day_month(last)} {last.year}"
+    start = "1er" if first.day == 1 else str(first.day)
+    return f"du {start} au {_day_month(last)} {last.year}"
+
+
+def period_text(
+    start: date | datetime | str, end: date | datetime | str, pricing_unit: str = "day"
+) -> str:
+    """A half-open period [start, end) as people say it, the last day included: 'du 7 au 8
+    décembre 2026'; with hours for hourly listings: 'lundi 7 décembre 2026 de 9 h à 12 h'.
+    A page never shows the exclusive end the API uses."""
     if pricing_unit == "hour":
-        return f"le {date_time(start)} jusqu'à {end.astimezone(PARIS):%H} h"
-    last = end.astimezone(PARIS).date().toordinal() - 1
-    first = start.astimezone(PARIS).date()
-    if last <= first.toordinal():
-        return f"le {short_date(first)}"
-    return f"du {short_date(first)} au {short_date(date.fromordinal(last))}"
+        begin, finish = _as_local(start), _as_local(end)
+        if finish.date() == begin.date() or finish == datetime.combine(
+            begin.date() + timedelta(days=1), time(0), finish.tzinfo
+        ):
+            until = "minuit" if finish.date() != begin.date() else clock_time(finish)
+            return f"{long_date(begin)} de {clock_time(begin)} à {until}"
+        return f"du {date_time(begin)} au {date_time(finish)}"
+    first = _as_date(start)
+    last = _as_date(end) - timedelta(days=1)
+    return day_span(first, last)
 
 
 def field_label(field: str | None) -> str:

@@ -12,7 +12,14 @@ from gateway.pages.forms import (
     euros_from_cents,
     preview_from_quote,
 )
-from gateway.pages.french import explain_refusal, long_date, money, period_text
+from gateway.pages.french import (
+    date_time,
+    explain_refusal,
+    long_date,
+    money,
+    month_name,
+    period_text,
+)
 
 
 @pytest.mark.parametrize(
@@ -85,7 +92,7 @@ def test_the_form_says_in_words_what_would_refuse_the_request():
         }
     )
     text = " ".join(preview.problems)
-    assert "déjà réservé le 03/03/2026" in text
+    assert "déjà réservé le 3 mars 2026" in text
     assert len(preview.problems) == 2
 
 
@@ -100,7 +107,7 @@ def test_refusals_are_explained_in_words():
         )
     )
     assert taken == [
-        "Ce créneau est déjà réservé du 10/03/2026 au 11/03/2026. Choisissez d'autres dates."
+        "Ce créneau est déjà réservé du 10 au 11 mars 2026. Choisissez d'autres dates."
     ]
     closed = explain_refusal(
         Conflict(
@@ -111,7 +118,7 @@ def test_refusals_are_explained_in_words():
             },
         )
     )
-    assert closed[0].startswith("L'annonce est fermée le 10/03/2026 (révision annuelle).")
+    assert closed[0].startswith("L'annonce est fermée le 10 mars 2026 (révision annuelle).")
     rules = explain_refusal(
         InvalidInput(
             "The request breaks the listing's rules",
@@ -132,5 +139,58 @@ def test_money_and_dates_read_the_french_way():
     assert money(-500) == "−5,00\u202f€"
     assert long_date(date(2026, 3, 1)) == "dimanche 1er mars 2026"
     assert period_text("2026-07-01T07:00:00+00:00", "2026-07-01T10:00:00+00:00", "hour") == (
-        "le 01/07/2026 à 9 h 00 jusqu'à 12 h"
+        "mercredi 1er juillet 2026 de 9 h à 12 h"
     )
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "unit", "said"),
+    [
+        # the manager's dashboard showed a 7–8 December loan as "07 → 09"
+        (
+            "2026-12-06T23:00:00+00:00",
+            "2026-12-08T23:00:00+00:00",
+            "day",
+            "du 7 au 8 décembre 2026",
+        ),
+        ("2026-12-06T23:00:00+00:00", "2026-12-07T23:00:00+00:00", "day", "le 7 décembre 2026"),
+        (
+            "2026-11-29T23:00:00+00:00",
+            "2026-12-02T23:00:00+00:00",
+            "day",
+            "du 30 novembre au 2 décembre 2026",
+        ),
+        (
+            "2026-12-30T23:00:00+00:00",
+            "2027-01-02T23:00:00+00:00",
+            "day",
+            "du 31 décembre 2026 au 2 janvier 2027",
+        ),
+        ("2026-02-28T23:00:00+00:00", "2026-03-02T23:00:00+00:00", "day", "du 1er au 2 mars 2026"),
+        # the night of the spring DST change: a Paris day of 23 hours is still one day
+        ("2026-03-28T23:00:00+00:00", "2026-03-29T22:00:00+00:00", "day", "le 29 mars 2026"),
+        # engagements: dates, the end excluded
+        (date(2026, 12, 7), date(2026, 12, 12), "day", "du 7 au 11 décembre 2026"),
+        (
+            "2026-12-07T21:00:00+00:00",
+            "2026-12-07T23:00:00+00:00",
+            "hour",
+            "lundi 7 décembre 2026 de 22 h à minuit",
+        ),
+        (
+            "2026-12-07T21:00:00+00:00",
+            "2026-12-08T01:30:00+00:00",
+            "hour",
+            "du lundi 7 décembre 2026 à 22 h au mardi 8 décembre 2026 à 2 h 30",
+        ),
+    ],
+)
+def test_periods_read_with_their_last_day_included(start, end, unit, said):
+    assert period_text(start, end, unit) == said
+
+
+def test_a_moment_and_a_month_read_as_said():
+    assert date_time("2026-12-07T08:05:00+00:00") == "lundi 7 décembre 2026 à 9 h 05"
+    # 23:30 UTC is already the next day in Paris
+    assert date_time("2026-12-06T23:30:00+00:00") == "lundi 7 décembre 2026 à 0 h 30"
+    assert month_name("2026-12") == "décembre 2026"
