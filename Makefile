@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 # axe-core, which the browser tests inject into each page (from the npm registry, served locally)
 AXE := tests/e2e/browser/node_modules/axe-core/axe.min.js
 
-.PHONY: run test unit integration e2e bench drills lint format migrate seed check-broker clean browser-deps
+.PHONY: run test unit integration e2e bench drills lint format migrate seed check-broker clean browser-deps diagram
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ drills: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# the processes-and-events diagram of docs/architecture.md, drawn again from contracts/topology.py
+diagram: $(STAMP)
+	$(BIN)/python -m contracts.diagram
 
 format: $(STAMP)
 	$(BIN)/ruff format .
