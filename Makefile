@@ -3,19 +3,39 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# installs come from the lock (exact versions with hashes), so the stamp follows it
+STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | sha1sum | cut -c1-12)
+# `make lock` resolves with uv, kept in a venv of its own so that the project's never holds it
+LOCK_VENV := .venv-lock
+UV := $(LOCK_VENV)/bin/uv
+UV_VERSION := 0.13.9
+# one resolution for every platform (CI and the image on Linux, laptops on macOS), Python 3.11
+LOCK_COMPILE := $(UV) pip compile pyproject.toml --quiet --generate-hashes --universal \
+	--python-version 3.11 --custom-compile-command "make lock"
 # axe-core, which the browser tests inject into each page (from the npm registry, served locally)
 AXE := tests/e2e/browser/node_modules/axe-core/axe.min.js
 
-.PHONY: run test unit integration e2e bench drills lint format migrate seed check-broker clean browser-deps
+.PHONY: run test unit integration e2e bench drills lint format migrate seed check-broker clean browser-deps diagram lock
 
-$(STAMP): pyproject.toml
+$(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	@rm -f $(VENV)/.installed-*; touch $@
 
 venv: $(STAMP)
+
+$(UV):
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+# Refresh the locks after editing pyproject.toml's dependencies: every pin that still fits is
+# kept; `make lock LOCK_FLAGS=--upgrade` takes the newest versions the ranges allow. The
+# runtime lock (the image's) is the dev lock's runtime part, at the same versions.
+lock: $(UV)
+	$(LOCK_COMPILE) $(LOCK_FLAGS) --extra dev -o requirements-dev.lock
+	$(LOCK_COMPILE) $(LOCK_FLAGS) -c requirements-dev.lock -o requirements.lock
 
 $(AXE): tests/e2e/browser/package.json tests/e2e/browser/package-lock.json
 	npm ci --prefix tests/e2e/browser --no-audit --no-fund --silent
@@ -60,9 +80,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# the processes-and-events diagram of docs/architecture.md, drawn again from contracts/topology.py
+diagram: $(STAMP)
+	$(BIN)/python -m contracts.diagram
+
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf var test-output tests/e2e/browser/node_modules
+	rm -rf var test-output tests/e2e/browser/node_modules $(LOCK_VENV)

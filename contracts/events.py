@@ -82,3 +82,8 @@ def parse_event(body: Any) -> Event:
 
 def event_types() -> list[str]:
     return sorted({key[0] for key in _EVENT_CLASSES})
+
+
+def event_classes() -> list[type[Event]]:
+    """Every registered event class (each version), by type then version."""
+    return [_EVENT_CLASSES[key] for key in sorted(_EVENT_CLASSES)]
