@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -12,6 +12,7 @@ from decimal import Decimal
 from contracts.consultants import (
     AvailabilityFit,
     Explanation,
+    MatchQuery,
     RateFit,
     SkillCoverage,
     SkillMatch,
@@ -56,6 +57,28 @@ class Need:
     exclude_commune: str | None = None
     only_fitting: bool = False
     limit: int = 10
+
+
+def need_for(
+    query: MatchQuery, skills: Sequence[str], origin: tuple[float, float], commune: str
+) -> Need:
+    """The need an agent of `commune` asks with `query` (its skills already resolved to
+    ids, its place as coordinates): a period's `to` is included, and a commune does not
+    engage its own staff."""
+    window = None
+    if query.from_ is not None and query.to is not None:
+        window = Period(query.from_, query.to + timedelta(days=1))
+    return Need(
+        text=query.need or "",
+        skills=tuple(skills),
+        origin=origin,
+        window=window,
+        days=query.days,
+        max_day_rate_cents=query.max_day_rate_cents,
+        exclude_commune=commune,
+        only_fitting=query.only_fitting,
+        limit=query.limit,
+    )
 
 
 @dataclass(frozen=True)
