@@ -1,11 +1,11 @@
 """Consultant matching over 10,000 profiles: how long a match takes inside the service.
 
 `run(stack)` seeds BENCH_CONSULTANTS (10,000) profiles into a running stack's consultants
-database the way the service writes them (repository.publish, outbox included; a third with
-availability periods, one in twenty with an accepted engagement), then times a mix of needs
-(the evaluation set's, each from its commune; half with a period and days, a third with a
-day-rate ceiling, a few with required skills), once the relay has published the seeding's
-events:
+database the way the service writes them (service.publish_consultant, outbox included; a
+third with availability periods, one in twenty with an accepted engagement), then times a mix
+of needs (the evaluation set's, each from its commune; half with a period and days, a third
+with a day-rate ceiling, a few with required skills), once the relay has published the
+seeding's events:
 
 - `ranking_ms`: domain.match_consultants alone, on the warm in-memory index (wall time;
   `ranking_cpu_ms` is its CPU time, which other work on the machine does not inflate);
@@ -39,11 +39,16 @@ from bench.cpu import cpu_seconds  # noqa: E402
 from bench.load import percentile  # noqa: E402
 from bench.seed import bench_communes  # noqa: E402
 from contracts.caller import Caller, Role  # noqa: E402
-from contracts.consultants import AvailabilityPeriod, ConsultantTerms, EngagementStatus  # noqa: E402
+from contracts.consultants import (  # noqa: E402
+    AvailabilityPeriod,
+    ConsultantTerms,
+    EngagementRequest,
+    EngagementStatus,
+)
 from infra.communes import communes  # noqa: E402
 from infra.database import DatabaseAccess, make_engine  # noqa: E402
 from infra.settings import PROJECT_ROOT  # noqa: E402
-from services.consultants import repository  # noqa: E402
+from services.consultants import service  # noqa: E402
 from services.consultants.dependencies import Catalogue  # noqa: E402
 from services.consultants.domain import Need, Period, match_consultants  # noqa: E402
 
@@ -164,23 +169,24 @@ def seed_consultants(url: str, count: int, rng: random.Random) -> float:
                             end=start + timedelta(days=rng.randrange(5, 60)),
                         )
                     )
-                row = repository.publish(tx, home.insee_code, "bench", terms, periods)
+                manager = Caller(
+                    user_id="bench", commune=home.insee_code, roles=frozenset({Role.MANAGER})
+                )
+                row = service.publish_consultant(tx, manager, terms, periods)
                 if rng.random() < 0.05:
                     borrower = Caller(
                         user_id="bench", commune="42218", roles=frozenset({Role.AGENT})
                     )
                     start = today + timedelta(days=rng.randrange(1, 90))
-                    engagement = repository.add_engagement(
-                        tx,
-                        consultant=row,
-                        caller=borrower,
+                    request = EngagementRequest(
+                        consultant_id=row.id,
                         start=start,
                         end=start + timedelta(days=14),
-                        half_days=2 * rng.randrange(1, 3),
+                        days=Decimal(rng.randrange(1, 3)),
                         mission="bench",
-                        order_reference=None,
                     )
-                    repository.record_transition(tx, engagement, EngagementStatus.ACCEPTED, None)
+                    engagement = service.request_days(tx, row, borrower, request)
+                    service.move_engagement(tx, engagement, EngagementStatus.ACCEPTED, None)
                 done += 1
     return time.perf_counter() - started
 

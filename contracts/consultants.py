@@ -4,6 +4,8 @@ its events (billing charges from `engagement.timesheet_approved`)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -20,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from contracts.caller import Role
 from contracts.events import Event, Payload, register
 from contracts.fields import INSEE, Day, Input, within_years
 
@@ -327,6 +330,72 @@ class EngagementStatus(StrEnum):
 class TimesheetStatus(StrEnum):
     RECORDED = "recorded"
     APPROVED = "approved"
+
+
+class EngagementAction(StrEnum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+    CANCEL = "cancel"
+    COMPLETE = "complete"
+    RECORD_TIMESHEET = "record_timesheet"
+    APPROVE_TIMESHEET = "approve_timesheet"
+
+
+class EngagementParty(StrEnum):
+    """Which of the two communes concerned takes an action."""
+
+    LENDER = "lender"  # the consultant's home commune
+    BORROWER = "borrower"  # the commune that engaged them
+    EITHER = "either"
+
+    def includes(self, commune: str, borrower: str, lender: str) -> bool:
+        if self is EngagementParty.LENDER:
+            return commune == lender
+        if self is EngagementParty.BORROWER:
+            return commune == borrower
+        return commune in (borrower, lender)
+
+
+@dataclass(frozen=True)
+class EngagementStep:
+    """An action on an engagement: taken from one of `sources`, it moves the engagement to
+    `target` (None: the status stays, the action is on its timesheets), by a member of
+    `party` holding one of `roles`."""
+
+    sources: frozenset[EngagementStatus]
+    target: EngagementStatus | None
+    party: EngagementParty
+    roles: frozenset[Role]
+
+    def open_to(self, commune: str, roles: Iterable[Role], borrower: str, lender: str) -> bool:
+        """Whether someone of `commune` with `roles` may take it (whatever the status)."""
+        return self.party.includes(commune, borrower, lender) and bool(self.roles & set(roles))
+
+
+_S, _P = EngagementStatus, EngagementParty
+_DECIDERS = frozenset({Role.MANAGER})
+_PARTIES = frozenset({Role.AGENT, Role.MANAGER})
+# the engagement state machine, written once: the service decides with it, the pages show
+# the actions it leaves open
+ENGAGEMENT_STEPS: dict[EngagementAction, EngagementStep] = {
+    EngagementAction.ACCEPT: EngagementStep(
+        frozenset({_S.REQUESTED}), _S.ACCEPTED, _P.LENDER, _DECIDERS
+    ),
+    EngagementAction.REJECT: EngagementStep(
+        frozenset({_S.REQUESTED}), _S.REJECTED, _P.LENDER, _DECIDERS
+    ),
+    EngagementAction.CANCEL: EngagementStep(
+        frozenset({_S.REQUESTED, _S.ACCEPTED}), _S.CANCELLED, _P.EITHER, _PARTIES
+    ),
+    EngagementAction.COMPLETE: EngagementStep(
+        frozenset({_S.ACCEPTED}), _S.COMPLETED, _P.EITHER, _PARTIES
+    ),
+    EngagementAction.RECORD_TIMESHEET: EngagementStep(
+        frozenset({_S.ACCEPTED}), None, _P.LENDER, _PARTIES
+    ),
+    # days recorded are approved whatever became of the engagement since
+    EngagementAction.APPROVE_TIMESHEET: EngagementStep(frozenset(_S), None, _P.BORROWER, _PARTIES),
+}
 
 
 class EngagementRequest(_Ordered):

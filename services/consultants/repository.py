@@ -11,20 +11,19 @@ from sqlalchemy.orm import Session
 
 from contracts.caller import Caller
 from contracts.consultants import (
-    EVENT_OF_STATUS,
-    AvailabilityKind,
     AvailabilityPeriod,
-    ConsultantPublished,
     ConsultantSnapshot,
     ConsultantStatus,
     ConsultantTerms,
     ConsultantView,
     EngagementQuery,
+    EngagementRequest,
     EngagementSnapshot,
     EngagementStatus,
     EngagementTransition,
     EngagementView,
     RecordedPeriod,
+    TimesheetApproval,
     TimesheetStatus,
     TimesheetView,
 )
@@ -39,6 +38,7 @@ from services.consultants.domain import (
     Profile,
     amount_cents,
     as_days,
+    half_days,
     vocabulary,
 )
 from services.consultants.models import (
@@ -58,11 +58,34 @@ def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
         yield ids[i : i + CHUNK]
 
 
+class _RowWith:
+    """A row as a view sees it: its columns, plus the values computed or named otherwise,
+    for `Model.model_validate(_RowWith(row, ...), from_attributes=True)`."""
+
+    def __init__(self, row: object, **values: object):
+        self._row, self._values = row, values
+
+    def __getattr__(self, name: str) -> object:
+        values = self.__dict__["_values"]
+        return values[name] if name in values else getattr(self.__dict__["_row"], name)
+
+
 # -- consultants ------------------------------------------------------------------------
 
 
 def terms_of(row: ConsultantRow) -> ConsultantTerms:
-    return ConsultantTerms.model_validate({name: getattr(row, name) for name in TERM_FIELDS})
+    return ConsultantTerms.model_validate(row, from_attributes=True)
+
+
+def change_terms(row: ConsultantRow, terms: ConsultantTerms) -> None:
+    for name, value in terms.model_dump(mode="json").items():
+        setattr(row, name, value)
+    bump(row)
+
+
+def withdraw(row: ConsultantRow) -> None:
+    row.status = ConsultantStatus.WITHDRAWN.value
+    bump(row)
 
 
 def periods_of(session: Session, consultant_ids: Sequence[str]) -> dict[str, list[RecordedPeriod]]:
@@ -74,44 +97,25 @@ def periods_of(session: Session, consultant_ids: Sequence[str]) -> dict[str, lis
             .order_by(AvailabilityRow.start, AvailabilityRow.id)
         )
         for p in rows:
-            found[p.consultant_id].append(
-                RecordedPeriod(
-                    id=p.id, kind=AvailabilityKind(p.kind), start=p.start, end=p.end, note=p.note
-                )
-            )
+            found[p.consultant_id].append(RecordedPeriod.model_validate(p, from_attributes=True))
     return found
 
 
 def view_of(row: ConsultantRow, periods: list[RecordedPeriod] | None = None) -> ConsultantView:
     commune = communes().get(row.home_commune)
     vocab = vocabulary()
-    return ConsultantView(
-        **terms_of(row).model_dump(),
-        id=row.id,
-        home_commune=row.home_commune,
+    seen = _RowWith(
+        row,
         home_commune_name=commune.name if commune else row.home_commune,
         skill_labels=[vocab.label(s) for s in row.skills],
-        status=ConsultantStatus(row.status),
-        revision=row.revision,
         availability=periods or [],
-        created_at=row.created_at,
-        updated_at=row.updated_at,
     )
+    return ConsultantView.model_validate(seen, from_attributes=True)
 
 
 def snapshot_of(row: ConsultantRow) -> ConsultantSnapshot:
-    return ConsultantSnapshot(
-        consultant_id=row.id,
-        home_commune=row.home_commune,
-        name=row.name,
-        title=row.title,
-        skills=row.skills,
-        languages=row.languages,
-        day_rate_cents=row.day_rate_cents,
-        currency=row.currency,
-        max_days_per_month=row.max_days_per_month,
-        status=ConsultantStatus(row.status),
-        revision=row.revision,
+    return ConsultantSnapshot.model_validate(
+        _RowWith(row, consultant_id=row.id), from_attributes=True
     )
 
 
@@ -122,8 +126,9 @@ def publish(
     terms: ConsultantTerms,
     periods: Sequence[AvailabilityPeriod] = (),
 ) -> ConsultantRow:
-    """A new published consultant of `home_commune` (skills already resolved to ids), and
-    its consultant.published event."""
+    """A new published consultant of `home_commune` (skills already resolved to ids). The
+    service emits its consultant.published event; `tx` is the unit of work, of which only
+    the session is used here."""
     commune = communes().get(home_commune)
     if commune is None:
         raise unknown_commune("commune", home_commune)
@@ -143,7 +148,6 @@ def publish(
     tx.session.add(row)
     tx.session.flush()
     add_periods(tx.session, row.id, periods)
-    tx.emit(ConsultantPublished, snapshot_of(row))
     return row
 
 
@@ -298,15 +302,7 @@ def profiles(
 
 
 def add_engagement(
-    tx: UnitOfWork,
-    *,
-    consultant: ConsultantRow,
-    caller: Caller,
-    start,
-    end,
-    half_days: int,
-    mission: str,
-    order_reference: str | None,
+    session: Session, consultant: ConsultantRow, caller: Caller, request: EngagementRequest
 ) -> EngagementRow:
     now = datetime.now(UTC)
     row = EngagementRow(
@@ -316,20 +312,20 @@ def add_engagement(
         lender_commune=consultant.home_commune,
         borrower_commune=caller.commune,
         status=EngagementStatus.REQUESTED.value,
-        start=start,
-        end=end,
-        half_days=half_days,
-        mission=mission,
-        order_reference=order_reference,
+        start=request.start,
+        end=request.end,
+        half_days=half_days(request.days),
+        mission=request.mission,
+        order_reference=request.order_reference,
         day_rate_cents=consultant.day_rate_cents,
         currency=consultant.currency,
         requested_by=caller.user_id,
         created_at=now,
         updated_at=now,
     )
-    tx.session.add(row)
-    tx.session.flush()
-    record_transition(tx, row, EngagementStatus.REQUESTED, caller, mission)
+    session.add(row)
+    session.flush()
+    record_transition(session, row, EngagementStatus.REQUESTED, caller, request.mission)
     return row
 
 
@@ -344,17 +340,17 @@ def get_engagement(session: Session, engagement_id: str, for_update: bool = Fals
 
 
 def record_transition(
-    tx: UnitOfWork,
+    session: Session,
     row: EngagementRow,
     status: EngagementStatus,
     caller: Caller | None,
     note: str = "",
 ) -> None:
-    """Moves the engagement to `status`, keeps the history and emits the matching event."""
+    """Moves the engagement to `status` and keeps the history."""
     now = datetime.now(UTC)
     row.status = status.value
     row.updated_at = now
-    tx.session.add(
+    session.add(
         EngagementTransitionRow(
             engagement_id=row.id,
             status=status.value,
@@ -364,8 +360,7 @@ def record_transition(
             note=note,
         )
     )
-    tx.session.flush()
-    tx.emit(EVENT_OF_STATUS[status], engagement_snapshot(tx.session, row, reason=note))
+    session.flush()
 
 
 def approved_half_days(session: Session, engagement_id: str) -> int:
@@ -378,24 +373,17 @@ def approved_half_days(session: Session, engagement_id: str) -> int:
     return int(total or 0)
 
 
-def engagement_snapshot(session: Session, row: EngagementRow, reason: str = ""):
-    return EngagementSnapshot(
+def engagement_snapshot(
+    session: Session, row: EngagementRow, reason: str = ""
+) -> EngagementSnapshot:
+    seen = _RowWith(
+        row,
         engagement_id=row.id,
-        consultant_id=row.consultant_id,
-        consultant_name=row.consultant_name,
-        status=EngagementStatus(row.status),
-        lender_commune=row.lender_commune,
-        borrower_commune=row.borrower_commune,
-        start=row.start,
-        end=row.end,
         days=as_days(row.half_days),
-        day_rate_cents=row.day_rate_cents,
-        currency=row.currency,
-        mission=row.mission,
-        order_reference=row.order_reference,
         days_approved=as_days(approved_half_days(session, row.id)),
         reason=reason,
     )
+    return EngagementSnapshot.model_validate(seen, from_attributes=True)
 
 
 def timesheets_of(session: Session, engagement_ids: Sequence[str]) -> dict[str, list[TimesheetRow]]:
@@ -421,31 +409,17 @@ def history_of(session: Session, engagement_ids: Sequence[str]):
         )
         for t in rows:
             found[t.engagement_id].append(
-                EngagementTransition(
-                    status=EngagementStatus(t.status),
-                    at=t.at,
-                    by_user=t.by_user,
-                    by_commune=t.by_commune,
-                    note=t.note,
-                )
+                EngagementTransition.model_validate(t, from_attributes=True)
             )
     return found
 
 
 def timesheet_view(row: TimesheetRow, day_rate_cents: int) -> TimesheetView:
     days = as_days(row.half_days)
-    return TimesheetView(
-        id=row.id,
-        date=row.work_date,
-        days=days,
-        status=TimesheetStatus(row.status),
-        note=row.note,
-        amount_cents=amount_cents(days, day_rate_cents),
-        recorded_at=row.recorded_at,
-        recorded_by=row.recorded_by,
-        approved_at=row.approved_at,
-        approved_by=row.approved_by,
+    seen = _RowWith(
+        row, date=row.work_date, days=days, amount_cents=amount_cents(days, day_rate_cents)
     )
+    return TimesheetView.model_validate(seen, from_attributes=True)
 
 
 def engagement_views(session: Session, rows: Sequence[EngagementRow]) -> list[EngagementView]:
@@ -455,31 +429,19 @@ def engagement_views(session: Session, rows: Sequence[EngagementRow]) -> list[En
     views = []
     for r in rows:
         own = sheets[r.id]
-        views.append(
-            EngagementView(
-                id=r.id,
-                consultant_id=r.consultant_id,
-                consultant_name=r.consultant_name,
-                status=EngagementStatus(r.status),
-                lender_commune=r.lender_commune,
-                borrower_commune=r.borrower_commune,
-                start=r.start,
-                end=r.end,
-                days=as_days(r.half_days),
-                mission=r.mission,
-                order_reference=r.order_reference,
-                day_rate_cents=r.day_rate_cents,
-                amount_cents=amount_cents(as_days(r.half_days), r.day_rate_cents),
-                currency=r.currency,
-                days_recorded=as_days(sum(t.half_days for t in own)),
-                days_approved=as_days(
-                    sum(t.half_days for t in own if t.status == TimesheetStatus.APPROVED.value)
-                ),
-                timesheets=[timesheet_view(t, r.day_rate_cents) for t in own],
-                created_at=r.created_at,
-                history=history[r.id],
-            )
+        days = as_days(r.half_days)
+        seen = _RowWith(
+            r,
+            days=days,
+            amount_cents=amount_cents(days, r.day_rate_cents),
+            days_recorded=as_days(sum(t.half_days for t in own)),
+            days_approved=as_days(
+                sum(t.half_days for t in own if t.status == TimesheetStatus.APPROVED.value)
+            ),
+            timesheets=[timesheet_view(t, r.day_rate_cents) for t in own],
+            history=history[r.id],
         )
+        views.append(EngagementView.model_validate(seen, from_attributes=True))
     return views
 
 
@@ -525,3 +487,23 @@ def timesheet_for_update(session: Session, engagement_id: str, timesheet_id: str
     if row is None:
         raise NotFound("No such timesheet on this engagement")
     return row
+
+
+def approve_timesheet(sheet: TimesheetRow, caller: Caller) -> None:
+    sheet.status = TimesheetStatus.APPROVED.value
+    sheet.approved_by = caller.user_id
+    sheet.approved_at = datetime.now(UTC)
+
+
+def timesheet_approval(row: EngagementRow, sheet: TimesheetRow) -> TimesheetApproval:
+    """What billing charges of approved days: the engagement's terms, as they are."""
+    days = as_days(sheet.half_days)
+    seen = _RowWith(
+        row,
+        engagement_id=row.id,
+        timesheet_id=sheet.id,
+        work_date=sheet.work_date,
+        days=days,
+        amount_cents=amount_cents(days, row.day_rate_cents),
+    )
+    return TimesheetApproval.model_validate(seen, from_attributes=True)

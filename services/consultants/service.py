@@ -1,15 +1,19 @@
-"""The consultants nameko service: entrypoints only; rules live in domain.py."""
+"""The consultants nameko service: entrypoints that load, ask the domain (domain/), store
+(repository.py) and emit the events; the service-layer steps the seeders share."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
 
-from contracts.caller import Caller, Role
+from contracts.caller import Caller
 from contracts.clock import paris_today
 from contracts.consultants import (
+    EVENT_OF_STATUS,
     AvailabilityChange,
+    AvailabilityPeriod,
     ConsultantChanges,
     ConsultantDraft,
+    ConsultantPublished,
     ConsultantStatus,
     ConsultantTerms,
     ConsultantUpdated,
@@ -23,25 +27,23 @@ from contracts.consultants import (
     MatchQuery,
     SkillList,
     SkillView,
-    TimesheetApproval,
     TimesheetEntry,
     TimesheetStatus,
 )
 from contracts.errors import (
-    Conflict,
-    Forbidden,
-    InvalidInput,
     NotFound,
     unknown_commune,
     validated,
 )
 from contracts.fields import Reason, RequiredReason, is_uuid
 from infra.communes import communes
+from infra.database import UnitOfWork
 from infra.health import OperableService
 from infra.rpc import rpc
 from services.consultants import domain, repository
 from services.consultants.dependencies import MatchingIndex
-from services.consultants.domain import Commitment, Need, Period, as_days, half_days
+from services.consultants.domain import Commitment, Period, as_days, half_days
+from services.consultants.models import ConsultantRow, EngagementRow
 
 
 class Service(OperableService):
@@ -73,9 +75,9 @@ class Service(OperableService):
         who = Caller.model_validate(caller)
         asked = validated(ConsultantDraft, draft)
         domain.ensure_manager_of(who, who.commune)
-        terms = _with_skill_ids(asked)
+        terms = domain.terms_of_draft(asked)
         with self.db.transaction() as tx:
-            row = repository.publish(tx, who.commune, who.user_id, terms, asked.availability)
+            row = publish_consultant(tx, who, terms, asked.availability)
             periods = repository.periods_of(tx.session, [row.id])[row.id]
         return repository.view_of(row, periods).model_dump(mode="json")
 
@@ -90,17 +92,14 @@ class Service(OperableService):
     @rpc
     def update(self, caller: dict, consultant_id: str, changes: dict) -> dict:
         who = Caller.model_validate(caller)
-        edit = validated(ConsultantChanges, changes)
-        if edit.skills is not None:
-            edit.skills = domain.vocabulary().resolve(edit.skills)
+        edit = domain.with_skill_ids(validated(ConsultantChanges, changes))
         with self.db.transaction() as tx:
             row = self._for_change(tx.session, who, consultant_id)
             terms = domain.amended(repository.terms_of(row), edit)
-            if terms.max_days_per_month < row.max_days_per_month:
-                self._ensure_commitments_fit(tx.session, row, terms.max_days_per_month)
-            for name, value in terms.model_dump(mode="json").items():
-                setattr(row, name, value)
-            repository.bump(row)
+            _ensure_commitments_fit(
+                tx.session, row, terms.max_days_per_month, previous_max=row.max_days_per_month
+            )
+            repository.change_terms(row, terms)
             tx.emit(ConsultantUpdated, repository.snapshot_of(row))
             periods = repository.periods_of(tx.session, [row.id])[row.id]
         return repository.view_of(row, periods).model_dump(mode="json")
@@ -112,9 +111,8 @@ class Service(OperableService):
         with self.db.transaction() as tx:
             row = self._visible(tx.session, who, consultant_id, for_update=True)
             domain.ensure_manager_of(who, row.home_commune)
-            if row.status != ConsultantStatus.WITHDRAWN.value:
-                row.status = ConsultantStatus.WITHDRAWN.value
-                repository.bump(row)
+            if not domain.is_withdrawn(row.status):
+                repository.withdraw(row)
                 tx.emit(ConsultantWithdrawn, repository.snapshot_of(row))
             periods = repository.periods_of(tx.session, [row.id])[row.id]
         return repository.view_of(row, periods).model_dump(mode="json")
@@ -130,7 +128,7 @@ class Service(OperableService):
             if asked.replace:
                 repository.clear_periods(tx.session, row.id)
             repository.add_periods(tx.session, row.id, asked.periods)
-            self._ensure_commitments_fit(tx.session, row, row.max_days_per_month)
+            _ensure_commitments_fit(tx.session, row, row.max_days_per_month)
             repository.bump(row)
             tx.emit(ConsultantUpdated, repository.snapshot_of(row))
             periods = repository.periods_of(tx.session, [row.id])[row.id]
@@ -148,20 +146,7 @@ class Service(OperableService):
         origin = communes().get(near)
         if origin is None or origin.latitude is None or origin.longitude is None:
             raise unknown_commune("near", near)
-        window = None
-        if asked.from_ is not None and asked.to is not None:
-            window = Period(asked.from_, asked.to + timedelta(days=1))  # `to` is included
-        need = Need(
-            text=asked.need or "",
-            skills=tuple(skills),
-            origin=(origin.latitude, origin.longitude),
-            window=window,
-            days=asked.days,
-            max_day_rate_cents=asked.max_day_rate_cents,
-            exclude_commune=who.commune,  # a commune does not engage its own staff
-            only_fitting=asked.only_fitting,
-            limit=asked.limit,
-        )
+        need = domain.need_for(asked, skills, (origin.latitude, origin.longitude), who.commune)
         with self.db.reading() as session:
             result, views = self.catalogue.match(session, need)
         return MatchPage(
@@ -181,29 +166,12 @@ class Service(OperableService):
         """An agent or manager asks another commune for days of one of its consultants."""
         who = Caller.model_validate(caller)
         asked = validated(EngagementRequest, request)
-        if not who.has(Role.AGENT, Role.MANAGER):
-            raise Forbidden("Only an agent or a manager may request an engagement")
+        domain.ensure_may_request(who)
         today = paris_today()
         with self.db.transaction() as tx:
-            consultant = (
-                repository.consultant(tx.session, asked.consultant_id)
-                if is_uuid(asked.consultant_id)
-                else None
-            )
-            if consultant is None or (
-                consultant.status != ConsultantStatus.PUBLISHED.value
-                and consultant.home_commune != who.commune
-            ):
-                raise InvalidInput(
-                    "Unknown consultant",
-                    [
-                        {
-                            "field": "consultant_id",
-                            "message": "no such consultant",
-                            "type": "unknown_consultant",
-                        }
-                    ],
-                )
+            consultant = _seen(tx.session, who, asked.consultant_id)
+            if consultant is None:
+                raise domain.unknown_consultant()
             calendar = repository.calendar_of(tx.session, consultant.id)
             domain.check_request(
                 published=consultant.status == ConsultantStatus.PUBLISHED.value,
@@ -215,24 +183,15 @@ class Service(OperableService):
                 calendar=calendar,
                 today=today,
             )
-            # requests hold nothing; this only spares asking for days that are not there
-            span = Period(asked.start, asked.end)
             held = repository.commitments_of(tx.session, [consultant.id])[consultant.id]
-            _, free = domain.free_half_days(
-                calendar, consultant.max_days_per_month, domain.entangled(held, span), span
+            domain.ensure_days_free(
+                calendar,
+                consultant.max_days_per_month,
+                held,
+                Period(asked.start, asked.end),
+                asked.days,
             )
-            if free < half_days(asked.days):
-                raise _not_enough_days(asked.start, asked.end, free)
-            row = repository.add_engagement(
-                tx,
-                consultant=consultant,
-                caller=who,
-                start=asked.start,
-                end=asked.end,
-                half_days=half_days(asked.days),
-                mission=asked.mission,
-                order_reference=asked.order_reference,
-            )
+            row = request_days(tx, consultant, who, asked)
             (view,) = repository.engagement_views(tx.session, [row])
         return view.model_dump(mode="json")
 
@@ -244,24 +203,17 @@ class Service(OperableService):
         who = Caller.model_validate(caller)
         with self.db.transaction() as tx:
             consultant, row = self._locked(tx.session, who, engagement_id, "accept")
-            domain.next_status(EngagementStatus(row.status), "accept")
-            if consultant.status != ConsultantStatus.PUBLISHED.value:
-                raise Conflict("This consultant is withdrawn")
-            if paris_today() >= row.end:
-                raise Conflict("The engagement's period is over")
-            span = Period(row.start, row.end)
             others = repository.commitments_of(tx.session, [consultant.id], exclude=row.id)
-            held = others[consultant.id]
-            calendar = repository.calendar_of(tx.session, consultant.id)
-            new = Commitment(row.id, row.start, row.end, row.half_days)
-            if not domain.commitments_fit(
-                calendar, consultant.max_days_per_month, domain.entangled([*held, new], span)
-            ):
-                _, free = domain.free_half_days(
-                    calendar, consultant.max_days_per_month, domain.entangled(held, span), span
-                )
-                raise _not_enough_days(row.start, row.end, free)
-            repository.record_transition(tx, row, EngagementStatus.ACCEPTED, who)
+            target = domain.check_accept(
+                EngagementStatus(row.status),
+                published=consultant.status == ConsultantStatus.PUBLISHED.value,
+                calendar=repository.calendar_of(tx.session, consultant.id),
+                max_days_per_month=consultant.max_days_per_month,
+                held=others[consultant.id],
+                engagement=Commitment(row.id, row.start, row.end, row.half_days),
+                today=paris_today(),
+            )
+            move_engagement(tx, row, target, who)
             repository.bump(consultant)
             (view,) = repository.engagement_views(tx.session, [row])
         return view.model_dump(mode="json")
@@ -285,16 +237,17 @@ class Service(OperableService):
         with self.db.transaction() as tx:
             consultant, row = self._locked(tx.session, who, engagement_id, action)
             current = EngagementStatus(row.status)
-            target = domain.next_status(current, action)
-            if action == "cancel":
-                domain.check_cancellable(row.start, paris_today())
-            if action == "complete":
-                sheets = repository.timesheets_of(tx.session, [row.id])[row.id]
-                if any(t.status != TimesheetStatus.APPROVED.value for t in sheets):
-                    raise Conflict("Some days worked are not approved yet")
-            repository.record_transition(tx, row, target, who, note)
-            if current in domain.RESERVING:
-                repository.bump(consultant)  # the days it held change
+            sheets = repository.timesheets_of(tx.session, [row.id])[row.id]
+            target = domain.check_transition(
+                action,
+                current,
+                start=row.start,
+                today=paris_today(),
+                timesheets=[TimesheetStatus(s.status) for s in sheets],
+            )
+            move_engagement(tx, row, target, who, note)
+            if domain.moves_held_days(current, target):
+                repository.bump(consultant)
             (view,) = repository.engagement_views(tx.session, [row])
         return view.model_dump(mode="json")
 
@@ -331,30 +284,9 @@ class Service(OperableService):
         with self.db.transaction() as tx:
             _, row = self._locked(tx.session, who, engagement_id, "approve_timesheet")
             sheet = repository.timesheet_for_update(tx.session, row.id, timesheet_id)
-            if sheet.status != TimesheetStatus.RECORDED.value:
-                raise Conflict("These days are already approved")
-            sheet.status = TimesheetStatus.APPROVED.value
-            sheet.approved_by = who.user_id
-            sheet.approved_at = datetime.now(UTC)
-            days = as_days(sheet.half_days)
-            tx.emit(
-                EngagementTimesheetApproved,
-                TimesheetApproval(
-                    engagement_id=row.id,
-                    timesheet_id=sheet.id,
-                    consultant_id=row.consultant_id,
-                    consultant_name=row.consultant_name,
-                    lender_commune=row.lender_commune,
-                    borrower_commune=row.borrower_commune,
-                    work_date=sheet.work_date,
-                    days=days,
-                    day_rate_cents=row.day_rate_cents,
-                    amount_cents=domain.amount_cents(days, row.day_rate_cents),
-                    currency=row.currency,
-                    mission=row.mission,
-                    order_reference=row.order_reference,
-                ),
-            )
+            domain.check_approvable(TimesheetStatus(sheet.status))
+            repository.approve_timesheet(sheet, who)
+            tx.emit(EngagementTimesheetApproved, repository.timesheet_approval(row, sheet))
             tx.session.flush()
             (view,) = repository.engagement_views(tx.session, [row])
         return view.model_dump(mode="json")
@@ -384,23 +316,15 @@ class Service(OperableService):
     # -- helpers ----------------------------------------------------------------------
 
     def _visible(self, session, who: Caller, consultant_id: str, for_update: bool = False):
-        """A published consultant, or a withdrawn one of the caller's own commune; else 404."""
-        row = (
-            repository.consultant(session, consultant_id, for_update)
-            if is_uuid(consultant_id)
-            else None
-        )
-        if row is None or (
-            row.status != ConsultantStatus.PUBLISHED.value and row.home_commune != who.commune
-        ):
-            raise NotFound(f"No consultant {consultant_id}")
+        """A consultant the caller may see; else 404."""
+        row = _seen(session, who, consultant_id, for_update)
+        if row is None:
+            raise domain.no_such_consultant(consultant_id)
         return row
 
     def _for_change(self, session, who: Caller, consultant_id: str):
         row = self._visible(session, who, consultant_id, for_update=True)
-        domain.ensure_manager_of(who, row.home_commune)
-        if row.status == ConsultantStatus.WITHDRAWN.value:
-            raise Conflict("This consultant is withdrawn and can no longer change")
+        domain.ensure_changeable(who, row.home_commune, row.status)
         return row
 
     def _locked(self, session, who: Caller, engagement_id: str, action: str):
@@ -414,32 +338,63 @@ class Service(OperableService):
         row = repository.get_engagement(session, engagement_id, for_update=True)
         return consultant, row
 
-    def _ensure_commitments_fit(self, session, row, max_days_per_month: int) -> None:
-        """The days already committed still fit the consultant's calendar and maximum."""
-        held = repository.commitments_of(session, [row.id])[row.id]
-        if not held:
-            return
-        calendar = repository.calendar_of(session, row.id)
-        today = paris_today()
-        span = Period(today, max(today, *(c.end for c in held)))
-        if not domain.commitments_fit(calendar, max_days_per_month, domain.entangled(held, span)):
-            raise Conflict(
-                "The days already committed to engagements would no longer fit: change "
-                "or cancel those engagements first"
-            )
 
-
-def _with_skill_ids(draft: ConsultantDraft) -> ConsultantTerms:
-    """The draft's terms with its skills as vocabulary ids (unknown ones refused, 422)."""
-    fields = draft.model_dump(exclude={"availability"})
-    fields["skills"] = domain.vocabulary().resolve(draft.skills)
-    return validated(ConsultantTerms, fields)
-
-
-def _not_enough_days(start, end, free: int) -> Conflict:
-    return Conflict(
-        f"The consultant has {as_days(free)} day(s) free between {start.isoformat()} and "
-        f"{(end - timedelta(days=1)).isoformat()}: their calendar, monthly maximum and "
-        f"engagements already accepted leave no more",
-        available_days=str(as_days(free)),
+def _seen(session, who: Caller, consultant_id: str, for_update: bool = False):
+    """The consultant if the caller may see it (see domain.visible), else None."""
+    row = (
+        repository.consultant(session, consultant_id, for_update)
+        if is_uuid(consultant_id)
+        else None
     )
+    if row is None or not domain.visible(row.status, row.home_commune, who.commune):
+        return None
+    return row
+
+
+def _ensure_commitments_fit(
+    session, row, max_days_per_month: int, previous_max: int | None = None
+) -> None:
+    held = repository.commitments_of(session, [row.id])[row.id]
+    calendar = repository.calendar_of(session, row.id)
+    domain.ensure_commitments_fit(
+        calendar, max_days_per_month, held, paris_today(), previous_max=previous_max
+    )
+
+
+# -- the service layer's steps that emit, shared with the seeders (demo, bench) -------------
+
+
+def publish_consultant(
+    tx: UnitOfWork, who: Caller, terms: ConsultantTerms, periods: Sequence[AvailabilityPeriod]
+) -> ConsultantRow:
+    """A new published consultant of the caller's commune, and its consultant.published
+    event."""
+    row = repository.publish(tx, who.commune, who.user_id, terms, periods)
+    tx.emit(ConsultantPublished, repository.snapshot_of(row))
+    return row
+
+
+def request_days(
+    tx: UnitOfWork, consultant: ConsultantRow, caller: Caller, request: EngagementRequest
+) -> EngagementRow:
+    """A new requested engagement, and its engagement.requested event."""
+    row = repository.add_engagement(tx.session, consultant, caller, request)
+    _emit_status(tx, row, request.mission)
+    return row
+
+
+def move_engagement(
+    tx: UnitOfWork,
+    row: EngagementRow,
+    status: EngagementStatus,
+    caller: Caller | None,
+    note: str = "",
+) -> None:
+    """The engagement moves to `status` (as the domain decided), with its event."""
+    repository.record_transition(tx.session, row, status, caller, note)
+    _emit_status(tx, row, note)
+
+
+def _emit_status(tx: UnitOfWork, row: EngagementRow, note: str) -> None:
+    snapshot = repository.engagement_snapshot(tx.session, row, reason=note)
+    tx.emit(EVENT_OF_STATUS[EngagementStatus(row.status)], snapshot)

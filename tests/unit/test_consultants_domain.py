@@ -12,7 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts.caller import Caller, Role
-from contracts.consultants import AvailabilityPeriod, EngagementStatus
+from contracts.consultants import (
+    ENGAGEMENT_STEPS,
+    AvailabilityPeriod,
+    EngagementStatus,
+    TimesheetStatus,
+)
 from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from infra.communes import communes
 from services.consultants import domain
@@ -487,6 +492,40 @@ def test_who_may_do_what_on_an_engagement():
     with pytest.raises(Forbidden):
         domain.ensure_may(caller(borrower, Role.FINANCE), "cancel", borrower, lender)
     domain.ensure_may(caller(lender), "cancel", borrower, lender)
+
+
+def test_the_actions_the_steps_leave_open_are_those_the_service_allows():
+    """What contracts.ENGAGEMENT_STEPS tells the pages to show is what the service lets pass."""
+    borrower, lender = "42218", "42095"
+    for action, step in ENGAGEMENT_STEPS.items():
+        for commune in (borrower, lender):
+            for role in Role:
+                who = caller(commune, role)
+                try:
+                    domain.ensure_may(who, action, borrower, lender)
+                    allowed = True
+                except Forbidden:
+                    allowed = False
+                assert allowed == step.open_to(commune, who.roles, borrower, lender), (
+                    action,
+                    commune,
+                    role,
+                )
+
+
+def test_completion_waits_for_every_day_worked_to_be_approved():
+    E, T = EngagementStatus, TimesheetStatus
+    terms = dict(start=date(2026, 3, 2), today=date(2026, 3, 20))
+    assert (
+        domain.check_transition("complete", E.ACCEPTED, **terms, timesheets=[T.APPROVED])
+        == E.COMPLETED
+    )
+    with pytest.raises(Conflict):
+        domain.check_transition("complete", E.ACCEPTED, **terms, timesheets=[T.RECORDED])
+    with pytest.raises(Conflict):  # cancelled only before it starts
+        domain.check_transition("cancel", E.ACCEPTED, **terms, timesheets=[])
+    assert domain.moves_held_days(E.ACCEPTED, E.CANCELLED)
+    assert not domain.moves_held_days(E.REQUESTED, E.REJECTED)
 
 
 def test_a_request_reports_every_broken_rule():

@@ -1,0 +1,425 @@
+"""Matching: consultants ranked for a need, each score with its explanation."""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+from contracts.consultants import (
+    AvailabilityFit,
+    Explanation,
+    MatchQuery,
+    RateFit,
+    SkillCoverage,
+    SkillMatch,
+    TextRelevance,
+)
+from infra.communes import great_circle_km
+from services.consultants.domain.commitments import entangled, free_half_days
+from services.consultants.domain.index import ConsultantIndex, Profile
+from services.consultants.domain.text import Vocabulary, tokens
+from services.consultants.domain.working_days import (
+    Period,
+    as_days,
+    half_days,
+    months,
+    working_days,
+)
+
+# how much each component weighs when it applies; the weights of those that apply are
+# rescaled to sum to 1, so a score is always in [0, 1]
+WEIGHTS = {"skills": 0.40, "text": 0.30, "distance": 0.15, "availability": 0.10, "rate": 0.05}
+# proximity is 1 at home, one half at this distance
+HALF_PROXIMITY_KM = 25.0
+# coverage of an asked skill by a related one, rather than the skill itself
+RELATED_COVERAGE = 0.5
+# share of the rate score a consultant at the ceiling loses against a free one
+RATE_SPREAD = 0.25
+# text relevance below this share of the best candidate's, without a skill asked, is noise
+TEXT_FLOOR = 0.15
+
+
+@dataclass(frozen=True)
+class Need:
+    """What an agent asks for. `window` is half-open; without it availability is not
+    asked; `days` defaults to one day when there is a window."""
+
+    text: str = ""
+    skills: tuple[str, ...] = ()
+    origin: tuple[float, float] | None = None
+    window: Period | None = None
+    days: Decimal | None = None
+    max_day_rate_cents: int | None = None
+    exclude_commune: str | None = None
+    only_fitting: bool = False
+    limit: int = 10
+
+
+def need_for(
+    query: MatchQuery, skills: Sequence[str], origin: tuple[float, float], commune: str
+) -> Need:
+    """The need an agent of `commune` asks with `query` (its skills already resolved to
+    ids, its place as coordinates): a period's `to` is included, and a commune does not
+    engage its own staff."""
+    window = None
+    if query.from_ is not None and query.to is not None:
+        window = Period(query.from_, query.to + timedelta(days=1))
+    return Need(
+        text=query.need or "",
+        skills=tuple(skills),
+        origin=origin,
+        window=window,
+        days=query.days,
+        max_day_rate_cents=query.max_day_rate_cents,
+        exclude_commune=commune,
+        only_fitting=query.only_fitting,
+        limit=query.limit,
+    )
+
+
+@dataclass(frozen=True)
+class Ranked:
+    profile: Profile
+    score: float
+    fits: bool
+    explanation: Explanation
+
+
+@dataclass
+class MatchResult:
+    items: list[Ranked]
+    candidates: int
+    need_terms: list[str]
+    inferred_skills: list[str] = field(default_factory=list)
+
+
+def proximity(distance_km: float) -> float:
+    return 1.0 / (1.0 + distance_km / HALF_PROXIMITY_KM)
+
+
+def rate_score(day_rate_cents: int, ceiling: int) -> float:
+    if day_rate_cents > ceiling:
+        return 0.0
+    return 1.0 - RATE_SPREAD * (day_rate_cents / ceiling if ceiling else 0.0)
+
+
+class _AvailabilityOracle:
+    """Free half days of each candidate in the need's window, shared work cached: most
+    profiles have no calendar and no commitment near the window, and then only their
+    monthly maximum matters."""
+
+    def __init__(self, window: Period):
+        self.window = window
+        parts = months(window.start, window.end)
+        self.month_parts = [(m, working_days(m.start, m.end)) for m in parts]
+        self._plain: dict[int, int] = {}
+        self._free: dict[str, int] = {}
+
+    def free(self, profile: Profile) -> int:
+        known = self._free.get(profile.consultant_id)
+        if known is None:
+            known = self._free[profile.consultant_id] = self._compute(profile)
+        return known
+
+    def _compute(self, profile: Profile) -> int:
+        cap = 2 * profile.max_days_per_month
+        commitments = entangled(profile.commitments, self.window) if profile.commitments else []
+        if commitments:
+            return free_half_days(
+                profile.calendar, profile.max_days_per_month, commitments, self.window
+            )[1]
+        if not profile.calendar.constrained:
+            if cap not in self._plain:
+                self._plain[cap] = sum(min(2 * wd, cap) for _, wd in self.month_parts)
+            return self._plain[cap]
+        return sum(
+            min(2 * profile.calendar.open_days(m.start, m.end), cap) for m, _ in self.month_parts
+        )
+
+
+def match_consultants(index: ConsultantIndex, need: Need) -> MatchResult:
+    """Ranks the index's profiles for a need: fitting candidates first (available for the
+    days needed, within the rate ceiling), then by score, nearer, then by id. Each comes
+    with the explanation of its score.
+
+    Relevance (skills, text) and distance are scored for every candidate; availability
+    and rate, the dear part, only for as many as can still enter the top: candidates are
+    taken by their best possible score and the scan stops once `limit` fitting ones beat
+    the best any other could reach (Fagin's threshold algorithm)."""
+    vocab = index.vocabulary
+    words = tokens(need.text)
+    need_terms = list(dict.fromkeys(words))
+    inferred = vocab.recognise(words)
+    asked = list(need.skills) or inferred
+    text_scores = index.bm25(need_terms)
+
+    coverage: dict[str, float] = {}
+    for skill_id in asked:
+        direct = index.by_skill.get(skill_id, set())
+        for cid in direct:
+            coverage[cid] = coverage.get(cid, 0.0) + 1.0
+        near_miss: set[str] = set()
+        for related in vocab.related.get(skill_id, ()):
+            near_miss |= index.by_skill.get(related, set())
+        for cid in near_miss - direct:
+            coverage[cid] = coverage.get(cid, 0.0) + RELATED_COVERAGE
+
+    best_text = max(text_scores.values(), default=0.0)
+    if need_terms or asked:
+        # a word shared with thousands of profiles ('plan', 'gestion') is no relevance
+        floor = TEXT_FLOOR * best_text
+        pool: Iterable[str] = {c for c, s in text_scores.items() if s >= floor} | coverage.keys()
+    else:
+        pool = index.profiles.keys()
+    applies = {
+        "skills": bool(asked),
+        "text": best_text > 0,
+        "distance": need.origin is not None,
+        "availability": need.window is not None,
+        "rate": need.max_day_rate_cents is not None,
+    }
+    total_weight = sum(w for name, w in WEIGHTS.items() if applies[name])
+    weights = (
+        {n: w / total_weight for n, w in WEIGHTS.items() if applies[n]} if total_weight else {}
+    )
+    distances = index.distances_from(need.origin) if need.origin is not None else {}
+
+    # cheap part: relevance and distance, and the most availability and rate could add
+    w_skills, w_text = weights.get("skills", 0.0), weights.get("text", 0.0)
+    w_distance = weights.get("distance", 0.0)
+    reachable = weights.get("availability", 0.0) + weights.get("rate", 0.0)
+    bounded = []
+    for cid in pool:
+        profile = index.profiles[cid]
+        if profile.home_commune == need.exclude_commune:
+            continue
+        base = 0.0
+        if asked:
+            base += w_skills * coverage.get(cid, 0.0) / len(asked)
+        if best_text > 0:
+            base += w_text * text_scores.get(cid, 0.0) / best_text
+        distance, near = math.inf, 0.0
+        if need.origin is not None:
+            home = profile.home_commune
+            if home not in distances:
+                km = _distance(need.origin, profile)
+                distances[home] = (math.inf, 0.0) if km is None else (km, proximity(km))
+            distance, near = distances[home]
+            base += w_distance * near
+        # the slack keeps the bound above the exact score whatever the float rounding
+        bounded.append((-(base + reachable + 1e-9), base, distance, cid))
+    bounded.sort()
+
+    # dear part, in order of best possible score, until nothing left can enter the top
+    needed = half_days(need.days or Decimal(1)) if need.window is not None else 0
+    oracle = _AvailabilityOracle(need.window) if need.window is not None else None
+    ceiling = need.max_day_rate_cents
+    top: list[_ReverseKey] = []  # the best `limit` so far, the worst of them first
+    for negative_bound, base, distance, cid in bounded:
+        if len(top) == need.limit:
+            worst_unfit, worst_negative_score = top[0].key[:2]
+            if not worst_unfit and round(-negative_bound, 6) < -worst_negative_score:
+                break  # bounds only decrease from here: no one left can enter the top
+        score, fits = _score_one(index.profiles[cid], base, weights, oracle, needed, ceiling)
+        if need.only_fitting and not fits:
+            continue
+        entry = _ReverseKey((not fits, -round(score, 6), distance, cid))
+        if len(top) < need.limit:
+            heapq.heappush(top, entry)
+        elif top[0] < entry:
+            heapq.heapreplace(top, entry)
+    ranked = sorted(entry.key for entry in top)
+    items = [
+        _explained(
+            index.profiles[cid],
+            need,
+            vocab=vocab,
+            words=index.words[cid],
+            asked=asked,
+            inferred=inferred,
+            need_terms=need_terms,
+            text_score=text_scores.get(cid, 0.0),
+            best_text=best_text,
+            distance=None if math.isinf(distance) else distance,
+            oracle=oracle,
+            needed=needed,
+            weights=weights,
+            fits=not unfit,
+        )
+        for unfit, _, distance, cid in ranked
+    ]
+    return MatchResult(items, len(bounded), need_terms, inferred)
+
+
+def _distance(origin: tuple[float, float], profile: Profile) -> float | None:
+    if profile.latitude is None or profile.longitude is None:
+        return None
+    return great_circle_km(*origin, profile.latitude, profile.longitude)
+
+
+def _score_one(
+    profile: Profile,
+    base: float,
+    weights: dict[str, float],
+    oracle: _AvailabilityOracle | None,
+    needed: int,
+    ceiling: int | None,
+) -> tuple[float, bool]:
+    score, fits = base, True
+    if oracle is not None:
+        free = oracle.free(profile)
+        fits = free >= needed
+        score += weights["availability"] * min(1.0, free / needed)
+    if ceiling is not None:
+        fits = fits and profile.day_rate_cents <= ceiling
+        score += weights["rate"] * rate_score(profile.day_rate_cents, ceiling)
+    return score, fits
+
+
+class _ReverseKey:
+    """A ranking key in reverse order, so that heapq's min-heap keeps the worst of the top
+    first."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: tuple):
+        self.key = key
+
+    def __lt__(self, other: _ReverseKey) -> bool:
+        return self.key > other.key
+
+
+def _explained(
+    profile: Profile,
+    need: Need,
+    *,
+    vocab: Vocabulary,
+    words: frozenset[str],
+    asked: list[str],
+    inferred: list[str],
+    need_terms: list[str],
+    text_score: float,
+    best_text: float,
+    distance: float | None,
+    oracle: _AvailabilityOracle | None,
+    needed: int,
+    weights: dict[str, float],
+    fits: bool,
+) -> Ranked:
+    held = set(profile.skills)
+    matched, missing = [], []
+    covered = 0.0
+    for skill_id in asked:
+        if skill_id in held:
+            matched.append(SkillMatch(skill=skill_id, via="direct", through=skill_id))
+            covered += 1
+            continue
+        through = sorted(vocab.related.get(skill_id, frozenset()) & held)
+        if through:
+            matched.append(SkillMatch(skill=skill_id, via="related", through=through[0]))
+            covered += RELATED_COVERAGE
+        else:
+            missing.append(skill_id)
+    skills = SkillCoverage(
+        asked=asked,
+        required=list(need.skills),
+        inferred=inferred,
+        matched=matched,
+        missing=missing,
+        coverage=round(covered / len(asked), 4) if asked else None,
+    )
+    doc_words = words
+    text = TextRelevance(
+        score=round(text_score / best_text, 4) if best_text > 0 else 0.0,
+        bm25=round(text_score, 4),
+        matched_terms=[t for t in need_terms if t in doc_words],
+    )
+    components: dict[str, float] = {}
+    if "skills" in weights:
+        components["skills"] = skills.coverage or 0.0
+    if "text" in weights:
+        components["text"] = text.score
+    if "distance" in weights:
+        components["distance"] = round(proximity(distance), 4) if distance is not None else 0.0
+    if oracle is not None:
+        free = oracle.free(profile)
+        availability = AvailabilityFit(
+            asked=True,
+            start=oracle.window.start,
+            end=oracle.window.end - timedelta(days=1),
+            working_days=working_days(oracle.window.start, oracle.window.end),
+            days_needed=as_days(needed),
+            available_days=as_days(free),
+            fits=free >= needed,
+            score=round(min(1.0, free / needed), 4),
+        )
+        components["availability"] = availability.score or 0.0
+    else:
+        availability = AvailabilityFit(asked=False)
+    ceiling = need.max_day_rate_cents
+    rate = RateFit(
+        day_rate_cents=profile.day_rate_cents,
+        max_day_rate_cents=ceiling,
+        within=ceiling is None or profile.day_rate_cents <= ceiling,
+        score=None if ceiling is None else round(rate_score(profile.day_rate_cents, ceiling), 4),
+    )
+    if ceiling is not None:
+        components["rate"] = rate.score or 0.0
+    score = sum(weights[name] * value for name, value in components.items())
+    explanation = Explanation(
+        skills=skills,
+        text=text,
+        distance_km=None if distance is None else round(distance, 1),
+        availability=availability,
+        rate=rate,
+        components={k: round(v, 4) for k, v in components.items()},
+        weights={k: round(v, 4) for k, v in weights.items()},
+        summary=summary(skills, text, distance, availability, rate),
+    )
+    return Ranked(profile, round(min(1.0, score), 4), fits, explanation)
+
+
+def _euros(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d} €"
+
+
+def summary(
+    skills: SkillCoverage,
+    text: TextRelevance,
+    distance: float | None,
+    availability: AvailabilityFit,
+    rate: RateFit,
+) -> str:
+    """One sentence a person reads: why this consultant is where they are."""
+    parts = []
+    if skills.asked:
+        how = ", ".join(
+            m.skill + ("" if m.via == "direct" else f" via {m.through}") for m in skills.matched
+        )
+        parts.append(
+            f"covers {len(skills.matched)} of {len(skills.asked)} skill(s) asked"
+            + (f" ({how})" if how else "")
+        )
+    if text.matched_terms:
+        parts.append(f"text relevance {text.score:.2f} on {', '.join(text.matched_terms)}")
+    if distance is not None:
+        parts.append(f"{distance:.1f} km away")
+    if availability.asked:
+        parts.append(
+            f"{availability.available_days} day(s) free of {availability.days_needed} needed"
+            + ("" if availability.fits else " (not enough)")
+        )
+    if rate.max_day_rate_cents is not None:
+        parts.append(
+            f"{_euros(rate.day_rate_cents)}/day, "
+            + ("within" if rate.within else "above")
+            + f" the {_euros(rate.max_day_rate_cents)} ceiling"
+        )
+    else:
+        parts.append(f"{_euros(rate.day_rate_cents)}/day")
+    text_ = "; ".join(parts)
+    return text_[:1].upper() + text_[1:] + "."

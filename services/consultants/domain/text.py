@@ -1,0 +1,182 @@
+"""French text analysis (folding, stop words, a light stemmer) and the skills
+vocabulary that profiles and needs are described with."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from functools import cache
+
+from contracts.errors import InvalidInput
+from contracts.errors import field_error as _error
+from infra.communes import fold
+from services.consultants.skills import SKILLS, Skill
+
+# -- French text analysis ---------------------------------------------------------------
+
+_STOP_WORDS = """
+    a au aux avec ce ces cet cette c d de des du elle elles en et eux il ils j je l la le
+    les leur leurs lui m ma mais me meme mes moi mon n ne nos notre nous on ou par pas pour
+    qu que qui s sa se ses son sur t ta te tes toi ton tu un une vos votre vous y est sont
+    etre avoir ete fait faire plus tres tout tous toute toutes autre autres ainsi afin entre
+    chez vers sous depuis pendant selon comme dont si sans aussi deja bien peu car donc or ni
+    cela ceci celui celle ceux celles quel quelle quels quelles contre avant apres lors
+    durant puis ensuite encore chaque
+    besoin besoins cherche cherchons recherchons souhaite souhaitons voudrions
+    urgent urgence svp merci"""
+STOP_WORDS = frozenset(_STOP_WORDS.split())
+# plurals and forms a suffix rule would get wrong
+IRREGULAR = {"travaux": "travail", "yeux": "oeil", "cieux": "ciel"}
+
+
+def stem(word: str) -> str:
+    """A light French stemmer (after Savoy's): plurals, feminine and the commonest
+    derivational endings, so that 'marchés publics' and 'marché public', 'urbaniste' and
+    'urbanisme', 'animateur' and 'animation' meet. Expects folded, lower-case words."""
+    if word in IRREGULAR:
+        return IRREGULAR[word]
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("eaux"):
+        word = word[:-1]
+    elif word.endswith("aux") and len(word) > 4:
+        word = word[:-3] + "al"
+    elif word[-1] in "sx" and not word.endswith("ss"):
+        word = word[:-1]
+    for suffix, replacement, keep in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= keep:
+            word = word[: len(word) - len(suffix)] + replacement
+            break
+    for _ in range(2):  # chargée -> chargee -> charge -> charg
+        if len(word) > 4 and word.endswith("e"):
+            word = word[:-1]
+    if len(word) > 5 and word.endswith("er"):
+        word = word[:-2]
+    if len(word) > 4 and word[-1] == word[-2] and word[-1].isalpha():
+        word = word[:-1]  # culturell -> culturel
+    return word
+
+
+# (ending, replacement, shortest stem kept): the first that applies wins
+_SUFFIXES: tuple[tuple[str, str, int], ...] = (
+    ("issement", "", 4),
+    ("ement", "", 4),
+    ("atrice", "", 4),
+    ("ateur", "", 4),
+    ("ation", "", 4),
+    ("ition", "", 4),
+    ("ienne", "ien", 3),
+    ("ique", "ic", 3),
+    ("isme", "", 4),
+    ("iste", "", 4),
+    ("euse", "", 4),
+    ("eur", "", 4),
+    ("ive", "if", 3),
+    ("ere", "er", 3),
+    ("ie", "", 4),
+)
+
+
+def tokens(text: str) -> list[str]:
+    """Folded (accents, case, ligatures, punctuation), stop words out, stemmed."""
+    return [stem(word) for word in fold(text).split() if word not in STOP_WORDS]
+
+
+# -- the skills vocabulary --------------------------------------------------------------
+
+
+class Vocabulary:
+    """Skills by id, their related skills (both ways) and the phrases that name them."""
+
+    def __init__(self, skills: Iterable[Skill] = SKILLS):
+        self.skills: dict[str, Skill] = {s.id: s for s in skills}
+        related: dict[str, set[str]] = {sid: set() for sid in self.skills}
+        for skill in self.skills.values():
+            for other in skill.related:
+                if other not in self.skills:
+                    raise ValueError(f"skill {skill.id} is related to unknown {other}")
+                if other != skill.id:
+                    related[skill.id].add(other)
+                    related[other].add(skill.id)
+        self.related = {sid: frozenset(r) for sid, r in related.items()}
+        # what a manager may type for a skill: its id, label or any synonym
+        self._names: dict[str, set[str]] = {}
+        # the analysed phrases that name each skill, for recognising skills in a need
+        self._phrases: dict[tuple[str, ...], set[str]] = {}
+        for skill in self.skills.values():
+            for name in (skill.id.replace("-", " "), skill.label, *skill.synonyms):
+                self._names.setdefault(fold(name), set()).add(skill.id)
+                phrase = tuple(tokens(name))
+                if phrase:
+                    self._phrases.setdefault(phrase, set()).add(skill.id)
+        self._longest = max(len(p) for p in self._phrases)
+        self.terms: dict[str, tuple[list[str], list[str]]] = {
+            s.id: (tokens(s.label), [t for syn in s.synonyms for t in tokens(syn)])
+            for s in self.skills.values()
+        }
+
+    def label(self, skill_id: str) -> str:
+        skill = self.skills.get(skill_id)
+        return skill.label if skill else skill_id
+
+    def resolve(self, names: Sequence[str], field: str = "skills") -> list[str]:
+        """Skill ids for what a manager typed; unknown names are refused (422) with the
+        closest known skills."""
+        found: list[str] = []
+        errors = []
+        for position, name in enumerate(names):
+            ids = {name} if name in self.skills else self._names.get(fold(name), set())
+            if len(ids) == 1:
+                (skill_id,) = ids
+                if skill_id not in found:
+                    found.append(skill_id)
+                continue
+            close = sorted(ids) if ids else self.suggestions(name)
+            listed = ", ".join(f"{c} ({self.label(c)})" for c in close) or "none"
+            problem = "ambiguous" if ids else "unknown"
+            errors.append(
+                _error(
+                    f"{field}.{position}",
+                    f"{problem} skill {name!r}; close known skills: {listed}",
+                    f"{problem}_skill",
+                    suggestions=[{"id": c, "label": self.label(c)} for c in close],
+                )
+            )
+        if errors:
+            raise InvalidInput("Unknown skills: see GET /api/v1/consultants/skills", errors)
+        return found
+
+    def suggestions(self, name: str, limit: int = 5) -> list[str]:
+        """The known skills closest to `name`: by spelling, then by shared words."""
+        folded, words = fold(name), set(tokens(name))
+        best: dict[str, float] = {}
+        for known, ids in self._names.items():
+            ratio = difflib.SequenceMatcher(None, folded, known).ratio()
+            shared = len(words & set(tokens(known))) / max(len(words), 1)
+            closeness = max(ratio, 0.5 + shared / 2 if shared else 0.0)
+            for skill_id in ids:
+                best[skill_id] = max(best.get(skill_id, 0.0), closeness)
+        ranked = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [sid for sid, closeness in ranked[:limit] if closeness >= 0.6]
+
+    def recognise(self, words: Sequence[str]) -> list[str]:
+        """Skills named in an analysed text, longest phrase first: 'plan local
+        d'urbanisme' is the PLU, not also 'urbanisme'."""
+        found: list[str] = []
+        i = 0
+        while i < len(words):
+            for n in range(min(self._longest, len(words) - i), 0, -1):
+                ids = self._phrases.get(tuple(words[i : i + n]))
+                if ids:
+                    found.extend(sorted(s for s in ids if s not in found))
+                    i += n
+                    break
+            else:
+                i += 1
+        return found
+
+
+@cache
+def vocabulary() -> Vocabulary:
+    """The vocabulary shipped with the service (skills.py), built once per process."""
+    return Vocabulary()
