@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from contracts.billing import BillingProfileInput
+from contracts.caller import Caller, Role
 from contracts.consultants import ConsultantTerms
 from contracts.listings import ListingDraft
 from gateway.auth import hash_password
@@ -20,9 +21,9 @@ from infra.communes import communes
 from infra.components import settings_of
 from infra.database import DatabaseAccess, make_engine
 from services.billing import repository as billing_repository
-from services.consultants import repository as consultants_repository
 from services.consultants.domain import vocabulary
 from services.consultants.models import ConsultantRow
+from services.consultants.service import publish_consultant
 from services.listings import repository
 from services.listings.models import ListingRow
 
@@ -377,5 +378,6 @@ def seed_consultants() -> Iterator[str]:
                     continue
                 skills = vocabulary().resolve(fields["skills"])
                 terms = ConsultantTerms.model_validate(fields | {"skills": skills})
-                consultants_repository.publish(tx, home, "demo-seed", terms)
+                manager = Caller(user_id="demo-seed", commune=home, roles=frozenset({Role.MANAGER}))
+                publish_consultant(tx, manager, terms, ())
                 yield f"consultant {fields['name']} ({home})"
