@@ -371,6 +371,12 @@ class EngagementStep:
         """Whether someone of `commune` with `roles` may take it (whatever the status)."""
         return self.party.includes(commune, borrower, lender) and bool(self.roles & set(roles))
 
+    def allowed(
+        self, status: str, commune: str, roles: Iterable[Role], borrower: str, lender: str
+    ) -> bool:
+        """Whether someone of `commune` with `roles` may take it now, from `status`."""
+        return status in self.sources and self.open_to(commune, roles, borrower, lender)
+
 
 _S, _P = EngagementStatus, EngagementParty
 _DECIDERS = frozenset({Role.MANAGER})

@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from contracts.caller import Role
+from contracts.consultants import ENGAGEMENT_STEPS, EngagementAction
 from contracts.errors import ServiceError
 from gateway.errors import status_of
 from gateway.pages import french
@@ -217,19 +218,28 @@ class ExpertPages:
         engagement = self.consultants.get_engagement(as_rpc(web.caller), engagement_id)
         visitor = web.visitor
         lender = engagement["lender_commune"] == visitor.commune
-        state = engagement["status"]
-        manager, party = visitor.has(Role.MANAGER), visitor.has(*PARTIES)
+
+        def may(action: EngagementAction) -> bool:
+            # the actions the engagement's state machine leaves open to this visitor
+            return ENGAGEMENT_STEPS[action].allowed(
+                engagement["status"],
+                visitor.commune,
+                visitor.roles,
+                engagement["borrower_commune"],
+                engagement["lender_commune"],
+            )
+
         return Page(
             "engagement.html",
             {
                 "engagement": engagement,
                 "lender": lender,
                 "problems": problems,
-                "may_decide": lender and manager and state == "requested",
-                "may_cancel": party and state in ("requested", "accepted"),
-                "may_record": lender and party and state == "accepted",
-                "may_approve": not lender and party,
-                "may_complete": party and state == "accepted",
+                "may_decide": may(EngagementAction.ACCEPT),
+                "may_cancel": may(EngagementAction.CANCEL),
+                "may_record": may(EngagementAction.RECORD_TIMESHEET),
+                "may_approve": may(EngagementAction.APPROVE_TIMESHEET),
+                "may_complete": may(EngagementAction.COMPLETE),
             },
             status,
         )
