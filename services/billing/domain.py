@@ -3,6 +3,7 @@ and netting. Pure: no I/O; money is integer cents, quantities and rates are Deci
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import uuid
@@ -21,6 +22,7 @@ from contracts.billing import (
     BillingProfileInput,
     ChargeKind,
     InvoiceAction,
+    InvoiceLineView,
     InvoiceStatus,
     Party,
     SkippedPair,
@@ -535,6 +537,9 @@ class CreditableLine:
         return self.amount_cents - self.credited_cents
 
 
+_CREDITABLE = {field.name for field in dataclasses.fields(CreditableLine)}
+
+
 def credit_note_lines(
     requested: Sequence[tuple[int, int]],
     lines: Sequence[CreditableLine],
@@ -596,29 +601,8 @@ def credited_per_line(notes: Iterable[list[dict]]) -> dict[int, int]:
     return credited
 
 
-class CreditedLine(Protocol):
-    """An invoice line as its view shows it."""
-
-    line: int
-    description: str
-    amount_cents: int
-    credited_cents: int
-    vat_category: str
-    vat_rate: Decimal | None
-
-
-def creditable(lines: Iterable[CreditedLine]) -> list[CreditableLine]:
-    return [
-        CreditableLine(
-            line=line.line,
-            description=line.description,
-            amount_cents=line.amount_cents,
-            credited_cents=line.credited_cents,
-            vat_category=line.vat_category,
-            vat_rate=line.vat_rate,
-        )
-        for line in lines
-    ]
+def creditable(lines: Iterable[InvoiceLineView]) -> list[CreditableLine]:
+    return [CreditableLine(**line.model_dump(include=_CREDITABLE)) for line in lines]
 
 
 def untouched(invoice: InvoiceAmounts) -> bool:
@@ -847,6 +831,32 @@ class OpenInvoice:
     customer: str
     balance_cents: int
     due_date: date
+
+
+@dataclass(frozen=True)
+class PaymentEntry:
+    """A payment to record on an invoice: entered by hand or read on a bank statement."""
+
+    amount_cents: int
+    paid_on: date
+    reference: str
+    source: str  # manual, statement
+    user_id: str | None
+    statement_line_id: str | None = None
+
+
+class BankLine(Protocol):
+    booking_date: date
+    remittance: str
+    bank_reference: str | None
+
+
+def statement_payment(
+    line: BankLine, amount_cents: int, user_id: str | None, line_id: str
+) -> PaymentEntry:
+    """A payment read on a bank statement: referenced by its remittance, else the bank's."""
+    reference = line.remittance or line.bank_reference or ""
+    return PaymentEntry(amount_cents, line.booking_date, reference, "statement", user_id, line_id)
 
 
 @dataclass(frozen=True)

@@ -113,29 +113,10 @@ def _moved(tx: UnitOfWork, invoice: InvoiceRow, action: InvoiceAction) -> None:
         tx.emit(InvoicePaid, views.snapshot_of(invoice))
 
 
-def pay(
-    tx: UnitOfWork,
-    invoice: InvoiceRow,
-    amount_cents: int,
-    paid_on: date,
-    reference: str,
-    source: str,
-    user_id: str | None,
-    statement_line_id: str | None = None,
-) -> None:
+def pay(tx: UnitOfWork, invoice: InvoiceRow, entry: domain.PaymentEntry) -> None:
     """Records a payment on a locked invoice; what exceeds the balance stays as overpaid."""
-    payment = repository.add_payment(
-        tx.session,
-        invoice,
-        amount_cents,
-        paid_on,
-        reference,
-        source,
-        user_id,
-        datetime.now(UTC),
-        statement_line_id,
-    )
-    tx.after_commit(lambda: PAID_CENTS.inc(amount_cents))
+    payment = repository.add_payment(tx.session, invoice, entry, datetime.now(UTC))
+    tx.after_commit(lambda: PAID_CENTS.inc(entry.amount_cents))
     tx.emit(PaymentRecorded, views.payment_snapshot(payment, invoice))
     _moved(tx, invoice, InvoiceAction.PAY)
 
@@ -180,16 +161,7 @@ def record_statement(
         )
         line = repository.statement_line_for_update(session, line_id, commune)
         for invoice_id, cents in allocations:
-            pay(
-                tx,
-                by_id[invoice_id],
-                cents,
-                credit.booking_date,
-                credit.remittance or credit.bank_reference or "",
-                "statement",
-                user_id,
-                statement_line_id=line_id,
-            )
+            pay(tx, by_id[invoice_id], domain.statement_payment(credit, cents, user_id, line_id))
         repository.set_line_status(session, line, "matched" if allocations else "unmatched")
         (matched if allocations else unmatched).append(views.statement_line_view(session, line))
     return ImportResult(
@@ -398,7 +370,10 @@ class Service(OperableService):
             domain.ensure_party(who, invoice.supplier_commune, invoice.customer_commune)
             domain.ensure_receives(who, invoice.supplier_commune)
             domain.ensure_allows(invoice.status, InvoiceAction.PAY)
-            pay(tx, invoice, asked.amount_cents, asked.date, asked.reference, "manual", who.user_id)
+            entry = domain.PaymentEntry(
+                asked.amount_cents, asked.date, asked.reference, "manual", who.user_id
+            )
+            pay(tx, invoice, entry)
             tx.session.flush()
             return views.invoice_view(tx.session, invoice).model_dump(mode="json")
 
@@ -441,14 +416,7 @@ class Service(OperableService):
                 raise NotFound("No such invoice")
             domain.ensure_allows(invoice.status, InvoiceAction.PAY)
             pay(
-                tx,
-                invoice,
-                line.amount_cents,
-                line.booking_date,
-                line.remittance or line.bank_reference or "",
-                "statement",
-                who.user_id,
-                statement_line_id=line.id,
+                tx, invoice, domain.statement_payment(line, line.amount_cents, who.user_id, line.id)
             )
             repository.set_line_status(tx.session, line, "matched")
             return views.statement_line_view(tx.session, line).model_dump(mode="json")

@@ -5,16 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Row, exists, or_, select
+from sqlalchemy import ColumnElement, Row, exists, select
 from sqlalchemy.orm import Session
 
 from contracts.billing import ChargeQuery, ChargeStatus, Direction
 from infra.database import insert_new
-from infra.paging import one_page
+from infra.paging import as_party, one_page
 from services.billing import domain
 from services.billing.models import ChargeRow, InvoiceLineRow
 
+# a commune issues as the supplier (the lender) and receives as the customer (the borrower)
+_SIDES = {Direction.ISSUED: "lender", Direction.RECEIVED: "borrower"}
 _INVOICED = exists().where(InvoiceLineRow.charge_id == ChargeRow.id)
+
+
+def of_commune(row: type, commune: str, direction: Direction | None) -> ColumnElement:
+    """Rows (charges or invoices) that `commune` issued, received, or either (None)."""
+    return as_party(commune, _SIDES.get(direction), row.customer_commune, row.supplier_commune)
 
 
 def add_charges(
@@ -58,14 +65,7 @@ def charges_of(session: Session, commune: str, query: ChargeQuery) -> tuple[list
         .scalar_subquery()
     )
     stmt = select(ChargeRow, invoice_id.label("invoice_id"))
-    if query.direction == Direction.ISSUED:
-        stmt = stmt.where(ChargeRow.supplier_commune == commune)
-    elif query.direction == Direction.RECEIVED:
-        stmt = stmt.where(ChargeRow.customer_commune == commune)
-    else:
-        stmt = stmt.where(
-            or_(ChargeRow.supplier_commune == commune, ChargeRow.customer_commune == commune)
-        )
+    stmt = stmt.where(of_commune(ChargeRow, commune, query.direction))
     if query.status == ChargeStatus.UNINVOICED:
         stmt = stmt.where(~_INVOICED)
     elif query.status == ChargeStatus.INVOICED:

@@ -9,12 +9,13 @@ from datetime import datetime
 from sqlalchemy import Row, func, or_, select
 from sqlalchemy.orm import Session
 
-from contracts.billing import OPEN_STATUSES, Direction, InvoiceQuery, InvoiceStatus
+from contracts.billing import OPEN_STATUSES, InvoiceQuery, InvoiceStatus
 from contracts.errors import NotFound
 from infra.paging import one_page
 from services.billing import domain
 from services.billing.models import ChargeRow, InvoiceLineRow, InvoiceRow, NumberSequence
 from services.billing.repository.bulk import bulk_insert
+from services.billing.repository.charges import of_commune
 
 
 def add_invoices(
@@ -57,14 +58,7 @@ def invoices_of(
     session: Session, commune: str, query: InvoiceQuery
 ) -> tuple[list[InvoiceRow], str | None]:
     stmt = select(InvoiceRow)
-    if query.direction == Direction.ISSUED:
-        stmt = stmt.where(InvoiceRow.supplier_commune == commune)
-    elif query.direction == Direction.RECEIVED:
-        stmt = stmt.where(InvoiceRow.customer_commune == commune)
-    else:
-        stmt = stmt.where(
-            or_(InvoiceRow.supplier_commune == commune, InvoiceRow.customer_commune == commune)
-        )
+    stmt = stmt.where(of_commune(InvoiceRow, commune, query.direction))
     if query.counterparty is not None:
         stmt = stmt.where(
             or_(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
@@ -20,30 +20,22 @@ from services.billing.models import (
 
 
 def add_payment(
-    session: Session,
-    invoice: InvoiceRow,
-    amount_cents: int,
-    paid_on: date,
-    reference: str,
-    source: str,
-    user_id: str | None,
-    now: datetime,
-    statement_line_id: str | None = None,
+    session: Session, invoice: InvoiceRow, entry: domain.PaymentEntry, now: datetime
 ) -> PaymentRow:
     """Stores a payment of the locked `invoice`, which then owes that much less."""
     payment = PaymentRow(
         id=domain.new_id(),
         invoice_id=invoice.id,
-        amount_cents=amount_cents,
-        payment_date=paid_on,
-        reference=reference[:140],
-        source=source,
-        statement_line_id=statement_line_id,
+        amount_cents=entry.amount_cents,
+        payment_date=entry.paid_on,
+        reference=entry.reference[:140],
+        source=entry.source,
+        statement_line_id=entry.statement_line_id,
         recorded_at=now,
-        recorded_by=user_id,
+        recorded_by=entry.user_id,
     )
     session.add(payment)
-    invoice.paid_cents += amount_cents
+    invoice.paid_cents += entry.amount_cents
     return payment
 
 
