@@ -24,6 +24,7 @@ from decimal import Decimal  # noqa: E402
 
 from sqlalchemy import func, select  # noqa: E402
 
+from contracts.clock import paris_today  # noqa: E402
 from infra.communes import communes, great_circle_km  # noqa: E402
 from infra.settings import PROJECT_ROOT  # noqa: E402
 from services.billing import domain  # noqa: E402
@@ -106,7 +107,7 @@ def bench_billing_run(rng: random.Random) -> dict:
         db = billing_database(database.url)
         codes = _communes(RUN_COMMUNES)
         near = _neighbours(codes, NEIGHBOURS)
-        today = domain.today()
+        today = paris_today()
         period = domain.period_of(today)
         now = datetime.now(UTC)
         with db.transaction() as tx:
@@ -162,7 +163,7 @@ def bench_netting(rng: random.Random) -> dict:
     try:
         db = billing_database(database.url)
         codes = [f"{n:05d}" for n in range(10_000, 10_000 + NETTING_COMMUNES)]
-        period_start = domain.today().replace(day=1) - timedelta(days=1)
+        period_start = paris_today().replace(day=1) - timedelta(days=1)
         period = domain.period_of(period_start)
         now = datetime.now(UTC)
         party = {"insee_code": "00000", "name": "", "legal_name": "", "siren": "", "siret": ""}

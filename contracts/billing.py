@@ -42,7 +42,38 @@ class InvoiceStatus(StrEnum):
     SETTLED = "settled"  # what was open was settled by compensation in a netting
 
 
-OPEN_STATUSES = (InvoiceStatus.ISSUED, InvoiceStatus.PARTIALLY_PAID)
+class InvoiceAction(StrEnum):
+    CREDIT = "credit"  # a credit note
+    PAY = "pay"  # a payment received
+    SETTLE = "settle"  # a netting
+
+
+_ISSUED, _PARTLY, _PAID = InvoiceStatus.ISSUED, InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.PAID
+_CANCELLED, _SETTLED = InvoiceStatus.CANCELLED, InvoiceStatus.SETTLED
+
+# The invoice state machine: per action, the statuses it applies to and where each may go
+# (the amounts decide which). An issued invoice never changes; these move what is left of it.
+INVOICE_TRANSITIONS: dict[InvoiceAction, dict[InvoiceStatus, frozenset[InvoiceStatus]]] = {
+    InvoiceAction.CREDIT: {
+        _ISSUED: frozenset({_ISSUED, _CANCELLED}),
+        _PARTLY: frozenset({_PARTLY, _PAID}),
+    },
+    # a paid invoice still takes a payment: what exceeds it stays as overpaid
+    InvoiceAction.PAY: {
+        _ISSUED: frozenset({_PARTLY, _PAID}),
+        _PARTLY: frozenset({_PARTLY, _PAID}),
+        _PAID: frozenset({_PAID}),
+    },
+    InvoiceAction.SETTLE: {_ISSUED: frozenset({_SETTLED}), _PARTLY: frozenset({_SETTLED})},
+}
+
+# what is still owed: what a credit note or a netting applies to
+OPEN_STATUSES = tuple(INVOICE_TRANSITIONS[InvoiceAction.SETTLE])
+
+
+def invoice_allows(status: str, action: InvoiceAction) -> bool:
+    """Whether an invoice in `status` takes `action` (the pages show only those)."""
+    return status in INVOICE_TRANSITIONS[action]
 
 
 class VatRegime(StrEnum):

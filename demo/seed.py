@@ -20,6 +20,7 @@ from gateway.models import User
 from infra.communes import communes
 from infra.components import settings_of
 from infra.database import DatabaseAccess, make_engine
+from services.billing import domain as billing_domain
 from services.billing import repository as billing_repository
 from services.consultants.domain import vocabulary
 from services.consultants.models import ConsultantRow
@@ -285,7 +286,8 @@ def seed_billing_profiles() -> Iterator[str]:
                 profile = BillingProfileInput.model_validate(
                     {"bic": "BDFEFRPPCCT", "email": f"finance.{code}@{DEMO_DOMAIN}", **fields}
                 )
-                billing_repository.save_profile(tx.session, code, profile, None)
+                columns = billing_domain.profile_columns(code, profile, None, datetime.now(UTC))
+                billing_repository.save_profile(tx.session, code, columns)
                 yield f"billing profile {communes().get(code).name} ({code})"
 
 

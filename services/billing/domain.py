@@ -3,32 +3,41 @@ and netting. Pure: no I/O; money is integer cents, quantities and rates are Deci
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from stdnum import bic, iban, luhn
 from stdnum.exceptions import ValidationError as NumberError
 
 from contracts.billing import (
+    INVOICE_TRANSITIONS,
     BillingProfileInput,
     ChargeKind,
+    InvoiceAction,
+    InvoiceLineView,
     InvoiceStatus,
+    Party,
+    SkippedPair,
+    StatementQuery,
     VatBreakdown,
     VatRegime,
+    invoice_allows,
 )
 from contracts.bookings import BookingSnapshot
 from contracts.caller import Caller, Role
 from contracts.clock import PARIS, paris_date
 from contracts.consultants import TimesheetApproval
-from contracts.errors import InvalidInput, NotFound
+from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from contracts.errors import field_error as _error
-from infra.communes import fold
+from infra.communes import communes, fold
 
 # the legal payment period of French local authorities (Code de la commande publique R2192-10)
 PAYMENT_TERMS_DAYS = 30
@@ -45,11 +54,95 @@ INVOICE_SERIES, CREDIT_NOTE_SERIES = "invoice", "credit_note"
 READERS = (Role.FINANCE, Role.MANAGER)
 
 
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def commune_name(code: str) -> str:
+    commune = communes().get(code)
+    return commune.name if commune else code
+
+
+# -- who may do what --------------------------------------------------------------------
+
+
 def ensure_party(caller: Caller, supplier: str, customer: str, what: str = "invoice") -> None:
     """Only the finance teams and managers of the two communes concerned see an invoice or
     a credit note: to anyone else it does not exist."""
     if caller.commune not in (supplier, customer) or not caller.has(*READERS):
         raise NotFound(f"No such {what}")
+
+
+def ensure_may_credit(caller: Caller, supplier: str) -> None:
+    if caller.commune != supplier or not caller.has(Role.FINANCE):
+        raise Forbidden("Only the issuing commune's finance team credits an invoice")
+
+
+def ensure_receives(caller: Caller, supplier: str) -> None:
+    """A payment is recorded by the commune it is paid to."""
+    if caller.commune != supplier:
+        raise Forbidden("Payments are recorded by the commune that receives them")
+
+
+def ensure_started(period: str, today: date) -> None:
+    """Invoices and settlements are of a period that has begun."""
+    if period > period_of(today):
+        raise InvalidInput(
+            "This period has not started",
+            [_error("period", "a period up to the current month", "future_period")],
+        )
+
+
+# -- the invoice state machine (INVOICE_TRANSITIONS, in the contracts) --------------------
+
+REFUSALS = {
+    InvoiceAction.CREDIT: "A {status} invoice has nothing left to credit",
+    InvoiceAction.PAY: "A {status} invoice takes no payment",
+    InvoiceAction.SETTLE: "A {status} invoice has nothing left to settle",
+}
+
+
+class InvoiceAmounts(Protocol):
+    """What an invoice owes and what lowered it (a row, or one being issued)."""
+
+    status: str
+    total_cents: int
+    credited_cents: int
+    paid_cents: int
+    settled_cents: int
+
+
+def ensure_allows(status: str, action: InvoiceAction) -> None:
+    if not invoice_allows(status, action):
+        raise Conflict(REFUSALS[action].format(status=status), current_status=status)
+
+
+def takes_payment(status: str) -> bool:
+    return invoice_allows(status, InvoiceAction.PAY)
+
+
+def balance(invoice: InvoiceAmounts) -> int:
+    """What the invoice still owes; negative when more was paid than owed."""
+    return balance_of(
+        invoice.total_cents, invoice.credited_cents, invoice.paid_cents, invoice.settled_cents
+    )
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    status: InvoiceStatus
+    paid: bool  # the invoice has just become paid: it is dated and announced
+
+
+def status_change(invoice: InvoiceAmounts, action: InvoiceAction) -> StatusChange:
+    """The status `action` leaves the invoice in, given its amounts once `action` applied."""
+    status = status_of(
+        invoice.total_cents, invoice.credited_cents, invoice.paid_cents, invoice.settled_cents
+    )
+    if status not in INVOICE_TRANSITIONS[action].get(InvoiceStatus(invoice.status), ()):
+        raise ValueError(f"{action} cannot take a {invoice.status} invoice to {status}")
+    paid = status == InvoiceStatus.PAID and invoice.status != InvoiceStatus.PAID
+    return StatusChange(status, paid)
 
 
 # -- time -------------------------------------------------------------------------------
@@ -307,6 +400,126 @@ def status_of(total: int, credited: int, paid: int, settled: int) -> InvoiceStat
     return InvoiceStatus.ISSUED
 
 
+# -- issuing invoices -------------------------------------------------------------------
+
+
+class UninvoicedCharge(Protocol):
+    """What a billing run reads of a charge."""
+
+    id: str
+    customer_commune: str
+    charge_date: date
+    source_reference: str
+    kind: str
+    amount_cents: int
+    order_reference: str | None
+
+
+@dataclass
+class NewInvoice:
+    """An invoice as issued: the columns of its row (a plain dataclass: `vars()` is the row)."""
+
+    id: str
+    number: str
+    supplier_commune: str
+    customer_commune: str
+    period: str
+    issue_date: date
+    due_date: date
+    currency: str
+    supplier: dict
+    customer: dict
+    buyer_reference: str | None
+    order_reference: str | None
+    vat_category: str
+    vat_rate: Decimal | None
+    net_cents: int
+    vat_cents: int
+    total_cents: int
+    vat_breakdown: list
+    credited_cents: int
+    paid_cents: int
+    settled_cents: int
+    status: str
+    issued_at: datetime
+    paid_at: datetime | None
+
+
+@dataclass(frozen=True)
+class InvoiceRun:
+    """What a billing run issues for one supplier."""
+
+    invoices: list[NewInvoice]
+    lines: dict[str, list[str]]  # invoice id -> the ids of the charges it lists, in order
+    skipped: list[SkippedPair]
+
+
+def invoices_for(
+    supplier: str,
+    period: str,
+    issue_date: date,
+    charges: Iterable[UninvoicedCharge],
+    parties: Parties,
+    last_number: int,
+    now: datetime,
+) -> InvoiceRun:
+    """One invoice per customer of `supplier` with charges, numbered on from `last_number`;
+    a pair where either commune has no billing profile yet is skipped, and said why."""
+    by_customer: dict[str, list[UninvoicedCharge]] = defaultdict(list)
+    for charge in charges:
+        by_customer[charge.customer_commune].append(charge)
+    seller = parties.profiles[supplier]
+    due_date = due_date_for(issue_date)
+    invoices, lines, skipped = [], {}, []
+    for customer in sorted(by_customer):
+        items = by_customer[customer]
+        buyer = parties.profiles[customer]
+        if seller is None or buyer is None:
+            skipped.append(
+                SkippedPair(
+                    supplier_commune=supplier,
+                    customer_commune=customer,
+                    charges=len(items),
+                    reason=f"{customer if seller else supplier} has no billing profile yet",
+                )
+            )
+            continue
+        items.sort(key=lambda c: line_order(c.charge_date, c.source_reference, c.kind))
+        category, rate = vat_of(VatRegime(seller.vat_regime))
+        totals = totals_of((c.amount_cents, category, rate) for c in items)
+        order_reference = common_order_reference(c.order_reference for c in items)
+        last_number += 1
+        invoice = NewInvoice(
+            id=new_id(),
+            number=document_number(supplier, issue_date.year, last_number),
+            supplier_commune=supplier,
+            customer_commune=customer,
+            period=period,
+            issue_date=issue_date,
+            due_date=due_date,
+            currency="EUR",
+            supplier=parties.party(supplier, as_supplier=True),
+            customer=parties.party(customer, False, order_reference),
+            buyer_reference=buyer.service_code,
+            order_reference=order_reference,
+            vat_category=category,
+            vat_rate=rate,
+            net_cents=totals.net_cents,
+            vat_cents=totals.vat_cents,
+            total_cents=totals.total_cents,
+            vat_breakdown=[b.model_dump(mode="json") for b in totals.breakdown],
+            credited_cents=0,
+            paid_cents=0,
+            settled_cents=0,
+            status=InvoiceStatus.ISSUED.value,
+            issued_at=now,
+            paid_at=None,
+        )
+        invoices.append(invoice)
+        lines[invoice.id] = [c.id for c in items]
+    return InvoiceRun(invoices, lines, skipped)
+
+
 # -- credit notes -----------------------------------------------------------------------
 
 
@@ -322,6 +535,9 @@ class CreditableLine:
     @property
     def remaining_cents(self) -> int:
         return self.amount_cents - self.credited_cents
+
+
+_CREDITABLE = {field.name for field in dataclasses.fields(CreditableLine)}
 
 
 def credit_note_lines(
@@ -376,6 +592,71 @@ def credit_note_lines(
     return chosen
 
 
+def credited_per_line(notes: Iterable[list[dict]]) -> dict[int, int]:
+    """Net cents credited per invoice line, from the lines of its credit notes."""
+    credited: dict[int, int] = defaultdict(int)
+    for lines in notes:
+        for line in lines:
+            credited[line["invoice_line"]] += line["amount_cents"]
+    return credited
+
+
+def creditable(lines: Iterable[InvoiceLineView]) -> list[CreditableLine]:
+    return [CreditableLine(**line.model_dump(include=_CREDITABLE)) for line in lines]
+
+
+def untouched(invoice: InvoiceAmounts) -> bool:
+    """Nothing of it paid, settled or credited yet: it may be credited whole."""
+    return invoice.status == InvoiceStatus.ISSUED.value and invoice.credited_cents == 0
+
+
+class InvoiceParties(Protocol):
+    id: str
+    supplier_commune: str
+    customer_commune: str
+
+
+def credit_note_columns(
+    invoice: InvoiceParties,
+    credited: Sequence[tuple[CreditableLine, int]],
+    reason: str,
+    issue_date: date,
+    number: int,
+    user_id: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The credit note numbered `number` that credits `credited` (line, net cents)."""
+    totals = totals_of((cents, line.vat_category, line.vat_rate) for line, cents in credited)
+    return {
+        "id": new_id(),
+        "number": document_number(
+            invoice.supplier_commune, issue_date.year, number, CREDIT_NOTE_SERIES
+        ),
+        "invoice_id": invoice.id,
+        "supplier_commune": invoice.supplier_commune,
+        "customer_commune": invoice.customer_commune,
+        "issue_date": issue_date,
+        "reason": reason,
+        "net_cents": totals.net_cents,
+        "vat_cents": totals.vat_cents,
+        "total_cents": totals.total_cents,
+        "vat_breakdown": [b.model_dump(mode="json") for b in totals.breakdown],
+        "lines": [
+            {
+                "line": n,
+                "invoice_line": line.line,
+                "description": line.description,
+                "amount_cents": cents,
+                "vat_category": line.vat_category,
+                "vat_rate": str(line.vat_rate) if line.vat_rate is not None else None,
+            }
+            for n, (line, cents) in enumerate(credited, start=1)
+        ],
+        "issued_at": now,
+        "issued_by": user_id,
+    }
+
+
 # -- billing profiles -------------------------------------------------------------------
 
 
@@ -411,6 +692,112 @@ def profile_errors(profile: BillingProfileInput, siren: str) -> list[dict]:
     return errors
 
 
+class Profile(Protocol):
+    """A billing profile as stored."""
+
+    commune: str
+    legal_name: str
+    siret: str
+    iban: str
+    bic: str
+    street: str
+    additional_street: str | None
+    postal_code: str
+    city: str
+    country_code: str
+    email: str | None
+    service_code: str | None
+    vat_regime: str
+
+
+def profile_columns(
+    commune: str, profile: BillingProfileInput, user_id: str | None, now: datetime
+) -> dict[str, Any]:
+    """What is stored of a declared profile: numbers compacted, a default legal name."""
+    return {
+        "legal_name": profile.legal_name or f"Commune de {commune_name(commune)}",
+        "siret": compact_digits(profile.siret),
+        "iban": compact_digits(profile.iban).upper(),
+        "bic": profile.bic.strip().upper(),
+        "street": profile.address.street,
+        "additional_street": profile.address.additional_street,
+        "postal_code": profile.address.postal_code,
+        "city": profile.address.city,
+        "country_code": profile.address.country_code,
+        "email": profile.email,
+        "service_code": profile.service_code,
+        "service_code_required": profile.service_code_required,
+        "vat_regime": profile.vat_regime.value,
+        "updated_at": now,
+        "updated_by": user_id,
+    }
+
+
+def ensure_own_account(statement_iban: str | None, profile: Profile | None) -> None:
+    """A statement imported is of the commune's declared account, when both are known."""
+    if statement_iban and profile is not None and statement_iban != profile.iban:
+        raise InvalidInput(
+            "This statement is of another account than the commune's",
+            [_error("body", f"account {statement_iban}", "foreign_account")],
+        )
+
+
+def vat_number_of(profile: Profile) -> str | None:
+    # a VAT number only where VAT is charged: EN 16931 forbids one on "not subject" invoices
+    if profile.vat_regime == VatRegime.STANDARD.value:
+        return french_vat_number(profile.siret[:9])
+    return None
+
+
+def address_of(profile: Profile) -> dict[str, Any]:
+    return {
+        "street": profile.street,
+        "additional_street": profile.additional_street,
+        "postal_code": profile.postal_code,
+        "city": profile.city,
+        "country_code": profile.country_code,
+    }
+
+
+def party_of(profile: Profile, *, as_supplier: bool, engagement_number: str | None = None) -> Party:
+    """A commune as an invoice names it; the supplier's bank details are where to pay."""
+    return Party(
+        insee_code=profile.commune,
+        name=commune_name(profile.commune),
+        legal_name=profile.legal_name,
+        siren=profile.siret[:9],
+        siret=profile.siret,
+        address=address_of(profile),
+        vat_number=vat_number_of(profile),
+        service_code=None if as_supplier else profile.service_code,
+        engagement_number=None if as_supplier else engagement_number,
+        iban=profile.iban if as_supplier else None,
+        bic=profile.bic if as_supplier else None,
+        email=profile.email,
+    )
+
+
+class Parties:
+    """Billing profiles as invoices name them, each dumped once per billing run."""
+
+    def __init__(self) -> None:
+        self.profiles: dict[str, Profile | None] = {}
+        self.dumped: dict[tuple[str, bool], dict] = {}
+
+    def missing(self, communes: Iterable[str]) -> list[str]:
+        return [c for c in dict.fromkeys(communes) if c not in self.profiles]
+
+    def add(self, profiles: dict[str, Profile | None]) -> None:
+        self.profiles.update(profiles)
+
+    def party(self, commune: str, as_supplier: bool, engagement: str | None = None) -> dict:
+        key = (commune, as_supplier)
+        if key not in self.dumped:
+            profile = self.profiles[commune]
+            self.dumped[key] = party_of(profile, as_supplier=as_supplier).model_dump(mode="json")
+        return self.dumped[key] | ({"engagement_number": engagement} if engagement else {})
+
+
 def siret_for(siren: str, establishment: int = 1) -> str:
     """A Luhn-valid SIRET of `siren`: the first valid NIC from establishment number on."""
     for nic in range(establishment * 10, 100_000):
@@ -444,6 +831,32 @@ class OpenInvoice:
     customer: str
     balance_cents: int
     due_date: date
+
+
+@dataclass(frozen=True)
+class PaymentEntry:
+    """A payment to record on an invoice: entered by hand or read on a bank statement."""
+
+    amount_cents: int
+    paid_on: date
+    reference: str
+    source: str  # manual, statement
+    user_id: str | None
+    statement_line_id: str | None = None
+
+
+class BankLine(Protocol):
+    booking_date: date
+    remittance: str
+    bank_reference: str | None
+
+
+def statement_payment(
+    line: BankLine, amount_cents: int, user_id: str | None, line_id: str
+) -> PaymentEntry:
+    """A payment read on a bank statement: referenced by its remittance, else the bank's."""
+    reference = line.remittance or line.bank_reference or ""
+    return PaymentEntry(amount_cents, line.booking_date, reference, "statement", user_id, line_id)
 
 
 @dataclass(frozen=True)
@@ -518,6 +931,42 @@ def match_credit(
     return []
 
 
+def payers(accounts: Iterable[tuple[str, str]]) -> tuple[dict[str, str], dict[str, str]]:
+    """(IBAN -> commune, commune -> name) of the communes with a billing profile."""
+    ibans, names = {}, {}
+    for commune, account in accounts:
+        ibans[account] = commune
+        names[commune] = commune_name(commune)
+    return ibans, names
+
+
+class PayableInvoice(Protocol):
+    id: str
+    number: str
+    customer_commune: str
+    due_date: date
+    status: str
+    total_cents: int
+    credited_cents: int
+    paid_cents: int
+    settled_cents: int
+
+
+def open_invoice(invoice: PayableInvoice) -> OpenInvoice:
+    return OpenInvoice(
+        id=invoice.id,
+        number=invoice.number,
+        customer=invoice.customer_commune,
+        balance_cents=balance(invoice),
+        due_date=invoice.due_date,
+    )
+
+
+def ensure_unmatched(line_status: str) -> None:
+    if line_status != "unmatched":
+        raise Conflict("This statement line is already matched")
+
+
 # -- statements and aging ---------------------------------------------------------------
 
 
@@ -551,6 +1000,16 @@ def statement_of(
         balance += m.amount_cents
         lines.append(StatementLine(m, balance))
     return opening, lines, balance
+
+
+def ensure_statement_query(commune: str, query: StatementQuery) -> None:
+    if query.counterparty == commune:
+        raise InvalidInput(
+            "A commune has no account with itself",
+            [_error("counterparty", "another commune", "self")],
+        )
+    if query.from_ and query.to and query.to < query.from_:
+        raise InvalidInput("The period is reversed", [_error("to", "must not be before from")])
 
 
 AGING_BUCKETS = ("not_due", "days_0_30", "days_31_60", "days_61_90", "days_over_90")
@@ -665,3 +1124,66 @@ def allocate_settlement(
     if any(queue for queue in outgoing.values()):
         raise ValueError("transfers exceed what their payers owe")
     return allocations
+
+
+class SettlingTransfer(NamedTuple):
+    id: str
+    payer: str
+    payee: str
+    amount_cents: int
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """A netting decided: its row's columns, its transfers and its audit trail rows."""
+
+    columns: dict[str, Any]
+    transfers: list[SettlingTransfer]
+    trail: list[dict[str, Any]]
+
+
+def settlement_of(
+    settled: Iterable[tuple[str, date, str, str, str, int]],
+    period: str,
+    sequence: int,
+    user_id: str | None,
+    now: datetime,
+) -> Settlement:
+    """How the invoices just settled, (customer, due date, number, id, supplier, cents),
+    are settled: net positions, the transfers that carry them, which invoice each covers."""
+    # a debtor's oldest invoices first: those are what its transfers carry
+    debts = [
+        OpenDebt(invoice_id, supplier, customer, int(cents))
+        for customer, _, _, invoice_id, supplier, cents in sorted(map(tuple, settled))
+    ]
+    positions = net_positions((d.supplier, d.customer, d.open_cents) for d in debts)
+    transfers = [
+        SettlingTransfer(new_id(), payer, payee, cents)
+        for payer, payee, cents in settling_transfers(positions)
+    ]
+    settlement_id = new_id()
+    parts: dict[str, int] = defaultdict(int)
+    trail = []
+    for invoice_id, cents, key in allocate_settlement(debts, transfers):
+        parts[invoice_id] += 1
+        trail.append(
+            {
+                "settlement_id": settlement_id,
+                "invoice_id": invoice_id,
+                "part": parts[invoice_id],
+                "amount_cents": cents,
+                "transfer_id": key,
+            }
+        )
+    carried = sum(t.amount_cents for t in transfers)
+    columns = {
+        "id": settlement_id,
+        "period": period,
+        "sequence": sequence,
+        "positions": [{"commune": c, "net_cents": p} for c, p in positions.items()],
+        "invoices_settled": len(debts),
+        "compensated_cents": sum(d.open_cents for d in debts) - carried,
+        "created_at": now,
+        "created_by": user_id,
+    }
+    return Settlement(columns, transfers, trail)

@@ -1,13 +1,15 @@
-"""The billing nameko service: entrypoints only; rules live in domain.py, documents in ubl.py
-and pdf.py, bank statements in bank_statements.py."""
+"""The billing nameko service: its entrypoints, and the one place billing emits events and
+counts its business metrics, once domain.py decided and repository/ wrote. Views of the rows
+are in views.py, documents in ubl.py and pdf.py, bank statements in bank_statements.py."""
 
 from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
 
 from contracts.billing import (
-    OPEN_STATUSES,
     AgingQuery,
     AgingReport,
     AgingRow,
@@ -16,13 +18,22 @@ from contracts.billing import (
     BillingRunResult,
     ChargePage,
     ChargeQuery,
+    ChargeRecorded,
     CreditNoteRequest,
+    ImportResult,
+    InvoiceAction,
+    InvoiceIssued,
     InvoicePage,
+    InvoicePaid,
     InvoiceQuery,
-    InvoiceStatus,
+    InvoiceSummary,
     LineMatch,
+    PaymentRecorded,
     PaymentRequest,
+    SettlementCompleted,
     SettlementRequest,
+    SettlementView,
+    SkippedPair,
     StatementEntry,
     StatementOfAccount,
     StatementQuery,
@@ -35,11 +46,13 @@ from contracts.events import Event
 from contracts.topology import BOOKINGS_TO_BILLING, CONSULTANTS_TO_BILLING
 from infra.communes import communes
 from infra.consumer import consume_events
+from infra.database import UnitOfWork
 from infra.health import OperableService
 from infra.rpc import rpc
-from services.billing import domain, pdf, reports, repository, ubl
-from services.billing.bank_statements import UnreadableStatement, parse_statement
-from services.billing.metrics import BillingMetrics
+from services.billing import domain, pdf, reports, repository, ubl, views
+from services.billing.bank_statements import ParsedStatement, UnreadableStatement, parse_statement
+from services.billing.metrics import INVOICED_CENTS, INVOICES_ISSUED, PAID_CENTS, BillingMetrics
+from services.billing.models import InvoiceRow
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +65,130 @@ def _caller(caller: dict, *roles: Role) -> Caller:
     if roles and not who.has(*roles):
         raise Forbidden("This action needs the role " + " or ".join(r.value for r in roles))
     return who
+
+
+# -- what billing does, and announces -------------------------------------------------------
+
+
+def record_charges(
+    tx: UnitOfWork, drafts: Sequence[domain.ChargeDraft], event_id: str
+) -> list[str]:
+    """Stores the charges not stored yet and announces each new one (charge.recorded);
+    returns their ids."""
+    recorded = repository.add_charges(tx.session, drafts, event_id, datetime.now(UTC))
+    tx.emit_all(ChargeRecorded, [views.charge_snapshot(key, draft) for key, draft in recorded])
+    return [key for key, _ in recorded]
+
+
+def issue_invoices(
+    tx: UnitOfWork, supplier: str, period: str, issue_date: date, parties: domain.Parties
+) -> tuple[list[InvoiceSummary], list[SkippedPair]]:
+    """Issues one invoice per customer of `supplier` with uninvoiced charges in `period`.
+    The numbering sequence is locked first, so a concurrent run of this supplier is done
+    before its charges are read, and this one sees only what that one left uninvoiced."""
+    session = tx.session
+    sequence = repository.locked_sequence(session, supplier, issue_date.year, domain.INVOICE_SERIES)
+    charges = repository.uninvoiced_charges(session, supplier, period)
+    missing = parties.missing([supplier, *(c.customer_commune for c in charges)])
+    if missing:
+        parties.add(repository.profiles_of(session, missing))
+    run = domain.invoices_for(
+        supplier, period, issue_date, charges, parties, sequence.last_number, datetime.now(UTC)
+    )
+    repository.add_invoices(session, sequence, run.invoices, run.lines)
+    if run.invoices:
+        tx.emit_all(InvoiceIssued, [views.snapshot_of(i) for i in run.invoices])
+        issued_cents = sum(i.total_cents for i in run.invoices)
+        tx.after_commit(lambda: INVOICED_CENTS.inc(issued_cents))
+        tx.after_commit(lambda: INVOICES_ISSUED.inc(len(run.invoices)))
+    summaries = [views.summary_of(i, len(run.lines[i.id])) for i in run.invoices]
+    return summaries, run.skipped
+
+
+def _moved(tx: UnitOfWork, invoice: InvoiceRow, action: InvoiceAction) -> None:
+    """Gives the invoice the status `action` left it in; announces it when it is now paid."""
+    change = domain.status_change(invoice, action)
+    repository.set_status(invoice, change.status, datetime.now(UTC) if change.paid else None)
+    if change.paid:
+        tx.emit(InvoicePaid, views.snapshot_of(invoice))
+
+
+def pay(tx: UnitOfWork, invoice: InvoiceRow, entry: domain.PaymentEntry) -> None:
+    """Records a payment on a locked invoice; what exceeds the balance stays as overpaid."""
+    payment = repository.add_payment(tx.session, invoice, entry, datetime.now(UTC))
+    tx.after_commit(lambda: PAID_CENTS.inc(entry.amount_cents))
+    tx.emit(PaymentRecorded, views.payment_snapshot(payment, invoice))
+    _moved(tx, invoice, InvoiceAction.PAY)
+
+
+def record_statement(
+    tx: UnitOfWork, commune: str, parsed: ParsedStatement, user_id: str | None
+) -> ImportResult:
+    """Stores a statement's credits not seen before and pays with each the invoices it
+    matches; the others wait, unmatched, for a finance officer."""
+    session = tx.session
+    statement = repository.add_statement(
+        session, commune, parsed.format, parsed.reference, user_id, datetime.now(UTC)
+    )
+    ibans, names = domain.payers(repository.accounts(session))
+    matched, unmatched, duplicates = [], [], 0
+    for credit in parsed.credits:
+        line_id = repository.add_statement_line(session, statement.id, commune, credit)
+        if line_id is None:
+            duplicates += 1
+            continue
+        received = domain.ReceivedCredit(
+            credit.amount_cents,
+            credit.counterparty_name,
+            credit.counterparty_iban,
+            credit.remittance,
+        )
+        # an invoice that takes no payment does not, even when the remittance names it
+        named = [
+            invoice
+            for invoice in repository.invoices_by_number(
+                session, commune, domain.invoice_numbers_in(credit.remittance)
+            )
+            if domain.takes_payment(invoice.status)
+        ]
+        payer = None if named else domain.counterparty_of(received, ibans, names)
+        of_payer = repository.open_invoices_between(session, commune, payer) if payer else []
+        by_id = {invoice.id: invoice for invoice in (*named, *of_payer)}
+        allocations = domain.match_credit(
+            received,
+            [domain.open_invoice(i) for i in named],
+            [domain.open_invoice(i) for i in of_payer],
+        )
+        line = repository.statement_line_for_update(session, line_id, commune)
+        for invoice_id, cents in allocations:
+            pay(tx, by_id[invoice_id], domain.statement_payment(credit, cents, user_id, line_id))
+        repository.set_line_status(session, line, "matched" if allocations else "unmatched")
+        (matched if allocations else unmatched).append(views.statement_line_view(session, line))
+    return ImportResult(
+        statement_id=statement.id,
+        format=parsed.format,
+        lines=len(parsed.credits),
+        matched=matched,
+        unmatched=unmatched,
+        duplicates=duplicates,
+        ignored=parsed.ignored,
+    )
+
+
+def settle_period(tx: UnitOfWork, period: str, user_id: str | None) -> SettlementView | None:
+    """Settles every open invoice of the period and records how: positions, transfers and
+    the audit trail; announces it. None when nothing is open."""
+    session = tx.session
+    settled = repository.settle_open_invoices(session, period)
+    if not settled:
+        return None
+    settlement = domain.settlement_of(
+        settled, period, repository.next_sequence(session, period), user_id, datetime.now(UTC)
+    )
+    row = repository.add_settlement(session, settlement)
+    view = views.settlement_view(row, settlement.transfers, created=True)
+    tx.emit(SettlementCompleted, views.settlement_snapshot(view))
+    return view
 
 
 class Service(OperableService):
@@ -70,20 +207,21 @@ class Service(OperableService):
         else:
             drafts = domain.charges_for_cancellation(event.payload, event.occurred_at)
         with self.db.handling(event) as tx:
-            repository.record_charges(tx, drafts, str(event.event_id))
+            record_charges(tx, drafts, str(event.event_id))
 
     @consume_events(CONSULTANTS_TO_BILLING)
     def charge_timesheet(self, event: Event) -> None:
         drafts = domain.charges_for_timesheet(event.payload, event.occurred_at)
         with self.db.handling(event) as tx:
-            repository.record_charges(tx, drafts, str(event.event_id))
+            record_charges(tx, drafts, str(event.event_id))
 
     @rpc
     def list_charges(self, caller: dict, query: dict) -> dict:
         who = _caller(caller, *READERS)
         q = validated(ChargeQuery, query)
         with self.db.reading() as session:
-            items, cursor = repository.charges_of(session, who.commune, q)
+            rows, cursor = repository.charges_of(session, who.commune, q)
+            items = [views.charge_view(charge, invoice_id) for charge, invoice_id in rows]
         return ChargePage(items=items, next_cursor=cursor).model_dump(mode="json")
 
     # -- billing profiles -------------------------------------------------------------
@@ -95,7 +233,7 @@ class Service(OperableService):
             row = repository.profile_of(session, who.commune)
             if row is None:
                 raise NotFound("This commune has no billing profile yet: PUT one")
-            return repository.profile_view(row).model_dump(mode="json")
+            return views.profile_view(row).model_dump(mode="json")
 
     @rpc
     def put_profile(self, caller: dict, body: dict) -> dict:
@@ -107,9 +245,10 @@ class Service(OperableService):
         errors = domain.profile_errors(profile, commune.siren)
         if errors:
             raise InvalidInput("The billing profile has invalid fields", errors)
+        columns = domain.profile_columns(who.commune, profile, who.user_id, datetime.now(UTC))
         with self.db.transaction() as tx:
-            row = repository.save_profile(tx.session, who.commune, profile, who.user_id)
-            return repository.profile_view(row).model_dump(mode="json")
+            row = repository.save_profile(tx.session, who.commune, columns)
+            return views.profile_view(row).model_dump(mode="json")
 
     # -- invoices ---------------------------------------------------------------------
 
@@ -120,11 +259,7 @@ class Service(OperableService):
         who = _caller(caller, Role.FINANCE, Role.OPERATOR)
         period = validated(BillingRunRequest, body).period
         issue_date = paris_today()
-        if period > domain.period_of(issue_date):
-            raise InvalidInput(
-                "This period has not started",
-                [field_error("period", "a period up to the current month", "future_period")],
-            )
+        domain.ensure_started(period, issue_date)
         only = None if who.has(Role.OPERATOR) else who.commune
         with self.db.reading() as session:
             suppliers = repository.suppliers_to_invoice(session, period, only)
@@ -133,11 +268,9 @@ class Service(OperableService):
         # each run locks them in the same order, so concurrent runs never deadlock
         for first in range(0, len(suppliers), SUPPLIERS_PER_TRANSACTION):
             with self.db.transaction() as tx:
-                parties = repository.Parties(tx.session)
+                parties = domain.Parties()
                 for supplier in suppliers[first : first + SUPPLIERS_PER_TRANSACTION]:
-                    invoices, left = repository.issue_invoices(
-                        tx, supplier, period, issue_date, parties
-                    )
+                    invoices, left = issue_invoices(tx, supplier, period, issue_date, parties)
                     issued += invoices
                     skipped += left
         return BillingRunResult(
@@ -149,7 +282,8 @@ class Service(OperableService):
         who = _caller(caller, *READERS)
         q = validated(InvoiceQuery, query)
         with self.db.reading() as session:
-            items, cursor = repository.invoices_of(session, who.commune, q)
+            rows, cursor = repository.invoices_of(session, who.commune, q)
+            items = views.invoice_views(session, rows)
         return InvoicePage(items=items, next_cursor=cursor).model_dump(mode="json")
 
     def _invoice(self, caller: dict, invoice_id: str):
@@ -157,7 +291,7 @@ class Service(OperableService):
         with self.db.reading() as session:
             row = repository.get_invoice(session, invoice_id)
             domain.ensure_party(who, row.supplier_commune, row.customer_commune)
-            return repository.invoice_view(session, row)
+            return views.invoice_view(session, row)
 
     @rpc
     def get_invoice(self, caller: dict, invoice_id: str) -> dict:
@@ -184,33 +318,32 @@ class Service(OperableService):
         with self.db.transaction() as tx:
             invoice = repository.get_invoice(tx.session, invoice_id, for_update=True)
             domain.ensure_party(who, invoice.supplier_commune, invoice.customer_commune)
-            if who.commune != invoice.supplier_commune or not who.has(Role.FINANCE):
-                raise Forbidden("Only the issuing commune's finance team credits an invoice")
-            if invoice.status not in {s.value for s in OPEN_STATUSES}:
-                raise Conflict(
-                    f"A {invoice.status} invoice has nothing left to credit",
-                    current_status=invoice.status,
-                )
-            lines = repository.creditable_lines(tx.session, invoice)
+            domain.ensure_may_credit(who, invoice.supplier_commune)
+            domain.ensure_allows(invoice.status, InvoiceAction.CREDIT)
             chosen = domain.credit_note_lines(
                 [(line.line, line.amount_cents) for line in asked.lines],
-                lines,
-                balance_cents=repository.balance(invoice),
-                fully_open=invoice.status == InvoiceStatus.ISSUED.value
-                and invoice.credited_cents == 0,
+                domain.creditable(views.invoice_lines(tx.session, invoice)),
+                balance_cents=domain.balance(invoice),
+                fully_open=domain.untouched(invoice),
             )
-            note = repository.issue_credit_note(
-                tx, invoice, chosen, asked.reason, paris_today(), who.user_id
+            issue_date = paris_today()
+            number = repository.next_number(
+                tx.session, invoice.supplier_commune, issue_date.year, domain.CREDIT_NOTE_SERIES
             )
+            columns = domain.credit_note_columns(
+                invoice, chosen, asked.reason, issue_date, number, who.user_id, datetime.now(UTC)
+            )
+            note = repository.add_credit_note(tx.session, invoice, columns)
+            _moved(tx, invoice, InvoiceAction.CREDIT)
             tx.session.flush()
-            return repository.credit_note_view(tx.session, note).model_dump(mode="json")
+            return views.credit_note_view(tx.session, note).model_dump(mode="json")
 
     def _credit_note(self, caller: dict, credit_note_id: str):
         who = _caller(caller)
         with self.db.reading() as session:
             note = repository.get_credit_note(session, credit_note_id)
             domain.ensure_party(who, note.supplier_commune, note.customer_commune, "credit note")
-            return repository.credit_note_view(session, note)
+            return views.credit_note_view(session, note)
 
     @rpc
     def get_credit_note(self, caller: dict, credit_note_id: str) -> dict:
@@ -235,17 +368,14 @@ class Service(OperableService):
         with self.db.transaction() as tx:
             invoice = repository.get_invoice(tx.session, asked.invoice_id, for_update=True)
             domain.ensure_party(who, invoice.supplier_commune, invoice.customer_commune)
-            if who.commune != invoice.supplier_commune:
-                raise Forbidden("Payments are recorded by the commune that receives them")
-            if invoice.status in (InvoiceStatus.CANCELLED.value, InvoiceStatus.SETTLED.value):
-                raise Conflict(
-                    f"A {invoice.status} invoice takes no payment", current_status=invoice.status
-                )
-            repository.apply_payment(
-                tx, invoice, asked.amount_cents, asked.date, asked.reference, "manual", who.user_id
+            domain.ensure_receives(who, invoice.supplier_commune)
+            domain.ensure_allows(invoice.status, InvoiceAction.PAY)
+            entry = domain.PaymentEntry(
+                asked.amount_cents, asked.date, asked.reference, "manual", who.user_id
             )
+            pay(tx, invoice, entry)
             tx.session.flush()
-            return repository.invoice_view(tx.session, invoice).model_dump(mode="json")
+            return views.invoice_view(tx.session, invoice).model_dump(mode="json")
 
     @rpc
     def import_statement(self, caller: dict, content_base64: str) -> dict:
@@ -261,12 +391,8 @@ class Service(OperableService):
             ) from None
         with self.db.transaction() as tx:
             profile = repository.profile_of(tx.session, who.commune)
-            if parsed.account_iban and profile is not None and parsed.account_iban != profile.iban:
-                raise InvalidInput(
-                    "This statement is of another account than the commune's",
-                    [field_error("body", f"account {parsed.account_iban}", "foreign_account")],
-                )
-            result = repository.record_statement(tx, who.commune, parsed, who.user_id)
+            domain.ensure_own_account(parsed.account_iban, profile)
+            result = record_statement(tx, who.commune, parsed, who.user_id)
             return result.model_dump(mode="json")
 
     @rpc
@@ -274,7 +400,7 @@ class Service(OperableService):
         who = _caller(caller, Role.FINANCE)
         with self.db.reading() as session:
             lines = repository.unmatched_lines(session, who.commune)
-            items = [repository.statement_line_view(session, line) for line in lines]
+            items = [views.statement_line_view(session, line) for line in lines]
         return UnmatchedPage(items=items).model_dump(mode="json")
 
     @rpc
@@ -284,28 +410,16 @@ class Service(OperableService):
         invoice_id = validated(LineMatch, body).invoice_id
         with self.db.transaction() as tx:
             line = repository.statement_line_for_update(tx.session, line_id, who.commune)
-            if line.status != "unmatched":
-                raise Conflict("This statement line is already matched")
+            domain.ensure_unmatched(line.status)
             invoice = repository.get_invoice(tx.session, invoice_id, for_update=True)
             if invoice.supplier_commune != who.commune:
                 raise NotFound("No such invoice")
-            if invoice.status in (InvoiceStatus.CANCELLED.value, InvoiceStatus.SETTLED.value):
-                raise Conflict(
-                    f"A {invoice.status} invoice takes no payment", current_status=invoice.status
-                )
-            repository.apply_payment(
-                tx,
-                invoice,
-                line.amount_cents,
-                line.booking_date,
-                line.remittance or line.bank_reference or "",
-                "statement",
-                who.user_id,
-                statement_line_id=line.id,
+            domain.ensure_allows(invoice.status, InvoiceAction.PAY)
+            pay(
+                tx, invoice, domain.statement_payment(line, line.amount_cents, who.user_id, line.id)
             )
-            line.status = "matched"
-            tx.session.flush()
-            return repository.statement_line_view(tx.session, line).model_dump(mode="json")
+            repository.set_line_status(tx.session, line, "matched")
+            return views.statement_line_view(tx.session, line).model_dump(mode="json")
 
     # -- statements and aging ---------------------------------------------------------
 
@@ -315,22 +429,14 @@ class Service(OperableService):
         or CSV text."""
         who = _caller(caller, *READERS)
         q = validated(StatementQuery, query)
-        if q.counterparty == who.commune:
-            raise InvalidInput(
-                "A commune has no account with itself",
-                [field_error("counterparty", "another commune", "self")],
-            )
-        if q.from_ and q.to and q.to < q.from_:
-            raise InvalidInput(
-                "The period is reversed", [field_error("to", "must not be before from")]
-            )
+        domain.ensure_statement_query(who.commune, q)
         with self.db.reading() as session:
             movements = repository.movements_between(session, who.commune, q.counterparty)
         opening, lines, closing = domain.statement_of(movements, q.from_, q.to)
         result = StatementOfAccount(
             commune=who.commune,
             counterparty=q.counterparty,
-            counterparty_name=repository.commune_name(q.counterparty),
+            counterparty_name=domain.commune_name(q.counterparty),
             from_=q.from_,
             to=q.to,
             opening_balance_cents=opening,
@@ -365,7 +471,7 @@ class Service(OperableService):
         rows = [
             AgingRow(
                 counterparty=counterparty,
-                counterparty_name=repository.commune_name(counterparty),
+                counterparty_name=domain.commune_name(counterparty),
                 **{f"{bucket}_cents": cents for bucket, cents in row.items()},
                 total_cents=sum(row.values()),
             )
@@ -395,16 +501,12 @@ class Service(OperableService):
         n - 1 transfers, every open invoice settled. Nothing open: the last settlement."""
         who = _caller(caller, Role.FINANCE, Role.OPERATOR)
         period = validated(SettlementRequest, body).period
-        if period > domain.period_of(paris_today()):
-            raise InvalidInput(
-                "This period has not started",
-                [field_error("period", "a period up to the current month", "future_period")],
-            )
+        domain.ensure_started(period, paris_today())
         with self.db.transaction() as tx:
-            settled = repository.settle_period(tx, period, who.user_id)
+            settled = settle_period(tx, period, who.user_id)
             if settled is not None:
                 return settled.model_dump(mode="json")
             last = repository.last_settlement(tx.session, period)
-        if last is None:
-            raise Conflict(f"No invoice of {period} is open: there is nothing to settle")
-        return last.model_dump(mode="json")
+            if last is None:
+                raise Conflict(f"No invoice of {period} is open: there is nothing to settle")
+            return views.settlement_view(*last, created=False).model_dump(mode="json")

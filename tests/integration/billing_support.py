@@ -4,7 +4,7 @@ entrypoints on it, billing profiles and charges."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from nameko.testing.services import worker_factory
@@ -17,7 +17,7 @@ from infra.database import DatabaseAccess, make_engine
 from infra.migrations import upgrade
 from services.billing import domain, repository
 from services.billing.models import CreditNoteRow, InvoiceRow
-from services.billing.service import Service
+from services.billing.service import Service, record_charges
 from tests.ubl_validation import problems
 
 _RIB_LETTERS = {
@@ -62,7 +62,8 @@ def declare_profiles(db: DatabaseAccess, codes: list[str]) -> None:
                 bic="BDFEFRPPCCT",
                 address={"street": "Hôtel de ville", "postal_code": "42000", "city": "Loire"},
             )
-            repository.save_profile(tx.session, code, profile, None)
+            columns = domain.profile_columns(code, profile, None, datetime.now(UTC))
+            repository.save_profile(tx.session, code, columns)
 
 
 def add_charges(
@@ -70,7 +71,7 @@ def add_charges(
 ) -> list[str]:
     """One charge per (supplier, customer, cents), as if an event had just brought it."""
     with db.transaction() as tx:
-        return repository.record_charges(
+        return record_charges(
             tx,
             [
                 domain.ChargeDraft(

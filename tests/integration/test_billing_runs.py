@@ -17,8 +17,9 @@ from contracts.billing import ChargeKind
 from contracts.clock import paris_today
 from contracts.errors import Conflict, InvalidInput, NotFound
 from infra.messaging_tables import outbox
-from services.billing import domain, repository
+from services.billing import domain
 from services.billing.models import ChargeRow, InvoiceLineRow, InvoiceRow, PaymentRow
+from services.billing.service import record_charges
 from tests.integration.billing_support import (
     add_charges,
     assert_every_document_valid,
@@ -258,11 +259,11 @@ def test_an_event_charges_each_source_line_once_and_tells_of_each_new_charge(db)
         )
 
     with db.transaction() as tx:
-        first = repository.record_charges(
+        first = record_charges(
             tx, [line("b1:rental", 2000), line("b1:rental", 2000), line("b1:damage", 150)], "e1"
         )
     with db.transaction() as tx:
-        again = repository.record_charges(tx, [line("b1:damage", 150), line("b2", 90)], "e2")
+        again = record_charges(tx, [line("b1:damage", 150), line("b2", 90)], "e2")
 
     assert len(first) == 2 and len(again) == 1
     with db.engine.connect() as conn:

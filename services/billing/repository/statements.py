@@ -1,0 +1,98 @@
+"""Statements of account and aging: what two communes owe each other, and since when."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from contracts.billing import OPEN_STATUSES
+from services.billing import domain
+from services.billing.models import (
+    CreditNoteRow,
+    InvoiceRow,
+    PaymentRow,
+    SettlementAllocationRow,
+    SettlementRow,
+)
+
+
+def movements_between(session: Session, commune: str, other: str) -> list[domain.Movement]:
+    """Everything that changed what `other` owes `commune`, both ways."""
+    pair = or_(
+        and_(InvoiceRow.supplier_commune == commune, InvoiceRow.customer_commune == other),
+        and_(InvoiceRow.supplier_commune == other, InvoiceRow.customer_commune == commune),
+    )
+    invoices = {row.id: row for row in session.scalars(select(InvoiceRow).where(pair))}
+    moves = []
+    for inv in invoices.values():
+        sign = 1 if inv.supplier_commune == commune else -1
+        kind = "invoice_issued" if sign > 0 else "invoice_received"
+        moves.append(
+            domain.Movement(
+                inv.issue_date, kind, inv.number, f"Facture {inv.number}", sign * inv.total_cents
+            )
+        )
+    if not invoices:
+        return moves
+    ids = list(invoices)
+    for note in session.scalars(select(CreditNoteRow).where(CreditNoteRow.invoice_id.in_(ids))):
+        sign = 1 if note.supplier_commune == commune else -1
+        moves.append(
+            domain.Movement(
+                note.issue_date,
+                "credit_note_issued" if sign > 0 else "credit_note_received",
+                note.number,
+                f"Avoir sur {invoices[note.invoice_id].number} : {note.reason}",
+                -sign * note.total_cents,
+            )
+        )
+    for pay in session.scalars(select(PaymentRow).where(PaymentRow.invoice_id.in_(ids))):
+        inv = invoices[pay.invoice_id]
+        sign = 1 if inv.supplier_commune == commune else -1
+        moves.append(
+            domain.Movement(
+                pay.payment_date,
+                "payment_received" if sign > 0 else "payment_sent",
+                inv.number,
+                f"Paiement {pay.reference}".strip(),
+                -sign * pay.amount_cents,
+            )
+        )
+    allocations = session.execute(
+        select(SettlementAllocationRow, SettlementRow.created_at, SettlementRow.period)
+        .join(SettlementRow, SettlementRow.id == SettlementAllocationRow.settlement_id)
+        .where(SettlementAllocationRow.invoice_id.in_(ids))
+    ).all()
+    for allocation, created_at, period in allocations:
+        inv = invoices[allocation.invoice_id]
+        sign = 1 if inv.supplier_commune == commune else -1
+        how = "par virement de compensation" if allocation.transfer_id else "par compensation"
+        moves.append(
+            domain.Movement(
+                domain.paris_date(created_at),
+                "settlement",
+                inv.number,
+                f"Réglée {how} (compensation {period})",
+                -sign * allocation.amount_cents,
+            )
+        )
+    return moves
+
+
+def open_balances(session: Session, commune: str, receivable: bool) -> list[tuple[str, date, int]]:
+    """(counterparty, due date, balance) of the open invoices the commune issued or received."""
+    mine = InvoiceRow.supplier_commune if receivable else InvoiceRow.customer_commune
+    other = InvoiceRow.customer_commune if receivable else InvoiceRow.supplier_commune
+    rows = session.execute(
+        select(
+            other,
+            InvoiceRow.due_date,
+            InvoiceRow.total_cents
+            - InvoiceRow.credited_cents
+            - InvoiceRow.paid_cents
+            - InvoiceRow.settled_cents,
+        ).where(mine == commune, InvoiceRow.status.in_([s.value for s in OPEN_STATUSES]))
+    ).all()
+    return [(cp, due, int(cents)) for cp, due, cents in rows]

@@ -1,0 +1,217 @@
+"""What billing answers and announces, built from its rows: profiles, charges, invoices,
+credit notes, payments, statement lines, settlements and the snapshots events carry."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from contracts.billing import (
+    BillingProfile,
+    ChargeSnapshot,
+    ChargeStatus,
+    ChargeView,
+    CreditNoteView,
+    DocumentRef,
+    InvoiceLineView,
+    InvoiceSnapshot,
+    InvoiceSummary,
+    InvoiceView,
+    PaymentSnapshot,
+    PaymentView,
+    SettlementSnapshot,
+    SettlementView,
+    StatementLineView,
+    Totals,
+    Transfer,
+)
+from services.billing import domain, repository
+from services.billing.models import (
+    BillingProfileRow,
+    ChargeRow,
+    CreditNoteRow,
+    InvoiceRow,
+    PaymentRow,
+    SettlementRow,
+    SettlementTransferRow,
+    StatementLineRow,
+)
+
+View = TypeVar("View", bound=BaseModel)
+
+
+class _Seen:
+    """A row as a view reads it: its attributes, and `more` for what the view names
+    otherwise or the row does not have."""
+
+    __slots__ = ("_more", "_row")
+
+    def __init__(self, row: Any, more: dict[str, Any]):
+        self._row, self._more = row, more
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._more:
+            return self._more[name]
+        return getattr(self._row, name)
+
+
+def _view(model: type[View], row: Any, **more: Any) -> View:
+    """`model` of the fields `row` names alike, and of `more`."""
+    return model.model_validate(_Seen(row, more) if more else row, from_attributes=True)
+
+
+def profile_view(row: BillingProfileRow) -> BillingProfile:
+    return _view(
+        BillingProfile,
+        row,
+        commune_name=domain.commune_name(row.commune),
+        siren=row.siret[:9],
+        address=domain.address_of(row),
+        vat_number=domain.vat_number_of(row),
+    )
+
+
+def charge_view(charge: ChargeRow, invoice_id: str | None) -> ChargeView:
+    return _view(
+        ChargeView,
+        charge,
+        quantity=domain.plain_quantity(charge.quantity),
+        status=ChargeStatus.INVOICED if invoice_id else ChargeStatus.UNINVOICED,
+        invoice_id=invoice_id,
+    )
+
+
+def charge_snapshot(charge_id: str, draft: domain.ChargeDraft) -> ChargeSnapshot:
+    return ChargeSnapshot(
+        charge_id=charge_id,
+        kind=draft.kind,
+        supplier_commune=draft.supplier,
+        customer_commune=draft.customer,
+        source_reference=draft.source_reference,
+        amount_cents=draft.amount_cents,
+        period=draft.period,
+    )
+
+
+# -- invoices ---------------------------------------------------------------------------
+
+
+def summary_of(invoice: InvoiceRow | domain.NewInvoice, lines: int) -> InvoiceSummary:
+    return _view(
+        InvoiceSummary, invoice, balance_cents=max(0, domain.balance(invoice)), lines=lines
+    )
+
+
+def snapshot_of(invoice: InvoiceRow | domain.NewInvoice) -> InvoiceSnapshot:
+    return _view(
+        InvoiceSnapshot,
+        invoice,
+        invoice_id=invoice.id,
+        balance_cents=max(0, domain.balance(invoice)),
+    )
+
+
+def invoice_lines(session: Session, invoice: InvoiceRow) -> list[InvoiceLineView]:
+    """The invoice's lines, as its charges state them, with what was credited of each."""
+    credited = domain.credited_per_line(
+        note.lines for note in repository.credit_notes_of(session, invoice.id)
+    )
+    return [
+        _view(
+            InvoiceLineView,
+            charge,
+            line=number,
+            charge_id=charge.id,
+            quantity=domain.plain_quantity(charge.quantity),
+            vat_category=invoice.vat_category,
+            vat_rate=invoice.vat_rate,
+            credited_cents=credited.get(number, 0),
+        )
+        for number, charge in repository.invoice_lines(session, invoice.id)
+    ]
+
+
+def invoice_view(session: Session, invoice: InvoiceRow) -> InvoiceView:
+    remaining = domain.balance(invoice)
+    return _view(
+        InvoiceView,
+        invoice,
+        lines=invoice_lines(session, invoice),
+        totals=_view(Totals, invoice),
+        balance_cents=max(0, remaining),
+        overpaid_cents=max(0, -remaining),
+        credit_notes=[
+            _view(DocumentRef, note) for note in repository.credit_notes_of(session, invoice.id)
+        ],
+        payments=[
+            payment_view(p, invoice.number) for p in repository.payments_of(session, invoice.id)
+        ],
+    )
+
+
+def invoice_views(session: Session, invoices: list[InvoiceRow]) -> list[InvoiceSummary]:
+    counts = repository.line_counts(session, [r.id for r in invoices])
+    return [summary_of(r, counts.get(r.id, 0)) for r in invoices]
+
+
+def credit_note_view(session: Session, note: CreditNoteRow) -> CreditNoteView:
+    invoice = session.get(InvoiceRow, note.invoice_id)
+    return _view(
+        CreditNoteView,
+        note,
+        invoice_number=invoice.number,
+        invoice_issue_date=invoice.issue_date,
+        supplier=invoice.supplier,
+        customer=invoice.customer,
+        totals=_view(Totals, note),
+    )
+
+
+# -- payments ---------------------------------------------------------------------------
+
+
+def payment_view(payment: PaymentRow, invoice_number: str) -> PaymentView:
+    return _view(PaymentView, payment, invoice_number=invoice_number, date=payment.payment_date)
+
+
+def payment_snapshot(payment: PaymentRow, invoice: InvoiceRow) -> PaymentSnapshot:
+    return PaymentSnapshot(
+        payment_id=payment.id,
+        invoice_id=invoice.id,
+        invoice_number=invoice.number,
+        supplier_commune=invoice.supplier_commune,
+        customer_commune=invoice.customer_commune,
+        amount_cents=payment.amount_cents,
+        date=payment.payment_date,
+        balance_cents=max(0, domain.balance(invoice)),
+    )
+
+
+def statement_line_view(session: Session, line: StatementLineRow) -> StatementLineView:
+    return _view(
+        StatementLineView,
+        line,
+        payments=[payment_view(p, n) for p, n in repository.payments_of_line(session, line.id)],
+    )
+
+
+# -- settlements ------------------------------------------------------------------------
+
+
+def settlement_view(
+    settlement: SettlementRow,
+    transfers: list[SettlementTransferRow] | list[Transfer],
+    created: bool,
+) -> SettlementView:
+    return _view(
+        SettlementView,
+        settlement,
+        created=created,
+        transfers=[_view(Transfer, t) for t in transfers],
+    )
+
+
+def settlement_snapshot(view: SettlementView) -> SettlementSnapshot:
+    return _view(SettlementSnapshot, view, settlement_id=view.id)
