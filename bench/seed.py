@@ -1,5 +1,5 @@
 """Bench data: thousands of published listings over the communes around Saint-Étienne,
-written the way the service writes them (repository.publish, outbox included)."""
+written the way the service writes them (publish_listing, outbox included)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from contracts.listings import ListingDraft
 from infra.communes import Commune, communes
 from infra.database import DatabaseAccess
 from infra.messaging_tables import outbox
-from services.listings import repository
+from services.listings.service import publish_listing
 
 DEPARTMENTS = ("42", "43", "69", "63", "07", "38")
 
@@ -120,7 +120,7 @@ def seed_listings(engine: Engine, count: int, batch: int = 1000, seed: int = 42)
     while made < count:
         with access.transaction() as tx:
             for owner in owners[made : made + batch]:
-                repository.publish(tx, owner.insee_code, next(source))
+                publish_listing(tx, owner.insee_code, next(source))
         made = min(count, made + batch)
     return len({o.insee_code for o in owners})
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from contracts.caller import Role
 from contracts.events import Event, Payload, register
 from contracts.fields import DateOrInstant, Input
 
@@ -24,6 +26,58 @@ class BookingStatus(StrEnum):
 
 
 HOLDING = (BookingStatus.REQUESTED, BookingStatus.APPROVED, BookingStatus.CHECKED_OUT)
+
+
+class Side(StrEnum):
+    """Which commune of a booking someone acts for."""
+
+    LENDER = "lender"
+    BORROWER = "borrower"
+
+
+@dataclass(frozen=True)
+class Move:
+    """One transition of the booking state machine: the action, the statuses it leaves
+    from, the one it leads to, and who may take it (a person of one of `sides` with one of
+    `roles`; no side at all: only the service itself, on a timer or a freed slot)."""
+
+    action: str
+    sources: frozenset[BookingStatus]
+    target: BookingStatus
+    sides: frozenset[Side] = frozenset()
+    roles: frozenset[Role] = frozenset()
+
+    def open_to(self, commune: str, roles: frozenset[Role], borrower: str, lender: str) -> bool:
+        """Whether someone of `commune` with `roles` may take this move on a booking
+        between `borrower` and `lender`."""
+        sides = {Side.LENDER} if commune == lender else set()
+        if commune == borrower:
+            sides.add(Side.BORROWER)
+        return bool(self.sides & sides) and bool(self.roles & roles)
+
+
+_S = BookingStatus
+_LENDERS_MANAGER = {"sides": frozenset({Side.LENDER}), "roles": frozenset({Role.MANAGER})}
+# the booking state machine, written once: the service decides with it, pages show it
+MOVES: dict[str, Move] = {
+    move.action: move
+    for move in (
+        Move("approve", frozenset({_S.REQUESTED}), _S.APPROVED, **_LENDERS_MANAGER),
+        Move("reject", frozenset({_S.REQUESTED}), _S.REJECTED, **_LENDERS_MANAGER),
+        Move("check_out", frozenset({_S.APPROVED}), _S.CHECKED_OUT, **_LENDERS_MANAGER),
+        Move("return", frozenset({_S.CHECKED_OUT}), _S.RETURNED, **_LENDERS_MANAGER),
+        Move(
+            "cancel",
+            frozenset({_S.WAITING, _S.REQUESTED, _S.APPROVED}),
+            _S.CANCELLED,
+            sides=frozenset({Side.LENDER, Side.BORROWER}),
+            roles=frozenset({Role.AGENT, Role.MANAGER}),
+        ),
+        # the service's own: a request not decided before its start, a slot freed
+        Move("expire", frozenset({_S.WAITING, _S.REQUESTED}), _S.EXPIRED),
+        Move("promote", frozenset({_S.WAITING}), _S.REQUESTED),
+    )
+}
 
 
 class Recurrence(Input):

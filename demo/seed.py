@@ -25,8 +25,8 @@ from services.billing import repository as billing_repository
 from services.consultants.domain import vocabulary
 from services.consultants.models import ConsultantRow
 from services.consultants.service import publish_consultant
-from services.listings import repository
 from services.listings.models import ListingRow
+from services.listings.service import publish_listing
 
 DEMO_PASSWORD = "mutualis-demo"
 DEMO_DOMAIN = "mutualis-demo.fr"
@@ -211,7 +211,7 @@ def seed_demo() -> Iterator[str]:
             )
             for draft in drafts:
                 if draft["title"] not in titles:
-                    repository.publish(tx, owner, ListingDraft.model_validate(draft))
+                    publish_listing(tx, owner, ListingDraft.model_validate(draft))
                     yield f"listing {draft['title']} ({owner})"
     yield from seed_consultants()
     yield from seed_billing_profiles()

@@ -3,7 +3,7 @@ state allows (approve, reject with a reason, cancel, check out, return with dama
 
 from __future__ import annotations
 
-from contracts.bookings import BookingStatus
+from contracts.bookings import MOVES, BookingStatus
 from contracts.caller import Role
 from contracts.errors import ServiceError
 from gateway.errors import status_of
@@ -13,33 +13,29 @@ from gateway.pages.forms import FormError, cents_from_euros
 from gateway.routes import as_rpc
 from gateway.rpc import ServiceRpc
 
-S = BookingStatus
 SIDES = {"emprunteur": "borrower", "preteur": "lender"}
-# action in the URL -> (RPC method, who may, states it applies to, notice)
+# action in the URL -> (the state machine's move, notice); who may take it when is the
+# machine's (contracts.bookings.MOVES), which the service decides with
 ACTIONS = {
-    "approuver": ("approve", "lender", {S.REQUESTED}, "approuvee"),
-    "refuser": ("reject", "lender", {S.REQUESTED}, "refusee"),
-    "remettre": ("check_out", "lender", {S.APPROVED}, "remise"),
-    "retour": ("return_", "lender", {S.CHECKED_OUT}, "rendue"),
-    "annuler": ("cancel", "either", {S.WAITING, S.REQUESTED, S.APPROVED}, "annulee"),
+    "approuver": ("approve", "approuvee"),
+    "refuser": ("reject", "refusee"),
+    "remettre": ("check_out", "remise"),
+    "retour": ("return", "rendue"),
+    "annuler": ("cancel", "annulee"),
 }
 MAX_DAMAGE_LINES = 20
 
 
 def allowed_actions(booking: dict, commune: str, roles: frozenset[Role]) -> list[str]:
     """What this person may do to this booking now, in the order the page shows them."""
-    status = S(booking["status"])
-    lender = booking["lender_commune"] == commune
-    party = lender or booking["borrower_commune"] == commune
-    actions = []
-    for name, (_, who, states, _) in ACTIONS.items():
-        if status not in states:
-            continue
-        lender_may = who == "lender" and lender and Role.MANAGER in roles
-        either_may = who == "either" and party and bool(roles & {Role.AGENT, Role.MANAGER})
-        if lender_may or either_may:
-            actions.append(name)
-    return actions
+    status = BookingStatus(booking["status"])
+    borrower, lender = booking["borrower_commune"], booking["lender_commune"]
+    return [
+        name
+        for name, (action, _) in ACTIONS.items()
+        if status in MOVES[action].sources
+        and MOVES[action].open_to(commune, roles, borrower, lender)
+    ]
 
 
 def damages_from(form) -> list[dict]:
@@ -92,7 +88,7 @@ class BookingPages:
     def booking_action(self, request, web: Web, booking_id: str, action: str):
         if action not in ACTIONS:
             raise PageProblem(404, "Cette action n'existe pas.")
-        method, _, _, notice = ACTIONS[action]
+        notice = ACTIONS[action][1]
         caller = as_rpc(web.caller)
         reason = (web.form.get("motif") or "").strip()
         condition = (web.form.get("etat") or "").strip()
@@ -113,7 +109,7 @@ class BookingPages:
                 if len(condition) < 2:
                     raise FormError("condition", "Décrivez l'état du matériel rendu.")
                 body = {"condition": condition, "damages": damages_from(web.form)}
-                getattr(self.bookings, method)(caller, booking_id, body)
+                self.bookings.return_(caller, booking_id, body)
         except FormError as exc:
             return self._booking(web, booking_id, [exc.message], 422)
         except ServiceError as exc:

@@ -1,4 +1,4 @@
-"""Booking rules: periods, quotes, rules, capacity, the state machine. Pure, no I/O."""
+"""Booking rules: periods, quotes, rules, capacity, requests decided, the state machine. Pure."""
 
 from __future__ import annotations
 
@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 
-from contracts.bookings import BookingStatus, Quote, Recurrence
+from contracts.bookings import (
+    HOLDING,
+    MOVES,
+    BookingRequest,
+    BookingStatus,
+    OccurrenceConflict,
+    Quote,
+    Recurrence,
+    Side,
+)
 from contracts.caller import Caller, Role
 from contracts.clock import PARIS
 from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -260,40 +269,117 @@ def span(slots: Sequence[Slot]) -> tuple[datetime, datetime]:
     return min(s.start for s in slots), max(s.end for s in slots)
 
 
-def cancellation_fee(
-    listing: ListingSnapshot, start: datetime, now: datetime, by_borrower: bool
-) -> int:
-    """A borrower cancelling inside the notice window pays the listing's fee."""
-    if not by_borrower or listing.late_cancellation_fee_cents == 0:
+def pays_to_cancel(current: BookingStatus, by_borrower: bool) -> bool:
+    """Only a borrower cancelling a booking that holds its slot may owe the listing's late
+    fee: a waitlisted request never held the slot, withdrawing it costs nothing."""
+    return by_borrower and current in HOLDING
+
+
+def cancellation_fee(listing: ListingSnapshot | None, start: datetime, now: datetime) -> int:
+    """The listing's fee for a cancellation inside its notice window (none for a listing
+    this service has no copy of)."""
+    if listing is None or listing.late_cancellation_fee_cents == 0:
         return 0
     if now > start - timedelta(days=listing.cancellation_notice_days):
         return listing.late_cancellation_fee_cents
     return 0
 
 
-# -- state machine ----------------------------------------------------------------------
+# -- deciding a request -----------------------------------------------------------------
 
-S = BookingStatus
-TRANSITIONS: dict[str, tuple[frozenset[BookingStatus], BookingStatus]] = {
-    "approve": (frozenset({S.REQUESTED}), S.APPROVED),
-    "reject": (frozenset({S.REQUESTED}), S.REJECTED),
-    "cancel": (frozenset({S.WAITING, S.REQUESTED, S.APPROVED}), S.CANCELLED),
-    "check_out": (frozenset({S.APPROVED}), S.CHECKED_OUT),
-    "return": (frozenset({S.CHECKED_OUT}), S.RETURNED),
-    "expire": (frozenset({S.WAITING, S.REQUESTED}), S.EXPIRED),
-    "promote": (frozenset({S.WAITING}), S.REQUESTED),
-}
-LENDER_ACTIONS = {"approve", "reject", "check_out", "return"}
+
+@dataclass(frozen=True)
+class NewBooking:
+    """A booking decided, to be written: one occurrence of a request, and why (`note`, its
+    first transition's)."""
+
+    listing: ListingSnapshot
+    by: Caller
+    slot: Slot
+    quantity: int
+    purpose: str
+    with_operator: bool
+    order_reference: str | None
+    quote: Quote
+    status: BookingStatus
+    series_id: str | None
+    note: str
+
+
+class Decided(NamedTuple):
+    """What a request books (an occurrence each), and the occurrences that conflicted."""
+
+    bookings: list[NewBooking]
+    conflicts: list[OccurrenceConflict]
+
+
+def decide_request(
+    listing: ListingSnapshot,
+    by: Caller,
+    asked: BookingRequest,
+    slots: Sequence[Slot],
+    holds: list[Hold],
+    series_id: str | None,
+) -> Decided:
+    """One request's bookings, one per occurrence it can have (a taken one joins the
+    waitlist if the request says so, else conflicts), or Conflict if none can be had. What
+    it books is added to `holds`, for the occurrences and requests decided after it."""
+    bookings, conflicts, takers = [], [], []
+    for slot in slots:
+        taken = taken_because(listing, slot, asked.quantity, holds)
+        if taken and not asked.wait_if_taken:
+            conflicts.append(
+                OccurrenceConflict(start=slot.start, end=slot.end, detail=taken.detail)
+            )
+            takers.append(taken)
+            continue
+        bookings.append(
+            NewBooking(
+                listing=listing,
+                by=by,
+                slot=slot,
+                quantity=asked.quantity,
+                purpose=asked.purpose,
+                with_operator=asked.with_operator,
+                order_reference=asked.order_reference,
+                quote=quote_for(listing, slot, asked.quantity, asked.with_operator),
+                status=BookingStatus.WAITING if taken else BookingStatus.REQUESTED,
+                series_id=series_id,
+                note=f"waitlisted: {taken.detail}" if taken else asked.purpose,
+            )
+        )
+        if not taken:
+            holds.append((slot.start, slot.end, asked.quantity))
+    if not bookings:
+        taker = takers[0]
+        raise Conflict(
+            taker.detail,
+            conflicting_period={"start": taker.start.isoformat(), "end": taker.end.isoformat()},
+            conflicts=[c.model_dump(mode="json") for c in conflicts],
+        )
+    return Decided(bookings, conflicts)
+
+
+# -- state machine (contracts.bookings.MOVES) ----------------------------------------
 
 
 def next_status(current: BookingStatus, action: str) -> BookingStatus:
-    allowed, target = TRANSITIONS[action]
-    if current not in allowed:
+    move = MOVES[action]
+    if current not in move.sources:
         raise Conflict(
             f"A {current.value} booking cannot {action.replace('_', ' ')}",
             current_status=current.value,
         )
-    return target
+    return move.target
+
+
+def frees_slot(current: BookingStatus, target: BookingStatus) -> bool:
+    """A booking holding its slot and rejected, cancelled or expired gives it back to the
+    waitlist (a returned one gives back a period that is over)."""
+    return current in HOLDING and target in ENDED_EARLY
+
+
+ENDED_EARLY = frozenset({BookingStatus.REJECTED, BookingStatus.CANCELLED, BookingStatus.EXPIRED})
 
 
 def ensure_party(caller: Caller, borrower: str, lender: str) -> None:
@@ -302,12 +388,17 @@ def ensure_party(caller: Caller, borrower: str, lender: str) -> None:
         raise NotFound("No such booking")
 
 
+REFUSALS = {  # by the sides a move is open to
+    frozenset({Side.LENDER}): "Only a manager of the lending commune may do this",
+    frozenset(
+        {Side.LENDER, Side.BORROWER}
+    ): "Only an agent or manager of either commune may cancel",
+    frozenset(): "Only the bookings service itself does this",
+}
+
+
 def ensure_may(caller: Caller, action: str, borrower: str, lender: str) -> None:
     ensure_party(caller, borrower, lender)
-    if action in LENDER_ACTIONS:
-        if caller.commune != lender or not caller.has(Role.MANAGER):
-            raise Forbidden("Only a manager of the lending commune may do this")
-    elif action == "cancel" and not (
-        caller.has(Role.AGENT, Role.MANAGER) and caller.commune in (borrower, lender)
-    ):
-        raise Forbidden("Only an agent or manager of either commune may cancel")
+    move = MOVES[action]
+    if not move.open_to(caller.commune, caller.roles, borrower, lender):
+        raise Forbidden(REFUSALS[move.sides])

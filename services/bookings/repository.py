@@ -12,7 +12,6 @@ from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from contracts.bookings import (
-    EVENT_OF_STATUS,
     HOLDING,
     BookingQuery,
     BookingSnapshot,
@@ -28,7 +27,7 @@ from contracts.fields import is_uuid
 from contracts.listings import ListingSnapshot
 from infra.database import UnitOfWork, upsert_latest
 from infra.paging import as_party, one_page
-from services.bookings.domain import Hold, Slot
+from services.bookings.domain import Hold, NewBooking, Slot
 from services.bookings.models import BookingRow, ListingCopy, TransitionRow
 
 
@@ -141,40 +140,28 @@ for _status in BookingStatus:
     TRANSITIONS.labels(_status.value)  # every status exported from the start, at 0
 
 
-def add_booking(
-    tx: UnitOfWork,
-    *,
-    listing: ListingSnapshot,
-    caller: Caller,
-    slot: Slot,
-    quantity: int,
-    purpose: str,
-    with_operator: bool,
-    order_reference: str | None,
-    quote: Quote,
-    status: BookingStatus,
-    series_id: str | None,
-    note: str,
-) -> BookingRow:
+def add_booking(tx: UnitOfWork, booking: NewBooking) -> BookingRow:
+    """The booking and its first transition, written with the commit."""
     now = datetime.now(UTC)
+    listing, by, slot = booking.listing, booking.by, booking.slot
     values = {
         "id": str(uuid.uuid4()),
         "listing_id": listing.listing_id,
         "listing_title": listing.title,
         "lender_commune": listing.owner_commune,
-        "borrower_commune": caller.commune,
-        "status": status.value,
+        "borrower_commune": by.commune,
+        "status": booking.status.value,
         "start": slot.start,
         "end": slot.end,
-        "quantity": quantity,
-        "purpose": purpose,
-        "with_operator": with_operator,
-        "order_reference": order_reference,
-        "quote": quote.model_dump(mode="json"),
-        "series_id": series_id,
+        "quantity": booking.quantity,
+        "purpose": booking.purpose,
+        "with_operator": booking.with_operator,
+        "order_reference": booking.order_reference,
+        "quote": booking.quote.model_dump(mode="json"),
+        "series_id": booking.series_id,
         "damages": [],
         "cancellation_fee_cents": 0,
-        "requested_by": caller.user_id,
+        "requested_by": by.user_id,
         "created_at": now,
         "updated_at": now,
     }
@@ -186,24 +173,31 @@ def add_booking(
         [
             {
                 "booking_id": values["id"],
-                "status": status.value,
+                "status": booking.status.value,
                 "at": now,
-                "by_user": caller.user_id,
-                "by_commune": caller.commune,
-                "note": note,
+                "by_user": by.user_id,
+                "by_commune": by.commune,
+                "note": booking.note,
             }
         ],
     )
-    row = BookingRow(**values)
-    tx.after_commit(TRANSITIONS.labels(status.value).inc)
-    return row
+    tx.after_commit(TRANSITIONS.labels(booking.status.value).inc)
+    return BookingRow(**values)
 
 
 def record_transition(
-    tx: UnitOfWork, row: BookingRow, status: BookingStatus, caller: Caller | None, note: str = ""
+    tx: UnitOfWork,
+    row: BookingRow,
+    status: BookingStatus,
+    caller: Caller | None,
+    note: str = "",
+    **changes,
 ) -> None:
-    """Moves the booking to `status`, keeps the history and emits the matching event."""
+    """Moves the booking to `status`, with `changes` to its columns, and keeps the history
+    (the service emits the matching event)."""
     now = datetime.now(UTC)
+    for column, value in changes.items():
+        setattr(row, column, value)
     row.status = status.value
     row.updated_at = now
     tx.session.add(
@@ -217,9 +211,6 @@ def record_transition(
         )
     )
     tx.after_commit(TRANSITIONS.labels(status.value).inc)
-    event_cls = EVENT_OF_STATUS.get(status)
-    if event_cls is not None:
-        tx.emit(event_cls, snapshot_of(row, reason=note))
 
 
 def snapshot_of(row: BookingRow, reason: str = "") -> BookingSnapshot:
@@ -272,37 +263,14 @@ def history_of(session: Session, booking_ids: list[str]) -> dict[str, list[Trans
         .order_by(TransitionRow.id)
     )
     for t in rows:
-        found[t.booking_id].append(
-            Transition(
-                status=t.status, at=t.at, by_user=t.by_user, by_commune=t.by_commune, note=t.note
-            )
-        )
+        found[t.booking_id].append(Transition.model_validate(t, from_attributes=True))
     return found
 
 
 def view_of(row: BookingRow, history: list[Transition] | None = None) -> BookingView:
-    return BookingView(
-        id=row.id,
-        listing_id=row.listing_id,
-        listing_title=row.listing_title,
-        status=row.status,
-        borrower_commune=row.borrower_commune,
-        lender_commune=row.lender_commune,
-        start=row.start,
-        end=row.end,
-        quantity=row.quantity,
-        purpose=row.purpose,
-        with_operator=row.with_operator,
-        order_reference=row.order_reference,
-        quote=Quote.model_validate(row.quote),
-        series_id=row.series_id,
-        condition_out=row.condition_out,
-        condition_in=row.condition_in,
-        damages=row.damages,
-        cancellation_fee_cents=row.cancellation_fee_cents,
-        created_at=row.created_at,
-        history=history or [],
-    )
+    view = BookingView.model_validate(row, from_attributes=True)
+    view.history = history or []
+    return view
 
 
 def bookings_of(

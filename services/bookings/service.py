@@ -14,6 +14,7 @@ from icalendar import Calendar
 from icalendar import Event as CalendarEvent
 
 from contracts.bookings import (
+    EVENT_OF_STATUS,
     HOLDING,
     BookingCreated,
     BookingPage,
@@ -23,7 +24,6 @@ from contracts.bookings import (
     BookingRequested,
     BookingStatus,
     Condition,
-    OccurrenceConflict,
     ReturnReport,
 )
 from contracts.caller import Caller, Role
@@ -100,50 +100,34 @@ def _book(
 ) -> dict:
     """One request's bookings (one per occurrence of a series), or Conflict if none can be
     had; what it books is added to `holds`, for the occurrences and requests after it."""
-    asked = ask.asked
-    series_id = str(uuid.uuid4()) if asked.recurrence else None
-    created, conflicts, takers = [], [], []
-    requested = []  # the created that hold the listing (not the waitlisted)
-    for slot in slots:
-        taken = domain.taken_because(listing, slot, asked.quantity, holds)
-        if taken and not asked.wait_if_taken:
-            conflicts.append(
-                OccurrenceConflict(start=slot.start, end=slot.end, detail=taken.detail)
-            )
-            takers.append(taken)
-            continue
-        status = BookingStatus.WAITING if taken else BookingStatus.REQUESTED
-        row = repository.add_booking(
-            tx,
-            listing=listing,
-            caller=ask.who,
-            slot=slot,
-            quantity=asked.quantity,
-            purpose=asked.purpose,
-            with_operator=asked.with_operator,
-            order_reference=asked.order_reference,
-            quote=domain.quote_for(listing, slot, asked.quantity, asked.with_operator),
-            status=status,
-            series_id=series_id,
-            note=f"waitlisted: {taken.detail}" if taken else asked.purpose,
-        )
-        created.append(row)
-        if status == BookingStatus.REQUESTED:
-            requested.append(row)
-            holds.append((row.start, row.end, row.quantity))
-    if not created:
-        taker = takers[0]
-        raise Conflict(
-            taker.detail,
-            conflicting_period={"start": taker.start.isoformat(), "end": taker.end.isoformat()},
-            conflicts=[c.model_dump(mode="json") for c in conflicts],
-        )
+    series_id = str(uuid.uuid4()) if ask.asked.recurrence else None
+    decided = domain.decide_request(listing, ask.who, ask.asked, slots, holds, series_id)
+    created = [repository.add_booking(tx, booking) for booking in decided.bookings]
     # one outbox statement for a whole series; waiting requests tell no one yet
-    tx.emit_all(BookingRequested, [repository.snapshot_of(r) for r in requested])
+    tx.emit_all(
+        BookingRequested,
+        [repository.snapshot_of(r) for r in created if r.status == BookingStatus.REQUESTED],
+    )
     views = [repository.view_of(r) for r in created]
     return BookingCreated(
-        **views[0].model_dump(), created=views if series_id else [], conflicts=conflicts
+        **views[0].model_dump(), created=views if series_id else [], conflicts=decided.conflicts
     ).model_dump(mode="json")
+
+
+def _move(
+    tx: UnitOfWork,
+    row,
+    target: BookingStatus,
+    caller: Caller | None,
+    note: str = "",
+    **changes,
+) -> None:
+    """The booking moved to `target` (with `changes` to its columns), and the event that
+    says so: a booking's events are emitted here, and in _book, only."""
+    repository.record_transition(tx, row, target, caller, note, **changes)
+    event_cls = EVENT_OF_STATUS.get(target)
+    if event_cls is not None:
+        tx.emit(event_cls, repository.snapshot_of(row, reason=note))
 
 
 class Service(OperableService):
@@ -215,45 +199,36 @@ class Service(OperableService):
     @rpc
     def check_out(self, caller: dict, booking_id: str, body: dict) -> dict:
         condition = validated(Condition, body).condition
-        return self._act(caller, booking_id, "check_out", note=condition, condition=condition)
+        return self._act(caller, booking_id, "check_out", condition, condition_out=condition)
 
     @rpc
     def return_(self, caller: dict, booking_id: str, body: dict) -> dict:
         report = validated(ReturnReport, body)
-        return self._act(caller, booking_id, "return", note=report.condition, report=report)
+        return self._act(
+            caller,
+            booking_id,
+            "return",
+            report.condition,
+            condition_in=report.condition,
+            damages=[d.model_dump() for d in report.damages],
+        )
 
-    def _act(
-        self,
-        caller: dict,
-        booking_id: str,
-        action: str,
-        note: str = "",
-        condition: str | None = None,
-        report: ReturnReport | None = None,
-    ) -> dict:
+    def _act(self, caller: dict, booking_id: str, action: str, note: str = "", **changes) -> dict:
+        """`action` on the booking, if the state machine lets this caller take it now."""
         who = Caller.model_validate(caller)
         with self.db.transaction() as tx:
             row = repository.booking_for_update(tx.session, booking_id)
             domain.ensure_may(who, action, row.borrower_commune, row.lender_commune)
-            target = domain.next_status(BookingStatus(row.status), action)
-            if action == "cancel" and row.status != BookingStatus.WAITING.value:
-                # a waitlisted request never held the slot: withdrawing it costs nothing
+            current = BookingStatus(row.status)
+            target = domain.next_status(current, action)
+            by_borrower = who.commune == row.borrower_commune
+            if action == "cancel" and domain.pays_to_cancel(current, by_borrower):
                 listing = repository.listing_copy(tx.session, row.listing_id)
-                if listing is not None:
-                    row.cancellation_fee_cents = domain.cancellation_fee(
-                        listing,
-                        row.start,
-                        datetime.now(UTC),
-                        by_borrower=who.commune == row.borrower_commune,
-                    )
-            if condition is not None:
-                row.condition_out = condition
-            if report is not None:
-                row.condition_in = report.condition
-                row.damages = [d.model_dump() for d in report.damages]
-            freed = BookingStatus(row.status) in (BookingStatus.REQUESTED, BookingStatus.APPROVED)
-            repository.record_transition(tx, row, target, who, note)
-            if freed and target in (BookingStatus.REJECTED, BookingStatus.CANCELLED):
+                changes["cancellation_fee_cents"] = domain.cancellation_fee(
+                    listing, row.start, datetime.now(UTC)
+                )
+            _move(tx, row, target, who, note, **changes)
+            if domain.frees_slot(current, target):
                 self._promote_waitlist(tx, row.listing_id)
             history = repository.history_of(tx.session, [row.id])[row.id]
         return repository.view_of(row, history).model_dump(mode="json")
@@ -270,10 +245,10 @@ class Service(OperableService):
             slot = domain.Slot(waiting.start, waiting.end, waiting.quote["units"])
             holds = repository.holds(tx.session, listing_id, slot)
             if domain.taken_because(listing, slot, waiting.quantity, holds) is None:
-                repository.record_transition(
+                _move(
                     tx,
                     waiting,
-                    BookingStatus.REQUESTED,
+                    domain.next_status(BookingStatus(waiting.status), "promote"),
                     None,
                     "the slot was freed: this request now awaits the lender's decision",
                 )
@@ -339,11 +314,10 @@ class Service(OperableService):
         """Requests not decided before their start expire; their slot goes to the waitlist."""
         with self.db.transaction() as tx:
             for row in repository.due_to_expire(tx.session, datetime.now(UTC)):
-                was_holding = row.status == BookingStatus.REQUESTED.value
-                repository.record_transition(
-                    tx, row, BookingStatus.EXPIRED, None, "not decided before its start"
-                )
-                if was_holding:
+                current = BookingStatus(row.status)
+                target = domain.next_status(current, "expire")
+                _move(tx, row, target, None, "not decided before its start")
+                if domain.frees_slot(current, target):
                     self._promote_waitlist(tx, row.listing_id)
 
     @consume_event_batches(LISTINGS_TO_BOOKINGS)

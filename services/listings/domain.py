@@ -1,18 +1,33 @@
-"""Listing rules, free-text folding, distance ordering and availability: pure, no I/O."""
+"""Listing rules, free-text folding, the distance filter's bounds, availability: pure, no I/O."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 
 from contracts.caller import Caller, Role
 from contracts.clock import PARIS
-from contracts.errors import Forbidden, InvalidInput, field_error, validated
-from contracts.listings import ListingChanges, ListingTerms
+from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error, validated
+from contracts.listings import ListingChanges, ListingStatus, ListingTerms
 from infra.communes import fold
 
 KM_PER_DEGREE = 6371.0088 * math.pi / 180
+
+
+def ensure_visible(caller: Caller, listing_id: str, status: str | None, owner: str | None) -> None:
+    """A published listing, or a withdrawn one of the caller's own commune (status None:
+    there is no such listing); anything else is no listing to this caller (404)."""
+    if status is None or (status != ListingStatus.PUBLISHED and owner != caller.commune):
+        raise NotFound(f"No listing {listing_id}")
+
+
+def ensure_changeable(caller: Caller, status: str, owner_commune: str) -> None:
+    """A manager of the owning commune changes a listing until it is withdrawn."""
+    ensure_manager_of(caller, owner_commune)
+    if status == ListingStatus.WITHDRAWN:
+        raise Conflict("This listing is withdrawn and can no longer change")
 
 
 def ensure_manager_of(caller: Caller, owner_commune: str) -> None:
@@ -56,6 +71,31 @@ class Origin:
     def degree_radius(self, radius_km: float) -> float:
         # a little slack so the approximate SQL filter never drops a true match
         return radius_km / KM_PER_DEGREE * 1.01
+
+    def bounds(self, radius_km: float) -> Bounds:
+        """What the search's SQL filter compares each listing's point with, for `radius_km`
+        around this origin (services/listings/repository.py, `search_statement`)."""
+        r = self.degree_radius(radius_km)
+        r_lon = r / self.lon_scale
+        return Bounds(
+            flat_radius=r * r,
+            lat_min=self.latitude - r,
+            lat_max=self.latitude + r,
+            lon_min=self.longitude - r_lon,
+            lon_max=self.longitude + r_lon,
+        )
+
+
+class Bounds(NamedTuple):
+    """A radius in the search's flat-earth terms: a point is kept when
+    Δlat² + (Δlon·cos lat₀)² ≤ flat_radius (degrees of latitude, squared); the latitude and
+    longitude box holds that circle, so that SQLite can narrow the rows by index first."""
+
+    flat_radius: float
+    lat_min: float
+    lat_max: float
+    lon_min: float
+    lon_max: float
 
 
 def as_instant(value: datetime | date) -> datetime:

@@ -14,16 +14,17 @@ from sqlalchemy.orm import Session
 
 from contracts.bookings import HOLDING, BookingSnapshot
 from contracts.errors import unknown_commune
+from contracts.fields import is_uuid
 from contracts.listings import (
     Blackout,
-    ListingPublished,
+    BlackoutDraft,
     ListingQuery,
     ListingSnapshot,
     ListingStatus,
     ListingTerms,
 )
 from infra.communes import communes, great_circle_km
-from infra.database import UnitOfWork, upsert_latest
+from infra.database import upsert_latest
 from infra.paging import page_at, paged
 from services.listings.domain import (
     KNN_LON_SCALE,
@@ -37,7 +38,17 @@ TERM_FIELDS = tuple(ListingTerms.model_fields)
 
 
 def terms_of(row: ListingRow) -> ListingTerms:
-    return ListingTerms.model_validate({name: getattr(row, name) for name in TERM_FIELDS})
+    return ListingTerms.model_validate(row, from_attributes=True)
+
+
+def listing_row(session: Session, listing_id: str, for_update: bool = False) -> ListingRow | None:
+    """The listing, locked for the transaction's change when `for_update`; None if unknown."""
+    if not is_uuid(listing_id):  # ids are UUIDs; anything else (e.g. a NUL) is no listing
+        return None
+    query = select(ListingRow).where(ListingRow.id == listing_id)
+    if for_update:
+        query = query.with_for_update()
+    return session.scalars(query).one_or_none()
 
 
 def blackouts_of(
@@ -47,7 +58,12 @@ def blackouts_of(
     if since is not None:
         query = query.where(BlackoutRow.end > since)
     rows = session.scalars(query.order_by(BlackoutRow.start)).all()
-    return [Blackout(id=b.id, start=b.start, end=b.end, reason=b.reason) for b in rows]
+    return [Blackout.model_validate(b, from_attributes=True) for b in rows]
+
+
+def current_blackouts(session: Session, listing_id: str) -> list[Blackout]:
+    """The blackouts not over yet: those a listing shows and its snapshot carries."""
+    return blackouts_of(session, listing_id, since=datetime.now(UTC))
 
 
 _INSTANT = TypeAdapter(datetime)
@@ -95,12 +111,13 @@ def snapshot_of(session: Session, row: ListingRow) -> ListingSnapshot:
         owner_commune=row.owner_commune,
         status=row.status,
         revision=row.revision,
-        blackouts=blackouts_of(session, row.id, since=datetime.now(UTC)),
+        blackouts=current_blackouts(session, row.id),
     )
 
 
-def publish(tx: UnitOfWork, owner_commune: str, terms: ListingTerms) -> ListingRow:
-    """A new published listing of `owner_commune`, and its listing.published event."""
+def add_listing(session: Session, owner_commune: str, terms: ListingTerms) -> ListingRow:
+    """A new published listing of `owner_commune`, at its commune's point (the service
+    emits its listing.published)."""
     commune = communes().get(owner_commune)
     if commune is None:
         raise unknown_commune("commune", owner_commune)
@@ -117,10 +134,40 @@ def publish(tx: UnitOfWork, owner_commune: str, terms: ListingTerms) -> ListingR
         updated_at=now,
         **terms.model_dump(mode="json"),
     )
-    tx.session.add(row)
-    tx.session.flush()
-    tx.emit(ListingPublished, snapshot_of(tx.session, row))
+    session.add(row)
+    session.flush()
     return row
+
+
+def amend(row: ListingRow, terms: ListingTerms) -> None:
+    """The listing's terms replaced by `terms` (its search text with them)."""
+    for name, value in terms.model_dump(mode="json").items():
+        setattr(row, name, value)
+    row.search_text = search_text(terms.title, terms.description, terms.category)
+
+
+def withdraw(row: ListingRow) -> None:
+    row.status = ListingStatus.WITHDRAWN.value
+
+
+def add_blackout(session: Session, row: ListingRow, blackout: BlackoutDraft) -> None:
+    session.add(
+        BlackoutRow(
+            id=str(uuid.uuid4()),
+            listing_id=row.id,
+            start=blackout.start,
+            end=blackout.end,
+            reason=blackout.reason,
+            created_at=datetime.now(UTC),
+        )
+    )
+
+
+def bump(session: Session, row: ListingRow) -> None:
+    """A new revision of the listing, written now: other services keep the latest one."""
+    row.revision += 1
+    row.updated_at = datetime.now(UTC)
+    session.flush()
 
 
 class SearchShape(NamedTuple):
@@ -204,16 +251,15 @@ def search_statement(shape: SearchShape) -> Select:
     return paged(stmt.order_by(flat_distance, t.c.id))
 
 
-def search(
-    session: Session,
+def search_shape(
     query: ListingQuery,
     origin: Origin | None,
     period: tuple[datetime, datetime] | None,
-) -> tuple[list[dict], str | None]:
-    """One page of published listings matching `query`; by distance when there is an origin."""
-    terms = query_terms(query.q)
-    shape = SearchShape(
-        terms=len(terms),
+    dialect: str,
+) -> SearchShape:
+    """The filters `query` uses: which statement answers it."""
+    return SearchShape(
+        terms=len(query_terms(query.q)),
         category=bool(query.category),
         kind=bool(query.kind),
         max_rate=query.max_rate_cents is not None,
@@ -221,10 +267,19 @@ def search(
         period=period is not None,
         near=origin is not None,
         radius=origin is not None and query.radius_km is not None,
-        nearest_first=origin is not None and session.bind.dialect.name == "postgresql",
+        nearest_first=origin is not None and dialect == "postgresql",
     )
+
+
+def search_parameters(
+    shape: SearchShape,
+    query: ListingQuery,
+    origin: Origin | None,
+    period: tuple[datetime, datetime] | None,
+) -> dict:
+    """The values of `search_statement(shape)` for `query` (but the page's)."""
     # folded terms are letters and digits only: no LIKE wildcard to escape
-    params: dict = {f"term{n}": f"%{term}%" for n, term in enumerate(terms)}
+    params: dict = {f"term{n}": f"%{term}%" for n, term in enumerate(query_terms(query.q))}
     if shape.category:
         params["category"] = query.category
     if shape.kind:
@@ -240,16 +295,22 @@ def search(
         if shape.nearest_first:
             params["knn_lon"] = origin.longitude * float(KNN_LON_SCALE)
         if shape.radius:
-            r = origin.degree_radius(query.radius_km)
-            params["flat_radius"] = r * r
+            bounds = origin.bounds(query.radius_km)
+            params["flat_radius"] = bounds.flat_radius
             if not shape.nearest_first:
-                r_lon = r / origin.lon_scale
-                params |= {
-                    "lat_min": origin.latitude - r,
-                    "lat_max": origin.latitude + r,
-                    "lon_min": origin.longitude - r_lon,
-                    "lon_max": origin.longitude + r_lon,
-                }
+                params |= bounds._asdict()
+    return params
+
+
+def search(
+    session: Session,
+    query: ListingQuery,
+    origin: Origin | None,
+    period: tuple[datetime, datetime] | None,
+) -> tuple[list[dict], str | None]:
+    """One page of published listings matching `query`; by distance when there is an origin."""
+    shape = search_shape(query, origin, period, session.bind.dialect.name)
+    params = search_parameters(shape, query, origin, period)
     statement = search_statement(shape)
     rows, next_cursor = page_at(session, statement, params, query.cursor, query.limit, rows=True)
     items = []

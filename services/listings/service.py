@@ -1,25 +1,22 @@
-"""The listings nameko service: RPC entrypoints only; rules live in domain.py."""
+"""The listings nameko service: RPC entrypoints and the events they emit; rules in domain.py."""
 
 from __future__ import annotations
 
 import logging
-import uuid
-from datetime import UTC, datetime
-
-from sqlalchemy import select
 
 from contracts.caller import Caller
-from contracts.errors import Conflict, NotFound, unknown_commune, validated
+from contracts.errors import unknown_commune, validated
 from contracts.events import Event
-from contracts.fields import is_uuid
 from contracts.listings import (
     Availability,
     AvailabilityQuery,
     BlackoutDraft,
     ListingChanges,
     ListingDraft,
+    ListingPublished,
     ListingQuery,
     ListingStatus,
+    ListingTerms,
     ListingUpdated,
     ListingWithdrawn,
     Period,
@@ -27,22 +24,52 @@ from contracts.listings import (
 from contracts.topology import BOOKINGS_TO_LISTINGS
 from infra.communes import communes
 from infra.consumer import consume_event_batches
+from infra.database import UnitOfWork
 from infra.health import OperableService
 from infra.rpc import rpc
 from services.listings import repository
 from services.listings.domain import (
     Origin,
     amended,
+    ensure_changeable,
     ensure_manager_of,
+    ensure_visible,
     free_periods,
     merge_periods,
     saturated_periods,
-    search_text,
     window,
 )
-from services.listings.models import BlackoutRow, ListingRow
+from services.listings.models import ListingRow
 
 log = logging.getLogger(__name__)
+
+
+def publish_listing(tx: UnitOfWork, owner_commune: str, terms: ListingTerms) -> ListingRow:
+    """A new published listing and its listing.published: what `publish` does, and the
+    seeds (demo, bench) with it."""
+    row = repository.add_listing(tx.session, owner_commune, terms)
+    tx.emit(ListingPublished, repository.snapshot_of(tx.session, row))
+    return row
+
+
+def _changed(tx: UnitOfWork, row: ListingRow) -> dict:
+    """A new revision of the listing, its listing.updated, and the listing as now shown."""
+    repository.bump(tx.session, row)
+    tx.emit(ListingUpdated, repository.snapshot_of(tx.session, row))
+    return repository.view_of(row, repository.current_blackouts(tx.session, row.id))
+
+
+def _visible(session, who: Caller, listing_id: str, for_update: bool = False) -> ListingRow:
+    """The listing if this caller may see it, else 404 (domain.ensure_visible)."""
+    row = repository.listing_row(session, listing_id, for_update)
+    ensure_visible(who, listing_id, row and row.status, row and row.owner_commune)
+    return row
+
+
+def _for_change(session, who: Caller, listing_id: str) -> ListingRow:
+    row = _visible(session, who, listing_id, for_update=True)
+    ensure_changeable(who, row.status, row.owner_commune)
+    return row
 
 
 class Service(OperableService):
@@ -59,7 +86,7 @@ class Service(OperableService):
         terms = validated(ListingDraft, draft)
         ensure_manager_of(who, who.commune)
         with self.db.transaction() as tx:
-            row = repository.publish(tx, who.commune, terms)
+            row = publish_listing(tx, who.commune, terms)
         log.info("listing %s published by %s for %s", row.id, who.user_id, who.commune)
         return repository.view_of(row)
 
@@ -67,35 +94,28 @@ class Service(OperableService):
     def get(self, caller: dict, listing_id: str) -> dict:
         who = Caller.model_validate(caller)
         with self.db.reading() as session:
-            row = self._visible(session, who, listing_id)
-            blackouts = repository.blackouts_of(session, row.id, since=datetime.now(UTC))
-            return repository.view_of(row, blackouts)
+            row = _visible(session, who, listing_id)
+            return repository.view_of(row, repository.current_blackouts(session, row.id))
 
     @rpc
     def update(self, caller: dict, listing_id: str, changes: dict) -> dict:
         who = Caller.model_validate(caller)
         edit = validated(ListingChanges, changes)
         with self.db.transaction() as tx:
-            row = self._for_change(tx.session, who, listing_id)
-            terms = amended(repository.terms_of(row), edit)
-            for name, value in terms.model_dump(mode="json").items():
-                setattr(row, name, value)
-            row.search_text = search_text(terms.title, terms.description, terms.category)
-            self._bump(row)
-            tx.emit(ListingUpdated, repository.snapshot_of(tx.session, row))
-            blackouts = repository.blackouts_of(tx.session, row.id, since=datetime.now(UTC))
-        return repository.view_of(row, blackouts)
+            row = _for_change(tx.session, who, listing_id)
+            repository.amend(row, amended(repository.terms_of(row), edit))
+            return _changed(tx, row)
 
     @rpc
     def withdraw(self, caller: dict, listing_id: str) -> dict:
         """No new bookings from now on; bookings already made are kept. Idempotent."""
         who = Caller.model_validate(caller)
         with self.db.transaction() as tx:
-            row = self._visible(tx.session, who, listing_id, for_update=True)
+            row = _visible(tx.session, who, listing_id, for_update=True)
             ensure_manager_of(who, row.owner_commune)
             if row.status != ListingStatus.WITHDRAWN.value:
-                row.status = ListingStatus.WITHDRAWN.value
-                self._bump(row)
+                repository.withdraw(row)
+                repository.bump(tx.session, row)
                 tx.emit(ListingWithdrawn, repository.snapshot_of(tx.session, row))
         return repository.view_of(row)
 
@@ -104,22 +124,9 @@ class Service(OperableService):
         who = Caller.model_validate(caller)
         blackout = validated(BlackoutDraft, draft)
         with self.db.transaction() as tx:
-            row = self._for_change(tx.session, who, listing_id)
-            tx.session.add(
-                BlackoutRow(
-                    id=str(uuid.uuid4()),
-                    listing_id=row.id,
-                    start=blackout.start,
-                    end=blackout.end,
-                    reason=blackout.reason,
-                    created_at=datetime.now(UTC),
-                )
-            )
-            self._bump(row)
-            tx.session.flush()
-            tx.emit(ListingUpdated, repository.snapshot_of(tx.session, row))
-            blackouts = repository.blackouts_of(tx.session, row.id, since=datetime.now(UTC))
-        return repository.view_of(row, blackouts)
+            row = _for_change(tx.session, who, listing_id)
+            repository.add_blackout(tx.session, row, blackout)
+            return _changed(tx, row)
 
     @rpc
     def search(self, caller: dict, query: dict) -> dict:
@@ -143,7 +150,7 @@ class Service(OperableService):
         asked = validated(AvailabilityQuery, {"start": start, "end": end})
         period_start, period_end = window(asked.start, asked.end, names=("from", "to"))
         with self.db.reading() as session:
-            row = self._visible(session, who, listing_id)
+            row = _visible(session, who, listing_id)
             closed = [
                 (b.start, b.end)
                 for b in repository.blackouts_of(session, row.id)
@@ -157,36 +164,6 @@ class Service(OperableService):
             busy=[Period(start=max(s, period_start), end=min(e, period_end)) for s, e in busy],
             free=[Period(start=s, end=e) for s, e in free_periods(period_start, period_end, busy)],
         ).model_dump(mode="json")
-
-    # -- helpers ----------------------------------------------------------------------
-
-    def _visible(
-        self, session, who: Caller, listing_id: str, for_update: bool = False
-    ) -> ListingRow:
-        """A published listing, or a withdrawn one of the caller's own commune; else 404."""
-        if not is_uuid(listing_id):  # ids are UUIDs; anything else (e.g. a NUL) is no listing
-            raise NotFound(f"No listing {listing_id}")
-        query = select(ListingRow).where(ListingRow.id == listing_id)
-        if for_update:
-            query = query.with_for_update()
-        row = session.scalars(query).one_or_none()
-        if row is None or (
-            row.status != ListingStatus.PUBLISHED.value and row.owner_commune != who.commune
-        ):
-            raise NotFound(f"No listing {listing_id}")
-        return row
-
-    def _for_change(self, session, who: Caller, listing_id: str) -> ListingRow:
-        row = self._visible(session, who, listing_id, for_update=True)
-        ensure_manager_of(who, row.owner_commune)
-        if row.status == ListingStatus.WITHDRAWN.value:
-            raise Conflict("This listing is withdrawn and can no longer change")
-        return row
-
-    @staticmethod
-    def _bump(row: ListingRow) -> None:
-        row.revision += 1
-        row.updated_at = datetime.now(UTC)
 
     # -- events -----------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from gateway.models import User
 from infra.database import DatabaseAccess, make_engine
 from infra.migrations import upgrade
 from infra.settings import PROJECT_ROOT
-from services.listings import repository
+from services.listings.service import publish_listing
 
 
 def mutualis(env: dict, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
@@ -78,7 +78,7 @@ def test_the_outbox_backlog_shows_what_waits(tmp_path):
     db = DatabaseAccess(make_engine(urls["listings"]), "listings", None, "test")
     with db.transaction() as tx:
         for n in range(3):
-            repository.publish(
+            publish_listing(
                 tx,
                 "42044",
                 ListingDraft(

@@ -22,7 +22,7 @@ from infra.messaging_tables import outbox
 from infra.relay import Relay
 from infra.settings import PROJECT_ROOT
 from infra.topology import source_exchange
-from services.listings import repository
+from services.listings.service import publish_listing
 from tests.integration.messaging import drain, queue_depth
 from tests.support import wait_until
 
@@ -41,7 +41,7 @@ def publish_listings(url: str, count: int) -> None:
     db = DatabaseAccess(make_engine(url), producer="listings", correlation_id="t", consumer="t")
     with db.transaction() as tx:
         for _ in range(count):
-            repository.publish(tx, "42044", DRAFT)
+            publish_listing(tx, "42044", DRAFT)
 
 
 def pending(url: str) -> int:

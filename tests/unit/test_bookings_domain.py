@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contracts.bookings import BookingStatus, Recurrence
+from contracts.bookings import BookingRequest, BookingStatus, Recurrence
 from contracts.caller import Caller, Role
 from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from contracts.listings import Blackout, ListingSnapshot, PricingUnit
@@ -250,9 +250,73 @@ def test_a_clash_is_the_whole_over_full_stretch_the_slot_meets(bookings, room, s
 def test_late_cancellation_by_the_borrower_pays_the_fee():
     terms = listing(cancellation_notice_days=2, late_cancellation_fee_cents=10000)
     start = NOW + timedelta(days=1)
-    assert domain.cancellation_fee(terms, start, NOW, by_borrower=True) == 10000
-    assert domain.cancellation_fee(terms, start, NOW, by_borrower=False) == 0
-    assert domain.cancellation_fee(terms, NOW + timedelta(days=3), NOW, by_borrower=True) == 0
+    assert domain.cancellation_fee(terms, start, NOW) == 10000
+    assert domain.cancellation_fee(terms, NOW + timedelta(days=3), NOW) == 0
+    assert domain.cancellation_fee(None, start, NOW) == 0  # a listing never heard of
+
+
+@pytest.mark.parametrize(
+    "status, by_borrower, pays",
+    [
+        (BookingStatus.REQUESTED, True, True),
+        (BookingStatus.APPROVED, True, True),
+        (BookingStatus.APPROVED, False, False),  # the lender cancelling pays nothing
+        (BookingStatus.WAITING, True, False),  # it never held the slot
+    ],
+)
+def test_only_a_borrower_giving_up_a_held_slot_may_owe_the_fee(status, by_borrower, pays):
+    assert domain.pays_to_cancel(status, by_borrower) is pays
+
+
+# -- deciding a request -----------------------------------------------------------------
+
+
+def request(start: datetime, hours: int = 2, **more) -> BookingRequest:
+    end = start + timedelta(hours=hours)
+    return BookingRequest.model_validate({"listing_id": "l1", "start": start, "end": end} | more)
+
+
+def slots_of(asked: BookingRequest, terms: ListingSnapshot) -> list[Slot]:
+    return domain.requested_slots(terms, asked.start, asked.end, asked.recurrence)
+
+
+def test_a_free_slot_is_requested_and_then_held_for_the_next_request():
+    terms = listing(pricing_unit="hour")
+    asked = request(h(8), purpose="déneigement")
+    holds: list = []
+    decided = domain.decide_request(terms, caller(), asked, slots_of(asked, terms), holds, None)
+    (booking,) = decided.bookings
+    assert booking.status == BookingStatus.REQUESTED
+    assert booking.note == "déneigement"
+    assert booking.quote.amount_cents == 2 * 42000
+    assert holds == [(h(8), h(10), 1)]
+    with pytest.raises(Conflict) as refused:
+        domain.decide_request(terms, caller(), asked, slots_of(asked, terms), holds, None)
+    assert refused.value.extra["conflicting_period"] == {
+        "start": h(8).isoformat(),
+        "end": h(10).isoformat(),
+    }
+
+
+def test_a_taken_slot_joins_the_waitlist_when_asked_and_holds_nothing():
+    terms = listing(pricing_unit="hour")
+    asked = request(h(9), wait_if_taken=True)
+    holds = [(h(8), h(10), 1)]
+    decided = domain.decide_request(terms, caller(), asked, slots_of(asked, terms), holds, None)
+    (booking,) = decided.bookings
+    assert booking.status == BookingStatus.WAITING
+    assert booking.note.startswith("waitlisted: 1 of 1 already booked")
+    assert holds == [(h(8), h(10), 1)]
+
+
+def test_a_series_books_the_free_occurrences_and_names_the_others():
+    terms = listing(pricing_unit="hour")
+    asked = request(h(8), recurrence={"frequency": "daily", "count": 3})
+    holds = [(h(8) + timedelta(days=1), h(10) + timedelta(days=1), 1)]
+    decided = domain.decide_request(terms, caller(), asked, slots_of(asked, terms), holds, "s1")
+    assert [b.slot.start for b in decided.bookings] == [h(8), h(8) + timedelta(days=2)]
+    assert {b.series_id for b in decided.bookings} == {"s1"}
+    assert [c.start for c in decided.conflicts] == [h(8) + timedelta(days=1)]
 
 
 # -- state machine ----------------------------------------------------------------------
@@ -288,3 +352,25 @@ def test_only_the_lenders_manager_decides_and_strangers_see_nothing():
         domain.ensure_may(caller("42095", Role.MANAGER), "cancel", "42218", "42044")
     with pytest.raises(NotFound):
         domain.ensure_party(caller("42095", Role.AGENT), "42218", "42044")
+
+
+@pytest.mark.parametrize("action", ["expire", "promote"])
+def test_the_services_own_moves_are_nobodys(action):
+    with pytest.raises(Forbidden):
+        domain.ensure_may(caller("42044", Role.MANAGER, Role.AGENT), action, "42218", "42044")
+
+
+@pytest.mark.parametrize(
+    "current, action, frees",
+    [
+        (BookingStatus.REQUESTED, "reject", True),
+        (BookingStatus.APPROVED, "cancel", True),
+        (BookingStatus.REQUESTED, "expire", True),
+        (BookingStatus.WAITING, "cancel", False),  # a waitlisted request held nothing
+        (BookingStatus.WAITING, "expire", False),
+        (BookingStatus.CHECKED_OUT, "return", False),
+        (BookingStatus.REQUESTED, "approve", False),
+    ],
+)
+def test_a_slot_goes_back_to_the_waitlist_when_a_holding_booking_ends_early(current, action, frees):
+    assert domain.frees_slot(current, domain.next_status(current, action)) is frees

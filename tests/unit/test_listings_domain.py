@@ -1,4 +1,4 @@
-"""Listing rules without I/O: periods, search windows, cursors, edits, rights and radius."""
+"""Listing rules: periods, search windows, cursors, edits, rights; the search's radius filter."""
 
 import base64
 import math
@@ -8,12 +8,17 @@ from itertools import pairwise
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from contracts.caller import Caller, Role
 from contracts.errors import Forbidden, InvalidInput
-from contracts.listings import ListingChanges, ListingTerms
+from contracts.listings import ListingChanges, ListingQuery, ListingTerms
 from contracts.pagination import decode_cursor, encode_cursor
 from infra.communes import EARTH_RADIUS_KM, great_circle_km
+from infra.database import make_engine
+from infra.migrations import upgrade
+from services.listings import repository
 from services.listings.domain import (
     PARIS,
     Origin,
@@ -23,6 +28,7 @@ from services.listings.domain import (
     merge_periods,
     window,
 )
+from services.listings.models import ListingRow
 
 # -- periods ----------------------------------------------------------------------------
 # Instants are whole quarter-hours after BASE, so coverage can be checked slot by slot.
@@ -296,12 +302,33 @@ def destination(lat: float, lon: float, bearing_deg: float, km: float) -> tuple[
     return math.degrees(phi2), math.degrees(lam2)
 
 
-def kept_by_flat_filter(origin: Origin, radius_km: float, lat: float, lon: float) -> bool:
-    """The approximate test of services/listings/repository.py."""
-    r = origin.degree_radius(radius_km)
-    d_lat = lat - origin.latitude
-    d_lon = (lon - origin.longitude) * origin.lon_scale
-    return abs(d_lat) <= r and d_lat * d_lat + d_lon * d_lon <= r * r
+@pytest.fixture(scope="module")
+def one_listing(tmp_path_factory):
+    """A migrated SQLite listings database holding one published listing, which each
+    example moves to the point it tries."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('radius') / 'listings.sqlite3'}"
+    upgrade("listings", url)
+    engine = make_engine(url)
+    with Session(engine) as session, session.begin():
+        listing_id = repository.add_listing(session, "42218", SNOW_PLOUGH).id
+    yield engine, listing_id
+    engine.dispose()
+
+
+def kept_by_flat_filter(one_listing, origin: Origin, radius_km: float, lat: float, lon: float):
+    """Whether the search's own statement keeps a listing at (lat, lon): its SQL filter
+    (on SQLite the box, then the flat-earth circle) with the bounds Origin.bounds gives, as
+    repository.search runs it but for the exact distance it checks on the page after."""
+    engine, listing_id = one_listing
+    query = ListingQuery(near="42218", radius_km=radius_km)  # `near` named; `origin` is used
+    shape = repository.search_shape(query, origin, None, "sqlite")
+    params = repository.search_parameters(shape, query, origin, None)
+    with engine.begin() as conn:
+        conn.execute(update(ListingRow).values(latitude=lat, longitude=lon))
+        rows = conn.execute(
+            repository.search_statement(shape), params | {"page_offset": 0, "page_limit": 10}
+        )
+        return [row.id for row in rows] == [listing_id]
 
 
 @given(
@@ -313,16 +340,18 @@ def kept_by_flat_filter(origin: Origin, radius_km: float, lat: float, lon: float
     fraction=st.floats(min_value=0, max_value=1),
 )
 def test_the_flat_filter_never_drops_a_point_within_the_radius(
-    lat, lon, radius_km, bearing, fraction
+    one_listing, lat, lon, radius_km, bearing, fraction
 ):
     origin = Origin(lat, lon)
     p_lat, p_lon = destination(lat, lon, bearing, radius_km * fraction)
     assert great_circle_km(lat, lon, p_lat, p_lon) <= radius_km * (1 + 1e-9)
-    assert kept_by_flat_filter(origin, radius_km, p_lat, p_lon)
+    assert kept_by_flat_filter(one_listing, origin, radius_km, p_lat, p_lon)
 
 
-def test_the_flat_filter_still_drops_points_clearly_outside():
+def test_the_flat_filter_still_drops_points_clearly_outside(one_listing):
     origin = Origin(45.43389, 4.39)  # Saint-Étienne
-    for bearing in (0, 90, 180, 270):
+    for bearing in (0, 45, 90, 135, 180, 225, 270, 315):
         p_lat, p_lon = destination(origin.latitude, origin.longitude, bearing, 10.5)
-        assert not kept_by_flat_filter(origin, 10, p_lat, p_lon)
+        assert not kept_by_flat_filter(one_listing, origin, 10, p_lat, p_lon)
+        p_lat, p_lon = destination(origin.latitude, origin.longitude, bearing, 9.5)
+        assert kept_by_flat_filter(one_listing, origin, 10, p_lat, p_lon)
