@@ -119,7 +119,7 @@ class Stack:
 
     def mutualis(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "infra.cli", *args],
+            [sys.executable, "-m", "mutualis", *args],
             env=self.env(),
             cwd=PROJECT_ROOT,
             check=True,
@@ -145,7 +145,7 @@ class Stack:
             args = ["serve", name]
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", *args],
+            [sys.executable, "-m", "mutualis", *args],
             env=self.env(),
             cwd=PROJECT_ROOT,
             stdout=log,

@@ -11,7 +11,7 @@ from tests.support import paris_today
 
 def billing_run(stack, period: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "infra.cli", "billing-run", "--period", period],
+        [sys.executable, "-m", "mutualis", "billing-run", "--period", period],
         env=stack.env(),
         cwd=PROJECT_ROOT,
         capture_output=True,

@@ -19,7 +19,7 @@ from services.listings import repository
 
 def mutualis(env: dict, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "infra.cli", *args],
+        [sys.executable, "-m", "mutualis", *args],
         input=stdin,
         text=True,
         capture_output=True,

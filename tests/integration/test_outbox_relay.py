@@ -57,7 +57,7 @@ class RelayProcess:
             os.environ, LISTINGS_DATABASE_URL=url, AMQP_URI=amqp_uri, LOG_FORMAT="text", **settings
         )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "relay", "listings"],
+            [sys.executable, "-m", "mutualis", "relay", "listings"],
             env=env,
             cwd=PROJECT_ROOT,
             stdout=subprocess.DEVNULL,
