@@ -25,6 +25,7 @@ COMPONENTS = ("gateway", "listings", "bookings", "consultants", "billing")
 SERVICES = ("listings", "bookings", "consultants", "billing")
 # the `mutualis` command of this checkout (the installed script may be another checkout's)
 MUTUALIS = (sys.executable, "-m", "mutualis")
+SESSION_REUSE_SECONDS = 20 * 60
 
 
 def free_port() -> int:
@@ -101,7 +102,7 @@ class Stack:
         self.urls, self._owned = database_urls(backend, workdir, self.tag)
         self.ports = {c: free_port() for c in COMPONENTS}
         self.processes: dict[str, subprocess.Popen] = {}
-        self._sessions: dict[tuple[str, str], requests.Session] = {}
+        self._sessions: dict[tuple[str, str], tuple[float, requests.Session]] = {}
         self._engines: dict[str, Engine] = {}
         self.logs = OUTPUT / "logs" / self.tag
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -219,11 +220,13 @@ class Stack:
         return self.login(f"{role}.{insee}@mutualis-demo.fr")
 
     def session(self, role: str, insee: str) -> requests.Session:
-        """A demo user's session, signed in once for the stack's life (as_role signs in
-        again each time)."""
-        if (role, insee) not in self._sessions:
-            self._sessions[role, insee] = self.as_role(role, insee)
-        return self._sessions[role, insee]
+        """A demo user's session, shared by the tests of this stack (as_role signs in again
+        each time); signed in again well before its token (an hour by default) expires."""
+        signed_in, session = self._sessions.get((role, insee), (0.0, None))
+        if session is None or time.monotonic() - signed_in > SESSION_REUSE_SECONDS:
+            session = self.as_role(role, insee)
+            self._sessions[role, insee] = (time.monotonic(), session)
+        return session
 
     def database(self, component: str) -> Engine:
         """A plain engine on a component's database, for checking what was stored; one per
