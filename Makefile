@@ -44,7 +44,7 @@ $(AXE): tests/e2e/browser/package.json tests/e2e/browser/package-lock.json
 browser-deps: $(AXE)
 
 check-broker: $(STAMP)
-	@$(BIN)/python -m infra.preflight
+	@$(BIN)/python -m mutualis.preflight
 
 migrate: check-broker
 	$(BIN)/mutualis migrate
@@ -53,7 +53,7 @@ seed: migrate
 	$(BIN)/mutualis seed
 
 run: seed
-	@$(BIN)/python -m infra.preflight --banner
+	@$(BIN)/python -m mutualis.preflight --banner
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 test: $(STAMP) $(AXE)

@@ -18,8 +18,8 @@ from contracts.listings import ListingDraft
 from gateway.auth import hash_password
 from gateway.models import User
 from infra.communes import communes
-from infra.components import settings_of
 from infra.database import DatabaseAccess, make_engine
+from mutualis.components import settings_of
 from services.billing import domain as billing_domain
 from services.billing import repository as billing_repository
 from services.consultants.domain import vocabulary

@@ -13,8 +13,8 @@ from contracts.caller import Caller, Role
 from contracts.errors import Conflict, validated
 from gateway.auth import hash_password, password_matches
 from gateway.models import User
+from gateway.settings import Settings
 from infra.communes import communes
-from infra.components import settings_of
 from infra.database import make_engine
 
 
@@ -56,7 +56,7 @@ def create_user(email: str, name: str, commune: str, roles: list[str], password:
         NewUser,
         {"email": email, "name": name, "commune": commune, "roles": roles, "password": password},
     )
-    engine = make_engine(settings_of("gateway").database_url)
+    engine = make_engine(Settings().database_url)
     with Session(engine, expire_on_commit=False) as session, session.begin():
         if session.scalars(select(User).where(User.email == new.email.lower())).first():
             raise Conflict(f"{new.email} already exists")

@@ -20,14 +20,8 @@ from tests.support import PostgresDatabase, Stack, Vhost  # noqa: E402
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def stack(request, tmp_path_factory):
     """The whole system through its HTTP gateway, once on each database backend."""
-    running = Stack(request.param, tmp_path_factory.mktemp(f"stack-{request.param}"))
-    try:
-        running.start()
-    except Exception:
-        running.stop()
-        raise
-    yield running
-    running.stop()
+    with Stack(request.param, tmp_path_factory.mktemp(f"stack-{request.param}")) as running:
+        yield running
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 
 from contracts.consultants import EngagementTimesheetApproved, TimesheetApproval
 from tests.integration.messaging import publish_event
-from tests.support import Stack, paris_today, wait_until
+from tests.support import Stack, day, paris_today, this_period, wait_until
 from tests.ubl_validation import problems
 
 CHAMBON, FIRMINY, SAINT_ETIENNE, SAINT_CHAMOND = "42044", "42095", "42218", "42207"
@@ -47,26 +47,12 @@ CAMT = """<?xml version="1.0" encoding="UTF-8"?>
 </Document>"""
 
 
-def days_ahead(n: int) -> str:
-    return (paris_today() + timedelta(days=n)).isoformat()
-
-
-def this_period() -> str:
-    return paris_today().strftime("%Y-%m")
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def billing_stack(request, tmp_path_factory):
     """A stack of its own: billing runs and nettings span every commune's open invoices, so
     other tests' bookings must not be part of them."""
-    running = Stack(request.param, tmp_path_factory.mktemp(f"billing-{request.param}"))
-    try:
-        running.start()
-    except Exception:
-        running.stop()
-        raise
-    yield running
-    running.stop()
+    with Stack(request.param, tmp_path_factory.mktemp(f"billing-{request.param}")) as running:
+        yield running
 
 
 def approve_timesheet(stack: Stack, lender: str, borrower: str, days: str, rate: int, **extra):
@@ -104,8 +90,8 @@ def return_snowplough(stack: Stack) -> str:
     assert listing.status_code == 201, listing.text
     request = {
         "listing_id": listing.json()["id"],
-        "start": days_ahead(10),
-        "end": days_ahead(12),
+        "start": day(10),
+        "end": day(12),
         "purpose": "Déneigement des côtes de Montreynaud",
         "order_reference": "EJ-2026-0042",
     }

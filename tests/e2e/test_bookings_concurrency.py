@@ -6,14 +6,13 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 
 import pytest
 import requests
-from sqlalchemy import select, text
+from sqlalchemy import text
 
-from services.bookings.models import ListingCopy
-from tests.support import PARIS, paris_today, wait_until
+from tests.support import at, day, instant
 
 LENDER = "42044"
 BORROWERS = [
@@ -22,17 +21,8 @@ BORROWERS = [
 ACTIVE = "('requested', 'approved', 'checked_out')"
 
 
-def day(n: int) -> str:
-    return (paris_today() + timedelta(days=n)).isoformat()
-
-
-def hour(days: int, at: int) -> str:
-    """`at` o'clock in Paris, `days` from today."""
-    return datetime.combine(paris_today() + timedelta(days=days), time(at), PARIS).isoformat()
-
-
 def period(start: str, end: str) -> tuple[datetime, datetime]:
-    return tuple(datetime.fromisoformat(moment).astimezone(UTC) for moment in (start, end))
+    return instant(start), instant(end)
 
 
 @pytest.fixture(scope="module")
@@ -66,18 +56,7 @@ def publish(stack, **terms) -> dict:
     answer = lender.post(f"{stack.url}/api/v1/listings", json=draft)
     assert answer.status_code == 201, answer.text
     listing = answer.json()
-    engine = stack.database("bookings")
-
-    def known():
-        with engine.connect() as conn:
-            return conn.scalar(
-                select(ListingCopy.revision).where(ListingCopy.listing_id == listing["id"])
-            )
-
-    try:
-        wait_until(known, timeout=10)
-    finally:
-        engine.dispose()
+    stack.known_to_bookings(listing)
     return listing
 
 
@@ -110,12 +89,8 @@ def call(stack, method: str, path: str, token: str, **body) -> dict:
 
 
 def stored(stack, listing: dict, query: str) -> int:
-    engine = stack.database("bookings")
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text(query), {"listing": listing["id"]}).scalar_one()
-    finally:
-        engine.dispose()
+    with stack.database("bookings").connect() as conn:
+        return conn.execute(text(query), {"listing": listing["id"]}).scalar_one()
 
 
 OVERLAPPING_PAIRS = f"""
@@ -164,7 +139,8 @@ def test_twenty_overlapping_requests_for_three_items_make_three_bookings(stack, 
 
 def test_adjacent_hours_asked_at_once_are_both_booked(stack, tokens):
     listing = publish(stack, pricing_unit="hour", category="salles", kind="space")
-    morning, midday = (hour(15, 10), hour(15, 12)), (hour(15, 12), hour(15, 14))
+    ten, noon, two = (at(15, hour).isoformat() for hour in (10, 12, 14))
+    morning, midday = (ten, noon), (noon, two)
     answers = fire(stack, tokens, listing, [morning, midday] * 6)
 
     assert Counter(a.status_code for a in answers) == {201: 2, 409: 10}

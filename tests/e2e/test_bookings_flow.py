@@ -4,15 +4,12 @@ will charge from leaves exactly once, even when the bookings processes die after
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from datetime import timedelta
 
 import pytest
-from kombu import Connection, Exchange, Queue
 
-from tests.support import paris_today, wait_until
+from tests.support import day, listen, wait_until
 
 SNOWPLOUGH = {
     "title": "Chasse-neige Unimog, lame 3 m",
@@ -25,10 +22,6 @@ SNOWPLOUGH = {
     "with_operator": True,
     "operator_rate_cents": 32000,
 }
-
-
-def days_ahead(n: int) -> str:
-    return (paris_today() + timedelta(days=n)).isoformat()
 
 
 @pytest.fixture
@@ -46,7 +39,7 @@ def snowplough(stack):
     def bookable():
         probe = borrower.post(
             f"{stack.url}/api/v1/bookings",
-            json={"listing_id": listing_id, "start": days_ahead(400), "end": days_ahead(399)},
+            json={"listing_id": listing_id, "start": day(400), "end": day(399)},
         )
         return probe.status_code == 422 and probe.json()["errors"][0]["field"] == "end"
 
@@ -56,25 +49,8 @@ def snowplough(stack):
 
 @pytest.fixture
 def returned_events(stack):
-    """A queue of our own on booking.returned, declared before anything happens."""
-    queue = Queue(
-        f"test-returned-{uuid.uuid4().hex[:8]}",
-        exchange=Exchange("bookings.events", type="topic", durable=True),
-        routing_key="booking.returned",
-        durable=True,
-    )
-    with Connection(stack.vhost.amqp_uri) as conn:
-        queue(conn.channel()).declare()
-
-    def received() -> list[dict]:
-        bodies = []
-        with Connection(stack.vhost.amqp_uri) as conn:
-            channel = conn.channel()
-            while (message := channel.basic_get(queue.name, no_ack=True)) is not None:
-                bodies.append(json.loads(message.body))
-        return bodies
-
-    return received
+    """booking.returned events, from a queue of our own declared before anything happens."""
+    return listen(stack.vhost.amqp_uri, "bookings.events", "booking.returned")
 
 
 def test_book_approve_check_out_return_with_a_damage(stack, snowplough, returned_events):
@@ -85,8 +61,8 @@ def test_book_approve_check_out_return_with_a_damage(stack, snowplough, returned
         f"{stack.url}/api/v1/bookings",
         json={
             "listing_id": snowplough,
-            "start": days_ahead(10),
-            "end": days_ahead(12),
+            "start": day(10),
+            "end": day(12),
             "purpose": "Déneigement des côtes de Montreynaud",
             "with_operator": False,
         },
@@ -150,7 +126,7 @@ def test_the_returned_event_leaves_once_even_if_bookings_dies_after_commit(
     lender = stack.as_role("manager", "42044")
     booking = borrower.post(
         f"{stack.url}/api/v1/bookings",
-        json={"listing_id": snowplough, "start": days_ahead(20), "end": days_ahead(21)},
+        json={"listing_id": snowplough, "start": day(20), "end": day(21)},
     ).json()
     path = f"{stack.url}/api/v1/bookings/{booking['id']}"
     lender.post(f"{path}/approve")
@@ -177,19 +153,19 @@ def test_an_overlapping_request_gets_409_with_the_conflicting_period(stack, snow
     other = stack.as_role("agent", "42095")
     first = borrower.post(
         f"{stack.url}/api/v1/bookings",
-        json={"listing_id": snowplough, "start": days_ahead(30), "end": days_ahead(33)},
+        json={"listing_id": snowplough, "start": day(30), "end": day(33)},
     )
     assert first.status_code == 201
     clash = other.post(
         f"{stack.url}/api/v1/bookings",
-        json={"listing_id": snowplough, "start": days_ahead(32), "end": days_ahead(34)},
+        json={"listing_id": snowplough, "start": day(32), "end": day(34)},
     )
     assert clash.status_code == 409
     assert clash.headers["Content-Type"] == "application/problem+json"
     assert "conflicting_period" in clash.json()
     adjacent = other.post(
         f"{stack.url}/api/v1/bookings",
-        json={"listing_id": snowplough, "start": days_ahead(33), "end": days_ahead(34)},
+        json={"listing_id": snowplough, "start": day(33), "end": day(34)},
     )
     assert adjacent.status_code == 201
 
@@ -198,7 +174,7 @@ def test_only_the_two_communes_see_a_booking(stack, snowplough):
     borrower = stack.as_role("agent", "42218")
     booking = borrower.post(
         f"{stack.url}/api/v1/bookings",
-        json={"listing_id": snowplough, "start": days_ahead(40), "end": days_ahead(41)},
+        json={"listing_id": snowplough, "start": day(40), "end": day(41)},
     ).json()
     stranger = stack.as_role("agent", "42095")
     assert stranger.get(f"{stack.url}/api/v1/bookings/{booking['id']}").status_code == 404
@@ -216,8 +192,8 @@ def test_a_quote_tells_the_price_and_what_would_refuse_without_booking(stack, sn
     borrower = stack.as_role("agent", "42218")
     ask = {
         "listing_id": snowplough,
-        "start": days_ahead(50),
-        "end": days_ahead(52),
+        "start": day(50),
+        "end": day(52),
         "with_operator": True,
     }
     quoted = borrower.post(f"{stack.url}/api/v1/bookings/quote", json=ask)

@@ -6,35 +6,22 @@ bookings, and who sees a booking at all."""
 from __future__ import annotations
 
 import itertools
-import json
 import uuid
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-import requests
 from icalendar import Calendar
-from kombu import Connection, Exchange, Queue
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from services.bookings.models import BookingRow, ListingCopy
-from tests.support import PARIS, paris_today, wait_until
+from services.bookings.models import BookingRow
+from tests.support import PARIS, assert_problem, at, day, instant, listen, paris_today, wait_until
 
 LENDER = "42044"  # Le Chambon-Feugerolles lends
 BORROWER, OTHER, THIRD, FOURTH = "42218", "42095", "42207", "42189"
 
 # -- clients and helpers ----------------------------------------------------------------
 
-_sessions: dict[tuple[str, str, str], requests.Session] = {}
-_engines: dict[str, object] = {}
 _days = itertools.count(30)
-
-
-def as_(stack, role: str, insee: str) -> requests.Session:
-    """A logged-in demo user, one login per stack."""
-    key = (stack.tag, role, insee)
-    if key not in _sessions:
-        _sessions[key] = stack.as_role(role, insee)
-    return _sessions[key]
 
 
 def api(stack, path: str) -> str:
@@ -49,38 +36,6 @@ def fresh_days(span: int = 4) -> int:
     return first
 
 
-def day(n: int) -> str:
-    return (paris_today() + timedelta(days=n)).isoformat()
-
-
-def midnight(n: int) -> datetime:
-    """Where a day listing's day `n` from today starts: midnight in Paris."""
-    return datetime.combine(paris_today() + timedelta(days=n), time(0), PARIS).astimezone(UTC)
-
-
-def instant(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(UTC)
-
-
-def bookings_db(stack):
-    if stack.tag not in _engines:
-        _engines[stack.tag] = stack.database("bookings")
-    return _engines[stack.tag]
-
-
-def known_to_bookings(stack, listing: dict) -> None:
-    """Waits until the bookings service holds this revision of the listing (from its event)."""
-
-    def arrived():
-        with bookings_db(stack).connect() as conn:
-            kept = conn.scalar(
-                select(ListingCopy.revision).where(ListingCopy.listing_id == listing["id"])
-            )
-        return kept is not None and kept >= listing["revision"]
-
-    wait_until(arrived, timeout=10)
-
-
 def publish(stack, **terms) -> dict:
     """A fresh listing of the lender, known to the bookings service."""
     draft = {
@@ -91,15 +46,15 @@ def publish(stack, **terms) -> dict:
         "rate_cents": 20000,
         "deposit_cents": 50000,
     } | terms
-    answer = as_(stack, "manager", LENDER).post(api(stack, "listings"), json=draft)
+    answer = stack.session("manager", LENDER).post(api(stack, "listings"), json=draft)
     assert answer.status_code == 201, answer.text
     listing = answer.json()
-    known_to_bookings(stack, listing)
+    stack.known_to_bookings(listing)
     return listing
 
 
 def book(stack, insee: str, listing: dict, start, end, role: str = "agent", **extra):
-    return as_(stack, role, insee).post(
+    return stack.session(role, insee).post(
         api(stack, "bookings"),
         json={"listing_id": listing["id"], "start": start, "end": end} | extra,
     )
@@ -112,7 +67,7 @@ def booked(stack, insee: str, listing: dict, start, end, **extra) -> dict:
 
 
 def seen(stack, booking: dict, insee: str = LENDER) -> dict:
-    answer = as_(stack, "manager", insee).get(api(stack, f"bookings/{booking['id']}"))
+    answer = stack.session("manager", insee).get(api(stack, f"bookings/{booking['id']}"))
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -131,7 +86,7 @@ def act(stack, booking: dict, action: str, by: tuple[str, str] | None = None, bo
     role, insee = by or (
         ("agent", booking["borrower_commune"]) if action == "cancel" else ("manager", LENDER)
     )
-    return as_(stack, role, insee).post(
+    return stack.session(role, insee).post(
         api(stack, f"bookings/{booking['id']}/{action}"), json=body or BODIES[action]
     )
 
@@ -153,20 +108,6 @@ def drive(stack, booking: dict, status: str) -> None:
     assert seen(stack, booking)["status"] == status
 
 
-def problem_of(answer, status: int) -> dict:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["Content-Type"] == "application/problem+json"
-    return answer.json()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _close_engines():
-    yield
-    for engine in _engines.values():
-        engine.dispose()
-    _engines.clear()
-
-
 @pytest.fixture(scope="module")
 def plough(stack):
     """One item, no special rules: tests share it, each on days of its own."""
@@ -182,21 +123,11 @@ def strict(stack):
 @pytest.fixture
 def cancelled_events(stack):
     """booking.cancelled events as they leave, from a queue declared before the test acts."""
-    queue = Queue(
-        f"test-cancelled-{uuid.uuid4().hex[:8]}",
-        exchange=Exchange("bookings.events", type="topic", durable=True),
-        routing_key="booking.cancelled",
-        auto_delete=False,
-    )
-    with Connection(stack.vhost.amqp_uri) as conn:
-        queue(conn.channel()).declare()
+    arrived = listen(stack.vhost.amqp_uri, "bookings.events", "booking.cancelled")
     received: list[dict] = []
 
     def of(booking_id: str) -> dict | None:
-        with Connection(stack.vhost.amqp_uri) as conn:
-            channel = conn.channel()
-            while (message := channel.basic_get(queue.name, no_ack=True)) is not None:
-                received.append(json.loads(message.body))
+        received.extend(arrived())
         return next((e for e in received if e["payload"]["booking_id"] == booking_id), None)
 
     return of
@@ -239,10 +170,10 @@ def test_a_request_breaking_the_listings_rules_is_refused_naming_each_field(
 ):
     role = "manager" if insee == LENDER else "agent"
     answer = book(stack, insee, strict, day(start), day(end), role=role, **extra)
-    problem = problem_of(answer, 422)
+    problem = assert_problem(answer, 422)
     assert {(e["field"], e["type"]) for e in problem["errors"]} == broken
     assert all(e["message"] for e in problem["errors"])
-    lent = as_(stack, "manager", LENDER).get(
+    lent = stack.session("manager", LENDER).get(
         api(stack, "bookings"), params={"listing_id": strict["id"]}
     )
     assert lent.json()["items"] == []  # nothing was booked
@@ -251,7 +182,7 @@ def test_a_request_breaking_the_listings_rules_is_refused_naming_each_field(
 def test_a_withdrawn_listing_takes_no_new_bookings_but_keeps_those_it_had(stack):
     listing = publish(stack)
     kept = booked(stack, BORROWER, listing, day(10), day(12))
-    lender = as_(stack, "manager", LENDER)
+    lender = stack.session("manager", LENDER)
     assert lender.delete(api(stack, f"listings/{listing['id']}")).status_code == 200
 
     def refused_as_withdrawn():  # quantity 2 of 1 can never be booked while we wait
@@ -259,7 +190,7 @@ def test_a_withdrawn_listing_takes_no_new_bookings_but_keeps_those_it_had(stack)
         return any(e["type"] == "listing_withdrawn" for e in errors)
 
     wait_until(refused_as_withdrawn, timeout=10)
-    problem = problem_of(book(stack, OTHER, listing, day(20), day(21)), 422)
+    problem = assert_problem(book(stack, OTHER, listing, day(20), day(21)), 422)
     assert [(e["field"], e["type"]) for e in problem["errors"]] == [
         ("listing_id", "listing_withdrawn")
     ]
@@ -287,9 +218,9 @@ def test_only_an_active_booking_holds_its_slot(stack, plough, holder_status, hol
 
     answer = book(stack, OTHER, plough, day(d + 2), day(d + 4))
     if holds:
-        problem = problem_of(answer, 409)
+        problem = assert_problem(answer, 409)
         period = problem["conflicting_period"]
-        assert (instant(period["start"]), instant(period["end"])) == (midnight(d), midnight(d + 3))
+        assert (instant(period["start"]), instant(period["end"])) == (at(d), at(d + 3))
         assert "already booked" in problem["detail"]
     else:
         assert answer.status_code == 201, answer.text
@@ -298,17 +229,17 @@ def test_only_an_active_booking_holds_its_slot(stack, plough, holder_status, hol
 
 def test_a_blackout_answers_409_with_the_closed_period(stack):
     listing = publish(stack)
-    closed = {"start": midnight(20).isoformat(), "end": midnight(22).isoformat()}
-    answer = as_(stack, "manager", LENDER).post(
+    closed = {"start": at(20).isoformat(), "end": at(22).isoformat()}
+    answer = stack.session("manager", LENDER).post(
         api(stack, f"listings/{listing['id']}/blackouts"),
         json=closed | {"reason": "Révision annuelle"},
     )
     assert answer.status_code == 201, answer.text
-    known_to_bookings(stack, answer.json())
+    stack.known_to_bookings(answer.json())
 
-    problem = problem_of(book(stack, BORROWER, listing, day(21), day(23)), 409)
+    problem = assert_problem(book(stack, BORROWER, listing, day(21), day(23)), 409)
     period = problem["conflicting_period"]
-    assert (instant(period["start"]), instant(period["end"])) == (midnight(20), midnight(22))
+    assert (instant(period["start"]), instant(period["end"])) == (at(20), at(22))
     assert "Révision annuelle" in problem["detail"]
     assert book(stack, BORROWER, listing, day(19), day(20)).status_code == 201
     assert book(stack, BORROWER, listing, day(22), day(23)).status_code == 201
@@ -352,13 +283,13 @@ def test_only_the_lenders_manager_approves(stack, plough, role, insee, expected)
 
 def test_a_rejection_needs_a_reason_and_the_history_keeps_who_when_why(stack, plough):
     before = datetime.now(UTC) - timedelta(seconds=5)
-    borrower, lender = as_(stack, "agent", BORROWER), as_(stack, "manager", LENDER)
+    borrower, lender = stack.session("agent", BORROWER), stack.session("manager", LENDER)
     d = fresh_days()
     booking = booked(stack, BORROWER, plough, day(d), day(d + 2), purpose="Fête du quartier")
     path = api(stack, f"bookings/{booking['id']}")
 
     for body in ({}, {"reason": ""}, {"reason": "no"}):
-        problem = problem_of(lender.post(f"{path}/reject", json=body), 422)
+        problem = assert_problem(lender.post(f"{path}/reject", json=body), 422)
         assert [e["field"] for e in problem["errors"]] == ["reason"]
     assert lender.post(f"{path}/reject", json={"reason": "Lame en réparation"}).status_code == 200
 
@@ -395,7 +326,7 @@ def test_an_invalid_transition_answers_409_and_changes_nothing(stack, plough, st
     d = fresh_days()
     booking = booked(stack, BORROWER, plough, day(d), day(d + 1))
     drive(stack, booking, status)
-    problem = problem_of(act(stack, booking, action), 409)
+    problem = assert_problem(act(stack, booking, action), 409)
     assert problem["current_status"] == status
     after = seen(stack, booking)
     assert after["status"] == status
@@ -447,7 +378,7 @@ def test_a_late_cancellation_by_the_borrower_records_the_fee_and_its_event_carri
 
 def move(stack, booking: dict, **period: datetime) -> None:
     """Time passes: the booking's period is moved, in its own database, to `period`."""
-    with bookings_db(stack).begin() as conn:
+    with stack.database("bookings").begin() as conn:
         conn.execute(update(BookingRow).where(BookingRow.id == booking["id"]).values(**period))
 
 
@@ -563,9 +494,9 @@ def test_a_series_books_each_occurrence_and_lists_those_that_conflicted(
     answer = book(
         stack, BORROWER, plough, day(d), day(d + 1), recurrence=recurrence, wait_if_taken=wait
     )
-    expected_conflicts = [(midnight(occurrence[k]), midnight(occurrence[k] + 1)) for k in conflicts]
+    expected_conflicts = [(at(occurrence[k]), at(occurrence[k] + 1)) for k in conflicts]
     if all(s is None for s in statuses):
-        problem = problem_of(answer, 409)
+        problem = assert_problem(answer, 409)
         got = [(instant(c["start"]), instant(c["end"])) for c in problem["conflicts"]]
         assert got == expected_conflicts
         return
@@ -573,7 +504,7 @@ def test_a_series_books_each_occurrence_and_lists_those_that_conflicted(
     body = answer.json()
     made = [(k, s) for k, s in enumerate(statuses) if s is not None]
     assert [(instant(b["start"]), b["status"]) for b in body["created"]] == [
-        (midnight(occurrence[k]), s) for k, s in made
+        (at(occurrence[k]), s) for k, s in made
     ]
     assert len({b["series_id"] for b in body["created"]}) == 1
     assert body["series_id"] is not None
@@ -594,8 +525,8 @@ def test_a_series_whose_occurrences_overlap_keeps_only_those_that_fit(stack, plo
         day(d + 2),
         recurrence={"frequency": "daily", "count": 4},
     )
-    assert [instant(b["start"]) for b in body["created"]] == [midnight(d), midnight(d + 2)]
-    assert [instant(c["start"]) for c in body["conflicts"]] == [midnight(d + 1), midnight(d + 3)]
+    assert [instant(b["start"]) for b in body["created"]] == [at(d), at(d + 2)]
+    assert [instant(c["start"]) for c in body["conflicts"]] == [at(d + 1), at(d + 3)]
     assert all("1 of 1 already booked" in c["detail"] for c in body["conflicts"])
 
 
@@ -636,7 +567,7 @@ def test_the_calendar_feed_is_valid_icalendar_of_the_communes_own_bookings(stack
     drive(stack, rejected, "rejected")
 
     def feed(role: str, insee: str) -> dict:
-        answer = as_(stack, role, insee).get(api(stack, "bookings.ics"))
+        answer = stack.session(role, insee).get(api(stack, "bookings.ics"))
         assert answer.status_code == 200, answer.text
         assert answer.headers["Content-Type"].startswith("text/calendar")
         raw = answer.content
@@ -653,7 +584,7 @@ def test_the_calendar_feed_is_valid_icalendar_of_the_communes_own_bookings(stack
 
     mine = feed("agent", FOURTH)
     event = mine[approved["id"]]
-    assert (event.decoded("DTSTART"), event.decoded("DTEND")) == (midnight(d), midnight(d + 2))
+    assert (event.decoded("DTSTART"), event.decoded("DTEND")) == (at(d), at(d + 2))
     assert str(event["STATUS"]) == "CONFIRMED"
     assert str(event["SUMMARY"]) == f"Emprunt : {plough['title']}"
     assert "Salon du livre" in str(event["DESCRIPTION"])
@@ -669,15 +600,15 @@ def test_the_calendar_feed_holds_every_booking_however_many(stack):
     room = publish(stack, pricing_unit="hour", rate_cents=3000, category="salles", kind="space")
     daily = {"frequency": "daily", "count": 52}
     made = []
-    for at in (8, 9, 10, 11):  # 4 × 52 one-hour meetings from the day after tomorrow
-        start = datetime.combine(paris_today() + timedelta(days=2), time(at), PARIS)
+    for hour in (8, 9, 10, 11):  # 4 × 52 one-hour meetings from the day after tomorrow
+        start = at(2, hour)
         end = start + timedelta(hours=1)
         series = booked(stack, FOURTH, room, start.isoformat(), end.isoformat(), recurrence=daily)
         made += [b["id"] for b in series["created"]]
-    later = datetime.combine(paris_today() + timedelta(days=70), time(14), PARIS)
+    later = at(70, 14)
     last = booked(stack, FOURTH, room, later.isoformat(), (later + timedelta(hours=2)).isoformat())
 
-    answer = as_(stack, "agent", FOURTH).get(api(stack, "bookings.ics"))
+    answer = stack.session("agent", FOURTH).get(api(stack, "bookings.ics"))
     assert answer.status_code == 200, answer.text
     uids = {str(e["UID"]) for e in Calendar.from_ical(answer.content).walk("VEVENT")}
     assert {f"{i}@mutualis" for i in [*made, last["id"]]} <= uids
@@ -687,7 +618,7 @@ def test_the_calendar_feed_holds_every_booking_however_many(stack):
 
 
 def busy(stack, listing: dict, first: int, last: int) -> list[tuple[datetime, datetime]]:
-    answer = as_(stack, "agent", BORROWER).get(
+    answer = stack.session("agent", BORROWER).get(
         api(stack, f"listings/{listing['id']}/availability"),
         params={"from": day(first), "to": day(last)},
     )
@@ -696,7 +627,7 @@ def busy(stack, listing: dict, first: int, last: int) -> list[tuple[datetime, da
 
 
 def found(stack, listing: dict, first: int, last: int) -> bool:
-    answer = as_(stack, "agent", BORROWER).get(
+    answer = stack.session("agent", BORROWER).get(
         api(stack, "listings"),
         params={
             "q": listing["title"].split()[-1],
@@ -713,25 +644,25 @@ def test_availability_and_search_follow_bookings_and_blackouts(stack):
     assert busy(stack, listing, 59, 64) == [] and found(stack, listing, 60, 61)
 
     booking = booked(stack, BORROWER, listing, day(60), day(62))
-    wait_until(lambda: busy(stack, listing, 59, 64) == [(midnight(60), midnight(62))], timeout=10)
+    wait_until(lambda: busy(stack, listing, 59, 64) == [(at(60), at(62))], timeout=10)
     assert not found(stack, listing, 60, 61)
     assert not found(stack, listing, 61, 63)
     assert found(stack, listing, 62, 63)
 
-    closed = {"start": midnight(63).isoformat(), "end": midnight(64).isoformat()}
-    answer = as_(stack, "manager", LENDER).post(
+    closed = {"start": at(63).isoformat(), "end": at(64).isoformat()}
+    answer = stack.session("manager", LENDER).post(
         api(stack, f"listings/{listing['id']}/blackouts"), json=closed
     )
     assert answer.status_code == 201, answer.text
     assert busy(stack, listing, 59, 64) == [
-        (midnight(60), midnight(62)),
-        (midnight(63), midnight(64)),
+        (at(60), at(62)),
+        (at(63), at(64)),
     ]
     assert not found(stack, listing, 63, 63)
     assert found(stack, listing, 62, 62)
 
     assert act(stack, booking, "cancel").status_code == 200
-    wait_until(lambda: busy(stack, listing, 59, 64) == [(midnight(63), midnight(64))], timeout=10)
+    wait_until(lambda: busy(stack, listing, 59, 64) == [(at(63), at(64))], timeout=10)
     assert found(stack, listing, 60, 61)
 
 
@@ -739,7 +670,7 @@ def test_a_listing_with_several_units_is_busy_only_where_all_are_booked(stack):
     listing = publish(stack, quantity=2)
     booked(stack, BORROWER, listing, day(40), day(43))
     booked(stack, OTHER, listing, day(42), day(45))
-    wait_until(lambda: busy(stack, listing, 38, 46) == [(midnight(42), midnight(43))], timeout=10)
+    wait_until(lambda: busy(stack, listing, 38, 46) == [(at(42), at(43))], timeout=10)
     assert found(stack, listing, 40, 41)
     assert found(stack, listing, 43, 44)
     assert not found(stack, listing, 42, 42)
@@ -767,10 +698,10 @@ def someone_elses(stack, plough):
     ],
 )
 def test_to_any_other_commune_a_booking_does_not_exist(stack, someone_elses, method, action, role):
-    stranger = as_(stack, role, THIRD)
+    stranger = stack.session(role, THIRD)
     path = api(stack, f"bookings/{someone_elses['id']}" + (f"/{action}" if action else ""))
     answer = stranger.request(method, path, json=BODIES.get(action))
-    problem_of(answer, 404)
+    assert_problem(answer, 404)
     assert seen(stack, someone_elses)["status"] == "requested"
 
 
@@ -780,9 +711,9 @@ def test_to_any_other_commune_a_booking_does_not_exist(stack, someone_elses, met
 )
 @pytest.mark.parametrize("booking_id", ["%00", "not-a-booking", "a%00b"])
 def test_an_id_that_cannot_be_a_booking_answers_404(stack, method, action, role, booking_id):
-    someone = as_(stack, role, LENDER)
+    someone = stack.session(role, LENDER)
     path = api(stack, f"bookings/{booking_id}" + (f"/{action}" if action else ""))
-    problem_of(someone.request(method, path, json=BODIES.get(action)), 404)
+    assert_problem(someone.request(method, path, json=BODIES.get(action)), 404)
 
 
 @pytest.mark.parametrize(
@@ -800,7 +731,7 @@ def test_an_id_that_cannot_be_a_booking_answers_404(stack, method, action, role,
 def test_a_booking_is_listed_for_its_two_communes_only(
     stack, someone_elses, plough, role, insee, params, listed
 ):
-    answer = as_(stack, role, insee).get(
+    answer = stack.session(role, insee).get(
         api(stack, "bookings"), params={"listing_id": plough["id"], "limit": 200} | params
     )
     assert answer.status_code == 200, answer.text

@@ -5,7 +5,6 @@ consultant beyond their monthly maximum; bad input is refused and stores nothing
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -15,14 +14,12 @@ from typing import Any
 
 import pytest
 import requests
-from kombu import Connection, Exchange, Queue
 from sqlalchemy import text
 
-from tests.support import paris_today, wait_until
+from tests.support import assert_problem, listen, paris_today, wait_until
 
 FIRMINY, SAINT_ETIENNE, SAINT_CHAMOND = "42095", "42218", "42207"
 CONSULTANTS, ENGAGEMENTS = "/api/v1/consultants", "/api/v1/engagements"
-PROBLEM_JSON = "application/problem+json"
 TABLES = ("consultants", "availability_periods", "engagements", "timesheets", "outbox")
 
 URBANIST = {
@@ -42,14 +39,6 @@ def month_after_next() -> date:
     return (first + timedelta(days=62)).replace(day=1)
 
 
-def assert_problem(answer, status: int) -> dict:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["Content-Type"] == PROBLEM_JSON
-    problem = answer.json()
-    assert {"type", "title", "status", "detail", "errors"} <= set(problem)
-    return problem
-
-
 def publish(stack, manager, **changes: Any) -> dict:
     answer = manager.post(f"{stack.url}{CONSULTANTS}", json=URBANIST | changes)
     assert answer.status_code == 201, answer.text
@@ -58,25 +47,9 @@ def publish(stack, manager, **changes: Any) -> dict:
 
 @pytest.fixture
 def approved_timesheets(stack):
-    """A queue of our own on engagement.timesheet_approved, declared before anything happens."""
-    queue = Queue(
-        f"test-timesheets-{uuid.uuid4().hex[:8]}",
-        exchange=Exchange("consultants.events", type="topic", durable=True),
-        routing_key="engagement.timesheet_approved",
-        durable=True,
-    )
-    with Connection(stack.vhost.amqp_uri) as conn:
-        queue(conn.channel()).declare()
-
-    def received() -> list[dict]:
-        bodies = []
-        with Connection(stack.vhost.amqp_uri) as conn:
-            channel = conn.channel()
-            while (message := channel.basic_get(queue.name, no_ack=True)) is not None:
-                bodies.append(json.loads(message.body))
-        return bodies
-
-    return received
+    """engagement.timesheet_approved events, from a queue of our own declared before anything
+    happens."""
+    return listen(stack.vhost.amqp_uri, "consultants.events", "engagement.timesheet_approved")
 
 
 def test_saint_etienne_finds_engages_and_pays_firminys_urbanist(stack, approved_timesheets):
@@ -235,34 +208,30 @@ def test_concurrent_accepts_never_commit_beyond_the_monthly_maximum(stack):
         t.join(timeout=60)
     assert sorted(statuses) == [200] * 4 + [409] * 6
 
-    engine = stack.database("consultants")
-    try:
-        with engine.connect() as conn:
-            held = conn.execute(
-                text(
-                    "SELECT count(*), sum(half_days) FROM engagements "
-                    "WHERE consultant_id = :id AND status = 'accepted'"
-                ),
-                {"id": lawyer["id"]},
-            ).one()
-            # a refused accept leaves nothing behind: no transition, no event
-            transitions = conn.execute(
-                text(
-                    "SELECT count(*) FROM engagement_transitions t JOIN engagements e "
-                    "ON e.id = t.engagement_id WHERE e.consultant_id = :id "
-                    "AND t.status = 'accepted'"
-                ),
-                {"id": lawyer["id"]},
-            ).scalar_one()
-            events = conn.execute(
-                text(
-                    "SELECT count(*) FROM outbox WHERE routing_key = 'engagement.accepted' "
-                    "AND body LIKE :id"
-                ),
-                {"id": f"%{lawyer['id']}%"},
-            ).scalar_one()
-    finally:
-        engine.dispose()
+    with stack.database("consultants").connect() as conn:
+        held = conn.execute(
+            text(
+                "SELECT count(*), sum(half_days) FROM engagements "
+                "WHERE consultant_id = :id AND status = 'accepted'"
+            ),
+            {"id": lawyer["id"]},
+        ).one()
+        # a refused accept leaves nothing behind: no transition, no event
+        transitions = conn.execute(
+            text(
+                "SELECT count(*) FROM engagement_transitions t JOIN engagements e "
+                "ON e.id = t.engagement_id WHERE e.consultant_id = :id "
+                "AND t.status = 'accepted'"
+            ),
+            {"id": lawyer["id"]},
+        ).scalar_one()
+        events = conn.execute(
+            text(
+                "SELECT count(*) FROM outbox WHERE routing_key = 'engagement.accepted' "
+                "AND body LIKE :id"
+            ),
+            {"id": f"%{lawyer['id']}%"},
+        ).scalar_one()
     assert tuple(held) == (4, 8)  # four days, in half days
     assert transitions == events == 4
 
@@ -283,14 +252,8 @@ def test_concurrent_accepts_never_commit_beyond_the_monthly_maximum(stack):
 
 @pytest.fixture
 def stored(stack):
-    engine = stack.database("consultants")
-
-    def counts() -> dict[str, int]:
-        with engine.connect() as conn:
-            return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
-
-    yield counts
-    engine.dispose()
+    """The consultants service's rows, counted: what a refused request must leave alone."""
+    return lambda: stack.row_counts("consultants", TABLES)
 
 
 def test_bad_input_answers_4xx_problem_json_and_stores_nothing(stack, stored):

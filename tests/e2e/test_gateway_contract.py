@@ -15,10 +15,11 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
+from tests.support import assert_problem, instant
+
 OWNER = "42044"
 NEIGHBOUR = "42218"
 LISTINGS = "/api/v1/listings"
-PROBLEM_JSON = "application/problem+json"
 
 
 def draft(**changes: Any) -> dict:
@@ -39,28 +40,9 @@ def token_of(listing: dict) -> str:
     return listing["title"].rsplit(" ", 1)[-1]
 
 
-@pytest.fixture(scope="module")
-def login(stack):
-    """A logged-in session per (role, commune), reused across the tests of one stack."""
-    sessions: dict[tuple[str, str], requests.Session] = {}
-
-    def session(role: str, commune: str) -> requests.Session:
-        if (role, commune) not in sessions:
-            sessions[role, commune] = stack.as_role(role, commune)
-        return sessions[role, commune]
-
-    return session
-
-
-@pytest.fixture
-def listings_db(stack):
-    engine = stack.database("listings")
-    yield engine
-    engine.dispose()
-
-
-def count(engine, sql: str, **params: Any) -> int:
-    with engine.connect() as conn:
+def count(stack, sql: str, **params: Any) -> int:
+    """The number `sql` reads in the listings service's database."""
+    with stack.database("listings").connect() as conn:
         return conn.execute(text(sql), params).scalar_one()
 
 
@@ -70,23 +52,10 @@ def publish(stack, session, **changes: Any) -> dict:
     return answer.json()
 
 
-def assert_problem(answer, status: int) -> dict:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["Content-Type"] == PROBLEM_JSON
-    problem = answer.json()
-    assert {"type", "title", "status", "detail", "errors"} <= set(problem)
-    assert problem["status"] == status
-    return problem
-
-
 def search_ids(stack, session, **params: Any) -> list[str]:
     answer = session.get(f"{stack.url}{LISTINGS}", params=params, timeout=10)
     assert answer.status_code == 200, answer.text
     return [item["id"] for item in answer.json()["items"]]
-
-
-def instant(value: str) -> datetime:
-    return datetime.fromisoformat(value)
 
 
 def periods(items: list[dict]) -> list[tuple[datetime, datetime]]:
@@ -106,9 +75,9 @@ def metric(body: str, name: str, **labels: str) -> float:
 # -- request ids -----------------------------------------------------------------------
 
 
-def test_the_request_id_is_echoed_when_given(stack, login):
+def test_the_request_id_is_echoed_when_given(stack):
     request_id = f"e2e-{uuid.uuid4().hex}"
-    answer = login("agent", NEIGHBOUR).get(
+    answer = stack.session("agent", NEIGHBOUR).get(
         f"{stack.url}{LISTINGS}", headers={"X-Request-ID": request_id}
     )
     assert answer.status_code == 200
@@ -119,8 +88,8 @@ def test_the_request_id_is_echoed_when_given(stack, login):
     assert refused.headers["X-Request-ID"] == request_id
 
 
-def test_a_request_id_is_generated_when_absent_or_unsafe(stack, login):
-    agent = login("agent", NEIGHBOUR)
+def test_a_request_id_is_generated_when_absent_or_unsafe(stack):
+    agent = stack.session("agent", NEIGHBOUR)
     first = agent.get(f"{stack.url}{LISTINGS}").headers["X-Request-ID"]
     second = agent.get(f"{stack.url}{LISTINGS}").headers["X-Request-ID"]
     assert first and second and first != second
@@ -133,26 +102,26 @@ def test_a_request_id_is_generated_when_absent_or_unsafe(stack, login):
 
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
-def test_a_body_over_the_limit_is_413(stack, login, listings_db, framing):
+def test_a_body_over_the_limit_is_413(stack, framing):
     limit = 1024 * 1024  # GATEWAY_MAX_BODY_BYTES by default
     raw = b'{"title": "' + b"x" * limit + b'"}'
     body: Any = raw
     if framing == "chunked":  # a generator makes requests send it without Content-Length
         body = (raw[i : i + 65536] for i in range(0, len(raw), 65536))
-    before = count(listings_db, "SELECT count(*) FROM listings")
+    before = count(stack, "SELECT count(*) FROM listings")
 
-    answer = login("manager", OWNER).post(
+    answer = stack.session("manager", OWNER).post(
         f"{stack.url}{LISTINGS}", data=body, headers={"Content-Type": "application/json"}
     )
 
     assert_problem(answer, 413)
-    assert count(listings_db, "SELECT count(*) FROM listings") == before
+    assert count(stack, "SELECT count(*) FROM listings") == before
 
 
-def test_a_chunked_body_is_read(stack, login):
+def test_a_chunked_body_is_read(stack):
     body = draft()
     chunks = iter([json.dumps(body).encode()])  # no Content-Length: Transfer-Encoding chunked
-    answer = login("manager", OWNER).post(
+    answer = stack.session("manager", OWNER).post(
         f"{stack.url}{LISTINGS}", data=chunks, headers={"Content-Type": "application/json"}
     )
     assert answer.status_code == 201, answer.text
@@ -162,8 +131,8 @@ def test_a_chunked_body_is_read(stack, login):
 # -- idempotency -----------------------------------------------------------------------
 
 
-def test_the_same_idempotency_key_and_body_replays_the_first_answer(stack, login, listings_db):
-    manager = login("manager", OWNER)
+def test_the_same_idempotency_key_and_body_replays_the_first_answer(stack):
+    manager = stack.session("manager", OWNER)
     body = draft()
     key = {"Idempotency-Key": f"publish-{uuid.uuid4()}"}
 
@@ -174,24 +143,22 @@ def test_the_same_idempotency_key_and_body_replays_the_first_answer(stack, login
     assert second.json() == first.json()
     assert "Idempotent-Replayed" not in first.headers
     assert second.headers["Idempotent-Replayed"] == "true"
-    stored = count(
-        listings_db, "SELECT count(*) FROM listings WHERE title = :title", title=body["title"]
-    )
+    stored = count(stack, "SELECT count(*) FROM listings WHERE title = :title", title=body["title"])
     assert stored == 1
 
 
-def test_the_same_idempotency_key_with_another_body_is_422(stack, login, listings_db):
-    manager = login("manager", OWNER)
+def test_the_same_idempotency_key_with_another_body_is_422(stack):
+    manager = stack.session("manager", OWNER)
     key = {"Idempotency-Key": f"publish-{uuid.uuid4()}"}
     first = manager.post(f"{stack.url}{LISTINGS}", json=draft(), headers=key)
     assert first.status_code == 201
-    before = count(listings_db, "SELECT count(*) FROM listings")
+    before = count(stack, "SELECT count(*) FROM listings")
 
     other = manager.post(f"{stack.url}{LISTINGS}", json=draft(), headers=key)
 
     problem = assert_problem(other, 422)
     assert [e["field"] for e in problem["errors"]] == ["Idempotency-Key"]
-    assert count(listings_db, "SELECT count(*) FROM listings") == before
+    assert count(stack, "SELECT count(*) FROM listings") == before
 
 
 # -- documentation ---------------------------------------------------------------------
@@ -254,7 +221,7 @@ def test_health_and_metrics_answer_on_every_port(stack):
         assert "# HELP" in metrics.text
 
 
-def test_requests_are_counted_and_timed(stack, login):
+def test_requests_are_counted_and_timed(stack):
     gateway_metrics = f"{stack.url}/metrics"
     listings_metrics = f"http://127.0.0.1:{stack.ports['listings']}/metrics"
     route = {"route": "/api/v1/listings", "method": "GET"}
@@ -262,7 +229,7 @@ def test_requests_are_counted_and_timed(stack, login):
     http_before = requests.get(gateway_metrics, timeout=10).text
     rpc_before = requests.get(listings_metrics, timeout=10).text
 
-    agent = login("agent", NEIGHBOUR)
+    agent = stack.session("agent", NEIGHBOUR)
     for _ in range(3):
         assert agent.get(f"{stack.url}{LISTINGS}", params={"near": NEIGHBOUR}).status_code == 200
     assert agent.get(f"{stack.url}{LISTINGS}/{uuid.uuid4()}").status_code == 404
@@ -292,8 +259,8 @@ def test_requests_are_counted_and_timed(stack, login):
 # -- listings: the routes that change things -------------------------------------------
 
 
-def test_an_edit_changes_the_fields_sent_and_bumps_the_revision(stack, login):
-    manager = login("manager", OWNER)
+def test_an_edit_changes_the_fields_sent_and_bumps_the_revision(stack):
+    manager = stack.session("manager", OWNER)
     listing = publish(stack, manager)
     assert listing["revision"] == 1
     title = f"Broyeur de végétaux révisé {uuid.uuid4().hex}"
@@ -306,15 +273,15 @@ def test_an_edit_changes_the_fields_sent_and_bumps_the_revision(stack, login):
     view = edited.json()
     assert (view["title"], view["rate_cents"], view["revision"]) == (title, 11000, 2)
     assert view["deposit_cents"] == listing["deposit_cents"]
-    seen = login("agent", NEIGHBOUR).get(f"{stack.url}{LISTINGS}/{listing['id']}").json()
+    seen = stack.session("agent", NEIGHBOUR).get(f"{stack.url}{LISTINGS}/{listing['id']}").json()
     assert (seen["title"], seen["rate_cents"], seen["revision"]) == (title, 11000, 2)
-    agent = login("agent", NEIGHBOUR)
+    agent = stack.session("agent", NEIGHBOUR)
     assert search_ids(stack, agent, q=token_of(view)) == [listing["id"]]
     assert search_ids(stack, agent, q=token_of(listing)) == []
 
 
-def test_search_filters_combine_and_punctuation_in_q_is_no_wildcard(stack, login):
-    manager = login("manager", OWNER)
+def test_search_filters_combine_and_punctuation_in_q_is_no_wildcard(stack):
+    manager = stack.session("manager", OWNER)
     tag = uuid.uuid4().hex
     shredder = publish(stack, manager, title=f"Broyeur 100%_pro {tag}")
     trailer = publish(
@@ -325,7 +292,7 @@ def test_search_filters_combine_and_punctuation_in_q_is_no_wildcard(stack, login
         kind="vehicle",
         rate_cents=20000,
     )
-    agent = login("agent", NEIGHBOUR)
+    agent = stack.session("agent", NEIGHBOUR)
 
     assert sorted(search_ids(stack, agent, q=tag)) == sorted([shredder["id"], trailer["id"]])
     # words are matched folded, without punctuation: % and _ are never LIKE's wildcards
@@ -342,8 +309,8 @@ def test_search_filters_combine_and_punctuation_in_q_is_no_wildcard(stack, login
     assert search_ids(stack, agent, q=tag, near=NEIGHBOUR, radius_km=2) == []
 
 
-def test_a_blackout_is_busy_in_availability_and_hides_the_listing_from_search(stack, login):
-    manager = login("manager", OWNER)
+def test_a_blackout_is_busy_in_availability_and_hides_the_listing_from_search(stack):
+    manager = stack.session("manager", OWNER)
     listing = publish(stack, manager)
     closure = {
         "start": "2031-03-04T08:00:00+01:00",
@@ -360,7 +327,7 @@ def test_a_blackout_is_busy_in_availability_and_hides_the_listing_from_search(st
         (closure["reason"], instant(closure["start"]), instant(closure["end"]))
     ]
 
-    agent = login("agent", NEIGHBOUR)
+    agent = stack.session("agent", NEIGHBOUR)
     answer = agent.get(
         f"{stack.url}{LISTINGS}/{listing['id']}/availability",
         params={"from": "2031-03-01", "to": "2031-03-10"},
@@ -383,10 +350,8 @@ def test_a_blackout_is_busy_in_availability_and_hides_the_listing_from_search(st
     assert search_ids(stack, agent, q=token, **touching) == [listing["id"]]  # half-open
 
 
-def test_a_withdrawn_listing_is_hidden_from_others_and_withdrawing_is_idempotent(
-    stack, login, listings_db
-):
-    manager = login("manager", OWNER)
+def test_a_withdrawn_listing_is_hidden_from_others_and_withdrawing_is_idempotent(stack):
+    manager = stack.session("manager", OWNER)
     listing = publish(stack, manager)
     url = f"{stack.url}{LISTINGS}/{listing['id']}"
     events = "SELECT count(*) FROM outbox WHERE body LIKE :id"
@@ -395,7 +360,7 @@ def test_a_withdrawn_listing_is_hidden_from_others_and_withdrawing_is_idempotent
 
     assert withdrawn.status_code == 200, withdrawn.text
     assert (withdrawn.json()["status"], withdrawn.json()["revision"]) == ("withdrawn", 2)
-    neighbour = login("agent", NEIGHBOUR)
+    neighbour = stack.session("agent", NEIGHBOUR)
     assert_problem(neighbour.get(url), 404)
     own = manager.get(url)
     assert own.status_code == 200
@@ -403,14 +368,14 @@ def test_a_withdrawn_listing_is_hidden_from_others_and_withdrawing_is_idempotent
     token = token_of(listing)
     assert search_ids(stack, neighbour, q=token) == []
     assert search_ids(stack, manager, q=token) == []
-    emitted = count(listings_db, events, id=f"%{listing['id']}%")
+    emitted = count(stack, events, id=f"%{listing['id']}%")
     assert emitted == 2  # published, withdrawn
 
     again = manager.delete(url)
 
     assert again.status_code == 200, again.text
     assert (again.json()["status"], again.json()["revision"]) == ("withdrawn", 2)
-    assert count(listings_db, events, id=f"%{listing['id']}%") == emitted
+    assert count(stack, events, id=f"%{listing['id']}%") == emitted
 
 
 # -- communes and /me ------------------------------------------------------------------
@@ -438,8 +403,8 @@ def test_an_unknown_commune_is_a_404_problem(stack):
     assert_problem(requests.get(f"{stack.url}/api/v1/communes/99999", timeout=10), 404)
 
 
-def test_me_says_who_the_token_belongs_to(stack, login):
-    answer = login("manager", OWNER).get(f"{stack.url}/api/v1/me")
+def test_me_says_who_the_token_belongs_to(stack):
+    answer = stack.session("manager", OWNER).get(f"{stack.url}/api/v1/me")
     assert answer.status_code == 200
     me = answer.json()
     assert set(me) >= {"id", "email", "name", "commune", "roles"}

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+
+from tests.support import assert_problem
 
 OWNER = "42044"
 NEIGHBOUR = "42218"
@@ -181,48 +182,12 @@ CASES = [
 # fmt: on
 
 
-@pytest.fixture(scope="module")
-def login(stack):
-    """A logged-in session per (role, commune), reused across the cases of one stack."""
-    sessions: dict[tuple[str, str], Any] = {}
-
-    def session(role: str, commune: str):
-        if (role, commune) not in sessions:
-            sessions[role, commune] = stack.as_role(role, commune)
-        return sessions[role, commune]
-
-    return session
-
-
-@pytest.fixture(scope="module")
-def listings_db(stack):
-    engine = stack.database("listings")
-    yield engine
-    engine.dispose()
-
-
-def stored_rows(engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
-
-
-def assert_problem(answer, status: int) -> dict:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["Content-Type"] == "application/problem+json"
-    problem = answer.json()
-    assert {"type", "title", "status", "detail", "errors"} <= set(problem)
-    assert problem["status"] == status
-    assert problem["type"] and problem["title"] and problem["detail"]
-    assert isinstance(problem["errors"], list)
-    return problem
-
-
 @pytest.mark.parametrize("bad", CASES)
-def test_bad_input_is_refused_and_nothing_is_stored(stack, login, listings_db, bad: Bad):
-    listing = login("manager", OWNER).post(f"{stack.url}/api/v1/listings", json=draft())
+def test_bad_input_is_refused_and_nothing_is_stored(stack, bad: Bad):
+    listing = stack.session("manager", OWNER).post(f"{stack.url}/api/v1/listings", json=draft())
     assert listing.status_code == 201, listing.text
-    caller = login(bad.role, bad.commune)
-    before = stored_rows(listings_db)
+    caller = stack.session(bad.role, bad.commune)
+    before = stack.row_counts("listings", TABLES)
 
     answer = bad.send(caller, stack.url, listing.json()["id"])
 
@@ -231,18 +196,18 @@ def test_bad_input_is_refused_and_nothing_is_stored(stack, login, listings_db, b
         named = [error["field"] for error in problem["errors"]]
         assert sorted(named) == sorted(bad.fields), problem["errors"]
         assert all(error["message"] for error in problem["errors"])
-    assert stored_rows(listings_db) == before
+    assert stack.row_counts("listings", TABLES) == before
 
 
-def test_a_withdrawn_listing_can_no_longer_change(stack, login, listings_db):
-    manager = login("manager", OWNER)
+def test_a_withdrawn_listing_can_no_longer_change(stack):
+    manager = stack.session("manager", OWNER)
     listing = manager.post(f"{stack.url}/api/v1/listings", json=draft(), timeout=10).json()
     assert manager.delete(f"{stack.url}/api/v1/listings/{listing['id']}").status_code == 200
-    before = stored_rows(listings_db)
+    before = stack.row_counts("listings", TABLES)
 
     edit = manager.patch(f"{stack.url}/api/v1/listings/{listing['id']}", json={"rate_cents": 1})
     closure = manager.post(f"{stack.url}/api/v1/listings/{listing['id']}/blackouts", json=BLACKOUT)
 
     assert_problem(edit, 409)
     assert_problem(closure, 409)
-    assert stored_rows(listings_db) == before
+    assert stack.row_counts("listings", TABLES) == before

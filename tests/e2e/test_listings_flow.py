@@ -46,22 +46,17 @@ def test_a_neighbour_finds_the_snowplough_near_saint_etienne(stack):
     assert [i["id"] for i in items] == [listing["id"]]
     assert 6.0 < items[0]["distance_km"] < 7.0
 
-    bookings_db = stack.database("bookings")
-    try:
+    def copied():
+        with stack.database("bookings").connect() as conn:
+            return conn.execute(
+                text(
+                    "SELECT owner_commune, status, revision FROM listing_copies "
+                    "WHERE listing_id = :id"
+                ),
+                {"id": listing["id"]},
+            ).first()
 
-        def copied():
-            with bookings_db.connect() as conn:
-                return conn.execute(
-                    text(
-                        "SELECT owner_commune, status, revision FROM listing_copies "
-                        "WHERE listing_id = :id"
-                    ),
-                    {"id": listing["id"]},
-                ).first()
-
-        row = wait_until(copied, timeout=1.0)
-    finally:
-        bookings_db.dispose()
+    row = wait_until(copied, timeout=1.0)
     assert tuple(row) == ("42044", "published", 1)
 
 

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
-from infra.settings import PROJECT_ROOT
-from tests.support import paris_today
+from tests.support import this_period
 
 
 def billing_run(stack, period: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "infra.cli", "billing-run", "--period", period],
-        env=stack.env(),
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return stack.mutualis("billing-run", "--period", period, check=False, timeout=120)
 
 
 def test_a_billing_period_run_twice_issues_nothing_the_second_time(stack):
-    period = paris_today().strftime("%Y-%m")
+    period = this_period()
     first = billing_run(stack, period)
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith(f"period {period}: ")

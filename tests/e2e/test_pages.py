@@ -6,14 +6,13 @@ photographed under test-output/screenshots/."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.browser import axe_violations, chromium, describe, screenshot, sign_in
-from tests.support import Stack, paris_today, wait_until
+from tests.support import Stack, day, this_period, wait_until
 
 CHAMBON, FIRMINY, SAINT_ETIENNE = "42044", "42095", "42218"
 SNOWPLOUGH = "Chasse-neige Unimog U400 avec lame biaise 3 m"
@@ -26,14 +25,8 @@ pytestmark = pytest.mark.e2e
 def stack(tmp_path_factory):
     """One stack of its own, on SQLite only (the pages add nothing backend-specific): the
     billing run issues every uninvoiced charge of the period, so no other test's."""
-    running = Stack("sqlite", tmp_path_factory.mktemp("pages"))
-    try:
-        running.start()
-    except Exception:
-        running.stop()
-        raise
-    yield running
-    running.stop()
+    with Stack("sqlite", tmp_path_factory.mktemp("pages")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -46,14 +39,6 @@ def browser():
 def story() -> dict:
     """What the story test made, for the tests after it."""
     return {}
-
-
-def ahead(days: int) -> str:
-    return (paris_today() + timedelta(days=days)).isoformat()
-
-
-def this_period() -> str:
-    return paris_today().strftime("%Y-%m")
 
 
 def csp_errors(page) -> list[str]:
@@ -82,8 +67,8 @@ def test_a_snowplough_is_booked_lent_returned_and_invoiced(stack, browser, story
     assert agent.locator("svg.map .map-marker").count() >= 1
     result.get_by_role("link", name=SNOWPLOUGH).click()
 
-    agent.get_by_label("Premier jour").fill(ahead(10))
-    agent.get_by_label("Dernier jour (inclus)").fill(ahead(11))
+    agent.get_by_label("Premier jour").fill(day(10))
+    agent.get_by_label("Dernier jour (inclus)").fill(day(11))
     agent.get_by_label("Objet de la demande").fill("Déneigement des côtes de Montreynaud")
     agent.get_by_role("button", name="Voir le devis").click()
     quote = agent.locator("#devis")
@@ -172,7 +157,7 @@ def test_a_firminy_agent_sees_none_of_it(stack, browser, story):
     )
     held = stack.as_role("agent", SAINT_ETIENNE).post(
         f"{stack.url}/api/v1/bookings",
-        json={"listing_id": salter["id"], "start": ahead(20), "end": ahead(22)},
+        json={"listing_id": salter["id"], "start": day(20), "end": day(22)},
     )
     assert held.status_code == 201, held.text
 
@@ -203,8 +188,8 @@ def test_a_firminy_agent_sees_none_of_it(stack, browser, story):
 
     # the salter is taken on those days: the page says so in words, before and after sending
     agent.goto(f"/annonces/{salter['id']}")
-    agent.get_by_label("Premier jour").fill(ahead(21))
-    agent.get_by_label("Dernier jour (inclus)").fill(ahead(22))
+    agent.get_by_label("Premier jour").fill(day(21))
+    agent.get_by_label("Dernier jour (inclus)").fill(day(22))
     agent.get_by_role("button", name="Voir le devis").click()
     assert "Ce créneau est déjà réservé" in agent.locator("#devis").inner_text()
     agent.get_by_role("button", name="Envoyer la demande").click()
@@ -249,8 +234,8 @@ def test_every_main_page_is_accessible_and_photographed(stack, browser, story):
     )
     values = story | {
         "snowplough": f"/annonces/{snowplough['id']}",
-        "d30": ahead(30),
-        "d40": ahead(40),
+        "d30": day(30),
+        "d40": day(40),
     }
     pages: dict[str | None, object] = {}
     found: dict[str, list] = {}
@@ -266,8 +251,8 @@ def test_every_main_page_is_accessible_and_photographed(stack, browser, story):
         answer = page.goto(path.format(**values))
         assert answer.status == 200, (name, answer.status)
         if action == "quote":
-            page.get_by_label("Premier jour").fill(ahead(30))
-            page.get_by_label("Dernier jour (inclus)").fill(ahead(32))
+            page.get_by_label("Premier jour").fill(day(30))
+            page.get_by_label("Dernier jour (inclus)").fill(day(32))
             page.get_by_role("button", name="Voir le devis").click()
         elif action == "netting":
             page.get_by_label("Période (mois)").fill(this_period())
@@ -358,9 +343,8 @@ def test_a_manager_publishes_a_listing_and_closes_it_for_maintenance(stack, brow
     assert "L'annonce est publiée." in manager.get_by_role("status").first.inner_text()
     assert "180,50" in manager.locator("main").inner_text()
 
-    first = paris_today() + timedelta(days=3)
-    manager.get_by_label("Du", exact=True).fill(first.isoformat())
-    manager.get_by_label("Au (inclus)").fill((first + timedelta(days=1)).isoformat())
+    manager.get_by_label("Du", exact=True).fill(day(3))
+    manager.get_by_label("Au (inclus)").fill(day(4))
     manager.get_by_label("Motif").fill("Contrôle réglementaire")
     manager.get_by_role("button", name="Fermer ces jours").click()
     assert "La fermeture est enregistrée." in manager.get_by_role("status").first.inner_text()
@@ -375,8 +359,8 @@ def test_an_expert_is_found_engaged_and_their_days_approved(stack, browser):
     agent.get_by_label("Votre besoin, en quelques phrases").fill(
         "Réviser notre PLU et instruire des permis de construire"
     )
-    agent.get_by_label("Du", exact=True).fill(ahead(0))
-    agent.get_by_label("Au (inclus)").fill(ahead(10))
+    agent.get_by_label("Du", exact=True).fill(day(0))
+    agent.get_by_label("Au (inclus)").fill(day(10))
     agent.get_by_label("Jours nécessaires").fill("2")
     agent.get_by_role("button", name="Trouver des experts").click()
     best = agent.locator("ol.cards > li").first
@@ -390,7 +374,7 @@ def test_an_expert_is_found_engaged_and_their_days_approved(stack, browser):
     lender = sign_in(browser, stack.url, f"manager.{FIRMINY}@mutualis-demo.fr")
     lender.goto(mission)
     lender.get_by_role("button", name="Accepter la mission").click()
-    lender.get_by_label("Date").fill(ahead(0))
+    lender.get_by_label("Date").fill(day(0))
     lender.get_by_label("Jours (entiers ou demi)").fill("1,5")
     lender.get_by_role("button", name="Déclarer").click()
     assert "À approuver" in lender.locator("main").inner_text()

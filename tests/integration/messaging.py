@@ -1,4 +1,4 @@
-"""Helpers to publish events and read queues directly on the broker, for integration tests."""
+"""Publishing events straight on the broker, as a relay would, and looking at queues."""
 
 from __future__ import annotations
 
@@ -68,17 +68,6 @@ def publish_all(amqp_uri: str, events) -> None:
                 content_encoding="utf-8",
                 delivery_mode=2,
             )
-
-
-def drain(amqp_uri: str, queue: str) -> list[dict]:
-    """Consumes and returns every message waiting in `queue` (bodies as parsed JSON)."""
-    bodies = []
-    with Connection(amqp_uri) as conn:
-        channel = conn.channel()
-        while (message := channel.basic_get(queue, no_ack=False)) is not None:
-            bodies.append(json.loads(message.body))
-            channel.basic_ack(message.delivery_tag)
-    return bodies
 
 
 def queue_depth(amqp_uri: str, queue: str) -> int:

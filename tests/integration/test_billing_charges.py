@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -34,7 +33,7 @@ from infra.settings import PROJECT_ROOT
 from infra.topology import declare_all
 from services.billing.models import ChargeRow
 from tests.integration.messaging import publish_all, publish_event, queue_depth
-from tests.support import free_port, wait_until
+from tests.support import MUTUALIS, free_port, wait_until
 
 
 class BillingProcess:
@@ -51,7 +50,7 @@ class BillingProcess:
         )
         self.log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "serve", "billing"],
+            [*MUTUALIS, "serve", "billing"],
             env=env,
             cwd=PROJECT_ROOT,
             stdout=self.log,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 from sqlalchemy import create_engine, select
 
@@ -15,11 +14,12 @@ from infra.database import DatabaseAccess, make_engine
 from infra.migrations import upgrade
 from infra.settings import PROJECT_ROOT
 from services.listings.service import publish_listing
+from tests.support import MUTUALIS
 
 
 def mutualis(env: dict, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "infra.cli", *args],
+        [*MUTUALIS, *args],
         input=stdin,
         text=True,
         capture_output=True,

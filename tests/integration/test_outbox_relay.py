@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -23,8 +22,8 @@ from infra.relay import Relay
 from infra.settings import PROJECT_ROOT
 from infra.topology import source_exchange
 from services.listings.service import publish_listing
-from tests.integration.messaging import drain, queue_depth
-from tests.support import wait_until
+from tests.integration.messaging import queue_depth
+from tests.support import MUTUALIS, drain, wait_until
 
 QUEUE = LISTINGS_TO_BOOKINGS.queue
 DRAFT = ListingDraft(
@@ -57,7 +56,7 @@ class RelayProcess:
             os.environ, LISTINGS_DATABASE_URL=url, AMQP_URI=amqp_uri, LOG_FORMAT="text", **settings
         )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "relay", "listings"],
+            [*MUTUALIS, "relay", "listings"],
             env=env,
             cwd=PROJECT_ROOT,
             stdout=subprocess.DEVNULL,

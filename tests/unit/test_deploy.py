@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.components import COMPONENTS, SERVICES
 from infra.settings import PROJECT_ROOT
 from infra.topology import rabbitmq_definitions
+from mutualis.components import COMPONENTS, SERVICES
 
 DEPLOY = PROJECT_ROOT / "deploy"
 K8S = DEPLOY / "k8s"

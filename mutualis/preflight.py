@@ -4,7 +4,7 @@ import sys
 
 from kombu import Connection
 
-from infra.components import settings_of
+from mutualis.components import settings_of
 
 
 def main() -> None:

@@ -1,5 +1,4 @@
-"""Test infrastructure: throw-away RabbitMQ vhosts and databases, and the whole stack as
-real processes."""
+"""Throw-away RabbitMQ vhosts and databases, and the whole stack as real processes."""
 
 from __future__ import annotations
 
@@ -11,18 +10,22 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import requests
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
-from contracts.clock import PARIS, paris_today  # noqa: F401 - the tests take them from here
 from infra.settings import PROJECT_ROOT
+from tests.support.waiting import wait_until
 
 AMQP_HOST = os.environ.get("TEST_AMQP_HOST", "guest:guest@127.0.0.1:5672")
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 OUTPUT = PROJECT_ROOT / "test-output"
 COMPONENTS = ("gateway", "listings", "bookings", "consultants", "billing")
 SERVICES = ("listings", "bookings", "consultants", "billing")
+# the `mutualis` command of this checkout (the installed script may be another checkout's)
+MUTUALIS = (sys.executable, "-m", "mutualis")
+SESSION_REUSE_SECONDS = 20 * 60
 
 
 def free_port() -> int:
@@ -88,7 +91,8 @@ def database_urls(backend: str, workdir: Path, tag: str) -> tuple[dict[str, str]
 
 class Stack:
     """Every service, its relay and the gateway, as separate processes, as `make run` starts
-    them, on fresh databases and a vhost of their own."""
+    them, on fresh databases and a vhost of their own. `with Stack(…) as stack:` starts it
+    and stops it, dropping what it made."""
 
     def __init__(self, backend: str, workdir: Path):
         self.backend = backend
@@ -98,6 +102,8 @@ class Stack:
         self.urls, self._owned = database_urls(backend, workdir, self.tag)
         self.ports = {c: free_port() for c in COMPONENTS}
         self.processes: dict[str, subprocess.Popen] = {}
+        self._sessions: dict[tuple[str, str], tuple[float, requests.Session]] = {}
+        self._engines: dict[str, Engine] = {}
         self.logs = OUTPUT / "logs" / self.tag
         self.logs.mkdir(parents=True, exist_ok=True)
 
@@ -117,15 +123,26 @@ class Stack:
         env["BOOKINGS_EXPIRY_INTERVAL_SECONDS"] = "1"
         return env
 
-    def mutualis(self, *args: str) -> subprocess.CompletedProcess:
+    def mutualis(self, *args: str, **options: Any) -> subprocess.CompletedProcess:
+        """Runs the operator's command against this stack (and fails unless `check=False`)."""
         return subprocess.run(
-            [sys.executable, "-m", "infra.cli", *args],
+            [*MUTUALIS, *args],
             env=self.env(),
             cwd=PROJECT_ROOT,
-            check=True,
             capture_output=True,
             text=True,
+            **{"check": True} | options,
         )
+
+    def __enter__(self) -> Stack:
+        try:
+            return self.start()
+        except Exception:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
 
     def start(self) -> Stack:
         self.mutualis("migrate")
@@ -145,7 +162,7 @@ class Stack:
             args = ["serve", name]
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", *args],
+            [*MUTUALIS, *args],
             env=self.env(),
             cwd=PROJECT_ROOT,
             stdout=log,
@@ -181,6 +198,9 @@ class Stack:
             except subprocess.TimeoutExpired:
                 proc.kill()
         self.processes.clear()
+        for engine in self._engines.values():
+            engine.dispose()
+        self._engines.clear()
         for db in self._owned:
             db.drop()
         self.vhost.delete()
@@ -199,18 +219,38 @@ class Stack:
     def as_role(self, role: str, insee: str) -> requests.Session:
         return self.login(f"{role}.{insee}@mutualis-demo.fr")
 
-    def database(self, component: str):
-        """A plain engine on a component's database, for checking what was stored."""
-        return create_engine(self.urls[component])
+    def session(self, role: str, insee: str) -> requests.Session:
+        """A demo user's session, shared by the tests of this stack (as_role signs in again
+        each time); signed in again well before its token (an hour by default) expires."""
+        signed_in, session = self._sessions.get((role, insee), (0.0, None))
+        if session is None or time.monotonic() - signed_in > SESSION_REUSE_SECONDS:
+            session = self.as_role(role, insee)
+            self._sessions[role, insee] = (time.monotonic(), session)
+        return session
 
+    def database(self, component: str) -> Engine:
+        """A plain engine on a component's database, for checking what was stored; one per
+        component, disposed when the stack stops."""
+        if component not in self._engines:
+            self._engines[component] = create_engine(self.urls[component])
+        return self._engines[component]
 
-def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02):
-    """Polls `predicate` until it returns something truthy; returns that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
+    def known_to_bookings(self, listing: dict) -> None:
+        """Waits until the bookings service holds this revision of the listing (from its
+        event): until then, it refuses to book it."""
+
+        def arrived():
+            with self.database("bookings").connect() as conn:
+                kept = conn.scalar(
+                    text("SELECT revision FROM listing_copies WHERE listing_id = :id"),
+                    {"id": listing["id"]},
+                )
+            return kept is not None and kept >= listing["revision"]
+
+        wait_until(arrived, timeout=10)
+
+    def row_counts(self, component: str, tables: tuple[str, ...]) -> dict[str, int]:
+        """How many rows each of a component's `tables` holds: what a refused request must
+        leave unchanged."""
+        with self.database(component).connect() as conn:
+            return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables}

@@ -17,8 +17,8 @@ def _serve(args) -> None:
     eventlet.monkey_patch()  # before anything opens a socket
     from nameko.cli.run import run
 
-    from infra.components import service_class, settings_of
     from infra.logs import configure_logging
+    from mutualis.components import service_class, settings_of
 
     settings = settings_of(args.component)
     configure_logging(args.component, settings.log_level, settings.log_format)
@@ -26,9 +26,9 @@ def _serve(args) -> None:
 
 
 def _relay(args) -> None:
-    from infra.components import settings_of
     from infra.logs import configure_logging
     from infra.relay import run_relay
+    from mutualis.components import settings_of
 
     settings = settings_of(args.service)
     configure_logging(f"{args.service}-relay", settings.log_level, settings.log_format)
@@ -44,9 +44,9 @@ def _relay(args) -> None:
 def _migrate(args) -> None:
     from kombu import Connection
 
-    from infra.components import COMPONENTS, settings_of
     from infra.migrations import upgrade
     from infra.topology import declare_all
+    from mutualis.components import COMPONENTS, settings_of
 
     for name in args.components or list(COMPONENTS):
         upgrade(name, settings_of(name).database_url)
@@ -67,8 +67,8 @@ def _seed(args) -> None:
 def _dead_letters(args) -> None:
     from kombu import Connection
 
-    from infra.components import settings_of
     from infra.dead_letters import list_dead_letters, replay_dead_letters
+    from mutualis.components import settings_of
 
     with Connection(settings_of("listings").amqp_uri) as conn:
         if args.action == "list":
@@ -82,9 +82,9 @@ def _dead_letters(args) -> None:
 def _outbox(args) -> None:
     from sqlalchemy import func, select
 
-    from infra.components import SERVICES, settings_of
     from infra.database import make_engine
     from infra.messaging_tables import outbox
+    from mutualis.components import SERVICES, settings_of
 
     print(f"{'service':<14}{'pending':>9}  oldest pending")
     for service in SERVICES:
@@ -114,7 +114,7 @@ def _billing_run(args) -> None:
 
     from nameko.standalone.rpc import ClusterRpcProxy
 
-    from infra.components import settings_of
+    from mutualis.components import settings_of
 
     caller = {"user_id": f"cli:{getpass.getuser()}", "commune": "00000", "roles": ["operator"]}
     config = {"AMQP_URI": settings_of("billing").amqp_uri}
@@ -183,7 +183,3 @@ def main(argv: list[str] | None = None) -> None:
     except ServiceError as exc:
         details = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in exc.errors)
         sys.exit(f"{exc.detail}" + (f" ({details})" if details else ""))
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
