@@ -159,8 +159,16 @@ def go(path: str, notice: str | None = None) -> Response:
 
 
 def safe_target(target: str | None) -> str:
-    """Only a path of this site, never another site (`//host`, `https://…`)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only an absolute path of this site, never another site (`//host`, `/\\host`,
+    `https://…`), nor characters that browsers drop (`/<TAB>/host` is `//host` to them) or
+    that a header cannot carry (CR, LF)."""
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or not target.isprintable()
+    ):
         return "/tableau-de-bord"
     return target
 
