@@ -15,6 +15,7 @@ STATUS_OF_CODE = {
     "payload_too_large": 413,
     "unsupported_media_type": 415,
     "invalid_input": 422,
+    "too_many_requests": 429,
     "unavailable": 503,
 }
 

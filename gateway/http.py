@@ -38,6 +38,7 @@ from gateway.errors import (
     status_of,
 )
 from gateway.models import IdempotencyRecord
+from gateway.users import live_users
 from infra.codec import to_json
 from infra.database import service_engine
 from infra.logs import correlation_id_var
@@ -99,7 +100,10 @@ def response_for_exception(exc: BaseException) -> Response:
     """The one table from exceptions to HTTP answers."""
     if isinstance(exc, ServiceError):
         extra = {k: v for k, v in exc.extra.items() if k not in {"type", "title", "status"}}
-        return problem(status_of(exc), exc.title, exc.detail, exc.errors, **extra)
+        response = problem(status_of(exc), exc.title, exc.detail, exc.errors, **extra)
+        if "retry_after_seconds" in extra:
+            response.headers["Retry-After"] = str(extra["retry_after_seconds"])
+        return response
     if lost_database(exc):
         return problem(503, "Service unavailable", "A database is unavailable; retry shortly.")
     if isinstance(exc, RemoteError):
@@ -244,7 +248,9 @@ class ApiRoute(HttpEntrypoint):
         settings = self.container.config["GATEWAY"]
         self.settings = settings
         self.tokens = TokenIssuer.from_settings(settings)
-        self.idempotency = IdempotencyStore(service_engine(self.container.config))
+        engine = service_engine(self.container.config)
+        self.live_users = live_users(engine, settings.user_check_seconds)
+        self.idempotency = IdempotencyStore(engine)
 
     # -- the request ------------------------------------------------------------------
 
@@ -318,9 +324,14 @@ class ApiRoute(HttpEntrypoint):
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("Send an access token: Authorization: Bearer <token>")
         try:
-            return self.tokens.verify(token.strip())
+            caller = self.tokens.verify(token.strip())
         except InvalidToken:
             raise Unauthenticated("The access token is invalid or expired") from None
+        if not self.live_users.admits(caller):
+            raise Unauthenticated(
+                "The access token's account is disabled or has changed: ask for a new token"
+            )
+        return caller
 
     def _read_body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes

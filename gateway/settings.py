@@ -63,6 +63,9 @@ class Settings(ServiceSettings):
     login_backoff_seconds: float = Field(default=1.0, gt=0)
     login_backoff_max_seconds: float = Field(default=900.0, gt=0)
     login_failure_memory_seconds: float = Field(default=3600.0, gt=0)
+    # proxies in front of the gateway (comma-separated networks, e.g. the ingress's): their
+    # X-Forwarded-For says the client's address; anyone else's is ignored
+    trusted_proxies: str = ""
     # an Idempotency-Key whose first request never finished (the gateway died) is free again
     idempotency_in_progress_seconds: float = Field(default=300.0, gt=0)
 

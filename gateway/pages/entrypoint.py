@@ -101,6 +101,7 @@ class Page:
     template: str
     context: dict[str, Any] = field(default_factory=dict)
     status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -143,7 +144,7 @@ class Web:
         return response
 
     def sign_out(self) -> Response:
-        self.sessions.close(self.request.cookies.get(self.cookie_name))
+        self.sessions.close_everywhere(self.request.cookies.get(self.cookie_name))
         response = redirect(f"{LOGIN_PATH}?ok=deconnecte", code=303)
         response.delete_cookie(
             self.cookie_name, path="/", secure=self.secure, httponly=True, samesite="Lax"
@@ -356,7 +357,7 @@ class PageRoute(HttpEntrypoint):
             notice=notice,
             **page.context,
         )
-        return Response(html, status=page.status, mimetype="text/html")
+        return Response(html, status=page.status, headers=page.headers, mimetype="text/html")
 
     def error_page(self, exc: BaseException, visitor: Visitor | None, request_id: str) -> Response:
         if isinstance(exc, PageProblem):

@@ -1,7 +1,9 @@
-"""The gateway's own defences, as pure functions: where a login may send the browser."""
+"""The gateway's own defences, as pure functions: where a login may send the browser, how
+long a guesser waits, whose address a request comes from."""
 
 import pytest
 
+from gateway.login_attempts import LoginAttempts, client_address
 from gateway.pages.entrypoint import safe_target
 
 HOME = "/tableau-de-bord"
@@ -36,3 +38,33 @@ def test_a_login_goes_on_to_a_path_of_this_site(target):
 )
 def test_a_login_never_goes_to_another_site_nor_breaks_the_header(target):
     assert safe_target(target) == HOME
+
+
+# -- failed logins ----------------------------------------------------------------------
+
+
+def test_the_wait_doubles_after_the_free_failures_up_to_its_cap():
+    guard = LoginAttempts(
+        None, free_failures=5, backoff_seconds=1, max_backoff_seconds=900, memory_seconds=3600
+    )
+    assert [guard.delay_after(n) for n in range(1, 10)] == [0, 0, 0, 0, 0, 1, 2, 4, 8]
+    assert guard.delay_after(15) == 512
+    assert guard.delay_after(16) == guard.delay_after(10_000) == 900
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "trusted", "address"),
+    [
+        ("203.0.113.9", "", "", "203.0.113.9"),
+        # a client's own X-Forwarded-For is not believed
+        ("203.0.113.9", "198.51.100.1", "", "203.0.113.9"),
+        ("203.0.113.9", "198.51.100.1", "10.0.0.0/8", "203.0.113.9"),
+        # behind our ingress: the address it saw, not what the client claimed before it
+        ("10.1.2.3", "198.51.100.1, 203.0.113.9", "10.0.0.0/8", "203.0.113.9"),
+        ("10.1.2.3", "203.0.113.9, 10.4.5.6", "10.0.0.0/8", "203.0.113.9"),
+        ("10.1.2.3", "", "10.0.0.0/8", "10.1.2.3"),
+        (None, "", "", "unknown"),
+    ],
+)
+def test_the_client_address_believes_only_our_proxies(peer, forwarded, trusted, address):
+    assert client_address(peer, forwarded, trusted) == address
