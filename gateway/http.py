@@ -10,7 +10,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -25,13 +25,23 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import MethodNotAllowed as NoSuchMethod
 from werkzeug.wrappers import Request, Response
 
 from contracts.caller import Caller, Role
-from contracts.errors import Conflict, Forbidden, InvalidInput, ServiceError, field_errors
+from contracts.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    field_errors,
+)
 from gateway.auth import InvalidToken, TokenIssuer
 from gateway.errors import (
     MalformedBody,
+    MethodNotAllowed,
     PayloadTooLarge,
     Unauthenticated,
     UnsupportedMediaType,
@@ -122,8 +132,10 @@ def json_response(payload: Any, status: int = 200) -> Response:
 class IdempotencyStore:
     """Same (user, Idempotency-Key) and same request: the stored answer, not a second effect."""
 
-    def __init__(self, engine):
+    def __init__(self, engine, in_progress_seconds: float = 300.0):
         self.engine = engine
+        # a first request still "in progress" after this long died with its gateway
+        self.in_progress = timedelta(seconds=in_progress_seconds)
 
     def run(
         self, user_id: str, key: str, fingerprint: str, produce: Callable[[], Response]
@@ -163,7 +175,9 @@ class IdempotencyStore:
                     )
                 )
         except IntegrityError:
-            return self._replay(user_id, key, fingerprint)
+            replayed = self._replay(user_id, key, fingerprint)
+            if replayed is not None:
+                return replayed
         response = produce()
         with self.engine.begin() as conn:
             match = (IdempotencyRecord.user_id == user_id) & (IdempotencyRecord.key == key)
@@ -178,7 +192,9 @@ class IdempotencyStore:
                 )
         return response
 
-    def _replay(self, user_id: str, key: str, fingerprint: str) -> Response:
+    def _replay(self, user_id: str, key: str, fingerprint: str) -> Response | None:
+        """The stored answer; None when the first request was abandoned and this one takes
+        its place."""
         with self.engine.begin() as conn:
             row = conn.execute(
                 select(IdempotencyRecord.__table__).where(
@@ -197,11 +213,32 @@ class IdempotencyStore:
                 ],
             )
         if row.status is None:
+            if self._take_over(user_id, key):
+                return None
             raise Conflict("A request with this Idempotency-Key is still in progress")
         mimetype = PROBLEM_JSON if row.status >= 400 else "application/json"
         response = Response(row.body, status=row.status, mimetype=mimetype)
         response.headers["Idempotent-Replayed"] = "true"
         return response
+
+    def _take_over(self, user_id: str, key: str) -> bool:
+        """Whether the first request with this key was abandoned (in progress for longer than
+        any request lasts) and this one now owns the key (one of concurrent retries does)."""
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                update(IdempotencyRecord)
+                .where(
+                    IdempotencyRecord.user_id == user_id,
+                    IdempotencyRecord.key == key,
+                    IdempotencyRecord.status.is_(None),
+                    IdempotencyRecord.created_at < now - self.in_progress,
+                )
+                .values(created_at=now)
+            )
+        if taken.rowcount:
+            log.warning("Idempotency-Key %r was left in progress: a retry takes it over", key)
+        return bool(taken.rowcount)
 
 
 class ApiRoute(HttpEntrypoint):
@@ -250,7 +287,7 @@ class ApiRoute(HttpEntrypoint):
         self.tokens = TokenIssuer.from_settings(settings)
         engine = service_engine(self.container.config)
         self.live_users = live_users(engine, settings.user_check_seconds)
-        self.idempotency = IdempotencyStore(engine)
+        self.idempotency = IdempotencyStore(engine, settings.idempotency_in_progress_seconds)
 
     # -- the request ------------------------------------------------------------------
 
@@ -266,6 +303,21 @@ class ApiRoute(HttpEntrypoint):
         route = self.url
         HTTP_REQUESTS.labels("gateway", route, self.method, str(response.status_code)).inc()
         HTTP_DURATION.labels("gateway", route, self.method).observe(time.perf_counter() - started)
+        return response
+
+    def answer_unrouted(self, request: Request, exc: HTTPException) -> Response | None:
+        """A path under /api/ that no route has, or a method its route does not take:
+        problem+json like every other answer of the API, not werkzeug's HTML."""
+        if not request.path.startswith("/api/"):
+            return None
+        request_id = request_id_of(request)
+        if isinstance(exc, NoSuchMethod):
+            allowed = ", ".join(sorted(exc.valid_methods or ()))
+            response = response_for_exception(MethodNotAllowed(f"Allowed here: {allowed}"))
+            response.headers["Allow"] = allowed
+        else:
+            response = response_for_exception(NotFound("No API route has this path"))
+        response.headers["X-Request-ID"] = request_id
         return response
 
     def _answer(self, request: Request, request_id: str) -> Response:

@@ -15,7 +15,7 @@ from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from contracts.errors import ServiceError
+from gateway.errors import TooManyLogins
 from gateway.models import LoginFailures, User
 from gateway.users import authenticate
 from infra.database import service_engine
@@ -27,18 +27,6 @@ LOGIN_ATTEMPTS = Counter(
     "Logins by outcome (success, failure, throttled), on the API or the pages",
     ["via", "outcome"],
 )
-
-
-class TooManyLogins(ServiceError):
-    code = "too_many_requests"
-    title = "Too many failed logins"
-
-    def __init__(self, retry_after_seconds: int):
-        super().__init__(
-            f"Too many failed logins: try again in {retry_after_seconds} s",
-            retry_after_seconds=retry_after_seconds,
-        )
-        self.retry_after_seconds = retry_after_seconds
 
 
 def client_address(remote_addr: str | None, forwarded_for: str, trusted: str) -> str:

@@ -12,7 +12,8 @@ import eventlet
 
 from contracts.caller import Role
 from contracts.errors import ServiceError
-from gateway.login_attempts import TooManyLogins, authenticate_slowly
+from gateway.errors import TooManyLogins
+from gateway.login_attempts import authenticate_slowly
 from gateway.pages.entrypoint import Page, Web, go, page
 from gateway.routes import as_rpc
 from gateway.rpc import ServiceRpc

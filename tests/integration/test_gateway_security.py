@@ -1,5 +1,5 @@
 """The gateway's stored defences on each database: live users behind tokens, disabled users,
-sign-out everywhere, and the back-off of failed logins."""
+sign-out everywhere, the back-off of failed logins, idempotency keys left in progress."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from werkzeug.wrappers import Response
 
 from contracts.caller import Caller, Role
-from gateway.login_attempts import LoginAttempts, TooManyLogins, keys_of
-from gateway.models import User, WebSession
+from contracts.errors import Conflict
+from gateway.errors import TooManyLogins
+from gateway.http import IdempotencyStore
+from gateway.login_attempts import LoginAttempts, keys_of
+from gateway.models import IdempotencyRecord, User, WebSession
 from gateway.pages.sessions import SessionStore
 from gateway.users import LiveUsers, disable_user
 from infra.database import make_engine
@@ -175,3 +179,39 @@ def test_failures_are_forgotten_after_an_hour_without_one(engine):
     later = T0 + timedelta(hours=1, seconds=1)
     guard.failed(keys, "api", later)
     assert retry_after(guard, keys, later) is None
+
+
+# -- idempotency keys left in progress ---------------------------------------------------
+
+
+def left_in_progress(engine, minutes_ago: float) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            IdempotencyRecord.__table__.insert().values(
+                user_id="u-1",
+                key="k-1",
+                fingerprint="f",
+                status=None,
+                body=None,
+                created_at=datetime.now(UTC) - timedelta(minutes=minutes_ago),
+            )
+        )
+
+
+def created() -> Response:
+    return Response('{"id": 1}', status=201, mimetype="application/json")
+
+
+def test_a_key_still_in_progress_answers_409(engine):
+    left_in_progress(engine, minutes_ago=4)
+    with pytest.raises(Conflict):
+        IdempotencyStore(engine, in_progress_seconds=300).run("u-1", "k-1", "f", created)
+
+
+def test_a_key_left_in_progress_by_a_crash_is_taken_over_after_the_delay(engine):
+    left_in_progress(engine, minutes_ago=6)
+    store = IdempotencyStore(engine, in_progress_seconds=300)
+    assert store.run("u-1", "k-1", "f", created).status_code == 201
+    replayed = store.run("u-1", "k-1", "f", created)
+    assert replayed.status_code == 201
+    assert replayed.headers["Idempotent-Replayed"] == "true"
