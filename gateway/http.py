@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -36,6 +37,7 @@ from contracts.errors import (
     InvalidInput,
     NotFound,
     ServiceError,
+    field_error,
     field_errors,
 )
 from gateway.auth import InvalidToken, TokenIssuer
@@ -339,7 +341,7 @@ class ApiRoute(HttpEntrypoint):
         if self.body_model is not None:
             if raw.strip() and request.mimetype not in ("application/json", ""):
                 raise UnsupportedMediaType("Send the body as application/json")
-            kwargs["body"] = self._validate(self.body_model, self._json(raw), "body")
+            kwargs["body"] = self._validate(self.body_model, json_of(raw), "body")
         run = partial(self._run_worker, request, kwargs, request_id)
         key = request.headers.get("Idempotency-Key")
         if self.idempotent and key and caller is not None:
@@ -397,24 +399,64 @@ class ApiRoute(HttpEntrypoint):
             raise PayloadTooLarge(f"The body may not exceed {limit} bytes")
         return raw
 
-    def _json(self, raw: bytes) -> Any:
-        if not raw.strip():
-            return {}
-        try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            raise MalformedBody(f"The body is not valid JSON: {exc}") from None
-
     @staticmethod
     def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
         try:
-            return model.model_validate(data)
+            valid = model.model_validate(data)
         except ValidationError as exc:
             errors = field_errors(exc)
             for error in errors:
                 error["field"] = error["field"] or where  # e.g. a list where an object goes
                 error["in"] = where
             raise InvalidInput(f"The {where} has invalid fields", errors) from None
+        coerced = booleans_read_as_numbers(data, valid.model_dump(by_alias=True))
+        if coerced:
+            raise InvalidInput(
+                f"The {where} has invalid fields",
+                [
+                    field_error(".".join(map(str, path)), "a number, not true or false", "int_type")
+                    | {"in": where}
+                    for path in coerced
+                ],
+            )
+        return valid
+
+
+def json_of(raw: bytes) -> Any:
+    """A request body as JSON: UTF-8 only (RFC 8259; json.loads would guess UTF-16 and
+    UTF-32 from bytes); an empty body is an empty object."""
+    if not raw.strip():
+        return {}
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedBody("The body must be JSON encoded in UTF-8") from None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedBody(f"The body is not valid JSON: {exc}") from None
+
+
+def booleans_read_as_numbers(sent: Any, read: Any, path: tuple = ()) -> list[tuple]:
+    """Where the client sent true or false and the model read a number (pydantic's lax mode
+    takes `"quantity": true` for 1): the paths of those fields."""
+    if isinstance(sent, bool):
+        number = isinstance(read, int | float | Decimal) and not isinstance(read, bool)
+        return [path] if number else []
+    if isinstance(sent, dict) and isinstance(read, dict):
+        return [
+            found
+            for key, value in sent.items()
+            if key in read
+            for found in booleans_read_as_numbers(value, read[key], (*path, key))
+        ]
+    if isinstance(sent, list) and isinstance(read, list | tuple) and len(sent) == len(read):
+        return [
+            found
+            for index, (value, kept) in enumerate(zip(sent, read, strict=True))
+            for found in booleans_read_as_numbers(value, kept, (*path, index))
+        ]
+    return []
 
 
 api = ApiRoute.decorator

@@ -1,8 +1,13 @@
 """The gateway's own defences, as pure functions: where a login may send the browser, how
-long a guesser waits, whose address a request comes from."""
+long a guesser waits, whose address a request comes from, what a JSON body may be."""
+
+from decimal import Decimal
 
 import pytest
+from pydantic import BaseModel
 
+from gateway.errors import MalformedBody
+from gateway.http import booleans_read_as_numbers, json_of
 from gateway.login_attempts import LoginAttempts, client_address
 from gateway.pages.entrypoint import safe_target
 
@@ -68,3 +73,42 @@ def test_the_wait_doubles_after_the_free_failures_up_to_its_cap():
 )
 def test_the_client_address_believes_only_our_proxies(peer, forwarded, trusted, address):
     assert client_address(peer, forwarded, trusted) == address
+
+
+# -- JSON bodies ------------------------------------------------------------------------
+
+
+class Line(BaseModel):
+    quantity: int
+    price: Decimal
+    urgent: bool = False
+
+
+class Order(BaseModel):
+    lines: list[Line]
+    count: float = 0
+    meta: dict = {}
+
+
+def coerced(data: dict) -> list[tuple]:
+    return booleans_read_as_numbers(data, Order.model_validate(data).model_dump(by_alias=True))
+
+
+def test_a_boolean_sent_for_a_number_is_found_wherever_it_is():
+    assert coerced({"lines": [{"quantity": True, "price": "1.5"}], "count": False}) == [
+        ("lines", 0, "quantity"),
+        ("count",),
+    ]
+
+
+def test_booleans_where_booleans_go_are_fine():
+    data = {"lines": [{"quantity": 1, "price": 2, "urgent": True}], "meta": {"flag": True}}
+    assert coerced(data) == []
+
+
+def test_a_body_must_be_utf8_json():
+    assert json_of('{"title": "Déneigeuse"}'.encode()) == {"title": "Déneigeuse"}
+    assert json_of(b"  ") == {}
+    for encoding in ("utf-16", "utf-16-le", "utf-32", "latin-1"):
+        with pytest.raises(MalformedBody, match="UTF-8"):
+            json_of('{"title": "Déneigeuse"}'.encode(encoding))
