@@ -54,7 +54,7 @@ seed: migrate
 
 run: seed
 	@$(BIN)/python -m mutualis.preflight --banner
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+	GATEWAY_DEMO_MODE=true PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 test: $(STAMP) $(AXE)
 	$(BIN)/pytest -q

@@ -1,7 +1,9 @@
-"""Passwords (argon2) and access tokens (JWT, HS256 pinned, with audience and expiry)."""
+"""Passwords (argon2) and access tokens (JWT, HS256 pinned, with audience, expiry and the
+id of the key that signed them, so that keys rotate without signing everyone out)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 
@@ -32,9 +34,26 @@ def password_matches(password_hash: str | None, password: str) -> bool:
         return False
 
 
+def key_id(secret: str) -> str:
+    """A token's `kid`: names its key without revealing it (a prefix of the key's SHA-256)."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
 class TokenIssuer:
-    def __init__(self, secret: str, audience: str, issuer: str, ttl_seconds: int):
+    """Signs with the current key; verifies with the key the token names, the current one or,
+    during a rotation, the previous one."""
+
+    def __init__(
+        self,
+        secret: str,
+        audience: str,
+        issuer: str,
+        ttl_seconds: int,
+        previous_secret: str = "",
+    ):
         self.secret = secret
+        self.kid = key_id(secret)
+        self.keys = {key_id(s): s for s in (previous_secret, secret) if s}
         self.audience = audience
         self.issuer = issuer
         self.ttl_seconds = ttl_seconds
@@ -46,6 +65,7 @@ class TokenIssuer:
             settings.token_audience,
             settings.token_issuer,
             settings.token_ttl_seconds,
+            settings.token_previous_secret,
         )
 
     def issue(self, caller: Caller) -> str:
@@ -60,13 +80,16 @@ class TokenIssuer:
             "exp": now + self.ttl_seconds,
             "jti": uuid.uuid4().hex,
         }
-        return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
+        return jwt.encode(claims, self.secret, algorithm=ALGORITHM, headers={"kid": self.kid})
 
     def verify(self, token: str) -> Caller:
         try:
+            secret = self.keys.get(jwt.get_unverified_header(token).get("kid"))
+            if secret is None:
+                raise InvalidToken("the token names no key of ours")
             claims = jwt.decode(
                 token,
-                self.secret,
+                secret,
                 algorithms=[ALGORITHM],
                 audience=self.audience,
                 issuer=self.issuer,
@@ -77,5 +100,5 @@ class TokenIssuer:
                 commune=claims["commune"],
                 roles=frozenset(Role(r) for r in claims["roles"]),
             )
-        except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
+        except (jwt.PyJWTError, KeyError, ValueError, TypeError, AttributeError) as exc:
             raise InvalidToken(str(exc)) from None

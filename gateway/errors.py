@@ -11,10 +11,12 @@ STATUS_OF_CODE = {
     "unauthenticated": 401,
     "forbidden": 403,
     "not_found": 404,
+    "method_not_allowed": 405,
     "conflict": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
     "invalid_input": 422,
+    "too_many_requests": 429,
     "unavailable": 503,
 }
 
@@ -42,3 +44,22 @@ class MalformedBody(ServiceError):
 class UnsupportedMediaType(ServiceError):
     code = "unsupported_media_type"
     title = "Unsupported media type"
+
+
+class MethodNotAllowed(ServiceError):
+    code = "method_not_allowed"
+    title = "Method not allowed"
+
+
+class TooManyLogins(ServiceError):
+    """Failed logins of the account or the client address: wait before the next attempt."""
+
+    code = "too_many_requests"
+    title = "Too many failed logins"
+
+    def __init__(self, retry_after_seconds: int):
+        super().__init__(
+            f"Too many failed logins: try again in {retry_after_seconds} s",
+            retry_after_seconds=retry_after_seconds,
+        )
+        self.retry_after_seconds = retry_after_seconds

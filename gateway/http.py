@@ -10,7 +10,8 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -25,19 +26,31 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import MethodNotAllowed as NoSuchMethod
 from werkzeug.wrappers import Request, Response
 
 from contracts.caller import Caller, Role
-from contracts.errors import Conflict, Forbidden, InvalidInput, ServiceError, field_errors
+from contracts.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    field_error,
+    field_errors,
+)
 from gateway.auth import InvalidToken, TokenIssuer
 from gateway.errors import (
     MalformedBody,
+    MethodNotAllowed,
     PayloadTooLarge,
     Unauthenticated,
     UnsupportedMediaType,
     status_of,
 )
 from gateway.models import IdempotencyRecord
+from gateway.users import live_users
 from infra.codec import to_json
 from infra.database import service_engine
 from infra.logs import correlation_id_var
@@ -99,7 +112,10 @@ def response_for_exception(exc: BaseException) -> Response:
     """The one table from exceptions to HTTP answers."""
     if isinstance(exc, ServiceError):
         extra = {k: v for k, v in exc.extra.items() if k not in {"type", "title", "status"}}
-        return problem(status_of(exc), exc.title, exc.detail, exc.errors, **extra)
+        response = problem(status_of(exc), exc.title, exc.detail, exc.errors, **extra)
+        if "retry_after_seconds" in extra:
+            response.headers["Retry-After"] = str(extra["retry_after_seconds"])
+        return response
     if lost_database(exc):
         return problem(503, "Service unavailable", "A database is unavailable; retry shortly.")
     if isinstance(exc, RemoteError):
@@ -118,8 +134,10 @@ def json_response(payload: Any, status: int = 200) -> Response:
 class IdempotencyStore:
     """Same (user, Idempotency-Key) and same request: the stored answer, not a second effect."""
 
-    def __init__(self, engine):
+    def __init__(self, engine, in_progress_seconds: float = 300.0):
         self.engine = engine
+        # a first request still "in progress" after this long died with its gateway
+        self.in_progress = timedelta(seconds=in_progress_seconds)
 
     def run(
         self, user_id: str, key: str, fingerprint: str, produce: Callable[[], Response]
@@ -159,7 +177,9 @@ class IdempotencyStore:
                     )
                 )
         except IntegrityError:
-            return self._replay(user_id, key, fingerprint)
+            replayed = self._replay(user_id, key, fingerprint)
+            if replayed is not None:
+                return replayed
         response = produce()
         with self.engine.begin() as conn:
             match = (IdempotencyRecord.user_id == user_id) & (IdempotencyRecord.key == key)
@@ -174,7 +194,9 @@ class IdempotencyStore:
                 )
         return response
 
-    def _replay(self, user_id: str, key: str, fingerprint: str) -> Response:
+    def _replay(self, user_id: str, key: str, fingerprint: str) -> Response | None:
+        """The stored answer; None when the first request was abandoned and this one takes
+        its place."""
         with self.engine.begin() as conn:
             row = conn.execute(
                 select(IdempotencyRecord.__table__).where(
@@ -193,11 +215,32 @@ class IdempotencyStore:
                 ],
             )
         if row.status is None:
+            if self._take_over(user_id, key):
+                return None
             raise Conflict("A request with this Idempotency-Key is still in progress")
         mimetype = PROBLEM_JSON if row.status >= 400 else "application/json"
         response = Response(row.body, status=row.status, mimetype=mimetype)
         response.headers["Idempotent-Replayed"] = "true"
         return response
+
+    def _take_over(self, user_id: str, key: str) -> bool:
+        """Whether the first request with this key was abandoned (in progress for longer than
+        any request lasts) and this one now owns the key (one of concurrent retries does)."""
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                update(IdempotencyRecord)
+                .where(
+                    IdempotencyRecord.user_id == user_id,
+                    IdempotencyRecord.key == key,
+                    IdempotencyRecord.status.is_(None),
+                    IdempotencyRecord.created_at < now - self.in_progress,
+                )
+                .values(created_at=now)
+            )
+        if taken.rowcount:
+            log.warning("Idempotency-Key %r was left in progress: a retry takes it over", key)
+        return bool(taken.rowcount)
 
 
 class ApiRoute(HttpEntrypoint):
@@ -244,7 +287,9 @@ class ApiRoute(HttpEntrypoint):
         settings = self.container.config["GATEWAY"]
         self.settings = settings
         self.tokens = TokenIssuer.from_settings(settings)
-        self.idempotency = IdempotencyStore(service_engine(self.container.config))
+        engine = service_engine(self.container.config)
+        self.live_users = live_users(engine, settings.user_check_seconds)
+        self.idempotency = IdempotencyStore(engine, settings.idempotency_in_progress_seconds)
 
     # -- the request ------------------------------------------------------------------
 
@@ -260,6 +305,21 @@ class ApiRoute(HttpEntrypoint):
         route = self.url
         HTTP_REQUESTS.labels("gateway", route, self.method, str(response.status_code)).inc()
         HTTP_DURATION.labels("gateway", route, self.method).observe(time.perf_counter() - started)
+        return response
+
+    def answer_unrouted(self, request: Request, exc: HTTPException) -> Response | None:
+        """A path under /api/ that no route has, or a method its route does not take:
+        problem+json like every other answer of the API, not werkzeug's HTML."""
+        if not request.path.startswith("/api/"):
+            return None
+        request_id = request_id_of(request)
+        if isinstance(exc, NoSuchMethod):
+            allowed = ", ".join(sorted(exc.valid_methods or ()))
+            response = response_for_exception(MethodNotAllowed(f"Allowed here: {allowed}"))
+            response.headers["Allow"] = allowed
+        else:
+            response = response_for_exception(NotFound("No API route has this path"))
+        response.headers["X-Request-ID"] = request_id
         return response
 
     def _answer(self, request: Request, request_id: str) -> Response:
@@ -281,7 +341,7 @@ class ApiRoute(HttpEntrypoint):
         if self.body_model is not None:
             if raw.strip() and request.mimetype not in ("application/json", ""):
                 raise UnsupportedMediaType("Send the body as application/json")
-            kwargs["body"] = self._validate(self.body_model, self._json(raw), "body")
+            kwargs["body"] = self._validate(self.body_model, json_of(raw), "body")
         run = partial(self._run_worker, request, kwargs, request_id)
         key = request.headers.get("Idempotency-Key")
         if self.idempotent and key and caller is not None:
@@ -318,9 +378,14 @@ class ApiRoute(HttpEntrypoint):
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("Send an access token: Authorization: Bearer <token>")
         try:
-            return self.tokens.verify(token.strip())
+            caller = self.tokens.verify(token.strip())
         except InvalidToken:
             raise Unauthenticated("The access token is invalid or expired") from None
+        if not self.live_users.admits(caller):
+            raise Unauthenticated(
+                "The access token's account is disabled or has changed: ask for a new token"
+            )
+        return caller
 
     def _read_body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes
@@ -334,24 +399,64 @@ class ApiRoute(HttpEntrypoint):
             raise PayloadTooLarge(f"The body may not exceed {limit} bytes")
         return raw
 
-    def _json(self, raw: bytes) -> Any:
-        if not raw.strip():
-            return {}
-        try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            raise MalformedBody(f"The body is not valid JSON: {exc}") from None
-
     @staticmethod
     def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
         try:
-            return model.model_validate(data)
+            valid = model.model_validate(data)
         except ValidationError as exc:
             errors = field_errors(exc)
             for error in errors:
                 error["field"] = error["field"] or where  # e.g. a list where an object goes
                 error["in"] = where
             raise InvalidInput(f"The {where} has invalid fields", errors) from None
+        coerced = booleans_read_as_numbers(data, valid.model_dump(by_alias=True))
+        if coerced:
+            raise InvalidInput(
+                f"The {where} has invalid fields",
+                [
+                    field_error(".".join(map(str, path)), "a number, not true or false", "int_type")
+                    | {"in": where}
+                    for path in coerced
+                ],
+            )
+        return valid
+
+
+def json_of(raw: bytes) -> Any:
+    """A request body as JSON: UTF-8 only (RFC 8259; json.loads would guess UTF-16 and
+    UTF-32 from bytes); an empty body is an empty object."""
+    if not raw.strip():
+        return {}
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedBody("The body must be JSON encoded in UTF-8") from None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedBody(f"The body is not valid JSON: {exc}") from None
+
+
+def booleans_read_as_numbers(sent: Any, read: Any, path: tuple = ()) -> list[tuple]:
+    """Where the client sent true or false and the model read a number (pydantic's lax mode
+    takes `"quantity": true` for 1): the paths of those fields."""
+    if isinstance(sent, bool):
+        number = isinstance(read, int | float | Decimal) and not isinstance(read, bool)
+        return [path] if number else []
+    if isinstance(sent, dict) and isinstance(read, dict):
+        return [
+            found
+            for key, value in sent.items()
+            if key in read
+            for found in booleans_read_as_numbers(value, read[key], (*path, key))
+        ]
+    if isinstance(sent, list) and isinstance(read, list | tuple) and len(sent) == len(read):
+        return [
+            found
+            for index, (value, kept) in enumerate(zip(sent, read, strict=True))
+            for found in booleans_read_as_numbers(value, kept, (*path, index))
+        ]
+    return []
 
 
 api = ApiRoute.decorator

@@ -1,5 +1,5 @@
-"""Tables of the gateway database: users, web sessions and idempotency keys, nothing of the
-domain."""
+"""Tables of the gateway database: users, web sessions, idempotency keys and failed logins,
+nothing of the domain."""
 
 from datetime import datetime
 
@@ -25,6 +25,8 @@ class User(Base):
     commune: Mapped[str] = mapped_column(String(5), index=True)
     roles: Mapped[str] = mapped_column(String(100))  # comma-separated
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # a disabled user signs in no more; their tokens are refused within a minute
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class IdempotencyRecord(Base):
@@ -53,3 +55,16 @@ class WebSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class LoginFailures(Base):
+    """Failed logins of one account or one client address: after the free ones, each makes
+    the next attempt wait longer. In the database, so that a restart forgets nothing and
+    every gateway replica sees the same count."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)  # account:… or address:…
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    blocked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

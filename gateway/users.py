@@ -1,18 +1,23 @@
-"""Creating users: the operator's command and the demo seed go through here."""
+"""Users: creating and disabling them (the operator's commands and the demo seed go through
+here), signing in, and whether a token's user is still who the token says."""
 
 from __future__ import annotations
 
+import functools
+import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from contracts.caller import Caller, Role
-from contracts.errors import Conflict, validated
+from contracts.errors import Conflict, NotFound, validated
 from gateway.auth import hash_password, password_matches
-from gateway.models import User
+from gateway.models import User, WebSession
 from gateway.settings import Settings
 from infra.communes import communes
 from infra.database import make_engine
@@ -36,19 +41,25 @@ class NewUser(BaseModel):
 
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
-    """The user with this e-mail and password, or None (in about the same time either way)."""
+    """The enabled user with this e-mail and password, or None (in about the same time either
+    way: an unknown e-mail is verified against a dummy hash)."""
     user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
     if not email or not password_matches(user.password_hash if user else None, password):
         return None
-    return user
+    return user if user.disabled_at is None else None
 
 
-def caller_of(user: User) -> Caller:
+def caller_of(user) -> Caller:
+    """A user (or a row with its id, commune and roles) as the caller of an RPC."""
     return Caller(
         user_id=user.id,
         commune=user.commune,
-        roles=frozenset(Role(r) for r in user.roles.split(",")),
+        roles=frozenset(Role(r) for r in user.roles.split(",") if r),
     )
+
+
+def gateway_engine() -> Engine:
+    return make_engine(Settings().database_url)
 
 
 def create_user(email: str, name: str, commune: str, roles: list[str], password: str) -> User:
@@ -56,8 +67,7 @@ def create_user(email: str, name: str, commune: str, roles: list[str], password:
         NewUser,
         {"email": email, "name": name, "commune": commune, "roles": roles, "password": password},
     )
-    engine = make_engine(Settings().database_url)
-    with Session(engine, expire_on_commit=False) as session, session.begin():
+    with Session(gateway_engine(), expire_on_commit=False) as session, session.begin():
         if session.scalars(select(User).where(User.email == new.email.lower())).first():
             raise Conflict(f"{new.email} already exists")
         user = User(
@@ -71,3 +81,59 @@ def create_user(email: str, name: str, commune: str, roles: list[str], password:
         )
         session.add(user)
     return user
+
+
+def disable_user(email: str, engine: Engine | None = None) -> User:
+    """The user signs in no more: their web sessions end now, their tokens are refused within
+    `GATEWAY_USER_CHECK_SECONDS` (each gateway reads the user again at most that late)."""
+    with Session(engine or gateway_engine(), expire_on_commit=False) as session, session.begin():
+        user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
+        if user is None:
+            raise NotFound(f"no user has the e-mail {email}")
+        user.disabled_at = user.disabled_at or datetime.now(UTC)
+        session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    return user
+
+
+class LiveUsers:
+    """Whether a token's user still exists, is enabled, and has the token's commune and roles.
+    Read from the gateway database at most once per `ttl_seconds` per user and process: a
+    change reaches every token within that delay, at the cost of a dictionary look-up on
+    most requests."""
+
+    MAX_USERS = 100_000  # only signed tokens reach here: ids of real users, bounded anyway
+
+    def __init__(
+        self, engine: Engine, ttl_seconds: float, clock: Callable[[], float] = time.monotonic
+    ):
+        self.engine = engine
+        self.ttl = ttl_seconds
+        self.clock = clock
+        self._seen: dict[str, tuple[float, Caller | None]] = {}
+
+    def admits(self, caller: Caller) -> bool:
+        return self.current(caller.user_id) == caller
+
+    def current(self, user_id: str) -> Caller | None:
+        """The user as a caller now; None when unknown or disabled."""
+        now = self.clock()
+        seen = self._seen.get(user_id)
+        if seen is not None and seen[0] > now:
+            return seen[1]
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(User.id, User.commune, User.roles, User.disabled_at).where(
+                    User.id == user_id
+                )
+            ).first()
+        caller = None if row is None or row.disabled_at is not None else caller_of(row)
+        if len(self._seen) >= self.MAX_USERS:
+            self._seen.clear()
+        self._seen[user_id] = (now + self.ttl, caller)
+        return caller
+
+
+@functools.cache
+def live_users(engine: Engine, ttl_seconds: float) -> LiveUsers:
+    """One cache per process (every route of the API shares it)."""
+    return LiveUsers(engine, ttl_seconds)

@@ -108,6 +108,13 @@ def _create_user(args) -> None:
     print(f"created {user.email} ({user.commune}, {user.roles})")
 
 
+def _disable_user(args) -> None:
+    from gateway.users import disable_user
+
+    user = disable_user(args.email)
+    print(f"disabled {user.email}: signed out everywhere, tokens refused within a minute")
+
+
 def _billing_run(args) -> None:
     """A billing period issued (again) as an operator: issuing twice issues nothing twice."""
     import getpass
@@ -164,9 +171,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--email", required=True)
     p.add_argument("--name", required=True)
     p.add_argument("--commune", required=True, help="INSEE code")
-    p.add_argument("--roles", required=True, help="comma-separated: agent,manager,finance,operator")
+    p.add_argument(
+        "--roles", required=True, help="comma-separated: agent,manager,finance,operator,coordinator"
+    )
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p.set_defaults(func=_create_user)
+
+    p = sub.add_parser("users", help="manage the gateway's users")
+    users = p.add_subparsers(dest="users_command", required=True)
+    p = users.add_parser("disable", help="a user signs in no more (sessions end, tokens refused)")
+    p.add_argument("email")
+    p.set_defaults(func=_disable_user)
 
     p = sub.add_parser("billing-run", help="issue a period's invoices (safe to run again)")
     p.add_argument("--period", required=True, help="YYYY-MM")

@@ -12,10 +12,11 @@ import eventlet
 
 from contracts.caller import Role
 from contracts.errors import ServiceError
+from gateway.errors import TooManyLogins
+from gateway.login_attempts import authenticate_slowly
 from gateway.pages.entrypoint import Page, Web, go, page
 from gateway.routes import as_rpc
 from gateway.rpc import ServiceRpc
-from gateway.users import authenticate
 
 OPEN_BOOKINGS = ("approved", "checked_out")
 
@@ -56,8 +57,20 @@ class AccountPages:
     def login_submit(self, request, web: Web):
         email = (web.form.get("email") or "").strip().lower()[:254].replace("\x00", "")
         password = (web.form.get("password") or "")[:200]
-        with self.db.reading() as session:
-            user = authenticate(session, email, password)
+        try:
+            user = authenticate_slowly(self.db, self.config, request, email, password, "pages")
+        except TooManyLogins as exc:
+            wait = exc.retry_after_seconds
+            return Page(
+                "login.html",
+                {
+                    "target": web.form.get("suite", ""),
+                    "email": email,
+                    "error": f"Trop d'essais manqués : réessayez dans {wait} s.",
+                },
+                429,
+                headers={"Retry-After": str(wait)},
+            )
         if user is None:
             return Page(
                 "login.html",

@@ -19,6 +19,7 @@ from eventlet.event import Event
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from nameko.exceptions import RemoteError
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
@@ -101,6 +102,7 @@ class Page:
     template: str
     context: dict[str, Any] = field(default_factory=dict)
     status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -143,7 +145,7 @@ class Web:
         return response
 
     def sign_out(self) -> Response:
-        self.sessions.close(self.request.cookies.get(self.cookie_name))
+        self.sessions.close_everywhere(self.request.cookies.get(self.cookie_name))
         response = redirect(f"{LOGIN_PATH}?ok=deconnecte", code=303)
         response.delete_cookie(
             self.cookie_name, path="/", secure=self.secure, httponly=True, samesite="Lax"
@@ -159,8 +161,16 @@ def go(path: str, notice: str | None = None) -> Response:
 
 
 def safe_target(target: str | None) -> str:
-    """Only a path of this site, never another site (`//host`, `https://…`)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only an absolute path of this site, never another site (`//host`, `/\\host`,
+    `https://…`), nor characters that browsers drop (`/<TAB>/host` is `//host` to them) or
+    that a header cannot carry (CR, LF)."""
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or not target.isprintable()
+    ):
         return "/tableau-de-bord"
     return target
 
@@ -257,15 +267,35 @@ class PageRoute(HttpEntrypoint):
             response = self._answer(request, visitor, request_id)
         except Exception as exc:
             response = self.error_page(exc, visitor, request_id)
+        self._secure(response, request_id)
+        HTTP_REQUESTS.labels("gateway", self.url, self.method, str(response.status_code)).inc()
+        HTTP_DURATION.labels("gateway", self.url, self.method).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    @staticmethod
+    def _secure(response: Response, request_id: str) -> None:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if response.mimetype == "text/html":
             response.headers["Cache-Control"] = "no-store"
         response.headers["X-Request-ID"] = request_id
-        HTTP_REQUESTS.labels("gateway", self.url, self.method, str(response.status_code)).inc()
-        HTTP_DURATION.labels("gateway", self.url, self.method).observe(
-            time.perf_counter() - started
-        )
+
+    def answer_unrouted(self, request: Request, exc: HTTPException) -> Response | None:
+        """A page that does not exist, or a form sent where none is taken: the French error
+        page (the API's paths are the API's to answer)."""
+        if request.path.startswith("/api/"):
+            return None
+        request_id = request_id_of(request)
+        if isinstance(exc, MethodNotAllowed):
+            problem = PageProblem(405, "Cette page ne reçoit pas de formulaire.")
+        else:
+            problem = PageProblem(404, "Cette page n'existe pas ou plus.")
+        response = self.error_page(problem, None, request_id)
+        if isinstance(exc, MethodNotAllowed):
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods or ()))
+        self._secure(response, request_id)
         return response
 
     def _cookie_name(self) -> str:
@@ -348,7 +378,7 @@ class PageRoute(HttpEntrypoint):
             notice=notice,
             **page.context,
         )
-        return Response(html, status=page.status, mimetype="text/html")
+        return Response(html, status=page.status, headers=page.headers, mimetype="text/html")
 
     def error_page(self, exc: BaseException, visitor: Visitor | None, request_id: str) -> Response:
         if isinstance(exc, PageProblem):
@@ -369,6 +399,7 @@ class PageRoute(HttpEntrypoint):
         titles = {
             403: "Accès refusé",
             404: "Page introuvable",
+            405: "Action impossible",
             409: "Action impossible",
             413: "Envoi trop volumineux",
             422: "Demande refusée",

@@ -87,7 +87,11 @@ class SessionStore:
                     WebSession.csrf_token,
                 )
                 .join(User, User.id == WebSession.user_id)
-                .where(WebSession.id == digest(token), WebSession.expires_at > datetime.now(UTC))
+                .where(
+                    WebSession.id == digest(token),
+                    WebSession.expires_at > datetime.now(UTC),
+                    User.disabled_at.is_(None),
+                )
             ).first()
         if row is None:
             return None
@@ -100,7 +104,9 @@ class SessionStore:
             csrf_token=row.csrf_token,
         )
 
-    def close(self, token: str | None) -> None:
+    def close_everywhere(self, token: str | None) -> None:
+        """Signs the session's user out of every browser they are signed in with."""
         if token:
+            same_user = select(WebSession.user_id).where(WebSession.id == digest(token))
             with self.engine.begin() as conn:
-                conn.execute(delete(WebSession).where(WebSession.id == digest(token)))
+                conn.execute(delete(WebSession).where(WebSession.user_id.in_(same_user)))

@@ -4,9 +4,10 @@ from contracts.caller import Caller
 from gateway.auth import TokenIssuer
 from gateway.errors import Unauthenticated
 from gateway.http import api
+from gateway.login_attempts import authenticate_slowly
 from gateway.models import User
 from gateway.schemas import Me, TokenRequest, TokenResponse
-from gateway.users import authenticate, caller_of
+from gateway.users import caller_of
 from infra.communes import communes
 
 
@@ -21,8 +22,7 @@ class AuthRoutes:
         summary="Exchange e-mail and password for an access token",
     )
     def issue_token(self, request, body: TokenRequest):
-        with self.db.reading() as session:
-            user = authenticate(session, body.email, body.password)
+        user = authenticate_slowly(self.db, self.config, request, body.email, body.password, "api")
         if user is None:
             raise Unauthenticated("Unknown e-mail or wrong password")
         settings = self.config["GATEWAY"]

@@ -98,3 +98,25 @@ def test_the_outbox_backlog_shows_what_waits(tmp_path):
     rows = {line.split()[0]: line.split()[1] for line in shown.stdout.splitlines()[1:]}
     assert rows["listings"] == "3"
     assert rows["bookings"] == "0"
+
+
+def test_an_operator_disables_a_user_who_then_signs_in_no_more(tmp_path):
+    url = f"sqlite:///{tmp_path / 'gateway.sqlite3'}"
+    upgrade("gateway", url)
+    env = {"GATEWAY_DATABASE_URL": url}
+    created = mutualis(
+        env,
+        *("create-user", "--email", "agent@firminy.fr", "--name", "Agent", "--commune", "42095"),
+        *("--roles", "agent", "--password-stdin"),
+        stdin="une phrase de passe solide\n",
+    )
+    assert created.returncode == 0, created.stderr
+
+    disabled = mutualis(env, "users", "disable", "Agent@Firminy.fr")
+    assert disabled.returncode == 0, disabled.stderr
+    with create_engine(url).connect() as conn:
+        user = conn.execute(select(User.__table__)).one()
+    assert user.disabled_at is not None
+
+    unknown = mutualis(env, "users", "disable", "nobody@firminy.fr")
+    assert unknown.returncode != 0 and "nobody@firminy.fr" in unknown.stderr

@@ -119,6 +119,7 @@ class Stack:
             env[f"{component.upper()}_DATABASE_URL"] = self.urls[component]
             env[f"{component.upper()}_HTTP_PORT"] = str(self.ports[component])
         env["GATEWAY_PUBLIC_URL"] = self.url
+        env["GATEWAY_DEMO_MODE"] = "true"
         env["GATEWAY_RPC_TIMEOUT_SECONDS"] = "5"
         env["BOOKINGS_EXPIRY_INTERVAL_SECONDS"] = "1"
         return env

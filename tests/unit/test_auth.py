@@ -10,11 +10,14 @@ import pytest
 from jwt.utils import base64url_encode
 
 from contracts.caller import Caller, Role
-from gateway.auth import InvalidToken, TokenIssuer, hash_password, password_matches
+from gateway.auth import InvalidToken, TokenIssuer, hash_password, key_id, password_matches
+from gateway.settings import DEMO_SECRET, Settings, UnsafeDeployment
 
 SECRET = "unit-test-secret-" + "s" * 64  # long enough for HS512 too
 AUDIENCE = "mutualis-api"
 ISSUER = "mutualis-gateway"
+# forged tokens name our key, so that each test is refused for what it forges
+KID = {"kid": key_id(SECRET)}
 
 ALICE = Caller(user_id="u-alice", commune="42218", roles=frozenset({Role.MANAGER, Role.AGENT}))
 
@@ -109,14 +112,14 @@ def test_an_unsigned_alg_none_token_is_refused(issuer):
 
 
 def test_an_hs512_token_with_the_right_secret_is_refused(issuer):
-    token = jwt.encode(claims(), SECRET, algorithm="HS512")
+    token = jwt.encode(claims(), SECRET, algorithm="HS512", headers=KID)
     with pytest.raises(InvalidToken):
         issuer.verify(token)
 
 
 def test_an_rs256_labelled_token_signed_with_the_secret_is_refused(issuer):
     # algorithm confusion: header says RS256, signature is an HMAC with the shared secret
-    header = base64url_encode(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+    header = base64url_encode(json.dumps({"alg": "RS256", "typ": "JWT"} | KID).encode())
     body = base64url_encode(json.dumps(claims()).encode())
     signing_input = header + b"." + body
     signature = base64url_encode(hmac.new(SECRET.encode(), signing_input, hashlib.sha256).digest())
@@ -133,7 +136,7 @@ def test_a_tampered_payload_is_refused(issuer):
 
 @pytest.mark.parametrize("missing", ["exp", "iat", "sub", "aud", "iss", "commune", "roles"])
 def test_a_token_missing_a_claim_is_refused(issuer, missing):
-    token = jwt.encode(claims(**{missing: None}), SECRET, algorithm="HS256")
+    token = jwt.encode(claims(**{missing: None}), SECRET, algorithm="HS256", headers=KID)
     with pytest.raises(InvalidToken):
         issuer.verify(token)
 
@@ -152,5 +155,74 @@ def test_garbage_is_refused(issuer, garbage):
 
 def test_a_token_signed_by_this_secret_with_hs256_is_accepted(issuer):
     # the forged-token tests above differ from this one only in what they forge
-    token = jwt.encode(claims(), SECRET, algorithm="HS256")
+    token = jwt.encode(claims(), SECRET, algorithm="HS256", headers=KID)
     assert issuer.verify(token) == ALICE
+
+
+def test_a_token_without_our_key_id_is_refused(issuer):
+    for header in ({}, {"kid": "another"}):
+        with pytest.raises(InvalidToken):
+            issuer.verify(jwt.encode(claims(), SECRET, algorithm="HS256", headers=header))
+
+
+# -- key rotation -----------------------------------------------------------------------
+
+NEW_SECRET = "rotated-secret-" + "n" * 40
+
+
+def test_during_a_rotation_tokens_of_the_previous_key_still_verify(issuer):
+    old_token = issuer.issue(ALICE)
+    rotated = TokenIssuer(NEW_SECRET, AUDIENCE, ISSUER, 900, previous_secret=SECRET)
+    assert rotated.verify(old_token) == ALICE
+    new_token = rotated.issue(ALICE)
+    assert jwt.get_unverified_header(new_token)["kid"] == key_id(NEW_SECRET)
+    assert rotated.verify(new_token) == ALICE
+
+
+def test_after_a_rotation_tokens_of_the_retired_key_are_refused(issuer):
+    old_token = issuer.issue(ALICE)
+    with pytest.raises(InvalidToken):
+        TokenIssuer(NEW_SECRET, AUDIENCE, ISSUER, 900).verify(old_token)
+
+
+# -- closed by default ------------------------------------------------------------------
+
+
+def settings(**values) -> Settings:
+    return Settings(_env_file=None, **values)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},  # the default key is the demo key
+        {"token_secret": DEMO_SECRET},
+        {"token_secret": "short-but-not-demo"},
+        {"token_secret": "CHANGE-ME-to-at-least-32-random-bytes-please"},
+        {"token_secret": NEW_SECRET, "token_previous_secret": DEMO_SECRET},
+        {"token_secret": NEW_SECRET, "token_previous_secret": "short"},
+    ],
+    ids=["default", "demo", "short", "placeholder", "previous-demo", "previous-short"],
+)
+def test_outside_demo_mode_the_gateway_refuses_a_known_or_short_key(monkeypatch, values):
+    monkeypatch.delenv("GATEWAY_DEMO_MODE", raising=False)
+    monkeypatch.delenv("GATEWAY_TOKEN_SECRET", raising=False)
+    with pytest.raises(UnsafeDeployment):
+        settings(**values).nameko_config()
+
+
+def test_a_random_key_of_32_bytes_serves_on_any_address(monkeypatch):
+    monkeypatch.delenv("GATEWAY_DEMO_MODE", raising=False)
+    config = settings(token_secret=NEW_SECRET, http_host="0.0.0.0").nameko_config()
+    assert config["WEB_SERVER_ADDRESS"].startswith("0.0.0.0:")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
+def test_demo_mode_signs_with_the_demo_key_on_loopback(host):
+    assert settings(demo_mode=True, http_host=host).nameko_config()["GATEWAY"].demo_mode
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::", "gateway.example"])
+def test_demo_mode_refuses_to_serve_beyond_loopback(host):
+    with pytest.raises(UnsafeDeployment, match="loopback"):
+        settings(demo_mode=True, http_host=host).nameko_config()

@@ -1,0 +1,174 @@
+"""Failed logins slow the guesser down: per account and per client address, a few are free,
+then each failure makes the next attempt wait twice as long (429 with Retry-After). The
+counts live in the gateway database: a restart forgets nothing, every replica sees them."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import Counter
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from gateway.errors import TooManyLogins
+from gateway.models import LoginFailures, User
+from gateway.users import authenticate
+from infra.database import service_engine
+
+log = logging.getLogger(__name__)
+
+LOGIN_ATTEMPTS = Counter(
+    "mutualis_login_attempts_total",
+    "Logins by outcome (success, failure, throttled), on the API or the pages",
+    ["via", "outcome"],
+)
+
+
+def client_address(remote_addr: str | None, forwarded_for: str, trusted: str) -> str:
+    """The address of whoever connects: the peer's, or when the peer is one of our proxies
+    (`trusted`, comma-separated networks), the last address it was given that is not one of
+    ours in X-Forwarded-For (entries before it are the client's word, not to be believed)."""
+    networks = [ipaddress.ip_network(n.strip()) for n in trusted.split(",") if n.strip()]
+
+    def ours(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in networks)
+
+    address = remote_addr or "unknown"
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    while ours(address) and hops:
+        address = hops.pop()
+    return address
+
+
+def keys_of(email: str, address: str) -> tuple[str, str]:
+    return f"account:{email.strip().lower()[:254]}", f"address:{address[:64]}"
+
+
+class LoginAttempts:
+    def __init__(
+        self,
+        engine: Engine,
+        free_failures: int,
+        backoff_seconds: float,
+        max_backoff_seconds: float,
+        memory_seconds: float,
+    ):
+        self.engine = engine
+        self.free = free_failures
+        self.backoff = backoff_seconds
+        self.max_backoff = max_backoff_seconds
+        self.memory = timedelta(seconds=memory_seconds)
+
+    @classmethod
+    def from_settings(cls, engine: Engine, settings) -> LoginAttempts:
+        return cls(
+            engine,
+            settings.login_free_failures,
+            settings.login_backoff_seconds,
+            settings.login_backoff_max_seconds,
+            settings.login_failure_memory_seconds,
+        )
+
+    def delay_after(self, failures: int) -> float:
+        """Seconds to wait after the n-th failure in a row: none for the free ones, then 1, 2,
+        4, … times the base delay, up to the maximum."""
+        if failures <= self.free:
+            return 0.0
+        return min(self.max_backoff, self.backoff * 2 ** min(failures - self.free - 1, 40))
+
+    def check(self, keys: Iterable[str], via: str, now: datetime | None = None) -> None:
+        """Raises TooManyLogins while any of the keys must wait, before the password is even
+        looked at (the right password waits as well)."""
+        now = now or datetime.now(UTC)
+        with self.engine.connect() as conn:
+            until = conn.execute(
+                select(func.max(LoginFailures.blocked_until)).where(
+                    LoginFailures.key.in_(list(keys)), LoginFailures.blocked_until > now
+                )
+            ).scalar()
+        if until is not None:
+            LOGIN_ATTEMPTS.labels(via, "throttled").inc()
+            raise TooManyLogins(max(1, math.ceil((until - now).total_seconds())))
+
+    def failed(self, keys: Iterable[str], via: str, now: datetime | None = None) -> None:
+        now = now or datetime.now(UTC)
+        LOGIN_ATTEMPTS.labels(via, "failure").inc()
+        for key in keys:
+            failures = self._count(key, now)
+            delay = self.delay_after(failures)
+            if delay:
+                log.warning(
+                    "failed logins: %s waits %.0f s after %d failures", key, delay, failures
+                )
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        update(LoginFailures)
+                        .where(LoginFailures.key == key)
+                        .values(blocked_until=now + timedelta(seconds=delay))
+                    )
+
+    def succeeded(self, account_key: str, via: str) -> None:
+        """The account's count starts again; the address's does not (a guesser could reset it
+        with an account of their own)."""
+        LOGIN_ATTEMPTS.labels(via, "success").inc()
+        with self.engine.begin() as conn:
+            conn.execute(delete(LoginFailures).where(LoginFailures.key == account_key))
+
+    def _count(self, key: str, now: datetime) -> int:
+        """One more failure for the key, in one statement (replicas count together); a count
+        without a failure for `memory` starts again."""
+        bump = (
+            update(LoginFailures)
+            .where(LoginFailures.key == key)
+            .values(
+                failures=case(
+                    (LoginFailures.last_failed_at < now - self.memory, 1),
+                    else_=LoginFailures.failures + 1,
+                ),
+                last_failed_at=now,
+            )
+            .returning(LoginFailures.failures)
+        )
+        with self.engine.begin() as conn:
+            failures = conn.execute(bump).scalar()
+            if failures is not None:
+                return failures
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    LoginFailures.__table__.insert().values(
+                        key=key, failures=1, last_failed_at=now, blocked_until=None
+                    )
+                )
+            return 1
+        except IntegrityError:  # another replica counted the first failure at the same time
+            with self.engine.begin() as conn:
+                return conn.execute(bump).scalar()
+
+
+def authenticate_slowly(db, config: dict, request, email: str, password: str, via: str):
+    """`authenticate`, refused with TooManyLogins while the account or the client address
+    must wait; counts the failure or clears the account's count. `via` is api or pages."""
+    settings = config["GATEWAY"]
+    attempts = LoginAttempts.from_settings(service_engine(config), settings)
+    address = client_address(
+        request.remote_addr, request.headers.get("X-Forwarded-For", ""), settings.trusted_proxies
+    )
+    account, by_address = keys_of(email, address)
+    attempts.check((account, by_address), via)
+    with db.reading() as session:
+        user: User | None = authenticate(session, email, password)
+    if user is None:
+        attempts.failed((account, by_address), via)
+    else:
+        attempts.succeeded(account, via)
+    return user
