@@ -10,6 +10,7 @@ from typing import Any
 
 import eventlet
 
+from contracts.billing import OPEN_STATUSES
 from contracts.caller import Role
 from contracts.errors import ServiceError
 from gateway.errors import TooManyLogins
@@ -132,7 +133,7 @@ class AccountPages:
         missions_to_decide = [e for e in lending_experts if e["status"] == "requested"]
 
         invoices_due = sorted(
-            (i for i in received if i["status"] in ("issued", "partially_paid")),
+            (i for i in received if i["status"] in OPEN_STATUSES),
             key=lambda i: i["due_date"],
         )
 

@@ -8,7 +8,7 @@ import base64
 
 from werkzeug.wrappers import Response
 
-from contracts.billing import InvoiceStatus
+from contracts.billing import InvoiceAction, InvoiceStatus, invoice_allows
 from contracts.caller import Role
 from contracts.clock import paris_today
 from contracts.errors import ServiceError
@@ -87,7 +87,7 @@ class FinancePages:
                 "today": paris_today().isoformat(),
                 "may_record": issued
                 and web.visitor.has(*FINANCE)
-                and invoice["status"] in ("issued", "partially_paid"),
+                and invoice_allows(invoice["status"], InvoiceAction.PAY),
             },
             status,
         )
@@ -172,7 +172,7 @@ class FinancePages:
             for i in self.billing.list_invoices(caller, {"direction": "issued", "limit": 200})[
                 "items"
             ]
-            if i["status"] in ("issued", "partially_paid")
+            if invoice_allows(i["status"], InvoiceAction.PAY)
         ]
         return Page(
             "reconciliation.html",
