@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -59,6 +59,18 @@ INSEE = r"^(\d[0-9AB]\d{3})$"
 Day = Annotated[date, AfterValidator(within_years)]
 Instant = Annotated[AwareDatetime, AfterValidator(within_years)]
 DateOrInstant = Annotated[AwareDatetime | date, WrapValidator(_date_or_instant)]
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def amended(current: M, changes: BaseModel) -> M:
+    """`current` after an edit that sent only what changes, validated again as a whole (so a
+    rule across fields, e.g. min ≤ max duration, holds after the edit too)."""
+    from contracts.errors import validated
+
+    merged = current.model_dump() | changes.model_dump(exclude_unset=True)
+    return validated(type(current), merged)
 
 
 class Input(BaseModel):

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import NamedTuple
 
-from contracts.caller import Caller, Role
+from contracts.caller import Caller
 from contracts.clock import PARIS
-from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error, validated
-from contracts.listings import ListingChanges, ListingStatus, ListingTerms
+from contracts.errors import Conflict, InvalidInput, NotFound, field_error
+from contracts.fields import amended  # noqa: F401 - the service asks the domain
+from contracts.listings import ListingStatus
 from infra.communes import fold
 
 KM_PER_DEGREE = 6371.0088 * math.pi / 180
@@ -32,16 +33,7 @@ def ensure_changeable(caller: Caller, status: str, owner_commune: str) -> None:
 
 def ensure_manager_of(caller: Caller, owner_commune: str) -> None:
     """Only a manager of the owning commune publishes or changes its listings."""
-    if not caller.has(Role.MANAGER):
-        raise Forbidden("Only a manager may publish or change listings")
-    if caller.commune != owner_commune:
-        raise Forbidden("This listing belongs to another commune")
-
-
-def amended(current: ListingTerms, changes: ListingChanges) -> ListingTerms:
-    """The terms after an edit, validated as a whole (e.g. min ≤ max duration)."""
-    merged = current.model_dump() | changes.model_dump(exclude_unset=True)
-    return validated(ListingTerms, merged)
+    caller.ensure_manages(owner_commune, "listings", "This listing")
 
 
 def search_text(title: str, description: str, category: str) -> str:

@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from contracts.caller import Caller, Role
+from contracts.caller import Caller
 from contracts.consultants import (
     ConsultantChanges,
     ConsultantDraft,
     ConsultantStatus,
     ConsultantTerms,
 )
-from contracts.errors import Conflict, Forbidden, NotFound, validated
+from contracts.errors import Conflict, NotFound, validated
+from contracts.fields import amended  # noqa: F401 - the service asks the domain
 from services.consultants.domain.commitments import Commitment, commitments_fit, entangled
 from services.consultants.domain.text import vocabulary
 from services.consultants.domain.working_days import Calendar, Period
@@ -34,16 +35,7 @@ def is_withdrawn(status: str) -> bool:
 
 def ensure_manager_of(caller: Caller, home_commune: str) -> None:
     """Only a manager of the consultant's home commune publishes or changes the profile."""
-    if not caller.has(Role.MANAGER):
-        raise Forbidden("Only a manager may publish or change consultants")
-    if caller.commune != home_commune:
-        raise Forbidden("This consultant belongs to another commune")
-
-
-def amended(current: ConsultantTerms, changes: ConsultantChanges) -> ConsultantTerms:
-    """The terms after an edit, validated as a whole."""
-    merged = current.model_dump() | changes.model_dump(exclude_unset=True)
-    return validated(ConsultantTerms, merged)
+    caller.ensure_manages(home_commune, "consultants", "This consultant")
 
 
 def ensure_changeable(caller: Caller, home_commune: str, status: str) -> None:
