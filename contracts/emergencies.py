@@ -87,7 +87,7 @@ class EmergencyDeclaration(Input):
         min_length=3, max_length=200, examples=["Épisode neigeux Loire — décembre 2026"]
     )
     territory: Territory
-    categories: list[Category] = Field(min_length=1, description="the listing categories concerned")
+    categories: list[Category] = Field(min_length=1, description="the listing categories concerned")  # type: ignore[valid-type]
     start: Instant
     end: Instant | None = Field(default=None, description="open-ended until ended when absent")
 
