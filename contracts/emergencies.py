@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Protocol, Self
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
@@ -24,6 +24,7 @@ EPCI = r"^\d{9}$"
 Department = Annotated[str, StringConstraints(strip_whitespace=True, pattern=DEPARTMENT)]
 EpciSiren = Annotated[str, StringConstraints(strip_whitespace=True, pattern=EPCI)]
 MAX_RADIUS_KM = 200
+PRODUCER = "bookings"  # the service that emits these events (the diagram reads it)
 
 
 class Need(StrEnum):
@@ -54,6 +55,20 @@ NEED_LABELS: dict[Need, str] = {
 }
 
 
+def department_of(insee_code: str) -> str:
+    """The département of a commune, read from its INSEE code: two characters (Corsica's
+    2A and 2B included), three overseas (971 Guadeloupe … 976 Mayotte)."""
+    return insee_code[:3] if insee_code.startswith("97") else insee_code[:2]
+
+
+class Places(Protocol):
+    """What a territory needs to know of communes (infra.communes.CommuneDirectory)."""
+
+    def get(self, insee_code: str): ...
+
+    def distance_km(self, code_a: str, code_b: str) -> float | None: ...
+
+
 class Territory(Input):
     """Where an episode applies: départements and/or EPCIs, or a circle around a commune.
 
@@ -78,6 +93,19 @@ class Territory(Input):
         self.departments[:] = sorted(set(self.departments))
         self.epcis[:] = sorted(set(self.epcis))
         return self
+
+    def contains(self, commune: str, places: Places) -> bool:
+        """Whether the commune with this INSEE code lies in the territory. Around a centre,
+        a commune whose position is unknown is outside (the centre itself excepted)."""
+        if self.centre is not None and self.radius_km is not None:
+            if commune == self.centre:
+                return True
+            distance = places.distance_km(self.centre, commune)
+            return distance is not None and distance <= self.radius_km
+        if department_of(commune) in self.departments:
+            return True
+        found = places.get(commune)
+        return found is not None and found.epci_siren in self.epcis
 
 
 class EmergencyDeclaration(Input):
@@ -157,3 +185,7 @@ class EmergencyEnded(Event):
 
 
 EMERGENCY_EVENTS = (EmergencyDeclared.TYPE, EmergencyEnded.TYPE)
+
+
+class EmergencyList(BaseModel):
+    items: list[EmergencyView]

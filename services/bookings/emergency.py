@@ -11,8 +11,15 @@ from functools import cache
 from typing import Protocol, TypeVar
 
 from contracts.caller import Caller, Role
-from contracts.emergencies import Need, Territory
-from contracts.errors import Forbidden, InvalidInput, field_error, unknown_commune
+from contracts.emergencies import (
+    NEED_ORDER,
+    EmergencyDeclaration,
+    Need,
+    Territory,
+    department_of,
+)
+from contracts.errors import Conflict, Forbidden, InvalidInput, field_error, unknown_commune
+from contracts.listings import ListingSnapshot
 from infra.communes import CommuneDirectory
 
 ALLOCATION_WINDOW = timedelta(minutes=10)
@@ -21,12 +28,6 @@ Hold = tuple[datetime, datetime, int]  # a holding booking's period [start, end)
 
 
 # -- territory --------------------------------------------------------------------------
-
-
-def department_of(insee_code: str) -> str:
-    """The département of a commune, read from its INSEE code: two characters (Corsica's
-    2A and 2B included), three overseas (971 Guadeloupe … 976 Mayotte)."""
-    return insee_code[:3] if insee_code.startswith("97") else insee_code[:2]
 
 
 @dataclass(frozen=True)
@@ -76,17 +77,8 @@ def check_territory(territory: Territory, directory: CommuneDirectory) -> None:
 
 
 def in_territory(territory: Territory, commune: str, directory: CommuneDirectory) -> bool:
-    """Whether the commune with this INSEE code lies in the territory. Around a centre, a
-    commune whose position is unknown is outside (the centre itself excepted)."""
-    if territory.centre is not None and territory.radius_km is not None:
-        if commune == territory.centre:
-            return True
-        distance = directory.distance_km(territory.centre, commune)
-        return distance is not None and distance <= territory.radius_km
-    if department_of(commune) in territory.departments:
-        return True
-    found = directory.get(commune)
-    return found is not None and found.epci_siren in territory.epcis
+    """Whether the commune with this INSEE code lies in the territory."""
+    return territory.contains(commune, directory)
 
 
 def ensure_may_declare(caller: Caller, territory: Territory, directory: CommuneDirectory) -> None:
@@ -119,6 +111,14 @@ def ensure_may_declare(caller: Caller, territory: Territory, directory: CommuneD
     if outside:
         raise Forbidden(
             f"A coordinator declares only within {home.department} or their EPCI", outside
+        )
+
+
+def check_period(declared: EmergencyDeclaration, now: datetime) -> None:
+    """An episode is declared for now or later: one already over helps nobody (422)."""
+    if declared.end is not None and declared.end <= now:
+        raise InvalidInput(
+            "The episode is already over", [field_error("end", "is in the past", "in_the_past")]
         )
 
 
@@ -190,6 +190,87 @@ def covering(
         )
     ]
     return min(found, key=lambda e: e.start, default=None)
+
+
+# -- urgent requests -------------------------------------------------------------------
+
+
+class Covering(Episode, Protocol):
+    id: str
+
+
+@dataclass(frozen=True)
+class Urgent:
+    """What makes a request urgent: the episode covering it, the need its borrower declared
+    (service continuity when none), and how far the borrower is from the lender."""
+
+    emergency_id: str
+    need: Need
+    distance_km: float | None
+
+
+DEFAULT_NEED = Need.SERVICE_CONTINUITY
+
+
+def urgency_of(
+    episodes: Iterable[Covering],
+    *,
+    borrower_commune: str,
+    listing: ListingSnapshot,
+    slots: Sequence[tuple[datetime, datetime]],
+    need: Need | None,
+    directory: CommuneDirectory,
+) -> Urgent | None:
+    """A request is urgent when an episode covers its first slot (a series is urgent as a
+    whole, or not at all: its occurrences are one need)."""
+    if not slots:
+        return None
+    start, end = slots[0]
+    episode = covering(
+        episodes,
+        borrower_commune=borrower_commune,
+        category=listing.category,
+        start=start,
+        end=end,
+        directory=directory,
+    )
+    if episode is None:
+        return None
+    return Urgent(
+        episode.id,
+        need or DEFAULT_NEED,
+        directory.distance_km(borrower_commune, listing.owner_commune),
+    )
+
+
+def as_urgent(listing: ListingSnapshot) -> ListingSnapshot:
+    """The listing as an urgent request meets it: its lead time waived (its other rules,
+    blackouts and quantity stand)."""
+    return listing.model_copy(update={"lead_time_days": 0})
+
+
+def ensure_decidable(action: str, undecided_urgent: bool) -> None:
+    """An urgent request waiting for its allocation window is not approved by hand: the
+    window decides the scarce units first (rejecting or cancelling it stays open)."""
+    if action == "approve" and undecided_urgent:
+        raise Conflict(
+            "This urgent request is decided with the others of its allocation window first",
+            reason="allocation_pending",
+        )
+
+
+UNMET = frozenset({"rejected", "expired", "cancelled", "waiting"})
+
+
+def unmet_needs(requests: Iterable[tuple[Need, str]]) -> dict[Need, int]:
+    """How many urgent requests of each need, given with their booking status, were not
+    served: refused by the allocation or the lender, expired, withdrawn, or waiting. Most
+    pressing first; needs all served are left out."""
+    counts = {need: 0 for need in NEED_ORDER}
+    for need, status in requests:
+        if status in UNMET:
+            counts[need] += 1
+    return {need: n for need, n in counts.items() if n}
 
 
 # -- allocation -------------------------------------------------------------------------
