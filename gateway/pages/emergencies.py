@@ -5,8 +5,9 @@ left unmet, and the forms to declare and end them)."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
+from contracts import clock
 from contracts.caller import Caller, Role
 from contracts.emergencies import NEED_LABELS, Need
 from contracts.errors import InvalidInput, ServiceError, field_error
@@ -60,7 +61,7 @@ def declaration_of(form) -> dict:
     hours = form.get("heures") or "24"
     if not hours.isdigit() or not 1 <= int(hours) <= 24 * 30:
         raise InvalidInput("Durée invalide", [field_error("end", "entre 1 et 720 heures")])
-    start = datetime.now(UTC)
+    start = clock.now()
     return {
         "name": (form.get("nom") or "").strip(),
         "territory": {

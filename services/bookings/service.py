@@ -14,6 +14,7 @@ from typing import NamedTuple
 from icalendar import Calendar
 from icalendar import Event as CalendarEvent
 
+from contracts import clock
 from contracts.bookings import (
     EVENT_OF_STATUS,
     HOLDING,
@@ -228,7 +229,7 @@ class Service(OperableService):
             answer = BookingQuote(
                 quote=domain.quote_for(listing, slot, asked.quantity, asked.with_operator)
             )
-            urgent = _urgency(session, who, asked, listing, [slot], datetime.now(UTC))
+            urgent = _urgency(session, who, asked, listing, [slot], clock.now())
             try:
                 domain.check_request(
                     emergency.as_urgent(listing) if urgent else listing,
@@ -390,7 +391,7 @@ class Service(OperableService):
         directory = communes()
         emergency.check_territory(declared.territory, directory)
         emergency.ensure_may_declare(who, declared.territory, directory)
-        now = datetime.now(UTC)
+        now = clock.now()
         emergency.check_period(declared, now)
         with self.db.transaction() as tx:
             row = urgent_records.add_emergency(tx.session, who, declared, now)
@@ -409,7 +410,7 @@ class Service(OperableService):
             emergency.ensure_may_declare(who, episode.territory, communes())
             if row.ended_at is not None:
                 raise Conflict("This episode has already ended")
-            urgent_records.end_emergency(row, who, ending.reason, datetime.now(UTC))
+            urgent_records.end_emergency(row, who, ending.reason, clock.now())
             tx.emit(EmergencyEnded, urgent_records.emergency_snapshot(row))
         EPISODES.forget()
         return urgent_records.emergency_view(row).model_dump(mode="json")
@@ -422,7 +423,7 @@ class Service(OperableService):
         who = Caller.model_validate(caller)
         q = validated(EmergencyQuery, query)
         commune = q.commune if who.has(Role.OPERATOR, Role.COORDINATOR) else who.commune
-        at = q.at if q.include_ended else (q.at or datetime.now(UTC))
+        at = q.at if q.include_ended else (q.at or clock.now())
         with self.db.reading() as session:
             rows = urgent_records.emergencies(session, at, q.include_ended)
         views = [urgent_records.emergency_view(row) for row in rows]
@@ -455,7 +456,7 @@ class Service(OperableService):
         settings = self.config.get("SERVICE_SETTINGS")
         seconds = getattr(settings, "allocation_window_seconds", None)
         window = emergency.ALLOCATION_WINDOW if seconds is None else timedelta(seconds=seconds)
-        now = datetime.now(UTC)
+        now = clock.now()
         with self.db.reading() as session:
             due = urgent_records.listings_with_windows_closed(session, now - window)
         for listing_id in due:

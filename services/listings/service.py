@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
+from contracts import clock
 from contracts.caller import Caller
 from contracts.errors import unknown_commune, validated
 from contracts.events import Event
@@ -77,7 +77,7 @@ def _for_change(session, who: Caller, listing_id: str) -> ListingRow:
 def _free_now_first_in_emergencies(session, who: Caller, items: list[dict]) -> list[dict]:
     """During an episode over the searcher's commune, what is free now comes first (within
     the page: pages stay in the search's own order)."""
-    now = datetime.now(UTC)
+    now = clock.now()
     directory = communes()
     categories = {
         category
