@@ -10,6 +10,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.caller import Role
+from contracts.emergencies import EmergencyView, Need
 from contracts.events import Event, Payload, register
 from contracts.fields import DateOrInstant, Input
 
@@ -108,6 +109,13 @@ class BookingRequest(Input):
     wait_if_taken: bool = Field(
         default=False, description="if the slot is taken, join its waitlist instead of a 409"
     )
+    need: Need | None = Field(
+        default=None,
+        description="what the loan is for, when a declared emergency covers the request "
+        "(the borrower in its territory, the listing in its categories, the slot during it): "
+        "the allocation of scarce units serves the most pressing need first; "
+        "`service_continuity` when not given. Ignored outside an emergency.",
+    )
 
 
 class Condition(Input):
@@ -153,6 +161,19 @@ class Transition(BaseModel):
     note: str = ""
 
 
+class Urgency(BaseModel):
+    """An urgent request: the episode that covers it, its declared need, and what the
+    allocation decided and why (no decision while its window is open)."""
+
+    emergency_id: str
+    need: Need
+    distance_km: float | None = None
+    decided_at: datetime | None = None
+    granted: bool | None = None
+    position: int | None = None  # in the published order of its allocation window
+    explanation: str = ""
+
+
 class BookingView(BaseModel):
     id: str
     listing_id: str
@@ -174,11 +195,21 @@ class BookingView(BaseModel):
     cancellation_fee_cents: int = 0
     created_at: datetime
     history: list[Transition] = []
+    urgency: Urgency | None = None
 
 
 class BookingPage(BaseModel):
     items: list[BookingView]
     next_cursor: str | None
+
+
+class UrgentRequestsReport(BaseModel):
+    """An episode's urgent requests, their state, and the needs left unmet (urgent requests
+    refused, rejected or expired, by need, most pressing first), for its coordinators."""
+
+    emergency: EmergencyView
+    requests: list[BookingView]
+    unmet: dict[Need, int]
 
 
 class OccurrenceConflict(BaseModel):

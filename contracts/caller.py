@@ -6,10 +6,21 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Role(StrEnum):
+    """What a user may do for their commune.
+
+    `coordinator` acts for a département or an EPCI (an intercommunality), reached through
+    the user's commune: a coordinator declares and ends emergency episodes whose territory
+    lies in the département of their commune or is their commune's EPCI (an operator may
+    declare anywhere), and sees the urgent requests of those episodes, their state and the
+    needs left unmet. A coordinator neither books, lends, approves nor pays for communes:
+    that stays with their agents and managers.
+    """
+
     AGENT = "agent"
     MANAGER = "manager"
     FINANCE = "finance"
     OPERATOR = "operator"
+    COORDINATOR = "coordinator"
 
 
 class Caller(BaseModel):

@@ -29,7 +29,9 @@ def published_events() -> dict[str, list[str]]:
         import_module(f"{contracts.__name__}.{module.name}")  # registers its events
     by_service: dict[str, list[str]] = defaultdict(list)
     for cls in event_classes():
-        service = cls.__module__.rpartition(".")[2]
+        # a contract module is named after its producer, unless it says otherwise
+        module = sys.modules[cls.__module__]
+        service = getattr(module, "PRODUCER", cls.__module__.rpartition(".")[2])
         if cls.TYPE not in by_service[service]:
             by_service[service].append(cls.TYPE)
     return dict(by_service)

@@ -71,6 +71,11 @@ class ListingTerms(Input):
     )
     late_cancellation_fee_cents: Cents = Field(default=0, ge=0, le=100_000_000)
     rules: str = Field(default="", max_length=5000)
+    auto_approve_in_emergencies: bool = Field(
+        default=False,
+        description="during a declared emergency, urgent requests granted by the allocation "
+        "are approved without waiting for the manager",
+    )
 
     @field_validator("max_duration")
     @classmethod
@@ -104,6 +109,7 @@ class ListingChanges(Input):
     cancellation_notice_days: int | None = Field(default=None, ge=0, le=365)
     late_cancellation_fee_cents: Cents | None = Field(default=None, ge=0, le=100_000_000)
     rules: str | None = Field(default=None, max_length=5000)
+    auto_approve_in_emergencies: bool | None = None
 
 
 class BlackoutDraft(Input):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from contracts.bookings import EVENT_OF_STATUS as BOOKING_EVENT_OF_STATUS
 from contracts.bookings import BookingCancelled, BookingReturned
 from contracts.consultants import EngagementTimesheetApproved
+from contracts.emergencies import EMERGENCY_EVENTS
 from contracts.listings import ListingPublished, ListingUpdated, ListingWithdrawn
 
 DEAD_LETTER_EXCHANGE = "mutualis.dead-letter"
@@ -66,9 +67,18 @@ CONSULTANTS_TO_BILLING = Subscription(
     event_types=(EngagementTimesheetApproved.TYPE,),
 )
 
+# search puts what is free now first for a searcher in an episode's territory
+EMERGENCIES_TO_LISTINGS = Subscription(
+    consumer="listings",
+    name="emergencies",
+    source="bookings",
+    event_types=EMERGENCY_EVENTS,
+)
+
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     LISTINGS_TO_BOOKINGS,
     BOOKINGS_TO_LISTINGS,
+    EMERGENCIES_TO_LISTINGS,
     BOOKINGS_TO_BILLING,
     CONSULTANTS_TO_BILLING,
 )

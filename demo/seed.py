@@ -175,6 +175,13 @@ def demo_users() -> Iterator[tuple[str, str, str, str]]:
         for role, title in ROLE_TITLES.items():
             yield f"{role}.{code}@{DEMO_DOMAIN}", f"{title} — {town}", code, role
     yield f"operator@{DEMO_DOMAIN}", "Opérateur de la plateforme", "42218", "operator"
+    # declares the Loire's emergency episodes (département 42, from Saint-Étienne)
+    yield (
+        f"coordinator@{DEMO_DOMAIN}",
+        "Coordination départementale — Loire",
+        "42218",
+        "coordinator",
+    )
 
 
 def seed_demo() -> Iterator[str]:

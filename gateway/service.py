@@ -12,6 +12,7 @@ from gateway.routes.bookings import BookingRoutes
 from gateway.routes.communes import CommuneRoutes
 from gateway.routes.consultants import ConsultantRoutes
 from gateway.routes.docs import DocsRoutes
+from gateway.routes.emergencies import EmergencyRoutes
 from gateway.routes.listings import ListingRoutes
 from infra.database import Database
 from infra.health import OperableService
@@ -22,6 +23,7 @@ class Service(
     CommuneRoutes,
     ListingRoutes,
     BookingRoutes,
+    EmergencyRoutes,
     ConsultantRoutes,
     BillingRoutes,
     DocsRoutes,

@@ -12,9 +12,11 @@ import eventlet
 
 from contracts.billing import OPEN_STATUSES
 from contracts.caller import Role
+from contracts.emergencies import NEED_LABELS
 from contracts.errors import ServiceError
 from gateway.errors import TooManyLogins
 from gateway.login_attempts import authenticate_slowly
+from gateway.pages.emergencies import urgent_first
 from gateway.pages.entrypoint import Page, Web, go, page
 from gateway.routes import as_rpc
 from gateway.rpc import ServiceRpc
@@ -117,7 +119,7 @@ class AccountPages:
                 ),
             ]
         )
-        to_decide = [b for b in lent if b["status"] == "requested"]
+        to_decide = urgent_first([b for b in lent if b["status"] == "requested"])
         upcoming = sorted(
             (
                 b | {"side": "lender" if b in lent else "borrower"}
@@ -142,6 +144,7 @@ class AccountPages:
             "dashboard.html",
             {
                 "to_decide": to_decide if visitor.has(Role.MANAGER) else [],
+                "needs": NEED_LABELS,
                 "requested_by_us": [b for b in borrowed if b["status"] == "requested"],
                 "timesheets": timesheets,
                 "missions_to_decide": missions_to_decide if visitor.has(Role.MANAGER) else [],

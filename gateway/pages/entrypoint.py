@@ -340,6 +340,18 @@ class PageRoute(HttpEntrypoint):
         )
         return response
 
+    def handle_result(self, event, worker_ctx, result, exc_info):
+        """A page of a signed-in visitor gets the episodes in force over their commune
+        (its banner), asked while the worker and its RPC proxies are still there."""
+        web = worker_ctx.kwargs.get("web")
+        if exc_info is None and isinstance(result, Page) and web and web.visitor:
+            from gateway.pages.emergencies import EPISODES
+
+            bookings = getattr(worker_ctx.service, "bookings", None)
+            if bookings is not None:
+                result.context.setdefault("emergencies", EPISODES.over(bookings, web.caller))
+        return super().handle_result(event, worker_ctx, result, exc_info)
+
     # -- forms and CSRF ---------------------------------------------------------------
 
     def _read_form(self, request: Request) -> MultiDict:

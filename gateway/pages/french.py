@@ -64,6 +64,7 @@ ROLES = {
     "manager": "Responsable",
     "finance": "Finances",
     "operator": "Opérateur",
+    "coordinator": "Coordinateur",
 }
 
 # what a field is called on the forms, for messages naming it

@@ -4,12 +4,19 @@ from gateway.pages.account import AccountPages
 from gateway.pages.assets import StaticFiles
 from gateway.pages.bookings import BookingPages
 from gateway.pages.catalogue import CataloguePages
+from gateway.pages.emergencies import EmergencyPages
 from gateway.pages.experts import ExpertPages
 from gateway.pages.finances import FinancePages
 
 
 class PageRoutes(
-    AccountPages, CataloguePages, BookingPages, ExpertPages, FinancePages, StaticFiles
+    AccountPages,
+    CataloguePages,
+    BookingPages,
+    ExpertPages,
+    FinancePages,
+    EmergencyPages,
+    StaticFiles,
 ):
     """The pages: account and dashboard, catalogue and listings, bookings, experts and
-    missions, finances."""
+    missions, finances, emergency episodes."""

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from infra.types import UtcDateTime
@@ -72,3 +72,43 @@ class TransitionRow(Base):
     by_user: Mapped[str | None] = mapped_column(String(36))
     by_commune: Mapped[str | None] = mapped_column(String(5))
     note: Mapped[str] = mapped_column(Text)
+
+
+class EmergencyRow(Base):
+    """An emergency episode declared by an operator or a coordinator."""
+
+    __tablename__ = "emergencies"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    territory: Mapped[dict] = mapped_column(JSON)
+    categories: Mapped[list] = mapped_column(JSON)
+    start: Mapped[datetime] = mapped_column(UtcDateTime)
+    end: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    declared_by: Mapped[str] = mapped_column(String(36))
+    declared_by_commune: Mapped[str] = mapped_column(String(5))
+    declared_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ended_by: Mapped[str | None] = mapped_column(String(36))
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class UrgentRequestRow(Base):
+    """A booking an episode made urgent: its declared need, and the allocation's decision
+    (none while its window is open)."""
+
+    __tablename__ = "urgent_requests"
+
+    booking_id: Mapped[str] = mapped_column(ForeignKey("bookings.id"), primary_key=True)
+    emergency_id: Mapped[str] = mapped_column(ForeignKey("emergencies.id"), index=True)
+    listing_id: Mapped[str] = mapped_column(String(36))
+    need: Mapped[str] = mapped_column(String(24))
+    distance_km: Mapped[float | None] = mapped_column(Float)
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    granted: Mapped[bool | None] = mapped_column(Boolean)
+    position: Mapped[int | None] = mapped_column(Integer)
+    explanation: Mapped[str] = mapped_column(Text)
+
+    # the allocation timer looks for the undecided ones, listing by listing
+    __table_args__ = (Index("ix_urgent_requests_undecided", "decided_at", "listing_id"),)

@@ -7,12 +7,14 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import NamedTuple
 
 from icalendar import Calendar
 from icalendar import Event as CalendarEvent
 
+from contracts import clock
 from contracts.bookings import (
     EVENT_OF_STATUS,
     HOLDING,
@@ -25,20 +27,34 @@ from contracts.bookings import (
     BookingStatus,
     Condition,
     ReturnReport,
+    Urgency,
+    UrgentRequestsReport,
 )
 from contracts.caller import Caller, Role
+from contracts.emergencies import (
+    EmergencyDeclaration,
+    EmergencyDeclared,
+    EmergencyEnded,
+    EmergencyEnding,
+    EmergencyQuery,
+    Need,
+)
 from contracts.errors import Conflict, Forbidden, InvalidInput, ServiceError, validated
 from contracts.events import Event
 from contracts.fields import Reason, RequiredReason
 from contracts.listings import ListingSnapshot
 from contracts.topology import LISTINGS_TO_BOOKINGS
 from infra.batching import GroupCommit
+from infra.communes import communes
 from infra.consumer import consume_event_batches
 from infra.database import DatabaseAccess, UnitOfWork
 from infra.health import OperableService
 from infra.rpc import rpc
 from infra.timers import periodic
-from services.bookings import domain, repository
+from services.bookings import domain, emergency, repository
+from services.bookings import emergency_repository as urgent_records
+from services.bookings.dependencies import EPISODES, UrgentRequestsGauges
+from services.bookings.emergency_metrics import OUTCOMES, observe_decision
 
 log = logging.getLogger(__name__)
 
@@ -68,27 +84,46 @@ def decide_requests(db: DatabaseAccess, asks: Sequence[Ask]) -> list[dict | Serv
                     raise repository.unknown_listing()
                 asked = ask.asked
                 slots = domain.requested_slots(listing, asked.start, asked.end, asked.recurrence)
+                urgent = _urgency(tx.session, ask.who, asked, listing, slots, ask.now)
+                rules = emergency.as_urgent(listing) if urgent else listing
                 for slot in slots:
                     domain.check_request(
-                        listing, ask.who.commune, slot, asked.quantity, asked.with_operator, ask.now
+                        rules, ask.who.commune, slot, asked.quantity, asked.with_operator, ask.now
                     )
             except ServiceError as refused:
                 outcomes[n] = refused
                 continue
-            plans.append((n, ask, listing, slots))
+            plans.append((n, ask, listing, slots, urgent))
         asked_of: dict[str, list[domain.Slot]] = defaultdict(list)  # slots per listing
-        for _, _, listing, slots in plans:
+        for _, _, listing, slots, _ in plans:
             asked_of[listing.listing_id].extend(slots)
         holds = repository.holds_during(
             tx.session, {listing_id: domain.span(s) for listing_id, s in asked_of.items()}
         )
-        for n, ask, listing, slots in plans:
+        for n, ask, listing, slots, urgent in plans:
             tx.correlation_id = ask.correlation_id
             try:
-                outcomes[n] = _book(tx, ask, listing, slots, holds[listing.listing_id])
+                outcomes[n] = _book(tx, ask, listing, slots, holds[listing.listing_id], urgent)
             except Conflict as refused:
                 outcomes[n] = refused
     return outcomes
+
+
+def _urgency(
+    session, who: Caller, asked: BookingRequest, listing: ListingSnapshot, slots, now: datetime
+) -> emergency.Urgent | None:
+    """What makes this request urgent, if an episode in force covers it."""
+    episodes = EPISODES.at(session, now)
+    if not episodes:
+        return None
+    return emergency.urgency_of(
+        episodes,
+        borrower_commune=who.commune,
+        listing=listing,
+        slots=[(slot.start, slot.end) for slot in slots],
+        need=asked.need,
+        directory=communes(),
+    )
 
 
 def _book(
@@ -97,18 +132,31 @@ def _book(
     listing: ListingSnapshot,
     slots: list[domain.Slot],
     holds: list[domain.Hold],
+    urgent: emergency.Urgent | None = None,
 ) -> dict:
     """One request's bookings (one per occurrence of a series), or Conflict if none can be
-    had; what it books is added to `holds`, for the occurrences and requests after it."""
+    had; what it books is added to `holds`, for the occurrences and requests after it.
+    An urgent request is not raced for the units: its allocation window decides them."""
     series_id = str(uuid.uuid4()) if ask.asked.recurrence else None
-    decided = domain.decide_request(listing, ask.who, ask.asked, slots, holds, series_id)
+    counted = [] if urgent else holds
+    decided = domain.decide_request(listing, ask.who, ask.asked, slots, counted, series_id)
     created = [repository.add_booking(tx, booking) for booking in decided.bookings]
+    if urgent:
+        holds.extend(counted)
+        urgent_records.add_urgent(tx, created, urgent)
     # one outbox statement for a whole series; waiting requests tell no one yet
     tx.emit_all(
         BookingRequested,
         [repository.snapshot_of(r) for r in created if r.status == BookingStatus.REQUESTED],
     )
     views = [repository.view_of(r) for r in created]
+    if urgent:
+        for view in views:
+            view.urgency = Urgency(
+                emergency_id=urgent.emergency_id,
+                need=urgent.need,
+                distance_km=urgent.distance_km,
+            )
     return BookingCreated(
         **views[0].model_dump(), created=views if series_id else [], conflicts=decided.conflicts
     ).model_dump(mode="json")
@@ -128,11 +176,33 @@ def _move(
     event_cls = EVENT_OF_STATUS.get(target)
     if event_cls is not None:
         tx.emit(event_cls, repository.snapshot_of(row, reason=note))
+    _decided_urgent(tx, row, target)
+
+
+def _decided_urgent(tx: UnitOfWork, row, target: BookingStatus) -> None:
+    """An urgent request leaving `requested` is counted in the decision time."""
+    if target not in OUTCOMES:
+        return
+    urgent = urgent_records.urgent_request(tx.session, row.id)
+    if urgent is not None:
+        observe = partial(
+            observe_decision, Need(urgent.need), target, urgent.requested_at, row.updated_at
+        )
+        tx.after_commit(observe)
+
+
+def _with_urgency(session, views: list) -> list:
+    """The views, each with its urgency when an episode made it urgent."""
+    found = urgent_records.urgencies_of(session, [view.id for view in views])
+    for view in views:
+        view.urgency = found.get(view.id)
+    return views
 
 
 class Service(OperableService):
     name = "bookings"
     requests = GroupCommit(decide_requests)
+    urgent_requests_gauges = UrgentRequestsGauges()
 
     # -- requests ---------------------------------------------------------------------
 
@@ -159,9 +229,10 @@ class Service(OperableService):
             answer = BookingQuote(
                 quote=domain.quote_for(listing, slot, asked.quantity, asked.with_operator)
             )
+            urgent = _urgency(session, who, asked, listing, [slot], clock.now())
             try:
                 domain.check_request(
-                    listing,
+                    emergency.as_urgent(listing) if urgent else listing,
                     who.commune,
                     slot,
                     asked.quantity,
@@ -219,6 +290,8 @@ class Service(OperableService):
         with self.db.transaction() as tx:
             row = repository.booking_for_update(tx.session, booking_id)
             domain.ensure_may(who, action, row.borrower_commune, row.lender_commune)
+            urgent = urgent_records.urgent_request(tx.session, row.id)
+            emergency.ensure_decidable(action, urgent is not None and urgent.decided_at is None)
             current = BookingStatus(row.status)
             target = domain.next_status(current, action)
             by_borrower = who.commune == row.borrower_commune
@@ -231,7 +304,8 @@ class Service(OperableService):
             if domain.frees_slot(current, target):
                 self._promote_waitlist(tx, row.listing_id)
             history = repository.history_of(tx.session, [row.id])[row.id]
-        return repository.view_of(row, history).model_dump(mode="json")
+            view = _with_urgency(tx.session, [repository.view_of(row, history)])[0]
+        return view.model_dump(mode="json")
 
     def _promote_waitlist(self, tx, listing_id: str) -> None:
         """A slot was freed: the first waiting requests that now fit become requests."""
@@ -263,7 +337,8 @@ class Service(OperableService):
             row = repository.get_booking(session, booking_id)
             domain.ensure_party(who, row.borrower_commune, row.lender_commune)
             history = repository.history_of(session, [row.id])[row.id]
-        return repository.view_of(row, history).model_dump(mode="json")
+            view = _with_urgency(session, [repository.view_of(row, history)])[0]
+        return view.model_dump(mode="json")
 
     @rpc
     def list_bookings(self, caller: dict, query: dict) -> dict:
@@ -271,9 +346,8 @@ class Service(OperableService):
         q = validated(BookingQuery, query)
         with self.db.reading() as session:
             rows, cursor = repository.bookings_of(session, who.commune, q)
-        return BookingPage(
-            items=[repository.view_of(r) for r in rows], next_cursor=cursor
-        ).model_dump(mode="json")
+            items = _with_urgency(session, [repository.view_of(r) for r in rows])
+        return BookingPage(items=items, next_cursor=cursor).model_dump(mode="json")
 
     @rpc
     def calendar(self, caller: dict) -> str:
@@ -306,6 +380,118 @@ class Service(OperableService):
             item.add("status", "CONFIRMED" if row.status != "requested" else "TENTATIVE")
             cal.add_component(item)
         return cal.to_ical().decode()
+
+    # -- emergencies ------------------------------------------------------------------
+
+    @rpc
+    def declare_emergency(self, caller: dict, declaration: dict) -> dict:
+        """An episode declared by an operator, or by a coordinator within their territory."""
+        who = Caller.model_validate(caller)
+        declared = validated(EmergencyDeclaration, declaration)
+        directory = communes()
+        emergency.check_territory(declared.territory, directory)
+        emergency.ensure_may_declare(who, declared.territory, directory)
+        now = clock.now()
+        emergency.check_period(declared, now)
+        with self.db.transaction() as tx:
+            row = urgent_records.add_emergency(tx.session, who, declared, now)
+            tx.emit(EmergencyDeclared, urgent_records.emergency_snapshot(row))
+        EPISODES.forget()
+        return urgent_records.emergency_view(row).model_dump(mode="json")
+
+    @rpc
+    def end_emergency(self, caller: dict, emergency_id: str, body: dict) -> dict:
+        """An episode ended now, by whoever may declare one over its territory."""
+        who = Caller.model_validate(caller)
+        ending = validated(EmergencyEnding, body)
+        with self.db.transaction() as tx:
+            row = urgent_records.emergency_for_update(tx.session, emergency_id)
+            episode = urgent_records.emergency_view(row)
+            emergency.ensure_may_declare(who, episode.territory, communes())
+            if row.ended_at is not None:
+                raise Conflict("This episode has already ended")
+            urgent_records.end_emergency(row, who, ending.reason, clock.now())
+            tx.emit(EmergencyEnded, urgent_records.emergency_snapshot(row))
+        EPISODES.forget()
+        return urgent_records.emergency_view(row).model_dump(mode="json")
+
+    @rpc
+    def emergencies(self, caller: dict, query: dict) -> list[dict]:
+        """Episodes in force (at a moment, now by default), or all of them with the ended
+        ones. Operators and coordinators may name any commune; anyone else sees those
+        covering their own commune."""
+        who = Caller.model_validate(caller)
+        q = validated(EmergencyQuery, query)
+        commune = q.commune if who.has(Role.OPERATOR, Role.COORDINATOR) else who.commune
+        at = q.at if q.include_ended else (q.at or clock.now())
+        with self.db.reading() as session:
+            rows = urgent_records.emergencies(session, at, q.include_ended)
+        views = [urgent_records.emergency_view(row) for row in rows]
+        if commune is not None:
+            directory = communes()
+            views = [v for v in views if emergency.in_territory(v.territory, commune, directory)]
+        return [view.model_dump(mode="json") for view in views]
+
+    @rpc
+    def urgent_requests(self, caller: dict, emergency_id: str) -> dict:
+        """An episode's urgent requests and the needs left unmet, for an operator or a
+        coordinator of its territory."""
+        who = Caller.model_validate(caller)
+        with self.db.reading() as session:
+            episode = urgent_records.emergency_view(
+                urgent_records.get_emergency(session, emergency_id)
+            )
+            emergency.ensure_may_declare(who, episode.territory, communes())
+            rows = urgent_records.bookings_of_emergency(session, emergency_id)
+            views = _with_urgency(session, [repository.view_of(r) for r in rows])
+        unmet = emergency.unmet_needs((v.urgency.need, v.status.value) for v in views)
+        return UrgentRequestsReport(emergency=episode, requests=views, unmet=unmet).model_dump(
+            mode="json"
+        )
+
+    @periodic("allocation_interval_seconds", default=15.0)
+    def allocate_urgent_requests(self) -> None:
+        """Each listing's closed allocation window decided; once, whichever replica locks
+        the listing first (the other then finds nothing undecided)."""
+        settings = self.config.get("SERVICE_SETTINGS")
+        seconds = getattr(settings, "allocation_window_seconds", None)
+        window = emergency.ALLOCATION_WINDOW if seconds is None else timedelta(seconds=seconds)
+        now = clock.now()
+        with self.db.reading() as session:
+            due = urgent_records.listings_with_windows_closed(session, now - window)
+        for listing_id in due:
+            with self.db.transaction() as tx:
+                self._allocate(tx, listing_id, now, window)
+
+    def _allocate(self, tx: UnitOfWork, listing_id: str, now: datetime, window) -> None:
+        """The urgent requests of the listing's closed window, decided by the published
+        rule: refused ones rejected with the reason, granted ones approved when the listing
+        allows it in emergencies, otherwise left to the lender with their rank."""
+        listing = repository.listing_for_update(tx.session, listing_id)
+        pending = urgent_records.undecided(tx.session, listing_id)
+        chosen = emergency.collected([request for _, _, request in pending], now, window)
+        if not chosen:
+            return
+        rows = {booking.id: (booking, urgent) for booking, urgent, _ in pending}
+        start, end = min(r.start for r in chosen), max(r.end for r in chosen)
+        held = urgent_records.holds_besides(tx.session, listing_id, start, end, set(rows))
+        refused = False
+        for decision in emergency.allocate(listing.quantity, held, chosen):
+            booking, urgent = rows[decision.request_id]
+            why = decision.explanation
+            urgent_records.decide(urgent, now, decision.granted, decision.position, why)
+            if not decision.granted:
+                _move(tx, booking, domain.next_status(BookingStatus.REQUESTED, "reject"), None, why)
+                refused = True
+            elif listing.auto_approve_in_emergencies:
+                _move(
+                    tx, booking, domain.next_status(BookingStatus.REQUESTED, "approve"), None, why
+                )
+            else:
+                urgent_records.note(tx.session, booking, why, now)
+        if refused:
+            tx.session.flush()
+            self._promote_waitlist(tx, listing_id)
 
     # -- time and events --------------------------------------------------------------
 

@@ -162,3 +162,13 @@ def free_periods(
     if cursor < end:
         free.append((cursor, end))
     return free
+
+
+def free_now_first(items: list[dict], categories: set[str], held_now: dict[str, int]) -> list[dict]:
+    """During an episode over the searcher's commune: listings of its categories with a
+    unit free now first (nearest first among them, as found), then the others as found."""
+
+    def free_now(item: dict) -> bool:
+        return item["category"] in categories and held_now.get(item["id"], 0) < item["quantity"]
+
+    return sorted(items, key=lambda item: not free_now(item))

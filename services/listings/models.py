@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from infra.types import UtcDateTime
@@ -41,6 +41,7 @@ class ListingRow(Base):
     cancellation_notice_days: Mapped[int] = mapped_column(Integer)
     late_cancellation_fee_cents: Mapped[int] = mapped_column(Integer)
     rules: Mapped[str] = mapped_column(Text)
+    auto_approve_in_emergencies: Mapped[bool] = mapped_column(Boolean, default=False)
     search_text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -74,3 +75,16 @@ class BookedPeriod(Base):
     as_of: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (Index("ix_booked_periods_listing_period", "listing_id", "start", "end"),)
+
+
+class EmergencyCopy(Base):
+    """An emergency episode as the bookings service announced it (search puts what is free
+    now first for a searcher in its territory)."""
+
+    __tablename__ = "emergencies"
+
+    emergency_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    snapshot: Mapped[dict] = mapped_column(JSON)
+    start: Mapped[datetime] = mapped_column(UtcDateTime)
+    end: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ended: Mapped[bool] = mapped_column(Boolean)

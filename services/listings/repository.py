@@ -13,6 +13,7 @@ from sqlalchemy import Select, bindparam, exists, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from contracts.bookings import HOLDING, BookingSnapshot
+from contracts.emergencies import EmergencySnapshot
 from contracts.errors import unknown_commune
 from contracts.fields import is_uuid
 from contracts.listings import (
@@ -32,7 +33,7 @@ from services.listings.domain import (
     query_terms,
     search_text,
 )
-from services.listings.models import BlackoutRow, BookedPeriod, ListingRow
+from services.listings.models import BlackoutRow, BookedPeriod, EmergencyCopy, ListingRow
 
 TERM_FIELDS = tuple(ListingTerms.model_fields)
 
@@ -363,3 +364,48 @@ def record_bookings(session: Session, bookings: Sequence[tuple[BookingSnapshot, 
         key="booking_id",
         rank="as_of",
     )
+
+
+def keep_emergency(session: Session, episode: EmergencySnapshot) -> None:
+    """The copy of an episode, as last announced (an end replaces a declaration)."""
+    copy = session.get(EmergencyCopy, episode.emergency_id)
+    if copy is not None and copy.ended and not episode.ended:
+        return  # a declaration arriving after its end changes nothing
+    session.merge(
+        EmergencyCopy(
+            emergency_id=episode.emergency_id,
+            snapshot=episode.model_dump(mode="json"),
+            start=episode.start,
+            end=episode.end,
+            ended=episode.ended,
+        )
+    )
+
+
+def emergencies_at(session: Session, at: datetime) -> list[EmergencySnapshot]:
+    """The episodes in force at `at`."""
+    rows = session.scalars(
+        select(EmergencyCopy).where(
+            EmergencyCopy.ended.is_(False),
+            EmergencyCopy.start <= at,
+            (EmergencyCopy.end.is_(None)) | (EmergencyCopy.end > at),
+        )
+    )
+    return [EmergencySnapshot.model_validate(row.snapshot) for row in rows]
+
+
+def held_at(session: Session, listing_ids: Sequence[str], at: datetime) -> dict[str, int]:
+    """How many units of each listing bookings hold at the instant `at`."""
+    if not listing_ids:
+        return {}
+    rows = session.execute(
+        select(BookedPeriod.listing_id, func.sum(BookedPeriod.quantity))
+        .where(
+            BookedPeriod.listing_id.in_(listing_ids),
+            BookedPeriod.holding.is_(True),
+            BookedPeriod.start <= at,
+            BookedPeriod.end > at,
+        )
+        .group_by(BookedPeriod.listing_id)
+    )
+    return {listing_id: int(units) for listing_id, units in rows}

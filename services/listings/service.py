@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from contracts import clock
 from contracts.caller import Caller
 from contracts.errors import unknown_commune, validated
 from contracts.events import Event
@@ -21,9 +22,9 @@ from contracts.listings import (
     ListingWithdrawn,
     Period,
 )
-from contracts.topology import BOOKINGS_TO_LISTINGS
+from contracts.topology import BOOKINGS_TO_LISTINGS, EMERGENCIES_TO_LISTINGS
 from infra.communes import communes
-from infra.consumer import consume_event_batches
+from infra.consumer import consume_event_batches, consume_events
 from infra.database import UnitOfWork
 from infra.health import OperableService
 from infra.rpc import rpc
@@ -34,6 +35,7 @@ from services.listings.domain import (
     ensure_changeable,
     ensure_manager_of,
     ensure_visible,
+    free_now_first,
     free_periods,
     merge_periods,
     saturated_periods,
@@ -70,6 +72,23 @@ def _for_change(session, who: Caller, listing_id: str) -> ListingRow:
     row = _visible(session, who, listing_id, for_update=True)
     ensure_changeable(who, row.status, row.owner_commune)
     return row
+
+
+def _free_now_first_in_emergencies(session, who: Caller, items: list[dict]) -> list[dict]:
+    """During an episode over the searcher's commune, what is free now comes first (within
+    the page: pages stay in the search's own order)."""
+    now = clock.now()
+    directory = communes()
+    categories = {
+        category
+        for episode in repository.emergencies_at(session, now)
+        if episode.territory.contains(who.commune, directory)
+        for category in episode.categories
+    }
+    if not categories or not items:
+        return items
+    covered = [item["id"] for item in items if item["category"] in categories]
+    return free_now_first(items, categories, repository.held_at(session, covered, now))
 
 
 class Service(OperableService):
@@ -130,7 +149,7 @@ class Service(OperableService):
 
     @rpc
     def search(self, caller: dict, query: dict) -> dict:
-        Caller.model_validate(caller)
+        who = Caller.model_validate(caller)
         q = validated(ListingQuery, query)
         origin = None
         if q.near is not None:
@@ -141,6 +160,7 @@ class Service(OperableService):
         period = window(q.available_from, q.available_to) if q.available_from else None
         with self.db.reading() as session:
             items, next_cursor = repository.search(session, q, origin, period)
+            items = _free_now_first_in_emergencies(session, who, items)
         return {"items": items, "next_cursor": next_cursor}
 
     @rpc
@@ -174,3 +194,9 @@ class Service(OperableService):
             repository.record_bookings(
                 tx.session, [(event.payload, event.occurred_at) for event in fresh]
             )
+
+    @consume_events(EMERGENCIES_TO_LISTINGS)
+    def keep_emergencies(self, event: Event) -> None:
+        """Keeps the episodes, to put what is free now first in their territory's searches."""
+        with self.db.handling(event) as tx:
+            repository.keep_emergency(tx.session, event.payload)

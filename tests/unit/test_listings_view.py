@@ -32,6 +32,7 @@ def test_the_fast_view_is_the_documented_view():
         cancellation_notice_days=1,
         late_cancellation_fee_cents=10000,
         rules="Plein au retour",
+        auto_approve_in_emergencies=False,
         search_text="",
         created_at=datetime(2026, 11, 27, 10, 0, 0, 123456, tzinfo=UTC),
         updated_at=datetime(2026, 11, 28, 9, 30, tzinfo=UTC),
