@@ -349,7 +349,7 @@ class Service(OperableService):
         """Requests the consultant's commune left undecided for `engagement_expiry_days`
         expire, with their event. Each is moved under its row lock and only from
         `requested`, so restarts and replicas expire it once."""
-        settings = self.container.config.get("SERVICE_SETTINGS") or Settings()
+        settings = self.config.get("SERVICE_SETTINGS") or Settings()
         delay = timedelta(days=settings.engagement_expiry_days)
         with self.db.transaction() as tx:
             for row in repository.due_to_expire(tx.session, datetime.now(UTC) - delay):
