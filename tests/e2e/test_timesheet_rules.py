@@ -97,7 +97,7 @@ def urbanist_lent_twice(stack, consultants_db):
 def stored(engine, consultant_id: str) -> list[tuple]:
     with engine.connect() as conn:
         return [
-            tuple(r)
+            (date.fromisoformat(str(r[0])), r[1], r[2])  # SQLite answers a date as text
             for r in conn.execute(
                 text(
                     "SELECT t.work_date, t.half_days, t.status FROM timesheets t "
