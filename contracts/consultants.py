@@ -325,11 +325,13 @@ class EngagementStatus(StrEnum):
     REJECTED = "rejected"
     CANCELLED = "cancelled"
     COMPLETED = "completed"
+    EXPIRED = "expired"  # not decided in time (the consultants service's expiry delay)
 
 
 class TimesheetStatus(StrEnum):
-    RECORDED = "recorded"
+    RECORDED = "recorded"  # to approve (again, once a rejected one is corrected)
     APPROVED = "approved"
+    REJECTED = "rejected"  # with the borrower's reason, for the lender to correct
 
 
 class EngagementAction(StrEnum):
@@ -337,8 +339,11 @@ class EngagementAction(StrEnum):
     REJECT = "reject"
     CANCEL = "cancel"
     COMPLETE = "complete"
+    EXPIRE = "expire"
     RECORD_TIMESHEET = "record_timesheet"
     APPROVE_TIMESHEET = "approve_timesheet"
+    REJECT_TIMESHEET = "reject_timesheet"
+    CORRECT_TIMESHEET = "correct_timesheet"
 
 
 class EngagementParty(StrEnum):
@@ -396,11 +401,38 @@ ENGAGEMENT_STEPS: dict[EngagementAction, EngagementStep] = {
     EngagementAction.COMPLETE: EngagementStep(
         frozenset({_S.ACCEPTED}), _S.COMPLETED, _P.EITHER, _PARTIES
     ),
+    # taken by the service's timer once a request waited too long, by no person
+    EngagementAction.EXPIRE: EngagementStep(
+        frozenset({_S.REQUESTED}), _S.EXPIRED, _P.EITHER, frozenset()
+    ),
     EngagementAction.RECORD_TIMESHEET: EngagementStep(
         frozenset({_S.ACCEPTED}), None, _P.LENDER, _PARTIES
     ),
-    # days recorded are approved whatever became of the engagement since
+    # days recorded are approved (or rejected) whatever became of the engagement since
     EngagementAction.APPROVE_TIMESHEET: EngagementStep(frozenset(_S), None, _P.BORROWER, _PARTIES),
+    EngagementAction.REJECT_TIMESHEET: EngagementStep(frozenset(_S), None, _P.BORROWER, _PARTIES),
+    EngagementAction.CORRECT_TIMESHEET: EngagementStep(
+        frozenset({_S.ACCEPTED}), None, _P.LENDER, _PARTIES
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TimesheetStep:
+    """What an action on days worked does to one timesheet: from one of `sources` to
+    `target`. Who takes it, and on which engagements, is its ENGAGEMENT_STEPS entry."""
+
+    sources: frozenset[TimesheetStatus]
+    target: TimesheetStatus
+
+
+_T = TimesheetStatus
+# the timesheet state machine: recorded, then approved (charged) or rejected with a reason;
+# the lender corrects a rejected one, which is then to approve again
+TIMESHEET_STEPS: dict[EngagementAction, TimesheetStep] = {
+    EngagementAction.APPROVE_TIMESHEET: TimesheetStep(frozenset({_T.RECORDED}), _T.APPROVED),
+    EngagementAction.REJECT_TIMESHEET: TimesheetStep(frozenset({_T.RECORDED}), _T.REJECTED),
+    EngagementAction.CORRECT_TIMESHEET: TimesheetStep(frozenset({_T.REJECTED}), _T.RECORDED),
 }
 
 
@@ -422,12 +454,42 @@ class EngagementRequest(_Ordered):
     )
 
 
-class TimesheetEntry(Input):
+class TimesheetCorrection(Input):
+    """What the consultant's commune says of days worked on one date: at most one day a
+    person across all their engagements; a weekend or public holiday only as exceptional
+    work, with its reason. Also what corrects a rejected timesheet (its date stays)."""
+
+    days: Days
+    note: str = Field(default="", max_length=1000)
+    exceptional_work: bool = Field(
+        default=False, description="work on a weekend or public holiday, said on purpose"
+    )
+    exceptional_reason: str | None = Field(
+        default=None,
+        validate_default=True,
+        max_length=300,
+        description="why the work could not wait for a working day (with exceptional_work)",
+    )
+
+    @field_validator("exceptional_reason")
+    @classmethod
+    def _with_the_flag(cls, value: str | None, info: ValidationInfo) -> str | None:
+        flagged = info.data.get("exceptional_work", False)
+        if flagged and (value is None or len(value) < 3):
+            raise PydanticCustomError(
+                "exceptional_reason_required", "exceptional work needs its reason (3 characters+)"
+            )
+        if not flagged and value:
+            raise PydanticCustomError(
+                "exceptional_work_not_flagged", "a reason goes with exceptional_work: true"
+            )
+        return value or None
+
+
+class TimesheetEntry(TimesheetCorrection):
     """Days worked, reported on `date` (within the engagement, not in the future)."""
 
     date: dt.date = Field(description="the day the work is reported for")
-    days: Days
-    note: str = Field(default="", max_length=1000)
 
     @field_validator("date")
     @classmethod
@@ -460,10 +522,14 @@ class TimesheetView(BaseModel):
     status: TimesheetStatus
     note: str
     amount_cents: int
+    exceptional_reason: str | None = None  # set: exceptional work on a non-working day
     recorded_at: datetime
     recorded_by: str
     approved_at: datetime | None
     approved_by: str | None
+    rejection_reason: str | None = None  # the last rejection's, kept once corrected
+    rejected_at: datetime | None = None
+    rejected_by: str | None = None
 
 
 class EngagementView(BaseModel):
@@ -543,12 +609,19 @@ class EngagementCompleted(Event):
     payload: EngagementSnapshot
 
 
+@register
+class EngagementExpired(Event):
+    TYPE = "engagement.expired"
+    payload: EngagementSnapshot
+
+
 EVENT_OF_STATUS: dict[EngagementStatus, type[Event]] = {
     EngagementStatus.REQUESTED: EngagementRequested,
     EngagementStatus.ACCEPTED: EngagementAccepted,
     EngagementStatus.REJECTED: EngagementRejected,
     EngagementStatus.CANCELLED: EngagementCancelled,
     EngagementStatus.COMPLETED: EngagementCompleted,
+    EngagementStatus.EXPIRED: EngagementExpired,
 }
 
 
@@ -577,3 +650,23 @@ class TimesheetApproval(Payload):
 class EngagementTimesheetApproved(Event):
     TYPE = "engagement.timesheet_approved"
     payload: TimesheetApproval
+
+
+class RejectedTimesheet(Payload):
+    """Days worked the requesting commune rejected, and why: for the lender to correct."""
+
+    engagement_id: str
+    timesheet_id: str
+    consultant_id: str
+    consultant_name: str
+    lender_commune: str
+    borrower_commune: str
+    work_date: date
+    days: Decimal
+    reason: str
+
+
+@register
+class EngagementTimesheetRejected(Event):
+    TYPE = "engagement.timesheet_rejected"
+    payload: RejectedTimesheet

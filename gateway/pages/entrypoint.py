@@ -87,6 +87,8 @@ NOTICES = {
     "mission-terminee": "La mission est terminée.",
     "temps-saisi": "Les jours travaillés sont enregistrés.",
     "temps-approuve": "Les jours travaillés sont approuvés : ils seront facturés.",
+    "temps-refuse": "Les jours travaillés sont refusés ; la commune de l'expert verra votre motif.",
+    "temps-corrige": "Les jours travaillés sont corrigés : ils sont de nouveau à approuver.",
     "facturation-faite": "La facturation de la période est faite.",
     "paiement-enregistre": "Le paiement est enregistré.",
     "releve-importe": "Le relevé est importé.",

@@ -1,5 +1,6 @@
 """Experts: describe a need in words, see ranked experts with each score explained as bars,
-request an engagement; missions with their timesheets (record, approve) and decisions."""
+request an engagement; missions with their timesheets (record, approve or reject, correct)
+and decisions."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from contracts.caller import Role
-from contracts.consultants import ENGAGEMENT_STEPS, EngagementAction
+from contracts.consultants import ENGAGEMENT_STEPS, TIMESHEET_STEPS, EngagementAction
 from contracts.errors import ServiceError
 from gateway.errors import status_of
 from gateway.pages import french
@@ -19,6 +20,12 @@ from gateway.rpc import ServiceRpc
 
 PARTIES = (Role.AGENT, Role.MANAGER)
 SIDES = {"demandees": "borrower", "pretees": "lender"}
+# the timesheet actions of the pages: path segment -> (action, notice once done)
+SHEET_ACTIONS = {
+    "approuver": (EngagementAction.APPROVE_TIMESHEET, "temps-approuve"),
+    "refuser": (EngagementAction.REJECT_TIMESHEET, "temps-refuse"),
+    "corriger": (EngagementAction.CORRECT_TIMESHEET, "temps-corrige"),
+}
 
 
 def days_amount(text: str | None, field: str = "days") -> Decimal:
@@ -30,6 +37,20 @@ def days_amount(text: str | None, field: str = "days") -> Decimal:
     if value <= 0 or value % Decimal("0.5") != 0:
         raise FormError(field, "Les jours se comptent en jours entiers ou en demi-journées.")
     return value
+
+
+def days_worked(form) -> dict:
+    """Days, note and, for a weekend or a public holiday, the exceptional work's reason."""
+    exceptional = bool(form.get("exceptionnel"))
+    reason = (form.get("motif_exceptionnel") or "").strip()[:300]
+    if exceptional and len(reason) < 3:
+        raise FormError("motif_exceptionnel", "Indiquez pourquoi ce travail était exceptionnel.")
+    return {
+        "days": str(days_amount(form.get("jours"))),
+        "note": (form.get("note") or "").strip()[:1000],
+        "exceptional_work": exceptional,
+        "exceptional_reason": reason if exceptional else None,
+    }
 
 
 def reasons(explanation: dict) -> dict[str, str]:
@@ -188,11 +209,7 @@ class ExpertPages:
             elif action == "terminer":
                 self.consultants.complete(caller, engagement_id)
             else:
-                entry = {
-                    "date": day(form.get("date"), "date").isoformat(),
-                    "days": str(days_amount(form.get("jours"))),
-                    "note": (form.get("note") or "").strip()[:1000],
-                }
+                entry = {"date": day(form.get("date"), "date").isoformat()} | days_worked(form)
                 self.consultants.record_timesheet(caller, engagement_id, entry)
         except FormError as exc:
             return self._engagement(web, engagement_id, [exc.message], 422)
@@ -203,16 +220,36 @@ class ExpertPages:
             return self._engagement(web, engagement_id, lines, status_of(exc))
         return go(f"/missions/{engagement_id}", notices[action])
 
-    @page("POST", "/missions/<engagement_id>/temps/<timesheet_id>/approuver", roles=PARTIES)
-    def timesheet_approve(self, request, web: Web, engagement_id: str, timesheet_id: str):
+    @page("POST", "/missions/<engagement_id>/temps/<timesheet_id>/<action>", roles=PARTIES)
+    def timesheet_action(
+        self, request, web: Web, engagement_id: str, timesheet_id: str, action: str
+    ):
+        if action not in SHEET_ACTIONS:
+            raise PageProblem(404, "Cette action n'existe pas.")
+        step, notice = SHEET_ACTIONS[action]
+        caller, form = as_rpc(web.caller), web.form
         try:
-            self.consultants.approve_timesheet(as_rpc(web.caller), engagement_id, timesheet_id)
+            if step == EngagementAction.APPROVE_TIMESHEET:
+                self.consultants.approve_timesheet(caller, engagement_id, timesheet_id)
+            elif step == EngagementAction.REJECT_TIMESHEET:
+                reason = (form.get("motif") or "").strip()
+                if len(reason) < 3:
+                    raise FormError("motif", "Indiquez le motif du refus.")
+                self.consultants.reject_timesheet(
+                    caller, engagement_id, timesheet_id, {"reason": reason[:1000]}
+                )
+            else:
+                self.consultants.correct_timesheet(
+                    caller, engagement_id, timesheet_id, days_worked(form)
+                )
+        except FormError as exc:
+            return self._engagement(web, engagement_id, [exc.message], 422)
         except ServiceError as exc:
             if exc.code not in ("conflict", "invalid_input"):
                 raise
             lines = french.explain_refusal(exc)
             return self._engagement(web, engagement_id, lines, status_of(exc))
-        return go(f"/missions/{engagement_id}", "temps-approuve")
+        return go(f"/missions/{engagement_id}", notice)
 
     def _engagement(self, web: Web, engagement_id: str, problems: list[str], status: int):
         engagement = self.consultants.get_engagement(as_rpc(web.caller), engagement_id)
@@ -229,16 +266,24 @@ class ExpertPages:
                 engagement["lender_commune"],
             )
 
+        def sheet_actions(sheet: dict) -> list[str]:
+            # the actions the timesheet's state machine leaves open on this one
+            return [
+                segment
+                for segment, (action, _) in SHEET_ACTIONS.items()
+                if may(action) and sheet["status"] in TIMESHEET_STEPS[action].sources
+            ]
+
         return Page(
             "engagement.html",
             {
                 "engagement": engagement,
+                "sheet_actions": {t["id"]: sheet_actions(t) for t in engagement["timesheets"]},
                 "lender": lender,
                 "problems": problems,
                 "may_decide": may(EngagementAction.ACCEPT),
                 "may_cancel": may(EngagementAction.CANCEL),
                 "may_record": may(EngagementAction.RECORD_TIMESHEET),
-                "may_approve": may(EngagementAction.APPROVE_TIMESHEET),
                 "may_complete": may(EngagementAction.COMPLETE),
             },
             status,

@@ -43,8 +43,9 @@ ENGAGEMENT_STATUS = {
     "rejected": "Refusée",
     "cancelled": "Annulée",
     "completed": "Terminée",
+    "expired": "Expirée",
 }
-TIMESHEET_STATUS = {"recorded": "À approuver", "approved": "Approuvé"}
+TIMESHEET_STATUS = {"recorded": "À approuver", "approved": "Approuvé", "rejected": "Refusé"}
 INVOICE_STATUS = {
     "issued": "Émise",
     "partially_paid": "Payée en partie",

@@ -13,6 +13,7 @@ from contracts.consultants import (
     MatchPage,
     MatchQuery,
     SkillList,
+    TimesheetCorrection,
     TimesheetEntry,
 )
 from contracts.fields import Reason, RequiredReason
@@ -226,7 +227,11 @@ class ConsultantRoutes:
         idempotent=True,
         tag=ENGAGEMENTS,
         summary="The consultant's commune records days worked (whole or half days)",
-        description="422 beyond the engagement's days, outside its period or in the future.",
+        description="422 beyond the engagement's days, outside its period or in the future; "
+        "beyond one day for the person on that date across all their engagements "
+        "(`one_day_per_date`, with `days_left`); on a weekend or a public holiday of the "
+        "consultant's home commune (Alsace-Moselle's included) without `exceptional_work` "
+        "and its `exceptional_reason` (`exceptional_work_required`, naming the day).",
     )
     def record_timesheet(self, request, caller: Caller, engagement_id: str, body: TimesheetEntry):
         entry = body.model_dump(mode="json")
@@ -243,3 +248,46 @@ class ConsultantRoutes:
     )
     def approve_timesheet(self, request, caller: Caller, engagement_id: str, timesheet_id: str):
         return self.consultants.approve_timesheet(as_rpc(caller), engagement_id, timesheet_id)
+
+    @api(
+        "POST",
+        "/api/v1/engagements/<engagement_id>/timesheets/<timesheet_id>/reject",
+        body=RequiredReason,
+        response=EngagementView,
+        roles=PARTIES,
+        idempotent=True,
+        tag=ENGAGEMENTS,
+        summary="The requesting commune rejects days worked, with a reason",
+        description="Nothing is charged; the consultant's commune corrects them "
+        "(`engagement.timesheet_rejected`). 409 unless the days are to approve.",
+    )
+    def reject_timesheet(
+        self, request, caller: Caller, engagement_id: str, timesheet_id: str, body: RequiredReason
+    ):
+        return self.consultants.reject_timesheet(
+            as_rpc(caller), engagement_id, timesheet_id, body.model_dump()
+        )
+
+    @api(
+        "POST",
+        "/api/v1/engagements/<engagement_id>/timesheets/<timesheet_id>/correct",
+        body=TimesheetCorrection,
+        response=EngagementView,
+        roles=PARTIES,
+        idempotent=True,
+        tag=ENGAGEMENTS,
+        summary="The consultant's commune corrects rejected days (days, note): to approve again",
+        description="The date stays; the rules of days recorded apply. 409 unless rejected.",
+    )
+    def correct_timesheet(
+        self,
+        request,
+        caller: Caller,
+        engagement_id: str,
+        timesheet_id: str,
+        body: TimesheetCorrection,
+    ):
+        correction = body.model_dump(mode="json")
+        return self.consultants.correct_timesheet(
+            as_rpc(caller), engagement_id, timesheet_id, correction
+        )

@@ -75,7 +75,11 @@ class EngagementRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
-    __table_args__ = (Index("ix_engagements_consultant_status", "consultant_id", "status"),)
+    __table_args__ = (
+        Index("ix_engagements_consultant_status", "consultant_id", "status"),
+        # the expiry timer's: requests by age
+        Index("ix_engagements_status_created", "status", "created_at"),
+    )
 
 
 class EngagementTransitionRow(Base):
@@ -93,7 +97,8 @@ class EngagementTransitionRow(Base):
 
 
 class TimesheetRow(Base):
-    """Days worked on an engagement, recorded by the lender, approved by the borrower."""
+    """Days worked on an engagement, recorded by the lender, approved by the borrower (or
+    rejected with a reason, then corrected by the lender)."""
 
     __tablename__ = "timesheets"
 
@@ -103,7 +108,13 @@ class TimesheetRow(Base):
     half_days: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text)
+    # set: work on a weekend or public holiday, and why it could not wait
+    exceptional_reason: Mapped[str | None] = mapped_column(Text)
     recorded_by: Mapped[str] = mapped_column(String(36))
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
     approved_by: Mapped[str | None] = mapped_column(String(36))
     approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # the last rejection, kept once the lender corrected the days
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    rejected_by: Mapped[str | None] = mapped_column(String(36))
+    rejected_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

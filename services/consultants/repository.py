@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -23,7 +23,9 @@ from contracts.consultants import (
     EngagementTransition,
     EngagementView,
     RecordedPeriod,
+    RejectedTimesheet,
     TimesheetApproval,
+    TimesheetCorrection,
     TimesheetStatus,
     TimesheetView,
 )
@@ -193,8 +195,9 @@ def bump(row: ConsultantRow) -> None:
     row.updated_at = datetime.now(UTC)
 
 
-def calendar_of(session: Session, consultant_id: str) -> Calendar:
-    return Calendar.of(periods_of(session, [consultant_id])[consultant_id])
+def calendar_of(session: Session, consultant: ConsultantRow) -> Calendar:
+    """The consultant's periods, on their home commune's public holidays."""
+    return Calendar.of(periods_of(session, [consultant.id])[consultant.id], consultant.home_commune)
 
 
 def commitments_of(
@@ -288,7 +291,7 @@ def profiles(
                         bio=r.bio,
                         day_rate_cents=r.day_rate_cents,
                         max_days_per_month=r.max_days_per_month,
-                        calendar=Calendar.of(periods[r.id]),
+                        calendar=Calendar.of(periods[r.id], r.home_commune),
                         commitments=tuple(commitments[r.id]),
                     ),
                     view_of(r, periods[r.id]),
@@ -461,7 +464,13 @@ def engagements_of(
 
 
 def add_timesheet(
-    session: Session, engagement_id: str, work_date, half_days: int, note: str, caller: Caller
+    session: Session,
+    engagement_id: str,
+    work_date,
+    half_days: int,
+    note: str,
+    caller: Caller,
+    exceptional_reason: str | None = None,
 ) -> TimesheetRow:
     row = TimesheetRow(
         id=str(uuid.uuid4()),
@@ -470,12 +479,29 @@ def add_timesheet(
         half_days=half_days,
         status=TimesheetStatus.RECORDED.value,
         note=note,
+        exceptional_reason=exceptional_reason,
         recorded_by=caller.user_id,
         recorded_at=datetime.now(UTC),
     )
     session.add(row)
     session.flush()
     return row
+
+
+def half_days_on(
+    session: Session, consultant_id: str, work_date: date, exclude: str | None = None
+) -> int:
+    """What the consultant's timesheets of every engagement say of one date, in half days
+    (`exclude`: the timesheet being corrected). Read under the consultant's row lock, so
+    that two engagements recording the same date are decided one after the other."""
+    query = (
+        select(func.coalesce(func.sum(TimesheetRow.half_days), 0))
+        .join(EngagementRow, EngagementRow.id == TimesheetRow.engagement_id)
+        .where(EngagementRow.consultant_id == consultant_id, TimesheetRow.work_date == work_date)
+    )
+    if exclude is not None:
+        query = query.where(TimesheetRow.id != exclude)
+    return int(session.scalar(query) or 0)
 
 
 def timesheet_for_update(session: Session, engagement_id: str, timesheet_id: str) -> TimesheetRow:
@@ -493,6 +519,56 @@ def approve_timesheet(sheet: TimesheetRow, caller: Caller) -> None:
     sheet.status = TimesheetStatus.APPROVED.value
     sheet.approved_by = caller.user_id
     sheet.approved_at = datetime.now(UTC)
+
+
+def reject_timesheet(sheet: TimesheetRow, caller: Caller, reason: str) -> None:
+    sheet.status = TimesheetStatus.REJECTED.value
+    sheet.rejection_reason = reason
+    sheet.rejected_by = caller.user_id
+    sheet.rejected_at = datetime.now(UTC)
+
+
+def correct_timesheet(
+    sheet: TimesheetRow, caller: Caller, half_days: int, correction: TimesheetCorrection
+) -> None:
+    """The lender's new days and note: recorded again, to approve (the rejection is kept)."""
+    sheet.status = TimesheetStatus.RECORDED.value
+    sheet.half_days = half_days
+    sheet.note = correction.note
+    sheet.exceptional_reason = correction.exceptional_reason
+    sheet.recorded_by = caller.user_id
+    sheet.recorded_at = datetime.now(UTC)
+
+
+def timesheet_rejection(row: EngagementRow, sheet: TimesheetRow) -> RejectedTimesheet:
+    """What the lender is told of rejected days: which, and why."""
+    seen = _RowWith(
+        row,
+        engagement_id=row.id,
+        timesheet_id=sheet.id,
+        work_date=sheet.work_date,
+        days=as_days(sheet.half_days),
+        reason=sheet.rejection_reason or "",
+    )
+    return RejectedTimesheet.model_validate(seen, from_attributes=True)
+
+
+def due_to_expire(session: Session, requested_before: datetime, limit: int = 100):
+    """Requests still undecided that were made before `requested_before`, locked: on
+    PostgreSQL those another replica's timer holds are skipped (it expires them), on SQLite
+    BEGIN IMMEDIATE already lets one transaction at a time in."""
+    query = (
+        select(EngagementRow)
+        .where(
+            EngagementRow.status == EngagementStatus.REQUESTED.value,
+            EngagementRow.created_at <= requested_before,
+        )
+        .order_by(EngagementRow.created_at, EngagementRow.id)
+        .limit(limit)
+    )
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))
 
 
 def timesheet_approval(row: EngagementRow, sheet: TimesheetRow) -> TimesheetApproval:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from contracts.caller import Caller
 from contracts.clock import paris_today
@@ -18,15 +19,18 @@ from contracts.consultants import (
     ConsultantTerms,
     ConsultantUpdated,
     ConsultantWithdrawn,
+    EngagementAction,
     EngagementQuery,
     EngagementRequest,
     EngagementStatus,
     EngagementTimesheetApproved,
+    EngagementTimesheetRejected,
     Match,
     MatchPage,
     MatchQuery,
     SkillList,
     SkillView,
+    TimesheetCorrection,
     TimesheetEntry,
     TimesheetStatus,
 )
@@ -40,10 +44,12 @@ from infra.communes import communes
 from infra.database import UnitOfWork
 from infra.health import OperableService
 from infra.rpc import rpc
+from infra.timers import periodic
 from services.consultants import domain, repository
 from services.consultants.dependencies import MatchingIndex
 from services.consultants.domain import Commitment, Period, as_days, half_days
-from services.consultants.models import ConsultantRow, EngagementRow
+from services.consultants.models import ConsultantRow, EngagementRow, TimesheetRow
+from services.consultants.settings import Settings
 
 
 class Service(OperableService):
@@ -172,7 +178,7 @@ class Service(OperableService):
             consultant = _seen(tx.session, who, asked.consultant_id)
             if consultant is None:
                 raise domain.unknown_consultant()
-            calendar = repository.calendar_of(tx.session, consultant.id)
+            calendar = repository.calendar_of(tx.session, consultant)
             domain.check_request(
                 published=consultant.status == ConsultantStatus.PUBLISHED.value,
                 home_commune=consultant.home_commune,
@@ -207,7 +213,7 @@ class Service(OperableService):
             target = domain.check_accept(
                 EngagementStatus(row.status),
                 published=consultant.status == ConsultantStatus.PUBLISHED.value,
-                calendar=repository.calendar_of(tx.session, consultant.id),
+                calendar=repository.calendar_of(tx.session, consultant),
                 max_days_per_month=consultant.max_days_per_month,
                 held=others[consultant.id],
                 engagement=Commitment(row.id, row.start, row.end, row.half_days),
@@ -255,24 +261,22 @@ class Service(OperableService):
 
     @rpc
     def record_timesheet(self, caller: dict, engagement_id: str, entry: dict) -> dict:
-        """The consultant's commune records days worked."""
+        """The consultant's commune records days worked: at most one day a date for the
+        person across all their engagements (the consultant's row is locked while
+        deciding, so two engagements recording the same date are decided in turn)."""
         who = Caller.model_validate(caller)
         asked = validated(TimesheetEntry, entry)
         with self.db.transaction() as tx:
-            _, row = self._locked(tx.session, who, engagement_id, "record_timesheet")
-            sheets = repository.timesheets_of(tx.session, [row.id])[row.id]
-            domain.check_timesheet(
-                status=EngagementStatus(row.status),
-                start=row.start,
-                end=row.end,
-                days_total=as_days(row.half_days),
-                days_recorded=as_days(sum(t.half_days for t in sheets)),
-                work_date=asked.date,
-                days=asked.days,
-                today=paris_today(),
-            )
+            consultant, row = self._locked(tx.session, who, engagement_id, "record_timesheet")
+            _check_days_worked(tx.session, consultant, row, asked.date, asked)
             repository.add_timesheet(
-                tx.session, row.id, asked.date, half_days(asked.days), asked.note, who
+                tx.session,
+                row.id,
+                asked.date,
+                half_days(asked.days),
+                asked.note,
+                who,
+                asked.exceptional_reason,
             )
             (view,) = repository.engagement_views(tx.session, [row])
         return view.model_dump(mode="json")
@@ -280,16 +284,77 @@ class Service(OperableService):
     @rpc
     def approve_timesheet(self, caller: dict, engagement_id: str, timesheet_id: str) -> dict:
         """The requesting commune approves days worked: what billing charges."""
-        who = Caller.model_validate(caller)
-        with self.db.transaction() as tx:
-            _, row = self._locked(tx.session, who, engagement_id, "approve_timesheet")
-            sheet = repository.timesheet_for_update(tx.session, row.id, timesheet_id)
-            domain.check_approvable(TimesheetStatus(sheet.status))
+
+        def approve(tx: UnitOfWork, row: EngagementRow, sheet: TimesheetRow, who: Caller):
             repository.approve_timesheet(sheet, who)
             tx.emit(EngagementTimesheetApproved, repository.timesheet_approval(row, sheet))
+
+        action = EngagementAction.APPROVE_TIMESHEET
+        return self._decide_timesheet(caller, engagement_id, timesheet_id, action, approve)
+
+    @rpc
+    def reject_timesheet(
+        self, caller: dict, engagement_id: str, timesheet_id: str, body: dict
+    ) -> dict:
+        """The requesting commune rejects days worked, saying why: nothing is charged, the
+        consultant's commune corrects them."""
+        reason = validated(RequiredReason, body).reason
+
+        def reject(tx: UnitOfWork, row: EngagementRow, sheet: TimesheetRow, who: Caller):
+            repository.reject_timesheet(sheet, who, reason)
+            tx.emit(EngagementTimesheetRejected, repository.timesheet_rejection(row, sheet))
+
+        action = EngagementAction.REJECT_TIMESHEET
+        return self._decide_timesheet(caller, engagement_id, timesheet_id, action, reject)
+
+    def _decide_timesheet(
+        self, caller: dict, engagement_id: str, timesheet_id: str, action, decide
+    ) -> dict:
+        """The borrower's decision on days worked, if the timesheet's state machine allows
+        it: `decide` changes the timesheet and emits its event."""
+        who = Caller.model_validate(caller)
+        with self.db.transaction() as tx:
+            _, row = self._locked(tx.session, who, engagement_id, action)
+            sheet = repository.timesheet_for_update(tx.session, row.id, timesheet_id)
+            domain.next_timesheet_status(TimesheetStatus(sheet.status), action)
+            decide(tx, row, sheet, who)
             tx.session.flush()
             (view,) = repository.engagement_views(tx.session, [row])
         return view.model_dump(mode="json")
+
+    @rpc
+    def correct_timesheet(
+        self, caller: dict, engagement_id: str, timesheet_id: str, correction: dict
+    ) -> dict:
+        """The consultant's commune amends rejected days (days, note, exceptional work's
+        reason; the date stays): they are to approve again, under the same rules as
+        days recorded."""
+        who = Caller.model_validate(caller)
+        asked = validated(TimesheetCorrection, correction)
+        action = EngagementAction.CORRECT_TIMESHEET
+        with self.db.transaction() as tx:
+            consultant, row = self._locked(tx.session, who, engagement_id, action)
+            sheet = repository.timesheet_for_update(tx.session, row.id, timesheet_id)
+            domain.next_timesheet_status(TimesheetStatus(sheet.status), action)
+            _check_days_worked(tx.session, consultant, row, sheet.work_date, asked, sheet)
+            repository.correct_timesheet(sheet, who, half_days(asked.days), asked)
+            tx.session.flush()
+            (view,) = repository.engagement_views(tx.session, [row])
+        return view.model_dump(mode="json")
+
+    # -- time -------------------------------------------------------------------------
+
+    @periodic("expiry_interval_seconds", default=60.0)
+    def expire_undecided(self) -> None:
+        """Requests the consultant's commune left undecided for `engagement_expiry_days`
+        expire, with their event. Each is moved under its row lock and only from
+        `requested`, so restarts and replicas expire it once."""
+        settings = self.config.get("SERVICE_SETTINGS") or Settings()
+        delay = timedelta(days=settings.engagement_expiry_days)
+        with self.db.transaction() as tx:
+            for row in repository.due_to_expire(tx.session, datetime.now(UTC) - delay):
+                target = domain.next_status(EngagementStatus(row.status), EngagementAction.EXPIRE)
+                move_engagement(tx, row, target, None, f"not decided within {delay.days} days")
 
     # -- reading ----------------------------------------------------------------------
 
@@ -339,6 +404,43 @@ class Service(OperableService):
         return consultant, row
 
 
+def _check_days_worked(
+    session,
+    consultant: ConsultantRow,
+    row: EngagementRow,
+    work_date,
+    asked: TimesheetCorrection,
+    corrected: TimesheetRow | None = None,
+) -> None:
+    """The rules of days worked (domain.check_timesheet), against what is stored: the
+    engagement's other timesheets, and the person's other days on that date."""
+    others = [
+        t
+        for t in repository.timesheets_of(session, [row.id])[row.id]
+        if corrected is None or t.id != corrected.id
+    ]
+    domain.check_timesheet(
+        status=EngagementStatus(row.status),
+        start=row.start,
+        end=row.end,
+        days_total=as_days(row.half_days),
+        days_recorded=as_days(sum(t.half_days for t in others)),
+        work_date=work_date,
+        days=asked.days,
+        today=paris_today(),
+        recorded_that_day=as_days(
+            repository.half_days_on(
+                session, consultant.id, work_date, corrected.id if corrected else None
+            )
+        ),
+        exceptional_reason=asked.exceptional_reason,
+        subdivision=domain.holiday_subdivision(consultant.home_commune),
+        action=(
+            EngagementAction.CORRECT_TIMESHEET if corrected else EngagementAction.RECORD_TIMESHEET
+        ),
+    )
+
+
 def _seen(session, who: Caller, consultant_id: str, for_update: bool = False):
     """The consultant if the caller may see it (see domain.visible), else None."""
     row = (
@@ -355,7 +457,7 @@ def _ensure_commitments_fit(
     session, row, max_days_per_month: int, previous_max: int | None = None
 ) -> None:
     held = repository.commitments_of(session, [row.id])[row.id]
-    calendar = repository.calendar_of(session, row.id)
+    calendar = repository.calendar_of(session, row)
     domain.ensure_commitments_fit(
         calendar, max_days_per_month, held, paris_today(), previous_max=previous_max
     )

@@ -16,6 +16,7 @@ import pytest
 import requests
 from sqlalchemy import text
 
+from services.consultants.domain import is_working_day
 from tests.support import assert_problem, listen, paris_today, wait_until
 
 FIRMINY, SAINT_ETIENNE, SAINT_CHAMOND = "42095", "42218", "42207"
@@ -37,6 +38,13 @@ URBANIST = {
 def month_after_next() -> date:
     first = paris_today().replace(day=1)
     return (first + timedelta(days=62)).replace(day=1)
+
+
+def worked(day: date, days: Any) -> dict:
+    """Days worked on `day`; on a weekend or a public holiday (the suite may run on one),
+    said to be exceptional work."""
+    exceptional = {"exceptional_work": True, "exceptional_reason": "Astreinte de crue"}
+    return {"date": day.isoformat(), "days": days} | ({} if is_working_day(day) else exceptional)
 
 
 def publish(stack, manager, **changes: Any) -> dict:
@@ -113,19 +121,16 @@ def test_saint_etienne_finds_engages_and_pays_firminys_urbanist(stack, approved_
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["status"] == "accepted"
 
-    recorded = firminy.post(f"{path}/timesheets", json={"date": today.isoformat(), "days": 2.5})
+    recorded = firminy.post(f"{path}/timesheets", json=worked(today, 1))
     assert recorded.status_code == 201, recorded.text
     (sheet,) = recorded.json()["timesheets"]
-    assert sheet["status"] == "recorded" and Decimal(sheet["days"]) == Decimal("2.5")
-    assert (
-        agent.post(f"{path}/timesheets", json={"date": today.isoformat(), "days": 0.5}).status_code
-        == 403
-    )
+    assert sheet["status"] == "recorded" and Decimal(sheet["days"]) == Decimal(1)
+    assert agent.post(f"{path}/timesheets", json=worked(today, 0.5)).status_code == 403
 
     approved = agent.post(f"{path}/timesheets/{sheet['id']}/approve")
     assert approved.status_code == 200, approved.text
     assert approved.json()["timesheets"][0]["status"] == "approved"
-    assert Decimal(approved.json()["days_approved"]) == Decimal("2.5")
+    assert Decimal(approved.json()["days_approved"]) == Decimal(1)
     assert_problem(agent.post(f"{path}/timesheets/{sheet['id']}/approve"), 409)
 
     events = wait_until(approved_timesheets, timeout=10)
@@ -143,9 +148,9 @@ def test_saint_etienne_finds_engages_and_pays_firminys_urbanist(stack, approved_
         "lender_commune": FIRMINY,
         "borrower_commune": SAINT_ETIENNE,
         "work_date": today.isoformat(),
-        "days": "2.5",
+        "days": "1.0",
         "day_rate_cents": 65000,
-        "amount_cents": 162500,  # 2.5 × 650.00 €
+        "amount_cents": 65000,  # 1 × 650.00 €
         "currency": "EUR",
         "mission": "Révision du PLU : relecture du règlement et des OAP",
         "order_reference": "EJ-2026-0042",
@@ -411,22 +416,16 @@ def test_bad_input_answers_4xx_problem_json_and_stores_nothing(stack, stored):
     assert_problem(too_early, 409)  # not accepted yet
     assert firminy.post(f"{path}/accept").status_code == 200
     for body, fields in [
-        ({"date": today.isoformat(), "days": 2.5}, ("days",)),
-        ({"date": (today - timedelta(days=1)).isoformat(), "days": 1}, ("date",)),
-        ({"date": (today + timedelta(days=1)).isoformat(), "days": 1}, ("date",)),
-        ({"date": today.isoformat(), "days": -1}, ("days",)),
-        ({"date": today.isoformat(), "days": "1.25"}, ("days",)),
+        (worked(today, 2.5), ("days",)),
+        (worked(today - timedelta(days=1), 1), ("date",)),
+        (worked(today + timedelta(days=1), 1), ("date",)),
+        (worked(today, -1), ("days",)),
+        (worked(today, "1.25"), ("days",)),
     ]:
         before = stored()
         refused(422, firminy.post(f"{path}/timesheets", json=body), *fields)
         assert stored() == before
-    assert (
-        firminy.post(
-            f"{path}/timesheets", json={"date": today.isoformat(), "days": 1.5}
-        ).status_code
-        == 201
-    )
-    refused(
-        422, firminy.post(f"{path}/timesheets", json={"date": today.isoformat(), "days": 1}), "days"
-    )
+    assert firminy.post(f"{path}/timesheets", json=worked(today, 0.5)).status_code == 201
+    # the engagement has 1.5 days left, the person half a day on this date
+    refused(422, firminy.post(f"{path}/timesheets", json=worked(today, 1)), "days")
     assert_problem(agent.post(f"{path}/cancel", json={}), 409)  # it has started

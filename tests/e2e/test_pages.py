@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from services.consultants.domain import is_working_day
 from tests.browser import axe_violations, chromium, describe, screenshot, sign_in
-from tests.support import Stack, day, this_period, wait_until
+from tests.support import Stack, day, paris_today, this_period, wait_until
 
 CHAMBON, FIRMINY, SAINT_ETIENNE = "42044", "42095", "42218"
 SNOWPLOUGH = "Chasse-neige Unimog U400 avec lame biaise 3 m"
@@ -375,13 +376,27 @@ def test_an_expert_is_found_engaged_and_their_days_approved(stack, browser):
     lender.goto(mission)
     lender.get_by_role("button", name="Accepter la mission").click()
     lender.get_by_label("Date").fill(day(0))
-    lender.get_by_label("Jours (entiers ou demi)").fill("1,5")
+    lender.get_by_label("Jours (entiers ou demi)").fill("1")
+    if not is_working_day(paris_today()):  # one day a date; a weekend's is exceptional work
+        lender.get_by_label("Travail exceptionnel (week-end ou jour férié)").check()
+        lender.get_by_label("Pourquoi ce travail ne pouvait pas attendre").fill("Crue")
     lender.get_by_role("button", name="Déclarer").click()
     assert "À approuver" in lender.locator("main").inner_text()
 
     agent.goto("/tableau-de-bord")
     assert "Jours travaillés à approuver (1)" in agent.locator("main").inner_text()
     agent.goto(mission)
-    agent.get_by_role("button", name="Approuver 1,5 j").click()
+    # rejected with a reason, corrected by the expert's commune, then approved
+    agent.get_by_label("Motif du refus").fill("Une demi-journée seulement")
+    agent.get_by_role("button", name="Refuser 1 j").click()
+    assert "votre motif" in agent.get_by_role("status").first.inner_text()
+    assert "Refusé" in agent.locator("tbody").inner_text()
+    lender.goto(mission)
+    assert "Une demi-journée seulement" in lender.locator("tbody").inner_text()
+    lender.get_by_label("Jours corrigés (entiers ou demi)").fill("0,5")
+    lender.get_by_role("button", name="Corriger").click()
+    assert "de nouveau à approuver" in lender.get_by_role("status").first.inner_text()
+    agent.goto(mission)
+    agent.get_by_role("button", name="Approuver 0,5 j").click()
     assert "ils seront facturés" in agent.get_by_role("status").first.inner_text()
     assert "Approuvé" in agent.locator("tbody").inner_text()

@@ -557,13 +557,17 @@ def test_days_worked_stay_within_the_engagement():
         today=date(2026, 3, 10),
     )
     domain.check_timesheet(
-        **terms, days_recorded=Decimal("0.5"), work_date=date(2026, 3, 9), days=Decimal("2.5")
+        **terms, days_recorded=Decimal("0.5"), work_date=date(2026, 3, 9), days=Decimal(1)
     )
     with pytest.raises(InvalidInput) as refused:
         domain.check_timesheet(
             **terms, days_recorded=Decimal(1), work_date=date(2026, 3, 11), days=Decimal("2.5")
         )
-    assert [e["field"] for e in refused.value.errors] == ["date", "days"]
+    assert [e["type"] for e in refused.value.errors] == [
+        "in_the_future",
+        "beyond_engagement",
+        "one_day_per_date",  # one person's day is one day
+    ]
     with pytest.raises(Conflict):
         domain.check_timesheet(
             **(terms | {"status": EngagementStatus.REQUESTED}),

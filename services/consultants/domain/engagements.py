@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from contracts.caller import Caller, Role
 from contracts.consultants import (
     ENGAGEMENT_STEPS,
+    TIMESHEET_STEPS,
     EngagementAction,
     EngagementStatus,
     TimesheetStatus,
@@ -22,7 +23,16 @@ from services.consultants.domain.commitments import (
     entangled,
     free_half_days,
 )
-from services.consultants.domain.working_days import Calendar, Period, as_days, half_days
+from services.consultants.domain.working_days import (
+    Calendar,
+    Period,
+    as_days,
+    day_in_words,
+    half_days,
+    why_not_working,
+)
+
+ONE_DAY = Decimal(1)  # what one person works on one date, across all their engagements
 
 
 def amount_cents(days: Decimal, day_rate_cents: int) -> int:
@@ -48,6 +58,7 @@ _REFUSALS: dict[EngagementAction, tuple[str, str]] = {
         "Only an agent or a manager may do this",
         "Only the two communes concerned may do this",
     ),
+    A.EXPIRE: ("Requests expire by themselves, once left undecided",) * 2,
     A.RECORD_TIMESHEET: (
         "Only an agent or a manager may do this",
         "Only the consultant's commune records the days worked",
@@ -55,6 +66,14 @@ _REFUSALS: dict[EngagementAction, tuple[str, str]] = {
     A.APPROVE_TIMESHEET: (
         "Only an agent or a manager may do this",
         "Only the commune that engaged the consultant approves the days",
+    ),
+    A.REJECT_TIMESHEET: (
+        "Only an agent or a manager may do this",
+        "Only the commune that engaged the consultant rejects the days",
+    ),
+    A.CORRECT_TIMESHEET: (
+        "Only an agent or a manager may do this",
+        "Only the consultant's commune corrects the days worked",
     ),
 }
 
@@ -208,10 +227,19 @@ def check_transition(
     return target
 
 
-def check_approvable(status: TimesheetStatus) -> None:
-    """Days worked are approved once."""
-    if status != TimesheetStatus.RECORDED:
-        raise Conflict("These days are already approved")
+def next_timesheet_status(current: TimesheetStatus, action: str) -> TimesheetStatus:
+    """What approving, rejecting or correcting days worked makes of them (TIMESHEET_STEPS):
+    recorded days are approved or rejected once, rejected ones corrected (409 otherwise)."""
+    step = TIMESHEET_STEPS[EngagementAction(action)]
+    if current not in step.sources:
+        if current == TimesheetStatus.APPROVED:
+            raise Conflict("These days are already approved", current_status=current)
+        done = {A.APPROVE_TIMESHEET: "approved", A.REJECT_TIMESHEET: "rejected"}
+        raise Conflict(
+            f"Days {current.value} cannot be {done.get(EngagementAction(action), 'corrected')}",
+            current_status=current,
+        )
+    return step.target
 
 
 def check_timesheet(
@@ -224,10 +252,18 @@ def check_timesheet(
     work_date: date,
     days: Decimal,
     today: date,
+    recorded_that_day: Decimal = Decimal(0),
+    exceptional_reason: str | None = None,
+    subdivision: str | None = None,
+    action: str = A.RECORD_TIMESHEET,
 ) -> None:
-    """Days worked: during an accepted engagement, within its period, not in the future,
-    never beyond the engagement's days."""
-    if status not in ENGAGEMENT_STEPS[A.RECORD_TIMESHEET].sources:
+    """Days worked (recorded, or a rejected timesheet corrected): during an accepted
+    engagement, within its period, not in the future, never beyond the engagement's days;
+    at most one day on a date for the person, `recorded_that_day` being what their other
+    timesheets of that date already say, whatever the engagement; on a weekend or a public
+    holiday of the consultant's home commune (`subdivision`) only as exceptional work, with
+    its reason. Every broken rule is reported at once (422)."""
+    if status not in ENGAGEMENT_STEPS[EngagementAction(action)].sources:
         raise Conflict(f"Days are recorded on accepted engagements, not {status.value} ones")
     errors = []
     if not start <= work_date < end:
@@ -239,5 +275,32 @@ def check_timesheet(
         errors.append(
             _error("days", f"only {left} day(s) of the engagement are left", "beyond_engagement")
         )
+    free = max(ONE_DAY - recorded_that_day, Decimal(0))
+    if days > free:
+        errors.append(one_day_per_date(work_date, recorded_that_day, free))
+    why_not = why_not_working(work_date, subdivision)
+    if why_not is not None and exceptional_reason is None:
+        errors.append(
+            _error(
+                "exceptional_work",
+                f"{day_in_words(work_date)} is not a working day ({why_not}): record it as "
+                f"exceptional work, with its reason",
+                "exceptional_work_required",
+                day=day_in_words(work_date),
+                why=why_not,
+            )
+        )
     if errors:
         raise InvalidInput("The timesheet breaks the engagement's terms", errors)
+
+
+def one_day_per_date(work_date: date, recorded: Decimal, free: Decimal) -> dict:
+    """The refusal of days beyond one on a date, saying how many remain."""
+    recorded, free = recorded.normalize(), free.normalize()
+    return _error(
+        "days",
+        f"one person works at most 1 day on a date: {recorded} day(s) already recorded on "
+        f"{day_in_words(work_date)} across their engagements, {free} day(s) left",
+        "one_day_per_date",
+        days_left=str(free),
+    )

@@ -1,13 +1,16 @@
-"""Working days: French public holidays, periods of days, a consultant's calendar, and
-days counted in whole half days."""
+"""Working days: French public holidays (the holidays package), periods of days, a
+consultant's calendar, and days counted in whole half days."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from functools import cache
+
+import holidays
+from dateutil.easter import easter as gregorian_easter
 
 from contracts.consultants import (
     AvailabilityKind,
@@ -28,33 +31,56 @@ def as_days(half_day_count: int) -> Decimal:
 
 # -- working days and calendars ---------------------------------------------------------
 
+# Alsace-Moselle keeps its local law: Good Friday and 26 December are public holidays there.
+# The holidays package knows it as two subdivisions of France: Moselle, and Alsace (both its
+# départements).
+LOCAL_LAW_SUBDIVISIONS = {"57": "57", "67": "6AE", "68": "6AE"}
+_WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+_MONTHS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+
+
+def holiday_subdivision(commune: str) -> str | None:
+    """Whose public holidays a commune keeps: its département's subdivision in the holidays
+    package for Alsace-Moselle, None (metropolitan France) elsewhere."""
+    return LOCAL_LAW_SUBDIVISIONS.get(commune[:2])
+
 
 def easter(year: int) -> date:
-    """Easter Sunday (anonymous Gregorian algorithm)."""
-    a, b, c = year % 19, year // 100, year % 100
-    d, e = b // 4, b % 4
-    f = (b + 8) // 25
-    g = (b - f + 1) // 3
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = c // 4, c % 4
-    ell = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * ell) // 451
-    month = (h + ell - 7 * m + 114) // 31
-    day = (h + ell - 7 * m + 114) % 31 + 1
-    return date(year, month, day)
+    """Easter Sunday (Gregorian)."""
+    return gregorian_easter(year)
 
 
 @cache
-def public_holidays(year: int) -> tuple[date, ...]:
-    """Public holidays of metropolitan France, sorted."""
-    sunday = easter(year)
-    fixed = [(1, 1), (5, 1), (5, 8), (7, 14), (8, 15), (11, 1), (11, 11), (12, 25)]
-    days = [date(year, m, d) for m, d in fixed]
-    days += [sunday + timedelta(days=n) for n in (1, 39, 50)]  # Monday, Ascension, Whit Monday
-    return tuple(sorted(days))
+def _holidays(year: int, subdivision: str | None) -> dict[date, str]:
+    """The public holidays of one year, by their French names."""
+    return dict(holidays.France(years=year, subdiv=subdivision, language="fr"))
 
 
-def working_days(start: date, end: date) -> int:
+def public_holidays(year: int, subdivision: str | None = None) -> tuple[date, ...]:
+    """Public holidays of metropolitan France (or of a subdivision, see
+    holiday_subdivision), sorted."""
+    return tuple(sorted(_holidays(year, subdivision)))
+
+
+def holiday_name(day: date, subdivision: str | None = None) -> str | None:
+    """The public holiday `day` is (e.g. "Noël"), or None."""
+    return _holidays(day.year, subdivision).get(day)
+
+
+def working_days(start: date, end: date, subdivision: str | None = None) -> int:
     """Mondays to Fridays of [start, end) that are not public holidays."""
     if end <= start:
         return 0
@@ -62,12 +88,29 @@ def working_days(start: date, end: date) -> int:
     weeks, rest = divmod(total, 7)
     count = weeks * 5 + sum(1 for n in range(rest) if (start.weekday() + n) % 7 < 5)
     for year in range(start.year, end.year + 1):
-        count -= sum(1 for h in public_holidays(year) if start <= h < end and h.weekday() < 5)
+        count -= sum(
+            1 for h in public_holidays(year, subdivision) if start <= h < end and h.weekday() < 5
+        )
     return count
 
 
-def is_working_day(day: date) -> bool:
-    return day.weekday() < 5 and day not in public_holidays(day.year)
+def is_working_day(day: date, subdivision: str | None = None) -> bool:
+    return day.weekday() < 5 and day not in _holidays(day.year, subdivision)
+
+
+def day_in_words(day: date) -> str:
+    """ "samedi 12 décembre 2026": how a refusal names a day."""
+    return f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def why_not_working(day: date, subdivision: str | None = None) -> str | None:
+    """Why `day` is not a working day ("jour férié : Noël", "samedi"), or None if it is."""
+    name = holiday_name(day, subdivision)
+    if name is not None:
+        return f"jour férié : {name}"
+    if day.weekday() >= 5:
+        return _WEEKDAYS[day.weekday()]
+    return None
 
 
 @dataclass(frozen=True)
@@ -99,11 +142,14 @@ class Calendar:
 
     available: tuple[Period, ...] = ()
     unavailable: tuple[Period, ...] = ()
+    # whose public holidays: the consultant's home commune's (see holiday_subdivision)
+    subdivision: str | None = None
 
     @classmethod
-    def of(cls, periods: Iterable[AvailabilityPeriod]) -> Calendar:
+    def of(cls, periods: Iterable[AvailabilityPeriod], home_commune: str = "") -> Calendar:
         periods = list(periods)
         return cls(
+            subdivision=holiday_subdivision(home_commune),
             available=merge(
                 Period(p.start, p.end) for p in periods if p.kind == AvailabilityKind.AVAILABLE
             ),
@@ -144,8 +190,10 @@ class Calendar:
     def open_days(self, start: date, end: date) -> int:
         """Working days of [start, end) on which the consultant may be lent."""
         if not self.constrained:
-            return working_days(start, end)
-        return sum(working_days(p.start, p.end) for p in self.open_periods(start, end))
+            return working_days(start, end, self.subdivision)
+        return sum(
+            working_days(p.start, p.end, self.subdivision) for p in self.open_periods(start, end)
+        )
 
 
 def month_start(day: date) -> date:
