@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import NamedTuple
 
 from icalendar import Calendar
@@ -17,6 +17,7 @@ from contracts.bookings import (
     EVENT_OF_STATUS,
     HOLDING,
     BookingCreated,
+    BookingOverdue,
     BookingPage,
     BookingQuery,
     BookingQuote,
@@ -27,6 +28,7 @@ from contracts.bookings import (
     ReturnReport,
 )
 from contracts.caller import Caller, Role
+from contracts.clock import now
 from contracts.errors import Conflict, Forbidden, InvalidInput, ServiceError, validated
 from contracts.events import Event
 from contracts.fields import Reason, RequiredReason
@@ -143,7 +145,7 @@ class Service(OperableService):
         asked = validated(BookingRequest, request)
         if not who.has(Role.AGENT, Role.MANAGER):
             raise Forbidden("Only an agent or a manager may request a booking")
-        return self.requests(Ask(who, asked, datetime.now(UTC), self.db.correlation_id))
+        return self.requests(Ask(who, asked, now(), self.db.correlation_id))
 
     @rpc
     def quote(self, caller: dict, request: dict) -> dict:
@@ -166,7 +168,7 @@ class Service(OperableService):
                     slot,
                     asked.quantity,
                     asked.with_operator,
-                    datetime.now(UTC),
+                    now(),
                 )
             except InvalidInput as broken:
                 answer.problems = broken.errors
@@ -198,8 +200,11 @@ class Service(OperableService):
 
     @rpc
     def check_out(self, caller: dict, booking_id: str, body: dict) -> dict:
+        """Hand-over, from the booking's first day (the day before with early pick-up)."""
         condition = validated(Condition, body).condition
-        return self._act(caller, booking_id, "check_out", condition, condition_out=condition)
+        return self._act(
+            caller, booking_id, "check_out", condition, "checked_out_at", condition_out=condition
+        )
 
     @rpc
     def return_(self, caller: dict, booking_id: str, body: dict) -> dict:
@@ -209,23 +214,40 @@ class Service(OperableService):
             booking_id,
             "return",
             report.condition,
+            "returned_at",
             condition_in=report.condition,
             damages=[d.model_dump() for d in report.damages],
         )
 
-    def _act(self, caller: dict, booking_id: str, action: str, note: str = "", **changes) -> dict:
-        """`action` on the booking, if the state machine lets this caller take it now."""
+    def _act(
+        self,
+        caller: dict,
+        booking_id: str,
+        action: str,
+        note: str = "",
+        stamp: str | None = None,
+        **changes,
+    ) -> dict:
+        """`action` on the booking, if the state machine lets this caller take it now; its
+        column `stamp` (if any) records when."""
         who = Caller.model_validate(caller)
         with self.db.transaction() as tx:
             row = repository.booking_for_update(tx.session, booking_id)
             domain.ensure_may(who, action, row.borrower_commune, row.lender_commune)
             current = BookingStatus(row.status)
             target = domain.next_status(current, action)
+            moment = now()
+            if stamp is not None:
+                changes[stamp] = moment
             by_borrower = who.commune == row.borrower_commune
+            if action == "check_out":
+                listing = repository.listing_copy(tx.session, row.listing_id)
+                early = listing is not None and listing.early_pickup
+                domain.ensure_hand_over_allowed(row.start, early, moment)
             if action == "cancel" and domain.pays_to_cancel(current, by_borrower):
                 listing = repository.listing_copy(tx.session, row.listing_id)
                 changes["cancellation_fee_cents"] = domain.cancellation_fee(
-                    listing, row.start, datetime.now(UTC)
+                    listing, row.start, moment
                 )
             _move(tx, row, target, who, note, **changes)
             if domain.frees_slot(current, target):
@@ -238,9 +260,9 @@ class Service(OperableService):
         # one listing at a time, as requests are: two slots freed at once must not both
         # promote the same waiting request (and it would miss the slot the other freed)
         listing = repository.listing_for_update(tx.session, listing_id)
-        now = datetime.now(UTC)
+        moment = now()
         for waiting in repository.waiting_for(tx.session, listing_id):
-            if waiting.start <= now:
+            if waiting.decide_by is not None and waiting.decide_by <= moment:
                 continue  # too late to decide: the expiry timer (which locks it) expires it
             slot = domain.Slot(waiting.start, waiting.end, waiting.quote["units"])
             holds = repository.holds(tx.session, listing_id, slot)
@@ -313,12 +335,24 @@ class Service(OperableService):
     def expire_undecided(self) -> None:
         """Requests not decided before their start expire; their slot goes to the waitlist."""
         with self.db.transaction() as tx:
-            for row in repository.due_to_expire(tx.session, datetime.now(UTC)):
+            for row in repository.due_to_expire(tx.session, now()):
                 current = BookingStatus(row.status)
                 target = domain.next_status(current, "expire")
                 _move(tx, row, target, None, "not decided before its start")
                 if domain.frees_slot(current, target):
                     self._promote_waitlist(tx, row.listing_id)
+
+    @periodic("overdue_interval_seconds", default=60.0)
+    def announce_overdue(self) -> None:
+        """Loans not returned by their end: booking.overdue, once per booking (the mark is
+        written with the event, so a restart or a second replica does not send it again)."""
+        moment = now()
+        with self.db.transaction() as tx:
+            for row in repository.due_overdue(tx.session, moment):
+                row.overdue_sent_at = moment
+                tx.emit(
+                    BookingOverdue, repository.snapshot_of(row, reason="not returned by its end")
+                )
 
     @consume_event_batches(LISTINGS_TO_BOOKINGS)
     def keep_listing_copies(self, events: list[Event]) -> None:

@@ -31,6 +31,8 @@ def test_the_fast_view_is_the_documented_view():
         operator_rate_cents=32000,
         cancellation_notice_days=1,
         late_cancellation_fee_cents=10000,
+        early_pickup=True,
+        late_fee_per_day_cents=5000,
         rules="Plein au retour",
         search_text="",
         created_at=datetime(2026, 11, 27, 10, 0, 0, 123456, tzinfo=UTC),
