@@ -232,6 +232,7 @@ class BookingSnapshot(Payload):
     # the actual hand-over and return (absent from events written before they were kept)
     checked_out_at: datetime | None = None
     returned_at: datetime | None = None
+    days_late: int = 0  # started Paris days after its end when returned (quote's late fee)
 
 
 @register

@@ -28,7 +28,7 @@ from contracts.fields import is_uuid
 from contracts.listings import ListingSnapshot
 from infra.database import UnitOfWork, upsert_latest
 from infra.paging import as_party, one_page
-from services.bookings.domain import Hold, NewBooking, Slot, decide_by, is_overdue
+from services.bookings.domain import Hold, NewBooking, Slot, days_late, decide_by, is_overdue
 from services.bookings.models import BookingRow, ListingCopy, TransitionRow
 
 
@@ -234,6 +234,7 @@ def snapshot_of(row: BookingRow, reason: str = "") -> BookingSnapshot:
         reason=reason,
         checked_out_at=row.checked_out_at,
         returned_at=row.returned_at,
+        days_late=days_late(row.end, row.returned_at) if row.returned_at else 0,
     )
 
 
