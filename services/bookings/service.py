@@ -333,16 +333,17 @@ class Service(OperableService):
 
     @periodic("expiry_interval_seconds", default=30.0)
     def expire_undecided(self) -> None:
-        """Requests not decided before their start expire; their slot goes to the waitlist."""
+        """Requests not decided while they could still start (by the end of their first day
+        or hour) expire; their slot goes to the waitlist."""
         with self.db.transaction() as tx:
             for row in repository.due_to_expire(tx.session, now()):
                 current = BookingStatus(row.status)
                 target = domain.next_status(current, "expire")
-                _move(tx, row, target, None, "not decided before its start")
+                _move(tx, row, target, None, "not decided while it could still start")
                 if domain.frees_slot(current, target):
                     self._promote_waitlist(tx, row.listing_id)
 
-    @periodic("overdue_interval_seconds", default=60.0)
+    @periodic("expiry_interval_seconds", default=30.0)  # the bookings' timers, one interval
     def announce_overdue(self) -> None:
         """Loans not returned by their end: booking.overdue, once per booking (the mark is
         written with the event, so a restart or a second replica does not send it again)."""

@@ -104,8 +104,8 @@ def return_snowplough(stack: Stack) -> str:
     assert listing.status_code == 201, listing.text
     request = {
         "listing_id": listing.json()["id"],
-        "start": days_ahead(10),
-        "end": days_ahead(12),
+        "start": days_ahead(0),  # handed over on its first day: today
+        "end": days_ahead(2),
         "purpose": "Déneigement des côtes de Montreynaud",
         "order_reference": "EJ-2026-0042",
     }
