@@ -25,6 +25,7 @@ class ChargeKind(StrEnum):
     RENTAL = "rental"
     OPERATOR = "operator"
     DAMAGE = "damage"
+    LATE_FEE = "late_fee"  # each started day after a loan's end, at the listing's rate
     CANCELLATION_FEE = "cancellation_fee"
     CONSULTING = "consulting"
 
@@ -246,6 +247,12 @@ class ChargeView(BaseModel):
     charge_date: date
     period: str
     order_reference: str | None
+    service_start: date | None = Field(
+        default=None, description="first day of the service charged (hand-over), Paris"
+    )
+    service_end: date | None = Field(
+        default=None, description="last day of the service charged (return), Paris, included"
+    )
     status: ChargeStatus
     invoice_id: str | None = None
     recorded_at: datetime
@@ -288,6 +295,9 @@ class InvoiceLineView(BaseModel):
     source_reference: str
     order_reference: str | None = None
     credited_cents: int = 0
+    # the period of the service the line charges (UBL BG-26), both days included
+    service_start: date | None = None
+    service_end: date | None = None
 
 
 class DocumentRef(BaseModel):

@@ -151,6 +151,8 @@ class Quote(BaseModel):
     amount_cents: int
     deposit_cents: int
     currency: str = "EUR"
+    # the listing's late fee when booked, part of what the borrower agreed to
+    late_fee_per_day_cents: int = 0
 
 
 class Transition(BaseModel):
@@ -193,6 +195,11 @@ class BookingView(BaseModel):
     condition_in: str | None = None
     damages: list[Damage] = []
     cancellation_fee_cents: int = 0
+    checked_out_at: datetime | None = None
+    returned_at: datetime | None = None
+    overdue: bool = Field(
+        default=False, description="handed over and not returned by its end, as of now"
+    )
     created_at: datetime
     history: list[Transition] = []
     urgency: Urgency | None = None
@@ -253,6 +260,10 @@ class BookingSnapshot(Payload):
     cancellation_fee_cents: int = 0
     damages: list[Damage] = []
     reason: str = ""
+    # the actual hand-over and return (absent from events written before they were kept)
+    checked_out_at: datetime | None = None
+    returned_at: datetime | None = None
+    days_late: int = 0  # started Paris days after its end when returned (quote's late fee)
 
 
 @register
@@ -294,6 +305,14 @@ class BookingCheckedOut(Event):
 @register
 class BookingReturned(Event):
     TYPE = "booking.returned"
+    payload: BookingSnapshot
+
+
+@register
+class BookingOverdue(Event):
+    """A booking handed over and not returned by its end: sent once per booking."""
+
+    TYPE = "booking.overdue"
     payload: BookingSnapshot
 
 

@@ -70,6 +70,15 @@ class ListingTerms(Input):
         description="a cancellation later than this before start pays the fee",
     )
     late_cancellation_fee_cents: Cents = Field(default=0, ge=0, le=100_000_000)
+    early_pickup: bool = Field(
+        default=False, description="may be handed over the day before the first booked day"
+    )
+    late_fee_per_day_cents: Cents = Field(
+        default=0,
+        ge=0,
+        le=100_000_000,
+        description="charged at return for each started day (Europe/Paris) after the end",
+    )
     rules: str = Field(default="", max_length=5000)
     auto_approve_in_emergencies: bool = Field(
         default=False,
@@ -108,6 +117,8 @@ class ListingChanges(Input):
     operator_rate_cents: Cents | None = Field(default=None, ge=0, le=100_000_000)
     cancellation_notice_days: int | None = Field(default=None, ge=0, le=365)
     late_cancellation_fee_cents: Cents | None = Field(default=None, ge=0, le=100_000_000)
+    early_pickup: bool | None = None
+    late_fee_per_day_cents: Cents | None = Field(default=None, ge=0, le=100_000_000)
     rules: str | None = Field(default=None, max_length=5000)
     auto_approve_in_emergencies: bool | None = None
 

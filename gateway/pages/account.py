@@ -4,7 +4,7 @@ ways, recent activity."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -12,6 +12,8 @@ import eventlet
 
 from contracts.billing import OPEN_STATUSES
 from contracts.caller import Role
+from contracts.clock import now as clock_now
+from contracts.clock import paris_today
 from contracts.emergencies import NEED_LABELS
 from contracts.errors import ServiceError
 from gateway.errors import TooManyLogins
@@ -93,7 +95,7 @@ class AccountPages:
     @page("GET", "/tableau-de-bord")
     def dashboard_page(self, request, web: Web):
         caller, visitor = as_rpc(web.caller), web.visitor
-        now = datetime.now(UTC)
+        now = clock_now()
         finances = visitor.has(Role.FINANCE, Role.MANAGER)
 
         def items(call: Callable[..., dict], query: dict) -> Callable[[], list]:
@@ -120,14 +122,19 @@ class AccountPages:
             ]
         )
         to_decide = urgent_first([b for b in lent if b["status"] == "requested"])
+        sided = [b | {"side": "lender"} for b in lent] + [
+            b | {"side": "borrower"} for b in borrowed
+        ]
         upcoming = sorted(
             (
-                b | {"side": "lender" if b in lent else "borrower"}
-                for b in lent + borrowed
+                b
+                for b in sided
                 if b["status"] in OPEN_BOOKINGS and datetime.fromisoformat(b["end"]) > now
             ),
             key=lambda b: b["start"],
         )[:8]
+        # loans not returned by their end, on both communes' dashboards (the service says)
+        overdue = sorted((b for b in sided if b.get("overdue")), key=lambda b: b["end"])
 
         timesheets = [
             (e, t) for e in engaged for t in e.get("timesheets", []) if t["status"] == "recorded"
@@ -149,8 +156,9 @@ class AccountPages:
                 "timesheets": timesheets,
                 "missions_to_decide": missions_to_decide if visitor.has(Role.MANAGER) else [],
                 "invoices_due": invoices_due,
-                "today": now.date().isoformat(),
+                "today": paris_today(now).isoformat(),
                 "upcoming": upcoming,
+                "overdue": overdue,
                 "activity": activity,
                 "unavailable": not (ok_lent and ok_borrowed and ok_engaged and ok_invoices),
             },

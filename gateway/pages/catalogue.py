@@ -3,12 +3,12 @@ listing's page with its calendar and booking form, and managers' publishing and 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from pydantic import ValidationError
 
 from contracts.caller import Role
-from contracts.clock import paris_today
+from contracts.clock import PARIS, now, paris_today
 from contracts.errors import ServiceError, field_errors
 from contracts.listings import CATEGORIES, ListingChanges, ListingDraft, ListingQuery
 from gateway.errors import status_of
@@ -36,6 +36,20 @@ PARTIES = (Role.AGENT, Role.MANAGER)
 
 def _period(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+def first_offered(listing: dict) -> tuple[date, int]:
+    """The day (and, for hour listings, the hour) the booking form offers first: today when
+    the listing needs no notice, from the current hour in Paris (8:00 at the earliest);
+    tomorrow at 8:00 when the shortest booking no longer fits in today."""
+    today = paris_today()
+    start = today + timedelta(days=listing["lead_time_days"])
+    if listing["pricing_unit"] != "hour" or start > today:
+        return start, 8
+    hour = max(8, now().astimezone(PARIS).hour)
+    if hour + max(listing["min_duration"], 1) > 23:  # the form's hours end by 23:00
+        return today + timedelta(days=1), 8
+    return start, hour
 
 
 class CataloguePages:
@@ -206,13 +220,14 @@ class CataloguePages:
         prev_y, prev_m = shift_month(year, month, -1)
         next_y, next_m = shift_month(year, month, 1)
         if not form:
-            start = today + timedelta(days=max(listing["lead_time_days"], 1))
+            start, hour = first_offered(listing)
+            length = max(listing["min_duration"], 1)
             form = {k: "" for k in BOOKING_FIELDS} | {
                 "du": start.isoformat(),
-                "au": (start + timedelta(days=max(listing["min_duration"], 1) - 1)).isoformat(),
+                "au": (start + timedelta(days=length - 1)).isoformat(),
                 "jour": start.isoformat(),
-                "heure_debut": "08:00",
-                "heure_fin": f"{8 + max(listing['min_duration'], 1):02d}:00",
+                "heure_debut": f"{hour:02d}:00",
+                "heure_fin": f"{hour + length:02d}:00",
                 "quantite": "1",
             }
         return Page(

@@ -187,10 +187,21 @@ class ChargeDraft:
     amount_cents: int
     charge_date: date
     order_reference: str | None
+    service_start: date | None = None  # the service charged, Paris days, both included
+    service_end: date | None = None
 
     @property
     def period(self) -> str:
-        return period_of(self.charge_date)
+        return invoicing_period(self.charge_date, self.service_end)
+
+
+def invoicing_period(charge_date: date, service_end: date | None) -> str:
+    """The billing period a charge is invoiced in: the one its service ends in (a service is
+    invoiced once performed), and never one before the charge was recorded (days worked
+    last month and approved this month are invoiced this month)."""
+    if service_end is None:
+        return period_of(charge_date)
+    return period_of(max(charge_date, service_end))
 
 
 def _priced(total_cents: int, quantity: int, unit: str) -> tuple[Decimal, str, int]:
@@ -212,12 +223,16 @@ def _booked_period(snapshot: BookingSnapshot) -> str:
 
 
 def charges_for_return(snapshot: BookingSnapshot, occurred_at: datetime) -> list[ChargeDraft]:
-    """A returned booking: the rental, the operator when there was one, each damage."""
+    """A returned booking: the rental, the operator when there was one, each damage, and
+    the late fee of each started day after its end. Each charges the service from the
+    hand-over to the return (events from before they were sent: the return alone)."""
     quote = snapshot.quote
     units = quote.units * quote.quantity
     unit = UNIT_CODES.get(quote.pricing_unit, PIECE)
     when = _booked_period(snapshot)
     title = snapshot.listing_title
+    returned = paris_date(snapshot.returned_at or occurred_at)
+    handed_over = paris_date(snapshot.checked_out_at) if snapshot.checked_out_at else None
 
     def charge(
         kind: ChargeKind, line: str, description: str, cents: int, priced_in: int, unit: str
@@ -233,8 +248,10 @@ def charges_for_return(snapshot: BookingSnapshot, occurred_at: datetime) -> list
             unit=line_unit,
             unit_price_cents=price,
             amount_cents=cents,
-            charge_date=paris_date(occurred_at),
+            charge_date=returned,
             order_reference=snapshot.order_reference,
+            service_start=handed_over,
+            service_end=returned if handed_over else None,
         )
 
     drafts = []
@@ -254,6 +271,11 @@ def charges_for_return(snapshot: BookingSnapshot, occurred_at: datetime) -> list
         drafts.append(
             charge(ChargeKind.DAMAGE, f"damage:{n}", description, damage.amount_cents, 1, PIECE)
         )
+    late = snapshot.days_late
+    if late > 0 and quote.late_fee_per_day_cents > 0:
+        description = f"Retard de restitution de « {title} » : {late} jour(s) après {when}"
+        cents = late * quote.late_fee_per_day_cents
+        drafts.append(charge(ChargeKind.LATE_FEE, "late_fee", description, cents, late, "DAY"))
     return drafts
 
 
@@ -300,6 +322,8 @@ def charges_for_timesheet(approval: TimesheetApproval, occurred_at: datetime) ->
             amount_cents=approval.amount_cents,
             charge_date=paris_date(occurred_at),
             order_reference=approval.order_reference,
+            service_start=approval.work_date,
+            service_end=approval.work_date,
         )
     ]
 

@@ -53,6 +53,9 @@ class ChargeRow(Base):
     period: Mapped[str] = mapped_column(String(7))
     order_reference: Mapped[str | None] = mapped_column(String(50))
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # the service charged, in Paris days (both included): a loan's hand-over to its return
+    service_start: Mapped[date | None] = mapped_column(Date)
+    service_end: Mapped[date | None] = mapped_column(Date)
 
     __table_args__ = (Index("ix_charges_period_supplier", "period", "supplier_commune"),)
 

@@ -26,6 +26,7 @@ ITEM_NAMES = {
     "rental": "Location de matériel",
     "operator": "Conducteur ou opérateur",
     "damage": "Dommages",
+    "late_fee": "Pénalités de retard",
     "cancellation_fee": "Frais d'annulation",
     "consulting": "Mise à disposition d'expert",
 }
@@ -161,6 +162,10 @@ def invoice_xml(invoice: InvoiceView) -> bytes:
         b.cbc(node, "ID", line.line)
         b.cbc(node, "InvoicedQuantity", _quantity(line.quantity), unitCode=line.unit)
         _amount(node, "LineExtensionAmount", line.amount_cents)
+        if line.service_start is not None and line.service_end is not None:
+            period = b.cac(node, "InvoicePeriod")  # BG-26, the service the line charges
+            b.cbc(period, "StartDate", line.service_start.isoformat())
+            b.cbc(period, "EndDate", line.service_end.isoformat())
         item = b.cac(node, "Item")
         b.cbc(item, "Description", line.description)
         b.cbc(item, "Name", ITEM_NAMES.get(line.kind, line.kind))

@@ -19,7 +19,7 @@ from contracts.bookings import (
     Side,
 )
 from contracts.caller import Caller, Role
-from contracts.clock import PARIS
+from contracts.clock import PARIS, paris_date, paris_today
 from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from contracts.errors import field_error as _error
 from contracts.listings import ListingSnapshot, ListingStatus, PricingUnit
@@ -132,6 +132,7 @@ def quote_for(listing: ListingSnapshot, slot: Slot, quantity: int, with_operator
         amount_cents=rental + operator,
         deposit_cents=listing.deposit_cents * quantity,
         currency=listing.currency,
+        late_fee_per_day_cents=listing.late_fee_per_day_cents * quantity,
     )
 
 
@@ -149,12 +150,9 @@ def check_request(
         errors.append(_error("listing_id", "this listing is withdrawn", "listing_withdrawn"))
     if listing.owner_commune == borrower:
         errors.append(_error("listing_id", "a commune does not borrow from itself", "own_listing"))
-    if slot.start < now:
-        errors.append(_error("start", "is in the past", "in_the_past"))
-    elif slot.start < now + timedelta(days=listing.lead_time_days):
-        errors.append(
-            _error("start", f"must be at least {listing.lead_time_days} days ahead", "lead_time")
-        )
+    too_early = start_too_early(listing, slot, now)
+    if too_early is not None:
+        errors.append(too_early)
     unit = listing.pricing_unit.value
     if slot.units < listing.min_duration:
         errors.append(_error("end", f"at least {listing.min_duration} {unit}(s)", "min_duration"))
@@ -168,6 +166,89 @@ def check_request(
         )
     if errors:
         raise InvalidInput("The request breaks the listing's rules", errors)
+
+
+# -- time: the first start a request may have, hand-over, return, overdue ----------------
+
+
+def first_start(listing: ListingSnapshot, now: datetime, lead_time_days: int) -> datetime:
+    """The earliest start a request may have at `now`: today in Paris while it lasts (day
+    listings) or the current hour while it lasts (hour listings); with a lead time of N
+    days, the Paris midnight N days after today."""
+    if listing.pricing_unit == PricingUnit.DAY or lead_time_days:
+        return paris_midnight(paris_today(now) + timedelta(days=lead_time_days))
+    return now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)  # Paris hours too
+
+
+def start_too_early(listing: ListingSnapshot, slot: Slot, now: datetime) -> dict | None:
+    """The rule a start before the first allowed one breaks (in the past, or inside the
+    lead time), with that first allowed moment; None if the start is allowed."""
+    earliest = first_start(listing, now, listing.lead_time_days)
+    if slot.start >= earliest:
+        return None
+    first_allowed = _moment(listing.pricing_unit, earliest)
+    if slot.start >= first_start(listing, now, 0):
+        return _error(
+            "start",
+            f"must be at least {listing.lead_time_days} days ahead: from {first_allowed}",
+            "lead_time",
+            first_allowed=first_allowed,
+        )
+    return _error(
+        "start", f"is in the past: from {first_allowed}", "in_the_past", first_allowed=first_allowed
+    )
+
+
+def _moment(pricing_unit: PricingUnit, moment: datetime) -> str:
+    """A day listing's first allowed moment is a Paris day; an hour listing's an instant."""
+    if pricing_unit == PricingUnit.DAY:
+        return paris_date(moment).isoformat()
+    return moment.astimezone(PARIS).isoformat()
+
+
+def decide_by(pricing_unit: PricingUnit, start: datetime) -> datetime:
+    """When a request not yet decided expires: once its first day (Paris) or first hour is
+    over, since until then it may still start, as a same-day request does."""
+    if pricing_unit == PricingUnit.DAY:
+        return paris_midnight(paris_date(start) + timedelta(days=1))
+    return start + HOUR
+
+
+def first_hand_over_day(start: datetime, early_pickup: bool) -> date:
+    """A booking is handed over from its first day in Paris, or the day before when the
+    listing allows early pick-up."""
+    first = paris_date(start)
+    return first - timedelta(days=1) if early_pickup else first
+
+
+def ensure_hand_over_allowed(start: datetime, early_pickup: bool, now: datetime) -> None:
+    first = first_hand_over_day(start, early_pickup)
+    if paris_today(now) < first:
+        raise InvalidInput(
+            f"Too early to hand over: from {first.isoformat()}",
+            [
+                _error(
+                    None,
+                    f"a booking is handed over from {first.isoformat()}"
+                    + (" (the day before its first day)" if early_pickup else " (its first day)"),
+                    "hand_over_too_early",
+                    first_allowed=first.isoformat(),
+                )
+            ],
+        )
+
+
+def is_overdue(status: BookingStatus | str, end: datetime, now: datetime) -> bool:
+    """Handed over and not returned by its end."""
+    return status == BookingStatus.CHECKED_OUT and end <= now
+
+
+def days_late(end: datetime, returned_at: datetime) -> int:
+    """Started Paris days after a booking's last day: returned on that day (the day its
+    exclusive end falls in, or the day before when it ends at midnight) is 0; the day after,
+    1; and so on."""
+    last_day = paris_date(end - timedelta(microseconds=1))
+    return max(0, (paris_date(returned_at) - last_day).days)
 
 
 def blackout_over(listing: ListingSnapshot, slot: Slot):
@@ -365,6 +446,12 @@ def decide_request(
 
 def next_status(current: BookingStatus, action: str) -> BookingStatus:
     move = MOVES[action]
+    if action == "cancel" and current == BookingStatus.CHECKED_OUT:
+        raise Conflict(
+            "A booking handed over cannot be cancelled: record its return",
+            current_status=current.value,
+            rule="cancel_after_check_out",
+        )
     if current not in move.sources:
         raise Conflict(
             f"A {current.value} booking cannot {action.replace('_', ' ')}",

@@ -52,11 +52,18 @@ class BookingRow(Base):
     requested_by: Mapped[str] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # when a request still undecided expires (domain.decide_by)
+    decide_by: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    checked_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    returned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # when booking.overdue was emitted: once per booking, whatever the timers
+    overdue_sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         # by end: a request reads the holds ending after it starts, not the whole history
         Index("ix_bookings_listing_status_end", "listing_id", "status", "end", "start"),
-        Index("ix_bookings_status_start", "status", "start"),
+        # the timers: requests to expire (by decide_by), loans overdue (by status)
+        Index("ix_bookings_status_decide_by", "status", "decide_by"),
     )
 
 

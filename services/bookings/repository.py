@@ -22,12 +22,13 @@ from contracts.bookings import (
     Transition,
 )
 from contracts.caller import Caller
+from contracts.clock import now as clock_now
 from contracts.errors import InvalidInput, NotFound
 from contracts.fields import is_uuid
 from contracts.listings import ListingSnapshot
 from infra.database import UnitOfWork, upsert_latest
 from infra.paging import as_party, one_page
-from services.bookings.domain import Hold, NewBooking, Slot
+from services.bookings.domain import Hold, NewBooking, Slot, days_late, decide_by, is_overdue
 from services.bookings.models import BookingRow, ListingCopy, TransitionRow
 
 
@@ -164,6 +165,7 @@ def add_booking(tx: UnitOfWork, booking: NewBooking) -> BookingRow:
         "requested_by": by.user_id,
         "created_at": now,
         "updated_at": now,
+        "decide_by": decide_by(listing.pricing_unit, slot.start),
     }
     # written with the commit, without the ORM's unit of work (the hot path of every
     # request), in one round trip with the events; the returned row is for reading only
@@ -230,6 +232,9 @@ def snapshot_of(row: BookingRow, reason: str = "") -> BookingSnapshot:
         cancellation_fee_cents=row.cancellation_fee_cents,
         damages=[Damage.model_validate(d) for d in row.damages],
         reason=reason,
+        checked_out_at=row.checked_out_at,
+        returned_at=row.returned_at,
+        days_late=days_late(row.end, row.returned_at) if row.returned_at else 0,
     )
 
 
@@ -270,6 +275,7 @@ def history_of(session: Session, booking_ids: list[str]) -> dict[str, list[Trans
 def view_of(row: BookingRow, history: list[Transition] | None = None) -> BookingView:
     view = BookingView.model_validate(row, from_attributes=True)
     view.history = history or []
+    view.overdue = is_overdue(row.status, row.end, clock_now())
     return view
 
 
@@ -303,15 +309,37 @@ def waiting_for(session: Session, listing_id: str) -> list[BookingRow]:
 
 
 def due_to_expire(session: Session, now: datetime, limit: int = 100) -> list[BookingRow]:
-    query = (
+    """Requests still undecided when they can no longer start (domain.decide_by)."""
+    return _locked_for_a_timer(
+        session,
         select(BookingRow)
         .where(
             BookingRow.status.in_([BookingStatus.REQUESTED.value, BookingStatus.WAITING.value]),
-            BookingRow.start <= now,
+            BookingRow.decide_by <= now,
         )
-        .order_by(BookingRow.start)
-        .limit(limit)
+        .order_by(BookingRow.decide_by)
+        .limit(limit),
     )
+
+
+def due_overdue(session: Session, now: datetime, limit: int = 100) -> list[BookingRow]:
+    """Loans handed over, not returned by their end, whose overdue was not announced yet."""
+    return _locked_for_a_timer(
+        session,
+        select(BookingRow)
+        .where(
+            BookingRow.status == BookingStatus.CHECKED_OUT.value,
+            BookingRow.end <= now,
+            BookingRow.overdue_sent_at.is_(None),
+        )
+        .order_by(BookingRow.end)
+        .limit(limit),
+    )
+
+
+def _locked_for_a_timer(session: Session, query: Select) -> list[BookingRow]:
+    """The rows a timer acts on, locked; on PostgreSQL a second replica's timer skips those
+    the first holds (SQLite's BEGIN IMMEDIATE has them wait their turn)."""
     if session.bind.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return list(session.scalars(query))

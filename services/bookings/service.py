@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import NamedTuple
 
@@ -19,6 +19,7 @@ from contracts.bookings import (
     EVENT_OF_STATUS,
     HOLDING,
     BookingCreated,
+    BookingOverdue,
     BookingPage,
     BookingQuery,
     BookingQuote,
@@ -31,6 +32,7 @@ from contracts.bookings import (
     UrgentRequestsReport,
 )
 from contracts.caller import Caller, Role
+from contracts.clock import now
 from contracts.emergencies import (
     EmergencyDeclaration,
     EmergencyDeclared,
@@ -213,7 +215,7 @@ class Service(OperableService):
         asked = validated(BookingRequest, request)
         if not who.has(Role.AGENT, Role.MANAGER):
             raise Forbidden("Only an agent or a manager may request a booking")
-        return self.requests(Ask(who, asked, datetime.now(UTC), self.db.correlation_id))
+        return self.requests(Ask(who, asked, now(), self.db.correlation_id))
 
     @rpc
     def quote(self, caller: dict, request: dict) -> dict:
@@ -237,7 +239,7 @@ class Service(OperableService):
                     slot,
                     asked.quantity,
                     asked.with_operator,
-                    datetime.now(UTC),
+                    now(),
                 )
             except InvalidInput as broken:
                 answer.problems = broken.errors
@@ -269,8 +271,11 @@ class Service(OperableService):
 
     @rpc
     def check_out(self, caller: dict, booking_id: str, body: dict) -> dict:
+        """Hand-over, from the booking's first day (the day before with early pick-up)."""
         condition = validated(Condition, body).condition
-        return self._act(caller, booking_id, "check_out", condition, condition_out=condition)
+        return self._act(
+            caller, booking_id, "check_out", condition, "checked_out_at", condition_out=condition
+        )
 
     @rpc
     def return_(self, caller: dict, booking_id: str, body: dict) -> dict:
@@ -280,12 +285,22 @@ class Service(OperableService):
             booking_id,
             "return",
             report.condition,
+            "returned_at",
             condition_in=report.condition,
             damages=[d.model_dump() for d in report.damages],
         )
 
-    def _act(self, caller: dict, booking_id: str, action: str, note: str = "", **changes) -> dict:
-        """`action` on the booking, if the state machine lets this caller take it now."""
+    def _act(
+        self,
+        caller: dict,
+        booking_id: str,
+        action: str,
+        note: str = "",
+        stamp: str | None = None,
+        **changes,
+    ) -> dict:
+        """`action` on the booking, if the state machine lets this caller take it now; its
+        column `stamp` (if any) records when."""
         who = Caller.model_validate(caller)
         with self.db.transaction() as tx:
             row = repository.booking_for_update(tx.session, booking_id)
@@ -294,11 +309,18 @@ class Service(OperableService):
             emergency.ensure_decidable(action, urgent is not None and urgent.decided_at is None)
             current = BookingStatus(row.status)
             target = domain.next_status(current, action)
+            moment = now()
+            if stamp is not None:
+                changes[stamp] = moment
             by_borrower = who.commune == row.borrower_commune
+            if action == "check_out":
+                listing = repository.listing_copy(tx.session, row.listing_id)
+                early = listing is not None and listing.early_pickup
+                domain.ensure_hand_over_allowed(row.start, early, moment)
             if action == "cancel" and domain.pays_to_cancel(current, by_borrower):
                 listing = repository.listing_copy(tx.session, row.listing_id)
                 changes["cancellation_fee_cents"] = domain.cancellation_fee(
-                    listing, row.start, datetime.now(UTC)
+                    listing, row.start, moment
                 )
             _move(tx, row, target, who, note, **changes)
             if domain.frees_slot(current, target):
@@ -312,9 +334,9 @@ class Service(OperableService):
         # one listing at a time, as requests are: two slots freed at once must not both
         # promote the same waiting request (and it would miss the slot the other freed)
         listing = repository.listing_for_update(tx.session, listing_id)
-        now = datetime.now(UTC)
+        moment = now()
         for waiting in repository.waiting_for(tx.session, listing_id):
-            if waiting.start <= now:
+            if waiting.decide_by is not None and waiting.decide_by <= moment:
                 continue  # too late to decide: the expiry timer (which locks it) expires it
             slot = domain.Slot(waiting.start, waiting.end, waiting.quote["units"])
             holds = repository.holds(tx.session, listing_id, slot)
@@ -497,14 +519,27 @@ class Service(OperableService):
 
     @periodic("expiry_interval_seconds", default=30.0)
     def expire_undecided(self) -> None:
-        """Requests not decided before their start expire; their slot goes to the waitlist."""
+        """Requests not decided while they could still start (by the end of their first day
+        or hour) expire; their slot goes to the waitlist."""
         with self.db.transaction() as tx:
-            for row in repository.due_to_expire(tx.session, datetime.now(UTC)):
+            for row in repository.due_to_expire(tx.session, now()):
                 current = BookingStatus(row.status)
                 target = domain.next_status(current, "expire")
-                _move(tx, row, target, None, "not decided before its start")
+                _move(tx, row, target, None, "not decided while it could still start")
                 if domain.frees_slot(current, target):
                     self._promote_waitlist(tx, row.listing_id)
+
+    @periodic("expiry_interval_seconds", default=30.0)  # the bookings' timers, one interval
+    def announce_overdue(self) -> None:
+        """Loans not returned by their end: booking.overdue, once per booking (the mark is
+        written with the event, so a restart or a second replica does not send it again)."""
+        moment = now()
+        with self.db.transaction() as tx:
+            for row in repository.due_overdue(tx.session, moment):
+                row.overdue_sent_at = moment
+                tx.emit(
+                    BookingOverdue, repository.snapshot_of(row, reason="not returned by its end")
+                )
 
     @consume_event_batches(LISTINGS_TO_BOOKINGS)
     def keep_listing_copies(self, events: list[Event]) -> None:

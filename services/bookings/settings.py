@@ -6,7 +6,7 @@ from infra.settings import service_settings_class
 
 
 class Settings(service_settings_class("bookings", 9102)):
-    # how often requests not decided before their start are expired
+    # how often the timers run: requests no longer decidable expire, overdue loans are announced
     expiry_interval_seconds: float = 30.0
     # urgent requests for one listing made within this window of the first are allocated
     # together once it closes (BOOKINGS_ALLOCATION_WINDOW_SECONDS)

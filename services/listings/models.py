@@ -40,6 +40,8 @@ class ListingRow(Base):
     operator_rate_cents: Mapped[int] = mapped_column(Integer)
     cancellation_notice_days: Mapped[int] = mapped_column(Integer)
     late_cancellation_fee_cents: Mapped[int] = mapped_column(Integer)
+    early_pickup: Mapped[bool] = mapped_column(Boolean, default=False)
+    late_fee_per_day_cents: Mapped[int] = mapped_column(Integer, default=0)
     rules: Mapped[str] = mapped_column(Text)
     auto_approve_in_emergencies: Mapped[bool] = mapped_column(Boolean, default=False)
     search_text: Mapped[str] = mapped_column(Text)

@@ -90,8 +90,8 @@ def return_snowplough(stack: Stack) -> str:
     assert listing.status_code == 201, listing.text
     request = {
         "listing_id": listing.json()["id"],
-        "start": day(10),
-        "end": day(12),
+        "start": day(0),  # handed over on its first day: today
+        "end": day(2),
         "purpose": "Déneigement des côtes de Montreynaud",
         "order_reference": "EJ-2026-0042",
     }

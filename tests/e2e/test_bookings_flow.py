@@ -61,8 +61,8 @@ def test_book_approve_check_out_return_with_a_damage(stack, snowplough, returned
         f"{stack.url}/api/v1/bookings",
         json={
             "listing_id": snowplough,
-            "start": day(10),
-            "end": day(12),
+            "start": day(0),  # handed over on its first day: today
+            "end": day(2),
             "purpose": "Déneigement des côtes de Montreynaud",
             "with_operator": False,
         },
@@ -82,6 +82,7 @@ def test_book_approve_check_out_return_with_a_damage(stack, snowplough, returned
         "amount_cents": 84000,
         "deposit_cents": 150000,
         "currency": "EUR",
+        "late_fee_per_day_cents": 0,
     }
     path = f"{stack.url}/api/v1/bookings/{booking['id']}"
 
@@ -126,7 +127,7 @@ def test_the_returned_event_leaves_once_even_if_bookings_dies_after_commit(
     lender = stack.as_role("manager", "42044")
     booking = borrower.post(
         f"{stack.url}/api/v1/bookings",
-        json={"listing_id": snowplough, "start": day(20), "end": day(21)},
+        json={"listing_id": snowplough, "start": day(0), "end": day(1)},
     ).json()
     path = f"{stack.url}/api/v1/bookings/{booking['id']}"
     lender.post(f"{path}/approve")

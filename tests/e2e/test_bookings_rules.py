@@ -103,9 +103,23 @@ PATH_TO = {
 
 def drive(stack, booking: dict, status: str) -> None:
     for action in PATH_TO[status]:
-        answer = act(stack, booking, action)
+        if action == "check-out":
+            answer = check_out_on_its_first_day(stack, booking)
+        else:
+            answer = act(stack, booking, action)
         assert answer.status_code == 200, answer.text
     assert seen(stack, booking)["status"] == status
+
+
+def check_out_on_its_first_day(stack, booking: dict):
+    """A booking is handed over from its first day: time moves there (the booking starts
+    today for its hand-over), then the booking goes back to its days."""
+    start = instant(booking["start"])
+    move(stack, booking, start=at(0))
+    try:
+        return act(stack, booking, "check-out")
+    finally:
+        move(stack, booking, start=start)
 
 
 @pytest.fixture(scope="module")
@@ -382,7 +396,7 @@ def move(stack, booking: dict, **period: datetime) -> None:
         conn.execute(update(BookingRow).where(BookingRow.id == booking["id"]).values(**period))
 
 
-def test_an_undecided_request_expires_at_its_start_and_its_slot_goes_to_the_waitlist(stack):
+def test_an_undecided_request_expires_once_it_can_no_longer_start_and_frees_its_slot(stack):
     listing = publish(stack)
     undecided = booked(stack, BORROWER, listing, day(5), day(6))
     waiting = booked(stack, OTHER, listing, day(5), day(6), wait_if_taken=True)
@@ -391,7 +405,8 @@ def test_an_undecided_request_expires_at_its_start_and_its_slot_goes_to_the_wait
     drive(stack, decided, "approved")
 
     now = datetime.now(UTC)
-    move(stack, undecided, start=now - timedelta(minutes=1))  # it started a minute ago
+    # its first day ended a minute ago: it can no longer start
+    move(stack, undecided, start=now - timedelta(days=1), decide_by=now - timedelta(minutes=1))
     move(stack, decided, start=now - timedelta(hours=2), end=now - timedelta(hours=1))
 
     expired = wait_until(
@@ -399,7 +414,7 @@ def test_an_undecided_request_expires_at_its_start_and_its_slot_goes_to_the_wait
     )
     last = expired["history"][-1]
     assert (last["status"], last["by_user"], last["by_commune"]) == ("expired", None, None)
-    assert last["note"] == "not decided before its start"
+    assert last["note"] == "not decided while it could still start"
 
     promoted = seen(stack, waiting)
     assert promoted["status"] == "requested"

@@ -68,8 +68,8 @@ def test_a_snowplough_is_booked_lent_returned_and_invoiced(stack, browser, story
     assert agent.locator("svg.map .map-marker").count() >= 1
     result.get_by_role("link", name=SNOWPLOUGH).click()
 
-    agent.get_by_label("Premier jour").fill(day(10))
-    agent.get_by_label("Dernier jour (inclus)").fill(day(11))
+    agent.get_by_label("Premier jour").fill(day(0))  # handed over today, its first day
+    agent.get_by_label("Dernier jour (inclus)").fill(day(1))
     agent.get_by_label("Objet de la demande").fill("Déneigement des côtes de Montreynaud")
     agent.get_by_role("button", name="Voir le devis").click()
     quote = agent.locator("#devis")

@@ -31,6 +31,8 @@ def test_the_fast_view_is_the_documented_view():
         operator_rate_cents=32000,
         cancellation_notice_days=1,
         late_cancellation_fee_cents=10000,
+        early_pickup=True,
+        late_fee_per_day_cents=5000,
         rules="Plein au retour",
         auto_approve_in_emergencies=False,
         search_text="",

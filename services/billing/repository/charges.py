@@ -48,6 +48,8 @@ def add_charges(
             "period": draft.period,
             "order_reference": draft.order_reference,
             "recorded_at": now,
+            "service_start": draft.service_start,
+            "service_end": draft.service_end,
         }
         for draft in drafts
     ]
