@@ -1,0 +1,300 @@
+"""Bookings at their edges: exactly the maximum duration, the lead time to the second,
+quotes for several units, series priced by the day or by the hour, the notice window of a
+cancellation, what takes a slot, and who may do what to a booking."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from contracts.bookings import BookingStatus, Recurrence
+from contracts.caller import Caller, Role
+from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
+from contracts.listings import Blackout, ListingSnapshot
+from services.bookings import domain
+
+NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+LENDER, BORROWER, STRANGER = "42044", "42218", "42095"
+
+
+def listing(**changes) -> ListingSnapshot:
+    fields = dict(
+        listing_id="l1",
+        owner_commune=LENDER,
+        status="published",
+        revision=1,
+        title="Barrières",
+        category="voirie",
+        kind="equipment",
+        pricing_unit="day",
+        rate_cents=1500,
+        deposit_cents=10000,
+        quantity=10,
+        with_operator=True,
+        operator_rate_cents=32000,
+        min_duration=2,
+        max_duration=5,
+        lead_time_days=3,
+    )
+    return ListingSnapshot(**(fields | changes))
+
+
+def day_slot(first: date, days: int) -> domain.Slot:
+    return domain.slot_for("day", first, first + timedelta(days=days))
+
+
+def broken(listing_, slot, quantity=1, with_operator=False, now=NOW) -> list[tuple[str, str]]:
+    try:
+        domain.check_request(listing_, BORROWER, slot, quantity, with_operator, now)
+    except InvalidInput as exc:
+        return [(e["field"], e["type"]) for e in exc.errors]
+    return []
+
+
+# -- the listing's rules, at their limits -----------------------------------------------
+
+
+def test_exactly_the_maximum_and_the_minimum_duration_are_allowed():
+    first = date(2026, 12, 10)
+    assert broken(listing(), day_slot(first, 5)) == []
+    assert broken(listing(), day_slot(first, 2)) == []
+    assert broken(listing(), day_slot(first, 6)) == [("end", "max_duration")]
+    assert broken(listing(), day_slot(first, 1)) == [("end", "min_duration")]
+    assert broken(listing(max_duration=None), day_slot(first, 60)) == []
+
+
+def test_the_lead_time_is_counted_to_the_instant():
+    start = datetime(2026, 12, 10, 9, tzinfo=UTC)
+    slot = domain.Slot(start, start + timedelta(days=2), 2)
+    assert broken(listing(), slot, now=start - timedelta(days=3)) == []
+    too_late = start - timedelta(days=3) + timedelta(seconds=1)
+    assert broken(listing(), slot, now=too_late) == [("start", "lead_time")]
+    assert broken(listing(lead_time_days=0), slot, now=start) == []
+    assert broken(listing(), slot, now=start + timedelta(seconds=1)) == [("start", "in_the_past")]
+
+
+def test_all_the_units_but_not_one_more_may_be_asked():
+    slot = day_slot(date(2026, 12, 10), 2)
+    assert broken(listing(), slot, quantity=10) == []
+    assert broken(listing(), slot, quantity=11) == [("quantity", "quantity")]
+
+
+def test_each_broken_rule_is_named_once():
+    slot = day_slot(date(2026, 12, 10), 2)
+    withdrawn = listing(status="withdrawn", owner_commune=BORROWER, with_operator=False)
+    assert broken(withdrawn, slot, with_operator=True) == [
+        ("listing_id", "listing_withdrawn"),
+        ("listing_id", "own_listing"),
+        ("with_operator", "no_operator"),
+    ]
+    assert broken(listing(), slot, with_operator=True) == []
+
+
+# -- quotes -----------------------------------------------------------------------------
+
+
+@settings(deadline=None)
+@given(
+    st.integers(min_value=1, max_value=400),
+    st.integers(min_value=0, max_value=10**6),
+    st.integers(min_value=0, max_value=10**6),
+    st.integers(min_value=0, max_value=10**6),
+    st.integers(min_value=1, max_value=50),
+    st.booleans(),
+)
+def test_a_quote_is_units_times_rate_times_quantity(units, rate, operator, deposit, quantity, op):
+    offer = listing(
+        rate_cents=rate, operator_rate_cents=operator, deposit_cents=deposit, quantity=50
+    )
+    slot = domain.Slot(NOW, NOW + timedelta(days=units), units)
+    quote = domain.quote_for(offer, slot, quantity, op)
+    assert quote.rental_cents == units * rate * quantity
+    assert quote.operator_cents == (units * operator * quantity if op else 0)
+    assert quote.amount_cents == quote.rental_cents + quote.operator_cents
+    assert quote.deposit_cents == deposit * quantity
+    assert (quote.units, quote.quantity, quote.unit_rate_cents) == (units, quantity, rate)
+    assert quote.pricing_unit == "day" and quote.currency == offer.currency
+
+
+# -- series -----------------------------------------------------------------------------
+
+
+def test_a_series_of_a_day_listing_is_priced_by_the_day_across_the_clock_change():
+    first = day_slot(date(2026, 10, 23), 2)  # Friday and Saturday; clocks go back on Sunday
+    slots = domain.occurrences(first, "day", Recurrence(frequency="daily", count=4))
+    assert [s.units for s in slots] == [2, 2, 2, 2]
+    assert slots[2].end - slots[2].start == timedelta(hours=49)  # 25 h Sunday counted as a day
+
+
+def test_a_series_of_an_hour_listing_is_priced_by_the_hour():
+    start = datetime(2026, 12, 7, 8, tzinfo=UTC)
+    first = domain.slot_for("hour", start, start + timedelta(hours=3))
+    slots = domain.occurrences(first, "hour", Recurrence(frequency="weekly", count=3))
+    assert [s.units for s in slots] == [3, 3, 3]
+    assert [s.start for s in slots] == [start + timedelta(weeks=n) for n in range(3)]
+
+
+def test_a_series_has_at_most_52_occurrences():
+    first = day_slot(date(2026, 12, 10), 1)
+    weekly = Recurrence(frequency="weekly", until=date(2026, 12, 10) + timedelta(weeks=51))
+    assert len(domain.occurrences(first, "day", weekly)) == 52
+    longer = Recurrence(frequency="weekly", until=date(2026, 12, 10) + timedelta(weeks=52))
+    with pytest.raises(InvalidInput):
+        domain.occurrences(first, "day", longer)
+    assert len(domain.occurrences(first, "day", Recurrence(frequency="daily", count=52))) == 52
+
+
+def test_a_series_until_a_day_before_its_start_is_empty():
+    first = day_slot(date(2026, 12, 10), 1)
+    until = Recurrence(frequency="daily", until=date(2026, 12, 9))
+    assert domain.occurrences(first, "day", until) == []
+
+
+def test_the_requested_slots_are_the_slot_or_its_series():
+    offer = listing()
+    assert domain.requested_slots(offer, date(2026, 12, 10), date(2026, 12, 12), None) == [
+        day_slot(date(2026, 12, 10), 2)
+    ]
+    series = domain.requested_slots(
+        offer, date(2026, 12, 10), date(2026, 12, 12), Recurrence(frequency="weekly", count=2)
+    )
+    assert series == [day_slot(date(2026, 12, 10), 2), day_slot(date(2026, 12, 17), 2)]
+    assert domain.span(series) == (series[0].start, series[1].end)
+    hourly = listing(pricing_unit="hour")
+    with pytest.raises(InvalidInput):
+        domain.requested_slots(hourly, date(2026, 12, 10), date(2026, 12, 12), None)
+
+
+def test_a_year_end_slot_runs_from_31_december_into_january():
+    slot = day_slot(date(2026, 12, 31), 2)
+    assert slot.units == 2
+    assert slot.start == datetime(2026, 12, 30, 23, tzinfo=UTC)
+    assert slot.end == datetime(2027, 1, 1, 23, tzinfo=UTC)
+
+
+# -- what takes a slot ------------------------------------------------------------------
+
+
+def hold(start_hour: int, end_hour: int, quantity: int) -> domain.Hold:
+    day = datetime(2026, 12, 10, tzinfo=UTC)
+    return (day + timedelta(hours=start_hour), day + timedelta(hours=end_hour), quantity)
+
+
+def hour_slot(start_hour: int, end_hour: int) -> domain.Slot:
+    day = datetime(2026, 12, 10, tzinfo=UTC)
+    return domain.Slot(
+        day + timedelta(hours=start_hour), day + timedelta(hours=end_hour), end_hour - start_hour
+    )
+
+
+def test_a_slot_is_free_while_the_units_asked_still_fit():
+    offer = listing(quantity=3, pricing_unit="hour")
+    holds = [hold(8, 12, 2), hold(12, 16, 3)]
+    assert domain.taken_because(offer, hour_slot(9, 12), 1, holds) is None  # 2 + 1 = 3
+    taken = domain.taken_because(offer, hour_slot(9, 12), 2, holds)
+    assert taken is not None
+    # the 12:00-16:00 booking starts as the slot ends: it does not stretch the period named
+    assert (taken.start, taken.end) == hold(8, 12, 0)[:2]
+    assert taken.detail.startswith("2 of 3 already booked from 2026-12-10T08:00:00+00:00")
+
+
+def test_bookings_the_slot_does_not_meet_are_ignored():
+    offer = listing(quantity=1, pricing_unit="hour")
+    holds = [hold(0, 8, 1), hold(12, 20, 1)]
+    assert domain.taken_because(offer, hour_slot(8, 12), 1, holds) is None
+    taken = domain.taken_because(offer, hour_slot(11, 13), 1, holds)
+    assert (taken.start, taken.end) == (hold(12, 20, 1)[0], hold(12, 20, 1)[1])
+
+
+def test_asking_more_than_the_listing_has_takes_the_whole_slot():
+    offer = listing(quantity=2, pricing_unit="hour")
+    taken = domain.taken_because(offer, hour_slot(8, 10), 3, [])
+    assert (taken.start, taken.end) == (hour_slot(8, 10).start, hour_slot(8, 10).end)
+    assert taken.detail.startswith("0 of 2 already booked")
+
+
+def test_a_blackout_takes_the_slot_with_its_reason():
+    closed = Blackout(
+        id="b1", start=hold(6, 9, 0)[0], end=hold(6, 9, 0)[1], reason="révision annuelle"
+    )
+    offer = listing(pricing_unit="hour", blackouts=[closed])
+    taken = domain.taken_because(offer, hour_slot(8, 10), 1, [])
+    assert (taken.start, taken.end) == (closed.start, closed.end)
+    assert taken.detail.endswith(": révision annuelle")
+    assert domain.taken_because(offer, hour_slot(9, 10), 1, []) is None  # touching: free
+    silent = listing(pricing_unit="hour", blackouts=[closed.model_copy(update={"reason": ""})])
+    assert not domain.taken_because(silent, hour_slot(8, 10), 1, []).detail.endswith(":")
+
+
+def test_a_hand_over_is_no_overlap():
+    assert domain.peak_usage([hold(8, 12, 1), hold(12, 16, 1)], hour_slot(8, 16)) == 1
+
+
+# -- cancellation -----------------------------------------------------------------------
+
+
+def test_the_late_fee_starts_the_instant_after_the_notice_window_opens():
+    offer = listing(late_cancellation_fee_cents=5000, cancellation_notice_days=2)
+    start = datetime(2026, 12, 10, 8, tzinfo=UTC)
+    edge = start - timedelta(days=2)
+    assert domain.cancellation_fee(offer, start, edge, by_borrower=True) == 0
+    late = edge + timedelta(seconds=1)
+    assert domain.cancellation_fee(offer, start, late, by_borrower=True) == 5000
+    assert domain.cancellation_fee(offer, start, late, by_borrower=False) == 0
+    free = listing(late_cancellation_fee_cents=0, cancellation_notice_days=2)
+    assert domain.cancellation_fee(free, start, late, by_borrower=True) == 0
+
+
+# -- who may do what --------------------------------------------------------------------
+
+
+def who(commune: str, *roles: Role) -> Caller:
+    return Caller(user_id="u", commune=commune, roles=frozenset(roles))
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("commune", [BORROWER, LENDER])
+def test_only_an_agent_or_manager_of_either_commune_may_cancel(role, commune):
+    caller = who(commune, role)
+    if role in (Role.AGENT, Role.MANAGER):
+        domain.ensure_may(caller, "cancel", BORROWER, LENDER)
+    else:
+        with pytest.raises(Forbidden):
+            domain.ensure_may(caller, "cancel", BORROWER, LENDER)
+
+
+@pytest.mark.parametrize("action", sorted(domain.LENDER_ACTIONS))
+def test_only_a_manager_of_the_lender_decides_and_hands_over(action):
+    domain.ensure_may(who(LENDER, Role.MANAGER), action, BORROWER, LENDER)
+    for caller in (who(LENDER, Role.AGENT), who(BORROWER, Role.MANAGER)):
+        with pytest.raises(Forbidden):
+            domain.ensure_may(caller, action, BORROWER, LENDER)
+    with pytest.raises(NotFound):
+        domain.ensure_may(who(STRANGER, Role.MANAGER), action, BORROWER, LENDER)
+
+
+def test_an_operator_sees_any_booking_but_acts_on_none():
+    operator = who(STRANGER, Role.OPERATOR)
+    domain.ensure_party(operator, BORROWER, LENDER)
+    for action in ("cancel", "approve"):
+        with pytest.raises(Forbidden):
+            domain.ensure_may(operator, action, BORROWER, LENDER)
+    with pytest.raises(Forbidden):
+        domain.ensure_may(who(STRANGER, Role.OPERATOR, Role.MANAGER), "cancel", BORROWER, LENDER)
+
+
+@pytest.mark.parametrize("action", sorted(domain.TRANSITIONS))
+@pytest.mark.parametrize("status", list(BookingStatus))
+def test_every_transition_goes_from_its_statuses_only(action, status):
+    allowed, target = domain.TRANSITIONS[action]
+    if status in allowed:
+        assert domain.next_status(status, action) == target
+    else:
+        with pytest.raises(Conflict) as raised:
+            domain.next_status(status, action)
+        assert raised.value.args[0] == (
+            f"A {status.value} booking cannot {action.replace('_', ' ')}"
+        )
