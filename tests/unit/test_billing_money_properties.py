@@ -177,6 +177,7 @@ def test_the_balance_is_what_was_invoiced_less_what_came_back(total, credited, p
         (1000, 0, 0, 1000, InvoiceStatus.SETTLED),
         (1000, 0, 999, 1, InvoiceStatus.SETTLED),
         (1000, 0, 0, 1, InvoiceStatus.PARTIALLY_PAID),
+        (1000, 0, 1, 0, InvoiceStatus.PARTIALLY_PAID),
         (1000, 0, 1001, 0, InvoiceStatus.PAID),  # 1 cent overpaid
         (1000, 0, 0, 0, InvoiceStatus.ISSUED),
     ],
@@ -257,6 +258,84 @@ def test_three_units_for_two_days_are_charged_six_day_units():
     assert "×" not in single.description
 
 
+def test_a_charge_for_one_unit_keeps_its_unit():
+    assert domain._priced(500, 1, "DAY") == (Decimal(1), "DAY", 500)
+
+
+def test_every_field_of_a_returned_booking_charge():
+    snapshot = booked(2, 1, operator=1).model_copy(
+        update={"order_reference": "EJ-7", "listing_title": "Nacelle"}
+    )
+    rental, operator = domain.charges_for_return(snapshot, datetime(2026, 1, 31, 23, tzinfo=UTC))
+    assert rental.description == "Location « Nacelle », du 12/01/2026 au 13/01/2026"
+    assert (
+        operator.description
+        == "Conducteur ou opérateur pour « Nacelle », du 12/01/2026 au 13/01/2026"
+    )
+    for charge in (rental, operator):
+        assert (charge.supplier, charge.customer) == ("42044", "42218")
+        assert charge.charge_date == date(2026, 2, 1)  # Paris
+        assert charge.order_reference == "EJ-7"
+    assert (operator.amount_cents, operator.quantity, operator.unit) == (2, 2, "DAY")
+
+
+def test_a_rental_of_one_cent_is_charged_and_one_of_nothing_is_not():
+    free = booked(2, 1, rate=0, operator=100)
+    assert [d.kind for d in domain.charges_for_return(free, datetime.now(UTC))] == ["operator"]
+    cent = booked(1, 1, rate=1)
+    assert [d.amount_cents for d in domain.charges_for_return(cent, datetime.now(UTC))] == [1]
+
+
+def test_an_unknown_pricing_unit_is_charged_in_pieces():
+    snapshot = booked(2, 1)
+    snapshot = snapshot.model_copy(
+        update={"quote": snapshot.quote.model_copy(update={"pricing_unit": "week"})}
+    )
+    (rental,) = domain.charges_for_return(snapshot, datetime.now(UTC))
+    assert rental.unit == domain.PIECE
+
+
+def test_every_field_of_a_timesheet_charge():
+    from contracts.consultants import TimesheetApproval
+
+    def approved(amount: int, mission: str = "") -> list:
+        approval = TimesheetApproval(
+            engagement_id="e-1",
+            timesheet_id="t-1",
+            consultant_id="c-1",
+            consultant_name="Claire Martin",
+            lender_commune="42095",
+            borrower_commune="42218",
+            work_date=date(2026, 1, 20),
+            days=Decimal("0.5"),
+            day_rate_cents=2,
+            amount_cents=amount,
+            mission=mission,
+            order_reference="EJ-9",
+        )
+        return domain.charges_for_timesheet(approval, datetime(2026, 1, 31, 23, tzinfo=UTC))
+
+    assert approved(0) == []
+    (charge,) = approved(1)
+    assert charge.description == "Mise à disposition de Claire Martin (0.5 jour(s), le 20/01/2026)"
+    assert (charge.charge_date, charge.order_reference) == (date(2026, 2, 1), "EJ-9")
+    assert charge.kind == "consulting"
+
+
+def test_of_two_names_as_long_the_first_listed_is_the_payer():
+    names = {"11111": "Ay", "22222": "Bz"}
+    credit = domain.ReceivedCredit(1, "AY BZ", None, "")
+    assert domain.counterparty_of(credit, {}, names) == "11111"
+
+
+def test_the_first_valid_siret_is_from_establishment_number_ten_on():
+    for siren in ("217100999", "732829320", "200046977"):  # the first: NIC 00010 is valid
+        first = next(n for n in range(10, 100) if luhn.is_valid(f"{siren}{n:05d}"))
+        assert domain.siret_for(siren) == f"{siren}{first:05d}"
+        second = next(n for n in range(20, 110) if luhn.is_valid(f"{siren}{n:05d}"))
+        assert domain.siret_for(siren, 2) == f"{siren}{second:05d}"
+
+
 def test_a_total_that_does_not_divide_is_one_piece_of_the_whole():
     assert domain._priced(1000, 3, "DAY") == (Decimal(1), domain.PIECE, 1000)
     assert domain._priced(999, 3, "DAY") == (Decimal(3), "DAY", 333)
@@ -275,8 +354,15 @@ def test_the_booked_period_names_its_last_day_not_the_next_midnight():
 def test_a_free_cancellation_charges_nothing_and_a_fee_is_one_piece():
     snapshot = booked(2, 1).model_copy(update={"cancellation_fee_cents": 0})
     assert domain.charges_for_cancellation(snapshot, datetime(2026, 1, 5, tzinfo=UTC)) == []
-    snapshot = booked(2, 1).model_copy(update={"cancellation_fee_cents": 1})
-    (fee,) = domain.charges_for_cancellation(snapshot, datetime(2026, 1, 5, tzinfo=UTC))
+    snapshot = booked(2, 1).model_copy(
+        update={"cancellation_fee_cents": 1, "order_reference": "EJ"}
+    )
+    (fee,) = domain.charges_for_cancellation(snapshot, datetime(2026, 1, 4, 23, tzinfo=UTC))
+    assert fee.description == (
+        "Frais d'annulation tardive de « Barrières », du 12/01/2026 au 13/01/2026"
+    )
+    assert (fee.supplier, fee.customer, fee.order_reference) == ("42044", "42218", "EJ")
+    assert fee.charge_date == date(2026, 1, 5)
     assert (fee.amount_cents, fee.unit_price_cents, fee.quantity, fee.unit) == (
         1,
         1,
@@ -322,6 +408,18 @@ def test_an_unknown_line_is_refused_and_the_known_ones_still_checked():
     assert [(e["field"], e["type"]) for e in raised.value.errors] == [
         ("lines.0.line", "no_line"),
         ("lines.1.amount_cents", "over_credit"),
+    ]
+
+
+def test_without_lines_a_paid_invoice_asks_which_lines():
+    with pytest.raises(InvalidInput) as raised:
+        domain.credit_note_lines([], [creditable(1, 1000)], 500, False)
+    assert raised.value.errors == [
+        {
+            "field": "lines",
+            "message": "give the lines and amounts to credit",
+            "type": "lines_required",
+        }
     ]
 
 
@@ -436,7 +534,12 @@ def test_opening_plus_lines_is_the_closing_balance(movements, start, length):
 def test_two_invoices_in_one_bucket_add_up():
     as_of = date(2026, 2, 15)
     rows = domain.aging(
-        [("42218", date(2026, 1, 1), 1000), ("42218", date(2026, 1, 2), 1), ("42218", as_of, 7)],
+        [
+            ("42095", date(2026, 1, 1), 0),
+            ("42218", date(2026, 1, 1), 1000),
+            ("42218", date(2026, 1, 2), 1),
+            ("42218", as_of, 7),
+        ],
         as_of,
     )
     assert rows == {
@@ -490,11 +593,41 @@ def test_net_positions_conserve_money_and_leave_out_the_even(debts):
 
 
 def test_the_largest_debtor_pays_the_largest_creditor_first():
-    positions = {"A": -700, "B": -300, "C": 600, "D": 400}
+    positions = {"A": -300, "B": -700, "C": 400, "D": 600}
     assert domain.settling_transfers(positions) == [
-        ("A", "C", 600),
+        ("B", "D", 600),
+        ("B", "C", 100),
+        ("A", "C", 300),
+    ]
+
+
+def test_debtors_and_creditors_take_turns_largest_first_then_by_name():
+    many_payers = {"A": -100, "B": -200, "C": -300, "D": 600}
+    assert domain.settling_transfers(many_payers) == [
+        ("C", "D", 300),
+        ("B", "D", 200),
         ("A", "D", 100),
-        ("B", "D", 300),
+    ]
+    many_payees = {"D": -600, "A": 100, "B": 200, "C": 300}
+    assert domain.settling_transfers(many_payees) == [
+        ("D", "C", 300),
+        ("D", "B", 200),
+        ("D", "A", 100),
+    ]
+    ties = {"B": -300, "A": -300, "D": 250, "C": 250, "E": 100}
+    assert domain.settling_transfers(ties) == [
+        ("A", "C", 250),
+        ("A", "D", 50),
+        ("B", "D", 200),
+        ("B", "E", 100),
+    ]
+
+
+def test_a_commune_at_zero_neither_pays_nor_receives():
+    assert domain.settling_transfers({"A": -5, "B": 0, "C": 5}) == [("A", "C", 5)]
+    assert domain.settling_transfers({"A": -5, "B": 0, "C": 3, "D": 2}) == [
+        ("A", "C", 3),
+        ("A", "D", 2),
     ]
 
 
