@@ -93,6 +93,36 @@ def test_each_broken_rule_is_named_once():
     assert broken(listing(), slot, with_operator=True) == []
 
 
+def test_what_each_broken_rule_tells_the_borrower():
+    withdrawn = listing(status="withdrawn", owner_commune=BORROWER, with_operator=False)
+    start = datetime(2026, 12, 2, 8, tzinfo=UTC)
+    with pytest.raises(InvalidInput) as raised:
+        domain.check_request(
+            withdrawn, BORROWER, domain.Slot(start, start + timedelta(days=9), 9), 11, True, NOW
+        )
+    assert raised.value.detail == "The request breaks the listing's rules"
+    assert [(e["field"], e["message"]) for e in raised.value.errors] == [
+        ("listing_id", "this listing is withdrawn"),
+        ("listing_id", "a commune does not borrow from itself"),
+        ("start", "must be at least 3 days ahead"),
+        ("end", "at most 5 day(s)"),
+        ("quantity", "this listing has 10"),
+        ("with_operator", "this listing comes without an operator"),
+    ]
+    with pytest.raises(InvalidInput) as raised:
+        domain.check_request(listing(), BORROWER, domain.Slot(NOW, NOW, 1), 1, False, NOW)
+    assert [(e["field"], e["message"]) for e in raised.value.errors] == [
+        ("start", "must be at least 3 days ahead"),
+        ("end", "at least 2 day(s)"),
+    ]
+    past = NOW - timedelta(hours=1)
+    with pytest.raises(InvalidInput) as raised:
+        domain.check_request(listing(), BORROWER, domain.Slot(past, NOW, 2), 1, False, NOW)
+    assert raised.value.errors == [
+        {"field": "start", "message": "is in the past", "type": "in_the_past"}
+    ]
+
+
 # -- quotes -----------------------------------------------------------------------------
 
 
@@ -262,18 +292,21 @@ def test_only_an_agent_or_manager_of_either_commune_may_cancel(role, commune):
     if role in (Role.AGENT, Role.MANAGER):
         domain.ensure_may(caller, "cancel", BORROWER, LENDER)
     else:
-        with pytest.raises(Forbidden):
+        with pytest.raises(Forbidden) as raised:
             domain.ensure_may(caller, "cancel", BORROWER, LENDER)
+        assert raised.value.detail == "Only an agent or manager of either commune may cancel"
 
 
 @pytest.mark.parametrize("action", sorted(domain.LENDER_ACTIONS))
 def test_only_a_manager_of_the_lender_decides_and_hands_over(action):
     domain.ensure_may(who(LENDER, Role.MANAGER), action, BORROWER, LENDER)
     for caller in (who(LENDER, Role.AGENT), who(BORROWER, Role.MANAGER)):
-        with pytest.raises(Forbidden):
+        with pytest.raises(Forbidden) as raised:
             domain.ensure_may(caller, action, BORROWER, LENDER)
-    with pytest.raises(NotFound):
+        assert raised.value.detail == "Only a manager of the lending commune may do this"
+    with pytest.raises(NotFound) as raised:
         domain.ensure_may(who(STRANGER, Role.MANAGER), action, BORROWER, LENDER)
+    assert raised.value.detail == "No such booking"
 
 
 def test_an_operator_sees_any_booking_but_acts_on_none():

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from contracts.caller import Caller, Role
 from contracts.clock import PARIS
-from contracts.errors import Forbidden
+from contracts.errors import Forbidden, InvalidInput
 from services.listings import domain
 
 BASE = datetime(2026, 3, 2, tzinfo=UTC)
@@ -88,6 +88,15 @@ def test_a_window_ending_on_31_december_runs_to_the_new_year():
     )
 
 
+def test_an_empty_window_names_both_fields_the_client_sent():
+    with pytest.raises(InvalidInput) as raised:
+        domain.window(date(2026, 7, 2), date(2026, 7, 1), names=("from", "to"))
+    assert raised.value.detail == "The period is empty"
+    assert raised.value.errors == [
+        {"field": "to", "message": "must be after from", "type": "value_error"}
+    ]
+
+
 # -- text and distance ------------------------------------------------------------------
 
 
@@ -114,8 +123,10 @@ def test_only_a_manager_of_the_owning_commune_changes_a_listing(role):
     if role == Role.MANAGER:
         domain.ensure_manager_of(caller, "42044")
     else:
-        with pytest.raises(Forbidden, match="Only a manager"):
+        with pytest.raises(Forbidden) as raised:
             domain.ensure_manager_of(caller, "42044")
+        assert raised.value.detail == "Only a manager may publish or change listings"
     manager = Caller(user_id="u", commune="42218", roles=frozenset({Role.MANAGER, role}))
-    with pytest.raises(Forbidden, match="another commune"):
+    with pytest.raises(Forbidden) as raised:
         domain.ensure_manager_of(manager, "42044")
+    assert raised.value.detail == "This listing belongs to another commune"
