@@ -100,10 +100,13 @@ def table(rows: list[ModuleScore]) -> str:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in rows:
+        unchecked = r.statuses["not checked"]
+        verdict = "met" if r.meets_target else "NOT met"
+        if unchecked:
+            verdict += f" ({unchecked:,} mutants not checked yet)"
         lines.append(
             f"| {r.module} | {r.mutants:,} | {r.caught:,} | {r.statuses['survived']:,} "
-            f"| {percent(r.score)} | {percent(r.score_run)} | {r.not_run:,} "
-            f"| {'met' if r.meets_target else 'NOT met'} |"
+            f"| {percent(r.score)} | {percent(r.score_run)} | {r.not_run:,} | {verdict} |"
         )
     return "\n".join(lines)
 
