@@ -307,6 +307,112 @@ def test_each_action_by_role_and_commune(role):
     assert actual == expected
 
 
+@pytest.mark.parametrize(
+    ("caller", "action", "detail"),
+    [
+        (
+            who(BORROWER, Role.MANAGER),
+            "accept",
+            "Only a manager of the consultant's commune may do this",
+        ),
+        (who(LENDER, Role.FINANCE), "cancel", "Only an agent or a manager may do this"),
+        (
+            who(BORROWER, Role.AGENT),
+            "record_timesheet",
+            "Only the consultant's commune records the days worked",
+        ),
+        (
+            who(LENDER, Role.AGENT),
+            "approve_timesheet",
+            "Only the commune that engaged the consultant approves the days",
+        ),
+        (
+            who(STRANGER, Role.OPERATOR, Role.AGENT),
+            "cancel",
+            "Only the two communes concerned may do this",
+        ),
+    ],
+)
+def test_what_a_refusal_says(caller, action, detail):
+    with pytest.raises(Forbidden) as raised:
+        domain.ensure_may(caller, action, BORROWER, LENDER)
+    assert raised.value.detail == detail
+
+
+def test_a_stranger_is_told_the_engagement_does_not_exist():
+    with pytest.raises(NotFound) as raised:
+        domain.ensure_may(who(STRANGER, Role.MANAGER), "cancel", BORROWER, LENDER)
+    assert raised.value.detail == "No such engagement"
+
+
+def test_what_a_broken_request_says():
+    with pytest.raises(InvalidInput) as raised:
+        domain.check_request(
+            published=False,
+            home_commune=BORROWER,
+            borrower=BORROWER,
+            start=date(2026, 12, 7),
+            end=date(2026, 12, 14),
+            days=Decimal("6"),
+            calendar=domain.Calendar(),
+            today=date(2026, 12, 8),
+        )
+    assert raised.value.detail == "The request breaks the engagement rules"
+    assert raised.value.errors == [
+        {"field": "consultant_id", "message": "this consultant is withdrawn", "type": "withdrawn"},
+        {
+            "field": "consultant_id",
+            "message": "a commune does not engage its own staff",
+            "type": "own_consultant",
+        },
+        {"field": "start", "message": "is in the past", "type": "in_the_past"},
+        {
+            "field": "days",
+            "message": "the consultant has 5 working day(s) open in this period",
+            "type": "beyond_period",
+        },
+    ]
+
+
+def test_what_a_broken_timesheet_says():
+    with pytest.raises(InvalidInput) as raised:
+        domain.check_timesheet(
+            status=EngagementStatus.ACCEPTED,
+            start=date(2026, 12, 7),
+            end=date(2026, 12, 12),
+            days_total=Decimal("3"),
+            days_recorded=Decimal("2.5"),
+            work_date=date(2026, 12, 12),
+            days=Decimal("1"),
+            today=date(2026, 12, 20),
+        )
+    assert raised.value.detail == "The timesheet breaks the engagement's terms"
+    assert raised.value.errors == [
+        {
+            "field": "date",
+            "message": "must be within the engagement's period",
+            "type": "out_of_period",
+        },
+        {
+            "field": "days",
+            "message": "only 0.5 day(s) of the engagement are left",
+            "type": "beyond_engagement",
+        },
+    ]
+    with pytest.raises(Conflict) as raised:
+        domain.check_timesheet(
+            status=EngagementStatus.REQUESTED,
+            start=date(2026, 12, 7),
+            end=date(2026, 12, 12),
+            days_total=Decimal("3"),
+            days_recorded=Decimal("0"),
+            work_date=date(2026, 12, 8),
+            days=Decimal("1"),
+            today=date(2026, 12, 20),
+        )
+    assert raised.value.detail == "Days are recorded on accepted engagements, not requested ones"
+
+
 def test_an_operator_who_is_also_a_manager_elsewhere_acts_on_nothing():
     caller = who(STRANGER, Role.OPERATOR, Role.MANAGER)
     assert allowed(caller, "cancel") == "forbidden"
