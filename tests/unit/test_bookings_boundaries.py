@@ -167,13 +167,59 @@ def test_a_series_of_an_hour_listing_is_priced_by_the_hour():
     assert [s.start for s in slots] == [start + timedelta(weeks=n) for n in range(3)]
 
 
+def test_an_hourly_series_across_the_spring_clock_change_counts_real_hours():
+    # Saturday 28 March 2026, 00:00-04:00 in Paris; on Sunday 02:00 does not exist
+    start = datetime(2026, 3, 27, 23, tzinfo=UTC)
+    first = domain.slot_for("hour", start, start + timedelta(hours=4))
+    slots = domain.occurrences(first, "hour", Recurrence(frequency="daily", count=2))
+    assert [s.units for s in slots] == [4, 3]
+
+
+def test_hourly_periods_at_their_limits():
+    start = datetime(2026, 12, 7, 8, tzinfo=UTC)
+    assert domain.slot_for("hour", start, start + timedelta(hours=1)).units == 1
+    with pytest.raises(InvalidInput) as raised:
+        domain.slot_for("hour", start, start)
+    assert raised.value.detail == "The period is empty"
+    assert raised.value.errors == [
+        {"field": "end", "message": "must be after start", "type": "value_error"}
+    ]
+    with pytest.raises(InvalidInput) as raised:
+        domain.slot_for("hour", start, start + timedelta(hours=1, seconds=30))
+    assert raised.value.detail == "Hourly listings are booked by whole hours"
+    assert [e["field"] for e in raised.value.errors] == ["end"]
+    for first, last, field in [
+        (date(2026, 12, 7), start, "start"),
+        (start, date(2026, 12, 8), "end"),
+    ]:
+        with pytest.raises(InvalidInput) as raised:
+            domain.slot_for("hour", first, last)
+        assert raised.value.detail == "Hourly listings are booked with times"
+        assert [e["field"] for e in raised.value.errors] == [field]
+
+
+def test_a_day_is_booked_by_paris_midnights_or_dates():
+    midnight = datetime(2026, 12, 6, 23, tzinfo=UTC)  # 7 December, 00:00 in Paris
+    slot = domain.slot_for("day", midnight, date(2026, 12, 9))
+    assert slot == day_slot(date(2026, 12, 7), 2)
+    with pytest.raises(InvalidInput) as raised:
+        domain.slot_for("day", date(2026, 12, 7), midnight + timedelta(hours=1))
+    assert raised.value.detail == "Daily listings are booked by whole days"
+    assert raised.value.errors[0]["field"] == "end"
+    with pytest.raises(InvalidInput) as raised:
+        domain.slot_for("day", date(2026, 12, 7), date(2026, 12, 7))
+    assert raised.value.errors[0]["field"] == "end"
+
+
 def test_a_series_has_at_most_52_occurrences():
     first = day_slot(date(2026, 12, 10), 1)
     weekly = Recurrence(frequency="weekly", until=date(2026, 12, 10) + timedelta(weeks=51))
     assert len(domain.occurrences(first, "day", weekly)) == 52
     longer = Recurrence(frequency="weekly", until=date(2026, 12, 10) + timedelta(weeks=52))
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput) as raised:
         domain.occurrences(first, "day", longer)
+    assert raised.value.detail == "A series has at most 52 occurrences"
+    assert [e["field"] for e in raised.value.errors] == ["recurrence"]
     assert len(domain.occurrences(first, "day", Recurrence(frequency="daily", count=52))) == 52
 
 
@@ -255,8 +301,17 @@ def test_a_blackout_takes_the_slot_with_its_reason():
     assert (taken.start, taken.end) == (closed.start, closed.end)
     assert taken.detail.endswith(": révision annuelle")
     assert domain.taken_because(offer, hour_slot(9, 10), 1, []) is None  # touching: free
+    assert domain.taken_because(offer, hour_slot(4, 6), 1, []) is None  # it starts as it ends
     silent = listing(pricing_unit="hour", blackouts=[closed.model_copy(update={"reason": ""})])
-    assert not domain.taken_because(silent, hour_slot(8, 10), 1, []).detail.endswith(":")
+    assert domain.taken_because(silent, hour_slot(8, 10), 1, []).detail == (
+        "The listing is closed from 2026-12-10T06:00:00+00:00 to 2026-12-10T09:00:00+00:00"
+    )
+
+
+def test_a_booking_ending_as_the_slot_starts_does_not_stretch_the_period_named():
+    offer = listing(quantity=1, pricing_unit="hour")
+    taken = domain.taken_because(offer, hour_slot(8, 10), 1, [hold(6, 8, 1), hold(8, 12, 1)])
+    assert (taken.start, taken.end) == hold(8, 12, 1)[:2]
 
 
 def test_a_hand_over_is_no_overlap():
@@ -328,6 +383,5 @@ def test_every_transition_goes_from_its_statuses_only(action, status):
     else:
         with pytest.raises(Conflict) as raised:
             domain.next_status(status, action)
-        assert raised.value.args[0] == (
-            f"A {status.value} booking cannot {action.replace('_', ' ')}"
-        )
+        assert raised.value.detail == f"A {status.value} booking cannot {action.replace('_', ' ')}"
+        assert raised.value.extra == {"current_status": status.value}
