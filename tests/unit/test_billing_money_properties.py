@@ -656,3 +656,40 @@ def test_only_finance_and_managers_of_either_commune_see_an_invoice(role):
         else:
             with pytest.raises(NotFound, match="No such credit note"):
                 domain.ensure_party(caller, "42044", "42218", "credit note")
+
+
+def test_a_one_cent_balance_is_paid_and_the_next_invoice_gets_the_rest():
+    invoices = [open_invoice("A", 1), open_invoice("B", 500)]
+    assert domain.allocate_payment(2, invoices) == [("A", 1), ("B", 1)]
+    three = [open_invoice("A", 999), open_invoice("B", 500), open_invoice("C", 500)]
+    assert domain.allocate_payment(1000, three) == [("A", 999), ("B", 1)]
+
+
+def test_two_units_and_a_mission_are_named_in_the_description():
+    (rental,) = domain.charges_for_return(booked(1, 2), datetime(2026, 2, 1, tzinfo=UTC))
+    assert rental.description == "Location « Barrières » × 2, le 12/01/2026"
+
+
+def test_every_line_over_credited_is_named():
+    lines = [creditable(1, 100), creditable(2, 100)]
+    with pytest.raises(InvalidInput) as raised:
+        domain.credit_note_lines([(1, 101), (2, 102)], lines, 10_000, False)
+    assert raised.value.detail == "The credit note does not fit the invoice"
+    assert raised.value.errors == [
+        {
+            "field": "lines.0.amount_cents",
+            "message": "at most 100 cents remain to credit on line 1",
+            "type": "over_credit",
+        },
+        {
+            "field": "lines.1.amount_cents",
+            "message": "at most 100 cents remain to credit on line 2",
+            "type": "over_credit",
+        },
+    ]
+    with pytest.raises(InvalidInput) as raised:
+        domain.credit_note_lines([(1, 100)], lines, 99, False)
+    assert raised.value.detail == "A credit note cannot exceed what is still owed"
+    assert raised.value.errors == [
+        {"field": "lines", "message": "100 cents credited, 99 still owed", "type": "over_credit"}
+    ]
