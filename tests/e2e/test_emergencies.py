@@ -5,18 +5,12 @@ the listing allows it, and the banner on the pages of the territory."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 
-from tests.support import paris_today, wait_until
-
-# set before the session's stacks start (they take the test process's environment): a short
-# allocation window, looked for often, so that a test sees its windows decided
-os.environ.setdefault("BOOKINGS_ALLOCATION_WINDOW_SECONDS", "3")
-os.environ.setdefault("BOOKINGS_ALLOCATION_INTERVAL_SECONDS", "0.5")
+from tests.support import day, wait_until
 
 CHAMBON = "42044"  # lends
 SAINT_ETIENNE, FIRMINY, ROCHE = "42218", "42095", "42189"
@@ -24,26 +18,9 @@ LOIRE = "42"
 
 pytestmark = pytest.mark.e2e
 
-_sessions: dict[tuple[str, str], requests.Session] = {}
-
-
-def login(stack, email: str) -> requests.Session:
-    key = (stack.tag, email)
-    if key not in _sessions:
-        _sessions[key] = stack.login(email)
-    return _sessions[key]
-
-
-def as_(stack, role: str, insee: str) -> requests.Session:
-    return login(stack, f"{role}.{insee}@mutualis-demo.fr")
-
 
 def api(stack, path: str) -> str:
     return f"{stack.url}/api/v1/{path}"
-
-
-def day(n: int) -> str:
-    return (paris_today() + timedelta(days=n)).isoformat()
 
 
 def declaration(**changes) -> dict:
@@ -61,7 +38,7 @@ def declaration(**changes) -> dict:
 def episode(stack):
     """An episode over the Loire's snow clearing, ended after the test (the stack is shared
     with other tests, whose requests it must not make urgent)."""
-    operator = login(stack, "operator@mutualis-demo.fr")
+    operator = stack.user("operator@mutualis-demo.fr")
     declared = operator.post(api(stack, "emergencies"), json=declaration(), timeout=10)
     assert declared.status_code == 201, declared.text
     yield declared.json()
@@ -74,7 +51,7 @@ def episode(stack):
 def snowplough(
     stack, *, quantity: int, lead_time_days: int = 0, auto: bool = False, category="deneigement"
 ) -> str:
-    manager = as_(stack, "manager", CHAMBON)
+    manager = stack.session("manager", CHAMBON)
     published = manager.post(
         api(stack, "listings"),
         json={
@@ -95,7 +72,7 @@ def snowplough(
     # the bookings service learns of it through listing.published
     wait_until(
         lambda: (
-            as_(stack, "agent", SAINT_ETIENNE)
+            stack.session("agent", SAINT_ETIENNE)
             .post(
                 api(stack, "bookings/quote"),
                 json={"listing_id": listing_id, "start": day(30), "end": day(31)},
@@ -110,7 +87,7 @@ def snowplough(
 
 
 def book(stack, commune: str, listing_id: str, first: int, **more) -> requests.Response:
-    return as_(stack, "agent", commune).post(
+    return stack.session("agent", commune).post(
         api(stack, "bookings"),
         json={"listing_id": listing_id, "start": day(first), "end": day(first + 1)} | more,
         timeout=10,
@@ -121,7 +98,7 @@ def book(stack, commune: str, listing_id: str, first: int, **more) -> requests.R
 
 
 def test_an_operator_declares_and_ends_anywhere(stack):
-    operator = login(stack, "operator@mutualis-demo.fr")
+    operator = stack.user("operator@mutualis-demo.fr")
     declared = operator.post(
         api(stack, "emergencies"),
         json=declaration(territory={"departments": ["69"]}, name="Crue du Rhône — test"),
@@ -139,7 +116,7 @@ def test_an_operator_declares_and_ends_anywhere(stack):
 
 
 def test_a_coordinator_declares_only_in_their_territory(stack):
-    coordinator = login(stack, "coordinator@mutualis-demo.fr")  # of Saint-Étienne, Loire
+    coordinator = stack.user("coordinator@mutualis-demo.fr")  # of Saint-Étienne, Loire
     outside = coordinator.post(
         api(stack, "emergencies"), json=declaration(territory={"departments": ["69"]}), timeout=10
     )
@@ -156,9 +133,9 @@ def test_a_coordinator_declares_only_in_their_territory(stack):
 
 
 def test_an_agent_may_not_declare_and_unknown_places_are_refused(stack):
-    agent = as_(stack, "agent", SAINT_ETIENNE)
+    agent = stack.session("agent", SAINT_ETIENNE)
     assert agent.post(api(stack, "emergencies"), json=declaration(), timeout=10).status_code == 403
-    operator = login(stack, "operator@mutualis-demo.fr")
+    operator = stack.user("operator@mutualis-demo.fr")
     unknown = operator.post(
         api(stack, "emergencies"),
         json=declaration(territory={"epcis": ["123456789"]}),
@@ -184,11 +161,11 @@ def test_a_covered_request_is_urgent_and_its_lead_time_waived(stack, episode):
     assert urgent.json()["urgency"]["emergency_id"] == episode["id"]
     assert urgent.json()["urgency"]["need"] == "main_roads"
     # the lender sees it urgent too
-    lender = as_(stack, "manager", CHAMBON)
+    lender = stack.session("manager", CHAMBON)
     seen = lender.get(api(stack, f"bookings/{urgent.json()['id']}"), timeout=10).json()
     assert seen["urgency"]["need"] == "main_roads"
     # everyone in the territory sees the episode; no need given means service continuity
-    listed = as_(stack, "agent", FIRMINY).get(api(stack, "emergencies"), timeout=10).json()
+    listed = stack.session("agent", FIRMINY).get(api(stack, "emergencies"), timeout=10).json()
     assert episode["id"] in [e["id"] for e in listed["items"]]
     default = book(stack, FIRMINY, listing_id, 3)
     assert default.status_code == 201, default.text
@@ -204,7 +181,7 @@ def test_three_communes_for_two_units_are_allocated_by_need_and_told_why(stack, 
     }
     for answer in asked.values():
         assert answer.status_code == 201, answer.text  # not raced: no 409
-    lender = as_(stack, "manager", CHAMBON)
+    lender = stack.session("manager", CHAMBON)
 
     def decided() -> dict | None:
         views = {
@@ -225,12 +202,12 @@ def test_three_communes_for_two_units_are_allocated_by_need_and_told_why(stack, 
     assert "sécurité des personnes" in why and "grands axes routiers" in why
     assert views[FIRMINY]["history"][-1]["note"].startswith("accordée : besoin « sécurité")
     # the borrower reads the same explanation
-    own = as_(stack, "agent", SAINT_ETIENNE).get(
+    own = stack.session("agent", SAINT_ETIENNE).get(
         api(stack, f"bookings/{asked[SAINT_ETIENNE].json()['id']}"), timeout=10
     )
     assert own.json()["urgency"]["explanation"] == why
     # the coordinator sees the episode's requests and the need left unmet
-    report = login(stack, "coordinator@mutualis-demo.fr").get(
+    report = stack.user("coordinator@mutualis-demo.fr").get(
         api(stack, f"emergencies/{episode['id']}/requests"), timeout=10
     )
     assert report.status_code == 200, report.text
@@ -242,7 +219,7 @@ def test_a_granted_request_waits_for_the_lender_when_the_listing_does_not_opt_in
     first = book(stack, FIRMINY, listing_id, 4, need="main_roads")
     assert first.status_code == 201, first.text
     booking_id = first.json()["id"]
-    lender = as_(stack, "manager", CHAMBON)
+    lender = stack.session("manager", CHAMBON)
     # before its window closes, it is decided by the allocation, not by hand
     early = lender.post(api(stack, f"bookings/{booking_id}/approve"), timeout=10)
     assert early.status_code in (200, 409)

@@ -102,7 +102,7 @@ class Stack:
         self.urls, self._owned = database_urls(backend, workdir, self.tag)
         self.ports = {c: free_port() for c in COMPONENTS}
         self.processes: dict[str, subprocess.Popen] = {}
-        self._sessions: dict[tuple[str, str], tuple[float, requests.Session]] = {}
+        self._sessions: dict[str, tuple[float, requests.Session]] = {}
         self._engines: dict[str, Engine] = {}
         self.logs = OUTPUT / "logs" / self.tag
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -122,6 +122,9 @@ class Stack:
         env["GATEWAY_DEMO_MODE"] = "true"
         env["GATEWAY_RPC_TIMEOUT_SECONDS"] = "5"
         env["BOOKINGS_EXPIRY_INTERVAL_SECONDS"] = "1"
+        # a short allocation window of urgent requests, looked for often: tests see it decided
+        env["BOOKINGS_ALLOCATION_WINDOW_SECONDS"] = "3"
+        env["BOOKINGS_ALLOCATION_INTERVAL_SECONDS"] = "0.5"
         return env
 
     def mutualis(self, *args: str, **options: Any) -> subprocess.CompletedProcess:
@@ -222,11 +225,16 @@ class Stack:
 
     def session(self, role: str, insee: str) -> requests.Session:
         """A demo user's session, shared by the tests of this stack (as_role signs in again
-        each time); signed in again well before its token (an hour by default) expires."""
-        signed_in, session = self._sessions.get((role, insee), (0.0, None))
+        each time)."""
+        return self.user(f"{role}.{insee}@mutualis-demo.fr")
+
+    def user(self, email: str) -> requests.Session:
+        """A demo account's session, shared by the tests of this stack; signed in again well
+        before its token (an hour by default) expires."""
+        signed_in, session = self._sessions.get(email, (0.0, None))
         if session is None or time.monotonic() - signed_in > SESSION_REUSE_SECONDS:
-            session = self.as_role(role, insee)
-            self._sessions[role, insee] = (time.monotonic(), session)
+            session = self.login(email)
+            self._sessions[email] = (time.monotonic(), session)
         return session
 
     def database(self, component: str) -> Engine:
