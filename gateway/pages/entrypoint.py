@@ -25,6 +25,7 @@ from werkzeug.wrappers import Request, Response
 
 from contracts.caller import Role
 from contracts.errors import Forbidden, ServiceError
+from contracts.listings import CATEGORIES
 from gateway.errors import status_of
 from gateway.http import lost_database, request_id_of
 from gateway.pages import french
@@ -228,6 +229,7 @@ def make_templates() -> Environment:
         timesheet_status=lambda s: french.TIMESHEET_STATUS.get(s, s),
         invoice_status=lambda s: french.INVOICE_STATUS.get(s, s),
         kind_label=lambda s: french.KINDS.get(s, s),
+        category_label=lambda s: CATEGORIES.get(s, s),
         unit_label=lambda s: french.UNITS.get(s, s),
         role_label=lambda s: french.ROLES.get(s, s),
     )
