@@ -4,11 +4,13 @@ An event type is `entity.past_tense_verb`; each has a version and a typed payloa
 Consumers parse with `parse_event`, which refuses unknown types and versions.
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar, Self
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
+
+from contracts import clock
 
 
 class Payload(BaseModel):
@@ -36,7 +38,7 @@ class Event(BaseModel):
     def new(cls, payload: Payload, *, producer: str, correlation_id: str | None = None) -> Self:
         return cls(
             event_id=uuid4(),
-            occurred_at=datetime.now(UTC),
+            occurred_at=clock.now(),
             type=cls.TYPE,
             version=cls.VERSION,
             producer=producer,

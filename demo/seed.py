@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from contracts import clock
 from contracts.billing import BillingProfileInput
 from contracts.caller import Caller, Role
 from contracts.consultants import ConsultantTerms
@@ -199,7 +199,7 @@ def seed_demo() -> Iterator[str]:
                         password_hash=hashed,
                         commune=commune,
                         roles=roles,
-                        created_at=datetime.now(UTC),
+                        created_at=clock.now(),
                     )
                 )
                 yield f"user {email}"
@@ -293,7 +293,7 @@ def seed_billing_profiles() -> Iterator[str]:
                 profile = BillingProfileInput.model_validate(
                     {"bic": "BDFEFRPPCCT", "email": f"finance.{code}@{DEMO_DOMAIN}", **fields}
                 )
-                columns = billing_domain.profile_columns(code, profile, None, datetime.now(UTC))
+                columns = billing_domain.profile_columns(code, profile, None, clock.now())
                 billing_repository.save_profile(tx.session, code, columns)
                 yield f"billing profile {communes().get(code).name} ({code})"
 

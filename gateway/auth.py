@@ -4,13 +4,13 @@ id of the key that signed them, so that keys rotate without signing everyone out
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from contracts import clock
 from contracts.caller import Caller, Role
 
 ALGORITHM = "HS256"
@@ -69,7 +69,7 @@ class TokenIssuer:
         )
 
     def issue(self, caller: Caller) -> str:
-        now = int(time.time())
+        now = int(clock.now().timestamp())
         claims = {
             "sub": caller.user_id,
             "commune": caller.commune,

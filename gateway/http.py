@@ -10,7 +10,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -30,6 +30,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import MethodNotAllowed as NoSuchMethod
 from werkzeug.wrappers import Request, Response
 
+from contracts import clock
 from contracts.caller import Caller, Role
 from contracts.errors import (
     Conflict,
@@ -173,7 +174,7 @@ class IdempotencyStore:
                         fingerprint=fingerprint,
                         status=None,
                         body=None,
-                        created_at=datetime.now(UTC),
+                        created_at=clock.now(),
                     )
                 )
         except IntegrityError:
@@ -226,7 +227,7 @@ class IdempotencyStore:
     def _take_over(self, user_id: str, key: str) -> bool:
         """Whether the first request with this key was abandoned (in progress for longer than
         any request lasts) and this one now owns the key (one of concurrent retries does)."""
-        now = datetime.now(UTC)
+        now = clock.now()
         with self.engine.begin() as conn:
             taken = conn.execute(
                 update(IdempotencyRecord)

@@ -8,13 +8,14 @@ import ipaddress
 import logging
 import math
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from prometheus_client import Counter
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from contracts import clock
 from gateway.errors import TooManyLogins
 from gateway.models import LoginFailures, User
 from gateway.users import authenticate
@@ -88,7 +89,7 @@ class LoginAttempts:
     def check(self, keys: Iterable[str], via: str, now: datetime | None = None) -> None:
         """Raises TooManyLogins while any of the keys must wait, before the password is even
         looked at (the right password waits as well)."""
-        now = now or datetime.now(UTC)
+        now = now or clock.now()
         with self.engine.connect() as conn:
             until = conn.execute(
                 select(func.max(LoginFailures.blocked_until)).where(
@@ -100,7 +101,7 @@ class LoginAttempts:
             raise TooManyLogins(max(1, math.ceil((until - now).total_seconds())))
 
     def failed(self, keys: Iterable[str], via: str, now: datetime | None = None) -> None:
-        now = now or datetime.now(UTC)
+        now = now or clock.now()
         LOGIN_ATTEMPTS.labels(via, "failure").inc()
         for key in keys:
             failures = self._count(key, now)

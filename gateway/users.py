@@ -7,13 +7,13 @@ import functools
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from contracts import clock
 from contracts.caller import Caller, Role
 from contracts.errors import Conflict, NotFound, validated
 from gateway.auth import hash_password, password_matches
@@ -77,7 +77,7 @@ def create_user(email: str, name: str, commune: str, roles: list[str], password:
             password_hash=hash_password(new.password),
             commune=new.commune,
             roles=",".join(sorted(r.value for r in new.roles)),
-            created_at=datetime.now(UTC),
+            created_at=clock.now(),
         )
         session.add(user)
     return user
@@ -90,7 +90,7 @@ def disable_user(email: str, engine: Engine | None = None) -> User:
         user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
         if user is None:
             raise NotFound(f"no user has the e-mail {email}")
-        user.disabled_at = user.disabled_at or datetime.now(UTC)
+        user.disabled_at = user.disabled_at or clock.now()
         session.execute(delete(WebSession).where(WebSession.user_id == user.id))
     return user
 

@@ -7,11 +7,12 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 
+from contracts import clock
 from contracts.caller import Caller, Role
 from gateway.models import User, WebSession
 from infra.communes import communes
@@ -59,7 +60,7 @@ class SessionStore:
         """A new session for the user (a fresh token at each sign-in: no fixation); returns
         the cookie's token. Expired sessions are swept on the way."""
         token = secrets.token_urlsafe(32)
-        now = datetime.now(UTC)
+        now = clock.now()
         with self.engine.begin() as conn:
             conn.execute(delete(WebSession).where(WebSession.expires_at < now))
             conn.execute(
@@ -89,7 +90,7 @@ class SessionStore:
                 .join(User, User.id == WebSession.user_id)
                 .where(
                     WebSession.id == digest(token),
-                    WebSession.expires_at > datetime.now(UTC),
+                    WebSession.expires_at > clock.now(),
                     User.disabled_at.is_(None),
                 )
             ).first()

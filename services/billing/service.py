@@ -7,8 +7,9 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 
+from contracts import clock
 from contracts.billing import (
     AgingQuery,
     AgingReport,
@@ -75,7 +76,7 @@ def record_charges(
 ) -> list[str]:
     """Stores the charges not stored yet and announces each new one (charge.recorded);
     returns their ids."""
-    recorded = repository.add_charges(tx.session, drafts, event_id, datetime.now(UTC))
+    recorded = repository.add_charges(tx.session, drafts, event_id, clock.now())
     tx.emit_all(ChargeRecorded, [views.charge_snapshot(key, draft) for key, draft in recorded])
     return [key for key, _ in recorded]
 
@@ -93,7 +94,7 @@ def issue_invoices(
     if missing:
         parties.add(repository.profiles_of(session, missing))
     run = domain.invoices_for(
-        supplier, period, issue_date, charges, parties, sequence.last_number, datetime.now(UTC)
+        supplier, period, issue_date, charges, parties, sequence.last_number, clock.now()
     )
     repository.add_invoices(session, sequence, run.invoices, run.lines)
     if run.invoices:
@@ -108,14 +109,14 @@ def issue_invoices(
 def _moved(tx: UnitOfWork, invoice: InvoiceRow, action: InvoiceAction) -> None:
     """Gives the invoice the status `action` left it in; announces it when it is now paid."""
     change = domain.status_change(invoice, action)
-    repository.set_status(invoice, change.status, datetime.now(UTC) if change.paid else None)
+    repository.set_status(invoice, change.status, clock.now() if change.paid else None)
     if change.paid:
         tx.emit(InvoicePaid, views.snapshot_of(invoice))
 
 
 def pay(tx: UnitOfWork, invoice: InvoiceRow, entry: domain.PaymentEntry) -> None:
     """Records a payment on a locked invoice; what exceeds the balance stays as overpaid."""
-    payment = repository.add_payment(tx.session, invoice, entry, datetime.now(UTC))
+    payment = repository.add_payment(tx.session, invoice, entry, clock.now())
     tx.after_commit(lambda: PAID_CENTS.inc(entry.amount_cents))
     tx.emit(PaymentRecorded, views.payment_snapshot(payment, invoice))
     _moved(tx, invoice, InvoiceAction.PAY)
@@ -128,7 +129,7 @@ def record_statement(
     matches; the others wait, unmatched, for a finance officer."""
     session = tx.session
     statement = repository.add_statement(
-        session, commune, parsed.format, parsed.reference, user_id, datetime.now(UTC)
+        session, commune, parsed.format, parsed.reference, user_id, clock.now()
     )
     ibans, names = domain.payers(repository.accounts(session))
     matched, unmatched, duplicates = [], [], 0
@@ -183,7 +184,7 @@ def settle_period(tx: UnitOfWork, period: str, user_id: str | None) -> Settlemen
     if not settled:
         return None
     settlement = domain.settlement_of(
-        settled, period, repository.next_sequence(session, period), user_id, datetime.now(UTC)
+        settled, period, repository.next_sequence(session, period), user_id, clock.now()
     )
     row = repository.add_settlement(session, settlement)
     view = views.settlement_view(row, settlement.transfers, created=True)
@@ -245,7 +246,7 @@ class Service(OperableService):
         errors = domain.profile_errors(profile, commune.siren)
         if errors:
             raise InvalidInput("The billing profile has invalid fields", errors)
-        columns = domain.profile_columns(who.commune, profile, who.user_id, datetime.now(UTC))
+        columns = domain.profile_columns(who.commune, profile, who.user_id, clock.now())
         with self.db.transaction() as tx:
             row = repository.save_profile(tx.session, who.commune, columns)
             return views.profile_view(row).model_dump(mode="json")
@@ -331,7 +332,7 @@ class Service(OperableService):
                 tx.session, invoice.supplier_commune, issue_date.year, domain.CREDIT_NOTE_SERIES
             )
             columns = domain.credit_note_columns(
-                invoice, chosen, asked.reason, issue_date, number, who.user_id, datetime.now(UTC)
+                invoice, chosen, asked.reason, issue_date, number, who.user_id, clock.now()
             )
             note = repository.add_credit_note(tx.session, invoice, columns)
             _moved(tx, invoice, InvoiceAction.CREDIT)

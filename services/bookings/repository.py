@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 
 from prometheus_client import Counter
 from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from contracts import clock
 from contracts.bookings import (
     HOLDING,
     BookingQuery,
@@ -69,7 +70,7 @@ def listing_for_update(session: Session, listing_id: str) -> ListingSnapshot:
 def keep_listing_copies(session: Session, snapshots: Sequence[ListingSnapshot]) -> None:
     """The copies of listings, in one statement: listing events may arrive out of order, and
     only a revision at least as recent replaces a copy (the same one again changes nothing)."""
-    now = datetime.now(UTC)
+    now = clock.now()
     upsert_latest(
         session,
         ListingCopy.__table__,
@@ -143,7 +144,7 @@ for _status in BookingStatus:
 
 def add_booking(tx: UnitOfWork, booking: NewBooking) -> BookingRow:
     """The booking and its first transition, written with the commit."""
-    now = datetime.now(UTC)
+    now = clock.now()
     listing, by, slot = booking.listing, booking.by, booking.slot
     values = {
         "id": str(uuid.uuid4()),
@@ -197,7 +198,7 @@ def record_transition(
 ) -> None:
     """Moves the booking to `status`, with `changes` to its columns, and keeps the history
     (the service emits the matching event)."""
-    now = datetime.now(UTC)
+    now = clock.now()
     for column, value in changes.items():
         setattr(row, column, value)
     row.status = status.value

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from contracts import clock
 from contracts.caller import Caller
 from contracts.consultants import (
     AvailabilityPeriod,
@@ -134,7 +135,7 @@ def publish(
     commune = communes().get(home_commune)
     if commune is None:
         raise unknown_commune("commune", home_commune)
-    now = datetime.now(UTC)
+    now = clock.now()
     row = ConsultantRow(
         id=str(uuid.uuid4()),
         home_commune=home_commune,
@@ -154,7 +155,7 @@ def publish(
 
 
 def add_periods(session: Session, consultant_id: str, periods: Sequence[AvailabilityPeriod]):
-    now = datetime.now(UTC)
+    now = clock.now()
     for p in periods:
         session.add(
             AvailabilityRow(
@@ -192,7 +193,7 @@ def consultant(session: Session, consultant_id: str, for_update: bool = False):
 def bump(row: ConsultantRow) -> None:
     """A change matching must see: the index reloads this consultant."""
     row.revision += 1
-    row.updated_at = datetime.now(UTC)
+    row.updated_at = clock.now()
 
 
 def calendar_of(session: Session, consultant: ConsultantRow) -> Calendar:
@@ -307,7 +308,7 @@ def profiles(
 def add_engagement(
     session: Session, consultant: ConsultantRow, caller: Caller, request: EngagementRequest
 ) -> EngagementRow:
-    now = datetime.now(UTC)
+    now = clock.now()
     row = EngagementRow(
         id=str(uuid.uuid4()),
         consultant_id=consultant.id,
@@ -350,7 +351,7 @@ def record_transition(
     note: str = "",
 ) -> None:
     """Moves the engagement to `status` and keeps the history."""
-    now = datetime.now(UTC)
+    now = clock.now()
     row.status = status.value
     row.updated_at = now
     session.add(
@@ -481,7 +482,7 @@ def add_timesheet(
         note=note,
         exceptional_reason=exceptional_reason,
         recorded_by=caller.user_id,
-        recorded_at=datetime.now(UTC),
+        recorded_at=clock.now(),
     )
     session.add(row)
     session.flush()
@@ -518,14 +519,14 @@ def timesheet_for_update(session: Session, engagement_id: str, timesheet_id: str
 def approve_timesheet(sheet: TimesheetRow, caller: Caller) -> None:
     sheet.status = TimesheetStatus.APPROVED.value
     sheet.approved_by = caller.user_id
-    sheet.approved_at = datetime.now(UTC)
+    sheet.approved_at = clock.now()
 
 
 def reject_timesheet(sheet: TimesheetRow, caller: Caller, reason: str) -> None:
     sheet.status = TimesheetStatus.REJECTED.value
     sheet.rejection_reason = reason
     sheet.rejected_by = caller.user_id
-    sheet.rejected_at = datetime.now(UTC)
+    sheet.rejected_at = clock.now()
 
 
 def correct_timesheet(
@@ -537,7 +538,7 @@ def correct_timesheet(
     sheet.note = correction.note
     sheet.exceptional_reason = correction.exceptional_reason
     sheet.recorded_by = caller.user_id
-    sheet.recorded_at = datetime.now(UTC)
+    sheet.recorded_at = clock.now()
 
 
 def timesheet_rejection(row: EngagementRow, sheet: TimesheetRow) -> RejectedTimesheet:

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
+from contracts import clock
 from contracts.caller import Caller
 from contracts.clock import paris_today
 from contracts.consultants import (
@@ -352,7 +353,7 @@ class Service(OperableService):
         settings = self.config.get("SERVICE_SETTINGS") or Settings()
         delay = timedelta(days=settings.engagement_expiry_days)
         with self.db.transaction() as tx:
-            for row in repository.due_to_expire(tx.session, datetime.now(UTC) - delay):
+            for row in repository.due_to_expire(tx.session, clock.now() - delay):
                 target = domain.next_status(EngagementStatus(row.status), EngagementAction.EXPIRE)
                 move_engagement(tx, row, target, None, f"not decided within {delay.days} days")
 

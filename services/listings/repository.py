@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -12,6 +12,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import Select, bindparam, exists, func, literal_column, select
 from sqlalchemy.orm import Session
 
+from contracts import clock
 from contracts.bookings import HOLDING, BookingSnapshot
 from contracts.emergencies import EmergencySnapshot
 from contracts.errors import unknown_commune
@@ -64,7 +65,7 @@ def blackouts_of(
 
 def current_blackouts(session: Session, listing_id: str) -> list[Blackout]:
     """The blackouts not over yet: those a listing shows and its snapshot carries."""
-    return blackouts_of(session, listing_id, since=datetime.now(UTC))
+    return blackouts_of(session, listing_id, since=clock.now())
 
 
 _INSTANT = TypeAdapter(datetime)
@@ -122,7 +123,7 @@ def add_listing(session: Session, owner_commune: str, terms: ListingTerms) -> Li
     commune = communes().get(owner_commune)
     if commune is None:
         raise unknown_commune("commune", owner_commune)
-    now = datetime.now(UTC)
+    now = clock.now()
     row = ListingRow(
         id=str(uuid.uuid4()),
         owner_commune=owner_commune,
@@ -159,7 +160,7 @@ def add_blackout(session: Session, row: ListingRow, blackout: BlackoutDraft) -> 
             start=blackout.start,
             end=blackout.end,
             reason=blackout.reason,
-            created_at=datetime.now(UTC),
+            created_at=clock.now(),
         )
     )
 
@@ -167,7 +168,7 @@ def add_blackout(session: Session, row: ListingRow, blackout: BlackoutDraft) -> 
 def bump(session: Session, row: ListingRow) -> None:
     """A new revision of the listing, written now: other services keep the latest one."""
     row.revision += 1
-    row.updated_at = datetime.now(UTC)
+    row.updated_at = clock.now()
     session.flush()
 
 
