@@ -111,6 +111,18 @@ RULE_MESSAGES = {
     "no_operator": "Cette annonce est proposée sans chauffeur ni opérateur.",
     "own_listing": "Une commune ne réserve pas ses propres équipements.",
     "listing_withdrawn": "Cette annonce a été retirée : elle ne prend plus de réservations.",
+    "hand_over_too_early": "Le matériel se remet à partir du premier jour de la réservation.",
+    "out_of_period": "Cette date est en dehors de la période de la mission.",
+    "in_the_future": "On ne déclare pas à l'avance le temps travaillé.",
+    "beyond_engagement": "C'est plus que les jours prévus par la mission.",
+    "one_day_per_date": (
+        "Une personne travaille au plus une journée par date, toutes missions comprises : "
+        "il reste {days_left} jour ce jour-là."
+    ),
+    "exceptional_work_required": (
+        "Le {day} n'est pas un jour ouvré ({why}) : cochez « travail exceptionnel » et "
+        "dites pourquoi."
+    ),
 }
 
 # pydantic's error types, in words
@@ -258,12 +270,27 @@ def field_label(field: str | None) -> str:
     return FIELD_LABELS.get(head, head.replace("_", " ").capitalize())
 
 
+class _Details(dict):
+    """An error's details for its French sentence; a detail the error lacks reads as '?'."""
+
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def _first_allowed(moment: str) -> str:
+    """The first allowed day ('2026-12-09') or moment (with its time), as a page says it."""
+    return long_date(moment) if "T" not in moment else date_time(moment)
+
+
 def field_message(error: dict[str, Any]) -> str:
     """One entry of a problem's `errors`, in words."""
     kind = error.get("type", "")
     message = error.get("message", "")
     if kind in RULE_MESSAGES:
-        return RULE_MESSAGES[kind].format(message=message)
+        said = RULE_MESSAGES[kind].format_map(_Details(error, message=message))
+        if error.get("first_allowed"):
+            said = said.rstrip(".") + f" : au plus tôt {_first_allowed(error['first_allowed'])}."
+        return said
     if kind in INPUT_MESSAGES:
         return INPUT_MESSAGES[kind]
     return message[:1].upper() + message[1:] if message else "Valeur refusée."

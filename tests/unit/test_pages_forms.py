@@ -194,3 +194,45 @@ def test_a_moment_and_a_month_read_as_said():
     # 23:30 UTC is already the next day in Paris
     assert date_time("2026-12-06T23:30:00+00:00") == "lundi 7 décembre 2026 à 0 h 30"
     assert month_name("2026-12") == "décembre 2026"
+
+
+def test_the_rules_about_time_are_said_in_french_with_the_first_allowed_moment():
+    from gateway.pages.french import field_message
+
+    assert field_message(
+        {
+            "type": "lead_time",
+            "message": "must be at least 2 days ahead: from 2026-12-09",
+            "first_allowed": "2026-12-09",
+        }
+    ) == (
+        "Le prêteur demande d'être prévenu plus tôt : must be at least 2 days ahead: from "
+        "2026-12-09 : au plus tôt mercredi 9 décembre 2026."
+    )
+    assert field_message(
+        {"type": "hand_over_too_early", "message": "…", "first_allowed": "2026-12-09"}
+    ) == (
+        "Le matériel se remet à partir du premier jour de la réservation : au plus tôt "
+        "mercredi 9 décembre 2026."
+    )
+    assert (
+        field_message(
+            {"type": "in_the_past", "message": "…", "first_allowed": "2026-12-07T09:00:00+01:00"}
+        )
+        == "La date de début est déjà passée : au plus tôt lundi 7 décembre 2026 à 9 h."
+    )
+    assert field_message({"type": "one_day_per_date", "message": "…", "days_left": "0.5"}) == (
+        "Une personne travaille au plus une journée par date, toutes missions comprises : "
+        "il reste 0.5 jour ce jour-là."
+    )
+    assert field_message(
+        {
+            "type": "exceptional_work_required",
+            "message": "…",
+            "day": "samedi 12 décembre 2026",
+            "why": "samedi",
+        }
+    ) == (
+        "Le samedi 12 décembre 2026 n'est pas un jour ouvré (samedi) : cochez « travail "
+        "exceptionnel » et dites pourquoi."
+    )
