@@ -159,15 +159,14 @@ class SecondFactorPages:
 
     def _account_page(self, web: Web, message: str | None = None) -> Page:
         factors = self._factors()
-        with self.db.reading() as session:
+        with self.db.reading() as session:  # closed before `factors` reads (SQLite: one)
             user = session.get(User, web.visitor.user_id)
-            enrolled = user.totp_enrolled_at is not None
-            required = factors.required(user)
+        enrolled = user.totp_enrolled_at is not None
         return Page(
             "second_factor.html",
             {
                 "enrolled": enrolled,
-                "required": required,
+                "required": factors.required(user),
                 "codes_left": factors.recovery_codes_left(user.id) if enrolled else 0,
                 "message": message,
             },

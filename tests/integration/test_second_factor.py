@@ -155,3 +155,18 @@ def test_the_operator_resets_a_lost_second_factor(engine):
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(WebSession)) == 0
     assert factors.wanted(read(engine, user.id))  # an operator enrols again
+
+
+def test_the_operator_s_commands_refuse_an_unknown_commune_or_user(tmp_path):
+    from tests.integration.test_operator_cli import mutualis
+
+    url = f"sqlite:///{tmp_path / 'gateway.sqlite3'}"
+    upgrade("gateway", url)
+    env = {"GATEWAY_DATABASE_URL": url}
+    unknown = mutualis(env, "users", "require-totp", "--commune", "99999")
+    assert unknown.returncode != 0 and "99999" in unknown.stderr
+    required = mutualis(env, "users", "require-totp", "--commune", "42147")
+    assert required.returncode == 0, required.stderr
+    assert SecondFactors(make_engine(url)).commune_requires("42147")
+    nobody = mutualis(env, "users", "reset-totp", "nobody@example.fr")
+    assert nobody.returncode != 0 and "nobody@example.fr" in nobody.stderr
