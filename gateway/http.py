@@ -265,6 +265,7 @@ class ApiRoute(HttpEntrypoint):
         description: str = "",
         produces: str = "application/json",
         consumes: tuple[str, ...] = (),
+        responses: dict[str, dict] | None = None,
         **kwargs,
     ):
         kwargs.setdefault("expected_exceptions", (ServiceError,))
@@ -282,6 +283,8 @@ class ApiRoute(HttpEntrypoint):
         self.produces = produces
         # media types of a body passed as is (bytes), e.g. a bank statement file
         self.consumes = consumes
+        # OpenAPI response objects documented over the usual ones (a route's own problems)
+        self.responses = responses or {}
 
     def setup(self) -> None:
         super().setup()

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from contracts import clock
 from gateway.errors import TooManyLogins
 from gateway.models import LoginFailures, User
+from gateway.second_factor import Codes, MissingFactor, SecondFactors
 from gateway.users import authenticate
 from infra.database import service_engine
 
@@ -156,20 +157,53 @@ class LoginAttempts:
                 return conn.execute(bump).scalar()
 
 
-def authenticate_slowly(db, config: dict, request, email: str, password: str, via: str):
+class LoginGuard:
+    """The back-off of one sign-in: the account's count and the client address's."""
+
+    def __init__(self, config: dict, request, email: str, via: str):
+        settings = config["GATEWAY"]
+        self.attempts = LoginAttempts.from_settings(service_engine(config), settings)
+        address = client_address(
+            request.remote_addr,
+            request.headers.get("X-Forwarded-For", ""),
+            settings.trusted_proxies,
+        )
+        self.keys = keys_of(email, address)
+        self.via = via
+
+    def check(self) -> None:
+        self.attempts.check(self.keys, self.via)
+
+    def failed(self) -> None:
+        self.attempts.failed(self.keys, self.via)
+
+    def succeeded(self) -> None:
+        self.attempts.succeeded(self.keys[0], self.via)
+
+
+def authenticate_slowly(
+    db, config: dict, request, email: str, password: str, via: str, codes: Codes = Codes()
+):
     """`authenticate`, refused with TooManyLogins while the account or the client address
-    must wait; counts the failure or clears the account's count. `via` is api or pages."""
-    settings = config["GATEWAY"]
-    attempts = LoginAttempts.from_settings(service_engine(config), settings)
-    address = client_address(
-        request.remote_addr, request.headers.get("X-Forwarded-For", ""), settings.trusted_proxies
-    )
-    account, by_address = keys_of(email, address)
-    attempts.check((account, by_address), via)
+    must wait; then the second factor when the user has one or must: MissingFactor without a
+    code, None for a wrong or used code (a failure, like a wrong password: guessing codes
+    backs off too). Counts the failure or clears the account's count. `via` is api or
+    pages."""
+    guard = LoginGuard(config, request, email, via)
+    guard.check()
     with db.reading() as session:
         user: User | None = authenticate(session, email, password)
+    if user is not None:
+        factors = SecondFactors.from_config(service_engine(config), config)
+        if factors.wanted(user):
+            if user.totp_enrolled_at is None:
+                raise MissingFactor(enrolled=False, user_id=user.id)
+            if not codes.given:
+                raise MissingFactor(enrolled=True, user_id=user.id)
+            if not factors.verify(user.id, codes):
+                user = None
     if user is None:
-        attempts.failed((account, by_address), via)
+        guard.failed()
     else:
-        attempts.succeeded(account, via)
+        guard.succeeded()
     return user

@@ -1,9 +1,9 @@
-"""Tables of the gateway database: users, web sessions, idempotency keys and failed logins,
-nothing of the domain."""
+"""Tables of the gateway database: users and their second factor, web sessions, idempotency
+keys, failed logins and the communes' sign-in rules, nothing of the domain."""
 
 from datetime import datetime
 
-from sqlalchemy import Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from infra.types import UtcDateTime
@@ -27,6 +27,12 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # a disabled user signs in no more; their tokens are refused within a minute
     disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # the TOTP secret (base32, in clear: the codes are an HMAC of it, see docs/security.md);
+    # set while enrolling, in force once enrolled_at is set
+    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    totp_enrolled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # the time step of the last code accepted: that code, and any older one, is refused
+    totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class IdempotencyRecord(Base):
@@ -68,3 +74,28 @@ class LoginFailures(Base):
     failures: Mapped[int] = mapped_column(Integer)
     last_failed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     blocked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class RecoveryCode(Base):
+    """A single-use code that stands for a TOTP code (the phone is lost): argon2-hashed like
+    a password; its first group (the selector) is in clear so one hash is checked, not ten."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (UniqueConstraint("user_id", "selector", name="uq_recovery_user_selector"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(36), index=True)
+    selector: Mapped[str] = mapped_column(String(8))
+    code_hash: Mapped[str] = mapped_column(String(200))
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class CommunePolicy(Base):
+    """A commune's rules for signing in: whether its finance team must use a second factor
+    (the operator sets it: `mutualis users require-totp --commune INSEE`)."""
+
+    __tablename__ = "commune_policies"
+
+    commune: Mapped[str] = mapped_column(String(5), primary_key=True)
+    finance_second_factor: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)

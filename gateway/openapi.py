@@ -131,6 +131,7 @@ def build_openapi(service_cls: type, title: str, version: str) -> dict[str, Any]
                     "application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}
                 },
             }
+        operation["responses"].update(route.responses)
         if not route.public:
             operation["security"] = [{"bearer": []}]
         paths.setdefault(path, {})[route.method.lower()] = operation

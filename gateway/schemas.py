@@ -10,6 +10,19 @@ class TokenRequest(BaseModel):
 
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=200)
+    # the second factor, for an account that has one (or must): one of the two
+    totp_code: str | None = Field(
+        default=None,
+        max_length=20,
+        description="The 6-digit code of the authenticator app (each code is accepted once)",
+        examples=["492039"],
+    )
+    recovery_code: str | None = Field(
+        default=None,
+        max_length=40,
+        description="A single-use recovery code given at enrolment, instead of totp_code",
+        examples=["k7m2-9xq4-p8vd"],
+    )
 
     @field_validator("email")
     @classmethod

@@ -68,6 +68,18 @@ class Settings(ServiceSettings):
     trusted_proxies: str = ""
     # an Idempotency-Key whose first request never finished (the gateway died) is free again
     idempotency_in_progress_seconds: float = Field(default=300.0, gt=0)
+    # demo mode only: e-mails (comma-separated) that sign in with the password alone though
+    # their role wants a second factor (the demo seed's operator, whose password is public)
+    second_factor_exempt: str = "operator@mutualis-demo.fr"
+    # the pages: how long after the right password the second factor's code may come
+    second_factor_wait_seconds: int = Field(default=600, ge=60, le=3600)
+
+    def exempt_from_second_factor(self) -> frozenset[str]:
+        """The e-mails let in without the second factor their role wants: none outside demo
+        mode, whatever GATEWAY_SECOND_FACTOR_EXEMPT says."""
+        if not self.demo_mode:
+            return frozenset()
+        return frozenset(e.strip().lower() for e in self.second_factor_exempt.split(",") if e)
 
     def check_deployable(self) -> None:
         """Refuses to serve with a key anyone can read or guess, or a demo reachable from

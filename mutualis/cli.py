@@ -115,6 +115,28 @@ def _disable_user(args) -> None:
     print(f"disabled {user.email}: signed out everywhere, tokens refused within a minute")
 
 
+def _require_totp(args) -> None:
+    from gateway.second_factor import SecondFactors
+    from gateway.users import gateway_engine
+
+    signed_out = SecondFactors(gateway_engine()).require_for_finance(args.commune, not args.lift)
+    if args.lift:
+        print(f"{args.commune}: the finance team may sign in without a second factor")
+    else:
+        print(
+            f"{args.commune}: the finance team signs in with a second factor;"
+            f" {signed_out} user(s) without one signed out, to enrol at their next sign-in"
+        )
+
+
+def _reset_totp(args) -> None:
+    from gateway.second_factor import SecondFactors
+    from gateway.users import gateway_engine
+
+    user = SecondFactors(gateway_engine()).reset(args.email)
+    print(f"{user.email}: second factor removed, signed out; enrols again at the next sign-in")
+
+
 def _billing_run(args) -> None:
     """A billing period issued (again) as an operator: issuing twice issues nothing twice."""
     import getpass
@@ -182,6 +204,17 @@ def main(argv: list[str] | None = None) -> None:
     p = users.add_parser("disable", help="a user signs in no more (sessions end, tokens refused)")
     p.add_argument("email")
     p.set_defaults(func=_disable_user)
+    p = users.add_parser(
+        "require-totp", help="a commune's finance team must sign in with a second factor"
+    )
+    p.add_argument("--commune", required=True, help="INSEE code")
+    p.add_argument("--lift", action="store_true", help="no longer required (the default)")
+    p.set_defaults(func=_require_totp)
+    p = users.add_parser(
+        "reset-totp", help="remove a user's second factor (phone and recovery codes lost)"
+    )
+    p.add_argument("email")
+    p.set_defaults(func=_reset_totp)
 
     p = sub.add_parser("billing-run", help="issue a period's invoices (safe to run again)")
     p.add_argument("--period", required=True, help="YYYY-MM")

@@ -20,8 +20,10 @@ from gateway.errors import TooManyLogins
 from gateway.login_attempts import authenticate_slowly
 from gateway.pages.emergencies import urgent_first
 from gateway.pages.entrypoint import Page, Web, go, page
+from gateway.pages.second_factor import SecondFactorPages
 from gateway.routes import as_rpc
 from gateway.rpc import ServiceRpc
+from gateway.second_factor import MissingFactor
 
 OPEN_BOOKINGS = ("approved", "checked_out")
 
@@ -44,7 +46,7 @@ def attempt_together(blocks: list[tuple[Callable[[], Any], Any]]) -> list[tuple[
     return list(pile)
 
 
-class AccountPages:
+class AccountPages(SecondFactorPages):
     listings = ServiceRpc("listings")
     bookings = ServiceRpc("bookings")
     consultants = ServiceRpc("consultants")
@@ -64,6 +66,8 @@ class AccountPages:
         password = (web.form.get("password") or "")[:200]
         try:
             user = authenticate_slowly(self.db, self.config, request, email, password, "pages")
+        except MissingFactor as missing:
+            return self.second_step(request, web, missing.user_id, missing.extra["enrolled"])
         except TooManyLogins as exc:
             wait = exc.retry_after_seconds
             return Page(

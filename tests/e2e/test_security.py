@@ -44,8 +44,9 @@ def client() -> requests.Session:
     return session
 
 
-def new_user(stack, roles: str = "manager") -> str:
-    """A user of Le Chambon-Feugerolles of this test alone (so its failures are its own)."""
+def new_user(stack, roles: str = "manager", commune: str = CHAMBON) -> str:
+    """A user (of Le Chambon-Feugerolles unless told) of this test alone (so its failures
+    are its own)."""
     email = f"secu-{uuid.uuid4().hex[:10]}@mutualis-demo.fr"
     with stack.database("gateway").begin() as conn:
         conn.execute(
@@ -57,7 +58,7 @@ def new_user(stack, roles: str = "manager") -> str:
                 "id": str(uuid.uuid4()),
                 "email": email,
                 "hash": hash_password(PASSWORD),
-                "commune": CHAMBON,
+                "commune": commune,
                 "roles": roles,
                 "now": datetime.now(UTC),
             },
