@@ -375,6 +375,9 @@ LISTING_FIELDS = (
     "operator_rate",
     "cancellation_notice_days",
     "late_cancellation_fee",
+    "late_fee_per_day",
+    "early_pickup",
+    "auto_approve_in_emergencies",
     "rules",
 )
 LISTING_DEFAULTS = {k: "" for k in LISTING_FIELDS} | {
@@ -387,6 +390,7 @@ LISTING_DEFAULTS = {k: "" for k in LISTING_FIELDS} | {
     "deposit": "0",
     "operator_rate": "0",
     "late_cancellation_fee": "0",
+    "late_fee_per_day": "0",
 }
 
 
@@ -416,6 +420,12 @@ def listing_terms(values: dict) -> dict:
             values["late_cancellation_fee"], "late_cancellation_fee_cents", False
         )
         or 0,
+        "late_fee_per_day_cents": cents_from_euros(
+            values["late_fee_per_day"], "late_fee_per_day_cents", False
+        )
+        or 0,
+        "early_pickup": values["early_pickup"] == "oui",
+        "auto_approve_in_emergencies": values["auto_approve_in_emergencies"] == "oui",
         "rules": values["rules"].strip(),
     }
     return terms
@@ -438,5 +448,8 @@ def form_values(listing: dict) -> dict:
         "operator_rate": euros_from_cents(listing["operator_rate_cents"]),
         "cancellation_notice_days": str(listing["cancellation_notice_days"]),
         "late_cancellation_fee": euros_from_cents(listing["late_cancellation_fee_cents"]),
+        "late_fee_per_day": euros_from_cents(listing["late_fee_per_day_cents"]),
+        "early_pickup": "oui" if listing["early_pickup"] else "",
+        "auto_approve_in_emergencies": "oui" if listing["auto_approve_in_emergencies"] else "",
         "rules": listing["rules"],
     }

@@ -223,6 +223,8 @@ def make_templates() -> Environment:
         short_date=french.short_date,
         date_time=french.date_time,
         month_name=french.month_name,
+        quantity_with_unit=french.quantity_with_unit,
+        served_days=french.served_days,
         period=lambda start, end, unit="day": french.period_text(start, end, unit),
         booking_status=lambda s: french.BOOKING_STATUS.get(s, s),
         engagement_status=lambda s: french.ENGAGEMENT_STATUS.get(s, s),

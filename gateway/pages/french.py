@@ -223,6 +223,23 @@ def month_title(year: int, month: int) -> str:
     return f"{MONTHS[month - 1].capitalize()} {year}"
 
 
+# UN/ECE recommendation 20 codes of invoice lines, singular and plural
+UNIT_CODES = {"DAY": ("jour", "jours"), "HUR": ("heure", "heures"), "C62": ("unité", "unités")}
+
+
+def quantity_with_unit(quantity: Any, code: str) -> str:
+    """'2 jours', '0,5 jour', '1 unité': French takes the singular below 2."""
+    singular, plural = UNIT_CODES.get(code, (code, code))
+    return f"{number(quantity)} {singular if Decimal(str(quantity)) < 2 else plural}"
+
+
+def served_days(first: date | str | None, last: date | str | None) -> str:
+    """A line's service period, both days included: 'le 7 décembre 2026', 'du 7 au 8 …'."""
+    if not first:
+        return ""
+    return day_span(_as_date(first), _as_date(last or first))
+
+
 def month_name(period: str | None) -> str:
     """A month as the API writes it ('2026-12') as a page says it: 'décembre 2026'."""
     if not period:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,6 +32,15 @@ def money(cents: int) -> str:
 def unit_label(unit: str, amount: Decimal) -> str:
     label = UNIT_LABELS.get(unit, unit)
     return f"{label}s" if amount > 1 and label in UNIT_LABELS.values() else label
+
+
+def served(first: date | None, last: date | None) -> str:
+    """A line's service period, both days included, after its description."""
+    if first is None:
+        return ""
+    if last is None or last == first:
+        return f" (le {first:%d/%m/%Y})"
+    return f" (du {first:%d/%m/%Y} au {last:%d/%m/%Y})"
 
 
 def quantity(value: Decimal) -> str:
@@ -208,7 +218,7 @@ def invoice_pdf(invoice: InvoiceView) -> bytes:
         [
             (
                 str(line.line),
-                line.description,
+                line.description + served(line.service_start, line.service_end),
                 quantity(line.quantity),
                 unit_label(line.unit, line.quantity),
                 money(line.unit_price_cents),

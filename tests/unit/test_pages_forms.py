@@ -236,3 +236,15 @@ def test_the_rules_about_time_are_said_in_french_with_the_first_allowed_moment()
         "Le samedi 12 décembre 2026 n'est pas un jour ouvré (samedi) : cochez « travail "
         "exceptionnel » et dites pourquoi."
     )
+
+
+def test_invoice_lines_say_their_units_and_days_in_french():
+    from gateway.pages.french import quantity_with_unit, served_days
+
+    assert quantity_with_unit("2", "DAY") == "2 jours"
+    assert quantity_with_unit("0.5", "DAY") == "0,5 jour"
+    assert quantity_with_unit("1", "C62") == "1 unité"
+    assert quantity_with_unit("4", "HUR") == "4 heures"
+    assert served_days("2026-12-07", "2026-12-08") == "du 7 au 8 décembre 2026"
+    assert served_days("2026-12-07", "2026-12-07") == "le 7 décembre 2026"
+    assert served_days(None, None) == ""
