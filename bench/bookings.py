@@ -85,14 +85,16 @@ def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
     reads when billing handled each `booking.returned` against when it occurred."""
     lender = stack.as_role("manager", "42044")
     borrower = stack.as_role("agent", "42218")
+    # one slot of the current hour for every loan: a loan is handed over from its first
+    # day only, so they are all of today, side by side on a listing with that many units
     listing = lender.post(
-        f"{stack.url}/api/v1/listings", json=HOURLY | {"title": "Salle des fêtes (bench)"}
+        f"{stack.url}/api/v1/listings",
+        json=HOURLY | {"title": "Salle des fêtes (bench)", "quantity": count},
     ).json()["id"]
     time.sleep(1)
-    base = (datetime.now(UTC) + timedelta(days=400)).replace(minute=0, second=0, microsecond=0)
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
     def loan(n: int) -> str:
-        start = base + timedelta(hours=n)
         for _ in range(50):
             asked = borrower.post(
                 f"{stack.url}/api/v1/bookings",
