@@ -225,7 +225,7 @@ def booked(units: int, quantity: int, unit: str = "day", rate: int = 42000, oper
     )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=min(60, settings.default.max_examples), deadline=None)
 @given(
     st.integers(min_value=1, max_value=30),
     st.integers(min_value=1, max_value=12),

@@ -138,7 +138,7 @@ periods = st.lists(
 )
 
 
-@settings(deadline=None, max_examples=60)
+@settings(deadline=None, max_examples=min(60, settings.default.max_examples))
 @given(periods, days, st.integers(min_value=0, max_value=120))
 def test_open_days_are_the_working_days_the_calendar_opens(given_periods, start, length):
     end = start + timedelta(days=length)
