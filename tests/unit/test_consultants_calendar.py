@@ -437,3 +437,88 @@ def test_only_a_manager_of_the_home_commune_changes_a_profile(roles):
     with pytest.raises(Forbidden):
         domain.ensure_manager_of(who(BORROWER, Role.MANAGER), LENDER)
     domain.ensure_manager_of(who(LENDER, Role.MANAGER, *roles), LENDER)
+
+
+# -- calendars, commitments and free days at their edges --------------------------------
+
+
+def march(day: int) -> date:
+    return date(2026, 3, day)
+
+
+def spans(*days: tuple[int, int]) -> tuple[domain.Period, ...]:
+    return tuple(domain.Period(march(a), march(b)) for a, b in days)
+
+
+@pytest.mark.parametrize(
+    ("available", "unavailable", "window", "open_"),
+    [
+        ((), ((1, 2),), (10, 10), ()),  # an empty window opens nothing
+        ((), ((5, 10),), (10, 20), ((10, 20),)),  # unavailable until the window starts
+        ((), ((20, 25),), (10, 20), ((10, 20),)),  # unavailable from its end
+        ((), ((5, 25),), (10, 20), ()),  # unavailable over all of it
+        ((), ((10, 15),), (10, 20), ((15, 20),)),  # from its first day
+        ((), ((15, 20),), (10, 20), ((10, 15),)),  # to its last day
+        ((), ((12, 14),), (10, 20), ((10, 12), (14, 20))),
+        (((2, 10),), (), (10, 20), ()),  # available until the window starts
+        (((20, 25),), (), (10, 20), ()),  # available from its end
+        (((5, 12), (18, 25)), ((11, 19),), (10, 20), ((10, 11), (19, 20))),
+        (((12, 14),), ((12, 14),), (10, 20), ()),  # unavailable where it is available
+    ],
+)
+def test_open_periods_at_the_edges_of_the_window_and_of_each_period(
+    available, unavailable, window, open_
+):
+    calendar = domain.Calendar(available=spans(*available), unavailable=spans(*unavailable))
+    assert calendar.open_periods(march(window[0]), march(window[1])) == list(spans(*open_))
+
+
+def test_only_commitments_sharing_a_month_not_touching_one_are_entangled():
+    window = domain.Period(date(2026, 6, 8), date(2026, 6, 13))
+    in_june = domain.Commitment("a", date(2026, 5, 25), date(2026, 6, 5), 2)
+    ends_with_may = domain.Commitment("b", date(2026, 4, 20), date(2026, 5, 1), 2)
+    starts_with_july = domain.Commitment("c", date(2026, 7, 1), date(2026, 7, 10), 2)
+    nothing_held = domain.Commitment("d", date(2026, 6, 8), date(2026, 6, 9), 0)
+    late_june = domain.Commitment("e", date(2026, 6, 20), date(2026, 6, 25), 1)
+    given_ = [starts_with_july, nothing_held, late_june, ends_with_may, in_june]
+    assert domain.entangled(given_, window) == [in_june, late_june]
+    ends_with_may_alone = domain.Commitment("f", date(2026, 5, 4), date(2026, 6, 1), 2)
+    assert domain.entangled([ends_with_may_alone], window) == []
+    assert commitments.next_month_end(date(2026, 6, 1)) == date(2026, 6, 1)
+    assert commitments.next_month_end(date(2026, 6, 2)) == date(2026, 7, 1)
+    assert commitments.next_month_end(date(2027, 1, 1)) == date(2027, 1, 1)
+
+
+def test_nothing_held_fits_and_frees_nothing_without_a_window():
+    assert domain.free_half_days(domain.Calendar(), 8, []) == (True, 0)
+    none = domain.Commitment("a", march(2), march(6), 0)
+    assert domain.free_half_days(domain.Calendar(), 8, [none]) == (True, 0)
+    assert domain.commitments_fit(domain.Calendar(), 0, [none])
+
+
+def test_a_week_frees_its_five_working_days_and_no_weekend():
+    week = domain.Period(march(2), march(9))  # Monday to Sunday
+    assert domain.free_half_days(domain.Calendar(), 20, [], week) == (True, 2 * 5)
+    one_day = domain.Period(march(3), march(4))
+    assert domain.free_half_days(domain.Calendar(), 20, [], one_day) == (True, 2)
+    weekend = domain.Period(march(7), march(9))
+    assert domain.free_half_days(domain.Calendar(), 20, [], weekend) == (True, 0)
+
+
+def test_free_days_across_two_months_are_capped_month_by_month():
+    window = domain.Period(date(2026, 3, 30), date(2026, 4, 4))  # 30, 31 March, 1-3 April
+    assert domain.free_half_days(domain.Calendar(), 1, [], window) == (True, 2 + 2)
+    assert domain.free_half_days(domain.Calendar(), 2, [], window) == (True, 4 + 4)
+    held = [domain.Commitment("a", date(2026, 4, 1), date(2026, 4, 3), 3)]
+    assert domain.free_half_days(domain.Calendar(), 2, held, window) == (True, 4 + 1)
+
+
+def test_a_closed_calendar_frees_nothing_and_fits_no_day():
+    closed = domain.Calendar(unavailable=spans((1, 31)))
+    window = domain.Period(march(2), march(7))
+    assert domain.free_half_days(closed, 20, [], window) == (True, 0)
+    held = [domain.Commitment("a", march(2), march(7), 1)]
+    assert domain.free_half_days(closed, 20, held, window) == (False, 0)
+    exactly = [domain.Commitment("a", march(2), march(7), 2 * 5)]
+    assert domain.free_half_days(domain.Calendar(), 5, exactly, window) == (True, 0)
+    assert domain.free_half_days(domain.Calendar(), 4, exactly, window)[0] is False
