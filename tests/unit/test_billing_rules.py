@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from contracts.billing import InvoiceAction, InvoiceStatus, StatementQuery
+from contracts.billing import BillingProfileInput, InvoiceAction, InvoiceStatus, StatementQuery
 from contracts.caller import Caller, Role
-from contracts.errors import Conflict, Forbidden, InvalidInput
+from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.billing import domain
 
 SUPPLIER, CUSTOMER, OTHER = "42044", "42218", "42095"
@@ -36,6 +36,16 @@ def test_only_the_issuing_communes_finance_team_credits_an_invoice(role):
     with pytest.raises(Forbidden) as raised:
         domain.ensure_may_credit(caller(CUSTOMER, Role.FINANCE, role), SUPPLIER)
     assert raised.value.detail == "Only the issuing commune's finance team credits an invoice"
+
+
+def test_to_a_stranger_an_invoice_or_a_credit_note_does_not_exist():
+    stranger = caller(OTHER, Role.FINANCE)
+    with pytest.raises(NotFound) as raised:
+        domain.ensure_party(stranger, SUPPLIER, CUSTOMER)
+    assert raised.value.detail == "No such invoice"
+    with pytest.raises(NotFound) as raised:
+        domain.ensure_party(caller(CUSTOMER, Role.AGENT), SUPPLIER, CUSTOMER, "credit note")
+    assert raised.value.detail == "No such credit note"
 
 
 def test_a_payment_is_recorded_by_the_commune_it_is_paid_to():
@@ -337,3 +347,92 @@ def test_a_netting_carries_the_net_positions_and_covers_the_oldest_invoices_firs
         ("late", 1, 1500, transfer.id),
         ("late", 2, 1500, None),
     ]
+
+
+# -- a credit note and a declared profile, as stored ---------------------------------------
+
+
+def test_a_credit_note_credits_each_line_chosen_with_its_vat():
+    line = domain.CreditableLine(2, "Location (2 jours)", 10000, 0, "S", Decimal("20.00"))
+    exempt = domain.CreditableLine(5, "Opérateur", 3000, 0, "O", None)
+    invoice = SimpleNamespace(id="inv-1", supplier_commune=SUPPLIER, customer_commune=CUSTOMER)
+    note = domain.credit_note_columns(
+        invoice, [(line, 2501), (exempt, 1)], "erreur", date(2027, 1, 4), 7, "u", NOW
+    )
+    assert note["number"] == "42044-AV-2027-000007"
+    assert (note["invoice_id"], note["supplier_commune"], note["customer_commune"]) == (
+        "inv-1",
+        SUPPLIER,
+        CUSTOMER,
+    )
+    assert (note["issue_date"], note["reason"]) == (date(2027, 1, 4), "erreur")
+    assert (note["net_cents"], note["vat_cents"], note["total_cents"]) == (2502, 500, 3002)
+    assert [b["category"] for b in note["vat_breakdown"]] == ["O", "S"]
+    assert note["lines"] == [
+        {
+            "line": 1,
+            "invoice_line": 2,
+            "description": "Location (2 jours)",
+            "amount_cents": 2501,
+            "vat_category": "S",
+            "vat_rate": "20.00",
+        },
+        {
+            "line": 2,
+            "invoice_line": 5,
+            "description": "Opérateur",
+            "amount_cents": 1,
+            "vat_category": "O",
+            "vat_rate": None,
+        },
+    ]
+    assert (note["issued_at"], note["issued_by"]) == (NOW, "u")
+
+
+def test_a_declared_profile_is_stored_compacted_with_a_default_legal_name():
+    declared = BillingProfileInput.model_validate(
+        {
+            "siret": "214 200 446 00018",
+            "iban": "fr28 3000 1007 94c4 2044 0000 028",
+            "bic": " bdfefrppcct ",
+            "address": {
+                "street": "Place Jean-Jaurès",
+                "additional_street": "BP 12",
+                "postal_code": "42500",
+                "city": "Le Chambon",
+            },
+            "email": "compta@example.fr",
+            "service_code": "SVC-1",
+        }
+    )
+    columns = domain.profile_columns("42044", declared, "u", NOW)
+    assert columns == {
+        "legal_name": "Commune de " + domain.commune_name("42044"),
+        "siret": "21420044600018",
+        "iban": "FR283000100794C420440000028",
+        "bic": "BDFEFRPPCCT",
+        "street": "Place Jean-Jaurès",
+        "additional_street": "BP 12",
+        "postal_code": "42500",
+        "city": "Le Chambon",
+        "country_code": "FR",
+        "email": "compta@example.fr",
+        "service_code": "SVC-1",
+        "service_code_required": declared.service_code_required,
+        "vat_regime": declared.vat_regime.value,
+        "updated_at": NOW,
+        "updated_by": "u",
+    }
+    assert domain.commune_name("42044") != "42044"
+    named = declared.model_copy(update={"legal_name": "Mairie"})
+    assert domain.profile_columns("42044", named, None, NOW)["legal_name"] == "Mairie"
+
+
+def test_the_payers_are_known_by_their_account():
+    ibans, names = domain.payers([(SUPPLIER, "FR76A"), (CUSTOMER, "FR76B")])
+    assert ibans == {"FR76A": SUPPLIER, "FR76B": CUSTOMER}
+    assert names == {
+        SUPPLIER: domain.commune_name(SUPPLIER),
+        CUSTOMER: domain.commune_name(CUSTOMER),
+    }
+    assert domain.commune_name("00000") == "00000"  # no such commune: its code
