@@ -83,7 +83,8 @@ drills: $(STAMP)
 # log goes to test-output/mutation/mutmut.log, the table to test-output/mutation/summary.md.
 mutation: $(STAMP)
 	@rm -rf mutants && mkdir -p test-output/mutation
-	$(BIN)/mutmut run --max-children 2 > test-output/mutation/mutmut.log 2>&1 \
+	HYPOTHESIS_PROFILE=mutation $(BIN)/mutmut run --max-children 2 \
+		> test-output/mutation/mutmut.log 2>&1 \
 		|| { tail -n 40 test-output/mutation/mutmut.log; exit 1; }
 	$(BIN)/python -m bench.mutation
 
