@@ -464,6 +464,8 @@ def spans(*days: tuple[int, int]) -> tuple[domain.Period, ...]:
         (((20, 25),), (), (10, 20), ()),  # available from its end
         (((5, 12), (18, 25)), ((11, 19),), (10, 20), ((10, 11), (19, 20))),
         (((12, 14),), ((12, 14),), (10, 20), ()),  # unavailable where it is available
+        ((), ((1, 3), (12, 14)), (10, 20), ((10, 12), (14, 20))),  # one outside, one in
+        (((10, 12), (15, 20)), ((16, 17),), (10, 20), ((10, 12), (15, 16), (17, 20))),
     ],
 )
 def test_open_periods_at_the_edges_of_the_window_and_of_each_period(
@@ -522,3 +524,31 @@ def test_a_closed_calendar_frees_nothing_and_fits_no_day():
     exactly = [domain.Commitment("a", march(2), march(7), 2 * 5)]
     assert domain.free_half_days(domain.Calendar(), 5, exactly, window) == (True, 0)
     assert domain.free_half_days(domain.Calendar(), 4, exactly, window)[0] is False
+
+
+def test_a_period_may_be_empty_but_not_end_before_it_starts():
+    assert domain.Period(march(2), march(2)).start == march(2)
+    with pytest.raises(ValueError, match=r"^a period ends after it starts$"):
+        domain.Period(march(3), march(2))
+
+
+def test_a_constrained_calendar_keeps_its_home_communes_holidays():
+    # Good Friday, 3 April 2026, is a public holiday in Moselle only
+    week = (date(2026, 3, 30), date(2026, 4, 4))
+    unavailable = AvailabilityPeriod(
+        kind="unavailable", start=date(2026, 5, 4), end=date(2026, 5, 5)
+    )
+    assert domain.Calendar.of([unavailable], home_commune="57463").open_days(*week) == 4
+    assert domain.Calendar.of([unavailable], home_commune="42218").open_days(*week) == 5
+    assert domain.Calendar.of([unavailable]).open_days(*week) == 5
+
+
+def test_commitments_without_a_window_free_nothing_and_fit_only_their_own_days():
+    held = [domain.Commitment("a", march(2), march(7), 2)]
+    assert domain.free_half_days(domain.Calendar(), 20, held) == (True, 0)
+    weekend = domain.Period(march(7), march(9))
+    next_week = [domain.Commitment("b", march(9), march(14), 2)]
+    assert domain.free_half_days(domain.Calendar(), 20, next_week, weekend) == (True, 0)
+    away_first_week = domain.Calendar(unavailable=spans((1, 8)))
+    window = domain.Period(march(9), march(14))
+    assert domain.free_half_days(away_first_week, 20, held, window) == (False, 10)

@@ -10,8 +10,13 @@ from decimal import Decimal
 import pytest
 
 from contracts.caller import Caller, Role
-from contracts.consultants import ConsultantStatus, EngagementStatus
-from contracts.errors import Conflict, Forbidden
+from contracts.consultants import (
+    ConsultantStatus,
+    EngagementAction,
+    EngagementStatus,
+    TimesheetStatus,
+)
+from contracts.errors import Conflict, Forbidden, InvalidInput
 from services.consultants import domain
 from services.consultants.domain import engagements, profiles
 
@@ -140,3 +145,52 @@ def test_a_withdrawn_consultant_is_seen_by_its_home_commune_only():
     assert profiles.visible(ConsultantStatus.WITHDRAWN, HOME, HOME)
     assert not profiles.visible(ConsultantStatus.WITHDRAWN, HOME, OTHER)
     assert profiles.is_withdrawn("withdrawn") and not profiles.is_withdrawn("published")
+
+
+def test_what_each_refused_step_says():
+    with pytest.raises(Conflict) as raised:
+        engagements.next_status(EngagementStatus.COMPLETED, "cancel")
+    assert raised.value.detail == "A completed engagement cannot cancel"
+    assert raised.value.extra == {"current_status": EngagementStatus.COMPLETED}
+    with pytest.raises(Conflict) as raised:
+        engagements.check_cancellable(date(2026, 3, 2), date(2026, 3, 2))
+    assert raised.value.detail == "An engagement can only be cancelled before it starts"
+    T, A = TimesheetStatus, EngagementAction
+    refusals = [
+        (T.APPROVED, A.REJECT_TIMESHEET, "These days are already approved"),
+        (T.APPROVED, A.CORRECT_TIMESHEET, "These days are already approved"),
+        (T.REJECTED, A.APPROVE_TIMESHEET, "Days rejected cannot be approved"),
+        (T.REJECTED, A.REJECT_TIMESHEET, "Days rejected cannot be rejected"),
+        (T.RECORDED, A.CORRECT_TIMESHEET, "Days recorded cannot be corrected"),
+    ]
+    for current, action, detail in refusals:
+        with pytest.raises(Conflict) as raised:
+            engagements.next_timesheet_status(current, action)
+        assert raised.value.detail == detail
+        assert raised.value.extra == {"current_status": current}
+
+
+def test_days_in_the_future_name_the_date():
+    with pytest.raises(InvalidInput) as raised:
+        engagements.check_timesheet(
+            status=EngagementStatus.ACCEPTED,
+            start=date(2026, 3, 2),
+            end=date(2026, 3, 7),
+            days_total=Decimal(5),
+            days_recorded=Decimal(0),
+            work_date=date(2026, 3, 4),
+            days=Decimal(1),
+            today=date(2026, 3, 3),
+        )
+    assert raised.value.errors == [
+        {"field": "date", "message": "is in the future", "type": "in_the_future"}
+    ]
+
+
+def test_who_may_not_change_a_consultant_is_told_why():
+    with pytest.raises(Forbidden) as raised:
+        profiles.ensure_manager_of(caller(HOME, Role.AGENT), HOME)
+    assert raised.value.detail == "Only a manager may publish or change consultants"
+    with pytest.raises(Forbidden) as raised:
+        profiles.ensure_manager_of(caller(OTHER, Role.MANAGER), HOME)
+    assert raised.value.detail == "This consultant belongs to another commune"
