@@ -552,3 +552,23 @@ def test_commitments_without_a_window_free_nothing_and_fit_only_their_own_days()
     away_first_week = domain.Calendar(unavailable=spans((1, 8)))
     window = domain.Period(march(9), march(14))
     assert domain.free_half_days(away_first_week, 20, held, window) == (False, 10)
+
+
+def test_days_placed_in_one_month_free_the_next():
+    # 7 half days from 24 March to 10 April fit in March (10 at most a month), so the
+    # window's four April days (Easter Monday, 6 April, is off) stay free: no more
+    held = [domain.Commitment("a", march(24), date(2026, 4, 11), 7)]
+    window = domain.Period(date(2026, 4, 5), date(2026, 4, 12))
+    assert domain.free_half_days(domain.Calendar(), 5, held, window) == (True, 8)
+
+
+def test_days_moved_between_months_to_fit_leave_exactly_what_is_free():
+    # April (Easter Monday off) holds 12 of b's and c's 14 half days; 2 go to 30-31 March,
+    # beside a's 6: 12 - 8 = 4 half days of March are left for the window
+    held = [
+        domain.Commitment("a", march(6), march(23), 6),
+        domain.Commitment("b", march(29), date(2026, 4, 16), 3),
+        domain.Commitment("c", march(30), date(2026, 4, 16), 11),
+    ]
+    window = domain.Period(march(18), march(30))
+    assert domain.free_half_days(domain.Calendar(), 6, held, window) == (True, 4)
