@@ -436,3 +436,51 @@ def test_the_payers_are_known_by_their_account():
         CUSTOMER: domain.commune_name(CUSTOMER),
     }
     assert domain.commune_name("00000") == "00000"  # no such commune: its code
+
+
+# -- what a refused profile or credit note says ---------------------------------------------
+
+
+def profile_messages(**changes) -> dict[str, str]:
+    declared = BillingProfileInput.model_validate(
+        {
+            "siret": "21420044600018",
+            "iban": "FR28 3000 1007 94C4 2044 0000 028",
+            "bic": "BDFEFRPPCCT",
+            "address": {"street": "Place", "postal_code": "42500", "city": "Le Chambon"},
+        }
+        | changes
+    )
+    return {e["field"]: e["message"] for e in domain.profile_errors(declared, "214200446")}
+
+
+def test_what_a_refused_billing_profile_says():
+    assert profile_messages() == {}
+    assert profile_messages(siret="2142004460001") == {"siret": "a SIRET has 14 digits"}
+    assert profile_messages(siret="21420044600019") == {"siret": "the SIRET's check digit is wrong"}
+    other_siren = domain.siret_for("217500016")
+    assert profile_messages(siret=other_siren) == {
+        "siret": "a SIRET of this commune starts with its SIREN 214200446"
+    }
+    assert profile_messages(service_code_required=True) == {
+        "service_code": "required when suppliers must quote it"
+    }
+    broken = profile_messages(iban="FR28 3000 1007 94C4 2044 0000 029", bic="BD")
+    assert broken["iban"].startswith("not a valid IBAN: ")
+    assert broken["bic"].startswith("not a valid BIC: ")
+    assert len(broken["iban"]) > len("not a valid IBAN: ")
+    assert len(broken["bic"]) > len("not a valid BIC: ")
+
+
+def test_what_a_refused_credit_note_says():
+    line = domain.CreditableLine(1, "Location", 10000, 0, "O", None)
+    with pytest.raises(InvalidInput) as raised:
+        domain.credit_note_lines([], [line], 5000, fully_open=False)
+    assert raised.value.detail == (
+        "Part of this invoice is paid or credited: say which lines to credit"
+    )
+    with pytest.raises(InvalidInput) as raised:
+        domain.credit_note_lines([(9, 100)], [line], 10000, fully_open=True)
+    assert raised.value.errors == [
+        {"field": "lines.0.line", "message": "the invoice has no such line", "type": "no_line"}
+    ]

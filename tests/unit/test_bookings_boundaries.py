@@ -526,3 +526,75 @@ def test_a_request_with_no_occurrence_free_names_each_conflict():
     assert refused.value.extra["conflicts"] == [
         {"start": "2026-12-10T08:00:00Z", "end": "2026-12-10T10:00:00Z", "detail": detail}
     ]
+
+
+# -- what each refusal says -------------------------------------------------------------
+
+
+def refusal(call) -> tuple[str, list[dict]]:
+    with pytest.raises(InvalidInput) as raised:
+        call()
+    return raised.value.detail, raised.value.errors
+
+
+def test_what_a_refused_period_says():
+    monday, noon = date(2026, 12, 7), datetime(2026, 12, 7, 11, tzinfo=UTC)
+    assert refusal(lambda: domain.slot_for("day", monday, monday)) == (
+        "The period is empty",
+        [{"field": "end", "message": "must be after start", "type": "value_error"}],
+    )
+    assert refusal(lambda: domain.slot_for("day", noon, monday)) == (
+        "Daily listings are booked by whole days",
+        [
+            {
+                "field": "start",
+                "message": "give a date (YYYY-MM-DD) or midnight in Europe/Paris",
+                "type": "value_error",
+            }
+        ],
+    )
+    assert refusal(lambda: domain.slot_for("hour", monday, noon))[1] == [
+        {
+            "field": "start",
+            "message": "give a date and time with offset, e.g. 2026-12-01T09:00:00+01:00",
+            "type": "value_error",
+        }
+    ]
+    assert refusal(lambda: domain.slot_for("hour", noon, noon.replace(minute=30)))[1] == [
+        {"field": "end", "message": "must be on the hour", "type": "value_error"}
+    ]
+    first = domain.slot_for("day", monday, date(2026, 12, 8))
+    endless = Recurrence(frequency="daily", until=date(2027, 12, 31))
+    assert refusal(lambda: domain.occurrences(first, "day", endless)) == (
+        "A series has at most 52 occurrences",
+        [{"field": "recurrence", "message": "too many occurrences", "type": "value_error"}],
+    )
+
+
+@pytest.mark.parametrize(
+    ("early_pickup", "allowed", "said"),
+    [
+        (False, "2026-12-07", " (its first day)"),
+        (True, "2026-12-06", " (the day before its first day)"),
+    ],
+)
+def test_what_a_hand_over_too_early_says(early_pickup, allowed, said):
+    start = domain.paris_midnight(date(2026, 12, 7))
+    now = datetime(2026, 12, 4, 10, tzinfo=UTC)
+    detail, errors = refusal(lambda: domain.ensure_hand_over_allowed(start, early_pickup, now))
+    assert detail == f"Too early to hand over: from {allowed}"
+    assert errors == [
+        {
+            "field": None,
+            "message": f"a booking is handed over from {allowed}{said}",
+            "type": "hand_over_too_early",
+            "first_allowed": allowed,
+        }
+    ]
+
+
+def test_a_refused_move_names_the_current_status():
+    with pytest.raises(Conflict) as raised:
+        domain.next_status(BookingStatus.RETURNED, "check_out")
+    assert raised.value.detail == "A returned booking cannot check out"
+    assert raised.value.extra == {"current_status": "returned"}
