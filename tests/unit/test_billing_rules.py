@@ -484,3 +484,75 @@ def test_what_a_refused_credit_note_says():
     assert raised.value.errors == [
         {"field": "lines.0.line", "message": "the invoice has no such line", "type": "no_line"}
     ]
+
+
+def test_an_invoice_names_where_to_pay_on_the_supplier_and_the_buyers_references():
+    seller = profile(SUPPLIER, "standard")
+    seller.email, seller.additional_street = "compta@example.fr", "BP 12"
+    parties = domain.Parties()
+    parties.add({SUPPLIER: seller, CUSTOMER: profile(CUSTOMER)})
+    charges = [charge(1, CUSTOMER, 20, 100, "BC-1")]
+    run = domain.invoices_for(SUPPLIER, "2026-11", date(2026, 12, 1), charges, parties, 0, NOW)
+    (issued,) = run.invoices
+    address = {"street": "Place de la Mairie", "postal_code": "42000", "city": "Ville"}
+    siren = seller.siret[:9]
+    vat_number = f"FR{(12 + 3 * (int(siren) % 97)) % 97:02d}{siren}"  # the key of a SIREN
+    assert issued.supplier == {
+        "insee_code": SUPPLIER,
+        "name": domain.commune_name(SUPPLIER),
+        "legal_name": "Commune 42044",
+        "siren": seller.siret[:9],
+        "siret": seller.siret,
+        "address": address | {"additional_street": "BP 12", "country_code": "FR"},
+        "vat_number": vat_number,
+        "service_code": None,
+        "engagement_number": None,
+        "iban": seller.iban,
+        "bic": seller.bic,
+        "email": "compta@example.fr",
+    }
+    buyer = parties.profiles[CUSTOMER]
+    assert issued.customer == {
+        "insee_code": CUSTOMER,
+        "name": domain.commune_name(CUSTOMER),
+        "legal_name": "Commune 42218",
+        "siren": buyer.siret[:9],
+        "siret": buyer.siret,
+        "address": address | {"additional_street": None, "country_code": "FR"},
+        "vat_number": None,  # not subject to VAT: no number (EN 16931)
+        "service_code": "SVC-42218",
+        "engagement_number": "BC-1",
+        "iban": None,
+        "bic": None,
+        "email": None,
+    }
+    assert parties.party(CUSTOMER, False) == issued.customer | {"engagement_number": None}
+
+
+def test_invoice_lines_come_by_date_then_booking_with_the_rental_first():
+    def line(n: int, day: int, source: str, kind: str):
+        return SimpleNamespace(
+            id=f"c{n}",
+            customer_commune=CUSTOMER,
+            charge_date=date(2026, 11, day),
+            source_reference=source,
+            kind=kind,
+            amount_cents=100,
+            order_reference=None,
+        )
+
+    charges = [
+        line(1, 5, "booking:b2:damage:1", "damage"),
+        line(2, 5, "booking:b1:late_fee", "late_fee"),
+        line(3, 5, "booking:b2:rental", "rental"),
+        line(4, 5, "booking:b1:rental", "rental"),
+        line(5, 4, "timesheet:t9", "consulting"),
+        line(6, 5, "booking:b1:operator", "operator"),
+    ]
+    parties = domain.Parties()
+    parties.add({SUPPLIER: profile(SUPPLIER), CUSTOMER: profile(CUSTOMER)})
+    run = domain.invoices_for(SUPPLIER, "2026-11", date(2026, 12, 1), charges, parties, 0, NOW)
+    assert list(run.lines.values()) == [["c5", "c4", "c6", "c2", "c3", "c1"]]
+    assert domain.line_order(date(2026, 11, 5), "booking:b1:rental", "rental") < (
+        domain.line_order(date(2026, 11, 5), "booking:b1:operator", "operator")
+    )

@@ -598,3 +598,10 @@ def test_a_refused_move_names_the_current_status():
         domain.next_status(BookingStatus.RETURNED, "check_out")
     assert raised.value.detail == "A returned booking cannot check out"
     assert raised.value.extra == {"current_status": "returned"}
+    with pytest.raises(Conflict) as raised:
+        domain.next_status(BookingStatus.CHECKED_OUT, "cancel")
+    assert raised.value.detail == "A booking handed over cannot be cancelled: record its return"
+    assert raised.value.extra == {
+        "current_status": "checked_out",
+        "rule": "cancel_after_check_out",
+    }

@@ -194,3 +194,19 @@ def test_who_may_not_change_a_consultant_is_told_why():
     with pytest.raises(Forbidden) as raised:
         profiles.ensure_manager_of(caller(OTHER, Role.MANAGER), HOME)
     assert raised.value.detail == "This consultant belongs to another commune"
+
+
+def test_an_engagement_is_completed_once_every_day_worked_is_approved():
+    def complete(*timesheets):
+        return engagements.check_transition(
+            "complete",
+            EngagementStatus.ACCEPTED,
+            start=date(2026, 3, 2),
+            today=date(2026, 3, 20),
+            timesheets=timesheets,
+        )
+
+    assert complete(TimesheetStatus.APPROVED) == EngagementStatus.COMPLETED
+    with pytest.raises(Conflict) as raised:
+        complete(TimesheetStatus.APPROVED, TimesheetStatus.RECORDED)
+    assert raised.value.detail == "Some days worked are not approved yet"
