@@ -93,20 +93,34 @@ def percent(share: float) -> str:
     return f"{share:.0%}".replace("%", " %")
 
 
+def verdict(r: ModuleScore) -> str:
+    unchecked = r.statuses["not checked"]
+    if unchecked:
+        return f"NOT met ({unchecked:,} mutants not checked yet)"
+    return "met" if r.meets_target else "NOT met"
+
+
+def targets(rows: list[ModuleScore]) -> str:
+    """The target of each module, first: met or not, on the score on code the tests run."""
+    lines = [
+        f"| module | score on code the tests run | target (≥ {percent(TARGET)}) |",
+        "| --- | ---: | --- |",
+    ]
+    lines += [f"| {r.module} | {percent(r.score_run)} | {verdict(r)} |" for r in rows]
+    return "\n".join(lines)
+
+
 def table(rows: list[ModuleScore]) -> str:
     lines = [
         "| module | mutants | caught | survived | score | score on code the tests run "
-        "| not run by any test | target |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| not run by any test | caught by timing out |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
-        unchecked = r.statuses["not checked"]
-        verdict = "met" if r.meets_target else "NOT met"
-        if unchecked:
-            verdict += f" ({unchecked:,} mutants not checked yet)"
         lines.append(
             f"| {r.module} | {r.mutants:,} | {r.caught:,} | {r.statuses['survived']:,} "
-            f"| {percent(r.score)} | {percent(r.score_run)} | {r.not_run:,} | {verdict} |"
+            f"| {percent(r.score)} | {percent(r.score_run)} | {r.not_run:,} "
+            f"| {r.statuses['timeout']:,} |"
         )
     return "\n".join(lines)
 
@@ -117,6 +131,8 @@ def report(rows: list[ModuleScore]) -> str:
         "",
         f"mutmut on each `services/*/domain` module with the unit tests (tests/unit); target: "
         f"≥ {percent(TARGET)} of the mutants caught on code the tests run.",
+        "",
+        targets(rows),
         "",
         table(rows),
         "",
@@ -141,6 +157,8 @@ def main() -> int:
         return 1
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     OUTPUT.write_text(report(rows), encoding="utf-8")
+    print(targets(rows))
+    print()
     print(table(rows))
     print(f"\nwritten to {OUTPUT}")
     missed = [r.module for r in rows if not r.meets_target]

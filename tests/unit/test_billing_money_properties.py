@@ -225,7 +225,7 @@ def booked(units: int, quantity: int, unit: str = "day", rate: int = 42000, oper
     )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=min(60, settings.default.max_examples), deadline=None)
 @given(
     st.integers(min_value=1, max_value=30),
     st.integers(min_value=1, max_value=12),
@@ -320,6 +320,10 @@ def test_every_field_of_a_timesheet_charge():
     assert charge.description == "Mise à disposition de Claire Martin (0.5 jour(s), le 20/01/2026)"
     assert (charge.charge_date, charge.order_reference) == (date(2026, 2, 1), "EJ-9")
     assert charge.kind == "consulting"
+    (charge,) = approved(1, "Révision du PLU")
+    assert charge.description == (
+        "Mise à disposition de Claire Martin — Révision du PLU (0.5 jour(s), le 20/01/2026)"
+    )
 
 
 def test_of_two_names_as_long_the_first_listed_is_the_payer():
@@ -693,3 +697,71 @@ def test_every_line_over_credited_is_named():
     assert raised.value.errors == [
         {"field": "lines", "message": "100 cents credited, 99 still owed", "type": "over_credit"}
     ]
+
+
+# -- late returns, to the day and the cent ------------------------------------------------
+
+
+@pytest.mark.parametrize(("days_late", "per_day"), [(1, 1), (1, 5000), (3, 1)])
+def test_a_return_one_day_late_pays_one_day_and_a_one_cent_fee_is_charged(days_late, per_day):
+    snapshot = booked(2, 1)
+    quote = snapshot.quote.model_copy(update={"late_fee_per_day_cents": per_day})
+    late_return = snapshot.model_copy(update={"quote": quote, "days_late": days_late})
+    drafts = domain.charges_for_return(late_return, datetime(2026, 2, 1, tzinfo=UTC))
+    (late,) = [d for d in drafts if d.kind == "late_fee"]
+    assert (late.quantity, late.unit_price_cents, late.amount_cents) == (
+        days_late,
+        per_day,
+        days_late * per_day,
+    )
+    title = snapshot.listing_title
+    assert late.description.startswith(
+        f"Retard de restitution de « {title} » : {days_late} jour(s) après "
+    )
+    on_time = snapshot.model_copy(update={"quote": quote, "days_late": 0})
+    assert "late_fee" not in [d.kind for d in domain.charges_for_return(on_time, datetime.now(UTC))]
+
+
+# -- a netting's transfers and audit trail, exactly --------------------------------------
+
+
+def test_equal_and_opposite_positions_are_paired_first():
+    positions = {"42001": -5, "42002": -4, "42003": 4, "42004": 3, "42005": 2}
+    assert domain.settling_transfers(positions) == [
+        ("42002", "42003", 4),
+        ("42001", "42004", 3),
+        ("42001", "42005", 2),
+    ]
+
+
+def test_the_transfers_do_not_depend_on_the_order_the_positions_come_in():
+    positions = {"42002": -5, "42001": -5, "42004": 5, "42003": 5}
+    expected = [("42001", "42003", 5), ("42002", "42004", 5)]
+    assert domain.settling_transfers(positions) == expected
+    assert domain.settling_transfers(dict(reversed(positions.items()))) == expected
+
+
+def test_positions_that_do_not_balance_are_refused():
+    with pytest.raises(ValueError, match=r"^positions do not balance$"):
+        domain.settling_transfers({"42001": -5, "42002": 4})
+
+
+def test_what_a_transfer_leaves_of_an_invoice_one_cent_is_compensated():
+    debts = [
+        domain.OpenDebt("i1", "42002", "42001", 2),  # 42001 owes 42002 two cents
+        domain.OpenDebt("i2", "42003", "42002", 1),
+        domain.OpenDebt("i3", "42001", "42003", 1),
+    ]
+    transfers = [("t1", "42001", "42002", 1)]
+    assert domain.allocate_settlement(debts, transfers) == [
+        ("i1", 1, "t1"),
+        ("i1", 1, None),
+        ("i2", 1, None),
+        ("i3", 1, None),
+    ]
+
+
+def test_transfers_beyond_what_their_payers_owe_are_refused():
+    debts = [domain.OpenDebt("i1", "42002", "42001", 2)]
+    with pytest.raises(ValueError, match=r"^transfers exceed what their payers owe$"):
+        domain.allocate_settlement(debts, [("t1", "42001", "42002", 3)])

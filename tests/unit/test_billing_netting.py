@@ -31,7 +31,7 @@ def settle(debts):
     return positions, transfers
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings.default.max_examples, deadline=None)
 @given(debts_strategy)
 def test_transfers_conserve_every_position_to_the_cent(debts):
     positions, transfers = settle(debts)
@@ -46,7 +46,7 @@ def test_transfers_conserve_every_position_to_the_cent(debts):
     assert sum(c for _, _, c in transfers) <= owed  # netting never moves more money
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings.default.max_examples, deadline=None)
 @given(debts_strategy)
 def test_no_commune_pays_and_receives_in_the_same_settlement(debts):
     _, transfers = settle(debts)
@@ -55,14 +55,14 @@ def test_no_commune_pays_and_receives_in_the_same_settlement(debts):
     assert not payers & payees
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings.default.max_examples, deadline=None)
 @given(debts_strategy)
 def test_n_communes_with_a_position_need_at_most_n_minus_1_transfers(debts):
     positions, transfers = settle(debts)
     assert len(transfers) <= max(len(positions) - 1, 0)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=2 * settings.default.max_examples, deadline=None)
 @given(debts_strategy)
 def test_the_audit_trail_covers_each_invoice_and_each_transfer_exactly(debts):
     open_debts = [

@@ -4,13 +4,14 @@ cancellation, what takes a slot, and who may do what to a booking."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts.bookings import MOVES, BookingStatus, Recurrence, Side
+from contracts.bookings import MOVES, BookingRequest, BookingStatus, Recurrence, Side
 from contracts.caller import Caller, Role
 from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from contracts.listings import Blackout, ListingSnapshot
@@ -404,3 +405,203 @@ def test_every_transition_goes_from_its_statuses_only(action, status):
             domain.next_status(status, action)
         assert raised.value.detail == f"A {status.value} booking cannot {action.replace('_', ' ')}"
         assert raised.value.extra == {"current_status": status.value}
+
+
+# -- instants are UTC, whatever the server's own time zone ------------------------------
+
+
+@pytest.fixture
+def server_in_cayenne(monkeypatch):
+    """The process's local time zone at UTC-3: an instant converted to "local" time instead
+    of UTC would show -03:00 in what is stored and sent."""
+    monkeypatch.setenv("TZ", "America/Cayenne")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_every_instant_computed_is_in_utc_whatever_the_servers_time_zone(server_in_cayenne):
+    paris_nine = datetime(2026, 12, 7, 9, tzinfo=domain.PARIS)
+    hours = domain.slot_for("hour", paris_nine, paris_nine + timedelta(hours=2))
+    days = domain.slot_for("day", date(2026, 12, 7), date(2026, 12, 9))
+    series = domain.occurrences(hours, "hour", Recurrence(frequency="weekly", count=2))
+    starts = [
+        hours.start,
+        hours.end,
+        days.start,
+        days.end,
+        domain.paris_midnight(date(2026, 7, 14)),
+        domain.first_start(listing(pricing_unit="hour"), NOW, 0),
+        *(moment for slot in series for moment in (slot.start, slot.end)),
+    ]
+    assert all(moment.isoformat().endswith("+00:00") for moment in starts), starts
+    assert hours.start.isoformat() == "2026-12-07T08:00:00+00:00"
+    assert series[1].end.isoformat() == "2026-12-14T10:00:00+00:00"
+
+
+def test_hours_are_counted_in_whole_numbers():
+    start = datetime(2026, 12, 7, 8, tzinfo=UTC)
+    slot = domain.slot_for("hour", start, start + timedelta(hours=3))
+    series = domain.occurrences(slot, "hour", Recurrence(frequency="daily", count=2))
+    assert [type(s.units) for s in [slot, *series]] == [int, int, int]
+
+
+def test_an_hour_listing_starts_at_the_current_hour_cut_to_the_second():
+    now = datetime(2026, 12, 1, 8, 59, 59, 999999, tzinfo=UTC)
+    assert domain.first_start(listing(pricing_unit="hour"), now, 0) == datetime(
+        2026, 12, 1, 8, tzinfo=UTC
+    )
+    assert domain.first_start(listing(pricing_unit="hour"), now.replace(minute=0), 0) == (
+        datetime(2026, 12, 1, 8, tzinfo=UTC)
+    )
+
+
+def test_a_start_off_the_hour_names_the_start():
+    start = datetime(2026, 12, 7, 8, 30, tzinfo=UTC)
+    with pytest.raises(InvalidInput) as raised:
+        domain.slot_for("hour", start, start + timedelta(minutes=90))
+    assert raised.value.errors == [
+        {"field": "start", "message": "must be on the hour", "type": "value_error"}
+    ]
+
+
+def test_a_booking_ending_just_after_midnight_has_that_day_as_its_last():
+    end = domain.paris_midnight(date(2026, 12, 9)) + timedelta(microseconds=1)
+    returned = datetime(2026, 12, 9, 20, tzinfo=UTC)
+    assert domain.days_late(end, returned) == 0
+    assert domain.days_late(end, returned + timedelta(days=1)) == 1
+
+
+def test_a_one_cent_late_cancellation_fee_is_charged():
+    offer = listing(late_cancellation_fee_cents=1, cancellation_notice_days=2)
+    start = datetime(2026, 12, 10, 8, tzinfo=UTC)
+    assert domain.cancellation_fee(offer, start, start - timedelta(days=1)) == 1
+    assert domain.cancellation_fee(offer, start, start - timedelta(days=3)) == 0
+
+
+def test_bookings_starting_as_the_slot_ends_are_no_clash():
+    assert domain.clash([hold(10, 12, 2)], hour_slot(8, 10), 1) is None
+    assert domain.clash([hold(9, 12, 2)], hour_slot(8, 10), 1) == (
+        hold(9, 12, 2)[0],
+        hold(9, 12, 2)[1],
+    )
+
+
+def test_a_decided_booking_carries_the_request_and_the_operator_in_its_quote():
+    offer = listing(pricing_unit="hour", lead_time_days=0, min_duration=1)
+    by = who(BORROWER, Role.AGENT)
+    start = datetime(2026, 12, 7, 8, tzinfo=UTC)
+    asked = BookingRequest.model_validate(
+        {
+            "listing_id": "l1",
+            "start": start,
+            "end": start + timedelta(hours=2),
+            "quantity": 3,
+            "purpose": "déneigement",
+            "with_operator": True,
+            "order_reference": "BC-12",
+        }
+    )
+    slot = domain.slot_for("hour", asked.start, asked.end)
+    (booking,) = domain.decide_request(offer, by, asked, [slot], [], None).bookings
+    assert (booking.listing, booking.by, booking.slot) == (offer, by, slot)
+    assert (booking.quantity, booking.purpose, booking.with_operator) == (3, "déneigement", True)
+    assert booking.order_reference == "BC-12"
+    assert booking.quote.operator_cents == 2 * 32000 * 3
+    assert booking.quote.amount_cents == 2 * (1500 + 32000) * 3
+
+
+def test_a_request_with_no_occurrence_free_names_each_conflict():
+    offer = listing(pricing_unit="hour", quantity=1)
+    start = datetime(2026, 12, 10, 8, tzinfo=UTC)
+    asked = BookingRequest.model_validate(
+        {"listing_id": "l1", "start": start, "end": start + timedelta(hours=2)}
+    )
+    slot = domain.slot_for("hour", asked.start, asked.end)
+    with pytest.raises(Conflict) as refused:
+        domain.decide_request(offer, who(BORROWER), asked, [slot], [hold(8, 10, 1)], None)
+    detail = "1 of 1 already booked from 2026-12-10T08:00:00+00:00 to 2026-12-10T10:00:00+00:00"
+    assert refused.value.detail == detail
+    assert refused.value.extra["conflicts"] == [
+        {"start": "2026-12-10T08:00:00Z", "end": "2026-12-10T10:00:00Z", "detail": detail}
+    ]
+
+
+# -- what each refusal says -------------------------------------------------------------
+
+
+def refusal(call) -> tuple[str, list[dict]]:
+    with pytest.raises(InvalidInput) as raised:
+        call()
+    return raised.value.detail, raised.value.errors
+
+
+def test_what_a_refused_period_says():
+    monday, noon = date(2026, 12, 7), datetime(2026, 12, 7, 11, tzinfo=UTC)
+    assert refusal(lambda: domain.slot_for("day", monday, monday)) == (
+        "The period is empty",
+        [{"field": "end", "message": "must be after start", "type": "value_error"}],
+    )
+    assert refusal(lambda: domain.slot_for("day", noon, monday)) == (
+        "Daily listings are booked by whole days",
+        [
+            {
+                "field": "start",
+                "message": "give a date (YYYY-MM-DD) or midnight in Europe/Paris",
+                "type": "value_error",
+            }
+        ],
+    )
+    assert refusal(lambda: domain.slot_for("hour", monday, noon))[1] == [
+        {
+            "field": "start",
+            "message": "give a date and time with offset, e.g. 2026-12-01T09:00:00+01:00",
+            "type": "value_error",
+        }
+    ]
+    assert refusal(lambda: domain.slot_for("hour", noon, noon.replace(minute=30)))[1] == [
+        {"field": "end", "message": "must be on the hour", "type": "value_error"}
+    ]
+    first = domain.slot_for("day", monday, date(2026, 12, 8))
+    endless = Recurrence(frequency="daily", until=date(2027, 12, 31))
+    assert refusal(lambda: domain.occurrences(first, "day", endless)) == (
+        "A series has at most 52 occurrences",
+        [{"field": "recurrence", "message": "too many occurrences", "type": "value_error"}],
+    )
+
+
+@pytest.mark.parametrize(
+    ("early_pickup", "allowed", "said"),
+    [
+        (False, "2026-12-07", " (its first day)"),
+        (True, "2026-12-06", " (the day before its first day)"),
+    ],
+)
+def test_what_a_hand_over_too_early_says(early_pickup, allowed, said):
+    start = domain.paris_midnight(date(2026, 12, 7))
+    now = datetime(2026, 12, 4, 10, tzinfo=UTC)
+    detail, errors = refusal(lambda: domain.ensure_hand_over_allowed(start, early_pickup, now))
+    assert detail == f"Too early to hand over: from {allowed}"
+    assert errors == [
+        {
+            "field": None,
+            "message": f"a booking is handed over from {allowed}{said}",
+            "type": "hand_over_too_early",
+            "first_allowed": allowed,
+        }
+    ]
+
+
+def test_a_refused_move_names_the_current_status():
+    with pytest.raises(Conflict) as raised:
+        domain.next_status(BookingStatus.RETURNED, "check_out")
+    assert raised.value.detail == "A returned booking cannot check out"
+    assert raised.value.extra == {"current_status": "returned"}
+    with pytest.raises(Conflict) as raised:
+        domain.next_status(BookingStatus.CHECKED_OUT, "cancel")
+    assert raised.value.detail == "A booking handed over cannot be cancelled: record its return"
+    assert raised.value.extra == {
+        "current_status": "checked_out",
+        "rule": "cancel_after_check_out",
+    }

@@ -138,7 +138,7 @@ periods = st.lists(
 )
 
 
-@settings(deadline=None, max_examples=60)
+@settings(deadline=None, max_examples=min(60, settings.default.max_examples))
 @given(periods, days, st.integers(min_value=0, max_value=120))
 def test_open_days_are_the_working_days_the_calendar_opens(given_periods, start, length):
     end = start + timedelta(days=length)
@@ -437,3 +437,138 @@ def test_only_a_manager_of_the_home_commune_changes_a_profile(roles):
     with pytest.raises(Forbidden):
         domain.ensure_manager_of(who(BORROWER, Role.MANAGER), LENDER)
     domain.ensure_manager_of(who(LENDER, Role.MANAGER, *roles), LENDER)
+
+
+# -- calendars, commitments and free days at their edges --------------------------------
+
+
+def march(day: int) -> date:
+    return date(2026, 3, day)
+
+
+def spans(*days: tuple[int, int]) -> tuple[domain.Period, ...]:
+    return tuple(domain.Period(march(a), march(b)) for a, b in days)
+
+
+@pytest.mark.parametrize(
+    ("available", "unavailable", "window", "open_"),
+    [
+        ((), ((1, 2),), (10, 10), ()),  # an empty window opens nothing
+        ((), ((5, 10),), (10, 20), ((10, 20),)),  # unavailable until the window starts
+        ((), ((20, 25),), (10, 20), ((10, 20),)),  # unavailable from its end
+        ((), ((5, 25),), (10, 20), ()),  # unavailable over all of it
+        ((), ((10, 15),), (10, 20), ((15, 20),)),  # from its first day
+        ((), ((15, 20),), (10, 20), ((10, 15),)),  # to its last day
+        ((), ((12, 14),), (10, 20), ((10, 12), (14, 20))),
+        (((2, 10),), (), (10, 20), ()),  # available until the window starts
+        (((20, 25),), (), (10, 20), ()),  # available from its end
+        (((5, 12), (18, 25)), ((11, 19),), (10, 20), ((10, 11), (19, 20))),
+        (((12, 14),), ((12, 14),), (10, 20), ()),  # unavailable where it is available
+        ((), ((1, 3), (12, 14)), (10, 20), ((10, 12), (14, 20))),  # one outside, one in
+        (((10, 12), (15, 20)), ((16, 17),), (10, 20), ((10, 12), (15, 16), (17, 20))),
+    ],
+)
+def test_open_periods_at_the_edges_of_the_window_and_of_each_period(
+    available, unavailable, window, open_
+):
+    calendar = domain.Calendar(available=spans(*available), unavailable=spans(*unavailable))
+    assert calendar.open_periods(march(window[0]), march(window[1])) == list(spans(*open_))
+
+
+def test_only_commitments_sharing_a_month_not_touching_one_are_entangled():
+    window = domain.Period(date(2026, 6, 8), date(2026, 6, 13))
+    in_june = domain.Commitment("a", date(2026, 5, 25), date(2026, 6, 5), 2)
+    ends_with_may = domain.Commitment("b", date(2026, 4, 20), date(2026, 5, 1), 2)
+    starts_with_july = domain.Commitment("c", date(2026, 7, 1), date(2026, 7, 10), 2)
+    nothing_held = domain.Commitment("d", date(2026, 6, 8), date(2026, 6, 9), 0)
+    late_june = domain.Commitment("e", date(2026, 6, 20), date(2026, 6, 25), 1)
+    given_ = [starts_with_july, nothing_held, late_june, ends_with_may, in_june]
+    assert domain.entangled(given_, window) == [in_june, late_june]
+    ends_with_may_alone = domain.Commitment("f", date(2026, 5, 4), date(2026, 6, 1), 2)
+    assert domain.entangled([ends_with_may_alone], window) == []
+    assert commitments.next_month_end(date(2026, 6, 1)) == date(2026, 6, 1)
+    assert commitments.next_month_end(date(2026, 6, 2)) == date(2026, 7, 1)
+    assert commitments.next_month_end(date(2027, 1, 1)) == date(2027, 1, 1)
+
+
+def test_nothing_held_fits_and_frees_nothing_without_a_window():
+    assert domain.free_half_days(domain.Calendar(), 8, []) == (True, 0)
+    none = domain.Commitment("a", march(2), march(6), 0)
+    assert domain.free_half_days(domain.Calendar(), 8, [none]) == (True, 0)
+    assert domain.commitments_fit(domain.Calendar(), 0, [none])
+
+
+def test_a_week_frees_its_five_working_days_and_no_weekend():
+    week = domain.Period(march(2), march(9))  # Monday to Sunday
+    assert domain.free_half_days(domain.Calendar(), 20, [], week) == (True, 2 * 5)
+    one_day = domain.Period(march(3), march(4))
+    assert domain.free_half_days(domain.Calendar(), 20, [], one_day) == (True, 2)
+    weekend = domain.Period(march(7), march(9))
+    assert domain.free_half_days(domain.Calendar(), 20, [], weekend) == (True, 0)
+
+
+def test_free_days_across_two_months_are_capped_month_by_month():
+    window = domain.Period(date(2026, 3, 30), date(2026, 4, 4))  # 30, 31 March, 1-3 April
+    assert domain.free_half_days(domain.Calendar(), 1, [], window) == (True, 2 + 2)
+    assert domain.free_half_days(domain.Calendar(), 2, [], window) == (True, 4 + 4)
+    held = [domain.Commitment("a", date(2026, 4, 1), date(2026, 4, 3), 3)]
+    assert domain.free_half_days(domain.Calendar(), 2, held, window) == (True, 4 + 1)
+
+
+def test_a_closed_calendar_frees_nothing_and_fits_no_day():
+    closed = domain.Calendar(unavailable=spans((1, 31)))
+    window = domain.Period(march(2), march(7))
+    assert domain.free_half_days(closed, 20, [], window) == (True, 0)
+    held = [domain.Commitment("a", march(2), march(7), 1)]
+    assert domain.free_half_days(closed, 20, held, window) == (False, 0)
+    exactly = [domain.Commitment("a", march(2), march(7), 2 * 5)]
+    assert domain.free_half_days(domain.Calendar(), 5, exactly, window) == (True, 0)
+    assert domain.free_half_days(domain.Calendar(), 4, exactly, window)[0] is False
+
+
+def test_a_period_may_be_empty_but_not_end_before_it_starts():
+    assert domain.Period(march(2), march(2)).start == march(2)
+    with pytest.raises(ValueError, match=r"^a period ends after it starts$"):
+        domain.Period(march(3), march(2))
+
+
+def test_a_constrained_calendar_keeps_its_home_communes_holidays():
+    # Good Friday, 3 April 2026, is a public holiday in Moselle only
+    week = (date(2026, 3, 30), date(2026, 4, 4))
+    unavailable = AvailabilityPeriod(
+        kind="unavailable", start=date(2026, 5, 4), end=date(2026, 5, 5)
+    )
+    assert domain.Calendar.of([unavailable], home_commune="57463").open_days(*week) == 4
+    assert domain.Calendar.of([unavailable], home_commune="42218").open_days(*week) == 5
+    assert domain.Calendar.of([unavailable]).open_days(*week) == 5
+
+
+def test_commitments_without_a_window_free_nothing_and_fit_only_their_own_days():
+    held = [domain.Commitment("a", march(2), march(7), 2)]
+    assert domain.free_half_days(domain.Calendar(), 20, held) == (True, 0)
+    weekend = domain.Period(march(7), march(9))
+    next_week = [domain.Commitment("b", march(9), march(14), 2)]
+    assert domain.free_half_days(domain.Calendar(), 20, next_week, weekend) == (True, 0)
+    away_first_week = domain.Calendar(unavailable=spans((1, 8)))
+    window = domain.Period(march(9), march(14))
+    assert domain.free_half_days(away_first_week, 20, held, window) == (False, 10)
+
+
+def test_days_placed_in_one_month_free_the_next():
+    # 7 half days from 24 March to 10 April fit in March (10 at most a month), so the
+    # window's four April days (Easter Monday, 6 April, is off) stay free: no more
+    held = [domain.Commitment("a", march(24), date(2026, 4, 11), 7)]
+    window = domain.Period(date(2026, 4, 5), date(2026, 4, 12))
+    assert domain.free_half_days(domain.Calendar(), 5, held, window) == (True, 8)
+
+
+def test_days_moved_between_months_to_fit_leave_exactly_what_is_free():
+    # April (Easter Monday off) holds 12 of b's and c's 14 half days; 2 go to 30-31 March,
+    # beside a's 6: 12 - 8 = 4 half days of March are left for the window
+    held = [
+        domain.Commitment("a", march(6), march(23), 6),
+        domain.Commitment("b", march(29), date(2026, 4, 16), 3),
+        domain.Commitment("c", march(30), date(2026, 4, 16), 11),
+    ]
+    window = domain.Period(march(18), march(30))
+    assert domain.free_half_days(domain.Calendar(), 6, held, window) == (True, 4)

@@ -398,7 +398,7 @@ def test_an_index_forgets_what_is_dropped_or_replaced():
     assert len(index) == 1
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=min(60, settings.default.max_examples), deadline=None)
 @given(
     st.lists(
         st.tuples(

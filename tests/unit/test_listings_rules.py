@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from contracts.caller import Caller, Role
 from contracts.clock import PARIS
-from contracts.errors import Forbidden, InvalidInput
+from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
+from contracts.listings import ListingStatus
 from services.listings import domain
 
 BASE = datetime(2026, 3, 2, tzinfo=UTC)
@@ -130,3 +131,58 @@ def test_only_a_manager_of_the_owning_commune_changes_a_listing(role):
     with pytest.raises(Forbidden) as raised:
         domain.ensure_manager_of(manager, "42044")
     assert raised.value.detail == "This listing belongs to another commune"
+
+
+def test_a_manager_of_the_owning_commune_changes_a_published_listing_not_a_withdrawn_one():
+    manager = Caller(user_id="u", commune="42044", roles=frozenset({Role.MANAGER}))
+    domain.ensure_changeable(manager, ListingStatus.PUBLISHED, "42044")
+    with pytest.raises(Conflict) as raised:
+        domain.ensure_changeable(manager, ListingStatus.WITHDRAWN, "42044")
+    assert raised.value.detail == "This listing is withdrawn and can no longer change"
+    agent = Caller(user_id="u", commune="42044", roles=frozenset({Role.AGENT}))
+    with pytest.raises(Forbidden):
+        domain.ensure_changeable(agent, ListingStatus.PUBLISHED, "42044")
+    with pytest.raises(Forbidden):
+        domain.ensure_changeable(manager, ListingStatus.PUBLISHED, "42218")
+
+
+# -- who may see a listing --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("owner", ["42044", "42218"])
+def test_a_published_listing_is_seen_by_every_commune(owner):
+    caller = Caller(user_id="u", commune="42044", roles=frozenset({Role.AGENT}))
+    domain.ensure_visible(caller, "l-1", ListingStatus.PUBLISHED, owner)
+
+
+def test_a_withdrawn_listing_is_seen_by_its_own_commune_only_and_a_missing_one_by_nobody():
+    caller = Caller(user_id="u", commune="42044", roles=frozenset({Role.AGENT}))
+    domain.ensure_visible(caller, "l-1", ListingStatus.WITHDRAWN, "42044")
+    with pytest.raises(NotFound) as raised:
+        domain.ensure_visible(caller, "l-1", ListingStatus.WITHDRAWN, "42218")
+    assert raised.value.detail == "No listing l-1"
+    with pytest.raises(NotFound) as raised:
+        domain.ensure_visible(caller, "l-2", None, None)
+    assert raised.value.detail == "No listing l-2"
+
+
+# -- during an emergency: a unit free now first -----------------------------------------
+
+
+def test_during_an_emergency_listings_of_the_needed_categories_with_a_free_unit_come_first():
+    items = [
+        {"id": "far-free", "category": "vehicles", "quantity": 2},
+        {"id": "other-category", "category": "rooms", "quantity": 1},
+        {"id": "all-held", "category": "vehicles", "quantity": 2},
+        {"id": "one-left", "category": "vehicles", "quantity": 3},
+        {"id": "never-held", "category": "tools", "quantity": 1},
+    ]
+    held_now = {"far-free": 1, "all-held": 2, "one-left": 2, "other-category": 0}
+    ordered = domain.free_now_first(items, {"vehicles", "tools"}, held_now)
+    assert [item["id"] for item in ordered] == [
+        "far-free",
+        "one-left",
+        "never-held",
+        "other-category",
+        "all-held",
+    ]

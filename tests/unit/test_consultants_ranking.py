@@ -1,0 +1,111 @@
+"""Ranking consultants, against its own definition: the threshold algorithm's top `limit`
+is the first `limit` of every candidate scored, and each score is the weighted sum of the
+components its explanation shows."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, timedelta
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.consultants.domain import matching
+from services.consultants.domain.commitments import Commitment
+from services.consultants.domain.index import ConsultantIndex, Profile
+from services.consultants.domain.working_days import Period
+from services.consultants.skills import SKILLS
+
+SKILL_IDS = [s.id for s in SKILLS[:8]]
+WORDS = ["urbanisme", "voirie", "marchés", "publics", "amiante", "paie", "archives", "eau"]
+PLACES = [(45.43, 4.39), (45.75, 4.85), (45.20, 5.70), None]
+
+profiles = st.lists(
+    st.builds(
+        lambda n, skills, words, place, rate, maximum, held: Profile(
+            consultant_id=f"c{n:02d}",
+            home_commune=f"42{n:03d}",
+            latitude=place[0] if place else None,
+            longitude=place[1] if place else None,
+            name=f"c{n}",
+            title=" ".join(words[:2]),
+            skills=tuple(skills),
+            bio=" ".join(words[2:]),
+            day_rate_cents=rate,
+            max_days_per_month=maximum,
+            commitments=tuple(
+                Commitment(f"e{n}", date(2026, 3, 2), date(2026, 3, 14), held) for _ in [1] if held
+            ),
+        ),
+        st.integers(0, 99),
+        st.lists(st.sampled_from(SKILL_IDS), max_size=3, unique=True),
+        st.lists(st.sampled_from(WORDS), max_size=5),
+        st.sampled_from(PLACES),
+        st.integers(20000, 80000),
+        st.integers(1, 10),
+        st.integers(0, 8),
+    ),
+    min_size=1,
+    max_size=12,
+    unique_by=lambda p: p.consultant_id,
+)
+needs = st.builds(
+    matching.Need,
+    text=st.lists(st.sampled_from(WORDS), max_size=3).map(" ".join),
+    skills=st.lists(st.sampled_from(SKILL_IDS), max_size=2, unique=True).map(tuple),
+    origin=st.sampled_from(PLACES),
+    window=st.sampled_from([None, Period(date(2026, 3, 2), date(2026, 3, 16))]),
+    days=st.sampled_from([None, Decimal("1"), Decimal("4.5")]),
+    max_day_rate_cents=st.sampled_from([None, 30000, 60000]),
+    exclude_commune=st.sampled_from([None, "42001"]),
+    only_fitting=st.booleans(),
+    limit=st.integers(1, 4),
+)
+
+
+def ranking(result: matching.MatchResult) -> list[tuple[str, float, bool]]:
+    return [(r.profile.consultant_id, r.score, r.fits) for r in result.items]
+
+
+@settings(deadline=None)
+@given(profiles, needs)
+def test_the_top_is_the_first_of_every_candidate_ranked(given_profiles, need):
+    index = ConsultantIndex()
+    for p in given_profiles:
+        index.put(p)
+    top = matching.match_consultants(index, need)
+    everyone = matching.match_consultants(index, replace(need, limit=100))
+    assert ranking(top) == ranking(everyone)[: need.limit]
+    assert top.candidates == everyone.candidates
+    for item in everyone.items:
+        explanation = item.explanation
+        weighted = sum(explanation.weights[k] * v for k, v in explanation.components.items())
+        assert abs(item.score - min(1.0, weighted)) < 1e-3
+        if explanation.weights:
+            assert abs(sum(explanation.weights.values()) - 1.0) < 1e-3
+        assert item.profile.home_commune != need.exclude_commune
+        assert item.fits or not need.only_fitting
+
+
+def test_the_summary_says_why_in_one_sentence():
+    index = ConsultantIndex()
+    skill = SKILL_IDS[0]
+    index.put(Profile("c1", "42218", 45.43, 4.39, "Claire", "voirie", (skill,), "", 45050, 10))
+    need = matching.Need(
+        text="voirie",
+        skills=(skill,),
+        origin=(45.43, 4.39),
+        window=Period(date(2026, 3, 2), date(2026, 3, 7)),
+        days=Decimal("2"),
+        max_day_rate_cents=40000,
+    )
+    (item,) = matching.match_consultants(index, need).items
+    assert item.explanation.summary == (
+        f"Covers 1 of 1 skill(s) asked ({skill}); text relevance 1.00 on voir; 0.0 km away; "
+        "5.0 day(s) free of 2.0 needed; 450.50 €/day, above the 400.00 € ceiling."
+    )
+    assert not item.fits
+    assert matching.rate_score(40000, 40000) == 0.75 and matching.rate_score(40001, 40000) == 0
+    assert matching.proximity(25.0) == 0.5
+    assert date(2026, 3, 2) + timedelta(days=4) == item.explanation.availability.end
