@@ -16,6 +16,7 @@ from contracts.fields import INSEE, Day, Input
 PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
 CURRENCY = "EUR"
 MAX_CENTS = 100_000_000_000  # a billion euros: anything larger is a typo
+MAX_LINES = 100_000  # of an invoice: a month's charges between two communes are far fewer
 
 Period = Annotated[str, Field(pattern=PERIOD, description="a month, YYYY-MM")]
 Cents = Annotated[int, Field(gt=0, le=MAX_CENTS)]
@@ -142,7 +143,7 @@ class InvoiceQuery(Input):
 
 
 class CreditLine(Input):
-    line: int = Field(ge=1, description="number of the invoice line credited")
+    line: int = Field(ge=1, le=MAX_LINES, description="number of the invoice line credited")
     amount_cents: Cents = Field(description="net amount credited on that line")
 
 

@@ -44,6 +44,8 @@ class ListingStatus(StrEnum):
 
 Category = Literal[tuple(CATEGORIES)]  # type: ignore[valid-type]
 Cents = int
+# a year in hours: a longer minimum or maximum loan is a typo
+MAX_DURATION = 8784
 
 
 class ListingTerms(Input):
@@ -58,8 +60,10 @@ class ListingTerms(Input):
     currency: Literal["EUR"] = "EUR"
     deposit_cents: Cents = Field(default=0, ge=0, le=100_000_000)
     quantity: int = Field(default=1, ge=1, le=1000)
-    min_duration: int = Field(default=1, ge=1, description="in pricing units")
-    max_duration: int | None = Field(default=None, ge=1, description="in pricing units")
+    min_duration: int = Field(default=1, ge=1, le=MAX_DURATION, description="in pricing units")
+    max_duration: int | None = Field(
+        default=None, ge=1, le=MAX_DURATION, description="in pricing units"
+    )
     lead_time_days: int = Field(default=0, ge=0, le=365)
     with_operator: bool = False
     operator_rate_cents: Cents = Field(default=0, ge=0, le=100_000_000)
@@ -110,8 +114,8 @@ class ListingChanges(Input):
     rate_cents: Cents | None = Field(default=None, ge=0, le=100_000_000)
     deposit_cents: Cents | None = Field(default=None, ge=0, le=100_000_000)
     quantity: int | None = Field(default=None, ge=1, le=1000)
-    min_duration: int | None = Field(default=None, ge=1)
-    max_duration: int | None = Field(default=None, ge=1)
+    min_duration: int | None = Field(default=None, ge=1, le=MAX_DURATION)
+    max_duration: int | None = Field(default=None, ge=1, le=MAX_DURATION)
     lead_time_days: int | None = Field(default=None, ge=0, le=365)
     with_operator: bool | None = None
     operator_rate_cents: Cents | None = Field(default=None, ge=0, le=100_000_000)
@@ -147,7 +151,7 @@ class ListingQuery(Input):
     )
     available_from: DateOrInstant | None = None
     available_to: DateOrInstant | None = Field(default=None, validate_default=True)
-    max_rate_cents: Cents | None = Field(default=None, ge=0)
+    max_rate_cents: Cents | None = Field(default=None, ge=0, le=100_000_000)
     owner: str | None = Field(default=None, pattern=INSEE)
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=100)

@@ -14,6 +14,8 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
+from contracts.billing import MAX_CENTS
+
 MAX_LINES = 20_000
 
 
@@ -70,7 +72,14 @@ def cents_of(text: str, field: str) -> int:
         amount = Decimal(cleaned)
     except InvalidOperation:
         raise UnreadableStatement(f"{text!r} is not an amount", field) from None
-    if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
+    if not amount.is_finite():
+        raise UnreadableStatement(f"{text!r} is not an amount in cents", field)
+    # before quantizing: 1e30 has more digits than the decimal context holds
+    if abs(amount) * 100 > MAX_CENTS:
+        raise UnreadableStatement(
+            f"{text!r} is beyond the largest amount ({MAX_CENTS // 100} euros)", field
+        )
+    if amount != amount.quantize(Decimal("0.01")):
         raise UnreadableStatement(f"{text!r} is not an amount in cents", field)
     return int(amount * 100)
 

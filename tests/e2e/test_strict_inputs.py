@@ -1,0 +1,66 @@
+"""Strict inputs from outside (issue 21): what answered 500 or was read loosely is refused
+with a 422 that names the field, and nothing is stored."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.test_listings_bad_input import draft
+from tests.support import assert_problem
+
+CHAMBON = "42044"
+LISTING_TABLES = ("listings", "outbox")
+STATEMENT_TABLES = ("bank_statements", "statement_lines", "payments", "outbox")
+
+
+def named(problem: dict) -> list[str]:
+    return [error["field"] for error in problem["errors"]]
+
+
+@pytest.mark.parametrize("field", ["min_duration", "max_duration"])
+def test_a_huge_duration_is_refused_on_publishing_and_editing(stack, field):
+    manager = stack.session("manager", CHAMBON)
+    listing = manager.post(f"{stack.url}/api/v1/listings", json=draft()).json()
+    before = stack.row_counts("listings", LISTING_TABLES)
+
+    created = manager.post(f"{stack.url}/api/v1/listings", json=draft(**{field: 2**63}))
+    edited = manager.patch(f"{stack.url}/api/v1/listings/{listing['id']}", json={field: 2**63})
+
+    assert named(assert_problem(created, 422)) == [field]
+    assert named(assert_problem(edited, 422)) == [field]
+    assert stack.row_counts("listings", LISTING_TABLES) == before
+    unchanged = manager.get(f"{stack.url}/api/v1/listings/{listing['id']}").json()
+    assert unchanged["revision"] == listing["revision"]
+
+
+def refused_statement(stack, content: str, content_type: str) -> list[str]:
+    """Imports a statement that must be refused: the fields its 422 names; nothing stored."""
+    finance = stack.session("finance", CHAMBON)
+    before = stack.row_counts("billing", STATEMENT_TABLES)
+    answer = finance.post(
+        f"{stack.url}/api/v1/payments/import",
+        data=content.encode(),
+        headers={"Content-Type": content_type},
+    )
+    problem = assert_problem(answer, 422)
+    assert stack.row_counts("billing", STATEMENT_TABLES) == before
+    return named(problem)
+
+
+def camt053(amount: str = "12.00", booked: str = "2026-03-05") -> str:
+    return (
+        '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt>'
+        f'<Stmt><Id>S-1</Id><Ntry><Amt Ccy="EUR">{amount}</Amt><CdtDbtInd>CRDT</CdtDbtInd>'
+        f"<Sts>BOOK</Sts><BookgDt><Dt>{booked}</Dt></BookgDt></Ntry></Stmt>"
+        "</BkToCstmrStmt></Document>"
+    )
+
+
+@pytest.mark.parametrize("amount", ["1e20", "92233720368547758.08"])
+def test_a_huge_statement_amount_is_refused_naming_the_line(stack, amount):
+    csv = f"date;montant;tiers;libelle\n2026-03-05;12,00;A;VIR\n2026-03-05;{amount};B;VIR\n"
+    assert refused_statement(stack, csv, "text/csv") == ["line 3: amount"]
+
+
+def test_a_huge_camt053_amount_is_refused_naming_the_entry(stack):
+    assert refused_statement(stack, camt053("1e20"), "application/xml") == ["Ntry[0]/Amt"]
