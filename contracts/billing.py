@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.events import Event, Payload, register
-from contracts.fields import INSEE, Day, Input
+from contracts.fields import INSEE, Day, Input, Text
 
 PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
 CURRENCY = "EUR"
@@ -106,7 +106,7 @@ class BillingProfileInput(Input):
     iban: str = Field(max_length=42)
     bic: str = Field(max_length=11)
     address: Address
-    legal_name: str | None = Field(
+    legal_name: Text | None = Field(
         default=None, max_length=200, description="default: Commune de <name>"
     )
     email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
@@ -148,7 +148,7 @@ class CreditLine(Input):
 
 
 class CreditNoteRequest(Input):
-    reason: str = Field(min_length=3, max_length=500)
+    reason: Text = Field(min_length=3, max_length=500)
     lines: list[CreditLine] = Field(
         default_factory=list,
         max_length=500,

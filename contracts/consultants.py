@@ -24,7 +24,7 @@ from pydantic_core import PydanticCustomError
 
 from contracts.caller import Role
 from contracts.events import Event, Payload, register
-from contracts.fields import INSEE, Day, Input, within_years
+from contracts.fields import INSEE, Day, Input, Text, within_years
 
 HALF = Decimal("0.5")
 LONGEST_PERIOD_DAYS = 366  # an engagement, or a need's period: a year at most
@@ -88,8 +88,8 @@ class ConsultantTerms(Input):
     """What a manager says of a staff expert; skills are names or ids of the vocabulary
     (`GET /api/v1/consultants/skills`)."""
 
-    name: str = Field(min_length=2, max_length=120)
-    title: str = Field(min_length=3, max_length=160)
+    name: Text = Field(min_length=2, max_length=120)
+    title: Text = Field(min_length=3, max_length=160)
     skills: Skills = Field(min_length=1)
     bio: str = Field(default="", max_length=5000)
     languages: Languages = Field(default_factory=lambda: ["fr"])
@@ -109,8 +109,8 @@ class ConsultantDraft(ConsultantTerms):
 class ConsultantChanges(Input):
     """A partial edit: only the fields sent change."""
 
-    name: str | None = Field(default=None, min_length=2, max_length=120)
-    title: str | None = Field(default=None, min_length=3, max_length=160)
+    name: Text | None = Field(default=None, min_length=2, max_length=120)
+    title: Text | None = Field(default=None, min_length=3, max_length=160)
     skills: Skills | None = Field(default=None, min_length=1)
     bio: str | None = Field(default=None, max_length=5000)
     languages: Languages | None = None
@@ -464,7 +464,7 @@ class TimesheetCorrection(Input):
     exceptional_work: bool = Field(
         default=False, description="work on a weekend or public holiday, said on purpose"
     )
-    exceptional_reason: str | None = Field(
+    exceptional_reason: Text | None = Field(
         default=None,
         validate_default=True,
         max_length=300,

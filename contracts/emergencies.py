@@ -13,7 +13,7 @@ from typing import Annotated, Protocol, Self
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from contracts.events import Event, Payload, register
-from contracts.fields import INSEE, Input, Instant
+from contracts.fields import INSEE, Input, Instant, Text
 from contracts.listings import Category
 
 # a département as the INSEE codes its communes: 01-95 without 20, Corsica 2A/2B, overseas 97x
@@ -111,7 +111,7 @@ class Territory(Input):
 class EmergencyDeclaration(Input):
     """What an operator or a coordinator sends to declare an episode."""
 
-    name: str = Field(
+    name: Text = Field(
         min_length=3, max_length=200, examples=["Épisode neigeux Loire — décembre 2026"]
     )
     territory: Territory
@@ -130,7 +130,7 @@ class EmergencyDeclaration(Input):
 class EmergencyEnding(Input):
     """An episode ended before (or without) its declared end."""
 
-    reason: str = Field(default="", max_length=1000)
+    reason: Text = Field(default="", max_length=1000)
 
 
 class EmergencyQuery(Input):

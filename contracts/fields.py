@@ -1,5 +1,7 @@
 """Input field types shared by every service's RPC schemas."""
 
+import re
+import unicodedata
 import uuid
 from datetime import date
 from typing import Annotated, Any, TypeVar
@@ -8,6 +10,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -41,8 +44,22 @@ def within_years(value: date) -> date:
     return value
 
 
+_ISO_START = re.compile(r"\s*\d{4}-")
+
+
+def iso_written(value: Any) -> Any:
+    """Dates and instants are written in ISO 8601 (2026-03-05, 2026-03-05T08:00:00+01:00):
+    pydantic would read a number, or a text of digits, as seconds since 1970 (`to=0`)."""
+    if isinstance(value, bool | int | float) or (
+        isinstance(value, str) and not _ISO_START.match(value)
+    ):
+        raise PydanticCustomError("iso_date", "Input should be an ISO 8601 date (YYYY-MM-DD)")
+    return value
+
+
 def _date_or_instant(value: Any, handler) -> date:
     # one error for the field, not one per member of the union
+    iso_written(value)
     try:
         parsed = handler(value)
     except ValidationError:
@@ -53,11 +70,58 @@ def _date_or_instant(value: Any, handler) -> date:
     return within_years(parsed)
 
 
+# text that shows nothing: Hangul fillers, the Braille blank, the Khmer inherent vowels, the
+# combining grapheme joiner (format characters, Cf, and spaces are found by category)
+INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5\u034f")
+# explicit embeddings, overrides and isolates: they reorder what is shown around them
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def control_character(text: str) -> str | None:
+    """The first control character of `text` (NUL, C0 and C1 but tab and line breaks), or
+    None: what a database may refuse and a page or a CSV export would garble."""
+    return next((c for c in text if unicodedata.category(c) == "Cc" and c not in "\t\n\r"), None)
+
+
+def nul_refused() -> PydanticCustomError:
+    # PostgreSQL cannot store NUL characters in text
+    return PydanticCustomError("string_nul", "NUL characters are not allowed")
+
+
+def _visible(c: str) -> bool:
+    return c not in INVISIBLE and unicodedata.category(c) not in ("Cc", "Cf", "Zs", "Zl", "Zp")
+
+
+def _readable(value: str) -> str:
+    value = unicodedata.normalize("NFC", value)
+    if "\x00" in value:
+        raise nul_refused()
+    bad = control_character(value)
+    if bad is not None:
+        raise PydanticCustomError(
+            "string_control",
+            "Control characters are not allowed ({code})",
+            {"code": f"U+{ord(bad):04X}"},
+        )
+    if any(c in BIDI_CONTROLS for c in value):
+        raise PydanticCustomError(
+            "string_bidi", "Bidirectional override and isolate characters are not allowed"
+        )
+    if value and not any(_visible(c) for c in value):
+        raise PydanticCustomError("string_invisible", "The text shows no visible character")
+    return value
+
+
+# titles, names and reasons people read: NFC, something visible, nothing that reorders or
+# hides what is shown
+Text = Annotated[str, AfterValidator(_readable)]
+
+
 # a commune's INSEE code: five characters, Corsica's 2A/2B included
 INSEE = r"^(\d[0-9AB]\d{3})$"
 
-Day = Annotated[date, AfterValidator(within_years)]
-Instant = Annotated[AwareDatetime, AfterValidator(within_years)]
+Day = Annotated[date, BeforeValidator(iso_written), AfterValidator(within_years)]
+Instant = Annotated[AwareDatetime, BeforeValidator(iso_written), AfterValidator(within_years)]
 DateOrInstant = Annotated[AwareDatetime | date, WrapValidator(_date_or_instant)]
 
 
@@ -81,19 +145,18 @@ class Input(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
-        # PostgreSQL cannot store NUL characters in text
         if isinstance(value, str) and "\x00" in value:
-            raise PydanticCustomError("string_nul", "NUL characters are not allowed")
+            raise nul_refused()
         return value
 
 
 class Reason(Input):
     """Why, when saying why is optional (a cancellation)."""
 
-    reason: str = Field(default="", max_length=1000)
+    reason: Text = Field(default="", max_length=1000)
 
 
 class RequiredReason(Input):
     """Why, when it must be said (a rejection)."""
 
-    reason: str = Field(min_length=3, max_length=1000)
+    reason: Text = Field(min_length=3, max_length=1000)

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from contracts.events import Event, Payload, register
-from contracts.fields import INSEE, DateOrInstant, Input, Instant
+from contracts.fields import INSEE, DateOrInstant, Input, Instant, Text
 
 CATEGORIES: dict[str, str] = {
     "deneigement": "Déneigement et viabilité hivernale",
@@ -51,7 +51,7 @@ MAX_DURATION = 8784
 class ListingTerms(Input):
     """The fields a manager may set and later change; every one is optional on edit."""
 
-    title: str = Field(min_length=3, max_length=120)
+    title: Text = Field(min_length=3, max_length=120)
     description: str = Field(default="", max_length=5000)
     category: Category
     kind: Kind
@@ -106,7 +106,7 @@ class ListingDraft(ListingTerms):
 class ListingChanges(Input):
     """A partial edit: only the fields sent change."""
 
-    title: str | None = Field(default=None, min_length=3, max_length=120)
+    title: Text | None = Field(default=None, min_length=3, max_length=120)
     description: str | None = Field(default=None, max_length=5000)
     category: Category | None = None
     kind: Kind | None = None
@@ -130,7 +130,7 @@ class ListingChanges(Input):
 class BlackoutDraft(Input):
     start: Instant
     end: Instant
-    reason: str = Field(default="", max_length=500)
+    reason: Text = Field(default="", max_length=500)
 
     @field_validator("end")
     @classmethod

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from contracts import clock
 from contracts.caller import Caller, Role
 from contracts.errors import Conflict, NotFound, validated
+from contracts.fields import Text
 from gateway.auth import hash_password, password_matches
 from gateway.models import User, WebSession
 from gateway.settings import Settings
@@ -27,7 +28,7 @@ class NewUser(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     email: EmailStr
-    name: str = Field(min_length=2, max_length=200)
+    name: Text = Field(min_length=2, max_length=200)
     commune: str
     roles: list[Role] = Field(min_length=1)
     password: str = Field(min_length=12, max_length=200)

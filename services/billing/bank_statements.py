@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from lxml import etree
 
 from contracts.billing import MAX_CENTS
+from contracts.fields import EARLIEST_YEAR, LATEST_YEAR, control_character
 
 MAX_LINES = 20_000
 
@@ -94,10 +95,25 @@ def _date(text: str, field: str) -> date:
         if match:
             a, b, c = (int(g) for g in match.groups())
             try:
-                return date(a, b, c) if order == "ymd" else date(c, b, a)
+                found = date(a, b, c) if order == "ymd" else date(c, b, a)
             except ValueError:
                 break
+            if not EARLIEST_YEAR <= found.year <= LATEST_YEAR:
+                raise UnreadableStatement(
+                    f"{text!r}: the year should be between {EARLIEST_YEAR} and {LATEST_YEAR}",
+                    field,
+                )
+            return found
     raise UnreadableStatement(f"{text!r} is not a date (YYYY-MM-DD or DD/MM/YYYY)", field)
+
+
+def _clean(text: str, field: str) -> str:
+    """Text of the statement as stored and shown: no NUL or other control character, as in
+    JSON input."""
+    bad = control_character(text)
+    if bad is not None:
+        raise UnreadableStatement(f"control character U+{ord(bad):04X} in {text!r}", field)
+    return text
 
 
 def _iban(text: str | None) -> str | None:
@@ -223,10 +239,10 @@ def _camt_credit(
         fingerprint=fingerprint,
         booking_date=entry_date,
         amount_cents=amount,
-        counterparty_name=name or "",
-        counterparty_iban=iban,
-        remittance=" ".join(remittance_parts),
-        bank_reference=bank_ref,
+        counterparty_name=_clean(name or "", f"{where}/Dbtr/Nm"),
+        counterparty_iban=iban and _clean(iban, f"{where}/DbtrAcct"),
+        remittance=_clean(" ".join(remittance_parts), f"{where}/RmtInf"),
+        bank_reference=bank_ref and _clean(bank_ref, f"{where}/Refs"),
     )
 
 
@@ -277,7 +293,7 @@ def parse_csv(content: bytes) -> ParsedStatement:
 
     def cell(row: list[str], key: str) -> str:
         i = columns.get(key)
-        return row[i].strip() if i is not None and i < len(row) else ""
+        return _clean(row[i].strip(), f"line {n}: {key}") if i is not None and i < len(row) else ""
 
     for n, row in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in row):

@@ -3,12 +3,15 @@ with a 422 that names the field, and nothing is stored."""
 
 from __future__ import annotations
 
+import unicodedata
+import uuid
+
 import pytest
 
 from tests.e2e.test_listings_bad_input import draft
 from tests.support import assert_problem
 
-CHAMBON = "42044"
+CHAMBON, SAINT_ETIENNE = "42044", "42218"
 LISTING_TABLES = ("listings", "outbox")
 STATEMENT_TABLES = ("bank_statements", "statement_lines", "payments", "outbox")
 
@@ -64,3 +67,50 @@ def test_a_huge_statement_amount_is_refused_naming_the_line(stack, amount):
 
 def test_a_huge_camt053_amount_is_refused_naming_the_entry(stack):
     assert refused_statement(stack, camt053("1e20"), "application/xml") == ["Ntry[0]/Amt"]
+
+
+@pytest.mark.parametrize("to", ["0", "1700000000", "-1"])
+def test_a_query_date_must_be_an_iso_date(stack, to):
+    finance = stack.session("finance", CHAMBON)
+
+    answer = finance.get(
+        f"{stack.url}/api/v1/statements", params={"counterparty": SAINT_ETIENNE, "to": to}
+    )
+
+    assert named(assert_problem(answer, 422)) == ["to"]
+
+
+@pytest.mark.parametrize("booked", ["0001-01-01", "9999-12-31"])
+def test_a_statement_date_outside_1900_2999_is_refused(stack, booked):
+    csv = f"date;montant;tiers;libelle\n{booked};12,00;A;VIR\n"
+    assert refused_statement(stack, csv, "text/csv") == ["line 2: date"]
+    assert refused_statement(stack, camt053(booked=booked), "application/xml") == [
+        "Ntry[0]/BookgDt"
+    ]
+
+
+def test_a_nul_byte_in_a_statement_is_refused(stack):
+    csv = "date;montant;tiers;libelle\n2026-03-05;12,00;A\x00B;VIR\n"
+    assert refused_statement(stack, csv, "text/csv") == ["line 2: name"]
+
+
+@pytest.mark.parametrize(
+    "title", ["\u200b\u200b\u200b\u200b", "\u3164\u3164\u3164", "Saleuse \u202eexe.fdp"]
+)
+def test_a_title_that_hides_or_reorders_itself_is_refused(stack, title):
+    manager = stack.session("manager", CHAMBON)
+    before = stack.row_counts("listings", LISTING_TABLES)
+
+    answer = manager.post(f"{stack.url}/api/v1/listings", json=draft(title=title))
+
+    assert named(assert_problem(answer, 422)) == ["title"]
+    assert stack.row_counts("listings", LISTING_TABLES) == before
+
+
+def test_a_title_is_stored_in_nfc(stack):
+    manager = stack.session("manager", CHAMBON)
+    title = f"Saleuse e\u0301quipe\u0301e {uuid.uuid4().hex[:6]}"
+
+    listing = manager.post(f"{stack.url}/api/v1/listings", json=draft(title=title)).json()
+
+    assert listing["title"] == unicodedata.normalize("NFC", title)

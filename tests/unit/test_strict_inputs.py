@@ -6,20 +6,39 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import unicodedata
 from decimal import Decimal
 
 import annotated_types
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 import contracts
 from contracts.billing import MAX_CENTS
+from contracts.consultants import ConsultantChanges
+from contracts.emergencies import EmergencyDeclaration
 from contracts.events import Payload
-from contracts.fields import Input
+from contracts.fields import (
+    BIDI_CONTROLS,
+    INVISIBLE,
+    DateOrInstant,
+    Day,
+    Input,
+    Instant,
+    Reason,
+    RequiredReason,
+    Text,
+)
 from contracts.listings import MAX_DURATION, ListingChanges, ListingDraft
-from services.billing.bank_statements import UnreadableStatement, cents_of, parse_csv
+from gateway.users import NewUser
+from services.billing.bank_statements import (
+    UnreadableStatement,
+    cents_of,
+    parse_camt053,
+    parse_csv,
+)
 
 for _module in pkgutil.iter_modules(contracts.__path__):
     importlib.import_module(f"contracts.{_module.name}")
@@ -105,3 +124,138 @@ def test_a_csv_line_with_a_huge_amount_is_refused_naming_the_line():
     with pytest.raises(UnreadableStatement) as refused:
         parse_csv(content)
     assert refused.value.field == "line 3: amount"
+
+
+# -- dates are ISO 8601 -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", [Day, Instant, DateOrInstant], ids=["day", "instant", "either"])
+@pytest.mark.parametrize("value", [0, "0", 1700000000, "1700000000", 1.5, True, "-1"])
+def test_a_number_is_not_a_date(kind, value):
+    # pydantic would read it as seconds since 1970: `statements?to=0` was 1970-01-01
+    with pytest.raises(ValidationError) as refused:
+        TypeAdapter(kind).validate_python(value)
+    assert refused.value.errors()[0]["type"] in ("iso_date", "date_or_datetime")
+
+
+@pytest.mark.parametrize("kind", [Day, DateOrInstant], ids=["day", "either"])
+def test_an_iso_date_is_still_a_date(kind):
+    assert str(TypeAdapter(kind).validate_python("2026-03-05"))[:10] == "2026-03-05"
+
+
+# -- text people read -------------------------------------------------------------------
+
+TEXT = TypeAdapter(Text)
+
+
+def refusal(value: str) -> str:
+    with pytest.raises(ValidationError) as refused:
+        TEXT.validate_python(value)
+    return refused.value.errors()[0]["type"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\u200b\u200b\u200b",
+        "\u3164\u3164\u3164",
+        "\u115f\u1160",
+        "\ufeff\u2060 \u200d",
+        "\u2800\u2800",
+    ],
+)
+def test_text_made_only_of_invisible_characters_is_refused(value):
+    assert refusal(value) == "string_invisible"
+
+
+@pytest.mark.parametrize("control", sorted(BIDI_CONTROLS))
+def test_bidirectional_overrides_and_isolates_are_refused(control):
+    assert refusal(f"Saleuse {control}evil.exe") == "string_bidi"
+
+
+@pytest.mark.parametrize("control", ["\x07", "\x1b", "\x7f", "\x85"])
+def test_control_characters_are_refused(control):
+    assert refusal(f"Saleuse{control}") == "string_control"
+
+
+def test_a_nul_character_is_refused_as_before():
+    assert refusal("Chasse\x00neige") == "string_nul"
+
+
+def test_text_is_normalised_to_nfc():
+    assert TEXT.validate_python("Saleuse e\u0301quipe\u0301e") == "Saleuse équipée"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=30))
+def test_accepted_text_is_nfc_shows_something_and_nothing_reorders_it(value):
+    try:
+        accepted = TEXT.validate_python(value)
+    except ValidationError:
+        return
+    assert unicodedata.is_normalized("NFC", accepted)
+    assert not BIDI_CONTROLS & set(accepted)
+    assert accepted == "" or set(accepted) - INVISIBLE - {" ", "\u200b"}
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "field"),
+    [
+        (ListingDraft, LISTING, "title"),
+        (ListingChanges, {}, "title"),
+        (ConsultantChanges, {}, "name"),
+        (ConsultantChanges, {}, "title"),
+        (Reason, {}, "reason"),
+        (RequiredReason, {}, "reason"),
+        (EmergencyDeclaration, {}, "name"),
+        (NewUser, {}, "name"),
+    ],
+)
+def test_titles_names_and_reasons_are_text_people_can_read(model, body, field):
+    with pytest.raises(ValidationError) as refused:
+        model.model_validate(body | {field: "\u3164\u3164\u3164\u3164"})
+    assert ("string_invisible", (field,)) in [(e["type"], e["loc"]) for e in refused.value.errors()]
+
+
+# -- bank statements are checked like JSON ---------------------------------------------
+
+
+@pytest.mark.parametrize("booked", ["0001-01-01", "9999-12-31", "31/12/1899", "01/01/3000"])
+def test_a_statement_date_outside_the_years_we_accept_is_refused(booked):
+    with pytest.raises(UnreadableStatement) as refused:
+        parse_csv(f"date;montant\n2026-03-05;1,00\n{booked};12,00\n".encode())
+    assert refused.value.field == "line 3: date"
+
+
+@pytest.mark.parametrize("control", ["\x00", "\x01", "\x1b"])
+def test_control_characters_in_a_csv_statement_are_refused(control):
+    content = f"date;montant;tiers;libelle\n2026-03-05;12,00;A;FACT{control}URE\n".encode()
+    with pytest.raises(UnreadableStatement) as refused:
+        parse_csv(content)
+    assert refused.value.field == "line 2: remittance"
+
+
+def camt053(booked: str = "2026-03-05", information: str = "") -> bytes:
+    return (
+        '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt>'
+        '<Stmt><Id>S</Id><Ntry><Amt Ccy="EUR">12.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>'
+        f"<Sts>BOOK</Sts><BookgDt><Dt>{booked}</Dt></BookgDt>"
+        f"<AddtlNtryInf>{information}</AddtlNtryInf></Ntry></Stmt></BkToCstmrStmt></Document>"
+    ).encode()
+
+
+def test_a_camt053_entry_booked_in_year_one_is_refused():
+    with pytest.raises(UnreadableStatement) as refused:
+        parse_camt053(camt053(booked="0001-01-01"))
+    assert refused.value.field == "Ntry[0]/BookgDt"
+
+
+def test_a_camt053_remittance_with_a_c1_control_is_refused():
+    with pytest.raises(UnreadableStatement) as refused:
+        parse_camt053(camt053(information="FACT\u0085URE"))
+    assert refused.value.field == "Ntry[0]/RmtInf"
+
+
+def test_a_readable_camt053_entry_is_read():
+    (credit,) = parse_camt053(camt053(information="FACTURE 42044-2026-000001")).credits
+    assert (credit.amount_cents, credit.remittance) == (1200, "FACTURE 42044-2026-000001")
