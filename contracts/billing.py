@@ -435,10 +435,13 @@ class StatementEntry(BaseModel):
 
 
 class StatementOfAccount(BaseModel):
+    # answered as `from`: the alias names it in the OpenAPI document too
+    model_config = ConfigDict(populate_by_name=True)
+
     commune: str
     counterparty: str
     counterparty_name: str
-    from_: date | None = Field(serialization_alias="from")
+    from_: date | None = Field(alias="from")
     to: date | None
     opening_balance_cents: int
     entries: list[StatementEntry]

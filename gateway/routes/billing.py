@@ -38,6 +38,15 @@ BILLING = "Billing"
 READERS = (Role.FINANCE, Role.MANAGER)
 FINANCE = (Role.FINANCE,)
 STATEMENT_TYPES = ("text/csv", "application/xml", "text/xml", "text/plain")
+# a netting asked again once nothing is open: the last settlement, not a new one
+SETTLED_ALREADY = {
+    "200": {
+        "description": "Nothing was open in the period: the last settlement, `created: false`",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/SettlementView"}}
+        },
+    }
+}
 
 
 def _wants_csv(request, fmt: str) -> bool:
@@ -332,6 +341,7 @@ class BillingRoutes:
         "everything (at most n − 1); every open invoice of the period is settled by "
         "compensation, with the audit trail. Again with nothing open: 200 and the last "
         "settlement, `created: false`.",
+        responses=SETTLED_ALREADY,
     )
     def settle(self, request, caller: Caller, body: SettlementRequest):
         result = self.billing.settle(as_rpc(caller), body.model_dump(mode="json"))

@@ -180,3 +180,17 @@ def test_every_operation_has_a_unique_operation_id(doc):
     ids = [op["operationId"] for _, _, op in operations(doc)]
     assert all(isinstance(i, str) and i for i in ids)
     assert len(ids) == len(set(ids))
+
+
+def test_the_statement_of_account_documents_from_as_it_answers_it(doc):
+    # the answer says `from` (serialization alias): the document must not say `from_`
+    statement = doc["components"]["schemas"]["StatementOfAccount"]
+    assert "from" in statement["properties"] and "from_" not in statement["properties"]
+    assert "from" in statement["required"]
+
+
+def test_a_repeated_settlement_documents_its_200(doc):
+    responses = doc["paths"]["/api/v1/settlements"]["post"]["responses"]
+    assert {"200", "201"} <= set(responses)
+    ref = responses["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref == responses["201"]["content"]["application/json"]["schema"]["$ref"]
