@@ -144,6 +144,10 @@ INPUT_MESSAGES = {
     "enum": "Choisissez une valeur de la liste.",
     "string_pattern_mismatch": "Le format n'est pas reconnu.",
     "string_nul": "Caractère non autorisé.",
+    "string_control": "Caractère non autorisé.",
+    "string_bidi": "Caractère non autorisé (inversion du sens d'écriture).",
+    "string_invisible": "Ce texte ne contient aucun caractère visible.",
+    "iso_date": "Indiquez une date (AAAA-MM-JJ).",
 }
 
 
