@@ -383,15 +383,9 @@ def keep_emergency(session: Session, episode: EmergencySnapshot) -> None:
     )
 
 
-def emergencies_at(session: Session, at: datetime) -> list[EmergencySnapshot]:
-    """The episodes in force at `at`."""
-    rows = session.scalars(
-        select(EmergencyCopy).where(
-            EmergencyCopy.ended.is_(False),
-            EmergencyCopy.start <= at,
-            (EmergencyCopy.end.is_(None)) | (EmergencyCopy.end > at),
-        )
-    )
+def emergencies_not_ended(session: Session) -> list[EmergencySnapshot]:
+    """The episodes not ended (some may start later, or have passed their end)."""
+    rows = session.scalars(select(EmergencyCopy).where(EmergencyCopy.ended.is_(False)))
     return [EmergencySnapshot.model_validate(row.snapshot) for row in rows]
 
 

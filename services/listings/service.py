@@ -29,6 +29,7 @@ from infra.database import UnitOfWork
 from infra.health import OperableService
 from infra.rpc import rpc
 from services.listings import repository
+from services.listings.dependencies import EPISODES
 from services.listings.domain import (
     Origin,
     amended,
@@ -81,7 +82,7 @@ def _free_now_first_in_emergencies(session, who: Caller, items: list[dict]) -> l
     directory = communes()
     categories = {
         category
-        for episode in repository.emergencies_at(session, now)
+        for episode in EPISODES.at(session, now)
         if episode.territory.contains(who.commune, directory)
         for category in episode.categories
     }
@@ -200,3 +201,4 @@ class Service(OperableService):
         """Keeps the episodes, to put what is free now first in their territory's searches."""
         with self.db.handling(event) as tx:
             repository.keep_emergency(tx.session, event.payload)
+        EPISODES.forget()  # this process reads them again at its next search
