@@ -16,6 +16,7 @@ from tests.browser import axe_violations, chromium, describe, screenshot, sign_i
 from tests.e2e.test_bookings_rules import move
 from tests.e2e.test_emergencies import CHAMBON, FIRMINY, ROCHE, SAINT_ETIENNE, api, declaration
 from tests.support import (
+    COMPONENTS,
     PARIS,
     Stack,
     assert_problem,
@@ -35,7 +36,12 @@ LATE_FEE = 5000
 def snow_stack(request, tmp_path_factory):
     """A stack of its own: the story ends with a billing run, which invoices every commune's
     charges of the period, other tests' included."""
-    with Stack(request.param, tmp_path_factory.mktemp(f"snow-{request.param}")) as running:
+    # few workers: on PostgreSQL it runs beside the session's stack, and the two must stay
+    # within the server's connections (each worker may hold a few)
+    few = {f"{c.upper()}_MAX_WORKERS": "4" for c in COMPONENTS}
+    with Stack(
+        request.param, tmp_path_factory.mktemp(f"snow-{request.param}"), settings=few
+    ) as running:
         yield running
 
 

@@ -94,9 +94,10 @@ class Stack:
     them, on fresh databases and a vhost of their own. `with Stack(…) as stack:` starts it
     and stops it, dropping what it made."""
 
-    def __init__(self, backend: str, workdir: Path):
+    def __init__(self, backend: str, workdir: Path, settings: dict[str, str] | None = None):
         self.backend = backend
         self.workdir = workdir
+        self.settings = settings or {}  # environment of its processes, beside the defaults
         self.tag = f"e2e_{backend}_{uuid.uuid4().hex[:6]}"
         self.vhost = Vhost()
         self.urls, self._owned = database_urls(backend, workdir, self.tag)
@@ -125,6 +126,7 @@ class Stack:
         # a short allocation window of urgent requests, looked for often: tests see it decided
         env["BOOKINGS_ALLOCATION_WINDOW_SECONDS"] = "3"
         env["BOOKINGS_ALLOCATION_INTERVAL_SECONDS"] = "0.5"
+        env.update(self.settings)
         return env
 
     def mutualis(self, *args: str, **options: Any) -> subprocess.CompletedProcess:
