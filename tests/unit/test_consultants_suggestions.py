@@ -1,6 +1,6 @@
 """The known skills suggested for a name a manager mistyped: by spelling, then by shared
-words, closest first, at most five, none below the threshold; and the stop words at both ends
-of their list."""
+words, closest first, at most five, none below the threshold; skills recognised in a need by phrases of
+every length; and the stop words at both ends of their list."""
 
 from __future__ import annotations
 
@@ -61,3 +61,10 @@ def test_at_most_five_suggestions_unless_asked_for_more():
     )
     assert vocabulary.suggestions("gestion") == [f"gestion-{n}" for n in range(5)]
     assert vocabulary.suggestions("gestion", limit=7) == [f"gestion-{n}" for n in range(7)]
+
+
+def test_skills_are_recognised_by_phrases_of_every_length_up_to_the_longest():
+    vocabulary = Vocabulary(skills())  # the longest phrase: "plan local urban"
+    words = tokens("éclairage public et bulletins de paie, voiries, droit des sols")
+    assert vocabulary.recognise(words) == ["eclairage", "paie", "voirie", "urbanisme"]
+    assert vocabulary.recognise(tokens("lumière des voies vertes")) == ["eclairage", "voies"]
