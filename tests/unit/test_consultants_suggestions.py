@@ -1,6 +1,6 @@
 """The known skills suggested for a name a manager mistyped: by spelling, then by shared
-words, closest first, at most five, none below the threshold; skills recognised in a need by phrases of
-every length; and the stop words at both ends of their list."""
+words, closest first, at most five, none below the threshold; skills recognised in a need
+by phrases of every length; and the stop words at both ends of their list."""
 
 from __future__ import annotations
 
