@@ -77,6 +77,8 @@ STEMS = {
     # -er goes from six letters on, a doubled last letter from five on
     "hiver": "hiver",
     "belle": "bell",
+    # a feminine plural past participle loses its -s and two -e, not a third ("recréées")
+    "recreees": "recre",
 }
 
 
