@@ -303,6 +303,27 @@ def test_a_grant_is_named_only_where_it_takes_the_units():
     )
 
 
+def test_a_grant_ended_when_the_slot_starts_is_not_named():
+    requests = [
+        ask("before", Need.SAFETY_OF_PEOPLE, start=1, end=3, km=1.0),
+        ask("from-three", Need.SAFETY_OF_PEOPLE, start=3, end=5, km=2.0),
+        ask("day", Need.COMFORT, start=3, end=10),
+    ]
+    decisions = decided(1, [], requests)
+    assert decisions["before"].granted and decisions["from-three"].granted
+    assert decisions["day"].explanation == (
+        "refusée : l'unique exemplaire est attribué à un besoin prioritaire "
+        "(besoin « sécurité des personnes », 2,0 km)"
+    )
+
+
+def test_units_are_exemplaires_unless_named():
+    decisions = decided(2, [(at(0), at(30), 2)], [ask("a")])
+    assert decisions["a"].explanation == (
+        "refusée : les 2 exemplaires sont déjà réservés sur ce créneau"
+    )
+
+
 def test_more_than_the_listing_has_is_refused_for_that():
     decisions = decided(2, [], [ask("a", quantity=3)])
     assert decisions["a"].explanation == "refusée : 3 demandés, l'annonce n'en compte que 2"
