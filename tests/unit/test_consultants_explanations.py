@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from contracts.consultants import (
     AvailabilityFit,
+    AvailabilityPeriod,
     MatchQuery,
     RateFit,
     SkillCoverage,
@@ -19,6 +20,7 @@ from contracts.consultants import (
 )
 from infra.communes import communes
 from services.consultants.domain import (
+    Calendar,
     ConsultantIndex,
     Need,
     Period,
@@ -26,7 +28,7 @@ from services.consultants.domain import (
     match_consultants,
     need_for,
 )
-from services.consultants.domain.matching import summary
+from services.consultants.domain.matching import rate_score, summary
 
 SAINT_ETIENNE = communes().get("42218")
 FIRMINY = communes().get("42095")
@@ -332,3 +334,39 @@ def test_the_sentence_names_skills_matched_and_those_through_a_related_one():
         "Covers 0 of 1 skill(s) asked; 2.5 day(s) free of 3 needed (not enough); "
         "1.01 €/day, above the 1.00 € ceiling."
     )
+
+
+def test_explanations_at_their_edges():
+    """Half a position is no position; no free day scores nothing; two free half days of
+    three needed are two thirds; without text asked, text relevance is nothing; without days
+    asked, one day is needed."""
+    away = Calendar.of(
+        [AvailabilityPeriod(kind="unavailable", start=date(2026, 3, 1), end=date(2026, 3, 20))]
+    )
+    index = ConsultantIndex()
+    index.put(Profile("half-placed", "42095", 45.38, None, "H", "Urbaniste", ("plu",), "", 500, 1))
+    index.put(Profile("away", "42044", None, None, "A", "Urbaniste", ("plu",), "", 500, 10, away))
+    need = Need(skills=("plu",), origin=HERE, window=FORTNIGHT, days=Decimal("1.5"))
+    items = {r.profile.consultant_id: r for r in match_consultants(index, need).items}
+    half = items["half-placed"].explanation
+    assert half.distance_km is None
+    assert half.text.model_dump() == {"score": 0.0, "bm25": 0.0, "matched_terms": []}
+    assert (half.availability.available_days, half.availability.score) == (Decimal("1.0"), 0.6667)
+    assert half.components == {"skills": 1.0, "distance": 0.0, "availability": 0.6667}
+    assert items["half-placed"].score == 0.718 and not items["half-placed"].fits
+    gone = items["away"].explanation
+    assert (gone.availability.available_days, gone.availability.score) == (Decimal("0.0"), 0.0)
+    assert gone.components == {"skills": 1.0, "distance": 0.0, "availability": 0.0}
+    assert items["away"].score == 0.6154
+
+    one_day = match_consultants(index, Need(skills=("plu",), window=FORTNIGHT)).items
+    assert [(r.profile.consultant_id, r.fits) for r in one_day] == [
+        ("half-placed", True),
+        ("away", False),
+    ]
+    assert {r.explanation.availability.days_needed for r in one_day} == {Decimal("1.0")}
+
+
+def test_a_free_consultant_is_within_a_zero_ceiling():
+    assert rate_score(0, 0) == 1.0
+    assert rate_score(1, 0) == 0.0
