@@ -6,6 +6,7 @@ that sums it up."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -21,6 +22,7 @@ from contracts.consultants import (
 from infra.communes import communes
 from services.consultants.domain import (
     Calendar,
+    Commitment,
     ConsultantIndex,
     Need,
     Period,
@@ -370,3 +372,16 @@ def test_explanations_at_their_edges():
 def test_a_free_consultant_is_within_a_zero_ceiling():
     assert rate_score(0, 0) == 1.0
     assert rate_score(1, 0) == 0.0
+
+
+def test_days_an_engagement_holds_in_the_window_are_not_free():
+    held = Commitment("e1", date(2026, 3, 2), date(2026, 3, 14), 18)  # 9 days of 10
+    index = ConsultantIndex()
+    index.put(Profile("free", "42044", None, None, "F", "Voirie", ("voirie",), "", 500, 10))
+    index.put(replace(index.profiles["free"], consultant_id="engaged", commitments=(held,)))
+    need = Need(skills=("voirie",), window=FORTNIGHT, days=Decimal("2"))
+    free = {
+        r.profile.consultant_id: (r.explanation.availability.available_days, r.fits)
+        for r in match_consultants(index, need).items
+    }
+    assert free == {"free": (Decimal("10.0"), True), "engaged": (Decimal("1.0"), False)}
