@@ -68,24 +68,33 @@ def ranking(result: matching.MatchResult) -> list[tuple[str, float, bool]]:
     return [(r.profile.consultant_id, r.score, r.fits) for r in result.items]
 
 
-@settings(deadline=None)
-@given(profiles, needs)
-def test_the_top_is_the_first_of_every_candidate_ranked(given_profiles, need):
-    index = ConsultantIndex()
-    for p in given_profiles:
-        index.put(p)
+def ranked_as_explained(index: ConsultantIndex, need: matching.Need) -> None:
+    """The top is the first of every candidate ranked; who fits comes first, then the
+    higher score; the score and whether one fits are those the explanation shows."""
     top = matching.match_consultants(index, need)
     everyone = matching.match_consultants(index, replace(need, limit=100))
     assert ranking(top) == ranking(everyone)[: need.limit]
     assert top.candidates == everyone.candidates
+    keys = [(not item.fits, -item.score) for item in everyone.items]
+    assert keys == sorted(keys)
     for item in everyone.items:
         explanation = item.explanation
         weighted = sum(explanation.weights[k] * v for k, v in explanation.components.items())
         assert abs(item.score - min(1.0, weighted)) < 1e-3
         if explanation.weights:
             assert abs(sum(explanation.weights.values()) - 1.0) < 1e-3
+        assert item.fits == (explanation.availability.fits and explanation.rate.within)
         assert item.profile.home_commune != need.exclude_commune
         assert item.fits or not need.only_fitting
+
+
+@settings(deadline=None)
+@given(profiles, needs)
+def test_the_top_is_the_first_of_every_candidate_ranked(given_profiles, need):
+    index = ConsultantIndex()
+    for p in given_profiles:
+        index.put(p)
+    ranked_as_explained(index, need)
 
 
 def test_the_summary_says_why_in_one_sentence():
@@ -109,3 +118,67 @@ def test_the_summary_says_why_in_one_sentence():
     assert matching.rate_score(40000, 40000) == 0.75 and matching.rate_score(40001, 40000) == 0
     assert matching.proximity(25.0) == 0.5
     assert date(2026, 3, 2) + timedelta(days=4) == item.explanation.availability.end
+
+
+# -- the same, on a fixed grid of needs -------------------------------------------------
+
+SAINT_ETIENNE, FIRMINY, LYON = (45.43389, 4.39), (45.38732, 4.29074), (45.758, 4.835)
+
+
+def grid_profiles() -> list[Profile]:
+    def one(cid, place, title, skills, bio="", rate=50000, maximum=10, held=0):
+        return Profile(
+            consultant_id=cid,
+            home_commune=f"42{len(cid):03d}{cid[-1]}",
+            latitude=place[0] if place else None,
+            longitude=place[1] if place else None,
+            name=cid,
+            title=title,
+            skills=skills,
+            bio=bio,
+            day_rate_cents=rate,
+            max_days_per_month=maximum,
+            commitments=(Commitment(f"e-{cid}", date(2026, 3, 2), date(2026, 3, 14), held),)
+            if held
+            else (),
+        )
+
+    return [
+        one("both-far", LYON, "Urbaniste", ("plu", "voirie"), rate=70000),
+        one("plu-near", SAINT_ETIENNE, "Chargée de mission", ("plu",), "révision", 30000),
+        one("scot-text", FIRMINY, "Révision du PLU", ("scot",), "plan local", 52000, 2),
+        one("voirie-held", FIRMINY, "Voirie", ("voirie",), "chaussées", 40000, 10, 18),
+        one("nowhere", None, "Urbanisme et voirie", ("urbanisme",), "PLU", 20000, 1),
+        one("text-only", SAINT_ETIENNE, "Révision générale", (), "plan local d'urbanisme"),
+        one("cheap-far", LYON, "Voirie", ("voirie",), "", 10000, 3),
+    ]
+
+
+GRID = [
+    matching.Need(
+        text=text,
+        skills=skills,
+        origin=origin,
+        window=window,
+        days=days,
+        max_day_rate_cents=ceiling,
+        limit=2,
+    )
+    for text in ("", "révision du PLU", "voirie")
+    for skills in ((), ("plu",), ("plu", "voirie"))
+    for origin in (None, SAINT_ETIENNE)
+    for window, days in (
+        (None, None),
+        (Period(date(2026, 3, 2), date(2026, 3, 14)), None),
+        (Period(date(2026, 3, 2), date(2026, 3, 14)), Decimal("3")),
+    )
+    for ceiling in (None, 55000)
+]
+
+
+def test_on_a_grid_of_needs_the_ranking_follows_the_explained_scores():
+    index = ConsultantIndex()
+    for p in grid_profiles():
+        index.put(p)
+    for need in GRID:
+        ranked_as_explained(index, need)

@@ -52,6 +52,33 @@ STEMS = {
     "vie": "vie",
     "x4x": "x4x",
     "mission": "mission",
+    # at each rule's edge. Four letters: a plural loses its -s, and nothing else is touched
+    "mers": "mer",
+    "cafe": "cafe",
+    "zones": "zone",
+    # -aux is -al from five letters on; "baux" only loses its -x
+    "baux": "bau",
+    "locaux": "local",
+    "poteaux": "poteau",
+    # each ending at the shortest stem it leaves (one letter shorter, it stays)
+    "bannissement": "bann",
+    "placement": "plac",
+    "coalition": "coal",
+    "civique": "civic",
+    "tourisme": "tour",
+    "touriste": "tour",
+    "danseuse": "dans",
+    "danseur": "dans",
+    "active": "actif",
+    "saisie": "sais",
+    "parisienne": "parisien",
+    "parisiennes": "parisien",
+    "boulangerie": "boulang",
+    # -er goes from six letters on, a doubled last letter from five on
+    "hiver": "hiver",
+    "belle": "bell",
+    # a feminine plural past participle loses its -s and two -e, not a third ("recréées")
+    "recreees": "recre",
 }
 
 

@@ -271,6 +271,59 @@ def test_units_free_but_too_few_are_told():
     )
 
 
+def test_units_free_but_too_few_beside_grants_alone_are_told():
+    requests = [ask("first", Need.SAFETY_OF_PEOPLE, km=2.0), ask("second", quantity=2)]
+    decisions = decided(2, [], requests, units="chasse-neige")
+    assert decisions["second"].explanation == (
+        "refusée : 2 demandés, 1 seulement libre sur ce créneau : "
+        "1 attribué à un besoin prioritaire (besoin « sécurité des personnes », 2,0 km)"
+    )
+
+
+def test_of_two_requests_alike_made_at_once_neither_was_made_earlier():
+    requests = [ask("b", Need.COMFORT, km=7.0), ask("a", Need.COMFORT, km=7.0)]
+    decisions = decided(1, [], requests)
+    assert decisions["a"].granted and decisions["b"].position == 2
+    assert decisions["b"].explanation == (
+        "refusée : l'unique exemplaire est attribué à un besoin prioritaire "
+        "(besoin « confort », 7,0 km)"
+    )
+
+
+def test_a_grant_is_named_only_where_it_takes_the_units():
+    requests = [
+        ask("morning", Need.SAFETY_OF_PEOPLE, start=1, end=3, km=1.0),
+        ask("evening", Need.SAFETY_OF_PEOPLE, start=10, end=12, km=2.0),
+        ask("day", Need.COMFORT, start=2, end=11),
+    ]
+    decisions = decided(2, [(at(0), at(24), 1)], requests)
+    assert decisions["day"].explanation == (
+        "refusée : 1 demandé, aucun libre sur ce créneau : 1 déjà réservé, "
+        "1 attribué à un besoin prioritaire (besoin « sécurité des personnes », 1,0 km)"
+    )
+
+
+def test_a_grant_ended_when_the_slot_starts_is_not_named():
+    requests = [
+        ask("before", Need.SAFETY_OF_PEOPLE, start=1, end=3, km=1.0),
+        ask("from-three", Need.SAFETY_OF_PEOPLE, start=3, end=5, km=2.0),
+        ask("day", Need.COMFORT, start=3, end=10),
+    ]
+    decisions = decided(1, [], requests)
+    assert decisions["before"].granted and decisions["from-three"].granted
+    assert decisions["day"].explanation == (
+        "refusée : l'unique exemplaire est attribué à un besoin prioritaire "
+        "(besoin « sécurité des personnes », 2,0 km)"
+    )
+
+
+def test_units_are_exemplaires_unless_named():
+    decisions = decided(2, [(at(0), at(30), 2)], [ask("a")])
+    assert decisions["a"].explanation == (
+        "refusée : les 2 exemplaires sont déjà réservés sur ce créneau"
+    )
+
+
 def test_more_than_the_listing_has_is_refused_for_that():
     decisions = decided(2, [], [ask("a", quantity=3)])
     assert decisions["a"].explanation == "refusée : 3 demandés, l'annonce n'en compte que 2"
