@@ -6,26 +6,11 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from contracts.clock import PARIS
+from contracts.clock import MONTHS, PARIS, WEEKDAYS
 from contracts.errors import ServiceError
 
 NBSP = "\u202f"  # narrow no-break space, the French thousands separator
 
-MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
-WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
 BOOKING_STATUS = {
     "waiting": "En liste d'attente",

@@ -12,6 +12,7 @@ from functools import cache
 import holidays
 from dateutil.easter import easter as gregorian_easter
 
+from contracts.clock import MONTHS, WEEKDAYS
 from contracts.consultants import (
     AvailabilityKind,
     AvailabilityPeriod,
@@ -35,21 +36,6 @@ def as_days(half_day_count: int) -> Decimal:
 # The holidays package knows it as two subdivisions of France: Moselle, and Alsace (both its
 # départements).
 LOCAL_LAW_SUBDIVISIONS = {"57": "57", "67": "6AE", "68": "6AE"}
-_WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-_MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
 
 
 def holiday_subdivision(commune: str) -> str | None:
@@ -100,7 +86,7 @@ def is_working_day(day: date, subdivision: str | None = None) -> bool:
 
 def day_in_words(day: date) -> str:
     """ "samedi 12 décembre 2026": how a refusal names a day."""
-    return f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
+    return f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
 def why_not_working(day: date, subdivision: str | None = None) -> str | None:
@@ -109,7 +95,7 @@ def why_not_working(day: date, subdivision: str | None = None) -> str | None:
     if name is not None:
         return f"jour férié : {name}"
     if day.weekday() >= 5:
-        return _WEEKDAYS[day.weekday()]
+        return WEEKDAYS[day.weekday()]
     return None
 
 
