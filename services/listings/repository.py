@@ -255,13 +255,14 @@ def search_statement(shape: SearchShape) -> Select:
 
 def search_shape(
     query: ListingQuery,
+    terms: list[str],
     origin: Origin | None,
     period: tuple[datetime, datetime] | None,
     dialect: str,
 ) -> SearchShape:
     """The filters `query` uses: which statement answers it."""
     return SearchShape(
-        terms=len(query_terms(query.q)),
+        terms=len(terms),
         category=bool(query.category),
         kind=bool(query.kind),
         max_rate=query.max_rate_cents is not None,
@@ -276,12 +277,13 @@ def search_shape(
 def search_parameters(
     shape: SearchShape,
     query: ListingQuery,
+    terms: list[str],
     origin: Origin | None,
     period: tuple[datetime, datetime] | None,
 ) -> dict:
     """The values of `search_statement(shape)` for `query` (but the page's)."""
     # folded terms are letters and digits only: no LIKE wildcard to escape
-    params: dict = {f"term{n}": f"%{term}%" for n, term in enumerate(query_terms(query.q))}
+    params: dict = {f"term{n}": f"%{term}%" for n, term in enumerate(terms)}
     if shape.category:
         params["category"] = query.category
     if shape.kind:
@@ -311,8 +313,9 @@ def search(
     period: tuple[datetime, datetime] | None,
 ) -> tuple[list[dict], str | None]:
     """One page of published listings matching `query`; by distance when there is an origin."""
-    shape = search_shape(query, origin, period, session.bind.dialect.name)
-    params = search_parameters(shape, query, origin, period)
+    terms = query_terms(query.q)  # folded once: the shape counts them, the parameters hold them
+    shape = search_shape(query, terms, origin, period, session.bind.dialect.name)
+    params = search_parameters(shape, query, terms, origin, period)
     statement = search_statement(shape)
     rows, next_cursor = page_at(session, statement, params, query.cursor, query.limit, rows=True)
     items = []

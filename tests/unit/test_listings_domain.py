@@ -26,6 +26,7 @@ from services.listings.domain import (
     ensure_manager_of,
     free_periods,
     merge_periods,
+    query_terms,
     window,
 )
 from services.listings.models import ListingRow
@@ -321,8 +322,9 @@ def kept_by_flat_filter(one_listing, origin: Origin, radius_km: float, lat: floa
     repository.search runs it but for the exact distance it checks on the page after."""
     engine, listing_id = one_listing
     query = ListingQuery(near="42218", radius_km=radius_km)  # `near` named; `origin` is used
-    shape = repository.search_shape(query, origin, None, "sqlite")
-    params = repository.search_parameters(shape, query, origin, None)
+    terms = query_terms(query.q)
+    shape = repository.search_shape(query, terms, origin, None, "sqlite")
+    params = repository.search_parameters(shape, query, terms, origin, None)
     with engine.begin() as conn:
         conn.execute(update(ListingRow).values(latitude=lat, longitude=lon))
         rows = conn.execute(
