@@ -1,10 +1,12 @@
 """Input field types shared by every service's RPC schemas."""
 
 import re
+import typing
 import unicodedata
 import uuid
 from datetime import date
-from typing import Annotated, Any, TypeVar
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -14,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     WrapValidator,
     field_validator,
 )
@@ -137,10 +140,35 @@ def amended(current: M, changes: BaseModel) -> M:
     return validated(type(current), merged)
 
 
+def _takes_a_number(annotation: Any) -> bool:
+    """Whether a field typed `annotation` holds a number (int, float, Decimal, or one of them
+    or None) and no boolean."""
+    kinds = typing.get_args(annotation) if typing.get_args(annotation) else (annotation,)
+    numbers = {int, float, Decimal}
+    return bool(numbers.intersection(kinds)) and bool not in kinds
+
+
 class Input(BaseModel):
-    """Base of every input: unknown fields refused, text trimmed, no NUL characters."""
+    """Base of every input: unknown fields refused, text trimmed, no NUL characters, and no
+    true or false where a number goes (pydantic's lax mode reads `"quantity": true` as 1)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    _number_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        # read once per class, not at every validation
+        cls._number_fields = frozenset(
+            name for name, field in cls.model_fields.items() if _takes_a_number(field.annotation)
+        )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_number(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name in cls._number_fields:
+            raise PydanticCustomError("int_type", "a number, not true or false")
+        return value
 
     @field_validator("*", mode="after")
     @classmethod

@@ -11,7 +11,6 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -38,7 +37,6 @@ from contracts.errors import (
     InvalidInput,
     NotFound,
     ServiceError,
-    field_error,
     field_errors,
 )
 from gateway.auth import InvalidToken, TokenIssuer
@@ -413,16 +411,6 @@ class ApiRoute(HttpEntrypoint):
                 error["field"] = error["field"] or where  # e.g. a list where an object goes
                 error["in"] = where
             raise InvalidInput(f"The {where} has invalid fields", errors) from None
-        coerced = booleans_read_as_numbers(data, valid.model_dump(by_alias=True))
-        if coerced:
-            raise InvalidInput(
-                f"The {where} has invalid fields",
-                [
-                    field_error(".".join(map(str, path)), "a number, not true or false", "int_type")
-                    | {"in": where}
-                    for path in coerced
-                ],
-            )
         return valid
 
 
@@ -439,28 +427,6 @@ def json_of(raw: bytes) -> Any:
         return json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise MalformedBody(f"The body is not valid JSON: {exc}") from None
-
-
-def booleans_read_as_numbers(sent: Any, read: Any, path: tuple = ()) -> list[tuple]:
-    """Where the client sent true or false and the model read a number (pydantic's lax mode
-    takes `"quantity": true` for 1): the paths of those fields."""
-    if isinstance(sent, bool):
-        number = isinstance(read, int | float | Decimal) and not isinstance(read, bool)
-        return [path] if number else []
-    if isinstance(sent, dict) and isinstance(read, dict):
-        return [
-            found
-            for key, value in sent.items()
-            if key in read
-            for found in booleans_read_as_numbers(value, read[key], (*path, key))
-        ]
-    if isinstance(sent, list) and isinstance(read, list | tuple) and len(sent) == len(read):
-        return [
-            found
-            for index, (value, kept) in enumerate(zip(sent, read, strict=True))
-            for found in booleans_read_as_numbers(value, kept, (*path, index))
-        ]
-    return []
 
 
 api = ApiRoute.decorator

@@ -4,10 +4,11 @@ long a guesser waits, whose address a request comes from, what a JSON body may b
 from decimal import Decimal
 
 import pytest
-from pydantic import BaseModel
+from pydantic import Field, ValidationError
 
+from contracts.fields import Input
 from gateway.errors import MalformedBody
-from gateway.http import booleans_read_as_numbers, json_of
+from gateway.http import json_of
 from gateway.login_attempts import LoginAttempts, client_address
 from gateway.pages.entrypoint import safe_target
 
@@ -78,32 +79,39 @@ def test_the_client_address_believes_only_our_proxies(peer, forwarded, trusted, 
 # -- JSON bodies ------------------------------------------------------------------------
 
 
-class Line(BaseModel):
-    quantity: int
+class Line(Input):
+    quantity: int = Field(le=1000)  # every integer a client sends is bounded
     price: Decimal
     urgent: bool = False
 
 
-class Order(BaseModel):
+class Order(Input):
     lines: list[Line]
-    count: float = 0
+    count: float | None = 0
     meta: dict = {}
 
 
-def coerced(data: dict) -> list[tuple]:
-    return booleans_read_as_numbers(data, Order.model_validate(data).model_dump(by_alias=True))
+def refused(data: dict) -> list[tuple]:
+    """Where a boolean sent for a number was refused."""
+    try:
+        Order.model_validate(data)
+    except ValidationError as exc:
+        return [e["loc"] for e in exc.errors() if e["type"] == "int_type"]
+    return []
 
 
-def test_a_boolean_sent_for_a_number_is_found_wherever_it_is():
-    assert coerced({"lines": [{"quantity": True, "price": "1.5"}], "count": False}) == [
+def test_a_boolean_sent_for_a_number_is_refused_wherever_it_is():
+    assert refused({"lines": [{"quantity": True, "price": "1.5"}], "count": False}) == [
         ("lines", 0, "quantity"),
         ("count",),
     ]
+    assert refused({"lines": [{"quantity": 1, "price": False}]}) == [("lines", 0, "price")]
 
 
 def test_booleans_where_booleans_go_are_fine():
     data = {"lines": [{"quantity": 1, "price": 2, "urgent": True}], "meta": {"flag": True}}
-    assert coerced(data) == []
+    assert refused(data) == []
+    assert Order.model_validate(data).lines[0].urgent is True
 
 
 def test_a_body_must_be_utf8_json():
