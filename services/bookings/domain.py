@@ -350,10 +350,13 @@ def span(slots: Sequence[Slot]) -> tuple[datetime, datetime]:
     return min(s.start for s in slots), max(s.end for s in slots)
 
 
-def pays_to_cancel(current: BookingStatus, by_borrower: bool) -> bool:
+def pays_to_cancel(
+    current: BookingStatus, by_borrower: bool, waiting_for_allocation: bool = False
+) -> bool:
     """Only a borrower cancelling a booking that holds its slot may owe the listing's late
-    fee: a waitlisted request never held the slot, withdrawing it costs nothing."""
-    return by_borrower and current in HOLDING
+    fee: a waitlisted request never held the slot, nor an urgent one still waiting for its
+    allocation window, so withdrawing them costs nothing."""
+    return by_borrower and current in HOLDING and not waiting_for_allocation
 
 
 def cancellation_fee(listing: ListingSnapshot | None, start: datetime, now: datetime) -> int:

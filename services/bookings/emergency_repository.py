@@ -177,12 +177,18 @@ def undecided(
     session: Session, listing_id: str
 ) -> list[tuple[BookingRow, UrgentRequestRow, UrgentRequest]]:
     """The urgent requests of a listing still waiting for their allocation, each as its
-    rows and as the allocation sees it (lock the listing first: it decides them once)."""
-    rows = session.execute(
+    rows and as the allocation sees it. Their bookings are locked, before the listing, as a
+    cancellation or a rejection locks a booking and then its listing (the other order
+    deadlocks them); on PostgreSQL a request another transaction holds is skipped: a second
+    replica's timer finds none, and one being cancelled is left out of the window."""
+    query = (
         select(BookingRow, UrgentRequestRow)
         .where(*_UNDECIDED, UrgentRequestRow.listing_id == listing_id)
         .order_by(UrgentRequestRow.requested_at)
     )
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(of=BookingRow, skip_locked=True)
+    rows = session.execute(query)
     return [
         (
             booking,

@@ -30,7 +30,7 @@ from contracts.listings import ListingSnapshot
 from infra.database import UnitOfWork, upsert_latest
 from infra.paging import as_party, one_page
 from services.bookings.domain import Hold, NewBooking, Slot, days_late, decide_by, is_overdue
-from services.bookings.models import BookingRow, ListingCopy, TransitionRow
+from services.bookings.models import BookingRow, ListingCopy, TransitionRow, UrgentRequestRow
 
 
 def unknown_listing() -> InvalidInput:
@@ -310,13 +310,22 @@ def waiting_for(session: Session, listing_id: str) -> list[BookingRow]:
 
 
 def due_to_expire(session: Session, now: datetime, limit: int = 100) -> list[BookingRow]:
-    """Requests still undecided when they can no longer start (domain.decide_by)."""
+    """Requests still undecided when they can no longer start (domain.decide_by), but for
+    urgent ones still waiting for their allocation window: a request made at 10:52 for the
+    current hour would expire at 11:00, before its window closes at 11:02 (and the lender
+    may not approve it by hand meanwhile); the allocation decides it first."""
+    waiting_for_allocation = (
+        select(UrgentRequestRow.booking_id)
+        .where(UrgentRequestRow.booking_id == BookingRow.id, UrgentRequestRow.decided_at.is_(None))
+        .exists()
+    )
     return _locked_for_a_timer(
         session,
         select(BookingRow)
         .where(
             BookingRow.status.in_([BookingStatus.REQUESTED.value, BookingStatus.WAITING.value]),
             BookingRow.decide_by <= now,
+            ~waiting_for_allocation,
         )
         .order_by(BookingRow.decide_by)
         .limit(limit),

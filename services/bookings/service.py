@@ -306,7 +306,8 @@ class Service(OperableService):
             row = repository.booking_for_update(tx.session, booking_id)
             domain.ensure_may(who, action, row.borrower_commune, row.lender_commune)
             urgent = urgent_records.urgent_request(tx.session, row.id)
-            emergency.ensure_decidable(action, urgent is not None and urgent.decided_at is None)
+            waiting_for_allocation = urgent is not None and urgent.decided_at is None
+            emergency.ensure_decidable(action, waiting_for_allocation)
             current = BookingStatus(row.status)
             target = domain.next_status(current, action)
             moment = now()
@@ -317,7 +318,9 @@ class Service(OperableService):
                 listing = repository.listing_copy(tx.session, row.listing_id)
                 early = listing is not None and listing.early_pickup
                 domain.ensure_hand_over_allowed(row.start, early, moment)
-            if action == "cancel" and domain.pays_to_cancel(current, by_borrower):
+            if action == "cancel" and domain.pays_to_cancel(
+                current, by_borrower, waiting_for_allocation
+            ):
                 listing = repository.listing_copy(tx.session, row.listing_id)
                 changes["cancellation_fee_cents"] = domain.cancellation_fee(
                     listing, row.start, moment
@@ -489,11 +492,11 @@ class Service(OperableService):
         """The urgent requests of the listing's closed window, decided by the published
         rule: refused ones rejected with the reason, granted ones approved when the listing
         allows it in emergencies, otherwise left to the lender with their rank."""
-        listing = repository.listing_for_update(tx.session, listing_id)
         pending = urgent_records.undecided(tx.session, listing_id)
         chosen = emergency.collected([request for _, _, request in pending], now, window)
         if not chosen:
             return
+        listing = repository.listing_for_update(tx.session, listing_id)
         rows = {booking.id: (booking, urgent) for booking, urgent, _ in pending}
         start, end = min(r.start for r in chosen), max(r.end for r in chosen)
         held = urgent_records.holds_besides(tx.session, listing_id, start, end, set(rows))
@@ -503,11 +506,21 @@ class Service(OperableService):
             why = decision.explanation
             urgent_records.decide(urgent, now, decision.granted, decision.position, why)
             if not decision.granted:
-                _move(tx, booking, domain.next_status(BookingStatus.REQUESTED, "reject"), None, why)
+                _move(
+                    tx,
+                    booking,
+                    domain.next_status(BookingStatus(booking.status), "reject"),
+                    None,
+                    why,
+                )
                 refused = True
             elif listing.auto_approve_in_emergencies:
                 _move(
-                    tx, booking, domain.next_status(BookingStatus.REQUESTED, "approve"), None, why
+                    tx,
+                    booking,
+                    domain.next_status(BookingStatus(booking.status), "approve"),
+                    None,
+                    why,
                 )
             else:
                 urgent_records.note(tx.session, booking, why, now)

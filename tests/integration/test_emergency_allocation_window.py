@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import eventlet
 from nameko.testing.services import worker_factory
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from contracts.bookings import BookingRequest
 from contracts.caller import Caller, Role
@@ -40,6 +40,8 @@ def plough() -> ListingSnapshot:
         rate_cents=5000,
         quantity=2,
         lead_time_days=2,  # waived for urgent requests
+        late_cancellation_fee_cents=5000,  # inside 2 days of its start
+        cancellation_notice_days=2,
         auto_approve_in_emergencies=True,
     )
 
@@ -53,7 +55,8 @@ def urgent_ask(commune: str, need: str) -> Ask:
     return Ask(who, request, datetime.now(UTC), correlation_id=None)
 
 
-def test_a_window_is_decided_once_by_need_even_by_two_replicas(database_url):
+def in_an_episode(database_url: str):
+    """A migrated bookings database knowing the plough, during an episode over the Loire."""
     upgrade("bookings", database_url)
     engine = make_engine(database_url)
     db = DatabaseAccess(engine, "bookings", None, "bookings.test")
@@ -68,6 +71,11 @@ def test_a_window_is_decided_once_by_need_even_by_two_replicas(database_url):
         )
         emergency_repository.add_emergency(tx.session, OPERATOR, declared, NOW)
     EPISODES.forget()
+    return engine, db
+
+
+def test_a_window_is_decided_once_by_need_even_by_two_replicas(database_url):
+    engine, db = in_an_episode(database_url)
 
     outcomes = decide_requests(
         db,
@@ -101,5 +109,34 @@ def test_a_window_is_decided_once_by_need_even_by_two_replicas(database_url):
         told = emergency_repository.urgencies_of(session, [o["id"] for o in outcomes])
     assert told[outcomes[0]["id"]].explanation.startswith("refusée : les 2 ")
     assert told[outcomes[1]["id"]].position == 1
+    EPISODES.forget()
+    engine.dispose()
+
+
+def test_an_urgent_request_waits_for_its_window_not_expired_and_withdrawn_for_free(database_url):
+    """Made near the end of its first hour, an urgent request could pass its `decide_by`
+    before its window closes: the expiry timer leaves it to the allocation. Withdrawn before
+    the allocation, it held nothing: no cancellation fee, even inside the notice window."""
+    engine, db = in_an_episode(database_url)
+    (waiting, withdrawn) = decide_requests(
+        db, [urgent_ask("42218", "main_roads"), urgent_ask("42095", "comfort")]
+    )
+    with engine.begin() as conn:  # its first hour is over
+        conn.execute(
+            update(BookingRow)
+            .where(BookingRow.id == waiting["id"])
+            .values(decide_by=NOW - timedelta(minutes=1))
+        )
+    settings = SimpleNamespace(allocation_window_seconds=600.0)
+    service = worker_factory(Service, db=db, config={"SERVICE_SETTINGS": settings})
+    service.expire_undecided()
+    borrower = {"user_id": "u-42095", "commune": "42095", "roles": ["agent"]}
+    cancelled = service.cancel(borrower, withdrawn["id"], {"reason": "le chasse-neige est réparé"})
+
+    with engine.connect() as conn:
+        status = dict(conn.execute(select(BookingRow.id, BookingRow.status)).all())
+    assert status[waiting["id"]] == "requested"  # left to its allocation window
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["cancellation_fee_cents"] == 0
     EPISODES.forget()
     engine.dispose()

@@ -345,6 +345,9 @@ def test_the_late_fee_starts_the_instant_after_the_notice_window_opens():
     assert domain.pays_to_cancel(BookingStatus.APPROVED, by_borrower=True)
     assert not domain.pays_to_cancel(BookingStatus.APPROVED, by_borrower=False)
     assert not domain.pays_to_cancel(BookingStatus.WAITING, by_borrower=True)
+    # an urgent request waiting for its allocation window held nothing either
+    assert not domain.pays_to_cancel(BookingStatus.REQUESTED, True, waiting_for_allocation=True)
+    assert domain.pays_to_cancel(BookingStatus.REQUESTED, True, waiting_for_allocation=False)
 
 
 # -- who may do what --------------------------------------------------------------------
