@@ -4,6 +4,7 @@ left unmet, and the forms to declare and end them)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import timedelta
 
@@ -15,6 +16,8 @@ from contracts.listings import CATEGORIES
 from gateway.pages.entrypoint import Page, Web, go, page
 from gateway.routes import as_rpc
 from gateway.rpc import ServiceRpc
+
+log = logging.getLogger(__name__)
 
 DECLARERS = (Role.OPERATOR, Role.COORDINATOR)
 
@@ -33,8 +36,13 @@ class EpisodesOfCommunes:
             return seen[1]
         try:
             episodes = bookings.emergencies(as_rpc(caller), {"commune": caller.commune})
-        except ServiceError:  # bookings unavailable: the page shows without its banner
-            return seen[1] if seen else []
+        except Exception:
+            # whatever bookings answers (unavailable, its database lost: a RemoteError), the
+            # page shows without a fresh banner: this runs after the page was made, where an
+            # exception would leave the request unanswered and end the gateway's worker; the
+            # answer is kept `ttl` seconds too, so a slow bookings delays one page, not all
+            log.warning("no emergency banner: bookings did not answer", exc_info=True)
+            episodes = seen[1] if seen else []
         self._seen[caller.commune] = (time.monotonic(), episodes)
         return episodes
 
