@@ -4,6 +4,7 @@ code, each accepted once."""
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +16,6 @@ from contracts import clock
 from contracts.caller import Role
 from contracts.errors import Conflict, NotFound
 from gateway import totp
-from gateway.auth import hash_password, password_matches
 from gateway.errors import Unauthenticated
 from gateway.models import CommunePolicy, RecoveryCode, User, WebSession
 from infra.communes import communes
@@ -134,7 +134,7 @@ class SecondFactors:
                     {
                         "user_id": user_id,
                         "selector": totp.recovery_selector(totp.recovery_plain(code) or ""),
-                        "code_hash": hash_password(totp.recovery_plain(code) or ""),
+                        "code_hash": totp.recovery_digest(totp.recovery_plain(code) or ""),
                         "used_at": None,
                     }
                     for code in codes
@@ -214,8 +214,7 @@ class SecondFactors:
                     User.totp_enrolled_at.is_not(None),
                 )
             ).first()
-        # a hash is verified even when no code matches: the answer takes as long
-        if not password_matches(row.code_hash if row else None, plain) or row is None:
+        if row is None or not hmac.compare_digest(row.code_hash, totp.recovery_digest(plain)):
             return False
         with self.engine.begin() as conn:
             used = conn.execute(
