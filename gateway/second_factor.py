@@ -18,6 +18,7 @@ from contracts.errors import Conflict, NotFound
 from gateway import totp
 from gateway.errors import Unauthenticated
 from gateway.models import CommunePolicy, RecoveryCode, User, WebSession
+from gateway.users import caller_of
 from infra.communes import communes
 
 FACTOR = "totp"
@@ -63,16 +64,6 @@ class Enrolment:
     recovery_codes: list[str]
 
 
-def roles_of(user: User) -> set[str]:
-    return {r for r in user.roles.split(",") if r}
-
-
-def role_requires(roles: set[str], commune_requires: bool) -> bool:
-    """Whose role wants a second factor: the operator's always; finance's when their commune
-    says so."""
-    return Role.OPERATOR.value in roles or (Role.FINANCE.value in roles and commune_requires)
-
-
 class SecondFactors:
     def __init__(self, engine: Engine, exempt: frozenset[str] = frozenset()):
         self.engine = engine
@@ -96,13 +87,14 @@ class SecondFactors:
             )
 
     def required(self, user: User) -> bool:
-        """Whether the user may not sign in without a second factor, enrolled or not."""
+        """Whether the user may not sign in without a second factor, enrolled or not: the
+        operator always; finance when their commune says so (asked only of finance)."""
         if user.email in self.exempt:
             return False
-        roles = roles_of(user)
-        if Role.OPERATOR.value in roles:
+        caller = caller_of(user)
+        if caller.has(Role.OPERATOR):
             return True
-        return Role.FINANCE.value in roles and self.commune_requires(user.commune)
+        return caller.has(Role.FINANCE) and self.commune_requires(user.commune)
 
     def wanted(self, user: User) -> bool:
         """Whether signing in asks for a code: the user enrolled, or must."""
