@@ -4,6 +4,7 @@ counts live in the gateway database: a restart forgets nothing, every replica se
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import math
@@ -31,11 +32,18 @@ LOGIN_ATTEMPTS = Counter(
 )
 
 
+@functools.cache
+def proxy_networks(trusted: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The networks of `GATEWAY_TRUSTED_PROXIES`, parsed once (the settings check them at
+    start-up: a mistyped network is refused then, not at every login)."""
+    return tuple(ipaddress.ip_network(n.strip()) for n in trusted.split(",") if n.strip())
+
+
 def client_address(remote_addr: str | None, forwarded_for: str, trusted: str) -> str:
     """The address of whoever connects: the peer's, or when the peer is one of our proxies
     (`trusted`, comma-separated networks), the last address it was given that is not one of
     ours in X-Forwarded-For (entries before it are the client's word, not to be believed)."""
-    networks = [ipaddress.ip_network(n.strip()) for n in trusted.split(",") if n.strip()]
+    networks = proxy_networks(trusted)
 
     def ours(address: str) -> bool:
         try:

@@ -3,7 +3,7 @@
 import ipaddress
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from infra.settings import ServiceSettings, sqlite_default
@@ -73,6 +73,15 @@ class Settings(ServiceSettings):
     second_factor_exempt: str = "operator@mutualis-demo.fr"
     # the pages: how long after the right password the second factor's code may come
     second_factor_wait_seconds: int = Field(default=600, ge=60, le=3600)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        """A mistyped network stops the gateway at start-up, not every login later."""
+        for network in (n.strip() for n in value.split(",")):
+            if network:
+                ipaddress.ip_network(network)  # ValueError: refused with the setting's name
+        return value
 
     def exempt_from_second_factor(self) -> frozenset[str]:
         """The e-mails let in without the second factor their role wants: none outside demo

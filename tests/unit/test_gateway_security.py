@@ -11,6 +11,7 @@ from gateway.errors import MalformedBody
 from gateway.http import json_of
 from gateway.login_attempts import LoginAttempts, client_address
 from gateway.pages.entrypoint import safe_target
+from gateway.settings import Settings
 
 HOME = "/tableau-de-bord"
 
@@ -74,6 +75,12 @@ def test_the_wait_doubles_after_the_free_failures_up_to_its_cap():
 )
 def test_the_client_address_believes_only_our_proxies(peer, forwarded, trusted, address):
     assert client_address(peer, forwarded, trusted) == address
+
+
+def test_a_mistyped_proxy_network_stops_the_gateway_at_start_up():
+    with pytest.raises(ValidationError, match="trusted_proxies"):
+        Settings(trusted_proxies="10.0.0.0/8, 10.0.0.1/8")  # host bits set
+    assert Settings(trusted_proxies="10.0.0.0/8, 2001:db8::/32").trusted_proxies
 
 
 # -- JSON bodies ------------------------------------------------------------------------
