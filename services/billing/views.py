@@ -113,11 +113,14 @@ def snapshot_of(invoice: InvoiceRow | domain.NewInvoice) -> InvoiceSnapshot:
     )
 
 
-def invoice_lines(session: Session, invoice: InvoiceRow) -> list[InvoiceLineView]:
-    """The invoice's lines, as its charges state them, with what was credited of each."""
-    credited = domain.credited_per_line(
-        note.lines for note in repository.credit_notes_of(session, invoice.id)
-    )
+def invoice_lines(
+    session: Session, invoice: InvoiceRow, notes: list | None = None
+) -> list[InvoiceLineView]:
+    """The invoice's lines, as its charges state them, with what was credited of each
+    (`notes`: its credit notes, when the caller has read them already)."""
+    if notes is None:
+        notes = repository.credit_notes_of(session, invoice.id)
+    credited = domain.credited_per_line(note.lines for note in notes)
     return [
         _view(
             InvoiceLineView,
@@ -135,16 +138,15 @@ def invoice_lines(session: Session, invoice: InvoiceRow) -> list[InvoiceLineView
 
 def invoice_view(session: Session, invoice: InvoiceRow) -> InvoiceView:
     remaining = domain.balance(invoice)
+    notes = repository.credit_notes_of(session, invoice.id)  # read once: lines and references
     return _view(
         InvoiceView,
         invoice,
-        lines=invoice_lines(session, invoice),
+        lines=invoice_lines(session, invoice, notes),
         totals=_view(Totals, invoice),
         balance_cents=max(0, remaining),
         overpaid_cents=max(0, -remaining),
-        credit_notes=[
-            _view(DocumentRef, note) for note in repository.credit_notes_of(session, invoice.id)
-        ],
+        credit_notes=[_view(DocumentRef, note) for note in notes],
         payments=[
             payment_view(p, invoice.number) for p in repository.payments_of(session, invoice.id)
         ],

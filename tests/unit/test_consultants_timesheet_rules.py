@@ -41,16 +41,6 @@ def test_public_holidays_are_the_packages_from_1900_to_2100(subdivision):
         assert domain.public_holidays(year, subdivision) == tuple(sorted(expected)), year
 
 
-def test_easter_is_gregorian():
-    assert [domain.easter(y) for y in (1900, 2024, 2025, 2026, 2100)] == [
-        date(1900, 4, 15),
-        date(2024, 3, 31),
-        date(2025, 4, 20),
-        date(2026, 4, 5),
-        date(2100, 3, 28),
-    ]
-
-
 def test_alsace_moselle_communes_keep_good_friday_and_26_december():
     assert [domain.holiday_subdivision(c) for c in (SAINT_ETIENNE, METZ, STRASBOURG, MULHOUSE)] == [
         None,

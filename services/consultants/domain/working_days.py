@@ -10,7 +10,6 @@ from decimal import Decimal
 from functools import cache
 
 import holidays
-from dateutil.easter import easter as gregorian_easter
 
 from contracts.clock import MONTHS, WEEKDAYS
 from contracts.consultants import (
@@ -44,17 +43,13 @@ def holiday_subdivision(commune: str) -> str | None:
     return LOCAL_LAW_SUBDIVISIONS.get(commune[:2])
 
 
-def easter(year: int) -> date:
-    """Easter Sunday (Gregorian)."""
-    return gregorian_easter(year)
-
-
 @cache
 def _holidays(year: int, subdivision: str | None) -> dict[date, str]:
     """The public holidays of one year, by their French names."""
     return dict(holidays.France(years=year, subdiv=subdivision, language="fr"))
 
 
+@cache
 def public_holidays(year: int, subdivision: str | None = None) -> tuple[date, ...]:
     """Public holidays of metropolitan France (or of a subdivision, see
     holiday_subdivision), sorted."""
@@ -75,13 +70,13 @@ def working_days(start: date, end: date, subdivision: str | None = None) -> int:
     count = weeks * 5 + sum(1 for n in range(rest) if (start.weekday() + n) % 7 < 5)
     for year in range(start.year, end.year + 1):
         count -= sum(
-            1 for h in public_holidays(year, subdivision) if start <= h < end and h.weekday() < 5
+            1 for h in _holidays(year, subdivision) if start <= h < end and h.weekday() < 5
         )
     return count
 
 
 def is_working_day(day: date, subdivision: str | None = None) -> bool:
-    return day.weekday() < 5 and day not in _holidays(day.year, subdivision)
+    return why_not_working(day, subdivision) is None
 
 
 def day_in_words(day: date) -> str:
