@@ -182,3 +182,20 @@ def test_on_a_grid_of_needs_the_ranking_follows_the_explained_scores():
         index.put(p)
     for need in GRID:
         ranked_as_explained(index, need)
+
+
+def test_a_consultant_of_alsace_moselle_is_free_on_their_own_working_days():
+    """April 2026: 21 working days in France (Easter Monday), 20 in Moselle (Good Friday
+    too). Matching counted the national ones for everybody, then the request was refused."""
+    from services.consultants.domain.matching import _AvailabilityOracle
+    from services.consultants.domain.working_days import Calendar, Period
+
+    april = Period(date(2026, 4, 1), date(2026, 5, 1))
+    oracle = _AvailabilityOracle(april)
+
+    def consultant(cid: str, home: str) -> Profile:
+        calendar = Calendar.of([], home_commune=home)
+        return Profile(cid, home, None, None, cid, "urbaniste", (), "", 40000, 23, calendar)
+
+    assert oracle.free(consultant("metz", "57463")) == 2 * 20
+    assert oracle.free(consultant("firminy", "42095")) == 2 * 21

@@ -114,9 +114,9 @@ class _AvailabilityOracle:
 
     def __init__(self, window: Period):
         self.window = window
-        parts = months(window.start, window.end)
-        self.month_parts = [(m, working_days(m.start, m.end)) for m in parts]
-        self._plain: dict[int, int] = {}
+        self.months = months(window.start, window.end)
+        # by the consultant's holidays: Alsace-Moselle keeps two more than the rest of France
+        self._plain: dict[tuple[int, str | None], int] = {}
         self._free: dict[str, int] = {}
 
     def free(self, profile: Profile) -> int:
@@ -133,12 +133,13 @@ class _AvailabilityOracle:
                 profile.calendar, profile.max_days_per_month, commitments, self.window
             )[1]
         if not profile.calendar.constrained:
-            if cap not in self._plain:
-                self._plain[cap] = sum(min(2 * wd, cap) for _, wd in self.month_parts)
-            return self._plain[cap]
-        return sum(
-            min(2 * profile.calendar.open_days(m.start, m.end), cap) for m, _ in self.month_parts
-        )
+            key = (cap, profile.calendar.subdivision)
+            if key not in self._plain:
+                self._plain[key] = sum(
+                    min(2 * working_days(m.start, m.end, key[1]), cap) for m in self.months
+                )
+            return self._plain[key]
+        return sum(min(2 * profile.calendar.open_days(m.start, m.end), cap) for m in self.months)
 
 
 def match_consultants(index: ConsultantIndex, need: Need) -> MatchResult:
@@ -351,7 +352,9 @@ def _explained(
             asked=True,
             start=oracle.window.start,
             end=oracle.window.end - timedelta(days=1),
-            working_days=working_days(oracle.window.start, oracle.window.end),
+            working_days=working_days(
+                oracle.window.start, oracle.window.end, profile.calendar.subdivision
+            ),
             days_needed=as_days(needed),
             available_days=as_days(free),
             fits=free >= needed,
