@@ -16,6 +16,17 @@ from contracts.fields import INSEE, Day, Input, Text
 PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
 CURRENCY = "EUR"
 MAX_CENTS = 100_000_000_000  # a billion euros: anything larger is a typo
+# UN/ECE recommendation 20 codes of invoice lines, named in French, singular and plural
+UNIT_NAMES = {"DAY": ("jour", "jours"), "HUR": ("heure", "heures"), "C62": ("unité", "unités")}
+
+
+def unit_name(code: str, quantity: Decimal | int | float | str) -> str:
+    """'jour', 'jours' (French takes the singular below 2: '0,5 jour', '1,5 jour'); the PDF
+    and the pages name a line's unit alike."""
+    singular, plural = UNIT_NAMES.get(code, (code, code))
+    return singular if Decimal(str(quantity)) < 2 else plural
+
+
 MAX_LINES = 100_000  # of an invoice: a month's charges between two communes are far fewer
 
 Period = Annotated[str, Field(pattern=PERIOD, description="a month, YYYY-MM")]

@@ -6,6 +6,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from contracts.billing import unit_name
 from contracts.clock import MONTHS, PARIS, WEEKDAYS
 from contracts.errors import ServiceError
 
@@ -213,13 +214,9 @@ def month_title(year: int, month: int) -> str:
 
 
 # UN/ECE recommendation 20 codes of invoice lines, singular and plural
-UNIT_CODES = {"DAY": ("jour", "jours"), "HUR": ("heure", "heures"), "C62": ("unité", "unités")}
-
-
 def quantity_with_unit(quantity: Any, code: str) -> str:
-    """'2 jours', '0,5 jour', '1 unité': French takes the singular below 2."""
-    singular, plural = UNIT_CODES.get(code, (code, code))
-    return f"{number(quantity)} {singular if Decimal(str(quantity)) < 2 else plural}"
+    """'2 jours', '0,5 jour', '1 unité'."""
+    return f"{number(quantity)} {unit_name(code, quantity)}"
 
 
 def served_days(first: date | str | None, last: date | str | None) -> str:

@@ -47,7 +47,6 @@ NOT_SUBJECT_REASON = "TVA non applicable, article 256 B du CGI"
 NOT_SUBJECT_REASON_CODE = "VATEX-EU-O"
 UNIT_CODES = {"day": "DAY", "hour": "HUR"}  # UN/ECE recommendation 20
 PIECE = "C62"
-UNIT_LABELS = {"DAY": "jour(s)", "HUR": "heure(s)", PIECE: "unité(s)"}
 INVOICE_SERIES, CREDIT_NOTE_SERIES = "invoice", "credit_note"
 
 
@@ -197,8 +196,10 @@ class ChargeDraft:
 
 def invoicing_period(charge_date: date, service_end: date | None) -> str:
     """The billing period a charge is invoiced in: the one its service ends in (a service is
-    invoiced once performed), and never one before the charge was recorded (days worked
-    last month and approved this month are invoiced this month)."""
+    invoiced once performed), and never one before the event that charges it (days worked
+    last month and approved this month are invoiced this month). An event billing records
+    after its period was run (a consumer down across a month's end) waits for that period
+    to be run again, which issues only what it had not."""
     if service_end is None:
         return period_of(charge_date)
     return period_of(max(charge_date, service_end))
@@ -275,7 +276,10 @@ def charges_for_return(snapshot: BookingSnapshot, occurred_at: datetime) -> list
     if late > 0 and quote.late_fee_per_day_cents > 0:
         description = f"Retard de restitution de « {title} » : {late} jour(s) après {when}"
         cents = late * quote.late_fee_per_day_cents
-        drafts.append(charge(ChargeKind.LATE_FEE, "late_fee", description, cents, late, "DAY"))
+        fee = charge(ChargeKind.LATE_FEE, "late_fee", description, cents, late, UNIT_CODES["day"])
+        # the days it charges: from the day after the booking's last one to the return
+        first_late = paris_date(snapshot.end - timedelta(microseconds=1)) + timedelta(days=1)
+        drafts.append(dataclasses.replace(fee, service_start=first_late, service_end=returned))
     return drafts
 
 

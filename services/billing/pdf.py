@@ -9,7 +9,7 @@ from pathlib import Path
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from contracts.billing import CreditNoteView, InvoiceView, Party, VatBreakdown
+from contracts.billing import CreditNoteView, InvoiceView, Party, VatBreakdown, unit_name
 from services.billing.domain import euros
 
 FONT_DIRS = (
@@ -17,7 +17,6 @@ FONT_DIRS = (
     Path("/usr/share/fonts/dejavu"),
     Path("/usr/local/share/fonts"),
 )
-UNIT_LABELS = {"DAY": "jour", "HUR": "heure", "C62": "unité"}
 # what Helvetica (Latin-1) cannot show, when no Unicode font is installed
 LATIN1 = str.maketrans({"—": "-", "–": "-", "’": "'", "œ": "oe", "Œ": "OE", "…": "...", "€": "EUR"})
 GREY = (90, 90, 90)
@@ -29,18 +28,14 @@ def money(cents: int) -> str:
     return f"{'-' if cents < 0 else ''}{text} €"
 
 
-def unit_label(unit: str, amount: Decimal) -> str:
-    label = UNIT_LABELS.get(unit, unit)
-    return f"{label}s" if amount > 1 and label in UNIT_LABELS.values() else label
-
-
 def served(first: date | None, last: date | None) -> str:
-    """A line's service period, both days included, after its description."""
+    """A line's service period (hand-over to return, the late days, the day worked), both
+    days included, after its description, which says what was booked."""
     if first is None:
         return ""
     if last is None or last == first:
-        return f" (le {first:%d/%m/%Y})"
-    return f" (du {first:%d/%m/%Y} au {last:%d/%m/%Y})"
+        return f" — réalisé le {first:%d/%m/%Y}"
+    return f" — réalisé du {first:%d/%m/%Y} au {last:%d/%m/%Y}"
 
 
 def quantity(value: Decimal) -> str:
@@ -220,7 +215,7 @@ def invoice_pdf(invoice: InvoiceView) -> bytes:
                 str(line.line),
                 line.description + served(line.service_start, line.service_end),
                 quantity(line.quantity),
-                unit_label(line.unit, line.quantity),
+                unit_name(line.unit, line.quantity),
                 money(line.unit_price_cents),
                 money(line.amount_cents),
             )

@@ -57,7 +57,8 @@ def test_a_late_return_pays_each_started_day_at_the_agreed_rate():
         10000,
     )
     assert late.source_reference == "booking:b-1:late_fee"
-    assert (late.service_start, late.service_end) == (date(2026, 1, 12), date(2026, 1, 15))
+    # the two days it charges, after the booking's last day (13 January), not the whole loan
+    assert (late.service_start, late.service_end) == (date(2026, 1, 14), date(2026, 1, 15))
 
 
 def test_no_late_fee_on_time_or_without_a_rate():
