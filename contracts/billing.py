@@ -129,6 +129,11 @@ class BillingProfileInput(Input):
     service_code_required: bool = Field(
         default=False, description="suppliers must quote the service code (Chorus Pro)"
     )
+    one_invoice_per_reference: bool = Field(
+        default=True,
+        description="charges under different engagement numbers go on separate invoices "
+        "(false: one invoice whatever the references, for a buyer that requires none)",
+    )
     vat_regime: VatRegime = VatRegime.NOT_SUBJECT
 
 
@@ -222,6 +227,7 @@ class BillingProfile(BaseModel):
     email: str | None = None
     service_code: str | None = None
     service_code_required: bool = False
+    one_invoice_per_reference: bool = True
     vat_regime: VatRegime
     vat_number: str | None = None
     updated_at: datetime
@@ -391,6 +397,12 @@ class CreditNoteLineView(BaseModel):
     amount_cents: int
     vat_category: str
     vat_rate: Decimal | None
+    # the credited line's supply (absent from credit notes issued before they were kept)
+    kind: str | None = None
+    quantity: Decimal = Decimal(1)
+    unit: str = "C62"
+    service_start: date | None = None
+    service_end: date | None = None
 
 
 class CreditNoteView(BaseModel):
