@@ -12,9 +12,9 @@ from decimal import Decimal
 import pytest
 
 from contracts.consultants import EngagementTimesheetApproved, TimesheetApproval
+from services.billing.validation import factur_x_problems, problems
 from tests.integration.messaging import publish_event
 from tests.support import Stack, day, paris_today, this_period, wait_until
-from tests.ubl_validation import problems
 
 CHAMBON, FIRMINY, SAINT_ETIENNE, SAINT_CHAMOND = "42044", "42095", "42218", "42207"
 SNOWPLOUGH = {
@@ -221,6 +221,7 @@ def test_bookings_and_timesheets_are_invoiced_paid_reported_and_netted(billing_s
     printed = finance[SAINT_ETIENNE].get(f"{api}/invoices/{issued[CHAMBON]['id']}/pdf")
     assert printed.headers["Content-Type"] == "application/pdf"
     assert printed.content.startswith(b"%PDF")
+    assert factur_x_problems(printed.content) == []  # Factur-X EN 16931, French CTC rules
 
     # -- payments from bank statements -------------------------------------------------
     full = statement_of(

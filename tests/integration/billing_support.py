@@ -18,7 +18,7 @@ from infra.migrations import upgrade
 from services.billing import domain, repository
 from services.billing.models import CreditNoteRow, InvoiceRow
 from services.billing.service import Service, record_charges
-from tests.ubl_validation import problems
+from services.billing.validation import problems
 
 _RIB_LETTERS = {
     letter: str(value)

