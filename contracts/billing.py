@@ -230,6 +230,9 @@ class BillingProfile(BaseModel):
     one_invoice_per_reference: bool = True
     vat_regime: VatRegime
     vat_number: str | None = None
+    # what keeps it from producing a valid document (billing_profile_incomplete): the
+    # invoices it would be on wait until it is fixed
+    problems: list[dict] = []
     updated_at: datetime
 
 
@@ -381,6 +384,10 @@ class SkippedPair(BaseModel):
     customer_commune: str
     charges: int
     reason: str
+    # billing_profile_incomplete: a profile cannot produce a valid document (errors: which
+    # commune's field to fix); absent: a commune has no profile yet
+    code: str | None = None
+    errors: list[dict] = []
 
 
 class BillingRunResult(BaseModel):

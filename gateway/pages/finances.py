@@ -68,8 +68,18 @@ class FinancePages:
     @page("POST", "/finances/facturation", roles=FINANCE)
     def billing_run_submit(self, request, web: Web):
         period = (web.form.get("periode") or "").strip()
-        result = self.billing.run_billing(as_rpc(web.caller), {"period": period})
-        return Page("billing_run.html", {"result": result})
+        try:
+            result = self.billing.run_billing(as_rpc(web.caller), {"period": period})
+        except ServiceError as exc:
+            if "issued" not in exc.extra:
+                raise
+            # the others were invoiced; a profile holds the rest until it is fixed
+            context = {
+                "result": exc.extra["issued"],
+                "blocked": french.profile_problems(exc.errors),
+            }
+            return Page("billing_run.html", context, status_of(exc))
+        return Page("billing_run.html", {"result": result, "blocked": []})
 
     @page("GET", "/finances/factures/<invoice_id>", roles=READERS)
     def invoice_page(self, request, web: Web, invoice_id: str):

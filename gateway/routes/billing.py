@@ -124,7 +124,13 @@ class BillingRoutes:
         summary="Issue the invoices of a period: one per (supplier, customer) pair",
         description="A finance team issues its own commune's invoices, an operator every "
         "commune's. Charges already invoiced are never invoiced again: a second run issues "
-        "only what arrived since.",
+        "only what arrived since. A pair's charges under different engagement numbers go on "
+        "separate invoices (unless the buyer's profile opts out), and damages, outside the "
+        "scope of VAT, apart from taxed lines. A pair where a billing profile cannot produce "
+        "a valid invoice (a SIRET that is not the commune's, a required service code "
+        "missing) is not invoiced: the answer is then 422, its errors of type "
+        "billing_profile_incomplete naming the fields to fix and its `issued` member holding "
+        "this result for the other pairs, which were invoiced.",
     )
     def run_billing(self, request, caller: Caller, body: BillingRunRequest):
         return self.billing.run_billing(as_rpc(caller), body.model_dump(mode="json"))

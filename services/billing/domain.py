@@ -603,6 +603,7 @@ def invoices_for(
     for charge in charges:
         by_customer[charge.customer_commune].append(charge)
     due_date = due_date_for(issue_date)
+    seller_blockers = profile_blockers(seller, as_buyer=False) if seller is not None else []
     invoices, lines, skipped = [], {}, []
     for customer in sorted(by_customer):
         buyer = parties.profiles[customer]
@@ -613,6 +614,20 @@ def invoices_for(
                     customer_commune=customer,
                     charges=len(by_customer[customer]),
                     reason=f"{customer if seller else supplier} has no billing profile yet",
+                )
+            )
+            continue
+        blockers = seller_blockers + profile_blockers(buyer, as_buyer=True)
+        if blockers:  # nothing issued that a platform would reject: the profile is fixed first
+            fields = ", ".join(e["field"] for e in blockers)
+            skipped.append(
+                SkippedPair(
+                    supplier_commune=supplier,
+                    customer_commune=customer,
+                    charges=len(by_customer[customer]),
+                    reason=f"a billing profile cannot produce a valid invoice: {fields}",
+                    code=PROFILE_INCOMPLETE,
+                    errors=blockers,
                 )
             )
             continue
@@ -827,16 +842,7 @@ def compact_digits(value: str) -> str:
 def profile_errors(profile: BillingProfileInput, siren: str) -> list[dict]:
     """Per-field errors of a billing profile: SIRET (14 digits, Luhn, the commune's SIREN),
     IBAN and BIC checksums, the service code a buyer requires."""
-    errors = []
-    siret = compact_digits(profile.siret)
-    if not re.fullmatch(r"\d{14}", siret):
-        errors.append(_error("siret", "a SIRET has 14 digits", "siret_format"))
-    elif not luhn.is_valid(siret):
-        errors.append(_error("siret", "the SIRET's check digit is wrong", "siret_checksum"))
-    elif not siret.startswith(siren):
-        errors.append(
-            _error("siret", f"a SIRET of this commune starts with its SIREN {siren}", "siret_siren")
-        )
+    errors = siret_errors(compact_digits(profile.siret), siren)
     try:
         iban.validate(profile.iban)
     except NumberError as exc:
@@ -845,11 +851,43 @@ def profile_errors(profile: BillingProfileInput, siren: str) -> list[dict]:
         bic.validate(profile.bic)
     except NumberError as exc:
         errors.append(_error("bic", f"not a valid BIC: {exc}", "bic"))
-    if profile.service_code_required and not profile.service_code:
-        errors.append(
-            _error("service_code", "required when suppliers must quote it", "service_code")
-        )
+    errors += service_code_errors(profile)
     return errors
+
+
+def siret_errors(siret: str, siren: str, field: str = "siret") -> list[dict]:
+    """A SIRET has 14 digits, a valid Luhn key, and starts with the commune's SIREN."""
+    if not re.fullmatch(r"\d{14}", siret):
+        return [_error(field, "a SIRET has 14 digits", "siret_format")]
+    if not luhn.is_valid(siret):
+        return [_error(field, "the SIRET's check digit is wrong", "siret_checksum")]
+    if not siret.startswith(siren):
+        message = f"a SIRET of this commune starts with its SIREN {siren}"
+        return [_error(field, message, "siret_siren")]
+    return []
+
+
+def service_code_errors(profile: Any, field: str = "service_code") -> list[dict]:
+    if profile.service_code_required and not profile.service_code:
+        return [_error(field, "required when suppliers must quote it", "service_code")]
+    return []
+
+
+PROFILE_INCOMPLETE = "billing_profile_incomplete"
+
+
+def profile_blockers(profile: Profile, as_buyer: bool) -> list[dict]:
+    """What keeps a stored billing profile (declared before these checks, or imported) from
+    producing a valid document: a SIRET that is none of the commune's (every French
+    platform routes and checks on it, BR-FR-09/10), a service code its buyer requires and
+    does not have (Chorus Pro). Each error is the commune's field to fix."""
+    prefix = f"profiles.{profile.commune}"
+    commune = communes().get(profile.commune)
+    siret = profile.siret or ""
+    errors = siret_errors(siret, commune.siren if commune else siret[:9], f"{prefix}.siret")
+    if as_buyer:
+        errors += service_code_errors(profile, f"{prefix}.service_code")
+    return [error | {"type": PROFILE_INCOMPLETE, "cause": error["type"]} for error in errors]
 
 
 class Profile(Protocol):
@@ -867,6 +905,7 @@ class Profile(Protocol):
     country_code: str
     email: str | None
     service_code: str | None
+    service_code_required: bool
     one_invoice_per_reference: bool
     vat_regime: str
 

@@ -10,13 +10,17 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import update
 
 from contracts.consultants import EngagementTimesheetApproved, TimesheetApproval
+from services.billing import domain
+from services.billing.models import BillingProfileRow
 from services.billing.validation import factur_x_problems, problems
 from tests.integration.messaging import publish_event
-from tests.support import Stack, day, paris_today, this_period, wait_until
+from tests.support import Stack, assert_problem, day, paris_today, this_period, wait_until
 
 CHAMBON, FIRMINY, SAINT_ETIENNE, SAINT_CHAMOND = "42044", "42095", "42218", "42207"
+ROCHE = "42189"  # Roche-la-Molière
 SNOWPLOUGH = {
     "title": "Chasse-neige Unimog, lame 3 m",
     "category": "deneigement",
@@ -362,3 +366,52 @@ def test_bookings_and_timesheets_are_invoiced_paid_reported_and_netted(billing_s
                 assert_valid_ubl(session, f"{api}/credit-notes/{note['id']}/ubl")
                 seen += 1
     assert seen == 5
+
+
+def test_a_profile_that_cannot_produce_a_valid_invoice_holds_its_customer_only(billing_stack):
+    """A buyer's profile stored by an older version with another commune's SIRET: the run
+    answers 422 naming what to fix, issues nothing for that buyer and the others' invoices;
+    the buyer's dashboard warns; once the profile is fixed, the next run issues it."""
+    stack = billing_stack
+    api = f"{stack.url}/api/v1"
+    period = this_period()
+    lender = stack.as_role("finance", SAINT_CHAMOND)
+    buyer = stack.login(f"finance.{ROCHE}@mutualis-demo.fr")
+    declared = buyer.get(f"{api}/billing/profile").json()
+    with stack.database("billing").begin() as conn:  # what an older version let through
+        conn.execute(
+            update(BillingProfileRow)
+            .where(BillingProfileRow.commune == ROCHE)
+            .values(siret=domain.siret_for("214202186"))  # Saint-Étienne's
+        )
+    approve_timesheet(stack, SAINT_CHAMOND, ROCHE, "1", 40000)
+    approve_timesheet(stack, SAINT_CHAMOND, FIRMINY, "0.5", 40000)
+
+    def charged():
+        answer = lender.get(
+            f"{api}/charges", params={"status": "uninvoiced", "direction": "issued"}
+        )
+        items = answer.json()["items"]
+        return items if len(items) == 2 else None
+
+    wait_until(charged, timeout=10)
+    refused = lender.post(f"{api}/billing/runs", json={"period": period})
+    assert_problem(refused, 422)
+    problem = refused.json()
+    assert [(e["field"], e["type"]) for e in problem["errors"]] == [
+        (f"profiles.{ROCHE}.siret", "billing_profile_incomplete")
+    ]
+    issued = problem["issued"]
+    assert [i["customer_commune"] for i in issued["invoices"]] == [FIRMINY]
+    assert [s["customer_commune"] for s in issued["skipped"]] == [ROCHE]
+    assert buyer.get(f"{api}/billing/profile").json()["problems"] != []
+    pages = stack.web_session(f"finance.{ROCHE}@mutualis-demo.fr")
+    dashboard = pages.get(f"{stack.url}/tableau-de-bord", timeout=10).text
+    assert "Votre profil de facturation ne permet pas de produire une facture valide" in dashboard
+    assert "le SIRET n&#39;est pas celui de la commune" in dashboard
+
+    fixed = {k: declared[k] for k in ("siret", "iban", "bic", "address", "legal_name")}
+    assert buyer.put(f"{api}/billing/profile", json=fixed).status_code == 200
+    again = lender.post(f"{api}/billing/runs", json={"period": period})
+    assert again.status_code == 200, again.text
+    assert [i["customer_commune"] for i in again.json()["invoices"]] == [ROCHE]

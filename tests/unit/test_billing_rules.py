@@ -19,6 +19,7 @@ from contracts.billing import (
 )
 from contracts.caller import Caller, Role
 from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
+from infra.communes import communes
 from services.billing import domain
 
 SUPPLIER, CUSTOMER, OTHER = "42044", "42218", "42095"
@@ -226,7 +227,7 @@ def profile(commune: str, vat_regime: str = "not_subject") -> SimpleNamespace:
     return SimpleNamespace(
         commune=commune,
         legal_name=f"Commune {commune}",
-        siret=domain.siret_for(f"21{commune}6"[:9].ljust(9, "0")),
+        siret=domain.siret_for(communes().get(commune).siren),
         iban="FR7630001007941234567890185",
         bic="BDFEFRPPCCT",
         street="Place de la Mairie",
@@ -236,6 +237,7 @@ def profile(commune: str, vat_regime: str = "not_subject") -> SimpleNamespace:
         country_code="FR",
         email=None,
         service_code=f"SVC-{commune}",
+        service_code_required=False,
         one_invoice_per_reference=True,
         vat_regime=vat_regime,
     )
@@ -348,6 +350,41 @@ def test_each_engagement_number_gets_its_invoice_and_damages_leave_the_taxed_one
         "EJ-1",
         "EJ-2",
     ]
+
+
+def test_a_profile_that_cannot_produce_a_valid_invoice_skips_its_pairs_and_says_what_to_fix():
+    parties = domain.Parties()
+    foreign = SimpleNamespace(**vars(profile(OTHER)) | {"siret": profile(CUSTOMER).siret})
+    parties.add({SUPPLIER: profile(SUPPLIER), CUSTOMER: profile(CUSTOMER), OTHER: foreign})
+    charges = [charge(1, CUSTOMER, 2, 100), charge(2, OTHER, 3, 200), charge(3, OTHER, 4, 5)]
+    run = domain.invoices_for(SUPPLIER, "2026-11", date(2026, 12, 1), charges, parties, 0, NOW)
+    assert [i.customer_commune for i in run.invoices] == [CUSTOMER]
+    (blocked,) = run.skipped
+    assert (blocked.customer_commune, blocked.charges, blocked.code) == (
+        OTHER,
+        2,
+        domain.PROFILE_INCOMPLETE,
+    )
+    assert [(e["field"], e["cause"]) for e in blocked.errors] == [
+        (f"profiles.{OTHER}.siret", "siret_siren")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "causes"),
+    [
+        ({}, []),
+        ({"siret": "2142"}, ["siret_format"]),
+        ({"siret": None}, ["siret_format"]),
+        ({"service_code": None, "service_code_required": True}, ["service_code"]),
+    ],
+)
+def test_a_stored_profile_blocks_documents_it_cannot_make_valid(changes, causes):
+    stored = SimpleNamespace(**vars(profile(CUSTOMER)) | changes)
+    assert [e["cause"] for e in domain.profile_blockers(stored, as_buyer=True)] == causes
+    # a supplier is never asked for a service code
+    as_supplier = [e["cause"] for e in domain.profile_blockers(stored, as_buyer=False)]
+    assert as_supplier == [c for c in causes if c != "service_code"]
 
 
 def test_a_buyer_that_opted_out_gets_one_invoice_whatever_the_engagement_numbers():
