@@ -397,6 +397,19 @@ class BillingRunResult(BaseModel):
     skipped: list[SkippedPair] = []
 
 
+PROFILE_INCOMPLETE = "billing_profile_incomplete"
+
+
+def profile_blocked(run: dict) -> list[dict]:
+    """The errors of a billing run's pairs held by a profile that cannot produce a valid
+    invoice (a run's JSON result), one per field to fix: what makes its answer a 422."""
+    found = {}
+    for pair in run.get("skipped", []):
+        if pair.get("code") == PROFILE_INCOMPLETE:
+            found.update({error["field"]: error for error in pair.get("errors", [])})
+    return list(found.values())
+
+
 class CreditNoteLineView(BaseModel):
     line: int
     invoice_line: int

@@ -144,6 +144,7 @@ def _billing_run(args) -> None:
 
     from nameko.standalone.rpc import ClusterRpcProxy
 
+    from contracts.billing import profile_blocked
     from mutualis.components import settings_of
 
     caller = {"user_id": f"cli:{getpass.getuser()}", "commune": "00000", "roles": ["operator"]}
@@ -153,6 +154,13 @@ def _billing_run(args) -> None:
     print(f"period {result['period']}: {len(result['invoices'])} invoice(s) issued")
     for invoice in result["invoices"]:
         print(f"  {invoice.get('number')}  {invoice.get('total_cents', '')}")
+    for pair in result.get("skipped", []):
+        print(
+            f"  not invoiced: {pair['supplier_commune']} -> {pair['customer_commune']} "
+            f"({pair['charges']} charge(s)): {pair['reason']}"
+        )
+    if profile_blocked(result):  # what waits on a profile to fix: the operator must know
+        sys.exit("some pairs wait for a billing profile to be fixed (see above)")
 
 
 def _validate_invoices(args) -> None:

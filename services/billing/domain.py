@@ -19,6 +19,7 @@ from stdnum.exceptions import ValidationError as NumberError
 
 from contracts.billing import (
     INVOICE_TRANSITIONS,
+    PROFILE_INCOMPLETE,
     BillingProfileInput,
     ChargeKind,
     InvoiceAction,
@@ -871,9 +872,6 @@ def service_code_errors(profile: Any, field: str = "service_code") -> list[dict]
     if profile.service_code_required and not profile.service_code:
         return [_error(field, "required when suppliers must quote it", "service_code")]
     return []
-
-
-PROFILE_INCOMPLETE = "billing_profile_incomplete"
 
 
 def profile_blockers(profile: Profile, as_buyer: bool) -> list[dict]:

@@ -371,7 +371,8 @@ def test_bookings_and_timesheets_are_invoiced_paid_reported_and_netted(billing_s
 def test_a_profile_that_cannot_produce_a_valid_invoice_holds_its_customer_only(billing_stack):
     """A buyer's profile stored by an older version with another commune's SIRET: the run
     answers 422 naming what to fix, issues nothing for that buyer and the others' invoices;
-    the buyer's dashboard warns; once the profile is fixed, the next run issues it."""
+    the run's page and the buyer's dashboard warn; once the profile is fixed, the next run
+    issues it."""
     stack = billing_stack
     api = f"{stack.url}/api/v1"
     period = this_period()
@@ -395,6 +396,18 @@ def test_a_profile_that_cannot_produce_a_valid_invoice_holds_its_customer_only(b
         return items if len(items) == 2 else None
 
     wait_until(charged, timeout=10)
+    # on the finance page first: the run's page says what waits and why, in French
+    pages = stack.web_session(f"finance.{SAINT_CHAMOND}@mutualis-demo.fr")
+    form = pages.get(f"{stack.url}/finances", timeout=10).text
+    token = form.split('name="csrf" value="')[1].split('"')[0]
+    shown = pages.post(
+        f"{stack.url}/finances/facturation",
+        data={"csrf": token, "periode": period},
+        timeout=30,
+    )
+    assert shown.status_code == 422
+    assert "Profil de facturation de Roche-la-Molière : le SIRET n&#39;est pas celui" in shown.text
+    assert "1 facture(s) émise(s)" in shown.text  # Firminy's
     refused = lender.post(f"{api}/billing/runs", json={"period": period})
     assert_problem(refused, 422)
     problem = refused.json()
@@ -402,11 +415,11 @@ def test_a_profile_that_cannot_produce_a_valid_invoice_holds_its_customer_only(b
         (f"profiles.{ROCHE}.siret", "billing_profile_incomplete")
     ]
     issued = problem["issued"]
-    assert [i["customer_commune"] for i in issued["invoices"]] == [FIRMINY]
+    assert issued["invoices"] == []  # Firminy's was issued by the page's run
     assert [s["customer_commune"] for s in issued["skipped"]] == [ROCHE]
     assert buyer.get(f"{api}/billing/profile").json()["problems"] != []
-    pages = stack.web_session(f"finance.{ROCHE}@mutualis-demo.fr")
-    dashboard = pages.get(f"{stack.url}/tableau-de-bord", timeout=10).text
+    buyers_pages = stack.web_session(f"finance.{ROCHE}@mutualis-demo.fr")
+    dashboard = buyers_pages.get(f"{stack.url}/tableau-de-bord", timeout=10).text
     assert "Votre profil de facturation ne permet pas de produire une facture valide" in dashboard
     assert "le SIRET n&#39;est pas celui de la commune" in dashboard
 

@@ -13,7 +13,7 @@ import eventlet
 import pytest
 from sqlalchemy import func, select
 
-from contracts.billing import ChargeKind
+from contracts.billing import ChargeKind, profile_blocked
 from contracts.clock import paris_today
 from contracts.errors import Conflict, InvalidInput, NotFound
 from infra.messaging_tables import outbox
@@ -287,19 +287,14 @@ def test_a_profile_that_cannot_produce_a_valid_invoice_blocks_its_customer_only(
         row = repository.profile_of(tx.session, "42207")
         row.siret, row.service_code_required = domain.siret_for("214202186"), True
 
-    with pytest.raises(InvalidInput) as refused:
-        service.run_billing(caller("42044", "finance"), {"period": period})
-    problem = refused.value
-    assert {(e["field"], e["type"], e["cause"]) for e in problem.errors} == {
+    run = service.run_billing(caller("42044", "finance"), {"period": period})
+    assert [i["customer_commune"] for i in run["invoices"]] == ["42218"]
+    (held,) = run["skipped"]
+    assert (held["customer_commune"], held["code"]) == ("42207", "billing_profile_incomplete")
+    assert {(e["field"], e["type"], e["cause"]) for e in profile_blocked(run)} == {
         ("profiles.42207.siret", "billing_profile_incomplete", "siret_siren"),
         ("profiles.42207.service_code", "billing_profile_incomplete", "service_code"),
     }
-    assert "1 customer(s) not invoiced" in problem.detail
-    issued = problem.extra["issued"]
-    assert [i["customer_commune"] for i in issued["invoices"]] == ["42218"]
-    assert [(s["customer_commune"], s["code"]) for s in issued["skipped"]] == [
-        ("42207", "billing_profile_incomplete")
-    ]
     with db.reading() as session:
         assert (
             session.scalar(

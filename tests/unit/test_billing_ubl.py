@@ -22,8 +22,9 @@ from contracts.billing import (
     VatRegime,
 )
 from contracts.french import commune_title
+from services.billing import cii as cii_module
 from services.billing import domain, pdf, ubl
-from services.billing.validation import problems, rule_failures
+from services.billing.validation import embedded_cii, factur_x_problems, problems, rule_failures
 
 NS = {"cac": ubl.CAC, "cbc": ubl.CBC}
 
@@ -264,3 +265,18 @@ def test_a_long_invoice_runs_over_pages_and_a_credit_note_prints():
     text = text_of(pdf.credit_note_pdf(credit_note_of(invoice, [(1, 100)])))
     assert "AVOIR" in text and "42044-AV-2026-000001" in text and invoice.number in text
     assert "Net crédité" in text
+
+
+@pytest.mark.parametrize("regime", list(VatRegime))
+def test_the_pdfs_are_factur_x_carrying_a_valid_cii_of_the_same_document(regime):
+    invoice = invoice_of(SNOWPLOUGH + URBANIST, regime)
+    printed = pdf.invoice_pdf(invoice)
+    assert factur_x_problems(printed) == []
+    cii = etree.fromstring(embedded_cii(printed))
+    ram = {"ram": cii_module.RAM}
+    total = cii.findtext(".//ram:GrandTotalAmount", namespaces=ram)
+    assert total == str(domain.euros(invoice.totals.total_cents))
+    assert [q.text for q in cii.iterfind(".//ram:BilledQuantity", ram)] == ["2", "1", "2.5"]
+    assert "FACTURE" in text_of(printed)  # still the printed invoice
+    note = pdf.credit_note_pdf(credit_note_of(invoice, [(1, 10000)]))
+    assert factur_x_problems(note) == []
