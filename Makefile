@@ -71,6 +71,7 @@ e2e: $(STAMP) $(AXE)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.billing
+	$(BIN)/python -m bench.documents
 	$(BIN)/python -m bench.ramp
 
 drills: $(STAMP)

@@ -129,6 +129,11 @@ class BillingProfileInput(Input):
     service_code_required: bool = Field(
         default=False, description="suppliers must quote the service code (Chorus Pro)"
     )
+    one_invoice_per_reference: bool = Field(
+        default=True,
+        description="charges under different engagement numbers go on separate invoices "
+        "(false: one invoice whatever the references, for a buyer that requires none)",
+    )
     vat_regime: VatRegime = VatRegime.NOT_SUBJECT
 
 
@@ -222,8 +227,12 @@ class BillingProfile(BaseModel):
     email: str | None = None
     service_code: str | None = None
     service_code_required: bool = False
+    one_invoice_per_reference: bool = True
     vat_regime: VatRegime
     vat_number: str | None = None
+    # what keeps it from producing a valid document (billing_profile_incomplete): the
+    # invoices it would be on wait until it is fixed
+    problems: list[dict] = []
     updated_at: datetime
 
 
@@ -375,6 +384,10 @@ class SkippedPair(BaseModel):
     customer_commune: str
     charges: int
     reason: str
+    # billing_profile_incomplete: a profile cannot produce a valid document (errors: which
+    # commune's field to fix); absent: a commune has no profile yet
+    code: str | None = None
+    errors: list[dict] = []
 
 
 class BillingRunResult(BaseModel):
@@ -384,6 +397,19 @@ class BillingRunResult(BaseModel):
     skipped: list[SkippedPair] = []
 
 
+PROFILE_INCOMPLETE = "billing_profile_incomplete"
+
+
+def profile_blocked(run: dict) -> list[dict]:
+    """The errors of a billing run's pairs held by a profile that cannot produce a valid
+    invoice (a run's JSON result), one per field to fix: what makes its answer a 422."""
+    found = {}
+    for pair in run.get("skipped", []):
+        if pair.get("code") == PROFILE_INCOMPLETE:
+            found.update({error["field"]: error for error in pair.get("errors", [])})
+    return list(found.values())
+
+
 class CreditNoteLineView(BaseModel):
     line: int
     invoice_line: int
@@ -391,6 +417,12 @@ class CreditNoteLineView(BaseModel):
     amount_cents: int
     vat_category: str
     vat_rate: Decimal | None
+    # the credited line's supply (absent from credit notes issued before they were kept)
+    kind: str | None = None
+    quantity: Decimal = Decimal(1)
+    unit: str = "C62"
+    service_start: date | None = None
+    service_end: date | None = None
 
 
 class CreditNoteView(BaseModel):

@@ -50,3 +50,10 @@ def plural(
     if Decimal(str(quantity)) < 2:
         return singular
     return plural_form if plural_form is not None else f"{singular}s"
+
+
+def decimal_comma(quantity: Decimal | int | float | str) -> str:
+    """A number as French writes it: '0,5', '2', '1,25' (no trailing zeros, no exponent)."""
+    value = Decimal(str(quantity))
+    text = format(value.normalize(), "f") if value != value.to_integral_value() else f"{value:.0f}"
+    return text.replace(".", ",")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import warnings
 
@@ -143,6 +144,7 @@ def _billing_run(args) -> None:
 
     from nameko.standalone.rpc import ClusterRpcProxy
 
+    from contracts.billing import profile_blocked
     from mutualis.components import settings_of
 
     caller = {"user_id": f"cli:{getpass.getuser()}", "commune": "00000", "roles": ["operator"]}
@@ -152,6 +154,40 @@ def _billing_run(args) -> None:
     print(f"period {result['period']}: {len(result['invoices'])} invoice(s) issued")
     for invoice in result["invoices"]:
         print(f"  {invoice.get('number')}  {invoice.get('total_cents', '')}")
+    for pair in result.get("skipped", []):
+        print(
+            f"  not invoiced: {pair['supplier_commune']} -> {pair['customer_commune']} "
+            f"({pair['charges']} charge(s)): {pair['reason']}"
+        )
+    if profile_blocked(result):  # what waits on a profile to fix: the operator must know
+        sys.exit("some pairs wait for a billing profile to be fixed (see above)")
+
+
+def _validate_invoices(args) -> None:
+    """Every stored invoice and credit note of a period validated as generated today; the
+    failures listed, exit status 1 if any."""
+    from sqlalchemy.orm import Session
+
+    from contracts.billing import PERIOD
+    from infra.database import make_engine
+    from mutualis.components import settings_of
+    from services.billing.audit import documents_of_period
+
+    if not re.fullmatch(PERIOD, args.period):
+        sys.exit(f"not a period: {args.period} (YYYY-MM)")
+    engine = make_engine(settings_of("billing").database_url)
+    checked = failed = 0
+    with Session(engine) as session:
+        for document in documents_of_period(session, args.period):
+            checked += 1
+            if document.problems:
+                failed += 1
+                print(f"{document.kind} {document.number}: INVALID")
+                for problem in document.problems:
+                    print(f"  {problem}")
+    print(f"period {args.period}: {checked} document(s) validated, {failed} invalid")
+    if failed:
+        sys.exit(1)
 
 
 def _topology(args) -> None:
@@ -219,6 +255,16 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("billing-run", help="issue a period's invoices (safe to run again)")
     p.add_argument("--period", required=True, help="YYYY-MM")
     p.set_defaults(func=_billing_run)
+
+    p = sub.add_parser("invoices", help="check the invoices billing has issued")
+    invoices = p.add_subparsers(dest="invoices_command", required=True)
+    p = invoices.add_parser(
+        "validate",
+        help="validate a period's invoices and credit notes (UBL and Factur-X CII: XSD, "
+        "EN 16931 and French rules); exit status 1 if any fails",
+    )
+    p.add_argument("--period", required=True, help="YYYY-MM")
+    p.set_defaults(func=_validate_invoices)
 
     p = sub.add_parser("topology", help="print the broker topology as RabbitMQ definitions")
     p.set_defaults(func=_topology)

@@ -18,6 +18,7 @@ from contracts.emergencies import NEED_LABELS
 from contracts.errors import ServiceError
 from gateway.errors import TooManyLogins
 from gateway.login_attempts import authenticate_slowly
+from gateway.pages import french
 from gateway.pages.emergencies import urgent_first
 from gateway.pages.entrypoint import Page, Web, go, page
 from gateway.pages.second_factor import SecondFactorPages
@@ -111,6 +112,7 @@ class AccountPages(SecondFactorPages):
             (engaged, ok_engaged),
             (lending_experts, _),
             (received, ok_invoices),
+            (profile, _),
         ) = attempt_together(
             [
                 (items(self.bookings.list_bookings, {"as": "lender"}), []),
@@ -123,6 +125,8 @@ class AccountPages(SecondFactorPages):
                     else lambda: [],
                     [],
                 ),
+                # a profile that cannot produce a valid invoice holds the commune's invoices
+                (partial(self.billing.get_profile, caller) if finances else lambda: None, None),
             ]
         )
         to_decide = urgent_first([b for b in lent if b["status"] == "requested"])
@@ -160,6 +164,7 @@ class AccountPages(SecondFactorPages):
                 "timesheets": timesheets,
                 "missions_to_decide": missions_to_decide if visitor.has(Role.MANAGER) else [],
                 "invoices_due": invoices_due,
+                "profile_problems": french.profile_problems((profile or {}).get("problems", [])),
                 "today": paris_today(now).isoformat(),
                 "upcoming": upcoming,
                 "overdue": overdue,

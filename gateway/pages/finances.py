@@ -8,7 +8,7 @@ import base64
 
 from werkzeug.wrappers import Response
 
-from contracts.billing import InvoiceAction, InvoiceStatus, invoice_allows
+from contracts.billing import InvoiceAction, InvoiceStatus, invoice_allows, profile_blocked
 from contracts.caller import Role
 from contracts.clock import paris_today
 from contracts.errors import ServiceError
@@ -69,7 +69,10 @@ class FinancePages:
     def billing_run_submit(self, request, web: Web):
         period = (web.form.get("periode") or "").strip()
         result = self.billing.run_billing(as_rpc(web.caller), {"period": period})
-        return Page("billing_run.html", {"result": result})
+        # the others were invoiced; a profile holds the rest until it is fixed
+        blocked = french.profile_problems(profile_blocked(result))
+        context = {"result": result, "blocked": blocked}
+        return Page("billing_run.html", context, 422 if blocked else 200)
 
     @page("GET", "/finances/factures/<invoice_id>", roles=READERS)
     def invoice_page(self, request, web: Web, invoice_id: str):

@@ -9,6 +9,8 @@ from typing import Any
 from contracts.billing import unit_name
 from contracts.clock import MONTHS, PARIS, WEEKDAYS
 from contracts.errors import ServiceError
+from contracts.french import of_commune
+from infra.communes import communes
 
 NBSP = "\u202f"  # narrow no-break space, the French thousands separator
 
@@ -347,3 +349,28 @@ def _conflict_words(detail: str) -> str:
     if "days" in lowered and ("free" in lowered or "available" in lowered):
         return "l'expert n'a pas assez de jours libres sur cette période."
     return detail
+
+
+# what a billing profile lacks to produce a valid invoice, by the cause billing names
+PROFILE_CAUSES = {
+    "siret_format": "le SIRET n'a pas 14 chiffres",
+    "siret_checksum": "la clé du SIRET est fausse",
+    "siret_siren": "le SIRET n'est pas celui de la commune",
+    "service_code": "le code service exigé (Chorus Pro) manque",
+}
+
+
+def profile_problems(errors: list[dict]) -> list[str]:
+    """What keeps a commune's billing profile from producing a valid invoice, in French:
+    'Le profil de facturation du Chambon-Feugerolles : le SIRET n'est pas celui de la
+    commune.'"""
+    lines = []
+    for error in errors:
+        field = error.get("field") or ""
+        parts = field.split(".")
+        commune = parts[1] if len(parts) > 2 and parts[0] == "profiles" else None
+        cause = PROFILE_CAUSES.get(error.get("cause", ""), error.get("message", ""))
+        found = communes().get(commune) if commune else None
+        owner = f" {of_commune(found.name)}" if found else ""
+        lines.append(f"Profil de facturation{owner} : {cause}.")
+    return lines

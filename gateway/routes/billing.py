@@ -6,6 +6,7 @@ import base64
 from werkzeug.wrappers import Response
 
 from contracts.billing import (
+    PROFILE_INCOMPLETE,
     AgingQuery,
     AgingReport,
     BillingProfile,
@@ -28,8 +29,10 @@ from contracts.billing import (
     StatementOfAccount,
     StatementQuery,
     UnmatchedPage,
+    profile_blocked,
 )
 from contracts.caller import Caller, Role
+from contracts.errors import InvalidInput
 from gateway.http import api, json_response
 from gateway.routes import as_rpc, query_dict
 from gateway.rpc import ServiceRpc
@@ -124,10 +127,26 @@ class BillingRoutes:
         summary="Issue the invoices of a period: one per (supplier, customer) pair",
         description="A finance team issues its own commune's invoices, an operator every "
         "commune's. Charges already invoiced are never invoiced again: a second run issues "
-        "only what arrived since.",
+        "only what arrived since. A pair's charges under different engagement numbers go on "
+        "separate invoices (unless the buyer's profile opts out), and damages, outside the "
+        "scope of VAT, apart from taxed lines. A pair where a billing profile cannot produce "
+        "a valid invoice (a SIRET that is not the commune's, a required service code "
+        "missing) is not invoiced: the answer is then 422, its errors of type "
+        "billing_profile_incomplete naming the fields to fix and its `issued` member holding "
+        "this result for the other pairs, which were invoiced.",
     )
     def run_billing(self, request, caller: Caller, body: BillingRunRequest):
-        return self.billing.run_billing(as_rpc(caller), body.model_dump(mode="json"))
+        result = self.billing.run_billing(as_rpc(caller), body.model_dump(mode="json"))
+        blocked = profile_blocked(result)
+        if blocked:  # the other pairs were invoiced: the problem carries the run's result
+            held = sum(1 for s in result["skipped"] if s.get("code") == PROFILE_INCOMPLETE)
+            raise InvalidInput(
+                f"{held} pair(s) not invoiced: a billing profile cannot produce a valid "
+                f"invoice; {len(result['invoices'])} invoice(s) issued for the others",
+                blocked,
+                issued=result,
+            )
+        return result
 
     @api(
         "GET",

@@ -19,6 +19,7 @@ from stdnum.exceptions import ValidationError as NumberError
 
 from contracts.billing import (
     INVOICE_TRANSITIONS,
+    PROFILE_INCOMPLETE,
     BillingProfileInput,
     ChargeKind,
     InvoiceAction,
@@ -37,6 +38,7 @@ from contracts.clock import PARIS, paris_date
 from contracts.consultants import TimesheetApproval
 from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from contracts.errors import field_error as _error
+from contracts.french import commune_title, decimal_comma, plural
 from infra.communes import communes, fold
 
 # the legal payment period of French local authorities (Code de la commande publique R2192-10)
@@ -47,6 +49,13 @@ NOT_SUBJECT_REASON = "TVA non applicable, article 256 B du CGI"
 NOT_SUBJECT_REASON_CODE = "VATEX-EU-O"
 UNIT_CODES = {"day": "DAY", "hour": "HUR"}  # UN/ECE recommendation 20
 PIECE = "C62"
+# a damage compensates a loss, nothing is supplied in return: outside the scope of VAT
+# whatever the supplier's regime (CJEU C-277/05 Société thermale d'Eugénie-les-Bains;
+# BOI-TVA-BASE-10-10-10 §§ 380-400 on "indemnités")
+OUT_OF_SCOPE_KINDS = frozenset({ChargeKind.DAMAGE})
+OUT_OF_SCOPE_REASON = "Hors champ de la TVA : indemnité réparant un préjudice, sans contrepartie"
+# the highest number of decimals a unit price has on a document (BR-FR-DEC-03: 4)
+PRICE_DECIMALS = 4
 INVOICE_SERIES, CREDIT_NOTE_SERIES = "invoice", "credit_note"
 
 
@@ -206,11 +215,27 @@ def invoicing_period(charge_date: date, service_end: date | None) -> str:
 
 
 def _priced(total_cents: int, quantity: int, unit: str) -> tuple[Decimal, str, int]:
-    """(quantity, unit, unit price) whose product is exactly the total; a total that does not
-    divide is charged as one piece, so that the line always adds up."""
-    if quantity > 0 and total_cents % quantity == 0:
-        return Decimal(quantity), unit, total_cents // quantity
+    """(quantity, unit, unit price rounded to the cent) of a total: what was supplied is
+    kept, whatever the division; documents price the unit by `unit_price`, to the cent of
+    the total."""
+    if quantity > 0:
+        return Decimal(quantity), unit, round_cents(Decimal(total_cents) / quantity)
     return Decimal(1), PIECE, total_cents
+
+
+def unit_price(amount_cents: int, quantity: Decimal) -> Decimal:
+    """The unit price (euros) a document states for a line of `amount_cents`: the fewest
+    decimals (2 to 4) whose product by the quantity rounds to the amount to the cent, so
+    that quantity × unit price = line amount is never off (a quantity above 100 that no
+    4-decimal price fits is priced as the nearest 4-decimal price)."""
+    if quantity <= 0:
+        return euros(amount_cents)
+    exact = Decimal(amount_cents) / 100 / quantity
+    for places in range(2, PRICE_DECIMALS + 1):
+        price = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+        if round_cents(price * quantity * 100) == amount_cents:
+            return price
+    return price
 
 
 def _booked_period(snapshot: BookingSnapshot) -> str:
@@ -274,7 +299,8 @@ def charges_for_return(snapshot: BookingSnapshot, occurred_at: datetime) -> list
         )
     late = snapshot.days_late
     if late > 0 and quote.late_fee_per_day_cents > 0:
-        description = f"Retard de restitution de « {title} » : {late} jour(s) après {when}"
+        days = plural(late, "jour")
+        description = f"Retard de restitution de « {title} » : {late} {days} après {when}"
         cents = late * quote.late_fee_per_day_cents
         fee = charge(ChargeKind.LATE_FEE, "late_fee", description, cents, late, UNIT_CODES["day"])
         # the days it charges: from the day after the booking's last one to the return
@@ -319,7 +345,7 @@ def charges_for_timesheet(approval: TimesheetApproval, occurred_at: datetime) ->
             customer=approval.borrower_commune,
             source_reference=f"timesheet:{approval.timesheet_id}",
             description=f"Mise à disposition de {approval.consultant_name}{mission} "
-            f"({days} jour(s), le {approval.work_date:%d/%m/%Y})",
+            f"({decimal_comma(days)} {plural(days, 'jour')}, le {approval.work_date:%d/%m/%Y})",
             quantity=approval.days,
             unit="DAY",
             unit_price_cents=approval.day_rate_cents,
@@ -364,6 +390,42 @@ def common_order_reference(references: Iterable[str | None]) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
+# -- what French e-invoicing requires (BR-FR) --------------------------------------------
+
+# What each kind of line supplies, for the billing framework (BT-23): lending equipment is
+# a service in VAT law ("louage de biens meubles", CGI art. 256 IV), so are an operator and
+# an expert's days; a fee or a damage charges around a service. No kind sells goods yet.
+GOODS, SERVICES = "goods", "services"
+SUPPLY_OF_KIND = dict.fromkeys(ChargeKind, SERVICES)
+
+
+def billing_framework(kinds: Iterable[str]) -> str:
+    """The billing framework (cadre de facturation, BT-23) of a document: S1 when its lines
+    supply services, B1 goods, M1 both ("1": a plain invoice, not paid already)."""
+    supplies = {SUPPLY_OF_KIND.get(ChargeKind(kind), SERVICES) for kind in kinds if kind}
+    if supplies == {GOODS}:
+        return "B1"
+    if supplies == {GOODS, SERVICES}:
+        return "M1"
+    return "S1"
+
+
+# The payment notes every invoice carries (BR-FR-05), under their subject codes. Between
+# public bodies, late payment is governed by the Code de la commande publique (art. L2192-13:
+# moratory interest and a fixed recovery fee, due as of right, with no reminder): the rate
+# of art. R2192-31 (the ECB main refinancing rate in force on the first day of the
+# half-year, plus eight points) and the 40 € of art. D2192-35. See docs/billing.md.
+PAYMENT_NOTES = {
+    "PMT": "Indemnité forfaitaire pour frais de recouvrement en cas de retard de paiement : "
+    "40 euros (articles L2192-13 et D2192-35 du Code de la commande publique).",
+    "PMD": "En cas de retard de paiement, intérêts moratoires de plein droit au taux de la "
+    "principale facilité de refinancement de la Banque centrale européenne en vigueur au "
+    "premier jour du semestre, majoré de huit points (articles L2192-13 et R2192-31 du "
+    "Code de la commande publique).",
+    "AAB": "Pas d'escompte pour paiement anticipé.",
+}
+
+
 # -- VAT and totals ---------------------------------------------------------------------
 
 
@@ -372,6 +434,25 @@ def vat_of(regime: VatRegime) -> tuple[str, Decimal | None]:
     if regime == VatRegime.STANDARD:
         return "S", STANDARD_VAT_RATE
     return "O", None
+
+
+def line_vat(kind: str, regime: VatRegime) -> tuple[str, Decimal | None]:
+    """(category, rate) of a line: a damage is outside the scope of VAT (O) whatever the
+    supplier's regime; anything else as the supplier's regime has it."""
+    if kind in OUT_OF_SCOPE_KINDS:
+        return "O", None
+    return vat_of(regime)
+
+
+def exemption_reason(category: str, kinds: Iterable[str]) -> str | None:
+    """Why a category O group carries no VAT (BT-120): the supplier is not liable, or the
+    lines (damages) are outside the scope of VAT."""
+    if category != "O":
+        return None
+    found = set(kinds)
+    if found and found <= OUT_OF_SCOPE_KINDS:
+        return OUT_OF_SCOPE_REASON
+    return NOT_SUBJECT_REASON
 
 
 def french_vat_number(siren: str) -> str:
@@ -388,9 +469,12 @@ class Totals:
     breakdown: list[VatBreakdown]
 
 
-def totals_of(lines: Iterable[tuple[int, str, Decimal | None]]) -> Totals:
+def totals_of(
+    lines: Iterable[tuple[int, str, Decimal | None]], reason: str | None = None
+) -> Totals:
     """Totals of (net cents, category, rate) lines: VAT per category and rate, rounded half
-    up to the cent once per group (EN 16931 BR-CO-17), never per line."""
+    up to the cent once per group (EN 16931 BR-CO-17), never per line; `reason`: why a
+    category O group is exempt (default: the supplier is not liable)."""
     groups: dict[tuple[str, Decimal | None], int] = defaultdict(int)
     for amount, category, rate in lines:
         groups[(category, rate)] += amount
@@ -403,7 +487,7 @@ def totals_of(lines: Iterable[tuple[int, str, Decimal | None]]) -> Totals:
                 rate=rate,
                 taxable_cents=taxable,
                 tax_cents=tax,
-                exemption_reason=NOT_SUBJECT_REASON if category == "O" else None,
+                exemption_reason=(reason or NOT_SUBJECT_REASON) if category == "O" else None,
                 exemption_reason_code=NOT_SUBJECT_REASON_CODE if category == "O" else None,
             )
         )
@@ -482,6 +566,26 @@ class InvoiceRun:
     skipped: list[SkippedPair]
 
 
+def invoice_groups(
+    charges: Iterable[UninvoicedCharge], regime: VatRegime, one_per_reference: bool = True
+) -> dict[tuple[str, str | None, str], list[UninvoicedCharge]]:
+    """The charges of each invoice to issue, by (customer, buyer reference, VAT category):
+    a buyer that requires an engagement number (BT-13) finds one, its own, on every invoice
+    (a profile opting out gets one invoice whatever the references); and an invoice never
+    mixes lines outside VAT (O) with taxed ones (EN 16931 BR-O-11 to BR-O-14)."""
+    groups: dict[tuple[str, str | None, str], list[UninvoicedCharge]] = defaultdict(list)
+    for charge in charges:
+        reference = charge.order_reference if one_per_reference else None
+        category, _ = line_vat(charge.kind, regime)
+        groups[(charge.customer_commune, reference, category)].append(charge)
+    return groups
+
+
+def _group_order(key: tuple[str, str | None, str]) -> tuple:
+    customer, reference, category = key
+    return (customer, reference or "", category)
+
+
 def invoices_for(
     supplier: str,
     period: str,
@@ -491,60 +595,83 @@ def invoices_for(
     last_number: int,
     now: datetime,
 ) -> InvoiceRun:
-    """One invoice per customer of `supplier` with charges, numbered on from `last_number`;
-    a pair where either commune has no billing profile yet is skipped, and said why."""
+    """The invoices of `supplier`'s customers with charges, numbered on from `last_number`:
+    one per customer, buyer reference and VAT category (`invoice_groups`); a pair where
+    either commune has no billing profile yet is skipped, and said why."""
+    seller = parties.profiles[supplier]
+    regime = VatRegime(seller.vat_regime) if seller is not None else VatRegime.NOT_SUBJECT
     by_customer: dict[str, list[UninvoicedCharge]] = defaultdict(list)
     for charge in charges:
         by_customer[charge.customer_commune].append(charge)
-    seller = parties.profiles[supplier]
     due_date = due_date_for(issue_date)
+    seller_blockers = profile_blockers(seller, as_buyer=False) if seller is not None else []
     invoices, lines, skipped = [], {}, []
     for customer in sorted(by_customer):
-        items = by_customer[customer]
         buyer = parties.profiles[customer]
         if seller is None or buyer is None:
             skipped.append(
                 SkippedPair(
                     supplier_commune=supplier,
                     customer_commune=customer,
-                    charges=len(items),
+                    charges=len(by_customer[customer]),
                     reason=f"{customer if seller else supplier} has no billing profile yet",
                 )
             )
             continue
-        items.sort(key=lambda c: line_order(c.charge_date, c.source_reference, c.kind))
-        category, rate = vat_of(VatRegime(seller.vat_regime))
-        totals = totals_of((c.amount_cents, category, rate) for c in items)
-        order_reference = common_order_reference(c.order_reference for c in items)
-        last_number += 1
-        invoice = NewInvoice(
-            id=new_id(),
-            number=document_number(supplier, issue_date.year, last_number),
-            supplier_commune=supplier,
-            customer_commune=customer,
-            period=period,
-            issue_date=issue_date,
-            due_date=due_date,
-            currency="EUR",
-            supplier=parties.party(supplier, as_supplier=True),
-            customer=parties.party(customer, False, order_reference),
-            buyer_reference=buyer.service_code,
-            order_reference=order_reference,
-            vat_category=category,
-            vat_rate=rate,
-            net_cents=totals.net_cents,
-            vat_cents=totals.vat_cents,
-            total_cents=totals.total_cents,
-            vat_breakdown=[b.model_dump(mode="json") for b in totals.breakdown],
-            credited_cents=0,
-            paid_cents=0,
-            settled_cents=0,
-            status=InvoiceStatus.ISSUED.value,
-            issued_at=now,
-            paid_at=None,
-        )
-        invoices.append(invoice)
-        lines[invoice.id] = [c.id for c in items]
+        blockers = seller_blockers + profile_blockers(buyer, as_buyer=True)
+        if blockers:  # nothing issued that a platform would reject: the profile is fixed first
+            fields = ", ".join(e["field"] for e in blockers)
+            skipped.append(
+                SkippedPair(
+                    supplier_commune=supplier,
+                    customer_commune=customer,
+                    charges=len(by_customer[customer]),
+                    reason=f"a billing profile cannot produce a valid invoice: {fields}",
+                    code=PROFILE_INCOMPLETE,
+                    errors=blockers,
+                )
+            )
+            continue
+        groups = invoice_groups(by_customer[customer], regime, buyer.one_invoice_per_reference)
+        for key in sorted(groups, key=_group_order):
+            items = groups[key]
+            _, order_reference, category = key
+            items.sort(key=lambda c: line_order(c.charge_date, c.source_reference, c.kind))
+            rate = line_vat(items[0].kind, regime)[1]
+            reason = exemption_reason(category, (c.kind for c in items))
+            totals = totals_of(((c.amount_cents, category, rate) for c in items), reason)
+            order_reference = order_reference or common_order_reference(
+                c.order_reference for c in items
+            )
+            last_number += 1
+            invoice = NewInvoice(
+                id=new_id(),
+                number=document_number(supplier, issue_date.year, last_number),
+                supplier_commune=supplier,
+                customer_commune=customer,
+                period=period,
+                issue_date=issue_date,
+                due_date=due_date,
+                currency="EUR",
+                supplier=parties.party(supplier, as_supplier=True),
+                customer=parties.party(customer, False, order_reference),
+                buyer_reference=buyer.service_code,
+                order_reference=order_reference,
+                vat_category=category,
+                vat_rate=rate,
+                net_cents=totals.net_cents,
+                vat_cents=totals.vat_cents,
+                total_cents=totals.total_cents,
+                vat_breakdown=[b.model_dump(mode="json") for b in totals.breakdown],
+                credited_cents=0,
+                paid_cents=0,
+                settled_cents=0,
+                status=InvoiceStatus.ISSUED.value,
+                issued_at=now,
+                paid_at=None,
+            )
+            invoices.append(invoice)
+            lines[invoice.id] = [c.id for c in items]
     return InvoiceRun(invoices, lines, skipped)
 
 
@@ -559,6 +686,12 @@ class CreditableLine:
     credited_cents: int
     vat_category: str
     vat_rate: Decimal | None
+    # what the line supplied, and when: a credit note's line states them again
+    kind: str = ChargeKind.RENTAL.value
+    quantity: Decimal = Decimal(1)
+    unit: str = PIECE
+    service_start: date | None = None
+    service_end: date | None = None
 
     @property
     def remaining_cents(self) -> int:
@@ -620,6 +753,10 @@ def credit_note_lines(
     return chosen
 
 
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
 def credited_per_line(notes: Iterable[list[dict]]) -> dict[int, int]:
     """Net cents credited per invoice line, from the lines of its credit notes."""
     credited: dict[int, int] = defaultdict(int)
@@ -653,8 +790,14 @@ def credit_note_columns(
     user_id: str | None,
     now: datetime,
 ) -> dict[str, Any]:
-    """The credit note numbered `number` that credits `credited` (line, net cents)."""
-    totals = totals_of((cents, line.vat_category, line.vat_rate) for line, cents in credited)
+    """The credit note numbered `number` that credits `credited` (line, net cents); each
+    line keeps the invoice line's quantity, unit and service period (a partial credit
+    lowers the unit price, never the quantity supplied)."""
+    category = credited[0][0].vat_category if credited else "O"
+    exempt = exemption_reason(category, (line.kind for line, _ in credited))
+    totals = totals_of(
+        ((cents, line.vat_category, line.vat_rate) for line, cents in credited), exempt
+    )
     return {
         "id": new_id(),
         "number": document_number(
@@ -677,6 +820,11 @@ def credit_note_columns(
                 "amount_cents": cents,
                 "vat_category": line.vat_category,
                 "vat_rate": str(line.vat_rate) if line.vat_rate is not None else None,
+                "kind": line.kind,
+                "quantity": str(plain_quantity(line.quantity)),
+                "unit": line.unit,
+                "service_start": _iso(line.service_start),
+                "service_end": _iso(line.service_end),
             }
             for n, (line, cents) in enumerate(credited, start=1)
         ],
@@ -695,16 +843,7 @@ def compact_digits(value: str) -> str:
 def profile_errors(profile: BillingProfileInput, siren: str) -> list[dict]:
     """Per-field errors of a billing profile: SIRET (14 digits, Luhn, the commune's SIREN),
     IBAN and BIC checksums, the service code a buyer requires."""
-    errors = []
-    siret = compact_digits(profile.siret)
-    if not re.fullmatch(r"\d{14}", siret):
-        errors.append(_error("siret", "a SIRET has 14 digits", "siret_format"))
-    elif not luhn.is_valid(siret):
-        errors.append(_error("siret", "the SIRET's check digit is wrong", "siret_checksum"))
-    elif not siret.startswith(siren):
-        errors.append(
-            _error("siret", f"a SIRET of this commune starts with its SIREN {siren}", "siret_siren")
-        )
+    errors = siret_errors(compact_digits(profile.siret), siren)
     try:
         iban.validate(profile.iban)
     except NumberError as exc:
@@ -713,11 +852,40 @@ def profile_errors(profile: BillingProfileInput, siren: str) -> list[dict]:
         bic.validate(profile.bic)
     except NumberError as exc:
         errors.append(_error("bic", f"not a valid BIC: {exc}", "bic"))
-    if profile.service_code_required and not profile.service_code:
-        errors.append(
-            _error("service_code", "required when suppliers must quote it", "service_code")
-        )
+    errors += service_code_errors(profile)
     return errors
+
+
+def siret_errors(siret: str, siren: str, field: str = "siret") -> list[dict]:
+    """A SIRET has 14 digits, a valid Luhn key, and starts with the commune's SIREN."""
+    if not re.fullmatch(r"\d{14}", siret):
+        return [_error(field, "a SIRET has 14 digits", "siret_format")]
+    if not luhn.is_valid(siret):
+        return [_error(field, "the SIRET's check digit is wrong", "siret_checksum")]
+    if not siret.startswith(siren):
+        message = f"a SIRET of this commune starts with its SIREN {siren}"
+        return [_error(field, message, "siret_siren")]
+    return []
+
+
+def service_code_errors(profile: Any, field: str = "service_code") -> list[dict]:
+    if profile.service_code_required and not profile.service_code:
+        return [_error(field, "required when suppliers must quote it", "service_code")]
+    return []
+
+
+def profile_blockers(profile: Profile, as_buyer: bool) -> list[dict]:
+    """What keeps a stored billing profile (declared before these checks, or imported) from
+    producing a valid document: a SIRET that is none of the commune's (every French
+    platform routes and checks on it, BR-FR-09/10), a service code its buyer requires and
+    does not have (Chorus Pro). Each error is the commune's field to fix."""
+    prefix = f"profiles.{profile.commune}"
+    commune = communes().get(profile.commune)
+    siret = profile.siret or ""
+    errors = siret_errors(siret, commune.siren if commune else siret[:9], f"{prefix}.siret")
+    if as_buyer:
+        errors += service_code_errors(profile, f"{prefix}.service_code")
+    return [error | {"type": PROFILE_INCOMPLETE, "cause": error["type"]} for error in errors]
 
 
 class Profile(Protocol):
@@ -735,6 +903,8 @@ class Profile(Protocol):
     country_code: str
     email: str | None
     service_code: str | None
+    service_code_required: bool
+    one_invoice_per_reference: bool
     vat_regime: str
 
 
@@ -743,7 +913,7 @@ def profile_columns(
 ) -> dict[str, Any]:
     """What is stored of a declared profile: numbers compacted, a default legal name."""
     return {
-        "legal_name": profile.legal_name or f"Commune de {commune_name(commune)}",
+        "legal_name": profile.legal_name or commune_title(commune_name(commune)),
         "siret": compact_digits(profile.siret),
         "iban": compact_digits(profile.iban).upper(),
         "bic": profile.bic.strip().upper(),
@@ -755,6 +925,7 @@ def profile_columns(
         "email": profile.email,
         "service_code": profile.service_code,
         "service_code_required": profile.service_code_required,
+        "one_invoice_per_reference": profile.one_invoice_per_reference,
         "vat_regime": profile.vat_regime.value,
         "updated_at": now,
         "updated_by": user_id,

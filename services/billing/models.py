@@ -78,6 +78,8 @@ class BillingProfileRow(Base):
     email: Mapped[str | None] = mapped_column(String(200))
     service_code: Mapped[str | None] = mapped_column(String(100))
     service_code_required: Mapped[bool] = mapped_column(Boolean)
+    # false: one invoice per pair whatever the engagement numbers (a buyer requiring none)
+    one_invoice_per_reference: Mapped[bool] = mapped_column(Boolean, default=True)
     vat_regime: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_by: Mapped[str | None] = mapped_column(String(36))

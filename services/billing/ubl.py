@@ -1,17 +1,19 @@
 """Invoices and credit notes as UBL 2.1 documents of the EN 16931 core invoice, with the
 identifiers French public buyers expect (Chorus Pro): SIRET under scheme 0009, SIREN under
 0002, the service code as buyer reference (BT-10), the engagement number as order
-reference (BT-13)."""
+reference (BT-13); and what the French 2026 reform adds (the BR-FR rules): the billing
+framework (BT-23) and the three payment notes #PMT#, #PMD#, #AAB# (BT-21/BT-22)."""
 
 from __future__ import annotations
 
 from calendar import monthrange
+from datetime import date
 from decimal import Decimal
 
 from lxml import etree
 
 from contracts.billing import CreditNoteView, InvoiceView, Party, VatBreakdown
-from services.billing.domain import euros
+from services.billing.domain import PAYMENT_NOTES, billing_framework, euros, unit_price
 
 INVOICE_NS = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 CREDIT_NOTE_NS = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
@@ -57,7 +59,9 @@ def _quantity(value: Decimal) -> str:
     return format(value.normalize(), "f")  # 2.500 -> 2.5, 20.00 -> 20
 
 
-def _party(parent, role: str, party: Party) -> None:
+def _party(parent, role: str, party: Party, with_vat_number: bool) -> None:
+    """A party; its VAT number only when `with_vat_number`: EN 16931 BR-O-02 forbids both
+    parties' on a document whose lines are outside VAT (category O)."""
     node = b.cac(b.cac(parent, role), "Party")
     b.cbc(node, "EndpointID", party.siret, schemeID=SIRET_SCHEME)
     b.cbc(b.cac(node, "PartyIdentification"), "ID", party.siret, schemeID=SIRET_SCHEME)
@@ -69,7 +73,7 @@ def _party(parent, role: str, party: Party) -> None:
     b.cbc(address, "CityName", party.address.city)
     b.cbc(address, "PostalZone", party.address.postal_code)
     b.cbc(b.cac(address, "Country"), "IdentificationCode", party.address.country_code)
-    if party.vat_number:
+    if party.vat_number and with_vat_number:
         tax = b.cac(node, "PartyTaxScheme")
         b.cbc(tax, "CompanyID", party.vat_number)
         b.cbc(b.cac(tax, "TaxScheme"), "ID", "VAT")
@@ -110,6 +114,57 @@ def _monetary_total(root, net: int, vat: int, total: int) -> None:
     _amount(node, "PayableAmount", total)
 
 
+def _notes(root, first: str) -> None:
+    """The document's note, then the payment notes French rules require (BR-FR-05), each
+    under its subject code: '#PMT#…'."""
+    b.cbc(root, "Note", first)
+    for code, text in PAYMENT_NOTES.items():
+        b.cbc(root, "Note", f"#{code}#{text}")
+
+
+def _period(parent, start: date, end: date) -> None:
+    node = b.cac(parent, "InvoicePeriod")
+    b.cbc(node, "StartDate", start.isoformat())
+    b.cbc(node, "EndDate", end.isoformat())
+
+
+def served_span(lines) -> tuple[date, date] | None:
+    """The earliest and the latest day the lines' services span (BG-14 from BG-26)."""
+    starts = [line.service_start for line in lines if line.service_start is not None]
+    ends = [line.service_end for line in lines if line.service_end is not None]
+    if not starts or not ends:
+        return None
+    return min(starts), max(ends)
+
+
+def month_span(period: str) -> tuple[date, date]:
+    year, month = (int(part) for part in period.split("-"))
+    return date(year, month, 1), date(year, month, monthrange(year, month)[1])
+
+
+def vat_numbers_allowed(categories) -> bool:
+    return "O" not in set(categories)
+
+
+def _line(parent, name: str, quantity_name: str, line, item_name: str) -> None:
+    """An invoice or credit-note line: quantity and unit supplied, its amount, the period
+    served (BG-26), and a unit price whose product by the quantity is the amount."""
+    node = b.cac(parent, name)
+    b.cbc(node, "ID", line.line)
+    b.cbc(node, quantity_name, _quantity(line.quantity), unitCode=line.unit)
+    _amount(node, "LineExtensionAmount", line.amount_cents)
+    if line.service_start is not None and line.service_end is not None:
+        _period(node, line.service_start, line.service_end)
+    item = b.cac(node, "Item")
+    b.cbc(item, "Description", line.description)
+    b.cbc(item, "Name", item_name)
+    if getattr(line, "source_reference", None):
+        b.cbc(b.cac(item, "SellersItemIdentification"), "ID", line.source_reference)
+    _tax_category(item, "ClassifiedTaxCategory", line.vat_category, line.vat_rate)
+    price = unit_price(line.amount_cents, line.quantity)
+    b.cbc(b.cac(node, "Price"), "PriceAmount", price, currencyID="EUR")
+
+
 def _serialise(root) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
@@ -120,22 +175,24 @@ def invoice_xml(invoice: InvoiceView) -> bytes:
         f"{{{INVOICE_NS}}}Invoice", nsmap={None: INVOICE_NS, "cac": CAC, "cbc": CBC}
     )
     b.cbc(root, "CustomizationID", CUSTOMIZATION_ID)
+    b.cbc(root, "ProfileID", billing_framework(line.kind for line in invoice.lines))
     b.cbc(root, "ID", invoice.number)
     b.cbc(root, "IssueDate", invoice.issue_date.isoformat())
     b.cbc(root, "DueDate", invoice.due_date.isoformat())
     b.cbc(root, "InvoiceTypeCode", COMMERCIAL_INVOICE)
-    b.cbc(root, "Note", f"Prestations entre communes via Mutualis, période {invoice.period}")
+    _notes(root, f"Prestations entre communes via Mutualis, période {invoice.period}")
     b.cbc(root, "DocumentCurrencyCode", invoice.currency)
     if invoice.buyer_reference:
         b.cbc(root, "BuyerReference", invoice.buyer_reference)
-    year, month = (int(part) for part in invoice.period.split("-"))
-    period = b.cac(root, "InvoicePeriod")
-    b.cbc(period, "StartDate", f"{invoice.period}-01")
-    b.cbc(period, "EndDate", f"{invoice.period}-{monthrange(year, month)[1]:02d}")
+    served = served_span(invoice.lines)
+    _period(root, *(served or month_span(invoice.period)))
     if invoice.order_reference:
         b.cbc(b.cac(root, "OrderReference"), "ID", invoice.order_reference)
-    _party(root, "AccountingSupplierParty", invoice.supplier)
-    _party(root, "AccountingCustomerParty", invoice.customer)
+    vat_numbers = vat_numbers_allowed(line.vat_category for line in invoice.lines)
+    _party(root, "AccountingSupplierParty", invoice.supplier, vat_numbers)
+    _party(root, "AccountingCustomerParty", invoice.customer, vat_numbers)
+    if served:  # BT-72: the last day of what was supplied
+        b.cbc(b.cac(root, "Delivery"), "ActualDeliveryDate", served[1].isoformat())
     means = b.cac(root, "PaymentMeans")
     b.cbc(means, "PaymentMeansCode", CREDIT_TRANSFER)
     # the remittance information a payer should quote: what statement matching looks for
@@ -158,20 +215,8 @@ def invoice_xml(invoice: InvoiceView) -> bytes:
         root, invoice.totals.net_cents, invoice.totals.vat_cents, invoice.totals.total_cents
     )
     for line in invoice.lines:
-        node = b.cac(root, "InvoiceLine")
-        b.cbc(node, "ID", line.line)
-        b.cbc(node, "InvoicedQuantity", _quantity(line.quantity), unitCode=line.unit)
-        _amount(node, "LineExtensionAmount", line.amount_cents)
-        if line.service_start is not None and line.service_end is not None:
-            period = b.cac(node, "InvoicePeriod")  # BG-26, the service the line charges
-            b.cbc(period, "StartDate", line.service_start.isoformat())
-            b.cbc(period, "EndDate", line.service_end.isoformat())
-        item = b.cac(node, "Item")
-        b.cbc(item, "Description", line.description)
-        b.cbc(item, "Name", ITEM_NAMES.get(line.kind, line.kind))
-        b.cbc(b.cac(item, "SellersItemIdentification"), "ID", line.source_reference)
-        _tax_category(item, "ClassifiedTaxCategory", line.vat_category, line.vat_rate)
-        b.cbc(b.cac(node, "Price"), "PriceAmount", euros(line.unit_price_cents), currencyID="EUR")
+        name = ITEM_NAMES.get(line.kind, line.kind)
+        _line(root, "InvoiceLine", "InvoicedQuantity", line, name)
     return _serialise(root)
 
 
@@ -181,30 +226,30 @@ def credit_note_xml(note: CreditNoteView) -> bytes:
         f"{{{CREDIT_NOTE_NS}}}CreditNote", nsmap={None: CREDIT_NOTE_NS, "cac": CAC, "cbc": CBC}
     )
     b.cbc(root, "CustomizationID", CUSTOMIZATION_ID)
+    b.cbc(root, "ProfileID", billing_framework(line.kind for line in note.lines))
     b.cbc(root, "ID", note.number)
     b.cbc(root, "IssueDate", note.issue_date.isoformat())
     b.cbc(root, "CreditNoteTypeCode", CREDIT_NOTE)
-    b.cbc(root, "Note", note.reason)
+    _notes(root, note.reason)
     b.cbc(root, "DocumentCurrencyCode", note.currency)
     if note.customer.service_code:
         b.cbc(root, "BuyerReference", note.customer.service_code)
+    served = served_span(note.lines)
+    if served:
+        _period(root, *served)
     if note.customer.engagement_number:
         b.cbc(b.cac(root, "OrderReference"), "ID", note.customer.engagement_number)
     reference = b.cac(b.cac(root, "BillingReference"), "InvoiceDocumentReference")
     b.cbc(reference, "ID", note.invoice_number)
     b.cbc(reference, "IssueDate", note.invoice_issue_date.isoformat())
-    _party(root, "AccountingSupplierParty", note.supplier)
-    _party(root, "AccountingCustomerParty", note.customer)
+    vat_numbers = vat_numbers_allowed(line.vat_category for line in note.lines)
+    _party(root, "AccountingSupplierParty", note.supplier, vat_numbers)
+    _party(root, "AccountingCustomerParty", note.customer, vat_numbers)
+    if served:
+        b.cbc(b.cac(root, "Delivery"), "ActualDeliveryDate", served[1].isoformat())
     _tax_total(root, note.vat_breakdown, note.totals.vat_cents)
     _monetary_total(root, note.totals.net_cents, note.totals.vat_cents, note.totals.total_cents)
     for line in note.lines:
-        node = b.cac(root, "CreditNoteLine")
-        b.cbc(node, "ID", line.line)
-        b.cbc(node, "CreditedQuantity", "1", unitCode="C62")
-        _amount(node, "LineExtensionAmount", line.amount_cents)
-        item = b.cac(node, "Item")
-        b.cbc(item, "Description", line.description)
-        b.cbc(item, "Name", f"Avoir sur la ligne {line.invoice_line} de {note.invoice_number}")
-        _tax_category(item, "ClassifiedTaxCategory", line.vat_category, line.vat_rate)
-        b.cbc(b.cac(node, "Price"), "PriceAmount", euros(line.amount_cents), currencyID="EUR")
+        name = f"Avoir sur la ligne {line.invoice_line} de {note.invoice_number}"
+        _line(root, "CreditNoteLine", "CreditedQuantity", line, name)
     return _serialise(root)

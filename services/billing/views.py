@@ -70,6 +70,7 @@ def profile_view(row: BillingProfileRow) -> BillingProfile:
         siren=row.siret[:9],
         address=domain.address_of(row),
         vat_number=domain.vat_number_of(row),
+        problems=domain.profile_blockers(row, as_buyer=True),
     )
 
 

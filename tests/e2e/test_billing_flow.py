@@ -10,13 +10,17 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import update
 
 from contracts.consultants import EngagementTimesheetApproved, TimesheetApproval
+from services.billing import domain
+from services.billing.models import BillingProfileRow
+from services.billing.validation import factur_x_problems, problems
 from tests.integration.messaging import publish_event
-from tests.support import Stack, day, paris_today, this_period, wait_until
-from tests.ubl_validation import problems
+from tests.support import Stack, assert_problem, day, paris_today, this_period, wait_until
 
 CHAMBON, FIRMINY, SAINT_ETIENNE, SAINT_CHAMOND = "42044", "42095", "42218", "42207"
+ROCHE = "42189"  # Roche-la-Molière
 SNOWPLOUGH = {
     "title": "Chasse-neige Unimog, lame 3 m",
     "category": "deneigement",
@@ -221,6 +225,7 @@ def test_bookings_and_timesheets_are_invoiced_paid_reported_and_netted(billing_s
     printed = finance[SAINT_ETIENNE].get(f"{api}/invoices/{issued[CHAMBON]['id']}/pdf")
     assert printed.headers["Content-Type"] == "application/pdf"
     assert printed.content.startswith(b"%PDF")
+    assert factur_x_problems(printed.content) == []  # Factur-X EN 16931, French CTC rules
 
     # -- payments from bank statements -------------------------------------------------
     full = statement_of(
@@ -361,3 +366,65 @@ def test_bookings_and_timesheets_are_invoiced_paid_reported_and_netted(billing_s
                 assert_valid_ubl(session, f"{api}/credit-notes/{note['id']}/ubl")
                 seen += 1
     assert seen == 5
+
+
+def test_a_profile_that_cannot_produce_a_valid_invoice_holds_its_customer_only(billing_stack):
+    """A buyer's profile stored by an older version with another commune's SIRET: the run
+    answers 422 naming what to fix, issues nothing for that buyer and the others' invoices;
+    the run's page and the buyer's dashboard warn; once the profile is fixed, the next run
+    issues it."""
+    stack = billing_stack
+    api = f"{stack.url}/api/v1"
+    period = this_period()
+    lender = stack.as_role("finance", SAINT_CHAMOND)
+    buyer = stack.login(f"finance.{ROCHE}@mutualis-demo.fr")
+    declared = buyer.get(f"{api}/billing/profile").json()
+    with stack.database("billing").begin() as conn:  # what an older version let through
+        conn.execute(
+            update(BillingProfileRow)
+            .where(BillingProfileRow.commune == ROCHE)
+            .values(siret=domain.siret_for("214202186"))  # Saint-Étienne's
+        )
+    approve_timesheet(stack, SAINT_CHAMOND, ROCHE, "1", 40000)
+    approve_timesheet(stack, SAINT_CHAMOND, FIRMINY, "0.5", 40000)
+
+    def charged():
+        answer = lender.get(
+            f"{api}/charges", params={"status": "uninvoiced", "direction": "issued"}
+        )
+        items = answer.json()["items"]
+        return items if len(items) == 2 else None
+
+    wait_until(charged, timeout=10)
+    # on the finance page first: the run's page says what waits and why, in French
+    pages = stack.web_session(f"finance.{SAINT_CHAMOND}@mutualis-demo.fr")
+    form = pages.get(f"{stack.url}/finances", timeout=10).text
+    token = form.split('name="csrf" value="')[1].split('"')[0]
+    shown = pages.post(
+        f"{stack.url}/finances/facturation",
+        data={"csrf": token, "periode": period},
+        timeout=30,
+    )
+    assert shown.status_code == 422
+    assert "Profil de facturation de Roche-la-Molière : le SIRET n&#39;est pas celui" in shown.text
+    assert "1 facture(s) émise(s)" in shown.text  # Firminy's
+    refused = lender.post(f"{api}/billing/runs", json={"period": period})
+    assert_problem(refused, 422)
+    problem = refused.json()
+    assert [(e["field"], e["type"]) for e in problem["errors"]] == [
+        (f"profiles.{ROCHE}.siret", "billing_profile_incomplete")
+    ]
+    issued = problem["issued"]
+    assert issued["invoices"] == []  # Firminy's was issued by the page's run
+    assert [s["customer_commune"] for s in issued["skipped"]] == [ROCHE]
+    assert buyer.get(f"{api}/billing/profile").json()["problems"] != []
+    buyers_pages = stack.web_session(f"finance.{ROCHE}@mutualis-demo.fr")
+    dashboard = buyers_pages.get(f"{stack.url}/tableau-de-bord", timeout=10).text
+    assert "Votre profil de facturation ne permet pas de produire une facture valide" in dashboard
+    assert "le SIRET n&#39;est pas celui de la commune" in dashboard
+
+    fixed = {k: declared[k] for k in ("siret", "iban", "bic", "address", "legal_name")}
+    assert buyer.put(f"{api}/billing/profile", json=fixed).status_code == 200
+    again = lender.post(f"{api}/billing/runs", json={"period": period})
+    assert again.status_code == 200, again.text
+    assert [i["customer_commune"] for i in again.json()["invoices"]] == [ROCHE]

@@ -242,20 +242,7 @@ def test_a_granted_request_waits_for_the_lender_when_the_listing_does_not_opt_in
 
 
 def test_the_pages_of_the_territory_carry_the_banner(stack, episode):
-    session = requests.Session()
-    form = session.get(f"{stack.url}/connexion", timeout=10)
-    token = form.text.split('name="csrf" value="')[1].split('"')[0]
-    signed_in = session.post(
-        f"{stack.url}/connexion",
-        data={
-            "csrf": token,
-            "email": f"agent.{FIRMINY}@mutualis-demo.fr",
-            "password": "mutualis-demo",
-        },
-        timeout=10,
-        allow_redirects=False,
-    )
-    assert signed_in.status_code == 303
+    session = stack.web_session(f"agent.{FIRMINY}@mutualis-demo.fr")
     page = wait_until(
         lambda: (
             (p := session.get(f"{stack.url}/", timeout=10)).ok and episode["name"] in p.text and p

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from services.billing.validation import embedded_cii, factur_x_problems, problems
 from services.consultants.domain import is_working_day
 from tests.browser import axe_violations, chromium, describe, screenshot, sign_in
 from tests.support import Stack, day, paris_today, this_period, wait_until
@@ -142,6 +143,12 @@ def test_a_snowplough_is_booked_lent_returned_and_invoiced(stack, browser, story
     ubl = Path(download.value.path()).read_text(encoding="utf-8")
     assert "<Invoice" in ubl and f"<cbc:ID>{number}</cbc:ID>" in ubl
     assert "990.00" in ubl
+    assert problems(ubl.encode("utf-8")) == []  # UBL XSD, EN 16931 and BR-FR rules
+    with buyer.expect_download() as download:
+        buyer.get_by_role("link", name="Télécharger le PDF").click()
+    printed = Path(download.value.path()).read_bytes()
+    assert factur_x_problems(printed) == []  # PDF/A-3 carrying a valid EN 16931 CII
+    assert f"<ram:ID>{number}</ram:ID>".encode() in embedded_cii(printed)
 
     assert refused_by_csp == [] and refused_by_buyers_csp == []
 

@@ -18,7 +18,7 @@ from infra.migrations import upgrade
 from services.billing import domain, repository
 from services.billing.models import CreditNoteRow, InvoiceRow
 from services.billing.service import Service, record_charges
-from tests.ubl_validation import problems
+from services.billing.validation import problems
 
 _RIB_LETTERS = {
     letter: str(value)
@@ -52,7 +52,12 @@ def caller(commune: str, *roles: str) -> dict:
     return {"user_id": f"user-{commune}", "commune": commune, "roles": list(roles)}
 
 
-def declare_profiles(db: DatabaseAccess, codes: list[str]) -> None:
+def declare_profiles(
+    db: DatabaseAccess, codes: list[str], declared: dict[str, dict] | None = None
+) -> None:
+    """A valid billing profile for each commune of `codes`, with what `declared` adds to
+    a commune's (its VAT regime, service code...)."""
+    declared = declared or {}
     with db.transaction() as tx:
         for code in codes:
             siren = communes().get(code).siren
@@ -61,6 +66,7 @@ def declare_profiles(db: DatabaseAccess, codes: list[str]) -> None:
                 iban=iban_for(code),
                 bic="BDFEFRPPCCT",
                 address={"street": "Hôtel de ville", "postal_code": "42000", "city": "Loire"},
+                **declared.get(code, {}),
             )
             columns = domain.profile_columns(code, profile, None, datetime.now(UTC))
             repository.save_profile(tx.session, code, columns)
@@ -95,7 +101,7 @@ def add_charges(
 
 def assert_every_document_valid(db: DatabaseAccess) -> int:
     """Every invoice and credit note in the database, as its UBL, passes the UBL XSD and
-    the EN 16931 rules; returns how many were checked."""
+    the EN 16931 and French BR-FR rules; returns how many were checked."""
     service = billing_service(db)
     with db.reading() as session:
         invoices = session.execute(select(InvoiceRow.id, InvoiceRow.supplier_commune)).all()

@@ -13,11 +13,11 @@ import eventlet
 import pytest
 from sqlalchemy import func, select
 
-from contracts.billing import ChargeKind
+from contracts.billing import ChargeKind, profile_blocked
 from contracts.clock import paris_today
 from contracts.errors import Conflict, InvalidInput, NotFound
 from infra.messaging_tables import outbox
-from services.billing import domain
+from services.billing import domain, repository
 from services.billing.models import ChargeRow, InvoiceLineRow, InvoiceRow, PaymentRow
 from services.billing.service import record_charges
 from tests.integration.billing_support import (
@@ -276,3 +276,36 @@ def test_an_event_charges_each_source_line_once_and_tells_of_each_new_charge(db)
     assert sorted(stored.values()) == ["b1:damage", "b1:rental", "b2"]
     assert set(stored) == {*first, *again}
     assert announced == 3
+
+
+def test_a_profile_that_cannot_produce_a_valid_invoice_blocks_its_customer_only(db):
+    service = billing_service(db)
+    today = paris_today()
+    period = domain.period_of(today)
+    add_charges(db, [("42044", "42218", 1000), ("42044", "42207", 2000)], today)
+    with db.transaction() as tx:  # stored by an older version: Saint-Étienne's SIRET
+        row = repository.profile_of(tx.session, "42207")
+        row.siret, row.service_code_required = domain.siret_for("214202186"), True
+
+    run = service.run_billing(caller("42044", "finance"), {"period": period})
+    assert [i["customer_commune"] for i in run["invoices"]] == ["42218"]
+    (held,) = run["skipped"]
+    assert (held["customer_commune"], held["code"]) == ("42207", "billing_profile_incomplete")
+    assert {(e["field"], e["type"], e["cause"]) for e in profile_blocked(run)} == {
+        ("profiles.42207.siret", "billing_profile_incomplete", "siret_siren"),
+        ("profiles.42207.service_code", "billing_profile_incomplete", "service_code"),
+    }
+    with db.reading() as session:
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(InvoiceRow)
+                .where(InvoiceRow.customer_commune == "42207")
+            )
+            == 0
+        )
+
+    # the commune fixes its profile: the next run issues what waited
+    declare_profiles(db, ["42207"])
+    rerun = service.run_billing(caller("42044", "finance"), {"period": period})
+    assert [i["customer_commune"] for i in rerun["invoices"]] == ["42207"]

@@ -1,4 +1,5 @@
-"""The operator's command line on real databases: users, outbox backlog."""
+"""The operator's command line on real databases: users, outbox backlog, the validation
+of stored invoices."""
 
 from __future__ import annotations
 
@@ -7,13 +8,23 @@ import subprocess
 
 from sqlalchemy import create_engine, select
 
+from contracts.clock import paris_today
 from contracts.listings import ListingDraft
 from gateway.auth import password_matches
 from gateway.models import User
 from infra.database import DatabaseAccess, make_engine
 from infra.migrations import upgrade
 from infra.settings import PROJECT_ROOT
+from services.billing import domain
+from services.billing.models import InvoiceRow
 from services.listings.service import publish_listing
+from tests.integration.billing_support import (
+    add_charges,
+    billing_database,
+    billing_service,
+    caller,
+    declare_profiles,
+)
 from tests.support import MUTUALIS
 
 
@@ -120,3 +131,33 @@ def test_an_operator_disables_a_user_who_then_signs_in_no_more(tmp_path):
 
     unknown = mutualis(env, "users", "disable", "nobody@firminy.fr")
     assert unknown.returncode != 0 and "nobody@firminy.fr" in unknown.stderr
+
+
+def test_an_operator_validates_a_periods_stored_invoices_and_sees_the_invalid_one(pg_database):
+    db = billing_database(pg_database.url)
+    declare_profiles(db, ["42044", "42218", "42207"])
+    today = paris_today()
+    period = domain.period_of(today)
+    add_charges(db, [("42044", "42218", 12000), ("42044", "42207", 3000)], today)
+    service = billing_service(db)
+    issued = service.run_billing(caller("42044", "finance"), {"period": period})["invoices"]
+    first, second = sorted(issued, key=lambda i: i["number"])
+    service.issue_credit_note(caller("42044", "finance"), first["id"], {"reason": "Erreur"})
+    # a document an older version stored: the buyer's SIREN is not one (BR-FR-10/BT-47)
+    with db.transaction() as tx:
+        row = tx.session.get(InvoiceRow, second["id"])
+        row.customer = row.customer | {"siren": "2142"}
+
+    env = {"BILLING_DATABASE_URL": pg_database.url}
+    checked = mutualis(env, "invoices", "validate", "--period", period)
+    assert checked.returncode == 1, checked.stderr
+    assert f"invoice {second['number']}: INVALID" in checked.stdout
+    assert f"invoice {first['number']}: INVALID" not in checked.stdout
+    assert f"period {period}: 3 document(s) validated, 1 invalid" in checked.stdout
+
+    with db.transaction() as tx:
+        row = tx.session.get(InvoiceRow, second["id"])
+        row.customer = row.customer | {"siren": row.customer["siret"][:9]}
+    assert mutualis(env, "invoices", "validate", "--period", period).returncode == 0
+    refused = mutualis(env, "invoices", "validate", "--period", "2026-13")
+    assert refused.returncode != 0 and "not a period" in refused.stderr

@@ -239,6 +239,21 @@ class Stack:
             self._sessions[email] = (time.monotonic(), session)
         return session
 
+    def web_session(self, email: str, password: str = "mutualis-demo") -> requests.Session:
+        """A browser-like session signed in through the pages' form (cookie and CSRF token),
+        for fetching pages without a browser."""
+        session = requests.Session()
+        form = session.get(f"{self.url}/connexion", timeout=10)
+        token = form.text.split('name="csrf" value="')[1].split('"')[0]
+        signed_in = session.post(
+            f"{self.url}/connexion",
+            data={"csrf": token, "email": email, "password": password},
+            timeout=10,
+            allow_redirects=False,
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        return session
+
     def database(self, component: str) -> Engine:
         """A plain engine on a component's database, for checking what was stored; one per
         component, disposed when the stack stops."""

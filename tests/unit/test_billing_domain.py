@@ -107,10 +107,28 @@ def test_a_booking_without_operator_or_damage_is_charged_its_rental_only():
     assert [c.kind for c in charges] == [ChargeKind.RENTAL]
 
 
-def test_a_rental_that_does_not_divide_into_units_is_charged_as_one_piece():
+def test_a_rental_that_does_not_divide_into_units_keeps_its_days_and_prices_them_exactly():
     quote = snowplough().quote.model_copy(update={"rental_cents": 84001, "operator_cents": 0})
     rental = domain.charges_for_return(snowplough(quote=quote, damages=[]), RETURNED_AT)[0]
-    assert (rental.quantity, rental.unit, rental.unit_price_cents) == (1, "C62", 84001)
+    assert (rental.quantity, rental.unit, rental.amount_cents) == (2, "DAY", 84001)
+    # the document's unit price: the fewest decimals whose product is the amount to the cent
+    assert domain.unit_price(rental.amount_cents, rental.quantity) == Decimal("420.005")
+
+
+@pytest.mark.parametrize(
+    ("cents", "quantity", "price"),
+    [
+        (84000, "2", "420.00"),
+        (10000, "3", "33.333"),
+        (100, "0.5", "2.00"),
+        (45001, "2.5", "180.0040"),
+        (1, "7", "0.001"),
+    ],
+)
+def test_a_unit_price_times_the_quantity_is_the_line_amount_to_the_cent(cents, quantity, price):
+    found = domain.unit_price(cents, Decimal(quantity))
+    assert found == Decimal(price)
+    assert domain.round_cents(found * Decimal(quantity) * 100) == cents
 
 
 def test_hourly_bookings_are_charged_in_hours():
@@ -155,7 +173,8 @@ def test_approved_days_are_charged_days_times_day_rate():
         112500,
     )
     assert charge.source_reference == "timesheet:t-1"
-    assert "Claire Martin" in charge.description and "2.5 jour(s)" in charge.description
+    assert "Claire Martin" in charge.description
+    assert "(2,5 jours, le 20/01/2026)" in charge.description
 
 
 # -- numbers, totals, VAT ---------------------------------------------------------------

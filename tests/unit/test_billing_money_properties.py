@@ -18,6 +18,7 @@ from contracts.billing import InvoiceStatus, VatRegime
 from contracts.bookings import BookingSnapshot, Quote
 from contracts.caller import Caller, Role
 from contracts.errors import InvalidInput, NotFound
+from contracts.french import plural
 from services.billing import domain
 
 cents = st.integers(min_value=-(10**9), max_value=10**9)
@@ -317,12 +318,12 @@ def test_every_field_of_a_timesheet_charge():
 
     assert approved(0) == []
     (charge,) = approved(1)
-    assert charge.description == "Mise à disposition de Claire Martin (0.5 jour(s), le 20/01/2026)"
+    assert charge.description == "Mise à disposition de Claire Martin (0,5 jour, le 20/01/2026)"
     assert (charge.charge_date, charge.order_reference) == (date(2026, 2, 1), "EJ-9")
     assert charge.kind == "consulting"
     (charge,) = approved(1, "Révision du PLU")
     assert charge.description == (
-        "Mise à disposition de Claire Martin — Révision du PLU (0.5 jour(s), le 20/01/2026)"
+        "Mise à disposition de Claire Martin — Révision du PLU (0,5 jour, le 20/01/2026)"
     )
 
 
@@ -340,8 +341,8 @@ def test_the_first_valid_siret_is_from_establishment_number_ten_on():
         assert domain.siret_for(siren, 2) == f"{siren}{second:05d}"
 
 
-def test_a_total_that_does_not_divide_is_one_piece_of_the_whole():
-    assert domain._priced(1000, 3, "DAY") == (Decimal(1), domain.PIECE, 1000)
+def test_a_total_that_does_not_divide_keeps_its_units_at_a_rounded_unit_price():
+    assert domain._priced(1000, 3, "DAY") == (Decimal(3), "DAY", 333)
     assert domain._priced(999, 3, "DAY") == (Decimal(3), "DAY", 333)
     assert domain._priced(500, 0, "DAY") == (Decimal(1), domain.PIECE, 500)
 
@@ -716,7 +717,7 @@ def test_a_return_one_day_late_pays_one_day_and_a_one_cent_fee_is_charged(days_l
     )
     title = snapshot.listing_title
     assert late.description.startswith(
-        f"Retard de restitution de « {title} » : {days_late} jour(s) après "
+        f"Retard de restitution de « {title} » : {days_late} {plural(days_late, 'jour')} après "
     )
     on_time = snapshot.model_copy(update={"quote": quote, "days_late": 0})
     assert "late_fee" not in [d.kind for d in domain.charges_for_return(on_time, datetime.now(UTC))]

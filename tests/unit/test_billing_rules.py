@@ -10,9 +10,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from contracts.billing import BillingProfileInput, InvoiceAction, InvoiceStatus, StatementQuery
+from contracts.billing import (
+    BillingProfileInput,
+    InvoiceAction,
+    InvoiceStatus,
+    StatementQuery,
+    VatRegime,
+)
 from contracts.caller import Caller, Role
 from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
+from infra.communes import communes
 from services.billing import domain
 
 SUPPLIER, CUSTOMER, OTHER = "42044", "42218", "42095"
@@ -220,7 +227,7 @@ def profile(commune: str, vat_regime: str = "not_subject") -> SimpleNamespace:
     return SimpleNamespace(
         commune=commune,
         legal_name=f"Commune {commune}",
-        siret=domain.siret_for(f"21{commune}6"[:9].ljust(9, "0")),
+        siret=domain.siret_for(communes().get(commune).siren),
         iban="FR7630001007941234567890185",
         bic="BDFEFRPPCCT",
         street="Place de la Mairie",
@@ -230,6 +237,8 @@ def profile(commune: str, vat_regime: str = "not_subject") -> SimpleNamespace:
         country_code="FR",
         email=None,
         service_code=f"SVC-{commune}",
+        service_code_required=False,
+        one_invoice_per_reference=True,
         vat_regime=vat_regime,
     )
 
@@ -314,6 +323,107 @@ def test_two_customers_get_consecutive_numbers_in_the_order_of_their_codes():
     assert parties.missing([SUPPLIER, "42001", "42001"]) == ["42001"]
 
 
+def test_each_engagement_number_gets_its_invoice_and_damages_leave_the_taxed_one():
+    parties = domain.Parties()
+    parties.add({SUPPLIER: profile(SUPPLIER, "standard"), CUSTOMER: profile(CUSTOMER)})
+    damage = SimpleNamespace(**vars(charge(4, CUSTOMER, 5, 15000, "EJ-1")) | {"kind": "damage"})
+    charges = [
+        charge(1, CUSTOMER, 2, 10000, "EJ-1"),
+        charge(2, CUSTOMER, 3, 2000, "EJ-2"),
+        charge(3, CUSTOMER, 4, 300),
+        damage,
+    ]
+    run = domain.invoices_for(SUPPLIER, "2026-11", date(2026, 12, 1), charges, parties, 0, NOW)
+    issued = [(i.order_reference, i.vat_category, i.total_cents) for i in run.invoices]
+    assert issued == [
+        (None, "S", 360),
+        ("EJ-1", "O", 15000),
+        ("EJ-1", "S", 12000),
+        ("EJ-2", "S", 2400),
+    ]
+    assert [run.lines[i.id] for i in run.invoices] == [["c3"], ["c4"], ["c1"], ["c2"]]
+    out_of_scope = run.invoices[1].vat_breakdown[0]
+    assert out_of_scope["exemption_reason"] == domain.OUT_OF_SCOPE_REASON
+    assert [i.customer.get("engagement_number") for i in run.invoices] == [
+        None,
+        "EJ-1",
+        "EJ-1",
+        "EJ-2",
+    ]
+
+
+def test_a_profile_that_cannot_produce_a_valid_invoice_skips_its_pairs_and_says_what_to_fix():
+    parties = domain.Parties()
+    foreign = SimpleNamespace(**vars(profile(OTHER)) | {"siret": profile(CUSTOMER).siret})
+    parties.add({SUPPLIER: profile(SUPPLIER), CUSTOMER: profile(CUSTOMER), OTHER: foreign})
+    charges = [charge(1, CUSTOMER, 2, 100), charge(2, OTHER, 3, 200), charge(3, OTHER, 4, 5)]
+    run = domain.invoices_for(SUPPLIER, "2026-11", date(2026, 12, 1), charges, parties, 0, NOW)
+    assert [i.customer_commune for i in run.invoices] == [CUSTOMER]
+    (blocked,) = run.skipped
+    assert (blocked.customer_commune, blocked.charges, blocked.code) == (
+        OTHER,
+        2,
+        domain.PROFILE_INCOMPLETE,
+    )
+    assert [(e["field"], e["cause"]) for e in blocked.errors] == [
+        (f"profiles.{OTHER}.siret", "siret_siren")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "causes"),
+    [
+        ({}, []),
+        ({"siret": "2142"}, ["siret_format"]),
+        ({"siret": None}, ["siret_format"]),
+        ({"service_code": None, "service_code_required": True}, ["service_code"]),
+    ],
+)
+def test_a_stored_profile_blocks_documents_it_cannot_make_valid(changes, causes):
+    stored = SimpleNamespace(**vars(profile(CUSTOMER)) | changes)
+    assert [e["cause"] for e in domain.profile_blockers(stored, as_buyer=True)] == causes
+    # a supplier is never asked for a service code
+    as_supplier = [e["cause"] for e in domain.profile_blockers(stored, as_buyer=False)]
+    assert as_supplier == [c for c in causes if c != "service_code"]
+
+
+def test_a_buyer_that_opted_out_gets_one_invoice_whatever_the_engagement_numbers():
+    buyer = SimpleNamespace(**vars(profile(CUSTOMER)) | {"one_invoice_per_reference": False})
+    parties = domain.Parties()
+    parties.add({SUPPLIER: profile(SUPPLIER), CUSTOMER: buyer})
+    charges = [charge(1, CUSTOMER, 2, 100, "EJ-1"), charge(2, CUSTOMER, 3, 200, "EJ-2")]
+    damage = SimpleNamespace(**vars(charge(3, CUSTOMER, 4, 50)) | {"kind": "damage"})
+    run = domain.invoices_for(
+        SUPPLIER, "2026-11", date(2026, 12, 1), [*charges, damage], parties, 0, NOW
+    )
+    (issued,) = run.invoices  # a supplier outside VAT: the damage is O like the rest
+    assert (issued.order_reference, issued.total_cents) == (None, 350)
+    assert issued.vat_breakdown[0]["exemption_reason"] == domain.NOT_SUBJECT_REASON
+
+
+@pytest.mark.parametrize(
+    ("regime", "kind", "vat"),
+    [
+        (VatRegime.STANDARD, "rental", ("S", Decimal("20.00"))),
+        (VatRegime.STANDARD, "damage", ("O", None)),
+        (VatRegime.NOT_SUBJECT, "consulting", ("O", None)),
+        (VatRegime.NOT_SUBJECT, "damage", ("O", None)),
+    ],
+)
+def test_a_damage_is_outside_the_scope_of_vat_whatever_the_suppliers_regime(regime, kind, vat):
+    assert domain.line_vat(kind, regime) == vat
+
+
+def test_the_billing_framework_is_services_for_every_kind_billed_today():
+    assert domain.billing_framework(["rental", "damage", "consulting"]) == "S1"
+    assert domain.billing_framework([]) == "S1"
+    goods = dict(domain.SUPPLY_OF_KIND, rental=domain.GOODS)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(domain, "SUPPLY_OF_KIND", goods)
+        assert domain.billing_framework(["rental"]) == "B1"
+        assert domain.billing_framework(["rental", "operator"]) == "M1"
+
+
 # -- a netting ------------------------------------------------------------------------------
 
 
@@ -352,9 +462,21 @@ def test_a_netting_carries_the_net_positions_and_covers_the_oldest_invoices_firs
 # -- a credit note and a declared profile, as stored ---------------------------------------
 
 
-def test_a_credit_note_credits_each_line_chosen_with_its_vat():
-    line = domain.CreditableLine(2, "Location (2 jours)", 10000, 0, "S", Decimal("20.00"))
-    exempt = domain.CreditableLine(5, "Opérateur", 3000, 0, "O", None)
+def test_a_credit_note_credits_each_line_chosen_with_its_vat_quantity_unit_and_period():
+    line = domain.CreditableLine(
+        2,
+        "Location (2 jours)",
+        10000,
+        0,
+        "S",
+        Decimal("20.00"),
+        kind="rental",
+        quantity=Decimal("2.000"),
+        unit="DAY",
+        service_start=date(2026, 12, 1),
+        service_end=date(2026, 12, 2),
+    )
+    exempt = domain.CreditableLine(5, "Dommage", 3000, 0, "O", None, kind="damage")
     invoice = SimpleNamespace(id="inv-1", supplier_commune=SUPPLIER, customer_commune=CUSTOMER)
     note = domain.credit_note_columns(
         invoice, [(line, 2501), (exempt, 1)], "erreur", date(2027, 1, 4), 7, "u", NOW
@@ -376,14 +498,24 @@ def test_a_credit_note_credits_each_line_chosen_with_its_vat():
             "amount_cents": 2501,
             "vat_category": "S",
             "vat_rate": "20.00",
+            "kind": "rental",
+            "quantity": "2",
+            "unit": "DAY",
+            "service_start": "2026-12-01",
+            "service_end": "2026-12-02",
         },
         {
             "line": 2,
             "invoice_line": 5,
-            "description": "Opérateur",
+            "description": "Dommage",
             "amount_cents": 1,
             "vat_category": "O",
             "vat_rate": None,
+            "kind": "damage",
+            "quantity": "1",
+            "unit": "C62",
+            "service_start": None,
+            "service_end": None,
         },
     ]
     assert (note["issued_at"], note["issued_by"]) == (NOW, "u")
@@ -407,7 +539,7 @@ def test_a_declared_profile_is_stored_compacted_with_a_default_legal_name():
     )
     columns = domain.profile_columns("42044", declared, "u", NOW)
     assert columns == {
-        "legal_name": "Commune de " + domain.commune_name("42044"),
+        "legal_name": "Commune du Chambon-Feugerolles",
         "siret": "21420044600018",
         "iban": "FR283000100794C420440000028",
         "bic": "BDFEFRPPCCT",
@@ -419,6 +551,7 @@ def test_a_declared_profile_is_stored_compacted_with_a_default_legal_name():
         "email": "compta@example.fr",
         "service_code": "SVC-1",
         "service_code_required": declared.service_code_required,
+        "one_invoice_per_reference": True,
         "vat_regime": declared.vat_regime.value,
         "updated_at": NOW,
         "updated_by": "u",

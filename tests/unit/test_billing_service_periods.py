@@ -10,7 +10,7 @@ from lxml import etree
 
 from contracts.billing import ChargeKind
 from services.billing import domain, ubl
-from tests.ubl_validation import problems
+from services.billing.validation import problems
 from tests.unit.test_billing_domain import approval, snowplough
 from tests.unit.test_billing_ubl import NS, SNOWPLOUGH, invoice_of
 

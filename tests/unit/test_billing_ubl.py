@@ -21,8 +21,10 @@ from contracts.billing import (
     Totals,
     VatRegime,
 )
+from contracts.french import commune_title
+from services.billing import cii as cii_module
 from services.billing import domain, pdf, ubl
-from tests.ubl_validation import problems, rule_failures
+from services.billing.validation import embedded_cii, factur_x_problems, problems, rule_failures
 
 NS = {"cac": ubl.CAC, "cbc": ubl.CBC}
 
@@ -31,7 +33,7 @@ def party(insee: str, siren: str, name: str, **extra) -> Party:
     return Party(
         insee_code=insee,
         name=name,
-        legal_name=f"Commune de {name}",
+        legal_name=commune_title(name),
         siren=siren,
         siret=domain.siret_for(siren),
         address=PostalAddress(street="Hôtel de ville", postal_code="42000", city=name),
@@ -221,7 +223,7 @@ def test_the_pdf_shows_who_what_how_much_and_where_to_pay():
     for expected in (
         "FACTURE",
         "42044-2026-000001",
-        "Commune de Le Chambon-Feugerolles",
+        "Commune du Chambon-Feugerolles",
         "Commune de Saint-Étienne",
         SUPPLIER.siret,
         "DIRFIN",
@@ -231,8 +233,29 @@ def test_the_pdf_shows_who_what_how_much_and_where_to_pay():
         "01/04/2026",
         "FR283000100794C420440000028",
         "256 B",
+        "Net à payer",
+        "40 euros",
+        "huit points",
+        "Pas d'escompte",
     ):
         assert expected in text, expected
+    assert "TTC" not in text  # no VAT: a net amount to pay
+
+
+def test_a_taxed_invoice_totals_ttc_and_prices_units_to_the_cent_of_the_line():
+    lines = [("rental", Decimal(2), "DAY", 42000), ("consulting", Decimal(3), "DAY", 3333)]
+    invoice = invoice_of(lines, VatRegime.STANDARD)
+    odd = invoice.lines[1].model_copy(update={"amount_cents": 10000})  # 100 € for 3 days
+    text = text_of(pdf.invoice_pdf(invoice.model_copy(update={"lines": [invoice.lines[0], odd]})))
+    assert "Total TTC à payer" in text and "Net à payer" not in text
+    assert "33,333 €" in text and "100,00 €" in text  # 3 × 33,333 = 100,00 to the cent
+
+
+def test_characters_beyond_latin_print_in_the_whole_font():
+    invoice = invoice_of(SNOWPLOUGH)
+    line = invoice.lines[0].model_copy(update={"description": "Grue Ω ≥ 12 m → chantier"})
+    text = text_of(pdf.invoice_pdf(invoice.model_copy(update={"lines": [line]})))
+    assert "Grue Ω ≥ 12 m → chantier" in text
 
 
 def test_a_long_invoice_runs_over_pages_and_a_credit_note_prints():
@@ -241,3 +264,19 @@ def test_a_long_invoice_runs_over_pages_and_a_credit_note_prints():
     assert len(reader.pages) >= 2
     text = text_of(pdf.credit_note_pdf(credit_note_of(invoice, [(1, 100)])))
     assert "AVOIR" in text and "42044-AV-2026-000001" in text and invoice.number in text
+    assert "Net crédité" in text
+
+
+@pytest.mark.parametrize("regime", list(VatRegime))
+def test_the_pdfs_are_factur_x_carrying_a_valid_cii_of_the_same_document(regime):
+    invoice = invoice_of(SNOWPLOUGH + URBANIST, regime)
+    printed = pdf.invoice_pdf(invoice)
+    assert factur_x_problems(printed) == []
+    cii = etree.fromstring(embedded_cii(printed))
+    ram = {"ram": cii_module.RAM}
+    total = cii.findtext(".//ram:GrandTotalAmount", namespaces=ram)
+    assert total == str(domain.euros(invoice.totals.total_cents))
+    assert [q.text for q in cii.iterfind(".//ram:BilledQuantity", ram)] == ["2", "1", "2.5"]
+    assert "FACTURE" in text_of(printed)  # still the printed invoice
+    note = pdf.credit_note_pdf(credit_note_of(invoice, [(1, 10000)]))
+    assert factur_x_problems(note) == []

@@ -1,8 +1,10 @@
 """Commune names after "de" and "à", and plurals, as a French reader expects them."""
 
+from decimal import Decimal
+
 import pytest
 
-from contracts.french import commune_title, of_commune, plural, to_commune
+from contracts.french import commune_title, decimal_comma, of_commune, plural, to_commune
 
 
 @pytest.mark.parametrize(
@@ -40,3 +42,11 @@ def test_french_takes_the_singular_below_two(quantity, expected):
 
 def test_an_irregular_plural_is_given():
     assert plural(3, "travail", "travaux") == "travaux"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [("0.5", "0,5"), ("2.000", "2"), ("1.25", "1,25"), ("10", "10"), ("100.50", "100,5")],
+)
+def test_numbers_take_a_decimal_comma_and_no_trailing_zeros(value, text):
+    assert decimal_comma(Decimal(value)) == text

@@ -19,6 +19,7 @@ from gateway.pages.french import (
     money,
     month_name,
     period_text,
+    profile_problems,
 )
 
 
@@ -248,3 +249,16 @@ def test_invoice_lines_say_their_units_and_days_in_french():
     assert served_days("2026-12-07", "2026-12-08") == "du 7 au 8 décembre 2026"
     assert served_days("2026-12-07", "2026-12-07") == "le 7 décembre 2026"
     assert served_days(None, None) == ""
+
+
+def test_a_profile_that_holds_invoices_is_explained_in_french():
+    errors = [
+        {"field": "profiles.42044.siret", "cause": "siret_siren", "message": "…"},
+        {"field": "profiles.42189.service_code", "cause": "service_code", "message": "…"},
+        {"field": "profiles.99999.siret", "cause": "unknown", "message": "a SIRET has 14 digits"},
+    ]
+    assert profile_problems(errors) == [
+        "Profil de facturation du Chambon-Feugerolles : le SIRET n'est pas celui de la commune.",
+        "Profil de facturation de Roche-la-Molière : le code service exigé (Chorus Pro) manque.",
+        "Profil de facturation : a SIRET has 14 digits.",
+    ]

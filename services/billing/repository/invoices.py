@@ -78,6 +78,12 @@ def invoices_of(
     )
 
 
+def invoices_of_period(session: Session, period: str) -> list[InvoiceRow]:
+    """Every invoice of a billing period, by number: what an operator checks."""
+    stmt = select(InvoiceRow).where(InvoiceRow.period == period).order_by(InvoiceRow.number)
+    return list(session.scalars(stmt))
+
+
 def get_invoice(session: Session, invoice_id: str, for_update: bool = False) -> InvoiceRow:
     stmt = select(InvoiceRow).where(InvoiceRow.id == invoice_id)
     if for_update:
