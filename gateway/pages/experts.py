@@ -58,7 +58,8 @@ def reasons(explanation: dict) -> dict[str, str]:
     words = {}
     skills = explanation["skills"]
     if skills.get("asked"):
-        words["skills"] = f"{len(skills['matched'])} compétence(s) sur {len(skills['asked'])}" + (
+        found = len(skills["matched"])
+        words["skills"] = (f"{french.counted(found, 'compétence')} sur {len(skills['asked'])}") + (
             f" ; manque : {', '.join(skills['missing'])}" if skills["missing"] else ""
         )
     text = explanation["text"]
@@ -69,8 +70,9 @@ def reasons(explanation: dict) -> dict[str, str]:
     availability = explanation["availability"]
     if availability.get("asked"):
         words["availability"] = (
-            f"{french.number(availability['available_days'])} jour(s) libre(s) pour "
-            f"{french.number(availability['days_needed'])} demandé(s)"
+            french.counted(availability["available_days"], "jour libre", "jours libres")
+            + f" pour {french.number(availability['days_needed'])} "
+            + french.plural(availability["days_needed"], "demandé")
             + ("" if availability["fits"] else " : pas assez")
         )
     rate = explanation["rate"]

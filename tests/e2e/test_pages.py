@@ -58,7 +58,7 @@ def test_a_snowplough_is_booked_lent_returned_and_invoiced(stack, browser, story
     agent = sign_in(browser, stack.url, f"agent.{SAINT_ETIENNE}@mutualis-demo.fr")
     refused_by_csp = csp_errors(agent)
     agent.get_by_role("navigation", name="Navigation principale").get_by_role(
-        "link", name="Catalogue"
+        "link", name="Chercher"
     ).click()
     agent.get_by_label("Que cherchez-vous ?").fill("chasse-neige")
     agent.get_by_role("button", name="Rechercher").click()
@@ -89,15 +89,15 @@ def test_a_snowplough_is_booked_lent_returned_and_invoiced(stack, browser, story
     assert "La réservation est acceptée." in manager.get_by_role("status").first.inner_text()
     manager.get_by_label("État constaté à la remise").fill("Lame neuve, plein fait")
     manager.get_by_role("button", name="Enregistrer la remise").click()
-    assert "Remise" in manager.locator("h1").inner_text()
+    assert "Remis" in manager.locator("h1").inner_text()
     manager.get_by_label("État constaté au retour").fill("Rétroviseur gauche cassé")
     manager.get_by_label("Description du dommage 1").fill("Rétroviseur gauche")
     manager.get_by_label("Montant 1 (€)").fill("150")
     manager.get_by_role("button", name="Enregistrer le retour").click()
-    assert "Rendue" in manager.locator("h1").inner_text()
+    assert "Rendu" in manager.locator("h1").inner_text()
     assert "Rétroviseur gauche : 150,00" in manager.locator("main").inner_text()
     history = manager.locator("section", has_text="Historique").inner_text()
-    for step in ("Demandée", "Acceptée", "Remise", "Rendue"):
+    for step in ("Demandée", "Acceptée", "Remis", "Rendu"):
         assert step in history
 
     story["booking_path"] = booking_url.removeprefix(stack.url)
@@ -120,14 +120,14 @@ def test_a_snowplough_is_booked_lent_returned_and_invoiced(stack, browser, story
     lender_finance.goto("/finances")
     lender_finance.get_by_label("Période (mois)").fill(this_period())
     lender_finance.get_by_role("button", name="Émettre les factures").click()
-    assert "1 facture(s) émise(s)" in lender_finance.get_by_role("status").first.inner_text()
+    assert "1 facture émise" in lender_finance.get_by_role("status").first.inner_text()
 
     buyer = sign_in(browser, stack.url, f"finance.{SAINT_ETIENNE}@mutualis-demo.fr")
     refused_by_buyers_csp = csp_errors(buyer)  # filled as the buyer's pages load
     waiting = buyer.locator("section", has_text="Ce qui vous attend").inner_text()
     assert "Factures à payer (1)" in waiting
     buyer.get_by_role("navigation", name="Navigation principale").get_by_role(
-        "link", name="Finances"
+        "link", name="Factures"
     ).click()
     row = buyer.locator("tbody tr", has_text="Le Chambon-Feugerolles")
     assert "990,00" in row.inner_text() and "Émise" in row.inner_text()
@@ -400,3 +400,90 @@ def test_an_expert_is_found_engaged_and_their_days_approved(stack, browser):
     agent.get_by_role("button", name="Approuver 0,5 j").click()
     assert "ils seront facturés" in agent.get_by_role("status").first.inner_text()
     assert "Approuvé" in agent.locator("tbody").inner_text()
+
+
+MENUS = {
+    # who: the main menu's entries, and a word of the page each one opens
+    f"agent.{SAINT_ETIENNE}": {
+        "Tableau de bord": "Ce qui vous attend",
+        "Chercher": "Que cherchez-vous ?",
+        "Mes demandes": "Réservations",
+        "Experts": "Votre besoin",
+    },
+    f"manager.{CHAMBON}": {
+        "Tableau de bord": "Ce qui vous attend",
+        "Mes annonces": SNOWPLOUGH,
+        "Publier une annonce": "Titre",
+        "Demandes à décider": "Réservations",
+        "Missions": "Missions",
+    },
+    f"finance.{CHAMBON}": {
+        "Tableau de bord": "Ce qui vous attend",
+        "Factures": "Factures reçues",
+        "Paiements": "relevé",
+        "Relevés": "Relevé de compte",
+        "Compensation": "Compensation",
+    },
+    "operator": {
+        "Tableau de bord": "Tableau de bord",
+        "Files d'attente": "evt-bookings--billing.charges",
+        "Épisodes": "épisode",
+    },
+}
+
+
+@pytest.mark.parametrize("who", list(MENUS))
+def test_each_role_finds_its_work_in_the_menu(stack, browser, who):
+    page = sign_in(browser, stack.url, f"{who}@mutualis-demo.fr", bypass_csp=True)
+    menu = page.get_by_role("navigation", name="Navigation principale")
+    assert menu.get_by_role("link").all_inner_texts() == list(MENUS[who])
+    found = {}
+    for label, word in MENUS[who].items():
+        menu.get_by_role("link", name=label, exact=True).click()
+        page.wait_for_load_state()
+        assert word.lower() in page.locator("main").inner_text().lower(), (label, page.url)
+        current = menu.locator("[aria-current=page]").all_inner_texts()
+        assert current == [label], (label, page.url, current)
+        violations = axe_violations(page)
+        if violations:
+            found[label] = violations
+    screenshot(page, f"menu-{who.split('.')[0]}")
+    assert found == {}, describe(found)  # type: ignore[arg-type]
+
+
+def test_a_lost_address_and_a_form_opened_again_answer_in_french(stack, browser):
+    # not signed in: the French page, a way to sign in
+    lost = requests.get(f"{stack.url}/nulle-part", timeout=10)
+    assert lost.status_code == 404 and lost.headers["Content-Type"].startswith("text/html")
+    assert "Page introuvable" in lost.text and 'lang="fr"' in lost.text
+    assert "Not Found" not in lost.text and "Se connecter" in lost.text
+    # a form sent where none is taken
+    posted = requests.post(f"{stack.url}/catalogue", data={}, timeout=10)
+    assert posted.status_code == 405 and "ne reçoit pas de formulaire" in posted.text
+    assert "Method Not Allowed" not in posted.text
+
+    finance = sign_in(browser, stack.url, f"finance.{CHAMBON}@mutualis-demo.fr", bypass_csp=True)
+    answer = finance.goto("/annonces/a/b/c")
+    assert answer.status == 404
+    assert finance.locator("h1").inner_text() == "Page introuvable"
+    menu = finance.get_by_role("navigation", name="Navigation principale")
+    assert "Factures" in menu.inner_text()  # the signed-in menu, to go on from there
+    assert axe_violations(finance) == []
+    screenshot(finance, "erreur-404")
+
+    # the billing run's result, reloaded by GET (a bookmark, the address bar): not replayed
+    answer = finance.goto("/finances/facturation")
+    assert answer.status == 405 and answer.headers["allow"] == "POST"
+    text = finance.locator("main").inner_text()
+    assert "formulaire déjà envoyé" in text and "n'est pas envoyé de nouveau" in text
+    back = finance.get_by_role("link", name="Revenir à la page du formulaire")
+    assert back.get_attribute("href") == "/finances"
+    back.click()
+    finance.wait_for_url("**/finances")
+    assert "Facturer une période" in finance.locator("main").inner_text()
+    # a booking's action opened by GET leads back to the booking
+    answer = finance.goto("/reservations/inconnue/approuver")
+    assert answer.status == 405
+    assert back.get_attribute("href") == "/reservations/inconnue"
+    assert axe_violations(finance) == []
+    screenshot(finance, "erreur-405")
