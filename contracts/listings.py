@@ -153,6 +153,16 @@ class ListingQuery(Input):
     available_to: DateOrInstant | None = Field(default=None, validate_default=True)
     max_rate_cents: Cents | None = Field(default=None, ge=0, le=100_000_000)
     owner: str | None = Field(default=None, pattern=INSEE)
+    sort: Literal["distance", "price"] | None = Field(
+        default=None,
+        description="`price`: cheapest first, the `near` commune's own listings before the "
+        "others; by default nearest first with `near`, else newest first",
+    )
+    count: bool = Field(
+        default=False,
+        description="also say how many listings match on every page (`count`, exact up to "
+        "500; beyond, 500 with `count_exact: false`)",
+    )
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=100)
 
@@ -207,6 +217,10 @@ class ListingView(ListingTerms):
 class ListingPage(BaseModel):
     items: list[ListingView]
     next_cursor: str | None
+    count: int | None = Field(default=None, description="with `count=true`: matches in all")
+    count_exact: bool | None = Field(
+        default=None, description="false: more than `count` listings match"
+    )
 
 
 class Availability(BaseModel):

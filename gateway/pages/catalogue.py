@@ -31,6 +31,9 @@ from gateway.rpc import ServiceRpc
 from infra.communes import communes
 
 RADII_KM = (10, 20, 30, 50, 100)
+PAGE_SIZE = 20
+# the page's sort -> the API's
+SORTS = {"distance": "distance", "prix": "price"}
 PARTIES = (Role.AGENT, Role.MANAGER)
 
 
@@ -69,8 +72,19 @@ class CataloguePages:
             "au": web.arg("au"),
             "rayon": web.arg("rayon", "30"),
             "tarif_max": web.arg("tarif_max"),
+            "tri": web.arg("tri", "distance"),
         }
-        query: dict = {"near": visitor.commune, "limit": 50}
+        if asked["tri"] not in SORTS:
+            asked["tri"] = "distance"
+        cursor, first_rank = web.arg("suite"), web.arg("rang", "1")
+        query: dict = {
+            "near": visitor.commune,
+            "limit": PAGE_SIZE,
+            "sort": SORTS[asked["tri"]],
+            "count": True,
+        }
+        if cursor:
+            query["cursor"] = cursor
         errors: dict[str, list[str]] = {}
         try:
             query["radius_km"] = float(asked["rayon"] or 30)
@@ -99,9 +113,10 @@ class CataloguePages:
                 errors = french.errors_by_field(field_errors(exc))
             else:
                 errors["rayon"] = ["Indiquez un rayon en kilomètres."]
-        items: list[dict] = []
+        result: dict = {"items": [], "next_cursor": None, "count": 0, "count_exact": True}
         if not errors:
-            items = self.listings.search(as_rpc(web.caller), query)["items"]
+            result = self.listings.search(as_rpc(web.caller), query)
+        items = result["items"]
         home = communes().get(visitor.commune)
         picture = None
         if home is not None and home.latitude is not None:
@@ -131,6 +146,12 @@ class CataloguePages:
                 "asked": asked,
                 "errors": errors,
                 "items": items,
+                "count": result["count"],
+                "count_exact": result["count_exact"],
+                "first_rank": int(first_rank) if first_rank.isdigit() else 1,
+                "next_cursor": result["next_cursor"],
+                "paging": {k: v for k, v in asked.items() if v},
+                "sorts": {"distance": "Les plus proches", "prix": "Les moins chers"},
                 "picture": picture,
                 "categories": CATEGORIES,
                 "kinds": french.KINDS,

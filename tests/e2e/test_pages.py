@@ -6,6 +6,7 @@ photographed under test-output/screenshots/."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -487,3 +488,64 @@ def test_a_lost_address_and_a_form_opened_again_answer_in_french(stack, browser)
     assert back.get_attribute("href") == "/reservations/inconnue"
     assert axe_violations(finance) == []
     screenshot(finance, "erreur-405")
+
+
+def test_the_catalogue_counts_pages_and_sorts_its_results(stack, browser):
+    tag = "tractopelle" + uuid.uuid4().hex[:8]
+    manager = stack.as_role("manager", FIRMINY)
+    for n in range(22):
+        answer = manager.post(
+            f"{stack.url}/api/v1/listings",
+            json={
+                "title": f"Mini-pelle {tag} n° {n + 1}",
+                "category": "voirie",
+                "kind": "equipment",
+                "pricing_unit": "day",
+                "rate_cents": 10_000 + 500 * ((n * 7) % 22),  # every rate once, shuffled
+                "quantity": 1,
+            },
+        )
+        assert answer.status_code == 201, answer.text
+    answer = stack.as_role("manager", SAINT_ETIENNE).post(
+        f"{stack.url}/api/v1/listings",
+        json={
+            "title": f"Mini-pelle {tag} de Saint-Étienne",
+            "category": "voirie",
+            "kind": "equipment",
+            "pricing_unit": "day",
+            "rate_cents": 90_000,
+            "quantity": 1,
+        },
+    )
+    assert answer.status_code == 201, answer.text
+
+    agent = sign_in(browser, stack.url, f"agent.{SAINT_ETIENNE}@mutualis-demo.fr", bypass_csp=True)
+    agent.goto("/catalogue")
+    agent.get_by_label("Que cherchez-vous ?").fill(tag)
+    agent.get_by_role("button", name="Rechercher").click()
+    results = agent.locator("section.results")
+    assert agent.locator("#resultats-titre").inner_text() == "23 résultats"
+    assert "Résultats 1 à 20, les plus proches d'abord" in results.inner_text()
+    titles = results.locator("li.result h3").all_inner_texts()
+    assert len(titles) == 20 and titles[0].endswith("de Saint-Étienne")  # 0 km away
+    assert axe_violations(agent) == []
+    screenshot(agent, "catalogue-pages")
+
+    agent.get_by_role("link", name="Résultats suivants").click()
+    assert "Résultats 21 à 23" in results.inner_text()
+    rest = results.locator("li.result h3").all_inner_texts()
+    assert len(rest) == 3 and not set(rest) & set(titles)
+    assert agent.get_by_role("link", name="Résultats suivants").count() == 0
+    agent.get_by_role("link", name="Premiers résultats").click()
+    assert "Résultats 1 à 20" in results.inner_text()
+
+    agent.get_by_label("Trier par").select_option("prix")
+    agent.get_by_role("button", name="Rechercher").click()
+    assert "les moins chers d'abord, ceux de Saint-Étienne en tête" in results.inner_text()
+    prices = [
+        int(p.split(",")[0].replace("\u202f", "").replace(" ", ""))
+        for p in results.locator("li.result .price strong").all_inner_texts()
+    ]
+    assert prices[0] == 900  # Saint-Étienne's own first, whatever its price
+    assert prices[1:] == sorted(prices[1:]) and prices[1] == 100
+    screenshot(agent, "catalogue-tri-prix")
