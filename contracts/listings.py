@@ -161,7 +161,8 @@ class ListingQuery(Input):
     count: bool = Field(
         default=False,
         description="also say how many listings match on every page (`count`, exact up to "
-        "500; beyond, 500 with `count_exact: false`)",
+        "500; beyond, 500 with `count_exact: false`) and, when exact, how they divide "
+        "(`facets`)",
     )
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=100)
@@ -214,12 +215,24 @@ class ListingView(ListingTerms):
     distance_km: float | None = None
 
 
+class ListingFacets(BaseModel):
+    """How the listings matching a search divide (all of them, not the page's)."""
+
+    category: dict[str, int]
+    kind: dict[str, int]
+    owner_commune: dict[str, int] = Field(description="INSEE code -> listings, most first")
+    with_operator: int = Field(description="listings offered with a driver or an operator")
+
+
 class ListingPage(BaseModel):
     items: list[ListingView]
     next_cursor: str | None
     count: int | None = Field(default=None, description="with `count=true`: matches in all")
     count_exact: bool | None = Field(
         default=None, description="false: more than `count` listings match"
+    )
+    facets: ListingFacets | None = Field(
+        default=None, description="with `count=true` and `count_exact`: the matches divided"
     )
 
 

@@ -380,16 +380,35 @@ def count_matches(
     origin: Origin | None,
     period: tuple[datetime, datetime] | None,
     bound: int = COUNT_BOUND,
-) -> tuple[int, bool]:
-    """How many listings match `query` on every page: exact up to `bound`, else `bound` and
-    False ("more than"). The search's own statement, its rows read up to the bound and the
+) -> tuple[int, bool, dict | None]:
+    """How many listings match `query` on every page, exact up to `bound` (else `bound` and
+    False: "more than"), and, when exact, how they divide by category, kind, owner commune
+    and with an operator. The search's own statement, its rows read up to the bound and the
     radius applied to each as the pages apply it."""
     _, statement, params = _prepared(session, query, origin, period)
     rows = session.execute(statement, params | {"page_offset": 0, "page_limit": bound + 1}).all()
     if len(rows) > bound:
-        return bound, False
+        return bound, False, None
     inside = [r for r in rows if _distance(query, origin, r.latitude, r.longitude) is not False]
-    return len(inside), True
+    return len(inside), True, facets_of(inside)
+
+
+def facets_of(rows: Sequence) -> dict:
+    """Counts of the rows by category, kind and owner commune (most first), and of those
+    offered with an operator."""
+
+    def by(name: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[getattr(row, name)] = counts.get(getattr(row, name), 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    return {
+        "category": by("category"),
+        "kind": by("kind"),
+        "owner_commune": by("owner_commune"),
+        "with_operator": sum(1 for row in rows if row.with_operator),
+    }
 
 
 def held_during(

@@ -164,7 +164,7 @@ class Service(OperableService):
             items = _free_now_first_in_emergencies(session, who, items)
             found = {"items": items, "next_cursor": next_cursor}
             if q.count:
-                found["count"], found["count_exact"] = repository.count_matches(
+                found["count"], found["count_exact"], found["facets"] = repository.count_matches(
                     session, q, origin, period
                 )
         return found

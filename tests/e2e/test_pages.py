@@ -530,6 +530,17 @@ def test_the_catalogue_counts_pages_and_sorts_its_results(stack, browser):
     assert len(titles) == 20 and titles[0].endswith("de Saint-Étienne")  # 0 km away
     assert axe_violations(agent) == []
     screenshot(agent, "catalogue-pages")
+    # the map shows every result's commune, not the page's: a link per disc, by keyboard
+    firminy = agent.locator("svg.map a.map-marker", has_text="Firminy")
+    assert firminy.get_attribute("aria-label") == "Firminy : 22 résultats, à 9,3 km"
+    by_commune = agent.locator("section.map-card ul.list").inner_text()
+    assert "Firminy : 22 résultats" in by_commune and "Saint-Étienne : 1 résultat" in by_commune
+    firminy.focus()
+    agent.keyboard.press("Enter")
+    agent.wait_for_url("**commune=42095**")
+    assert agent.locator("#resultats-titre").inner_text() == "22 résultats"
+    agent.get_by_role("link", name="Voir toutes les communes").click()
+    assert agent.locator("#resultats-titre").inner_text() == "23 résultats"
 
     agent.get_by_role("link", name="Résultats suivants").click()
     assert "Résultats 21 à 23" in results.inner_text()
