@@ -560,3 +560,25 @@ def test_the_catalogue_counts_pages_and_sorts_its_results(stack, browser):
     assert prices[0] == 900  # Saint-Étienne's own first, whatever its price
     assert prices[1:] == sorted(prices[1:]) and prices[1] == 100
     screenshot(agent, "catalogue-tri-prix")
+
+
+def test_experts_below_the_relevance_floor_are_left_out_and_said_so(stack, browser):
+    # the lawyer's profile shares one word with this need ("mairie"): 18 % of it
+    need = "Sauvegardes de la mairie"
+    # (Firminy's agent: the lawyer works for Saint-Étienne, another commune to Firminy)
+    agent = sign_in(browser, stack.url, f"agent.{FIRMINY}@mutualis-demo.fr", bypass_csp=True)
+    agent.goto("/experts")
+    agent.get_by_label("Votre besoin, en quelques phrases").fill(need)
+    agent.get_by_role("button", name="Trouver des experts").click()
+    assert agent.locator("#classement-titre").inner_text() == "1 expert classé"
+    best = agent.locator("ol.cards > li").first.inner_text()
+    assert "Nicolas Vial" in best
+    assert "Karim Benaïssa" not in agent.locator("main").inner_text()
+    assert agent.locator("#ecartes").inner_text() == (
+        "1 expert écarté : son profil répond à moins de 30 % du besoin "
+        "(compétences et mots de la description)."
+    )
+    # the words found are the need's, as written (accents and all), never stems
+    assert "mots trouvés : Sauvegardes, mairie" in best
+    assert axe_violations(agent) == []
+    screenshot(agent, "experts-ecartes")
