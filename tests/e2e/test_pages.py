@@ -582,3 +582,21 @@ def test_experts_below_the_relevance_floor_are_left_out_and_said_so(stack, brows
     assert "mots trouvés : Sauvegardes, mairie" in best
     assert axe_violations(agent) == []
     screenshot(agent, "experts-ecartes")
+
+
+def test_lists_and_statements_print_without_the_menus_and_forms(stack, browser):
+    finance = sign_in(browser, stack.url, f"finance.{CHAMBON}@mutualis-demo.fr")
+    for name, path in (
+        ("impression-factures", "/finances?vue=emises"),
+        ("impression-releve", f"/finances/releve?commune={SAINT_ETIENNE}"),
+        ("impression-catalogue", "/catalogue?q=&rayon=30"),
+    ):
+        finance.goto(path)
+        finance.emulate_media(media="print")
+        assert finance.locator("h1").is_visible(), name
+        for hidden in ("header.top", "footer.foot", "main form"):
+            shown = [e.is_visible() for e in finance.locator(hidden).all()]
+            assert not any(shown), (name, hidden)
+        screenshot(finance, name)
+        finance.emulate_media(media="screen")
+        assert finance.locator("header.top").is_visible()
