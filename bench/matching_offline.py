@@ -20,28 +20,8 @@ from bench.consultants import EVALUATION, needs  # noqa: E402
 from bench.load import percentile  # noqa: E402
 from bench.seed import bench_communes  # noqa: E402
 from infra.communes import communes  # noqa: E402
-from services.consultants.domain import (  # noqa: E402
-    ConsultantIndex,
-    Need,
-    Profile,
-    match_consultants,
-)
+from services.consultants.domain import Need, match_consultants  # noqa: E402
 from tests.unit.test_consultants_matching_quality import BLIND, index_of, quality  # noqa: E402
-
-
-def _profile(consultant_id: str, model: dict, home) -> Profile:
-    return Profile(
-        consultant_id=consultant_id,
-        home_commune=home.insee_code,
-        latitude=home.latitude,
-        longitude=home.longitude,
-        name=model["name"],
-        title=model["title"],
-        skills=tuple(model["skills"]),
-        bio=model["bio"],
-        day_rate_cents=model["day_rate_cents"],
-        max_days_per_month=model["max_days_per_month"],
-    )
 
 
 def run(count: int = 10_000, queries: int = 300, seed: int = 7) -> dict:
@@ -58,11 +38,13 @@ def run(count: int = 10_000, queries: int = 300, seed: int = 7) -> dict:
     rng = random.Random(seed)
     homes = bench_communes()
     skill_ids = sorted({s for p in evaluation["profiles"] for s in p["skills"]})
-    big = ConsultantIndex()
+    models = []
     for n in range(count):
         model = rng.choice(evaluation["profiles"])
         skills = list(dict.fromkeys([*model["skills"], rng.choice(skill_ids)]))[:4]
-        big.put(_profile(f"b{n}", model | {"skills": skills}, rng.choice(homes)))
+        home = rng.choice(homes).insee_code
+        models.append(model | {"id": f"b{n}", "skills": skills, "home_commune": home})
+    big = index_of(models)
     times = []
     for _, need in needs(rng, queries):
         ranking_only = Need(
