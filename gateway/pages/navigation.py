@@ -46,12 +46,14 @@ MENUS: dict[Role, tuple[Entry, ...]] = {
         Entry("Publier une annonce", "/annonces/nouvelle"),
         Entry("Demandes à décider", "/reservations", (("vue", "preteur"), ("statut", "requested"))),
         Entry("Missions", "/missions"),
+        Entry("Activité", "/rapports/activite"),
     ),
     Role.FINANCE: (
         Entry("Factures", "/finances", covers=("/finances/factures",)),
         Entry("Paiements", "/finances/rapprochement"),
         Entry("Relevés", "/finances/releve", covers=("/finances/balance-agee",)),
         Entry("Compensation", "/finances/compensation"),
+        Entry("Activité", "/rapports/activite"),
     ),
     Role.OPERATOR: (
         Entry("Files d'attente", "/exploitation/files-d-attente"),

@@ -1,6 +1,7 @@
 """Every web page of the gateway, one mixin per area; gateway.service adds PageRoutes."""
 
 from gateway.pages.account import AccountPages
+from gateway.pages.activity import ActivityPages
 from gateway.pages.assets import StaticFiles
 from gateway.pages.bookings import BookingPages
 from gateway.pages.catalogue import CataloguePages
@@ -16,9 +17,10 @@ class PageRoutes(
     BookingPages,
     ExpertPages,
     FinancePages,
+    ActivityPages,
     EmergencyPages,
     OperationPages,
     StaticFiles,
 ):
     """The pages: account and dashboard, catalogue and listings, bookings, experts and
-    missions, finances, emergency episodes, the operator's queues."""
+    missions, finances and the activity report, emergency episodes, the operator's queues."""

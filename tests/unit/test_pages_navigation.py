@@ -32,11 +32,12 @@ def current(roles, path, query=None):
                 "Publier une annonce",
                 "Demandes à décider",
                 "Missions",
+                "Activité",
             ],
         ),
         (
             Role.FINANCE,
-            ["Tableau de bord", "Factures", "Paiements", "Relevés", "Compensation"],
+            ["Tableau de bord", "Factures", "Paiements", "Relevés", "Compensation", "Activité"],
         ),
         (Role.OPERATOR, ["Tableau de bord", "Files d'attente", "Épisodes"]),
         (Role.COORDINATOR, ["Tableau de bord", "Épisodes"]),
