@@ -270,7 +270,10 @@ class SkillCoverage(BaseModel):
 class TextRelevance(BaseModel):
     score: float  # BM25, relative to the best candidate (1.0)
     bm25: float
-    matched_terms: list[str]
+    matched_terms: list[str]  # the analysed terms (folded, stemmed)
+    matched_words: list[str] = Field(
+        default=[], description="the need's words that matched, as the person wrote them"
+    )
 
 
 class AvailabilityFit(BaseModel):

@@ -153,6 +153,17 @@ class ListingQuery(Input):
     available_to: DateOrInstant | None = Field(default=None, validate_default=True)
     max_rate_cents: Cents | None = Field(default=None, ge=0, le=100_000_000)
     owner: str | None = Field(default=None, pattern=INSEE)
+    sort: Literal["distance", "price"] | None = Field(
+        default=None,
+        description="`price`: cheapest first, the `near` commune's own listings before the "
+        "others; by default nearest first with `near`, else newest first",
+    )
+    count: bool = Field(
+        default=False,
+        description="also say how many listings match on every page (`count`, exact up to "
+        "500; beyond, 500 with `count_exact: false`) and, when exact, how they divide "
+        "(`facets`)",
+    )
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=100)
 
@@ -204,9 +215,25 @@ class ListingView(ListingTerms):
     distance_km: float | None = None
 
 
+class ListingFacets(BaseModel):
+    """How the listings matching a search divide (all of them, not the page's)."""
+
+    category: dict[str, int]
+    kind: dict[str, int]
+    owner_commune: dict[str, int] = Field(description="INSEE code -> listings, most first")
+    with_operator: int = Field(description="listings offered with a driver or an operator")
+
+
 class ListingPage(BaseModel):
     items: list[ListingView]
     next_cursor: str | None
+    count: int | None = Field(default=None, description="with `count=true`: matches in all")
+    count_exact: bool | None = Field(
+        default=None, description="false: more than `count` listings match"
+    )
+    facets: ListingFacets | None = Field(
+        default=None, description="with `count=true` and `count_exact`: the matches divided"
+    )
 
 
 class Availability(BaseModel):

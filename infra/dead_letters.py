@@ -86,3 +86,25 @@ def replay_dead_letters(
             finally:
                 channel.close()
     return moved
+
+
+def queue_depths(conn: Connection, known: Iterable[Subscription] = SUBSCRIPTIONS) -> list[dict]:
+    """Each subscription's messages waiting for their consumer and parked as dead letters,
+    and how many consumers listen, read without touching a message (a passive declare); a
+    queue not declared yet counts as None."""
+    depths = []
+    for sub in known:
+        row = {"subscription": sub, "queue": sub.queue}
+        for key, queue in (("waiting", sub.queue), ("dead_letters", sub.dead_letter_queue)):
+            channel = conn.channel()
+            try:
+                _, count, consumers = channel.queue_declare(queue, passive=True)
+            except conn.channel_errors:  # NOT_FOUND closes the channel
+                count, consumers = None, None
+            else:
+                channel.close()
+            row[key] = count
+            if key == "waiting":
+                row["consumers"] = consumers
+        depths.append(row)
+    return depths

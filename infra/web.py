@@ -66,6 +66,7 @@ class RoutingApp(WsgiApp):
     def __call__(self, environ, start_response):
         request = Request(environ, shallow=True)
         adapter = self.url_map.bind_to_environ(environ)
+        request.url_adapter = adapter  # what an unrouted request's claimant may look up
         try:
             try:
                 provider, values = adapter.match()

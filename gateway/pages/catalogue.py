@@ -15,7 +15,7 @@ from gateway.errors import status_of
 from gateway.pages import french
 from gateway.pages.calendar import month_grid, month_window, parse_month, shift_month
 from gateway.pages.drawing import Place, map_picture
-from gateway.pages.entrypoint import Page, PageProblem, Web, go, page
+from gateway.pages.entrypoint import Page, PageProblem, Web, commune_name, go, page
 from gateway.pages.forms import (
     FormError,
     booking_period,
@@ -28,9 +28,12 @@ from gateway.pages.forms import (
 )
 from gateway.routes import as_rpc
 from gateway.rpc import ServiceRpc
-from infra.communes import communes
+from infra.communes import communes, great_circle_km
 
 RADII_KM = (10, 20, 30, 50, 100)
+PAGE_SIZE = 20
+# the page's sort -> the API's
+SORTS = {"distance": "distance", "prix": "price"}
 PARTIES = (Role.AGENT, Role.MANAGER)
 
 
@@ -52,6 +55,32 @@ def first_offered(listing: dict) -> tuple[date, int]:
     return start, hour
 
 
+def results_map(home_code: str, items: list[dict], facets: dict | None, query: dict):
+    """The map of where the results are: every result's commune when the search counted
+    them (facets), else the page's."""
+    home = communes().get(home_code)
+    if home is None or home.latitude is None:
+        return None
+    if facets is not None:
+        counts = facets["owner_commune"]
+    else:
+        counts = {}
+        for item in items:
+            counts[item["owner_commune"]] = counts.get(item["owner_commune"], 0) + 1
+    places = []
+    for code, count in counts.items():
+        commune = communes().get(code)
+        if commune is None or commune.latitude is None:
+            continue
+        distance = great_circle_km(
+            home.latitude, home.longitude, commune.latitude, commune.longitude
+        )
+        places.append(
+            Place(commune.name, commune.latitude, commune.longitude, count, distance, code)
+        )
+    return map_picture((home.latitude, home.longitude), places, radius_km=query.get("radius_km"))
+
+
 class CataloguePages:
     listings = ServiceRpc("listings")
     bookings = ServiceRpc("bookings")
@@ -69,8 +98,24 @@ class CataloguePages:
             "au": web.arg("au"),
             "rayon": web.arg("rayon", "30"),
             "tarif_max": web.arg("tarif_max"),
+            "tri": web.arg("tri", "distance"),
+            "commune": web.arg("commune"),
         }
-        query: dict = {"near": visitor.commune, "limit": 50}
+        if asked["commune"] and communes().get(asked["commune"]) is None:
+            asked["commune"] = ""
+        if asked["tri"] not in SORTS:
+            asked["tri"] = "distance"
+        cursor, first_rank = web.arg("suite"), web.arg("rang", "1")
+        query: dict = {
+            "near": visitor.commune,
+            "limit": PAGE_SIZE,
+            "sort": SORTS[asked["tri"]],
+            "count": True,
+        }
+        if cursor:
+            query["cursor"] = cursor
+        if asked["commune"]:
+            query["owner"] = asked["commune"]
         errors: dict[str, list[str]] = {}
         try:
             query["radius_km"] = float(asked["rayon"] or 30)
@@ -99,39 +144,29 @@ class CataloguePages:
                 errors = french.errors_by_field(field_errors(exc))
             else:
                 errors["rayon"] = ["Indiquez un rayon en kilomètres."]
-        items: list[dict] = []
+        result: dict = {"items": [], "next_cursor": None, "count": 0, "count_exact": True}
         if not errors:
-            items = self.listings.search(as_rpc(web.caller), query)["items"]
-        home = communes().get(visitor.commune)
-        picture = None
-        if home is not None and home.latitude is not None:
-            counts: dict[str, list[dict]] = {}
-            for item in items:
-                counts.setdefault(item["owner_commune"], []).append(item)
-            places = []
-            for code, found in counts.items():
-                commune = communes().get(code)
-                if commune is None or commune.latitude is None:
-                    continue
-                places.append(
-                    Place(
-                        commune.name,
-                        commune.latitude,
-                        commune.longitude,
-                        len(found),
-                        found[0].get("distance_km"),
-                    )
-                )
-            picture = map_picture(
-                (home.latitude, home.longitude), places, radius_km=query.get("radius_km")
-            )
+            result = self.listings.search(as_rpc(web.caller), query)
+        items = result["items"]
+        picture = results_map(visitor.commune, items, result.get("facets"), query)
         return Page(
             "catalogue.html",
             {
                 "asked": asked,
                 "errors": errors,
                 "items": items,
+                "count": result["count"],
+                "count_exact": result["count_exact"],
+                "first_rank": int(first_rank) if first_rank.isdigit() else 1,
+                "next_cursor": result["next_cursor"],
+                "paging": {k: v for k, v in asked.items() if v},
+                "sorts": {"distance": "Les plus proches", "prix": "Les moins chers"},
                 "picture": picture,
+                "facets": result.get("facets"),
+                "communes_found": [
+                    (code, commune_name(code), n)
+                    for code, n in (result.get("facets") or {}).get("owner_commune", {}).items()
+                ],
                 "categories": CATEGORIES,
                 "kinds": french.KINDS,
                 "radii": RADII_KM,

@@ -3,11 +3,12 @@ caller's commune, score bars, the aging chart, who pays whom. Pure: numbers in, 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
-KM_PER_DEGREE_LAT = 110.574
-KM_PER_DEGREE_LON_AT_EQUATOR = 111.320
+from pyproj import Transformer
+
 NICE_RINGS_KM = (1, 2, 5, 10, 20, 50, 100, 200)
 
 
@@ -23,15 +24,24 @@ class Place:
     longitude: float
     count: int = 1
     distance_km: float | None = None
+    code: str = ""  # its INSEE code, for a link to its results
 
 
 @dataclass(frozen=True)
 class Marker:
+    """A cluster of communes with results, drawn as one disc: its area grows with its count
+    (never one huge bubble), its label placed inside the picture."""
+
     label: str
     x: float
     y: float
     count: int
     distance_km: float | None
+    r: float = 8.0
+    label_x: float = 0.0
+    label_y: float = 0.0
+    codes: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -50,13 +60,50 @@ class MapPicture:
     km_per_px: float
 
 
+@functools.cache
+def _lambert93() -> Transformer:
+    return Transformer.from_crs("EPSG:4326", "EPSG:2154", always_xy=True)
+
+
 def local_km(origin: tuple[float, float], latitude: float, longitude: float) -> tuple[float, float]:
-    """East and north offsets in km from `origin` (equirectangular: exact enough over the
-    tens of km between neighbouring communes)."""
-    lat0, lon0 = origin
-    east = (longitude - lon0) * KM_PER_DEGREE_LON_AT_EQUATOR * math.cos(math.radians(lat0))
-    north = (latitude - lat0) * KM_PER_DEGREE_LAT
-    return east, north
+    """East and north offsets in km from `origin` in Lambert-93 (RGF93, France's official
+    conformal projection: shapes and bearings as on a French map)."""
+    project = _lambert93().transform
+    x0, y0 = project(origin[1], origin[0])
+    x, y = project(longitude, latitude)
+    return (x - x0) / 1000, (y - y0) / 1000
+
+
+MIN_R, MAX_R = 7.0, 22.0
+CHAR_PX = 6.4  # the labels' average advance at 11 px
+LABEL_GAP = 4
+
+
+def marker_radius(count: int, largest: int) -> float:
+    """A disc whose area grows with the count: the largest cluster MAX_R, one result MIN_R."""
+    if largest <= 1:
+        return MIN_R
+    share = (count - 1) / (largest - 1)
+    return round(math.sqrt(MIN_R**2 + share * (MAX_R**2 - MIN_R**2)), 1)
+
+
+def _cluster_label(names: list[str]) -> str:
+    if len(names) == 1:
+        return names[0]
+    if len(names) == 2:
+        return f"{names[0]} et {names[1]}"
+    return f"{names[0]} et {len(names) - 1} autres communes"
+
+
+def _place_label(x: float, y: float, r: float, text: str, size: int) -> tuple[float, float]:
+    """Where a label (centred on its x) sits: above its disc, below it when the top edge is
+    near, and shifted sideways so that it is never cut by the picture's edges."""
+    half_width = len(text) * CHAR_PX / 2
+    label_x = min(max(x, half_width + 2), size - half_width - 2)
+    label_y = y - r - LABEL_GAP
+    if label_y < 14:
+        label_y = y + r + LABEL_GAP + 10
+    return round(label_x, 1), round(label_y, 1)
 
 
 def map_picture(
@@ -66,24 +113,54 @@ def map_picture(
     margin: int = 30,
     radius_km: float | None = None,
 ) -> MapPicture:
-    """The caller's commune in the centre, each place at its bearing and distance, north up;
+    """The caller's commune in the centre, each place where Lambert-93 puts it, north up;
     the scale fits the farthest place (the search radius when there is none), with
-    round-numbered rings."""
+    round-numbered rings. Places whose discs would overlap are drawn as one cluster,
+    at their centre of mass."""
     offsets = [local_km(origin, p.latitude, p.longitude) for p in places]
     farthest = max((math.hypot(e, n) for e, n in offsets), default=0.0)
     extent = max(farthest if farthest > 0 else (radius_km or 0.0), 1.0)
     half = size / 2
     px_per_km = (half - margin) / extent
-    markers = [
-        Marker(
-            label=place.label,
-            x=round(half + east * px_per_km, 1),
-            y=round(half - north * px_per_km, 1),  # SVG's y grows downwards
-            count=place.count,
-            distance_km=place.distance_km,
+    largest = max((p.count for p in places), default=1)
+    # the most results first: a cluster grows around its largest commune
+    ordered = sorted(zip(places, offsets, strict=True), key=lambda po: -po[0].count)
+    clusters: list[dict] = []
+    for place, (east, north) in ordered:
+        x, y = half + east * px_per_km, half - north * px_per_km  # SVG's y grows down
+        r = marker_radius(place.count, largest)
+        for cluster in clusters:
+            if math.hypot(cluster["x"] - x, cluster["y"] - y) < cluster["r"] + r:
+                total = cluster["count"] + place.count
+                cluster["x"] = (cluster["x"] * cluster["count"] + x * place.count) / total
+                cluster["y"] = (cluster["y"] * cluster["count"] + y * place.count) / total
+                cluster["count"] = total
+                cluster["r"] = marker_radius(min(total, largest), largest)
+                cluster["places"].append(place)
+                break
+        else:
+            clusters.append({"x": x, "y": y, "r": r, "count": place.count, "places": [place]})
+    markers = []
+    for cluster in clusters:
+        names = [p.label for p in cluster["places"]]
+        label = _cluster_label(names)
+        x, y = round(cluster["x"], 1), round(cluster["y"], 1)
+        label_x, label_y = _place_label(x, y, cluster["r"], label, size)
+        distances = [p.distance_km for p in cluster["places"] if p.distance_km is not None]
+        markers.append(
+            Marker(
+                label=label,
+                x=x,
+                y=y,
+                count=cluster["count"],
+                distance_km=min(distances) if distances else None,
+                r=cluster["r"],
+                label_x=label_x,
+                label_y=label_y,
+                codes=tuple(p.code for p in cluster["places"] if p.code),
+                names=tuple(names),
+            )
         )
-        for place, (east, north) in zip(places, offsets, strict=True)
-    ]
     rings = [Ring(km, round(km * px_per_km, 1)) for km in NICE_RINGS_KM if km <= extent][-3:]
     return MapPicture(size, half, half, markers, rings, round(1 / px_per_km, 4))
 

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 
 from eventlet.event import Event
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import escape
 from nameko.exceptions import RemoteError
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -25,10 +26,12 @@ from werkzeug.wrappers import Request, Response
 
 from contracts.caller import Role
 from contracts.errors import Forbidden, ServiceError
+from contracts.french import of_commune, to_commune
 from contracts.listings import CATEGORIES
 from gateway.errors import status_of
 from gateway.http import lost_database, request_id_of
 from gateway.pages import french
+from gateway.pages.navigation import MenuItem, menu
 from gateway.pages.sessions import SessionStore, Visitor, same_secret
 from infra.communes import communes
 from infra.database import service_engine
@@ -224,6 +227,9 @@ def make_templates() -> Environment:
         date_time=french.date_time,
         month_name=french.month_name,
         quantity_with_unit=french.quantity_with_unit,
+        counted=french.counted,
+        of_commune=of_commune,
+        to_commune=to_commune,
         served_days=french.served_days,
         period=lambda start, end, unit="day": french.period_text(start, end, unit),
         booking_status=lambda s: french.BOOKING_STATUS.get(s, s),
@@ -272,7 +278,7 @@ class PageRoute(HttpEntrypoint):
             visitor = self.sessions.visitor(request.cookies.get(self._cookie_name()))
             response = self._answer(request, visitor, request_id)
         except Exception as exc:
-            response = self.error_page(exc, visitor, request_id)
+            response = self.error_page(exc, visitor, request_id, request)
         self._secure(response, request_id)
         HTTP_REQUESTS.labels("gateway", self.url, self.method, str(response.status_code)).inc()
         HTTP_DURATION.labels("gateway", self.url, self.method).observe(
@@ -289,20 +295,51 @@ class PageRoute(HttpEntrypoint):
         response.headers["X-Request-ID"] = request_id
 
     def answer_unrouted(self, request: Request, exc: HTTPException) -> Response | None:
-        """A page that does not exist, or a form sent where none is taken: the French error
-        page (the API's paths are the API's to answer)."""
+        """A page that does not exist, or a form's address opened without its form (the
+        result of a form reloaded, a link copied): the French error page, with the menu of
+        whoever is signed in and, for a form's address, a link to the page the form is on
+        (the API's paths are the API's to answer)."""
         if request.path.startswith("/api/"):
             return None
         request_id = request_id_of(request)
-        if isinstance(exc, MethodNotAllowed):
+        try:
+            visitor = self.sessions.visitor(request.cookies.get(self._cookie_name()))
+        except Exception:  # the sessions' database is lost: the page still says what it is
+            log.warning("no session for an unrouted page", exc_info=True)
+            visitor = None
+        if isinstance(exc, MethodNotAllowed) and request.method in ("GET", "HEAD"):
+            problem = PageProblem(
+                405,
+                "Cette adresse est celle d'un formulaire déjà envoyé : elle ne s'ouvre pas "
+                "seule, et le formulaire n'est pas envoyé de nouveau.",
+                back=self._page_above(request),
+            )
+        elif isinstance(exc, MethodNotAllowed):
             problem = PageProblem(405, "Cette page ne reçoit pas de formulaire.")
         else:
             problem = PageProblem(404, "Cette page n'existe pas ou plus.")
-        response = self.error_page(problem, None, request_id)
+        response = self.error_page(problem, visitor, request_id, request)
         if isinstance(exc, MethodNotAllowed):
             response.headers["Allow"] = ", ".join(sorted(exc.valid_methods or ()))
         self._secure(response, request_id)
         return response
+
+    @staticmethod
+    def _page_above(request: Request) -> str:
+        """The nearest page above a form's address that opens with GET (the form is there:
+        /finances for /finances/facturation, the booking for its actions), found with the
+        routes the request was matched against."""
+        routes = getattr(request, "url_adapter", None)
+        parts = request.path.rstrip("/").split("/")
+        while routes is not None and len(parts) > 2:
+            parts.pop()
+            above = "/".join(parts)
+            try:
+                routes.match(above, method="GET")
+            except HTTPException:
+                continue
+            return above
+        return "/tableau-de-bord"
 
     def _cookie_name(self) -> str:
         return "__Host-mutualis_session" if self.secure else "mutualis_session"
@@ -394,42 +431,30 @@ class PageRoute(HttpEntrypoint):
             csrf=csrf,
             path=request.path,
             notice=notice,
+            menu=menu_of(visitor, request),
             **page.context,
         )
         return Response(html, status=page.status, headers=page.headers, mimetype="text/html")
 
-    def error_page(self, exc: BaseException, visitor: Visitor | None, request_id: str) -> Response:
-        if isinstance(exc, PageProblem):
-            status, lines = exc.status, [exc.detail]
-        elif isinstance(exc, Forbidden):
-            status, lines = 403, ["Votre rôle ne donne pas accès à cette page."]
-        elif isinstance(exc, ServiceError):
-            status = status_of(exc)
-            lines = french.explain_refusal(exc)
-        elif lost_database(exc):
-            status, lines = 503, ["Une base de données est indisponible ; réessayez bientôt."]
-        else:
-            if isinstance(exc, RemoteError):
-                log.error("a service failed: %s", exc)
-            else:
-                log.exception("page failed", exc_info=exc)
-            status, lines = 500, ["Une erreur inattendue s'est produite. Elle est enregistrée."]
-        titles = {
-            403: "Accès refusé",
-            404: "Page introuvable",
-            405: "Action impossible",
-            409: "Action impossible",
-            413: "Envoi trop volumineux",
-            422: "Demande refusée",
-            503: "Service momentanément indisponible",
-        }
+    def error_page(
+        self,
+        exc: BaseException,
+        visitor: Visitor | None,
+        request_id: str,
+        request: Request | None = None,
+    ) -> Response:
+        """The French page of a failure: what happened in words, the menu, a way back and
+        the reference to give the support (never werkzeug's English page)."""
+        status, lines = failure_of(exc)
+        back = exc.back if isinstance(exc, PageProblem) else None
         page = Page(
             "error.html",
             {
-                "title": titles.get(status, "Erreur"),
+                "title": ERROR_TITLES.get(status, "Erreur"),
                 "lines": lines,
                 "status": status,
                 "request_id": request_id,
+                "back": back,
             },
             status,
         )
@@ -438,22 +463,74 @@ class PageRoute(HttpEntrypoint):
                 visitor=visitor,
                 csrf=visitor.csrf_token if visitor else "",
                 notice=None,
-                path="",
+                path=request.path if request is not None else "",
+                menu=menu_of(visitor, request),
                 **page.context,
             )
         except Exception:  # the error page itself failed: plain words
             log.exception("error page failed")
-            html = "<!doctype html><title>Erreur</title><p>Erreur " + str(status)
+            html = (
+                '<!doctype html><html lang="fr"><title>Erreur</title>'
+                f"<p>Erreur {status} : {escape(lines[0])}</p></html>"
+            )
         return Response(html, status=status, mimetype="text/html")
 
 
-class PageProblem(Exception):
-    """Stops a page with an HTTP status and a sentence for the person."""
+ERROR_TITLES = {
+    400: "Demande incomprise",
+    403: "Accès refusé",
+    404: "Page introuvable",
+    405: "Action impossible",
+    409: "Action impossible",
+    413: "Envoi trop volumineux",
+    422: "Demande refusée",
+    500: "Erreur inattendue",
+    503: "Service momentanément indisponible",
+}
+UNEXPECTED = "Une erreur inattendue s'est produite. Elle est enregistrée."
 
-    def __init__(self, status: int, detail: str):
+
+def failure_of(exc: BaseException) -> tuple[int, list[str]]:
+    """The HTTP status of a failure and the sentences that tell a person about it."""
+    if isinstance(exc, PageProblem):
+        return exc.status, [exc.detail]
+    if isinstance(exc, Forbidden):
+        return 403, ["Votre rôle ne donne pas accès à cette page."]
+    if isinstance(exc, ServiceError):
+        return status_of(exc), french.explain_refusal(exc)
+    if lost_database(exc):
+        return 503, ["Une base de données est indisponible ; réessayez bientôt."]
+    if isinstance(exc, HTTPException) and exc.code is not None and exc.code < 500:
+        # werkzeug's own refusals while reading a request (a malformed form, too large)
+        sentences = {
+            404: "Cette page n'existe pas ou plus.",
+            413: "Le fichier ou le formulaire est trop volumineux.",
+        }
+        return exc.code, [sentences.get(exc.code, "Le navigateur a envoyé une demande illisible.")]
+    if isinstance(exc, RemoteError):
+        log.error("a service failed: %s", exc)
+    else:
+        log.exception("page failed", exc_info=exc)
+    return 500, [UNEXPECTED]
+
+
+def menu_of(visitor: Visitor | None, request: Request | None) -> list[MenuItem]:
+    if visitor is None:
+        return []
+    if request is None:
+        return menu(visitor.roles, "")
+    return menu(visitor.roles, request.path, request.args)
+
+
+class PageProblem(Exception):
+    """Stops a page with an HTTP status and a sentence for the person, and where to go
+    back to (the dashboard unless said)."""
+
+    def __init__(self, status: int, detail: str, back: str | None = None):
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.back = back
 
 
 page = PageRoute.decorator

@@ -53,24 +53,50 @@ def days_worked(form) -> dict:
     }
 
 
+# below this share of what was asked (skills and words, as weighed in the score), a
+# candidate is not shown: a lawyer is no answer to a ransomware attack, however near
+RELEVANCE_FLOOR = 0.3
+
+
+def relevance(explanation: dict) -> float | None:
+    """How well a candidate answers the need itself, in [0, 1]: the skills and text
+    components, weighed as in the score; None when the need asked neither."""
+    components, weights = explanation["components"], explanation["weights"]
+    asked = [k for k in ("skills", "text") if k in weights]
+    if not asked:
+        return None
+    total = sum(weights[k] for k in asked)
+    return sum(weights[k] * components.get(k, 0.0) for k in asked) / total
+
+
 def reasons(explanation: dict) -> dict[str, str]:
     """Each score component in words, next to its bar."""
     words = {}
     skills = explanation["skills"]
     if skills.get("asked"):
-        words["skills"] = f"{len(skills['matched'])} compétence(s) sur {len(skills['asked'])}" + (
-            f" ; manque : {', '.join(skills['missing'])}" if skills["missing"] else ""
-        )
+        # as the bar counts them: a related skill covers half of the one asked
+        direct = sum(1 for m in skills["matched"] if m["via"] == "direct")
+        related = len(skills["matched"]) - direct
+        words["skills"] = f"{french.counted(direct, 'compétence')} sur {len(skills['asked'])}"
+        if related:
+            words["skills"] += (
+                f", {french.counted(related, 'voisine')} "
+                f"({french.plural(related, 'comptée')} à moitié)"
+            )
+        if skills["missing"]:
+            words["skills"] += f" ; manque : {', '.join(skills['missing'])}"
     text = explanation["text"]
-    if text.get("matched_terms"):
-        words["text"] = "mots trouvés : " + ", ".join(text["matched_terms"])
+    shown = text.get("matched_words") or text.get("matched_terms")
+    if shown:
+        words["text"] = "mots trouvés : " + ", ".join(shown)
     if explanation.get("distance_km") is not None:
         words["distance"] = f"à {french.km(explanation['distance_km'])} km"
     availability = explanation["availability"]
     if availability.get("asked"):
         words["availability"] = (
-            f"{french.number(availability['available_days'])} jour(s) libre(s) pour "
-            f"{french.number(availability['days_needed'])} demandé(s)"
+            french.counted(availability["available_days"], "jour libre", "jours libres")
+            + f" pour {french.number(availability['days_needed'])} "
+            + french.plural(availability["days_needed"], "demandé")
             + ("" if availability["fits"] else " : pas assez")
         )
     rate = explanation["rate"]
@@ -93,6 +119,7 @@ class ExpertPages:
     def _experts(self, web: Web, asked: dict, errors: dict, request_for, status: int = 200):
         query: dict = {"limit": 10}
         matches: list[dict] = []
+        left_out = 0
         searched = any(asked.values())
         if searched:
             try:
@@ -111,6 +138,12 @@ class ExpertPages:
                 if ceiling is not None:
                     query["max_day_rate_cents"] = ceiling
                 found = self.consultants.match(as_rpc(web.caller), query)
+                relevant = [
+                    m
+                    for m in found["items"]
+                    if (relevance(m["explanation"]) or RELEVANCE_FLOOR) >= RELEVANCE_FLOOR
+                ]
+                left_out = len(found["items"]) - len(relevant)
                 matches = [
                     m
                     | {
@@ -119,7 +152,7 @@ class ExpertPages:
                         ),
                         "reasons": reasons(m["explanation"]),
                     }
-                    for m in found["items"]
+                    for m in relevant
                 ]
             except FormError as exc:
                 errors = errors | {exc.field: [exc.message]}
@@ -133,6 +166,8 @@ class ExpertPages:
                 "asked": asked,
                 "errors": errors,
                 "matches": matches,
+                "left_out": left_out,
+                "floor": round(RELEVANCE_FLOOR * 100),
                 "searched": searched,
                 "request_for": request_for,
                 "may_request": web.visitor.has(*PARTIES),

@@ -6,13 +6,15 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from babel.numbers import format_currency, format_decimal
+
 from contracts.billing import unit_name
 from contracts.clock import MONTHS, PARIS, WEEKDAYS
 from contracts.errors import ServiceError
-from contracts.french import of_commune
+from contracts.french import of_commune, plural
 from infra.communes import communes
 
-NBSP = "\u202f"  # narrow no-break space, the French thousands separator
+LOCALE = "fr_FR"
 
 
 BOOKING_STATUS = {
@@ -22,8 +24,9 @@ BOOKING_STATUS = {
     "rejected": "Refusée",
     "cancelled": "Annulée",
     "expired": "Expirée",
-    "checked_out": "Remise",
-    "returned": "Rendue",
+    # the equipment's state from the hand-over on ("Remise" read as a discount)
+    "checked_out": "Remis",
+    "returned": "Rendu",
 }
 ENGAGEMENT_STATUS = {
     "requested": "Demandée",
@@ -140,27 +143,33 @@ INPUT_MESSAGES = {
 
 
 def money(cents: int | None, currency: str = "EUR") -> str:
-    """12345678 -> '123 456,78 €' (with narrow no-break spaces)."""
+    """12345678 -> '123 456,78 €' (CLDR's French: narrow no-break spaces between thousands,
+    a no-break space before the symbol)."""
     if cents is None:
         return "—"
-    sign = "−" if cents < 0 else ""
-    euros, rest = divmod(abs(int(cents)), 100)
-    grouped = f"{euros:,}".replace(",", NBSP)
-    symbol = "€" if currency == "EUR" else currency
-    return f"{sign}{grouped},{rest:02d}{NBSP}{symbol}"
+    return format_currency(Decimal(int(cents)) / 100, currency, locale=LOCALE)
 
 
 def number(value: Decimal | float | int | None) -> str:
-    """2.5 -> '2,5'; 2.0 -> '2'."""
+    """2.5 -> '2,5'; 2.0 -> '2'; 12345 -> '12 345'."""
     if value is None:
         return "—"
-    text = f"{Decimal(str(value)).normalize():f}"
-    return text.replace(".", ",")
+    return format_decimal(Decimal(str(value)), locale=LOCALE)
+
+
+def counted(
+    quantity: Decimal | float | int | None, singular: str, plural_form: str | None = None
+) -> str:
+    """'1 facture émise', '2 jours', '0,5 jour': the number and its noun in the right number
+    (French: singular below 2)."""
+    if quantity is None:
+        return f"— {plural_form or singular + 's'}"
+    return f"{number(quantity)} {plural(quantity, singular, plural_form)}"
 
 
 def km(value: float | None) -> str:
     """6.04 -> '6,0'."""
-    return "—" if value is None else f"{value:.1f}".replace(".", ",")
+    return "—" if value is None else format_decimal(value, format="#,##0.0", locale=LOCALE)
 
 
 def _as_date(value: date | datetime | str) -> date:

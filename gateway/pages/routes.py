@@ -1,12 +1,14 @@
 """Every web page of the gateway, one mixin per area; gateway.service adds PageRoutes."""
 
 from gateway.pages.account import AccountPages
+from gateway.pages.activity import ActivityPages
 from gateway.pages.assets import StaticFiles
 from gateway.pages.bookings import BookingPages
 from gateway.pages.catalogue import CataloguePages
 from gateway.pages.emergencies import EmergencyPages
 from gateway.pages.experts import ExpertPages
 from gateway.pages.finances import FinancePages
+from gateway.pages.operations import OperationPages
 
 
 class PageRoutes(
@@ -15,8 +17,10 @@ class PageRoutes(
     BookingPages,
     ExpertPages,
     FinancePages,
+    ActivityPages,
     EmergencyPages,
+    OperationPages,
     StaticFiles,
 ):
     """The pages: account and dashboard, catalogue and listings, bookings, experts and
-    missions, finances, emergency episodes."""
+    missions, finances and the activity report, emergency episodes, the operator's queues."""

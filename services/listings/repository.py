@@ -185,8 +185,11 @@ class SearchShape(NamedTuple):
     near: bool
     radius: bool
     nearest_first: bool  # PostgreSQL: walk the nearest-neighbour index
+    by_price: bool = False  # cheapest first (the caller's own commune's before the others)
 
 
+# a search's count is exact up to this many listings, then says "more than"
+COUNT_BOUND = 500
 _LISTINGS = ListingRow.__table__
 _BLACKOUTS = BlackoutRow.__table__
 _BOOKED = BookedPeriod.__table__
@@ -230,19 +233,13 @@ def search_statement(shape: SearchShape) -> Select:
             ),
             units_held < t.c.quantity,
         )
+    if shape.by_price:
+        stmt = _within_radius(stmt, shape) if shape.near else stmt
+        own = (t.c.owner_commune == bindparam("own_commune")).desc()
+        return paged(stmt.order_by(own, t.c.rate_cents, t.c.id))
     if not shape.near:
         return paged(stmt.order_by(t.c.created_at.desc(), t.c.id))
-    d_lat = t.c.latitude - bindparam("lat")
-    d_lon = (t.c.longitude - bindparam("lon")) * bindparam("lon_scale")
-    flat_distance = d_lat * d_lat + d_lon * d_lon
-    stmt = stmt.where(t.c.latitude.is_not(None))
-    if shape.radius:
-        stmt = stmt.where(flat_distance <= bindparam("flat_radius"))
-        if not shape.nearest_first:  # SQLite: narrow the rows to sort with the latitude index
-            stmt = stmt.where(
-                t.c.latitude.between(bindparam("lat_min"), bindparam("lat_max")),
-                t.c.longitude.between(bindparam("lon_min"), bindparam("lon_max")),
-            )
+    stmt = _within_radius(stmt, shape)
     if shape.nearest_first:
         # PostgreSQL walks its nearest-neighbour index and stops at the page's end;
         # ordering by anything more (an id for ties) would make it sort every match
@@ -250,7 +247,29 @@ def search_statement(shape: SearchShape) -> Select:
         here = func.point(bindparam("knn_lon"), bindparam("lat"))
         knn = func.point(t.c.longitude * scale, t.c.latitude).op("<->")(here)
         return paged(stmt.order_by(knn))
-    return paged(stmt.order_by(flat_distance, t.c.id))
+    return paged(stmt.order_by(_flat_distance(), t.c.id))
+
+
+def _flat_distance():
+    t = _LISTINGS
+    d_lat = t.c.latitude - bindparam("lat")
+    d_lon = (t.c.longitude - bindparam("lon")) * bindparam("lon_scale")
+    return d_lat * d_lat + d_lon * d_lon
+
+
+def _within_radius(stmt: Select, shape: SearchShape) -> Select:
+    """Located listings, within the radius on a flat earth (a little more than the true
+    radius, which `search` applies to each row)."""
+    t = _LISTINGS
+    stmt = stmt.where(t.c.latitude.is_not(None))
+    if shape.radius:
+        stmt = stmt.where(_flat_distance() <= bindparam("flat_radius"))
+        if not shape.nearest_first:  # SQLite: narrow the rows to sort with the latitude index
+            stmt = stmt.where(
+                t.c.latitude.between(bindparam("lat_min"), bindparam("lat_max")),
+                t.c.longitude.between(bindparam("lon_min"), bindparam("lon_max")),
+            )
+    return stmt
 
 
 def search_shape(
@@ -270,7 +289,8 @@ def search_shape(
         period=period is not None,
         near=origin is not None,
         radius=origin is not None and query.radius_km is not None,
-        nearest_first=origin is not None and dialect == "postgresql",
+        nearest_first=origin is not None and dialect == "postgresql" and query.sort != "price",
+        by_price=query.sort == "price",
     )
 
 
@@ -294,6 +314,8 @@ def search_parameters(
         params["owner"] = query.owner
     if period is not None:
         params["period_start"], params["period_end"] = period
+    if shape.by_price:
+        params["own_commune"] = query.near or ""
     if origin is not None:
         params |= {"lat": origin.latitude, "lon": origin.longitude, "lon_scale": origin.lon_scale}
         if shape.nearest_first:
@@ -313,24 +335,80 @@ def search(
     period: tuple[datetime, datetime] | None,
 ) -> tuple[list[dict], str | None]:
     """One page of published listings matching `query`; by distance when there is an origin."""
-    terms = query_terms(query.q)  # folded once: the shape counts them, the parameters hold them
-    shape = search_shape(query, terms, origin, period, session.bind.dialect.name)
-    params = search_parameters(shape, query, terms, origin, period)
-    statement = search_statement(shape)
+    shape, statement, params = _prepared(session, query, origin, period)
     rows, next_cursor = page_at(session, statement, params, query.cursor, query.limit, rows=True)
     items = []
     for row in rows:
         values = row._asdict()
         latitude, longitude = values.pop("latitude"), values.pop("longitude")
-        distance = None
-        if origin is not None:
-            distance = great_circle_km(origin.latitude, origin.longitude, latitude, longitude)
-            if query.radius_km is not None and distance > query.radius_km:
-                continue
+        distance = _distance(query, origin, latitude, longitude)
+        if distance is False:
+            continue
         items.append(view_from(values, distance_km=distance))
-    if origin is not None:  # the SQL order is flat-earth: exact within the page
+    if origin is not None and not shape.by_price:  # the SQL order is flat-earth: exact here
         items.sort(key=lambda item: (item["distance_km"], item["id"]))
     return items, next_cursor
+
+
+def _prepared(
+    session: Session,
+    query: ListingQuery,
+    origin: Origin | None,
+    period: tuple[datetime, datetime] | None,
+) -> tuple[SearchShape, Select, dict]:
+    """The shape, statement and values of a search (its terms folded once: the shape counts
+    them, the parameters hold them)."""
+    terms = query_terms(query.q)
+    shape = search_shape(query, terms, origin, period, session.bind.dialect.name)
+    return shape, search_statement(shape), search_parameters(shape, query, terms, origin, period)
+
+
+def _distance(query: ListingQuery, origin: Origin | None, latitude, longitude):
+    """The listing's distance from the origin (None without one), or False when it lies
+    beyond the radius asked."""
+    if origin is None:
+        return None
+    distance = great_circle_km(origin.latitude, origin.longitude, latitude, longitude)
+    if query.radius_km is not None and distance > query.radius_km:
+        return False
+    return distance
+
+
+def count_matches(
+    session: Session,
+    query: ListingQuery,
+    origin: Origin | None,
+    period: tuple[datetime, datetime] | None,
+    bound: int = COUNT_BOUND,
+) -> tuple[int, bool, dict | None]:
+    """How many listings match `query` on every page, exact up to `bound` (else `bound` and
+    False: "more than"), and, when exact, how they divide by category, kind, owner commune
+    and with an operator. The search's own statement, its rows read up to the bound and the
+    radius applied to each as the pages apply it."""
+    _, statement, params = _prepared(session, query, origin, period)
+    rows = session.execute(statement, params | {"page_offset": 0, "page_limit": bound + 1}).all()
+    if len(rows) > bound:
+        return bound, False, None
+    inside = [r for r in rows if _distance(query, origin, r.latitude, r.longitude) is not False]
+    return len(inside), True, facets_of(inside)
+
+
+def facets_of(rows: Sequence) -> dict:
+    """Counts of the rows by category, kind and owner commune (most first), and of those
+    offered with an operator."""
+
+    def by(name: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[getattr(row, name)] = counts.get(getattr(row, name), 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    return {
+        "category": by("category"),
+        "kind": by("kind"),
+        "owner_commune": by("owner_commune"),
+        "with_operator": sum(1 for row in rows if row.with_operator),
+    }
 
 
 def held_during(

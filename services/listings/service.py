@@ -162,7 +162,12 @@ class Service(OperableService):
         with self.db.reading() as session:
             items, next_cursor = repository.search(session, q, origin, period)
             items = _free_now_first_in_emergencies(session, who, items)
-        return {"items": items, "next_cursor": next_cursor}
+            found = {"items": items, "next_cursor": next_cursor}
+            if q.count:
+                found["count"], found["count_exact"], found["facets"] = repository.count_matches(
+                    session, q, origin, period
+                )
+        return found
 
     @rpc
     def availability(self, caller: dict, listing_id: str, start: str, end: str) -> dict:

@@ -7,7 +7,7 @@ import uuid
 
 from sqlalchemy import text
 
-from tests.support import wait_until
+from tests.support import assert_problem, wait_until
 
 SNOWPLOUGH = {
     "title": "Chasse-neige Mercedes Arocs, lame 3,4 m",
@@ -97,3 +97,62 @@ def test_without_a_token_the_api_answers_401(stack):
         assert answer.status_code == 401
         assert answer.json()["status"] == 401
         assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_search_sorted_by_price_puts_the_own_commune_first_counts_and_pages(stack):
+    from sqlalchemy.orm import Session
+
+    from contracts.listings import ListingQuery
+    from infra.communes import communes
+    from services.listings.domain import Origin
+    from services.listings.repository import count_matches
+
+    tag = uuid.uuid4().hex
+    published = {}
+    for commune, rate in (("42044", 9000), ("42095", 5000), ("42218", 12000), ("42218", 7000)):
+        answer = stack.as_role("manager", commune).post(
+            f"{stack.url}/api/v1/listings",
+            json=SNOWPLOUGH | {"title": f"Tractopelle {tag} {rate}", "rate_cents": rate},
+        )
+        assert answer.status_code == 201, answer.text
+        published[rate] = answer.json()["id"]
+
+    agent = stack.as_role("agent", "42218")
+    search = f"{stack.url}/api/v1/listings"
+    asked = {"q": tag, "near": "42218", "radius_km": 30, "sort": "price", "count": "true"}
+    seen, cursor = [], None
+    while True:
+        answer = agent.get(
+            search, params=asked | {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        )
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["count"] == 4 and body["count_exact"] is True
+        assert body["facets"] == {
+            "category": {"deneigement": 4},
+            "kind": {"vehicle": 4},
+            "owner_commune": {"42218": 2, "42044": 1, "42095": 1},
+            "with_operator": 4,
+        }
+        seen += [item["id"] for item in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    # Saint-Étienne's own first (cheapest first among them), then the others by price
+    assert seen == [published[7000], published[12000], published[5000], published[9000]]
+
+    nearest = agent.get(search, params={"q": tag, "near": "42218", "radius_km": 30}).json()
+    assert [i["owner_commune"] for i in nearest["items"]][:2] == ["42218", "42218"]
+    assert "count" not in nearest or nearest["count"] is None  # asked for only
+
+    refused = agent.get(search, params={"q": tag, "sort": "cheapest"})
+    assert_problem(refused, 422)
+    assert [e["field"] for e in refused.json()["errors"]] == ["sort"]
+
+    # beyond its bound the count says "more than"
+    home = communes().get("42218")
+    query = ListingQuery(q=tag, near="42218", radius_km=30)
+    with Session(stack.database("listings")) as session:
+        origin = Origin(home.latitude, home.longitude)
+        assert count_matches(session, query, origin, None, bound=3) == (3, False, None)
+        assert count_matches(session, query, origin, None, bound=4)[:2] == (4, True)

@@ -6,6 +6,7 @@ photographed under test-output/screenshots/."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,7 @@ def test_a_snowplough_is_booked_lent_returned_and_invoiced(stack, browser, story
     agent = sign_in(browser, stack.url, f"agent.{SAINT_ETIENNE}@mutualis-demo.fr")
     refused_by_csp = csp_errors(agent)
     agent.get_by_role("navigation", name="Navigation principale").get_by_role(
-        "link", name="Catalogue"
+        "link", name="Chercher"
     ).click()
     agent.get_by_label("Que cherchez-vous ?").fill("chasse-neige")
     agent.get_by_role("button", name="Rechercher").click()
@@ -90,15 +91,15 @@ def test_a_snowplough_is_booked_lent_returned_and_invoiced(stack, browser, story
     assert "La réservation est acceptée." in manager.get_by_role("status").first.inner_text()
     manager.get_by_label("État constaté à la remise").fill("Lame neuve, plein fait")
     manager.get_by_role("button", name="Enregistrer la remise").click()
-    assert "Remise" in manager.locator("h1").inner_text()
+    assert "Remis" in manager.locator("h1").inner_text()
     manager.get_by_label("État constaté au retour").fill("Rétroviseur gauche cassé")
     manager.get_by_label("Description du dommage 1").fill("Rétroviseur gauche")
     manager.get_by_label("Montant 1 (€)").fill("150")
     manager.get_by_role("button", name="Enregistrer le retour").click()
-    assert "Rendue" in manager.locator("h1").inner_text()
+    assert "Rendu" in manager.locator("h1").inner_text()
     assert "Rétroviseur gauche : 150,00" in manager.locator("main").inner_text()
     history = manager.locator("section", has_text="Historique").inner_text()
-    for step in ("Demandée", "Acceptée", "Remise", "Rendue"):
+    for step in ("Demandée", "Acceptée", "Remis", "Rendu"):
         assert step in history
 
     story["booking_path"] = booking_url.removeprefix(stack.url)
@@ -121,14 +122,14 @@ def test_a_snowplough_is_booked_lent_returned_and_invoiced(stack, browser, story
     lender_finance.goto("/finances")
     lender_finance.get_by_label("Période (mois)").fill(this_period())
     lender_finance.get_by_role("button", name="Émettre les factures").click()
-    assert "1 facture(s) émise(s)" in lender_finance.get_by_role("status").first.inner_text()
+    assert "1 facture émise" in lender_finance.get_by_role("status").first.inner_text()
 
     buyer = sign_in(browser, stack.url, f"finance.{SAINT_ETIENNE}@mutualis-demo.fr")
     refused_by_buyers_csp = csp_errors(buyer)  # filled as the buyer's pages load
     waiting = buyer.locator("section", has_text="Ce qui vous attend").inner_text()
     assert "Factures à payer (1)" in waiting
     buyer.get_by_role("navigation", name="Navigation principale").get_by_role(
-        "link", name="Finances"
+        "link", name="Factures"
     ).click()
     row = buyer.locator("tbody tr", has_text="Le Chambon-Feugerolles")
     assert "990,00" in row.inner_text() and "Émise" in row.inner_text()
@@ -407,3 +408,249 @@ def test_an_expert_is_found_engaged_and_their_days_approved(stack, browser):
     agent.get_by_role("button", name="Approuver 0,5 j").click()
     assert "ils seront facturés" in agent.get_by_role("status").first.inner_text()
     assert "Approuvé" in agent.locator("tbody").inner_text()
+
+
+MENUS = {
+    # who: the main menu's entries, and a word of the page each one opens
+    f"agent.{SAINT_ETIENNE}": {
+        "Tableau de bord": "Ce qui vous attend",
+        "Chercher": "Que cherchez-vous ?",
+        "Mes demandes": "Réservations",
+        "Experts": "Votre besoin",
+    },
+    f"manager.{CHAMBON}": {
+        "Tableau de bord": "Ce qui vous attend",
+        "Mes annonces": SNOWPLOUGH,
+        "Publier une annonce": "Titre",
+        "Demandes à décider": "Réservations",
+        "Missions": "Missions",
+        "Activité": "Ce que nous avons prêté",
+    },
+    f"finance.{CHAMBON}": {
+        "Tableau de bord": "Ce qui vous attend",
+        "Factures": "Factures reçues",
+        "Paiements": "relevé",
+        "Relevés": "Relevé de compte",
+        "Compensation": "Compensation",
+        "Activité": "Acheter ou emprunter",
+    },
+    "operator": {
+        "Tableau de bord": "Tableau de bord",
+        "Files d'attente": "evt-bookings--billing.charges",
+        "Épisodes": "épisode",
+    },
+}
+
+
+@pytest.mark.parametrize("who", list(MENUS))
+def test_each_role_finds_its_work_in_the_menu(stack, browser, who):
+    page = sign_in(browser, stack.url, f"{who}@mutualis-demo.fr", bypass_csp=True)
+    menu = page.get_by_role("navigation", name="Navigation principale")
+    assert menu.get_by_role("link").all_inner_texts() == list(MENUS[who])
+    found = {}
+    for label, word in MENUS[who].items():
+        menu.get_by_role("link", name=label, exact=True).click()
+        page.wait_for_load_state()
+        assert word.lower() in page.locator("main").inner_text().lower(), (label, page.url)
+        current = menu.locator("[aria-current=page]").all_inner_texts()
+        assert current == [label], (label, page.url, current)
+        violations = axe_violations(page)
+        if violations:
+            found[label] = violations
+    screenshot(page, f"menu-{who.split('.')[0]}")
+    assert found == {}, describe(found)  # type: ignore[arg-type]
+
+
+def test_a_lost_address_and_a_form_opened_again_answer_in_french(stack, browser):
+    # not signed in: the French page, a way to sign in
+    lost = requests.get(f"{stack.url}/nulle-part", timeout=10)
+    assert lost.status_code == 404 and lost.headers["Content-Type"].startswith("text/html")
+    assert "Page introuvable" in lost.text and 'lang="fr"' in lost.text
+    assert "Not Found" not in lost.text and "Se connecter" in lost.text
+    # a form sent where none is taken
+    posted = requests.post(f"{stack.url}/catalogue", data={}, timeout=10)
+    assert posted.status_code == 405 and "ne reçoit pas de formulaire" in posted.text
+    assert "Method Not Allowed" not in posted.text
+
+    finance = sign_in(browser, stack.url, f"finance.{CHAMBON}@mutualis-demo.fr", bypass_csp=True)
+    answer = finance.goto("/annonces/a/b/c")
+    assert answer.status == 404
+    assert finance.locator("h1").inner_text() == "Page introuvable"
+    menu = finance.get_by_role("navigation", name="Navigation principale")
+    assert "Factures" in menu.inner_text()  # the signed-in menu, to go on from there
+    assert axe_violations(finance) == []
+    screenshot(finance, "erreur-404")
+
+    # the billing run's result, reloaded by GET (a bookmark, the address bar): not replayed
+    answer = finance.goto("/finances/facturation")
+    assert answer.status == 405 and answer.headers["allow"] == "POST"
+    text = finance.locator("main").inner_text()
+    assert "formulaire déjà envoyé" in text and "n'est pas envoyé de nouveau" in text
+    back = finance.get_by_role("link", name="Revenir à la page du formulaire")
+    assert back.get_attribute("href") == "/finances"
+    back.click()
+    finance.wait_for_url("**/finances")
+    assert "Facturer une période" in finance.locator("main").inner_text()
+    # a booking's action opened by GET leads back to the booking
+    answer = finance.goto("/reservations/inconnue/approuver")
+    assert answer.status == 405
+    assert back.get_attribute("href") == "/reservations/inconnue"
+    assert axe_violations(finance) == []
+    screenshot(finance, "erreur-405")
+
+
+def test_the_catalogue_counts_pages_and_sorts_its_results(stack, browser):
+    tag = "tractopelle" + uuid.uuid4().hex[:8]
+    manager = stack.as_role("manager", FIRMINY)
+    for n in range(22):
+        answer = manager.post(
+            f"{stack.url}/api/v1/listings",
+            json={
+                "title": f"Mini-pelle {tag} n° {n + 1}",
+                "category": "voirie",
+                "kind": "equipment",
+                "pricing_unit": "day",
+                "rate_cents": 10_000 + 500 * ((n * 7) % 22),  # every rate once, shuffled
+                "quantity": 1,
+            },
+        )
+        assert answer.status_code == 201, answer.text
+    answer = stack.as_role("manager", SAINT_ETIENNE).post(
+        f"{stack.url}/api/v1/listings",
+        json={
+            "title": f"Mini-pelle {tag} de Saint-Étienne",
+            "category": "voirie",
+            "kind": "equipment",
+            "pricing_unit": "day",
+            "rate_cents": 90_000,
+            "quantity": 1,
+        },
+    )
+    assert answer.status_code == 201, answer.text
+
+    agent = sign_in(browser, stack.url, f"agent.{SAINT_ETIENNE}@mutualis-demo.fr", bypass_csp=True)
+    agent.goto("/catalogue")
+    agent.get_by_label("Que cherchez-vous ?").fill(tag)
+    agent.get_by_role("button", name="Rechercher").click()
+    results = agent.locator("section.results")
+    assert agent.locator("#resultats-titre").inner_text() == "23 résultats"
+    assert "Résultats 1 à 20, les plus proches d'abord" in results.inner_text()
+    titles = results.locator("li.result h3").all_inner_texts()
+    assert len(titles) == 20 and titles[0].endswith("de Saint-Étienne")  # 0 km away
+    assert axe_violations(agent) == []
+    screenshot(agent, "catalogue-pages")
+    # the map shows every result's commune, not the page's: a link per disc, by keyboard
+    firminy = agent.locator("svg.map a.map-marker", has_text="Firminy")
+    assert firminy.get_attribute("aria-label") == "Firminy : 22 résultats, à 9,3 km"
+    by_commune = agent.locator("section.map-card ul.list").inner_text()
+    assert "Firminy : 22 résultats" in by_commune and "Saint-Étienne : 1 résultat" in by_commune
+    firminy.focus()
+    agent.keyboard.press("Enter")
+    agent.wait_for_url("**commune=42095**")
+    assert agent.locator("#resultats-titre").inner_text() == "22 résultats"
+    agent.get_by_role("link", name="Voir toutes les communes").click()
+    assert agent.locator("#resultats-titre").inner_text() == "23 résultats"
+
+    agent.get_by_role("link", name="Résultats suivants").click()
+    assert "Résultats 21 à 23" in results.inner_text()
+    rest = results.locator("li.result h3").all_inner_texts()
+    assert len(rest) == 3 and not set(rest) & set(titles)
+    assert agent.get_by_role("link", name="Résultats suivants").count() == 0
+    agent.get_by_role("link", name="Premiers résultats").click()
+    assert "Résultats 1 à 20" in results.inner_text()
+
+    agent.get_by_label("Trier par").select_option("prix")
+    agent.get_by_role("button", name="Rechercher").click()
+    assert "les moins chers d'abord, ceux de Saint-Étienne en tête" in results.inner_text()
+    prices = [
+        int(p.split(",")[0].replace("\u202f", "").replace(" ", ""))
+        for p in results.locator("li.result .price strong").all_inner_texts()
+    ]
+    assert prices[0] == 900  # Saint-Étienne's own first, whatever its price
+    assert prices[1:] == sorted(prices[1:]) and prices[1] == 100
+    screenshot(agent, "catalogue-tri-prix")
+
+
+def test_experts_below_the_relevance_floor_are_left_out_and_said_so(stack, browser):
+    # the lawyer's profile shares one word with this need ("mairie"): 18 % of it
+    need = "Sauvegardes de la mairie"
+    # (Firminy's agent: the lawyer works for Saint-Étienne, another commune to Firminy)
+    agent = sign_in(browser, stack.url, f"agent.{FIRMINY}@mutualis-demo.fr", bypass_csp=True)
+    agent.goto("/experts")
+    agent.get_by_label("Votre besoin, en quelques phrases").fill(need)
+    agent.get_by_role("button", name="Trouver des experts").click()
+    assert agent.locator("#classement-titre").inner_text() == "1 expert classé"
+    best = agent.locator("ol.cards > li").first.inner_text()
+    assert "Nicolas Vial" in best
+    assert "Karim Benaïssa" not in agent.locator("main").inner_text()
+    assert agent.locator("#ecartes").inner_text() == (
+        "1 expert écarté : son profil répond à moins de 30 % du besoin "
+        "(compétences et mots de la description)."
+    )
+    # the words found are the need's, as written (accents and all), never stems
+    assert "mots trouvés : Sauvegardes, mairie" in best
+    assert axe_violations(agent) == []
+    screenshot(agent, "experts-ecartes")
+
+
+def test_lists_and_statements_print_without_the_menus_and_forms(stack, browser):
+    finance = sign_in(browser, stack.url, f"finance.{CHAMBON}@mutualis-demo.fr")
+    for name, path in (
+        ("impression-factures", "/finances?vue=emises"),
+        ("impression-releve", f"/finances/releve?commune={SAINT_ETIENNE}"),
+        ("impression-catalogue", "/catalogue?q=&rayon=30"),
+    ):
+        finance.goto(path)
+        finance.emulate_media(media="print")
+        assert finance.locator("h1").is_visible(), name
+        for hidden in ("header.top", "footer.foot", "main form"):
+            shown = [e.is_visible() for e in finance.locator(hidden).all()]
+            assert not any(shown), (name, hidden)
+        screenshot(finance, name)
+        finance.emulate_media(media="screen")
+        assert finance.locator("header.top").is_visible()
+
+
+def test_the_activity_report_with_its_csv_and_pdf(stack, browser, story):
+    assert story, "needs the story test first: Le Chambon lent its snowplough, 2 days, 840 €"
+    import csv
+    import io
+
+    from pypdf import PdfReader
+
+    finance = sign_in(browser, stack.url, f"finance.{CHAMBON}@mutualis-demo.fr", bypass_csp=True)
+    finance.goto(f"/rapports/activite?du={day(0)}&au={day(1)}")
+    assert finance.locator("h1").inner_text().startswith("Activité du Chambon-Feugerolles")
+    lent = finance.locator("#tableau-prete")
+    row = lent.locator("tbody tr", has_text="Saint-Étienne").inner_text()
+    assert row.split("\t")[1:] == ["1", "2", "840,00\u00a0€"], row
+    assert finance.locator("svg.chart rect.chart-bar").count() >= 1
+    use = finance.locator("#utilisation").inner_text()
+    assert SNOWPLOUGH in use and "100 %" in use  # lent both days of the period
+    assert axe_violations(finance) == []
+    screenshot(finance, "rapport-activite")
+
+    with finance.expect_download() as download:
+        finance.get_by_role("link", name="Télécharger le CSV").click()
+    text = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert ["prete", "Saint-Étienne", SAINT_ETIENNE, "1", "2", "840.00"] in rows
+    assert ["total_prete", "", "", "1", "2", "840.00"] in rows
+    with finance.expect_download() as download:
+        finance.get_by_role("link", name="Télécharger le PDF").click()
+    assert download.value.suggested_filename.endswith(".pdf")
+    pdf = PdfReader(download.value.path())
+    words = " ".join(page.extract_text() for page in pdf.pages).replace("\u202f", " ")
+    assert "Prêté : 1 prêt · 2 jours · total 840,00" in words.replace("\xa0", " "), words
+
+    # Saint-Étienne borrowed it: buy or borrow with a price entered (under the threshold of
+    # 10 days by default: the page says so; with a threshold of 1, a verdict)
+    buyer = sign_in(browser, stack.url, f"manager.{SAINT_ETIENNE}@mutualis-demo.fr")
+    buyer.goto(f"/rapports/activite?du={day(0)}&au={day(1)}&seuil=1")
+    buyer.get_by_label("Prix d'achat, Déneigement").fill("150000")
+    buyer.get_by_label("Entretien annuel, Déneigement").fill("5000")
+    buyer.get_by_role("button", name="Calculer").click()
+    verdict = buyer.locator("#acheter-ou-emprunter tbody tr").inner_text()
+    # 840 € for 2 days is 153,300 € a year; owning: 150,000 / 8 + 5,000 = 23,750 €
+    assert "153\u202f300,00" in verdict and "23\u202f750,00" in verdict and "Acheter" in verdict
+    screenshot(buyer, "rapport-acheter-ou-emprunter")

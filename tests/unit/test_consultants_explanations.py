@@ -168,7 +168,12 @@ def test_every_component_of_a_full_need_is_explained_and_weighed():
             "missing": ["plu", "scot"],
             "coverage": 0.3333,
         },
-        "text": {"score": 0.3153, "bm25": 0.6114, "matched_terms": ["revision"]},
+        "text": {
+            "score": 0.3153,
+            "bm25": 0.6114,
+            "matched_terms": ["revision"],
+            "matched_words": ["révision"],  # as written
+        },
         "distance_km": 0.0,
         "availability": two_days_needed(of=Decimal("10.0")),
         "rate": {"day_rate_cents": 5, "max_day_rate_cents": 60000, "within": True, "score": 1.0},
@@ -198,7 +203,7 @@ def test_every_component_of_a_full_need_is_explained_and_weighed():
             "missing": ["amiante"],
             "coverage": 0.5,
         },
-        "text": {"score": 0.0, "bm25": 0.0, "matched_terms": []},
+        "text": {"score": 0.0, "bm25": 0.0, "matched_terms": [], "matched_words": []},
         "distance_km": None,
         "availability": two_days_needed(of=Decimal("2.0")),
         "rate": {
@@ -230,6 +235,7 @@ def test_every_component_of_a_full_need_is_explained_and_weighed():
         "score": 1.0,
         "bm25": 1.9389,
         "matched_terms": ["revision", "plu"],
+        "matched_words": ["révision", "PLU"],  # as the need wrote them
     }
     assert why.distance_km == 9.3
     assert why.availability.available_days == Decimal("1.0")
@@ -266,7 +272,12 @@ def test_skills_recognised_in_the_text_are_asked_when_none_is_required():
             "missing": ["batiment", "education"],
             "coverage": 0.0,
         },
-        "text": {"score": 1.0, "bm25": 3.2071, "matched_terms": ["diagnostic", "amiant"]},
+        "text": {
+            "score": 1.0,
+            "bm25": 3.2071,
+            "matched_terms": ["diagnostic", "amiant"],
+            "matched_words": ["diagnostic", "amiante"],
+        },
         "distance_km": None,
         "availability": NOT_ASKED.model_dump(),
         "rate": {"day_rate_cents": 5, "max_day_rate_cents": None, "within": True, "score": None},
@@ -352,7 +363,12 @@ def test_explanations_at_their_edges():
     items = {r.profile.consultant_id: r for r in match_consultants(index, need).items}
     half = items["half-placed"].explanation
     assert half.distance_km is None
-    assert half.text.model_dump() == {"score": 0.0, "bm25": 0.0, "matched_terms": []}
+    assert half.text.model_dump() == {
+        "score": 0.0,
+        "bm25": 0.0,
+        "matched_terms": [],
+        "matched_words": [],
+    }
     assert (half.availability.available_days, half.availability.score) == (Decimal("1.0"), 0.6667)
     assert half.components == {"skills": 1.0, "distance": 0.0, "availability": 0.6667}
     assert items["half-placed"].score == 0.718 and not items["half-placed"].fits

@@ -1,10 +1,13 @@
-"""Matching quality on the evaluation set shipped with the service: precision@3 over needs as
-agents type them, against the candidate profiles of that file. Fails below 0.8; the figure
-and each need's top 3 are written to test-output/consultants/matching-quality.json."""
+"""Matching quality on the evaluation sets shipped with the service: precision@3 and nDCG@5
+over needs as agents type them, against the candidate profiles of matching.json; the second
+set (matching_blind.json) was written without reading the skills vocabulary. precision@3
+fails below 0.8 on the first set; the figures and each need's top 5 are written to
+test-output/consultants/matching-quality.json (and matching-quality-blind.json)."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -20,9 +23,15 @@ from services.consultants.domain import (
 )
 
 EVALUATION = PROJECT_ROOT / "services" / "consultants" / "evaluation" / "matching.json"
+BLIND = EVALUATION.with_name("matching_blind.json")
 REPORT = PROJECT_ROOT / "test-output" / "consultants" / "matching-quality.json"
 K = 3
+RANKED = 5  # nDCG's depth
 THRESHOLD = 0.8
+# needs in everyday words, not the vocabulary's: measured 0.467 (nDCG@5 0.538) when the set
+# was made; a guard against losing more, the bar to raise as matching learns everyday words
+BLIND_THRESHOLD = 0.4
+BLIND_NDCG_THRESHOLD = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +74,18 @@ def test_the_evaluation_set_is_sound(evaluation):
             assert profiles[cid]["home_commune"] != need["near"], need
 
 
-def test_precision_at_3_is_at_least_0_8(evaluation, record_property):
-    index = index_of(evaluation["profiles"])
+def ndcg(top: list[str], relevant: list[str], depth: int = RANKED) -> float:
+    """Normalised discounted cumulative gain: each relevant consultant counts 1/log2(rank+1)
+    of its rank in the top `depth`, against the best order possible."""
+    gain = sum(1 / math.log2(rank + 2) for rank, c in enumerate(top[:depth]) if c in relevant)
+    best = sum(1 / math.log2(rank + 2) for rank in range(min(depth, len(relevant))))
+    return gain / best
+
+
+def quality(index: ConsultantIndex, needs: list[dict]) -> tuple[float, float, float, list]:
+    """precision@3, nDCG@5 and how often the expected first is first, with each need's row."""
     rows = []
-    for need in evaluation["needs"]:
+    for need in needs:
         origin = communes().get(need["near"])
         result = match_consultants(
             index,
@@ -78,13 +95,13 @@ def test_precision_at_3_is_at_least_0_8(evaluation, record_property):
                 origin=(origin.latitude, origin.longitude),
                 max_day_rate_cents=need.get("max_day_rate_cents"),
                 exclude_commune=need["near"],
-                limit=K,
+                limit=RANKED,
             ),
         )
         top = [r.profile.consultant_id for r in result.items]
         relevant = need["relevant"]
         # with fewer than 3 relevant consultants, finding them all is perfect
-        precision = len(set(top) & set(relevant)) / min(K, len(relevant))
+        precision = len(set(top[:K]) & set(relevant)) / min(K, len(relevant))
         rows.append(
             {
                 "need": need["need"],
@@ -92,18 +109,29 @@ def test_precision_at_3_is_at_least_0_8(evaluation, record_property):
                 "top": top,
                 "relevant": relevant,
                 "precision_at_3": round(precision, 4),
+                "ndcg_at_5": round(ndcg(top, relevant), 4),
                 "first_is_expected": top[:1] == relevant[:1],
             }
         )
-    precision_at_3 = sum(r["precision_at_3"] for r in rows) / len(rows)
-    first_right = sum(r["first_is_expected"] for r in rows) / len(rows)
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(
+    n = len(rows)
+    return (
+        sum(r["precision_at_3"] for r in rows) / n,
+        sum(r["ndcg_at_5"] for r in rows) / n,
+        sum(r["first_is_expected"] for r in rows) / n,
+        rows,
+    )
+
+
+def report(path: Path, profiles: int, figures: tuple[float, float, float, list]) -> None:
+    precision_at_3, ndcg_at_5, first_right, rows = figures
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
         json.dumps(
             {
                 "needs": len(rows),
-                "profiles": len(evaluation["profiles"]),
+                "profiles": profiles,
                 "precision_at_3": round(precision_at_3, 4),
+                "ndcg_at_5": round(ndcg_at_5, 4),
                 "first_is_expected": round(first_right, 4),
                 "results": rows,
             },
@@ -112,10 +140,36 @@ def test_precision_at_3_is_at_least_0_8(evaluation, record_property):
         ),
         encoding="utf-8",
     )
-    record_property("precision_at_3", round(precision_at_3, 4))
     print(
-        f"\nconsultant matching: precision@3 = {precision_at_3:.3f} over {len(rows)} needs "
-        f"(expected first ranked first: {first_right:.0%}); details in {Path(REPORT).name}"
+        f"\nconsultant matching: precision@3 = {precision_at_3:.3f}, nDCG@5 = {ndcg_at_5:.3f} "
+        f"over {len(rows)} needs (expected first ranked first: {first_right:.0%}); details "
+        f"in {path.name}"
     )
+
+
+def test_precision_at_3_is_at_least_0_8(evaluation, record_property):
+    index = index_of(evaluation["profiles"])
+    figures = quality(index, evaluation["needs"])
+    report(REPORT, len(evaluation["profiles"]), figures)
+    precision_at_3, ndcg_at_5, _, rows = figures
+    record_property("precision_at_3", round(precision_at_3, 4))
+    record_property("ndcg_at_5", round(ndcg_at_5, 4))
     misses = [r for r in rows if r["precision_at_3"] < 1]
     assert precision_at_3 >= THRESHOLD, json.dumps(misses, ensure_ascii=False, indent=1)
+
+
+def test_needs_written_without_the_vocabulary_are_matched_too(evaluation, record_property):
+    blind = json.loads(BLIND.read_text(encoding="utf-8"))
+    profiles = {p["id"]: p for p in evaluation["profiles"]}
+    assert len(blind["needs"]) == 10
+    for need in blind["needs"]:
+        for cid in need["relevant"]:
+            assert profiles[cid]["home_commune"] != need["near"], need
+    figures = quality(index_of(evaluation["profiles"]), blind["needs"])
+    report(REPORT.with_name("matching-quality-blind.json"), len(profiles), figures)
+    precision_at_3, ndcg_at_5, _, rows = figures
+    record_property("blind_precision_at_3", round(precision_at_3, 4))
+    record_property("blind_ndcg_at_5", round(ndcg_at_5, 4))
+    misses = [r for r in rows if r["precision_at_3"] < 1]
+    assert precision_at_3 >= BLIND_THRESHOLD, json.dumps(misses, ensure_ascii=False, indent=1)
+    assert ndcg_at_5 >= BLIND_NDCG_THRESHOLD, json.dumps(misses, ensure_ascii=False, indent=1)

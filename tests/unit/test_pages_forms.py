@@ -1,6 +1,7 @@
 """What the pages' forms send, the quote shown before sending, and the words said to people."""
 
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -13,11 +14,14 @@ from gateway.pages.forms import (
     preview_from_quote,
 )
 from gateway.pages.french import (
+    counted,
     date_time,
     explain_refusal,
+    km,
     long_date,
     money,
     month_name,
+    number,
     period_text,
     profile_problems,
 )
@@ -132,12 +136,19 @@ def test_refusals_are_explained_in_words():
     moved_on = explain_refusal(
         Conflict("A returned booking cannot approve", current_status="returned")
     )
-    assert "« rendue »" in moved_on[0]
+    assert "« rendu »" in moved_on[0]
 
 
 def test_money_and_dates_read_the_french_way():
-    assert money(123456789) == "1\u202f234\u202f567,89\u202f€"
-    assert money(-500) == "−5,00\u202f€"
+    # babel's CLDR French: narrow no-break spaces between thousands, a no-break space
+    assert money(123456789) == "1\u202f234\u202f567,89\u00a0€"
+    assert money(-500) == "-5,00\u00a0€"
+    assert number(Decimal("12345.50")) == "12\u202f345,5" and number(2.0) == "2"
+    assert km(6.04) == "6,0" and km(1234.56) == "1\u202f234,6"
+    assert counted(1, "facture émise", "factures émises") == "1 facture émise"
+    assert counted(2, "facture émise", "factures émises") == "2 factures émises"
+    assert counted(Decimal("1.5"), "jour") == "1,5 jour" and counted(0, "jour") == "0 jour"
+    assert counted(2, "jour") == "2 jours"
     assert long_date(date(2026, 3, 1)) == "dimanche 1er mars 2026"
     assert period_text("2026-07-01T07:00:00+00:00", "2026-07-01T10:00:00+00:00", "hour") == (
         "mercredi 1er juillet 2026 de 9 h à 12 h"

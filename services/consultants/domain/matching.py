@@ -21,7 +21,7 @@ from contracts.consultants import (
 from infra.communes import great_circle_km
 from services.consultants.domain.commitments import entangled, free_half_days
 from services.consultants.domain.index import ConsultantIndex, Profile
-from services.consultants.domain.text import Vocabulary, tokens
+from services.consultants.domain.text import Vocabulary, tokens, written_forms
 from services.consultants.domain.working_days import (
     Period,
     as_days,
@@ -234,6 +234,7 @@ def match_consultants(index: ConsultantIndex, need: Need) -> MatchResult:
         elif top[0] < entry:
             heapq.heapreplace(top, entry)
     ranked = sorted(entry.key for entry in top)
+    written = written_forms(need.text) if ranked else {}
     items = [
         _explained(
             index.profiles[cid],
@@ -243,6 +244,7 @@ def match_consultants(index: ConsultantIndex, need: Need) -> MatchResult:
             asked=asked,
             inferred=inferred,
             need_terms=need_terms,
+            written=written,
             text_score=text_scores.get(cid, 0.0),
             best_text=best_text,
             distance=None if math.isinf(distance) else distance,
@@ -303,6 +305,7 @@ def _explained(
     asked: list[str],
     inferred: list[str],
     need_terms: list[str],
+    written: dict[str, str],
     text_score: float,
     best_text: float,
     distance: float | None,
@@ -338,6 +341,9 @@ def _explained(
         score=round(text_score / best_text, 4) if best_text > 0 else 0.0,
         bm25=round(text_score, 4),
         matched_terms=[t for t in need_terms if t in doc_words],
+        matched_words=list(
+            dict.fromkeys(written[t] for t in need_terms if t in doc_words and t in written)
+        ),
     )
     components: dict[str, float] = {}
     if "skills" in weights:

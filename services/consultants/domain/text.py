@@ -4,6 +4,7 @@ vocabulary that profiles and needs are described with."""
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from functools import cache
 
@@ -80,6 +81,21 @@ _SUFFIXES: tuple[tuple[str, str, int], ...] = (
 def tokens(text: str) -> list[str]:
     """Folded (accents, case, ligatures, punctuation), stop words out, stemmed."""
     return [stem(word) for word in fold(text).split() if word not in STOP_WORDS]
+
+
+# a word as people write it: letters and digits, hyphens inside ("chasse-neige"), not the
+# elided article before an apostrophe ("l'urbanisme" is "urbanisme")
+_WRITTEN_WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
+
+
+def written_forms(text: str) -> dict[str, str]:
+    """Each term of `text` -> the word the person wrote for it (accents and case kept, its
+    first writing): explanations show their words, not stems ('révision', not 'revision')."""
+    forms: dict[str, str] = {}
+    for written in _WRITTEN_WORD.findall(text):
+        for term in tokens(written):
+            forms.setdefault(term, written)
+    return forms
 
 
 # -- the skills vocabulary --------------------------------------------------------------
