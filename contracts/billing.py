@@ -59,6 +59,7 @@ class InvoiceAction(StrEnum):
     CREDIT = "credit"  # a credit note
     PAY = "pay"  # a payment received
     SETTLE = "settle"  # a netting
+    REVERSE = "reverse"  # a payment reversed: what it paid is owed again
 
 
 _ISSUED, _PARTLY, _PAID = InvoiceStatus.ISSUED, InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.PAID
@@ -78,6 +79,12 @@ INVOICE_TRANSITIONS: dict[InvoiceAction, dict[InvoiceStatus, frozenset[InvoiceSt
         _PAID: frozenset({_PAID}),
     },
     InvoiceAction.SETTLE: {_ISSUED: frozenset({_SETTLED}), _PARTLY: frozenset({_SETTLED})},
+    # a reversed payment is owed again: a paid (or settled after a payment) invoice reopens
+    InvoiceAction.REVERSE: {
+        _PARTLY: frozenset({_ISSUED, _PARTLY}),
+        _PAID: frozenset({_ISSUED, _PARTLY, _PAID}),
+        _SETTLED: frozenset({_PARTLY, _SETTLED}),
+    },
 }
 
 # what is still owed: what a credit note or a netting applies to
@@ -170,12 +177,36 @@ class CreditNoteRequest(Input):
 class PaymentRequest(Input):
     invoice_id: str = Field(min_length=1, max_length=36)
     amount_cents: Cents
-    date: Day
+    date: Day = Field(description="not in the future (Europe/Paris), not before the invoice")
     reference: str = Field(default="", max_length=140)
+    overpayment: bool = Field(
+        default=False,
+        description="more than the balance was received, knowingly: the excess is the "
+        "payer's credit; without it, more than the balance is refused (422)",
+    )
+    confirm_duplicate: bool = Field(
+        default=False,
+        description="record it although a payment of the same amount, date and reference is "
+        "on the invoice; without it, such a payment is refused (409)",
+    )
 
 
 class LineMatch(Input):
     invoice_id: str = Field(min_length=1, max_length=36)
+    overpayment: bool = Field(
+        default=False, description="the credit exceeds the balance, knowingly (see payments)"
+    )
+
+
+class PaymentReversal(Input):
+    reason: Text = Field(min_length=3, max_length=500)
+
+
+class PaymentOrderRequest(Input):
+    """The customer's payment order (mandat de paiement) of an invoice it received."""
+
+    number: Text = Field(min_length=1, max_length=50)
+    date: Day = Field(description="not in the future (Europe/Paris), not before the invoice")
 
 
 class StatementQuery(Input):
@@ -327,7 +358,24 @@ class PaymentView(BaseModel):
     date: date
     reference: str
     source: str  # manual, statement
+    statement_line_id: str | None = None
     recorded_at: datetime
+    recorded_by: str | None = None
+    overpayment: bool = False
+    reversed_at: datetime | None = Field(
+        default=None, description="set: the payment was reversed and counts no more"
+    )
+    reversed_by: str | None = None
+    reversal_reason: str | None = None
+
+
+class PaymentOrder(BaseModel):
+    """The customer's payment order (mandat), as its finance team recorded it."""
+
+    number: str
+    date: date
+    recorded_at: datetime
+    recorded_by: str | None = None
 
 
 class InvoiceView(BaseModel):
@@ -347,8 +395,14 @@ class InvoiceView(BaseModel):
     status: InvoiceStatus
     balance_cents: int
     overpaid_cents: int = 0
+    payer_credit_cents: int = Field(
+        default=0,
+        description="what the customer overpaid on its other invoices from this supplier: "
+        "its credit, to offer on this one",
+    )
     credit_notes: list[DocumentRef] = []
     payments: list[PaymentView] = []
+    payment_order: PaymentOrder | None = None
 
 
 class InvoiceSummary(BaseModel):
@@ -457,6 +511,12 @@ class StatementOfAccount(BaseModel):
     opening_balance_cents: int
     entries: list[StatementEntry]
     closing_balance_cents: int
+    counterparty_credit_cents: int = Field(
+        default=0, description="overpaid by the counterparty on the caller's invoices: its credit"
+    )
+    own_credit_cents: int = Field(
+        default=0, description="overpaid by the caller on the counterparty's invoices"
+    )
 
 
 class AgingRow(BaseModel):
@@ -530,16 +590,35 @@ class InvoiceSnapshot(Payload):
     status: InvoiceStatus
 
 
-class PaymentSnapshot(Payload):
+class _PaymentMoved(Payload):
+    """A payment of an invoice, and what the invoice owes once it moved."""
+
     payment_id: str
     invoice_id: str
     invoice_number: str
     supplier_commune: str
     customer_commune: str
     amount_cents: int
-    date: date
     balance_cents: int
     currency: str = CURRENCY
+
+
+class PaymentSnapshot(_PaymentMoved):
+    date: date
+
+
+class PaymentReversalSnapshot(_PaymentMoved):
+    reason: str
+
+
+class PaymentOrderSnapshot(Payload):
+    invoice_id: str
+    invoice_number: str
+    supplier_commune: str
+    customer_commune: str
+    number: str
+    date: date
+    balance_cents: int
 
 
 class SettlementSnapshot(Payload):
@@ -567,6 +646,20 @@ class InvoiceIssued(Event):
 class PaymentRecorded(Event):
     TYPE = "payment.recorded"
     payload: PaymentSnapshot
+
+
+@register
+class PaymentReversed(Event):
+    TYPE = "payment.reversed"
+    payload: PaymentReversalSnapshot
+
+
+@register
+class PaymentOrdered(Event):
+    """The customer says its payment order is issued: the supplier may expect the money."""
+
+    TYPE = "invoice.payment_ordered"
+    payload: PaymentOrderSnapshot
 
 
 @register

@@ -94,6 +94,9 @@ NOTICES = {
     "paiement-enregistre": "Le paiement est enregistré.",
     "releve-importe": "Le relevé est importé.",
     "paiement-associe": "Le virement est associé à la facture.",
+    "paiement-annule": "Le paiement est annulé : la facture doit de nouveau son montant.",
+    "ligne-dissociee": "La ligne du relevé est dissociée : elle attend la bonne facture.",
+    "mandat-enregistre": "Le mandat de paiement est enregistré : le fournisseur le voit.",
     "compensation-faite": "La compensation est calculée et enregistrée.",
 }
 

@@ -75,22 +75,44 @@ class FinancePages:
     def invoice_page(self, request, web: Web, invoice_id: str):
         return self._invoice(web, invoice_id, [], 200)
 
-    def _invoice(self, web: Web, invoice_id: str, problems: list[str], status: int) -> Page:
+    def _invoice(
+        self,
+        web: Web,
+        invoice_id: str,
+        problems: list[str],
+        status: int,
+        entered: dict | None = None,
+    ) -> Page:
+        """The invoice page; `entered`: what a refused form said, to show it again."""
         invoice = self.billing.get_invoice(as_rpc(web.caller), invoice_id)
         issued = invoice["supplier"]["insee_code"] == web.visitor.commune
+        finance = web.visitor.has(*FINANCE)
         return Page(
             "invoice.html",
             {
                 "invoice": invoice,
                 "issued": issued,
                 "problems": problems,
+                "entered": entered or {},
                 "today": paris_today().isoformat(),
                 "may_record": issued
-                and web.visitor.has(*FINANCE)
+                and finance
                 and invoice_allows(invoice["status"], InvoiceAction.PAY),
+                "may_reverse": issued and finance,
+                "may_order": not issued
+                and finance
+                and invoice["status"] in ("issued", "partially_paid"),
             },
             status,
         )
+
+    def _refused(self, web: Web, invoice_id: str, exc: ServiceError, entered: dict) -> Page:
+        """A refusal the finance officer can act on, in French, on the invoice page."""
+        if exc.code not in ("conflict", "invalid_input", "forbidden"):
+            raise exc
+        lines = french.explain_refusal(exc)
+        entered = entered | {"duplicate": "duplicate_of" in exc.extra}
+        return self._invoice(web, invoice_id, lines, status_of(exc), entered)
 
     @page("GET", "/finances/factures/<invoice_id>/ubl", roles=READERS)
     def invoice_ubl(self, request, web: Web, invoice_id: str):
@@ -106,22 +128,47 @@ class FinancePages:
 
     @page("POST", "/finances/factures/<invoice_id>/paiement", roles=FINANCE)
     def payment_submit(self, request, web: Web, invoice_id: str):
+        entered = {key: web.form.get(key) or "" for key in ("montant", "date", "reference")}
+        entered["trop_percu"] = web.form.get("trop_percu") == "oui"
         try:
             body = {
                 "invoice_id": invoice_id,
                 "amount_cents": cents_from_euros(web.form.get("montant"), "amount_cents"),
                 "date": day(web.form.get("date"), "date").isoformat(),
                 "reference": (web.form.get("reference") or "").strip()[:140],
+                "overpayment": entered["trop_percu"],
+                "confirm_duplicate": web.form.get("second_paiement") == "oui",
             }
             self.billing.record_payment(as_rpc(web.caller), body)
         except FormError as exc:
-            return self._invoice(web, invoice_id, [exc.message], 422)
+            return self._invoice(web, invoice_id, [exc.message], 422, entered)
         except ServiceError as exc:
-            if exc.code not in ("conflict", "invalid_input"):
-                raise
-            lines = french.explain_refusal(exc)
-            return self._invoice(web, invoice_id, lines, status_of(exc))
+            return self._refused(web, invoice_id, exc, entered)
         return go(f"/finances/factures/{invoice_id}", "paiement-enregistre")
+
+    @page("POST", "/finances/factures/<invoice_id>/paiements/<payment_id>/annuler", roles=FINANCE)
+    def reversal_submit(self, request, web: Web, invoice_id: str, payment_id: str):
+        reason = (web.form.get("motif") or "").strip()
+        try:
+            self.billing.reverse_payment(as_rpc(web.caller), payment_id, {"reason": reason})
+        except ServiceError as exc:
+            return self._refused(web, invoice_id, exc, {})
+        return go(f"/finances/factures/{invoice_id}", "paiement-annule")
+
+    @page("POST", "/finances/factures/<invoice_id>/mandat", roles=FINANCE)
+    def payment_order_submit(self, request, web: Web, invoice_id: str):
+        entered = {key: web.form.get(key) or "" for key in ("mandat", "date_mandat")}
+        try:
+            body = {
+                "number": entered["mandat"].strip(),
+                "date": day(entered["date_mandat"], "date").isoformat(),
+            }
+            self.billing.record_payment_order(as_rpc(web.caller), invoice_id, body)
+        except FormError as exc:
+            return self._invoice(web, invoice_id, [exc.message], 422, entered)
+        except ServiceError as exc:
+            return self._refused(web, invoice_id, exc, entered)
+        return go(f"/finances/factures/{invoice_id}", "mandat-enregistre")
 
     # -- bank statements --------------------------------------------------------------
 
@@ -163,6 +210,20 @@ class FinancePages:
             lines = french.explain_refusal(exc)
             return self._reconciliation(web, None, lines, status_of(exc))
         return go("/finances/rapprochement", "paiement-associe")
+
+    @page("POST", "/finances/rapprochement/<line_id>/dissocier", roles=FINANCE)
+    def unmatch_submit(self, request, web: Web, line_id: str):
+        reason = (web.form.get("motif") or "").strip()
+        back = (web.form.get("facture") or "").strip()
+        try:
+            self.billing.unmatch_statement_line(as_rpc(web.caller), line_id, {"reason": reason})
+        except ServiceError as exc:
+            if back:
+                return self._refused(web, back, exc, {})
+            if exc.code not in ("not_found", "conflict", "invalid_input"):
+                raise
+            return self._reconciliation(web, None, french.explain_refusal(exc), status_of(exc))
+        return go("/finances/rapprochement", "ligne-dissociee")
 
     def _reconciliation(self, web: Web, result, problems: list[str], status: int) -> Page:
         caller = as_rpc(web.caller)

@@ -21,7 +21,9 @@ from contracts.billing import (
     InvoiceQuery,
     InvoiceView,
     LineMatch,
+    PaymentOrderRequest,
     PaymentRequest,
+    PaymentReversal,
     SettlementRequest,
     SettlementView,
     StatementLineView,
@@ -241,8 +243,12 @@ class BillingRoutes:
         idempotent=True,
         tag=BILLING,
         summary="Record a payment received on an invoice the caller's commune issued",
-        description="Answers the invoice with its new status and balance; more than the "
-        "balance is kept as overpaid.",
+        description="Answers the invoice with its new status and balance. Refused (422, "
+        "`over_balance`, the balance in `balance_cents`) when it exceeds the balance, unless "
+        "`overpayment: true`: the excess is then the payer's credit. Refused (422) when dated "
+        "after today (Europe/Paris, `future_date`) or before the invoice's issue "
+        "(`before_issue_date`). The same amount, date and reference as a payment already on "
+        "the invoice: 409 unless `confirm_duplicate: true`.",
     )
     def record_payment(self, request, caller: Caller, body: PaymentRequest):
         return self.billing.record_payment(as_rpc(caller), body.model_dump(mode="json"))
@@ -289,6 +295,57 @@ class BillingRoutes:
     )
     def match_payment(self, request, caller: Caller, line_id: str, body: LineMatch):
         return self.billing.match_statement_line(as_rpc(caller), line_id, body.model_dump())
+
+    @api(
+        "POST",
+        "/api/v1/payments/<payment_id>/reverse",
+        body=PaymentReversal,
+        response=InvoiceView,
+        roles=FINANCE,
+        idempotent=True,
+        tag=BILLING,
+        summary="Reverse a payment recorded by mistake (it is kept, marked reversed)",
+        description="The receiving commune's finance team only; answers the invoice, which "
+        "owes the amount again. A payment read on a bank statement is undone by unmatching "
+        "its line (409). Reversed already: 409.",
+    )
+    def reverse_payment(self, request, caller: Caller, payment_id: str, body: PaymentReversal):
+        return self.billing.reverse_payment(as_rpc(caller), payment_id, body.model_dump())
+
+    @api(
+        "POST",
+        "/api/v1/payments/lines/<line_id>/unmatch",
+        body=PaymentReversal,
+        response=StatementLineView,
+        roles=FINANCE,
+        idempotent=True,
+        tag=BILLING,
+        summary="Unmatch a bank statement credit matched to the wrong invoice",
+        description="Its payments are reversed with the reason (kept, never deleted) and the "
+        "line is listed unmatched again. Not matched: 409.",
+    )
+    def unmatch_payment(self, request, caller: Caller, line_id: str, body: PaymentReversal):
+        return self.billing.unmatch_statement_line(as_rpc(caller), line_id, body.model_dump())
+
+    @api(
+        "POST",
+        "/api/v1/invoices/<invoice_id>/payment-order",
+        body=PaymentOrderRequest,
+        response=InvoiceView,
+        roles=FINANCE,
+        idempotent=True,
+        tag=BILLING,
+        summary="Record that the caller's commune issued its payment order (mandat)",
+        description="By the finance team of the invoice's customer; the supplier sees the "
+        "number and date on the invoice. Again: the new order replaces the first. A paid or "
+        "settled invoice: 409.",
+    )
+    def record_payment_order(
+        self, request, caller: Caller, invoice_id: str, body: PaymentOrderRequest
+    ):
+        return self.billing.record_payment_order(
+            as_rpc(caller), invoice_id, body.model_dump(mode="json")
+        )
 
     # -- reports ----------------------------------------------------------------------
 

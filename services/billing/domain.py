@@ -19,6 +19,7 @@ from stdnum.exceptions import ValidationError as NumberError
 
 from contracts.billing import (
     INVOICE_TRANSITIONS,
+    OPEN_STATUSES,
     BillingProfileInput,
     ChargeKind,
     InvoiceAction,
@@ -78,9 +79,26 @@ def ensure_may_credit(caller: Caller, supplier: str) -> None:
 
 
 def ensure_receives(caller: Caller, supplier: str) -> None:
-    """A payment is recorded by the commune it is paid to."""
+    """A payment is recorded (and reversed) by the commune it is paid to."""
     if caller.commune != supplier:
         raise Forbidden("Payments are recorded by the commune that receives them")
+
+
+def ensure_pays(caller: Caller, customer: str) -> None:
+    """A payment order is the paying commune's own act, by its finance team."""
+    if caller.commune != customer or not caller.has(Role.FINANCE):
+        raise Forbidden("Payment orders are recorded by the paying commune's finance team")
+
+
+def ensure_reversed_by_hand(source: str, statement_line_id: str | None) -> None:
+    """A payment read on a bank statement is undone by unmatching its line: the money did
+    arrive, it is only the invoice it was matched to that was wrong."""
+    if statement_line_id is not None:
+        raise Conflict(
+            "This payment comes from a bank statement line: unmatch the line instead",
+            statement_line_id=statement_line_id,
+            source=source,
+        )
 
 
 def ensure_started(period: str, today: date) -> None:
@@ -98,6 +116,7 @@ REFUSALS = {
     InvoiceAction.CREDIT: "A {status} invoice has nothing left to credit",
     InvoiceAction.PAY: "A {status} invoice takes no payment",
     InvoiceAction.SETTLE: "A {status} invoice has nothing left to settle",
+    InvoiceAction.REVERSE: "A {status} invoice has no payment to reverse",
 }
 
 
@@ -114,6 +133,12 @@ class InvoiceAmounts(Protocol):
 def ensure_allows(status: str, action: InvoiceAction) -> None:
     if not invoice_allows(status, action):
         raise Conflict(REFUSALS[action].format(status=status), current_status=status)
+
+
+def ensure_open(status: str) -> None:
+    """Something is still owed on the invoice (issued or partially paid)."""
+    if status not in OPEN_STATUSES:
+        raise Conflict(f"A {status} invoice owes nothing", current_status=status)
 
 
 def takes_payment(status: str) -> bool:
@@ -873,6 +898,85 @@ class PaymentEntry:
     statement_line_id: str | None = None
 
 
+class RecordedPayment(Protocol):
+    id: str
+    amount_cents: int
+    payment_date: date
+    reference: str
+    reversed_at: datetime | None
+
+
+def ensure_dated_within(day: date, issue_date: date, today: date, field: str = "date") -> None:
+    """Money moves between the invoice's issue and today (Europe/Paris): a payment dated
+    tomorrow or before the invoice existed is a typo."""
+    if day > today:
+        raise InvalidInput(
+            "A payment cannot be dated in the future",
+            [_error(field, f"at the latest {today.isoformat()}", "future_date", latest=str(today))],
+        )
+    if day < issue_date:
+        raise InvalidInput(
+            "A payment cannot be dated before the invoice's issue",
+            [
+                _error(
+                    field,
+                    f"at the earliest {issue_date.isoformat()}, the invoice's issue date",
+                    "before_issue_date",
+                    earliest=str(issue_date),
+                )
+            ],
+        )
+
+
+def ensure_within_balance(
+    amount_cents: int, invoice: InvoiceAmounts, overpayment: bool, field: str = "amount_cents"
+) -> None:
+    """More than the balance is recorded only knowingly, as an overpayment."""
+    open_cents = max(0, balance(invoice))
+    if amount_cents > open_cents and not overpayment:
+        raise InvalidInput(
+            f"Only {open_cents} cents are open on this invoice: record more only as an overpayment",
+            [
+                _error(
+                    field,
+                    f"at most {open_cents} cents, the balance, unless recorded as an overpayment",
+                    "over_balance",
+                    balance_cents=open_cents,
+                )
+            ],
+        )
+
+
+def ensure_not_recorded(
+    entry: PaymentEntry, recorded: Iterable[RecordedPayment], confirmed: bool
+) -> None:
+    """The same amount, date and reference again on an invoice is most likely a double
+    entry: refused unless the finance officer confirms it is a second payment."""
+    if confirmed:
+        return
+    for payment in recorded:
+        if payment.reversed_at is None and (
+            payment.amount_cents,
+            payment.payment_date,
+            payment.reference,
+        ) == (entry.amount_cents, entry.paid_on, entry.reference[:140]):
+            raise Conflict(
+                "The same payment (amount, date, reference) is already recorded on this "
+                "invoice: confirm to record a second one",
+                duplicate_of=payment.id,
+            )
+
+
+def ensure_not_reversed(payment: RecordedPayment) -> None:
+    if payment.reversed_at is not None:
+        raise Conflict("This payment is already reversed", reversed_at=str(payment.reversed_at))
+
+
+def payer_credit(balances: Iterable[int]) -> int:
+    """What a customer overpaid over its invoices from one supplier: its credit there."""
+    return sum(-cents for cents in balances if cents < 0)
+
+
 class BankLine(Protocol):
     booking_date: date
     remittance: str
@@ -993,6 +1097,11 @@ def open_invoice(invoice: PayableInvoice) -> OpenInvoice:
 def ensure_unmatched(line_status: str) -> None:
     if line_status != "unmatched":
         raise Conflict("This statement line is already matched")
+
+
+def ensure_matched(line_status: str) -> None:
+    if line_status != "matched":
+        raise Conflict("This statement line is not matched to any invoice")
 
 
 # -- statements and aging ---------------------------------------------------------------

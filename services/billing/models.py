@@ -125,6 +125,11 @@ class InvoiceRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # the customer's payment order (mandat de paiement), recorded by its finance team
+    payment_order_number: Mapped[str | None] = mapped_column(String(50))
+    payment_order_date: Mapped[date | None] = mapped_column(Date)
+    payment_order_recorded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    payment_order_recorded_by: Mapped[str | None] = mapped_column(String(36))
 
     # no index on status, and (PostgreSQL, in the migration) half-empty pages: paying or
     # settling an invoice writes its new version on the same page and no index entry (HOT)
@@ -203,6 +208,9 @@ class StatementLineRow(Base):
 
 
 class PaymentRow(Base):
+    """Money received on an invoice. Never deleted: a payment recorded by mistake is
+    reversed (why, by whom, when), which gives the invoice its balance back."""
+
     __tablename__ = "payments"
 
     id: Mapped[str] = mapped_column(Id, primary_key=True)
@@ -216,6 +224,11 @@ class PaymentRow(Base):
     )
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
     recorded_by: Mapped[str | None] = mapped_column(String(36))
+    # recorded knowing it exceeds the balance: the excess is the payer's credit
+    overpayment: Mapped[bool] = mapped_column(Boolean, default=False)
+    reversed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reversed_by: Mapped[str | None] = mapped_column(String(36))
+    reversal_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class SettlementRow(Base):

@@ -29,8 +29,12 @@ from contracts.billing import (
     InvoiceQuery,
     InvoiceSummary,
     LineMatch,
+    PaymentOrdered,
+    PaymentOrderRequest,
     PaymentRecorded,
     PaymentRequest,
+    PaymentReversal,
+    PaymentReversed,
     SettlementCompleted,
     SettlementRequest,
     SettlementView,
@@ -52,8 +56,14 @@ from infra.health import OperableService
 from infra.rpc import rpc
 from services.billing import domain, pdf, reports, repository, ubl, views
 from services.billing.bank_statements import ParsedStatement, UnreadableStatement, parse_statement
-from services.billing.metrics import INVOICED_CENTS, INVOICES_ISSUED, PAID_CENTS, BillingMetrics
-from services.billing.models import InvoiceRow
+from services.billing.metrics import (
+    INVOICED_CENTS,
+    INVOICES_ISSUED,
+    PAID_CENTS,
+    REVERSED_CENTS,
+    BillingMetrics,
+)
+from services.billing.models import InvoiceRow, PaymentRow
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +130,20 @@ def pay(tx: UnitOfWork, invoice: InvoiceRow, entry: domain.PaymentEntry) -> None
     tx.after_commit(lambda: PAID_CENTS.inc(entry.amount_cents))
     tx.emit(PaymentRecorded, views.payment_snapshot(payment, invoice))
     _moved(tx, invoice, InvoiceAction.PAY)
+
+
+def reverse(
+    tx: UnitOfWork, payment: PaymentRow, invoice: InvoiceRow, reason: str, user_id: str | None
+) -> None:
+    """Reverses a payment of a locked invoice, which owes its amount again; announces it."""
+    domain.ensure_not_reversed(payment)
+    domain.ensure_allows(invoice.status, InvoiceAction.REVERSE)
+    repository.reverse_payment(tx.session, payment, invoice, reason, user_id, clock.now())
+    amount = payment.amount_cents
+    tx.after_commit(lambda: REVERSED_CENTS.inc(amount))
+    change = domain.status_change(invoice, InvoiceAction.REVERSE)
+    repository.set_status(invoice, change.status, None)
+    tx.emit(PaymentReversed, views.reversal_snapshot(payment, invoice))
 
 
 def record_statement(
@@ -363,7 +387,9 @@ class Service(OperableService):
 
     @rpc
     def record_payment(self, caller: dict, body: dict) -> dict:
-        """A payment received, recorded by hand by the finance team of the invoice's issuer."""
+        """A payment received, recorded by hand by the finance team of the invoice's issuer.
+        The invoice is locked first: two payments at once are checked one after the other,
+        so together they never exceed the balance unless recorded as an overpayment."""
         who = _caller(caller, Role.FINANCE)
         asked = validated(PaymentRequest, body)
         with self.db.transaction() as tx:
@@ -371,10 +397,53 @@ class Service(OperableService):
             domain.ensure_party(who, invoice.supplier_commune, invoice.customer_commune)
             domain.ensure_receives(who, invoice.supplier_commune)
             domain.ensure_allows(invoice.status, InvoiceAction.PAY)
+            domain.ensure_dated_within(asked.date, invoice.issue_date, paris_today())
+            domain.ensure_within_balance(asked.amount_cents, invoice, asked.overpayment)
             entry = domain.PaymentEntry(
                 asked.amount_cents, asked.date, asked.reference, "manual", who.user_id
             )
+            domain.ensure_not_recorded(
+                entry, repository.payments_of(tx.session, invoice.id), asked.confirm_duplicate
+            )
             pay(tx, invoice, entry)
+            tx.session.flush()
+            return views.invoice_view(tx.session, invoice).model_dump(mode="json")
+
+    @rpc
+    def reverse_payment(self, caller: dict, payment_id: str, body: dict) -> dict:
+        """Undoes a payment recorded by mistake: it stays, marked reversed with why, by whom
+        and when, and the invoice owes its amount again."""
+        who = _caller(caller, Role.FINANCE)
+        reason = validated(PaymentReversal, body).reason
+        with self.db.transaction() as tx:
+            invoice_id = repository.payment_for_update(tx.session, payment_id).invoice_id
+            invoice = repository.get_invoice(tx.session, invoice_id, for_update=True)
+            payment = repository.payment_for_update(tx.session, payment_id)
+            try:
+                domain.ensure_party(who, invoice.supplier_commune, invoice.customer_commune)
+            except NotFound:
+                raise NotFound("No such payment") from None
+            domain.ensure_receives(who, invoice.supplier_commune)
+            domain.ensure_reversed_by_hand(payment.source, payment.statement_line_id)
+            reverse(tx, payment, invoice, reason, who.user_id)
+            return views.invoice_view(tx.session, invoice).model_dump(mode="json")
+
+    @rpc
+    def record_payment_order(self, caller: dict, invoice_id: str, body: dict) -> dict:
+        """The paying commune says its payment order (mandat) is issued: the supplier sees
+        its number and date on the invoice."""
+        who = _caller(caller, Role.FINANCE)
+        order = validated(PaymentOrderRequest, body)
+        with self.db.transaction() as tx:
+            invoice = repository.get_invoice(tx.session, invoice_id, for_update=True)
+            domain.ensure_party(who, invoice.supplier_commune, invoice.customer_commune)
+            domain.ensure_pays(who, invoice.customer_commune)
+            domain.ensure_open(invoice.status)
+            domain.ensure_dated_within(order.date, invoice.issue_date, paris_today())
+            repository.set_payment_order(
+                invoice, order.number, order.date, who.user_id, clock.now()
+            )
+            tx.emit(PaymentOrdered, views.payment_order_snapshot(invoice))
             tx.session.flush()
             return views.invoice_view(tx.session, invoice).model_dump(mode="json")
 
@@ -408,18 +477,34 @@ class Service(OperableService):
     def match_statement_line(self, caller: dict, line_id: str, body: dict) -> dict:
         """The finance team says which invoice an unmatched credit pays."""
         who = _caller(caller, Role.FINANCE)
-        invoice_id = validated(LineMatch, body).invoice_id
+        asked = validated(LineMatch, body)
         with self.db.transaction() as tx:
             line = repository.statement_line_for_update(tx.session, line_id, who.commune)
             domain.ensure_unmatched(line.status)
-            invoice = repository.get_invoice(tx.session, invoice_id, for_update=True)
+            invoice = repository.get_invoice(tx.session, asked.invoice_id, for_update=True)
             if invoice.supplier_commune != who.commune:
                 raise NotFound("No such invoice")
             domain.ensure_allows(invoice.status, InvoiceAction.PAY)
+            domain.ensure_within_balance(line.amount_cents, invoice, asked.overpayment)
             pay(
                 tx, invoice, domain.statement_payment(line, line.amount_cents, who.user_id, line.id)
             )
             repository.set_line_status(tx.session, line, "matched")
+            return views.statement_line_view(tx.session, line).model_dump(mode="json")
+
+    @rpc
+    def unmatch_statement_line(self, caller: dict, line_id: str, body: dict) -> dict:
+        """A credit matched to the wrong invoice: its payments are reversed (kept, with the
+        reason) and the line waits again, unmatched, for the right invoice."""
+        who = _caller(caller, Role.FINANCE)
+        reason = validated(PaymentReversal, body).reason
+        with self.db.transaction() as tx:
+            line = repository.statement_line_for_update(tx.session, line_id, who.commune)
+            domain.ensure_matched(line.status)
+            for payment in repository.standing_payments_of_line(tx.session, line.id):
+                invoice = repository.get_invoice(tx.session, payment.invoice_id, for_update=True)
+                reverse(tx, payment, invoice, reason, who.user_id)
+            repository.set_line_status(tx.session, line, "unmatched")
             return views.statement_line_view(tx.session, line).model_dump(mode="json")
 
     # -- statements and aging ---------------------------------------------------------
@@ -433,6 +518,7 @@ class Service(OperableService):
         domain.ensure_statement_query(who.commune, q)
         with self.db.reading() as session:
             movements = repository.movements_between(session, who.commune, q.counterparty)
+            theirs, mine = repository.overpaid_between(session, who.commune, q.counterparty)
         opening, lines, closing = domain.statement_of(movements, q.from_, q.to)
         result = StatementOfAccount(
             commune=who.commune,
@@ -454,6 +540,8 @@ class Service(OperableService):
                 for line in lines
             ],
             closing_balance_cents=closing,
+            counterparty_credit_cents=theirs,
+            own_credit_cents=mine,
         )
         if q.format == "csv":
             return reports.statement_csv(result)

@@ -19,6 +19,9 @@ from contracts.billing import (
     InvoiceSnapshot,
     InvoiceSummary,
     InvoiceView,
+    PaymentOrder,
+    PaymentOrderSnapshot,
+    PaymentReversalSnapshot,
     PaymentSnapshot,
     PaymentView,
     SettlementSnapshot,
@@ -146,10 +149,39 @@ def invoice_view(session: Session, invoice: InvoiceRow) -> InvoiceView:
         totals=_view(Totals, invoice),
         balance_cents=max(0, remaining),
         overpaid_cents=max(0, -remaining),
+        payer_credit_cents=domain.payer_credit(
+            repository.overpaid_balances(
+                session, invoice.supplier_commune, invoice.customer_commune, but=invoice.id
+            )
+        ),
         credit_notes=[_view(DocumentRef, note) for note in notes],
         payments=[
             payment_view(p, invoice.number) for p in repository.payments_of(session, invoice.id)
         ],
+        payment_order=payment_order_of(invoice),
+    )
+
+
+def payment_order_of(invoice: InvoiceRow) -> PaymentOrder | None:
+    if invoice.payment_order_number is None:
+        return None
+    return PaymentOrder(
+        number=invoice.payment_order_number,
+        date=invoice.payment_order_date,
+        recorded_at=invoice.payment_order_recorded_at,
+        recorded_by=invoice.payment_order_recorded_by,
+    )
+
+
+def payment_order_snapshot(invoice: InvoiceRow) -> PaymentOrderSnapshot:
+    return PaymentOrderSnapshot(
+        invoice_id=invoice.id,
+        invoice_number=invoice.number,
+        supplier_commune=invoice.supplier_commune,
+        customer_commune=invoice.customer_commune,
+        number=invoice.payment_order_number,
+        date=invoice.payment_order_date,
+        balance_cents=max(0, domain.balance(invoice)),
     )
 
 
@@ -178,17 +210,25 @@ def payment_view(payment: PaymentRow, invoice_number: str) -> PaymentView:
     return _view(PaymentView, payment, invoice_number=invoice_number, date=payment.payment_date)
 
 
-def payment_snapshot(payment: PaymentRow, invoice: InvoiceRow) -> PaymentSnapshot:
-    return PaymentSnapshot(
+def _moved(model: type[View], payment: PaymentRow, invoice: InvoiceRow, **more: Any) -> View:
+    return model(
         payment_id=payment.id,
         invoice_id=invoice.id,
         invoice_number=invoice.number,
         supplier_commune=invoice.supplier_commune,
         customer_commune=invoice.customer_commune,
         amount_cents=payment.amount_cents,
-        date=payment.payment_date,
         balance_cents=max(0, domain.balance(invoice)),
+        **more,
     )
+
+
+def payment_snapshot(payment: PaymentRow, invoice: InvoiceRow) -> PaymentSnapshot:
+    return _moved(PaymentSnapshot, payment, invoice, date=payment.payment_date)
+
+
+def reversal_snapshot(payment: PaymentRow, invoice: InvoiceRow) -> PaymentReversalSnapshot:
+    return _moved(PaymentReversalSnapshot, payment, invoice, reason=payment.reversal_reason or "")
 
 
 def statement_line_view(session: Session, line: StatementLineRow) -> StatementLineView:

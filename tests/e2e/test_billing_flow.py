@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+import requests
 
 from contracts.consultants import EngagementTimesheetApproved, TimesheetApproval
 from tests.integration.messaging import publish_event
@@ -361,3 +362,117 @@ def test_bookings_and_timesheets_are_invoiced_paid_reported_and_netted(billing_s
                 assert_valid_ubl(session, f"{api}/credit-notes/{note['id']}/ubl")
                 seen += 1
     assert seen == 5
+
+
+def signed_in_pages(stack: Stack, email: str) -> requests.Session:
+    """A browser-like session of the web pages (cookie and form token), without a browser."""
+    session = requests.Session()
+    token = form_token(session.get(f"{stack.url}/connexion", timeout=10).text)
+    answer = session.post(
+        f"{stack.url}/connexion",
+        data={"csrf": token, "email": email, "password": "mutualis-demo"},
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    return session
+
+
+def form_token(html: str) -> str:
+    return html.split('name="csrf" value="')[1].split('"')[0]
+
+
+def test_payments_are_checked_reversed_and_ordered_through_the_gateway(billing_stack):
+    """Firminy invoices Saint-Chamond 395.00 €: the API and the pages refuse too much, a
+    date in the future and a double entry (problem+json, nothing recorded); a payment is
+    reversed, and Saint-Chamond's payment order shows on Firminy's invoice."""
+    stack = billing_stack
+    api = f"{stack.url}/api/v1"
+    supplier = stack.as_role("finance", FIRMINY)
+    customer = stack.as_role("finance", SAINT_CHAMOND)
+    approve_timesheet(stack, FIRMINY, SAINT_CHAMOND, "1", 39500, mission="Conseil voirie")
+
+    def issued():
+        run = supplier.post(f"{api}/billing/runs", json={"period": this_period()}).json()
+        return run["invoices"] or None
+
+    (invoice,) = wait_until(issued, timeout=10)
+    assert invoice["customer_commune"] == SAINT_CHAMOND
+    pay = {"invoice_id": invoice["id"], "date": paris_today().isoformat(), "reference": "V1"}
+
+    too_much = supplier.post(f"{api}/payments", json=pay | {"amount_cents": 500000})
+    assert too_much.status_code == 422
+    assert too_much.headers["Content-Type"].startswith("application/problem+json")
+    (error,) = too_much.json()["errors"]
+    # nameko carries an error's details as text: the balance is said, in cents, both ways
+    assert (error["type"], int(error["balance_cents"])) == ("over_balance", 39500)
+    assert "Only 39500 cents are open" in too_much.json()["detail"]
+    tomorrow = (paris_today() + timedelta(days=1)).isoformat()
+    future = supplier.post(f"{api}/payments", json=pay | {"amount_cents": 100, "date": tomorrow})
+    assert future.status_code == 422 and future.json()["errors"][0]["type"] == "future_date"
+    old = supplier.post(f"{api}/payments", json=pay | {"amount_cents": 100, "date": "1990-01-01"})
+    assert old.status_code == 422 and old.json()["errors"][0]["type"] == "before_issue_date"
+
+    first = supplier.post(f"{api}/payments", json=pay | {"amount_cents": 10000})
+    assert first.status_code == 201, first.text
+    twice = supplier.post(f"{api}/payments", json=pay | {"amount_cents": 10000})
+    assert twice.status_code == 409 and twice.json()["duplicate_of"]
+    confirmed = supplier.post(
+        f"{api}/payments", json=pay | {"amount_cents": 10000, "confirm_duplicate": True}
+    )
+    assert confirmed.status_code == 201 and confirmed.json()["balance_cents"] == 19500
+    second = confirmed.json()["payments"][-1]["id"]
+
+    reason = {"reason": "Saisi deux fois"}
+    assert (
+        stack.as_role("finance", CHAMBON)
+        .post(f"{api}/payments/{second}/reverse", json=reason)
+        .status_code
+        == 404
+    )
+    assert customer.post(f"{api}/payments/{second}/reverse", json=reason).status_code == 403
+    reversed_ = supplier.post(f"{api}/payments/{second}/reverse", json=reason)
+    assert reversed_.status_code == 200, reversed_.text
+    assert reversed_.json()["balance_cents"] == 29500
+    again = supplier.post(f"{api}/payments/{second}/reverse", json=reason)
+    assert again.status_code == 409
+
+    order = {"number": "M-2026-118", "date": paris_today().isoformat()}
+    assert (
+        supplier.post(f"{api}/invoices/{invoice['id']}/payment-order", json=order).status_code
+        == 403
+    )
+    ordered = customer.post(f"{api}/invoices/{invoice['id']}/payment-order", json=order)
+    assert ordered.status_code == 200, ordered.text
+    seen = supplier.get(f"{api}/invoices/{invoice['id']}").json()
+    assert seen["payment_order"]["number"] == "M-2026-118"
+    assert [(p["amount_cents"], bool(p["reversed_at"])) for p in seen["payments"]] == [
+        (10000, False),
+        (10000, True),
+    ]
+
+    # the pages: the same rules, in French, and the payment order shown to the supplier
+    pages = signed_in_pages(stack, f"finance.{FIRMINY}@mutualis-demo.fr")
+    path = f"{stack.url}/finances/factures/{invoice['id']}"
+    shown = pages.get(path, timeout=10)
+    assert "Mandat de paiement n° <strong>M-2026-118</strong>" in shown.text
+    assert "Annuler ce paiement" in shown.text and "Saisi deux fois" in shown.text
+    refused = pages.post(
+        f"{path}/paiement",
+        data={"csrf": form_token(shown.text), "montant": "5000", "date": paris_today()},
+        timeout=10,
+    )
+    assert refused.status_code == 422
+    assert "Le montant dépasse le reste dû (295,00" in refused.text
+    duplicate = pages.post(
+        f"{path}/paiement",
+        data={
+            "csrf": form_token(shown.text),
+            "montant": "100,00",
+            "date": paris_today(),
+            "reference": "V1",
+        },
+        timeout=10,
+    )
+    assert duplicate.status_code == 409 and "Second paiement identique" in duplicate.text
+    assert len(supplier.get(f"{api}/invoices/{invoice['id']}").json()["payments"]) == 2

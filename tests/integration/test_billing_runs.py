@@ -137,14 +137,18 @@ def test_statements_pay_by_number_or_amount_and_an_import_twice_records_nothing_
     paid = service.get_invoice(chambon, number["42207"]["id"])
     assert (paid["status"], paid["balance_cents"]) == ("paid", 0)
 
-    # the unknown credit waits for a hand match; paying too much is kept as overpaid
+    # the unknown credit waits for a hand match; paying too much is kept as overpaid, when
+    # the finance officer says so
     (line,) = service.unmatched_payments(chambon)["items"]
     assert line["amount_cents"] == 1234
     service.record_payment(
         chambon, {"invoice_id": number["42218"]["id"], "amount_cents": 59000, "date": str(today)}
     )
+    with pytest.raises(InvalidInput) as refused:
+        service.match_statement_line(chambon, line["id"], {"invoice_id": number["42218"]["id"]})
+    assert refused.value.errors[0]["type"] == "over_balance"
     matched = service.match_statement_line(
-        chambon, line["id"], {"invoice_id": number["42218"]["id"]}
+        chambon, line["id"], {"invoice_id": number["42218"]["id"], "overpayment": True}
     )
     assert matched["status"] == "matched"
     over = service.get_invoice(chambon, number["42218"]["id"])

@@ -21,6 +21,8 @@ from services.billing.repository.invoices import (
     invoices_of,
     line_counts,
     open_invoices_between,
+    overpaid_balances,
+    set_payment_order,
     set_status,
 )
 from services.billing.repository.netting import (
@@ -34,9 +36,12 @@ from services.billing.repository.payments import (
     add_payment,
     add_statement,
     add_statement_line,
+    payment_for_update,
     payments_of,
     payments_of_line,
+    reverse_payment,
     set_line_status,
+    standing_payments_of_line,
     statement_line_for_update,
     unmatched_lines,
 )
@@ -46,7 +51,11 @@ from services.billing.repository.profiles import (
     profiles_of,
     save_profile,
 )
-from services.billing.repository.statements import movements_between, open_balances
+from services.billing.repository.statements import (
+    movements_between,
+    open_balances,
+    overpaid_between,
+)
 
 __all__ = [
     "accounts",
@@ -72,14 +81,20 @@ __all__ = [
     "next_sequence",
     "open_balances",
     "open_invoices_between",
+    "overpaid_balances",
+    "overpaid_between",
+    "payment_for_update",
     "payments_of",
     "payments_of_line",
     "profile_of",
     "profiles_of",
+    "reverse_payment",
     "save_profile",
     "set_line_status",
+    "set_payment_order",
     "set_status",
     "settle_open_invoices",
+    "standing_payments_of_line",
     "statement_line_for_update",
     "suppliers_to_invoice",
     "uninvoiced_charges",

@@ -4,7 +4,7 @@ credited and settled one by one."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Row, func, or_, select
 from sqlalchemy.orm import Session
@@ -135,3 +135,32 @@ def open_invoices_between(session: Session, supplier: str, customer: str) -> lis
             .with_for_update()
         )
     )
+
+
+def overpaid_balances(
+    session: Session, supplier: str, customer: str, but: str | None = None
+) -> list[int]:
+    """Balances of the customer's invoices from the supplier that it overpaid (but one)."""
+    balance = (
+        InvoiceRow.total_cents
+        - InvoiceRow.credited_cents
+        - InvoiceRow.paid_cents
+        - InvoiceRow.settled_cents
+    )
+    stmt = select(balance).where(
+        InvoiceRow.supplier_commune == supplier,
+        InvoiceRow.customer_commune == customer,
+        balance < 0,
+    )
+    if but is not None:
+        stmt = stmt.where(InvoiceRow.id != but)
+    return [int(cents) for cents in session.scalars(stmt)]
+
+
+def set_payment_order(
+    invoice: InvoiceRow, number: str, day: date, user_id: str | None, now: datetime
+) -> None:
+    invoice.payment_order_number = number
+    invoice.payment_order_date = day
+    invoice.payment_order_recorded_at = now
+    invoice.payment_order_recorded_by = user_id

@@ -16,6 +16,7 @@ from services.billing.models import (
     SettlementAllocationRow,
     SettlementRow,
 )
+from services.billing.repository.invoices import overpaid_balances
 
 
 def movements_between(session: Session, commune: str, other: str) -> list[domain.Movement]:
@@ -60,6 +61,16 @@ def movements_between(session: Session, commune: str, other: str) -> list[domain
                 -sign * pay.amount_cents,
             )
         )
+        if pay.reversed_at is not None:  # the payment stays, its reversal cancels it
+            moves.append(
+                domain.Movement(
+                    domain.paris_date(pay.reversed_at),
+                    "payment_reversed",
+                    inv.number,
+                    f"Annulation du paiement {pay.reference} : {pay.reversal_reason}".strip(),
+                    sign * pay.amount_cents,
+                )
+            )
     allocations = session.execute(
         select(SettlementAllocationRow, SettlementRow.created_at, SettlementRow.period)
         .join(SettlementRow, SettlementRow.id == SettlementAllocationRow.settlement_id)
@@ -96,3 +107,12 @@ def open_balances(session: Session, commune: str, receivable: bool) -> list[tupl
         ).where(mine == commune, InvoiceRow.status.in_([s.value for s in OPEN_STATUSES]))
     ).all()
     return [(cp, due, int(cents)) for cp, due, cents in rows]
+
+
+def overpaid_between(session: Session, commune: str, other: str) -> tuple[int, int]:
+    """(what `other` overpaid on `commune`'s invoices, what `commune` overpaid on `other`'s):
+    each payer's credit with the other."""
+    return (
+        domain.payer_credit(overpaid_balances(session, commune, other)),
+        domain.payer_credit(overpaid_balances(session, other, commune)),
+    )
