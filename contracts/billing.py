@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.events import Event, Payload, register
 from contracts.fields import INSEE, Day, Input, Text
@@ -227,7 +227,35 @@ class AgingQuery(Input):
 
 
 class SettlementRequest(Input):
-    period: Period
+    """A netting to propose: the open, undisputed invoices of a period (or issued up to a
+    day) between the communes taking part."""
+
+    period: Period | None = Field(default=None, description="the invoices of this month")
+    up_to: Day | None = Field(default=None, description="or: the invoices issued up to this day")
+    communes: list[Annotated[str, Field(pattern=INSEE)]] | None = Field(
+        default=None,
+        max_length=5000,
+        description="the communes taking part (the proposer's own among them); default: "
+        "the proposer and every commune it has open invoices with (an operator: all)",
+    )
+    deadline: Day | None = Field(
+        default=None, description="last day to accept (Europe/Paris); default: in 7 days"
+    )
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> SettlementRequest:
+        if (self.period is None) == (self.up_to is None):
+            raise ValueError("give either a period or up_to")
+        return self
+
+
+class SettlementDecision(Input):
+    reason: Text | None = Field(default=None, max_length=500, description="why, when declining")
+
+
+class TransferPayment(Input):
+    date: Day = Field(description="when the transfer arrived: not in the future (Europe/Paris)")
+    reference: str = Field(default="", max_length=140)
 
 
 # -- views ------------------------------------------------------------------------------
@@ -550,16 +578,100 @@ class Transfer(BaseModel):
     amount_cents: int
 
 
-class SettlementView(BaseModel):
+class NettingStatus(StrEnum):
+    PROPOSED = "proposed"  # waiting for every party's decision
+    EFFECTIVE = "effective"  # every party accepted: invoices settled, transfers owed
+    DECLINED = "declined"  # a party declined: nothing changed
+    EXPIRED = "expired"  # the deadline passed first: nothing changed
+    VOID = "void"  # one of its invoices changed (paid, credited, disputed): re-propose
+
+
+class Decision(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+
+
+class NettingParty(BaseModel):
+    commune: str
+    commune_name: str
+    decision: Decision
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    reason: str | None = None
+
+
+class NettingInvoice(BaseModel):
     id: str
-    period: str
-    sequence: int
+    number: str
+    supplier_commune: str
+    customer_commune: str
+    due_date: date
+    open_cents: int = Field(description="what it owed when proposed: what the netting settles")
+
+
+class SettlementView(BaseModel):
+    """A netting proposal as one party sees it: its own invoices, position and transfers
+    (an operator sees them all)."""
+
+    id: str
+    period: str | None
+    up_to: date | None = None
+    status: NettingStatus
+    deadline: date
     created_at: datetime
-    created: bool = Field(description="false: nothing was open, the last settlement is shown")
+    created: bool = Field(default=False, description="true: proposed by this request")
+    proposed_by_commune: str
+    parties: list[NettingParty]
+    positions: list[Position]
+    transfers: list[Transfer]
+    invoices: list[NettingInvoice]
+    invoices_settled: int = Field(description="invoices of the whole netting")
+    compensated_cents: int
+    closing_reason: str | None = None
+    settlement_id: str | None = Field(default=None, description="once effective")
+
+
+class NettingPartyName(BaseModel):
+    commune: str
+    commune_name: str
+
+
+class SettlementPreview(BaseModel):
+    """What a proposal would be, before anyone is asked: nothing is stored."""
+
+    period: str | None
+    up_to: date | None = None
+    deadline: date
+    parties: list[NettingPartyName]
     positions: list[Position]
     transfers: list[Transfer]
     invoices_settled: int
     compensated_cents: int
+
+
+class SettlementPage(BaseModel):
+    items: list[SettlementView]
+
+
+class Obligation(BaseModel):
+    """A transfer a netting left to pay, tracked until the payee has the money."""
+
+    id: str
+    settlement_id: str
+    payer: str
+    payer_name: str
+    payee: str
+    payee_name: str
+    amount_cents: int
+    due_date: date | None
+    status: Literal["open", "paid"]
+    paid_on: date | None = None
+    paid_reference: str | None = None
+
+
+class ObligationPage(BaseModel):
+    items: list[Obligation]
 
 
 # -- events -----------------------------------------------------------------------------
@@ -628,6 +740,54 @@ class SettlementSnapshot(Payload):
     transfers: list[Transfer]
     invoices_settled: int
     compensated_cents: int
+
+
+class NettingSnapshot(Payload):
+    settlement_id: str
+    period: str | None
+    up_to: date | None
+    status: NettingStatus
+    deadline: date
+    parties: list[str]
+    reason: str | None = None
+
+
+class ObligationSnapshot(Payload):
+    obligation_id: str
+    settlement_id: str
+    payer: str
+    payee: str
+    amount_cents: int
+    paid_on: date
+    currency: str = CURRENCY
+
+
+@register
+class SettlementProposed(Event):
+    """Each party's finance team is asked to accept or decline before the deadline."""
+
+    TYPE = "settlement.proposed"
+    payload: NettingSnapshot
+
+
+@register
+class SettlementDeclined(Event):
+    TYPE = "settlement.declined"
+    payload: NettingSnapshot
+
+
+@register
+class SettlementVoided(Event):
+    """An invoice of the proposal changed (paid, credited, disputed): nothing is settled."""
+
+    TYPE = "settlement.voided"
+    payload: NettingSnapshot
+
+
+@register
+class TransferPaid(Event):
+    TYPE = "settlement.transfer_paid"
+    payload: ObligationSnapshot
 
 
 @register

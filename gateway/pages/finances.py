@@ -300,14 +300,118 @@ class FinancePages:
 
     @page("GET", "/finances/compensation", roles=READERS)
     def netting_page(self, request, web: Web):
-        return Page("netting.html", {"settlement": None, "picture": None, "period": this_period()})
+        return self._nettings(web, [], 200, [])
+
+    def _nettings(self, web: Web, problems: list[str], status: int, chosen: list[str]) -> Page:
+        items = self.billing.list_settlements(as_rpc(web.caller))["items"]
+        return Page(
+            "netting.html",
+            {
+                "nettings": items,
+                "period": this_period(),
+                "problems": problems,
+                "chosen": chosen,
+                "communes": [(c, commune_name(c)) for c in DEMO_COMMUNES],
+            },
+            status,
+        )
+
+    def _asked(self, web: Web) -> tuple[dict, list[str]]:
+        """The netting a form asks for: its period and the communes ticked."""
+        chosen = [c for c in web.form.getlist("communes") if c in DEMO_COMMUNES]
+        body: dict = {"period": (web.form.get("periode") or "").strip()}
+        if chosen:
+            body["communes"] = sorted({web.visitor.commune, *chosen})
+        return body, chosen
+
+    def _netting_refused(self, web: Web, exc: ServiceError, chosen: list[str]) -> Page:
+        if exc.code not in ("conflict", "invalid_input"):
+            raise exc
+        return self._nettings(web, french.explain_refusal(exc), status_of(exc), chosen)
+
+    @page("POST", "/finances/compensation/apercu", roles=FINANCE)
+    def netting_preview(self, request, web: Web):
+        body, chosen = self._asked(web)
+        try:
+            preview = self.billing.preview_settlement(as_rpc(web.caller), body)
+        except ServiceError as exc:
+            return self._netting_refused(web, exc, chosen)
+        return Page(
+            "netting_preview.html",
+            {"preview": preview, "chosen": chosen, "picture": self._picture(preview)},
+        )
 
     @page("POST", "/finances/compensation", roles=FINANCE)
     def netting_submit(self, request, web: Web):
-        period = (web.form.get("periode") or "").strip()
-        settlement = self.billing.settle(as_rpc(web.caller), {"period": period})
-        names = {p["commune"]: commune_name(p["commune"]) for p in settlement["positions"]}
-        picture = netting_picture(settlement["positions"], settlement["transfers"], names)
+        body, chosen = self._asked(web)
+        try:
+            proposed = self.billing.settle(as_rpc(web.caller), body)
+        except ServiceError as exc:
+            return self._netting_refused(web, exc, chosen)
+        return go(f"/finances/compensation/{proposed['id']}", "compensation-proposee")
+
+    @staticmethod
+    def _picture(netting: dict):
+        """Who pays whom among what the visitor may see: its own position, and each
+        counterparty by what it pays or receives from it."""
+        positions = {p["commune"]: p["net_cents"] for p in netting["positions"]}
+        for t in netting["transfers"]:
+            positions.setdefault(t["payer"], 0)
+            positions.setdefault(t["payee"], 0)
+        for t in netting["transfers"]:
+            if t["payer"] not in {p["commune"] for p in netting["positions"]}:
+                positions[t["payer"]] -= t["amount_cents"]
+            if t["payee"] not in {p["commune"] for p in netting["positions"]}:
+                positions[t["payee"]] += t["amount_cents"]
+        shown = [{"commune": c, "net_cents": n} for c, n in positions.items()]
+        names = {c: commune_name(c) for c in positions}
+        return netting_picture(shown, netting["transfers"], names)
+
+    def _netting(self, web: Web, netting_id: str, problems: list[str], status: int, printable):
+        netting = self.billing.get_settlement(as_rpc(web.caller), netting_id)
+        mine = [p for p in netting["parties"] if p["commune"] == web.visitor.commune]
         return Page(
-            "netting.html", {"settlement": settlement, "picture": picture, "period": period}
+            "netting_proposal.html",
+            {
+                "netting": netting,
+                "picture": self._picture(netting),
+                "problems": problems,
+                "printable": printable,
+                "may_decide": netting["status"] == "proposed"
+                and web.visitor.has(*FINANCE)
+                and bool(mine)
+                and mine[0]["decision"] == "pending",
+            },
+            status,
         )
+
+    @page("GET", "/finances/compensation/<netting_id>", roles=READERS)
+    def netting_proposal_page(self, request, web: Web, netting_id: str):
+        return self._netting(web, netting_id, [], 200, False)
+
+    @page("GET", "/finances/compensation/<netting_id>/imprimer", roles=READERS)
+    def netting_printable(self, request, web: Web, netting_id: str):
+        return self._netting(web, netting_id, [], 200, True)
+
+    @page("POST", "/finances/compensation/<netting_id>/accepter", roles=FINANCE)
+    def netting_accept(self, request, web: Web, netting_id: str):
+        try:
+            self.billing.accept_settlement(as_rpc(web.caller), netting_id)
+        except ServiceError as exc:
+            if exc.code != "conflict":
+                raise
+            return self._netting(web, netting_id, french.explain_refusal(exc), 409, False)
+        return go(f"/finances/compensation/{netting_id}", "compensation-acceptee")
+
+    @page("POST", "/finances/compensation/<netting_id>/refuser", roles=FINANCE)
+    def netting_decline(self, request, web: Web, netting_id: str):
+        reason = (web.form.get("motif") or "").strip() or None
+        try:
+            self.billing.decline_settlement(as_rpc(web.caller), netting_id, {"reason": reason})
+        except ServiceError as exc:
+            if exc.code not in ("conflict", "invalid_input"):
+                raise
+            return self._netting(
+                web, netting_id, french.explain_refusal(exc), status_of(exc), False
+            )
+        return go(f"/finances/compensation/{netting_id}", "compensation-refusee")

@@ -39,6 +39,14 @@ INVOICE_STATUS = {
     "cancelled": "Annulée (avoir)",
     "settled": "Compensée",
 }
+NETTING_STATUS = {
+    "proposed": "En attente des réponses",
+    "effective": "Acceptée par tous, en vigueur",
+    "declined": "Refusée",
+    "expired": "Expirée",
+    "void": "Annulée (une facture a changé)",
+}
+NETTING_DECISION = {"pending": "pas encore répondu", "accepted": "acceptée", "declined": "refusée"}
 KINDS = {
     "equipment": "Matériel",
     "vehicle": "Véhicule",

@@ -21,14 +21,20 @@ from contracts.billing import (
     InvoiceQuery,
     InvoiceView,
     LineMatch,
+    Obligation,
+    ObligationPage,
     PaymentOrderRequest,
     PaymentRequest,
     PaymentReversal,
+    SettlementDecision,
+    SettlementPage,
+    SettlementPreview,
     SettlementRequest,
     SettlementView,
     StatementLineView,
     StatementOfAccount,
     StatementQuery,
+    TransferPayment,
     UnmatchedPage,
 )
 from contracts.caller import Caller, Role
@@ -40,15 +46,6 @@ BILLING = "Billing"
 READERS = (Role.FINANCE, Role.MANAGER)
 FINANCE = (Role.FINANCE,)
 STATEMENT_TYPES = ("text/csv", "application/xml", "text/xml", "text/plain")
-# a netting asked again once nothing is open: the last settlement, not a new one
-SETTLED_ALREADY = {
-    "200": {
-        "description": "Nothing was open in the period: the last settlement, `created: false`",
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/SettlementView"}}
-        },
-    }
-}
 
 
 def _wants_csv(request, fmt: str) -> bool:
@@ -382,7 +379,21 @@ class BillingRoutes:
         result = self.billing.aging_report(as_rpc(caller), params)
         return _csv(result, "balance-agee") if as_csv else result
 
-    # -- netting ----------------------------------------------------------------------
+    # -- netting by consent -----------------------------------------------------------
+
+    @api(
+        "POST",
+        "/api/v1/settlements/preview",
+        body=SettlementRequest,
+        response=SettlementPreview,
+        roles=(Role.FINANCE, Role.OPERATOR),
+        tag=BILLING,
+        summary="What a netting would be: positions, transfers, invoices (nothing stored)",
+        description="The same scope as `POST /api/v1/settlements`. Nothing open between "
+        "the communes taking part: 409.",
+    )
+    def preview_settlement(self, request, caller: Caller, body: SettlementRequest):
+        return self.billing.preview_settlement(as_rpc(caller), body.model_dump(mode="json"))
 
     @api(
         "POST",
@@ -393,13 +404,100 @@ class BillingRoutes:
         roles=(Role.FINANCE, Role.OPERATOR),
         idempotent=True,
         tag=BILLING,
-        summary="Net the open invoices of a period among all communes",
-        description="Answers each commune's net position and the transfers that settle "
-        "everything (at most n − 1); every open invoice of the period is settled by "
-        "compensation, with the audit trail. Again with nothing open: 200 and the last "
-        "settlement, `created: false`.",
-        responses=SETTLED_ALREADY,
+        summary="Propose a netting of the open invoices between the communes taking part",
+        description="A proposal, not a settlement: it takes effect only once the finance "
+        "team of every commune it names has accepted it, before `deadline` (default: in 7 "
+        "days). Scope: a `period` or the invoices issued `up_to` a day; `communes` taking "
+        "part (a finance team's own among them; default: it and its counterparties, an "
+        "operator: all). Only open invoices with both parties taking part are in it: net "
+        "positions and at most n − 1 transfers. Nothing open: 409.",
     )
     def settle(self, request, caller: Caller, body: SettlementRequest):
         result = self.billing.settle(as_rpc(caller), body.model_dump(mode="json"))
-        return json_response(result, 201 if result["created"] else 200)
+        return json_response(result, 201)
+
+    @api(
+        "GET",
+        "/api/v1/settlements",
+        response=SettlementPage,
+        roles=(Role.FINANCE, Role.MANAGER, Role.OPERATOR),
+        tag=BILLING,
+        summary="The nettings the caller's commune is party to, latest first",
+        description="The latest 100, without their invoices (`invoices: []`): get one "
+        "netting for its invoices.",
+    )
+    def list_settlements(self, request, caller: Caller):
+        return self.billing.list_settlements(as_rpc(caller))
+
+    @api(
+        "GET",
+        "/api/v1/settlements/<settlement_id>",
+        response=SettlementView,
+        roles=(Role.FINANCE, Role.MANAGER, Role.OPERATOR),
+        tag=BILLING,
+        summary="One netting, as the caller's commune sees it (its invoices, position, "
+        "transfers); 404 to a commune not party to it",
+    )
+    def get_settlement(self, request, caller: Caller, settlement_id: str):
+        return self.billing.get_settlement(as_rpc(caller), settlement_id)
+
+    @api(
+        "POST",
+        "/api/v1/settlements/<settlement_id>/accept",
+        response=SettlementView,
+        roles=FINANCE,
+        idempotent=True,
+        tag=BILLING,
+        summary="Accept a netting for the caller's commune",
+        description="The last acceptance makes it take effect: its invoices are settled and "
+        "its transfers become obligations (`GET /api/v1/obligations`). Decided already, "
+        "declined, expired, or void because an invoice was paid, credited or disputed since "
+        "it was proposed: 409.",
+    )
+    def accept_settlement(self, request, caller: Caller, settlement_id: str):
+        return self.billing.accept_settlement(as_rpc(caller), settlement_id)
+
+    @api(
+        "POST",
+        "/api/v1/settlements/<settlement_id>/decline",
+        body=SettlementDecision,
+        response=SettlementView,
+        roles=FINANCE,
+        idempotent=True,
+        tag=BILLING,
+        summary="Decline a netting for the caller's commune: it ends, nothing changes",
+    )
+    def decline_settlement(
+        self, request, caller: Caller, settlement_id: str, body: SettlementDecision
+    ):
+        return self.billing.decline_settlement(as_rpc(caller), settlement_id, body.model_dump())
+
+    @api(
+        "GET",
+        "/api/v1/obligations",
+        response=ObligationPage,
+        roles=READERS,
+        tag=BILLING,
+        summary="The transfers effective nettings left the caller's commune to pay or receive",
+    )
+    def list_obligations(self, request, caller: Caller):
+        return self.billing.list_obligations(as_rpc(caller))
+
+    @api(
+        "POST",
+        "/api/v1/obligations/<transfer_id>/paid",
+        body=TransferPayment,
+        response=Obligation,
+        roles=FINANCE,
+        idempotent=True,
+        tag=BILLING,
+        summary="Record that a netting's transfer arrived (the payee's finance team)",
+        description="A bank statement import records it by itself when a credit of exactly "
+        "its amount comes from its payer. Paid already: 409.",
+    )
+    def record_transfer_paid(
+        self, request, caller: Caller, transfer_id: str, body: TransferPayment
+    ):
+        return self.billing.record_transfer_paid(
+            as_rpc(caller), transfer_id, body.model_dump(mode="json")
+        )

@@ -1324,3 +1324,158 @@ def settlement_of(
         "created_by": user_id,
     }
     return Settlement(columns, transfers, trail)
+
+
+# -- netting by consent -----------------------------------------------------------------
+
+NETTING_DAYS_TO_DECIDE = 7
+# the transfers a netting leaves are due as its invoices would be
+TRANSFER_TERMS_DAYS = PAYMENT_TERMS_DAYS
+
+
+def netting_deadline(asked: date | None, today: date) -> date:
+    """The last day to accept (Europe/Paris): a week unless said, never in the past."""
+    if asked is None:
+        return today + timedelta(days=NETTING_DAYS_TO_DECIDE)
+    if asked < today:
+        raise InvalidInput(
+            "The deadline has passed already",
+            [_error("deadline", f"today ({today.isoformat()}) or later", "past_deadline")],
+        )
+    return asked
+
+
+def netting_participants(
+    caller: Caller, asked: Sequence[str] | None, counterparties: Iterable[str]
+) -> set[str] | None:
+    """The communes taking part: those asked, else the proposer and its counterparties (an
+    operator: everyone, None). A finance team proposes only a netting it takes part in."""
+    if caller.has(Role.OPERATOR) and not caller.has(Role.FINANCE):
+        return set(asked) if asked else None
+    if asked and caller.commune not in asked:
+        raise InvalidInput(
+            "A commune proposes only a netting it takes part in",
+            [_error("communes", f"must include {caller.commune}", "proposer_not_taking_part")],
+        )
+    return set(asked) if asked else {caller.commune, *counterparties}
+
+
+def ensure_something_to_net(debts: Sequence[OpenDebt]) -> None:
+    if not debts:
+        raise Conflict("No open, undisputed invoice between these communes: nothing to net")
+
+
+@dataclass(frozen=True)
+class NettingProposal:
+    """A netting computed, to propose: its columns, its parties and its invoices."""
+
+    columns: dict[str, Any]
+    parties: list[str]
+    invoices: list[tuple[str, int]]  # (invoice id, open cents)
+
+
+def netting_proposal(
+    debts: Sequence[OpenDebt],
+    scope: dict[str, Any],
+    deadline: date,
+    proposer: Caller,
+    now: datetime,
+) -> NettingProposal:
+    """Positions and at most n - 1 transfers of the open invoices `debts`; every commune
+    one of them names is a party that must accept."""
+    positions = net_positions((d.supplier, d.customer, d.open_cents) for d in debts)
+    transfers = settling_transfers(positions)
+    parties = sorted({c for d in debts for c in (d.supplier, d.customer)})
+    carried = sum(cents for _, _, cents in transfers)
+    columns = {
+        "id": new_id(),
+        **scope,
+        "status": "proposed",
+        "deadline": deadline,
+        "positions": [{"commune": c, "net_cents": p} for c, p in positions.items()],
+        "transfers": [
+            {"payer": payer, "payee": payee, "amount_cents": cents}
+            for payer, payee, cents in transfers
+        ],
+        "invoices": len(debts),
+        "compensated_cents": sum(d.open_cents for d in debts) - carried,
+        "proposed_at": now,
+        "proposed_by": proposer.user_id,
+        "proposed_by_commune": proposer.commune,
+    }
+    return NettingProposal(columns, parties, [(d.invoice_id, d.open_cents) for d in debts])
+
+
+def netting_status(status: str, deadline: date, today: date) -> str:
+    """A proposal still waiting after its deadline has expired, whether or not anyone
+    touched it since."""
+    if status == "proposed" and deadline < today:
+        return "expired"
+    return status
+
+
+def ensure_sees_netting(caller: Caller, parties: Iterable[str]) -> None:
+    """A netting exists only for its parties' finance teams and managers, and operators."""
+    if caller.has(Role.OPERATOR):
+        return
+    if caller.commune not in set(parties) or not caller.has(*READERS):
+        raise NotFound("No such settlement")
+
+
+def ensure_decides(caller: Caller, decision: str | None) -> None:
+    """Each party's finance team decides once; `decision` is its party's, None if none."""
+    if decision is None:
+        raise NotFound("No such settlement")
+    if not caller.has(Role.FINANCE):
+        raise Forbidden("Only a party's finance team accepts or declines a netting")
+    if decision != "pending":
+        raise Conflict(f"Your commune has {decision} this netting already", decision=decision)
+
+
+def ensure_waiting(status: str) -> None:
+    if status != "proposed":
+        raise Conflict(f"This netting is {status}: nothing more to decide", current_status=status)
+
+
+def changed_since_proposed(
+    proposed: dict[str, int], invoices: Iterable[PayableInvoice]
+) -> list[str]:
+    """Numbers of the invoices that no longer owe what the proposal settles (paid, credited,
+    disputed or settled since): any of them voids it."""
+    return sorted(
+        invoice.number
+        for invoice in invoices
+        if invoice.status not in OPEN_STATUSES or balance(invoice) != proposed[invoice.id]
+    )
+
+
+def outcome(decisions: Iterable[str]) -> str:
+    """proposed while a party has not decided; declined once one declines; effective once
+    all accepted."""
+    decisions = list(decisions)
+    if "declined" in decisions:
+        return "declined"
+    if all(d == "accepted" for d in decisions):
+        return "effective"
+    return "proposed"
+
+
+def seen_by(commune: str | None, positions: list[dict], transfers: list, invoices: list):
+    """What a party sees of a netting: its position, its transfers, its invoices (None: an
+    operator, everything)."""
+    if commune is None:
+        return positions, transfers, invoices
+    return (
+        [p for p in positions if p["commune"] == commune],
+        [t for t in transfers if commune in (t["payer"], t["payee"])],
+        [i for i in invoices if commune in (i.supplier_commune, i.customer_commune)],
+    )
+
+
+def transfer_due(today: date) -> date:
+    return today + timedelta(days=TRANSFER_TERMS_DAYS)
+
+
+def ensure_transfer_open(paid_on: date | None) -> None:
+    if paid_on is not None:
+        raise Conflict(f"This transfer was recorded paid on {paid_on.isoformat()}")

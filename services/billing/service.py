@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from contracts import clock
 from contracts.billing import (
@@ -29,6 +29,8 @@ from contracts.billing import (
     InvoiceQuery,
     InvoiceSummary,
     LineMatch,
+    NettingPartyName,
+    ObligationPage,
     PaymentOrdered,
     PaymentOrderRequest,
     PaymentRecorded,
@@ -36,12 +38,19 @@ from contracts.billing import (
     PaymentReversal,
     PaymentReversed,
     SettlementCompleted,
+    SettlementDecision,
+    SettlementDeclined,
+    SettlementPage,
+    SettlementPreview,
+    SettlementProposed,
     SettlementRequest,
-    SettlementView,
+    SettlementVoided,
     SkippedPair,
     StatementEntry,
     StatementOfAccount,
     StatementQuery,
+    TransferPaid,
+    TransferPayment,
     UnmatchedPage,
 )
 from contracts.caller import Caller, Role
@@ -63,7 +72,7 @@ from services.billing.metrics import (
     REVERSED_CENTS,
     BillingMetrics,
 )
-from services.billing.models import InvoiceRow, PaymentRow
+from services.billing.models import InvoiceRow, NettingProposalRow, PaymentRow
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +126,9 @@ def issue_invoices(
 
 
 def _moved(tx: UnitOfWork, invoice: InvoiceRow, action: InvoiceAction) -> None:
-    """Gives the invoice the status `action` left it in; announces it when it is now paid."""
+    """Gives the invoice the status `action` left it in; announces it when it is now paid.
+    A netting proposed on it is void: it no longer owes what the proposal settles."""
+    void_nettings_of(tx, [invoice.id], f"invoice {invoice.number} changed ({action.value})")
     change = domain.status_change(invoice, action)
     repository.set_status(invoice, change.status, clock.now() if change.paid else None)
     if change.paid:
@@ -141,8 +152,7 @@ def reverse(
     repository.reverse_payment(tx.session, payment, invoice, reason, user_id, clock.now())
     amount = payment.amount_cents
     tx.after_commit(lambda: REVERSED_CENTS.inc(amount))
-    change = domain.status_change(invoice, InvoiceAction.REVERSE)
-    repository.set_status(invoice, change.status, None)
+    _moved(tx, invoice, InvoiceAction.REVERSE)
     tx.emit(PaymentReversed, views.reversal_snapshot(payment, invoice))
 
 
@@ -187,8 +197,11 @@ def record_statement(
         line = repository.statement_line_for_update(session, line_id, commune)
         for invoice_id, cents in allocations:
             pay(tx, by_id[invoice_id], domain.statement_payment(credit, cents, user_id, line_id))
-        repository.set_line_status(session, line, "matched" if allocations else "unmatched")
-        (matched if allocations else unmatched).append(views.statement_line_view(session, line))
+        found = bool(allocations) or (
+            payer is not None and transfer_received(tx, commune, payer, credit, user_id, line_id)
+        )
+        repository.set_line_status(session, line, "matched" if found else "unmatched")
+        (matched if found else unmatched).append(views.statement_line_view(session, line))
     return ImportResult(
         statement_id=statement.id,
         format=parsed.format,
@@ -200,20 +213,57 @@ def record_statement(
     )
 
 
-def settle_period(tx: UnitOfWork, period: str, user_id: str | None) -> SettlementView | None:
-    """Settles every open invoice of the period and records how: positions, transfers and
-    the audit trail; announces it. None when nothing is open."""
+def transfer_received(
+    tx: UnitOfWork, payee: str, payer: str, credit, user_id: str | None, line_id: str
+) -> bool:
+    """A credit no invoice takes may be a netting's transfer: of exactly its amount, from its
+    payer. Recorded paid, announced; False when none fits."""
+    transfer = repository.open_obligation(tx.session, payee, payer, credit.amount_cents)
+    if transfer is None:
+        return False
+    reference = credit.remittance or credit.bank_reference or ""
+    repository.mark_paid(transfer, credit.booking_date, reference, user_id, line_id)
+    tx.emit(TransferPaid, views.obligation_snapshot(transfer))
+    return True
+
+
+def void_nettings_of(tx: UnitOfWork, invoice_ids: list[str], why: str) -> None:
+    """A netting proposed on invoices that changed no longer says what they owe: void, to
+    re-propose. Called with the invoices locked, before the proposals (the order every
+    writer takes)."""
+    for proposal in repository.pending_with(tx.session, invoice_ids):
+        repository.close(proposal, "void", clock.now(), why)
+        parties = [p.commune for p in repository.parties_of(tx.session, proposal.id)]
+        tx.emit(SettlementVoided, views.netting_snapshot(proposal, parties))
+
+
+def take_effect(tx: UnitOfWork, proposal: NettingProposalRow, locked: list) -> None:
+    """Every party accepted: the invoices are settled for what they owed, the transfers
+    become obligations due in 30 days, the audit trail says which invoice each covers;
+    other proposals on these invoices are void."""
     session = tx.session
-    settled = repository.settle_open_invoices(session, period)
-    if not settled:
-        return None
+    period = proposal.period or domain.period_of(proposal.up_to)
+    repository.settle_proposal_invoices(session, proposal.id)
+    settled = [
+        (r.customer_commune, r.due_date, r.number, r.id, r.supplier_commune, r.open_cents)
+        for r in locked
+    ]
     settlement = domain.settlement_of(
-        settled, period, repository.next_sequence(session, period), user_id, clock.now()
+        settled,
+        period,
+        repository.next_sequence(session, period),
+        proposal.proposed_by,
+        clock.now(),
     )
-    row = repository.add_settlement(session, settlement)
-    view = views.settlement_view(row, settlement.transfers, created=True)
-    tx.emit(SettlementCompleted, views.settlement_snapshot(view))
-    return view
+    settlement.columns["proposal_id"] = proposal.id
+    row = repository.add_settlement(session, settlement, domain.transfer_due(paris_today()))
+    proposal.settlement_id = row.id
+    repository.close(proposal, "effective", clock.now(), None)
+    for other in repository.pending_sharing_invoices_with(session, proposal.id):
+        repository.close(other, "void", clock.now(), "invoices settled by another netting")
+        parties = [p.commune for p in repository.parties_of(session, other.id)]
+        tx.emit(SettlementVoided, views.netting_snapshot(other, parties))
+    tx.emit(SettlementCompleted, views.settlement_snapshot(row, settlement.transfers))
 
 
 class Service(OperableService):
@@ -504,6 +554,8 @@ class Service(OperableService):
             for payment in repository.standing_payments_of_line(tx.session, line.id):
                 invoice = repository.get_invoice(tx.session, payment.invoice_id, for_update=True)
                 reverse(tx, payment, invoice, reason, who.user_id)
+            for transfer in repository.obligations_of_line(tx.session, line.id):
+                repository.mark_paid(transfer, None, None, None)  # owed again
             repository.set_line_status(tx.session, line, "unmatched")
             return views.statement_line_view(tx.session, line).model_dump(mode="json")
 
@@ -582,20 +634,165 @@ class Service(OperableService):
             return reports.aging_csv(report)
         return report.model_dump(mode="json")
 
-    # -- netting ----------------------------------------------------------------------
+    # -- netting by consent -----------------------------------------------------------
+
+    def _scope(self, session, who: Caller, asked: SettlementRequest):
+        """The open invoices a proposal would settle, between the communes taking part."""
+        today = paris_today()
+        if asked.period is not None:
+            domain.ensure_started(asked.period, today)
+        else:
+            domain.ensure_dated_within(asked.up_to, asked.up_to, today, "up_to")
+        around = (
+            repository.counterparties(session, who.commune, asked.period, asked.up_to)
+            if who.has(Role.FINANCE) and not asked.communes
+            else []
+        )
+        taking_part = domain.netting_participants(who, asked.communes, around)
+        debts = repository.open_debts(session, asked.period, asked.up_to, taking_part)
+        domain.ensure_something_to_net(debts)
+        deadline = domain.netting_deadline(asked.deadline, today)
+        scope = {"period": asked.period, "up_to": asked.up_to}
+        return domain.netting_proposal(debts, scope, deadline, who, clock.now())
+
+    @rpc
+    def preview_settlement(self, caller: dict, body: dict) -> dict:
+        """What a proposal would be, stored nowhere: positions, transfers, invoices."""
+        who = _caller(caller, Role.FINANCE, Role.OPERATOR)
+        asked = validated(SettlementRequest, body)
+        with self.db.reading() as session:
+            proposal = self._scope(session, who, asked)
+        columns = proposal.columns
+        return SettlementPreview(
+            period=columns["period"],
+            up_to=columns["up_to"],
+            deadline=columns["deadline"],
+            parties=[
+                NettingPartyName(commune=c, commune_name=domain.commune_name(c))
+                for c in proposal.parties
+            ],
+            positions=columns["positions"],
+            transfers=columns["transfers"],
+            invoices_settled=columns["invoices"],
+            compensated_cents=columns["compensated_cents"],
+        ).model_dump(mode="json")
 
     @rpc
     def settle(self, caller: dict, body: dict) -> dict:
-        """Nets the open invoices of a period among all communes: net positions, at most
-        n - 1 transfers, every open invoice settled. Nothing open: the last settlement."""
+        """Proposes a netting to the communes whose invoices it settles: nothing changes
+        until every one of them accepted it."""
         who = _caller(caller, Role.FINANCE, Role.OPERATOR)
-        period = validated(SettlementRequest, body).period
-        domain.ensure_started(period, paris_today())
+        asked = validated(SettlementRequest, body)
         with self.db.transaction() as tx:
-            settled = settle_period(tx, period, who.user_id)
-            if settled is not None:
-                return settled.model_dump(mode="json")
-            last = repository.last_settlement(tx.session, period)
-            if last is None:
-                raise Conflict(f"No invoice of {period} is open: there is nothing to settle")
-            return views.settlement_view(*last, created=False).model_dump(mode="json")
+            proposal = self._scope(tx.session, who, asked)
+            row = repository.add_proposal(tx.session, proposal)
+            tx.emit(SettlementProposed, views.netting_snapshot(row, proposal.parties))
+            seen = None if who.has(Role.OPERATOR) else who.commune
+            view = views.netting_view(tx.session, row, seen, paris_today(), created=True)
+            return view.model_dump(mode="json")
+
+    @rpc
+    def list_settlements(self, caller: dict) -> dict:
+        who = _caller(caller, *READERS, Role.OPERATOR)
+        seen = None if who.has(Role.OPERATOR) else who.commune
+        today = paris_today()
+        with self.db.reading() as session:
+            items = [
+                views.netting_view(session, row, seen, today, listed=True)
+                for row in repository.proposals_of(session, seen)
+            ]
+        return SettlementPage(items=items).model_dump(mode="json")
+
+    @rpc
+    def get_settlement(self, caller: dict, settlement_id: str) -> dict:
+        who = _caller(caller)
+        with self.db.reading() as session:
+            row = repository.get_proposal(session, settlement_id)
+            parties = [p.commune for p in repository.parties_of(session, row.id)]
+            domain.ensure_sees_netting(who, parties)
+            seen = None if who.has(Role.OPERATOR) else who.commune
+            return views.netting_view(session, row, seen, paris_today()).model_dump(mode="json")
+
+    @rpc
+    def accept_settlement(self, caller: dict, settlement_id: str) -> dict:
+        """A party's finance team accepts. The invoices are locked first and checked: one
+        paid, credited or disputed since voids the proposal. The last acceptance makes it
+        take effect."""
+        who = _caller(caller)
+        today = paris_today()
+        voided = None
+        with self.db.transaction() as tx:
+            session = tx.session
+            repository.get_proposal(session, settlement_id)  # 404 before any lock
+            proposed, locked = repository.lock_proposal_invoices(session, settlement_id)
+            proposal = repository.get_proposal(session, settlement_id, for_update=True)
+            parties = {p.commune: p for p in repository.parties_of(session, proposal.id)}
+            party = parties.get(who.commune)
+            domain.ensure_sees_netting(who, parties)
+            domain.ensure_decides(who, party.decision if party else None)
+            domain.ensure_waiting(domain.netting_status(proposal.status, proposal.deadline, today))
+            changed = domain.changed_since_proposed(proposed, locked)
+            if changed:
+                voided = "changed since proposed: " + ", ".join(changed)
+                repository.close(proposal, "void", clock.now(), voided)
+                tx.emit(SettlementVoided, views.netting_snapshot(proposal, sorted(parties)))
+            else:
+                repository.decide(party, "accepted", who.user_id, clock.now())
+                if domain.outcome(p.decision for p in parties.values()) == "effective":
+                    take_effect(tx, proposal, locked)
+                session.flush()
+                view = views.netting_view(session, proposal, who.commune, today)
+        if voided:
+            raise Conflict(f"This netting is void: invoices {voided}", current_status="void")
+        return view.model_dump(mode="json")
+
+    @rpc
+    def decline_settlement(self, caller: dict, settlement_id: str, body: dict) -> dict:
+        """A party's finance team declines: the proposal ends and nothing changes."""
+        who = _caller(caller)
+        reason = validated(SettlementDecision, body).reason
+        today = paris_today()
+        with self.db.transaction() as tx:
+            proposal = repository.get_proposal(tx.session, settlement_id, for_update=True)
+            parties = {p.commune: p for p in repository.parties_of(tx.session, proposal.id)}
+            party = parties.get(who.commune)
+            domain.ensure_sees_netting(who, parties)
+            domain.ensure_decides(who, party.decision if party else None)
+            domain.ensure_waiting(domain.netting_status(proposal.status, proposal.deadline, today))
+            repository.decide(party, "declined", who.user_id, clock.now(), reason)
+            repository.close(proposal, "declined", clock.now(), reason)
+            tx.emit(SettlementDeclined, views.netting_snapshot(proposal, sorted(parties)))
+            tx.session.flush()
+            view = views.netting_view(tx.session, proposal, who.commune, today)
+            return view.model_dump(mode="json")
+
+    # -- what nettings leave to pay -----------------------------------------------------
+
+    @rpc
+    def list_obligations(self, caller: dict) -> dict:
+        who = _caller(caller, *READERS)
+        with self.db.reading() as session:
+            items = [
+                views.obligation_view(t) for t, _ in repository.obligations_of(session, who.commune)
+            ]
+        return ObligationPage(items=items).model_dump(mode="json")
+
+    @rpc
+    def record_transfer_paid(self, caller: dict, transfer_id: str, body: dict) -> dict:
+        """The payee's finance team says a netting's transfer arrived."""
+        who = _caller(caller, Role.FINANCE)
+        asked = validated(TransferPayment, body)
+        with self.db.transaction() as tx:
+            transfer = repository.obligation_for_update(tx.session, transfer_id)
+            if who.commune not in (transfer.payer, transfer.payee):
+                raise NotFound("No such transfer")
+            domain.ensure_receives(who, transfer.payee)
+            domain.ensure_transfer_open(transfer.paid_on)
+            domain.ensure_dated_within(
+                asked.date,
+                transfer.due_date - timedelta(days=domain.TRANSFER_TERMS_DAYS),
+                paris_today(),
+            )
+            repository.mark_paid(transfer, asked.date, asked.reference, who.user_id)
+            tx.emit(TransferPaid, views.obligation_snapshot(transfer))
+            return views.obligation_view(transfer).model_dump(mode="json")

@@ -3,6 +3,7 @@ credit notes, payments, statement lines, settlements and the snapshots events ca
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -19,6 +20,11 @@ from contracts.billing import (
     InvoiceSnapshot,
     InvoiceSummary,
     InvoiceView,
+    NettingInvoice,
+    NettingParty,
+    NettingSnapshot,
+    Obligation,
+    ObligationSnapshot,
     PaymentOrder,
     PaymentOrderSnapshot,
     PaymentReversalSnapshot,
@@ -36,6 +42,7 @@ from services.billing.models import (
     ChargeRow,
     CreditNoteRow,
     InvoiceRow,
+    NettingProposalRow,
     PaymentRow,
     SettlementRow,
     SettlementTransferRow,
@@ -239,21 +246,78 @@ def statement_line_view(session: Session, line: StatementLineRow) -> StatementLi
     )
 
 
-# -- settlements ------------------------------------------------------------------------
+# -- nettings ---------------------------------------------------------------------------
 
 
-def settlement_view(
-    settlement: SettlementRow,
-    transfers: list[SettlementTransferRow] | list[Transfer],
-    created: bool,
+def netting_view(
+    session: Session,
+    proposal: NettingProposalRow,
+    commune: str | None,
+    today: date,
+    created: bool = False,
+    listed: bool = False,
 ) -> SettlementView:
+    """A netting as a party sees it (`commune`), or all of it (None: an operator); `listed`:
+    without its invoices, which only the netting's own page lists."""
+    invoices = [
+        NettingInvoice(
+            id=r.id,
+            number=r.number,
+            supplier_commune=r.supplier_commune,
+            customer_commune=r.customer_commune,
+            due_date=r.due_date,
+            open_cents=r.open_cents,
+        )
+        for r in ([] if listed else repository.proposal_invoices(session, proposal.id, commune))
+    ]
+    positions, transfers, invoices = domain.seen_by(
+        commune, proposal.positions, proposal.transfers, invoices
+    )
     return _view(
         SettlementView,
-        settlement,
+        proposal,
+        status=domain.netting_status(proposal.status, proposal.deadline, today),
+        created_at=proposal.proposed_at,
         created=created,
+        parties=[
+            _view(NettingParty, party, commune_name=domain.commune_name(party.commune))
+            for party in repository.parties_of(session, proposal.id)
+        ],
+        positions=positions,
+        transfers=transfers,
+        invoices=invoices,
+        invoices_settled=proposal.invoices,
+    )
+
+
+def netting_snapshot(proposal: NettingProposalRow, parties: list[str]) -> NettingSnapshot:
+    return _view(
+        NettingSnapshot,
+        proposal,
+        settlement_id=proposal.id,
+        parties=parties,
+        reason=proposal.closing_reason,
+    )
+
+
+def settlement_snapshot(settlement: SettlementRow, transfers) -> SettlementSnapshot:
+    return _view(
+        SettlementSnapshot,
+        settlement,
+        settlement_id=settlement.id,
         transfers=[_view(Transfer, t) for t in transfers],
     )
 
 
-def settlement_snapshot(view: SettlementView) -> SettlementSnapshot:
-    return _view(SettlementSnapshot, view, settlement_id=view.id)
+def obligation_view(transfer: SettlementTransferRow) -> Obligation:
+    return _view(
+        Obligation,
+        transfer,
+        payer_name=domain.commune_name(transfer.payer),
+        payee_name=domain.commune_name(transfer.payee),
+        status="paid" if transfer.paid_on else "open",
+    )
+
+
+def obligation_snapshot(transfer: SettlementTransferRow) -> ObligationSnapshot:
+    return _view(ObligationSnapshot, transfer, obligation_id=transfer.id)

@@ -1,7 +1,8 @@
 """Billing end to end, through the gateway: Saint-Étienne returns Le Chambon-Feugerolles'
 snowplough with a damage and approves Firminy's urbanist's days; a billing run issues the two
 invoices, their UBL passes the XSD and EN 16931; CAMT.053 statements pay one fully and one
-partly; aging and statements show it; a netting among the three settles in two transfers."""
+partly; aging and statements show it; a netting among the three, once all three accepted it, settles
+in two transfers that stay owed."""
 
 from __future__ import annotations
 
@@ -328,9 +329,22 @@ def test_bookings_and_timesheets_are_invoiced_paid_reported_and_netted(billing_s
         f"{SAINT_ETIENNE}-{year}-000002",
     }
 
-    settled = operator.post(f"{api}/settlements", json={"period": period})
-    assert settled.status_code == 201, settled.text
-    netting = settled.json()
+    # a netting is a proposal: nothing moves until every commune concerned accepted it
+    proposed = operator.post(f"{api}/settlements", json={"period": period})
+    assert proposed.status_code == 201, proposed.text
+    assert proposed.json()["status"] == "proposed"
+    netting_id = proposed.json()["id"]
+    stranger = stack.as_role("finance", SAINT_CHAMOND)
+    assert stranger.get(f"{api}/settlements/{netting_id}").status_code == 404
+    assert stranger.post(f"{api}/settlements/{netting_id}/accept").status_code == 404
+    for commune in (CHAMBON, FIRMINY):
+        accepted = finance[commune].post(f"{api}/settlements/{netting_id}/accept")
+        assert accepted.json()["status"] == "proposed", accepted.text
+    before = finance[SAINT_ETIENNE].get(f"{api}/invoices/{issued[FIRMINY]['id']}").json()
+    assert before["status"] == "partially_paid"
+    last = finance[SAINT_ETIENNE].post(f"{api}/settlements/{netting_id}/accept")
+    assert last.status_code == 200 and last.json()["status"] == "effective", last.text
+    netting = operator.get(f"{api}/settlements/{netting_id}").json()
     positions = {p["commune"]: p["net_cents"] for p in netting["positions"]}
     # Saint-Étienne is owed 40000 + 30000 and owes Firminy 50000; Le Chambon owes 40000
     assert positions == {SAINT_ETIENNE: 20000, FIRMINY: 20000, CHAMBON: -40000}
@@ -341,16 +355,22 @@ def test_bookings_and_timesheets_are_invoiced_paid_reported_and_netted(billing_s
     ]
     assert netting["invoices_settled"] == 3
     replay = operator.post(f"{api}/settlements", json={"period": period})
-    assert replay.status_code == 200 and replay.json()["id"] == netting["id"]
-    assert replay.json()["created"] is False
+    assert replay.status_code == 409  # nothing open is left to net
+    (owed,) = [
+        o
+        for o in finance[CHAMBON].get(f"{api}/obligations").json()["items"]
+        if o["payee"] == SAINT_ETIENNE
+    ]
+    assert (owed["amount_cents"], owed["status"]) == (20000, "open")
 
     received = finance[SAINT_ETIENNE].get(f"{api}/invoices", params={"period": period}).json()
     statuses = {i["number"]: (i["status"], i["balance_cents"]) for i in received["items"]}
     assert statuses[issued[CHAMBON]["number"]] == ("paid", 0)
     assert statuses[issued[FIRMINY]["number"]] == ("settled", 0)
     assert {s for n, s in statuses.items() if n.startswith(SAINT_ETIENNE)} == {("settled", 0)}
+    # what remains is the transfer Le Chambon owes, until it is paid
     aging = finance[SAINT_ETIENNE].get(f"{api}/reports/aging").json()
-    assert aging["rows"] == [] and aging["totals"]["total_cents"] == 0
+    assert [(r["counterparty"], r["total_cents"]) for r in aging["rows"]] == [(CHAMBON, 20000)]
 
     # every invoice and credit note this stack issued passes the XSD and EN 16931
     seen = 0

@@ -212,7 +212,9 @@ def test_a_profile_is_refused_field_by_field(db):
     assert {e["field"] for e in refused.value.errors} == {"siret", "iban", "service_code"}
 
 
-def test_concurrent_settlements_of_a_period_settle_once(db):
+def test_two_nettings_of_the_same_invoices_accepted_at_once_settle_them_once(db):
+    """Two proposals of the same period, every party accepting both at the same moment:
+    one takes effect, the other is void (its invoices were settled), nothing twice."""
     service = billing_service(db)
     today = paris_today()
     period = domain.period_of(today)
@@ -228,19 +230,34 @@ def test_concurrent_settlements_of_a_period_settle_once(db):
         today,
     )
     service.run_billing(OPERATOR, {"period": period})
-    attempts = [eventlet.spawn(service.settle, OPERATOR, {"period": period}) for _ in range(4)]
-    results = [a.wait() for a in attempts]
-    assert sum(r["created"] for r in results) == 1
-    assert len({r["id"] for r in results}) == 1
-    (done,) = [r for r in results if r["created"]]
+    proposals = [service.settle(OPERATOR, {"period": period}) for _ in range(2)]
+    parties = ["42044", "42095", "42218"]
+
+    def accept(proposal_id: str, commune: str):
+        try:
+            return service.accept_settlement(caller(commune, "finance"), proposal_id)
+        except Conflict as exc:
+            return exc
+
+    attempts = [
+        eventlet.spawn(accept, proposal["id"], commune)
+        for commune in parties
+        for proposal in proposals
+    ]
+    for attempt in attempts:
+        attempt.wait()
+    final = [service.get_settlement(OPERATOR, p["id"]) for p in proposals]
+    assert sorted(f["status"] for f in final) == ["effective", "void"]
+    (done,) = [f for f in final if f["status"] == "effective"]
     assert done["invoices_settled"] == 5
     assert len(done["transfers"]) <= len(done["positions"]) - 1
     assert sum(t["amount_cents"] for t in done["transfers"]) == sum(
         p["net_cents"] for p in done["positions"] if p["net_cents"] > 0
     )
     with db.reading() as session:
-        statuses = set(session.scalars(select(InvoiceRow.status)))
-    assert statuses == {"settled"}
+        rows = list(session.scalars(select(InvoiceRow)))
+    assert {r.status for r in rows} == {"settled"}
+    assert all(domain.balance(r) == 0 for r in rows)
 
 
 def test_an_event_charges_each_source_line_once_and_tells_of_each_new_charge(db):

@@ -17,6 +17,7 @@ from services.billing.models import (
     SettlementRow,
 )
 from services.billing.repository.invoices import overpaid_balances
+from services.billing.repository.obligations import obligations_between, open_obligations
 
 
 def movements_between(session: Session, commune: str, other: str) -> list[domain.Movement]:
@@ -26,7 +27,7 @@ def movements_between(session: Session, commune: str, other: str) -> list[domain
         and_(InvoiceRow.supplier_commune == other, InvoiceRow.customer_commune == commune),
     )
     invoices = {row.id: row for row in session.scalars(select(InvoiceRow).where(pair))}
-    moves = []
+    moves = obligation_movements(session, commune, other)
     for inv in invoices.values():
         sign = 1 if inv.supplier_commune == commune else -1
         kind = "invoice_issued" if sign > 0 else "invoice_received"
@@ -92,8 +93,37 @@ def movements_between(session: Session, commune: str, other: str) -> list[domain
     return moves
 
 
+def obligation_movements(session: Session, commune: str, other: str) -> list[domain.Movement]:
+    """A netting's transfer is owed from the day the netting took effect until it is paid."""
+    moves = []
+    for transfer, settled_at in obligations_between(session, commune, other):
+        sign = 1 if transfer.payee == commune else -1
+        reference = f"Virement de compensation {transfer.id[:8]}"
+        moves.append(
+            domain.Movement(
+                domain.paris_date(settled_at),
+                "netting_transfer_due",
+                reference,
+                "Solde de compensation à virer",
+                sign * transfer.amount_cents,
+            )
+        )
+        if transfer.paid_on is not None:
+            moves.append(
+                domain.Movement(
+                    transfer.paid_on,
+                    "netting_transfer_paid",
+                    reference,
+                    f"Virement reçu {transfer.paid_reference or ''}".strip(),
+                    -sign * transfer.amount_cents,
+                )
+            )
+    return moves
+
+
 def open_balances(session: Session, commune: str, receivable: bool) -> list[tuple[str, date, int]]:
-    """(counterparty, due date, balance) of the open invoices the commune issued or received."""
+    """(counterparty, due date, balance) of the open invoices the commune issued or received,
+    and of the open netting transfers it receives or pays."""
     mine = InvoiceRow.supplier_commune if receivable else InvoiceRow.customer_commune
     other = InvoiceRow.customer_commune if receivable else InvoiceRow.supplier_commune
     rows = session.execute(
@@ -106,7 +136,9 @@ def open_balances(session: Session, commune: str, receivable: bool) -> list[tupl
             - InvoiceRow.settled_cents,
         ).where(mine == commune, InvoiceRow.status.in_([s.value for s in OPEN_STATUSES]))
     ).all()
-    return [(cp, due, int(cents)) for cp, due, cents in rows]
+    return [(cp, due, int(cents)) for cp, due, cents in rows] + open_obligations(
+        session, commune, receivable
+    )
 
 
 def overpaid_between(session: Session, commune: str, other: str) -> tuple[int, int]:
