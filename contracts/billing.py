@@ -466,6 +466,28 @@ class BillingRunResult(BaseModel):
     skipped: list[SkippedPair] = []
 
 
+class InvoicePreview(BaseModel):
+    """An invoice a billing run would issue (its number is given only when issued)."""
+
+    supplier_commune: str
+    customer_commune: str
+    customer_name: str
+    lines: int
+    net_cents: int
+    vat_cents: int
+    total_cents: int
+
+
+class BillingRunPreview(BaseModel):
+    """What `POST /api/v1/billing/runs` would issue now: nothing is stored."""
+
+    period: str
+    issue_date: date
+    invoices: list[InvoicePreview]
+    skipped: list[SkippedPair] = []
+    total_cents: int
+
+
 class CreditNoteLineView(BaseModel):
     line: int
     invoice_line: int

@@ -65,11 +65,26 @@ class FinancePages:
             },
         )
 
+    @page("POST", "/finances/facturation/apercu", roles=FINANCE)
+    def billing_run_preview(self, request, web: Web):
+        """What the run would issue, per customer with totals: nothing is issued yet."""
+        period = (web.form.get("periode") or "").strip()
+        try:
+            preview = self.billing.preview_billing_run(as_rpc(web.caller), {"period": period})
+        except ServiceError as exc:
+            if exc.code != "invalid_input":
+                raise
+            return Page(
+                "billing_run.html", {"preview": None, "problems": french.explain_refusal(exc)}, 422
+            )
+        return Page("billing_run.html", {"preview": preview, "problems": []})
+
     @page("POST", "/finances/facturation", roles=FINANCE)
     def billing_run_submit(self, request, web: Web):
+        """Issues, once confirmed; then the issued invoices, by a GET a reload only reads."""
         period = (web.form.get("periode") or "").strip()
-        result = self.billing.run_billing(as_rpc(web.caller), {"period": period})
-        return Page("billing_run.html", {"result": result})
+        self.billing.run_billing(as_rpc(web.caller), {"period": period})
+        return go("/finances?vue=emises", "facturation-faite")
 
     @page("GET", "/finances/factures/<invoice_id>", roles=READERS)
     def invoice_page(self, request, web: Web, invoice_id: str):

@@ -10,6 +10,7 @@ from contracts.billing import (
     AgingReport,
     BillingProfile,
     BillingProfileInput,
+    BillingRunPreview,
     BillingRunRequest,
     BillingRunResult,
     ChargePage,
@@ -127,6 +128,20 @@ class BillingRoutes:
     )
     def run_billing(self, request, caller: Caller, body: BillingRunRequest):
         return self.billing.run_billing(as_rpc(caller), body.model_dump(mode="json"))
+
+    @api(
+        "POST",
+        "/api/v1/billing/runs/preview",
+        body=BillingRunRequest,
+        response=BillingRunPreview,
+        roles=(Role.FINANCE, Role.OPERATOR),
+        tag=BILLING,
+        summary="What a billing run would issue now, per customer with totals (nothing stored)",
+        description="The same scope as `POST /api/v1/billing/runs`; the pages show it and ask "
+        "to confirm before issuing.",
+    )
+    def preview_billing_run(self, request, caller: Caller, body: BillingRunRequest):
+        return self.billing.preview_billing_run(as_rpc(caller), body.model_dump(mode="json"))
 
     @api(
         "GET",

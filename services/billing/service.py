@@ -15,6 +15,7 @@ from contracts.billing import (
     AgingReport,
     AgingRow,
     BillingProfileInput,
+    BillingRunPreview,
     BillingRunRequest,
     BillingRunResult,
     ChargePage,
@@ -26,6 +27,7 @@ from contracts.billing import (
     InvoiceIssued,
     InvoicePage,
     InvoicePaid,
+    InvoicePreview,
     InvoiceQuery,
     InvoiceSummary,
     LineMatch,
@@ -123,6 +125,30 @@ def issue_invoices(
         tx.after_commit(lambda: INVOICES_ISSUED.inc(len(run.invoices)))
     summaries = [views.summary_of(i, len(run.lines[i.id])) for i in run.invoices]
     return summaries, run.skipped
+
+
+def previewed_invoices(
+    session, supplier: str, period: str, issue_date: date, parties: domain.Parties
+) -> tuple[list[InvoicePreview], list[SkippedPair]]:
+    """What issue_invoices would issue for `supplier` now, read without locking anything."""
+    charges = repository.uninvoiced_charges(session, supplier, period)
+    missing = parties.missing([supplier, *(c.customer_commune for c in charges)])
+    if missing:
+        parties.add(repository.profiles_of(session, missing))
+    run = domain.invoices_for(supplier, period, issue_date, charges, parties, 0, clock.now())
+    previews = [
+        InvoicePreview(
+            supplier_commune=i.supplier_commune,
+            customer_commune=i.customer_commune,
+            customer_name=domain.commune_name(i.customer_commune),
+            lines=len(run.lines[i.id]),
+            net_cents=i.net_cents,
+            vat_cents=i.vat_cents,
+            total_cents=i.total_cents,
+        )
+        for i in run.invoices
+    ]
+    return previews, run.skipped
 
 
 def _moved(tx: UnitOfWork, invoice: InvoiceRow, action: InvoiceAction) -> None:
@@ -350,6 +376,29 @@ class Service(OperableService):
                     skipped += left
         return BillingRunResult(
             period=period, issue_date=issue_date, invoices=issued, skipped=skipped
+        ).model_dump(mode="json")
+
+    @rpc
+    def preview_billing_run(self, caller: dict, body: dict) -> dict:
+        """What run_billing would issue now, per customer with totals; nothing is stored."""
+        who = _caller(caller, Role.FINANCE, Role.OPERATOR)
+        period = validated(BillingRunRequest, body).period
+        issue_date = paris_today()
+        domain.ensure_started(period, issue_date)
+        only = None if who.has(Role.OPERATOR) else who.commune
+        invoices, skipped = [], []
+        with self.db.reading() as session:
+            parties = domain.Parties()
+            for supplier in repository.suppliers_to_invoice(session, period, only):
+                found, left = previewed_invoices(session, supplier, period, issue_date, parties)
+                invoices += found
+                skipped += left
+        return BillingRunPreview(
+            period=period,
+            issue_date=issue_date,
+            invoices=invoices,
+            skipped=skipped,
+            total_cents=sum(i.total_cents for i in invoices),
         ).model_dump(mode="json")
 
     @rpc

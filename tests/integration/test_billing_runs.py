@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from contracts.billing import ChargeKind
 from contracts.clock import paris_today
-from contracts.errors import Conflict, InvalidInput, NotFound
+from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from infra.messaging_tables import outbox
 from services.billing import domain
 from services.billing.models import ChargeRow, InvoiceLineRow, InvoiceRow, PaymentRow
@@ -297,3 +297,30 @@ def test_an_event_charges_each_source_line_once_and_tells_of_each_new_charge(db)
     assert sorted(stored.values()) == ["b1:damage", "b1:rental", "b2"]
     assert set(stored) == {*first, *again}
     assert announced == 3
+
+
+def test_a_billing_run_previews_what_it_would_issue_and_stores_nothing(db):
+    service = billing_service(db)
+    today = paris_today()
+    period = domain.period_of(today)
+    add_charges(
+        db, [("42044", "42218", 99000), ("42044", "42218", 1500), ("42044", "42207", 25000)], today
+    )
+    chambon = caller("42044", "finance")
+    preview = service.preview_billing_run(chambon, {"period": period})
+    with db.reading() as session:
+        assert session.scalar(select(func.count()).select_from(InvoiceRow)) == 0
+    assert preview["total_cents"] == 125500
+    run = service.run_billing(chambon, {"period": period})
+    expected = sorted(
+        (i["customer_commune"], i["total_cents"], i["lines"]) for i in run["invoices"]
+    )
+    shown = sorted(
+        (i["customer_commune"], i["total_cents"], i["lines"]) for i in preview["invoices"]
+    )
+    assert shown == expected == [("42207", 25000, 1), ("42218", 100500, 2)]
+    assert service.preview_billing_run(chambon, {"period": period})["invoices"] == []
+    with pytest.raises(InvalidInput):
+        service.preview_billing_run(chambon, {"period": "2999-01"})
+    with pytest.raises(Forbidden):
+        service.preview_billing_run(caller("42044", "manager"), {"period": period})
