@@ -198,6 +198,22 @@ class LineMatch(Input):
     )
 
 
+class DisputeRequest(Input):
+    line: int = Field(ge=1, le=MAX_LINES, description="the invoice line contested")
+    reason: Text = Field(min_length=3, max_length=1000)
+    amount_cents: Cents | None = Field(
+        default=None, description="the net amount contested; default: what the line carries"
+    )
+
+
+class DisputeResolution(Input):
+    outcome: Literal["credit", "reject"]
+    reason: Text = Field(min_length=3, max_length=1000)
+    amount_cents: Cents | None = Field(
+        default=None, description="credit: the net amount credited (default: as contested)"
+    )
+
+
 class PaymentReversal(Input):
     reason: Text = Field(min_length=3, max_length=500)
 
@@ -406,6 +422,21 @@ class PaymentOrder(BaseModel):
     recorded_by: str | None = None
 
 
+class DisputeView(BaseModel):
+    id: str
+    invoice_id: str
+    line: int
+    amount_cents: int
+    reason: str
+    status: Literal["open", "credited", "rejected"]
+    opened_at: datetime
+    opened_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    resolution: str | None = None
+    credit_note_id: str | None = None
+
+
 class InvoiceView(BaseModel):
     id: str
     number: str
@@ -431,6 +462,8 @@ class InvoiceView(BaseModel):
     credit_notes: list[DocumentRef] = []
     payments: list[PaymentView] = []
     payment_order: PaymentOrder | None = None
+    disputes: list[DisputeView] = []
+    disputed_cents: int = Field(default=0, description="contested on open disputes (net)")
 
 
 class InvoiceSummary(BaseModel):
@@ -492,6 +525,10 @@ class CreditNoteLineView(BaseModel):
     line: int
     invoice_line: int
     description: str
+    quantity: Decimal | None = Field(
+        default=None, description="given back, in the invoice line's unit"
+    )
+    unit: str | None = None
     amount_cents: int
     vat_category: str
     vat_rate: Decimal | None
@@ -572,6 +609,9 @@ class StatementOfAccount(BaseModel):
 class AgingRow(BaseModel):
     counterparty: str
     counterparty_name: str
+    disputed_cents: int = Field(
+        default=0, description="contested, shown apart: not in the buckets, in the total"
+    )
     not_due_cents: int
     days_0_30_cents: int
     days_31_60_cents: int
@@ -764,6 +804,31 @@ class SettlementSnapshot(Payload):
     compensated_cents: int
 
 
+class DisputeSnapshot(Payload):
+    dispute_id: str
+    invoice_id: str
+    invoice_number: str
+    supplier_commune: str
+    customer_commune: str
+    line: int
+    amount_cents: int
+    reason: str
+    status: str
+    resolution: str | None = None
+    credit_note_id: str | None = None
+
+
+class CreditNoteSnapshot(Payload):
+    credit_note_id: str
+    number: str
+    invoice_id: str
+    supplier_commune: str
+    customer_commune: str
+    total_cents: int
+    reason: str
+    currency: str = CURRENCY
+
+
 class NettingSnapshot(Payload):
     settlement_id: str
     period: str | None
@@ -782,6 +847,26 @@ class ObligationSnapshot(Payload):
     amount_cents: int
     paid_on: date
     currency: str = CURRENCY
+
+
+@register
+class InvoiceDisputed(Event):
+    """The customer contests a line: the supplier answers by a credit note or a rejection."""
+
+    TYPE = "invoice.disputed"
+    payload: DisputeSnapshot
+
+
+@register
+class InvoiceDisputeResolved(Event):
+    TYPE = "invoice.dispute_resolved"
+    payload: DisputeSnapshot
+
+
+@register
+class CreditNoteIssued(Event):
+    TYPE = "credit_note.issued"
+    payload: CreditNoteSnapshot
 
 
 @register

@@ -101,6 +101,8 @@ NOTICES = {
         "La compensation est proposée : chaque commune concernée doit l'accepter."
     ),
     "compensation-acceptee": "Votre acceptation est enregistrée.",
+    "contestation-envoyee": "La contestation est envoyée au fournisseur.",
+    "contestation-traitee": "La réponse à la contestation est enregistrée.",
     "compensation-refusee": "La compensation est refusée : rien ne change.",
 }
 

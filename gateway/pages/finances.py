@@ -117,6 +117,10 @@ class FinancePages:
                 "may_order": not issued
                 and finance
                 and invoice["status"] in ("issued", "partially_paid"),
+                "may_dispute": not issued
+                and web.visitor.has(*READERS)
+                and invoice["status"] in ("issued", "partially_paid"),
+                "may_resolve": issued and finance,
             },
             status,
         )
@@ -169,6 +173,40 @@ class FinancePages:
         except ServiceError as exc:
             return self._refused(web, invoice_id, exc, {})
         return go(f"/finances/factures/{invoice_id}", "paiement-annule")
+
+    @page("POST", "/finances/factures/<invoice_id>/contestations", roles=READERS)
+    def dispute_submit(self, request, web: Web, invoice_id: str):
+        try:
+            body: dict = {
+                "line": int(web.form.get("ligne") or 0),
+                "reason": (web.form.get("motif") or "").strip(),
+            }
+            if (web.form.get("montant") or "").strip():
+                body["amount_cents"] = cents_from_euros(web.form.get("montant"), "amount_cents")
+            self.billing.open_dispute(as_rpc(web.caller), invoice_id, body)
+        except FormError as exc:
+            return self._invoice(web, invoice_id, [exc.message], 422)
+        except ValueError:
+            return self._invoice(web, invoice_id, ["Choisissez la ligne contestée."], 422)
+        except ServiceError as exc:
+            return self._refused(web, invoice_id, exc, {})
+        return go(f"/finances/factures/{invoice_id}", "contestation-envoyee")
+
+    @page("POST", "/finances/factures/<invoice_id>/contestations/<dispute_id>", roles=FINANCE)
+    def dispute_answer(self, request, web: Web, invoice_id: str, dispute_id: str):
+        try:
+            body: dict = {
+                "outcome": "reject" if web.form.get("issue") == "reject" else "credit",
+                "reason": (web.form.get("motif") or "").strip(),
+            }
+            if body["outcome"] == "credit" and (web.form.get("montant") or "").strip():
+                body["amount_cents"] = cents_from_euros(web.form.get("montant"), "amount_cents")
+            self.billing.resolve_dispute(as_rpc(web.caller), invoice_id, dispute_id, body)
+        except FormError as exc:
+            return self._invoice(web, invoice_id, [exc.message], 422)
+        except ServiceError as exc:
+            return self._refused(web, invoice_id, exc, {})
+        return go(f"/finances/factures/{invoice_id}", "contestation-traitee")
 
     @page("POST", "/finances/factures/<invoice_id>/mandat", roles=FINANCE)
     def payment_order_submit(self, request, web: Web, invoice_id: str):

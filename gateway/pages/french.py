@@ -120,6 +120,8 @@ RULE_MESSAGES = {
     ),
     "future_date": "La date ne peut pas être dans le futur (au plus tard {latest_day}).",
     "before_issue_date": "La date précède l'émission de la facture ({earliest_day}).",
+    "over_credit": "C'est plus que ce qui reste sur la ligne ou sur la facture : {message}.",
+    "no_line": "La facture n'a pas cette ligne.",
     "exceptional_work_required": (
         "Le {day} n'est pas un jour ouvré ({why}) : cochez « travail exceptionnel » et "
         "dites pourquoi."
@@ -381,6 +383,10 @@ def _conflict_words(detail: str) -> str:
         return "l'élément a été retiré."
     if "days" in lowered and ("free" in lowered or "available" in lowered):
         return "l'expert n'a pas assez de jours libres sur cette période."
+    if "contested already" in lowered:
+        return "cette ligne est déjà contestée : attendez la réponse du fournisseur."
+    if "this dispute is" in lowered:
+        return "cette contestation a déjà reçu une réponse."
     if "already reversed" in lowered:
         return "ce paiement est déjà annulé."
     if "invoice owes nothing" in lowered or "takes no payment" in lowered:

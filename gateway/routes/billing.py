@@ -17,6 +17,8 @@ from contracts.billing import (
     ChargeQuery,
     CreditNoteRequest,
     CreditNoteView,
+    DisputeRequest,
+    DisputeResolution,
     ImportResult,
     InvoicePage,
     InvoiceQuery,
@@ -242,6 +244,46 @@ class BillingRoutes:
     def get_credit_note_pdf(self, request, caller: Caller, credit_note_id: str):
         document = base64.b64decode(self.billing.credit_note_pdf(as_rpc(caller), credit_note_id))
         return _document(document, "application/pdf", f"{credit_note_id}.pdf")
+
+    # -- disputes ---------------------------------------------------------------------
+
+    @api(
+        "POST",
+        "/api/v1/invoices/<invoice_id>/disputes",
+        body=DisputeRequest,
+        response=InvoiceView,
+        status=201,
+        roles=READERS,
+        idempotent=True,
+        tag=BILLING,
+        summary="Contest a line of an invoice the caller's commune received",
+        description="By the customer's finance team (for a damage, its manager too). The "
+        "contested amount is shown apart in aging (`disputed_cents`) and the invoice is left "
+        "out of nettings (a netting proposed on it is void) until the supplier answers. A "
+        "line contested already: 409; more than the line carries: 422.",
+    )
+    def open_dispute(self, request, caller: Caller, invoice_id: str, body: DisputeRequest):
+        return self.billing.open_dispute(as_rpc(caller), invoice_id, body.model_dump())
+
+    @api(
+        "POST",
+        "/api/v1/invoices/<invoice_id>/disputes/<dispute_id>/resolve",
+        body=DisputeResolution,
+        response=InvoiceView,
+        roles=FINANCE,
+        idempotent=True,
+        tag=BILLING,
+        summary="Answer a contested line: a credit note, or a reasoned rejection",
+        description="By the supplier's finance team. `credit` issues a credit note on the "
+        "line (default: the contested amount; never more than the line and the balance); "
+        "`reject` keeps the invoice as is, with the reason. Answered already: 409.",
+    )
+    def resolve_dispute(
+        self, request, caller: Caller, invoice_id: str, dispute_id: str, body: DisputeResolution
+    ):
+        return self.billing.resolve_dispute(
+            as_rpc(caller), invoice_id, dispute_id, body.model_dump()
+        )
 
     # -- payments ---------------------------------------------------------------------
 

@@ -584,6 +584,9 @@ class CreditableLine:
     credited_cents: int
     vat_category: str
     vat_rate: Decimal | None
+    quantity: Decimal = Decimal(1)
+    unit: str = PIECE
+    unit_price_cents: int = 0
 
     @property
     def remaining_cents(self) -> int:
@@ -645,6 +648,18 @@ def credit_note_lines(
     return chosen
 
 
+def credited_quantity(line: CreditableLine, cents: int) -> Decimal:
+    """The quantity a credit of `cents` gives back, in the line's own unit: all of it for the
+    whole line, else what the amount buys at the line's unit price."""
+    if cents == line.amount_cents:
+        return plain_quantity(line.quantity)
+    if line.unit_price_cents:
+        part = Decimal(cents) / Decimal(line.unit_price_cents)
+    else:
+        part = line.quantity * Decimal(cents) / Decimal(line.amount_cents)
+    return plain_quantity(part.quantize(Decimal("0.001")))
+
+
 def credited_per_line(notes: Iterable[list[dict]]) -> dict[int, int]:
     """Net cents credited per invoice line, from the lines of its credit notes."""
     credited: dict[int, int] = defaultdict(int)
@@ -699,6 +714,8 @@ def credit_note_columns(
                 "line": n,
                 "invoice_line": line.line,
                 "description": line.description,
+                "quantity": str(credited_quantity(line, cents)),
+                "unit": line.unit,
                 "amount_cents": cents,
                 "vat_category": line.vat_category,
                 "vat_rate": str(line.vat_rate) if line.vat_rate is not None else None,
@@ -1479,3 +1496,48 @@ def transfer_due(today: date) -> date:
 def ensure_transfer_open(paid_on: date | None) -> None:
     if paid_on is not None:
         raise Conflict(f"This transfer was recorded paid on {paid_on.isoformat()}")
+
+
+# -- disputes ---------------------------------------------------------------------------
+
+
+def ensure_may_dispute(caller: Caller, customer: str, line_kind: str) -> None:
+    """The customer's finance team contests a line; for a damage, its manager may too (who
+    saw the equipment come back)."""
+    if caller.commune != customer:
+        raise Forbidden("An invoice is contested by the commune it is addressed to")
+    if not (caller.has(Role.FINANCE) or (caller.has(Role.MANAGER) and line_kind == "damage")):
+        raise Forbidden("Only the finance team (or, for a damage, a manager) contests a line")
+
+
+def disputed_line(lines: Sequence[CreditableLine], number: int, amount: int | None) -> int:
+    """The amount contested on line `number`: at most what it still carries (default: all)."""
+    found = {line.line: line for line in lines}.get(number)
+    if found is None:
+        raise InvalidInput(
+            "The invoice has no such line",
+            [_error("line", "the invoice has no such line", "no_line")],
+        )
+    amount = found.remaining_cents if amount is None else amount
+    if amount > found.remaining_cents or amount <= 0:
+        raise InvalidInput(
+            "The contested amount exceeds what the line still carries",
+            [
+                _error(
+                    "amount_cents",
+                    f"at most {found.remaining_cents} cents remain on line {number}",
+                    "over_credit",
+                )
+            ],
+        )
+    return amount
+
+
+def ensure_dispute_open(status: str) -> None:
+    if status != "open":
+        raise Conflict(f"This dispute is {status} already", current_status=status)
+
+
+def ensure_no_open_dispute_on(line: int, open_lines: Iterable[int]) -> None:
+    if line in set(open_lines):
+        raise Conflict(f"Line {line} is contested already: wait for the supplier's answer")

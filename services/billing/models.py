@@ -324,3 +324,24 @@ class SettlementAllocationRow(Base):
     part: Mapped[int] = mapped_column(Integer, primary_key=True)  # an invoice split over transfers
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     transfer_id: Mapped[str | None] = mapped_column(Id)
+
+
+class DisputeRow(Base):
+    """A line the customer contests: open until the supplier credits it or rejects the
+    claim with its reasons. While open, its amount is shown apart and the invoice is kept
+    out of nettings."""
+
+    __tablename__ = "invoice_disputes"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+    line: Mapped[int] = mapped_column(Integer)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10))  # open, credited, rejected
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    opened_by: Mapped[str | None] = mapped_column(String(36))
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(36))
+    resolution: Mapped[str | None] = mapped_column(Text)
+    credit_note_id: Mapped[str | None] = mapped_column(Id)

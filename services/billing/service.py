@@ -21,9 +21,14 @@ from contracts.billing import (
     ChargePage,
     ChargeQuery,
     ChargeRecorded,
+    CreditNoteIssued,
     CreditNoteRequest,
+    DisputeRequest,
+    DisputeResolution,
     ImportResult,
     InvoiceAction,
+    InvoiceDisputed,
+    InvoiceDisputeResolved,
     InvoiceIssued,
     InvoicePage,
     InvoicePaid,
@@ -74,7 +79,7 @@ from services.billing.metrics import (
     REVERSED_CENTS,
     BillingMetrics,
 )
-from services.billing.models import InvoiceRow, NettingProposalRow, PaymentRow
+from services.billing.models import CreditNoteRow, InvoiceRow, NettingProposalRow, PaymentRow
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +154,32 @@ def previewed_invoices(
         for i in run.invoices
     ]
     return previews, run.skipped
+
+
+def credit(
+    tx: UnitOfWork, invoice: InvoiceRow, lines: list[tuple[int, int]], reason: str, who: Caller
+) -> CreditNoteRow:
+    """Issues a credit note on a locked invoice: never beyond what its lines still carry nor
+    what it still owes; announced (credit_note.issued)."""
+    domain.ensure_allows(invoice.status, InvoiceAction.CREDIT)
+    chosen = domain.credit_note_lines(
+        lines,
+        domain.creditable(views.invoice_lines(tx.session, invoice)),
+        balance_cents=domain.balance(invoice),
+        fully_open=domain.untouched(invoice),
+    )
+    issue_date = paris_today()
+    number = repository.next_number(
+        tx.session, invoice.supplier_commune, issue_date.year, domain.CREDIT_NOTE_SERIES
+    )
+    columns = domain.credit_note_columns(
+        invoice, chosen, reason, issue_date, number, who.user_id, clock.now()
+    )
+    note = repository.add_credit_note(tx.session, invoice, columns)
+    _moved(tx, invoice, InvoiceAction.CREDIT)
+    tx.session.flush()
+    tx.emit(CreditNoteIssued, views.credit_note_snapshot(note))
+    return note
 
 
 def _moved(tx: UnitOfWork, invoice: InvoiceRow, action: InvoiceAction) -> None:
@@ -443,23 +474,9 @@ class Service(OperableService):
             invoice = repository.get_invoice(tx.session, invoice_id, for_update=True)
             domain.ensure_party(who, invoice.supplier_commune, invoice.customer_commune)
             domain.ensure_may_credit(who, invoice.supplier_commune)
-            domain.ensure_allows(invoice.status, InvoiceAction.CREDIT)
-            chosen = domain.credit_note_lines(
-                [(line.line, line.amount_cents) for line in asked.lines],
-                domain.creditable(views.invoice_lines(tx.session, invoice)),
-                balance_cents=domain.balance(invoice),
-                fully_open=domain.untouched(invoice),
+            note = credit(
+                tx, invoice, [(x.line, x.amount_cents) for x in asked.lines], asked.reason, who
             )
-            issue_date = paris_today()
-            number = repository.next_number(
-                tx.session, invoice.supplier_commune, issue_date.year, domain.CREDIT_NOTE_SERIES
-            )
-            columns = domain.credit_note_columns(
-                invoice, chosen, asked.reason, issue_date, number, who.user_id, clock.now()
-            )
-            note = repository.add_credit_note(tx.session, invoice, columns)
-            _moved(tx, invoice, InvoiceAction.CREDIT)
-            tx.session.flush()
             return views.credit_note_view(tx.session, note).model_dump(mode="json")
 
     def _credit_note(self, caller: dict, credit_note_id: str):
@@ -481,6 +498,71 @@ class Service(OperableService):
     def credit_note_pdf(self, caller: dict, credit_note_id: str) -> str:
         document = pdf.credit_note_pdf(self._credit_note(caller, credit_note_id))
         return base64.b64encode(document).decode("ascii")
+
+    # -- disputes ---------------------------------------------------------------------
+
+    @rpc
+    def open_dispute(self, caller: dict, invoice_id: str, body: dict) -> dict:
+        """The customer contests a line: its amount is shown apart and the invoice leaves
+        any netting proposed on it, until the supplier answers."""
+        who = _caller(caller)
+        asked = validated(DisputeRequest, body)
+        with self.db.transaction() as tx:
+            invoice = repository.get_invoice(tx.session, invoice_id, for_update=True)
+            domain.ensure_party(who, invoice.supplier_commune, invoice.customer_commune)
+            lines = views.invoice_lines(tx.session, invoice)
+            kind = next((x.kind for x in lines if x.line == asked.line), "")
+            domain.ensure_may_dispute(who, invoice.customer_commune, kind)
+            domain.ensure_open(invoice.status)
+            amount = domain.disputed_line(domain.creditable(lines), asked.line, asked.amount_cents)
+            domain.ensure_no_open_dispute_on(
+                asked.line,
+                (
+                    d.line
+                    for d in repository.disputes_of(tx.session, invoice.id)
+                    if d.status == "open"
+                ),
+            )
+            dispute = repository.add_dispute(
+                tx.session,
+                {
+                    "id": domain.new_id(),
+                    "invoice_id": invoice.id,
+                    "line": asked.line,
+                    "amount_cents": amount,
+                    "reason": asked.reason,
+                    "status": "open",
+                    "opened_at": clock.now(),
+                    "opened_by": who.user_id,
+                },
+            )
+            void_nettings_of(tx, [invoice.id], f"invoice {invoice.number} contested")
+            tx.emit(InvoiceDisputed, views.dispute_snapshot(dispute, invoice))
+            return views.invoice_view(tx.session, invoice).model_dump(mode="json")
+
+    @rpc
+    def resolve_dispute(self, caller: dict, invoice_id: str, dispute_id: str, body: dict) -> dict:
+        """The supplier answers a contested line: a credit note (partial or total) or a
+        reasoned rejection."""
+        who = _caller(caller)
+        asked = validated(DisputeResolution, body)
+        with self.db.transaction() as tx:
+            invoice = repository.get_invoice(tx.session, invoice_id, for_update=True)
+            domain.ensure_party(who, invoice.supplier_commune, invoice.customer_commune)
+            domain.ensure_may_credit(who, invoice.supplier_commune)
+            dispute = repository.dispute_for_update(tx.session, dispute_id, invoice.id)
+            domain.ensure_dispute_open(dispute.status)
+            if asked.outcome == "credit":
+                amount = asked.amount_cents or dispute.amount_cents
+                note = credit(tx, invoice, [(dispute.line, amount)], asked.reason, who)
+                dispute.credit_note_id = note.id
+            dispute.status = "credited" if asked.outcome == "credit" else "rejected"
+            dispute.resolution = asked.reason
+            dispute.resolved_at = clock.now()
+            dispute.resolved_by = who.user_id
+            tx.session.flush()
+            tx.emit(InvoiceDisputeResolved, views.dispute_snapshot(dispute, invoice))
+            return views.invoice_view(tx.session, invoice).model_dump(mode="json")
 
     # -- payments ---------------------------------------------------------------------
 
@@ -654,16 +736,19 @@ class Service(OperableService):
         q = validated(AgingQuery, query)
         as_of = q.as_of or paris_today()
         with self.db.reading() as session:
-            balances = repository.open_balances(
+            balances, contested = repository.open_balances(
                 session, who.commune, receivable=q.direction == "receivable"
             )
         buckets = domain.aging(balances, as_of)
+        for counterparty in contested:  # contested only: a row of its own
+            buckets.setdefault(counterparty, dict.fromkeys(domain.AGING_BUCKETS, 0))
         rows = [
             AgingRow(
                 counterparty=counterparty,
                 counterparty_name=domain.commune_name(counterparty),
                 **{f"{bucket}_cents": cents for bucket, cents in row.items()},
-                total_cents=sum(row.values()),
+                disputed_cents=contested.get(counterparty, 0),
+                total_cents=sum(row.values()) + contested.get(counterparty, 0),
             )
             for counterparty, row in sorted(buckets.items())
         ]
@@ -674,7 +759,8 @@ class Service(OperableService):
                 f"{bucket}_cents": sum(r[bucket] for r in buckets.values())
                 for bucket in domain.AGING_BUCKETS
             },
-            total_cents=sum(sum(r.values()) for r in buckets.values()),
+            disputed_cents=sum(contested.values()),
+            total_cents=sum(sum(r.values()) for r in buckets.values()) + sum(contested.values()),
         )
         report = AgingReport(
             commune=who.commune, as_of=as_of, direction=q.direction, rows=rows, totals=totals

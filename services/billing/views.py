@@ -14,7 +14,10 @@ from contracts.billing import (
     ChargeSnapshot,
     ChargeStatus,
     ChargeView,
+    CreditNoteSnapshot,
     CreditNoteView,
+    DisputeSnapshot,
+    DisputeView,
     DocumentRef,
     InvoiceLineView,
     InvoiceSnapshot,
@@ -41,6 +44,7 @@ from services.billing.models import (
     BillingProfileRow,
     ChargeRow,
     CreditNoteRow,
+    DisputeRow,
     InvoiceRow,
     NettingProposalRow,
     PaymentRow,
@@ -149,6 +153,7 @@ def invoice_lines(
 def invoice_view(session: Session, invoice: InvoiceRow) -> InvoiceView:
     remaining = domain.balance(invoice)
     notes = repository.credit_notes_of(session, invoice.id)  # read once: lines and references
+    disputes = [_view(DisputeView, d) for d in repository.disputes_of(session, invoice.id)]
     return _view(
         InvoiceView,
         invoice,
@@ -166,7 +171,24 @@ def invoice_view(session: Session, invoice: InvoiceRow) -> InvoiceView:
             payment_view(p, invoice.number) for p in repository.payments_of(session, invoice.id)
         ],
         payment_order=payment_order_of(invoice),
+        disputes=disputes,
+        disputed_cents=sum(d.amount_cents for d in disputes if d.status == "open"),
     )
+
+
+def dispute_snapshot(dispute: DisputeRow, invoice: InvoiceRow) -> DisputeSnapshot:
+    return _view(
+        DisputeSnapshot,
+        dispute,
+        dispute_id=dispute.id,
+        invoice_number=invoice.number,
+        supplier_commune=invoice.supplier_commune,
+        customer_commune=invoice.customer_commune,
+    )
+
+
+def credit_note_snapshot(note: CreditNoteRow) -> CreditNoteSnapshot:
+    return _view(CreditNoteSnapshot, note, credit_note_id=note.id)
 
 
 def payment_order_of(invoice: InvoiceRow) -> PaymentOrder | None:

@@ -353,8 +353,10 @@ def test_a_netting_carries_the_net_positions_and_covers_the_oldest_invoices_firs
 
 
 def test_a_credit_note_credits_each_line_chosen_with_its_vat():
-    line = domain.CreditableLine(2, "Location (2 jours)", 10000, 0, "S", Decimal("20.00"))
-    exempt = domain.CreditableLine(5, "Opérateur", 3000, 0, "O", None)
+    line = domain.CreditableLine(
+        2, "Location (2 jours)", 10000, 0, "S", Decimal("20.00"), Decimal(2), "DAY", 5000
+    )
+    exempt = domain.CreditableLine(5, "Opérateur", 3000, 0, "O", None, Decimal(3), "HUR", 1000)
     invoice = SimpleNamespace(id="inv-1", supplier_commune=SUPPLIER, customer_commune=CUSTOMER)
     note = domain.credit_note_columns(
         invoice, [(line, 2501), (exempt, 1)], "erreur", date(2027, 1, 4), 7, "u", NOW
@@ -373,6 +375,8 @@ def test_a_credit_note_credits_each_line_chosen_with_its_vat():
             "line": 1,
             "invoice_line": 2,
             "description": "Location (2 jours)",
+            "quantity": "0.5",  # what 25.01 buys at 50.00 a day, to the thousandth
+            "unit": "DAY",
             "amount_cents": 2501,
             "vat_category": "S",
             "vat_rate": "20.00",
@@ -381,12 +385,18 @@ def test_a_credit_note_credits_each_line_chosen_with_its_vat():
             "line": 2,
             "invoice_line": 5,
             "description": "Opérateur",
+            "quantity": "0.001",  # a cent of a 10.00 hour
+            "unit": "HUR",
             "amount_cents": 1,
             "vat_category": "O",
             "vat_rate": None,
         },
     ]
     assert (note["issued_at"], note["issued_by"]) == (NOW, "u")
+    whole = domain.credit_note_columns(
+        invoice, [(line, 10000)], "annulée", date(2027, 1, 4), 8, "u", NOW
+    )
+    assert [(x["quantity"], x["unit"]) for x in whole["lines"]] == [("2", "DAY")]
 
 
 def test_a_declared_profile_is_stored_compacted_with_a_default_legal_name():

@@ -13,6 +13,11 @@ from services.billing.repository.credit_notes import (
     credit_notes_of,
     get_credit_note,
 )
+from services.billing.repository.disputes import (
+    add_dispute,
+    dispute_for_update,
+    disputes_of,
+)
 from services.billing.repository.invoices import (
     add_invoices,
     get_invoice,
@@ -81,6 +86,7 @@ __all__ = [
     "accounts",
     "add_charges",
     "add_credit_note",
+    "add_dispute",
     "add_invoices",
     "add_payment",
     "add_proposal",
@@ -92,6 +98,8 @@ __all__ = [
     "counterparties",
     "credit_notes_of",
     "decide",
+    "dispute_for_update",
+    "disputes_of",
     "get_credit_note",
     "get_invoice",
     "get_proposal",

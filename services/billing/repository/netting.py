@@ -22,6 +22,7 @@ from services.billing.models import (
     SettlementTransferRow,
 )
 from services.billing.repository.bulk import bulk_insert
+from services.billing.repository.disputes import undisputed
 
 _OPEN = [s.value for s in OPEN_STATUSES]
 _BALANCE = (
@@ -53,11 +54,11 @@ def counterparties(
 def open_debts(
     session: Session, period: str | None, up_to: date | None, communes: set[str] | None
 ) -> list[domain.OpenDebt]:
-    """The open invoices of the scope between communes taking part (None: all), a
-    debtor's oldest first."""
+    """The open, undisputed invoices of the scope between communes taking part (None: all),
+    a debtor's oldest first."""
     stmt = (
         select(InvoiceRow.id, InvoiceRow.supplier_commune, InvoiceRow.customer_commune, _BALANCE)
-        .where(_in_scope(period, up_to), InvoiceRow.status.in_(_OPEN), _BALANCE > 0)
+        .where(_in_scope(period, up_to), InvoiceRow.status.in_(_OPEN), _BALANCE > 0, undisputed())
         .order_by(InvoiceRow.customer_commune, InvoiceRow.due_date, InvoiceRow.number)
     )
     if communes is not None:

@@ -16,6 +16,7 @@ from services.billing.models import (
     SettlementAllocationRow,
     SettlementRow,
 )
+from services.billing.repository.disputes import open_disputed_cents
 from services.billing.repository.invoices import overpaid_balances
 from services.billing.repository.obligations import obligations_between, open_obligations
 
@@ -121,11 +122,15 @@ def obligation_movements(session: Session, commune: str, other: str) -> list[dom
     return moves
 
 
-def open_balances(session: Session, commune: str, receivable: bool) -> list[tuple[str, date, int]]:
-    """(counterparty, due date, balance) of the open invoices the commune issued or received,
-    and of the open netting transfers it receives or pays."""
+def open_balances(
+    session: Session, commune: str, receivable: bool
+) -> tuple[list[tuple[str, date, int]], dict[str, int]]:
+    """(counterparty, due date, balance) of the open invoices the commune issued or received
+    less what is contested, and of the open netting transfers it receives or pays; and what
+    open disputes contest, per counterparty, shown apart."""
     mine = InvoiceRow.supplier_commune if receivable else InvoiceRow.customer_commune
     other = InvoiceRow.customer_commune if receivable else InvoiceRow.supplier_commune
+    disputed = open_disputed_cents()
     rows = session.execute(
         select(
             other,
@@ -134,11 +139,17 @@ def open_balances(session: Session, commune: str, receivable: bool) -> list[tupl
             - InvoiceRow.credited_cents
             - InvoiceRow.paid_cents
             - InvoiceRow.settled_cents,
+            disputed,
         ).where(mine == commune, InvoiceRow.status.in_([s.value for s in OPEN_STATUSES]))
     ).all()
-    return [(cp, due, int(cents)) for cp, due, cents in rows] + open_obligations(
-        session, commune, receivable
-    )
+    contested: dict[str, int] = {}
+    balances = []
+    for cp, due, cents, apart in rows:
+        apart = min(int(apart), int(cents))
+        if apart:
+            contested[cp] = contested.get(cp, 0) + apart
+        balances.append((cp, due, int(cents) - apart))
+    return balances + open_obligations(session, commune, receivable), contested
 
 
 def overpaid_between(session: Session, commune: str, other: str) -> tuple[int, int]:
