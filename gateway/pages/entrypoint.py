@@ -101,6 +101,7 @@ NOTICES = {
         "La compensation est proposée : chaque commune concernée doit l'accepter."
     ),
     "compensation-acceptee": "Votre acceptation est enregistrée.",
+    "credit-utilise": "Le crédit du client (ses trop-perçus) paie cette facture.",
     "contestation-envoyee": "La contestation est envoyée au fournisseur.",
     "contestation-traitee": "La réponse à la contestation est enregistrée.",
     "compensation-refusee": "La compensation est refusée : rien ne change.",

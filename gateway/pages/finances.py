@@ -174,6 +174,14 @@ class FinancePages:
             return self._refused(web, invoice_id, exc, {})
         return go(f"/finances/factures/{invoice_id}", "paiement-annule")
 
+    @page("POST", "/finances/factures/<invoice_id>/credit", roles=FINANCE)
+    def credit_use_submit(self, request, web: Web, invoice_id: str):
+        try:
+            self.billing.use_payer_credit(as_rpc(web.caller), invoice_id)
+        except ServiceError as exc:
+            return self._refused(web, invoice_id, exc, {})
+        return go(f"/finances/factures/{invoice_id}", "credit-utilise")
+
     @page("POST", "/finances/factures/<invoice_id>/contestations", roles=READERS)
     def dispute_submit(self, request, web: Web, invoice_id: str):
         try:

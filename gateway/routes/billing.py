@@ -352,6 +352,22 @@ class BillingRoutes:
 
     @api(
         "POST",
+        "/api/v1/invoices/<invoice_id>/use-credit",
+        response=InvoiceView,
+        roles=FINANCE,
+        idempotent=True,
+        tag=BILLING,
+        summary="Pay an invoice with what its customer overpaid on its other invoices",
+        description="By the supplier's finance team: the customer's credit (its "
+        "`payer_credit_cents`) pays this invoice, oldest overpayment first, up to its "
+        "balance; a payment here (source `credit`), the same amount taken back there. No "
+        "credit, or nothing owed: 409.",
+    )
+    def use_payer_credit(self, request, caller: Caller, invoice_id: str):
+        return self.billing.use_payer_credit(as_rpc(caller), invoice_id)
+
+    @api(
+        "POST",
         "/api/v1/payments/<payment_id>/reverse",
         body=PaymentReversal,
         response=InvoiceView,

@@ -92,7 +92,13 @@ def ensure_pays(caller: Caller, customer: str) -> None:
 
 def ensure_reversed_by_hand(source: str, statement_line_id: str | None) -> None:
     """A payment read on a bank statement is undone by unmatching its line: the money did
-    arrive, it is only the invoice it was matched to that was wrong."""
+    arrive, it is only the invoice it was matched to that was wrong. A credit used moves
+    money between two invoices: it stays."""
+    if source == "credit":
+        raise Conflict(
+            "This payment moved the payer's credit from another invoice: it is not reversed",
+            source=source,
+        )
     if statement_line_id is not None:
         raise Conflict(
             "This payment comes from a bank statement line: unmatch the line instead",
@@ -1541,3 +1547,22 @@ def ensure_dispute_open(status: str) -> None:
 def ensure_no_open_dispute_on(line: int, open_lines: Iterable[int]) -> None:
     if line in set(open_lines):
         raise Conflict(f"Line {line} is contested already: wait for the supplier's answer")
+
+
+def credit_uses(open_cents: int, overpaid: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """(overpaid invoice, cents) the payer's credit gives to an invoice owing `open_cents`:
+    the oldest overpayments first, never more than the invoice owes."""
+    uses, left = [], open_cents
+    for invoice_id, credit_cents in overpaid:
+        if left <= 0:
+            break
+        part = min(left, credit_cents)
+        if part > 0:
+            uses.append((invoice_id, part))
+            left -= part
+    return uses
+
+
+def ensure_credit_to_use(uses: Sequence[tuple[str, int]]) -> None:
+    if not uses:
+        raise Conflict("The customer has no credit with this supplier, or the invoice owes nothing")

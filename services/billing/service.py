@@ -195,7 +195,8 @@ def _moved(tx: UnitOfWork, invoice: InvoiceRow, action: InvoiceAction) -> None:
 def pay(tx: UnitOfWork, invoice: InvoiceRow, entry: domain.PaymentEntry) -> None:
     """Records a payment on a locked invoice; what exceeds the balance stays as overpaid."""
     payment = repository.add_payment(tx.session, invoice, entry, clock.now())
-    tx.after_commit(lambda: PAID_CENTS.inc(entry.amount_cents))
+    if entry.source != "credit":  # a credit used moves money already counted
+        tx.after_commit(lambda: PAID_CENTS.inc(entry.amount_cents))
     tx.emit(PaymentRecorded, views.payment_snapshot(payment, invoice))
     _moved(tx, invoice, InvoiceAction.PAY)
 
@@ -587,6 +588,41 @@ class Service(OperableService):
                 entry, repository.payments_of(tx.session, invoice.id), asked.confirm_duplicate
             )
             pay(tx, invoice, entry)
+            tx.session.flush()
+            return views.invoice_view(tx.session, invoice).model_dump(mode="json")
+
+    @rpc
+    def use_payer_credit(self, caller: dict, invoice_id: str) -> dict:
+        """What the customer overpaid on its other invoices from this supplier pays this
+        one, oldest overpayment first: a payment here, the same amount taken back there."""
+        who = _caller(caller, Role.FINANCE)
+        with self.db.transaction() as tx:
+            invoice, overpaid = repository.pair_invoices_for_update(tx.session, invoice_id)
+            domain.ensure_party(who, invoice.supplier_commune, invoice.customer_commune)
+            domain.ensure_receives(who, invoice.supplier_commune)
+            domain.ensure_allows(invoice.status, InvoiceAction.PAY)
+            by_id = {row.id: row for row in overpaid}
+            uses = domain.credit_uses(
+                max(0, domain.balance(invoice)), [(r.id, -domain.balance(r)) for r in overpaid]
+            )
+            domain.ensure_credit_to_use(uses)
+            today = paris_today()
+            for source_id, cents in uses:
+                source = by_id[source_id]
+                pay(
+                    tx,
+                    source,
+                    domain.PaymentEntry(
+                        -cents, today, f"Crédit utilisé sur {invoice.number}", "credit", who.user_id
+                    ),
+                )
+                pay(
+                    tx,
+                    invoice,
+                    domain.PaymentEntry(
+                        cents, today, f"Trop-perçu de {source.number}", "credit", who.user_id
+                    ),
+                )
             tx.session.flush()
             return views.invoice_view(tx.session, invoice).model_dump(mode="json")
 

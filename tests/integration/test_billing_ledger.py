@@ -20,7 +20,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from contracts.clock import paris_today
 from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -44,6 +44,25 @@ COMMUNES = ["42044", "42218", "42095"]
 OPERATOR = caller("42218", "operator")
 REFUSED = (Conflict, InvalidInput, Forbidden, NotFound)  # a 4xx: nothing may have changed
 finance = {c: caller(c, "finance") for c in COMMUNES}
+# everything but the communes' billing profiles, emptied before each example
+MONEY_TABLES = (
+    "invoice_disputes",
+    "netting_invoices",
+    "netting_parties",
+    "netting_proposals",
+    "settlement_allocations",
+    "settlement_transfers",
+    "settlements",
+    "payments",
+    "statement_lines",
+    "bank_statements",
+    "credit_notes",
+    "invoice_lines",
+    "invoices",
+    "charges",
+    "number_sequences",
+    "outbox",
+)
 pairs = st.sampled_from([(s, c) for s in COMMUNES for c in COMMUNES if s != c])
 
 
@@ -58,6 +77,8 @@ class Ledger(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
+        with self.db.transaction() as tx:  # each example starts from no money at all
+            tx.session.execute(text(f"TRUNCATE {', '.join(MONEY_TABLES)} CASCADE"))
         self.service = billing_service(self.db)
         self.today = paris_today()
         self.period = domain.period_of(self.today)
@@ -99,6 +120,11 @@ class Ledger(RuleBasedStateMachine):
         if answer is None:
             return multiple()
         return (answer["payments"][-1]["id"], supplier)
+
+    @rule(invoice=invoices)
+    def use_credit(self, invoice):
+        invoice_id, supplier = invoice
+        self._try(lambda: self.service.use_payer_credit(finance[supplier], invoice_id), "use")
 
     @rule(payment=consumes(payments))
     def reverse(self, payment):
@@ -245,7 +271,7 @@ def test_the_ledger_always_adds_up(pg_database):
     run_state_machine_as_test(
         Ledger,
         settings=settings(
-            max_examples=8,
+            max_examples=12,
             stateful_step_count=14,
             deadline=None,
             suppress_health_check=list(HealthCheck),

@@ -261,3 +261,26 @@ def test_two_payments_at_once_never_overpay(db):
     assert sum(isinstance(r, dict) for r in results) == 3
     paid_cents, count, status = ledger(db, other["id"])
     assert (paid_cents, count, status) == (9000, 3, "partially_paid")
+
+
+def test_an_overpayment_is_the_payers_credit_used_on_its_next_invoice(db):
+    service = billing_service(db)
+    (first,) = issued(db, 3950)
+    service.record_payment(SUPPLIER, payment(first, 5000, overpayment=True))
+    with pytest.raises(Conflict):  # the overpaid invoice owes nothing to pay with it
+        service.use_payer_credit(SUPPLIER, first["id"])
+    (second,) = issued(db, 10000)
+    with pytest.raises(Forbidden):
+        service.use_payer_credit(CUSTOMER, second["id"])
+    used = service.use_payer_credit(SUPPLIER, second["id"])
+    assert (used["balance_cents"], used["payer_credit_cents"]) == (10000 - 1050, 0)
+    assert used["payments"][-1]["source"] == "credit"
+    back = service.get_invoice(SUPPLIER, first["id"])
+    assert (back["status"], back["overpaid_cents"], back["balance_cents"]) == ("paid", 0, 0)
+    with pytest.raises(Conflict):  # used once: no credit left
+        service.use_payer_credit(SUPPLIER, second["id"])
+    with pytest.raises(Conflict):  # a credit used is not reversed by hand
+        service.reverse_payment(SUPPLIER, used["payments"][-1]["id"], {"reason": "non"})
+    statement = service.statement(CUSTOMER, {"counterparty": CHAMBON})
+    assert statement["closing_balance_cents"] == -(3950 + 10000 - 5000)
+    assert statement["own_credit_cents"] == 0

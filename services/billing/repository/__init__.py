@@ -27,6 +27,7 @@ from services.billing.repository.invoices import (
     line_counts,
     open_invoices_between,
     overpaid_balances,
+    pair_invoices_for_update,
     set_payment_order,
     set_status,
 )
@@ -124,6 +125,7 @@ __all__ = [
     "open_obligations",
     "overpaid_balances",
     "overpaid_between",
+    "pair_invoices_for_update",
     "parties_of",
     "payment_for_update",
     "payments_of",

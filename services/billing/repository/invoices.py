@@ -164,3 +164,38 @@ def set_payment_order(
     invoice.payment_order_date = day
     invoice.payment_order_recorded_at = now
     invoice.payment_order_recorded_by = user_id
+
+
+def pair_invoices_for_update(session: Session, invoice_id: str) -> tuple[InvoiceRow, list]:
+    """The invoice and its customer's other invoices from its supplier that it overpaid,
+    all locked in id order (as every writer locks invoices); the overpaid ones oldest first."""
+    target = get_invoice(session, invoice_id)
+    balance = (
+        InvoiceRow.total_cents
+        - InvoiceRow.credited_cents
+        - InvoiceRow.paid_cents
+        - InvoiceRow.settled_cents
+    )
+    overpaid_ids = session.scalars(
+        select(InvoiceRow.id).where(
+            InvoiceRow.supplier_commune == target.supplier_commune,
+            InvoiceRow.customer_commune == target.customer_commune,
+            InvoiceRow.id != target.id,
+            balance < 0,
+        )
+    ).all()
+    locked = {
+        row.id: row
+        for row in session.scalars(
+            select(InvoiceRow)
+            .where(InvoiceRow.id.in_([target.id, *overpaid_ids]))
+            .order_by(InvoiceRow.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
+    others = sorted(
+        (locked[i] for i in overpaid_ids if domain.balance(locked[i]) < 0),
+        key=lambda r: (r.issue_date, r.number),
+    )
+    return locked[target.id], others
