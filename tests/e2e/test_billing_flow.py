@@ -496,3 +496,137 @@ def test_payments_are_checked_reversed_and_ordered_through_the_gateway(billing_s
     )
     assert duplicate.status_code == 409 and "Second paiement identique" in duplicate.text
     assert len(supplier.get(f"{api}/invoices/{invoice['id']}").json()["payments"]) == 2
+
+
+def test_the_story_of_a_month_between_three_communes(billing_stack):
+    """Le Chambon-Feugerolles, Saint-Étienne and Firminy owe each other for a month.
+    Saint-Étienne contests a damage; Le Chambon proposes a netting; Firminy declines and
+    nothing changes; Le Chambon re-proposes without Firminy's invoices; both accept; one
+    transfer remains, which Saint-Étienne's next bank statement import matches; the damage
+    is credited; an overpayment becomes a credit used on the next invoice."""
+    stack = billing_stack
+    api = f"{stack.url}/api/v1"
+    period = this_period()
+    finance = {c: stack.as_role("finance", c) for c in (CHAMBON, FIRMINY, SAINT_ETIENNE)}
+    operator = stack.login("operator@mutualis-demo.fr")
+
+    def account() -> int:
+        """What Le Chambon owes Saint-Étienne, as Saint-Étienne's statement says it."""
+        answer = finance[SAINT_ETIENNE].get(f"{api}/statements", params={"counterparty": CHAMBON})
+        return answer.json()["closing_balance_cents"]
+
+    before = account()  # what earlier tests left between them
+    return_snowplough(stack)  # Le Chambon lends Saint-Étienne: 840.00 + a 150.00 damage
+    approve_timesheet(stack, SAINT_ETIENNE, CHAMBON, "1", 30000, name="Marc Roux, juriste")
+    approve_timesheet(stack, FIRMINY, CHAMBON, "1", 20000)
+    approve_timesheet(stack, SAINT_ETIENNE, FIRMINY, "1", 10000, name="Marc Roux, juriste")
+
+    def issued():
+        run = operator.post(f"{api}/billing/runs", json={"period": period}).json()["invoices"]
+        return run or None
+
+    found: dict = {}
+    while len(found) < 4:
+        for invoice in wait_until(issued, timeout=15):
+            found[(invoice["supplier_commune"], invoice["customer_commune"])] = invoice
+    snowplough = found[(CHAMBON, SAINT_ETIENNE)]
+    assert snowplough["total_cents"] == 99000
+
+    # Saint-Étienne's manager contests the damage: it is kept out of any netting
+    lines = finance[SAINT_ETIENNE].get(f"{api}/invoices/{snowplough['id']}").json()["lines"]
+    (damage,) = [line["line"] for line in lines if line["kind"] == "damage"]
+    contested = stack.as_role("manager", SAINT_ETIENNE).post(
+        f"{api}/invoices/{snowplough['id']}/disputes",
+        json={"line": damage, "reason": "Rétroviseur déjà fêlé au départ"},
+    )
+    assert contested.status_code == 201, contested.text
+    (dispute,) = contested.json()["disputes"]
+
+    # Le Chambon proposes: its counterparties are asked; Saint-Chamond sees nothing
+    first = finance[CHAMBON].post(f"{api}/settlements", json={"period": period}).json()
+    assert {p["commune"] for p in first["parties"]} == {CHAMBON, SAINT_ETIENNE, FIRMINY}
+    assert snowplough["number"] not in {i["number"] for i in first["invoices"]}
+    stranger = stack.as_role("finance", SAINT_CHAMOND)
+    assert stranger.get(f"{api}/settlements/{first['id']}").status_code == 404
+    declined = finance[FIRMINY].post(
+        f"{api}/settlements/{first['id']}/decline", json={"reason": "Facture à vérifier"}
+    )
+    assert declined.json()["status"] == "declined"
+    still = finance[CHAMBON].get(f"{api}/invoices/{found[(FIRMINY, CHAMBON)]['id']}").json()
+    assert (still["status"], still["balance_cents"]) == ("issued", 20000)
+
+    # re-proposed without Firminy: both accept, one transfer remains
+    second = (
+        finance[CHAMBON]
+        .post(f"{api}/settlements", json={"period": period, "communes": [CHAMBON, SAINT_ETIENNE]})
+        .json()
+    )
+    assert [i["number"] for i in second["invoices"]] == [found[(SAINT_ETIENNE, CHAMBON)]["number"]]
+    assert finance[CHAMBON].post(f"{api}/settlements/{second['id']}/accept").status_code == 200
+    done = finance[SAINT_ETIENNE].post(f"{api}/settlements/{second['id']}/accept").json()
+    assert done["status"] == "effective"
+    (transfer,) = done["transfers"]
+    assert (transfer["payer"], transfer["payee"], transfer["amount_cents"]) == (
+        CHAMBON,
+        SAINT_ETIENNE,
+        30000,
+    )
+
+    # Saint-Étienne's next bank statement shows Le Chambon's transfer: matched
+    chambon_iban = finance[CHAMBON].get(f"{api}/billing/profile").json()["iban"]
+    own_iban = finance[SAINT_ETIENNE].get(f"{api}/billing/profile").json()["iban"]
+    from_chambon = CAMT.replace("FR283000100794C422180000093", chambon_iban).replace(
+        "COMMUNE DE SAINT-ETIENNE", "COMMUNE DU CHAMBON-FEUGEROLLES"
+    )
+    statement = from_chambon.format(
+        id=f"STMT-{uuid.uuid4().hex[:8]}",
+        day=paris_today().isoformat(),
+        account=own_iban,
+        amount="300.00",
+        remittance="VIREMENT DE COMPENSATION",
+    ).encode()
+    imported = finance[SAINT_ETIENNE].post(
+        f"{api}/payments/import", data=statement, headers={"Content-Type": "application/xml"}
+    )
+    assert imported.status_code == 200, imported.text
+    assert len(imported.json()["matched"]) == 1, imported.text
+    (paid,) = [
+        o
+        for o in finance[SAINT_ETIENNE].get(f"{api}/obligations").json()["items"]
+        if o["settlement_id"] == done["settlement_id"]
+    ]
+    assert paid["status"] == "paid"
+
+    # the contested damage is credited; Saint-Étienne pays too much, knowingly
+    answered = finance[CHAMBON].post(
+        f"{api}/invoices/{snowplough['id']}/disputes/{dispute['id']}/resolve",
+        json={"outcome": "credit", "reason": "Constat de départ incomplet"},
+    )
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["balance_cents"] == 84000
+    over = finance[CHAMBON].post(
+        f"{api}/payments",
+        json={
+            "invoice_id": snowplough["id"],
+            "amount_cents": 90000,
+            "date": paris_today().isoformat(),
+            "reference": "MANDAT 2026-77",
+            "overpayment": True,
+        },
+    )
+    assert over.status_code == 201 and over.json()["overpaid_cents"] == 6000
+
+    # the next invoice: the credit pays part of it
+    approve_timesheet(stack, CHAMBON, SAINT_ETIENNE, "1", 10000, name="Léa Blanc, paysagiste")
+
+    def next_invoice():
+        run = finance[CHAMBON].post(f"{api}/billing/runs", json={"period": period}).json()
+        return run["invoices"] or None
+
+    (following,) = wait_until(next_invoice, timeout=15)
+    offered = finance[CHAMBON].get(f"{api}/invoices/{following['id']}").json()
+    assert offered["payer_credit_cents"] == 6000
+    used = finance[CHAMBON].post(f"{api}/invoices/{following['id']}/use-credit")
+    assert used.status_code == 200 and used.json()["balance_cents"] == 4000
+    # of the whole month, Saint-Étienne owes Le Chambon 40.00 more than before, no more
+    assert account() == before - 4000
