@@ -736,6 +736,27 @@ class ObligationPage(BaseModel):
     items: list[Obligation]
 
 
+class DisputeRef(BaseModel):
+    id: str
+    invoice_id: str
+    invoice_number: str
+    supplier_commune: str
+    customer_commune: str
+    line: int
+    amount_cents: int
+    reason: str
+
+
+class MoneyToWatch(BaseModel):
+    """What a commune's finance team must act on or wait for: the dashboard's money part."""
+
+    nettings_to_decide: list[SettlementView]
+    transfers_to_pay: list[Obligation]
+    transfers_to_receive: list[Obligation]
+    disputes_to_answer: list[DisputeRef]
+    disputes_raised: list[DisputeRef]
+
+
 # -- events -----------------------------------------------------------------------------
 
 

@@ -111,6 +111,7 @@ class AccountPages(SecondFactorPages):
             (engaged, ok_engaged),
             (lending_experts, _),
             (received, ok_invoices),
+            (money, _),
         ) = attempt_together(
             [
                 (items(self.bookings.list_bookings, {"as": "lender"}), []),
@@ -122,6 +123,11 @@ class AccountPages(SecondFactorPages):
                     if finances
                     else lambda: [],
                     [],
+                ),
+                # nettings to accept, transfers owed, open disputes: both sides see them
+                (
+                    (lambda: self.billing.money_to_watch(caller)) if finances else lambda: None,
+                    None,
                 ),
             ]
         )
@@ -160,6 +166,7 @@ class AccountPages(SecondFactorPages):
                 "timesheets": timesheets,
                 "missions_to_decide": missions_to_decide if visitor.has(Role.MANAGER) else [],
                 "invoices_due": invoices_due,
+                "money": money,
                 "today": paris_today(now).isoformat(),
                 "upcoming": upcoming,
                 "overdue": overdue,

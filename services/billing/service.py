@@ -36,6 +36,7 @@ from contracts.billing import (
     InvoiceQuery,
     InvoiceSummary,
     LineMatch,
+    MoneyToWatch,
     NettingPartyName,
     ObligationPage,
     PaymentOrdered,
@@ -936,6 +937,35 @@ class Service(OperableService):
             tx.session.flush()
             view = views.netting_view(tx.session, proposal, who.commune, today)
             return view.model_dump(mode="json")
+
+    @rpc
+    def money_to_watch(self, caller: dict) -> dict:
+        """The dashboard's money: nettings awaiting this commune's decision, transfers it
+        must pay or receive, disputes it must answer or waits an answer for."""
+        who = _caller(caller, *READERS)
+        today = paris_today()
+        with self.db.reading() as session:
+            nettings = [
+                views.netting_view(session, row, who.commune, today, listed=True)
+                for row in repository.awaiting_decision_of(session, who.commune)
+                if domain.netting_status(row.status, row.deadline, today) == "proposed"
+            ]
+            transfers = [
+                views.obligation_view(t)
+                for t, _ in repository.obligations_of(session, who.commune)
+                if t.paid_on is None
+            ]
+            disputes = [
+                (views.dispute_ref(d, i), i.supplier_commune == who.commune)
+                for d, i in repository.open_disputes_of(session, who.commune)
+            ]
+        return MoneyToWatch(
+            nettings_to_decide=nettings,
+            transfers_to_pay=[t for t in transfers if t.payer == who.commune],
+            transfers_to_receive=[t for t in transfers if t.payee == who.commune],
+            disputes_to_answer=[d for d, ours in disputes if ours],
+            disputes_raised=[d for d, ours in disputes if not ours],
+        ).model_dump(mode="json")
 
     # -- what nettings leave to pay -----------------------------------------------------
 

@@ -16,6 +16,7 @@ from contracts.billing import (
     ChargeView,
     CreditNoteSnapshot,
     CreditNoteView,
+    DisputeRef,
     DisputeSnapshot,
     DisputeView,
     DocumentRef,
@@ -181,6 +182,16 @@ def dispute_snapshot(dispute: DisputeRow, invoice: InvoiceRow) -> DisputeSnapsho
         DisputeSnapshot,
         dispute,
         dispute_id=dispute.id,
+        invoice_number=invoice.number,
+        supplier_commune=invoice.supplier_commune,
+        customer_commune=invoice.customer_commune,
+    )
+
+
+def dispute_ref(dispute: DisputeRow, invoice: InvoiceRow) -> DisputeRef:
+    return _view(
+        DisputeRef,
+        dispute,
         invoice_number=invoice.number,
         supplier_commune=invoice.supplier_commune,
         customer_commune=invoice.customer_commune,

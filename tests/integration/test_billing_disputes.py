@@ -177,3 +177,16 @@ def test_a_rejected_claim_keeps_the_invoice_and_a_partial_credit_keeps_the_unit(
     )
     note = service.get_credit_note(SUPPLIER, resolved["disputes"][-1]["credit_note_id"])
     assert [(x["quantity"], x["unit"]) for x in note["lines"]] == [("0.5", "DAY")]
+
+
+def test_both_sides_see_what_to_watch_open_disputes_nettings_and_transfers(db):
+    service = billing_service(db)
+    invoice = snowplough_invoice(db)
+    damage = invoice["line_of"]["damage"]
+    service.open_dispute(CUSTOMER, invoice["id"], {"line": damage, "reason": "déjà fêlé"})
+    supplier_side = service.money_to_watch(SUPPLIER)
+    customer_side = service.money_to_watch(CUSTOMER)
+    assert [d["line"] for d in supplier_side["disputes_to_answer"]] == [damage]
+    assert [d["line"] for d in customer_side["disputes_raised"]] == [damage]
+    assert supplier_side["disputes_raised"] == customer_side["disputes_to_answer"] == []
+    assert service.money_to_watch(caller(FIRMINY, "finance"))["disputes_raised"] == []

@@ -94,7 +94,10 @@ def test_a_netting_takes_effect_only_when_every_party_accepted(db):
     with pytest.raises(Forbidden):
         service.accept_settlement(caller(ETIENNE, "manager"), first["id"])
 
+    waiting = service.money_to_watch(FINANCE[ETIENNE])["nettings_to_decide"]
+    assert [n["id"] for n in waiting] == [first["id"]]
     accepted = service.accept_settlement(FINANCE[ETIENNE], first["id"])
+    assert service.money_to_watch(FINANCE[ETIENNE])["nettings_to_decide"] == []
     assert accepted["status"] == "proposed"
     with pytest.raises(Conflict):
         service.accept_settlement(FINANCE[ETIENNE], first["id"])
@@ -124,7 +127,10 @@ def test_a_netting_takes_effect_only_when_every_party_accepted(db):
     for pair in ((FIRMINY, ETIENNE), (ETIENNE, FIRMINY), (CHAMBON, FIRMINY)):
         assert after[invoices[pair]["number"]] == before[invoices[pair]["number"]]
 
-    # the transfer is an obligation: aging, statements, then paid by a bank statement
+    # the transfer is an obligation: dashboards, aging, statements, then a bank statement
+    (to_pay,) = service.money_to_watch(FINANCE[ETIENNE])["transfers_to_pay"]
+    (to_receive,) = service.money_to_watch(FINANCE[CHAMBON])["transfers_to_receive"]
+    assert to_pay == to_receive and to_pay["amount_cents"] == 59000
     (owed,) = service.list_obligations(FINANCE[ETIENNE])["items"]
     assert (owed["payer"], owed["status"], owed["amount_cents"]) == (ETIENNE, "open", 59000)
     aging = service.aging_report(FINANCE[ETIENNE], {"direction": "payable"})

@@ -17,6 +17,7 @@ from services.billing.repository.disputes import (
     add_dispute,
     dispute_for_update,
     disputes_of,
+    open_disputes_of,
 )
 from services.billing.repository.invoices import (
     add_invoices,
@@ -34,6 +35,7 @@ from services.billing.repository.invoices import (
 from services.billing.repository.netting import (
     add_proposal,
     add_settlement,
+    awaiting_decision_of,
     close,
     counterparties,
     decide,
@@ -94,6 +96,7 @@ __all__ = [
     "add_settlement",
     "add_statement",
     "add_statement_line",
+    "awaiting_decision_of",
     "charges_of",
     "close",
     "counterparties",
@@ -120,6 +123,7 @@ __all__ = [
     "obligations_of_line",
     "open_balances",
     "open_debts",
+    "open_disputes_of",
     "open_invoices_between",
     "open_obligation",
     "open_obligations",

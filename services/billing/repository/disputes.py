@@ -51,3 +51,18 @@ def undisputed():
         .where(DisputeRow.invoice_id == InvoiceRow.id, DisputeRow.status == "open")
         .exists()
     )
+
+
+def open_disputes_of(session: Session, commune: str) -> list:
+    """(dispute, invoice) of the open disputes on invoices the commune issued or received."""
+    return list(
+        session.execute(
+            select(DisputeRow, InvoiceRow)
+            .join(InvoiceRow, InvoiceRow.id == DisputeRow.invoice_id)
+            .where(
+                DisputeRow.status == "open",
+                (InvoiceRow.supplier_commune == commune) | (InvoiceRow.customer_commune == commune),
+            )
+            .order_by(DisputeRow.opened_at)
+        ).all()
+    )

@@ -296,3 +296,19 @@ def add_settlement(
         },
     )
     return row
+
+
+def awaiting_decision_of(session: Session, commune: str) -> list[NettingProposalRow]:
+    """The proposals still waiting for this commune's decision."""
+    return list(
+        session.scalars(
+            select(NettingProposalRow)
+            .join(NettingPartyRow, NettingPartyRow.proposal_id == NettingProposalRow.id)
+            .where(
+                NettingProposalRow.status == "proposed",
+                NettingPartyRow.commune == commune,
+                NettingPartyRow.decision == "pending",
+            )
+            .order_by(NettingProposalRow.deadline)
+        )
+    )
