@@ -276,6 +276,7 @@ def test_the_ledger_always_adds_up(pg_database):
             deadline=None,
             suppress_health_check=list(HealthCheck),
             derandomize=True,
+            database=None,
         ),
     )
     # any broken invariant raised above; and the examples did more than be refused
