@@ -929,17 +929,19 @@ class RecordedPayment(Protocol):
     reversed_at: datetime | None
 
 
-def ensure_dated_within(day: date, issue_date: date, today: date, field: str = "date") -> None:
+def ensure_dated_within(
+    day: date, issue_date: date, today: date, field: str = "date", what: str = "A payment"
+) -> None:
     """Money moves between the invoice's issue and today (Europe/Paris): a payment dated
     tomorrow or before the invoice existed is a typo."""
     if day > today:
         raise InvalidInput(
-            "A payment cannot be dated in the future",
+            f"{what} cannot be dated in the future",
             [_error(field, f"at the latest {today.isoformat()}", "future_date", latest=str(today))],
         )
     if day < issue_date:
         raise InvalidInput(
-            "A payment cannot be dated before the invoice's issue",
+            f"{what} cannot be dated before the invoice's issue",
             [
                 _error(
                     field,

@@ -657,7 +657,9 @@ class Service(OperableService):
             domain.ensure_party(who, invoice.supplier_commune, invoice.customer_commune)
             domain.ensure_pays(who, invoice.customer_commune)
             domain.ensure_open(invoice.status)
-            domain.ensure_dated_within(order.date, invoice.issue_date, paris_today())
+            domain.ensure_dated_within(
+                order.date, invoice.issue_date, paris_today(), what="A payment order"
+            )
             repository.set_payment_order(
                 invoice, order.number, order.date, who.user_id, clock.now()
             )
@@ -814,7 +816,7 @@ class Service(OperableService):
         if asked.period is not None:
             domain.ensure_started(asked.period, today)
         else:
-            domain.ensure_dated_within(asked.up_to, asked.up_to, today, "up_to")
+            domain.ensure_dated_within(asked.up_to, asked.up_to, today, "up_to", "A netting")
         around = (
             repository.counterparties(session, who.commune, asked.period, asked.up_to)
             if who.has(Role.FINANCE) and not asked.communes

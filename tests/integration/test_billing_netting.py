@@ -237,3 +237,41 @@ def test_the_last_acceptance_racing_a_payment_leaves_the_ledger_whole(db):
                 row.total_cents
                 == row.credited_cents + row.paid_cents + row.settled_cents + domain.balance(row)
             )
+
+
+def test_a_netting_up_to_a_day_takes_the_invoices_issued_by_then_never_a_future_day(db):
+    service = billing_service(db)
+    month_of_debts(db)
+    tomorrow = str(paris_today() + timedelta(days=1))
+    with pytest.raises(InvalidInput) as refused:
+        service.preview_settlement(FINANCE[CHAMBON], {"up_to": tomorrow})
+    assert refused.value.errors[0]["field"] == "up_to"
+    with pytest.raises(InvalidInput):  # a period or a day, not both
+        service.preview_settlement(
+            FINANCE[CHAMBON], {"up_to": str(paris_today()), "period": "2026-01"}
+        )
+    preview = service.preview_settlement(FINANCE[CHAMBON], {"up_to": str(paris_today())})
+    assert preview["invoices_settled"] == 5 and preview["up_to"] == str(paris_today())
+
+
+def test_the_payee_records_a_transfer_received_by_hand_once(db):
+    service = billing_service(db)
+    month_of_debts(db)
+    body = {"period": domain.period_of(paris_today()), "communes": [CHAMBON, ETIENNE]}
+    proposal = service.settle(FINANCE[CHAMBON], body)
+    service.accept_settlement(FINANCE[CHAMBON], proposal["id"])
+    service.accept_settlement(FINANCE[ETIENNE], proposal["id"])
+    (owed,) = service.list_obligations(FINANCE[CHAMBON])["items"]
+    received = {"date": str(paris_today()), "reference": "VIR COMP"}
+    with pytest.raises(Forbidden):  # the payer does not say it paid: the payee says it received
+        service.record_transfer_paid(FINANCE[ETIENNE], owed["id"], received)
+    with pytest.raises(NotFound):
+        service.record_transfer_paid(FINANCE[FIRMINY], owed["id"], received)
+    with pytest.raises(InvalidInput):
+        tomorrow = str(paris_today() + timedelta(days=1))
+        service.record_transfer_paid(FINANCE[CHAMBON], owed["id"], received | {"date": tomorrow})
+    paid = service.record_transfer_paid(FINANCE[CHAMBON], owed["id"], received)
+    assert (paid["status"], paid["paid_reference"]) == ("paid", "VIR COMP")
+    with pytest.raises(Conflict):
+        service.record_transfer_paid(FINANCE[CHAMBON], owed["id"], received)
+    assert service.money_to_watch(FINANCE[ETIENNE])["transfers_to_pay"] == []
