@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.events import Event, Payload, register
 from contracts.fields import INSEE, Day, Input, Text
@@ -59,6 +59,7 @@ class InvoiceAction(StrEnum):
     CREDIT = "credit"  # a credit note
     PAY = "pay"  # a payment received
     SETTLE = "settle"  # a netting
+    REVERSE = "reverse"  # a payment reversed: what it paid is owed again
 
 
 _ISSUED, _PARTLY, _PAID = InvoiceStatus.ISSUED, InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.PAID
@@ -78,6 +79,12 @@ INVOICE_TRANSITIONS: dict[InvoiceAction, dict[InvoiceStatus, frozenset[InvoiceSt
         _PAID: frozenset({_PAID}),
     },
     InvoiceAction.SETTLE: {_ISSUED: frozenset({_SETTLED}), _PARTLY: frozenset({_SETTLED})},
+    # a reversed payment is owed again: a paid (or settled after a payment) invoice reopens
+    InvoiceAction.REVERSE: {
+        _PARTLY: frozenset({_ISSUED, _PARTLY}),
+        _PAID: frozenset({_ISSUED, _PARTLY, _PAID}),
+        _SETTLED: frozenset({_PARTLY, _SETTLED}),
+    },
 }
 
 # what is still owed: what a credit note or a netting applies to
@@ -175,12 +182,52 @@ class CreditNoteRequest(Input):
 class PaymentRequest(Input):
     invoice_id: str = Field(min_length=1, max_length=36)
     amount_cents: Cents
-    date: Day
+    date: Day = Field(description="not in the future (Europe/Paris), not before the invoice")
     reference: str = Field(default="", max_length=140)
+    overpayment: bool = Field(
+        default=False,
+        description="more than the balance was received, knowingly: the excess is the "
+        "payer's credit; without it, more than the balance is refused (422)",
+    )
+    confirm_duplicate: bool = Field(
+        default=False,
+        description="record it although a payment of the same amount, date and reference is "
+        "on the invoice; without it, such a payment is refused (409)",
+    )
 
 
 class LineMatch(Input):
     invoice_id: str = Field(min_length=1, max_length=36)
+    overpayment: bool = Field(
+        default=False, description="the credit exceeds the balance, knowingly (see payments)"
+    )
+
+
+class DisputeRequest(Input):
+    line: int = Field(ge=1, le=MAX_LINES, description="the invoice line contested")
+    reason: Text = Field(min_length=3, max_length=1000)
+    amount_cents: Cents | None = Field(
+        default=None, description="the net amount contested; default: what the line carries"
+    )
+
+
+class DisputeResolution(Input):
+    outcome: Literal["credit", "reject"]
+    reason: Text = Field(min_length=3, max_length=1000)
+    amount_cents: Cents | None = Field(
+        default=None, description="credit: the net amount credited (default: as contested)"
+    )
+
+
+class PaymentReversal(Input):
+    reason: Text = Field(min_length=3, max_length=500)
+
+
+class PaymentOrderRequest(Input):
+    """The customer's payment order (mandat de paiement) of an invoice it received."""
+
+    number: Text = Field(min_length=1, max_length=50)
+    date: Day = Field(description="not in the future (Europe/Paris), not before the invoice")
 
 
 class StatementQuery(Input):
@@ -201,7 +248,35 @@ class AgingQuery(Input):
 
 
 class SettlementRequest(Input):
-    period: Period
+    """A netting to propose: the open, undisputed invoices of a period (or issued up to a
+    day) between the communes taking part."""
+
+    period: Period | None = Field(default=None, description="the invoices of this month")
+    up_to: Day | None = Field(default=None, description="or: the invoices issued up to this day")
+    communes: list[Annotated[str, Field(pattern=INSEE)]] | None = Field(
+        default=None,
+        max_length=5000,
+        description="the communes taking part (the proposer's own among them); default: "
+        "the proposer and every commune it has open invoices with (an operator: all)",
+    )
+    deadline: Day | None = Field(
+        default=None, description="last day to accept (Europe/Paris); default: in 7 days"
+    )
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> SettlementRequest:
+        if (self.period is None) == (self.up_to is None):
+            raise ValueError("give either a period or up_to")
+        return self
+
+
+class SettlementDecision(Input):
+    reason: Text | None = Field(default=None, max_length=500, description="why, when declining")
+
+
+class TransferPayment(Input):
+    date: Day = Field(description="when the transfer arrived: not in the future (Europe/Paris)")
+    reference: str = Field(default="", max_length=140)
 
 
 # -- views ------------------------------------------------------------------------------
@@ -336,7 +411,39 @@ class PaymentView(BaseModel):
     date: date
     reference: str
     source: str  # manual, statement
+    statement_line_id: str | None = None
     recorded_at: datetime
+    recorded_by: str | None = None
+    overpayment: bool = False
+    reversed_at: datetime | None = Field(
+        default=None, description="set: the payment was reversed and counts no more"
+    )
+    reversed_by: str | None = None
+    reversal_reason: str | None = None
+
+
+class PaymentOrder(BaseModel):
+    """The customer's payment order (mandat), as its finance team recorded it."""
+
+    number: str
+    date: date
+    recorded_at: datetime
+    recorded_by: str | None = None
+
+
+class DisputeView(BaseModel):
+    id: str
+    invoice_id: str
+    line: int
+    amount_cents: int
+    reason: str
+    status: Literal["open", "credited", "rejected"]
+    opened_at: datetime
+    opened_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    resolution: str | None = None
+    credit_note_id: str | None = None
 
 
 class InvoiceView(BaseModel):
@@ -356,8 +463,16 @@ class InvoiceView(BaseModel):
     status: InvoiceStatus
     balance_cents: int
     overpaid_cents: int = 0
+    payer_credit_cents: int = Field(
+        default=0,
+        description="what the customer overpaid on its other invoices from this supplier: "
+        "its credit, to offer on this one",
+    )
     credit_notes: list[DocumentRef] = []
     payments: list[PaymentView] = []
+    payment_order: PaymentOrder | None = None
+    disputes: list[DisputeView] = []
+    disputed_cents: int = Field(default=0, description="contested on open disputes (net)")
 
 
 class InvoiceSummary(BaseModel):
@@ -408,6 +523,28 @@ def profile_blocked(run: dict) -> list[dict]:
         if pair.get("code") == PROFILE_INCOMPLETE:
             found.update({error["field"]: error for error in pair.get("errors", [])})
     return list(found.values())
+
+
+class InvoicePreview(BaseModel):
+    """An invoice a billing run would issue (its number is given only when issued)."""
+
+    supplier_commune: str
+    customer_commune: str
+    customer_name: str
+    lines: int
+    net_cents: int
+    vat_cents: int
+    total_cents: int
+
+
+class BillingRunPreview(BaseModel):
+    """What `POST /api/v1/billing/runs` would issue now: nothing is stored."""
+
+    period: str
+    issue_date: date
+    invoices: list[InvoicePreview]
+    skipped: list[SkippedPair] = []
+    total_cents: int
 
 
 class CreditNoteLineView(BaseModel):
@@ -489,11 +626,20 @@ class StatementOfAccount(BaseModel):
     opening_balance_cents: int
     entries: list[StatementEntry]
     closing_balance_cents: int
+    counterparty_credit_cents: int = Field(
+        default=0, description="overpaid by the counterparty on the caller's invoices: its credit"
+    )
+    own_credit_cents: int = Field(
+        default=0, description="overpaid by the caller on the counterparty's invoices"
+    )
 
 
 class AgingRow(BaseModel):
     counterparty: str
     counterparty_name: str
+    disputed_cents: int = Field(
+        default=0, description="contested, shown apart: not in the buckets, in the total"
+    )
     not_due_cents: int
     days_0_30_cents: int
     days_31_60_cents: int
@@ -522,16 +668,121 @@ class Transfer(BaseModel):
     amount_cents: int
 
 
-class SettlementView(BaseModel):
+class NettingStatus(StrEnum):
+    PROPOSED = "proposed"  # waiting for every party's decision
+    EFFECTIVE = "effective"  # every party accepted: invoices settled, transfers owed
+    DECLINED = "declined"  # a party declined: nothing changed
+    EXPIRED = "expired"  # the deadline passed first: nothing changed
+    VOID = "void"  # one of its invoices changed (paid, credited, disputed): re-propose
+
+
+class Decision(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+
+
+class NettingParty(BaseModel):
+    commune: str
+    commune_name: str
+    decision: Decision
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    reason: str | None = None
+
+
+class NettingInvoice(BaseModel):
     id: str
-    period: str
-    sequence: int
+    number: str
+    supplier_commune: str
+    customer_commune: str
+    due_date: date
+    open_cents: int = Field(description="what it owed when proposed: what the netting settles")
+
+
+class SettlementView(BaseModel):
+    """A netting proposal as one party sees it: its own invoices, position and transfers
+    (an operator sees them all)."""
+
+    id: str
+    period: str | None
+    up_to: date | None = None
+    status: NettingStatus
+    deadline: date
     created_at: datetime
-    created: bool = Field(description="false: nothing was open, the last settlement is shown")
+    created: bool = Field(default=False, description="true: proposed by this request")
+    proposed_by_commune: str
+    parties: list[NettingParty]
+    positions: list[Position]
+    transfers: list[Transfer]
+    invoices: list[NettingInvoice]
+    invoices_settled: int = Field(description="invoices of the whole netting")
+    compensated_cents: int
+    closing_reason: str | None = None
+    settlement_id: str | None = Field(default=None, description="once effective")
+
+
+class NettingPartyName(BaseModel):
+    commune: str
+    commune_name: str
+
+
+class SettlementPreview(BaseModel):
+    """What a proposal would be, before anyone is asked: nothing is stored."""
+
+    period: str | None
+    up_to: date | None = None
+    deadline: date
+    parties: list[NettingPartyName]
     positions: list[Position]
     transfers: list[Transfer]
     invoices_settled: int
     compensated_cents: int
+
+
+class SettlementPage(BaseModel):
+    items: list[SettlementView]
+
+
+class Obligation(BaseModel):
+    """A transfer a netting left to pay, tracked until the payee has the money."""
+
+    id: str
+    settlement_id: str
+    payer: str
+    payer_name: str
+    payee: str
+    payee_name: str
+    amount_cents: int
+    due_date: date | None
+    status: Literal["open", "paid"]
+    paid_on: date | None = None
+    paid_reference: str | None = None
+
+
+class ObligationPage(BaseModel):
+    items: list[Obligation]
+
+
+class DisputeRef(BaseModel):
+    id: str
+    invoice_id: str
+    invoice_number: str
+    supplier_commune: str
+    customer_commune: str
+    line: int
+    amount_cents: int
+    reason: str
+
+
+class MoneyToWatch(BaseModel):
+    """What a commune's finance team must act on or wait for: the dashboard's money part."""
+
+    nettings_to_decide: list[SettlementView]
+    transfers_to_pay: list[Obligation]
+    transfers_to_receive: list[Obligation]
+    disputes_to_answer: list[DisputeRef]
+    disputes_raised: list[DisputeRef]
 
 
 # -- events -----------------------------------------------------------------------------
@@ -562,16 +813,35 @@ class InvoiceSnapshot(Payload):
     status: InvoiceStatus
 
 
-class PaymentSnapshot(Payload):
+class _PaymentMoved(Payload):
+    """A payment of an invoice, and what the invoice owes once it moved."""
+
     payment_id: str
     invoice_id: str
     invoice_number: str
     supplier_commune: str
     customer_commune: str
     amount_cents: int
-    date: date
     balance_cents: int
     currency: str = CURRENCY
+
+
+class PaymentSnapshot(_PaymentMoved):
+    date: date
+
+
+class PaymentReversalSnapshot(_PaymentMoved):
+    reason: str
+
+
+class PaymentOrderSnapshot(Payload):
+    invoice_id: str
+    invoice_number: str
+    supplier_commune: str
+    customer_commune: str
+    number: str
+    date: date
+    balance_cents: int
 
 
 class SettlementSnapshot(Payload):
@@ -581,6 +851,99 @@ class SettlementSnapshot(Payload):
     transfers: list[Transfer]
     invoices_settled: int
     compensated_cents: int
+
+
+class DisputeSnapshot(Payload):
+    dispute_id: str
+    invoice_id: str
+    invoice_number: str
+    supplier_commune: str
+    customer_commune: str
+    line: int
+    amount_cents: int
+    reason: str
+    status: str
+    resolution: str | None = None
+    credit_note_id: str | None = None
+
+
+class CreditNoteSnapshot(Payload):
+    credit_note_id: str
+    number: str
+    invoice_id: str
+    supplier_commune: str
+    customer_commune: str
+    total_cents: int
+    reason: str
+    currency: str = CURRENCY
+
+
+class NettingSnapshot(Payload):
+    settlement_id: str
+    period: str | None
+    up_to: date | None
+    status: NettingStatus
+    deadline: date
+    parties: list[str]
+    reason: str | None = None
+
+
+class ObligationSnapshot(Payload):
+    obligation_id: str
+    settlement_id: str
+    payer: str
+    payee: str
+    amount_cents: int
+    paid_on: date
+    currency: str = CURRENCY
+
+
+@register
+class InvoiceDisputed(Event):
+    """The customer contests a line: the supplier answers by a credit note or a rejection."""
+
+    TYPE = "invoice.disputed"
+    payload: DisputeSnapshot
+
+
+@register
+class InvoiceDisputeResolved(Event):
+    TYPE = "invoice.dispute_resolved"
+    payload: DisputeSnapshot
+
+
+@register
+class CreditNoteIssued(Event):
+    TYPE = "credit_note.issued"
+    payload: CreditNoteSnapshot
+
+
+@register
+class SettlementProposed(Event):
+    """Each party's finance team is asked to accept or decline before the deadline."""
+
+    TYPE = "settlement.proposed"
+    payload: NettingSnapshot
+
+
+@register
+class SettlementDeclined(Event):
+    TYPE = "settlement.declined"
+    payload: NettingSnapshot
+
+
+@register
+class SettlementVoided(Event):
+    """An invoice of the proposal changed (paid, credited, disputed): nothing is settled."""
+
+    TYPE = "settlement.voided"
+    payload: NettingSnapshot
+
+
+@register
+class TransferPaid(Event):
+    TYPE = "settlement.transfer_paid"
+    payload: ObligationSnapshot
 
 
 @register
@@ -599,6 +962,20 @@ class InvoiceIssued(Event):
 class PaymentRecorded(Event):
     TYPE = "payment.recorded"
     payload: PaymentSnapshot
+
+
+@register
+class PaymentReversed(Event):
+    TYPE = "payment.reversed"
+    payload: PaymentReversalSnapshot
+
+
+@register
+class PaymentOrdered(Event):
+    """The customer says its payment order is issued: the supplier may expect the money."""
+
+    TYPE = "invoice.payment_ordered"
+    payload: PaymentOrderSnapshot
 
 
 @register

@@ -6,6 +6,21 @@ event sent while its consumer is down waits in the consumer's durable queue.
 
 from dataclasses import dataclass
 
+from contracts.billing import (
+    CreditNoteIssued,
+    InvoiceDisputed,
+    InvoiceDisputeResolved,
+    InvoiceIssued,
+    InvoicePaid,
+    PaymentOrdered,
+    PaymentRecorded,
+    PaymentReversed,
+    SettlementCompleted,
+    SettlementDeclined,
+    SettlementProposed,
+    SettlementVoided,
+    TransferPaid,
+)
 from contracts.bookings import EVENT_OF_STATUS as BOOKING_EVENT_OF_STATUS
 from contracts.bookings import BookingCancelled, BookingReturned
 from contracts.consultants import EngagementTimesheetApproved
@@ -73,6 +88,27 @@ EMERGENCIES_TO_LISTINGS = Subscription(
     name="emergencies",
     source="bookings",
     event_types=EMERGENCY_EVENTS,
+)
+
+# what billing announces about money between communes, for whoever must tell a finance team
+# (a netting to accept, a line contested, a payment reversed): a consumer subscribes to these
+BILLING_MONEY_EVENTS = tuple(
+    event.TYPE
+    for event in (
+        InvoiceIssued,
+        InvoicePaid,
+        PaymentRecorded,
+        PaymentReversed,
+        PaymentOrdered,
+        CreditNoteIssued,
+        InvoiceDisputed,
+        InvoiceDisputeResolved,
+        SettlementProposed,
+        SettlementDeclined,
+        SettlementVoided,
+        SettlementCompleted,
+        TransferPaid,
+    )
 )
 
 SUBSCRIPTIONS: tuple[Subscription, ...] = (

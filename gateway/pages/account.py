@@ -113,6 +113,7 @@ class AccountPages(SecondFactorPages):
             (lending_experts, _),
             (received, ok_invoices),
             (profile, _),
+            (money, _),
         ) = attempt_together(
             [
                 (items(self.bookings.list_bookings, {"as": "lender"}), []),
@@ -127,6 +128,11 @@ class AccountPages(SecondFactorPages):
                 ),
                 # a profile that cannot produce a valid invoice holds the commune's invoices
                 (partial(self.billing.get_profile, caller) if finances else lambda: None, None),
+                # nettings to accept, transfers owed, open disputes: both sides see them
+                (
+                    (lambda: self.billing.money_to_watch(caller)) if finances else lambda: None,
+                    None,
+                ),
             ]
         )
         to_decide = urgent_first([b for b in lent if b["status"] == "requested"])
@@ -165,6 +171,7 @@ class AccountPages(SecondFactorPages):
                 "missions_to_decide": missions_to_decide if visitor.has(Role.MANAGER) else [],
                 "invoices_due": invoices_due,
                 "profile_problems": french.profile_problems((profile or {}).get("problems", [])),
+                "money": money,
                 "today": paris_today(now).isoformat(),
                 "upcoming": upcoming,
                 "overdue": overdue,

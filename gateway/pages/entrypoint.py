@@ -97,7 +97,17 @@ NOTICES = {
     "paiement-enregistre": "Le paiement est enregistré.",
     "releve-importe": "Le relevé est importé.",
     "paiement-associe": "Le virement est associé à la facture.",
-    "compensation-faite": "La compensation est calculée et enregistrée.",
+    "paiement-annule": "Le paiement est annulé : la facture doit de nouveau son montant.",
+    "ligne-dissociee": "La ligne du relevé est dissociée : elle attend la bonne facture.",
+    "mandat-enregistre": "Le mandat de paiement est enregistré : le fournisseur le voit.",
+    "compensation-proposee": (
+        "La compensation est proposée : chaque commune concernée doit l'accepter."
+    ),
+    "compensation-acceptee": "Votre acceptation est enregistrée.",
+    "credit-utilise": "Le crédit du client (ses trop-perçus) paie cette facture.",
+    "contestation-envoyee": "La contestation est envoyée au fournisseur.",
+    "contestation-traitee": "La réponse à la contestation est enregistrée.",
+    "compensation-refusee": "La compensation est refusée : rien ne change.",
 }
 
 
@@ -236,6 +246,8 @@ def make_templates() -> Environment:
         engagement_status=lambda s: french.ENGAGEMENT_STATUS.get(s, s),
         timesheet_status=lambda s: french.TIMESHEET_STATUS.get(s, s),
         invoice_status=lambda s: french.INVOICE_STATUS.get(s, s),
+        netting_status=lambda s: french.NETTING_STATUS.get(s, s),
+        netting_decision=lambda s: french.NETTING_DECISION.get(s, s),
         kind_label=lambda s: french.KINDS.get(s, s),
         category_label=lambda s: CATEGORIES.get(s, s),
         unit_label=lambda s: french.UNITS.get(s, s),

@@ -44,6 +44,14 @@ INVOICE_STATUS = {
     "cancelled": "Annulée (avoir)",
     "settled": "Compensée",
 }
+NETTING_STATUS = {
+    "proposed": "En attente des réponses",
+    "effective": "Acceptée par tous, en vigueur",
+    "declined": "Refusée",
+    "expired": "Expirée",
+    "void": "Annulée (une facture a changé)",
+}
+NETTING_DECISION = {"pending": "pas encore répondu", "accepted": "acceptée", "declined": "refusée"}
 KINDS = {
     "equipment": "Matériel",
     "vehicle": "Véhicule",
@@ -90,6 +98,7 @@ FIELD_LABELS = {
     "invoice_id": "Facture",
     "period": "Période",
     "consultant_id": "Expert",
+    "number": "Numéro",
 }
 
 # the rules of the bookings service, in words (by error type)
@@ -110,6 +119,14 @@ RULE_MESSAGES = {
         "Une personne travaille au plus une journée par date, toutes missions comprises : "
         "il reste {days_left} jour ce jour-là."
     ),
+    "over_balance": (
+        "Le montant dépasse le reste dû ({balance}) : cochez « trop-perçu » pour enregistrer "
+        "l'excédent comme un crédit du payeur."
+    ),
+    "future_date": "La date ne peut pas être dans le futur (au plus tard {latest_day}).",
+    "before_issue_date": "La date précède l'émission de la facture ({earliest_day}).",
+    "over_credit": "C'est plus que ce qui reste sur la ligne ou sur la facture : {message}.",
+    "no_line": "La facture n'a pas cette ligne.",
     "exceptional_work_required": (
         "Le {day} n'est pas un jour ouvré ({why}) : cochez « travail exceptionnel » et "
         "dites pourquoi."
@@ -296,12 +313,23 @@ def _first_allowed(moment: str) -> str:
     return long_date(moment) if "T" not in moment else date_time(moment)
 
 
+def _said(error: dict[str, Any]) -> dict[str, str]:
+    """An error's amounts and days, as a French sentence says them."""
+    said = {}
+    if error.get("balance_cents") is not None:
+        said["balance"] = money(int(error["balance_cents"]))  # text, once through nameko
+    for key in ("latest", "earliest"):
+        if error.get(key):
+            said[f"{key}_day"] = long_date(error[key])
+    return said
+
+
 def field_message(error: dict[str, Any]) -> str:
     """One entry of a problem's `errors`, in words."""
     kind = error.get("type", "")
     message = error.get("message", "")
     if kind in RULE_MESSAGES:
-        said = RULE_MESSAGES[kind].format_map(_Details(error, message=message))
+        said = RULE_MESSAGES[kind].format_map(_Details(error, message=message, **_said(error)))
         if error.get("first_allowed"):
             said = said.rstrip(".") + f" : au plus tôt {_first_allowed(error['first_allowed'])}."
         return said
@@ -335,6 +363,15 @@ def explain_refusal(exc: ServiceError) -> list[str]:
     if code == "conflict" and "current_status" in extra:
         now = BOOKING_STATUS.get(extra["current_status"], extra["current_status"]).lower()
         return [f"Cette action n'est plus possible : la réservation est maintenant « {now} »."]
+    if code == "conflict" and "duplicate_of" in extra:
+        return [
+            "Un paiement du même montant, à la même date et avec la même référence est déjà "
+            "enregistré : cochez « second paiement identique » si c'en est bien un autre."
+        ]
+    if code == "conflict" and "statement_line_id" in extra:
+        return [
+            "Ce paiement vient d'un relevé bancaire : dissociez la ligne du relevé pour l'annuler."
+        ]
     if code == "conflict":
         return ["Cette action n'est pas possible : " + _conflict_words(detail)]
     if code == "not_found":
@@ -357,6 +394,16 @@ def _conflict_words(detail: str) -> str:
         return "l'élément a été retiré."
     if "days" in lowered and ("free" in lowered or "available" in lowered):
         return "l'expert n'a pas assez de jours libres sur cette période."
+    if "contested already" in lowered:
+        return "cette ligne est déjà contestée : attendez la réponse du fournisseur."
+    if "this dispute is" in lowered:
+        return "cette contestation a déjà reçu une réponse."
+    if "already reversed" in lowered:
+        return "ce paiement est déjà annulé."
+    if "invoice owes nothing" in lowered or "takes no payment" in lowered:
+        return "la facture ne doit plus rien."
+    if "not matched" in lowered:
+        return "cette ligne du relevé n'est associée à aucune facture."
     return detail
 
 

@@ -11,23 +11,34 @@ from contracts.billing import (
     AgingReport,
     BillingProfile,
     BillingProfileInput,
+    BillingRunPreview,
     BillingRunRequest,
     BillingRunResult,
     ChargePage,
     ChargeQuery,
     CreditNoteRequest,
     CreditNoteView,
+    DisputeRequest,
+    DisputeResolution,
     ImportResult,
     InvoicePage,
     InvoiceQuery,
     InvoiceView,
     LineMatch,
+    Obligation,
+    ObligationPage,
+    PaymentOrderRequest,
     PaymentRequest,
+    PaymentReversal,
+    SettlementDecision,
+    SettlementPage,
+    SettlementPreview,
     SettlementRequest,
     SettlementView,
     StatementLineView,
     StatementOfAccount,
     StatementQuery,
+    TransferPayment,
     UnmatchedPage,
     profile_blocked,
 )
@@ -41,15 +52,6 @@ BILLING = "Billing"
 READERS = (Role.FINANCE, Role.MANAGER)
 FINANCE = (Role.FINANCE,)
 STATEMENT_TYPES = ("text/csv", "application/xml", "text/xml", "text/plain")
-# a netting asked again once nothing is open: the last settlement, not a new one
-SETTLED_ALREADY = {
-    "200": {
-        "description": "Nothing was open in the period: the last settlement, `created: false`",
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/SettlementView"}}
-        },
-    }
-}
 
 
 def _wants_csv(request, fmt: str) -> bool:
@@ -147,6 +149,20 @@ class BillingRoutes:
                 issued=result,
             )
         return result
+
+    @api(
+        "POST",
+        "/api/v1/billing/runs/preview",
+        body=BillingRunRequest,
+        response=BillingRunPreview,
+        roles=(Role.FINANCE, Role.OPERATOR),
+        tag=BILLING,
+        summary="What a billing run would issue now, per customer with totals (nothing stored)",
+        description="The same scope as `POST /api/v1/billing/runs`; the pages show it and ask "
+        "to confirm before issuing.",
+    )
+    def preview_billing_run(self, request, caller: Caller, body: BillingRunRequest):
+        return self.billing.preview_billing_run(as_rpc(caller), body.model_dump(mode="json"))
 
     @api(
         "GET",
@@ -248,6 +264,46 @@ class BillingRoutes:
         document = base64.b64decode(self.billing.credit_note_pdf(as_rpc(caller), credit_note_id))
         return _document(document, "application/pdf", f"{credit_note_id}.pdf")
 
+    # -- disputes ---------------------------------------------------------------------
+
+    @api(
+        "POST",
+        "/api/v1/invoices/<invoice_id>/disputes",
+        body=DisputeRequest,
+        response=InvoiceView,
+        status=201,
+        roles=READERS,
+        idempotent=True,
+        tag=BILLING,
+        summary="Contest a line of an invoice the caller's commune received",
+        description="By the customer's finance team (for a damage, its manager too). The "
+        "contested amount is shown apart in aging (`disputed_cents`) and the invoice is left "
+        "out of nettings (a netting proposed on it is void) until the supplier answers. A "
+        "line contested already: 409; more than the line carries: 422.",
+    )
+    def open_dispute(self, request, caller: Caller, invoice_id: str, body: DisputeRequest):
+        return self.billing.open_dispute(as_rpc(caller), invoice_id, body.model_dump())
+
+    @api(
+        "POST",
+        "/api/v1/invoices/<invoice_id>/disputes/<dispute_id>/resolve",
+        body=DisputeResolution,
+        response=InvoiceView,
+        roles=FINANCE,
+        idempotent=True,
+        tag=BILLING,
+        summary="Answer a contested line: a credit note, or a reasoned rejection",
+        description="By the supplier's finance team. `credit` issues a credit note on the "
+        "line (default: the contested amount; never more than the line and the balance); "
+        "`reject` keeps the invoice as is, with the reason. Answered already: 409.",
+    )
+    def resolve_dispute(
+        self, request, caller: Caller, invoice_id: str, dispute_id: str, body: DisputeResolution
+    ):
+        return self.billing.resolve_dispute(
+            as_rpc(caller), invoice_id, dispute_id, body.model_dump()
+        )
+
     # -- payments ---------------------------------------------------------------------
 
     @api(
@@ -260,8 +316,12 @@ class BillingRoutes:
         idempotent=True,
         tag=BILLING,
         summary="Record a payment received on an invoice the caller's commune issued",
-        description="Answers the invoice with its new status and balance; more than the "
-        "balance is kept as overpaid.",
+        description="Answers the invoice with its new status and balance. Refused (422, "
+        "`over_balance`, the balance in `balance_cents`) when it exceeds the balance, unless "
+        "`overpayment: true`: the excess is then the payer's credit. Refused (422) when dated "
+        "after today (Europe/Paris, `future_date`) or before the invoice's issue "
+        "(`before_issue_date`). The same amount, date and reference as a payment already on "
+        "the invoice: 409 unless `confirm_duplicate: true`.",
     )
     def record_payment(self, request, caller: Caller, body: PaymentRequest):
         return self.billing.record_payment(as_rpc(caller), body.model_dump(mode="json"))
@@ -309,6 +369,73 @@ class BillingRoutes:
     def match_payment(self, request, caller: Caller, line_id: str, body: LineMatch):
         return self.billing.match_statement_line(as_rpc(caller), line_id, body.model_dump())
 
+    @api(
+        "POST",
+        "/api/v1/invoices/<invoice_id>/use-credit",
+        response=InvoiceView,
+        roles=FINANCE,
+        idempotent=True,
+        tag=BILLING,
+        summary="Pay an invoice with what its customer overpaid on its other invoices",
+        description="By the supplier's finance team: the customer's credit (its "
+        "`payer_credit_cents`) pays this invoice, oldest overpayment first, up to its "
+        "balance; a payment here (source `credit`), the same amount taken back there. No "
+        "credit, or nothing owed: 409.",
+    )
+    def use_payer_credit(self, request, caller: Caller, invoice_id: str):
+        return self.billing.use_payer_credit(as_rpc(caller), invoice_id)
+
+    @api(
+        "POST",
+        "/api/v1/payments/<payment_id>/reverse",
+        body=PaymentReversal,
+        response=InvoiceView,
+        roles=FINANCE,
+        idempotent=True,
+        tag=BILLING,
+        summary="Reverse a payment recorded by mistake (it is kept, marked reversed)",
+        description="The receiving commune's finance team only; answers the invoice, which "
+        "owes the amount again. A payment read on a bank statement is undone by unmatching "
+        "its line (409). Reversed already: 409.",
+    )
+    def reverse_payment(self, request, caller: Caller, payment_id: str, body: PaymentReversal):
+        return self.billing.reverse_payment(as_rpc(caller), payment_id, body.model_dump())
+
+    @api(
+        "POST",
+        "/api/v1/payments/lines/<line_id>/unmatch",
+        body=PaymentReversal,
+        response=StatementLineView,
+        roles=FINANCE,
+        idempotent=True,
+        tag=BILLING,
+        summary="Unmatch a bank statement credit matched to the wrong invoice",
+        description="Its payments are reversed with the reason (kept, never deleted) and the "
+        "line is listed unmatched again. Not matched: 409.",
+    )
+    def unmatch_payment(self, request, caller: Caller, line_id: str, body: PaymentReversal):
+        return self.billing.unmatch_statement_line(as_rpc(caller), line_id, body.model_dump())
+
+    @api(
+        "POST",
+        "/api/v1/invoices/<invoice_id>/payment-order",
+        body=PaymentOrderRequest,
+        response=InvoiceView,
+        roles=FINANCE,
+        idempotent=True,
+        tag=BILLING,
+        summary="Record that the caller's commune issued its payment order (mandat)",
+        description="By the finance team of the invoice's customer; the supplier sees the "
+        "number and date on the invoice. Again: the new order replaces the first. A paid or "
+        "settled invoice: 409.",
+    )
+    def record_payment_order(
+        self, request, caller: Caller, invoice_id: str, body: PaymentOrderRequest
+    ):
+        return self.billing.record_payment_order(
+            as_rpc(caller), invoice_id, body.model_dump(mode="json")
+        )
+
     # -- reports ----------------------------------------------------------------------
 
     @api(
@@ -344,7 +471,21 @@ class BillingRoutes:
         result = self.billing.aging_report(as_rpc(caller), params)
         return _csv(result, "balance-agee") if as_csv else result
 
-    # -- netting ----------------------------------------------------------------------
+    # -- netting by consent -----------------------------------------------------------
+
+    @api(
+        "POST",
+        "/api/v1/settlements/preview",
+        body=SettlementRequest,
+        response=SettlementPreview,
+        roles=(Role.FINANCE, Role.OPERATOR),
+        tag=BILLING,
+        summary="What a netting would be: positions, transfers, invoices (nothing stored)",
+        description="The same scope as `POST /api/v1/settlements`. Nothing open between "
+        "the communes taking part: 409.",
+    )
+    def preview_settlement(self, request, caller: Caller, body: SettlementRequest):
+        return self.billing.preview_settlement(as_rpc(caller), body.model_dump(mode="json"))
 
     @api(
         "POST",
@@ -355,13 +496,100 @@ class BillingRoutes:
         roles=(Role.FINANCE, Role.OPERATOR),
         idempotent=True,
         tag=BILLING,
-        summary="Net the open invoices of a period among all communes",
-        description="Answers each commune's net position and the transfers that settle "
-        "everything (at most n − 1); every open invoice of the period is settled by "
-        "compensation, with the audit trail. Again with nothing open: 200 and the last "
-        "settlement, `created: false`.",
-        responses=SETTLED_ALREADY,
+        summary="Propose a netting of the open invoices between the communes taking part",
+        description="A proposal, not a settlement: it takes effect only once the finance "
+        "team of every commune it names has accepted it, before `deadline` (default: in 7 "
+        "days). Scope: a `period` or the invoices issued `up_to` a day; `communes` taking "
+        "part (a finance team's own among them; default: it and its counterparties, an "
+        "operator: all). Only open invoices with both parties taking part are in it: net "
+        "positions and at most n − 1 transfers. Nothing open: 409.",
     )
     def settle(self, request, caller: Caller, body: SettlementRequest):
         result = self.billing.settle(as_rpc(caller), body.model_dump(mode="json"))
-        return json_response(result, 201 if result["created"] else 200)
+        return json_response(result, 201)
+
+    @api(
+        "GET",
+        "/api/v1/settlements",
+        response=SettlementPage,
+        roles=(Role.FINANCE, Role.MANAGER, Role.OPERATOR),
+        tag=BILLING,
+        summary="The nettings the caller's commune is party to, latest first",
+        description="The latest 100, without their invoices (`invoices: []`): get one "
+        "netting for its invoices.",
+    )
+    def list_settlements(self, request, caller: Caller):
+        return self.billing.list_settlements(as_rpc(caller))
+
+    @api(
+        "GET",
+        "/api/v1/settlements/<settlement_id>",
+        response=SettlementView,
+        roles=(Role.FINANCE, Role.MANAGER, Role.OPERATOR),
+        tag=BILLING,
+        summary="One netting, as the caller's commune sees it (its invoices, position, "
+        "transfers); 404 to a commune not party to it",
+    )
+    def get_settlement(self, request, caller: Caller, settlement_id: str):
+        return self.billing.get_settlement(as_rpc(caller), settlement_id)
+
+    @api(
+        "POST",
+        "/api/v1/settlements/<settlement_id>/accept",
+        response=SettlementView,
+        roles=FINANCE,
+        idempotent=True,
+        tag=BILLING,
+        summary="Accept a netting for the caller's commune",
+        description="The last acceptance makes it take effect: its invoices are settled and "
+        "its transfers become obligations (`GET /api/v1/obligations`). Decided already, "
+        "declined, expired, or void because an invoice was paid, credited or disputed since "
+        "it was proposed: 409.",
+    )
+    def accept_settlement(self, request, caller: Caller, settlement_id: str):
+        return self.billing.accept_settlement(as_rpc(caller), settlement_id)
+
+    @api(
+        "POST",
+        "/api/v1/settlements/<settlement_id>/decline",
+        body=SettlementDecision,
+        response=SettlementView,
+        roles=FINANCE,
+        idempotent=True,
+        tag=BILLING,
+        summary="Decline a netting for the caller's commune: it ends, nothing changes",
+    )
+    def decline_settlement(
+        self, request, caller: Caller, settlement_id: str, body: SettlementDecision
+    ):
+        return self.billing.decline_settlement(as_rpc(caller), settlement_id, body.model_dump())
+
+    @api(
+        "GET",
+        "/api/v1/obligations",
+        response=ObligationPage,
+        roles=READERS,
+        tag=BILLING,
+        summary="The transfers effective nettings left the caller's commune to pay or receive",
+    )
+    def list_obligations(self, request, caller: Caller):
+        return self.billing.list_obligations(as_rpc(caller))
+
+    @api(
+        "POST",
+        "/api/v1/obligations/<transfer_id>/paid",
+        body=TransferPayment,
+        response=Obligation,
+        roles=FINANCE,
+        idempotent=True,
+        tag=BILLING,
+        summary="Record that a netting's transfer arrived (the payee's finance team)",
+        description="A bank statement import records it by itself when a credit of exactly "
+        "its amount comes from its payer. Paid already: 409.",
+    )
+    def record_transfer_paid(
+        self, request, caller: Caller, transfer_id: str, body: TransferPayment
+    ):
+        return self.billing.record_transfer_paid(
+            as_rpc(caller), transfer_id, body.model_dump(mode="json")
+        )

@@ -19,6 +19,7 @@ from stdnum.exceptions import ValidationError as NumberError
 
 from contracts.billing import (
     INVOICE_TRANSITIONS,
+    OPEN_STATUSES,
     PROFILE_INCOMPLETE,
     BillingProfileInput,
     ChargeKind,
@@ -87,9 +88,32 @@ def ensure_may_credit(caller: Caller, supplier: str) -> None:
 
 
 def ensure_receives(caller: Caller, supplier: str) -> None:
-    """A payment is recorded by the commune it is paid to."""
+    """A payment is recorded (and reversed) by the commune it is paid to."""
     if caller.commune != supplier:
         raise Forbidden("Payments are recorded by the commune that receives them")
+
+
+def ensure_pays(caller: Caller, customer: str) -> None:
+    """A payment order is the paying commune's own act, by its finance team."""
+    if caller.commune != customer or not caller.has(Role.FINANCE):
+        raise Forbidden("Payment orders are recorded by the paying commune's finance team")
+
+
+def ensure_reversed_by_hand(source: str, statement_line_id: str | None) -> None:
+    """A payment read on a bank statement is undone by unmatching its line: the money did
+    arrive, it is only the invoice it was matched to that was wrong. A credit used moves
+    money between two invoices: it stays."""
+    if source == "credit":
+        raise Conflict(
+            "This payment moved the payer's credit from another invoice: it is not reversed",
+            source=source,
+        )
+    if statement_line_id is not None:
+        raise Conflict(
+            "This payment comes from a bank statement line: unmatch the line instead",
+            statement_line_id=statement_line_id,
+            source=source,
+        )
 
 
 def ensure_started(period: str, today: date) -> None:
@@ -107,6 +131,7 @@ REFUSALS = {
     InvoiceAction.CREDIT: "A {status} invoice has nothing left to credit",
     InvoiceAction.PAY: "A {status} invoice takes no payment",
     InvoiceAction.SETTLE: "A {status} invoice has nothing left to settle",
+    InvoiceAction.REVERSE: "A {status} invoice has no payment to reverse",
 }
 
 
@@ -123,6 +148,12 @@ class InvoiceAmounts(Protocol):
 def ensure_allows(status: str, action: InvoiceAction) -> None:
     if not invoice_allows(status, action):
         raise Conflict(REFUSALS[action].format(status=status), current_status=status)
+
+
+def ensure_open(status: str) -> None:
+    """Something is still owed on the invoice (issued or partially paid)."""
+    if status not in OPEN_STATUSES:
+        raise Conflict(f"A {status} invoice owes nothing", current_status=status)
 
 
 def takes_payment(status: str) -> bool:
@@ -1044,6 +1075,87 @@ class PaymentEntry:
     statement_line_id: str | None = None
 
 
+class RecordedPayment(Protocol):
+    id: str
+    amount_cents: int
+    payment_date: date
+    reference: str
+    reversed_at: datetime | None
+
+
+def ensure_dated_within(
+    day: date, issue_date: date, today: date, field: str = "date", what: str = "A payment"
+) -> None:
+    """Money moves between the invoice's issue and today (Europe/Paris): a payment dated
+    tomorrow or before the invoice existed is a typo."""
+    if day > today:
+        raise InvalidInput(
+            f"{what} cannot be dated in the future",
+            [_error(field, f"at the latest {today.isoformat()}", "future_date", latest=str(today))],
+        )
+    if day < issue_date:
+        raise InvalidInput(
+            f"{what} cannot be dated before the invoice's issue",
+            [
+                _error(
+                    field,
+                    f"at the earliest {issue_date.isoformat()}, the invoice's issue date",
+                    "before_issue_date",
+                    earliest=str(issue_date),
+                )
+            ],
+        )
+
+
+def ensure_within_balance(
+    amount_cents: int, invoice: InvoiceAmounts, overpayment: bool, field: str = "amount_cents"
+) -> None:
+    """More than the balance is recorded only knowingly, as an overpayment."""
+    open_cents = max(0, balance(invoice))
+    if amount_cents > open_cents and not overpayment:
+        raise InvalidInput(
+            f"Only {open_cents} cents are open on this invoice: record more only as an overpayment",
+            [
+                _error(
+                    field,
+                    f"at most {open_cents} cents, the balance, unless recorded as an overpayment",
+                    "over_balance",
+                    balance_cents=open_cents,
+                )
+            ],
+        )
+
+
+def ensure_not_recorded(
+    entry: PaymentEntry, recorded: Iterable[RecordedPayment], confirmed: bool
+) -> None:
+    """The same amount, date and reference again on an invoice is most likely a double
+    entry: refused unless the finance officer confirms it is a second payment."""
+    if confirmed:
+        return
+    for payment in recorded:
+        if payment.reversed_at is None and (
+            payment.amount_cents,
+            payment.payment_date,
+            payment.reference,
+        ) == (entry.amount_cents, entry.paid_on, entry.reference[:140]):
+            raise Conflict(
+                "The same payment (amount, date, reference) is already recorded on this "
+                "invoice: confirm to record a second one",
+                duplicate_of=payment.id,
+            )
+
+
+def ensure_not_reversed(payment: RecordedPayment) -> None:
+    if payment.reversed_at is not None:
+        raise Conflict("This payment is already reversed", reversed_at=str(payment.reversed_at))
+
+
+def payer_credit(balances: Iterable[int]) -> int:
+    """What a customer overpaid over its invoices from one supplier: its credit there."""
+    return sum(-cents for cents in balances if cents < 0)
+
+
 class BankLine(Protocol):
     booking_date: date
     remittance: str
@@ -1164,6 +1276,11 @@ def open_invoice(invoice: PayableInvoice) -> OpenInvoice:
 def ensure_unmatched(line_status: str) -> None:
     if line_status != "unmatched":
         raise Conflict("This statement line is already matched")
+
+
+def ensure_matched(line_status: str) -> None:
+    if line_status != "matched":
+        raise Conflict("This statement line is not matched to any invoice")
 
 
 # -- statements and aging ---------------------------------------------------------------
@@ -1386,3 +1503,222 @@ def settlement_of(
         "created_by": user_id,
     }
     return Settlement(columns, transfers, trail)
+
+
+# -- netting by consent -----------------------------------------------------------------
+
+NETTING_DAYS_TO_DECIDE = 7
+# the transfers a netting leaves are due as its invoices would be
+TRANSFER_TERMS_DAYS = PAYMENT_TERMS_DAYS
+
+
+def netting_deadline(asked: date | None, today: date) -> date:
+    """The last day to accept (Europe/Paris): a week unless said, never in the past."""
+    if asked is None:
+        return today + timedelta(days=NETTING_DAYS_TO_DECIDE)
+    if asked < today:
+        raise InvalidInput(
+            "The deadline has passed already",
+            [_error("deadline", f"today ({today.isoformat()}) or later", "past_deadline")],
+        )
+    return asked
+
+
+def netting_participants(
+    caller: Caller, asked: Sequence[str] | None, counterparties: Iterable[str]
+) -> set[str] | None:
+    """The communes taking part: those asked, else the proposer and its counterparties (an
+    operator: everyone, None). A finance team proposes only a netting it takes part in."""
+    if caller.has(Role.OPERATOR) and not caller.has(Role.FINANCE):
+        return set(asked) if asked else None
+    if asked and caller.commune not in asked:
+        raise InvalidInput(
+            "A commune proposes only a netting it takes part in",
+            [_error("communes", f"must include {caller.commune}", "proposer_not_taking_part")],
+        )
+    return set(asked) if asked else {caller.commune, *counterparties}
+
+
+def ensure_something_to_net(debts: Sequence[OpenDebt]) -> None:
+    if not debts:
+        raise Conflict("No open, undisputed invoice between these communes: nothing to net")
+
+
+@dataclass(frozen=True)
+class NettingProposal:
+    """A netting computed, to propose: its columns, its parties and its invoices."""
+
+    columns: dict[str, Any]
+    parties: list[str]
+    invoices: list[tuple[str, int]]  # (invoice id, open cents)
+
+
+def netting_proposal(
+    debts: Sequence[OpenDebt],
+    scope: dict[str, Any],
+    deadline: date,
+    proposer: Caller,
+    now: datetime,
+) -> NettingProposal:
+    """Positions and at most n - 1 transfers of the open invoices `debts`; every commune
+    one of them names is a party that must accept."""
+    positions = net_positions((d.supplier, d.customer, d.open_cents) for d in debts)
+    transfers = settling_transfers(positions)
+    parties = sorted({c for d in debts for c in (d.supplier, d.customer)})
+    carried = sum(cents for _, _, cents in transfers)
+    columns = {
+        "id": new_id(),
+        **scope,
+        "status": "proposed",
+        "deadline": deadline,
+        "positions": [{"commune": c, "net_cents": p} for c, p in positions.items()],
+        "transfers": [
+            {"payer": payer, "payee": payee, "amount_cents": cents}
+            for payer, payee, cents in transfers
+        ],
+        "invoices": len(debts),
+        "compensated_cents": sum(d.open_cents for d in debts) - carried,
+        "proposed_at": now,
+        "proposed_by": proposer.user_id,
+        "proposed_by_commune": proposer.commune,
+    }
+    return NettingProposal(columns, parties, [(d.invoice_id, d.open_cents) for d in debts])
+
+
+def netting_status(status: str, deadline: date, today: date) -> str:
+    """A proposal still waiting after its deadline has expired, whether or not anyone
+    touched it since."""
+    if status == "proposed" and deadline < today:
+        return "expired"
+    return status
+
+
+def ensure_sees_netting(caller: Caller, parties: Iterable[str]) -> None:
+    """A netting exists only for its parties' finance teams and managers, and operators."""
+    if caller.has(Role.OPERATOR):
+        return
+    if caller.commune not in set(parties) or not caller.has(*READERS):
+        raise NotFound("No such settlement")
+
+
+def ensure_decides(caller: Caller, decision: str | None) -> None:
+    """Each party's finance team decides once; `decision` is its party's, None if none."""
+    if decision is None:
+        raise NotFound("No such settlement")
+    if not caller.has(Role.FINANCE):
+        raise Forbidden("Only a party's finance team accepts or declines a netting")
+    if decision != "pending":
+        raise Conflict(f"Your commune has {decision} this netting already", decision=decision)
+
+
+def ensure_waiting(status: str) -> None:
+    if status != "proposed":
+        raise Conflict(f"This netting is {status}: nothing more to decide", current_status=status)
+
+
+def changed_since_proposed(
+    proposed: dict[str, int], invoices: Iterable[PayableInvoice]
+) -> list[str]:
+    """Numbers of the invoices that no longer owe what the proposal settles (paid, credited,
+    disputed or settled since): any of them voids it."""
+    return sorted(
+        invoice.number
+        for invoice in invoices
+        if invoice.status not in OPEN_STATUSES or balance(invoice) != proposed[invoice.id]
+    )
+
+
+def outcome(decisions: Iterable[str]) -> str:
+    """proposed while a party has not decided; declined once one declines; effective once
+    all accepted."""
+    decisions = list(decisions)
+    if "declined" in decisions:
+        return "declined"
+    if all(d == "accepted" for d in decisions):
+        return "effective"
+    return "proposed"
+
+
+def seen_by(commune: str | None, positions: list[dict], transfers: list, invoices: list):
+    """What a party sees of a netting: its position, its transfers, its invoices (None: an
+    operator, everything)."""
+    if commune is None:
+        return positions, transfers, invoices
+    return (
+        [p for p in positions if p["commune"] == commune],
+        [t for t in transfers if commune in (t["payer"], t["payee"])],
+        [i for i in invoices if commune in (i.supplier_commune, i.customer_commune)],
+    )
+
+
+def transfer_due(today: date) -> date:
+    return today + timedelta(days=TRANSFER_TERMS_DAYS)
+
+
+def ensure_transfer_open(paid_on: date | None) -> None:
+    if paid_on is not None:
+        raise Conflict(f"This transfer was recorded paid on {paid_on.isoformat()}")
+
+
+# -- disputes ---------------------------------------------------------------------------
+
+
+def ensure_may_dispute(caller: Caller, customer: str, line_kind: str) -> None:
+    """The customer's finance team contests a line; for a damage, its manager may too (who
+    saw the equipment come back)."""
+    if caller.commune != customer:
+        raise Forbidden("An invoice is contested by the commune it is addressed to")
+    if not (caller.has(Role.FINANCE) or (caller.has(Role.MANAGER) and line_kind == "damage")):
+        raise Forbidden("Only the finance team (or, for a damage, a manager) contests a line")
+
+
+def disputed_line(lines: Sequence[CreditableLine], number: int, amount: int | None) -> int:
+    """The amount contested on line `number`: at most what it still carries (default: all)."""
+    found = {line.line: line for line in lines}.get(number)
+    if found is None:
+        raise InvalidInput(
+            "The invoice has no such line",
+            [_error("line", "the invoice has no such line", "no_line")],
+        )
+    amount = found.remaining_cents if amount is None else amount
+    if amount > found.remaining_cents or amount <= 0:
+        raise InvalidInput(
+            "The contested amount exceeds what the line still carries",
+            [
+                _error(
+                    "amount_cents",
+                    f"at most {found.remaining_cents} cents remain on line {number}",
+                    "over_credit",
+                )
+            ],
+        )
+    return amount
+
+
+def ensure_dispute_open(status: str) -> None:
+    if status != "open":
+        raise Conflict(f"This dispute is {status} already", current_status=status)
+
+
+def ensure_no_open_dispute_on(line: int, open_lines: Iterable[int]) -> None:
+    if line in set(open_lines):
+        raise Conflict(f"Line {line} is contested already: wait for the supplier's answer")
+
+
+def credit_uses(open_cents: int, overpaid: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """(overpaid invoice, cents) the payer's credit gives to an invoice owing `open_cents`:
+    the oldest overpayments first, never more than the invoice owes."""
+    uses, left = [], open_cents
+    for invoice_id, credit_cents in overpaid:
+        if left <= 0:
+            break
+        part = min(left, credit_cents)
+        if part > 0:
+            uses.append((invoice_id, part))
+            left -= part
+    return uses
+
+
+def ensure_credit_to_use(uses: Sequence[tuple[str, int]]) -> None:
+    if not uses:
+        raise Conflict("The customer has no credit with this supplier, or the invoice owes nothing")

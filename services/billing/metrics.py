@@ -18,6 +18,9 @@ INVOICED_CENTS = Counter(
     "mutualis_billing_invoiced_cents", "Total of the invoices issued, in euro cents"
 )
 PAID_CENTS = Counter("mutualis_billing_paid_cents", "Payments recorded, in euro cents")
+REVERSED_CENTS = Counter(
+    "mutualis_billing_reversed_cents", "Payments reversed (recorded by mistake), in euro cents"
+)
 INVOICES_ISSUED = Counter("mutualis_billing_invoices_issued", "Invoices issued")
 
 

@@ -127,6 +127,11 @@ class InvoiceRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # the customer's payment order (mandat de paiement), recorded by its finance team
+    payment_order_number: Mapped[str | None] = mapped_column(String(50))
+    payment_order_date: Mapped[date | None] = mapped_column(Date)
+    payment_order_recorded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    payment_order_recorded_by: Mapped[str | None] = mapped_column(String(36))
 
     # no index on status, and (PostgreSQL, in the migration) half-empty pages: paying or
     # settling an invoice writes its new version on the same page and no index entry (HOT)
@@ -205,6 +210,9 @@ class StatementLineRow(Base):
 
 
 class PaymentRow(Base):
+    """Money received on an invoice. Never deleted: a payment recorded by mistake is
+    reversed (why, by whom, when), which gives the invoice its balance back."""
+
     __tablename__ = "payments"
 
     id: Mapped[str] = mapped_column(Id, primary_key=True)
@@ -218,6 +226,11 @@ class PaymentRow(Base):
     )
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
     recorded_by: Mapped[str | None] = mapped_column(String(36))
+    # recorded knowing it exceeds the balance: the excess is the payer's credit
+    overpayment: Mapped[bool] = mapped_column(Boolean, default=False)
+    reversed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reversed_by: Mapped[str | None] = mapped_column(String(36))
+    reversal_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class SettlementRow(Base):
@@ -233,11 +246,15 @@ class SettlementRow(Base):
     compensated_cents: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     created_by: Mapped[str | None] = mapped_column(String(36))
+    proposal_id: Mapped[str | None] = mapped_column(Id)  # the proposal every party accepted
 
     __table_args__ = (UniqueConstraint("period", "sequence"),)
 
 
 class SettlementTransferRow(Base):
+    """What a netting leaves to pay: an obligation of the payer to the payee, tracked until
+    the payee records it paid or its bank statement shows it."""
+
     __tablename__ = "settlement_transfers"
 
     id: Mapped[str] = mapped_column(Id, primary_key=True)
@@ -245,6 +262,55 @@ class SettlementTransferRow(Base):
     payer: Mapped[str] = mapped_column(Commune)
     payee: Mapped[str] = mapped_column(Commune)
     amount_cents: Mapped[int] = mapped_column(BigInteger)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    paid_on: Mapped[date | None] = mapped_column(Date)
+    paid_reference: Mapped[str | None] = mapped_column(String(140))
+    paid_recorded_by: Mapped[str | None] = mapped_column(String(36))
+    statement_line_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class NettingProposalRow(Base):
+    """A netting proposed to the communes whose invoices it settles: it takes effect only
+    once every one of them accepted it, before its deadline."""
+
+    __tablename__ = "netting_proposals"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    period: Mapped[str | None] = mapped_column(String(7))
+    up_to: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10))  # proposed, effective, declined, expired, void
+    deadline: Mapped[date] = mapped_column(Date)
+    positions: Mapped[list] = mapped_column(JSON)
+    transfers: Mapped[list] = mapped_column(JSON)
+    invoices: Mapped[int] = mapped_column(Integer)
+    compensated_cents: Mapped[int] = mapped_column(BigInteger)
+    proposed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    proposed_by: Mapped[str | None] = mapped_column(String(36))
+    proposed_by_commune: Mapped[str] = mapped_column(Commune)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closing_reason: Mapped[str | None] = mapped_column(Text)
+    settlement_id: Mapped[str | None] = mapped_column(Id)
+
+
+class NettingPartyRow(Base):
+    __tablename__ = "netting_parties"
+
+    proposal_id: Mapped[str] = mapped_column(ForeignKey("netting_proposals.id"), primary_key=True)
+    commune: Mapped[str] = mapped_column(Commune, primary_key=True, index=True)
+    decision: Mapped[str] = mapped_column(String(10))  # pending, accepted, declined
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(36))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class NettingInvoiceRow(Base):
+    """An invoice a proposal settles, and what it owed then: any change voids the proposal."""
+
+    __tablename__ = "netting_invoices"
+
+    proposal_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(Id, primary_key=True, index=True)
+    open_cents: Mapped[int] = mapped_column(BigInteger)
 
 
 class SettlementAllocationRow(Base):
@@ -260,3 +326,24 @@ class SettlementAllocationRow(Base):
     part: Mapped[int] = mapped_column(Integer, primary_key=True)  # an invoice split over transfers
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     transfer_id: Mapped[str | None] = mapped_column(Id)
+
+
+class DisputeRow(Base):
+    """A line the customer contests: open until the supplier credits it or rejects the
+    claim with its reasons. While open, its amount is shown apart and the invoice is kept
+    out of nettings."""
+
+    __tablename__ = "invoice_disputes"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+    line: Mapped[int] = mapped_column(Integer)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10))  # open, credited, rejected
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    opened_by: Mapped[str | None] = mapped_column(String(36))
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(36))
+    resolution: Mapped[str | None] = mapped_column(Text)
+    credit_note_id: Mapped[str | None] = mapped_column(Id)

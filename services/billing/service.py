@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from contracts import clock
 from contracts.billing import (
@@ -15,29 +15,50 @@ from contracts.billing import (
     AgingReport,
     AgingRow,
     BillingProfileInput,
+    BillingRunPreview,
     BillingRunRequest,
     BillingRunResult,
     ChargePage,
     ChargeQuery,
     ChargeRecorded,
+    CreditNoteIssued,
     CreditNoteRequest,
+    DisputeRequest,
+    DisputeResolution,
     ImportResult,
     InvoiceAction,
+    InvoiceDisputed,
+    InvoiceDisputeResolved,
     InvoiceIssued,
     InvoicePage,
     InvoicePaid,
+    InvoicePreview,
     InvoiceQuery,
     InvoiceSummary,
     LineMatch,
+    MoneyToWatch,
+    NettingPartyName,
+    ObligationPage,
+    PaymentOrdered,
+    PaymentOrderRequest,
     PaymentRecorded,
     PaymentRequest,
+    PaymentReversal,
+    PaymentReversed,
     SettlementCompleted,
+    SettlementDecision,
+    SettlementDeclined,
+    SettlementPage,
+    SettlementPreview,
+    SettlementProposed,
     SettlementRequest,
-    SettlementView,
+    SettlementVoided,
     SkippedPair,
     StatementEntry,
     StatementOfAccount,
     StatementQuery,
+    TransferPaid,
+    TransferPayment,
     UnmatchedPage,
 )
 from contracts.caller import Caller, Role
@@ -52,8 +73,14 @@ from infra.health import OperableService
 from infra.rpc import rpc
 from services.billing import domain, pdf, reports, repository, ubl, views
 from services.billing.bank_statements import ParsedStatement, UnreadableStatement, parse_statement
-from services.billing.metrics import INVOICED_CENTS, INVOICES_ISSUED, PAID_CENTS, BillingMetrics
-from services.billing.models import InvoiceRow
+from services.billing.metrics import (
+    INVOICED_CENTS,
+    INVOICES_ISSUED,
+    PAID_CENTS,
+    REVERSED_CENTS,
+    BillingMetrics,
+)
+from services.billing.models import CreditNoteRow, InvoiceRow, NettingProposalRow, PaymentRow
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +133,60 @@ def issue_invoices(
     return summaries, run.skipped
 
 
+def previewed_invoices(
+    session, supplier: str, period: str, issue_date: date, parties: domain.Parties
+) -> tuple[list[InvoicePreview], list[SkippedPair]]:
+    """What issue_invoices would issue for `supplier` now, read without locking anything."""
+    charges = repository.uninvoiced_charges(session, supplier, period)
+    missing = parties.missing([supplier, *(c.customer_commune for c in charges)])
+    if missing:
+        parties.add(repository.profiles_of(session, missing))
+    run = domain.invoices_for(supplier, period, issue_date, charges, parties, 0, clock.now())
+    previews = [
+        InvoicePreview(
+            supplier_commune=i.supplier_commune,
+            customer_commune=i.customer_commune,
+            customer_name=domain.commune_name(i.customer_commune),
+            lines=len(run.lines[i.id]),
+            net_cents=i.net_cents,
+            vat_cents=i.vat_cents,
+            total_cents=i.total_cents,
+        )
+        for i in run.invoices
+    ]
+    return previews, run.skipped
+
+
+def credit(
+    tx: UnitOfWork, invoice: InvoiceRow, lines: list[tuple[int, int]], reason: str, who: Caller
+) -> CreditNoteRow:
+    """Issues a credit note on a locked invoice: never beyond what its lines still carry nor
+    what it still owes; announced (credit_note.issued)."""
+    domain.ensure_allows(invoice.status, InvoiceAction.CREDIT)
+    chosen = domain.credit_note_lines(
+        lines,
+        domain.creditable(views.invoice_lines(tx.session, invoice)),
+        balance_cents=domain.balance(invoice),
+        fully_open=domain.untouched(invoice),
+    )
+    issue_date = paris_today()
+    number = repository.next_number(
+        tx.session, invoice.supplier_commune, issue_date.year, domain.CREDIT_NOTE_SERIES
+    )
+    columns = domain.credit_note_columns(
+        invoice, chosen, reason, issue_date, number, who.user_id, clock.now()
+    )
+    note = repository.add_credit_note(tx.session, invoice, columns)
+    _moved(tx, invoice, InvoiceAction.CREDIT)
+    tx.session.flush()
+    tx.emit(CreditNoteIssued, views.credit_note_snapshot(note))
+    return note
+
+
 def _moved(tx: UnitOfWork, invoice: InvoiceRow, action: InvoiceAction) -> None:
-    """Gives the invoice the status `action` left it in; announces it when it is now paid."""
+    """Gives the invoice the status `action` left it in; announces it when it is now paid.
+    A netting proposed on it is void: it no longer owes what the proposal settles."""
+    void_nettings_of(tx, [invoice.id], f"invoice {invoice.number} changed ({action.value})")
     change = domain.status_change(invoice, action)
     repository.set_status(invoice, change.status, clock.now() if change.paid else None)
     if change.paid:
@@ -117,9 +196,23 @@ def _moved(tx: UnitOfWork, invoice: InvoiceRow, action: InvoiceAction) -> None:
 def pay(tx: UnitOfWork, invoice: InvoiceRow, entry: domain.PaymentEntry) -> None:
     """Records a payment on a locked invoice; what exceeds the balance stays as overpaid."""
     payment = repository.add_payment(tx.session, invoice, entry, clock.now())
-    tx.after_commit(lambda: PAID_CENTS.inc(entry.amount_cents))
+    if entry.source != "credit":  # a credit used moves money already counted
+        tx.after_commit(lambda: PAID_CENTS.inc(entry.amount_cents))
     tx.emit(PaymentRecorded, views.payment_snapshot(payment, invoice))
     _moved(tx, invoice, InvoiceAction.PAY)
+
+
+def reverse(
+    tx: UnitOfWork, payment: PaymentRow, invoice: InvoiceRow, reason: str, user_id: str | None
+) -> None:
+    """Reverses a payment of a locked invoice, which owes its amount again; announces it."""
+    domain.ensure_not_reversed(payment)
+    domain.ensure_allows(invoice.status, InvoiceAction.REVERSE)
+    repository.reverse_payment(tx.session, payment, invoice, reason, user_id, clock.now())
+    amount = payment.amount_cents
+    tx.after_commit(lambda: REVERSED_CENTS.inc(amount))
+    _moved(tx, invoice, InvoiceAction.REVERSE)
+    tx.emit(PaymentReversed, views.reversal_snapshot(payment, invoice))
 
 
 def record_statement(
@@ -163,8 +256,11 @@ def record_statement(
         line = repository.statement_line_for_update(session, line_id, commune)
         for invoice_id, cents in allocations:
             pay(tx, by_id[invoice_id], domain.statement_payment(credit, cents, user_id, line_id))
-        repository.set_line_status(session, line, "matched" if allocations else "unmatched")
-        (matched if allocations else unmatched).append(views.statement_line_view(session, line))
+        found = bool(allocations) or (
+            payer is not None and transfer_received(tx, commune, payer, credit, user_id, line_id)
+        )
+        repository.set_line_status(session, line, "matched" if found else "unmatched")
+        (matched if found else unmatched).append(views.statement_line_view(session, line))
     return ImportResult(
         statement_id=statement.id,
         format=parsed.format,
@@ -176,20 +272,57 @@ def record_statement(
     )
 
 
-def settle_period(tx: UnitOfWork, period: str, user_id: str | None) -> SettlementView | None:
-    """Settles every open invoice of the period and records how: positions, transfers and
-    the audit trail; announces it. None when nothing is open."""
+def transfer_received(
+    tx: UnitOfWork, payee: str, payer: str, credit, user_id: str | None, line_id: str
+) -> bool:
+    """A credit no invoice takes may be a netting's transfer: of exactly its amount, from its
+    payer. Recorded paid, announced; False when none fits."""
+    transfer = repository.open_obligation(tx.session, payee, payer, credit.amount_cents)
+    if transfer is None:
+        return False
+    reference = credit.remittance or credit.bank_reference or ""
+    repository.mark_paid(transfer, credit.booking_date, reference, user_id, line_id)
+    tx.emit(TransferPaid, views.obligation_snapshot(transfer))
+    return True
+
+
+def void_nettings_of(tx: UnitOfWork, invoice_ids: list[str], why: str) -> None:
+    """A netting proposed on invoices that changed no longer says what they owe: void, to
+    re-propose. Called with the invoices locked, before the proposals (the order every
+    writer takes)."""
+    for proposal in repository.pending_with(tx.session, invoice_ids):
+        repository.close(proposal, "void", clock.now(), why)
+        parties = [p.commune for p in repository.parties_of(tx.session, proposal.id)]
+        tx.emit(SettlementVoided, views.netting_snapshot(proposal, parties))
+
+
+def take_effect(tx: UnitOfWork, proposal: NettingProposalRow, locked: list) -> None:
+    """Every party accepted: the invoices are settled for what they owed, the transfers
+    become obligations due in 30 days, the audit trail says which invoice each covers;
+    other proposals on these invoices are void."""
     session = tx.session
-    settled = repository.settle_open_invoices(session, period)
-    if not settled:
-        return None
+    period = proposal.period or domain.period_of(proposal.up_to)
+    repository.settle_proposal_invoices(session, proposal.id)
+    settled = [
+        (r.customer_commune, r.due_date, r.number, r.id, r.supplier_commune, r.open_cents)
+        for r in locked
+    ]
     settlement = domain.settlement_of(
-        settled, period, repository.next_sequence(session, period), user_id, clock.now()
+        settled,
+        period,
+        repository.next_sequence(session, period),
+        proposal.proposed_by,
+        clock.now(),
     )
-    row = repository.add_settlement(session, settlement)
-    view = views.settlement_view(row, settlement.transfers, created=True)
-    tx.emit(SettlementCompleted, views.settlement_snapshot(view))
-    return view
+    settlement.columns["proposal_id"] = proposal.id
+    row = repository.add_settlement(session, settlement, domain.transfer_due(paris_today()))
+    proposal.settlement_id = row.id
+    repository.close(proposal, "effective", clock.now(), None)
+    for other in repository.pending_sharing_invoices_with(session, proposal.id):
+        repository.close(other, "void", clock.now(), "invoices settled by another netting")
+        parties = [p.commune for p in repository.parties_of(session, other.id)]
+        tx.emit(SettlementVoided, views.netting_snapshot(other, parties))
+    tx.emit(SettlementCompleted, views.settlement_snapshot(row, settlement.transfers))
 
 
 class Service(OperableService):
@@ -279,6 +412,29 @@ class Service(OperableService):
         ).model_dump(mode="json")
 
     @rpc
+    def preview_billing_run(self, caller: dict, body: dict) -> dict:
+        """What run_billing would issue now, per customer with totals; nothing is stored."""
+        who = _caller(caller, Role.FINANCE, Role.OPERATOR)
+        period = validated(BillingRunRequest, body).period
+        issue_date = paris_today()
+        domain.ensure_started(period, issue_date)
+        only = None if who.has(Role.OPERATOR) else who.commune
+        invoices, skipped = [], []
+        with self.db.reading() as session:
+            parties = domain.Parties()
+            for supplier in repository.suppliers_to_invoice(session, period, only):
+                found, left = previewed_invoices(session, supplier, period, issue_date, parties)
+                invoices += found
+                skipped += left
+        return BillingRunPreview(
+            period=period,
+            issue_date=issue_date,
+            invoices=invoices,
+            skipped=skipped,
+            total_cents=sum(i.total_cents for i in invoices),
+        ).model_dump(mode="json")
+
+    @rpc
     def list_invoices(self, caller: dict, query: dict) -> dict:
         who = _caller(caller, *READERS)
         q = validated(InvoiceQuery, query)
@@ -320,23 +476,9 @@ class Service(OperableService):
             invoice = repository.get_invoice(tx.session, invoice_id, for_update=True)
             domain.ensure_party(who, invoice.supplier_commune, invoice.customer_commune)
             domain.ensure_may_credit(who, invoice.supplier_commune)
-            domain.ensure_allows(invoice.status, InvoiceAction.CREDIT)
-            chosen = domain.credit_note_lines(
-                [(line.line, line.amount_cents) for line in asked.lines],
-                domain.creditable(views.invoice_lines(tx.session, invoice)),
-                balance_cents=domain.balance(invoice),
-                fully_open=domain.untouched(invoice),
+            note = credit(
+                tx, invoice, [(x.line, x.amount_cents) for x in asked.lines], asked.reason, who
             )
-            issue_date = paris_today()
-            number = repository.next_number(
-                tx.session, invoice.supplier_commune, issue_date.year, domain.CREDIT_NOTE_SERIES
-            )
-            columns = domain.credit_note_columns(
-                invoice, chosen, asked.reason, issue_date, number, who.user_id, clock.now()
-            )
-            note = repository.add_credit_note(tx.session, invoice, columns)
-            _moved(tx, invoice, InvoiceAction.CREDIT)
-            tx.session.flush()
             return views.credit_note_view(tx.session, note).model_dump(mode="json")
 
     def _credit_note(self, caller: dict, credit_note_id: str):
@@ -359,11 +501,78 @@ class Service(OperableService):
         document = pdf.credit_note_pdf(self._credit_note(caller, credit_note_id))
         return base64.b64encode(document).decode("ascii")
 
+    # -- disputes ---------------------------------------------------------------------
+
+    @rpc
+    def open_dispute(self, caller: dict, invoice_id: str, body: dict) -> dict:
+        """The customer contests a line: its amount is shown apart and the invoice leaves
+        any netting proposed on it, until the supplier answers."""
+        who = _caller(caller)
+        asked = validated(DisputeRequest, body)
+        with self.db.transaction() as tx:
+            invoice = repository.get_invoice(tx.session, invoice_id, for_update=True)
+            domain.ensure_party(who, invoice.supplier_commune, invoice.customer_commune)
+            lines = views.invoice_lines(tx.session, invoice)
+            kind = next((x.kind for x in lines if x.line == asked.line), "")
+            domain.ensure_may_dispute(who, invoice.customer_commune, kind)
+            domain.ensure_open(invoice.status)
+            amount = domain.disputed_line(domain.creditable(lines), asked.line, asked.amount_cents)
+            domain.ensure_no_open_dispute_on(
+                asked.line,
+                (
+                    d.line
+                    for d in repository.disputes_of(tx.session, invoice.id)
+                    if d.status == "open"
+                ),
+            )
+            dispute = repository.add_dispute(
+                tx.session,
+                {
+                    "id": domain.new_id(),
+                    "invoice_id": invoice.id,
+                    "line": asked.line,
+                    "amount_cents": amount,
+                    "reason": asked.reason,
+                    "status": "open",
+                    "opened_at": clock.now(),
+                    "opened_by": who.user_id,
+                },
+            )
+            void_nettings_of(tx, [invoice.id], f"invoice {invoice.number} contested")
+            tx.emit(InvoiceDisputed, views.dispute_snapshot(dispute, invoice))
+            return views.invoice_view(tx.session, invoice).model_dump(mode="json")
+
+    @rpc
+    def resolve_dispute(self, caller: dict, invoice_id: str, dispute_id: str, body: dict) -> dict:
+        """The supplier answers a contested line: a credit note (partial or total) or a
+        reasoned rejection."""
+        who = _caller(caller)
+        asked = validated(DisputeResolution, body)
+        with self.db.transaction() as tx:
+            invoice = repository.get_invoice(tx.session, invoice_id, for_update=True)
+            domain.ensure_party(who, invoice.supplier_commune, invoice.customer_commune)
+            domain.ensure_may_credit(who, invoice.supplier_commune)
+            dispute = repository.dispute_for_update(tx.session, dispute_id, invoice.id)
+            domain.ensure_dispute_open(dispute.status)
+            if asked.outcome == "credit":
+                amount = asked.amount_cents or dispute.amount_cents
+                note = credit(tx, invoice, [(dispute.line, amount)], asked.reason, who)
+                dispute.credit_note_id = note.id
+            dispute.status = "credited" if asked.outcome == "credit" else "rejected"
+            dispute.resolution = asked.reason
+            dispute.resolved_at = clock.now()
+            dispute.resolved_by = who.user_id
+            tx.session.flush()
+            tx.emit(InvoiceDisputeResolved, views.dispute_snapshot(dispute, invoice))
+            return views.invoice_view(tx.session, invoice).model_dump(mode="json")
+
     # -- payments ---------------------------------------------------------------------
 
     @rpc
     def record_payment(self, caller: dict, body: dict) -> dict:
-        """A payment received, recorded by hand by the finance team of the invoice's issuer."""
+        """A payment received, recorded by hand by the finance team of the invoice's issuer.
+        The invoice is locked first: two payments at once are checked one after the other,
+        so together they never exceed the balance unless recorded as an overpayment."""
         who = _caller(caller, Role.FINANCE)
         asked = validated(PaymentRequest, body)
         with self.db.transaction() as tx:
@@ -371,10 +580,90 @@ class Service(OperableService):
             domain.ensure_party(who, invoice.supplier_commune, invoice.customer_commune)
             domain.ensure_receives(who, invoice.supplier_commune)
             domain.ensure_allows(invoice.status, InvoiceAction.PAY)
+            domain.ensure_dated_within(asked.date, invoice.issue_date, paris_today())
+            domain.ensure_within_balance(asked.amount_cents, invoice, asked.overpayment)
             entry = domain.PaymentEntry(
                 asked.amount_cents, asked.date, asked.reference, "manual", who.user_id
             )
+            domain.ensure_not_recorded(
+                entry, repository.payments_of(tx.session, invoice.id), asked.confirm_duplicate
+            )
             pay(tx, invoice, entry)
+            tx.session.flush()
+            return views.invoice_view(tx.session, invoice).model_dump(mode="json")
+
+    @rpc
+    def use_payer_credit(self, caller: dict, invoice_id: str) -> dict:
+        """What the customer overpaid on its other invoices from this supplier pays this
+        one, oldest overpayment first: a payment here, the same amount taken back there."""
+        who = _caller(caller, Role.FINANCE)
+        with self.db.transaction() as tx:
+            invoice, overpaid = repository.pair_invoices_for_update(tx.session, invoice_id)
+            domain.ensure_party(who, invoice.supplier_commune, invoice.customer_commune)
+            domain.ensure_receives(who, invoice.supplier_commune)
+            domain.ensure_allows(invoice.status, InvoiceAction.PAY)
+            by_id = {row.id: row for row in overpaid}
+            uses = domain.credit_uses(
+                max(0, domain.balance(invoice)), [(r.id, -domain.balance(r)) for r in overpaid]
+            )
+            domain.ensure_credit_to_use(uses)
+            today = paris_today()
+            for source_id, cents in uses:
+                source = by_id[source_id]
+                pay(
+                    tx,
+                    source,
+                    domain.PaymentEntry(
+                        -cents, today, f"Crédit utilisé sur {invoice.number}", "credit", who.user_id
+                    ),
+                )
+                pay(
+                    tx,
+                    invoice,
+                    domain.PaymentEntry(
+                        cents, today, f"Trop-perçu de {source.number}", "credit", who.user_id
+                    ),
+                )
+            tx.session.flush()
+            return views.invoice_view(tx.session, invoice).model_dump(mode="json")
+
+    @rpc
+    def reverse_payment(self, caller: dict, payment_id: str, body: dict) -> dict:
+        """Undoes a payment recorded by mistake: it stays, marked reversed with why, by whom
+        and when, and the invoice owes its amount again."""
+        who = _caller(caller, Role.FINANCE)
+        reason = validated(PaymentReversal, body).reason
+        with self.db.transaction() as tx:
+            invoice_id = repository.payment_for_update(tx.session, payment_id).invoice_id
+            invoice = repository.get_invoice(tx.session, invoice_id, for_update=True)
+            payment = repository.payment_for_update(tx.session, payment_id)
+            try:
+                domain.ensure_party(who, invoice.supplier_commune, invoice.customer_commune)
+            except NotFound:
+                raise NotFound("No such payment") from None
+            domain.ensure_receives(who, invoice.supplier_commune)
+            domain.ensure_reversed_by_hand(payment.source, payment.statement_line_id)
+            reverse(tx, payment, invoice, reason, who.user_id)
+            return views.invoice_view(tx.session, invoice).model_dump(mode="json")
+
+    @rpc
+    def record_payment_order(self, caller: dict, invoice_id: str, body: dict) -> dict:
+        """The paying commune says its payment order (mandat) is issued: the supplier sees
+        its number and date on the invoice."""
+        who = _caller(caller, Role.FINANCE)
+        order = validated(PaymentOrderRequest, body)
+        with self.db.transaction() as tx:
+            invoice = repository.get_invoice(tx.session, invoice_id, for_update=True)
+            domain.ensure_party(who, invoice.supplier_commune, invoice.customer_commune)
+            domain.ensure_pays(who, invoice.customer_commune)
+            domain.ensure_open(invoice.status)
+            domain.ensure_dated_within(
+                order.date, invoice.issue_date, paris_today(), what="A payment order"
+            )
+            repository.set_payment_order(
+                invoice, order.number, order.date, who.user_id, clock.now()
+            )
+            tx.emit(PaymentOrdered, views.payment_order_snapshot(invoice))
             tx.session.flush()
             return views.invoice_view(tx.session, invoice).model_dump(mode="json")
 
@@ -408,18 +697,36 @@ class Service(OperableService):
     def match_statement_line(self, caller: dict, line_id: str, body: dict) -> dict:
         """The finance team says which invoice an unmatched credit pays."""
         who = _caller(caller, Role.FINANCE)
-        invoice_id = validated(LineMatch, body).invoice_id
+        asked = validated(LineMatch, body)
         with self.db.transaction() as tx:
             line = repository.statement_line_for_update(tx.session, line_id, who.commune)
             domain.ensure_unmatched(line.status)
-            invoice = repository.get_invoice(tx.session, invoice_id, for_update=True)
+            invoice = repository.get_invoice(tx.session, asked.invoice_id, for_update=True)
             if invoice.supplier_commune != who.commune:
                 raise NotFound("No such invoice")
             domain.ensure_allows(invoice.status, InvoiceAction.PAY)
+            domain.ensure_within_balance(line.amount_cents, invoice, asked.overpayment)
             pay(
                 tx, invoice, domain.statement_payment(line, line.amount_cents, who.user_id, line.id)
             )
             repository.set_line_status(tx.session, line, "matched")
+            return views.statement_line_view(tx.session, line).model_dump(mode="json")
+
+    @rpc
+    def unmatch_statement_line(self, caller: dict, line_id: str, body: dict) -> dict:
+        """A credit matched to the wrong invoice: its payments are reversed (kept, with the
+        reason) and the line waits again, unmatched, for the right invoice."""
+        who = _caller(caller, Role.FINANCE)
+        reason = validated(PaymentReversal, body).reason
+        with self.db.transaction() as tx:
+            line = repository.statement_line_for_update(tx.session, line_id, who.commune)
+            domain.ensure_matched(line.status)
+            for payment in repository.standing_payments_of_line(tx.session, line.id):
+                invoice = repository.get_invoice(tx.session, payment.invoice_id, for_update=True)
+                reverse(tx, payment, invoice, reason, who.user_id)
+            for transfer in repository.obligations_of_line(tx.session, line.id):
+                repository.mark_paid(transfer, None, None, None)  # owed again
+            repository.set_line_status(tx.session, line, "unmatched")
             return views.statement_line_view(tx.session, line).model_dump(mode="json")
 
     # -- statements and aging ---------------------------------------------------------
@@ -433,6 +740,7 @@ class Service(OperableService):
         domain.ensure_statement_query(who.commune, q)
         with self.db.reading() as session:
             movements = repository.movements_between(session, who.commune, q.counterparty)
+            theirs, mine = repository.overpaid_between(session, who.commune, q.counterparty)
         opening, lines, closing = domain.statement_of(movements, q.from_, q.to)
         result = StatementOfAccount(
             commune=who.commune,
@@ -454,6 +762,8 @@ class Service(OperableService):
                 for line in lines
             ],
             closing_balance_cents=closing,
+            counterparty_credit_cents=theirs,
+            own_credit_cents=mine,
         )
         if q.format == "csv":
             return reports.statement_csv(result)
@@ -465,16 +775,19 @@ class Service(OperableService):
         q = validated(AgingQuery, query)
         as_of = q.as_of or paris_today()
         with self.db.reading() as session:
-            balances = repository.open_balances(
+            balances, contested = repository.open_balances(
                 session, who.commune, receivable=q.direction == "receivable"
             )
         buckets = domain.aging(balances, as_of)
+        for counterparty in contested:  # contested only: a row of its own
+            buckets.setdefault(counterparty, dict.fromkeys(domain.AGING_BUCKETS, 0))
         rows = [
             AgingRow(
                 counterparty=counterparty,
                 counterparty_name=domain.commune_name(counterparty),
                 **{f"{bucket}_cents": cents for bucket, cents in row.items()},
-                total_cents=sum(row.values()),
+                disputed_cents=contested.get(counterparty, 0),
+                total_cents=sum(row.values()) + contested.get(counterparty, 0),
             )
             for counterparty, row in sorted(buckets.items())
         ]
@@ -485,7 +798,8 @@ class Service(OperableService):
                 f"{bucket}_cents": sum(r[bucket] for r in buckets.values())
                 for bucket in domain.AGING_BUCKETS
             },
-            total_cents=sum(sum(r.values()) for r in buckets.values()),
+            disputed_cents=sum(contested.values()),
+            total_cents=sum(sum(r.values()) for r in buckets.values()) + sum(contested.values()),
         )
         report = AgingReport(
             commune=who.commune, as_of=as_of, direction=q.direction, rows=rows, totals=totals
@@ -494,20 +808,194 @@ class Service(OperableService):
             return reports.aging_csv(report)
         return report.model_dump(mode="json")
 
-    # -- netting ----------------------------------------------------------------------
+    # -- netting by consent -----------------------------------------------------------
+
+    def _scope(self, session, who: Caller, asked: SettlementRequest):
+        """The open invoices a proposal would settle, between the communes taking part."""
+        today = paris_today()
+        if asked.period is not None:
+            domain.ensure_started(asked.period, today)
+        else:
+            domain.ensure_dated_within(asked.up_to, asked.up_to, today, "up_to", "A netting")
+        around = (
+            repository.counterparties(session, who.commune, asked.period, asked.up_to)
+            if who.has(Role.FINANCE) and not asked.communes
+            else []
+        )
+        taking_part = domain.netting_participants(who, asked.communes, around)
+        debts = repository.open_debts(session, asked.period, asked.up_to, taking_part)
+        domain.ensure_something_to_net(debts)
+        deadline = domain.netting_deadline(asked.deadline, today)
+        scope = {"period": asked.period, "up_to": asked.up_to}
+        return domain.netting_proposal(debts, scope, deadline, who, clock.now())
+
+    @rpc
+    def preview_settlement(self, caller: dict, body: dict) -> dict:
+        """What a proposal would be, stored nowhere: positions, transfers, invoices."""
+        who = _caller(caller, Role.FINANCE, Role.OPERATOR)
+        asked = validated(SettlementRequest, body)
+        with self.db.reading() as session:
+            proposal = self._scope(session, who, asked)
+        columns = proposal.columns
+        return SettlementPreview(
+            period=columns["period"],
+            up_to=columns["up_to"],
+            deadline=columns["deadline"],
+            parties=[
+                NettingPartyName(commune=c, commune_name=domain.commune_name(c))
+                for c in proposal.parties
+            ],
+            positions=columns["positions"],
+            transfers=columns["transfers"],
+            invoices_settled=columns["invoices"],
+            compensated_cents=columns["compensated_cents"],
+        ).model_dump(mode="json")
 
     @rpc
     def settle(self, caller: dict, body: dict) -> dict:
-        """Nets the open invoices of a period among all communes: net positions, at most
-        n - 1 transfers, every open invoice settled. Nothing open: the last settlement."""
+        """Proposes a netting to the communes whose invoices it settles: nothing changes
+        until every one of them accepted it."""
         who = _caller(caller, Role.FINANCE, Role.OPERATOR)
-        period = validated(SettlementRequest, body).period
-        domain.ensure_started(period, paris_today())
+        asked = validated(SettlementRequest, body)
         with self.db.transaction() as tx:
-            settled = settle_period(tx, period, who.user_id)
-            if settled is not None:
-                return settled.model_dump(mode="json")
-            last = repository.last_settlement(tx.session, period)
-            if last is None:
-                raise Conflict(f"No invoice of {period} is open: there is nothing to settle")
-            return views.settlement_view(*last, created=False).model_dump(mode="json")
+            proposal = self._scope(tx.session, who, asked)
+            row = repository.add_proposal(tx.session, proposal)
+            tx.emit(SettlementProposed, views.netting_snapshot(row, proposal.parties))
+            seen = None if who.has(Role.OPERATOR) else who.commune
+            view = views.netting_view(tx.session, row, seen, paris_today(), created=True)
+            return view.model_dump(mode="json")
+
+    @rpc
+    def list_settlements(self, caller: dict) -> dict:
+        who = _caller(caller, *READERS, Role.OPERATOR)
+        seen = None if who.has(Role.OPERATOR) else who.commune
+        today = paris_today()
+        with self.db.reading() as session:
+            items = [
+                views.netting_view(session, row, seen, today, listed=True)
+                for row in repository.proposals_of(session, seen)
+            ]
+        return SettlementPage(items=items).model_dump(mode="json")
+
+    @rpc
+    def get_settlement(self, caller: dict, settlement_id: str) -> dict:
+        who = _caller(caller)
+        with self.db.reading() as session:
+            row = repository.get_proposal(session, settlement_id)
+            parties = [p.commune for p in repository.parties_of(session, row.id)]
+            domain.ensure_sees_netting(who, parties)
+            seen = None if who.has(Role.OPERATOR) else who.commune
+            return views.netting_view(session, row, seen, paris_today()).model_dump(mode="json")
+
+    @rpc
+    def accept_settlement(self, caller: dict, settlement_id: str) -> dict:
+        """A party's finance team accepts. The invoices are locked first and checked: one
+        paid, credited or disputed since voids the proposal. The last acceptance makes it
+        take effect."""
+        who = _caller(caller)
+        today = paris_today()
+        voided = None
+        with self.db.transaction() as tx:
+            session = tx.session
+            repository.get_proposal(session, settlement_id)  # 404 before any lock
+            proposed, locked = repository.lock_proposal_invoices(session, settlement_id)
+            proposal = repository.get_proposal(session, settlement_id, for_update=True)
+            parties = {p.commune: p for p in repository.parties_of(session, proposal.id)}
+            party = parties.get(who.commune)
+            domain.ensure_sees_netting(who, parties)
+            domain.ensure_decides(who, party.decision if party else None)
+            domain.ensure_waiting(domain.netting_status(proposal.status, proposal.deadline, today))
+            changed = domain.changed_since_proposed(proposed, locked)
+            if changed:
+                voided = "changed since proposed: " + ", ".join(changed)
+                repository.close(proposal, "void", clock.now(), voided)
+                tx.emit(SettlementVoided, views.netting_snapshot(proposal, sorted(parties)))
+            else:
+                repository.decide(party, "accepted", who.user_id, clock.now())
+                if domain.outcome(p.decision for p in parties.values()) == "effective":
+                    take_effect(tx, proposal, locked)
+                session.flush()
+                view = views.netting_view(session, proposal, who.commune, today)
+        if voided:
+            raise Conflict(f"This netting is void: invoices {voided}", current_status="void")
+        return view.model_dump(mode="json")
+
+    @rpc
+    def decline_settlement(self, caller: dict, settlement_id: str, body: dict) -> dict:
+        """A party's finance team declines: the proposal ends and nothing changes."""
+        who = _caller(caller)
+        reason = validated(SettlementDecision, body).reason
+        today = paris_today()
+        with self.db.transaction() as tx:
+            proposal = repository.get_proposal(tx.session, settlement_id, for_update=True)
+            parties = {p.commune: p for p in repository.parties_of(tx.session, proposal.id)}
+            party = parties.get(who.commune)
+            domain.ensure_sees_netting(who, parties)
+            domain.ensure_decides(who, party.decision if party else None)
+            domain.ensure_waiting(domain.netting_status(proposal.status, proposal.deadline, today))
+            repository.decide(party, "declined", who.user_id, clock.now(), reason)
+            repository.close(proposal, "declined", clock.now(), reason)
+            tx.emit(SettlementDeclined, views.netting_snapshot(proposal, sorted(parties)))
+            tx.session.flush()
+            view = views.netting_view(tx.session, proposal, who.commune, today)
+            return view.model_dump(mode="json")
+
+    @rpc
+    def money_to_watch(self, caller: dict) -> dict:
+        """The dashboard's money: nettings awaiting this commune's decision, transfers it
+        must pay or receive, disputes it must answer or waits an answer for."""
+        who = _caller(caller, *READERS)
+        today = paris_today()
+        with self.db.reading() as session:
+            nettings = [
+                views.netting_view(session, row, who.commune, today, listed=True)
+                for row in repository.awaiting_decision_of(session, who.commune)
+                if domain.netting_status(row.status, row.deadline, today) == "proposed"
+            ]
+            transfers = [
+                views.obligation_view(t)
+                for t, _ in repository.obligations_of(session, who.commune)
+                if t.paid_on is None
+            ]
+            disputes = [
+                (views.dispute_ref(d, i), i.supplier_commune == who.commune)
+                for d, i in repository.open_disputes_of(session, who.commune)
+            ]
+        return MoneyToWatch(
+            nettings_to_decide=nettings,
+            transfers_to_pay=[t for t in transfers if t.payer == who.commune],
+            transfers_to_receive=[t for t in transfers if t.payee == who.commune],
+            disputes_to_answer=[d for d, ours in disputes if ours],
+            disputes_raised=[d for d, ours in disputes if not ours],
+        ).model_dump(mode="json")
+
+    # -- what nettings leave to pay -----------------------------------------------------
+
+    @rpc
+    def list_obligations(self, caller: dict) -> dict:
+        who = _caller(caller, *READERS)
+        with self.db.reading() as session:
+            items = [
+                views.obligation_view(t) for t, _ in repository.obligations_of(session, who.commune)
+            ]
+        return ObligationPage(items=items).model_dump(mode="json")
+
+    @rpc
+    def record_transfer_paid(self, caller: dict, transfer_id: str, body: dict) -> dict:
+        """The payee's finance team says a netting's transfer arrived."""
+        who = _caller(caller, Role.FINANCE)
+        asked = validated(TransferPayment, body)
+        with self.db.transaction() as tx:
+            transfer = repository.obligation_for_update(tx.session, transfer_id)
+            if who.commune not in (transfer.payer, transfer.payee):
+                raise NotFound("No such transfer")
+            domain.ensure_receives(who, transfer.payee)
+            domain.ensure_transfer_open(transfer.paid_on)
+            domain.ensure_dated_within(
+                asked.date,
+                transfer.due_date - timedelta(days=domain.TRANSFER_TERMS_DAYS),
+                paris_today(),
+            )
+            repository.mark_paid(transfer, asked.date, asked.reference, who.user_id)
+            tx.emit(TransferPaid, views.obligation_snapshot(transfer))
+            return views.obligation_view(transfer).model_dump(mode="json")

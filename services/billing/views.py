@@ -3,6 +3,7 @@ credit notes, payments, statement lines, settlements and the snapshots events ca
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -13,12 +14,24 @@ from contracts.billing import (
     ChargeSnapshot,
     ChargeStatus,
     ChargeView,
+    CreditNoteSnapshot,
     CreditNoteView,
+    DisputeRef,
+    DisputeSnapshot,
+    DisputeView,
     DocumentRef,
     InvoiceLineView,
     InvoiceSnapshot,
     InvoiceSummary,
     InvoiceView,
+    NettingInvoice,
+    NettingParty,
+    NettingSnapshot,
+    Obligation,
+    ObligationSnapshot,
+    PaymentOrder,
+    PaymentOrderSnapshot,
+    PaymentReversalSnapshot,
     PaymentSnapshot,
     PaymentView,
     SettlementSnapshot,
@@ -32,7 +45,9 @@ from services.billing.models import (
     BillingProfileRow,
     ChargeRow,
     CreditNoteRow,
+    DisputeRow,
     InvoiceRow,
+    NettingProposalRow,
     PaymentRow,
     SettlementRow,
     SettlementTransferRow,
@@ -140,6 +155,7 @@ def invoice_lines(
 def invoice_view(session: Session, invoice: InvoiceRow) -> InvoiceView:
     remaining = domain.balance(invoice)
     notes = repository.credit_notes_of(session, invoice.id)  # read once: lines and references
+    disputes = [_view(DisputeView, d) for d in repository.disputes_of(session, invoice.id)]
     return _view(
         InvoiceView,
         invoice,
@@ -147,10 +163,66 @@ def invoice_view(session: Session, invoice: InvoiceRow) -> InvoiceView:
         totals=_view(Totals, invoice),
         balance_cents=max(0, remaining),
         overpaid_cents=max(0, -remaining),
+        payer_credit_cents=domain.payer_credit(
+            repository.overpaid_balances(
+                session, invoice.supplier_commune, invoice.customer_commune, but=invoice.id
+            )
+        ),
         credit_notes=[_view(DocumentRef, note) for note in notes],
         payments=[
             payment_view(p, invoice.number) for p in repository.payments_of(session, invoice.id)
         ],
+        payment_order=payment_order_of(invoice),
+        disputes=disputes,
+        disputed_cents=sum(d.amount_cents for d in disputes if d.status == "open"),
+    )
+
+
+def dispute_snapshot(dispute: DisputeRow, invoice: InvoiceRow) -> DisputeSnapshot:
+    return _view(
+        DisputeSnapshot,
+        dispute,
+        dispute_id=dispute.id,
+        invoice_number=invoice.number,
+        supplier_commune=invoice.supplier_commune,
+        customer_commune=invoice.customer_commune,
+    )
+
+
+def dispute_ref(dispute: DisputeRow, invoice: InvoiceRow) -> DisputeRef:
+    return _view(
+        DisputeRef,
+        dispute,
+        invoice_number=invoice.number,
+        supplier_commune=invoice.supplier_commune,
+        customer_commune=invoice.customer_commune,
+    )
+
+
+def credit_note_snapshot(note: CreditNoteRow) -> CreditNoteSnapshot:
+    return _view(CreditNoteSnapshot, note, credit_note_id=note.id)
+
+
+def payment_order_of(invoice: InvoiceRow) -> PaymentOrder | None:
+    if invoice.payment_order_number is None:
+        return None
+    return PaymentOrder(
+        number=invoice.payment_order_number,
+        date=invoice.payment_order_date,
+        recorded_at=invoice.payment_order_recorded_at,
+        recorded_by=invoice.payment_order_recorded_by,
+    )
+
+
+def payment_order_snapshot(invoice: InvoiceRow) -> PaymentOrderSnapshot:
+    return PaymentOrderSnapshot(
+        invoice_id=invoice.id,
+        invoice_number=invoice.number,
+        supplier_commune=invoice.supplier_commune,
+        customer_commune=invoice.customer_commune,
+        number=invoice.payment_order_number,
+        date=invoice.payment_order_date,
+        balance_cents=max(0, domain.balance(invoice)),
     )
 
 
@@ -179,17 +251,25 @@ def payment_view(payment: PaymentRow, invoice_number: str) -> PaymentView:
     return _view(PaymentView, payment, invoice_number=invoice_number, date=payment.payment_date)
 
 
-def payment_snapshot(payment: PaymentRow, invoice: InvoiceRow) -> PaymentSnapshot:
-    return PaymentSnapshot(
+def _moved(model: type[View], payment: PaymentRow, invoice: InvoiceRow, **more: Any) -> View:
+    return model(
         payment_id=payment.id,
         invoice_id=invoice.id,
         invoice_number=invoice.number,
         supplier_commune=invoice.supplier_commune,
         customer_commune=invoice.customer_commune,
         amount_cents=payment.amount_cents,
-        date=payment.payment_date,
         balance_cents=max(0, domain.balance(invoice)),
+        **more,
     )
+
+
+def payment_snapshot(payment: PaymentRow, invoice: InvoiceRow) -> PaymentSnapshot:
+    return _moved(PaymentSnapshot, payment, invoice, date=payment.payment_date)
+
+
+def reversal_snapshot(payment: PaymentRow, invoice: InvoiceRow) -> PaymentReversalSnapshot:
+    return _moved(PaymentReversalSnapshot, payment, invoice, reason=payment.reversal_reason or "")
 
 
 def statement_line_view(session: Session, line: StatementLineRow) -> StatementLineView:
@@ -200,21 +280,78 @@ def statement_line_view(session: Session, line: StatementLineRow) -> StatementLi
     )
 
 
-# -- settlements ------------------------------------------------------------------------
+# -- nettings ---------------------------------------------------------------------------
 
 
-def settlement_view(
-    settlement: SettlementRow,
-    transfers: list[SettlementTransferRow] | list[Transfer],
-    created: bool,
+def netting_view(
+    session: Session,
+    proposal: NettingProposalRow,
+    commune: str | None,
+    today: date,
+    created: bool = False,
+    listed: bool = False,
 ) -> SettlementView:
+    """A netting as a party sees it (`commune`), or all of it (None: an operator); `listed`:
+    without its invoices, which only the netting's own page lists."""
+    invoices = [
+        NettingInvoice(
+            id=r.id,
+            number=r.number,
+            supplier_commune=r.supplier_commune,
+            customer_commune=r.customer_commune,
+            due_date=r.due_date,
+            open_cents=r.open_cents,
+        )
+        for r in ([] if listed else repository.proposal_invoices(session, proposal.id, commune))
+    ]
+    positions, transfers, invoices = domain.seen_by(
+        commune, proposal.positions, proposal.transfers, invoices
+    )
     return _view(
         SettlementView,
-        settlement,
+        proposal,
+        status=domain.netting_status(proposal.status, proposal.deadline, today),
+        created_at=proposal.proposed_at,
         created=created,
+        parties=[
+            _view(NettingParty, party, commune_name=domain.commune_name(party.commune))
+            for party in repository.parties_of(session, proposal.id)
+        ],
+        positions=positions,
+        transfers=transfers,
+        invoices=invoices,
+        invoices_settled=proposal.invoices,
+    )
+
+
+def netting_snapshot(proposal: NettingProposalRow, parties: list[str]) -> NettingSnapshot:
+    return _view(
+        NettingSnapshot,
+        proposal,
+        settlement_id=proposal.id,
+        parties=parties,
+        reason=proposal.closing_reason,
+    )
+
+
+def settlement_snapshot(settlement: SettlementRow, transfers) -> SettlementSnapshot:
+    return _view(
+        SettlementSnapshot,
+        settlement,
+        settlement_id=settlement.id,
         transfers=[_view(Transfer, t) for t in transfers],
     )
 
 
-def settlement_snapshot(view: SettlementView) -> SettlementSnapshot:
-    return _view(SettlementSnapshot, view, settlement_id=view.id)
+def obligation_view(transfer: SettlementTransferRow) -> Obligation:
+    return _view(
+        Obligation,
+        transfer,
+        payer_name=domain.commune_name(transfer.payer),
+        payee_name=domain.commune_name(transfer.payee),
+        status="paid" if transfer.paid_on else "open",
+    )
+
+
+def obligation_snapshot(transfer: SettlementTransferRow) -> ObligationSnapshot:
+    return _view(ObligationSnapshot, transfer, obligation_id=transfer.id)

@@ -1,7 +1,8 @@
 """Billing end to end, through the gateway: Saint-Étienne returns Le Chambon-Feugerolles'
 snowplough with a damage and approves Firminy's urbanist's days; a billing run issues the two
 invoices, their UBL passes the XSD and EN 16931; CAMT.053 statements pay one fully and one
-partly; aging and statements show it; a netting among the three settles in two transfers."""
+partly; aging and statements show it; a netting among the three, once all three accepted it, settles
+in two transfers that stay owed."""
 
 from __future__ import annotations
 
@@ -332,9 +333,22 @@ def test_bookings_and_timesheets_are_invoiced_paid_reported_and_netted(billing_s
         f"{SAINT_ETIENNE}-{year}-000002",
     }
 
-    settled = operator.post(f"{api}/settlements", json={"period": period})
-    assert settled.status_code == 201, settled.text
-    netting = settled.json()
+    # a netting is a proposal: nothing moves until every commune concerned accepted it
+    proposed = operator.post(f"{api}/settlements", json={"period": period})
+    assert proposed.status_code == 201, proposed.text
+    assert proposed.json()["status"] == "proposed"
+    netting_id = proposed.json()["id"]
+    stranger = stack.as_role("finance", SAINT_CHAMOND)
+    assert stranger.get(f"{api}/settlements/{netting_id}").status_code == 404
+    assert stranger.post(f"{api}/settlements/{netting_id}/accept").status_code == 404
+    for commune in (CHAMBON, FIRMINY):
+        accepted = finance[commune].post(f"{api}/settlements/{netting_id}/accept")
+        assert accepted.json()["status"] == "proposed", accepted.text
+    before = finance[SAINT_ETIENNE].get(f"{api}/invoices/{issued[FIRMINY]['id']}").json()
+    assert before["status"] == "partially_paid"
+    last = finance[SAINT_ETIENNE].post(f"{api}/settlements/{netting_id}/accept")
+    assert last.status_code == 200 and last.json()["status"] == "effective", last.text
+    netting = operator.get(f"{api}/settlements/{netting_id}").json()
     positions = {p["commune"]: p["net_cents"] for p in netting["positions"]}
     # Saint-Étienne is owed 40000 + 30000 and owes Firminy 50000; Le Chambon owes 40000
     assert positions == {SAINT_ETIENNE: 20000, FIRMINY: 20000, CHAMBON: -40000}
@@ -345,16 +359,22 @@ def test_bookings_and_timesheets_are_invoiced_paid_reported_and_netted(billing_s
     ]
     assert netting["invoices_settled"] == 3
     replay = operator.post(f"{api}/settlements", json={"period": period})
-    assert replay.status_code == 200 and replay.json()["id"] == netting["id"]
-    assert replay.json()["created"] is False
+    assert replay.status_code == 409  # nothing open is left to net
+    (owed,) = [
+        o
+        for o in finance[CHAMBON].get(f"{api}/obligations").json()["items"]
+        if o["payee"] == SAINT_ETIENNE
+    ]
+    assert (owed["amount_cents"], owed["status"]) == (20000, "open")
 
     received = finance[SAINT_ETIENNE].get(f"{api}/invoices", params={"period": period}).json()
     statuses = {i["number"]: (i["status"], i["balance_cents"]) for i in received["items"]}
     assert statuses[issued[CHAMBON]["number"]] == ("paid", 0)
     assert statuses[issued[FIRMINY]["number"]] == ("settled", 0)
     assert {s for n, s in statuses.items() if n.startswith(SAINT_ETIENNE)} == {("settled", 0)}
+    # what remains is the transfer Le Chambon owes, until it is paid
     aging = finance[SAINT_ETIENNE].get(f"{api}/reports/aging").json()
-    assert aging["rows"] == [] and aging["totals"]["total_cents"] == 0
+    assert [(r["counterparty"], r["total_cents"]) for r in aging["rows"]] == [(CHAMBON, 20000)]
 
     # every invoice and credit note this stack issued passes the XSD and EN 16931
     seen = 0
@@ -399,7 +419,7 @@ def test_a_profile_that_cannot_produce_a_valid_invoice_holds_its_customer_only(b
     # on the finance page first: the run's page says what waits and why, in French
     pages = stack.web_session(f"finance.{SAINT_CHAMOND}@mutualis-demo.fr")
     form = pages.get(f"{stack.url}/finances", timeout=10).text
-    token = form.split('name="csrf" value="')[1].split('"')[0]
+    token = form_token(form)
     shown = pages.post(
         f"{stack.url}/finances/facturation",
         data={"csrf": token, "periode": period},
@@ -428,3 +448,237 @@ def test_a_profile_that_cannot_produce_a_valid_invoice_holds_its_customer_only(b
     again = lender.post(f"{api}/billing/runs", json={"period": period})
     assert again.status_code == 200, again.text
     assert [i["customer_commune"] for i in again.json()["invoices"]] == [ROCHE]
+
+
+def form_token(html: str) -> str:
+    return html.split('name="csrf" value="')[1].split('"')[0]
+
+
+def test_payments_are_checked_reversed_and_ordered_through_the_gateway(billing_stack):
+    """Firminy invoices Saint-Chamond 395.00 €: the API and the pages refuse too much, a
+    date in the future and a double entry (problem+json, nothing recorded); a payment is
+    reversed, and Saint-Chamond's payment order shows on Firminy's invoice."""
+    stack = billing_stack
+    api = f"{stack.url}/api/v1"
+    supplier = stack.as_role("finance", FIRMINY)
+    customer = stack.as_role("finance", SAINT_CHAMOND)
+    approve_timesheet(stack, FIRMINY, SAINT_CHAMOND, "1", 39500, mission="Conseil voirie")
+
+    def issued():
+        run = supplier.post(f"{api}/billing/runs", json={"period": this_period()}).json()
+        return run["invoices"] or None
+
+    (invoice,) = wait_until(issued, timeout=10)
+    assert invoice["customer_commune"] == SAINT_CHAMOND
+    pay = {"invoice_id": invoice["id"], "date": paris_today().isoformat(), "reference": "V1"}
+
+    too_much = supplier.post(f"{api}/payments", json=pay | {"amount_cents": 500000})
+    assert too_much.status_code == 422
+    assert too_much.headers["Content-Type"].startswith("application/problem+json")
+    (error,) = too_much.json()["errors"]
+    # nameko carries an error's details as text: the balance is said, in cents, both ways
+    assert (error["type"], int(error["balance_cents"])) == ("over_balance", 39500)
+    assert "Only 39500 cents are open" in too_much.json()["detail"]
+    tomorrow = (paris_today() + timedelta(days=1)).isoformat()
+    future = supplier.post(f"{api}/payments", json=pay | {"amount_cents": 100, "date": tomorrow})
+    assert future.status_code == 422 and future.json()["errors"][0]["type"] == "future_date"
+    old = supplier.post(f"{api}/payments", json=pay | {"amount_cents": 100, "date": "1990-01-01"})
+    assert old.status_code == 422 and old.json()["errors"][0]["type"] == "before_issue_date"
+
+    first = supplier.post(f"{api}/payments", json=pay | {"amount_cents": 10000})
+    assert first.status_code == 201, first.text
+    twice = supplier.post(f"{api}/payments", json=pay | {"amount_cents": 10000})
+    assert twice.status_code == 409 and twice.json()["duplicate_of"]
+    confirmed = supplier.post(
+        f"{api}/payments", json=pay | {"amount_cents": 10000, "confirm_duplicate": True}
+    )
+    assert confirmed.status_code == 201 and confirmed.json()["balance_cents"] == 19500
+    second = confirmed.json()["payments"][-1]["id"]
+
+    reason = {"reason": "Saisi deux fois"}
+    assert (
+        stack.as_role("finance", CHAMBON)
+        .post(f"{api}/payments/{second}/reverse", json=reason)
+        .status_code
+        == 404
+    )
+    assert customer.post(f"{api}/payments/{second}/reverse", json=reason).status_code == 403
+    reversed_ = supplier.post(f"{api}/payments/{second}/reverse", json=reason)
+    assert reversed_.status_code == 200, reversed_.text
+    assert reversed_.json()["balance_cents"] == 29500
+    again = supplier.post(f"{api}/payments/{second}/reverse", json=reason)
+    assert again.status_code == 409
+
+    order = {"number": "M-2026-118", "date": paris_today().isoformat()}
+    assert (
+        supplier.post(f"{api}/invoices/{invoice['id']}/payment-order", json=order).status_code
+        == 403
+    )
+    ordered = customer.post(f"{api}/invoices/{invoice['id']}/payment-order", json=order)
+    assert ordered.status_code == 200, ordered.text
+    seen = supplier.get(f"{api}/invoices/{invoice['id']}").json()
+    assert seen["payment_order"]["number"] == "M-2026-118"
+    assert [(p["amount_cents"], bool(p["reversed_at"])) for p in seen["payments"]] == [
+        (10000, False),
+        (10000, True),
+    ]
+
+    # the pages: the same rules, in French, and the payment order shown to the supplier
+    pages = stack.web_session(f"finance.{FIRMINY}@mutualis-demo.fr")
+    path = f"{stack.url}/finances/factures/{invoice['id']}"
+    shown = pages.get(path, timeout=10)
+    assert "Mandat de paiement n° <strong>M-2026-118</strong>" in shown.text
+    assert "Annuler ce paiement" in shown.text and "Saisi deux fois" in shown.text
+    refused = pages.post(
+        f"{path}/paiement",
+        data={"csrf": form_token(shown.text), "montant": "5000", "date": paris_today()},
+        timeout=10,
+    )
+    assert refused.status_code == 422
+    assert "Le montant dépasse le reste dû (295,00" in refused.text
+    duplicate = pages.post(
+        f"{path}/paiement",
+        data={
+            "csrf": form_token(shown.text),
+            "montant": "100,00",
+            "date": paris_today(),
+            "reference": "V1",
+        },
+        timeout=10,
+    )
+    assert duplicate.status_code == 409 and "Second paiement identique" in duplicate.text
+    assert len(supplier.get(f"{api}/invoices/{invoice['id']}").json()["payments"]) == 2
+
+
+def test_the_story_of_a_month_between_three_communes(billing_stack):
+    """Le Chambon-Feugerolles, Saint-Étienne and Firminy owe each other for a month.
+    Saint-Étienne contests a damage; Le Chambon proposes a netting; Firminy declines and
+    nothing changes; Le Chambon re-proposes without Firminy's invoices; both accept; one
+    transfer remains, which Saint-Étienne's next bank statement import matches; the damage
+    is credited; an overpayment becomes a credit used on the next invoice."""
+    stack = billing_stack
+    api = f"{stack.url}/api/v1"
+    period = this_period()
+    finance = {c: stack.as_role("finance", c) for c in (CHAMBON, FIRMINY, SAINT_ETIENNE)}
+    operator = stack.login("operator@mutualis-demo.fr")
+
+    def account() -> int:
+        """What Le Chambon owes Saint-Étienne, as Saint-Étienne's statement says it."""
+        answer = finance[SAINT_ETIENNE].get(f"{api}/statements", params={"counterparty": CHAMBON})
+        return answer.json()["closing_balance_cents"]
+
+    before = account()  # what earlier tests left between them
+    return_snowplough(stack)  # Le Chambon lends Saint-Étienne: 840.00 + a 150.00 damage
+    approve_timesheet(stack, SAINT_ETIENNE, CHAMBON, "1", 30000, name="Marc Roux, juriste")
+    approve_timesheet(stack, FIRMINY, CHAMBON, "1", 20000)
+    approve_timesheet(stack, SAINT_ETIENNE, FIRMINY, "1", 10000, name="Marc Roux, juriste")
+
+    def issued():
+        run = operator.post(f"{api}/billing/runs", json={"period": period}).json()["invoices"]
+        return run or None
+
+    found: dict = {}
+    while len(found) < 4:
+        for invoice in wait_until(issued, timeout=15):
+            found[(invoice["supplier_commune"], invoice["customer_commune"])] = invoice
+    snowplough = found[(CHAMBON, SAINT_ETIENNE)]
+    assert snowplough["total_cents"] == 99000
+
+    # Saint-Étienne's manager contests the damage: it is kept out of any netting
+    lines = finance[SAINT_ETIENNE].get(f"{api}/invoices/{snowplough['id']}").json()["lines"]
+    (damage,) = [line["line"] for line in lines if line["kind"] == "damage"]
+    contested = stack.as_role("manager", SAINT_ETIENNE).post(
+        f"{api}/invoices/{snowplough['id']}/disputes",
+        json={"line": damage, "reason": "Rétroviseur déjà fêlé au départ"},
+    )
+    assert contested.status_code == 201, contested.text
+    (dispute,) = contested.json()["disputes"]
+
+    # Le Chambon proposes: its counterparties are asked; Saint-Chamond sees nothing
+    first = finance[CHAMBON].post(f"{api}/settlements", json={"period": period}).json()
+    assert {p["commune"] for p in first["parties"]} == {CHAMBON, SAINT_ETIENNE, FIRMINY}
+    assert snowplough["number"] not in {i["number"] for i in first["invoices"]}
+    stranger = stack.as_role("finance", SAINT_CHAMOND)
+    assert stranger.get(f"{api}/settlements/{first['id']}").status_code == 404
+    declined = finance[FIRMINY].post(
+        f"{api}/settlements/{first['id']}/decline", json={"reason": "Facture à vérifier"}
+    )
+    assert declined.json()["status"] == "declined"
+    still = finance[CHAMBON].get(f"{api}/invoices/{found[(FIRMINY, CHAMBON)]['id']}").json()
+    assert (still["status"], still["balance_cents"]) == ("issued", 20000)
+
+    # re-proposed without Firminy: both accept, one transfer remains
+    second = (
+        finance[CHAMBON]
+        .post(f"{api}/settlements", json={"period": period, "communes": [CHAMBON, SAINT_ETIENNE]})
+        .json()
+    )
+    assert [i["number"] for i in second["invoices"]] == [found[(SAINT_ETIENNE, CHAMBON)]["number"]]
+    assert finance[CHAMBON].post(f"{api}/settlements/{second['id']}/accept").status_code == 200
+    done = finance[SAINT_ETIENNE].post(f"{api}/settlements/{second['id']}/accept").json()
+    assert done["status"] == "effective"
+    (transfer,) = done["transfers"]
+    assert (transfer["payer"], transfer["payee"], transfer["amount_cents"]) == (
+        CHAMBON,
+        SAINT_ETIENNE,
+        30000,
+    )
+
+    # Saint-Étienne's next bank statement shows Le Chambon's transfer: matched
+    chambon_iban = finance[CHAMBON].get(f"{api}/billing/profile").json()["iban"]
+    own_iban = finance[SAINT_ETIENNE].get(f"{api}/billing/profile").json()["iban"]
+    from_chambon = CAMT.replace("FR283000100794C422180000093", chambon_iban).replace(
+        "COMMUNE DE SAINT-ETIENNE", "COMMUNE DU CHAMBON-FEUGEROLLES"
+    )
+    statement = from_chambon.format(
+        id=f"STMT-{uuid.uuid4().hex[:8]}",
+        day=paris_today().isoformat(),
+        account=own_iban,
+        amount="300.00",
+        remittance="VIREMENT DE COMPENSATION",
+    ).encode()
+    imported = finance[SAINT_ETIENNE].post(
+        f"{api}/payments/import", data=statement, headers={"Content-Type": "application/xml"}
+    )
+    assert imported.status_code == 200, imported.text
+    assert len(imported.json()["matched"]) == 1, imported.text
+    (paid,) = [
+        o
+        for o in finance[SAINT_ETIENNE].get(f"{api}/obligations").json()["items"]
+        if o["settlement_id"] == done["settlement_id"]
+    ]
+    assert paid["status"] == "paid"
+
+    # the contested damage is credited; Saint-Étienne pays too much, knowingly
+    answered = finance[CHAMBON].post(
+        f"{api}/invoices/{snowplough['id']}/disputes/{dispute['id']}/resolve",
+        json={"outcome": "credit", "reason": "Constat de départ incomplet"},
+    )
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["balance_cents"] == 84000
+    over = finance[CHAMBON].post(
+        f"{api}/payments",
+        json={
+            "invoice_id": snowplough["id"],
+            "amount_cents": 90000,
+            "date": paris_today().isoformat(),
+            "reference": "MANDAT 2026-77",
+            "overpayment": True,
+        },
+    )
+    assert over.status_code == 201 and over.json()["overpaid_cents"] == 6000
+
+    # the next invoice: the credit pays part of it
+    approve_timesheet(stack, CHAMBON, SAINT_ETIENNE, "1", 10000, name="Léa Blanc, paysagiste")
+
+    def next_invoice():
+        run = finance[CHAMBON].post(f"{api}/billing/runs", json={"period": period}).json()
+        return run["invoices"] or None
+
+    (following,) = wait_until(next_invoice, timeout=15)
+    offered = finance[CHAMBON].get(f"{api}/invoices/{following['id']}").json()
+    assert offered["payer_credit_cents"] == 6000
+    used = finance[CHAMBON].post(f"{api}/invoices/{following['id']}/use-credit")
+    assert used.status_code == 200 and used.json()["balance_cents"] == 4000
+    # of the whole month, Saint-Étienne owes Le Chambon 40.00 more than before, no more
+    assert account() == before - 4000

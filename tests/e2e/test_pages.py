@@ -121,8 +121,15 @@ def test_a_snowplough_is_booked_lent_returned_and_invoiced(stack, browser, story
     lender_finance = sign_in(browser, stack.url, f"finance.{CHAMBON}@mutualis-demo.fr")
     lender_finance.goto("/finances")
     lender_finance.get_by_label("Période (mois)").fill(this_period())
-    lender_finance.get_by_role("button", name="Émettre les factures").click()
-    assert "1 facture émise" in lender_finance.get_by_role("status").first.inner_text()
+    lender_finance.get_by_role("button", name="Voir ce qui serait facturé").click()
+    # the run shows what it would issue first; nothing is issued until confirmed
+    to_issue = lender_finance.locator("tbody tr", has_text="Saint-Étienne").inner_text()
+    assert "990,00" in to_issue
+    lender_finance.get_by_role("button", name="Confirmer et émettre 1 facture").click()
+    notice = lender_finance.get_by_role("status").first.inner_text()
+    assert "La facturation de la période est faite." in notice
+    lender_finance.reload()  # a GET: reloading reads the invoices again, issues nothing
+    assert lender_finance.locator("tbody tr", has_text="Saint-Étienne").count() == 1
 
     buyer = sign_in(browser, stack.url, f"finance.{SAINT_ETIENNE}@mutualis-demo.fr")
     refused_by_buyers_csp = csp_errors(buyer)  # filled as the buyer's pages load
@@ -265,7 +272,7 @@ def test_every_main_page_is_accessible_and_photographed(stack, browser, story):
             page.get_by_role("button", name="Voir le devis").click()
         elif action == "netting":
             page.get_by_label("Période (mois)").fill(this_period())
-            page.get_by_role("button", name="Calculer et enregistrer la compensation").click()
+            page.get_by_role("button", name="Prévisualiser la compensation").click()
         screenshot(page, name)
         violations = axe_violations(page)
         if violations:

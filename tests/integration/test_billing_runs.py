@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from contracts.billing import ChargeKind, profile_blocked
 from contracts.clock import paris_today
-from contracts.errors import Conflict, InvalidInput, NotFound
+from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from infra.messaging_tables import outbox
 from services.billing import domain, repository
 from services.billing.models import ChargeRow, InvoiceLineRow, InvoiceRow, PaymentRow
@@ -137,14 +137,18 @@ def test_statements_pay_by_number_or_amount_and_an_import_twice_records_nothing_
     paid = service.get_invoice(chambon, number["42207"]["id"])
     assert (paid["status"], paid["balance_cents"]) == ("paid", 0)
 
-    # the unknown credit waits for a hand match; paying too much is kept as overpaid
+    # the unknown credit waits for a hand match; paying too much is kept as overpaid, when
+    # the finance officer says so
     (line,) = service.unmatched_payments(chambon)["items"]
     assert line["amount_cents"] == 1234
     service.record_payment(
         chambon, {"invoice_id": number["42218"]["id"], "amount_cents": 59000, "date": str(today)}
     )
+    with pytest.raises(InvalidInput) as refused:
+        service.match_statement_line(chambon, line["id"], {"invoice_id": number["42218"]["id"]})
+    assert refused.value.errors[0]["type"] == "over_balance"
     matched = service.match_statement_line(
-        chambon, line["id"], {"invoice_id": number["42218"]["id"]}
+        chambon, line["id"], {"invoice_id": number["42218"]["id"], "overpayment": True}
     )
     assert matched["status"] == "matched"
     over = service.get_invoice(chambon, number["42218"]["id"])
@@ -208,7 +212,9 @@ def test_a_profile_is_refused_field_by_field(db):
     assert {e["field"] for e in refused.value.errors} == {"siret", "iban", "service_code"}
 
 
-def test_concurrent_settlements_of_a_period_settle_once(db):
+def test_two_nettings_of_the_same_invoices_accepted_at_once_settle_them_once(db):
+    """Two proposals of the same period, every party accepting both at the same moment:
+    one takes effect, the other is void (its invoices were settled), nothing twice."""
     service = billing_service(db)
     today = paris_today()
     period = domain.period_of(today)
@@ -224,19 +230,34 @@ def test_concurrent_settlements_of_a_period_settle_once(db):
         today,
     )
     service.run_billing(OPERATOR, {"period": period})
-    attempts = [eventlet.spawn(service.settle, OPERATOR, {"period": period}) for _ in range(4)]
-    results = [a.wait() for a in attempts]
-    assert sum(r["created"] for r in results) == 1
-    assert len({r["id"] for r in results}) == 1
-    (done,) = [r for r in results if r["created"]]
+    proposals = [service.settle(OPERATOR, {"period": period}) for _ in range(2)]
+    parties = ["42044", "42095", "42218"]
+
+    def accept(proposal_id: str, commune: str):
+        try:
+            return service.accept_settlement(caller(commune, "finance"), proposal_id)
+        except Conflict as exc:
+            return exc
+
+    attempts = [
+        eventlet.spawn(accept, proposal["id"], commune)
+        for commune in parties
+        for proposal in proposals
+    ]
+    for attempt in attempts:
+        attempt.wait()
+    final = [service.get_settlement(OPERATOR, p["id"]) for p in proposals]
+    assert sorted(f["status"] for f in final) == ["effective", "void"]
+    (done,) = [f for f in final if f["status"] == "effective"]
     assert done["invoices_settled"] == 5
     assert len(done["transfers"]) <= len(done["positions"]) - 1
     assert sum(t["amount_cents"] for t in done["transfers"]) == sum(
         p["net_cents"] for p in done["positions"] if p["net_cents"] > 0
     )
     with db.reading() as session:
-        statuses = set(session.scalars(select(InvoiceRow.status)))
-    assert statuses == {"settled"}
+        rows = list(session.scalars(select(InvoiceRow)))
+    assert {r.status for r in rows} == {"settled"}
+    assert all(domain.balance(r) == 0 for r in rows)
 
 
 def test_an_event_charges_each_source_line_once_and_tells_of_each_new_charge(db):
@@ -309,3 +330,30 @@ def test_a_profile_that_cannot_produce_a_valid_invoice_blocks_its_customer_only(
     declare_profiles(db, ["42207"])
     rerun = service.run_billing(caller("42044", "finance"), {"period": period})
     assert [i["customer_commune"] for i in rerun["invoices"]] == ["42207"]
+
+
+def test_a_billing_run_previews_what_it_would_issue_and_stores_nothing(db):
+    service = billing_service(db)
+    today = paris_today()
+    period = domain.period_of(today)
+    add_charges(
+        db, [("42044", "42218", 99000), ("42044", "42218", 1500), ("42044", "42207", 25000)], today
+    )
+    chambon = caller("42044", "finance")
+    preview = service.preview_billing_run(chambon, {"period": period})
+    with db.reading() as session:
+        assert session.scalar(select(func.count()).select_from(InvoiceRow)) == 0
+    assert preview["total_cents"] == 125500
+    run = service.run_billing(chambon, {"period": period})
+    expected = sorted(
+        (i["customer_commune"], i["total_cents"], i["lines"]) for i in run["invoices"]
+    )
+    shown = sorted(
+        (i["customer_commune"], i["total_cents"], i["lines"]) for i in preview["invoices"]
+    )
+    assert shown == expected == [("42207", 25000, 1), ("42218", 100500, 2)]
+    assert service.preview_billing_run(chambon, {"period": period})["invoices"] == []
+    with pytest.raises(InvalidInput):
+        service.preview_billing_run(chambon, {"period": "2999-01"})
+    with pytest.raises(Forbidden):
+        service.preview_billing_run(caller("42044", "manager"), {"period": period})

@@ -519,6 +519,10 @@ def test_a_credit_note_credits_each_line_chosen_with_its_vat_quantity_unit_and_p
         },
     ]
     assert (note["issued_at"], note["issued_by"]) == (NOW, "u")
+    whole = domain.credit_note_columns(
+        invoice, [(line, 10000)], "annulée", date(2027, 1, 4), 8, "u", NOW
+    )
+    assert [(x["quantity"], x["unit"]) for x in whole["lines"]] == [("2", "DAY")]
 
 
 def test_a_declared_profile_is_stored_compacted_with_a_default_legal_name():

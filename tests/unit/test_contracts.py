@@ -271,3 +271,12 @@ def test_an_event_without_its_identity_is_refused(missing):
     del body[missing]
     with pytest.raises(ValueError):
         parse_event(body)
+
+
+def test_every_billing_money_event_is_registered_and_published_by_billing():
+    from contracts.diagram import published_events
+    from contracts.events import event_types
+    from contracts.topology import BILLING_MONEY_EVENTS
+
+    assert set(BILLING_MONEY_EVENTS) <= set(event_types())
+    assert set(BILLING_MONEY_EVENTS) <= set(published_events()["billing"])

@@ -189,8 +189,16 @@ def test_the_statement_of_account_documents_from_as_it_answers_it(doc):
     assert "from" in statement["required"]
 
 
-def test_a_repeated_settlement_documents_its_200(doc):
-    responses = doc["paths"]["/api/v1/settlements"]["post"]["responses"]
-    assert {"200", "201"} <= set(responses)
-    ref = responses["200"]["content"]["application/json"]["schema"]["$ref"]
-    assert ref == responses["201"]["content"]["application/json"]["schema"]["$ref"]
+def test_a_settlement_is_a_proposal_each_party_accepts_or_declines(doc):
+    paths = doc["paths"]
+    proposed = paths["/api/v1/settlements"]["post"]["responses"]
+    assert proposed["201"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/SettlementView"
+    )
+    assert "200" not in proposed  # never again a netting applied at once
+    for action in ("accept", "decline"):
+        assert "post" in paths[f"/api/v1/settlements/{{settlement_id}}/{action}"]
+    assert "post" in paths["/api/v1/settlements/preview"]
+    assert "post" in paths["/api/v1/obligations/{transfer_id}/paid"]
+    status = doc["components"]["schemas"]["NettingStatus"]["enum"]
+    assert set(status) == {"proposed", "effective", "declined", "expired", "void"}

@@ -4,7 +4,7 @@ credited and settled one by one."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Row, func, or_, select
 from sqlalchemy.orm import Session
@@ -141,3 +141,67 @@ def open_invoices_between(session: Session, supplier: str, customer: str) -> lis
             .with_for_update()
         )
     )
+
+
+def overpaid_balances(
+    session: Session, supplier: str, customer: str, but: str | None = None
+) -> list[int]:
+    """Balances of the customer's invoices from the supplier that it overpaid (but one)."""
+    balance = (
+        InvoiceRow.total_cents
+        - InvoiceRow.credited_cents
+        - InvoiceRow.paid_cents
+        - InvoiceRow.settled_cents
+    )
+    stmt = select(balance).where(
+        InvoiceRow.supplier_commune == supplier,
+        InvoiceRow.customer_commune == customer,
+        balance < 0,
+    )
+    if but is not None:
+        stmt = stmt.where(InvoiceRow.id != but)
+    return [int(cents) for cents in session.scalars(stmt)]
+
+
+def set_payment_order(
+    invoice: InvoiceRow, number: str, day: date, user_id: str | None, now: datetime
+) -> None:
+    invoice.payment_order_number = number
+    invoice.payment_order_date = day
+    invoice.payment_order_recorded_at = now
+    invoice.payment_order_recorded_by = user_id
+
+
+def pair_invoices_for_update(session: Session, invoice_id: str) -> tuple[InvoiceRow, list]:
+    """The invoice and its customer's other invoices from its supplier that it overpaid,
+    all locked in id order (as every writer locks invoices); the overpaid ones oldest first."""
+    target = get_invoice(session, invoice_id)
+    balance = (
+        InvoiceRow.total_cents
+        - InvoiceRow.credited_cents
+        - InvoiceRow.paid_cents
+        - InvoiceRow.settled_cents
+    )
+    overpaid_ids = session.scalars(
+        select(InvoiceRow.id).where(
+            InvoiceRow.supplier_commune == target.supplier_commune,
+            InvoiceRow.customer_commune == target.customer_commune,
+            InvoiceRow.id != target.id,
+            balance < 0,
+        )
+    ).all()
+    locked = {
+        row.id: row
+        for row in session.scalars(
+            select(InvoiceRow)
+            .where(InvoiceRow.id.in_([target.id, *overpaid_ids]))
+            .order_by(InvoiceRow.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
+    others = sorted(
+        (locked[i] for i in overpaid_ids if domain.balance(locked[i]) < 0),
+        key=lambda r: (r.issue_date, r.number),
+    )
+    return locked[target.id], others

@@ -1,49 +1,247 @@
-"""Settlements in the billing database: a period's open invoices settled at once, with the
-transfers that carry what compensation leaves and the audit trail of who paid what."""
+"""Nettings in the billing database: proposals and each party's decision, then the
+settlement that takes effect once all accepted, with the transfers it leaves to pay
+(obligations) and the audit trail of which invoice each covers."""
 
 from __future__ import annotations
 
-from sqlalchemy import Row, func, select, update
+from datetime import date, datetime
+
+from sqlalchemy import Row, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from contracts.billing import OPEN_STATUSES, InvoiceStatus
+from contracts.errors import NotFound
 from services.billing import domain
 from services.billing.models import (
     InvoiceRow,
+    NettingInvoiceRow,
+    NettingPartyRow,
+    NettingProposalRow,
     SettlementAllocationRow,
     SettlementRow,
     SettlementTransferRow,
 )
 from services.billing.repository.bulk import bulk_insert
+from services.billing.repository.disputes import undisputed
+
+_OPEN = [s.value for s in OPEN_STATUSES]
+_BALANCE = (
+    InvoiceRow.total_cents
+    - InvoiceRow.credited_cents
+    - InvoiceRow.paid_cents
+    - InvoiceRow.settled_cents
+)
 
 
-def settle_open_invoices(session: Session, period: str) -> list[Row]:
-    """Marks every open invoice of the period settled for what it still owes; returns
-    (customer, due date, number, id, supplier, settled cents) of each.
+def _in_scope(period: str | None, up_to: date | None):
+    return InvoiceRow.period == period if period is not None else InvoiceRow.issue_date <= up_to
 
-    One statement locks, reads and settles what is open (an open invoice was never part of
-    a settlement, so its open amount is all it has left): a concurrent settlement waits,
-    then finds nothing open; a concurrent payment lands wholly before or after."""
-    invoices = InvoiceRow.__table__.c
-    return session.execute(
-        update(InvoiceRow.__table__)
-        .where(
-            invoices.period == period,
-            invoices.status.in_([s.value for s in OPEN_STATUSES]),
-        )
-        .values(
-            settled_cents=invoices.total_cents - invoices.credited_cents - invoices.paid_cents,
-            status=InvoiceStatus.SETTLED.value,
-        )
-        .returning(
-            invoices.customer_commune,
-            invoices.due_date,
-            invoices.number,
-            invoices.id,
-            invoices.supplier_commune,
-            invoices.settled_cents,
+
+def counterparties(
+    session: Session, commune: str, period: str | None, up_to: date | None
+) -> list[str]:
+    """The communes `commune` has open invoices with, in the scope."""
+    rows = session.execute(
+        select(InvoiceRow.supplier_commune, InvoiceRow.customer_commune).where(
+            _in_scope(period, up_to),
+            InvoiceRow.status.in_(_OPEN),
+            or_(InvoiceRow.supplier_commune == commune, InvoiceRow.customer_commune == commune),
         )
     ).all()
+    return sorted({s if c == commune else c for s, c in rows})
+
+
+def open_debts(
+    session: Session, period: str | None, up_to: date | None, communes: set[str] | None
+) -> list[domain.OpenDebt]:
+    """The open, undisputed invoices of the scope between communes taking part (None: all),
+    a debtor's oldest first."""
+    stmt = (
+        select(InvoiceRow.id, InvoiceRow.supplier_commune, InvoiceRow.customer_commune, _BALANCE)
+        .where(_in_scope(period, up_to), InvoiceRow.status.in_(_OPEN), _BALANCE > 0, undisputed())
+        .order_by(InvoiceRow.customer_commune, InvoiceRow.due_date, InvoiceRow.number)
+    )
+    if communes is not None:
+        stmt = stmt.where(
+            InvoiceRow.supplier_commune.in_(sorted(communes)),
+            InvoiceRow.customer_commune.in_(sorted(communes)),
+        )
+    return [domain.OpenDebt(i, s, c, int(cents)) for i, s, c, cents in session.execute(stmt)]
+
+
+def add_proposal(session: Session, proposal: domain.NettingProposal) -> NettingProposalRow:
+    row = NettingProposalRow(**proposal.columns)
+    session.add(row)
+    session.flush()
+    session.execute(
+        NettingPartyRow.__table__.insert(),
+        [{"proposal_id": row.id, "commune": c, "decision": "pending"} for c in proposal.parties],
+    )
+    bulk_insert(
+        session,
+        NettingInvoiceRow.__table__,
+        [
+            {"proposal_id": row.id, "invoice_id": invoice_id, "open_cents": cents}
+            for invoice_id, cents in proposal.invoices
+        ],
+        {"proposal_id": "text", "invoice_id": "text", "open_cents": "bigint"},
+    )
+    return row
+
+
+def get_proposal(
+    session: Session, proposal_id: str, for_update: bool = False
+) -> NettingProposalRow:
+    stmt = select(NettingProposalRow).where(NettingProposalRow.id == proposal_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = session.scalars(stmt).one_or_none()
+    if row is None:
+        raise NotFound("No such settlement")
+    return row
+
+
+def parties_of(session: Session, proposal_id: str) -> list[NettingPartyRow]:
+    return list(
+        session.scalars(
+            select(NettingPartyRow)
+            .where(NettingPartyRow.proposal_id == proposal_id)
+            .order_by(NettingPartyRow.commune)
+        )
+    )
+
+
+def proposals_of(session: Session, commune: str | None) -> list[NettingProposalRow]:
+    """The latest proposals `commune` is party to (None: anyone's), latest first."""
+    stmt = select(NettingProposalRow).order_by(NettingProposalRow.proposed_at.desc()).limit(100)
+    if commune is not None:
+        stmt = stmt.where(
+            NettingProposalRow.id.in_(
+                select(NettingPartyRow.proposal_id).where(NettingPartyRow.commune == commune)
+            )
+        )
+    return list(session.scalars(stmt))
+
+
+def proposal_invoices(session: Session, proposal_id: str, commune: str | None) -> list[Row]:
+    """(id, number, supplier, customer, due date, open cents) of the proposal's invoices
+    that `commune` is party to (None: all)."""
+    stmt = (
+        select(
+            InvoiceRow.id,
+            InvoiceRow.number,
+            InvoiceRow.supplier_commune,
+            InvoiceRow.customer_commune,
+            InvoiceRow.due_date,
+            NettingInvoiceRow.open_cents,
+        )
+        .join(NettingInvoiceRow, NettingInvoiceRow.invoice_id == InvoiceRow.id)
+        .where(NettingInvoiceRow.proposal_id == proposal_id)
+        .order_by(InvoiceRow.number)
+    )
+    if commune is not None:
+        stmt = stmt.where(
+            or_(InvoiceRow.supplier_commune == commune, InvoiceRow.customer_commune == commune)
+        )
+    return list(session.execute(stmt).all())
+
+
+def lock_proposal_invoices(session: Session, proposal_id: str) -> tuple[dict[str, int], list]:
+    """Locks the proposal's invoices in id order, as every writer locks invoices; returns
+    what each owed when proposed, and the invoices as they are now."""
+    rows = session.execute(
+        select(
+            InvoiceRow.id,
+            InvoiceRow.number,
+            InvoiceRow.customer_commune,
+            InvoiceRow.supplier_commune,
+            InvoiceRow.due_date,
+            InvoiceRow.status,
+            InvoiceRow.total_cents,
+            InvoiceRow.credited_cents,
+            InvoiceRow.paid_cents,
+            InvoiceRow.settled_cents,
+            NettingInvoiceRow.open_cents,
+        )
+        .join(NettingInvoiceRow, NettingInvoiceRow.invoice_id == InvoiceRow.id)
+        .where(NettingInvoiceRow.proposal_id == proposal_id)
+        .order_by(InvoiceRow.id)
+        .with_for_update(of=InvoiceRow)
+    ).all()
+    return {r.id: int(r.open_cents) for r in rows}, rows
+
+
+def decide(
+    party: NettingPartyRow,
+    decision: str,
+    user_id: str | None,
+    now: datetime,
+    reason: str | None = None,
+) -> None:
+    party.decision = decision
+    party.decided_at = now
+    party.decided_by = user_id
+    party.reason = reason
+
+
+def close(proposal: NettingProposalRow, status: str, now: datetime, reason: str | None) -> None:
+    proposal.status = status
+    proposal.closed_at = now
+    proposal.closing_reason = reason
+
+
+def pending_with(
+    session: Session, invoice_ids: list[str], but: str | None = None
+) -> list[NettingProposalRow]:
+    """The proposals still waiting that settle any of these invoices, locked (after the
+    invoices: the order every writer takes)."""
+    stmt = (
+        select(NettingProposalRow)
+        .where(
+            NettingProposalRow.status == "proposed",
+            NettingProposalRow.id.in_(
+                select(NettingInvoiceRow.proposal_id).where(
+                    NettingInvoiceRow.invoice_id.in_(invoice_ids)
+                )
+            ),
+        )
+        .order_by(NettingProposalRow.id)
+        .with_for_update()
+    )
+    if but is not None:
+        stmt = stmt.where(NettingProposalRow.id != but)
+    return list(session.scalars(stmt))
+
+
+def pending_sharing_invoices_with(session: Session, proposal_id: str) -> list[NettingProposalRow]:
+    """The other proposals still waiting that settle one of this one's invoices, locked."""
+    mine = select(NettingInvoiceRow.invoice_id).where(NettingInvoiceRow.proposal_id == proposal_id)
+    return pending_with(session, mine, but=proposal_id)  # type: ignore[arg-type]
+
+
+def settle_proposal_invoices(session: Session, proposal_id: str) -> None:
+    """Settles each invoice of the proposal for what it owed when proposed (the caller
+    checked, under lock, that it still owes exactly that)."""
+    invoices = InvoiceRow.__table__.c
+    proposed = (
+        select(NettingInvoiceRow.open_cents)
+        .where(
+            NettingInvoiceRow.proposal_id == proposal_id,
+            NettingInvoiceRow.invoice_id == invoices.id,
+        )
+        .scalar_subquery()
+    )
+    session.execute(
+        update(InvoiceRow.__table__)
+        .where(
+            invoices.id.in_(
+                select(NettingInvoiceRow.invoice_id).where(
+                    NettingInvoiceRow.proposal_id == proposal_id
+                )
+            )
+        )
+        .values(settled_cents=invoices.settled_cents + proposed, status=InvoiceStatus.SETTLED.value)
+    )
 
 
 def next_sequence(session: Session, period: str) -> int:
@@ -54,8 +252,11 @@ def next_sequence(session: Session, period: str) -> int:
     return (last or 0) + 1
 
 
-def add_settlement(session: Session, settlement: domain.Settlement) -> SettlementRow:
-    """Writes a settlement, its transfers and its audit trail."""
+def add_settlement(
+    session: Session, settlement: domain.Settlement, due_date: date
+) -> SettlementRow:
+    """Writes a settlement, its transfers (obligations due on `due_date`) and its audit
+    trail."""
     row = SettlementRow(**settlement.columns)
     session.add(row)
     session.flush()
@@ -69,6 +270,7 @@ def add_settlement(session: Session, settlement: domain.Settlement) -> Settlemen
                 "payer": payer,
                 "payee": payee,
                 "amount_cents": cents,
+                "due_date": due_date,
             }
             for key, payer, payee, cents in settlement.transfers
         ],
@@ -78,6 +280,7 @@ def add_settlement(session: Session, settlement: domain.Settlement) -> Settlemen
             "payer": "text",
             "payee": "text",
             "amount_cents": "bigint",
+            "due_date": "date",
         },
     )
     bulk_insert(
@@ -95,21 +298,17 @@ def add_settlement(session: Session, settlement: domain.Settlement) -> Settlemen
     return row
 
 
-def last_settlement(
-    session: Session, period: str
-) -> tuple[SettlementRow, list[SettlementTransferRow]] | None:
-    """The period's latest settlement and its transfers, largest first."""
-    settlement = session.scalars(
-        select(SettlementRow)
-        .where(SettlementRow.period == period)
-        .order_by(SettlementRow.sequence.desc())
-        .limit(1)
-    ).one_or_none()
-    if settlement is None:
-        return None
-    transfers = session.scalars(
-        select(SettlementTransferRow)
-        .where(SettlementTransferRow.settlement_id == settlement.id)
-        .order_by(SettlementTransferRow.amount_cents.desc(), SettlementTransferRow.payer)
+def awaiting_decision_of(session: Session, commune: str) -> list[NettingProposalRow]:
+    """The proposals still waiting for this commune's decision."""
+    return list(
+        session.scalars(
+            select(NettingProposalRow)
+            .join(NettingPartyRow, NettingPartyRow.proposal_id == NettingProposalRow.id)
+            .where(
+                NettingProposalRow.status == "proposed",
+                NettingPartyRow.commune == commune,
+                NettingPartyRow.decision == "pending",
+            )
+            .order_by(NettingProposalRow.deadline)
+        )
     )
-    return settlement, list(transfers)

@@ -33,10 +33,37 @@ def add_payment(
         statement_line_id=entry.statement_line_id,
         recorded_at=now,
         recorded_by=entry.user_id,
+        overpayment=entry.amount_cents > max(0, domain.balance(invoice)),
     )
     session.add(payment)
     invoice.paid_cents += entry.amount_cents
     return payment
+
+
+def payment_for_update(session: Session, payment_id: str) -> PaymentRow:
+    payment = session.scalars(
+        select(PaymentRow).where(PaymentRow.id == payment_id).with_for_update()
+    ).one_or_none()
+    if payment is None:
+        raise NotFound("No such payment")
+    return payment
+
+
+def reverse_payment(
+    session: Session,
+    payment: PaymentRow,
+    invoice: InvoiceRow,
+    reason: str,
+    user_id: str | None,
+    now: datetime,
+) -> None:
+    """Marks the payment reversed (it stays, with why, who and when); the locked invoice
+    owes its amount again."""
+    payment.reversed_at = now
+    payment.reversed_by = user_id
+    payment.reversal_reason = reason
+    invoice.paid_cents -= payment.amount_cents
+    session.flush()
 
 
 def payments_of(session: Session, invoice_id: str) -> list[PaymentRow]:
@@ -50,7 +77,7 @@ def payments_of(session: Session, invoice_id: str) -> list[PaymentRow]:
 
 
 def payments_of_line(session: Session, line_id: str) -> list[Row]:
-    """(payment, invoice number) of what a statement line paid."""
+    """(payment, invoice number) of what a statement line paid, reversed ones included."""
     return list(
         session.execute(
             select(PaymentRow, InvoiceRow.number)
@@ -58,6 +85,30 @@ def payments_of_line(session: Session, line_id: str) -> list[Row]:
             .where(PaymentRow.statement_line_id == line_id)
             .order_by(PaymentRow.recorded_at)
         ).all()
+    )
+
+
+def standing_payments_of_line(session: Session, line_id: str) -> list[PaymentRow]:
+    """The payments a statement line made that are not reversed, locked, invoices locked
+    in id order first (as every writer locks them)."""
+    invoice_ids = session.scalars(
+        select(PaymentRow.invoice_id).where(
+            PaymentRow.statement_line_id == line_id, PaymentRow.reversed_at.is_(None)
+        )
+    ).all()
+    session.scalars(
+        select(InvoiceRow.id)
+        .where(InvoiceRow.id.in_(sorted(set(invoice_ids))))
+        .order_by(InvoiceRow.id)
+        .with_for_update()
+    ).all()
+    return list(
+        session.scalars(
+            select(PaymentRow)
+            .where(PaymentRow.statement_line_id == line_id, PaymentRow.reversed_at.is_(None))
+            .order_by(PaymentRow.recorded_at)
+            .with_for_update()
+        )
     )
 
 

@@ -1,16 +1,16 @@
 """a billing profile says whether charges under different engagement numbers go on separate
 invoices (the default) or on one (a buyer that requires no engagement number)
 
-Revision ID: 0010
-Revises: 0003
+Revision ID: 0007
+Revises: 0006
 
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0003"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
