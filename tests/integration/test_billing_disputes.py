@@ -164,7 +164,7 @@ def test_a_rejected_claim_keeps_the_invoice_and_a_partial_credit_keeps_the_unit(
     assert rejected["disputes"][0]["status"] == "rejected"
     assert (rejected["balance_cents"], rejected["disputed_cents"]) == (99000, 0)
     assert service.settle(OPERATOR, {"period": invoice["period"]})["invoices_settled"] == 1
-    # a half day credited on a day line: 0.5 DAY
+    # half a day credited on a 2-day line: the line keeps its 2 days, at a lower unit price
     again = service.open_dispute(
         CUSTOMER, invoice["id"], {"line": rental, "reason": "Une demi-journée de panne"}
     )
@@ -176,7 +176,9 @@ def test_a_rejected_claim_keeps_the_invoice_and_a_partial_credit_keeps_the_unit(
         {"outcome": "credit", "reason": "Demi-journée", "amount_cents": 21000},
     )
     note = service.get_credit_note(SUPPLIER, resolved["disputes"][-1]["credit_note_id"])
-    assert [(x["quantity"], x["unit"]) for x in note["lines"]] == [("0.5", "DAY")]
+    assert [(x["quantity"], x["unit"], x["amount_cents"]) for x in note["lines"]] == [
+        ("2", "DAY", 21000)
+    ]
 
 
 def test_both_sides_see_what_to_watch_open_disputes_nettings_and_transfers(db):
