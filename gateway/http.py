@@ -262,6 +262,7 @@ class ApiRoute(HttpEntrypoint):
         idempotent: bool = False,
         description: str = "",
         produces: str = "application/json",
+        also_produces: tuple[str, ...] = (),
         consumes: tuple[str, ...] = (),
         responses: dict[str, dict] | None = None,
         **kwargs,
@@ -279,6 +280,8 @@ class ApiRoute(HttpEntrypoint):
         self.idempotent = idempotent
         self.description = description
         self.produces = produces
+        # other media types the success may be answered in, when asked (e.g. text/csv)
+        self.also_produces = also_produces
         # media types of a body passed as is (bytes), e.g. a bank statement file
         self.consumes = consumes
         # OpenAPI response objects documented over the usual ones (a route's own problems)

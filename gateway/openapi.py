@@ -42,7 +42,9 @@ ERRORS = {
     "404": "Not found, or another commune's private object",
     "409": "Conflict",
     "413": "Body too large",
+    "414": "Request line (path and query) over 8 KB",
     "422": "Invalid input, one entry per field",
+    "431": "A header over 8 KB, or all of them over 64 KB",
     "503": "A service is unavailable; retry later",
 }
 
@@ -121,6 +123,8 @@ def build_openapi(service_cls: type, title: str, version: str) -> dict[str, Any]
             }
         elif route.produces != "application/json":
             success["content"] = {route.produces: {"schema": {"type": "string"}}}
+        for kind in route.also_produces:
+            success.setdefault("content", {})[kind] = {"schema": {"type": "string"}}
         operation["responses"][str(route.status)] = success
         for code, text in ERRORS.items():
             if code == "401" and route.public:

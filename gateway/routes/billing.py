@@ -300,6 +300,7 @@ class BillingRoutes:
         roles=READERS,
         tag=BILLING,
         summary="Statement of account with a counterparty commune (JSON, or CSV)",
+        also_produces=("text/csv",),
         description="Debits raise what the counterparty owes the caller, credits lower it. "
         "`format=csv` (or `Accept: text/csv`) answers CSV.",
     )
@@ -317,6 +318,7 @@ class BillingRoutes:
         roles=READERS,
         tag=BILLING,
         summary="Outstanding amounts per counterparty by days past due (JSON, or CSV)",
+        also_produces=("text/csv",),
         description="Buckets: not yet due, 0–30, 31–60, 61–90 and over 90 days past due.",
     )
     def aging_report(self, request, caller: Caller, query: AgingQuery):

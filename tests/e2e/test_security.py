@@ -17,6 +17,7 @@ from sqlalchemy import text
 from gateway.auth import hash_password, key_id
 from gateway.settings import DEMO_SECRET
 from gateway.users import disable_user
+from tests.e2e.test_gateway_contract import metric
 from tests.e2e.test_listings_flow import SNOWPLOUGH
 
 PASSWORD = "correct horse battery staple"
@@ -231,11 +232,27 @@ def test_an_oversized_header_answers_a_problem_431(stack):
     assert_problem(answer, 431)
 
 
-def test_unknown_api_paths_and_methods_answer_problems(stack):
+def test_an_over_long_request_line_answers_a_problem_414(stack):
+    answer = requests.get(f"{stack.url}/api/v1/listings", params={"q": "a" * 9000})
+    assert_problem(answer, 414)
+
+
+def unrouted_answers(stack, method: str, status: int) -> float:
+    metrics = requests.get(f"{stack.url}/metrics", timeout=10).text
+    labels = {"service": "gateway", "route": "unrouted", "method": method, "status": str(status)}
+    return metric(metrics, "mutualis_http_requests_total", **labels)
+
+
+def test_unknown_api_paths_and_methods_answer_problems_and_are_counted(stack):
+    before = unrouted_answers(stack, "GET", 404), unrouted_answers(stack, "DELETE", 405)
+
     assert_problem(requests.get(f"{stack.url}/api/v1/no-such-thing"), 404)
     wrong_method = requests.delete(f"{stack.url}/api/v1/auth/token")
     assert_problem(wrong_method, 405)
     assert "POST" in wrong_method.headers["Allow"]
+
+    assert unrouted_answers(stack, "GET", 404) >= before[0] + 1
+    assert unrouted_answers(stack, "DELETE", 405) >= before[1] + 1
 
 
 def test_unknown_pages_answer_the_french_error_page(stack):

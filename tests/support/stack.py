@@ -175,7 +175,7 @@ class Stack:
             stderr=subprocess.STDOUT,
         )
 
-    def wait_ready(self, component: str, timeout: float = 30) -> None:
+    def wait_ready(self, component: str, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
         url = f"http://127.0.0.1:{self.ports[component]}/health/ready"
         while time.monotonic() < deadline:
