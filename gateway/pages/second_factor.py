@@ -123,7 +123,7 @@ class SecondFactorPages:
         hidden = {"attente": pending, "suite": web.form.get("suite", "")}
         guard = LoginGuard(self.config, request, user.email, "pages")
         try:
-            guard.check()
+            guard.attempt()
         except TooManyLogins as exc:
             wait = exc.retry_after_seconds
             return Page(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import jwt
@@ -176,6 +177,18 @@ def test_after_five_wrong_passwords_even_the_right_one_waits(stack):
     assert_problem(token_for(stack, client(), email), 429)
     time.sleep(int(refused.headers["Retry-After"]) + 0.2)
     assert token_for(stack, session, email).status_code == 200
+
+
+def test_wrong_passwords_sent_at_once_each_count(stack):
+    email = new_user(stack)
+    guessers = [client() for _ in range(12)]  # each from its own address: the account counts
+    with ThreadPoolExecutor(len(guessers)) as pool:
+        answers = list(
+            pool.map(lambda s: token_for(stack, s, email, "wrong").status_code, guessers)
+        )
+    # 5 free failures, a sixth that makes the next wait 1 s (a seventh if a second passed)
+    assert answers.count(401) in (6, 7), answers
+    assert answers.count(429) == len(guessers) - answers.count(401)
 
 
 def test_one_address_guessing_many_accounts_waits(stack):

@@ -4,6 +4,7 @@ sign-out everywhere, the back-off of failed logins, idempotency keys left in pro
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -119,9 +120,16 @@ def attempts(engine) -> LoginAttempts:
     )
 
 
-def retry_after(guard: LoginAttempts, keys, now: datetime) -> int | None:
+def fail(guard: LoginAttempts, keys, now: datetime) -> None:
+    """A wrong password: the attempt is counted, then found to fail."""
+    guard.attempt(keys, "api", now)
+    guard.failed("api")
+
+
+def refusal(guard: LoginAttempts, keys, now: datetime) -> int | None:
+    """The Retry-After of an attempt made now, or None when it may go on (then it counts)."""
     try:
-        guard.check(keys, "api", now)
+        guard.attempt(keys, "api", now)
     except TooManyLogins as exc:
         return exc.retry_after_seconds
     return None
@@ -132,53 +140,85 @@ def test_five_failures_are_free_then_each_doubles_the_wait(engine):
     keys = keys_of("alice@example.fr", "192.0.2.7")
     now = T0
     for _ in range(5):
-        assert retry_after(guard, keys, now) is None
-        guard.failed(keys, "api", now)
+        fail(guard, keys, now)
     waits = []
     for _ in range(4):
-        guard.failed(keys, "api", now)
-        waits.append(retry_after(guard, keys, now))
+        fail(guard, keys, now)
+        waits.append(refusal(guard, keys, now))
+        now += timedelta(seconds=waits[-1])
     assert waits == [1, 2, 4, 8]
-    assert retry_after(guard, keys, now + timedelta(seconds=8)) is None
+    assert refusal(guard, keys, now) is None
+
+
+def test_an_attempt_counts_before_its_password_is_checked(engine):
+    guard = attempts(engine)
+    keys = keys_of("alice@example.fr", "192.0.2.7")
+    for _ in range(5):
+        fail(guard, keys, T0)
+    guard.attempt(keys, "api", T0)  # a sixth guess, its password still being checked
+    assert refusal(guard, keys, T0) == 1  # a seventh at the same moment waits
+
+
+def test_guesses_at_the_same_time_each_count(engine):
+    guard = attempts(engine)
+    keys = keys_of("alice@example.fr", "192.0.2.7")
+    for _ in range(5):
+        fail(guard, keys, T0)
+    with ThreadPoolExecutor(8) as pool:
+        refusals = list(pool.map(lambda _: refusal(guard, keys, T0), range(8)))
+    assert refusals.count(None) == 1  # the sixth goes on, the others wait for it
+    assert refusals.count(1) == 7
 
 
 def test_the_count_survives_a_restart_and_is_shared_by_replicas(engine, database_url):
     keys = keys_of("alice@example.fr", "192.0.2.7")
     for _ in range(6):
-        attempts(engine).failed(keys, "api", T0)  # a new guard each time: another replica
-    assert retry_after(attempts(make_engine(database_url)), keys, T0) == 1
+        fail(attempts(engine), keys, T0)  # a new guard each time: another replica
+    assert refusal(attempts(make_engine(database_url)), keys, T0) == 1
 
 
 def test_an_account_backs_off_from_any_address_and_an_address_for_any_account(engine):
     guard = attempts(engine)
     for n in range(6):
-        guard.failed(keys_of("alice@example.fr", f"192.0.2.{n}"), "api", T0)
-    assert retry_after(guard, keys_of("alice@example.fr", "198.51.100.1"), T0) == 1
+        fail(guard, keys_of("alice@example.fr", f"192.0.2.{n}"), T0)
+    assert refusal(guard, keys_of("alice@example.fr", "198.51.100.1"), T0) == 1
     for n in range(6):
-        guard.failed(keys_of(f"user{n}@example.fr", "203.0.113.9"), "api", T0)
-    assert retry_after(guard, keys_of("bob@example.fr", "203.0.113.9"), T0) == 1
-    assert retry_after(guard, keys_of("bob@example.fr", "198.51.100.1"), T0) is None
+        fail(guard, keys_of(f"user{n}@example.fr", "203.0.113.9"), T0)
+    assert refusal(guard, keys_of("bob@example.fr", "203.0.113.9"), T0) == 1
+    assert refusal(guard, keys_of("bob@example.fr", "198.51.100.1"), T0) is None
 
 
-def test_a_success_clears_the_account_not_the_address(engine):
+def test_a_success_clears_the_account_and_takes_back_its_own_attempt(engine):
     guard = attempts(engine)
     keys = keys_of("alice@example.fr", "192.0.2.7")
     for _ in range(5):
-        guard.failed(keys, "api", T0)
-    guard.succeeded(keys[0], "api")
-    guard.failed(keys, "api", T0)
-    assert retry_after(guard, keys_of("alice@example.fr", "198.51.100.1"), T0) is None
-    assert retry_after(guard, keys_of("bob@example.fr", "192.0.2.7"), T0) == 1
+        fail(guard, keys, T0)
+    guard.attempt(keys, "api", T0)
+    guard.succeeded(keys, "api")  # the address keeps its 5 failures, not 6
+    fail(guard, keys, T0)  # the address's sixth
+    assert refusal(guard, keys_of("alice@example.fr", "198.51.100.1"), T0) is None
+    assert refusal(guard, keys_of("bob@example.fr", "192.0.2.7"), T0) == 1
+
+
+def test_a_refused_attempt_counts_for_no_key(engine):
+    guard = attempts(engine)
+    for n in range(6):
+        fail(guard, keys_of(f"user{n}@example.fr", "203.0.113.9"), T0)
+    for _ in range(10):  # bob, refused for the address's sake, loses nothing
+        assert refusal(guard, keys_of("bob@example.fr", "203.0.113.9"), T0) == 1
+    for _ in range(5):
+        fail(guard, keys_of("bob@example.fr", "198.51.100.1"), T0)
+    assert refusal(guard, keys_of("bob@example.fr", "198.51.100.2"), T0) is None
 
 
 def test_failures_are_forgotten_after_an_hour_without_one(engine):
     guard = attempts(engine)
     keys = keys_of("alice@example.fr", "192.0.2.7")
     for _ in range(6):
-        guard.failed(keys, "api", T0)
+        fail(guard, keys, T0)
     later = T0 + timedelta(hours=1, seconds=1)
-    guard.failed(keys, "api", later)
-    assert retry_after(guard, keys, later) is None
+    fail(guard, keys, later)
+    assert refusal(guard, keys, later) is None
 
 
 # -- idempotency keys left in progress ---------------------------------------------------
