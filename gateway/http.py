@@ -293,7 +293,9 @@ class ApiRoute(HttpEntrypoint):
         self.settings = settings
         self.tokens = TokenIssuer.from_settings(settings)
         engine = service_engine(self.container.config)
-        self.live_users = live_users(engine, settings.user_check_seconds)
+        self.live_users = live_users(
+            engine, settings.user_check_seconds, settings.exempt_from_second_factor()
+        )
         self.idempotency = IdempotencyStore(engine, settings.idempotency_in_progress_seconds)
 
     # -- the request ------------------------------------------------------------------
@@ -383,12 +385,13 @@ class ApiRoute(HttpEntrypoint):
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("Send an access token: Authorization: Bearer <token>")
         try:
-            caller = self.tokens.verify(token.strip())
+            caller, factor = self.tokens.verify_with_factor(token.strip())
         except InvalidToken:
             raise Unauthenticated("The access token is invalid or expired") from None
-        if not self.live_users.admits(caller):
+        if not self.live_users.admits(caller, factor):
             raise Unauthenticated(
-                "The access token's account is disabled or has changed: ask for a new token"
+                "The access token's account is disabled or has changed (roles, commune or "
+                "second factor): ask for a new token"
             )
         return caller
 

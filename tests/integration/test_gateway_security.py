@@ -87,6 +87,36 @@ def test_a_changed_or_disabled_user_is_refused_within_the_delay(engine):
     assert live.current(alice.user_id) is None
 
 
+def test_a_token_lives_as_long_as_the_second_factor_it_was_issued_with(engine):
+    clock = Clock()
+    live = LiveUsers(engine, 60, clock)
+    alice = add_user(engine, "alice@example.fr", roles="finance")
+    enrolled_at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(User.__table__.update().values(totp_enrolled_at=enrolled_at))
+    factor = int(enrolled_at.timestamp())
+    assert live.admits(alice, factor)
+    assert not live.admits(alice, None)  # a token from before the enrolment
+
+    with engine.begin() as conn:  # reset: the phone was lost
+        conn.execute(User.__table__.update().values(totp_enrolled_at=None))
+    clock.now += 61
+    assert not live.admits(alice, factor)
+
+
+def test_a_user_made_to_enrol_has_their_tokens_refused_until_they_do(engine):
+    clock = Clock()
+    must = {"alice@example.fr"}
+    live = LiveUsers(engine, 60, clock, must_enrol=lambda user: user.email in must)
+    alice = add_user(engine, "alice@example.fr", roles="finance")
+    bob = add_user(engine, "bob@example.fr", roles="finance")
+    assert not live.admits(alice)
+    assert live.admits(bob)
+    must.clear()
+    clock.now += 61
+    assert live.admits(alice)
+
+
 def test_disabling_a_user_ends_their_web_sessions_and_refuses_them_at_once(engine):
     alice = add_user(engine, "alice@example.fr")
     sessions = SessionStore(engine, 3600)
