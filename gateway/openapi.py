@@ -45,7 +45,8 @@ ERRORS = {
     "414": "Request line (path and query) over 8 KB",
     "422": "Invalid input, one entry per field",
     "431": "A header over 8 KB, or all of them over 64 KB",
-    "503": "A service is unavailable; retry later",
+    "503": "A service is unavailable, or has not yet learned what another published a moment "
+    "ago: retry after `Retry-After` seconds when it is given",
 }
 
 
