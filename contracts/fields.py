@@ -115,8 +115,8 @@ def _readable(value: str) -> str:
     return value
 
 
-# titles, names and reasons people read: NFC, something visible, nothing that reorders or
-# hides what is shown
+# titles, names, reasons, descriptions, rules and bios people read: NFC, something visible,
+# nothing that reorders or hides what is shown (tabs and line breaks are text too)
 Text = Annotated[str, AfterValidator(_readable)]
 
 
