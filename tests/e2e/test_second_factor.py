@@ -141,6 +141,24 @@ def test_the_login_page_asks_for_the_code_after_the_password(stack):
     assert not signed_in(stack, thief)
 
 
+def test_a_double_click_on_the_code_signs_in_rather_than_refusing_the_code(stack):
+    session, email = client(), new_user(stack, roles="operator")
+    secret, _, used = enrol_at_sign_in(stack, session, email)
+    browser = client()
+    asked = page_login(stack, browser, email, suite="/finances")
+    twin = client()  # the second click: the same form, before the first answer's cookie
+    twin.cookies.update(browser.cookies)
+    code = code_after(secret, used)
+
+    first = send_code(stack, browser, asked.text, code)
+    second = send_code(stack, twin, asked.text, code)
+
+    for answer in (first, second):
+        assert answer.status_code == 303, answer.text
+        assert answer.headers["Location"] == "/finances"
+    assert signed_in(stack, browser) and signed_in(stack, twin)
+
+
 def test_a_finance_user_may_enrol_from_the_account_page(stack):
     session, email = client(), new_user(stack, roles="finance")
     assert page_login(stack, session, email).status_code == 303
