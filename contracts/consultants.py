@@ -24,7 +24,7 @@ from pydantic_core import PydanticCustomError
 
 from contracts.caller import Role
 from contracts.events import Event, Payload, register
-from contracts.fields import INSEE, Day, Input, Text, within_years
+from contracts.fields import INSEE, AsParty, Day, Input, Text, within_years
 
 HALF = Decimal("0.5")
 LONGEST_PERIOD_DAYS = 366  # an engagement, or a need's period: a year at most
@@ -500,7 +500,7 @@ class TimesheetEntry(TimesheetCorrection):
 class EngagementQuery(Input):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    as_: Literal["borrower", "lender"] | None = Field(default=None, alias="as")
+    as_: AsParty | None = Field(default=None, alias="as")
     status: EngagementStatus | None = None
     consultant_id: str | None = Field(default=None, max_length=36)
     limit: int = Field(default=50, ge=1, le=200)

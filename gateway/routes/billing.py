@@ -35,9 +35,11 @@ from gateway.routes import as_rpc, query_dict
 from gateway.rpc import ServiceRpc
 
 BILLING = "Billing"
+OCTETS = "application/octet-stream"
 READERS = (Role.FINANCE, Role.MANAGER)
 FINANCE = (Role.FINANCE,)
-STATEMENT_TYPES = ("text/csv", "application/xml", "text/xml", "text/plain")
+# the statement's own media types, and any bytes (the service reads CAMT.053 or CSV from them)
+STATEMENT_TYPES = ("text/csv", "application/xml", "text/xml", "text/plain", OCTETS)
 # a netting asked again once nothing is open: the last settlement, not a new one
 SETTLED_ALREADY = {
     "200": {
@@ -251,13 +253,16 @@ class BillingRoutes:
         "POST",
         "/api/v1/payments/import",
         consumes=STATEMENT_TYPES,
+        consumes_documented=(OCTETS,),
         response=ImportResult,
         roles=FINANCE,
         idempotent=True,
         tag=BILLING,
         summary="Import a bank statement (CAMT.053 XML or CSV) and match its credits",
         description="Send the file as the body (`application/xml` for CAMT.053, `text/csv` with "
-        "the columns date, amount, counterparty, iban, remittance, bank_reference). Credits "
+        "the columns date, amount, counterparty, iban, remittance, bank_reference; or either "
+        "as `application/octet-stream`), or as the part `file` of a `multipart/form-data` "
+        "form. Credits "
         "are matched by the invoice number in the remittance, else by exact amount and "
         "paying commune; the others are listed unmatched. A credit already imported is "
         "counted as a duplicate and recorded nothing.",

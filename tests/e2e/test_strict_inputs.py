@@ -155,3 +155,21 @@ def test_a_title_is_stored_in_nfc(stack):
     listing = manager.post(f"{stack.url}/api/v1/listings", json=draft(title=title)).json()
 
     assert listing["title"] == unicodedata.normalize("NFC", title)
+
+
+def test_a_statement_may_come_as_the_file_of_a_multipart_form(stack):
+    finance = stack.session("finance", CHAMBON)
+    statement = camt053(amount="17.31", booked="2026-03-06")
+
+    sent = finance.post(
+        f"{stack.url}/api/v1/payments/import",
+        files={"file": ("releve.xml", statement.encode(), "application/xml")},
+    )
+    no_file = finance.post(
+        f"{stack.url}/api/v1/payments/import",
+        files={"releve": ("releve.xml", statement.encode(), "application/xml")},
+    )
+
+    assert sent.status_code == 200, sent.text
+    assert [line["amount_cents"] for line in sent.json()["unmatched"]] == [1731]
+    assert named(assert_problem(no_file, 422)) == ["file"]
