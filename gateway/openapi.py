@@ -157,8 +157,7 @@ def build_openapi(service_cls: type, title: str, version: str) -> dict[str, Any]
             ],
             "responses": {},
         }
-        if route.description:
-            operation["description"] = route.description
+        operation["description"] = "\n\n".join(filter(None, [route.description, _who_may(route)]))
         if route.query_model is not None:
             operation["parameters"] += _query_parameters(route.query_model, schemas)
         if route.idempotent:
@@ -227,6 +226,21 @@ def build_openapi(service_cls: type, title: str, version: str) -> dict[str, Any]
             },
         },
     }
+
+
+def _who_may(route: ApiRoute) -> str:
+    """Who may call the operation, and whether a retry is safe: said of every operation,
+    new ones included, from the route itself."""
+    if route.public:
+        who = "Anyone, without a token."
+    elif route.roles:
+        who = "A token with the role " + " or ".join(f"`{r.value}`" for r in route.roles) + "."
+    else:
+        who = "Any signed-in user (a token of any role)."
+    if route.idempotent:
+        who += " Send an `Idempotency-Key` to make a retry safe: the same key and body "
+        who += "answer the first answer again."
+    return who
 
 
 def _query_parameters(model: type[BaseModel], schemas: dict) -> list[dict]:

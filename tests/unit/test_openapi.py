@@ -170,6 +170,14 @@ def test_a_conflict_says_what_is_in_the_way(doc):
     assert {"conflicting_period", "conflicts", "current_status"} <= set(extra)
 
 
+def test_every_operation_says_who_may_call_it(doc):
+    for path, method, op in operations(doc):
+        assert op["description"], (path, method)
+    publish = operation(doc, "/api/v1/listings", "post")["description"]
+    assert "`manager`" in publish and "Idempotency-Key" in publish
+    assert "Anyone" in operation(doc, "/api/v1/auth/token", "post")["description"]
+
+
 def test_a_date_only_start_is_said_to_be_a_paris_day(doc):
     assert "Europe/Paris" in doc["info"]["description"]
     request = doc["components"]["schemas"]["BookingRequest"]["properties"]["start"]
