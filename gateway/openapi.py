@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
+from gateway.examples import BODY_EXAMPLES
 from gateway.http import FILE_PART, MULTIPART, ApiRoute
 
 _PATH_PARAM = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_]+)>")
@@ -181,7 +182,12 @@ def build_openapi(service_cls: type, title: str, version: str) -> dict[str, Any]
         if route.body_model is not None:
             operation["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": keys[(route.body_model, "validation")]}},
+                "content": {
+                    "application/json": {
+                        "schema": keys[(route.body_model, "validation")],
+                        **_example_of(route.body_model),
+                    }
+                },
             }
         success: dict[str, Any] = {"description": "OK"}
         if route.response_model is not None and (route.response_model, READ) in keys:
@@ -226,6 +232,11 @@ def build_openapi(service_cls: type, title: str, version: str) -> dict[str, Any]
             },
         },
     }
+
+
+def _example_of(model: type[BaseModel]) -> dict[str, Any]:
+    example = BODY_EXAMPLES.get(model)
+    return {} if example is None else {"example": example}
 
 
 def _who_may(route: ApiRoute) -> str:

@@ -5,6 +5,7 @@ import json
 import openapi_spec_validator
 import pytest
 
+from gateway.examples import BODY_EXAMPLES
 from gateway.service import openapi_document
 
 API_ROUTES = {
@@ -176,6 +177,15 @@ def test_every_operation_says_who_may_call_it(doc):
     publish = operation(doc, "/api/v1/listings", "post")["description"]
     assert "`manager`" in publish and "Idempotency-Key" in publish
     assert "Anyone" in operation(doc, "/api/v1/auth/token", "post")["description"]
+
+
+def test_every_body_has_an_example_the_api_accepts(doc):
+    for path, method, op in operations(doc):
+        media = op.get("requestBody", {}).get("content", {}).get("application/json")
+        if media is not None:
+            assert "example" in media, (path, method)
+    for model, example in BODY_EXAMPLES.items():
+        model.model_validate(example)  # a ValidationError names the model and the field
 
 
 def test_a_date_only_start_is_said_to_be_a_paris_day(doc):
