@@ -95,26 +95,40 @@ class LoginAttempts:
             return 0.0
         return min(self.max_backoff, self.backoff * 2 ** min(failures - self.free - 1, 40))
 
-    def attempt(self, keys: Iterable[str], via: str, now: datetime | None = None) -> None:
+    def attempt(self, keys: Iterable[str], via: str, now: datetime | None = None) -> dict[str, int]:
         """Counts an attempt as a failure of each key before the password is even looked at
         (two guesses at once both count: neither can pass while the other is checked), or
         raises TooManyLogins, counting nothing, while any key must wait (the right password
-        waits as well). `succeeded` takes the count back."""
+        waits as well). Returns each key's count; `succeeded` takes the attempt back."""
         now = now or clock.now()
-        claimed: list[str] = []
+        claimed: dict[str, int] = {}
         try:
             for key in keys:
-                self._claim(key, now)
-                claimed.append(key)
+                claimed[key] = self._claim(key, now)
         except TooManyLogins:
             for key in claimed:
                 self._release(key)
             LOGIN_ATTEMPTS.labels(via, "throttled").inc()
             raise
+        return claimed
 
-    def failed(self, via: str) -> None:
-        """The attempt failed: it was counted when it began."""
+    def failed(self, counts: dict[str, int], via: str, now: datetime | None = None) -> None:
+        """The attempt failed (it was counted when it began): a key past its free failures
+        waits from now, the end of the attempt (the password's check may take a while)."""
+        now = now or clock.now()
         LOGIN_ATTEMPTS.labels(via, "failure").inc()
+        for key, failures in counts.items():
+            delay = self.delay_after(failures)
+            if delay:
+                log.warning(
+                    "failed logins: %s waits %.0f s after %d failures", key, delay, failures
+                )
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        update(LoginFailures)
+                        .where(LoginFailures.key == key)
+                        .values(blocked_until=now + timedelta(seconds=delay))
+                    )
 
     def succeeded(self, keys: tuple[str, str], via: str) -> None:
         """The account's count starts again; the address's loses this attempt only (a guesser
@@ -125,7 +139,7 @@ class LoginAttempts:
             conn.execute(delete(LoginFailures).where(LoginFailures.key == account))
         self._release(address)
 
-    def _claim(self, key: str, now: datetime) -> None:
+    def _claim(self, key: str, now: datetime) -> int:
         """One more failure for the key unless it must wait, and from the count, how long the
         next attempt waits — in one transaction holding the row, so that replicas and
         concurrent requests count one after the other. A count without a failure for
@@ -147,14 +161,12 @@ class LoginAttempts:
         with self.engine.begin() as conn:
             failures = conn.execute(bump).scalar()
             if failures is not None:
+                # past the free ones, no other attempt goes on while this one is checked
                 delay = self.delay_after(failures)
                 if delay:
-                    log.warning(
-                        "failed logins: %s waits %.0f s after %d failures", key, delay, failures
-                    )
                     until = now + timedelta(seconds=delay)
                     conn.execute(update(LoginFailures).where(row).values(blocked_until=until))
-                return
+                return failures
             stored = conn.execute(select(LoginFailures.blocked_until).where(row)).first()
         if stored is not None and stored.blocked_until is not None:
             raise TooManyLogins(max(1, math.ceil((stored.blocked_until - now).total_seconds())))
@@ -166,7 +178,8 @@ class LoginAttempts:
                     )
                 )
         except IntegrityError:  # another attempt counted the first failure at the same time
-            self._claim(key, now)
+            return self._claim(key, now)
+        return 1
 
     def _release(self, key: str) -> None:
         """Takes back an attempt counted by `_claim` that was no failure (it succeeded, or
@@ -192,12 +205,13 @@ class LoginGuard:
         )
         self.keys = keys_of(email, address)
         self.via = via
+        self.counts: dict[str, int] = {}  # each key's count, from the attempt
 
     def attempt(self) -> None:
-        self.attempts.attempt(self.keys, self.via)
+        self.counts = self.attempts.attempt(self.keys, self.via)
 
     def failed(self) -> None:
-        self.attempts.failed(self.via)
+        self.attempts.failed(self.counts, self.via)
 
     def succeeded(self) -> None:
         self.attempts.succeeded(self.keys, self.via)

@@ -152,8 +152,7 @@ def attempts(engine) -> LoginAttempts:
 
 def fail(guard: LoginAttempts, keys, now: datetime) -> None:
     """A wrong password: the attempt is counted, then found to fail."""
-    guard.attempt(keys, "api", now)
-    guard.failed("api")
+    guard.failed(guard.attempt(keys, "api", now), "api", now)
 
 
 def refusal(guard: LoginAttempts, keys, now: datetime) -> int | None:
@@ -187,6 +186,16 @@ def test_an_attempt_counts_before_its_password_is_checked(engine):
         fail(guard, keys, T0)
     guard.attempt(keys, "api", T0)  # a sixth guess, its password still being checked
     assert refusal(guard, keys, T0) == 1  # a seventh at the same moment waits
+
+
+def test_the_wait_runs_from_the_failure_not_from_the_attempt(engine):
+    guard = attempts(engine)
+    keys = keys_of("alice@example.fr", "192.0.2.7")
+    for _ in range(5):
+        fail(guard, keys, T0)
+    counts = guard.attempt(keys, "api", T0)  # the sixth, its password checked for 3 s
+    guard.failed(counts, "api", T0 + timedelta(seconds=3))
+    assert refusal(guard, keys, T0 + timedelta(seconds=3.5)) == 1
 
 
 def test_guesses_at_the_same_time_each_count(engine):
