@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from contracts.caller import Role
 from contracts.emergencies import EmergencyView, Need
 from contracts.events import Event, Payload, register
-from contracts.fields import DateOrInstant, Input
+from contracts.fields import AsParty, DateOrInstant, Input
 
 
 class BookingStatus(StrEnum):
@@ -134,7 +134,7 @@ class ReturnReport(Condition):
 class BookingQuery(Input):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    as_: Literal["borrower", "lender"] | None = Field(default=None, alias="as")
+    as_: AsParty | None = Field(default=None, alias="as")
     status: BookingStatus | None = None
     listing_id: str | None = None
     limit: int = Field(default=50, ge=1, le=200)

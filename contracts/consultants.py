@@ -24,7 +24,7 @@ from pydantic_core import PydanticCustomError
 
 from contracts.caller import Role
 from contracts.events import Event, Payload, register
-from contracts.fields import INSEE, Day, Input, Text, within_years
+from contracts.fields import INSEE, AsParty, Day, Input, Text, within_years
 
 HALF = Decimal("0.5")
 LONGEST_PERIOD_DAYS = 366  # an engagement, or a need's period: a year at most
@@ -91,7 +91,7 @@ class ConsultantTerms(Input):
     name: Text = Field(min_length=2, max_length=120)
     title: Text = Field(min_length=3, max_length=160)
     skills: Skills = Field(min_length=1)
-    bio: str = Field(default="", max_length=5000)
+    bio: Text = Field(default="", max_length=5000)
     languages: Languages = Field(default_factory=lambda: ["fr"])
     day_rate_cents: Cents = Field(ge=0, le=10_000_000)
     currency: Literal["EUR"] = "EUR"
@@ -112,7 +112,7 @@ class ConsultantChanges(Input):
     name: Text | None = Field(default=None, min_length=2, max_length=120)
     title: Text | None = Field(default=None, min_length=3, max_length=160)
     skills: Skills | None = Field(default=None, min_length=1)
-    bio: str | None = Field(default=None, max_length=5000)
+    bio: Text | None = Field(default=None, max_length=5000)
     languages: Languages | None = None
     day_rate_cents: Cents | None = Field(default=None, ge=0, le=10_000_000)
     max_days_per_month: int | None = Field(default=None, ge=1, le=23)
@@ -503,7 +503,7 @@ class TimesheetEntry(TimesheetCorrection):
 class EngagementQuery(Input):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    as_: Literal["borrower", "lender"] | None = Field(default=None, alias="as")
+    as_: AsParty | None = Field(default=None, alias="as")
     status: EngagementStatus | None = None
     consultant_id: str | None = Field(default=None, max_length=36)
     limit: int = Field(default=50, ge=1, le=200)

@@ -6,7 +6,7 @@ import unicodedata
 import uuid
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import PydanticCustomError
+from typing_extensions import TypeAliasType
 
 
 def is_uuid(value: Any) -> bool:
@@ -115,17 +116,28 @@ def _readable(value: str) -> str:
     return value
 
 
-# titles, names and reasons people read: NFC, something visible, nothing that reorders or
-# hides what is shown
+# titles, names, reasons, descriptions, rules and bios people read: NFC, something visible,
+# nothing that reorders or hides what is shown (tabs and line breaks are text too)
 Text = Annotated[str, AfterValidator(_readable)]
 
+
+# which side of a loan or an engagement a list is read from (one named enum in the API)
+AsParty = TypeAliasType("AsParty", Literal["borrower", "lender"])
 
 # a commune's INSEE code: five characters, Corsica's 2A/2B included
 INSEE = r"^(\d[0-9AB]\d{3})$"
 
 Day = Annotated[date, BeforeValidator(iso_written), AfterValidator(within_years)]
 Instant = Annotated[AwareDatetime, BeforeValidator(iso_written), AfterValidator(within_years)]
-DateOrInstant = Annotated[AwareDatetime | date, WrapValidator(_date_or_instant)]
+# a date is a day as Paris lives it: it starts at 00:00 Europe/Paris (the day before at 23:00
+# UTC in winter, 22:00 in summer), whatever the caller's own time zone
+PARIS_DAY = (
+    "A date (YYYY-MM-DD) is a day in Europe/Paris: it begins at 00:00 Paris time (23:00 UTC "
+    "the day before in winter, 22:00 in summer); or an ISO 8601 datetime with its offset"
+)
+DateOrInstant = Annotated[
+    AwareDatetime | date, WrapValidator(_date_or_instant), Field(description=PARIS_DAY)
+]
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -5,6 +5,7 @@ from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from typing_extensions import TypeAliasType
 
 from contracts.events import Event, Payload, register
 from contracts.fields import INSEE, DateOrInstant, Input, Instant, Text
@@ -42,7 +43,8 @@ class ListingStatus(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
-Category = Literal[tuple(CATEGORIES)]  # type: ignore[valid-type]
+# named once in the API's components: a listing's own category types a search's filter
+Category = TypeAliasType("Category", Literal[tuple(CATEGORIES)])  # type: ignore[misc]
 Cents = int
 # a year in hours: a longer minimum or maximum loan is a typo
 MAX_DURATION = 8784
@@ -52,7 +54,7 @@ class ListingTerms(Input):
     """The fields a manager may set and later change; every one is optional on edit."""
 
     title: Text = Field(min_length=3, max_length=120)
-    description: str = Field(default="", max_length=5000)
+    description: Text = Field(default="", max_length=5000)
     category: Category
     kind: Kind
     pricing_unit: PricingUnit
@@ -83,7 +85,7 @@ class ListingTerms(Input):
         le=100_000_000,
         description="charged at return for each started day (Europe/Paris) after the end",
     )
-    rules: str = Field(default="", max_length=5000)
+    rules: Text = Field(default="", max_length=5000)
     auto_approve_in_emergencies: bool = Field(
         default=False,
         description="during a declared emergency, urgent requests granted by the allocation "
@@ -107,7 +109,7 @@ class ListingChanges(Input):
     """A partial edit: only the fields sent change."""
 
     title: Text | None = Field(default=None, min_length=3, max_length=120)
-    description: str | None = Field(default=None, max_length=5000)
+    description: Text | None = Field(default=None, max_length=5000)
     category: Category | None = None
     kind: Kind | None = None
     pricing_unit: PricingUnit | None = None
@@ -123,7 +125,7 @@ class ListingChanges(Input):
     late_cancellation_fee_cents: Cents | None = Field(default=None, ge=0, le=100_000_000)
     early_pickup: bool | None = None
     late_fee_per_day_cents: Cents | None = Field(default=None, ge=0, le=100_000_000)
-    rules: str | None = Field(default=None, max_length=5000)
+    rules: Text | None = Field(default=None, max_length=5000)
     auto_approve_in_emergencies: bool | None = None
 
 

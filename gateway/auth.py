@@ -68,7 +68,9 @@ class TokenIssuer:
             settings.token_previous_secret,
         )
 
-    def issue(self, caller: Caller) -> str:
+    def issue(self, caller: Caller, factor: int | None = None) -> str:
+        """A token for `caller`; `factor` names the second factor the user had then (see
+        users.factor_of): the token dies with it."""
         now = int(clock.now().timestamp())
         claims = {
             "sub": caller.user_id,
@@ -79,10 +81,15 @@ class TokenIssuer:
             "iat": now,
             "exp": now + self.ttl_seconds,
             "jti": uuid.uuid4().hex,
+            "factor": factor,
         }
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM, headers={"kid": self.kid})
 
     def verify(self, token: str) -> Caller:
+        return self.verify_with_factor(token)[0]
+
+    def verify_with_factor(self, token: str) -> tuple[Caller, int | None]:
+        """The token's caller and the second factor its user had when it was issued."""
         try:
             secret = self.keys.get(jwt.get_unverified_header(token).get("kid"))
             if secret is None:
@@ -95,10 +102,14 @@ class TokenIssuer:
                 issuer=self.issuer,
                 options={"require": ["exp", "iat", "sub", "aud", "iss"]},
             )
-            return Caller(
+            caller = Caller(
                 user_id=claims["sub"],
                 commune=claims["commune"],
                 roles=frozenset(Role(r) for r in claims["roles"]),
             )
+            factor = claims.get("factor")
+            if factor is not None and not isinstance(factor, int):
+                raise InvalidToken("the token's factor is not a number")
+            return caller, factor
         except (jwt.PyJWTError, KeyError, ValueError, TypeError, AttributeError) as exc:
             raise InvalidToken(str(exc)) from None

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import re
@@ -27,6 +28,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import MethodNotAllowed as NoSuchMethod
+from werkzeug.formparser import FormDataParser
 from werkzeug.wrappers import Request, Response
 
 from contracts import clock
@@ -262,7 +264,9 @@ class ApiRoute(HttpEntrypoint):
         idempotent: bool = False,
         description: str = "",
         produces: str = "application/json",
+        also_produces: tuple[str, ...] = (),
         consumes: tuple[str, ...] = (),
+        consumes_documented: tuple[str, ...] = (),
         responses: dict[str, dict] | None = None,
         **kwargs,
     ):
@@ -279,8 +283,13 @@ class ApiRoute(HttpEntrypoint):
         self.idempotent = idempotent
         self.description = description
         self.produces = produces
+        # other media types the success may be answered in, when asked (e.g. text/csv)
+        self.also_produces = also_produces
         # media types of a body passed as is (bytes), e.g. a bank statement file
         self.consumes = consumes
+        # those the OpenAPI document names (default: all), e.g. only application/octet-stream
+        # where the others are its synonyms that code generators cannot type
+        self.consumes_documented = consumes_documented or consumes
         # OpenAPI response objects documented over the usual ones (a route's own problems)
         self.responses = responses or {}
 
@@ -290,7 +299,9 @@ class ApiRoute(HttpEntrypoint):
         self.settings = settings
         self.tokens = TokenIssuer.from_settings(settings)
         engine = service_engine(self.container.config)
-        self.live_users = live_users(engine, settings.user_check_seconds)
+        self.live_users = live_users(
+            engine, settings.user_check_seconds, settings.exempt_from_second_factor()
+        )
         self.idempotency = IdempotencyStore(engine, settings.idempotency_in_progress_seconds)
 
     # -- the request ------------------------------------------------------------------
@@ -337,8 +348,12 @@ class ApiRoute(HttpEntrypoint):
         if self.query_model is not None:
             kwargs["query"] = self._validate(self.query_model, request.args.to_dict(), "query")
         if self.consumes:
-            if request.mimetype not in self.consumes:
-                raise UnsupportedMediaType("Send the body as " + " or ".join(self.consumes))
+            if request.mimetype == MULTIPART:
+                raw = uploaded_file(raw, request)
+            elif request.mimetype not in self.consumes:
+                raise UnsupportedMediaType(
+                    "Send the body as " + " or ".join((*self.consumes, MULTIPART))
+                )
             kwargs["body"] = raw
         if self.body_model is not None:
             if raw.strip() and request.mimetype not in ("application/json", ""):
@@ -380,12 +395,13 @@ class ApiRoute(HttpEntrypoint):
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("Send an access token: Authorization: Bearer <token>")
         try:
-            caller = self.tokens.verify(token.strip())
+            caller, factor = self.tokens.verify_with_factor(token.strip())
         except InvalidToken:
             raise Unauthenticated("The access token is invalid or expired") from None
-        if not self.live_users.admits(caller):
+        if not self.live_users.admits(caller, factor):
             raise Unauthenticated(
-                "The access token's account is disabled or has changed: ask for a new token"
+                "The access token's account is disabled or has changed (roles, commune or "
+                "second factor): ask for a new token"
             )
         return caller
 
@@ -412,6 +428,34 @@ class ApiRoute(HttpEntrypoint):
                 error["in"] = where
             raise InvalidInput(f"The {where} has invalid fields", errors) from None
         return valid
+
+
+MULTIPART = "multipart/form-data"
+# the part of a multipart body that holds the file (as generated clients and browsers send it)
+FILE_PART = "file"
+
+
+def uploaded_file(raw: bytes, request: Request) -> bytes:
+    """The `file` part of a multipart/form-data body already read (within the body limit)."""
+    try:
+        _, _, files = FormDataParser().parse(
+            io.BytesIO(raw), MULTIPART, len(raw), request.mimetype_params
+        )
+    except ValueError as exc:
+        raise MalformedBody(f"The multipart body is unreadable: {exc}") from None
+    part = files.get(FILE_PART)
+    if part is None:
+        raise InvalidInput(
+            "The multipart body has no file",
+            [
+                {
+                    "field": FILE_PART,
+                    "message": "send the file as the part 'file'",
+                    "type": "missing",
+                }
+            ],
+        )
+    return part.read()
 
 
 def json_of(raw: bytes) -> Any:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from prometheus_client import Counter
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -95,25 +95,29 @@ class LoginAttempts:
             return 0.0
         return min(self.max_backoff, self.backoff * 2 ** min(failures - self.free - 1, 40))
 
-    def check(self, keys: Iterable[str], via: str, now: datetime | None = None) -> None:
-        """Raises TooManyLogins while any of the keys must wait, before the password is even
-        looked at (the right password waits as well)."""
+    def attempt(self, keys: Iterable[str], via: str, now: datetime | None = None) -> dict[str, int]:
+        """Counts an attempt as a failure of each key before the password is even looked at
+        (two guesses at once both count: neither can pass while the other is checked), or
+        raises TooManyLogins, counting nothing, while any key must wait (the right password
+        waits as well). Returns each key's count; `succeeded` takes the attempt back."""
         now = now or clock.now()
-        with self.engine.connect() as conn:
-            until = conn.execute(
-                select(func.max(LoginFailures.blocked_until)).where(
-                    LoginFailures.key.in_(list(keys)), LoginFailures.blocked_until > now
-                )
-            ).scalar()
-        if until is not None:
+        claimed: dict[str, int] = {}
+        try:
+            for key in keys:
+                claimed[key] = self._claim(key, now)
+        except TooManyLogins:
+            for key in claimed:
+                self._release(key)
             LOGIN_ATTEMPTS.labels(via, "throttled").inc()
-            raise TooManyLogins(max(1, math.ceil((until - now).total_seconds())))
+            raise
+        return claimed
 
-    def failed(self, keys: Iterable[str], via: str, now: datetime | None = None) -> None:
+    def failed(self, counts: dict[str, int], via: str, now: datetime | None = None) -> None:
+        """The attempt failed (it was counted when it began): a key past its free failures
+        waits from now, the end of the attempt (the password's check may take a while)."""
         now = now or clock.now()
         LOGIN_ATTEMPTS.labels(via, "failure").inc()
-        for key in keys:
-            failures = self._count(key, now)
+        for key, failures in counts.items():
             delay = self.delay_after(failures)
             if delay:
                 log.warning(
@@ -126,19 +130,25 @@ class LoginAttempts:
                         .values(blocked_until=now + timedelta(seconds=delay))
                     )
 
-    def succeeded(self, account_key: str, via: str) -> None:
-        """The account's count starts again; the address's does not (a guesser could reset it
-        with an account of their own)."""
+    def succeeded(self, keys: tuple[str, str], via: str) -> None:
+        """The account's count starts again; the address's loses this attempt only (a guesser
+        could reset it with an account of their own)."""
         LOGIN_ATTEMPTS.labels(via, "success").inc()
+        account, address = keys
         with self.engine.begin() as conn:
-            conn.execute(delete(LoginFailures).where(LoginFailures.key == account_key))
+            conn.execute(delete(LoginFailures).where(LoginFailures.key == account))
+        self._release(address)
 
-    def _count(self, key: str, now: datetime) -> int:
-        """One more failure for the key, in one statement (replicas count together); a count
-        without a failure for `memory` starts again."""
+    def _claim(self, key: str, now: datetime) -> int:
+        """One more failure for the key unless it must wait, and from the count, how long the
+        next attempt waits — in one transaction holding the row, so that replicas and
+        concurrent requests count one after the other. A count without a failure for
+        `memory` starts again."""
+        row = LoginFailures.key == key
+        free = or_(LoginFailures.blocked_until.is_(None), LoginFailures.blocked_until <= now)
         bump = (
             update(LoginFailures)
-            .where(LoginFailures.key == key)
+            .where(row, free)
             .values(
                 failures=case(
                     (LoginFailures.last_failed_at < now - self.memory, 1),
@@ -151,7 +161,15 @@ class LoginAttempts:
         with self.engine.begin() as conn:
             failures = conn.execute(bump).scalar()
             if failures is not None:
+                # past the free ones, no other attempt goes on while this one is checked
+                delay = self.delay_after(failures)
+                if delay:
+                    until = now + timedelta(seconds=delay)
+                    conn.execute(update(LoginFailures).where(row).values(blocked_until=until))
                 return failures
+            stored = conn.execute(select(LoginFailures.blocked_until).where(row)).first()
+        if stored is not None and stored.blocked_until is not None:
+            raise TooManyLogins(max(1, math.ceil((stored.blocked_until - now).total_seconds())))
         try:
             with self.engine.begin() as conn:
                 conn.execute(
@@ -159,10 +177,19 @@ class LoginAttempts:
                         key=key, failures=1, last_failed_at=now, blocked_until=None
                     )
                 )
-            return 1
-        except IntegrityError:  # another replica counted the first failure at the same time
-            with self.engine.begin() as conn:
-                return conn.execute(bump).scalar()
+        except IntegrityError:  # another attempt counted the first failure at the same time
+            return self._claim(key, now)
+        return 1
+
+    def _release(self, key: str) -> None:
+        """Takes back an attempt counted by `_claim` that was no failure (it succeeded, or
+        another key made it wait): the key was not waiting when it was counted."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(LoginFailures)
+                .where(LoginFailures.key == key, LoginFailures.failures > 0)
+                .values(failures=LoginFailures.failures - 1, blocked_until=None)
+            )
 
 
 class LoginGuard:
@@ -178,15 +205,16 @@ class LoginGuard:
         )
         self.keys = keys_of(email, address)
         self.via = via
+        self.counts: dict[str, int] = {}  # each key's count, from the attempt
 
-    def check(self) -> None:
-        self.attempts.check(self.keys, self.via)
+    def attempt(self) -> None:
+        self.counts = self.attempts.attempt(self.keys, self.via)
 
     def failed(self) -> None:
-        self.attempts.failed(self.keys, self.via)
+        self.attempts.failed(self.counts, self.via)
 
     def succeeded(self) -> None:
-        self.attempts.succeeded(self.keys[0], self.via)
+        self.attempts.succeeded(self.keys, self.via)
 
 
 def authenticate_slowly(
@@ -198,7 +226,7 @@ def authenticate_slowly(
     backs off too). Counts the failure or clears the account's count. `via` is api or
     pages."""
     guard = LoginGuard(config, request, email, via)
-    guard.check()
+    guard.attempt()
     with db.reading() as session:
         user: User | None = authenticate(session, email, password)
     if user is not None:

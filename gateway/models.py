@@ -33,6 +33,10 @@ class User(Base):
     totp_enrolled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     # the time step of the last code accepted: that code, and any older one, is refused
     totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # the digest of the pending sign-in (password given, code asked) a code last completed,
+    # and when: the same form sent again at once (a double click) signs the browser in again
+    last_sign_in_proof: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class IdempotencyRecord(Base):

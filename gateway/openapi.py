@@ -6,12 +6,14 @@ import re
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-from gateway.http import ApiRoute
+from gateway.examples import BODY_EXAMPLES
+from gateway.http import FILE_PART, MULTIPART, ApiRoute
 
 _PATH_PARAM = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_]+)>")
 REF = "#/components/schemas/{model}"
+READ = "serialization"
 
 PROBLEM_SCHEMA = {
     "type": "object",
@@ -35,16 +37,75 @@ PROBLEM_SCHEMA = {
     },
     "required": ["type", "title", "status", "detail", "errors"],
 }
+# a 409 says what is in the way: the period taken, a series' occurrences that clash, or the
+# status that refuses the action
+CONFLICT_SCHEMA = {
+    "allOf": [
+        {"$ref": REF.format(model="Problem")},
+        {
+            "type": "object",
+            "properties": {
+                "conflicting_period": {
+                    "type": "object",
+                    "properties": {
+                        "start": {"type": "string", "format": "date-time"},
+                        "end": {"type": "string", "format": "date-time"},
+                    },
+                    "required": ["start", "end"],
+                },
+                "conflicts": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "start": {"type": "string", "format": "date-time"},
+                            "end": {"type": "string", "format": "date-time"},
+                            "detail": {"type": "string"},
+                        },
+                        "required": ["start", "end", "detail"],
+                    },
+                },
+                "current_status": {"type": "string"},
+                "rule": {"type": "string"},
+            },
+        },
+    ]
+}
 ERRORS = {
     "400": "Malformed request",
     "401": "Missing or invalid token",
     "403": "Missing role",
     "404": "Not found, or another commune's private object",
-    "409": "Conflict",
+    "409": "Conflict: the slot taken (`conflicting_period`, a series' `conflicts`) or the "
+    "state that refuses the action (`current_status`)",
     "413": "Body too large",
+    "414": "Request line (path and query) over 8 KB",
     "422": "Invalid input, one entry per field",
-    "503": "A service is unavailable; retry later",
+    "431": "A header over 8 KB, or all of them over 64 KB",
+    "503": "A service is unavailable, or has not yet learned what another published a moment "
+    "ago: retry after `Retry-After` seconds when it is given",
 }
+
+
+# a document (PDF, UBL, iCalendar) or a file sent as is: bytes, a file in generated clients
+BINARY = {"type": "string", "format": "binary"}
+# the same file sent as a form's part `file`
+UPLOAD = {
+    "type": "object",
+    "properties": {FILE_PART: BINARY},
+    "required": [FILE_PART],
+    "additionalProperties": False,
+}
+
+
+class AnswerSchemas(GenerateJsonSchema):
+    """An answer's field that has a default is answered all the same: required in the
+    serialization schema (what generated clients type as always there)."""
+
+    def field_is_required(self, field, total: bool) -> bool:
+        if self.mode == "serialization":
+            return not field.get("serialization_exclude")
+        return super().field_is_required(field, total)
 
 
 def routes_of(service_cls: type) -> list[tuple[str, ApiRoute]]:
@@ -58,12 +119,15 @@ def routes_of(service_cls: type) -> list[tuple[str, ApiRoute]]:
     return sorted(found, key=lambda pair: (pair[1].url, pair[1].method))
 
 
-def _models(routes: list[tuple[str, ApiRoute]]) -> list[type[BaseModel]]:
-    models: list[type[BaseModel]] = []
+def _models(routes: list[tuple[str, ApiRoute]]) -> list[tuple[type[BaseModel], str]]:
+    """Each body as pydantic validates it, each answer as pydantic serializes it (a field
+    with a default is always answered: required there, optional in a body)."""
+    models: list[tuple[type[BaseModel], str]] = []
     for _, route in routes:
-        for model in (route.body_model, route.response_model):
-            if isinstance(model, type) and issubclass(model, BaseModel) and model not in models:
-                models.append(model)
+        for model, mode in ((route.body_model, "validation"), (route.response_model, READ)):
+            known = isinstance(model, type) and issubclass(model, BaseModel)
+            if known and (model, mode) not in models:
+                models.append((model, mode))
     return models
 
 
@@ -71,12 +135,16 @@ def build_openapi(service_cls: type, title: str, version: str) -> dict[str, Any]
     routes = routes_of(service_cls)
     models = _models(routes)
     keys, defs = (
-        models_json_schema([(m, "validation") for m in models], ref_template=REF)
+        models_json_schema(models, ref_template=REF, schema_generator=AnswerSchemas)
         if models
         else ({}, {})
     )
     schemas = dict(defs.get("$defs", {}))
+    for name, schema in schemas.items():
+        if name.endswith(("-Input", "-Output")):  # a model read and answered differently
+            schema["title"] = name.replace("-", "")  # generators name classes by titles
     schemas["Problem"] = PROBLEM_SCHEMA
+    schemas["ConflictProblem"] = CONFLICT_SCHEMA
     paths: dict[str, dict] = {}
     for operation_id, route in routes:
         path = _PATH_PARAM.sub(r"{\1}", route.url)
@@ -90,8 +158,7 @@ def build_openapi(service_cls: type, title: str, version: str) -> dict[str, Any]
             ],
             "responses": {},
         }
-        if route.description:
-            operation["description"] = route.description
+        operation["description"] = "\n\n".join(filter(None, [route.description, _who_may(route)]))
         if route.query_model is not None:
             operation["parameters"] += _query_parameters(route.query_model, schemas)
         if route.idempotent:
@@ -107,28 +174,37 @@ def build_openapi(service_cls: type, title: str, version: str) -> dict[str, Any]
         if route.consumes:
             operation["requestBody"] = {
                 "required": True,
-                "content": {kind: {"schema": {"type": "string"}} for kind in route.consumes},
+                "content": {
+                    **{kind: {"schema": BINARY} for kind in route.consumes_documented},
+                    MULTIPART: {"schema": UPLOAD},
+                },
             }
         if route.body_model is not None:
             operation["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": keys[(route.body_model, "validation")]}},
+                "content": {
+                    "application/json": {
+                        "schema": keys[(route.body_model, "validation")],
+                        **_example_of(route.body_model),
+                    }
+                },
             }
         success: dict[str, Any] = {"description": "OK"}
-        if route.response_model is not None and (route.response_model, "validation") in keys:
-            success["content"] = {
-                route.produces: {"schema": keys[(route.response_model, "validation")]}
-            }
+        if route.response_model is not None and (route.response_model, READ) in keys:
+            success["content"] = {route.produces: {"schema": keys[(route.response_model, READ)]}}
         elif route.produces != "application/json":
-            success["content"] = {route.produces: {"schema": {"type": "string"}}}
+            success["content"] = {route.produces: {"schema": BINARY}}
+        for kind in route.also_produces:
+            success.setdefault("content", {})[kind] = {"schema": {"type": "string"}}
         operation["responses"][str(route.status)] = success
         for code, text in ERRORS.items():
             if code == "401" and route.public:
                 continue
+            model = "ConflictProblem" if code == "409" else "Problem"
             operation["responses"][code] = {
                 "description": text,
                 "content": {
-                    "application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}
+                    "application/problem+json": {"schema": {"$ref": REF.format(model=model)}}
                 },
             }
         operation["responses"].update(route.responses)
@@ -142,7 +218,10 @@ def build_openapi(service_cls: type, title: str, version: str) -> dict[str, Any]
             "version": version,
             "description": "Neighbouring communes lend each other equipment, services "
             "and expert staff. Money is integer cents; periods are "
-            "half-open [start, end).",
+            "half-open [start, end). A date-only `start`, `end`, `from` or `to` is a day "
+            "in Europe/Paris, from 00:00 Paris time (23:00 UTC the day before in winter, "
+            "22:00 in summer): an `end` date is the first day not taken, a `to` date the "
+            "last day included.",
         },
         "servers": [{"url": "/"}],
         "paths": paths,
@@ -153,6 +232,26 @@ def build_openapi(service_cls: type, title: str, version: str) -> dict[str, Any]
             },
         },
     }
+
+
+def _example_of(model: type[BaseModel]) -> dict[str, Any]:
+    example = BODY_EXAMPLES.get(model)
+    return {} if example is None else {"example": example}
+
+
+def _who_may(route: ApiRoute) -> str:
+    """Who may call the operation, and whether a retry is safe: said of every operation,
+    new ones included, from the route itself."""
+    if route.public:
+        who = "Anyone, without a token."
+    elif route.roles:
+        who = "A token with the role " + " or ".join(f"`{r.value}`" for r in route.roles) + "."
+    else:
+        who = "Any signed-in user (a token of any role)."
+    if route.idempotent:
+        who += " Send an `Idempotency-Key` to make a retry safe: the same key and body "
+        who += "answer the first answer again."
+    return who
 
 
 def _query_parameters(model: type[BaseModel], schemas: dict) -> list[dict]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.engine import Engine
@@ -22,6 +22,8 @@ from gateway.users import caller_of
 from infra.communes import communes
 
 FACTOR = "totp"
+# a code's form sent again within this many seconds by the browser it signed in: one sign-in
+REPEAT_SECONDS = 30
 
 
 class MissingFactor(Unauthenticated):
@@ -62,6 +64,11 @@ class Enrolment:
     uri: str
     qr_image: str
     recovery_codes: list[str]
+
+
+def _completing(proof: str | None, at: datetime) -> dict:
+    """The columns that remember which pending sign-in a code completed, and when."""
+    return {} if proof is None else {"last_sign_in_proof": proof, "last_sign_in_at": at}
 
 
 class SecondFactors:
@@ -135,9 +142,11 @@ class SecondFactors:
         uri = totp.provisioning_uri(secret, row.email)
         return Enrolment(secret, uri, totp.qr_image(uri), codes)
 
-    def confirm_enrolment(self, user_id: str, code: str, at: datetime | None = None) -> bool:
+    def confirm_enrolment(
+        self, user_id: str, code: str, at: datetime | None = None, proof: str | None = None
+    ) -> bool:
         """Whether `code` is a current code of the secret being enrolled: then the second
-        factor is in force (and that code is used)."""
+        factor is in force (and that code is used, completing the pending sign-in `proof`)."""
         at = at or clock.now()
         with self.engine.begin() as conn:
             row = conn.execute(
@@ -151,23 +160,27 @@ class SecondFactors:
             done = conn.execute(
                 update(User)
                 .where(User.id == user_id, User.totp_enrolled_at.is_(None))
-                .values(totp_enrolled_at=at, totp_last_step=step)
+                .values(totp_enrolled_at=at, totp_last_step=step, **_completing(proof, at))
             )
         return bool(done.rowcount)
 
     # -- signing in -------------------------------------------------------------------
 
-    def verify(self, user_id: str, codes: Codes, at: datetime | None = None) -> bool:
+    def verify(
+        self, user_id: str, codes: Codes, at: datetime | None = None, proof: str | None = None
+    ) -> bool:
         """Whether the code is good for an enrolled user, and now used: a TOTP code of a step
-        later than the last accepted one, or an unused recovery code."""
+        later than the last accepted one, or an unused recovery code. With `proof`, the
+        pending sign-in it completes is remembered in the same statement (see
+        completed_just_now)."""
         at = at or clock.now()
         if codes.totp:
-            return self._verify_totp(user_id, codes.totp, at)
+            return self._verify_totp(user_id, codes.totp, at, proof)
         if codes.recovery:
-            return self._verify_recovery(user_id, codes.recovery, at)
+            return self._verify_recovery(user_id, codes.recovery, at, proof)
         return False
 
-    def _verify_totp(self, user_id: str, code: str, at: datetime) -> bool:
+    def _verify_totp(self, user_id: str, code: str, at: datetime, proof: str | None) -> bool:
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(User.totp_secret, User.totp_last_step).where(
@@ -187,11 +200,11 @@ class SecondFactors:
                     User.id == user_id,
                     or_(User.totp_last_step.is_(None), User.totp_last_step < step),
                 )
-                .values(totp_last_step=step)
+                .values(totp_last_step=step, **_completing(proof, at))
             )
         return bool(used.rowcount)
 
-    def _verify_recovery(self, user_id: str, code: str, at: datetime) -> bool:
+    def _verify_recovery(self, user_id: str, code: str, at: datetime, proof: str | None) -> bool:
         plain = totp.recovery_plain(code)
         if plain is None:
             return False
@@ -214,7 +227,27 @@ class SecondFactors:
                 .where(RecoveryCode.id == row.id, RecoveryCode.used_at.is_(None))
                 .values(used_at=at)
             )
+            if used.rowcount and proof is not None:
+                conn.execute(update(User).where(User.id == user_id).values(_completing(proof, at)))
         return bool(used.rowcount)
+
+    # -- the same form sent twice -----------------------------------------------------
+
+    def completed_just_now(self, user_id: str, proof: str, at: datetime | None = None) -> bool:
+        """Whether a code completed this very pending sign-in less than REPEAT_SECONDS ago:
+        its form sent again (a double click) is the same sign-in, not a replayed code. Only
+        the browser that gave the password holds the pending sign-in."""
+        at = at or clock.now()
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(User.last_sign_in_proof, User.last_sign_in_at).where(User.id == user_id)
+            ).first()
+        return (
+            row is not None
+            and row.last_sign_in_proof is not None
+            and hmac.compare_digest(row.last_sign_in_proof, proof)
+            and at - row.last_sign_in_at < timedelta(seconds=REPEAT_SECONDS)
+        )
 
     def recovery_codes_left(self, user_id: str) -> int:
         with self.engine.connect() as conn:

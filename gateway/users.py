@@ -7,6 +7,8 @@ import functools
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 from sqlalchemy import delete, select
@@ -59,6 +61,15 @@ def caller_of(user) -> Caller:
     )
 
 
+def factor_of(user) -> int | None:
+    """The user's second factor as a token names it (when it was enrolled, in seconds), None
+    without one: a reset or a new enrolment changes it, and the tokens of the old one die."""
+    enrolled = user.totp_enrolled_at
+    if enrolled is None:
+        return None
+    return int((enrolled if enrolled.tzinfo else enrolled.replace(tzinfo=UTC)).timestamp())
+
+
 def gateway_engine() -> Engine:
     return make_engine(Settings().database_url)
 
@@ -97,44 +108,67 @@ def disable_user(email: str, engine: Engine | None = None) -> User:
 
 
 class LiveUsers:
-    """Whether a token's user still exists, is enabled, and has the token's commune and roles.
-    Read from the gateway database at most once per `ttl_seconds` per user and process: a
-    change reaches every token within that delay, at the cost of a dictionary look-up on
-    most requests."""
+    """Whether a token's user still exists, is enabled, has the token's commune and roles and
+    the second factor it had when the token was issued (not reset or changed since), and
+    needs none they lack (their commune came to require it). Read from the gateway database
+    at most once per `ttl_seconds` per user and process: a change reaches every token within
+    that delay, at the cost of a dictionary look-up on most requests."""
 
     MAX_USERS = 100_000  # only signed tokens reach here: ids of real users, bounded anyway
 
     def __init__(
-        self, engine: Engine, ttl_seconds: float, clock: Callable[[], float] = time.monotonic
+        self,
+        engine: Engine,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        must_enrol: Callable[[Any], bool] = lambda user: False,
     ):
         self.engine = engine
         self.ttl = ttl_seconds
         self.clock = clock
-        self._seen: dict[str, tuple[float, Caller | None]] = {}
+        # whether a user without a second factor must have one (SecondFactors.required)
+        self.must_enrol = must_enrol
+        self._seen: dict[str, tuple[float, Caller | None, int | None]] = {}
 
-    def admits(self, caller: Caller) -> bool:
-        return self.current(caller.user_id) == caller
+    def admits(self, caller: Caller, factor: int | None = None) -> bool:
+        """Whether a token of `caller`, issued with the second factor `factor`, is good."""
+        _, now, current_factor = self._read(caller.user_id)
+        return now == caller and current_factor == factor
 
     def current(self, user_id: str) -> Caller | None:
-        """The user as a caller now; None when unknown or disabled."""
+        """The user as a caller now; None when unknown, disabled, or made to enrol."""
+        return self._read(user_id)[1]
+
+    def _read(self, user_id: str) -> tuple[float, Caller | None, int | None]:
         now = self.clock()
         seen = self._seen.get(user_id)
         if seen is not None and seen[0] > now:
-            return seen[1]
+            return seen
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(User.id, User.commune, User.roles, User.disabled_at).where(
-                    User.id == user_id
-                )
+                select(
+                    User.id,
+                    User.email,
+                    User.commune,
+                    User.roles,
+                    User.disabled_at,
+                    User.totp_enrolled_at,
+                ).where(User.id == user_id)
             ).first()
         caller = None if row is None or row.disabled_at is not None else caller_of(row)
+        factor = None if row is None else factor_of(row)
+        if caller is not None and factor is None and self.must_enrol(row):
+            caller = None  # no token until they enrol (signing in asks for it)
         if len(self._seen) >= self.MAX_USERS:
             self._seen.clear()
-        self._seen[user_id] = (now + self.ttl, caller)
-        return caller
+        self._seen[user_id] = seen = (now + self.ttl, caller, factor)
+        return seen
 
 
 @functools.cache
-def live_users(engine: Engine, ttl_seconds: float) -> LiveUsers:
-    """One cache per process (every route of the API shares it)."""
-    return LiveUsers(engine, ttl_seconds)
+def live_users(engine: Engine, ttl_seconds: float, exempt: frozenset[str]) -> LiveUsers:
+    """One cache per process (every route of the API shares it); `exempt` as
+    SecondFactors takes it."""
+    from gateway.second_factor import SecondFactors  # it reads users as callers: no cycle
+
+    return LiveUsers(engine, ttl_seconds, must_enrol=SecondFactors(engine, exempt).required)

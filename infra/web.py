@@ -1,6 +1,7 @@
 """The HTTP server of our processes: nameko's, with Nagle's algorithm off, `nosniff` on every
-answer, a problem+json 431 for oversized headers, and requests that match no route answered
-by an entrypoint that claims them (the gateway: problem+json under /api/, pages elsewhere).
+answer, a problem+json 431 for oversized headers and 414 for an over-long request line, and
+requests that match no route answered by an entrypoint that claims them (the gateway:
+problem+json under /api/, pages elsewhere).
 
 Without TCP_NODELAY an answer written in more than one piece waits for the client's delayed
 ACK: ~40 ms on every response over ~16 KB. Every HTTP entrypoint of a container must share
@@ -17,19 +18,43 @@ from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Request
 
-HEADERS_TOO_LARGE = json.dumps(
-    {
-        "type": "urn:mutualis:problem:request-header-fields-too-large",
-        "title": "Request header fields too large",
-        "status": 431,
-        "detail": "A header line may hold 8 KB, all headers together 64 KB",
-        "errors": [],
-    }
-).encode()
+from infra.metrics import HTTP_REQUESTS
+
+# the route label of the answers to requests that match no route
+UNROUTED = "unrouted"
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _problem(status: int, title: str, detail: str) -> bytes:
+    return json.dumps(
+        {
+            "type": "urn:mutualis:problem:" + title.lower().replace(" ", "-"),
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "errors": [],
+        }
+    ).encode()
+
+
+HEADERS_TOO_LARGE = _problem(
+    431,
+    "Request header fields too large",
+    "A header line may hold 8 KB, all headers together 64 KB",
+)
+URI_TOO_LONG = _problem(414, "URI too long", "The request line (method, path, query) may hold 8 KB")
 
 
 class HeaderLimitProtocol(HttpOnlyProtocol):
-    """eventlet answers oversized headers with an empty 400; we say 431 and why."""
+    """eventlet answers oversized headers with an empty 400 and an over-long request line
+    with an empty 414; we say 431 or 414 and why, as problem+json."""
+
+    def _read_request_line(self):
+        line = super()._read_request_line()
+        if len(line) >= self.server.url_length_limit:
+            self.refuse(b"414 URI Too Long", URI_TOO_LONG)
+            return ""  # eventlet closes the connection
+        return line
 
     def parse_request(self):
         try:
@@ -45,13 +70,14 @@ class HeaderLimitProtocol(HttpOnlyProtocol):
             super().send_error(code, message, explain)
 
     def refuse_headers(self) -> None:
+        self.refuse(b"431 Request Header Fields Too Large", HEADERS_TOO_LARGE)
+
+    def refuse(self, status: bytes, problem: bytes) -> None:
         self.wfile.write(
-            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"HTTP/1.1 %s\r\n"
             b"Content-Type: application/problem+json\r\n"
             b"X-Content-Type-Options: nosniff\r\n"
-            b"Content-Length: %d\r\nConnection: close\r\n\r\n"
-            % len(HEADERS_TOO_LARGE)
-            + HEADERS_TOO_LARGE
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (status, len(problem)) + problem
         )
         self.close_connection = 1
 
@@ -81,13 +107,20 @@ class RoutingApp(WsgiApp):
 
     def unrouted(self, request: Request, exc: HTTPException):
         """The answer of the first entrypoint whose `answer_unrouted` claims the request, or
-        werkzeug's."""
+        werkzeug's; counted like every answer, under the route `unrouted` (a scanner's
+        paths would make a series each)."""
+        answer = exc
         for provider in self.server._providers:
             claim = getattr(provider, "answer_unrouted", None)
-            answer = claim(request, exc) if claim is not None else None
-            if answer is not None:
-                return answer
-        return exc
+            claimed = claim(request, exc) if claim is not None else None
+            if claimed is not None:
+                answer = claimed
+                break
+        method = request.method if request.method in KNOWN_METHODS else "OTHER"
+        status = answer.code if answer is exc else answer.status_code
+        service = next(iter(self.server._providers)).container.service_name
+        HTTP_REQUESTS.labels(service, UNROUTED, method, str(status)).inc()
+        return answer
 
 
 class NoDelayWebServer(WebServer):

@@ -123,7 +123,7 @@ class SecondFactorPages:
         hidden = {"attente": pending, "suite": web.form.get("suite", "")}
         guard = LoginGuard(self.config, request, user.email, "pages")
         try:
-            guard.check()
+            guard.attempt()
         except TooManyLogins as exc:
             wait = exc.retry_after_seconds
             return Page(
@@ -133,11 +133,18 @@ class SecondFactorPages:
                 headers={"Retry-After": str(wait)},
             )
         factors, typed = self._factors(), web.form.get("code", "")
+        # the pending sign-in this code completes: the same form sent again at once (a double
+        # click) finds it completed and signs the browser in too
+        proof = hashlib.sha256(pending.encode()).hexdigest()
         if user.totp_enrolled_at is None:
-            if factors.confirm_enrolment(user.id, codes_from(typed).totp):
-                guard.succeeded()
-                return web.sign_in(user.id, web.form.get("suite", ""))
-            guard.failed()
+            done = factors.confirm_enrolment(user.id, codes_from(typed).totp, proof=proof)
+        else:
+            done = factors.verify(user.id, codes_from(typed), proof=proof)
+        if done or factors.completed_just_now(user.id, proof):
+            guard.succeeded()
+            return web.sign_in(user.id, web.form.get("suite", ""))
+        guard.failed()
+        if user.totp_enrolled_at is None:
             return enrolment_page(
                 factors.start_enrolment(user.id, keep_secret=True),
                 CODE_PATH,
@@ -145,10 +152,6 @@ class SecondFactorPages:
                 "l'application. Les codes de secours ont changé : notez ceux-ci.",
                 **hidden,
             )
-        if factors.verify(user.id, codes_from(typed)):
-            guard.succeeded()
-            return web.sign_in(user.id, web.form.get("suite", ""))
-        guard.failed()
         return Page(
             "login_code.html",
             hidden | {"error": "Code incorrect ou déjà utilisé."},

@@ -8,7 +8,7 @@ from gateway.login_attempts import authenticate_slowly
 from gateway.models import User
 from gateway.schemas import Me, TokenRequest, TokenResponse
 from gateway.second_factor import FACTOR, Codes
-from gateway.users import caller_of
+from gateway.users import caller_of, factor_of
 from infra.communes import communes
 
 PROBLEM = "#/components/schemas/Problem"
@@ -80,7 +80,7 @@ class AuthRoutes:
                 else "Unknown e-mail or wrong password"
             )
         settings = self.config["GATEWAY"]
-        token = TokenIssuer.from_settings(settings).issue(caller_of(user))
+        token = TokenIssuer.from_settings(settings).issue(caller_of(user), factor_of(user))
         return TokenResponse(access_token=token, expires_in=settings.token_ttl_seconds)
 
     @api("GET", "/api/v1/me", response=Me, tag="Auth", summary="Who the token belongs to")

@@ -49,9 +49,11 @@ from gateway.routes import as_rpc, query_dict
 from gateway.rpc import ServiceRpc
 
 BILLING = "Billing"
+OCTETS = "application/octet-stream"
 READERS = (Role.FINANCE, Role.MANAGER)
 FINANCE = (Role.FINANCE,)
-STATEMENT_TYPES = ("text/csv", "application/xml", "text/xml", "text/plain")
+# the statement's own media types, and any bytes (the service reads CAMT.053 or CSV from them)
+STATEMENT_TYPES = ("text/csv", "application/xml", "text/xml", "text/plain", OCTETS)
 
 
 def _wants_csv(request, fmt: str) -> bool:
@@ -330,13 +332,16 @@ class BillingRoutes:
         "POST",
         "/api/v1/payments/import",
         consumes=STATEMENT_TYPES,
+        consumes_documented=(OCTETS,),
         response=ImportResult,
         roles=FINANCE,
         idempotent=True,
         tag=BILLING,
         summary="Import a bank statement (CAMT.053 XML or CSV) and match its credits",
         description="Send the file as the body (`application/xml` for CAMT.053, `text/csv` with "
-        "the columns date, amount, counterparty, iban, remittance, bank_reference). Credits "
+        "the columns date, amount, counterparty, iban, remittance, bank_reference; or either "
+        "as `application/octet-stream`), or as the part `file` of a `multipart/form-data` "
+        "form. Credits "
         "are matched by the invoice number in the remittance, else by exact amount and "
         "paying commune; the others are listed unmatched. A credit already imported is "
         "counted as a duplicate and recorded nothing.",
@@ -446,6 +451,7 @@ class BillingRoutes:
         roles=READERS,
         tag=BILLING,
         summary="Statement of account with a counterparty commune (JSON, or CSV)",
+        also_produces=("text/csv",),
         description="Debits raise what the counterparty owes the caller, credits lower it. "
         "`format=csv` (or `Accept: text/csv`) answers CSV.",
     )
@@ -463,6 +469,7 @@ class BillingRoutes:
         roles=READERS,
         tag=BILLING,
         summary="Outstanding amounts per counterparty by days past due (JSON, or CSV)",
+        also_produces=("text/csv",),
         description="Buckets: not yet due, 0–30, 31–60, 61–90 and over 90 days past due.",
     )
     def aging_report(self, request, caller: Caller, query: AgingQuery):

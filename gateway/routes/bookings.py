@@ -13,6 +13,7 @@ from contracts.bookings import (
     ReturnReport,
 )
 from contracts.caller import Caller, Role
+from contracts.errors import InvalidInput, NotFound, Unavailable
 from contracts.fields import Reason, RequiredReason
 from gateway.http import api
 from gateway.routes import as_rpc, query_dict
@@ -20,10 +21,35 @@ from gateway.rpc import ServiceRpc
 
 BOOKINGS = "Bookings"
 PARTIES = (Role.AGENT, Role.MANAGER)
+# bookings learns a published listing from its event, some 50 ms later: retry after this
+LEARNING_SECONDS = 1
+
+
+def names_unknown_listing(exc: InvalidInput) -> bool:
+    return any(error.get("type") == "unknown_listing" for error in exc.errors)
 
 
 class BookingRoutes:
     bookings = ServiceRpc("bookings")
+    listings = ServiceRpc("listings")
+
+    def _asked(self, method: str, caller: Caller, body: BookingRequest):
+        """A request or quote; when bookings knows no such listing but listings has it
+        (published a moment ago, its event still on the way), a 503 to retry rather than a
+        422 that looks final."""
+        try:
+            return getattr(self.bookings, method)(as_rpc(caller), body.model_dump(mode="json"))
+        except InvalidInput as exc:
+            if not names_unknown_listing(exc):
+                raise
+            try:
+                self.listings.get(as_rpc(caller), body.listing_id)
+            except (NotFound, InvalidInput):  # no such listing for the caller either
+                raise exc from None
+            raise Unavailable(
+                "The bookings service has not learned this listing yet: retry in a moment",
+                retry_after_seconds=LEARNING_SECONDS,
+            ) from None
 
     @api(
         "POST",
@@ -37,10 +63,12 @@ class BookingRoutes:
         summary="Request a booking (or a daily/weekly series) of another commune's listing",
         description="409 with the conflicting period when the slot is taken or closed, "
         "unless `wait_if_taken` puts the request on the slot's waitlist; 422 "
-        "when the listing's rules are broken.",
+        "when the listing's rules are broken or no listing has this id; 503 with "
+        "`Retry-After` for a listing published a moment ago that bookings has not learned "
+        "yet.",
     )
     def request_booking(self, request, caller: Caller, body: BookingRequest):
-        return self.bookings.request(as_rpc(caller), body.model_dump(mode="json"))
+        return self._asked("request", caller, body)
 
     @api(
         "POST",
@@ -52,7 +80,7 @@ class BookingRoutes:
         summary="The quote of a request and what would refuse it, without booking anything",
     )
     def quote_booking(self, request, caller: Caller, body: BookingRequest):
-        return self.bookings.quote(as_rpc(caller), body.model_dump(mode="json"))
+        return self._asked("quote", caller, body)
 
     @api(
         "GET",

@@ -276,7 +276,10 @@ def parse_csv(content: bytes) -> ParsedStatement:
         text = content.decode("latin-1")  # French bank exports are often Windows-1252
     first = text.splitlines()[0] if text.strip() else ""
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    try:  # a field may hold a line break only between quotes
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except csv.Error as exc:
+        raise UnreadableStatement(f"the CSV is malformed: {exc}") from None
     if not rows:
         raise UnreadableStatement("the statement is empty")
     columns = _column_of(rows[0])

@@ -8,8 +8,9 @@ import time
 import uuid
 
 import pytest
+from sqlalchemy import text
 
-from tests.support import day, listen, wait_until
+from tests.support import assert_problem, day, listen, wait_until
 
 SNOWPLOUGH = {
     "title": "Chasse-neige Unimog, lame 3 m",
@@ -169,6 +170,21 @@ def test_an_overlapping_request_gets_409_with_the_conflicting_period(stack, snow
         json={"listing_id": snowplough, "start": day(33), "end": day(34)},
     )
     assert adjacent.status_code == 201
+
+
+def test_a_listing_bookings_has_not_learned_yet_answers_503_to_retry(stack, snowplough):
+    # its copy gone from bookings, as when the listing's event is still on the way
+    with stack.database("bookings").begin() as conn:
+        conn.execute(text("DELETE FROM listing_copies WHERE listing_id = :id"), {"id": snowplough})
+    borrower = stack.session("agent", "42218")
+    ask = {"listing_id": snowplough, "start": day(60), "end": day(61)}
+    for path in ("bookings", "bookings/quote"):
+        answer = borrower.post(f"{stack.url}/api/v1/{path}", json=ask)
+        assert_problem(answer, 503)
+        assert answer.headers["Retry-After"] == "1"
+
+    unknown = borrower.post(f"{stack.url}/api/v1/bookings", json=ask | {"listing_id": "nope"})
+    assert assert_problem(unknown, 422)["errors"][0]["type"] == "unknown_listing"
 
 
 def test_only_the_two_communes_see_a_booking(stack, snowplough):

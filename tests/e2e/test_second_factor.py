@@ -105,6 +105,17 @@ def test_the_operator_enrols_then_signs_in_with_each_code_once(stack):
     assert_problem(token_with(stack, session, email, recovery_code=recovery[0]), 401)
 
 
+def test_a_reset_of_the_second_factor_ends_the_tokens_it_gave(stack):
+    session, email = client(), new_user(stack, roles="operator")
+    _, recovery, _ = enrol_at_sign_in(stack, session, email)
+    issued = token_with(stack, session, email, recovery_code=recovery[0])
+    assert issued.status_code == 200, issued.text
+
+    stack.mutualis("users", "reset-totp", email)
+
+    assert_problem(session.get(f"{stack.url}/api/v1/me", headers=bearer(issued)), 401)
+
+
 def test_the_login_page_asks_for_the_code_after_the_password(stack):
     session, email = client(), new_user(stack, roles="operator")
     secret, recovery, used = enrol_at_sign_in(stack, session, email)
@@ -128,6 +139,24 @@ def test_the_login_page_asks_for_the_code_after_the_password(stack):
     assert stolen.status_code == 401
     assert "saisissez à nouveau votre mot de passe" in stolen.text
     assert not signed_in(stack, thief)
+
+
+def test_a_double_click_on_the_code_signs_in_rather_than_refusing_the_code(stack):
+    session, email = client(), new_user(stack, roles="operator")
+    secret, _, used = enrol_at_sign_in(stack, session, email)
+    browser = client()
+    asked = page_login(stack, browser, email, suite="/finances")
+    twin = client()  # the second click: the same form, before the first answer's cookie
+    twin.cookies.update(browser.cookies)
+    code = code_after(secret, used)
+
+    first = send_code(stack, browser, asked.text, code)
+    second = send_code(stack, twin, asked.text, code)
+
+    for answer in (first, second):
+        assert answer.status_code == 303, answer.text
+        assert answer.headers["Location"] == "/finances"
+    assert signed_in(stack, browser) and signed_in(stack, twin)
 
 
 def test_a_finance_user_may_enrol_from_the_account_page(stack):
@@ -161,10 +190,13 @@ def test_a_commune_can_require_it_of_its_finance_team(stack):
         new_user(stack, roles="finance", commune=MONTBRISON),
         new_user(stack, roles="manager", commune=MONTBRISON),
     )
-    assert token_for(stack, session, finance).status_code == 200
+    issued = token_for(stack, session, finance)
+    assert issued.status_code == 200
     required = stack.mutualis("users", "require-totp", "--commune", MONTBRISON, check=False)
     assert required.returncode == 0, required.stderr[-1500:]
     try:
+        # the token from before the rule is refused: the user must enrol first
+        assert_problem(session.get(f"{stack.url}/api/v1/me", headers=bearer(issued)), 401)
         missing = assert_problem(token_for(stack, session, finance), 401)
         assert missing["missing_factor"] == "totp" and missing["enrolled"] is False
         assert token_for(stack, session, manager).status_code == 200

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import jwt
@@ -17,6 +18,7 @@ from sqlalchemy import text
 from gateway.auth import hash_password, key_id
 from gateway.settings import DEMO_SECRET
 from gateway.users import disable_user
+from tests.e2e.test_gateway_contract import metric
 from tests.e2e.test_listings_flow import SNOWPLOUGH
 
 PASSWORD = "correct horse battery staple"
@@ -177,6 +179,18 @@ def test_after_five_wrong_passwords_even_the_right_one_waits(stack):
     assert token_for(stack, session, email).status_code == 200
 
 
+def test_wrong_passwords_sent_at_once_each_count(stack):
+    email = new_user(stack)
+    guessers = [client() for _ in range(12)]  # each from its own address: the account counts
+    with ThreadPoolExecutor(len(guessers)) as pool:
+        answers = list(
+            pool.map(lambda s: token_for(stack, s, email, "wrong").status_code, guessers)
+        )
+    # 5 free failures, a sixth that makes the next wait 1 s (a seventh if a second passed)
+    assert answers.count(401) in (6, 7), answers
+    assert answers.count(429) == len(guessers) - answers.count(401)
+
+
 def test_one_address_guessing_many_accounts_waits(stack):
     session = client()
     for _ in range(6):
@@ -231,11 +245,27 @@ def test_an_oversized_header_answers_a_problem_431(stack):
     assert_problem(answer, 431)
 
 
-def test_unknown_api_paths_and_methods_answer_problems(stack):
+def test_an_over_long_request_line_answers_a_problem_414(stack):
+    answer = requests.get(f"{stack.url}/api/v1/listings", params={"q": "a" * 9000})
+    assert_problem(answer, 414)
+
+
+def unrouted_answers(stack, method: str, status: int) -> float:
+    metrics = requests.get(f"{stack.url}/metrics", timeout=10).text
+    labels = {"service": "gateway", "route": "unrouted", "method": method, "status": str(status)}
+    return metric(metrics, "mutualis_http_requests_total", **labels)
+
+
+def test_unknown_api_paths_and_methods_answer_problems_and_are_counted(stack):
+    before = unrouted_answers(stack, "GET", 404), unrouted_answers(stack, "DELETE", 405)
+
     assert_problem(requests.get(f"{stack.url}/api/v1/no-such-thing"), 404)
     wrong_method = requests.delete(f"{stack.url}/api/v1/auth/token")
     assert_problem(wrong_method, 405)
     assert "POST" in wrong_method.headers["Allow"]
+
+    assert unrouted_answers(stack, "GET", 404) >= before[0] + 1
+    assert unrouted_answers(stack, "DELETE", 405) >= before[1] + 1
 
 
 def test_unknown_pages_answer_the_french_error_page(stack):

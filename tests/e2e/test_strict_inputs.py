@@ -8,11 +8,13 @@ import uuid
 
 import pytest
 
+from tests.e2e.test_consultants_flow import URBANIST
 from tests.e2e.test_listings_bad_input import draft
 from tests.support import assert_problem
 
 CHAMBON, SAINT_ETIENNE = "42044", "42218"
 LISTING_TABLES = ("listings", "outbox")
+CONSULTANT_TABLES = ("consultants", "outbox")
 STATEMENT_TABLES = ("bank_statements", "statement_lines", "payments", "outbox")
 
 
@@ -107,6 +109,45 @@ def test_a_title_that_hides_or_reorders_itself_is_refused(stack, title):
     assert stack.row_counts("listings", LISTING_TABLES) == before
 
 
+HIDING = ["\u200b\n\u3164", "Retour avant 18 h \u202eexe.fdp"]
+
+
+@pytest.mark.parametrize("text", HIDING)
+@pytest.mark.parametrize("field", ["description", "rules"])
+def test_a_listing_text_that_hides_or_reorders_itself_is_refused(stack, field, text):
+    manager = stack.session("manager", CHAMBON)
+    listing = manager.post(f"{stack.url}/api/v1/listings", json=draft()).json()
+    before = stack.row_counts("listings", LISTING_TABLES)
+
+    created = manager.post(f"{stack.url}/api/v1/listings", json=draft(**{field: text}))
+    edited = manager.patch(f"{stack.url}/api/v1/listings/{listing['id']}", json={field: text})
+
+    assert named(assert_problem(created, 422)) == [field]
+    assert named(assert_problem(edited, 422)) == [field]
+    assert stack.row_counts("listings", LISTING_TABLES) == before
+
+
+@pytest.mark.parametrize("text", HIDING)
+def test_a_bio_that_hides_or_reorders_itself_is_refused(stack, text):
+    manager = stack.session("manager", CHAMBON)
+    before = stack.row_counts("consultants", CONSULTANT_TABLES)
+
+    answer = manager.post(f"{stack.url}/api/v1/consultants", json=URBANIST | {"bio": text})
+
+    assert named(assert_problem(answer, 422)) == ["bio"]
+    assert stack.row_counts("consultants", CONSULTANT_TABLES) == before
+
+
+def test_a_multi_line_description_is_kept_in_nfc(stack):
+    manager = stack.session("manager", CHAMBON)
+    text = "Lame de 3 m.\n\nRetour nettoye\u0301e\tavant 18 h."
+
+    listing = manager.post(f"{stack.url}/api/v1/listings", json=draft(description=text))
+
+    assert listing.status_code == 201, listing.text
+    assert listing.json()["description"] == unicodedata.normalize("NFC", text)
+
+
 def test_a_title_is_stored_in_nfc(stack):
     manager = stack.session("manager", CHAMBON)
     title = f"Saleuse e\u0301quipe\u0301e {uuid.uuid4().hex[:6]}"
@@ -114,3 +155,21 @@ def test_a_title_is_stored_in_nfc(stack):
     listing = manager.post(f"{stack.url}/api/v1/listings", json=draft(title=title)).json()
 
     assert listing["title"] == unicodedata.normalize("NFC", title)
+
+
+def test_a_statement_may_come_as_the_file_of_a_multipart_form(stack):
+    finance = stack.session("finance", CHAMBON)
+    statement = camt053(amount="17.31", booked="2026-03-06")
+
+    sent = finance.post(
+        f"{stack.url}/api/v1/payments/import",
+        files={"file": ("releve.xml", statement.encode(), "application/xml")},
+    )
+    no_file = finance.post(
+        f"{stack.url}/api/v1/payments/import",
+        files={"releve": ("releve.xml", statement.encode(), "application/xml")},
+    )
+
+    assert sent.status_code == 200, sent.text
+    assert [line["amount_cents"] for line in sent.json()["unmatched"]] == [1731]
+    assert named(assert_problem(no_file, 422)) == ["file"]

@@ -170,3 +170,26 @@ def test_the_operator_s_commands_refuse_an_unknown_commune_or_user(tmp_path):
     assert SecondFactors(make_engine(url)).commune_requires("42147")
     nobody = mutualis(env, "users", "reset-totp", "nobody@example.fr")
     assert nobody.returncode != 0 and "nobody@example.fr" in nobody.stderr
+
+
+def test_the_sign_in_a_code_completed_may_be_sent_again_at_once_by_its_browser(engine):
+    user = add_user(engine)
+    factors, enrolment = enrolled(engine, user)
+    at = NOON + STEP
+    code = Codes(totp=totp.code_at(enrolment.secret, at))
+    assert not factors.completed_just_now(user.id, "pending-1", at)
+
+    assert factors.verify(user.id, code, at, proof="pending-1")
+    assert not factors.verify(user.id, code, at, proof="pending-1")  # the code is used
+
+    assert factors.completed_just_now(user.id, "pending-1", at + timedelta(seconds=29))
+    assert not factors.completed_just_now(user.id, "pending-2", at)  # another sign-in's
+    assert not factors.completed_just_now(user.id, "pending-1", at + timedelta(seconds=31))
+
+
+def test_a_recovery_code_completes_its_sign_in_too(engine):
+    user = add_user(engine)
+    factors, enrolment = enrolled(engine, user)
+    code = Codes(recovery=enrolment.recovery_codes[0])
+    assert factors.verify(user.id, code, NOON, proof="pending-1")
+    assert factors.completed_just_now(user.id, "pending-1", NOON)

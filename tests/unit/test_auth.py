@@ -74,6 +74,11 @@ def test_issue_then_verify_gives_the_same_caller(issuer):
     assert issuer.verify(issuer.issue(ALICE)) == ALICE
 
 
+def test_a_token_names_the_second_factor_it_was_issued_with(issuer):
+    assert issuer.verify_with_factor(issuer.issue(ALICE)) == (ALICE, None)
+    assert issuer.verify_with_factor(issuer.issue(ALICE, 1772442000)) == (ALICE, 1772442000)
+
+
 def test_a_token_carries_audience_issuer_and_expiry(issuer):
     payload = jwt.decode(issuer.issue(ALICE), SECRET, algorithms=["HS256"], audience=AUDIENCE)
     assert payload["iss"] == ISSUER

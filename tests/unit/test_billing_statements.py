@@ -168,6 +168,12 @@ def test_a_plain_csv_with_a_bank_reference():
     assert (credit.amount_cents, credit.bank_reference) == (4250, "TX-9")
 
 
+def test_a_file_that_is_no_csv_is_refused_not_a_crash():
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01"  # a field with a bare CR
+    with pytest.raises(UnreadableStatement):
+        parse_statement(png)
+
+
 def test_a_csv_without_date_or_amount_columns_is_refused():
     with pytest.raises(UnreadableStatement) as refused:
         parse_csv(b"when,how much\n2026-03-07,1\n")

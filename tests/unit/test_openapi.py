@@ -5,6 +5,7 @@ import json
 import openapi_spec_validator
 import pytest
 
+from gateway.examples import BODY_EXAMPLES
 from gateway.service import openapi_document
 
 API_ROUTES = {
@@ -116,8 +117,81 @@ def test_request_bodies_reference_the_pydantic_schemas(doc, path, method, model)
 def test_the_listing_draft_schema_has_its_fields_and_categories(doc):
     draft = doc["components"]["schemas"]["ListingDraft"]
     assert {"title", "category", "kind", "pricing_unit", "rate_cents"} <= set(draft["required"])
-    assert "deneigement" in draft["properties"]["category"]["enum"]
+    assert draft["properties"]["category"] == {"$ref": "#/components/schemas/Category"}
+    assert "deneigement" in doc["components"]["schemas"]["Category"]["enum"]
     assert draft["additionalProperties"] is False
+
+
+# -- what generated clients need ---------------------------------------------------------
+
+
+def test_an_answer_names_every_field_it_always_sends_as_required(doc):
+    view = doc["components"]["schemas"]["ListingView"]
+    assert set(view["required"]) == set(view["properties"])  # description, rules… have defaults
+    draft = doc["components"]["schemas"]["ListingDraft"]
+    assert "description" not in draft["required"]  # a body may leave them out
+
+
+def test_an_enum_is_named_once_and_referred_to(doc):
+    schemas = doc["components"]["schemas"]
+    named = {tuple(s["enum"]) for s in schemas.values() if "enum" in s}
+    inline = []
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            if "enum" in node and where.count("/") > 3 and tuple(node["enum"]) in named:
+                inline.append(where)
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, where)
+
+    walk(doc, "")
+    assert inline == []
+    assert {"Category", "AsParty"} <= set(schemas)
+
+
+def test_documents_are_binary_and_a_statement_may_be_a_form_file(doc):
+    for path in ("/api/v1/invoices/{invoice_id}/pdf", "/api/v1/bookings.ics"):
+        content = operation(doc, path, "get")["responses"]["200"]["content"]
+        assert [media["schema"] for media in content.values()] == [
+            {"type": "string", "format": "binary"}
+        ]
+    body = operation(doc, "/api/v1/payments/import", "post")["requestBody"]["content"]
+    assert body["multipart/form-data"]["schema"]["properties"]["file"]["format"] == "binary"
+    assert body["application/octet-stream"]["schema"]["format"] == "binary"
+
+
+def test_a_conflict_says_what_is_in_the_way(doc):
+    conflict = operation(doc, "/api/v1/bookings", "post")["responses"]["409"]
+    schema = conflict["content"]["application/problem+json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/ConflictProblem"}
+    extra = doc["components"]["schemas"]["ConflictProblem"]["allOf"][1]["properties"]
+    assert {"conflicting_period", "conflicts", "current_status"} <= set(extra)
+
+
+def test_every_operation_says_who_may_call_it(doc):
+    for path, method, op in operations(doc):
+        assert op["description"], (path, method)
+    publish = operation(doc, "/api/v1/listings", "post")["description"]
+    assert "`manager`" in publish and "Idempotency-Key" in publish
+    assert "Anyone" in operation(doc, "/api/v1/auth/token", "post")["description"]
+
+
+def test_every_body_has_an_example_the_api_accepts(doc):
+    for path, method, op in operations(doc):
+        media = op.get("requestBody", {}).get("content", {}).get("application/json")
+        if media is not None:
+            assert "example" in media, (path, method)
+    for model, example in BODY_EXAMPLES.items():
+        model.model_validate(example)  # a ValidationError names the model and the field
+
+
+def test_a_date_only_start_is_said_to_be_a_paris_day(doc):
+    assert "Europe/Paris" in doc["info"]["description"]
+    request = doc["components"]["schemas"]["BookingRequest"]["properties"]["start"]
+    assert "Europe/Paris" in request["description"]
 
 
 def test_bodiless_routes_have_no_request_body(doc):
