@@ -11,9 +11,15 @@ from contracts.billing import (
     BillingProfileInput,
     BillingRunRequest,
     CreditNoteRequest,
+    DisputeRequest,
+    DisputeResolution,
     LineMatch,
+    PaymentOrderRequest,
     PaymentRequest,
+    PaymentReversal,
+    SettlementDecision,
     SettlementRequest,
+    TransferPayment,
 )
 from contracts.bookings import BookingRequest, Condition, ReturnReport
 from contracts.consultants import (
@@ -122,4 +128,18 @@ BODY_EXAMPLES: dict[type, dict[str, Any]] = {
     },
     LineMatch: {"invoice_id": INVOICE_ID},
     SettlementRequest: {"period": "2027-01"},
+    SettlementDecision: {"reason": "Nos factures de janvier sont déjà mandatées"},
+    PaymentReversal: {"reason": "Virement d'une autre facture, saisi par erreur"},
+    PaymentOrderRequest: {"number": "M-2027-0118", "date": "2027-02-10"},
+    TransferPayment: {"date": "2027-02-20", "reference": "VIR COMPENSATION 2027-01"},
+    DisputeRequest: {
+        "line": 2,
+        "reason": "La rayure était constatée au départ",
+        "amount_cents": 15000,
+    },
+    DisputeResolution: {
+        "outcome": "credit",
+        "reason": "Rayure déjà notée à la remise",
+        "amount_cents": 15000,
+    },
 }
