@@ -6,11 +6,17 @@ event sent while its consumer is down waits in the consumer's durable queue.
 
 from dataclasses import dataclass
 
+from contracts.billing import InvoiceIssued
 from contracts.bookings import EVENT_OF_STATUS as BOOKING_EVENT_OF_STATUS
-from contracts.bookings import BookingCancelled, BookingReturned
-from contracts.consultants import EngagementTimesheetApproved
-from contracts.emergencies import EMERGENCY_EVENTS
+from contracts.bookings import BookingCancelled, BookingOverdue, BookingReturned
+from contracts.consultants import (
+    EngagementAccepted,
+    EngagementRequested,
+    EngagementTimesheetApproved,
+)
+from contracts.emergencies import EMERGENCY_EVENTS, EmergencyDeclared
 from contracts.listings import ListingPublished, ListingUpdated, ListingWithdrawn
+from contracts.users import USER_EVENTS
 
 DEAD_LETTER_EXCHANGE = "mutualis.dead-letter"
 
@@ -75,10 +81,43 @@ EMERGENCIES_TO_LISTINGS = Subscription(
     event_types=EMERGENCY_EVENTS,
 )
 
+# the notifications service learns people from the gateway, and tells them what needs them
+GATEWAY_TO_NOTIFICATIONS = Subscription(
+    consumer="notifications",
+    name="people",
+    source="gateway",
+    event_types=USER_EVENTS,
+)
+
+BOOKINGS_TO_NOTIFICATIONS = Subscription(
+    consumer="notifications",
+    name="notices",
+    source="bookings",
+    event_types=(*BOOKING_EVENTS, BookingOverdue.TYPE, EmergencyDeclared.TYPE),
+)
+
+CONSULTANTS_TO_NOTIFICATIONS = Subscription(
+    consumer="notifications",
+    name="notices",
+    source="consultants",
+    event_types=(EngagementRequested.TYPE, EngagementAccepted.TYPE),
+)
+
+BILLING_TO_NOTIFICATIONS = Subscription(
+    consumer="notifications",
+    name="notices",
+    source="billing",
+    event_types=(InvoiceIssued.TYPE,),
+)
+
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     LISTINGS_TO_BOOKINGS,
     BOOKINGS_TO_LISTINGS,
     EMERGENCIES_TO_LISTINGS,
     BOOKINGS_TO_BILLING,
     CONSULTANTS_TO_BILLING,
+    GATEWAY_TO_NOTIFICATIONS,
+    BOOKINGS_TO_NOTIFICATIONS,
+    CONSULTANTS_TO_NOTIFICATIONS,
+    BILLING_TO_NOTIFICATIONS,
 )

@@ -14,7 +14,6 @@ from gateway.routes.consultants import ConsultantRoutes
 from gateway.routes.docs import DocsRoutes
 from gateway.routes.emergencies import EmergencyRoutes
 from gateway.routes.listings import ListingRoutes
-from infra.database import Database
 from infra.health import OperableService
 
 
@@ -31,8 +30,6 @@ class Service(
     OperableService,
 ):
     name = "gateway"
-
-    db = Database(with_outbox=False)
 
     @staticmethod
     def openapi_document() -> dict:

@@ -1,0 +1,125 @@
+"""A decided mail made into its message: French subject, text and HTML from the kind's
+template (templates/<kind>.txt, a few paragraphs), the link to the page that needs action,
+and for a loan's approval or cancellation its iCalendar invitation."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime as rfc2822_date
+from email.utils import make_msgid
+from pathlib import Path
+
+import icalendar
+from babel.dates import format_date, format_datetime
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from contracts import clock
+from contracts.clock import PARIS
+from services.notifications.domain import RULE_OF_KIND
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def when(value: str | datetime) -> str:
+    """'lundi 7 décembre 2026 à 9 h 00', Paris time (23:30 UTC is already tomorrow there)."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return format_datetime(moment, "EEEE d MMMM y 'à' H 'h' mm", tzinfo=PARIS, locale="fr_FR")
+
+
+def day(value: str) -> str:
+    """'lundi 7 décembre 2026'."""
+    return format_date(datetime.fromisoformat(value).date(), "EEEE d MMMM y", locale="fr_FR")
+
+
+def euros(cents: int) -> str:
+    return f"{cents / 100:,.2f} €".replace(",", "\u202f").replace(".", ",")
+
+
+@functools.cache
+def environment(autoescape: bool) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        undefined=StrictUndefined,  # a field missing from the context is a bug, not a blank
+        autoescape=select_autoescape(["html"]) if autoescape else False,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(when=when, day=day, euros=euros)
+    return env
+
+
+@dataclass(frozen=True)
+class Letter:
+    subject: str
+    text: str
+    html: str
+    invitation: bytes | None  # text/calendar
+
+
+def compose(kind: str, context: dict, recipient_name: str, public_url: str) -> Letter:
+    """The mail of this kind for this context (what the rule decided), to this person."""
+    rule = RULE_OF_KIND[kind]
+    plain = environment(False)
+    subject = plain.from_string(rule.subject).render(context).strip()
+    body = plain.get_template(f"{kind}.txt").render(context).strip()
+    paragraphs = [p.strip() for p in body.split("\n\n") if p.strip()]
+    page = {
+        "recipient_name": recipient_name,
+        "subject": subject,
+        "paragraphs": paragraphs,
+        "url": public_url.rstrip("/") + context["link"],
+        "preferences_url": public_url.rstrip("/") + "/compte/notifications",
+    }
+    return Letter(
+        subject=subject,
+        text=plain.get_template("mail.txt").render(page),
+        html=environment(True).get_template("mail.html").render(page),
+        invitation=invitation(context, public_url) if rule.invitation else None,
+    )
+
+
+def invitation(context: dict, public_url: str) -> bytes:
+    """The loan as a calendar event: REQUEST when approved, CANCEL when cancelled. One UID per
+    booking, a SEQUENCE that grows with each change, so calendars update the event in place."""
+    cancelled = context["status"] == "cancelled"
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//Mutualis//Prêts entre communes//FR")
+    calendar.add("version", "2.0")
+    calendar.add("method", "CANCEL" if cancelled else "REQUEST")
+    event = icalendar.Event()
+    event.add("uid", f"booking-{context['booking_id']}@mutualis")
+    event.add("sequence", int(datetime.fromisoformat(context["occurred_at"]).timestamp()))
+    event.add("dtstamp", clock.now())
+    event.add("dtstart", datetime.fromisoformat(context["start"]).astimezone(PARIS))
+    event.add("dtend", datetime.fromisoformat(context["end"]).astimezone(PARIS))
+    event.add("summary", f"Prêt : {context['listing_title']} ({context['lender_name']})")
+    event.add("description", f"Prêté par la commune {context['lender_of']}.")
+    event.add("url", public_url.rstrip("/") + context["link"])
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    calendar.add_component(event)
+    return calendar.to_ical()
+
+
+def message(letter: Letter, sender: str, address: str, mail_id: str) -> EmailMessage:
+    """The MIME message: text, its HTML alternative, and the invitation if any."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = address
+    msg["Subject"] = letter.subject
+    msg["Date"] = rfc2822_date(clock.now())
+    msg["Message-ID"] = make_msgid(idstring=mail_id, domain="mutualis")
+    msg["X-Mutualis-Mail"] = mail_id  # which decided mail this is (a resent one says so)
+    msg.set_content(letter.text)
+    msg.add_alternative(letter.html, subtype="html")
+    if letter.invitation is not None:
+        method = "CANCEL" if b"METHOD:CANCEL" in letter.invitation else "REQUEST"
+        msg.add_attachment(
+            letter.invitation,
+            maintype="text",
+            subtype="calendar",
+            filename="invitation.ics",
+            params={"method": method},
+        )
+    return msg

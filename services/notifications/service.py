@@ -1,0 +1,158 @@
+"""The notifications nameko service: learns people from the gateway's events, decides from
+the other services' events who is told what (rules in domain.py), and sends the mails."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from contracts import clock
+from contracts.caller import Caller, Role
+from contracts.errors import Forbidden
+from contracts.events import Event
+from contracts.topology import (
+    BILLING_TO_NOTIFICATIONS,
+    BOOKINGS_TO_NOTIFICATIONS,
+    CONSULTANTS_TO_NOTIFICATIONS,
+    GATEWAY_TO_NOTIFICATIONS,
+)
+from infra.consumer import consume_event_batches, consume_events
+from infra.database import service_engine
+from infra.health import OperableService
+from infra.rpc import rpc
+from infra.timers import periodic
+from services.notifications import domain, repository
+from services.notifications.mailer import Mailer, Refused, ServerUnavailable
+from services.notifications.mails import compose, message
+from services.notifications.metrics import BACKLOG, MAILS
+
+log = logging.getLogger(__name__)
+
+ROUND = 50  # mails sent per round and connection
+
+
+def retry_delay(attempts: int, base: float, cap: float) -> timedelta:
+    """The wait before the next try of a mail the server could not take: doubling, capped."""
+    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), cap))
+
+
+def views(rows) -> list[dict]:
+    return [
+        {
+            "id": row.id,
+            "kind": row.kind,
+            "cause": row.cause,
+            "address": row.address,
+            "status": row.status,
+            "attempts": row.attempts,
+            "last_error": row.last_error,
+            "created_at": row.created_at.isoformat(),
+            "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+        }
+        for row in rows
+    ]
+
+
+class Service(OperableService):
+    name = "notifications"
+
+    def _settings(self):
+        return self.config["SERVICE_SETTINGS"]
+
+    @rpc
+    def ping(self) -> str:
+        return "pong"
+
+    @rpc
+    def refused(self, caller: dict) -> list[dict]:
+        """Mails the server refused for good (an address that does not exist): the operator
+        corrects the address at the gateway (the next mails go to the new one)."""
+        who = Caller.model_validate(caller)
+        if not who.has(Role.OPERATOR):
+            raise Forbidden("Only an operator sees the refused mails")
+        with self.db.reading() as session:
+            return views(repository.refused_mails(session))
+
+    # -- events -----------------------------------------------------------------------
+
+    @consume_event_batches(GATEWAY_TO_NOTIFICATIONS)
+    def learn_people(self, events: list[Event]) -> None:
+        """Keeps who each user is (commune, roles, e-mail): never read from the gateway."""
+        with self.db.handling_all(events) as (tx, fresh):
+            repository.keep_people(tx.session, [(e.payload, e.occurred_at) for e in fresh])
+
+    def _decide(self, event: Event) -> None:
+        """The mails an event calls for, decided once: the event is applied once (handling),
+        and a mail once per (recipient, cause) whatever delivers that cause again."""
+        rule = domain.RULE_OF_EVENT.get(event.type)
+        if rule is None:
+            return
+        with self.db.handling(event) as tx:
+            wanted = None if rule.communes is None else rule.communes(event.payload)
+            people = repository.people_of(tx.session, wanted)
+            notices = domain.notices(event.type, event.payload, people, event.occurred_at)
+            added = repository.add_mails(tx.session, notices, clock.now())
+        log.info("%s %s: %d mail(s) decided", event.type, event.event_id, len(added))
+
+    @consume_events(BOOKINGS_TO_NOTIFICATIONS)
+    def tell_about_bookings(self, event: Event) -> None:
+        self._decide(event)
+
+    @consume_events(CONSULTANTS_TO_NOTIFICATIONS)
+    def tell_about_engagements(self, event: Event) -> None:
+        self._decide(event)
+
+    @consume_events(BILLING_TO_NOTIFICATIONS)
+    def tell_about_invoices(self, event: Event) -> None:
+        self._decide(event)
+
+    # -- sending ----------------------------------------------------------------------
+
+    @periodic("delivery_interval_seconds", default=2.0)
+    def deliver(self) -> None:
+        """Sends the mails due, a round at a time. The server down: each waits longer
+        (retry_delay), none is lost. A mail refused for good is kept as refused."""
+        BACKLOG.engine = service_engine(self.config)
+        settings = self._settings()
+        while self._deliver_round(settings) == ROUND:
+            pass
+
+    def _deliver_round(self, settings) -> int:
+        with self.db.transaction() as tx:
+            now = clock.now()
+            due = repository.due_mails(tx.session, now, ROUND)
+            if not due:
+                return 0
+            people = {p.user_id: p for p in repository.people_of(tx.session, None)}
+            try:
+                with Mailer(settings) as mailer:
+                    for row in due:
+                        self._send_one(mailer, row, people.get(row.recipient_id), settings)
+            except ServerUnavailable as exc:
+                for row in due:
+                    if row.status == repository.PENDING:
+                        self._postpone(row, str(exc), settings)
+                log.warning("mail server unavailable, %d mail(s) wait: %s", len(due), exc)
+        return len(due)
+
+    def _send_one(self, mailer: Mailer, row, person, settings) -> None:
+        name = person.name if person is not None else row.address
+        letter = compose(row.kind, row.context, name, settings.public_url)
+        try:
+            mailer.send(message(letter, settings.mail_from, row.address, row.id))
+        except Refused as exc:
+            row.attempts += 1
+            row.status, row.last_error = repository.REFUSED, str(exc)[:2000]
+            MAILS.labels(row.kind, "refused").inc()
+            log.error("mail %s to %s refused for good: %s", row.id, row.address, exc)
+            return
+        row.attempts += 1
+        row.status, row.sent_at, row.last_error = repository.SENT, clock.now(), None
+        MAILS.labels(row.kind, "sent").inc()
+
+    def _postpone(self, row, error: str, settings) -> None:
+        row.attempts += 1
+        delay = retry_delay(row.attempts, settings.retry_base_seconds, settings.retry_cap_seconds)
+        row.next_attempt_at = clock.now() + delay
+        row.last_error = error[:2000]
+        MAILS.labels(row.kind, "retried").inc()

@@ -1,0 +1,206 @@
+"""Who is told what: each kind's audience (lender's managers for a request, the requester
+for a decision, finance for an invoice, a territory's managers for an emergency), once per
+person and cause, never a disabled person; and the mail each makes, in French, with its
+link and, for a loan, its calendar invitation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+
+import icalendar
+import pytest
+
+from contracts.billing import InvoiceSnapshot
+from contracts.bookings import BookingSnapshot, Quote
+from contracts.consultants import EngagementSnapshot
+from contracts.emergencies import EmergencySnapshot, Territory
+from services.notifications.domain import RULE_OF_EVENT, RULES, Person, notices
+from services.notifications.mails import compose, message, when
+
+CHAMBON, FIRMINY, SAINT_ETIENNE, LYON = "42044", "42095", "42218", "69123"
+AT = datetime(2026, 12, 6, 23, 30, tzinfo=UTC)  # already Monday 7 December in Paris
+
+
+def person(user_id: str, commune: str, *roles: str, disabled: bool = False) -> Person:
+    return Person(
+        user_id=user_id,
+        email=f"{user_id}@example.fr",
+        name=user_id.title(),
+        commune=commune,
+        roles=frozenset(roles),
+        disabled=disabled,
+    )
+
+
+PEOPLE = [
+    person("lender-manager", CHAMBON, "manager"),
+    person("lender-manager-2", CHAMBON, "manager", "finance"),
+    person("lender-agent", CHAMBON, "agent"),
+    person("lender-finance", CHAMBON, "finance"),
+    person("gone-manager", CHAMBON, "manager", disabled=True),
+    person("borrower-agent", FIRMINY, "agent"),
+    person("borrower-agent-2", FIRMINY, "agent"),
+    person("borrower-manager", FIRMINY, "manager"),
+    person("borrower-finance", FIRMINY, "finance"),
+    person("far-manager", LYON, "manager"),
+]
+
+
+def booking(status: str, requested_by: str | None = "borrower-agent", **extra) -> BookingSnapshot:
+    return BookingSnapshot(
+        booking_id="b-1",
+        listing_id="l-1",
+        listing_title="Chasse-neige Unimog U400",
+        status=status,
+        lender_commune=CHAMBON,
+        borrower_commune=FIRMINY,
+        start=datetime(2026, 12, 7, 7, 0, tzinfo=UTC),
+        end=datetime(2026, 12, 9, 17, 0, tzinfo=UTC),
+        quantity=1,
+        with_operator=False,
+        quote=Quote(
+            units=3,
+            pricing_unit="day",
+            unit_rate_cents=42000,
+            quantity=1,
+            rental_cents=126000,
+            operator_cents=0,
+            amount_cents=126000,
+            deposit_cents=150000,
+        ),
+        requested_by=requested_by,
+        **extra,
+    )
+
+
+def told(event_type: str, payload) -> dict[str, str]:
+    return {n.recipient.user_id: n.cause for n in notices(event_type, payload, PEOPLE, AT)}
+
+
+def test_a_booking_request_tells_the_lenders_managers_only():
+    assert told("booking.requested", booking("requested")) == {
+        "lender-manager": "booking.requested:b-1",
+        "lender-manager-2": "booking.requested:b-1",
+    }
+
+
+@pytest.mark.parametrize("event_type", ["booking.approved", "booking.rejected"])
+def test_a_decision_tells_the_requester_only(event_type):
+    status = event_type.split(".")[1]
+    assert told(event_type, booking(status)) == {"borrower-agent": f"{event_type}:b-1"}
+
+
+def test_a_decision_on_a_request_by_someone_unknown_tells_the_borrowing_agents():
+    assert set(told("booking.approved", booking("approved", requested_by="left-us"))) == {
+        "borrower-agent",
+        "borrower-agent-2",
+    }
+    assert set(told("booking.approved", booking("approved", requested_by=None))) == {
+        "borrower-agent",
+        "borrower-agent-2",
+    }
+
+
+def test_a_cancellation_and_an_overdue_loan_tell_both_sides():
+    both = {"borrower-agent", "lender-manager", "lender-manager-2"}
+    assert set(told("booking.cancelled", booking("cancelled"))) == both
+    assert set(told("booking.overdue", booking("checked_out"))) == both
+
+
+def test_an_event_no_rule_is_about_tells_nobody():
+    assert notices("booking.checked_out", booking("checked_out"), PEOPLE, AT) == []
+
+
+def test_engagements_tell_the_deciding_then_the_asking_managers():
+    engagement = EngagementSnapshot(
+        engagement_id="e-1",
+        consultant_id="c-1",
+        consultant_name="Claire Martin",
+        status="requested",
+        lender_commune=CHAMBON,
+        borrower_commune=FIRMINY,
+        start="2026-12-07",
+        end="2026-12-11",
+        days="5",
+        day_rate_cents=45000,
+    )
+    assert set(told("engagement.requested", engagement)) == {"lender-manager", "lender-manager-2"}
+    assert set(told("engagement.accepted", engagement)) == {"borrower-manager"}
+
+
+def test_an_invoice_tells_the_customers_finance_team():
+    invoice = InvoiceSnapshot(
+        invoice_id="i-1",
+        number="F-2026-0001",
+        supplier_commune=CHAMBON,
+        customer_commune=FIRMINY,
+        period="2026-11",
+        issue_date="2026-12-01",
+        due_date="2026-12-31",
+        total_cents=126000,
+        balance_cents=126000,
+        status="issued",
+    )
+    assert told("invoice.issued", invoice) == {"borrower-finance": "invoice.issued:i-1"}
+
+
+def test_an_emergency_tells_the_territorys_managers_but_the_declaring_communes():
+    episode = EmergencySnapshot(
+        emergency_id="u-1",
+        name="Neige sur le Pilat",
+        territory=Territory(departments=["42"]),
+        categories=["deneigement"],
+        start=AT,
+        end=None,
+        declared_by_commune=FIRMINY,
+    )
+    assert set(told("emergency.declared", episode)) == {"lender-manager", "lender-manager-2"}
+    assert RULE_OF_EVENT["emergency.declared"].security
+
+
+def test_every_kind_has_its_own_event_and_template():
+    assert len({r.kind for r in RULES}) == len({r.event_type for r in RULES}) == len(RULES)
+
+
+def test_paris_time_in_the_mail():
+    assert when(AT) == "lundi 7 décembre 2026 à 0 h 30"
+
+
+def test_the_request_mail_is_french_with_its_link():
+    (notice,) = notices("booking.requested", booking("requested"), PEOPLE[:1], AT)
+    letter = compose(notice.kind, notice.context, "Lender Manager", "https://mutualis.example")
+    assert letter.subject == "Demande de réservation : Chasse-neige Unimog U400, de Firminy"
+    assert "La commune de Firminy demande à emprunter « Chasse-neige Unimog U400 »" in letter.text
+    assert "du lundi 7 décembre 2026 à 8 h 00 au mercredi 9 décembre 2026 à 18 h 00" in letter.text
+    assert "https://mutualis.example/reservations/b-1" in letter.text
+    assert 'href="https://mutualis.example/reservations/b-1"' in letter.html
+    assert "commune du Chambon-Feugerolles" in letter.text
+    assert letter.invitation is None
+
+
+def test_an_approved_loan_carries_an_invitation_its_cancellation_cancels():
+    (approved,) = notices("booking.approved", booking("approved"), PEOPLE, AT)
+    letter = compose(approved.kind, approved.context, "Agent", "https://mutualis.example")
+    sent = message_from_bytes(
+        bytes(message(letter, "Mutualis <m@example.fr>", "a@example.fr", "m-1")),
+        policy=policy.default,
+    )
+    (attachment,) = list(sent.iter_attachments())
+    assert attachment.get_content_type() == "text/calendar"
+    calendar = icalendar.Calendar.from_ical(attachment.get_content())
+    (event,) = calendar.walk("VEVENT")
+    assert str(calendar["method"]) == "REQUEST" and str(event["uid"]) == "booking-b-1@mutualis"
+    assert event.decoded("dtstart") == datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
+
+    later = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    (cancelled,) = [
+        n
+        for n in notices("booking.cancelled", booking("cancelled"), PEOPLE, later)
+        if n.recipient.user_id == "borrower-agent"
+    ]
+    cancel = compose(cancelled.kind, cancelled.context, "Agent", "https://mutualis.example")
+    cancel_event = icalendar.Calendar.from_ical(cancel.invitation).walk("VEVENT")[0]
+    assert b"METHOD:CANCEL" in cancel.invitation
+    assert str(cancel_event["uid"]) == str(event["uid"])
+    assert cancel_event["sequence"] > event["sequence"]  # calendars replace the approved one
