@@ -14,6 +14,7 @@ from gateway.routes.consultants import ConsultantRoutes
 from gateway.routes.docs import DocsRoutes
 from gateway.routes.emergencies import EmergencyRoutes
 from gateway.routes.listings import ListingRoutes
+from gateway.routes.notifications import NotificationRoutes
 from infra.health import OperableService
 
 
@@ -25,6 +26,7 @@ class Service(
     EmergencyRoutes,
     ConsultantRoutes,
     BillingRoutes,
+    NotificationRoutes,
     DocsRoutes,
     PageRoutes,
     OperableService,

@@ -91,16 +91,23 @@ def create_user(email: str, name: str, commune: str, roles: list[str], password:
 class UserChanges(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    email: EmailStr | None = None
     name: Text | None = Field(default=None, min_length=2, max_length=200)
     roles: list[Role] | None = Field(default=None, min_length=1)
 
 
 def update_user(email: str, changes: dict, engine: Engine | None = None) -> User:
-    """A user's name or roles changed (the operator's command); announced as user.updated.
+    """A user's e-mail, name or roles changed (the operator's command); announced as
+    user.updated.
     New roles reach their tokens within `GATEWAY_USER_CHECK_SECONDS` (LiveUsers)."""
     edit = validated(UserChanges, changes)
     with users_database(engine or gateway_engine()).transaction() as tx:
         user = _user_by_email(tx.session, email)
+        if edit.email is not None and edit.email.lower() != user.email:
+            taken = select(User.id).where(User.email == edit.email.lower())
+            if tx.session.scalars(taken).first():
+                raise Conflict(f"{edit.email} already exists")
+            user.email = edit.email.lower()  # a refused mailbox corrected: mails go there now
         if edit.name is not None:
             user.name = edit.name
         if edit.roles is not None:

@@ -119,7 +119,11 @@ def _disable_user(args) -> None:
 def _update_user(args) -> None:
     from gateway.users import update_user
 
-    changes = {"name": args.name, "roles": args.roles and args.roles.split(",")}
+    changes = {
+        "email": args.new_email,
+        "name": args.name,
+        "roles": args.roles and args.roles.split(","),
+    }
     user = update_user(args.email, {k: v for k, v in changes.items() if v is not None})
     print(f"updated {user.email} ({user.name}; {user.roles})")
 
@@ -229,8 +233,11 @@ def main(argv: list[str] | None = None) -> None:
     p = users.add_parser("disable", help="a user signs in no more (sessions end, tokens refused)")
     p.add_argument("email")
     p.set_defaults(func=_disable_user)
-    p = users.add_parser("update", help="change a user's name or roles (announced as user.updated)")
+    p = users.add_parser(
+        "update", help="change a user's e-mail, name or roles (announced as user.updated)"
+    )
     p.add_argument("email")
+    p.add_argument("--new-email", help="the corrected address (a mailbox refused, say)")
     p.add_argument("--name")
     p.add_argument("--roles", help="comma-separated, replacing the user's roles")
     p.set_defaults(func=_update_user)

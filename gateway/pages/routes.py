@@ -7,6 +7,7 @@ from gateway.pages.catalogue import CataloguePages
 from gateway.pages.emergencies import EmergencyPages
 from gateway.pages.experts import ExpertPages
 from gateway.pages.finances import FinancePages
+from gateway.pages.notifications import NotificationPages
 
 
 class PageRoutes(
@@ -16,7 +17,8 @@ class PageRoutes(
     ExpertPages,
     FinancePages,
     EmergencyPages,
+    NotificationPages,
     StaticFiles,
 ):
     """The pages: account and dashboard, catalogue and listings, bookings, experts and
-    missions, finances, emergency episodes."""
+    missions, finances, emergency episodes, notification preferences."""

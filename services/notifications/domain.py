@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from contracts.caller import Role
+from contracts.clock import PARIS
+from contracts.errors import InvalidInput, field_error
 from contracts.french import of_commune
 from infra.communes import communes
 
@@ -266,3 +268,44 @@ def notices(event_type: str, payload, people: list[Person], occurred_at: datetim
         if not person.disabled:
             chosen.setdefault(person.user_id, person)
     return [Notice(rule.kind, rule.cause(payload), person, context) for person in chosen.values()]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """How a person wants one kind of notice: `mode`, and the Paris hour of their digest."""
+
+    mode: str = IMMEDIATELY
+    digest_hour: int = 7
+
+
+def check_choice(kind: str, mode: str) -> Rule:
+    """The rule of `kind`, if a person may choose `mode` for it (never: not for security)."""
+    rule = RULE_OF_KIND.get(kind)
+    if rule is None:
+        raise InvalidInput("Unknown kind", [field_error("kind", f"no kind of notice {kind}")])
+    if rule.security and mode == NEVER:
+        raise InvalidInput(
+            "Security notices are always sent",
+            [field_error("mode", f"{kind} is a security notice: it cannot be turned off")],
+        )
+    return rule
+
+
+def next_digest(hour: int, now: datetime) -> datetime:
+    """The next `hour` o'clock in Paris after `now` (today's if still to come), in UTC: at
+    23:30 UTC in winter, a 7 o'clock digest is the one 6 h 30 later."""
+    local = now.astimezone(PARIS)
+    at = datetime.combine(local.date(), time(hour), PARIS)
+    if at <= local:
+        at = datetime.combine(local.date() + timedelta(days=1), time(hour), PARIS)
+    return at.astimezone(UTC)
+
+
+def schedule(rule: Rule, choice: Choice, now: datetime) -> tuple[datetime, bool] | None:
+    """When a notice goes, and whether in a digest; None when the person wants none of it.
+    A security notice goes at once whatever the choice."""
+    if rule.security or choice.mode == IMMEDIATELY:
+        return now, False
+    if choice.mode == NEVER:
+        return None
+    return next_digest(choice.digest_hour, now), True

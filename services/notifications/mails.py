@@ -55,29 +55,64 @@ class Letter:
     subject: str
     text: str
     html: str
-    invitation: bytes | None  # text/calendar
+    invitations: tuple[bytes, ...]  # text/calendar, one per loan
+
+
+def _paragraphs(kind: str, context: dict) -> tuple[str, list[str]]:
+    """A notice's subject and the paragraphs of its kind's template."""
+    plain = environment(False)
+    subject = plain.from_string(RULE_OF_KIND[kind].subject).render(context).strip()
+    body = plain.get_template(f"{kind}.txt").render(context).strip()
+    return subject, [p.strip() for p in body.split("\n\n") if p.strip()]
+
+
+def _letter(subject: str, sections: list[dict], name: str, url: str, invitations) -> Letter:
+    page = {
+        "recipient_name": name,
+        "subject": subject,
+        "sections": sections,
+        "preferences_url": url.rstrip("/") + "/compte/notifications",
+    }
+    return Letter(
+        subject=subject,
+        text=environment(False).get_template("mail.txt").render(page),
+        html=environment(True).get_template("mail.html").render(page),
+        invitations=tuple(invitations),
+    )
+
+
+def _section(kind: str, context: dict, public_url: str, titled: bool) -> dict:
+    subject, paragraphs = _paragraphs(kind, context)
+    return {
+        "title": subject if titled else None,
+        "paragraphs": paragraphs,
+        "url": public_url.rstrip("/") + context["link"],
+    }
+
+
+def _invitations(kinds_and_contexts, public_url: str) -> list[bytes]:
+    return [
+        invitation(context, public_url)
+        for kind, context in kinds_and_contexts
+        if RULE_OF_KIND[kind].invitation
+    ]
 
 
 def compose(kind: str, context: dict, recipient_name: str, public_url: str) -> Letter:
     """The mail of this kind for this context (what the rule decided), to this person."""
-    rule = RULE_OF_KIND[kind]
-    plain = environment(False)
-    subject = plain.from_string(rule.subject).render(context).strip()
-    body = plain.get_template(f"{kind}.txt").render(context).strip()
-    paragraphs = [p.strip() for p in body.split("\n\n") if p.strip()]
-    page = {
-        "recipient_name": recipient_name,
-        "subject": subject,
-        "paragraphs": paragraphs,
-        "url": public_url.rstrip("/") + context["link"],
-        "preferences_url": public_url.rstrip("/") + "/compte/notifications",
-    }
-    return Letter(
-        subject=subject,
-        text=plain.get_template("mail.txt").render(page),
-        html=environment(True).get_template("mail.html").render(page),
-        invitation=invitation(context, public_url) if rule.invitation else None,
-    )
+    subject, _ = _paragraphs(kind, context)
+    section = _section(kind, context, public_url, titled=False)
+    invitations = _invitations([(kind, context)], public_url)
+    return _letter(subject, [section], recipient_name, public_url, invitations)
+
+
+def compose_digest(notices: list[tuple[str, dict]], recipient_name: str, public_url: str):
+    """One mail for the (kind, context) of the day that a person wants as a digest."""
+    count = len(notices)
+    subject = f"Votre résumé Mutualis : {count} notification{'s' if count > 1 else ''}"
+    sections = [_section(kind, context, public_url, titled=True) for kind, context in notices]
+    invitations = _invitations(notices, public_url)
+    return _letter(subject, sections, recipient_name, public_url, invitations)
 
 
 def invitation(context: dict, public_url: str) -> bytes:
@@ -113,10 +148,10 @@ def message(letter: Letter, sender: str, address: str, mail_id: str) -> EmailMes
     msg["X-Mutualis-Mail"] = mail_id  # which decided mail this is (a resent one says so)
     msg.set_content(letter.text)
     msg.add_alternative(letter.html, subtype="html")
-    if letter.invitation is not None:
-        method = "CANCEL" if b"METHOD:CANCEL" in letter.invitation else "REQUEST"
+    for ics in letter.invitations:
+        method = "CANCEL" if b"METHOD:CANCEL" in ics else "REQUEST"
         msg.add_attachment(
-            letter.invitation,
+            ics,
             maintype="text",
             subtype="calendar",
             filename="invitation.ics",

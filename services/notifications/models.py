@@ -52,3 +52,17 @@ class MailRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # goes in the recipient's daily digest (next_attempt_at is then the digest's hour)
+    digest: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PreferenceRow(Base):
+    """How one person wants one kind of notice (none kept: immediately)."""
+
+    __tablename__ = "preferences"
+
+    user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    digest_hour: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)

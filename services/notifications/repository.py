@@ -7,12 +7,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from contracts.users import UserSnapshot
 from infra.database import insert_new, upsert_latest
-from services.notifications.domain import Notice, Person
-from services.notifications.models import MailRow, PersonRow
+from services.notifications.domain import Choice, Notice, Person
+from services.notifications.models import MailRow, PersonRow, PreferenceRow
 
 PENDING = "pending"
 SENT = "sent"
@@ -60,9 +62,11 @@ def people_of(session: Session, communes: Iterable[str] | None) -> list[Person]:
     return [person_of(row) for row in session.scalars(query)]
 
 
-def add_mails(session: Session, notices: Sequence[Notice], now: datetime) -> list[str]:
-    """A pending mail per notice whose (recipient, cause) has none yet; the ids of those
-    added (a cause told twice adds nothing the second time)."""
+def add_mails(
+    session: Session, planned: Sequence[tuple[Notice, datetime, bool]], now: datetime
+) -> list[str]:
+    """A pending mail per (notice, when, in the digest) whose (recipient, cause) has none
+    yet; the ids of those added (a cause told twice adds nothing the second time)."""
     return insert_new(
         session,
         MailRow.__table__,
@@ -76,14 +80,58 @@ def add_mails(session: Session, notices: Sequence[Notice], now: datetime) -> lis
                 "context": notice.context,
                 "status": PENDING,
                 "attempts": 0,
-                "next_attempt_at": now,
+                "next_attempt_at": when,
                 "last_error": None,
                 "created_at": now,
                 "sent_at": None,
+                "digest": digest,
             }
-            for notice in notices
+            for notice, when, digest in planned
         ],
         returning="id",
+    )
+
+
+def choices_of(session: Session, user_ids: Iterable[str], kind: str) -> dict[str, Choice]:
+    """What each of these people chose for `kind` (those who chose nothing are left out)."""
+    rows = session.scalars(
+        select(PreferenceRow).where(
+            PreferenceRow.kind == kind, PreferenceRow.user_id.in_(sorted(set(user_ids)))
+        )
+    )
+    return {row.user_id: Choice(row.mode, row.digest_hour) for row in rows}
+
+
+def preferences_of(session: Session, user_id: str) -> dict[str, Choice]:
+    rows = session.scalars(select(PreferenceRow).where(PreferenceRow.user_id == user_id))
+    return {row.kind: Choice(row.mode, row.digest_hour) for row in rows}
+
+
+def set_preferences(
+    session: Session, user_id: str, choices: dict[str, Choice], now: datetime
+) -> None:
+    """The person's choices for these kinds, replacing theirs (one statement: two saves at
+    once end with one of them, never with an error)."""
+    if not choices:
+        return
+    dialect = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
+    statement = dialect[session.get_bind().dialect.name](PreferenceRow.__table__)
+    statement = statement.on_conflict_do_update(
+        index_elements=["user_id", "kind"],
+        set_={name: statement.excluded[name] for name in ("mode", "digest_hour", "changed_at")},
+    )
+    session.execute(
+        statement,
+        [
+            {
+                "user_id": user_id,
+                "kind": kind,
+                "mode": choice.mode,
+                "digest_hour": choice.digest_hour,
+                "changed_at": now,
+            }
+            for kind, choice in choices.items()
+        ],
     )
 
 

@@ -8,8 +8,9 @@ from datetime import timedelta
 
 from contracts import clock
 from contracts.caller import Caller, Role
-from contracts.errors import Forbidden
+from contracts.errors import Forbidden, InvalidInput, validated
 from contracts.events import Event
+from contracts.notifications import PreferenceList, PreferencesChange, PreferenceView
 from contracts.topology import (
     BILLING_TO_NOTIFICATIONS,
     BOOKINGS_TO_NOTIFICATIONS,
@@ -23,7 +24,7 @@ from infra.rpc import rpc
 from infra.timers import periodic
 from services.notifications import domain, repository
 from services.notifications.mailer import Mailer, Refused, ServerUnavailable
-from services.notifications.mails import compose, message
+from services.notifications.mails import compose, compose_digest, message
 from services.notifications.metrics import BACKLOG, MAILS
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,24 @@ ROUND = 50  # mails sent per round and connection
 def retry_delay(attempts: int, base: float, cap: float) -> timedelta:
     """The wait before the next try of a mail the server could not take: doubling, capped."""
     return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), cap))
+
+
+DEFAULT = domain.Choice()
+
+
+def preference_list(chosen: dict[str, domain.Choice]) -> dict:
+    return PreferenceList(
+        items=[
+            PreferenceView(
+                kind=rule.kind,
+                label=rule.label,
+                mode=chosen.get(rule.kind, DEFAULT).mode,
+                digest_hour=chosen.get(rule.kind, DEFAULT).digest_hour,
+                security=rule.security,
+            )
+            for rule in domain.RULES
+        ]
+    ).model_dump(mode="json")
 
 
 def views(rows) -> list[dict]:
@@ -51,6 +70,16 @@ def views(rows) -> list[dict]:
         }
         for row in rows
     ]
+
+
+def letters(due: list) -> list[list]:
+    """The mails due as the letters they make: each notice alone, and a person's digest
+    notices (and those of the same address) together, in order."""
+    grouped: dict[tuple, list] = {}
+    for row in due:
+        key = (row.recipient_id, row.address) if row.digest else (row.id,)
+        grouped.setdefault(key, []).append(row)
+    return list(grouped.values())
 
 
 class Service(OperableService):
@@ -73,6 +102,34 @@ class Service(OperableService):
         with self.db.reading() as session:
             return views(repository.refused_mails(session))
 
+    @rpc
+    def preferences(self, caller: dict) -> dict:
+        """Every kind of notice, with how the caller wants it (immediately unless chosen)."""
+        who = Caller.model_validate(caller)
+        with self.db.reading() as session:
+            chosen = repository.preferences_of(session, who.user_id)
+        return preference_list(chosen)
+
+    @rpc
+    def set_preferences(self, caller: dict, change: dict) -> dict:
+        """The caller's choices for the kinds given (the others unchanged); 422 for an
+        unknown kind or `never` for a security notice, and nothing is changed."""
+        who = Caller.model_validate(caller)
+        wanted = validated(PreferencesChange, change)
+        choices = {}
+        for index, preference in enumerate(wanted.preferences):
+            try:
+                domain.check_choice(preference.kind, preference.mode)
+            except InvalidInput as exc:
+                for error in exc.errors:
+                    error["field"] = f"preferences.{index}.{error['field']}"
+                raise
+            choices[preference.kind] = domain.Choice(preference.mode, preference.digest_hour)
+        with self.db.transaction() as tx:
+            repository.set_preferences(tx.session, who.user_id, choices, clock.now())
+            chosen = repository.preferences_of(tx.session, who.user_id)
+        return preference_list(chosen)
+
     # -- events -----------------------------------------------------------------------
 
     @consume_event_batches(GATEWAY_TO_NOTIFICATIONS)
@@ -91,7 +148,20 @@ class Service(OperableService):
             wanted = None if rule.communes is None else rule.communes(event.payload)
             people = repository.people_of(tx.session, wanted)
             notices = domain.notices(event.type, event.payload, people, event.occurred_at)
-            added = repository.add_mails(tx.session, notices, clock.now())
+            now = clock.now()
+            choices = repository.choices_of(
+                tx.session, [n.recipient.user_id for n in notices], rule.kind
+            )
+            planned = [
+                (notice, *when)
+                for notice in notices
+                if (
+                    when := domain.schedule(
+                        rule, choices.get(notice.recipient.user_id, DEFAULT), now
+                    )
+                )
+            ]
+            added = repository.add_mails(tx.session, planned, now)
         log.info("%s %s: %d mail(s) decided", event.type, event.event_id, len(added))
 
     @consume_events(BOOKINGS_TO_NOTIFICATIONS)
@@ -126,8 +196,8 @@ class Service(OperableService):
             people = {p.user_id: p for p in repository.people_of(tx.session, None)}
             try:
                 with Mailer(settings) as mailer:
-                    for row in due:
-                        self._send_one(mailer, row, people.get(row.recipient_id), settings)
+                    for rows in letters(due):
+                        self._send(mailer, rows, people.get(rows[0].recipient_id), settings)
             except ServerUnavailable as exc:
                 for row in due:
                     if row.status == repository.PENDING:
@@ -135,20 +205,27 @@ class Service(OperableService):
                 log.warning("mail server unavailable, %d mail(s) wait: %s", len(due), exc)
         return len(due)
 
-    def _send_one(self, mailer: Mailer, row, person, settings) -> None:
-        name = person.name if person is not None else row.address
-        letter = compose(row.kind, row.context, name, settings.public_url)
+    def _send(self, mailer: Mailer, rows: list, person, settings) -> None:
+        """One mail: a notice, or a person's digest of several (sent or refused together)."""
+        name = person.name if person is not None else rows[0].address
+        if rows[0].digest:
+            notices = [(row.kind, row.context) for row in rows]
+            letter = compose_digest(notices, name, settings.public_url)
+        else:
+            letter = compose(rows[0].kind, rows[0].context, name, settings.public_url)
         try:
-            mailer.send(message(letter, settings.mail_from, row.address, row.id))
+            mailer.send(message(letter, settings.mail_from, rows[0].address, rows[0].id))
         except Refused as exc:
-            row.attempts += 1
-            row.status, row.last_error = repository.REFUSED, str(exc)[:2000]
-            MAILS.labels(row.kind, "refused").inc()
-            log.error("mail %s to %s refused for good: %s", row.id, row.address, exc)
+            for row in rows:
+                row.attempts += 1
+                row.status, row.last_error = repository.REFUSED, str(exc)[:2000]
+                MAILS.labels(row.kind, "refused").inc()
+            log.error("mail %s to %s refused for good: %s", rows[0].id, rows[0].address, exc)
             return
-        row.attempts += 1
-        row.status, row.sent_at, row.last_error = repository.SENT, clock.now(), None
-        MAILS.labels(row.kind, "sent").inc()
+        for row in rows:
+            row.attempts += 1
+            row.status, row.sent_at, row.last_error = repository.SENT, clock.now(), None
+            MAILS.labels(row.kind, "sent").inc()
 
     def _postpone(self, row, error: str, settings) -> None:
         row.attempts += 1

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 
 import icalendar
 import pytest
 import requests
 from kombu import Connection, Exchange
+from sqlalchemy import select, update
 
+from contracts import clock
+from services.notifications.models import MailRow
 from tests.e2e.test_bookings_flow import SNOWPLOUGH
-from tests.support import COMPONENTS, Stack, day, wait_until
+from tests.support import COMPONENTS, PARIS, Stack, assert_problem, day, wait_until
 from tests.support.mail import MailCatcher
 
 pytestmark = pytest.mark.e2e
@@ -226,3 +230,143 @@ def test_a_mail_server_down_delays_the_mails_and_loses_none(mail_stack):
     for cancellation in mails[1:]:
         assert cancellation["Subject"].startswith("Réservation annulée : Chasse-neige Unimog")
         assert str(calendar_of(cancellation)["method"]) == "CANCEL"
+
+
+def preferences_url(stack) -> str:
+    return f"{stack.url}/api/v1/notifications/preferences"
+
+
+def test_preferences_by_api_refuse_what_is_wrong_and_change_nothing(mail_stack):
+    stack, _ = mail_stack
+    requester = stack.session("agent", FIRMINY)
+    before = requester.get(preferences_url(stack), timeout=10)
+    assert before.status_code == 200, before.text
+    kinds = {p["kind"]: p for p in before.json()["items"]}
+    assert kinds["booking_approved"]["mode"] == "immediately"
+    assert kinds["emergency_declared"]["security"] is True
+
+    for wrong, field in (
+        ({"kind": "emergency_declared", "mode": "never"}, "preferences.1.mode"),
+        ({"kind": "invoice_forgotten", "mode": "daily"}, "preferences.1.kind"),
+    ):
+        refused = requester.put(
+            preferences_url(stack),
+            json={"preferences": [{"kind": "booking_approved", "mode": "never"}, wrong]},
+            timeout=10,
+        )
+        problem = assert_problem(refused, 422)
+        assert [e["field"] for e in problem["errors"]] == [field]
+    for bad in ({"kind": "booking_approved", "mode": "daily", "digest_hour": 24}, {}):
+        assert requester.put(preferences_url(stack), json={"preferences": [bad]}).status_code == 422
+    assert requester.get(preferences_url(stack), timeout=10).json() == before.json()
+
+
+def test_an_approval_wanted_in_the_daily_digest_waits_for_its_paris_hour(mail_stack):
+    stack, catcher = mail_stack
+    requester = stack.session("agent", FIRMINY)
+    chosen = requester.put(
+        preferences_url(stack),
+        json={"preferences": [{"kind": "booking_approved", "mode": "daily", "digest_hour": 7}]},
+        timeout=10,
+    )
+    assert chosen.status_code == 200, chosen.text
+    try:
+        booking = requested(stack, snowplough(stack), 11, 12)
+        wait_until(lambda: about(catcher, booking["id"]), timeout=30)
+        approved = stack.session("manager", CHAMBON).post(
+            f"{stack.url}/api/v1/bookings/{booking['id']}/approve", timeout=10
+        )
+        assert approved.status_code == 200, approved.text
+        waiting = wait_until(lambda: digest_mail(stack, booking["id"]), timeout=30)
+        assert waiting.status == "pending" and waiting.digest
+        due = waiting.next_attempt_at.astimezone(PARIS)
+        assert (due.hour, due.minute) == (7, 0) and waiting.next_attempt_at > clock.now()
+        assert [envelope(m) for m in about(catcher, booking["id"])] == [LENDER_MANAGER]
+
+        # seven o'clock comes (the mail's time moved, as the stack cannot move the clock)
+        with stack.database("notifications").begin() as conn:
+            conn.execute(
+                update(MailRow)
+                .where(MailRow.id == waiting.id)
+                .values(next_attempt_at=clock.now() - timedelta(seconds=1))
+            )
+        wait_until(lambda: len(about(catcher, booking["id"])) == 2, timeout=30)
+        digest = about(catcher, booking["id"])[1]
+        assert envelope(digest) == REQUESTER
+        assert digest["Subject"] == "Votre résumé Mutualis : 1 notification"
+        assert (
+            "■ Réservation acceptée : Chasse-neige Unimog"
+            in digest.get_body(("plain",)).get_content()
+        )
+        assert str(calendar_of(digest)["method"]) == "REQUEST"
+    finally:
+        requester.put(
+            preferences_url(stack),
+            json={"preferences": [{"kind": "booking_approved", "mode": "immediately"}]},
+            timeout=10,
+        )
+
+
+def digest_mail(stack, booking_id: str):
+    with stack.database("notifications").connect() as conn:
+        return conn.execute(
+            select(MailRow.__table__).where(
+                MailRow.cause == f"booking.approved:{booking_id}", MailRow.digest.is_(True)
+            )
+        ).first()
+
+
+def test_the_preferences_page_saves_the_choices_and_shows_the_operator_the_refusals(mail_stack):
+    stack, _ = mail_stack
+    manager = signed_in(stack, f"manager.{FIRMINY}@mutualis-demo.fr")
+    shown = manager.get(f"{stack.url}/compte/notifications", timeout=10)
+    assert shown.status_code == 200
+    assert "Une demande de réservation attend votre décision" in shown.text
+    assert "Courriels refusés" not in shown.text  # the operator's part only
+    csrf = shown.text.split('name="csrf" value="')[1].split('"')[0]
+    saved = manager.post(
+        f"{stack.url}/compte/notifications",
+        data={"csrf": csrf, "mode-engagement_accepted": "daily", "heure-engagement_accepted": "18"},
+        timeout=10,
+    )
+    assert saved.status_code == 200 and "Vos choix sont enregistrés." in saved.text
+    kinds = {
+        p["kind"]: p
+        for p in stack.session("manager", FIRMINY)
+        .get(preferences_url(stack), timeout=10)
+        .json()["items"]
+    }
+    assert (kinds["engagement_accepted"]["mode"], kinds["engagement_accepted"]["digest_hour"]) == (
+        "daily",
+        18,
+    )
+    assert kinds["booking_requested"]["mode"] == "immediately"
+
+    operator = signed_in(stack, "operator@mutualis-demo.fr")
+    page = operator.get(f"{stack.url}/compte/notifications", timeout=10)
+    assert "Courriels refusés par le serveur de messagerie" in page.text
+    assert GONE in page.text
+    listed = stack.user("operator@mutualis-demo.fr").get(
+        f"{stack.url}/api/v1/notifications/refused", timeout=10
+    )
+    assert {m["address"] for m in listed.json()["items"]} == {GONE}
+    assert (
+        stack.session("manager", FIRMINY)
+        .get(f"{stack.url}/api/v1/notifications/refused", timeout=10)
+        .status_code
+        == 403
+    )
+
+
+def signed_in(stack, email: str) -> requests.Session:
+    """A browser's session on the pages (cookie), signed in through the login form."""
+    session = requests.Session()
+    login = session.get(f"{stack.url}/connexion", timeout=10)
+    csrf = login.text.split('name="csrf" value="')[1].split('"')[0]
+    done = session.post(
+        f"{stack.url}/connexion",
+        data={"csrf": csrf, "email": email, "password": "mutualis-demo"},
+        timeout=10,
+    )
+    assert done.status_code == 200, done.text[:500]
+    return session

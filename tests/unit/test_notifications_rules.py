@@ -15,8 +15,18 @@ from contracts.billing import InvoiceSnapshot
 from contracts.bookings import BookingSnapshot, Quote
 from contracts.consultants import EngagementSnapshot
 from contracts.emergencies import EmergencySnapshot, Territory
-from services.notifications.domain import RULE_OF_EVENT, RULES, Person, notices
-from services.notifications.mails import compose, message, when
+from contracts.errors import InvalidInput
+from services.notifications.domain import (
+    RULE_OF_EVENT,
+    RULES,
+    Choice,
+    Person,
+    check_choice,
+    next_digest,
+    notices,
+    schedule,
+)
+from services.notifications.mails import compose, compose_digest, message, when
 
 CHAMBON, FIRMINY, SAINT_ETIENNE, LYON = "42044", "42095", "42218", "69123"
 AT = datetime(2026, 12, 6, 23, 30, tzinfo=UTC)  # already Monday 7 December in Paris
@@ -176,7 +186,7 @@ def test_the_request_mail_is_french_with_its_link():
     assert "https://mutualis.example/reservations/b-1" in letter.text
     assert 'href="https://mutualis.example/reservations/b-1"' in letter.html
     assert "commune du Chambon-Feugerolles" in letter.text
-    assert letter.invitation is None
+    assert letter.invitations == ()
 
 
 def test_an_approved_loan_carries_an_invitation_its_cancellation_cancels():
@@ -200,7 +210,51 @@ def test_an_approved_loan_carries_an_invitation_its_cancellation_cancels():
         if n.recipient.user_id == "borrower-agent"
     ]
     cancel = compose(cancelled.kind, cancelled.context, "Agent", "https://mutualis.example")
-    cancel_event = icalendar.Calendar.from_ical(cancel.invitation).walk("VEVENT")[0]
-    assert b"METHOD:CANCEL" in cancel.invitation
+    cancel_event = icalendar.Calendar.from_ical(cancel.invitations[0]).walk("VEVENT")[0]
+    assert b"METHOD:CANCEL" in cancel.invitations[0]
     assert str(cancel_event["uid"]) == str(event["uid"])
     assert cancel_event["sequence"] > event["sequence"]  # calendars replace the approved one
+
+
+def test_a_digest_goes_at_the_next_paris_hour_chosen():
+    # 23:30 UTC on 6 December is 00:30 on the 7th in Paris: 7 o'clock is that morning
+    assert next_digest(7, AT) == datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
+    # summer time: 7 o'clock in Paris is 05:00 UTC; past it, the next is tomorrow's
+    summer = datetime(2026, 7, 1, 5, 0, tzinfo=UTC)
+    assert next_digest(7, summer) == datetime(2026, 7, 2, 5, 0, tzinfo=UTC)
+    assert next_digest(18, summer) == datetime(2026, 7, 1, 16, 0, tzinfo=UTC)
+
+
+def test_the_choice_says_when_a_notice_goes_but_a_security_notice_goes_now():
+    request = RULE_OF_EVENT["booking.requested"]
+    emergency = RULE_OF_EVENT["emergency.declared"]
+    assert schedule(request, Choice(), AT) == (AT, False)
+    assert schedule(request, Choice("daily", 7), AT) == (next_digest(7, AT), True)
+    assert schedule(request, Choice("never"), AT) is None
+    assert schedule(emergency, Choice("never"), AT) == (AT, False)
+    assert schedule(emergency, Choice("daily", 18), AT) == (AT, False)
+
+
+def test_security_notices_cannot_be_turned_off_and_unknown_kinds_are_refused():
+    assert check_choice("booking_requested", "never").kind == "booking_requested"
+    with pytest.raises(InvalidInput) as refused:
+        check_choice("emergency_declared", "never")
+    assert refused.value.errors[0]["field"] == "mode"
+    with pytest.raises(InvalidInput) as unknown:
+        check_choice("invoice_forgotten", "daily")
+    assert unknown.value.errors[0]["field"] == "kind"
+
+
+def test_a_digest_gathers_the_days_notices_with_their_invitations():
+    (approved,) = notices("booking.approved", booking("approved"), PEOPLE, AT)
+    (requested,) = notices("booking.requested", booking("requested"), PEOPLE[:1], AT)
+    letter = compose_digest(
+        [(approved.kind, approved.context), (requested.kind, requested.context)],
+        "Agent",
+        "https://mutualis.example",
+    )
+    assert letter.subject == "Votre résumé Mutualis : 2 notifications"
+    assert "■ Réservation acceptée : Chasse-neige Unimog U400" in letter.text
+    assert "■ Demande de réservation : Chasse-neige Unimog U400, de Firminy" in letter.text
+    assert letter.text.count("https://mutualis.example/reservations/b-1") == 2
+    assert len(letter.invitations) == 1
