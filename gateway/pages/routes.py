@@ -7,6 +7,7 @@ from gateway.pages.catalogue import CataloguePages
 from gateway.pages.emergencies import EmergencyPages
 from gateway.pages.experts import ExpertPages
 from gateway.pages.finances import FinancePages
+from gateway.pages.mails import MailPages
 from gateway.pages.notifications import NotificationPages
 
 
@@ -18,6 +19,7 @@ class PageRoutes(
     FinancePages,
     EmergencyPages,
     NotificationPages,
+    MailPages,
     StaticFiles,
 ):
     """The pages: account and dashboard, catalogue and listings, bookings, experts and

@@ -370,3 +370,17 @@ def signed_in(stack, email: str) -> requests.Session:
     )
     assert done.status_code == 200, done.text[:500]
     return session
+
+
+def test_in_demo_mode_the_page_courriels_lists_the_mails_caught(mail_stack):
+    stack, catcher = mail_stack
+    booking = requested(stack, snowplough(stack), 14, 15)
+    (asked,) = wait_until(lambda: about(catcher, booking["id"]), timeout=30)
+    page = signed_in(stack, f"agent.{FIRMINY}@mutualis-demo.fr").get(
+        f"{stack.url}/courriels", timeout=10
+    )
+    assert page.status_code == 200
+    assert "Courriels envoyés (démonstration)" in page.text
+    assert f"— à {LENDER_MANAGER}" in page.text
+    assert asked["Subject"].replace("'", "&#39;") in page.text
+    assert f"/reservations/{booking['id']}" in page.text
