@@ -1,5 +1,6 @@
 """Notifications: how each person wants to be told, per kind of notice, and the mails the
-mail server refused. RPC schemas of the notifications service (it emits no event yet)."""
+mail server refused; the conversation of each booking and engagement. RPC schemas of the
+notifications service and its event."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from contracts.fields import Input
+from contracts.events import Event, Payload, register
+from contracts.fields import Input, Text
 
 Mode = Literal["immediately", "daily", "never"]
 
@@ -52,3 +54,52 @@ class RefusedMail(BaseModel):
 
 class RefusedMailList(BaseModel):
     items: list[RefusedMail]
+
+
+# -- conversations: the two communes of a booking or an engagement write to each other ----
+
+MAX_MESSAGE = 5000
+
+
+class MessageDraft(Input):
+    text: Text = Field(min_length=1, max_length=MAX_MESSAGE, description="no control characters")
+
+
+class MessageView(BaseModel):
+    id: str
+    author_commune: str
+    author_name: str
+    text: str
+    posted_at: datetime
+
+
+class ConversationView(BaseModel):
+    subject_id: str  # the booking's or the engagement's id
+    subject_kind: Literal["booking", "engagement"]
+    title: str
+    lender_commune: str
+    borrower_commune: str
+    messages: list[MessageView]  # oldest first; never edited, only added
+    # read receipts: until when each of the two communes has read (None: never)
+    read_up_to: dict[str, datetime | None]
+
+
+class MessageSnapshot(Payload):
+    message_id: str
+    subject_id: str
+    subject_kind: str
+    title: str
+    lender_commune: str
+    borrower_commune: str
+    author_commune: str
+    written_by: str  # the author's name
+    text: str
+    posted_at: datetime
+
+
+@register
+class MessagePosted(Event):
+    """A message added to a booking's or an engagement's conversation."""
+
+    TYPE = "message.posted"
+    payload: MessageSnapshot

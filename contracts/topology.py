@@ -9,11 +9,8 @@ from dataclasses import dataclass
 from contracts.billing import InvoiceIssued
 from contracts.bookings import EVENT_OF_STATUS as BOOKING_EVENT_OF_STATUS
 from contracts.bookings import BookingCancelled, BookingOverdue, BookingReturned
-from contracts.consultants import (
-    EngagementAccepted,
-    EngagementRequested,
-    EngagementTimesheetApproved,
-)
+from contracts.consultants import EVENT_OF_STATUS as ENGAGEMENT_EVENT_OF_STATUS
+from contracts.consultants import EngagementTimesheetApproved
 from contracts.emergencies import EMERGENCY_EVENTS, EmergencyDeclared
 from contracts.listings import ListingPublished, ListingUpdated, ListingWithdrawn
 from contracts.users import USER_EVENTS
@@ -100,7 +97,8 @@ CONSULTANTS_TO_NOTIFICATIONS = Subscription(
     consumer="notifications",
     name="notices",
     source="consultants",
-    event_types=(EngagementRequested.TYPE, EngagementAccepted.TYPE),
+    # every event of an engagement's life: its two communes may write to each other
+    event_types=tuple(event.TYPE for event in ENGAGEMENT_EVENT_OF_STATUS.values()),
 )
 
 BILLING_TO_NOTIFICATIONS = Subscription(

@@ -1,8 +1,14 @@
 """Notifications: how each user wants to be told, per kind of notice; the mails the mail
-server refused for good, for the operator."""
+server refused for good, for the operator; the conversation of each booking and engagement."""
 
 from contracts.caller import Caller, Role
-from contracts.notifications import PreferenceList, PreferencesChange, RefusedMailList
+from contracts.notifications import (
+    ConversationView,
+    MessageDraft,
+    PreferenceList,
+    PreferencesChange,
+    RefusedMailList,
+)
 from gateway.http import api
 from gateway.routes import as_rpc
 from gateway.rpc import ServiceRpc
@@ -49,3 +55,45 @@ class NotificationRoutes:
     )
     def refused_mails(self, request, caller: Caller):
         return {"items": self.notifications.refused(as_rpc(caller))}
+
+    # -- conversations ----------------------------------------------------------------
+
+    @api(
+        "GET",
+        "/api/v1/conversations/<subject_id>",
+        response=ConversationView,
+        tag=NOTIFICATIONS,
+        summary="The conversation of a booking or an engagement, with each commune's read receipt",
+        description="Only the booking's or engagement's two communes see it: 404 for anyone "
+        "else, as for an unknown id.",
+    )
+    def get_conversation(self, request, caller: Caller, subject_id: str):
+        return self.notifications.conversation(as_rpc(caller), subject_id)
+
+    @api(
+        "POST",
+        "/api/v1/conversations/<subject_id>/messages",
+        body=MessageDraft,
+        response=ConversationView,
+        status=201,
+        idempotent=True,
+        tag=NOTIFICATIONS,
+        summary="Write to the other commune of a booking or an engagement",
+        description="At most 5,000 characters, no control characters (422). Messages are "
+        "never edited, only added; the other commune's agents and managers are told by "
+        "e-mail (per their preferences). 404 for anyone but the two communes.",
+    )
+    def post_message(self, request, caller: Caller, subject_id: str, body: MessageDraft):
+        return self.notifications.post_message(
+            as_rpc(caller), subject_id, body.model_dump(mode="json")
+        )
+
+    @api(
+        "POST",
+        "/api/v1/conversations/<subject_id>/read",
+        response=ConversationView,
+        tag=NOTIFICATIONS,
+        summary="Mark the conversation read by the caller's commune, up to now",
+    )
+    def mark_conversation_read(self, request, caller: Caller, subject_id: str):
+        return self.notifications.mark_read(as_rpc(caller), subject_id)

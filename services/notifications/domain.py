@@ -15,7 +15,7 @@ from typing import Any
 
 from contracts.caller import Role
 from contracts.clock import PARIS
-from contracts.errors import InvalidInput, field_error
+from contracts.errors import InvalidInput, NotFound, field_error
 from contracts.french import of_commune
 from infra.communes import communes
 
@@ -114,7 +114,8 @@ class Rule:
     subject: str  # the mail's subject (Jinja, from the mail's context)
     audience: Audience
     about: str  # the payload's field naming what the notice is about
-    link: str  # the page that needs action, formatted with the payload's fields
+    # the page that needs action: formatted with the payload's fields, or made from it
+    link: str | Callable[[Any], str]
     # the communes whose people the audience chooses from (None: every commune)
     communes: Callable[[Any], Iterable[str]] | None
     security: bool = False  # sent whatever the person's preference
@@ -233,6 +234,19 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 
+RULES += (
+    Rule(
+        kind="message_posted",
+        event_type="message.posted",
+        label="Un message vous est écrit au sujet d'un prêt ou d'une mission",
+        subject="Message {{ author_of }} : {{ title }}",
+        audience=lambda payload, people: other_side(payload, people),
+        about="message_id",
+        link=lambda payload: page_of(payload.subject_kind, payload.subject_id),
+        communes=_parties,
+    ),
+)
+
 RULE_OF_EVENT: dict[str, Rule] = {rule.event_type: rule for rule in RULES}
 RULE_OF_KIND: dict[str, Rule] = {rule.kind: rule for rule in RULES}
 
@@ -252,6 +266,30 @@ def commune_names(fields: dict) -> dict:
     return names
 
 
+def page_of(subject_kind: str, subject_id: str) -> str:
+    """The page of a booking or an engagement, where its conversation is."""
+    return (_BOOKING if subject_kind == "booking" else _ENGAGEMENT).format(
+        booking_id=subject_id, engagement_id=subject_id
+    )
+
+
+def other_side(message, people: list[Person]) -> Iterable[Person]:
+    """A message tells the other commune's agents and managers (not its author's)."""
+    other = (
+        message.borrower_commune
+        if message.author_commune == message.lender_commune
+        else message.lender_commune
+    )
+    return (p for p in people if p.commune == other and (p.has(Role.AGENT) or p.has(Role.MANAGER)))
+
+
+def ensure_party(commune: str, lender: str | None, borrower: str | None) -> None:
+    """Only the two communes of a booking or an engagement see its conversation: anyone
+    else is told there is none (404), as for an unknown one."""
+    if commune not in (lender, borrower):
+        raise NotFound("No such conversation")
+
+
 def notices(event_type: str, payload, people: list[Person], occurred_at: datetime) -> list[Notice]:
     """The notices an event calls for: one per person its rule chooses (once each, disabled
     people left out); none for an event no rule is about."""
@@ -259,7 +297,9 @@ def notices(event_type: str, payload, people: list[Person], occurred_at: datetim
     if rule is None:
         return []
     context = payload.model_dump(mode="json") | {
-        "link": rule.link.format(**payload.model_dump()),
+        "link": rule.link(payload)
+        if callable(rule.link)
+        else rule.link.format(**payload.model_dump()),
         "occurred_at": occurred_at.isoformat(),
     }
     context |= commune_names(context)

@@ -66,3 +66,42 @@ class PreferenceRow(Base):
     mode: Mapped[str] = mapped_column(String(16))
     digest_hour: Mapped[int] = mapped_column(Integer)
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SubjectRow(Base):
+    """A booking or an engagement, as its events last told: who its two communes are (only
+    they see its conversation) and what it is called."""
+
+    __tablename__ = "subjects"
+
+    subject_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # booking, engagement
+    title: Mapped[str] = mapped_column(String(200))
+    lender_commune: Mapped[str] = mapped_column(String(5))
+    borrower_commune: Mapped[str] = mapped_column(String(5))
+    as_of: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MessageRow(Base):
+    """A message of a conversation: never edited, only added."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_subject_posted", "subject_id", "posted_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(36))
+    author_id: Mapped[str] = mapped_column(String(36))
+    author_commune: Mapped[str] = mapped_column(String(5))
+    author_name: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    posted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ReadReceiptRow(Base):
+    """Until when one commune has read a conversation."""
+
+    __tablename__ = "read_receipts"
+
+    subject_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    commune: Mapped[str] = mapped_column(String(5), primary_key=True)
+    read_up_to: Mapped[datetime] = mapped_column(UtcDateTime)

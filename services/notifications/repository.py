@@ -14,7 +14,14 @@ from sqlalchemy.orm import Session
 from contracts.users import UserSnapshot
 from infra.database import insert_new, upsert_latest
 from services.notifications.domain import Choice, Notice, Person
-from services.notifications.models import MailRow, PersonRow, PreferenceRow
+from services.notifications.models import (
+    MailRow,
+    MessageRow,
+    PersonRow,
+    PreferenceRow,
+    ReadReceiptRow,
+    SubjectRow,
+)
 
 PENDING = "pending"
 SENT = "sent"
@@ -112,16 +119,10 @@ def set_preferences(
 ) -> None:
     """The person's choices for these kinds, replacing theirs (one statement: two saves at
     once end with one of them, never with an error)."""
-    if not choices:
-        return
-    dialect = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
-    statement = dialect[session.get_bind().dialect.name](PreferenceRow.__table__)
-    statement = statement.on_conflict_do_update(
-        index_elements=["user_id", "kind"],
-        set_={name: statement.excluded[name] for name in ("mode", "digest_hour", "changed_at")},
-    )
-    session.execute(
-        statement,
+    _replace(
+        session,
+        PreferenceRow.__table__,
+        ("user_id", "kind"),
         [
             {
                 "user_id": user_id,
@@ -132,6 +133,64 @@ def set_preferences(
             }
             for kind, choice in choices.items()
         ],
+    )
+
+
+def _replace(session: Session, table, keys: tuple[str, ...], rows: list[dict]) -> None:
+    """INSERT … ON CONFLICT (keys) DO UPDATE: each row replaces the one of its keys."""
+    if not rows:
+        return
+    dialect = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
+    statement = dialect[session.get_bind().dialect.name](table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: statement.excluded[name] for name in rows[0] if name not in keys},
+    )
+    session.execute(statement, rows)
+
+
+# -- conversations --------------------------------------------------------------------
+
+
+def keep_subjects(session: Session, subjects: Sequence[dict]) -> None:
+    """The bookings and engagements as their latest events tell (their two communes)."""
+    upsert_latest(session, SubjectRow.__table__, subjects, key="subject_id", rank="as_of")
+
+
+def subject(session: Session, subject_id: str) -> SubjectRow | None:
+    return session.get(SubjectRow, subject_id) if len(subject_id) <= 36 else None
+
+
+def person(session: Session, user_id: str) -> Person | None:
+    row = session.get(PersonRow, user_id)
+    return person_of(row) if row is not None else None
+
+
+def add_message(session: Session, message: dict) -> None:
+    session.add(MessageRow(**message))
+
+
+def messages_of(session: Session, subject_id: str) -> list[MessageRow]:
+    return list(
+        session.scalars(
+            select(MessageRow)
+            .where(MessageRow.subject_id == subject_id)
+            .order_by(MessageRow.posted_at, MessageRow.id)
+        )
+    )
+
+
+def read_up_to(session: Session, subject_id: str) -> dict[str, datetime]:
+    rows = session.scalars(select(ReadReceiptRow).where(ReadReceiptRow.subject_id == subject_id))
+    return {row.commune: row.read_up_to for row in rows}
+
+
+def mark_read(session: Session, subject_id: str, commune: str, at: datetime) -> None:
+    _replace(
+        session,
+        ReadReceiptRow.__table__,
+        ("subject_id", "commune"),
+        [{"subject_id": subject_id, "commune": commune, "read_up_to": at}],
     )
 
 

@@ -4,13 +4,23 @@ the other services' events who is told what (rules in domain.py), and sends the 
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 
 from contracts import clock
 from contracts.caller import Caller, Role
 from contracts.errors import Forbidden, InvalidInput, validated
 from contracts.events import Event
-from contracts.notifications import PreferenceList, PreferencesChange, PreferenceView
+from contracts.notifications import (
+    ConversationView,
+    MessageDraft,
+    MessagePosted,
+    MessageSnapshot,
+    MessageView,
+    PreferenceList,
+    PreferencesChange,
+    PreferenceView,
+)
 from contracts.topology import (
     BILLING_TO_NOTIFICATIONS,
     BOOKINGS_TO_NOTIFICATIONS,
@@ -138,43 +148,157 @@ class Service(OperableService):
         with self.db.handling_all(events) as (tx, fresh):
             repository.keep_people(tx.session, [(e.payload, e.occurred_at) for e in fresh])
 
-    def _decide(self, event: Event) -> None:
-        """The mails an event calls for, decided once: the event is applied once (handling),
-        and a mail once per (recipient, cause) whatever delivers that cause again."""
+    def _apply(self, event: Event, subject: dict | None = None) -> None:
+        """Keeps the booking's or engagement's two communes (`subject`), and decides the mails
+        the event calls for, once: the event is applied once (handling), and a mail once per
+        (recipient, cause) whatever delivers that cause again."""
         rule = domain.RULE_OF_EVENT.get(event.type)
-        if rule is None:
+        if rule is None and subject is None:
             return
         with self.db.handling(event) as tx:
-            wanted = None if rule.communes is None else rule.communes(event.payload)
-            people = repository.people_of(tx.session, wanted)
-            notices = domain.notices(event.type, event.payload, people, event.occurred_at)
-            now = clock.now()
-            choices = repository.choices_of(
-                tx.session, [n.recipient.user_id for n in notices], rule.kind
-            )
-            planned = [
-                (notice, *when)
-                for notice in notices
-                if (
-                    when := domain.schedule(
-                        rule, choices.get(notice.recipient.user_id, DEFAULT), now
-                    )
-                )
-            ]
-            added = repository.add_mails(tx.session, planned, now)
-        log.info("%s %s: %d mail(s) decided", event.type, event.event_id, len(added))
+            if subject is not None:
+                repository.keep_subjects(tx.session, [subject | {"as_of": event.occurred_at}])
+            if rule is not None:
+                self._decide(tx, rule, event.payload, event.occurred_at)
+
+    def _decide(self, tx, rule: domain.Rule, payload, occurred_at) -> None:
+        wanted = None if rule.communes is None else rule.communes(payload)
+        people = repository.people_of(tx.session, wanted)
+        notices = domain.notices(rule.event_type, payload, people, occurred_at)
+        now = clock.now()
+        choices = repository.choices_of(
+            tx.session, [n.recipient.user_id for n in notices], rule.kind
+        )
+        planned = [
+            (notice, *when)
+            for notice in notices
+            if (when := domain.schedule(rule, choices.get(notice.recipient.user_id, DEFAULT), now))
+        ]
+        added = repository.add_mails(tx.session, planned, now)
+        log.info("%s: %d mail(s) decided", rule.cause(payload), len(added))
 
     @consume_events(BOOKINGS_TO_NOTIFICATIONS)
     def tell_about_bookings(self, event: Event) -> None:
-        self._decide(event)
+        booking = getattr(event.payload, "booking_id", None) and event.payload
+        subject = None
+        if booking is not None:
+            subject = {
+                "subject_id": booking.booking_id,
+                "kind": "booking",
+                "title": booking.listing_title,
+                "lender_commune": booking.lender_commune,
+                "borrower_commune": booking.borrower_commune,
+            }
+        self._apply(event, subject)
 
     @consume_events(CONSULTANTS_TO_NOTIFICATIONS)
     def tell_about_engagements(self, event: Event) -> None:
-        self._decide(event)
+        engagement = event.payload
+        self._apply(
+            event,
+            {
+                "subject_id": engagement.engagement_id,
+                "kind": "engagement",
+                "title": f"Mission de {engagement.consultant_name}",
+                "lender_commune": engagement.lender_commune,
+                "borrower_commune": engagement.borrower_commune,
+            },
+        )
 
     @consume_events(BILLING_TO_NOTIFICATIONS)
     def tell_about_invoices(self, event: Event) -> None:
-        self._decide(event)
+        self._apply(event)
+
+    # -- conversations ----------------------------------------------------------------
+
+    def _party(self, session, who: Caller, subject_id: str):
+        found = repository.subject(session, subject_id)
+        domain.ensure_party(
+            who.commune,
+            found.lender_commune if found else None,
+            found.borrower_commune if found else None,
+        )
+        return found
+
+    def _conversation(self, session, found) -> dict:
+        receipts = repository.read_up_to(session, found.subject_id)
+        return ConversationView(
+            subject_id=found.subject_id,
+            subject_kind=found.kind,
+            title=found.title,
+            lender_commune=found.lender_commune,
+            borrower_commune=found.borrower_commune,
+            messages=[
+                MessageView(
+                    id=m.id,
+                    author_commune=m.author_commune,
+                    author_name=m.author_name,
+                    text=m.text,
+                    posted_at=m.posted_at,
+                )
+                for m in repository.messages_of(session, found.subject_id)
+            ],
+            read_up_to={
+                commune: receipts.get(commune)
+                for commune in (found.lender_commune, found.borrower_commune)
+            },
+        ).model_dump(mode="json")
+
+    @rpc
+    def conversation(self, caller: dict, subject_id: str) -> dict:
+        """A booking's or engagement's messages; 404 for anyone but its two communes."""
+        who = Caller.model_validate(caller)
+        with self.db.reading() as session:
+            return self._conversation(session, self._party(session, who, subject_id))
+
+    @rpc
+    def post_message(self, caller: dict, subject_id: str, draft: dict) -> dict:
+        """A message added (never edited); the other commune's agents and managers are told
+        (message.posted, and their mails decided in the same transaction). The author's
+        commune has read up to it."""
+        who = Caller.model_validate(caller)
+        text = validated(MessageDraft, draft).text
+        with self.db.transaction() as tx:
+            found = self._party(tx.session, who, subject_id)
+            author = repository.person(tx.session, who.user_id)
+            now = clock.now()
+            snapshot = MessageSnapshot(
+                message_id=str(uuid.uuid4()),
+                subject_id=found.subject_id,
+                subject_kind=found.kind,
+                title=found.title,
+                lender_commune=found.lender_commune,
+                borrower_commune=found.borrower_commune,
+                author_commune=who.commune,
+                written_by=author.name if author is not None else who.commune,
+                text=text,
+                posted_at=now,
+            )
+            repository.add_message(
+                tx.session,
+                {
+                    "id": snapshot.message_id,
+                    "subject_id": found.subject_id,
+                    "author_id": who.user_id,
+                    "author_commune": who.commune,
+                    "author_name": snapshot.written_by,
+                    "text": text,
+                    "posted_at": now,
+                },
+            )
+            repository.mark_read(tx.session, found.subject_id, who.commune, now)
+            tx.emit(MessagePosted, snapshot)
+            self._decide(tx, domain.RULE_OF_EVENT[MessagePosted.TYPE], snapshot, now)
+            return self._conversation(tx.session, found)
+
+    @rpc
+    def mark_read(self, caller: dict, subject_id: str) -> dict:
+        """The caller's commune has read the conversation up to now (its read receipt)."""
+        who = Caller.model_validate(caller)
+        with self.db.transaction() as tx:
+            found = self._party(tx.session, who, subject_id)
+            repository.mark_read(tx.session, found.subject_id, who.commune, clock.now())
+            return self._conversation(tx.session, found)
 
     # -- sending ----------------------------------------------------------------------
 

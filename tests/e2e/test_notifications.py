@@ -384,3 +384,57 @@ def test_in_demo_mode_the_page_courriels_lists_the_mails_caught(mail_stack):
     assert f"— à {LENDER_MANAGER}" in page.text
     assert asked["Subject"].replace("'", "&#39;") in page.text
     assert f"/reservations/{booking['id']}" in page.text
+
+
+def conversation_url(stack, subject_id: str) -> str:
+    return f"{stack.url}/api/v1/conversations/{subject_id}"
+
+
+def test_the_two_communes_of_a_loan_write_to_each_other_and_nobody_else_sees(mail_stack):
+    stack, catcher = mail_stack
+    booking = requested(stack, snowplough(stack), 16, 17)
+    url = conversation_url(stack, booking["id"])
+    borrower, lender = stack.session("agent", FIRMINY), stack.session("manager", CHAMBON)
+    stranger = stack.session("manager", "42218")
+    wait_until(lambda: lender.get(url, timeout=10).status_code == 200, timeout=30)
+    for answer in (
+        stranger.get(url, timeout=10),
+        stranger.post(f"{url}/messages", json={"text": "Bonjour"}, timeout=10),
+        lender.get(conversation_url(stack, str(uuid.uuid4())), timeout=10),
+    ):
+        assert_problem(answer, 404)
+
+    written = borrower.post(
+        f"{url}/messages", json={"text": "Où récupère-t-on la lame ?\nMerci !"}, timeout=10
+    )
+    assert written.status_code == 201, written.text
+    seen = written.json()
+    assert [(m["author_commune"], m["text"]) for m in seen["messages"]] == [
+        (FIRMINY, "Où récupère-t-on la lame ?\nMerci !")
+    ]
+    assert seen["messages"][0]["author_name"] == "Agent — Firminy"
+    assert seen["read_up_to"][FIRMINY] is not None and seen["read_up_to"][CHAMBON] is None
+
+    for bad in ("x" * 5001, "Sonnette\x07", "", "   "):
+        assert_problem(borrower.post(f"{url}/messages", json={"text": bad}, timeout=10), 422)
+    assert len(lender.get(url, timeout=10).json()["messages"]) == 1
+
+    read = lender.post(f"{url}/read", timeout=10)
+    assert read.status_code == 200 and read.json()["read_up_to"][CHAMBON] is not None
+
+    # Chambon's agent and managers are told; Firminy (the author's side) is not
+    def told():
+        return [
+            m
+            for m in catcher.messages()
+            if m["Subject"].startswith("Message de Firminy : ")
+            and booking["id"] in m.get_body(("plain",)).get_content()
+        ]
+
+    wait_until(lambda: len(told()) == 2, timeout=30)
+    assert sorted(envelope(m) for m in told()) == sorted(
+        [LENDER_MANAGER, f"agent.{CHAMBON}@mutualis-demo.fr"]
+    )
+    text = told()[0].get_body(("plain",)).get_content()
+    assert "Agent — Firminy, de la commune de Firminy, vous écrit" in text
+    assert "Où récupère-t-on la lame ?" in text

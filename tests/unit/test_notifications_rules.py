@@ -15,13 +15,15 @@ from contracts.billing import InvoiceSnapshot
 from contracts.bookings import BookingSnapshot, Quote
 from contracts.consultants import EngagementSnapshot
 from contracts.emergencies import EmergencySnapshot, Territory
-from contracts.errors import InvalidInput
+from contracts.errors import InvalidInput, NotFound
+from contracts.notifications import MessageSnapshot
 from services.notifications.domain import (
     RULE_OF_EVENT,
     RULES,
     Choice,
     Person,
     check_choice,
+    ensure_party,
     next_digest,
     notices,
     schedule,
@@ -258,3 +260,38 @@ def test_a_digest_gathers_the_days_notices_with_their_invitations():
     assert "■ Demande de réservation : Chasse-neige Unimog U400, de Firminy" in letter.text
     assert letter.text.count("https://mutualis.example/reservations/b-1") == 2
     assert len(letter.invitations) == 1
+
+
+def test_a_message_tells_the_other_communes_agents_and_managers():
+    message = MessageSnapshot(
+        message_id="m-1",
+        subject_id="b-1",
+        subject_kind="booking",
+        title="Chasse-neige",
+        lender_commune=CHAMBON,
+        borrower_commune=FIRMINY,
+        author_commune=FIRMINY,
+        written_by="Borrower Agent",
+        text="Où récupère-t-on la lame ?",
+        posted_at=AT,
+    )
+    assert set(told("message.posted", message)) == {
+        "lender-manager",
+        "lender-manager-2",
+        "lender-agent",
+    }
+    answer = message.model_copy(update={"author_commune": CHAMBON, "message_id": "m-2"})
+    assert told("message.posted", answer) == {
+        "borrower-agent": "message.posted:m-2",
+        "borrower-agent-2": "message.posted:m-2",
+        "borrower-manager": "message.posted:m-2",
+    }
+    (notice,) = notices("message.posted", answer, PEOPLE[5:6], AT)
+    assert notice.context["link"] == "/reservations/b-1"
+
+
+def test_only_the_two_communes_see_a_conversation():
+    ensure_party(FIRMINY, CHAMBON, FIRMINY)
+    for stranger, lender, borrower in ((SAINT_ETIENNE, CHAMBON, FIRMINY), (FIRMINY, None, None)):
+        with pytest.raises(NotFound):
+            ensure_party(stranger, lender, borrower)
