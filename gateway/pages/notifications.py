@@ -1,13 +1,16 @@
 """The page where a person chooses how each kind of notice reaches them (and, for an
-operator, the mails the mail server refused for good)."""
+operator, the mails the mail server refused for good); the conversation on a booking's
+page."""
 
 from __future__ import annotations
 
 from contracts.caller import Role
+from contracts.errors import ServiceError
 from gateway.pages.entrypoint import Page, Web, go, page
 from gateway.routes import as_rpc
 from gateway.rpc import ServiceRpc
 
+MESSAGE_RULE = "Le message doit compter de 1 à 5 000 caractères, sans caractère de contrôle."
 MODES = {
     "immediately": "Tout de suite",
     "daily": "Dans le résumé du jour",
@@ -55,3 +58,23 @@ class NotificationPages:
         kinds = [p["kind"] for p in self.notifications.preferences(caller)["items"]]
         self.notifications.set_preferences(caller, change_of(web.form, kinds))
         return go("/compte/notifications?enregistre=1")
+
+    def conversation_seen(self, web: Web, subject_id: str) -> dict | None:
+        """The conversation of a booking or engagement shown on its page, read by the
+        visitor's commune up to now; None while the notifications service does not answer
+        or does not know it yet (the rest of the page still shows)."""
+        try:
+            return self.notifications.mark_read(as_rpc(web.caller), subject_id)
+        except ServiceError:
+            return None
+
+    @page("POST", "/reservations/<booking_id>/messages", roles=(Role.AGENT, Role.MANAGER))
+    def booking_message(self, request, web: Web, booking_id: str):
+        text = web.form.get("message") or ""
+        try:
+            self.notifications.post_message(as_rpc(web.caller), booking_id, {"text": text})
+        except ServiceError as exc:
+            if exc.code != "invalid_input":
+                raise
+            return self._booking(web, booking_id, [MESSAGE_RULE], 422)
+        return go(f"/reservations/{booking_id}#conversation")

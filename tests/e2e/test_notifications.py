@@ -342,14 +342,16 @@ def test_the_preferences_page_saves_the_choices_and_shows_the_operator_the_refus
     )
     assert kinds["booking_requested"]["mode"] == "immediately"
 
+    # a request to Chambon: its mail to GONE is refused for good
+    requested(stack, snowplough(stack), 20, 21)
+    refused_url = f"{stack.url}/api/v1/notifications/refused"
+    api = stack.user("operator@mutualis-demo.fr")
+    wait_until(lambda: api.get(refused_url, timeout=10).json()["items"], timeout=30)
     operator = signed_in(stack, "operator@mutualis-demo.fr")
     page = operator.get(f"{stack.url}/compte/notifications", timeout=10)
     assert "Courriels refusés par le serveur de messagerie" in page.text
     assert GONE in page.text
-    listed = stack.user("operator@mutualis-demo.fr").get(
-        f"{stack.url}/api/v1/notifications/refused", timeout=10
-    )
-    assert {m["address"] for m in listed.json()["items"]} == {GONE}
+    assert {m["address"] for m in api.get(refused_url, timeout=10).json()["items"]} == {GONE}
     assert (
         stack.session("manager", FIRMINY)
         .get(f"{stack.url}/api/v1/notifications/refused", timeout=10)
@@ -438,3 +440,38 @@ def test_the_two_communes_of_a_loan_write_to_each_other_and_nobody_else_sees(mai
     text = told()[0].get_body(("plain",)).get_content()
     assert "Agent — Firminy, de la commune de Firminy, vous écrit" in text
     assert "Où récupère-t-on la lame ?" in text
+
+
+def test_a_message_is_posted_and_read_on_the_bookings_page(mail_stack):
+    stack, _ = mail_stack
+    booking = requested(stack, snowplough(stack), 18, 19)
+    page_url = f"{stack.url}/reservations/{booking['id']}"
+    borrower = signed_in(stack, REQUESTER)
+    wait_until(lambda: "Votre message" in borrower.get(page_url, timeout=10).text, timeout=30)
+    shown = borrower.get(page_url, timeout=10)
+    assert "Aucun message pour l'instant." in shown.text
+    assert "Pas encore lu par Le Chambon-Feugerolles." in shown.text
+    csrf = shown.text.split('name="csrf" value="')[1].split('"')[0]
+    too_long = borrower.post(
+        f"{page_url}/messages", data={"csrf": csrf, "message": "x" * 5001}, timeout=10
+    )
+    assert too_long.status_code == 422 and "de 1 à 5 000 caractères" in too_long.text
+    posted = borrower.post(
+        f"{page_url}/messages",
+        data={"csrf": csrf, "message": "Nous passerons à 8 h.\nÀ quelle porte ?"},
+        timeout=10,
+    )
+    assert posted.status_code == 200 and "Nous passerons à 8 h." in posted.text
+
+    lender = signed_in(stack, LENDER_MANAGER)
+    assert "Nous passerons à 8 h." in lender.get(page_url, timeout=10).text  # read, now
+    again = borrower.get(page_url, timeout=10).text
+    assert "Lu par Le Chambon-Feugerolles le " in again
+    assert (
+        len(
+            stack.session("agent", FIRMINY)
+            .get(conversation_url(stack, booking["id"]), timeout=10)
+            .json()["messages"]
+        )
+        == 1
+    )
