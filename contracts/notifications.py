@@ -103,3 +103,17 @@ class MessagePosted(Event):
 
     TYPE = "message.posted"
     payload: MessageSnapshot
+
+
+class HandOverReminder(Payload):
+    """An approved loan handed over tomorrow (Paris): the notifications service's own
+    reminder, one per booking and first day (a loan moved to another day is reminded again)."""
+
+    reminder_id: str  # <booking id>:<first day>
+    booking_id: str
+    listing_title: str
+    lender_commune: str
+    borrower_commune: str
+    start: datetime
+    end: datetime
+    requested_by: str | None = None

@@ -4,11 +4,17 @@ page."""
 
 from __future__ import annotations
 
+import logging
+
+from nameko.exceptions import RemoteError
+
 from contracts.caller import Role
 from contracts.errors import ServiceError
 from gateway.pages.entrypoint import Page, Web, go, page
 from gateway.routes import as_rpc
 from gateway.rpc import ServiceRpc
+
+log = logging.getLogger(__name__)
 
 MESSAGE_RULE = "Le message doit compter de 1 à 5 000 caractères, sans caractère de contrôle."
 MODES = {
@@ -61,11 +67,14 @@ class NotificationPages:
 
     def conversation_seen(self, web: Web, subject_id: str) -> dict | None:
         """The conversation of a booking or engagement shown on its page, read by the
-        visitor's commune up to now; None while the notifications service does not answer
-        or does not know it yet (the rest of the page still shows)."""
+        visitor's commune up to now; None while the notifications service does not answer,
+        fails, or does not know it yet: the rest of the page still shows."""
         try:
             return self.notifications.mark_read(as_rpc(web.caller), subject_id)
         except ServiceError:
+            return None
+        except RemoteError as exc:
+            log.warning("no conversation on the page of %s: %s", subject_id, exc)
             return None
 
     @page("POST", "/reservations/<booking_id>/messages", roles=(Role.AGENT, Role.MANAGER))

@@ -14,9 +14,9 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from contracts.caller import Role
-from contracts.clock import PARIS
+from contracts.clock import PARIS, paris_date, paris_today
 from contracts.errors import InvalidInput, NotFound, field_error
-from contracts.french import of_commune
+from contracts.french import of_commune, to_commune
 from infra.communes import communes
 
 # a person may change how they are told, per kind: now, in a daily digest, or never
@@ -247,13 +247,29 @@ RULES += (
     ),
 )
 
+# not an event: the service's own reminder, the day before (Paris) an approved loan starts
+HAND_OVER_TOMORROW = "booking.hand_over_tomorrow"
+RULES += (
+    Rule(
+        kind="booking_hand_over_tomorrow",
+        event_type=HAND_OVER_TOMORROW,
+        label="Un prêt commence demain",
+        subject="Demain : {{ listing_title }}, {{ lender_of }} {{ borrower_to }}",
+        audience=both(_requester, _lender_managers),
+        about="reminder_id",
+        link=_BOOKING,
+        communes=_parties,
+    ),
+)
+
 RULE_OF_EVENT: dict[str, Rule] = {rule.event_type: rule for rule in RULES}
 RULE_OF_KIND: dict[str, Rule] = {rule.kind: rule for rule in RULES}
 
 
 def commune_names(fields: dict) -> dict:
     """For each `<side>_commune` INSEE code, `<side>_name` ("Le Chambon-Feugerolles") and
-    `<side>_of` ("du Chambon-Feugerolles"), as the subjects and templates write them."""
+    `<side>_of` ("du Chambon-Feugerolles") and `<side>_to` ("au Chambon-Feugerolles"), as the
+    subjects and templates write them."""
     directory = communes()
     names = {}
     for key, code in fields.items():
@@ -263,6 +279,7 @@ def commune_names(fields: dict) -> dict:
             side = key.removesuffix("_commune")
             names[f"{side}_name"] = name
             names[f"{side}_of"] = of_commune(name)
+            names[f"{side}_to"] = to_commune(name)
     return names
 
 
@@ -349,3 +366,16 @@ def schedule(rule: Rule, choice: Choice, now: datetime) -> tuple[datetime, bool]
     if choice.mode == NEVER:
         return None
     return next_digest(choice.digest_hour, now), True
+
+
+def hand_over_window(now: datetime) -> tuple[datetime, datetime]:
+    """Tomorrow in Paris, as [start, end) in UTC: the loans starting then are reminded."""
+    tomorrow = paris_today(now) + timedelta(days=1)
+    start = datetime.combine(tomorrow, time(0), PARIS)
+    end = datetime.combine(tomorrow + timedelta(days=1), time(0), PARIS)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def reminder_id(booking_id: str, start: datetime) -> str:
+    """One reminder per booking and first day: a loan moved to another day is reminded again."""
+    return f"{booking_id}:{paris_date(start).isoformat()}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime as rfc2822_date
 from email.utils import make_msgid
@@ -21,6 +22,9 @@ from contracts.clock import PARIS
 from services.notifications.domain import RULE_OF_KIND
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+# headers on one line (SMTP allows 998 characters): the standard library folds a long
+# non-ASCII subject leaving a space on each side of the fold, which readers show doubled
+UNFOLDED = policy.default.clone(max_line_length=998)
 
 
 def when(value: str | datetime) -> str:
@@ -139,7 +143,7 @@ def invitation(context: dict, public_url: str) -> bytes:
 
 def message(letter: Letter, sender: str, address: str, mail_id: str) -> EmailMessage:
     """The MIME message: text, its HTML alternative, and the invitation if any."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=UNFOLDED)
     msg["From"] = sender
     msg["To"] = address
     msg["Subject"] = letter.subject

@@ -73,6 +73,7 @@ class SubjectRow(Base):
     they see its conversation) and what it is called."""
 
     __tablename__ = "subjects"
+    __table_args__ = (Index("ix_subjects_status_start", "status", "start"),)
 
     subject_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))  # booking, engagement
@@ -80,6 +81,11 @@ class SubjectRow(Base):
     lender_commune: Mapped[str] = mapped_column(String(5))
     borrower_commune: Mapped[str] = mapped_column(String(5))
     as_of: Mapped[datetime] = mapped_column(UtcDateTime)
+    # a booking's state and period, for the reminder the day before its hand-over
+    status: Mapped[str | None] = mapped_column(String(16))
+    start: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    end: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    requested_by: Mapped[str | None] = mapped_column(String(36))
 
 
 class MessageRow(Base):

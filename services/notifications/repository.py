@@ -161,6 +161,19 @@ def subject(session: Session, subject_id: str) -> SubjectRow | None:
     return session.get(SubjectRow, subject_id) if len(subject_id) <= 36 else None
 
 
+def approved_starting(session: Session, start: datetime, end: datetime) -> list[SubjectRow]:
+    """The approved bookings whose loan starts in [start, end)."""
+    return list(
+        session.scalars(
+            select(SubjectRow).where(
+                SubjectRow.status == "approved",
+                SubjectRow.start >= start,
+                SubjectRow.start < end,
+            )
+        )
+    )
+
+
 def person(session: Session, user_id: str) -> Person | None:
     row = session.get(PersonRow, user_id)
     return person_of(row) if row is not None else None

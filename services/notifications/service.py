@@ -8,11 +8,13 @@ import uuid
 from datetime import timedelta
 
 from contracts import clock
+from contracts.bookings import BookingSnapshot
 from contracts.caller import Caller, Role
 from contracts.errors import Forbidden, InvalidInput, validated
 from contracts.events import Event
 from contracts.notifications import (
     ConversationView,
+    HandOverReminder,
     MessageDraft,
     MessagePosted,
     MessageSnapshot,
@@ -179,7 +181,7 @@ class Service(OperableService):
 
     @consume_events(BOOKINGS_TO_NOTIFICATIONS)
     def tell_about_bookings(self, event: Event) -> None:
-        booking = getattr(event.payload, "booking_id", None) and event.payload
+        booking = event.payload if isinstance(event.payload, BookingSnapshot) else None
         subject = None
         if booking is not None:
             subject = {
@@ -188,6 +190,10 @@ class Service(OperableService):
                 "title": booking.listing_title,
                 "lender_commune": booking.lender_commune,
                 "borrower_commune": booking.borrower_commune,
+                "status": booking.status.value,
+                "start": booking.start,
+                "end": booking.end,
+                "requested_by": booking.requested_by,
             }
         self._apply(event, subject)
 
@@ -202,12 +208,36 @@ class Service(OperableService):
                 "title": f"Mission de {engagement.consultant_name}",
                 "lender_commune": engagement.lender_commune,
                 "borrower_commune": engagement.borrower_commune,
+                "status": None,
+                "start": None,
+                "end": None,
+                "requested_by": None,
             },
         )
 
     @consume_events(BILLING_TO_NOTIFICATIONS)
     def tell_about_invoices(self, event: Event) -> None:
         self._apply(event)
+
+    @periodic("reminder_interval_seconds", default=600.0)
+    def remind_hand_overs(self) -> None:
+        """The day before (Paris) an approved loan starts, both sides are reminded, once per
+        booking and first day (the dedup table), whichever replica looks first."""
+        now = clock.now()
+        rule = domain.RULE_OF_EVENT[domain.HAND_OVER_TOMORROW]
+        with self.db.transaction() as tx:
+            for row in repository.approved_starting(tx.session, *domain.hand_over_window(now)):
+                reminder = HandOverReminder(
+                    reminder_id=domain.reminder_id(row.subject_id, row.start),
+                    booking_id=row.subject_id,
+                    listing_title=row.title,
+                    lender_commune=row.lender_commune,
+                    borrower_commune=row.borrower_commune,
+                    start=row.start,
+                    end=row.end,
+                    requested_by=row.requested_by,
+                )
+                self._decide(tx, rule, reminder, now)
 
     # -- conversations ----------------------------------------------------------------
 

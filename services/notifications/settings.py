@@ -20,3 +20,5 @@ class Settings(service_settings_class("notifications", 9105)):
     # a mail the server could not take waits base, 2 × base, 4 × base, … up to cap seconds
     retry_base_seconds: float = 5.0
     retry_cap_seconds: float = 900.0
+    # how often the loans starting tomorrow (Paris) are looked for, to remind both sides
+    reminder_interval_seconds: float = 600.0

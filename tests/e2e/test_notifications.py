@@ -7,6 +7,7 @@ mails and loses none; an address the server refuses for good is recorded for the
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from datetime import timedelta
 
@@ -39,6 +40,7 @@ def mail_stack(request, tmp_path_factory):
         settings |= catcher.settings | {
             "NOTIFICATIONS_RETRY_BASE_SECONDS": "0.5",
             "NOTIFICATIONS_RETRY_CAP_SECONDS": "2",
+            "NOTIFICATIONS_REMINDER_INTERVAL_SECONDS": "1",
         }
         with Stack(request.param, workdir, settings=settings) as stack:
             created = stack.mutualis(
@@ -475,3 +477,22 @@ def test_a_message_is_posted_and_read_on_the_bookings_page(mail_stack):
         )
         == 1
     )
+
+
+def test_the_day_before_an_approved_loan_both_sides_are_reminded_once(mail_stack):
+    stack, catcher = mail_stack
+    booking = requested(stack, snowplough(stack), 1, 2)  # tomorrow, in Paris
+    wait_until(lambda: about(catcher, booking["id"]), timeout=30)
+    approved = stack.session("manager", CHAMBON).post(
+        f"{stack.url}/api/v1/bookings/{booking['id']}/approve", timeout=10
+    )
+    assert approved.status_code == 200, approved.text
+
+    def reminders():
+        return [m for m in about(catcher, booking["id"]) if m["Subject"].startswith("Demain : ")]
+
+    wait_until(lambda: len(reminders()) == 2, timeout=30)
+    assert sorted(envelope(m) for m in reminders()) == sorted([LENDER_MANAGER, REQUESTER])
+    assert reminders()[0]["Subject"].endswith(", du Chambon-Feugerolles à Firminy")
+    time.sleep(3)  # the timer looks again every second: nobody is reminded twice
+    assert len(reminders()) == 2

@@ -5,6 +5,7 @@ link and, for a loan, its calendar invitation."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
@@ -16,7 +17,7 @@ from contracts.bookings import BookingSnapshot, Quote
 from contracts.consultants import EngagementSnapshot
 from contracts.emergencies import EmergencySnapshot, Territory
 from contracts.errors import InvalidInput, NotFound
-from contracts.notifications import MessageSnapshot
+from contracts.notifications import HandOverReminder, MessageSnapshot
 from services.notifications.domain import (
     RULE_OF_EVENT,
     RULES,
@@ -24,8 +25,10 @@ from services.notifications.domain import (
     Person,
     check_choice,
     ensure_party,
+    hand_over_window,
     next_digest,
     notices,
+    reminder_id,
     schedule,
 )
 from services.notifications.mails import compose, compose_digest, message, when
@@ -295,3 +298,45 @@ def test_only_the_two_communes_see_a_conversation():
     for stranger, lender, borrower in ((SAINT_ETIENNE, CHAMBON, FIRMINY), (FIRMINY, None, None)):
         with pytest.raises(NotFound):
             ensure_party(stranger, lender, borrower)
+
+
+def test_tomorrow_is_pariss_and_a_reminder_is_once_per_booking_and_first_day():
+    # 23:30 UTC on 6 December: already the 7th in Paris, so tomorrow is the 8th
+    assert hand_over_window(AT) == (
+        datetime(2026, 12, 7, 23, 0, tzinfo=UTC),
+        datetime(2026, 12, 8, 23, 0, tzinfo=UTC),
+    )
+    assert reminder_id("b-1", datetime(2026, 12, 7, 23, 0, tzinfo=UTC)) == "b-1:2026-12-08"
+
+
+def test_the_day_before_a_loan_both_sides_are_reminded():
+    reminder = HandOverReminder(
+        reminder_id="b-1:2026-12-08",
+        booking_id="b-1",
+        listing_title="Chasse-neige Unimog U400",
+        lender_commune=CHAMBON,
+        borrower_commune=FIRMINY,
+        start=datetime(2026, 12, 7, 23, 0, tzinfo=UTC),
+        end=datetime(2026, 12, 9, 23, 0, tzinfo=UTC),
+        requested_by="borrower-agent",
+    )
+    assert told("booking.hand_over_tomorrow", reminder) == {
+        person: "booking.hand_over_tomorrow:b-1:2026-12-08"
+        for person in ("borrower-agent", "lender-manager", "lender-manager-2")
+    }
+    (notice,) = notices("booking.hand_over_tomorrow", reminder, PEOPLE[5:6], AT)
+    letter = compose(notice.kind, notice.context, "Agent", "https://mutualis.example")
+    assert letter.subject == "Demain : Chasse-neige Unimog U400, du Chambon-Feugerolles à Firminy"
+    assert "Demain, le mardi 8 décembre 2026 à 0 h 00, la commune du Chambon-Feugerolles" in (
+        letter.text
+    )
+
+
+def test_a_long_french_subject_reads_back_as_written():
+    (approved,) = notices("booking.approved", booking("approved"), PEOPLE, AT)
+    letter = compose(approved.kind, approved.context, "Agent", "https://mutualis.example")
+    letter = replace(
+        letter, subject="Demain : Chasse-neige Unimog 33dc, du Chambon-Feugerolles à Firminy"
+    )
+    raw = bytes(message(letter, "Mutualis <m@example.fr>", "a@example.fr", "m-1"))
+    assert message_from_bytes(raw, policy=policy.default)["Subject"] == letter.subject
