@@ -15,6 +15,15 @@ MAILS = Counter(
     ["kind", "outcome"],
 )
 
+OUTCOMES = ("sent", "retried", "refused")
+
+
+def export_zeros(kinds) -> None:
+    """Every (kind, outcome) from the start, so that rate() and increase() see the first."""
+    for kind in kinds:
+        for outcome in OUTCOMES:
+            MAILS.labels(kind, outcome)
+
 
 class MailBacklog:
     """Mails decided and not yet sent, and the age of the oldest (0 when none)."""

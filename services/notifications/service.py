@@ -37,7 +37,7 @@ from infra.timers import periodic
 from services.notifications import domain, repository
 from services.notifications.mailer import Mailer, Refused, ServerUnavailable
 from services.notifications.mails import compose, compose_digest, message
-from services.notifications.metrics import BACKLOG, MAILS
+from services.notifications.metrics import BACKLOG, MAILS, export_zeros
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,9 @@ def letters(due: list) -> list[list]:
         key = (row.recipient_id, row.address) if row.digest else (row.id,)
         grouped.setdefault(key, []).append(row)
     return list(grouped.values())
+
+
+export_zeros(rule.kind for rule in domain.RULES)
 
 
 class Service(OperableService):
