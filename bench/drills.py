@@ -7,15 +7,18 @@ while these faults happen one after another, each followed by a recovery wait:
 
 1. `kill -9` of each process in turn (gateway, services, relays), then a restart;
 2. RabbitMQ stopped for ~5 s (`rabbitmqctl stop_app` / `start_app`);
-3. PostgreSQL restarted (`pg_ctlcluster … restart`).
+3. PostgreSQL restarted (`pg_ctlcluster … restart`);
+4. the mail server (the catcher, aiosmtpd) down for 30 s: the notifications wait and go.
 
 Every state-changing request carries an Idempotency-Key; an ambiguous answer (503, timeout)
 is retried with the same key, as a careful client would. After the load stops and the event
 path settles, it checks that every accepted request is there (each 201 booking readable,
-each 200 return `returned`), that every returned booking was charged exactly once, that no
+each 200 return `returned`), that every returned booking was charged exactly once, that every
+mail decided reached the mail server exactly once (its X-Mutualis-Mail header), that no
 consumer queue holds messages, and that during the faults the API answered only 2xx, 4xx or
 503 problem+json, never a 500 and never a hang. Writes test-output/drills/report.md and
 .json; exits non-zero on anything lost, duplicated, answered 500, hung or not recovered.
+`DRILLS_ONLY=SMTP` (any part of the faults' names) runs only those faults.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ from sqlalchemy import text  # noqa: E402
 from bench.bookings import publish_listings  # noqa: E402
 from infra.settings import PROJECT_ROOT  # noqa: E402
 from tests.support import SERVICES, Stack  # noqa: E402
+from tests.support.mail import MailCatcher  # noqa: E402
+from tests.support.stack import RELAYED  # noqa: E402
 
 OUTPUT = PROJECT_ROOT / "test-output" / "drills"
 LENDER = "42044"
@@ -58,6 +63,8 @@ BEFORE_FAULT = 3.0  # steady load before each fault
 RECOVERY_LIMIT = 90.0  # every client must have succeeded again within this
 AFTER_RECOVERY = 3.0  # steady load after recovery, before the next fault
 BROKER_DOWN = 5.0
+SMTP_DOWN = 30.0
+ONLY = os.environ.get("DRILLS_ONLY", "")
 SETTLE_LIMIT = 120.0
 PG_CLUSTER = ("15", "main")
 STEPS = (("approve", "approved", None), ("check-out", "checked_out", {"condition": "ok"}))
@@ -276,16 +283,52 @@ def restart(stack: Stack, name: str) -> None:
         stack.wait_ready(name, timeout=60)
 
 
-def faults(stack: Stack):
-    """(name, inflict, restore) for each drill, in order."""
-    for name in ("gateway", *SERVICES, *(f"{s}-relay" for s in SERVICES)):
-        yield (f"kill -9 {name}", lambda n=name: stack.kill(n), lambda n=name: restart(stack, n))
-    yield (
-        "RabbitMQ stop_app 5 s",
-        lambda: (rabbitmqctl("stop_app"), time.sleep(BROKER_DOWN)),
-        lambda: rabbitmqctl("start_app"),
+def faults(stack: Stack, catcher: MailCatcher):
+    """(name, inflict, restore) for each drill, in order (those DRILLS_ONLY names)."""
+    every = []
+    for name in ("gateway", *SERVICES, *(f"{s}-relay" for s in RELAYED)):
+        every.append(
+            (f"kill -9 {name}", lambda n=name: stack.kill(n), lambda n=name: restart(stack, n))
+        )
+    every.append(
+        (
+            "RabbitMQ stop_app 5 s",
+            lambda: (rabbitmqctl("stop_app"), time.sleep(BROKER_DOWN)),
+            lambda: rabbitmqctl("start_app"),
+        )
     )
-    yield ("PostgreSQL restart", restart_postgres, lambda: wait_postgres(stack))
+    every.append(("PostgreSQL restart", restart_postgres, lambda: wait_postgres(stack)))
+    every.append(
+        (
+            "SMTP server down 30 s",
+            lambda: (catcher.stop(), time.sleep(SMTP_DOWN)),
+            catcher.start,
+        )
+    )
+    return [fault for fault in every if ONLY in fault[0]]
+
+
+def mails_check(stack: Stack, catcher: MailCatcher) -> dict:
+    """Waits until no mail is pending, then compares the mails decided with those the
+    server received: each exactly once (by the X-Mutualis-Mail header)."""
+    engine = stack.database("notifications")
+    started = time.monotonic()
+    while True:
+        with engine.connect() as conn:
+            rows = dict(conn.execute(text("SELECT id, status FROM mails")).all())
+        pending = [m for m, status in rows.items() if status == "pending"]
+        if not pending or time.monotonic() - started > SETTLE_LIMIT:
+            break
+        time.sleep(1)
+    received = Counter(m["X-Mutualis-Mail"] for m in catcher.messages())
+    return {
+        "decided": len(rows),
+        "received": sum(received.values()),
+        "pending": len(pending),
+        "lost": sorted(m for m, status in rows.items() if status == "sent" and not received[m]),
+        "duplicated": sorted(m for m, n in received.items() if n > 1),
+        "refused": sorted(m for m, status in rows.items() if status == "refused"),
+    }
 
 
 def recovered_at(clients: list[Client], since: float) -> float | None:
@@ -364,7 +407,13 @@ def drill() -> int:
     ensure_not_monkey_patched()
     OUTPUT.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="drills-"))
-    stack = Stack("postgresql", workdir)
+    catcher = MailCatcher(workdir / "mail")
+    catcher.start()
+    settings = catcher.settings | {
+        "NOTIFICATIONS_RETRY_BASE_SECONDS": "1",
+        "NOTIFICATIONS_RETRY_CAP_SECONDS": "10",
+    }
+    stack = Stack("postgresql", workdir, settings=settings)
     broker_stopped = False
     try:
         print(f"starting the stack on PostgreSQL (vhost {stack.vhost.name})", flush=True)
@@ -394,7 +443,7 @@ def drill() -> int:
         drills = []
         try:
             time.sleep(BEFORE_FAULT)
-            for name, inflict, restore in faults(stack):
+            for name, inflict, restore in faults(stack, catcher):
                 time.sleep(BEFORE_FAULT)
                 print(f"-- {name}", flush=True)
                 phases.set(name)
@@ -426,10 +475,15 @@ def drill() -> int:
                 thread.join(timeout=STEP_GIVE_UP + CLIENT_TIMEOUT * 2)
         print("-- load stopped; settling", flush=True)
         report = verify(stack, clients, borrowers, drills)
+        report["mails"] = mails = mails_check(stack, catcher)
+        report["passed"] = report["passed"] and not (
+            mails["pending"] or mails["lost"] or mails["duplicated"] or mails["refused"]
+        )
     finally:
         if broker_stopped:
             rabbitmqctl("start_app")
         stack.stop()
+        catcher.stop()
     write(report)
     return 0 if report["passed"] else 1
 
@@ -588,6 +642,10 @@ def markdown(report: dict) -> str:
         f"{report['stale_idempotency_keys']}",
         f"- settled in {report['settle_seconds']} s; queues holding messages: "
         f"{report['stuck_queues'] or 'none'}",
+        f"- mails decided: {report['mails']['decided']}, received by the mail server: "
+        f"{report['mails']['received']}; pending at the end: {report['mails']['pending']}, "
+        f"lost: {len(report['mails']['lost'])}, received twice: "
+        f"{len(report['mails']['duplicated'])}, refused: {len(report['mails']['refused'])}",
         f"- **{'PASSED' if report['passed'] else 'FAILED'}**",
     ]
     for title, key in (("Lost", "lost"), ("Duplicated", "duplicated")):

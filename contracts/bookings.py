@@ -264,6 +264,8 @@ class BookingSnapshot(Payload):
     checked_out_at: datetime | None = None
     returned_at: datetime | None = None
     days_late: int = 0  # started Paris days after its end when returned (quote's late fee)
+    # the user who asked for it (absent from events written before it was announced)
+    requested_by: str | None = None
 
 
 @register

@@ -55,7 +55,8 @@ def mermaid(
         "flowchart LR",
         '    clients(["browsers and API clients"]) -- "HTTP :8000" --> gateway',
     ]
-    lines += [f"    gateway -- RPC --> {service}" for service in services]
+    # the gateway publishes events too (users), and calls every other one
+    lines += [f"    gateway -- RPC --> {service}" for service in services if service != "gateway"]
     for service in services:
         events = published.get(service, [])
         lines.append(f'    {service} -- outbox --> {service}_relay["{service} relay"]')

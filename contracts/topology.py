@@ -22,10 +22,12 @@ from contracts.billing import (
     TransferPaid,
 )
 from contracts.bookings import EVENT_OF_STATUS as BOOKING_EVENT_OF_STATUS
-from contracts.bookings import BookingCancelled, BookingReturned
+from contracts.bookings import BookingCancelled, BookingOverdue, BookingReturned
+from contracts.consultants import EVENT_OF_STATUS as ENGAGEMENT_EVENT_OF_STATUS
 from contracts.consultants import EngagementTimesheetApproved
-from contracts.emergencies import EMERGENCY_EVENTS
+from contracts.emergencies import EMERGENCY_EVENTS, EmergencyDeclared
 from contracts.listings import ListingPublished, ListingUpdated, ListingWithdrawn
+from contracts.users import USER_EVENTS
 
 DEAD_LETTER_EXCHANGE = "mutualis.dead-letter"
 
@@ -111,10 +113,44 @@ BILLING_MONEY_EVENTS = tuple(
     )
 )
 
+# the notifications service learns people from the gateway, and tells them what needs them
+GATEWAY_TO_NOTIFICATIONS = Subscription(
+    consumer="notifications",
+    name="people",
+    source="gateway",
+    event_types=USER_EVENTS,
+)
+
+BOOKINGS_TO_NOTIFICATIONS = Subscription(
+    consumer="notifications",
+    name="notices",
+    source="bookings",
+    event_types=(*BOOKING_EVENTS, BookingOverdue.TYPE, EmergencyDeclared.TYPE),
+)
+
+CONSULTANTS_TO_NOTIFICATIONS = Subscription(
+    consumer="notifications",
+    name="notices",
+    source="consultants",
+    # every event of an engagement's life: its two communes may write to each other
+    event_types=tuple(event.TYPE for event in ENGAGEMENT_EVENT_OF_STATUS.values()),
+)
+
+BILLING_TO_NOTIFICATIONS = Subscription(
+    consumer="notifications",
+    name="notices",
+    source="billing",
+    event_types=(InvoiceIssued.TYPE,),
+)
+
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     LISTINGS_TO_BOOKINGS,
     BOOKINGS_TO_LISTINGS,
     EMERGENCIES_TO_LISTINGS,
     BOOKINGS_TO_BILLING,
     CONSULTANTS_TO_BILLING,
+    GATEWAY_TO_NOTIFICATIONS,
+    BOOKINGS_TO_NOTIFICATIONS,
+    CONSULTANTS_TO_NOTIFICATIONS,
+    BILLING_TO_NOTIFICATIONS,
 )

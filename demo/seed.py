@@ -15,8 +15,10 @@ from contracts.billing import BillingProfileInput
 from contracts.caller import Caller, Role
 from contracts.consultants import ConsultantTerms
 from contracts.listings import ListingDraft
+from contracts.users import UserCreated
 from gateway.auth import hash_password
 from gateway.models import User
+from gateway.user_events import snapshot_of, users_database
 from infra.communes import communes
 from infra.database import DatabaseAccess, make_engine
 from mutualis.components import settings_of
@@ -187,21 +189,22 @@ def demo_users() -> Iterator[tuple[str, str, str, str]]:
 def seed_demo() -> Iterator[str]:
     gateway_engine = make_engine(settings_of("gateway").database_url)
     hashed = hash_password(DEMO_PASSWORD)
-    with gateway_engine.begin() as conn:
-        known = set(conn.scalars(select(User.email)))
+    # announced like any other user (user.created), so that the notifications service knows them
+    with users_database(gateway_engine).transaction() as tx:
+        known = set(tx.session.scalars(select(User.email)))
         for email, name, commune, roles in demo_users():
             if email not in known:
-                conn.execute(
-                    User.__table__.insert().values(
-                        id=str(uuid.uuid4()),
-                        email=email,
-                        name=name,
-                        password_hash=hashed,
-                        commune=commune,
-                        roles=roles,
-                        created_at=clock.now(),
-                    )
+                user = User(
+                    id=str(uuid.uuid4()),
+                    email=email,
+                    name=name,
+                    password_hash=hashed,
+                    commune=commune,
+                    roles=roles,
+                    created_at=clock.now(),
                 )
+                tx.session.add(user)
+                tx.emit(UserCreated, snapshot_of(user))
                 yield f"user {email}"
     listings = DatabaseAccess(
         make_engine(settings_of("listings").database_url),

@@ -14,7 +14,7 @@ from gateway.routes.consultants import ConsultantRoutes
 from gateway.routes.docs import DocsRoutes
 from gateway.routes.emergencies import EmergencyRoutes
 from gateway.routes.listings import ListingRoutes
-from infra.database import Database
+from gateway.routes.notifications import NotificationRoutes
 from infra.health import OperableService
 
 
@@ -26,13 +26,12 @@ class Service(
     EmergencyRoutes,
     ConsultantRoutes,
     BillingRoutes,
+    NotificationRoutes,
     DocsRoutes,
     PageRoutes,
     OperableService,
 ):
     name = "gateway"
-
-    db = Database(with_outbox=False)
 
     @staticmethod
     def openapi_document() -> dict:

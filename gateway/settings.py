@@ -6,7 +6,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from infra.settings import ServiceSettings, sqlite_default
+from infra.settings import VAR_DIR, ServiceSettings, sqlite_default
 
 # published in the source: signs only in demo mode, which serves loopback alone
 DEMO_SECRET = "mutualis-demo-secret-change-me-in-production-0123456789"
@@ -73,6 +73,8 @@ class Settings(ServiceSettings):
     second_factor_exempt: str = "operator@mutualis-demo.fr"
     # the pages: how long after the right password the second factor's code may come
     second_factor_wait_seconds: int = Field(default=600, ge=60, le=3600)
+    # demo mode only: where the local mail catcher writes the mails the page /courriels lists
+    demo_mail_dir: Path = VAR_DIR / "mail"
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -19,9 +19,11 @@ from contracts import clock
 from contracts.caller import Caller, Role
 from contracts.errors import Conflict, NotFound, validated
 from contracts.fields import Text
+from contracts.users import UserCreated, UserDisabled, UserUpdated
 from gateway.auth import hash_password, password_matches
 from gateway.models import User, WebSession
 from gateway.settings import Settings
+from gateway.user_events import snapshot_of, users_database
 from infra.communes import communes
 from infra.database import make_engine
 
@@ -79,7 +81,8 @@ def create_user(email: str, name: str, commune: str, roles: list[str], password:
         NewUser,
         {"email": email, "name": name, "commune": commune, "roles": roles, "password": password},
     )
-    with Session(gateway_engine(), expire_on_commit=False) as session, session.begin():
+    with users_database(gateway_engine()).transaction() as tx:
+        session = tx.session
         if session.scalars(select(User).where(User.email == new.email.lower())).first():
             raise Conflict(f"{new.email} already exists")
         user = User(
@@ -92,18 +95,57 @@ def create_user(email: str, name: str, commune: str, roles: list[str], password:
             created_at=clock.now(),
         )
         session.add(user)
+        tx.emit(UserCreated, snapshot_of(user))
+    return user
+
+
+class UserChanges(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: EmailStr | None = None
+    name: Text | None = Field(default=None, min_length=2, max_length=200)
+    roles: list[Role] | None = Field(default=None, min_length=1)
+
+
+def update_user(email: str, changes: dict, engine: Engine | None = None) -> User:
+    """A user's e-mail, name or roles changed (the operator's command); announced as
+    user.updated.
+    New roles reach their tokens within `GATEWAY_USER_CHECK_SECONDS` (LiveUsers)."""
+    edit = validated(UserChanges, changes)
+    with users_database(engine or gateway_engine()).transaction() as tx:
+        user = _user_by_email(tx.session, email)
+        if edit.email is not None and edit.email.lower() != user.email:
+            taken = select(User.id).where(User.email == edit.email.lower())
+            if tx.session.scalars(taken).first():
+                raise Conflict(f"{edit.email} already exists")
+            user.email = edit.email.lower()  # a refused mailbox corrected: mails go there now
+        if edit.name is not None:
+            user.name = edit.name
+        if edit.roles is not None:
+            user.roles = ",".join(sorted(r.value for r in edit.roles))
+        tx.emit(UserUpdated, snapshot_of(user))
+    return user
+
+
+def _user_by_email(session: Session, email: str) -> User:
+    user = session.scalars(
+        select(User).where(User.email == email.strip().lower()).with_for_update()
+    ).first()
+    if user is None:
+        raise NotFound(f"no user has the e-mail {email}")
     return user
 
 
 def disable_user(email: str, engine: Engine | None = None) -> User:
-    """The user signs in no more: their web sessions end now, their tokens are refused within
-    `GATEWAY_USER_CHECK_SECONDS` (each gateway reads the user again at most that late)."""
-    with Session(engine or gateway_engine(), expire_on_commit=False) as session, session.begin():
-        user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
-        if user is None:
-            raise NotFound(f"no user has the e-mail {email}")
-        user.disabled_at = user.disabled_at or clock.now()
-        session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    """The user signs in no more (announced once, as user.disabled): their web sessions end
+    now, their tokens are refused within `GATEWAY_USER_CHECK_SECONDS` (each gateway reads the
+    user again at most that late)."""
+    with users_database(engine or gateway_engine()).transaction() as tx:
+        user = _user_by_email(tx.session, email)
+        if user.disabled_at is None:
+            user.disabled_at = clock.now()
+            tx.emit(UserDisabled, snapshot_of(user))
+        tx.session.execute(delete(WebSession).where(WebSession.user_id == user.id))
     return user
 
 

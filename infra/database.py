@@ -245,6 +245,18 @@ def service_engine(config: dict) -> Engine:
     return make_engine(config["DATABASE_URL"], pool_size=config.get("max_workers", 10))
 
 
+def outbox_row(event: Event, now: datetime | None = None) -> dict:
+    """The outbox row that carries `event` to its producer's exchange."""
+    return {
+        "event_id": str(event.event_id),
+        "exchange": event_exchange(event.producer),
+        "routing_key": event.type,
+        "body": event.model_dump_json(),
+        "correlation_id": event.correlation_id,
+        "created_at": now or datetime.now(UTC),
+    }
+
+
 class DuplicateEvent(Exception):
     """This consumer has already applied this event: acknowledge it and change nothing."""
 
@@ -296,20 +308,7 @@ class UnitOfWork:
         ]
         if events:
             now = datetime.now(UTC)
-            self.insert_at_commit(
-                outbox,
-                [
-                    {
-                        "event_id": str(evt.event_id),
-                        "exchange": event_exchange(self.producer),
-                        "routing_key": evt.type,
-                        "body": evt.model_dump_json(),
-                        "correlation_id": self.correlation_id,
-                        "created_at": now,
-                    }
-                    for evt in events
-                ],
-            )
+            self.insert_at_commit(outbox, [outbox_row(evt, now) for evt in events])
         return events
 
 

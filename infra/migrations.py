@@ -60,3 +60,15 @@ def drop_outbox_notify() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for statement in OUTBOX_NOTIFY_DROP:
             op.execute(statement)
+
+
+def add_messaging_tables() -> None:
+    """In a migration: the outbox and processed_events tables (infra.messaging_tables), and
+    the relay's notice of commits, for a component that had none."""
+    messaging_metadata.create_all(op.get_bind())
+    add_outbox_notify()
+
+
+def drop_messaging_tables() -> None:
+    drop_outbox_notify()
+    messaging_metadata.drop_all(op.get_bind())

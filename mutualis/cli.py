@@ -7,6 +7,7 @@ import json
 import re
 import sys
 import warnings
+from pathlib import Path
 
 # nameko 2.14 is built on eventlet, which warns on import that it is in maintenance mode
 warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
@@ -85,10 +86,10 @@ def _outbox(args) -> None:
 
     from infra.database import make_engine
     from infra.messaging_tables import outbox
-    from mutualis.components import SERVICES, settings_of
+    from mutualis.components import RELAYED, settings_of
 
     print(f"{'service':<14}{'pending':>9}  oldest pending")
-    for service in SERVICES:
+    for service in RELAYED:
         engine = make_engine(settings_of(service).database_url)
         with engine.connect() as conn:
             pending, oldest = conn.execute(
@@ -114,6 +115,18 @@ def _disable_user(args) -> None:
 
     user = disable_user(args.email)
     print(f"disabled {user.email}: signed out everywhere, tokens refused within a minute")
+
+
+def _update_user(args) -> None:
+    from gateway.users import update_user
+
+    changes = {
+        "email": args.new_email,
+        "name": args.name,
+        "roles": args.roles and args.roles.split(","),
+    }
+    user = update_user(args.email, {k: v for k, v in changes.items() if v is not None})
+    print(f"updated {user.email} ({user.name}; {user.roles})")
 
 
 def _require_totp(args) -> None:
@@ -196,6 +209,13 @@ def _topology(args) -> None:
     print(json.dumps(rabbitmq_definitions(), indent=2))
 
 
+def _mail_catcher(args) -> None:
+    from mutualis.mail_catcher import MAIL_DIR, serve
+
+    refuse = frozenset(a.strip().lower() for a in args.refuse.split(",") if a.strip())
+    serve(args.host, args.port, args.directory or MAIL_DIR, refuse)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mutualis", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -222,6 +242,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--limit", type=int, default=1000)
     p.set_defaults(func=_dead_letters)
 
+    p = sub.add_parser(
+        "mail-catcher", help="a local SMTP server writing each mail to var/mail/ (make run)"
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8025)
+    p.add_argument("--directory", type=Path, help="default: var/mail/")
+    p.add_argument("--refuse", default="", help="comma-separated addresses answered 550")
+    p.set_defaults(func=_mail_catcher)
+
     p = sub.add_parser("outbox", help="events waiting in each service's outbox")
     p.set_defaults(func=_outbox)
 
@@ -240,6 +269,14 @@ def main(argv: list[str] | None = None) -> None:
     p = users.add_parser("disable", help="a user signs in no more (sessions end, tokens refused)")
     p.add_argument("email")
     p.set_defaults(func=_disable_user)
+    p = users.add_parser(
+        "update", help="change a user's e-mail, name or roles (announced as user.updated)"
+    )
+    p.add_argument("email")
+    p.add_argument("--new-email", help="the corrected address (a mailbox refused, say)")
+    p.add_argument("--name")
+    p.add_argument("--roles", help="comma-separated, replacing the user's roles")
+    p.set_defaults(func=_update_user)
     p = users.add_parser(
         "require-totp", help="a commune's finance team must sign in with a second factor"
     )

@@ -9,8 +9,12 @@ COMPONENTS: dict[str, str] = {
     "bookings": "services.bookings",
     "consultants": "services.consultants",
     "billing": "services.billing",
+    "notifications": "services.notifications",
 }
 SERVICES = [name for name in COMPONENTS if name != "gateway"]
+# the components with an outbox, each published by its relay (`mutualis relay <name>`): the
+# gateway announces users (contracts.users)
+RELAYED = [*SERVICES, "gateway"]
 
 
 def settings_of(name: str):

@@ -4,3 +4,4 @@ CREATE DATABASE listings;
 CREATE DATABASE bookings;
 CREATE DATABASE consultants;
 CREATE DATABASE billing;
+CREATE DATABASE notifications;

@@ -3,4 +3,4 @@
 from gateway.models import metadata
 from infra.migrations import run_migrations
 
-run_migrations(metadata, with_messaging=False)
+run_migrations(metadata)

@@ -130,6 +130,7 @@ class BookingPages:
                 "actions": allowed_actions(booking, visitor.commune, visitor.roles),
                 "problems": problems,
                 "damage_lines": range(3),
+                "conversation": self.conversation_seen(web, booking_id),
             },
             status,
         )

@@ -9,6 +9,8 @@ from gateway.pages.emergencies import EmergencyPages
 from gateway.pages.experts import ExpertPages
 from gateway.pages.finances import FinancePages
 from gateway.pages.operations import OperationPages
+from gateway.pages.mails import MailPages
+from gateway.pages.notifications import NotificationPages
 
 
 class PageRoutes(
@@ -20,7 +22,10 @@ class PageRoutes(
     ActivityPages,
     EmergencyPages,
     OperationPages,
+    NotificationPages,
+    MailPages,
     StaticFiles,
 ):
     """The pages: account and dashboard, catalogue and listings, bookings, experts and
-    missions, finances and the activity report, emergency episodes, the operator's queues."""
+    missions, finances and the activity report, emergency episodes, the operator's queues,
+    notification preferences and (in demo mode) the mails sent."""

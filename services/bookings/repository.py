@@ -236,6 +236,7 @@ def snapshot_of(row: BookingRow, reason: str = "") -> BookingSnapshot:
         checked_out_at=row.checked_out_at,
         returned_at=row.returned_at,
         days_late=days_late(row.end, row.returned_at) if row.returned_at else 0,
+        requested_by=row.requested_by,
     )
 
 

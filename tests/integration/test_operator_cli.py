@@ -101,7 +101,7 @@ def test_the_outbox_backlog_shows_what_waits(tmp_path):
                 ),
             )
     env = {f"{s.upper()}_DATABASE_URL": u for s, u in urls.items()}
-    for service in ("consultants", "billing"):  # empty databases for the others
+    for service in ("consultants", "billing", "notifications", "gateway"):  # empty: the others
         env[f"{service.upper()}_DATABASE_URL"] = f"sqlite:///{tmp_path / (service + '.sqlite3')}"
         upgrade(service, env[f"{service.upper()}_DATABASE_URL"])
     shown = mutualis(env, "outbox")

@@ -21,8 +21,9 @@ from tests.support.waiting import wait_until
 AMQP_HOST = os.environ.get("TEST_AMQP_HOST", "guest:guest@127.0.0.1:5672")
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 OUTPUT = PROJECT_ROOT / "test-output"
-COMPONENTS = ("gateway", "listings", "bookings", "consultants", "billing")
-SERVICES = ("listings", "bookings", "consultants", "billing")
+COMPONENTS = ("gateway", "listings", "bookings", "consultants", "billing", "notifications")
+SERVICES = ("listings", "bookings", "consultants", "billing", "notifications")
+RELAYED = (*SERVICES, "gateway")  # the gateway's relay announces users
 # the `mutualis` command of this checkout (the installed script may be another checkout's)
 MUTUALIS = (sys.executable, "-m", "mutualis")
 SESSION_REUSE_SECONDS = 20 * 60
@@ -120,6 +121,9 @@ class Stack:
             env[f"{component.upper()}_DATABASE_URL"] = self.urls[component]
             env[f"{component.upper()}_HTTP_PORT"] = str(self.ports[component])
         env["GATEWAY_PUBLIC_URL"] = self.url
+        env["NOTIFICATIONS_PUBLIC_URL"] = self.url  # the pages the mails link to
+        env["NOTIFICATIONS_DELIVERY_INTERVAL_SECONDS"] = "0.2"
+        env["GATEWAY_DEMO_MAIL_DIR"] = str(self.workdir / "mail")  # where a MailCatcher writes
         env["GATEWAY_DEMO_MODE"] = "true"
         env["GATEWAY_RPC_TIMEOUT_SECONDS"] = "5"
         env["BOOKINGS_EXPIRY_INTERVAL_SECONDS"] = "1"
@@ -155,8 +159,8 @@ class Stack:
         self.mutualis("seed")
         for component in COMPONENTS:
             self.start_process(component)
-        for service in SERVICES:
-            self.start_process(f"{service}-relay")
+        for relayed in RELAYED:
+            self.start_process(f"{relayed}-relay")
         for component in COMPONENTS:
             self.wait_ready(component)
         return self

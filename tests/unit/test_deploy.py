@@ -15,7 +15,7 @@ import yaml
 
 from infra.settings import PROJECT_ROOT
 from infra.topology import rabbitmq_definitions
-from mutualis.components import COMPONENTS, SERVICES
+from mutualis.components import COMPONENTS, RELAYED
 
 DEPLOY = PROJECT_ROOT / "deploy"
 K8S = DEPLOY / "k8s"
@@ -32,7 +32,7 @@ def tool(name: str) -> str:
 
 
 def expected_processes() -> set[str]:
-    return set(COMPONENTS) | {f"{service}-relay" for service in SERVICES}
+    return set(COMPONENTS) | {f"{relayed}-relay" for relayed in RELAYED}
 
 
 def test_compose_runs_every_component_and_nothing_stale():

@@ -1,0 +1,381 @@
+"""Who is told what, and why: one Rule per kind of notice, the rows of RULES.
+
+Pure: a rule reads an event's payload and the people of the communes it names, and says who
+gets a notice for which cause. A cause names what the mail is about (`booking.approved:<id>`):
+a person gets at most one mail per cause, however often the event is delivered. Adding a kind
+(invoice.disputed, netting.proposed, …) is adding one Rule to RULES and its templates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from contracts.caller import Role
+from contracts.clock import PARIS, paris_date, paris_today
+from contracts.errors import InvalidInput, NotFound, field_error
+from contracts.french import of_commune, to_commune
+from infra.communes import communes
+
+# a person may change how they are told, per kind: now, in a daily digest, or never
+IMMEDIATELY = "immediately"
+DAILY = "daily"
+NEVER = "never"
+MODES = (IMMEDIATELY, DAILY, NEVER)
+
+
+@dataclass(frozen=True)
+class Person:
+    user_id: str
+    email: str
+    name: str
+    commune: str
+    roles: frozenset[str]
+    disabled: bool = False
+
+    def has(self, role: Role) -> bool:
+        return role.value in self.roles
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One mail to decide: to `recipient`, of `kind`, for `cause`, showing `context`."""
+
+    kind: str
+    cause: str
+    recipient: Person
+    context: dict
+
+
+Audience = Callable[[Any, list[Person]], Iterable[Person]]
+
+
+def with_role(role: Role, commune_of: Callable[[Any], str]) -> Audience:
+    """The people with `role` in the commune `commune_of(payload)` names."""
+
+    def audience(payload, people: list[Person]) -> Iterable[Person]:
+        commune = commune_of(payload)
+        return (p for p in people if p.commune == commune and p.has(role))
+
+    return audience
+
+
+def requester_else(role: Role, commune_of: Callable[[Any], str]) -> Audience:
+    """Whoever made the request (when the event names them and they are known), else the
+    people with `role` in the requesting commune."""
+    fallback = with_role(role, commune_of)
+
+    def audience(payload, people: list[Person]) -> Iterable[Person]:
+        requester = getattr(payload, "requested_by", None)
+        found = [p for p in people if p.user_id == requester]
+        return found or fallback(payload, people)
+
+    return audience
+
+
+def both(*audiences: Audience) -> Audience:
+    def audience(payload, people: list[Person]) -> Iterable[Person]:
+        return (p for each in audiences for p in each(payload, people))
+
+    return audience
+
+
+def managers_in_territory(payload, people: list[Person]) -> Iterable[Person]:
+    """An emergency: the managers of every commune of its territory but the declaring one."""
+    directory = communes()
+    return (
+        p
+        for p in people
+        if p.has(Role.MANAGER)
+        and p.commune != payload.declared_by_commune
+        and payload.territory.contains(p.commune, directory)
+    )
+
+
+def lender(payload) -> str:
+    return payload.lender_commune
+
+
+def borrower(payload) -> str:
+    return payload.borrower_commune
+
+
+def customer(payload) -> str:
+    return payload.customer_commune
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rule:
+    kind: str  # what people set their preference for; names the templates too
+    event_type: str
+    label: str  # French, on the preferences page
+    subject: str  # the mail's subject (Jinja, from the mail's context)
+    audience: Audience
+    about: str  # the payload's field naming what the notice is about
+    # the page that needs action: formatted with the payload's fields, or made from it
+    link: str | Callable[[Any], str]
+    # the communes whose people the audience chooses from (None: every commune)
+    communes: Callable[[Any], Iterable[str]] | None
+    security: bool = False  # sent whatever the person's preference
+    invitation: bool = False  # carries the booking's iCalendar invitation (or its cancel)
+
+    def cause(self, payload) -> str:
+        return f"{self.event_type}:{getattr(payload, self.about)}"
+
+
+def _parties(payload) -> tuple[str, str]:
+    return (payload.lender_commune, payload.borrower_commune)
+
+
+def _invoice_parties(payload) -> tuple[str, str]:
+    return (payload.supplier_commune, payload.customer_commune)
+
+
+_BOOKING = "/reservations/{booking_id}"
+_ENGAGEMENT = "/missions/{engagement_id}"
+_requester = requester_else(Role.AGENT, borrower)
+_lender_managers = with_role(Role.MANAGER, lender)
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        kind="booking_requested",
+        event_type="booking.requested",
+        label="Une demande de réservation attend votre décision",
+        subject="Demande de réservation : {{ listing_title }}, {{ borrower_of }}",
+        audience=_lender_managers,
+        about="booking_id",
+        link=_BOOKING,
+        communes=_parties,
+    ),
+    Rule(
+        kind="booking_approved",
+        event_type="booking.approved",
+        label="Votre demande de réservation est acceptée",
+        subject="Réservation acceptée : {{ listing_title }}",
+        audience=_requester,
+        about="booking_id",
+        link=_BOOKING,
+        communes=_parties,
+        invitation=True,
+    ),
+    Rule(
+        kind="booking_rejected",
+        event_type="booking.rejected",
+        label="Votre demande de réservation est refusée",
+        subject="Réservation refusée : {{ listing_title }}",
+        audience=_requester,
+        about="booking_id",
+        link=_BOOKING,
+        communes=_parties,
+    ),
+    Rule(
+        kind="booking_cancelled",
+        event_type="booking.cancelled",
+        label="Une réservation est annulée",
+        subject="Réservation annulée : {{ listing_title }}",
+        audience=both(_requester, _lender_managers),
+        about="booking_id",
+        link=_BOOKING,
+        communes=_parties,
+        invitation=True,  # the invitation sent at approval is cancelled
+    ),
+    Rule(
+        kind="booking_overdue",
+        event_type="booking.overdue",
+        label="Un matériel prêté n'est pas rendu à temps",
+        subject="Retour en retard : {{ listing_title }}",
+        audience=both(_requester, _lender_managers),
+        about="booking_id",
+        link=_BOOKING,
+        communes=_parties,
+    ),
+    Rule(
+        kind="engagement_requested",
+        event_type="engagement.requested",
+        label="Une demande de mission attend votre décision",
+        subject="Demande de mission : {{ consultant_name }}, {{ borrower_of }}",
+        audience=with_role(Role.MANAGER, lender),
+        about="engagement_id",
+        link=_ENGAGEMENT,
+        communes=_parties,
+    ),
+    Rule(
+        kind="engagement_accepted",
+        event_type="engagement.accepted",
+        label="Votre demande de mission est acceptée",
+        subject="Mission acceptée : {{ consultant_name }}",
+        audience=with_role(Role.MANAGER, borrower),
+        about="engagement_id",
+        link=_ENGAGEMENT,
+        communes=_parties,
+    ),
+    Rule(
+        kind="invoice_issued",
+        event_type="invoice.issued",
+        label="Une facture vous est adressée",
+        subject="Facture {{ number }} {{ supplier_of }}",
+        audience=with_role(Role.FINANCE, customer),
+        about="invoice_id",
+        link="/finances/factures/{invoice_id}",
+        communes=_invoice_parties,
+    ),
+    Rule(
+        kind="emergency_declared",
+        event_type="emergency.declared",
+        label="Un épisode d'urgence est déclaré sur votre territoire",
+        subject="Épisode d'urgence déclaré : {{ name }}",
+        audience=managers_in_territory,
+        about="emergency_id",
+        link="/urgences",
+        communes=None,
+        security=True,  # a crisis: told whatever the preference
+    ),
+)
+
+RULES += (
+    Rule(
+        kind="message_posted",
+        event_type="message.posted",
+        label="Un message vous est écrit au sujet d'un prêt ou d'une mission",
+        subject="Message {{ author_of }} : {{ title }}",
+        audience=lambda payload, people: other_side(payload, people),
+        about="message_id",
+        link=lambda payload: page_of(payload.subject_kind, payload.subject_id),
+        communes=_parties,
+    ),
+)
+
+# not an event: the service's own reminder, the day before (Paris) an approved loan starts
+HAND_OVER_TOMORROW = "booking.hand_over_tomorrow"
+RULES += (
+    Rule(
+        kind="booking_hand_over_tomorrow",
+        event_type=HAND_OVER_TOMORROW,
+        label="Un prêt commence demain",
+        subject="Demain : {{ listing_title }}, {{ lender_of }} {{ borrower_to }}",
+        audience=both(_requester, _lender_managers),
+        about="reminder_id",
+        link=_BOOKING,
+        communes=_parties,
+    ),
+)
+
+RULE_OF_EVENT: dict[str, Rule] = {rule.event_type: rule for rule in RULES}
+RULE_OF_KIND: dict[str, Rule] = {rule.kind: rule for rule in RULES}
+
+
+def commune_names(fields: dict) -> dict:
+    """For each `<side>_commune` INSEE code, `<side>_name` ("Le Chambon-Feugerolles") and
+    `<side>_of` ("du Chambon-Feugerolles") and `<side>_to` ("au Chambon-Feugerolles"), as the
+    subjects and templates write them."""
+    directory = communes()
+    names = {}
+    for key, code in fields.items():
+        if key.endswith("_commune") and isinstance(code, str):
+            found = directory.get(code)
+            name = found.name if found is not None else code
+            side = key.removesuffix("_commune")
+            names[f"{side}_name"] = name
+            names[f"{side}_of"] = of_commune(name)
+            names[f"{side}_to"] = to_commune(name)
+    return names
+
+
+def page_of(subject_kind: str, subject_id: str) -> str:
+    """The page of a booking or an engagement, where its conversation is."""
+    return (_BOOKING if subject_kind == "booking" else _ENGAGEMENT).format(
+        booking_id=subject_id, engagement_id=subject_id
+    )
+
+
+def other_side(message, people: list[Person]) -> Iterable[Person]:
+    """A message tells the other commune's agents and managers (not its author's)."""
+    other = (
+        message.borrower_commune
+        if message.author_commune == message.lender_commune
+        else message.lender_commune
+    )
+    return (p for p in people if p.commune == other and (p.has(Role.AGENT) or p.has(Role.MANAGER)))
+
+
+def ensure_party(commune: str, lender: str | None, borrower: str | None) -> None:
+    """Only the two communes of a booking or an engagement see its conversation: anyone
+    else is told there is none (404), as for an unknown one."""
+    if commune not in (lender, borrower):
+        raise NotFound("No such conversation")
+
+
+def notices(event_type: str, payload, people: list[Person], occurred_at: datetime) -> list[Notice]:
+    """The notices an event calls for: one per person its rule chooses (once each, disabled
+    people left out); none for an event no rule is about."""
+    rule = RULE_OF_EVENT.get(event_type)
+    if rule is None:
+        return []
+    context = payload.model_dump(mode="json") | {
+        "link": rule.link(payload)
+        if callable(rule.link)
+        else rule.link.format(**payload.model_dump()),
+        "occurred_at": occurred_at.isoformat(),
+    }
+    context |= commune_names(context)
+    chosen: dict[str, Person] = {}
+    for person in rule.audience(payload, people):
+        if not person.disabled:
+            chosen.setdefault(person.user_id, person)
+    return [Notice(rule.kind, rule.cause(payload), person, context) for person in chosen.values()]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """How a person wants one kind of notice: `mode`, and the Paris hour of their digest."""
+
+    mode: str = IMMEDIATELY
+    digest_hour: int = 7
+
+
+def check_choice(kind: str, mode: str) -> Rule:
+    """The rule of `kind`, if a person may choose `mode` for it (never: not for security)."""
+    rule = RULE_OF_KIND.get(kind)
+    if rule is None:
+        raise InvalidInput("Unknown kind", [field_error("kind", f"no kind of notice {kind}")])
+    if rule.security and mode == NEVER:
+        raise InvalidInput(
+            "Security notices are always sent",
+            [field_error("mode", f"{kind} is a security notice: it cannot be turned off")],
+        )
+    return rule
+
+
+def next_digest(hour: int, now: datetime) -> datetime:
+    """The next `hour` o'clock in Paris after `now` (today's if still to come), in UTC: at
+    23:30 UTC in winter, a 7 o'clock digest is the one 6 h 30 later."""
+    local = now.astimezone(PARIS)
+    at = datetime.combine(local.date(), time(hour), PARIS)
+    if at <= local:
+        at = datetime.combine(local.date() + timedelta(days=1), time(hour), PARIS)
+    return at.astimezone(UTC)
+
+
+def schedule(rule: Rule, choice: Choice, now: datetime) -> tuple[datetime, bool] | None:
+    """When a notice goes, and whether in a digest; None when the person wants none of it.
+    A security notice goes at once whatever the choice."""
+    if rule.security or choice.mode == IMMEDIATELY:
+        return now, False
+    if choice.mode == NEVER:
+        return None
+    return next_digest(choice.digest_hour, now), True
+
+
+def hand_over_window(now: datetime) -> tuple[datetime, datetime]:
+    """Tomorrow in Paris, as [start, end) in UTC: the loans starting then are reminded."""
+    tomorrow = paris_today(now) + timedelta(days=1)
+    start = datetime.combine(tomorrow, time(0), PARIS)
+    end = datetime.combine(tomorrow + timedelta(days=1), time(0), PARIS)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def reminder_id(booking_id: str, start: datetime) -> str:
+    """One reminder per booking and first day: a loan moved to another day is reminded again."""
+    return f"{booking_id}:{paris_date(start).isoformat()}"

@@ -1,0 +1,249 @@
+"""SQL of the notifications service: the people it knows, the mails it decided."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from contracts.users import UserSnapshot
+from infra.database import insert_new, upsert_latest
+from services.notifications.domain import Choice, Notice, Person
+from services.notifications.models import (
+    MailRow,
+    MessageRow,
+    PersonRow,
+    PreferenceRow,
+    ReadReceiptRow,
+    SubjectRow,
+)
+
+PENDING = "pending"
+SENT = "sent"
+REFUSED = "refused"
+
+
+def keep_people(session: Session, announced: Sequence[tuple[UserSnapshot, datetime]]) -> None:
+    """The users as last announced (an older announcement arriving late changes nothing)."""
+    upsert_latest(
+        session,
+        PersonRow.__table__,
+        [
+            {
+                "user_id": user.user_id,
+                "email": user.email,
+                "name": user.name,
+                "commune": user.commune,
+                "roles": ",".join(sorted(r.value for r in user.roles)),
+                "disabled": user.disabled,
+                "as_of": at,
+            }
+            for user, at in announced
+        ],
+        key="user_id",
+        rank="as_of",
+    )
+
+
+def person_of(row: PersonRow) -> Person:
+    return Person(
+        user_id=row.user_id,
+        email=row.email,
+        name=row.name,
+        commune=row.commune,
+        roles=frozenset(r for r in row.roles.split(",") if r),
+        disabled=row.disabled,
+    )
+
+
+def people_of(session: Session, communes: Iterable[str] | None) -> list[Person]:
+    """The enabled people of these communes (of every commune for None)."""
+    query = select(PersonRow).where(PersonRow.disabled.is_(False))
+    if communes is not None:
+        query = query.where(PersonRow.commune.in_(sorted(set(communes))))
+    return [person_of(row) for row in session.scalars(query)]
+
+
+def add_mails(
+    session: Session, planned: Sequence[tuple[Notice, datetime, bool]], now: datetime
+) -> list[str]:
+    """A pending mail per (notice, when, in the digest) whose (recipient, cause) has none
+    yet; the ids of those added (a cause told twice adds nothing the second time)."""
+    return insert_new(
+        session,
+        MailRow.__table__,
+        [
+            {
+                "id": str(uuid.uuid4()),
+                "recipient_id": notice.recipient.user_id,
+                "address": notice.recipient.email,
+                "cause": notice.cause,
+                "kind": notice.kind,
+                "context": notice.context,
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_at": when,
+                "last_error": None,
+                "created_at": now,
+                "sent_at": None,
+                "digest": digest,
+            }
+            for notice, when, digest in planned
+        ],
+        returning="id",
+    )
+
+
+def choices_of(session: Session, user_ids: Iterable[str], kind: str) -> dict[str, Choice]:
+    """What each of these people chose for `kind` (those who chose nothing are left out)."""
+    rows = session.scalars(
+        select(PreferenceRow).where(
+            PreferenceRow.kind == kind, PreferenceRow.user_id.in_(sorted(set(user_ids)))
+        )
+    )
+    return {row.user_id: Choice(row.mode, row.digest_hour) for row in rows}
+
+
+def preferences_of(session: Session, user_id: str) -> dict[str, Choice]:
+    rows = session.scalars(select(PreferenceRow).where(PreferenceRow.user_id == user_id))
+    return {row.kind: Choice(row.mode, row.digest_hour) for row in rows}
+
+
+def set_preferences(
+    session: Session, user_id: str, choices: dict[str, Choice], now: datetime
+) -> None:
+    """The person's choices for these kinds, replacing theirs (one statement: two saves at
+    once end with one of them, never with an error)."""
+    _replace(
+        session,
+        PreferenceRow.__table__,
+        ("user_id", "kind"),
+        [
+            {
+                "user_id": user_id,
+                "kind": kind,
+                "mode": choice.mode,
+                "digest_hour": choice.digest_hour,
+                "changed_at": now,
+            }
+            for kind, choice in choices.items()
+        ],
+    )
+
+
+def _replace(session: Session, table, keys: tuple[str, ...], rows: list[dict]) -> None:
+    """INSERT … ON CONFLICT (keys) DO UPDATE: each row replaces the one of its keys."""
+    if not rows:
+        return
+    dialect = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
+    statement = dialect[session.get_bind().dialect.name](table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: statement.excluded[name] for name in rows[0] if name not in keys},
+    )
+    session.execute(statement, rows)
+
+
+# -- conversations --------------------------------------------------------------------
+
+
+def keep_subjects(session: Session, subjects: Sequence[dict]) -> None:
+    """The bookings and engagements as their latest events tell (their two communes)."""
+    upsert_latest(session, SubjectRow.__table__, subjects, key="subject_id", rank="as_of")
+
+
+def subject(session: Session, subject_id: str) -> SubjectRow | None:
+    return session.get(SubjectRow, subject_id) if len(subject_id) <= 36 else None
+
+
+def approved_starting(session: Session, start: datetime, end: datetime) -> list[SubjectRow]:
+    """The approved bookings whose loan starts in [start, end)."""
+    return list(
+        session.scalars(
+            select(SubjectRow).where(
+                SubjectRow.status == "approved",
+                SubjectRow.start >= start,
+                SubjectRow.start < end,
+            )
+        )
+    )
+
+
+def person(session: Session, user_id: str) -> Person | None:
+    row = session.get(PersonRow, user_id)
+    return person_of(row) if row is not None else None
+
+
+def add_message(session: Session, message: dict) -> None:
+    session.add(MessageRow(**message))
+
+
+def messages_of(session: Session, subject_id: str) -> list[MessageRow]:
+    return list(
+        session.scalars(
+            select(MessageRow)
+            .where(MessageRow.subject_id == subject_id)
+            .order_by(MessageRow.posted_at, MessageRow.id)
+        )
+    )
+
+
+def read_up_to(session: Session, subject_id: str) -> dict[str, datetime]:
+    rows = session.scalars(select(ReadReceiptRow).where(ReadReceiptRow.subject_id == subject_id))
+    return {row.commune: row.read_up_to for row in rows}
+
+
+def mark_read(session: Session, subject_id: str, commune: str, at: datetime) -> None:
+    _replace(
+        session,
+        ReadReceiptRow.__table__,
+        ("subject_id", "commune"),
+        [{"subject_id": subject_id, "commune": commune, "read_up_to": at}],
+    )
+
+
+def due_mails(session: Session, now: datetime, limit: int) -> list[MailRow]:
+    """Pending mails whose time has come, oldest first, locked: two replicas never send the
+    same one (SKIP LOCKED; SQLite's transaction holds the whole database)."""
+    return list(
+        session.scalars(
+            select(MailRow)
+            .where(MailRow.status == PENDING, MailRow.next_attempt_at <= now)
+            .order_by(MailRow.next_attempt_at, MailRow.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def backlog(session: Session) -> tuple[int, datetime | None]:
+    """How many mails wait to be sent, and since when the oldest does."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(MailRow.created_at)).where(MailRow.status == PENDING)
+    ).one()
+    return count, oldest
+
+
+def mails_to(session: Session, recipient_id: str) -> list[MailRow]:
+    return list(
+        session.scalars(
+            select(MailRow).where(MailRow.recipient_id == recipient_id).order_by(MailRow.created_at)
+        )
+    )
+
+
+def refused_mails(session: Session, limit: int = 200) -> list[MailRow]:
+    """Mails the server refused for good (an address that does not exist): for the operator."""
+    return list(
+        session.scalars(
+            select(MailRow)
+            .where(MailRow.status == REFUSED)
+            .order_by(MailRow.created_at.desc())
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,392 @@
+"""The notifications nameko service: learns people from the gateway's events, decides from
+the other services' events who is told what (rules in domain.py), and sends the mails."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from contracts import clock
+from contracts.bookings import BookingSnapshot
+from contracts.caller import Caller, Role
+from contracts.errors import Forbidden, InvalidInput, validated
+from contracts.events import Event
+from contracts.notifications import (
+    ConversationView,
+    HandOverReminder,
+    MessageDraft,
+    MessagePosted,
+    MessageSnapshot,
+    MessageView,
+    PreferenceList,
+    PreferencesChange,
+    PreferenceView,
+)
+from contracts.topology import (
+    BILLING_TO_NOTIFICATIONS,
+    BOOKINGS_TO_NOTIFICATIONS,
+    CONSULTANTS_TO_NOTIFICATIONS,
+    GATEWAY_TO_NOTIFICATIONS,
+)
+from infra.consumer import consume_event_batches, consume_events
+from infra.database import service_engine
+from infra.health import OperableService
+from infra.rpc import rpc
+from infra.timers import periodic
+from services.notifications import domain, repository
+from services.notifications.mailer import Mailer, Refused, ServerUnavailable
+from services.notifications.mails import compose, compose_digest, message
+from services.notifications.metrics import BACKLOG, MAILS, export_zeros
+
+log = logging.getLogger(__name__)
+
+ROUND = 50  # mails sent per round and connection
+
+
+def retry_delay(attempts: int, base: float, cap: float) -> timedelta:
+    """The wait before the next try of a mail the server could not take: doubling, capped."""
+    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), cap))
+
+
+DEFAULT = domain.Choice()
+
+
+def preference_list(chosen: dict[str, domain.Choice]) -> dict:
+    return PreferenceList(
+        items=[
+            PreferenceView(
+                kind=rule.kind,
+                label=rule.label,
+                mode=chosen.get(rule.kind, DEFAULT).mode,
+                digest_hour=chosen.get(rule.kind, DEFAULT).digest_hour,
+                security=rule.security,
+            )
+            for rule in domain.RULES
+        ]
+    ).model_dump(mode="json")
+
+
+def views(rows) -> list[dict]:
+    return [
+        {
+            "id": row.id,
+            "kind": row.kind,
+            "cause": row.cause,
+            "address": row.address,
+            "status": row.status,
+            "attempts": row.attempts,
+            "last_error": row.last_error,
+            "created_at": row.created_at.isoformat(),
+            "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+        }
+        for row in rows
+    ]
+
+
+def letters(due: list) -> list[list]:
+    """The mails due as the letters they make: each notice alone, and a person's digest
+    notices (and those of the same address) together, in order."""
+    grouped: dict[tuple, list] = {}
+    for row in due:
+        key = (row.recipient_id, row.address) if row.digest else (row.id,)
+        grouped.setdefault(key, []).append(row)
+    return list(grouped.values())
+
+
+export_zeros(rule.kind for rule in domain.RULES)
+
+
+class Service(OperableService):
+    name = "notifications"
+
+    def _settings(self):
+        return self.config["SERVICE_SETTINGS"]
+
+    @rpc
+    def ping(self) -> str:
+        return "pong"
+
+    @rpc
+    def refused(self, caller: dict) -> list[dict]:
+        """Mails the server refused for good (an address that does not exist): the operator
+        corrects the address at the gateway (the next mails go to the new one)."""
+        who = Caller.model_validate(caller)
+        if not who.has(Role.OPERATOR):
+            raise Forbidden("Only an operator sees the refused mails")
+        with self.db.reading() as session:
+            return views(repository.refused_mails(session))
+
+    @rpc
+    def preferences(self, caller: dict) -> dict:
+        """Every kind of notice, with how the caller wants it (immediately unless chosen)."""
+        who = Caller.model_validate(caller)
+        with self.db.reading() as session:
+            chosen = repository.preferences_of(session, who.user_id)
+        return preference_list(chosen)
+
+    @rpc
+    def set_preferences(self, caller: dict, change: dict) -> dict:
+        """The caller's choices for the kinds given (the others unchanged); 422 for an
+        unknown kind or `never` for a security notice, and nothing is changed."""
+        who = Caller.model_validate(caller)
+        wanted = validated(PreferencesChange, change)
+        choices = {}
+        for index, preference in enumerate(wanted.preferences):
+            try:
+                domain.check_choice(preference.kind, preference.mode)
+            except InvalidInput as exc:
+                for error in exc.errors:
+                    error["field"] = f"preferences.{index}.{error['field']}"
+                raise
+            choices[preference.kind] = domain.Choice(preference.mode, preference.digest_hour)
+        with self.db.transaction() as tx:
+            repository.set_preferences(tx.session, who.user_id, choices, clock.now())
+            chosen = repository.preferences_of(tx.session, who.user_id)
+        return preference_list(chosen)
+
+    # -- events -----------------------------------------------------------------------
+
+    @consume_event_batches(GATEWAY_TO_NOTIFICATIONS)
+    def learn_people(self, events: list[Event]) -> None:
+        """Keeps who each user is (commune, roles, e-mail): never read from the gateway."""
+        with self.db.handling_all(events) as (tx, fresh):
+            repository.keep_people(tx.session, [(e.payload, e.occurred_at) for e in fresh])
+
+    def _apply(self, event: Event, subject: dict | None = None) -> None:
+        """Keeps the booking's or engagement's two communes (`subject`), and decides the mails
+        the event calls for, once: the event is applied once (handling), and a mail once per
+        (recipient, cause) whatever delivers that cause again."""
+        rule = domain.RULE_OF_EVENT.get(event.type)
+        if rule is None and subject is None:
+            return
+        with self.db.handling(event) as tx:
+            if subject is not None:
+                repository.keep_subjects(tx.session, [subject | {"as_of": event.occurred_at}])
+            if rule is not None:
+                self._decide(tx, rule, event.payload, event.occurred_at)
+
+    def _decide(self, tx, rule: domain.Rule, payload, occurred_at) -> None:
+        wanted = None if rule.communes is None else rule.communes(payload)
+        people = repository.people_of(tx.session, wanted)
+        notices = domain.notices(rule.event_type, payload, people, occurred_at)
+        now = clock.now()
+        choices = repository.choices_of(
+            tx.session, [n.recipient.user_id for n in notices], rule.kind
+        )
+        planned = [
+            (notice, *when)
+            for notice in notices
+            if (when := domain.schedule(rule, choices.get(notice.recipient.user_id, DEFAULT), now))
+        ]
+        added = repository.add_mails(tx.session, planned, now)
+        log.info("%s: %d mail(s) decided", rule.cause(payload), len(added))
+
+    @consume_events(BOOKINGS_TO_NOTIFICATIONS)
+    def tell_about_bookings(self, event: Event) -> None:
+        booking = event.payload if isinstance(event.payload, BookingSnapshot) else None
+        subject = None
+        if booking is not None:
+            subject = {
+                "subject_id": booking.booking_id,
+                "kind": "booking",
+                "title": booking.listing_title,
+                "lender_commune": booking.lender_commune,
+                "borrower_commune": booking.borrower_commune,
+                "status": booking.status.value,
+                "start": booking.start,
+                "end": booking.end,
+                "requested_by": booking.requested_by,
+            }
+        self._apply(event, subject)
+
+    @consume_events(CONSULTANTS_TO_NOTIFICATIONS)
+    def tell_about_engagements(self, event: Event) -> None:
+        engagement = event.payload
+        self._apply(
+            event,
+            {
+                "subject_id": engagement.engagement_id,
+                "kind": "engagement",
+                "title": f"Mission de {engagement.consultant_name}",
+                "lender_commune": engagement.lender_commune,
+                "borrower_commune": engagement.borrower_commune,
+                "status": None,
+                "start": None,
+                "end": None,
+                "requested_by": None,
+            },
+        )
+
+    @consume_events(BILLING_TO_NOTIFICATIONS)
+    def tell_about_invoices(self, event: Event) -> None:
+        self._apply(event)
+
+    @periodic("reminder_interval_seconds", default=600.0)
+    def remind_hand_overs(self) -> None:
+        """The day before (Paris) an approved loan starts, both sides are reminded, once per
+        booking and first day (the dedup table), whichever replica looks first."""
+        now = clock.now()
+        rule = domain.RULE_OF_EVENT[domain.HAND_OVER_TOMORROW]
+        with self.db.transaction() as tx:
+            for row in repository.approved_starting(tx.session, *domain.hand_over_window(now)):
+                reminder = HandOverReminder(
+                    reminder_id=domain.reminder_id(row.subject_id, row.start),
+                    booking_id=row.subject_id,
+                    listing_title=row.title,
+                    lender_commune=row.lender_commune,
+                    borrower_commune=row.borrower_commune,
+                    start=row.start,
+                    end=row.end,
+                    requested_by=row.requested_by,
+                )
+                self._decide(tx, rule, reminder, now)
+
+    # -- conversations ----------------------------------------------------------------
+
+    def _party(self, session, who: Caller, subject_id: str):
+        found = repository.subject(session, subject_id)
+        domain.ensure_party(
+            who.commune,
+            found.lender_commune if found else None,
+            found.borrower_commune if found else None,
+        )
+        return found
+
+    def _conversation(self, session, found) -> dict:
+        receipts = repository.read_up_to(session, found.subject_id)
+        return ConversationView(
+            subject_id=found.subject_id,
+            subject_kind=found.kind,
+            title=found.title,
+            lender_commune=found.lender_commune,
+            borrower_commune=found.borrower_commune,
+            messages=[
+                MessageView(
+                    id=m.id,
+                    author_commune=m.author_commune,
+                    author_name=m.author_name,
+                    text=m.text,
+                    posted_at=m.posted_at,
+                )
+                for m in repository.messages_of(session, found.subject_id)
+            ],
+            read_up_to={
+                commune: receipts.get(commune)
+                for commune in (found.lender_commune, found.borrower_commune)
+            },
+        ).model_dump(mode="json")
+
+    @rpc
+    def conversation(self, caller: dict, subject_id: str) -> dict:
+        """A booking's or engagement's messages; 404 for anyone but its two communes."""
+        who = Caller.model_validate(caller)
+        with self.db.reading() as session:
+            return self._conversation(session, self._party(session, who, subject_id))
+
+    @rpc
+    def post_message(self, caller: dict, subject_id: str, draft: dict) -> dict:
+        """A message added (never edited); the other commune's agents and managers are told
+        (message.posted, and their mails decided in the same transaction). The author's
+        commune has read up to it."""
+        who = Caller.model_validate(caller)
+        text = validated(MessageDraft, draft).text
+        with self.db.transaction() as tx:
+            found = self._party(tx.session, who, subject_id)
+            author = repository.person(tx.session, who.user_id)
+            now = clock.now()
+            snapshot = MessageSnapshot(
+                message_id=str(uuid.uuid4()),
+                subject_id=found.subject_id,
+                subject_kind=found.kind,
+                title=found.title,
+                lender_commune=found.lender_commune,
+                borrower_commune=found.borrower_commune,
+                author_commune=who.commune,
+                written_by=author.name if author is not None else who.commune,
+                text=text,
+                posted_at=now,
+            )
+            repository.add_message(
+                tx.session,
+                {
+                    "id": snapshot.message_id,
+                    "subject_id": found.subject_id,
+                    "author_id": who.user_id,
+                    "author_commune": who.commune,
+                    "author_name": snapshot.written_by,
+                    "text": text,
+                    "posted_at": now,
+                },
+            )
+            repository.mark_read(tx.session, found.subject_id, who.commune, now)
+            tx.emit(MessagePosted, snapshot)
+            self._decide(tx, domain.RULE_OF_EVENT[MessagePosted.TYPE], snapshot, now)
+            return self._conversation(tx.session, found)
+
+    @rpc
+    def mark_read(self, caller: dict, subject_id: str) -> dict:
+        """The caller's commune has read the conversation up to now (its read receipt)."""
+        who = Caller.model_validate(caller)
+        with self.db.transaction() as tx:
+            found = self._party(tx.session, who, subject_id)
+            repository.mark_read(tx.session, found.subject_id, who.commune, clock.now())
+            return self._conversation(tx.session, found)
+
+    # -- sending ----------------------------------------------------------------------
+
+    @periodic("delivery_interval_seconds", default=2.0)
+    def deliver(self) -> None:
+        """Sends the mails due, a round at a time. The server down: each waits longer
+        (retry_delay), none is lost. A mail refused for good is kept as refused."""
+        BACKLOG.engine = service_engine(self.config)
+        settings = self._settings()
+        while self._deliver_round(settings) == ROUND:
+            pass
+
+    def _deliver_round(self, settings) -> int:
+        with self.db.transaction() as tx:
+            now = clock.now()
+            due = repository.due_mails(tx.session, now, ROUND)
+            if not due:
+                return 0
+            people = {p.user_id: p for p in repository.people_of(tx.session, None)}
+            try:
+                with Mailer(settings) as mailer:
+                    for rows in letters(due):
+                        self._send(mailer, rows, people.get(rows[0].recipient_id), settings)
+            except ServerUnavailable as exc:
+                for row in due:
+                    if row.status == repository.PENDING:
+                        self._postpone(row, str(exc), settings)
+                log.warning("mail server unavailable, %d mail(s) wait: %s", len(due), exc)
+        return len(due)
+
+    def _send(self, mailer: Mailer, rows: list, person, settings) -> None:
+        """One mail: a notice, or a person's digest of several (sent or refused together)."""
+        name = person.name if person is not None else rows[0].address
+        if rows[0].digest:
+            notices = [(row.kind, row.context) for row in rows]
+            letter = compose_digest(notices, name, settings.public_url)
+        else:
+            letter = compose(rows[0].kind, rows[0].context, name, settings.public_url)
+        try:
+            mailer.send(message(letter, settings.mail_from, rows[0].address, rows[0].id))
+        except Refused as exc:
+            for row in rows:
+                row.attempts += 1
+                row.status, row.last_error = repository.REFUSED, str(exc)[:2000]
+                MAILS.labels(row.kind, "refused").inc()
+            log.error("mail %s to %s refused for good: %s", rows[0].id, rows[0].address, exc)
+            return
+        for row in rows:
+            row.attempts += 1
+            row.status, row.sent_at, row.last_error = repository.SENT, clock.now(), None
+            MAILS.labels(row.kind, "sent").inc()
+
+    def _postpone(self, row, error: str, settings) -> None:
+        row.attempts += 1
+        delay = retry_delay(row.attempts, settings.retry_base_seconds, settings.retry_cap_seconds)
+        row.next_attempt_at = clock.now() + delay
+        row.last_error = error[:2000]
+        MAILS.labels(row.kind, "retried").inc()

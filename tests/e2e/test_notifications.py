@@ -1,0 +1,498 @@
+"""People are told by e-mail, through a real SMTP server (the mail catcher, aiosmtpd, as a
+process): Firminy asks Le Chambon-Feugerolles for its snowplough, Chambon's managers are told;
+Chambon approves, the agent who asked is told, with the loan as a calendar invitation; and
+nobody else gets anything. A cause told twice is mailed once; a mail server down delays the
+mails and loses none; an address the server refuses for good is recorded for the operator."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from datetime import timedelta
+
+import icalendar
+import pytest
+import requests
+from kombu import Connection, Exchange
+from sqlalchemy import select, update
+
+from contracts import clock
+from services.notifications.models import MailRow
+from tests.e2e.test_bookings_flow import SNOWPLOUGH
+from tests.support import COMPONENTS, PARIS, Stack, assert_problem, day, wait_until
+from tests.support.mail import MailCatcher
+
+pytestmark = pytest.mark.e2e
+
+CHAMBON, FIRMINY = "42044", "42095"
+REQUESTER = f"agent.{FIRMINY}@mutualis-demo.fr"
+LENDER_MANAGER = f"manager.{CHAMBON}@mutualis-demo.fr"
+GONE = f"parti.{CHAMBON}@mutualis-demo.fr"  # a manager whose mailbox no longer exists
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def mail_stack(request, tmp_path_factory):
+    """A stack of its own, its mail going to a catcher that refuses GONE's address."""
+    workdir = tmp_path_factory.mktemp(f"mail-{request.param}")
+    with MailCatcher(workdir / "mail", refuse=(GONE,)) as catcher:
+        settings = {f"{c.upper()}_MAX_WORKERS": "4" for c in COMPONENTS}
+        settings |= catcher.settings | {
+            "NOTIFICATIONS_RETRY_BASE_SECONDS": "0.5",
+            "NOTIFICATIONS_RETRY_CAP_SECONDS": "2",
+            "NOTIFICATIONS_REMINDER_INTERVAL_SECONDS": "1",
+        }
+        with Stack(request.param, workdir, settings=settings) as stack:
+            created = stack.mutualis(
+                *("create-user", "--email", GONE, "--name", "Ancien responsable"),
+                *("--commune", CHAMBON, "--roles", "manager", "--password-stdin"),
+                input="une phrase de passe solide\n",
+            )
+            assert created.returncode == 0, created.stderr
+            # the notifications service learns every demo user, and GONE, from the gateway
+            wait_until(lambda: people_known(stack) == 18, timeout=30)
+            yield stack, catcher
+
+
+def people_known(stack) -> int:
+    from sqlalchemy import text
+
+    with stack.database("notifications").connect() as conn:
+        return conn.scalar(text("SELECT count(*) FROM people"))
+
+
+def snowplough(stack) -> str:
+    lender = stack.session("manager", CHAMBON)
+    listing = lender.post(
+        f"{stack.url}/api/v1/listings",
+        json=SNOWPLOUGH | {"title": f"Chasse-neige Unimog {uuid.uuid4().hex[:4]}"},
+        timeout=10,
+    )
+    assert listing.status_code == 201, listing.text
+    stack.known_to_bookings(listing.json())
+    return listing.json()["id"]
+
+
+def requested(stack, listing_id: str, start: int, end: int) -> dict:
+    asked = stack.session("agent", FIRMINY).post(
+        f"{stack.url}/api/v1/bookings",
+        json={"listing_id": listing_id, "start": day(start), "end": day(end)},
+        timeout=10,
+    )
+    assert asked.status_code == 201, asked.text
+    return asked.json()
+
+
+def about(catcher: MailCatcher, booking_id: str) -> list:
+    return [m for m in catcher.messages() if booking_id in m.get_body(("plain",)).get_content()]
+
+
+def envelope(message) -> str:
+    return message["X-Envelope-To"]
+
+
+def calendar_of(message) -> icalendar.Calendar:
+    (attachment,) = [
+        part for part in message.iter_attachments() if part.get_content_type() == "text/calendar"
+    ]
+    return icalendar.Calendar.from_ical(attachment.get_content())
+
+
+def test_snowplough_requested_then_approved_tells_exactly_who_must_know(mail_stack):
+    stack, catcher = mail_stack
+    booking = requested(stack, snowplough(stack), 3, 4)
+    link = f"{stack.url}/reservations/{booking['id']}"
+
+    # Chambon's managers are asked to decide; GONE's server refuses, for good
+    (asked,) = wait_until(lambda: about(catcher, booking["id"]), timeout=30)
+    assert envelope(asked) == LENDER_MANAGER
+    assert asked["Subject"].startswith("Demande de réservation : Chasse-neige Unimog")
+    assert asked["Subject"].endswith(", de Firminy")
+    text = asked.get_body(("plain",)).get_content()
+    assert text.startswith("Bonjour Responsable des services techniques — Le Chambon-Feugerolles")
+    assert "La commune de Firminy demande à emprunter « Chasse-neige Unimog" in text
+    assert "d'un responsable de la commune du Chambon-Feugerolles" in text
+    assert link in text
+    assert f'href="{link}"' in asked.get_body(("html",)).get_content()
+    assert not list(asked.iter_attachments())
+
+    approved = stack.session("manager", CHAMBON).post(
+        f"{stack.url}/api/v1/bookings/{booking['id']}/approve", timeout=10
+    )
+    assert approved.status_code == 200, approved.text
+
+    # the agent who asked is told, with the invitation
+    wait_until(lambda: len(about(catcher, booking["id"])) == 2, timeout=30)
+    told = about(catcher, booking["id"])[1]
+    assert envelope(told) == REQUESTER
+    assert told["Subject"] == asked["Subject"].replace(
+        "Demande de réservation", "Réservation acceptée"
+    ).removesuffix(", de Firminy")
+    assert (
+        "La commune du Chambon-Feugerolles accepte votre demande"
+        in told.get_body(("plain",)).get_content()
+    )
+    calendar = calendar_of(told)
+    (event,) = calendar.walk("VEVENT")
+    assert str(calendar["method"]) == "REQUEST"
+    assert str(event["uid"]) == f"booking-{booking['id']}@mutualis"
+    assert event.decoded("dtstart").isoformat()[:10] == day(3)
+
+    # and nobody else: not Chambon's agent or finance, not Firminy's manager
+    with stack.database("notifications").connect() as conn:
+        from sqlalchemy import text as sql
+
+        refused = conn.execute(
+            sql("SELECT address, kind, last_error FROM mails WHERE status = 'refused'")
+        ).all()
+    assert [(r.address, r.kind) for r in refused] == [(GONE, "booking_requested")]
+    assert refused[0].last_error.startswith("550")
+    assert sorted(envelope(m) for m in about(catcher, booking["id"])) == sorted(
+        [LENDER_MANAGER, REQUESTER]
+    )
+
+
+def test_a_cause_told_twice_is_mailed_once(mail_stack):
+    """The same booking.requested published again (a new event id, as a producer that
+    crashed before marking its outbox might): the dedup table keeps one mail per cause."""
+    stack, catcher = mail_stack
+    booking = requested(stack, snowplough(stack), 6, 7)
+    wait_until(lambda: about(catcher, booking["id"]), timeout=30)
+    event = {
+        "event_id": str(uuid.uuid4()),
+        "type": "booking.requested",
+        "version": 1,
+        "occurred_at": booking["created_at"],
+        "producer": "bookings",
+        "payload": snapshot_of(booking),
+    }
+    with Connection(stack.vhost.amqp_uri) as conn:
+        conn.Producer().publish(
+            event,
+            exchange=Exchange("bookings.events", type="topic", durable=True),
+            routing_key="booking.requested",
+            serializer="json",
+        )
+    wait_until(lambda: handled(stack, event["event_id"]), timeout=30)
+    assert [envelope(m) for m in about(catcher, booking["id"])] == [LENDER_MANAGER]
+
+
+def snapshot_of(booking: dict) -> dict:
+    keys = [
+        "listing_id",
+        "listing_title",
+        "status",
+        "lender_commune",
+        "borrower_commune",
+        "start",
+        "end",
+        "quantity",
+        "with_operator",
+        "quote",
+        "order_reference",
+    ]
+    return {"booking_id": booking["id"], **{k: booking[k] for k in keys}}
+
+
+def handled(stack, event_id: str) -> bool:
+    from sqlalchemy import text
+
+    with stack.database("notifications").connect() as conn:
+        return bool(
+            conn.scalar(
+                text("SELECT count(*) FROM processed_events WHERE event_id = :id"), {"id": event_id}
+            )
+        )
+
+
+def metric(stack, name: str) -> float:
+    body = requests.get(f"http://127.0.0.1:{stack.ports['notifications']}/metrics", timeout=5).text
+    found = re.search(rf"^{name} (\S+)$", body, flags=re.M)
+    return float(found.group(1)) if found else -1.0
+
+
+def test_a_mail_server_down_delays_the_mails_and_loses_none(mail_stack):
+    stack, catcher = mail_stack
+    booking = requested(stack, snowplough(stack), 8, 9)
+    wait_until(lambda: about(catcher, booking["id"]), timeout=30)
+    catcher.stop()
+    try:
+        cancelled = stack.session("agent", FIRMINY).post(
+            f"{stack.url}/api/v1/bookings/{booking['id']}/cancel", json={}, timeout=10
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        # the server down: the cancellation's mails wait, counted by the backlog metric
+        wait_until(lambda: metric(stack, "mutualis_mail_backlog") >= 2, timeout=30)
+        wait_until(lambda: metric(stack, "mutualis_mail_oldest_pending_age_seconds") > 1)
+    finally:
+        catcher.start()
+    wait_until(lambda: metric(stack, "mutualis_mail_backlog") == 0, timeout=30)
+    mails = about(catcher, booking["id"])
+    assert sorted(envelope(m) for m in mails[1:]) == sorted([LENDER_MANAGER, REQUESTER])
+    for cancellation in mails[1:]:
+        assert cancellation["Subject"].startswith("Réservation annulée : Chasse-neige Unimog")
+        assert str(calendar_of(cancellation)["method"]) == "CANCEL"
+
+
+def preferences_url(stack) -> str:
+    return f"{stack.url}/api/v1/notifications/preferences"
+
+
+def test_preferences_by_api_refuse_what_is_wrong_and_change_nothing(mail_stack):
+    stack, _ = mail_stack
+    requester = stack.session("agent", FIRMINY)
+    before = requester.get(preferences_url(stack), timeout=10)
+    assert before.status_code == 200, before.text
+    kinds = {p["kind"]: p for p in before.json()["items"]}
+    assert kinds["booking_approved"]["mode"] == "immediately"
+    assert kinds["emergency_declared"]["security"] is True
+
+    for wrong, field in (
+        ({"kind": "emergency_declared", "mode": "never"}, "preferences.1.mode"),
+        ({"kind": "invoice_forgotten", "mode": "daily"}, "preferences.1.kind"),
+    ):
+        refused = requester.put(
+            preferences_url(stack),
+            json={"preferences": [{"kind": "booking_approved", "mode": "never"}, wrong]},
+            timeout=10,
+        )
+        problem = assert_problem(refused, 422)
+        assert [e["field"] for e in problem["errors"]] == [field]
+    for bad in ({"kind": "booking_approved", "mode": "daily", "digest_hour": 24}, {}):
+        assert requester.put(preferences_url(stack), json={"preferences": [bad]}).status_code == 422
+    assert requester.get(preferences_url(stack), timeout=10).json() == before.json()
+
+
+def test_an_approval_wanted_in_the_daily_digest_waits_for_its_paris_hour(mail_stack):
+    stack, catcher = mail_stack
+    requester = stack.session("agent", FIRMINY)
+    chosen = requester.put(
+        preferences_url(stack),
+        json={"preferences": [{"kind": "booking_approved", "mode": "daily", "digest_hour": 7}]},
+        timeout=10,
+    )
+    assert chosen.status_code == 200, chosen.text
+    try:
+        booking = requested(stack, snowplough(stack), 11, 12)
+        wait_until(lambda: about(catcher, booking["id"]), timeout=30)
+        approved = stack.session("manager", CHAMBON).post(
+            f"{stack.url}/api/v1/bookings/{booking['id']}/approve", timeout=10
+        )
+        assert approved.status_code == 200, approved.text
+        waiting = wait_until(lambda: digest_mail(stack, booking["id"]), timeout=30)
+        assert waiting.status == "pending" and waiting.digest
+        due = waiting.next_attempt_at.astimezone(PARIS)
+        assert (due.hour, due.minute) == (7, 0) and waiting.next_attempt_at > clock.now()
+        assert [envelope(m) for m in about(catcher, booking["id"])] == [LENDER_MANAGER]
+
+        # seven o'clock comes (the mail's time moved, as the stack cannot move the clock)
+        with stack.database("notifications").begin() as conn:
+            conn.execute(
+                update(MailRow)
+                .where(MailRow.id == waiting.id)
+                .values(next_attempt_at=clock.now() - timedelta(seconds=1))
+            )
+        wait_until(lambda: len(about(catcher, booking["id"])) == 2, timeout=30)
+        digest = about(catcher, booking["id"])[1]
+        assert envelope(digest) == REQUESTER
+        assert digest["Subject"] == "Votre résumé Mutualis : 1 notification"
+        assert (
+            "■ Réservation acceptée : Chasse-neige Unimog"
+            in digest.get_body(("plain",)).get_content()
+        )
+        assert str(calendar_of(digest)["method"]) == "REQUEST"
+    finally:
+        requester.put(
+            preferences_url(stack),
+            json={"preferences": [{"kind": "booking_approved", "mode": "immediately"}]},
+            timeout=10,
+        )
+
+
+def digest_mail(stack, booking_id: str):
+    with stack.database("notifications").connect() as conn:
+        return conn.execute(
+            select(MailRow.__table__).where(
+                MailRow.cause == f"booking.approved:{booking_id}", MailRow.digest.is_(True)
+            )
+        ).first()
+
+
+def test_the_preferences_page_saves_the_choices_and_shows_the_operator_the_refusals(mail_stack):
+    stack, _ = mail_stack
+    manager = signed_in(stack, f"manager.{FIRMINY}@mutualis-demo.fr")
+    shown = manager.get(f"{stack.url}/compte/notifications", timeout=10)
+    assert shown.status_code == 200
+    assert "Une demande de réservation attend votre décision" in shown.text
+    assert "Courriels refusés" not in shown.text  # the operator's part only
+    csrf = shown.text.split('name="csrf" value="')[1].split('"')[0]
+    saved = manager.post(
+        f"{stack.url}/compte/notifications",
+        data={"csrf": csrf, "mode-engagement_accepted": "daily", "heure-engagement_accepted": "18"},
+        timeout=10,
+    )
+    assert saved.status_code == 200 and "Vos choix sont enregistrés." in saved.text
+    kinds = {
+        p["kind"]: p
+        for p in stack.session("manager", FIRMINY)
+        .get(preferences_url(stack), timeout=10)
+        .json()["items"]
+    }
+    assert (kinds["engagement_accepted"]["mode"], kinds["engagement_accepted"]["digest_hour"]) == (
+        "daily",
+        18,
+    )
+    assert kinds["booking_requested"]["mode"] == "immediately"
+
+    # a request to Chambon: its mail to GONE is refused for good
+    requested(stack, snowplough(stack), 20, 21)
+    refused_url = f"{stack.url}/api/v1/notifications/refused"
+    api = stack.user("operator@mutualis-demo.fr")
+    wait_until(lambda: api.get(refused_url, timeout=10).json()["items"], timeout=30)
+    operator = signed_in(stack, "operator@mutualis-demo.fr")
+    page = operator.get(f"{stack.url}/compte/notifications", timeout=10)
+    assert "Courriels refusés par le serveur de messagerie" in page.text
+    assert GONE in page.text
+    assert {m["address"] for m in api.get(refused_url, timeout=10).json()["items"]} == {GONE}
+    assert (
+        stack.session("manager", FIRMINY)
+        .get(f"{stack.url}/api/v1/notifications/refused", timeout=10)
+        .status_code
+        == 403
+    )
+
+
+def signed_in(stack, email: str) -> requests.Session:
+    """A browser's session on the pages (cookie), signed in through the login form."""
+    session = requests.Session()
+    login = session.get(f"{stack.url}/connexion", timeout=10)
+    csrf = login.text.split('name="csrf" value="')[1].split('"')[0]
+    done = session.post(
+        f"{stack.url}/connexion",
+        data={"csrf": csrf, "email": email, "password": "mutualis-demo"},
+        timeout=10,
+    )
+    assert done.status_code == 200, done.text[:500]
+    return session
+
+
+def test_in_demo_mode_the_page_courriels_lists_the_mails_caught(mail_stack):
+    stack, catcher = mail_stack
+    booking = requested(stack, snowplough(stack), 14, 15)
+    (asked,) = wait_until(lambda: about(catcher, booking["id"]), timeout=30)
+    page = signed_in(stack, f"agent.{FIRMINY}@mutualis-demo.fr").get(
+        f"{stack.url}/courriels", timeout=10
+    )
+    assert page.status_code == 200
+    assert "Courriels envoyés (démonstration)" in page.text
+    assert f"— à {LENDER_MANAGER}" in page.text
+    assert asked["Subject"].replace("'", "&#39;") in page.text
+    assert f"/reservations/{booking['id']}" in page.text
+
+
+def conversation_url(stack, subject_id: str) -> str:
+    return f"{stack.url}/api/v1/conversations/{subject_id}"
+
+
+def test_the_two_communes_of_a_loan_write_to_each_other_and_nobody_else_sees(mail_stack):
+    stack, catcher = mail_stack
+    booking = requested(stack, snowplough(stack), 16, 17)
+    url = conversation_url(stack, booking["id"])
+    borrower, lender = stack.session("agent", FIRMINY), stack.session("manager", CHAMBON)
+    stranger = stack.session("manager", "42218")
+    wait_until(lambda: lender.get(url, timeout=10).status_code == 200, timeout=30)
+    for answer in (
+        stranger.get(url, timeout=10),
+        stranger.post(f"{url}/messages", json={"text": "Bonjour"}, timeout=10),
+        lender.get(conversation_url(stack, str(uuid.uuid4())), timeout=10),
+    ):
+        assert_problem(answer, 404)
+
+    written = borrower.post(
+        f"{url}/messages", json={"text": "Où récupère-t-on la lame ?\nMerci !"}, timeout=10
+    )
+    assert written.status_code == 201, written.text
+    seen = written.json()
+    assert [(m["author_commune"], m["text"]) for m in seen["messages"]] == [
+        (FIRMINY, "Où récupère-t-on la lame ?\nMerci !")
+    ]
+    assert seen["messages"][0]["author_name"] == "Agent — Firminy"
+    assert seen["read_up_to"][FIRMINY] is not None and seen["read_up_to"][CHAMBON] is None
+
+    for bad in ("x" * 5001, "Sonnette\x07", "", "   "):
+        assert_problem(borrower.post(f"{url}/messages", json={"text": bad}, timeout=10), 422)
+    assert len(lender.get(url, timeout=10).json()["messages"]) == 1
+
+    read = lender.post(f"{url}/read", timeout=10)
+    assert read.status_code == 200 and read.json()["read_up_to"][CHAMBON] is not None
+
+    # Chambon's agent and managers are told; Firminy (the author's side) is not
+    def told():
+        return [
+            m
+            for m in catcher.messages()
+            if m["Subject"].startswith("Message de Firminy : ")
+            and booking["id"] in m.get_body(("plain",)).get_content()
+        ]
+
+    wait_until(lambda: len(told()) == 2, timeout=30)
+    assert sorted(envelope(m) for m in told()) == sorted(
+        [LENDER_MANAGER, f"agent.{CHAMBON}@mutualis-demo.fr"]
+    )
+    text = told()[0].get_body(("plain",)).get_content()
+    assert "Agent — Firminy, de la commune de Firminy, vous écrit" in text
+    assert "Où récupère-t-on la lame ?" in text
+
+
+def test_a_message_is_posted_and_read_on_the_bookings_page(mail_stack):
+    stack, _ = mail_stack
+    booking = requested(stack, snowplough(stack), 18, 19)
+    page_url = f"{stack.url}/reservations/{booking['id']}"
+    borrower = signed_in(stack, REQUESTER)
+    wait_until(lambda: "Votre message" in borrower.get(page_url, timeout=10).text, timeout=30)
+    shown = borrower.get(page_url, timeout=10)
+    assert "Aucun message pour l'instant." in shown.text
+    assert "Pas encore lu par Le Chambon-Feugerolles." in shown.text
+    csrf = shown.text.split('name="csrf" value="')[1].split('"')[0]
+    too_long = borrower.post(
+        f"{page_url}/messages", data={"csrf": csrf, "message": "x" * 5001}, timeout=10
+    )
+    assert too_long.status_code == 422 and "de 1 à 5 000 caractères" in too_long.text
+    posted = borrower.post(
+        f"{page_url}/messages",
+        data={"csrf": csrf, "message": "Nous passerons à 8 h.\nÀ quelle porte ?"},
+        timeout=10,
+    )
+    assert posted.status_code == 200 and "Nous passerons à 8 h." in posted.text
+
+    lender = signed_in(stack, LENDER_MANAGER)
+    assert "Nous passerons à 8 h." in lender.get(page_url, timeout=10).text  # read, now
+    again = borrower.get(page_url, timeout=10).text
+    assert "Lu par Le Chambon-Feugerolles le " in again
+    assert (
+        len(
+            stack.session("agent", FIRMINY)
+            .get(conversation_url(stack, booking["id"]), timeout=10)
+            .json()["messages"]
+        )
+        == 1
+    )
+
+
+def test_the_day_before_an_approved_loan_both_sides_are_reminded_once(mail_stack):
+    stack, catcher = mail_stack
+    booking = requested(stack, snowplough(stack), 1, 2)  # tomorrow, in Paris
+    wait_until(lambda: about(catcher, booking["id"]), timeout=30)
+    approved = stack.session("manager", CHAMBON).post(
+        f"{stack.url}/api/v1/bookings/{booking['id']}/approve", timeout=10
+    )
+    assert approved.status_code == 200, approved.text
+
+    def reminders():
+        return [m for m in about(catcher, booking["id"]) if m["Subject"].startswith("Demain : ")]
+
+    wait_until(lambda: len(reminders()) == 2, timeout=30)
+    assert sorted(envelope(m) for m in reminders()) == sorted([LENDER_MANAGER, REQUESTER])
+    assert reminders()[0]["Subject"].endswith(", du Chambon-Feugerolles à Firminy")
+    time.sleep(3)  # the timer looks again every second: nobody is reminded twice
+    assert len(reminders()) == 2

@@ -1,0 +1,342 @@
+"""Who is told what: each kind's audience (lender's managers for a request, the requester
+for a decision, finance for an invoice, a territory's managers for an emergency), once per
+person and cause, never a disabled person; and the mail each makes, in French, with its
+link and, for a loan, its calendar invitation."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+
+import icalendar
+import pytest
+
+from contracts.billing import InvoiceSnapshot
+from contracts.bookings import BookingSnapshot, Quote
+from contracts.consultants import EngagementSnapshot
+from contracts.emergencies import EmergencySnapshot, Territory
+from contracts.errors import InvalidInput, NotFound
+from contracts.notifications import HandOverReminder, MessageSnapshot
+from services.notifications.domain import (
+    RULE_OF_EVENT,
+    RULES,
+    Choice,
+    Person,
+    check_choice,
+    ensure_party,
+    hand_over_window,
+    next_digest,
+    notices,
+    reminder_id,
+    schedule,
+)
+from services.notifications.mails import compose, compose_digest, message, when
+
+CHAMBON, FIRMINY, SAINT_ETIENNE, LYON = "42044", "42095", "42218", "69123"
+AT = datetime(2026, 12, 6, 23, 30, tzinfo=UTC)  # already Monday 7 December in Paris
+
+
+def person(user_id: str, commune: str, *roles: str, disabled: bool = False) -> Person:
+    return Person(
+        user_id=user_id,
+        email=f"{user_id}@example.fr",
+        name=user_id.title(),
+        commune=commune,
+        roles=frozenset(roles),
+        disabled=disabled,
+    )
+
+
+PEOPLE = [
+    person("lender-manager", CHAMBON, "manager"),
+    person("lender-manager-2", CHAMBON, "manager", "finance"),
+    person("lender-agent", CHAMBON, "agent"),
+    person("lender-finance", CHAMBON, "finance"),
+    person("gone-manager", CHAMBON, "manager", disabled=True),
+    person("borrower-agent", FIRMINY, "agent"),
+    person("borrower-agent-2", FIRMINY, "agent"),
+    person("borrower-manager", FIRMINY, "manager"),
+    person("borrower-finance", FIRMINY, "finance"),
+    person("far-manager", LYON, "manager"),
+]
+
+
+def booking(status: str, requested_by: str | None = "borrower-agent", **extra) -> BookingSnapshot:
+    return BookingSnapshot(
+        booking_id="b-1",
+        listing_id="l-1",
+        listing_title="Chasse-neige Unimog U400",
+        status=status,
+        lender_commune=CHAMBON,
+        borrower_commune=FIRMINY,
+        start=datetime(2026, 12, 7, 7, 0, tzinfo=UTC),
+        end=datetime(2026, 12, 9, 17, 0, tzinfo=UTC),
+        quantity=1,
+        with_operator=False,
+        quote=Quote(
+            units=3,
+            pricing_unit="day",
+            unit_rate_cents=42000,
+            quantity=1,
+            rental_cents=126000,
+            operator_cents=0,
+            amount_cents=126000,
+            deposit_cents=150000,
+        ),
+        requested_by=requested_by,
+        **extra,
+    )
+
+
+def told(event_type: str, payload) -> dict[str, str]:
+    return {n.recipient.user_id: n.cause for n in notices(event_type, payload, PEOPLE, AT)}
+
+
+def test_a_booking_request_tells_the_lenders_managers_only():
+    assert told("booking.requested", booking("requested")) == {
+        "lender-manager": "booking.requested:b-1",
+        "lender-manager-2": "booking.requested:b-1",
+    }
+
+
+@pytest.mark.parametrize("event_type", ["booking.approved", "booking.rejected"])
+def test_a_decision_tells_the_requester_only(event_type):
+    status = event_type.split(".")[1]
+    assert told(event_type, booking(status)) == {"borrower-agent": f"{event_type}:b-1"}
+
+
+def test_a_decision_on_a_request_by_someone_unknown_tells_the_borrowing_agents():
+    assert set(told("booking.approved", booking("approved", requested_by="left-us"))) == {
+        "borrower-agent",
+        "borrower-agent-2",
+    }
+    assert set(told("booking.approved", booking("approved", requested_by=None))) == {
+        "borrower-agent",
+        "borrower-agent-2",
+    }
+
+
+def test_a_cancellation_and_an_overdue_loan_tell_both_sides():
+    both = {"borrower-agent", "lender-manager", "lender-manager-2"}
+    assert set(told("booking.cancelled", booking("cancelled"))) == both
+    assert set(told("booking.overdue", booking("checked_out"))) == both
+
+
+def test_an_event_no_rule_is_about_tells_nobody():
+    assert notices("booking.checked_out", booking("checked_out"), PEOPLE, AT) == []
+
+
+def test_engagements_tell_the_deciding_then_the_asking_managers():
+    engagement = EngagementSnapshot(
+        engagement_id="e-1",
+        consultant_id="c-1",
+        consultant_name="Claire Martin",
+        status="requested",
+        lender_commune=CHAMBON,
+        borrower_commune=FIRMINY,
+        start="2026-12-07",
+        end="2026-12-11",
+        days="5",
+        day_rate_cents=45000,
+    )
+    assert set(told("engagement.requested", engagement)) == {"lender-manager", "lender-manager-2"}
+    assert set(told("engagement.accepted", engagement)) == {"borrower-manager"}
+
+
+def test_an_invoice_tells_the_customers_finance_team():
+    invoice = InvoiceSnapshot(
+        invoice_id="i-1",
+        number="F-2026-0001",
+        supplier_commune=CHAMBON,
+        customer_commune=FIRMINY,
+        period="2026-11",
+        issue_date="2026-12-01",
+        due_date="2026-12-31",
+        total_cents=126000,
+        balance_cents=126000,
+        status="issued",
+    )
+    assert told("invoice.issued", invoice) == {"borrower-finance": "invoice.issued:i-1"}
+
+
+def test_an_emergency_tells_the_territorys_managers_but_the_declaring_communes():
+    episode = EmergencySnapshot(
+        emergency_id="u-1",
+        name="Neige sur le Pilat",
+        territory=Territory(departments=["42"]),
+        categories=["deneigement"],
+        start=AT,
+        end=None,
+        declared_by_commune=FIRMINY,
+    )
+    assert set(told("emergency.declared", episode)) == {"lender-manager", "lender-manager-2"}
+    assert RULE_OF_EVENT["emergency.declared"].security
+
+
+def test_every_kind_has_its_own_event_and_template():
+    assert len({r.kind for r in RULES}) == len({r.event_type for r in RULES}) == len(RULES)
+
+
+def test_paris_time_in_the_mail():
+    assert when(AT) == "lundi 7 décembre 2026 à 0 h 30"
+
+
+def test_the_request_mail_is_french_with_its_link():
+    (notice,) = notices("booking.requested", booking("requested"), PEOPLE[:1], AT)
+    letter = compose(notice.kind, notice.context, "Lender Manager", "https://mutualis.example")
+    assert letter.subject == "Demande de réservation : Chasse-neige Unimog U400, de Firminy"
+    assert "La commune de Firminy demande à emprunter « Chasse-neige Unimog U400 »" in letter.text
+    assert "du lundi 7 décembre 2026 à 8 h 00 au mercredi 9 décembre 2026 à 18 h 00" in letter.text
+    assert "https://mutualis.example/reservations/b-1" in letter.text
+    assert 'href="https://mutualis.example/reservations/b-1"' in letter.html
+    assert "commune du Chambon-Feugerolles" in letter.text
+    assert letter.invitations == ()
+
+
+def test_an_approved_loan_carries_an_invitation_its_cancellation_cancels():
+    (approved,) = notices("booking.approved", booking("approved"), PEOPLE, AT)
+    letter = compose(approved.kind, approved.context, "Agent", "https://mutualis.example")
+    sent = message_from_bytes(
+        bytes(message(letter, "Mutualis <m@example.fr>", "a@example.fr", "m-1")),
+        policy=policy.default,
+    )
+    (attachment,) = list(sent.iter_attachments())
+    assert attachment.get_content_type() == "text/calendar"
+    calendar = icalendar.Calendar.from_ical(attachment.get_content())
+    (event,) = calendar.walk("VEVENT")
+    assert str(calendar["method"]) == "REQUEST" and str(event["uid"]) == "booking-b-1@mutualis"
+    assert event.decoded("dtstart") == datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
+
+    later = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    (cancelled,) = [
+        n
+        for n in notices("booking.cancelled", booking("cancelled"), PEOPLE, later)
+        if n.recipient.user_id == "borrower-agent"
+    ]
+    cancel = compose(cancelled.kind, cancelled.context, "Agent", "https://mutualis.example")
+    cancel_event = icalendar.Calendar.from_ical(cancel.invitations[0]).walk("VEVENT")[0]
+    assert b"METHOD:CANCEL" in cancel.invitations[0]
+    assert str(cancel_event["uid"]) == str(event["uid"])
+    assert cancel_event["sequence"] > event["sequence"]  # calendars replace the approved one
+
+
+def test_a_digest_goes_at_the_next_paris_hour_chosen():
+    # 23:30 UTC on 6 December is 00:30 on the 7th in Paris: 7 o'clock is that morning
+    assert next_digest(7, AT) == datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
+    # summer time: 7 o'clock in Paris is 05:00 UTC; past it, the next is tomorrow's
+    summer = datetime(2026, 7, 1, 5, 0, tzinfo=UTC)
+    assert next_digest(7, summer) == datetime(2026, 7, 2, 5, 0, tzinfo=UTC)
+    assert next_digest(18, summer) == datetime(2026, 7, 1, 16, 0, tzinfo=UTC)
+
+
+def test_the_choice_says_when_a_notice_goes_but_a_security_notice_goes_now():
+    request = RULE_OF_EVENT["booking.requested"]
+    emergency = RULE_OF_EVENT["emergency.declared"]
+    assert schedule(request, Choice(), AT) == (AT, False)
+    assert schedule(request, Choice("daily", 7), AT) == (next_digest(7, AT), True)
+    assert schedule(request, Choice("never"), AT) is None
+    assert schedule(emergency, Choice("never"), AT) == (AT, False)
+    assert schedule(emergency, Choice("daily", 18), AT) == (AT, False)
+
+
+def test_security_notices_cannot_be_turned_off_and_unknown_kinds_are_refused():
+    assert check_choice("booking_requested", "never").kind == "booking_requested"
+    with pytest.raises(InvalidInput) as refused:
+        check_choice("emergency_declared", "never")
+    assert refused.value.errors[0]["field"] == "mode"
+    with pytest.raises(InvalidInput) as unknown:
+        check_choice("invoice_forgotten", "daily")
+    assert unknown.value.errors[0]["field"] == "kind"
+
+
+def test_a_digest_gathers_the_days_notices_with_their_invitations():
+    (approved,) = notices("booking.approved", booking("approved"), PEOPLE, AT)
+    (requested,) = notices("booking.requested", booking("requested"), PEOPLE[:1], AT)
+    letter = compose_digest(
+        [(approved.kind, approved.context), (requested.kind, requested.context)],
+        "Agent",
+        "https://mutualis.example",
+    )
+    assert letter.subject == "Votre résumé Mutualis : 2 notifications"
+    assert "■ Réservation acceptée : Chasse-neige Unimog U400" in letter.text
+    assert "■ Demande de réservation : Chasse-neige Unimog U400, de Firminy" in letter.text
+    assert letter.text.count("https://mutualis.example/reservations/b-1") == 2
+    assert len(letter.invitations) == 1
+
+
+def test_a_message_tells_the_other_communes_agents_and_managers():
+    message = MessageSnapshot(
+        message_id="m-1",
+        subject_id="b-1",
+        subject_kind="booking",
+        title="Chasse-neige",
+        lender_commune=CHAMBON,
+        borrower_commune=FIRMINY,
+        author_commune=FIRMINY,
+        written_by="Borrower Agent",
+        text="Où récupère-t-on la lame ?",
+        posted_at=AT,
+    )
+    assert set(told("message.posted", message)) == {
+        "lender-manager",
+        "lender-manager-2",
+        "lender-agent",
+    }
+    answer = message.model_copy(update={"author_commune": CHAMBON, "message_id": "m-2"})
+    assert told("message.posted", answer) == {
+        "borrower-agent": "message.posted:m-2",
+        "borrower-agent-2": "message.posted:m-2",
+        "borrower-manager": "message.posted:m-2",
+    }
+    (notice,) = notices("message.posted", answer, PEOPLE[5:6], AT)
+    assert notice.context["link"] == "/reservations/b-1"
+
+
+def test_only_the_two_communes_see_a_conversation():
+    ensure_party(FIRMINY, CHAMBON, FIRMINY)
+    for stranger, lender, borrower in ((SAINT_ETIENNE, CHAMBON, FIRMINY), (FIRMINY, None, None)):
+        with pytest.raises(NotFound):
+            ensure_party(stranger, lender, borrower)
+
+
+def test_tomorrow_is_pariss_and_a_reminder_is_once_per_booking_and_first_day():
+    # 23:30 UTC on 6 December: already the 7th in Paris, so tomorrow is the 8th
+    assert hand_over_window(AT) == (
+        datetime(2026, 12, 7, 23, 0, tzinfo=UTC),
+        datetime(2026, 12, 8, 23, 0, tzinfo=UTC),
+    )
+    assert reminder_id("b-1", datetime(2026, 12, 7, 23, 0, tzinfo=UTC)) == "b-1:2026-12-08"
+
+
+def test_the_day_before_a_loan_both_sides_are_reminded():
+    reminder = HandOverReminder(
+        reminder_id="b-1:2026-12-08",
+        booking_id="b-1",
+        listing_title="Chasse-neige Unimog U400",
+        lender_commune=CHAMBON,
+        borrower_commune=FIRMINY,
+        start=datetime(2026, 12, 7, 23, 0, tzinfo=UTC),
+        end=datetime(2026, 12, 9, 23, 0, tzinfo=UTC),
+        requested_by="borrower-agent",
+    )
+    assert told("booking.hand_over_tomorrow", reminder) == {
+        person: "booking.hand_over_tomorrow:b-1:2026-12-08"
+        for person in ("borrower-agent", "lender-manager", "lender-manager-2")
+    }
+    (notice,) = notices("booking.hand_over_tomorrow", reminder, PEOPLE[5:6], AT)
+    letter = compose(notice.kind, notice.context, "Agent", "https://mutualis.example")
+    assert letter.subject == "Demain : Chasse-neige Unimog U400, du Chambon-Feugerolles à Firminy"
+    assert "Demain, le mardi 8 décembre 2026 à 0 h 00, la commune du Chambon-Feugerolles" in (
+        letter.text
+    )
+
+
+def test_a_long_french_subject_reads_back_as_written():
+    (approved,) = notices("booking.approved", booking("approved"), PEOPLE, AT)
+    letter = compose(approved.kind, approved.context, "Agent", "https://mutualis.example")
+    letter = replace(
+        letter, subject="Demain : Chasse-neige Unimog 33dc, du Chambon-Feugerolles à Firminy"
+    )
+    raw = bytes(message(letter, "Mutualis <m@example.fr>", "a@example.fr", "m-1"))
+    assert message_from_bytes(raw, policy=policy.default)["Subject"] == letter.subject
