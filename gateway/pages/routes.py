@@ -8,9 +8,9 @@ from gateway.pages.catalogue import CataloguePages
 from gateway.pages.emergencies import EmergencyPages
 from gateway.pages.experts import ExpertPages
 from gateway.pages.finances import FinancePages
-from gateway.pages.operations import OperationPages
 from gateway.pages.mails import MailPages
 from gateway.pages.notifications import NotificationPages
+from gateway.pages.operations import OperationPages
 
 
 class PageRoutes(
