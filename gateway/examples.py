@@ -33,6 +33,7 @@ from contracts.consultants import (
 from contracts.emergencies import EmergencyDeclaration, EmergencyEnding
 from contracts.fields import Reason, RequiredReason
 from contracts.listings import BlackoutDraft, ListingChanges, ListingDraft
+from contracts.notifications import MessageDraft, PreferencesChange
 from gateway.schemas import TokenRequest
 
 LISTING_ID = "0b7e3c1e-5b7a-4d43-9a55-3f2f1c6d2a10"
@@ -136,6 +137,13 @@ BODY_EXAMPLES: dict[type, dict[str, Any]] = {
         "line": 2,
         "reason": "La rayure était constatée au départ",
         "amount_cents": 15000,
+    },
+    MessageDraft: {"text": "Bonjour, où récupère-t-on le chasse-neige demain matin ?"},
+    PreferencesChange: {
+        "preferences": [
+            {"kind": "booking_requested", "mode": "immediately"},
+            {"kind": "invoice_issued", "mode": "daily", "digest_hour": 8},
+        ]
     },
     DisputeResolution: {
         "outcome": "credit",
