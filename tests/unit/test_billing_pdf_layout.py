@@ -4,13 +4,16 @@ measures the line again after each character): the same lines at the same places
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
 from fpdf.enums import XPos, YPos
+from pypdf import PdfReader
 
 from services.billing import pdf
 from services.billing.domain import PAYMENT_NOTES
+from tests.unit.test_billing_ubl import SNOWPLOUGH, invoice_of
 
 TEXTS = [
     "",
@@ -63,3 +66,41 @@ def test_most_text_is_broken_without_multi_cell():
     assert document._lines(PAYMENT_NOTES["PMD"], 170) is not None
     assert len(document._lines(PAYMENT_NOTES["PMD"], 60)) > 3
     assert document._lines("Une ligne\nou deux", 170) is None
+
+
+def _font_files(document: bytes) -> list[bytes]:
+    reader = PdfReader(io.BytesIO(document))
+    fonts = reader.pages[0]["/Resources"]["/Font"]
+    return [
+        font.get_object()["/DescendantFonts"][0]
+        .get_object()["/FontDescriptor"]["/FontFile2"]
+        .get_object()
+        .get_data()
+        for font in fonts.values()
+    ]
+
+
+def test_documents_carry_the_same_reduced_font_whatever_they_write():
+    """The reduced font is embedded whole, written once per process: documents writing
+    different characters carry the same font files and still read back as text."""
+    described = []
+    for words in ("Tronçonneuse — élagage « àéè »", "Broyeur Œ n°42 ; Zürich ½"):
+        invoice = invoice_of(SNOWPLOUGH)
+        lines = [line.model_copy(update={"description": words}) for line in invoice.lines]
+        document = pdf.printed_invoice(invoice.model_copy(update={"lines": lines}))
+        text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(document)).pages)
+        assert words in text
+        described.append(_font_files(document))
+    assert len(described[0]) == 2  # regular and bold
+    assert described[0] == described[1]
+
+
+def test_characters_beyond_the_reduced_font_are_cut_from_the_whole_font():
+    invoice = invoice_of(SNOWPLOUGH)
+    lines = [
+        line.model_copy(update={"description": "Chasse-neige Ωμέγα"}) for line in invoice.lines
+    ]
+    document = pdf.printed_invoice(invoice.model_copy(update={"lines": lines}))
+    assert "Chasse-neige Ωμέγα" in PdfReader(io.BytesIO(document)).pages[0].extract_text()
+    whole = pdf._parsed_fonts(True)[""].ttffile.stat().st_size
+    assert all(len(font_file) < whole / 4 for font_file in _font_files(document))
