@@ -120,8 +120,10 @@ def _every_glyph(parsed: TTFFont) -> SubsetMap:
     return subset
 
 
-# the PDF objects fpdf2 wrote for a reduced font carrying every glyph, by font file, once
-# per process; the font's Type0 object first
+# the subsets of every glyph, by font file
+_EVERY: dict[Path, SubsetMap] = {}
+# by font file, once per process: the Type0 font fpdf2 wrote for a reduced font carrying
+# every glyph, and all the objects it wrote for it (the Type0 font among them)
 _EMBEDDED: dict[Path, tuple[PDFFont, list]] = {}
 
 
@@ -156,10 +158,6 @@ class _Output(OutputProducer):
             registry.clear()
             registry.update(every)
         return written
-
-
-# the subsets of every glyph, by font file
-_EVERY: dict[Path, SubsetMap] = {}
 
 
 def _font_for(document: FPDF, parsed: TTFFont, whole: bool) -> TTFFont:
