@@ -15,7 +15,9 @@ from fontTools import subset
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
-from fpdf.fonts import TTFFont
+from fpdf.fonts import SubsetMap, TTFFont
+from fpdf.output import OutputProducer, PDFFont
+from fpdf.util import FloatTolerance
 
 from contracts.billing import CreditNoteView, InvoiceView, Party, VatBreakdown, unit_name
 from services.billing import cii
@@ -29,6 +31,7 @@ FONT_DIRS = (
 # what Helvetica (Latin-1) cannot show, when no Unicode font is installed
 LATIN1 = str.maketrans({"—": "-", "–": "-", "’": "'", "œ": "oe", "Œ": "OE", "…": "...", "€": "EUR"})
 GREY = (90, 90, 90)
+SOFT_HYPHEN = "\u00ad"
 # what documents write: Latin (French and its neighbours), Greek, Cyrillic, punctuation,
 # currencies, arrows and common symbols; DejaVu reduced to them parses four times faster
 SCRIPTS = ((0x20, 0x17F), (0x2010, 0x2044), (0x20AC, 0x20AC), (0x2116, 0x2116), (0x2122, 0x2122))
@@ -75,11 +78,101 @@ def _parsed_fonts(whole: bool = False) -> dict[str, TTFFont] | None:
     return None
 
 
-def _font_for(document: FPDF, parsed: TTFFont) -> TTFFont:
-    """A document's own copy of a parsed font: the parsed widths and glyph map, a fresh
-    subset and its own font file (writing the PDF cuts the file down to the glyphs used)."""
-    font = copy.deepcopy(parsed)
+# widths in font units of the texts measured, and of their beginnings: line breaking asks
+# for the width of a line after each character it adds
+_UNITS: dict[tuple[Path, str], int] = {}
+_UNITS_KEPT = 200_000
+
+
+class _MeasuredFont(TTFFont):
+    """A parsed font that measures a text from the width of the text one character shorter.
+
+    fpdf2 breaks lines by adding one character at a time and measuring the whole line
+    again after each: quadratic in the length of a line, and most of a document's CPU.
+    Widths are sums of integer glyph widths, so these are exactly the widths fpdf2 computes."""
+
+    __slots__ = ()
+
+    def get_text_width(self, text: str, font_size_pt: float, text_shaping_params):
+        if text_shaping_params or self.is_symbol or not text:
+            return super().get_text_width(text, font_size_pt, text_shaping_params)
+        self.biggest_size_pt = max(self.biggest_size_pt, font_size_pt)
+        units = _UNITS.get((self.ttffile, text))
+        if units is None:
+            head = _UNITS.get((self.ttffile, text[:-1]))
+            if head is None:
+                units = sum(self.cw[ord(c)] for c in text)
+            else:
+                units = head + self.cw[ord(text[-1])]
+            if len(_UNITS) >= _UNITS_KEPT:
+                _UNITS.clear()
+            _UNITS[self.ttffile, text] = units
+        return len(text), units * font_size_pt * 0.001
+
+
+@functools.cache
+def _every_glyph(parsed: TTFFont) -> SubsetMap:
+    """The reduced font's every character, coded once per process in the order of the
+    characters: what each document of the process embeds (see `_Output`)."""
+    subset = SubsetMap(parsed)
+    for code in sorted(parsed.cmap):
+        subset.pick(code)
+    return subset
+
+
+# the subsets of every glyph, by font file
+_EVERY: dict[Path, SubsetMap] = {}
+# by font file, once per process: the Type0 font fpdf2 wrote for a reduced font carrying
+# every glyph, and all the objects it wrote for it (the Type0 font among them)
+_EMBEDDED: dict[Path, tuple[PDFFont, list]] = {}
+
+
+class _Output(OutputProducer):
+    """fpdf2's writer, embedding a reduced font as it wrote it for the first document of
+    the process. fontTools cut the font down to the glyphs of each document (~8 ms per style
+    and document); documents printed in the reduced font now all carry its every glyph under
+    the same codes (`_every_glyph`), about 20 KB per style, so their font objects are the
+    same: written once, added to each document under its own object numbers."""
+
+    def _add_fonts(self, *resources):
+        registry = self.fpdf.fonts  # what fpdf2 writes: one font at a time here
+        every = dict(registry)
+        written = {}
+        try:
+            for key, font in sorted(every.items(), key=lambda item: item[1].i):
+                shared = isinstance(font, TTFFont) and font.subset is _EVERY.get(font.ttffile)
+                if shared and font.ttffile in _EMBEDDED:
+                    first, objects = _EMBEDDED[font.ttffile]
+                    for pdf_object in objects:
+                        self._add_pdf_obj(pdf_object, "fonts")
+                    written[font.i] = first
+                    font.close()
+                    continue
+                registry.clear()
+                registry[key] = font
+                start = len(self.pdf_objs)
+                written.update(super()._add_fonts(*resources))
+                if shared:
+                    _EMBEDDED[font.ttffile] = (written[font.i], self.pdf_objs[start:])
+        finally:
+            registry.clear()
+            registry.update(every)
+        return written
+
+
+def _font_for(document: FPDF, parsed: TTFFont, whole: bool) -> TTFFont:
+    """A document's own copy of a parsed font: the parsed widths and glyph map (shared, not
+    copied) and its own font file. A reduced font comes with every glyph picked (the same
+    for every document, see `_Output`); the whole font with a fresh subset, cut down to the
+    glyphs used when the PDF is written."""
+    font = copy.copy(parsed)  # widths and glyph ids shared: read only
+    font.__class__ = _MeasuredFont
     font.i = len(document.fonts) + 1
+    font.missing_glyphs = []
+    if whole:
+        font.subset = SubsetMap(font)
+    else:
+        font.subset = _EVERY.setdefault(parsed.ttffile, _every_glyph(parsed))
     # the reduced font's bounding boxes are right already: computing them again would
     # decode and encode every glyph
     font.ttfont = TTFont(parsed.ttffile, recalcTimestamp=False, recalcBBoxes=False, lazy=True)
@@ -134,8 +227,11 @@ class _Document(FPDF):
         if parsed is None:
             return False
         for font in parsed.values():
-            self.fonts[font.fontkey] = _font_for(self, font)
+            self.fonts[font.fontkey] = _font_for(self, font, whole)
         return True
+
+    def output(self, *args, **kwargs):
+        return super().output(*args, output_producer_class=_Output, **kwargs)
 
     def font(self, size: float, bold: bool = False) -> None:
         family = "body" if self.unicode else "Helvetica"
@@ -148,9 +244,55 @@ class _Document(FPDF):
 
     def line_of(self, text: str, size: float = 9, bold: bool = False, height: float = 4.6):
         self.font(size, bold)
-        self.multi_cell(
-            0, height, self.text_of(text), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT
-        )
+        self.paragraph(0, height, self.text_of(text), "L", XPos.LMARGIN, YPos.NEXT)
+
+    def paragraph(self, width, height, text: str, align: str, new_x: XPos, new_y: YPos) -> None:
+        """`multi_cell` of plain text, its lines found word by word: the same lines, cells
+        and positions, without fpdf2 measuring the line again after each character (most of
+        a document's CPU). Text with anything but single spaces between words, or a word
+        wider than the cell, goes through `multi_cell` itself."""
+        if width == 0:
+            width = self.w - self.r_margin - self.x
+        lines = self._lines(text, width - 2 * self.c_margin)
+        if lines is None:
+            self.multi_cell(width, height, text, align=align, new_x=new_x, new_y=new_y)
+            return
+        for line in lines[:-1]:
+            self.cell(width, height, line, align=align, new_x=XPos.LEFT, new_y=YPos.NEXT)
+        self.cell(width, height, lines[-1], align=align, new_x=new_x, new_y=new_y)
+
+    def _lines(self, text: str, room: float) -> list[str] | None:
+        """`text` broken where fpdf2 breaks it (before the word whose last character would
+        pass `room`, dropping the space), or None when its rules need more than that."""
+        if self.text_shaping or self.char_spacing or self.font_stretching != 100:
+            return None
+        if not text.isprintable() or SOFT_HYPHEN in text:
+            return None
+        if not self._overflows(text, room):
+            return [text]
+        words = text.split(" ")
+        if "" in words:  # spaces kept at the ends of lines: fpdf2's own rules
+            return None
+        lines, line = [], ""
+        for word in words:
+            candidate = f"{line} {word}" if line else word
+            if self._overflows(candidate, room):
+                if not line or self._overflows(word, room):
+                    return None  # a word wider than the cell: broken inside by fpdf2
+                lines.append(line)
+                candidate = word
+            line = candidate
+        lines.append(line)
+        return lines
+
+    def _overflows(self, text: str, room: float) -> bool:
+        """Whether fpdf2, adding `text`'s last character to the rest, passes `room`."""
+        if not text:
+            return False
+        font, size = self.current_font, self.font_size_pt
+        head = font.get_text_width(text[:-1], size, None)[1] / self.k
+        last = font.get_text_width(text[-1], size, None)[1] / self.k
+        return FloatTolerance.greater_than(head + last, room)
 
     def footer(self) -> None:
         self.set_y(-14)
@@ -184,11 +326,11 @@ def _party_block(pdf: _Document, x: float, y: float, width: float, label: str, p
     for n, text in enumerate(lines):
         pdf.set_x(x)
         pdf.font(10 if n == 0 else 9, bold=n == 0)
-        pdf.multi_cell(width, 4.8, pdf.text_of(text), align="L", new_x=XPos.LEFT, new_y=YPos.NEXT)
+        pdf.paragraph(width, 4.8, pdf.text_of(text), "L", XPos.LEFT, YPos.NEXT)
     pdf.font(8)
     for text in details:
         pdf.set_x(x)
-        pdf.multi_cell(width, 4.2, pdf.text_of(text), align="L", new_x=XPos.LEFT, new_y=YPos.NEXT)
+        pdf.paragraph(width, 4.2, pdf.text_of(text), "L", XPos.LEFT, YPos.NEXT)
     return pdf.get_y()
 
 
@@ -225,7 +367,7 @@ def _table(pdf: _Document, headings, widths, aligns, rows) -> None:
         heights = []
         for text, width, align in zip(row, widths, aligns, strict=True):
             pdf.set_xy(x, y)
-            pdf.multi_cell(width, 4.6, pdf.text_of(text), align=align, new_x=XPos.RIGHT)
+            pdf.paragraph(width, 4.6, pdf.text_of(text), align, XPos.RIGHT, YPos.NEXT)
             heights.append(pdf.get_y() - y)
             x += width
         pdf.set_y(y + max(max(heights), 4.6) + 1.5)
