@@ -2,7 +2,9 @@
 process): Firminy asks Le Chambon-Feugerolles for its snowplough, Chambon's managers are told;
 Chambon approves, the agent who asked is told, with the loan as a calendar invitation; and
 nobody else gets anything. A cause told twice is mailed once; a mail server down delays the
-mails and loses none; an address the server refuses for good is recorded for the operator."""
+mails and loses none; an address the server refuses for good is recorded for the operator.
+A netting Le Chambon proposes asks Firminy's and Saint-Étienne's finance teams, not its own;
+Firminy declining it tells all three."""
 
 from __future__ import annotations
 
@@ -18,14 +20,16 @@ from kombu import Connection, Exchange
 from sqlalchemy import select, update
 
 from contracts import clock
+from services.notifications.mails import day as french_day
 from services.notifications.models import MailRow
+from tests.e2e.test_billing_flow import approve_timesheet
 from tests.e2e.test_bookings_flow import SNOWPLOUGH
-from tests.support import COMPONENTS, PARIS, Stack, assert_problem, day, wait_until
+from tests.support import COMPONENTS, PARIS, Stack, assert_problem, day, this_period, wait_until
 from tests.support.mail import MailCatcher
 
 pytestmark = pytest.mark.e2e
 
-CHAMBON, FIRMINY = "42044", "42095"
+CHAMBON, FIRMINY, SAINT_ETIENNE = "42044", "42095", "42218"
 REQUESTER = f"agent.{FIRMINY}@mutualis-demo.fr"
 LENDER_MANAGER = f"manager.{CHAMBON}@mutualis-demo.fr"
 GONE = f"parti.{CHAMBON}@mutualis-demo.fr"  # a manager whose mailbox no longer exists
@@ -496,3 +500,78 @@ def test_the_day_before_an_approved_loan_both_sides_are_reminded_once(mail_stack
     assert reminders()[0]["Subject"].endswith(", du Chambon-Feugerolles à Firminy")
     time.sleep(3)  # the timer looks again every second: nobody is reminded twice
     assert len(reminders()) == 2
+
+
+def finance_of(commune: str) -> str:
+    return f"finance.{commune}@mutualis-demo.fr"
+
+
+def test_a_netting_proposed_mails_exactly_the_other_parties_finance_teams(mail_stack):
+    """Three communes owe each other for a month; Le Chambon proposes to net it: the finance
+    teams of Firminy and Saint-Étienne are asked, with the deadline and the page where they
+    decide; nobody at Le Chambon (it proposed) nor anywhere else. Firminy declines: the three
+    finance teams are told."""
+    stack, catcher = mail_stack
+    api, period = f"{stack.url}/api/v1", this_period()
+    approve_timesheet(stack, SAINT_ETIENNE, CHAMBON, "1", 30000)
+    approve_timesheet(stack, FIRMINY, CHAMBON, "1", 20000)
+    approve_timesheet(stack, SAINT_ETIENNE, FIRMINY, "1", 10000)
+    operator = stack.user("operator@mutualis-demo.fr")
+    issued: set = set()
+
+    def all_issued():
+        run = operator.post(f"{api}/billing/runs", json={"period": period}, timeout=10)
+        assert run.status_code in (200, 201), run.text
+        issued.update(
+            (i["supplier_commune"], i["customer_commune"]) for i in run.json()["invoices"]
+        )
+        return len(issued) == 3
+
+    wait_until(all_issued, timeout=30)
+    proposed = stack.session("finance", CHAMBON).post(
+        f"{api}/settlements", json={"period": period}, timeout=10
+    )
+    assert proposed.status_code == 201, proposed.text
+    netting = proposed.json()
+    assert {p["commune"] for p in netting["parties"]} == {CHAMBON, FIRMINY, SAINT_ETIENNE}
+    link = f"{stack.url}/finances/compensation/{netting['id']}"
+
+    def about_netting(subject: str) -> list:
+        return [
+            m
+            for m in catcher.messages()
+            if m["Subject"].startswith(subject) and link in m.get_body(("plain",)).get_content()
+        ]
+
+    wait_until(lambda: about_netting("Compensation à accepter"), timeout=30)
+    # decided at once, in one transaction: the mails the rule chose are these two only
+    with stack.database("notifications").connect() as conn:
+        decided = conn.execute(
+            select(MailRow.address).where(MailRow.cause == f"settlement.proposed:{netting['id']}")
+        ).scalars()
+        assert sorted(decided) == sorted([finance_of(FIRMINY), finance_of(SAINT_ETIENNE)])
+    wait_until(lambda: len(about_netting("Compensation à accepter")) == 2, timeout=30)
+    asked = about_netting("Compensation à accepter")
+    assert sorted(envelope(m) for m in asked) == sorted(
+        [finance_of(FIRMINY), finance_of(SAINT_ETIENNE)]
+    )
+    text = asked[0].get_body(("plain",)).get_content()
+    assert "La commune du Chambon-Feugerolles propose de compenser les factures" in text
+    assert asked[0]["Subject"] == (
+        f"Compensation à accepter ou refuser avant le {french_day(netting['deadline'])}"
+    )
+    assert f"au plus tard le {french_day(netting['deadline'])}" in text
+    assert "Le Chambon-Feugerolles, Firminy et Saint-Étienne" in text
+    assert f'href="{link}"' in asked[0].get_body(("html",)).get_content()
+
+    declined = stack.session("finance", FIRMINY).post(
+        f"{api}/settlements/{netting['id']}/decline", json={"reason": "Facture à vérifier"}
+    )
+    assert declined.status_code == 200, declined.text
+    wait_until(lambda: len(about_netting("Compensation refusée")) == 3, timeout=30)
+    told = about_netting("Compensation refusée")
+    assert sorted(envelope(m) for m in told) == sorted(
+        finance_of(c) for c in (CHAMBON, FIRMINY, SAINT_ETIENNE)
+    )
+    assert told[0]["Subject"] == "Compensation refusée par la commune de Firminy"
+    assert "« Facture à vérifier »" in told[0].get_body(("plain",)).get_content()
