@@ -575,3 +575,80 @@ def test_a_netting_proposed_mails_exactly_the_other_parties_finance_teams(mail_s
     )
     assert told[0]["Subject"] == "Compensation refusée par la commune de Firminy"
     assert "« Facture à vérifier »" in told[0].get_body(("plain",)).get_content()
+
+
+URBANIST = {
+    "name": "Claire Besson",
+    "title": "Urbaniste, cheffe de projet PLU",
+    "skills": ["plu", "urbanisme"],
+    "bio": "A piloté la révision du plan local d'urbanisme de Firminy.",
+    "languages": ["fr"],
+    "day_rate_cents": 65000,
+    "max_days_per_month": 8,
+}
+
+
+def test_a_message_is_posted_and_read_on_the_engagements_page(mail_stack):
+    """Saint-Étienne asks for Firminy's urbanist; on the mission's page, as on a booking's,
+    its agent writes (a message too long is refused, nothing posted), Firminy's manager reads
+    it there and is mailed a link to that page."""
+    stack, catcher = mail_stack
+    published = stack.session("manager", FIRMINY).post(
+        f"{stack.url}/api/v1/consultants", json=URBANIST, timeout=10
+    )
+    assert published.status_code == 201, published.text
+    today = clock.now().astimezone(PARIS).date()
+    asked = stack.session("agent", SAINT_ETIENNE).post(
+        f"{stack.url}/api/v1/engagements",
+        json={
+            "consultant_id": published.json()["id"],
+            "start": today.isoformat(),
+            "end": (today + timedelta(days=14)).isoformat(),
+            "days": 2,
+            "mission": "Relecture du règlement du PLU",
+        },
+        timeout=10,
+    )
+    assert asked.status_code == 201, asked.text
+    engagement_id = asked.json()["id"]
+    page_url = f"{stack.url}/missions/{engagement_id}"
+    borrower = signed_in(stack, f"agent.{SAINT_ETIENNE}@mutualis-demo.fr")
+    wait_until(lambda: "Votre message" in borrower.get(page_url, timeout=10).text, timeout=30)
+    shown = borrower.get(page_url, timeout=10).text
+    assert f'action="/missions/{engagement_id}/messages"' in shown
+    assert "Pas encore lu par Firminy." in shown
+    csrf = shown.split('name="csrf" value="')[1].split('"')[0]
+    too_long = borrower.post(
+        f"{page_url}/messages", data={"csrf": csrf, "message": "x" * 5001}, timeout=10
+    )
+    assert too_long.status_code == 422 and "de 1 à 5 000 caractères" in too_long.text
+    assert "Relecture du règlement du PLU" in too_long.text  # the mission's page, again
+    posted = borrower.post(
+        f"{page_url}/messages",
+        data={"csrf": csrf, "message": "Pouvez-vous venir mardi à 9 h ?"},
+        timeout=10,
+    )
+    assert posted.status_code == 200 and "Pouvez-vous venir mardi à 9 h ?" in posted.text
+
+    lender = signed_in(stack, f"manager.{FIRMINY}@mutualis-demo.fr")
+    assert "Pouvez-vous venir mardi à 9 h ?" in lender.get(page_url, timeout=10).text
+    assert "Lu par Firminy le " in borrower.get(page_url, timeout=10).text
+    conversation = stack.session("agent", SAINT_ETIENNE).get(
+        conversation_url(stack, engagement_id), timeout=10
+    )
+    assert [m["text"] for m in conversation.json()["messages"]] == [
+        "Pouvez-vous venir mardi à 9 h ?"
+    ]
+
+    def told():
+        return [
+            envelope(m)
+            for m in catcher.messages()
+            if page_url in m.get_body(("plain",)).get_content()
+            and m["Subject"].startswith("Message de Saint-Étienne")
+        ]
+
+    wait_until(lambda: len(told()) == 2, timeout=30)
+    assert sorted(told()) == sorted(
+        [f"agent.{FIRMINY}@mutualis-demo.fr", f"manager.{FIRMINY}@mutualis-demo.fr"]
+    )
