@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from contracts import clock
 from services.notifications.mails import day as french_day
 from services.notifications.models import MailRow
+from tests.browser import axe_violations, chromium, describe, screenshot, sign_in
 from tests.e2e.test_billing_flow import approve_timesheet
 from tests.e2e.test_bookings_flow import SNOWPLOUGH
 from tests.support import COMPONENTS, PARIS, Stack, assert_problem, day, this_period, wait_until
@@ -652,3 +653,44 @@ def test_a_message_is_posted_and_read_on_the_engagements_page(mail_stack):
     assert sorted(told()) == sorted(
         [f"agent.{FIRMINY}@mutualis-demo.fr", f"manager.{FIRMINY}@mutualis-demo.fr"]
     )
+
+
+def test_in_the_browser_the_borrower_writes_on_the_bookings_page_and_the_lender_reads(
+    mail_stack,
+):
+    """A real browser: Firminy's agent writes under its request for the snowplough, Le
+    Chambon's manager opens the booking and reads it; the page passes axe (no serious or
+    critical WCAG A/AA violation)."""
+    stack, _ = mail_stack
+    booking = requested(stack, snowplough(stack), 22, 23)
+    path = f"/reservations/{booking['id']}"
+    words = "Bonjour, nous viendrons avec la remorque. À quelle heure ouvre le dépôt ?"
+    with chromium() as browser:
+        borrower = sign_in(browser, stack.url, REQUESTER, bypass_csp=True)
+
+        def form_shown() -> bool:
+            borrower.goto(path)  # the conversation is there once notifications knows the loan
+            return borrower.get_by_label("Votre message").count() == 1
+
+        wait_until(form_shown, timeout=30)
+        borrower.get_by_label("Votre message").fill(words)
+        borrower.get_by_role("button", name="Envoyer").click()
+        borrower.wait_for_url(f"**{path}#conversation")
+        conversation = borrower.get_by_role("region", name="Conversation entre les deux communes")
+        assert words in conversation.inner_text()
+        assert "Pas encore lu par Le Chambon-Feugerolles." in conversation.inner_text()
+
+        lender = sign_in(browser, stack.url, LENDER_MANAGER, bypass_csp=True)
+        lender.goto(path)
+        seen = lender.get_by_role("region", name="Conversation entre les deux communes")
+        assert words in seen.inner_text()
+        assert "Agent — Firminy — Firminy" in seen.inner_text()
+        violations = axe_violations(lender)
+        assert violations == [], describe(violations)
+        screenshot(lender, "conversation-reservation-preteur")
+
+        borrower.reload()
+        assert "Lu par Le Chambon-Feugerolles le " in conversation.inner_text()
+        violations = axe_violations(borrower)
+        assert violations == [], describe(violations)
+        screenshot(borrower, "conversation-reservation-emprunteur")
