@@ -891,6 +891,7 @@ class NettingSnapshot(Payload):
     parties: list[str]
     reason: str | None = None
     # who proposed it (its finance team is not asked: it proposed), and who declined it
+    proposed_by: str | None = None
     proposed_by_commune: str | None = None
     declined_by_commune: str | None = None
     compensated_cents: int | None = None

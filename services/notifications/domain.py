@@ -282,9 +282,14 @@ def finance_of_parties(payload, people: list[Person]) -> Iterable[Person]:
 
 def finance_asked(payload, people: list[Person]) -> Iterable[Person]:
     """A netting proposed: the finance team of every party but the proposer's, which has
-    nothing to be told (an operator's proposal asks them all)."""
-    proposer = getattr(payload, "proposed_by_commune", None)
-    return (p for p in finance_of_parties(payload, people) if p.commune != proposer)
+    nothing to be told; an operator's proposal (no finance team of its commune's) asks them
+    all."""
+    proposer = next((p for p in people if p.user_id == payload.proposed_by), None)
+    if proposer is not None and not proposer.has(Role.FINANCE):
+        return finance_of_parties(payload, people)
+    return (
+        p for p in finance_of_parties(payload, people) if p.commune != payload.proposed_by_commune
+    )
 
 
 def netting_page(payload) -> str:

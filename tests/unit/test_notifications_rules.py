@@ -373,6 +373,7 @@ def netting(**extra) -> NettingSnapshot:
         "status": "proposed",
         "deadline": "2026-12-14",
         "parties": [CHAMBON, FIRMINY, SAINT_ETIENNE],
+        "proposed_by": "lender-finance",
         "proposed_by_commune": CHAMBON,
         "compensated_cents": 50000,
     }
@@ -389,9 +390,11 @@ def test_a_netting_proposed_asks_every_other_partys_finance_team():
         "borrower-finance": "settlement.proposed:n-1",
         "third-finance": "settlement.proposed:n-1",
     }
-    # an operator's proposal (its commune no party) asks every party
-    by_operator = netting(proposed_by_commune=LYON)
-    assert set(money_told("settlement.proposed", by_operator)) == {
+    # an operator's proposal asks every party, its own commune's too
+    operator = person("operator", SAINT_ETIENNE, "operator")
+    by_operator = netting(proposed_by="operator", proposed_by_commune=SAINT_ETIENNE)
+    chosen = notices("settlement.proposed", by_operator, [*MONEY_PEOPLE, operator], AT)
+    assert {n.recipient.user_id for n in chosen} == {
         "lender-manager-2",
         "lender-finance",
         "borrower-finance",
