@@ -851,6 +851,10 @@ class SettlementSnapshot(Payload):
     transfers: list[Transfer]
     invoices_settled: int
     compensated_cents: int
+    # the proposal every party accepted (its page), and those parties: a commune whose
+    # position nets to zero is in no position but was a party all the same
+    proposal_id: str | None = None
+    parties: list[str] = []
 
 
 class DisputeSnapshot(Payload):
@@ -886,6 +890,11 @@ class NettingSnapshot(Payload):
     deadline: date
     parties: list[str]
     reason: str | None = None
+    # who proposed it (its finance team is not asked: it proposed), and who declined it
+    proposed_by: str | None = None
+    proposed_by_commune: str | None = None
+    declined_by_commune: str | None = None
+    compensated_cents: int | None = None
 
 
 class ObligationSnapshot(Payload):

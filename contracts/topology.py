@@ -136,11 +136,25 @@ CONSULTANTS_TO_NOTIFICATIONS = Subscription(
     event_types=tuple(event.TYPE for event in ENGAGEMENT_EVENT_OF_STATUS.values()),
 )
 
+# the money that needs a person: an invoice to pay, a netting to decide and its outcome, a
+# line contested and its answer, a payment reversed
 BILLING_TO_NOTIFICATIONS = Subscription(
     consumer="notifications",
     name="notices",
     source="billing",
-    event_types=(InvoiceIssued.TYPE,),
+    event_types=tuple(
+        event.TYPE
+        for event in (
+            InvoiceIssued,
+            SettlementProposed,
+            SettlementDeclined,
+            SettlementVoided,
+            SettlementCompleted,
+            InvoiceDisputed,
+            InvoiceDisputeResolved,
+            PaymentReversed,
+        )
+    ),
 )
 
 SUBSCRIPTIONS: tuple[Subscription, ...] = (

@@ -320,6 +320,7 @@ class ExpertPages:
                 "may_cancel": may(EngagementAction.CANCEL),
                 "may_record": may(EngagementAction.RECORD_TIMESHEET),
                 "may_complete": may(EngagementAction.COMPLETE),
+                "conversation": self.conversation_seen(web, engagement_id),
             },
             status,
         )

@@ -1,6 +1,6 @@
 """The page where a person chooses how each kind of notice reaches them (and, for an
-operator, the mails the mail server refused for good); the conversation on a booking's
-page."""
+operator, the mails the mail server refused for good); the conversation on a booking's or
+an engagement's page."""
 
 from __future__ import annotations
 
@@ -79,11 +79,20 @@ class NotificationPages:
 
     @page("POST", "/reservations/<booking_id>/messages", roles=(Role.AGENT, Role.MANAGER))
     def booking_message(self, request, web: Web, booking_id: str):
+        return self._post_message(web, booking_id, "/reservations", self._booking)
+
+    @page("POST", "/missions/<engagement_id>/messages", roles=(Role.AGENT, Role.MANAGER))
+    def engagement_message(self, request, web: Web, engagement_id: str):
+        return self._post_message(web, engagement_id, "/missions", self._engagement)
+
+    def _post_message(self, web: Web, subject_id: str, pages: str, shown):
+        """A message from the form on a booking's or engagement's page; refused (too long,
+        control characters), the same page again, saying why, with nothing posted."""
         text = web.form.get("message") or ""
         try:
-            self.notifications.post_message(as_rpc(web.caller), booking_id, {"text": text})
+            self.notifications.post_message(as_rpc(web.caller), subject_id, {"text": text})
         except ServiceError as exc:
             if exc.code != "invalid_input":
                 raise
-            return self._booking(web, booking_id, [MESSAGE_RULE], 422)
-        return go(f"/reservations/{booking_id}#conversation")
+            return shown(web, subject_id, [MESSAGE_RULE], 422)
+        return go(f"{pages}/{subject_id}#conversation")

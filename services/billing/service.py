@@ -322,7 +322,8 @@ def take_effect(tx: UnitOfWork, proposal: NettingProposalRow, locked: list) -> N
         repository.close(other, "void", clock.now(), "invoices settled by another netting")
         parties = [p.commune for p in repository.parties_of(session, other.id)]
         tx.emit(SettlementVoided, views.netting_snapshot(other, parties))
-    tx.emit(SettlementCompleted, views.settlement_snapshot(row, settlement.transfers))
+    parties = [p.commune for p in repository.parties_of(session, proposal.id)]
+    tx.emit(SettlementCompleted, views.settlement_snapshot(row, settlement.transfers, parties))
 
 
 class Service(OperableService):
@@ -935,7 +936,10 @@ class Service(OperableService):
             domain.ensure_waiting(domain.netting_status(proposal.status, proposal.deadline, today))
             repository.decide(party, "declined", who.user_id, clock.now(), reason)
             repository.close(proposal, "declined", clock.now(), reason)
-            tx.emit(SettlementDeclined, views.netting_snapshot(proposal, sorted(parties)))
+            tx.emit(
+                SettlementDeclined,
+                views.netting_snapshot(proposal, sorted(parties), declined_by=who.commune),
+            )
             tx.session.flush()
             view = views.netting_view(tx.session, proposal, who.commune, today)
             return view.model_dump(mode="json")

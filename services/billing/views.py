@@ -324,22 +324,28 @@ def netting_view(
     )
 
 
-def netting_snapshot(proposal: NettingProposalRow, parties: list[str]) -> NettingSnapshot:
+def netting_snapshot(
+    proposal: NettingProposalRow, parties: list[str], declined_by: str | None = None
+) -> NettingSnapshot:
     return _view(
         NettingSnapshot,
         proposal,
         settlement_id=proposal.id,
         parties=parties,
         reason=proposal.closing_reason,
+        declined_by_commune=declined_by,
     )
 
 
-def settlement_snapshot(settlement: SettlementRow, transfers) -> SettlementSnapshot:
+def settlement_snapshot(
+    settlement: SettlementRow, transfers, parties: list[str]
+) -> SettlementSnapshot:
     return _view(
         SettlementSnapshot,
         settlement,
         settlement_id=settlement.id,
         transfers=[_view(Transfer, t) for t in transfers],
+        parties=parties,
     )
 
 

@@ -106,6 +106,10 @@ def customer(payload) -> str:
     return payload.customer_commune
 
 
+def supplier(payload) -> str:
+    return payload.supplier_commune
+
+
 @dataclass(frozen=True, kw_only=True)
 class Rule:
     kind: str  # what people set their preference for; names the templates too
@@ -262,6 +266,109 @@ RULES += (
     ),
 )
 
+
+def netting_parties(payload) -> list[str]:
+    """The communes of a netting: its parties (a completed one's before they were named, its
+    positions: a commune netting to zero was then left out)."""
+    parties = payload.parties or [p.commune for p in getattr(payload, "positions", [])]
+    return list(parties)
+
+
+def finance_of_parties(payload, people: list[Person]) -> Iterable[Person]:
+    """Every party's finance team."""
+    parties = set(netting_parties(payload))
+    return (p for p in people if p.commune in parties and p.has(Role.FINANCE))
+
+
+def finance_asked(payload, people: list[Person]) -> Iterable[Person]:
+    """A netting proposed: the finance team of every party but the proposer's, which has
+    nothing to be told; an operator's proposal (no finance team of its commune's) asks them
+    all."""
+    proposer = next((p for p in people if p.user_id == payload.proposed_by), None)
+    if proposer is not None and not proposer.has(Role.FINANCE):
+        return finance_of_parties(payload, people)
+    return (
+        p for p in finance_of_parties(payload, people) if p.commune != payload.proposed_by_commune
+    )
+
+
+def netting_page(payload) -> str:
+    """A netting's page, where its parties accept or decline it and see its transfers."""
+    proposal = getattr(payload, "proposal_id", payload.settlement_id)
+    return f"/finances/compensation/{proposal}" if proposal else "/finances/compensation"
+
+
+_INVOICE = "/finances/factures/{invoice_id}"
+_NETTING = {"audience": finance_of_parties, "link": netting_page, "communes": netting_parties}
+_ON_INVOICE = {"link": _INVOICE, "communes": _invoice_parties}
+
+# money between communes that needs a person: a netting to decide, or its outcome; a line
+# contested (the supplier answers), its answer (the customer); a payment reversed (owed again)
+RULES += (
+    Rule(
+        kind="settlement_proposed",
+        event_type="settlement.proposed",
+        label="Une compensation de factures attend l'accord de votre commune",
+        subject="Compensation à accepter ou refuser avant le {{ deadline|day }}",
+        about="settlement_id",
+        **(_NETTING | {"audience": finance_asked}),
+    ),
+    Rule(
+        kind="settlement_declined",
+        event_type="settlement.declined",
+        label="Une compensation de factures est refusée",
+        subject="Compensation refusée{% if declined_by_of is defined %} "
+        "par la commune {{ declined_by_of }}{% endif %}",
+        about="settlement_id",
+        **_NETTING,
+    ),
+    Rule(
+        kind="settlement_voided",
+        event_type="settlement.voided",
+        label="Une compensation de factures est annulée",
+        subject="Compensation annulée : ses factures ont changé",
+        about="settlement_id",
+        **_NETTING,
+    ),
+    Rule(
+        kind="settlement_completed",
+        event_type="settlement.completed",
+        label="Une compensation de factures est acceptée par toutes les communes",
+        subject="Compensation effective : {{ invoices_settled }} facture"
+        "{{ 's' if invoices_settled > 1 }} réglée{{ 's' if invoices_settled > 1 }}",
+        about="settlement_id",
+        **_NETTING,
+    ),
+    Rule(
+        kind="invoice_disputed",
+        event_type="invoice.disputed",
+        label="Une de vos factures est contestée",
+        subject="Facture {{ invoice_number }} contestée par la commune {{ customer_of }}",
+        audience=with_role(Role.FINANCE, supplier),
+        about="dispute_id",
+        **_ON_INVOICE,
+    ),
+    Rule(
+        kind="invoice_dispute_resolved",
+        event_type="invoice.dispute_resolved",
+        label="Votre contestation d'une facture a reçu sa réponse",
+        subject="Contestation de la facture {{ invoice_number }} : "
+        "{{ 'avoir émis' if status == 'credited' else 'refusée' }}",
+        audience=with_role(Role.FINANCE, customer),
+        about="dispute_id",
+        **_ON_INVOICE,
+    ),
+    Rule(
+        kind="payment_reversed",
+        event_type="payment.reversed",
+        label="Un paiement de facture est annulé : la somme est de nouveau due",
+        subject="Paiement annulé : facture {{ invoice_number }} {{ supplier_of }}",
+        audience=with_role(Role.FINANCE, customer),
+        about="payment_id",
+        **_ON_INVOICE,
+    ),
+)
+
 RULE_OF_EVENT: dict[str, Rule] = {rule.event_type: rule for rule in RULES}
 RULE_OF_KIND: dict[str, Rule] = {rule.kind: rule for rule in RULES}
 
@@ -269,7 +376,7 @@ RULE_OF_KIND: dict[str, Rule] = {rule.kind: rule for rule in RULES}
 def commune_names(fields: dict) -> dict:
     """For each `<side>_commune` INSEE code, `<side>_name` ("Le Chambon-Feugerolles") and
     `<side>_of` ("du Chambon-Feugerolles") and `<side>_to` ("au Chambon-Feugerolles"), as the
-    subjects and templates write them."""
+    subjects and templates write them; a netting's `parties` as `parties_names`."""
     directory = communes()
     names = {}
     for key, code in fields.items():
@@ -280,7 +387,15 @@ def commune_names(fields: dict) -> dict:
             names[f"{side}_name"] = name
             names[f"{side}_of"] = of_commune(name)
             names[f"{side}_to"] = to_commune(name)
+    if isinstance(fields.get("parties"), list):
+        listed = [getattr(directory.get(c), "name", c) for c in fields["parties"]]
+        names["parties_names"] = and_list(listed)
     return names
+
+
+def and_list(names: list[str]) -> str:
+    """'Firminy, Le Chambon-Feugerolles et Saint-Étienne'."""
+    return " et ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
 
 
 def page_of(subject_kind: str, subject_id: str) -> str:

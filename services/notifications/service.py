@@ -219,7 +219,8 @@ class Service(OperableService):
         )
 
     @consume_events(BILLING_TO_NOTIFICATIONS)
-    def tell_about_invoices(self, event: Event) -> None:
+    def tell_about_money(self, event: Event) -> None:
+        """An invoice issued, a netting proposed or ended, a dispute, a payment reversed."""
         self._apply(event)
 
     @periodic("reminder_interval_seconds", default=600.0)

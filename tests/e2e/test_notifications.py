@@ -2,7 +2,9 @@
 process): Firminy asks Le Chambon-Feugerolles for its snowplough, Chambon's managers are told;
 Chambon approves, the agent who asked is told, with the loan as a calendar invitation; and
 nobody else gets anything. A cause told twice is mailed once; a mail server down delays the
-mails and loses none; an address the server refuses for good is recorded for the operator."""
+mails and loses none; an address the server refuses for good is recorded for the operator.
+A netting Le Chambon proposes asks Firminy's and Saint-Étienne's finance teams, not its own;
+Firminy declining it tells all three."""
 
 from __future__ import annotations
 
@@ -18,14 +20,17 @@ from kombu import Connection, Exchange
 from sqlalchemy import select, update
 
 from contracts import clock
+from services.notifications.mails import day as french_day
 from services.notifications.models import MailRow
+from tests.browser import axe_violations, chromium, describe, screenshot, sign_in
+from tests.e2e.test_billing_flow import approve_timesheet
 from tests.e2e.test_bookings_flow import SNOWPLOUGH
-from tests.support import COMPONENTS, PARIS, Stack, assert_problem, day, wait_until
+from tests.support import COMPONENTS, PARIS, Stack, assert_problem, day, this_period, wait_until
 from tests.support.mail import MailCatcher
 
 pytestmark = pytest.mark.e2e
 
-CHAMBON, FIRMINY = "42044", "42095"
+CHAMBON, FIRMINY, SAINT_ETIENNE = "42044", "42095", "42218"
 REQUESTER = f"agent.{FIRMINY}@mutualis-demo.fr"
 LENDER_MANAGER = f"manager.{CHAMBON}@mutualis-demo.fr"
 GONE = f"parti.{CHAMBON}@mutualis-demo.fr"  # a manager whose mailbox no longer exists
@@ -496,3 +501,196 @@ def test_the_day_before_an_approved_loan_both_sides_are_reminded_once(mail_stack
     assert reminders()[0]["Subject"].endswith(", du Chambon-Feugerolles à Firminy")
     time.sleep(3)  # the timer looks again every second: nobody is reminded twice
     assert len(reminders()) == 2
+
+
+def finance_of(commune: str) -> str:
+    return f"finance.{commune}@mutualis-demo.fr"
+
+
+def test_a_netting_proposed_mails_exactly_the_other_parties_finance_teams(mail_stack):
+    """Three communes owe each other for a month; Le Chambon proposes to net it: the finance
+    teams of Firminy and Saint-Étienne are asked, with the deadline and the page where they
+    decide; nobody at Le Chambon (it proposed) nor anywhere else. Firminy declines: the three
+    finance teams are told."""
+    stack, catcher = mail_stack
+    api, period = f"{stack.url}/api/v1", this_period()
+    approve_timesheet(stack, SAINT_ETIENNE, CHAMBON, "1", 30000)
+    approve_timesheet(stack, FIRMINY, CHAMBON, "1", 20000)
+    approve_timesheet(stack, SAINT_ETIENNE, FIRMINY, "1", 10000)
+    operator = stack.user("operator@mutualis-demo.fr")
+    issued: set = set()
+
+    def all_issued():
+        run = operator.post(f"{api}/billing/runs", json={"period": period}, timeout=10)
+        assert run.status_code in (200, 201), run.text
+        issued.update(
+            (i["supplier_commune"], i["customer_commune"]) for i in run.json()["invoices"]
+        )
+        return len(issued) == 3
+
+    wait_until(all_issued, timeout=30)
+    proposed = stack.session("finance", CHAMBON).post(
+        f"{api}/settlements", json={"period": period}, timeout=10
+    )
+    assert proposed.status_code == 201, proposed.text
+    netting = proposed.json()
+    assert {p["commune"] for p in netting["parties"]} == {CHAMBON, FIRMINY, SAINT_ETIENNE}
+    link = f"{stack.url}/finances/compensation/{netting['id']}"
+
+    def about_netting(subject: str) -> list:
+        return [
+            m
+            for m in catcher.messages()
+            if m["Subject"].startswith(subject) and link in m.get_body(("plain",)).get_content()
+        ]
+
+    wait_until(lambda: about_netting("Compensation à accepter"), timeout=30)
+    # decided at once, in one transaction: the mails the rule chose are these two only
+    with stack.database("notifications").connect() as conn:
+        decided = conn.execute(
+            select(MailRow.address).where(MailRow.cause == f"settlement.proposed:{netting['id']}")
+        ).scalars()
+        assert sorted(decided) == sorted([finance_of(FIRMINY), finance_of(SAINT_ETIENNE)])
+    wait_until(lambda: len(about_netting("Compensation à accepter")) == 2, timeout=30)
+    asked = about_netting("Compensation à accepter")
+    assert sorted(envelope(m) for m in asked) == sorted(
+        [finance_of(FIRMINY), finance_of(SAINT_ETIENNE)]
+    )
+    text = asked[0].get_body(("plain",)).get_content()
+    assert "La commune du Chambon-Feugerolles propose de compenser les factures" in text
+    assert asked[0]["Subject"] == (
+        f"Compensation à accepter ou refuser avant le {french_day(netting['deadline'])}"
+    )
+    assert f"au plus tard le {french_day(netting['deadline'])}" in text
+    assert "Le Chambon-Feugerolles, Firminy et Saint-Étienne" in text
+    assert f'href="{link}"' in asked[0].get_body(("html",)).get_content()
+
+    declined = stack.session("finance", FIRMINY).post(
+        f"{api}/settlements/{netting['id']}/decline", json={"reason": "Facture à vérifier"}
+    )
+    assert declined.status_code == 200, declined.text
+    wait_until(lambda: len(about_netting("Compensation refusée")) == 3, timeout=30)
+    told = about_netting("Compensation refusée")
+    assert sorted(envelope(m) for m in told) == sorted(
+        finance_of(c) for c in (CHAMBON, FIRMINY, SAINT_ETIENNE)
+    )
+    assert told[0]["Subject"] == "Compensation refusée par la commune de Firminy"
+    assert "« Facture à vérifier »" in told[0].get_body(("plain",)).get_content()
+
+
+URBANIST = {
+    "name": "Claire Besson",
+    "title": "Urbaniste, cheffe de projet PLU",
+    "skills": ["plu", "urbanisme"],
+    "bio": "A piloté la révision du plan local d'urbanisme de Firminy.",
+    "languages": ["fr"],
+    "day_rate_cents": 65000,
+    "max_days_per_month": 8,
+}
+
+
+def test_a_message_is_posted_and_read_on_the_engagements_page(mail_stack):
+    """Saint-Étienne asks for Firminy's urbanist; on the mission's page, as on a booking's,
+    its agent writes (a message too long is refused, nothing posted), Firminy's manager reads
+    it there and is mailed a link to that page."""
+    stack, catcher = mail_stack
+    published = stack.session("manager", FIRMINY).post(
+        f"{stack.url}/api/v1/consultants", json=URBANIST, timeout=10
+    )
+    assert published.status_code == 201, published.text
+    today = clock.now().astimezone(PARIS).date()
+    asked = stack.session("agent", SAINT_ETIENNE).post(
+        f"{stack.url}/api/v1/engagements",
+        json={
+            "consultant_id": published.json()["id"],
+            "start": today.isoformat(),
+            "end": (today + timedelta(days=14)).isoformat(),
+            "days": 2,
+            "mission": "Relecture du règlement du PLU",
+        },
+        timeout=10,
+    )
+    assert asked.status_code == 201, asked.text
+    engagement_id = asked.json()["id"]
+    page_url = f"{stack.url}/missions/{engagement_id}"
+    borrower = signed_in(stack, f"agent.{SAINT_ETIENNE}@mutualis-demo.fr")
+    wait_until(lambda: "Votre message" in borrower.get(page_url, timeout=10).text, timeout=30)
+    shown = borrower.get(page_url, timeout=10).text
+    assert f'action="/missions/{engagement_id}/messages"' in shown
+    assert "Pas encore lu par Firminy." in shown
+    csrf = shown.split('name="csrf" value="')[1].split('"')[0]
+    too_long = borrower.post(
+        f"{page_url}/messages", data={"csrf": csrf, "message": "x" * 5001}, timeout=10
+    )
+    assert too_long.status_code == 422 and "de 1 à 5 000 caractères" in too_long.text
+    assert "Relecture du règlement du PLU" in too_long.text  # the mission's page, again
+    posted = borrower.post(
+        f"{page_url}/messages",
+        data={"csrf": csrf, "message": "Pouvez-vous venir mardi à 9 h ?"},
+        timeout=10,
+    )
+    assert posted.status_code == 200 and "Pouvez-vous venir mardi à 9 h ?" in posted.text
+
+    lender = signed_in(stack, f"manager.{FIRMINY}@mutualis-demo.fr")
+    assert "Pouvez-vous venir mardi à 9 h ?" in lender.get(page_url, timeout=10).text
+    assert "Lu par Firminy le " in borrower.get(page_url, timeout=10).text
+    conversation = stack.session("agent", SAINT_ETIENNE).get(
+        conversation_url(stack, engagement_id), timeout=10
+    )
+    assert [m["text"] for m in conversation.json()["messages"]] == [
+        "Pouvez-vous venir mardi à 9 h ?"
+    ]
+
+    def told():
+        return [
+            envelope(m)
+            for m in catcher.messages()
+            if page_url in m.get_body(("plain",)).get_content()
+            and m["Subject"].startswith("Message de Saint-Étienne")
+        ]
+
+    wait_until(lambda: len(told()) == 2, timeout=30)
+    assert sorted(told()) == sorted(
+        [f"agent.{FIRMINY}@mutualis-demo.fr", f"manager.{FIRMINY}@mutualis-demo.fr"]
+    )
+
+
+def test_in_the_browser_the_borrower_writes_on_the_bookings_page_and_the_lender_reads(
+    mail_stack,
+):
+    """A real browser: Firminy's agent writes under its request for the snowplough, Le
+    Chambon's manager opens the booking and reads it; the page passes axe (no serious or
+    critical WCAG A/AA violation)."""
+    stack, _ = mail_stack
+    booking = requested(stack, snowplough(stack), 22, 23)
+    path = f"/reservations/{booking['id']}"
+    words = "Bonjour, nous viendrons avec la remorque. À quelle heure ouvre le dépôt ?"
+    with chromium() as browser:
+        borrower = sign_in(browser, stack.url, REQUESTER, bypass_csp=True)
+
+        def form_shown() -> bool:
+            borrower.goto(path)  # the conversation is there once notifications knows the loan
+            return borrower.get_by_label("Votre message").count() == 1
+
+        wait_until(form_shown, timeout=30)
+        borrower.get_by_label("Votre message").fill(words)
+        borrower.get_by_role("button", name="Envoyer").click()
+        borrower.wait_for_url(f"**{path}#conversation")
+        conversation = borrower.get_by_role("region", name="Conversation entre les deux communes")
+        assert words in conversation.inner_text()
+        assert "Pas encore lu par Le Chambon-Feugerolles." in conversation.inner_text()
+
+        lender = sign_in(browser, stack.url, LENDER_MANAGER, bypass_csp=True)
+        lender.goto(path)
+        seen = lender.get_by_role("region", name="Conversation entre les deux communes")
+        assert words in seen.inner_text()
+        assert "Agent — Firminy — Firminy" in seen.inner_text()
+        violations = axe_violations(lender)
+        assert violations == [], describe(violations)
+        screenshot(lender, "conversation-reservation-preteur")
+
+        borrower.reload()
+        assert "Lu par Le Chambon-Feugerolles le " in conversation.inner_text()
+        violations = axe_violations(borrower)
+        assert violations == [], describe(violations)
+        screenshot(borrower, "conversation-reservation-emprunteur")

@@ -1,5 +1,6 @@
 """Who is told what: each kind's audience (lender's managers for a request, the requester
-for a decision, finance for an invoice, a territory's managers for an emergency), once per
+for a decision, finance for an invoice, a netting, a dispute or a reversed payment, a
+territory's managers for an emergency), once per
 person and cause, never a disabled person; and the mail each makes, in French, with its
 link and, for a loan, its calendar invitation."""
 
@@ -12,7 +13,15 @@ from email import message_from_bytes, policy
 import icalendar
 import pytest
 
-from contracts.billing import InvoiceSnapshot
+from contracts.billing import (
+    DisputeSnapshot,
+    InvoiceSnapshot,
+    NettingSnapshot,
+    PaymentReversalSnapshot,
+    Position,
+    SettlementSnapshot,
+    Transfer,
+)
 from contracts.bookings import BookingSnapshot, Quote
 from contracts.consultants import EngagementSnapshot
 from contracts.emergencies import EmergencySnapshot, Territory
@@ -340,3 +349,177 @@ def test_a_long_french_subject_reads_back_as_written():
     )
     raw = bytes(message(letter, "Mutualis <m@example.fr>", "a@example.fr", "m-1"))
     assert message_from_bytes(raw, policy=policy.default)["Subject"] == letter.subject
+
+
+# -- money: nettings, disputes, reversed payments ------------------------------------------
+
+MONEY_PEOPLE = [
+    *PEOPLE,
+    person("third-finance", SAINT_ETIENNE, "finance"),
+    person("third-agent", SAINT_ETIENNE, "agent"),
+    person("third-finance-gone", SAINT_ETIENNE, "finance", disabled=True),
+]
+
+
+def money_told(event_type: str, payload) -> dict[str, str]:
+    return {n.recipient.user_id: n.cause for n in notices(event_type, payload, MONEY_PEOPLE, AT)}
+
+
+def netting(**extra) -> NettingSnapshot:
+    fields = {
+        "settlement_id": "n-1",
+        "period": "2026-11",
+        "up_to": None,
+        "status": "proposed",
+        "deadline": "2026-12-14",
+        "parties": [CHAMBON, FIRMINY, SAINT_ETIENNE],
+        "proposed_by": "lender-finance",
+        "proposed_by_commune": CHAMBON,
+        "compensated_cents": 50000,
+    }
+    return NettingSnapshot(**fields | extra)
+
+
+def mail_of(event_type: str, payload, recipient: int = 0):
+    found = notices(event_type, payload, MONEY_PEOPLE, AT)[recipient]
+    return compose(found.kind, found.context, "Finance", "https://mutualis.example")
+
+
+def test_a_netting_proposed_asks_every_other_partys_finance_team():
+    assert money_told("settlement.proposed", netting()) == {
+        "borrower-finance": "settlement.proposed:n-1",
+        "third-finance": "settlement.proposed:n-1",
+    }
+    # an operator's proposal asks every party, its own commune's too
+    operator = person("operator", SAINT_ETIENNE, "operator")
+    by_operator = netting(proposed_by="operator", proposed_by_commune=SAINT_ETIENNE)
+    chosen = notices("settlement.proposed", by_operator, [*MONEY_PEOPLE, operator], AT)
+    assert {n.recipient.user_id for n in chosen} == {
+        "lender-manager-2",
+        "lender-finance",
+        "borrower-finance",
+        "third-finance",
+    }
+
+
+def test_the_proposal_mail_says_who_proposes_the_deadline_and_links_the_decision_page():
+    letter = mail_of("settlement.proposed", netting())
+    assert letter.subject == "Compensation à accepter ou refuser avant le lundi 14 décembre 2026"
+    assert letter.text.count("La commune du Chambon-Feugerolles propose de compenser") == 1
+    assert "entre Le Chambon-Feugerolles, Firminy et Saint-Étienne" in letter.text
+    assert "500,00 € de factures réglées sans virement" in letter.text
+    assert "au plus tard le lundi 14 décembre 2026" in letter.text
+    assert "https://mutualis.example/finances/compensation/n-1" in letter.text
+
+
+def test_a_netting_declined_or_voided_tells_every_partys_finance_team():
+    everyone = {"lender-manager-2", "lender-finance", "borrower-finance", "third-finance"}
+    declined = netting(status="declined", declined_by_commune=FIRMINY, reason="À vérifier")
+    assert set(money_told("settlement.declined", declined)) == everyone
+    letter = mail_of("settlement.declined", declined)
+    assert letter.subject == "Compensation refusée par la commune de Firminy"
+    assert "est refusée par la commune de Firminy, pour ce motif : « À vérifier »" in letter.text
+    voided = netting(status="void", reason="changed since proposed: F-1")
+    assert money_told("settlement.voided", voided) == dict.fromkeys(
+        everyone, "settlement.voided:n-1"
+    )
+    text = mail_of("settlement.voided", voided).text
+    assert "est annulée : une de ses factures a changé" in text
+    assert "changed since" not in text  # billing's reason is for the audit, in English
+
+
+def test_a_netting_completed_tells_the_parties_even_one_netting_to_zero():
+    done = SettlementSnapshot(
+        settlement_id="s-1",
+        period="2026-11",
+        positions=[
+            Position(commune=CHAMBON, net_cents=-30000),
+            Position(commune=FIRMINY, net_cents=30000),
+        ],
+        transfers=[Transfer(payer=CHAMBON, payee=FIRMINY, amount_cents=30000)],
+        invoices_settled=3,
+        compensated_cents=90000,
+        proposal_id="n-1",
+        parties=[CHAMBON, FIRMINY, SAINT_ETIENNE],
+    )
+    assert set(money_told("settlement.completed", done)) == {
+        "lender-manager-2",
+        "lender-finance",
+        "borrower-finance",
+        "third-finance",
+    }
+    letter = mail_of("settlement.completed", done)
+    assert letter.subject == "Compensation effective : 3 factures réglées"
+    assert "Il reste 1 virement à faire" in letter.text
+    assert "https://mutualis.example/finances/compensation/n-1" in letter.text
+    # an event from before the parties were named: its positions say who
+    older = done.model_copy(update={"parties": [], "proposal_id": None})
+    assert set(money_told("settlement.completed", older)) == {
+        "lender-manager-2",
+        "lender-finance",
+        "borrower-finance",
+    }
+    assert notices("settlement.completed", older, MONEY_PEOPLE, AT)[0].context["link"] == (
+        "/finances/compensation"
+    )
+
+
+def dispute(**extra) -> DisputeSnapshot:
+    return DisputeSnapshot(
+        dispute_id="d-1",
+        invoice_id="i-1",
+        invoice_number="F-2026-0001",
+        supplier_commune=CHAMBON,
+        customer_commune=FIRMINY,
+        line=2,
+        amount_cents=15000,
+        reason="Rétroviseur déjà fêlé",
+        status=extra.pop("status", "open"),
+        **extra,
+    )
+
+
+def test_a_dispute_tells_the_suppliers_finance_its_answer_the_customers():
+    assert money_told("invoice.disputed", dispute()) == {
+        "lender-manager-2": "invoice.disputed:d-1",
+        "lender-finance": "invoice.disputed:d-1",
+    }
+    letter = mail_of("invoice.disputed", dispute())
+    assert letter.subject == "Facture F-2026-0001 contestée par la commune de Firminy"
+    assert "conteste la ligne 2 de la facture F-2026-0001 (150,00 € hors taxes)" in letter.text
+    assert "https://mutualis.example/finances/factures/i-1" in letter.text
+
+    credited = dispute(status="credited", resolution="D'accord", credit_note_id="c-1")
+    assert money_told("invoice.dispute_resolved", credited) == {
+        "borrower-finance": "invoice.dispute_resolved:d-1"
+    }
+    letter = mail_of("invoice.dispute_resolved", credited)
+    assert letter.subject == "Contestation de la facture F-2026-0001 : avoir émis"
+    assert "La commune du Chambon-Feugerolles accepte votre contestation" in letter.text
+    rejected = mail_of("invoice.dispute_resolved", dispute(status="rejected", resolution="Non"))
+    assert rejected.subject.endswith(" : refusée")
+    assert "la somme reste due, pour ce motif : « Non »" in rejected.text
+
+
+def test_a_reversed_payment_tells_the_customers_finance_team_it_owes_again():
+    reversal = PaymentReversalSnapshot(
+        payment_id="p-1",
+        invoice_id="i-1",
+        invoice_number="F-2026-0001",
+        supplier_commune=CHAMBON,
+        customer_commune=FIRMINY,
+        amount_cents=126000,
+        balance_cents=126000,
+        reason="Virement rejeté par la banque",
+    )
+    assert money_told("payment.reversed", reversal) == {"borrower-finance": "payment.reversed:p-1"}
+    letter = mail_of("payment.reversed", reversal)
+    assert letter.subject == "Paiement annulé : facture F-2026-0001 du Chambon-Feugerolles"
+    assert "annule le paiement de 1\u202f260,00 € enregistré sur sa facture" in letter.text
+
+
+def test_billing_tells_the_notifications_service_every_event_a_money_rule_is_about():
+    from contracts.topology import BILLING_MONEY_EVENTS, BILLING_TO_NOTIFICATIONS
+
+    money_rules = {r.event_type for r in RULES} & set(BILLING_MONEY_EVENTS)
+    assert money_rules == set(BILLING_TO_NOTIFICATIONS.event_types)
