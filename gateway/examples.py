@@ -55,20 +55,22 @@ LISTING_ID = "0b7e3c1e-5b7a-4d43-9a55-3f2f1c6d2a10"
 INVOICE_ID = "5d0c2f4e-8a1b-4c3d-9e6f-7a8b9c0d1e2f"
 CONSULTANT_ID = "9a3f6b2c-1d4e-4f5a-8b7c-6d5e4f3a2b1c"
 
+LISTING_DRAFT = {
+    "title": "Chasse-neige Unimog, lame 3 m",
+    "description": "Unimog U400 avec lame biaise et saleuse de 2 m³.",
+    "category": "deneigement",
+    "kind": "vehicle",
+    "pricing_unit": "day",
+    "rate_cents": 42000,
+    "deposit_cents": 150000,
+    "with_operator": True,
+    "operator_rate_cents": 32000,
+    "rules": "Rendu lavé, plein fait.",
+}
+
 BODY_EXAMPLES: dict[type, dict[str, Any]] = {
     TokenRequest: {"email": "manager.42044@mutualis-demo.fr", "password": "mutualis-demo"},
-    ListingDraft: {
-        "title": "Chasse-neige Unimog, lame 3 m",
-        "description": "Unimog U400 avec lame biaise et saleuse de 2 m³.",
-        "category": "deneigement",
-        "kind": "vehicle",
-        "pricing_unit": "day",
-        "rate_cents": 42000,
-        "deposit_cents": 150000,
-        "with_operator": True,
-        "operator_rate_cents": 32000,
-        "rules": "Rendu lavé, plein fait.",
-    },
+    ListingDraft: LISTING_DRAFT,
     ListingChanges: {"rate_cents": 39000, "rules": "Rendu lavé, plein fait, avant 18 h."},
     BlackoutDraft: {
         "start": "2027-01-11T00:00:00+01:00",
@@ -168,26 +170,16 @@ BODY_EXAMPLES: dict[type, dict[str, Any]] = {
 }
 
 BOOKING_ID = "3c9d8e7f-6a5b-4c3d-8e2f-1a0b9c8d7e6f"
-LISTING = {
-    "title": "Chasse-neige Unimog, lame 3 m",
-    "description": "Unimog U400 avec lame biaise et saleuse de 2 m³.",
-    "category": "deneigement",
-    "kind": "vehicle",
-    "pricing_unit": "day",
-    "rate_cents": 42000,
+LISTING = LISTING_DRAFT | {
     "currency": "EUR",
-    "deposit_cents": 150000,
     "quantity": 1,
     "min_duration": 1,
     "max_duration": 5,
     "lead_time_days": 1,
-    "with_operator": True,
-    "operator_rate_cents": 32000,
     "cancellation_notice_days": 2,
     "late_cancellation_fee_cents": 20000,
     "early_pickup": True,
     "late_fee_per_day_cents": 42000,
-    "rules": "Rendu lavé, plein fait.",
     "auto_approve_in_emergencies": True,
     "id": LISTING_ID,
     "owner_commune": "42044",
@@ -196,14 +188,7 @@ LISTING = {
     "revision": 3,
     "created_at": "2026-11-02T09:14:05.120000Z",
     "updated_at": "2026-11-20T16:41:37.503000Z",
-    "blackouts": [
-        {
-            "start": "2027-01-11T00:00:00+01:00",
-            "end": "2027-01-13T00:00:00+01:00",
-            "id": "7f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
-            "reason": "Révision annuelle",
-        }
-    ],
+    "blackouts": [BODY_EXAMPLES[BlackoutDraft] | {"id": "7f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"}],
     "distance_km": 6.8,
 }
 BOOKING = {
