@@ -291,13 +291,13 @@ def run(stack, count: int | None = None, queries: int | None = None) -> dict:
     service_cpu = cpu_seconds(service_pid) - cpu_before
     agent.close()
     service_rpc = histogram(
-        f"http://127.0.0.1:{stack.ports['consultants']}/metrics",
+        stack.metrics_url("consultants"),
         "mutualis_rpc_duration_seconds",
         service="consultants",
         method="match",
     )
     gateway_http = histogram(
-        f"{stack.url}/metrics",
+        stack.metrics_url("gateway"),
         "mutualis_http_request_duration_seconds",
         service="gateway",
         route="/api/v1/consultants/match",

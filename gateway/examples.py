@@ -13,6 +13,8 @@ from contracts.billing import (
     CreditNoteRequest,
     DisputeRequest,
     DisputeResolution,
+    InvoicePage,
+    InvoiceView,
     LineMatch,
     PaymentOrderRequest,
     PaymentRequest,
@@ -21,7 +23,14 @@ from contracts.billing import (
     SettlementRequest,
     TransferPayment,
 )
-from contracts.bookings import BookingRequest, Condition, ReturnReport
+from contracts.bookings import (
+    BookingCreated,
+    BookingPage,
+    BookingRequest,
+    BookingView,
+    Condition,
+    ReturnReport,
+)
 from contracts.consultants import (
     AvailabilityChange,
     ConsultantChanges,
@@ -32,7 +41,13 @@ from contracts.consultants import (
 )
 from contracts.emergencies import EmergencyDeclaration, EmergencyEnding
 from contracts.fields import Reason, RequiredReason
-from contracts.listings import BlackoutDraft, ListingChanges, ListingDraft
+from contracts.listings import (
+    BlackoutDraft,
+    ListingChanges,
+    ListingDraft,
+    ListingPage,
+    ListingView,
+)
 from contracts.notifications import MessageDraft, PreferencesChange
 from gateway.schemas import TokenRequest
 
@@ -40,20 +55,22 @@ LISTING_ID = "0b7e3c1e-5b7a-4d43-9a55-3f2f1c6d2a10"
 INVOICE_ID = "5d0c2f4e-8a1b-4c3d-9e6f-7a8b9c0d1e2f"
 CONSULTANT_ID = "9a3f6b2c-1d4e-4f5a-8b7c-6d5e4f3a2b1c"
 
+LISTING_DRAFT = {
+    "title": "Chasse-neige Unimog, lame 3 m",
+    "description": "Unimog U400 avec lame biaise et saleuse de 2 m³.",
+    "category": "deneigement",
+    "kind": "vehicle",
+    "pricing_unit": "day",
+    "rate_cents": 42000,
+    "deposit_cents": 150000,
+    "with_operator": True,
+    "operator_rate_cents": 32000,
+    "rules": "Rendu lavé, plein fait.",
+}
+
 BODY_EXAMPLES: dict[type, dict[str, Any]] = {
     TokenRequest: {"email": "manager.42044@mutualis-demo.fr", "password": "mutualis-demo"},
-    ListingDraft: {
-        "title": "Chasse-neige Unimog, lame 3 m",
-        "description": "Unimog U400 avec lame biaise et saleuse de 2 m³.",
-        "category": "deneigement",
-        "kind": "vehicle",
-        "pricing_unit": "day",
-        "rate_cents": 42000,
-        "deposit_cents": 150000,
-        "with_operator": True,
-        "operator_rate_cents": 32000,
-        "rules": "Rendu lavé, plein fait.",
-    },
+    ListingDraft: LISTING_DRAFT,
     ListingChanges: {"rate_cents": 39000, "rules": "Rendu lavé, plein fait, avant 18 h."},
     BlackoutDraft: {
         "start": "2027-01-11T00:00:00+01:00",
@@ -149,5 +166,248 @@ BODY_EXAMPLES: dict[type, dict[str, Any]] = {
         "outcome": "credit",
         "reason": "Rayure déjà notée à la remise",
         "amount_cents": 15000,
+    },
+}
+
+BOOKING_ID = "3c9d8e7f-6a5b-4c3d-8e2f-1a0b9c8d7e6f"
+LISTING = LISTING_DRAFT | {
+    "currency": "EUR",
+    "quantity": 1,
+    "min_duration": 1,
+    "max_duration": 5,
+    "lead_time_days": 1,
+    "cancellation_notice_days": 2,
+    "late_cancellation_fee_cents": 20000,
+    "early_pickup": True,
+    "late_fee_per_day_cents": 42000,
+    "auto_approve_in_emergencies": True,
+    "id": LISTING_ID,
+    "owner_commune": "42044",
+    "owner_commune_name": "Le Chambon-Feugerolles",
+    "status": "published",
+    "revision": 3,
+    "created_at": "2026-11-02T09:14:05.120000Z",
+    "updated_at": "2026-11-20T16:41:37.503000Z",
+    "blackouts": [BODY_EXAMPLES[BlackoutDraft] | {"id": "7f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"}],
+    "distance_km": 6.8,
+}
+BOOKING = {
+    "id": BOOKING_ID,
+    "listing_id": LISTING_ID,
+    "listing_title": LISTING["title"],
+    "status": "approved",
+    "borrower_commune": "42218",
+    "lender_commune": "42044",
+    "start": "2027-01-17T23:00:00Z",
+    "end": "2027-01-19T23:00:00Z",
+    "quantity": 1,
+    "purpose": "Déneigement des voies communales",
+    "with_operator": True,
+    "order_reference": "BC-2027-014",
+    "quote": {
+        "units": 2,
+        "pricing_unit": "day",
+        "unit_rate_cents": 42000,
+        "quantity": 1,
+        "rental_cents": 84000,
+        "operator_cents": 64000,
+        "amount_cents": 148000,
+        "deposit_cents": 150000,
+        "currency": "EUR",
+        "late_fee_per_day_cents": 42000,
+    },
+    "series_id": None,
+    "condition_out": None,
+    "condition_in": None,
+    "damages": [],
+    "cancellation_fee_cents": 0,
+    "checked_out_at": None,
+    "returned_at": None,
+    "overdue": False,
+    "created_at": "2026-12-04T08:12:44.031000Z",
+    "history": [
+        {
+            "status": "requested",
+            "at": "2026-12-04T08:12:44.031000Z",
+            "by_user": "agent.42218@mutualis-demo.fr",
+            "by_commune": "42218",
+            "note": "",
+        },
+        {
+            "status": "approved",
+            "at": "2026-12-04T10:03:19.870000Z",
+            "by_user": "manager.42044@mutualis-demo.fr",
+            "by_commune": "42044",
+            "note": "",
+        },
+    ],
+    "urgency": None,
+}
+
+
+def _party(insee: str, name: str, siret: str, street: str, postal_code: str) -> dict[str, Any]:
+    return {
+        "insee_code": insee,
+        "name": name,
+        "legal_name": f"Commune de {name}",
+        "siren": siret[:9],
+        "siret": siret,
+        "address": {
+            "street": street,
+            "additional_street": None,
+            "postal_code": postal_code,
+            "city": name,
+            "country_code": "FR",
+        },
+        "vat_number": None,
+        "service_code": None,
+        "engagement_number": None,
+        "iban": None,
+        "bic": None,
+        "email": None,
+    }
+
+
+INVOICE = {
+    "id": INVOICE_ID,
+    "number": "42044-2027-0001",
+    "period": "2027-01",
+    "issue_date": "2027-02-01",
+    "due_date": "2027-03-03",
+    "currency": "EUR",
+    "supplier": _party(
+        "42044",
+        "Le Chambon-Feugerolles",
+        "21420044100017",
+        "Place Jean Jaurès",
+        "42500",
+    )
+    | {"iban": "FR7630001007941234567890185", "bic": "BDFEFRPPCCT"},
+    "customer": _party(
+        "42218", "Saint-Étienne", "21420218600019", "Place de l'Hôtel de Ville", "42000"
+    ),
+    "buyer_reference": None,
+    "order_reference": "BC-2027-014",
+    "lines": [
+        {
+            "line": 1,
+            "charge_id": "c4b3a291-8f7e-4d6c-9b5a-49382716a5b4",
+            "kind": "rental",
+            "description": "Location « Chasse-neige Unimog, lame 3 m », "
+            "du 18/01/2027 au 19/01/2027",
+            "quantity": "2",
+            "unit": "DAY",
+            "unit_price_cents": 42000,
+            "amount_cents": 84000,
+            "vat_category": "O",
+            "vat_rate": None,
+            "source_reference": f"booking:{BOOKING_ID}:rental",
+            "order_reference": "BC-2027-014",
+            "credited_cents": 0,
+            "service_start": "2027-01-18",
+            "service_end": "2027-01-19",
+        },
+        {
+            "line": 2,
+            "charge_id": "d5c4b3a2-9f8e-4d7c-8b6a-5a4938271605",
+            "kind": "operator",
+            "description": "Conducteur ou opérateur pour « Chasse-neige Unimog, lame 3 m », "
+            "du 18/01/2027 au 19/01/2027",
+            "quantity": "2",
+            "unit": "DAY",
+            "unit_price_cents": 32000,
+            "amount_cents": 64000,
+            "vat_category": "O",
+            "vat_rate": None,
+            "source_reference": f"booking:{BOOKING_ID}:operator",
+            "order_reference": "BC-2027-014",
+            "credited_cents": 0,
+            "service_start": "2027-01-18",
+            "service_end": "2027-01-19",
+        },
+    ],
+    "totals": {
+        "net_cents": 148000,
+        "vat_cents": 0,
+        "total_cents": 148000,
+        "credited_cents": 0,
+        "paid_cents": 100000,
+        "settled_cents": 0,
+    },
+    "vat_breakdown": [
+        {
+            "category": "O",
+            "rate": None,
+            "taxable_cents": 148000,
+            "tax_cents": 0,
+            "exemption_reason": "TVA non applicable, article 256 B du CGI",
+            "exemption_reason_code": "VATEX-EU-O",
+        }
+    ],
+    "status": "partially_paid",
+    "balance_cents": 48000,
+    "overpaid_cents": 0,
+    "payer_credit_cents": 0,
+    "credit_notes": [],
+    "payments": [
+        {
+            "id": "e6d5c4b3-a29f-4e8d-8c7b-6a5b4c3d2e1f",
+            "invoice_id": INVOICE_ID,
+            "invoice_number": "42044-2027-0001",
+            "amount_cents": 100000,
+            "date": "2027-02-15",
+            "reference": "VIR FACTURE 42044-2027-0001",
+            "source": "manual",
+            "statement_line_id": None,
+            "recorded_at": "2027-02-16T08:30:12.400000Z",
+            "recorded_by": "finance.42044@mutualis-demo.fr",
+            "overpayment": False,
+            "reversed_at": None,
+            "reversed_by": None,
+            "reversal_reason": None,
+        }
+    ],
+    "payment_order": None,
+    "disputes": [],
+    "disputed_cents": 0,
+}
+
+# what the main operations answer, exactly as they serialise (tests/unit/test_openapi.py)
+RESPONSE_EXAMPLES: dict[type, dict[str, Any]] = {
+    ListingView: LISTING,
+    ListingPage: {
+        "items": [LISTING],
+        "next_cursor": "eyJkIjo2LjgsImlkIjoiMGI3ZTNjMWUifQ",
+        "count": 14,
+        "count_exact": True,
+        "facets": {
+            "category": {"deneigement": 9, "voirie": 5},
+            "kind": {"vehicle": 11, "equipment": 3},
+            "owner_commune": {"42044": 8, "42095": 6},
+            "with_operator": 7,
+        },
+    },
+    BookingView: BOOKING,
+    BookingCreated: BOOKING
+    | {"status": "requested", "history": BOOKING["history"][:1], "created": [], "conflicts": []},
+    BookingPage: {"items": [BOOKING], "next_cursor": None},
+    InvoiceView: INVOICE,
+    InvoicePage: {
+        "items": [
+            {
+                "id": INVOICE_ID,
+                "number": "42044-2027-0001",
+                "period": "2027-01",
+                "issue_date": "2027-02-01",
+                "due_date": "2027-03-03",
+                "supplier_commune": "42044",
+                "customer_commune": "42218",
+                "total_cents": 148000,
+                "balance_cents": 48000,
+                "status": "partially_paid",
+                "lines": 2,
+            }
+        ],
+        "next_cursor": None,
     },
 }

@@ -64,6 +64,12 @@ PROBLEM_JSON = "application/problem+json"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+def answered_by_the_api(path: str) -> bool:
+    """The paths machines ask for: the API's, and `/metrics`, which the public port does not
+    serve (the gateway's metrics port does): a problem+json 404 there, not a French page."""
+    return path.startswith("/api/") or path == "/metrics" or path.startswith("/metrics/")
+
+
 def request_id_of(request: Request) -> str:
     """The caller's X-Request-ID when it is safe to log and echo, else a new one; it becomes
     the correlation id of everything the request causes."""
@@ -321,9 +327,9 @@ class ApiRoute(HttpEntrypoint):
         return response
 
     def answer_unrouted(self, request: Request, exc: HTTPException) -> Response | None:
-        """A path under /api/ that no route has, or a method its route does not take:
-        problem+json like every other answer of the API, not werkzeug's HTML."""
-        if not request.path.startswith("/api/"):
+        """A path under /api/ (or /metrics) that no route has, or a method its route does
+        not take: problem+json like every other answer of the API, not werkzeug's HTML."""
+        if not answered_by_the_api(request.path):
             return None
         request_id = request_id_of(request)
         if isinstance(exc, NoSuchMethod):

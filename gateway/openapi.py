@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-from gateway.examples import BODY_EXAMPLES
+from gateway.examples import BODY_EXAMPLES, RESPONSE_EXAMPLES
 from gateway.http import FILE_PART, MULTIPART, ApiRoute
 
 _PATH_PARAM = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_]+)>")
@@ -185,13 +185,18 @@ def build_openapi(service_cls: type, title: str, version: str) -> dict[str, Any]
                 "content": {
                     "application/json": {
                         "schema": keys[(route.body_model, "validation")],
-                        **_example_of(route.body_model),
+                        **_example_of(route.body_model, BODY_EXAMPLES),
                     }
                 },
             }
         success: dict[str, Any] = {"description": "OK"}
         if route.response_model is not None and (route.response_model, READ) in keys:
-            success["content"] = {route.produces: {"schema": keys[(route.response_model, READ)]}}
+            success["content"] = {
+                route.produces: {
+                    "schema": keys[(route.response_model, READ)],
+                    **_example_of(route.response_model, RESPONSE_EXAMPLES),
+                }
+            }
         elif route.produces != "application/json":
             success["content"] = {route.produces: {"schema": BINARY}}
         for kind in route.also_produces:
@@ -234,8 +239,8 @@ def build_openapi(service_cls: type, title: str, version: str) -> dict[str, Any]
     }
 
 
-def _example_of(model: type[BaseModel]) -> dict[str, Any]:
-    example = BODY_EXAMPLES.get(model)
+def _example_of(model: type[BaseModel], examples: dict[type, dict]) -> dict[str, Any]:
+    example = examples.get(model)
     return {} if example is None else {"example": example}
 
 

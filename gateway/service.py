@@ -15,7 +15,8 @@ from gateway.routes.docs import DocsRoutes
 from gateway.routes.emergencies import EmergencyRoutes
 from gateway.routes.listings import ListingRoutes
 from gateway.routes.notifications import NotificationRoutes
-from infra.health import OperableService
+from infra.health import OperableService, metrics_answer
+from infra.web import metrics_http
 
 
 class Service(
@@ -32,6 +33,12 @@ class Service(
     OperableService,
 ):
     name = "gateway"
+
+    @metrics_http("GET", "/metrics")
+    def metrics(self, request):
+        """On the metrics port (GATEWAY_METRICS_PORT), not the public one, where the ingress
+        sends every path: there `/metrics` answers 404 like any unknown path."""
+        return metrics_answer()
 
     @staticmethod
     def openapi_document() -> dict:

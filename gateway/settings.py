@@ -3,10 +3,11 @@
 import ipaddress
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from infra.settings import VAR_DIR, ServiceSettings, sqlite_default
+from infra.web import METRICS_SERVER_ADDRESS
 
 # published in the source: signs only in demo mode, which serves loopback alone
 DEMO_SECRET = "mutualis-demo-secret-change-me-in-production-0123456789"
@@ -39,6 +40,9 @@ class Settings(ServiceSettings):
     service_name: str = "gateway"
     database_url: str = sqlite_default("gateway")
     http_port: int = 8000
+    # the Prometheus metrics, on their own port (same host), which no ingress routes: the
+    # public port (http_port) answers /metrics 404; it keeps /health/live and /health/ready
+    metrics_port: int = 9100
     max_workers: int = 32
     public_url: str = "http://127.0.0.1:8000"
     # demo mode (make run, the tests) may sign with DEMO_SECRET, and serves loopback only
@@ -85,6 +89,12 @@ class Settings(ServiceSettings):
                 ipaddress.ip_network(network)  # ValueError: refused with the setting's name
         return value
 
+    @model_validator(mode="after")
+    def _two_ports(self):
+        if self.metrics_port == self.http_port:
+            raise ValueError("GATEWAY_METRICS_PORT must differ from GATEWAY_HTTP_PORT")
+        return self
+
     def exempt_from_second_factor(self) -> frozenset[str]:
         """The e-mails let in without the second factor their role wants: none outside demo
         mode, whatever GATEWAY_SECOND_FACTOR_EXEMPT says."""
@@ -118,4 +128,5 @@ class Settings(ServiceSettings):
         self.check_deployable()
         config = super().nameko_config()
         config["GATEWAY"] = self
+        config[METRICS_SERVER_ADDRESS] = f"{self.http_host}:{self.metrics_port}"
         return config

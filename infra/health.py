@@ -1,4 +1,5 @@
-"""`/metrics`, `/health/live` and `/health/ready` on each service's own port."""
+"""`/metrics`, `/health/live` and `/health/ready` on each service's own port (the gateway
+serves its `/metrics` on its metrics port instead: gateway/service.py)."""
 
 import json
 
@@ -32,6 +33,11 @@ def database_reachable(db) -> bool:
         return False
 
 
+def metrics_answer() -> Response:
+    """Every metric of the process, in Prometheus's text format."""
+    return Response(generate_latest(REGISTRY), mimetype=CONTENT_TYPE_LATEST)
+
+
 def _json(status: int, body: dict) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
 
@@ -46,7 +52,7 @@ class OperableService:
 
     @http("GET", "/metrics")
     def metrics(self, request):
-        return Response(generate_latest(REGISTRY), mimetype=CONTENT_TYPE_LATEST)
+        return metrics_answer()
 
     @http("GET", "/health/live")
     def live(self, request):

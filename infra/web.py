@@ -3,6 +3,9 @@ answer, a problem+json 431 for oversized headers and 414 for an over-long reques
 requests that match no route answered by an entrypoint that claims them (the gateway:
 problem+json under /api/, pages elsewhere).
 
+A process may serve a second port, its metrics port (METRICS_SERVER_ADDRESS), with entrypoints
+of `metrics_http`: the gateway's metrics, kept off its public port.
+
 Without TCP_NODELAY an answer written in more than one piece waits for the client's delayed
 ACK: ~40 ms on every response over ~16 KB. Every HTTP entrypoint of a container must share
 this one server (nameko shares a server per class), so all of ours come from here.
@@ -13,8 +16,9 @@ import socket
 from functools import partial
 
 from eventlet.wsgi import HeaderLineTooLong, HeadersTooLarge
+from nameko.exceptions import ConfigurationError
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
+from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp, parse_address
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Request
 
@@ -22,6 +26,8 @@ from infra.metrics import HTTP_REQUESTS
 
 # the route label of the answers to requests that match no route
 UNROUTED = "unrouted"
+# the nameko config key of the metrics port's `host:port`
+METRICS_SERVER_ADDRESS = "METRICS_SERVER_ADDRESS"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -140,3 +146,22 @@ class HttpEntrypoint(HttpRequestHandler):
 
 
 http = HttpEntrypoint.decorator
+
+
+class MetricsWebServer(NoDelayWebServer):
+    """The process's second server, on METRICS_SERVER_ADDRESS (nameko shares a server per
+    class, so this one is not the public one): what Prometheus reads and nobody else needs."""
+
+    @property
+    def bind_addr(self):
+        address = self.container.config.get(METRICS_SERVER_ADDRESS)
+        if not address:
+            raise ConfigurationError(f"{METRICS_SERVER_ADDRESS} is not set: where do metrics go?")
+        return parse_address(address)
+
+
+class MetricsEntrypoint(HttpRequestHandler):
+    server = MetricsWebServer()
+
+
+metrics_http = MetricsEntrypoint.decorator

@@ -29,7 +29,7 @@ from contracts.errors import Forbidden, ServiceError
 from contracts.french import of_commune, to_commune
 from contracts.listings import CATEGORIES
 from gateway.errors import status_of
-from gateway.http import lost_database, request_id_of
+from gateway.http import answered_by_the_api, lost_database, request_id_of
 from gateway.pages import french
 from gateway.pages.navigation import MenuItem, menu
 from gateway.pages.sessions import SessionStore, Visitor, same_secret
@@ -310,8 +310,8 @@ class PageRoute(HttpEntrypoint):
         """A page that does not exist, or a form's address opened without its form (the
         result of a form reloaded, a link copied): the French error page, with the menu of
         whoever is signed in and, for a form's address, a link to the page the form is on
-        (the API's paths are the API's to answer)."""
-        if request.path.startswith("/api/"):
+        (the API's paths, and /metrics, are the API's to answer)."""
+        if answered_by_the_api(request.path):
             return None
         request_id = request_id_of(request)
         try:

@@ -162,7 +162,8 @@ class Service(OperableService):
         with self.db.reading() as session:
             items, next_cursor = repository.search(session, q, origin, period)
             items = _free_now_first_in_emergencies(session, who, items)
-            # every member of the page, null when not asked for (the schema says them all)
+            # count, count_exact and facets always sent (null unless `count=true`), as the
+            # API's schema says: generated clients read every field it lists as sent
             found = {"items": items, "next_cursor": next_cursor}
             found |= {"count": None, "count_exact": None, "facets": None}
             if q.count:

@@ -215,15 +215,16 @@ def test_health_and_metrics_answer_on_every_port(stack):
         assert ready.status_code == 200, (name, ready.text)
         assert ready.json()["status"] == "ok"
         assert all(ready.json()["checks"].values()), name
-        metrics = requests.get(f"{base}/metrics", timeout=10)
+        # the gateway's on its metrics port (tests/e2e/test_security.py)
+        metrics = requests.get(stack.metrics_url(name), timeout=10)
         assert metrics.status_code == 200, name
         assert metrics.headers["Content-Type"].startswith("text/plain")
         assert "# HELP" in metrics.text
 
 
 def test_requests_are_counted_and_timed(stack):
-    gateway_metrics = f"{stack.url}/metrics"
-    listings_metrics = f"http://127.0.0.1:{stack.ports['listings']}/metrics"
+    gateway_metrics = stack.metrics_url("gateway")
+    listings_metrics = stack.metrics_url("listings")
     route = {"route": "/api/v1/listings", "method": "GET"}
     searches = {"service": "listings", "method": "search", "outcome": "ok"}
     http_before = requests.get(gateway_metrics, timeout=10).text

@@ -211,7 +211,7 @@ def handled(stack, event_id: str) -> bool:
 
 
 def metric(stack, name: str) -> float:
-    body = requests.get(f"http://127.0.0.1:{stack.ports['notifications']}/metrics", timeout=5).text
+    body = requests.get(stack.metrics_url("notifications"), timeout=5).text
     found = re.search(rf"^{name} (\S+)$", body, flags=re.M)
     return float(found.group(1)) if found else -1.0
 

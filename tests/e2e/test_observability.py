@@ -19,7 +19,7 @@ from tests.unit.test_deploy import dashboard_and_rule_metrics
 def exported_samples(stack) -> set[str]:
     names = set()
     for component in COMPONENTS:
-        text = requests.get(f"http://127.0.0.1:{stack.ports[component]}/metrics", timeout=5).text
+        text = requests.get(stack.metrics_url(component), timeout=5).text
         for family in text_string_to_metric_families(text):
             names |= {sample.name for sample in family.samples}
     return names
@@ -52,7 +52,10 @@ def test_a_real_prometheus_scrapes_every_component(stack, tmp_path):
             {
                 "job_name": "mutualis",
                 "static_configs": [
-                    {"targets": [f"127.0.0.1:{stack.ports[c]}"], "labels": {"component": c}}
+                    {
+                        "targets": [f"127.0.0.1:{stack.metrics_port(c)}"],
+                        "labels": {"component": c},
+                    }
                     for c in COMPONENTS
                 ],
             }
@@ -111,7 +114,7 @@ def test_every_service_froze_what_it_built_to_start(stack):
     """infra.heap: once started, each process's start-up objects are out of the garbage
     collector's way (tens of thousands of them; a full collection no longer walks them)."""
     for component in COMPONENTS:
-        text = requests.get(f"http://127.0.0.1:{stack.ports[component]}/metrics", timeout=5).text
+        text = requests.get(stack.metrics_url(component), timeout=5).text
         frozen = next(
             sample.value
             for family in text_string_to_metric_families(text)

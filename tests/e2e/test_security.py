@@ -211,7 +211,7 @@ def test_the_login_page_backs_off_too(stack):
 
 def test_failed_logins_are_counted(stack):
     token_for(stack, client(), f"nobody-{uuid.uuid4().hex}@example.fr", "guess")
-    metrics = requests.get(f"{stack.url}/metrics", timeout=10).text
+    metrics = requests.get(stack.metrics_url("gateway"), timeout=10).text
     assert 'mutualis_login_attempts_total{outcome="failure",via="api"}' in metrics
 
 
@@ -251,7 +251,7 @@ def test_an_over_long_request_line_answers_a_problem_414(stack):
 
 
 def unrouted_answers(stack, method: str, status: int) -> float:
-    metrics = requests.get(f"{stack.url}/metrics", timeout=10).text
+    metrics = requests.get(stack.metrics_url("gateway"), timeout=10).text
     labels = {"service": "gateway", "route": "unrouted", "method": method, "status": str(status)}
     return metric(metrics, "mutualis_http_requests_total", **labels)
 
@@ -266,6 +266,23 @@ def test_unknown_api_paths_and_methods_answer_problems_and_are_counted(stack):
 
     assert unrouted_answers(stack, "GET", 404) >= before[0] + 1
     assert unrouted_answers(stack, "DELETE", 405) >= before[1] + 1
+
+
+def test_the_public_port_serves_no_metrics_and_the_metrics_port_does(stack):
+    """The ingress sends every path to the public port: /metrics there is an unknown path;
+    Prometheus reads the metrics port, which no ingress routes."""
+    before = unrouted_answers(stack, "GET", 404)
+    for path in ("/metrics", "/metrics/", "/metrics?name[]=mutualis_http_requests_total"):
+        answer = requests.get(f"{stack.url}{path}", timeout=10)
+        assert assert_problem(answer, 404)["detail"] == "No API route has this path"
+        assert "mutualis_" not in answer.text
+    metrics = requests.get(stack.metrics_url("gateway"), timeout=10)
+    assert metrics.status_code == 200
+    assert metrics.headers["Content-Type"].startswith("text/plain")
+    assert unrouted_answers(stack, "GET", 404) >= before + 3  # the tries, counted there
+    # the probes stay on the public port: they say up or ready, and which dependency is not
+    assert requests.get(f"{stack.url}/health/live", timeout=10).json() == {"status": "ok"}
+    assert requests.get(f"{stack.url}/health/ready", timeout=10).status_code == 200
 
 
 def test_unknown_pages_answer_the_french_error_page(stack):

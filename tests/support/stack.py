@@ -103,6 +103,7 @@ class Stack:
         self.vhost = Vhost()
         self.urls, self._owned = database_urls(backend, workdir, self.tag)
         self.ports = {c: free_port() for c in COMPONENTS}
+        self.gateway_metrics_port = free_port()  # the gateway's metrics are off its public port
         self.processes: dict[str, subprocess.Popen] = {}
         self._sessions: dict[str, tuple[float, requests.Session]] = {}
         self._engines: dict[str, Engine] = {}
@@ -113,6 +114,13 @@ class Stack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.ports['gateway']}"
 
+    def metrics_port(self, component: str) -> int:
+        """Where Prometheus reads a component: its own port, or the gateway's metrics port."""
+        return self.gateway_metrics_port if component == "gateway" else self.ports[component]
+
+    def metrics_url(self, component: str) -> str:
+        return f"http://127.0.0.1:{self.metrics_port(component)}/metrics"
+
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["AMQP_URI"] = self.vhost.amqp_uri
@@ -120,6 +128,7 @@ class Stack:
         for component in COMPONENTS:
             env[f"{component.upper()}_DATABASE_URL"] = self.urls[component]
             env[f"{component.upper()}_HTTP_PORT"] = str(self.ports[component])
+        env["GATEWAY_METRICS_PORT"] = str(self.gateway_metrics_port)
         env["GATEWAY_PUBLIC_URL"] = self.url
         env["NOTIFICATIONS_PUBLIC_URL"] = self.url  # the pages the mails link to
         env["NOTIFICATIONS_DELIVERY_INTERVAL_SECONDS"] = "0.2"

@@ -222,6 +222,16 @@ def test_a_random_key_of_32_bytes_serves_on_any_address(monkeypatch):
     assert config["WEB_SERVER_ADDRESS"].startswith("0.0.0.0:")
 
 
+def test_the_metrics_have_a_port_of_their_own_beside_the_public_one(monkeypatch):
+    monkeypatch.delenv("GATEWAY_DEMO_MODE", raising=False)
+    values = {"token_secret": NEW_SECRET, "http_host": "0.0.0.0", "http_port": 8000}
+    config = settings(**values, metrics_port=9200).nameko_config()
+    assert config["WEB_SERVER_ADDRESS"] == "0.0.0.0:8000"
+    assert config["METRICS_SERVER_ADDRESS"] == "0.0.0.0:9200"
+    with pytest.raises(ValueError, match="GATEWAY_METRICS_PORT"):
+        settings(**values, metrics_port=8000)
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
 def test_demo_mode_signs_with_the_demo_key_on_loopback(host):
     assert settings(demo_mode=True, http_host=host).nameko_config()["GATEWAY"].demo_mode

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gateway.settings import Settings as GatewaySettings
 from infra.settings import PROJECT_ROOT
 from infra.topology import rabbitmq_definitions
 from mutualis.components import COMPONENTS, RELAYED
@@ -112,6 +113,33 @@ def test_prometheus_scrapes_every_component():
     job = next(j for j in config["scrape_configs"] if j["job_name"] == "mutualis")
     scraped = {t["labels"]["component"] for t in job["static_configs"]}
     assert scraped == set(COMPONENTS)
+
+
+def test_the_gateway_is_scraped_on_a_port_that_nothing_public_routes():
+    """The ingress sends every path to the gateway's public port, which answers /metrics 404:
+    Prometheus reads the metrics port, which neither the Service nor the host publishes."""
+    public = GatewaySettings.model_fields["http_port"].default
+    private = GatewaySettings.model_fields["metrics_port"].default
+    docs = {(doc["kind"], doc.get("metadata", {}).get("name")): doc for _, doc in k8s_documents()}
+    pod = docs[("Deployment", "gateway")]["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert ports == {"http": public, "metrics": private}
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(private)
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["port"] == public
+    service_ports = docs[("Service", "gateway")]["spec"]["ports"]
+    assert [(p["port"], p["targetPort"]) for p in service_ports] == [(public, "http")]
+    (rule,) = docs[("Ingress", "gateway")]["spec"]["rules"]
+    backends = {path["backend"]["service"]["port"]["name"] for path in rule["http"]["paths"]}
+    assert backends == {"http"}
+
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "mutualis")
+    targets = {t["labels"]["component"]: t["targets"] for t in job["static_configs"]}
+    assert targets["gateway"] == [f"gateway:{private}"]
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    assert compose["services"]["gateway"]["ports"] == [f"{public}:{public}"]
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,11 @@
 
 import json
 
+import jsonschema
 import openapi_spec_validator
 import pytest
 
-from gateway.examples import BODY_EXAMPLES
+from gateway.examples import BODY_EXAMPLES, RESPONSE_EXAMPLES
 from gateway.service import openapi_document
 
 API_ROUTES = {
@@ -186,6 +187,30 @@ def test_every_body_has_an_example_the_api_accepts(doc):
             assert "example" in media, (path, method)
     for model, example in BODY_EXAMPLES.items():
         model.model_validate(example)  # a ValidationError names the model and the field
+
+
+MAIN_VIEWS = {
+    ("/api/v1/listings", "get"),
+    ("/api/v1/listings/{listing_id}", "get"),
+    ("/api/v1/bookings", "get"),
+    ("/api/v1/bookings", "post"),
+    ("/api/v1/bookings/{booking_id}", "get"),
+    ("/api/v1/invoices", "get"),
+    ("/api/v1/invoices/{invoice_id}", "get"),
+}
+
+
+def test_the_main_views_show_an_example_of_what_they_answer(doc):
+    """Listings, bookings and invoices: the example in the document is exactly what the model
+    serialises (every field it always sends) and matches the response schema served."""
+    for path, method in MAIN_VIEWS:
+        (success,) = (r for s, r in operation(doc, path, method)["responses"].items() if s < "300")
+        assert "example" in success["content"]["application/json"], (path, method)
+    validator = jsonschema.Draft202012Validator
+    for model, example in RESPONSE_EXAMPLES.items():
+        assert model.model_validate(example).model_dump(mode="json") == example, model
+        schema = {"$ref": f"#/components/schemas/{model.__name__}", "components": doc["components"]}
+        validator(schema).validate(example)
 
 
 def test_a_date_only_start_is_said_to_be_a_paris_day(doc):
