@@ -167,7 +167,7 @@ class ListingQuery(Input):
         "(`facets`)",
     )
     limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=100)
+    cursor: str | None = Field(default=None, max_length=300)
 
     @field_validator("radius_km")
     @classmethod
