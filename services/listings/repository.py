@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -41,8 +41,11 @@ from infra.communes import communes, great_circle_km
 from infra.database import upsert_latest
 from infra.paging import after_key, keyset_parameters
 from services.listings.domain import (
+    AVAILABILITY_HORIZON,
     KNN_LON_SCALE,
     Origin,
+    as_instant,
+    earliest_free,
     query_terms,
     search_text,
 )
@@ -199,8 +202,11 @@ class SearchShape(NamedTuple):
     nearest_first: bool  # PostgreSQL: walk the nearest-neighbour index
     by_price: bool = False  # cheapest first (the caller's own commune's before the others)
     after: bool = False  # a page after the first: after its cursor's keyset position
+    by_availability: bool = False  # free soonest first (ordered here, not in SQL)
 
 
+# a LIMIT that keeps every row (both databases accept it; SQLite's -1 is no PostgreSQL's)
+EVERY_ROW = 2**62
 # a search's count is exact up to this many listings, then says "more than"
 COUNT_BOUND = 500
 _LISTINGS = ListingRow.__table__
@@ -280,10 +286,17 @@ def sort_keys(shape: SearchShape) -> list[tuple[ColumnElement, bool]]:
 
 
 # the kinds of the values of each sort's key (contracts.pagination.decode_keyset), the id last
-KEY_KINDS = {"price": ("integer", "integer"), "distance": ("number",), "newest": ("instant",)}
+KEY_KINDS = {
+    "price": ("integer", "integer"),
+    "distance": ("number",),
+    "newest": ("instant",),
+    "available": ("instant",),
+}
 
 
 def sort_of(shape: SearchShape) -> str:
+    if shape.by_availability:
+        return "available"
     return "price" if shape.by_price else "distance" if shape.near else "newest"
 
 
@@ -326,9 +339,12 @@ def search_shape(
         period=period is not None,
         near=origin is not None,
         radius=origin is not None and query.radius_km is not None,
-        nearest_first=origin is not None and dialect == "postgresql" and query.sort != "price",
+        nearest_first=origin is not None
+        and dialect == "postgresql"
+        and query.sort in (None, "distance"),
         by_price=query.sort == "price",
         after=bool(query.cursor),
+        by_availability=query.sort == "available",
     )
 
 
@@ -380,6 +396,8 @@ def search(
     kinds = (*KEY_KINDS[sort_of(shape)], "text")
     scope = search_scope(query)
     after = decode_keyset(query.cursor, scope, kinds)
+    if shape.by_availability:
+        return _free_soonest(session, query, origin, period, scope, after)
     params = search_parameters(shape, query, terms, origin, period) | keyset_parameters(after)
     rows = _page_rows(session, shape, params, query.limit + 1)
     more, rows = len(rows) > query.limit, rows[: query.limit]
@@ -400,6 +418,73 @@ def search(
     last = rows[-1]  # the page's last row in the SQL's order, shown or beyond the radius
     key = [getattr(last, f"key{n}") for n in range(len(kinds) - 1)]
     return items, encode_keyset(scope, [*key, last.id])
+
+
+def _free_soonest(
+    session: Session,
+    query: ListingQuery,
+    origin: Origin | None,
+    period: tuple[datetime, datetime] | None,
+    scope: str,
+    after: list | None,
+) -> tuple[list[dict], str | None]:
+    """A page of `search` with `sort=available`: free soonest first (domain.earliest_free,
+    from today 00:00 in Paris, for the period's length or a day), then by id. That moment
+    depends on each listing's blackouts and bookings, so every match is weighed here, not
+    in SQL: the cost grows with the matches (the filters narrow them)."""
+    since = as_instant(clock.paris_today())
+    length = period[1] - period[0] if period else timedelta(days=1)
+    last = since + AVAILABILITY_HORIZON  # the key of a listing with no slot: after all others
+    _, statement, params = _prepared(session, query, origin, period)
+    rows = session.execute(statement, params | {"page_limit": EVERY_ROW}).all()
+    located = [(r, _distance(query, origin, r.latitude, r.longitude)) for r in rows]
+    located = [(r, d) for r, d in located if d is not False]
+    closed, held = busy_since(session, since)
+    ranked = []
+    for row, distance in located:
+        free = earliest_free(
+            since, length, row.quantity, closed.get(row.id, []), held.get(row.id, [])
+        )
+        ranked.append(((free or last, row.id), free, row, distance))
+    ranked.sort(key=lambda entry: entry[0])
+    if after is not None:
+        ranked = [entry for entry in ranked if entry[0] > tuple(after)]
+    page = ranked[: query.limit]
+    items = []
+    for _, free, row, distance in page:
+        values = {name: getattr(row, name) for name in VIEW_FIELDS}
+        item = view_from(values, distance_km=distance)
+        item["earliest_available"] = (
+            None if free is None else _INSTANT.dump_python(free, mode="json")
+        )
+        items.append(item)
+    if len(ranked) <= query.limit:
+        return items, None
+    return items, encode_keyset(scope, list(page[-1][0]))
+
+
+def busy_since(
+    session: Session, since: datetime
+) -> tuple[
+    dict[str, list[tuple[datetime, datetime]]], dict[str, list[tuple[datetime, datetime, int]]]
+]:
+    """The blackouts (start, end) and holding bookings (start, end, units) of each listing
+    not over at `since`."""
+    closed: dict[str, list] = {}
+    for b in session.execute(
+        select(BlackoutRow.listing_id, BlackoutRow.start, BlackoutRow.end).where(
+            BlackoutRow.end > since
+        )
+    ):
+        closed.setdefault(b.listing_id, []).append((b.start, b.end))
+    held: dict[str, list] = {}
+    for p in session.execute(
+        select(
+            BookedPeriod.listing_id, BookedPeriod.start, BookedPeriod.end, BookedPeriod.quantity
+        ).where(BookedPeriod.holding.is_(True), BookedPeriod.end > since)
+    ):
+        held.setdefault(p.listing_id, []).append((p.start, p.end, p.quantity))
+    return closed, held
 
 
 def _page_rows(session: Session, shape: SearchShape, params: dict, wanted: int) -> list:

@@ -6,24 +6,28 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import timedelta
+import uuid
+from datetime import datetime, time, timedelta
 
 import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from contracts import clock
+from contracts.clock import PARIS
 from contracts.errors import InvalidInput
-from contracts.listings import ListingQuery, ListingTerms
+from contracts.listings import BlackoutDraft, ListingQuery, ListingTerms
 from infra.communes import communes
 from infra.database import make_engine
 from services.listings import repository
 from services.listings.domain import Origin
-from services.listings.models import ListingRow
+from services.listings.models import BookedPeriod, ListingRow
 
 # Saint-Étienne, Le Chambon-Feugerolles, Firminy, Saint-Chamond: several listings share a
 # point (their commune's), hence a distance, and the id must order them
 COMMUNES = ["42218", "42044", "42095", "42207"]
+SAINT_ETIENNE = communes().get("42218")
+ORIGIN = Origin(SAINT_ETIENNE.latitude, SAINT_ETIENNE.longitude)
 
 
 def terms(rate_cents: int) -> ListingTerms:
@@ -67,6 +71,7 @@ ASKED = {
     "price": {"near": "42218", "sort": "price"},
     "distance": {"near": "42218"},
     "distance-radius": {"near": "42218", "radius_km": 30},
+    "available": {"near": "42218", "sort": "available"},
 }
 
 
@@ -117,3 +122,65 @@ def test_a_cursor_edited_or_taken_elsewhere_is_refused(engine):
     # the same search with another page size keeps its place
     ids, _ = page(engine, ListingQuery(near="42218", sort="price", limit=5, cursor=cursor))
     assert len(ids) == 2
+
+
+def hold(engine, listing_id: str, start, end, quantity: int = 1) -> None:
+    """A booking holding the listing, as the listings service learns it from its events."""
+    with Session(engine) as session, session.begin():
+        session.add(
+            BookedPeriod(
+                booking_id=str(uuid.uuid4()),
+                listing_id=listing_id,
+                start=start,
+                end=end,
+                quantity=quantity,
+                holding=True,
+                as_of=clock.now(),
+            )
+        )
+
+
+def close(engine, listing_id: str, start, end) -> None:
+    with Session(engine) as session, session.begin():
+        row = repository.listing_row(session, listing_id)
+        repository.add_blackout(session, row, BlackoutDraft(start=start, end=end))
+
+
+def test_free_soonest_first_pages_by_that_moment_and_id(engine):
+    today = datetime.combine(clock.paris_today(), time(0), tzinfo=PARIS)
+    day = timedelta(days=1)
+    free_now = [publish(engine, "42218", 1000) for _ in range(2)]
+    in_three_days = publish(engine, "42044", 1000)
+    hold(engine, in_three_days, today - day, today + 3 * day)
+    tomorrow = publish(engine, "42095", 1000)
+    close(engine, tomorrow, today, today + day)
+    # held tomorrow only: free today for one day, but not for the two days asked below
+    short_gap = publish(engine, "42207", 1000)
+    hold(engine, short_gap, today + day, today + 2 * day)
+
+    asked = {"near": "42218", "sort": "available"}
+    seen, moments, cursor, added = [], {}, None, []
+    while True:
+        with Session(engine) as session:
+            items, cursor = repository.search(
+                session, ListingQuery(**asked, limit=2, cursor=cursor), ORIGIN, None
+            )
+        seen += [item["id"] for item in items]
+        moments |= {
+            item["id"]: datetime.fromisoformat(item["earliest_available"]) for item in items
+        }
+        if cursor is None:
+            break
+        added.append(publish(engine, "42218", 1000))  # free now, published while paging
+    assert len(seen) == len(set(seen))
+    originals = [i for i in seen if i not in added]
+    assert originals == [*sorted([*free_now, short_gap]), tomorrow, in_three_days]
+    assert [moments[i] for i in originals] == [today, today, today, today + day, today + 3 * day]
+
+    # for two days (the length of the period asked), the short gap no longer fits today
+    with Session(engine) as session:
+        period = (today + 5 * day, today + 7 * day)
+        items, _ = repository.search(session, ListingQuery(**asked), ORIGIN, period)
+    by_id = {item["id"]: item["earliest_available"] for item in items}
+    assert datetime.fromisoformat(by_id[short_gap]) == today + 2 * day
+    assert datetime.fromisoformat(by_id[tomorrow]) == today + day
