@@ -107,9 +107,13 @@ def view_of(
 
 
 def view_from(
-    values: dict, blackouts: list[Blackout] | None = None, distance_km: float | None = None
+    values: dict,
+    blackouts: list[Blackout] | None = None,
+    distance_km: float | None = None,
+    earliest_available: datetime | None = None,
 ) -> dict:
-    """`view_of` from the VIEW_FIELDS of a row as a dict (search reads no ORM objects)."""
+    """`view_of` from the VIEW_FIELDS of a row as a dict (search reads no ORM objects);
+    `earliest_available` with `sort=available`."""
     commune = communes().get(values["owner_commune"])
     values.update(
         owner_commune_name=commune.name if commune else values["owner_commune"],
@@ -117,6 +121,9 @@ def view_from(
         updated_at=_INSTANT.dump_python(values["updated_at"], mode="json"),
         blackouts=[b.model_dump(mode="json") for b in blackouts or []],
         distance_km=None if distance_km is None else round(distance_km, 2),
+        earliest_available=_INSTANT.dump_python(earliest_available, mode="json")
+        if earliest_available
+        else None,
     )
     return values
 
@@ -453,11 +460,7 @@ def _free_soonest(
     items = []
     for _, free, row, distance in page:
         values = {name: getattr(row, name) for name in VIEW_FIELDS}
-        item = view_from(values, distance_km=distance)
-        item["earliest_available"] = (
-            None if free is None else _INSTANT.dump_python(free, mode="json")
-        )
-        items.append(item)
+        items.append(view_from(values, distance_km=distance, earliest_available=free))
     if len(ranked) <= query.limit:
         return items, None
     return items, encode_keyset(scope, list(page[-1][0]))
