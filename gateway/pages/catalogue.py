@@ -163,7 +163,7 @@ class CataloguePages:
                 "sorts": {
                     "distance": "Les plus proches",
                     "prix": "Les moins chers",
-                    "disponibilite": "Les plus tôt disponibles",
+                    "disponibilite": "Disponibilité",
                 },
                 "picture": picture,
                 "facets": result.get("facets"),
