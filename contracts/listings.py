@@ -155,10 +155,15 @@ class ListingQuery(Input):
     available_to: DateOrInstant | None = Field(default=None, validate_default=True)
     max_rate_cents: Cents | None = Field(default=None, ge=0, le=100_000_000)
     owner: str | None = Field(default=None, pattern=INSEE)
-    sort: Literal["distance", "price"] | None = Field(
+    sort: Literal["distance", "price", "available"] | None = Field(
         default=None,
         description="`price`: cheapest first, the `near` commune's own listings before the "
-        "others; by default nearest first with `near`, else newest first",
+        "others; `available`: free soonest first, each with `earliest_available`, the "
+        "earliest start from today 00:00 (Europe/Paris) of a slot as long as the period "
+        "asked (`available_from` to `available_to`; without them, one day) that no blackout "
+        "touches and bookings leave a unit of free, looked for up to 366 days ahead "
+        "(listings with none come last); by default nearest first with `near`, else newest "
+        "first",
     )
     count: bool = Field(
         default=False,
@@ -167,7 +172,7 @@ class ListingQuery(Input):
         "(`facets`)",
     )
     limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=100)
+    cursor: str | None = Field(default=None, max_length=300)
 
     @field_validator("radius_km")
     @classmethod
@@ -215,6 +220,9 @@ class ListingView(ListingTerms):
     updated_at: datetime
     blackouts: list[Blackout] = []
     distance_km: float | None = None
+    earliest_available: datetime | None = Field(
+        default=None, description="with `sort=available`: when it is free soonest (see there)"
+    )
 
 
 class ListingFacets(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, bindparam, or_
+from sqlalchemy import ColumnElement, Select, and_, bindparam, or_
 from sqlalchemy.orm import Session
 
 from contracts.pagination import decode_cursor, encode_cursor
@@ -31,6 +31,32 @@ def page_at(
     found = (result if rows else result.scalars()).all()
     more = len(found) > limit
     return list(found[:limit]), encode_cursor(offset + limit) if more else None
+
+
+def after_key(keys: list[tuple[ColumnElement, bool]]) -> ColumnElement:
+    """Rows strictly after a keyset position in the order of `keys`, (expression,
+    descending) pairs ending with a unique one: the position's values are the parameters
+    `after0`, `after1`... (one statement serves every page)."""
+
+    def value(n: int, expression: ColumnElement):
+        return bindparam(f"after{n}", type_=expression.type)
+
+    return or_(
+        *(
+            and_(
+                *(earlier == value(m, earlier) for m, (earlier, _) in enumerate(keys[:n])),
+                expression < value(n, expression)
+                if descending
+                else expression > value(n, expression),
+            )
+            for n, (expression, descending) in enumerate(keys)
+        )
+    )
+
+
+def keyset_parameters(values: list | None) -> dict:
+    """The parameters of `after_key` for a position (none for the first page)."""
+    return {f"after{n}": value for n, value in enumerate(values or [])}
 
 
 def as_party(

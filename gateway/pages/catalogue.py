@@ -33,7 +33,7 @@ from infra.communes import communes, great_circle_km
 RADII_KM = (10, 20, 30, 50, 100)
 PAGE_SIZE = 20
 # the page's sort -> the API's
-SORTS = {"distance": "distance", "prix": "price"}
+SORTS = {"distance": "distance", "prix": "price", "disponibilite": "available"}
 PARTIES = (Role.AGENT, Role.MANAGER)
 
 
@@ -160,7 +160,11 @@ class CataloguePages:
                 "first_rank": int(first_rank) if first_rank.isdigit() else 1,
                 "next_cursor": result["next_cursor"],
                 "paging": {k: v for k, v in asked.items() if v},
-                "sorts": {"distance": "Les plus proches", "prix": "Les moins chers"},
+                "sorts": {
+                    "distance": "Les plus proches",
+                    "prix": "Les moins chers",
+                    "disponibilite": "Disponibilité",
+                },
                 "picture": picture,
                 "facets": result.get("facets"),
                 "communes_found": [

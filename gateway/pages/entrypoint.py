@@ -25,6 +25,7 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from contracts.caller import Role
+from contracts.clock import paris_today
 from contracts.errors import Forbidden, ServiceError
 from contracts.french import of_commune, to_commune
 from contracts.listings import CATEGORIES
@@ -235,6 +236,7 @@ def make_templates() -> Environment:
         long_date=french.long_date,
         short_date=french.short_date,
         date_time=french.date_time,
+        free_from=lambda value: french.free_from(value, paris_today()),
         month_name=french.month_name,
         quantity_with_unit=french.quantity_with_unit,
         counted=french.counted,

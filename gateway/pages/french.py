@@ -217,6 +217,15 @@ def long_date(value: date | datetime | str | None) -> str:
     return f"{WEEKDAYS[day.weekday()]} {_day_month(day)} {day.year}"
 
 
+def free_from(value: datetime | str, today: date) -> str:
+    """When a listing is free soonest (search's `earliest_available`): 'aujourd'hui',
+    'le lundi 7 décembre 2026', or with the hour when it is free in the course of a day."""
+    local = _as_local(value)
+    if local.time() == time(0):
+        return "aujourd'hui" if local.date() <= today else f"le {long_date(local.date())}"
+    return f"le {date_time(local)}"
+
+
 def short_date(value: date | datetime | str | None) -> str:
     """'12/03/2026', for dense tables (statements, invoice lists)."""
     if value is None:

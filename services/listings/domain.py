@@ -172,3 +172,36 @@ def free_now_first(items: list[dict], categories: set[str], held_now: dict[str, 
         return item["category"] in categories and held_now.get(item["id"], 0) < item["quantity"]
 
     return sorted(items, key=lambda item: not free_now(item))
+
+
+# how far ahead `sort=available` looks for a free slot; a listing with none comes last
+AVAILABILITY_HORIZON = timedelta(days=366)
+
+
+def earliest_free(
+    since: datetime,
+    length: timedelta,
+    quantity: int,
+    closed: list[tuple[datetime, datetime]],
+    held: list[tuple[datetime, datetime, int]],
+    horizon: timedelta = AVAILABILITY_HORIZON,
+) -> datetime | None:
+    """The earliest start from `since` of a slot of `length` that no blackout (`closed`)
+    touches and that bookings (`held`: start, end, units) leave a unit of free, by the
+    search's cautious rule (units of bookings overlapping the slot add up as if
+    simultaneous); None when no slot starts before `since + horizon`. Such a start is
+    `since` itself or the end of a blackout or booking: try them in order."""
+
+    def free(start: datetime) -> bool:
+        end = start + length
+        if any(s < end and e > start for s, e in closed):
+            return False
+        return sum(q for s, e, q in held if s < end and e > start) < quantity
+
+    ends = sorted({e for _, e in closed} | {e for _, e, _ in held})
+    for start in [since, *(e for e in ends if e > since)]:
+        if start >= since + horizon:
+            return None
+        if free(start):
+            return start
+    return None

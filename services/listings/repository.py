@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
 from pydantic import TypeAdapter
-from sqlalchemy import Select, bindparam, exists, func, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Select,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from contracts import clock
@@ -25,12 +36,16 @@ from contracts.listings import (
     ListingStatus,
     ListingTerms,
 )
+from contracts.pagination import decode_keyset, encode_keyset
 from infra.communes import communes, great_circle_km
 from infra.database import upsert_latest
-from infra.paging import page_at, paged
+from infra.paging import after_key, keyset_parameters
 from services.listings.domain import (
+    AVAILABILITY_HORIZON,
     KNN_LON_SCALE,
     Origin,
+    as_instant,
+    earliest_free,
     query_terms,
     search_text,
 )
@@ -92,9 +107,13 @@ def view_of(
 
 
 def view_from(
-    values: dict, blackouts: list[Blackout] | None = None, distance_km: float | None = None
+    values: dict,
+    blackouts: list[Blackout] | None = None,
+    distance_km: float | None = None,
+    earliest_available: datetime | None = None,
 ) -> dict:
-    """`view_of` from the VIEW_FIELDS of a row as a dict (search reads no ORM objects)."""
+    """`view_of` from the VIEW_FIELDS of a row as a dict (search reads no ORM objects);
+    `earliest_available` with `sort=available`."""
     commune = communes().get(values["owner_commune"])
     values.update(
         owner_commune_name=commune.name if commune else values["owner_commune"],
@@ -102,6 +121,9 @@ def view_from(
         updated_at=_INSTANT.dump_python(values["updated_at"], mode="json"),
         blackouts=[b.model_dump(mode="json") for b in blackouts or []],
         distance_km=None if distance_km is None else round(distance_km, 2),
+        earliest_available=_INSTANT.dump_python(earliest_available, mode="json")
+        if earliest_available
+        else None,
     )
     return values
 
@@ -186,8 +208,12 @@ class SearchShape(NamedTuple):
     radius: bool
     nearest_first: bool  # PostgreSQL: walk the nearest-neighbour index
     by_price: bool = False  # cheapest first (the caller's own commune's before the others)
+    after: bool = False  # a page after the first: after its cursor's keyset position
+    by_availability: bool = False  # free soonest first (ordered here, not in SQL)
 
 
+# a LIMIT that keeps every row (both databases accept it; SQLite's -1 is no PostgreSQL's)
+EVERY_ROW = 2**62
 # a search's count is exact up to this many listings, then says "more than"
 COUNT_BOUND = 500
 _LISTINGS = ListingRow.__table__
@@ -233,21 +259,52 @@ def search_statement(shape: SearchShape) -> Select:
             ),
             units_held < t.c.quantity,
         )
-    if shape.by_price:
-        stmt = _within_radius(stmt, shape) if shape.near else stmt
-        own = (t.c.owner_commune == bindparam("own_commune")).desc()
-        return paged(stmt.order_by(own, t.c.rate_cents, t.c.id))
-    if not shape.near:
-        return paged(stmt.order_by(t.c.created_at.desc(), t.c.id))
-    stmt = _within_radius(stmt, shape)
+    if shape.near:
+        stmt = _within_radius(stmt, shape)
+    keys = [*sort_keys(shape), (t.c.id, False)]
+    # each row carries its sort key: the next page's cursor is the last row's
+    stmt = stmt.add_columns(*(key.label(f"key{n}") for n, (key, _) in enumerate(keys[:-1])))
+    if shape.after:
+        stmt = stmt.where(after_key(keys))
+    order = [key.desc() if descending else key for key, descending in keys]
     if shape.nearest_first:
-        # PostgreSQL walks its nearest-neighbour index and stops at the page's end;
-        # ordering by anything more (an id for ties) would make it sort every match
+        # PostgreSQL walks its nearest-neighbour index and stops at the page's end; ordering
+        # by the id too would make it sort every match: `_page_rows` orders ties instead
+        order = order[:1]
+    return stmt.order_by(*order).limit(bindparam("page_limit"))
+
+
+def sort_keys(shape: SearchShape) -> list[tuple[ColumnElement, bool]]:
+    """What a search orders by, (expression, descending), before the id that breaks ties:
+    the caller's own commune then the price; the distance; else the newest first."""
+    t = _LISTINGS
+    if shape.by_price:
+        own = case((t.c.owner_commune == bindparam("own_commune"), 0), else_=1)
+        return [(own, False), (t.c.rate_cents, False)]
+    if not shape.near:
+        return [(t.c.created_at, True)]
+    if shape.nearest_first:
+        # PostgreSQL's nearest-neighbour index orders by this (migration 0003)
         scale = literal_column(KNN_LON_SCALE)
         here = func.point(bindparam("knn_lon"), bindparam("lat"))
-        knn = func.point(t.c.longitude * scale, t.c.latitude).op("<->")(here)
-        return paged(stmt.order_by(knn))
-    return paged(stmt.order_by(_flat_distance(), t.c.id))
+        knn = func.point(t.c.longitude * scale, t.c.latitude).op("<->", return_type=Float)(here)
+        return [(knn, False)]
+    return [(_flat_distance(), False)]
+
+
+# the kinds of the values of each sort's key (contracts.pagination.decode_keyset), the id last
+KEY_KINDS = {
+    "price": ("integer", "integer"),
+    "distance": ("number",),
+    "newest": ("instant",),
+    "available": ("instant",),
+}
+
+
+def sort_of(shape: SearchShape) -> str:
+    if shape.by_availability:
+        return "available"
+    return "price" if shape.by_price else "distance" if shape.near else "newest"
 
 
 def _flat_distance():
@@ -289,8 +346,12 @@ def search_shape(
         period=period is not None,
         near=origin is not None,
         radius=origin is not None and query.radius_km is not None,
-        nearest_first=origin is not None and dialect == "postgresql" and query.sort != "price",
+        nearest_first=origin is not None
+        and dialect == "postgresql"
+        and query.sort in (None, "distance"),
         by_price=query.sort == "price",
+        after=bool(query.cursor),
+        by_availability=query.sort == "available",
     )
 
 
@@ -334,20 +395,121 @@ def search(
     origin: Origin | None,
     period: tuple[datetime, datetime] | None,
 ) -> tuple[list[dict], str | None]:
-    """One page of published listings matching `query`; by distance when there is an origin."""
-    shape, statement, params = _prepared(session, query, origin, period)
-    rows, next_cursor = page_at(session, statement, params, query.cursor, query.limit, rows=True)
+    """One page of published listings matching `query`, after its cursor's keyset position;
+    by distance when there is an origin. The cursor holds the last row's sort key and id:
+    a listing published or withdrawn between two pages neither repeats nor skips another."""
+    terms = query_terms(query.q)
+    shape = search_shape(query, terms, origin, period, session.bind.dialect.name)
+    kinds = (*KEY_KINDS[sort_of(shape)], "text")
+    scope = search_scope(query)
+    after = decode_keyset(query.cursor, scope, kinds)
+    if shape.by_availability:
+        return _free_soonest(session, query, origin, period, scope, after)
+    params = search_parameters(shape, query, terms, origin, period) | keyset_parameters(after)
+    rows = _page_rows(session, shape, params, query.limit + 1)
+    more, rows = len(rows) > query.limit, rows[: query.limit]
     items = []
     for row in rows:
         values = row._asdict()
         latitude, longitude = values.pop("latitude"), values.pop("longitude")
+        for n in range(len(kinds) - 1):
+            values.pop(f"key{n}")
         distance = _distance(query, origin, latitude, longitude)
         if distance is False:
             continue
         items.append(view_from(values, distance_km=distance))
     if origin is not None and not shape.by_price:  # the SQL order is flat-earth: exact here
         items.sort(key=lambda item: (item["distance_km"], item["id"]))
-    return items, next_cursor
+    if not more:
+        return items, None
+    last = rows[-1]  # the page's last row in the SQL's order, shown or beyond the radius
+    key = [getattr(last, f"key{n}") for n in range(len(kinds) - 1)]
+    return items, encode_keyset(scope, [*key, last.id])
+
+
+def _free_soonest(
+    session: Session,
+    query: ListingQuery,
+    origin: Origin | None,
+    period: tuple[datetime, datetime] | None,
+    scope: str,
+    after: list | None,
+) -> tuple[list[dict], str | None]:
+    """A page of `search` with `sort=available`: free soonest first (domain.earliest_free,
+    from today 00:00 in Paris, for the period's length or a day), then by id. That moment
+    depends on each listing's blackouts and bookings, so every match is weighed here, not
+    in SQL: the cost grows with the matches (the filters narrow them)."""
+    since = as_instant(clock.paris_today())
+    length = period[1] - period[0] if period else timedelta(days=1)
+    last = since + AVAILABILITY_HORIZON  # the key of a listing with no slot: after all others
+    _, statement, params = _prepared(session, query, origin, period)
+    rows = session.execute(statement, params | {"page_limit": EVERY_ROW}).all()
+    located = [(r, _distance(query, origin, r.latitude, r.longitude)) for r in rows]
+    located = [(r, d) for r, d in located if d is not False]
+    closed, held = busy_since(session, since)
+    ranked = []
+    for row, distance in located:
+        free = earliest_free(
+            since, length, row.quantity, closed.get(row.id, []), held.get(row.id, [])
+        )
+        ranked.append(((free or last, row.id), free, row, distance))
+    ranked.sort(key=lambda entry: entry[0])
+    if after is not None:
+        ranked = [entry for entry in ranked if entry[0] > tuple(after)]
+    page = ranked[: query.limit]
+    items = []
+    for _, free, row, distance in page:
+        values = {name: getattr(row, name) for name in VIEW_FIELDS}
+        items.append(view_from(values, distance_km=distance, earliest_available=free))
+    if len(ranked) <= query.limit:
+        return items, None
+    return items, encode_keyset(scope, list(page[-1][0]))
+
+
+def busy_since(
+    session: Session, since: datetime
+) -> tuple[
+    dict[str, list[tuple[datetime, datetime]]], dict[str, list[tuple[datetime, datetime, int]]]
+]:
+    """The blackouts (start, end) and holding bookings (start, end, units) of each listing
+    not over at `since`."""
+    closed: dict[str, list] = {}
+    for b in session.execute(
+        select(BlackoutRow.listing_id, BlackoutRow.start, BlackoutRow.end).where(
+            BlackoutRow.end > since
+        )
+    ):
+        closed.setdefault(b.listing_id, []).append((b.start, b.end))
+    held: dict[str, list] = {}
+    for p in session.execute(
+        select(
+            BookedPeriod.listing_id, BookedPeriod.start, BookedPeriod.end, BookedPeriod.quantity
+        ).where(BookedPeriod.holding.is_(True), BookedPeriod.end > since)
+    ):
+        held.setdefault(p.listing_id, []).append((p.start, p.end, p.quantity))
+    return closed, held
+
+
+def _page_rows(session: Session, shape: SearchShape, params: dict, wanted: int) -> list:
+    """The first `wanted` rows of a search in its keyset order. The nearest-neighbour walk
+    orders by distance alone: listings of one commune share its point, hence a distance, and
+    come in any order; so it reads on until past the distance of the last row wanted (all of
+    its ties read), then orders by (distance, id) here."""
+    statement = search_statement(shape)
+    if not shape.nearest_first:
+        return session.execute(statement, params | {"page_limit": wanted}).all()
+    read = wanted
+    while True:
+        rows = session.execute(statement, params | {"page_limit": read}).all()
+        if len(rows) < read or rows[-1].key0 > rows[wanted - 1].key0:
+            return sorted(rows, key=lambda row: (row.key0, row.id))[:wanted]
+        read *= 2
+
+
+def search_scope(query: ListingQuery) -> str:
+    """What a cursor belongs to: the search's filters and sort (not its page size)."""
+    asked = query.model_dump(mode="json", exclude={"cursor", "limit", "count"})
+    return json.dumps(asked, sort_keys=True, separators=(",", ":"))
 
 
 def _prepared(
@@ -356,10 +518,11 @@ def _prepared(
     origin: Origin | None,
     period: tuple[datetime, datetime] | None,
 ) -> tuple[SearchShape, Select, dict]:
-    """The shape, statement and values of a search (its terms folded once: the shape counts
-    them, the parameters hold them)."""
+    """The first page's shape, statement and values of a search (its terms folded once:
+    the shape counts them, the parameters hold them)."""
     terms = query_terms(query.q)
     shape = search_shape(query, terms, origin, period, session.bind.dialect.name)
+    shape = shape._replace(after=False)
     return shape, search_statement(shape), search_parameters(shape, query, terms, origin, period)
 
 
@@ -386,7 +549,7 @@ def count_matches(
     and with an operator. The search's own statement, its rows read up to the bound and the
     radius applied to each as the pages apply it."""
     _, statement, params = _prepared(session, query, origin, period)
-    rows = session.execute(statement, params | {"page_offset": 0, "page_limit": bound + 1}).all()
+    rows = session.execute(statement, params | {"page_limit": bound + 1}).all()
     if len(rows) > bound:
         return bound, False, None
     inside = [r for r in rows if _distance(query, origin, r.latitude, r.longitude) is not False]

@@ -7,11 +7,14 @@ photographed under test-output/screenshots/."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 import requests
 
+from contracts.clock import PARIS
+from gateway.pages.french import long_date
 from services.billing.validation import embedded_cii, factur_x_problems, problems
 from services.consultants.domain import is_working_day
 from tests.browser import axe_violations, chromium, describe, screenshot, sign_in
@@ -534,6 +537,7 @@ def test_the_catalogue_counts_pages_and_sorts_its_results(stack, browser):
         },
     )
     assert answer.status_code == 201, answer.text
+    own_id = answer.json()["id"]
 
     agent = sign_in(browser, stack.url, f"agent.{SAINT_ETIENNE}@mutualis-demo.fr", bypass_csp=True)
     agent.goto("/catalogue")
@@ -576,6 +580,30 @@ def test_the_catalogue_counts_pages_and_sorts_its_results(stack, browser):
     assert prices[0] == 900  # Saint-Étienne's own first, whatever its price
     assert prices[1:] == sorted(prices[1:]) and prices[1] == 100
     screenshot(agent, "catalogue-tri-prix")
+
+    # free soonest first: Saint-Étienne's, closed until three days from now, comes last
+    today = datetime.combine(paris_today(), time(0), tzinfo=PARIS)
+    closed = stack.as_role("manager", SAINT_ETIENNE).post(
+        f"{stack.url}/api/v1/listings/{own_id}/blackouts",
+        json={
+            "start": (today - timedelta(days=1)).isoformat(),
+            "end": (today + timedelta(days=3)).isoformat(),
+        },
+    )
+    assert closed.status_code in (200, 201), closed.text
+    agent.get_by_label("Trier par").select_option("disponibilite")
+    agent.get_by_role("button", name="Rechercher").click()
+    assert "les plus tôt disponibles d'abord" in results.inner_text()
+    assert results.locator("li.result .free-from").all_inner_texts() == (
+        ["Libre dès aujourd'hui"] * 20
+    )
+    assert axe_violations(agent) == []
+    screenshot(agent, "catalogue-tri-disponibilite")
+    agent.get_by_role("link", name="Résultats suivants").click()
+    last = results.locator("li.result").last
+    assert last.locator("h3").inner_text().endswith("de Saint-Étienne")
+    three_days = long_date((today + timedelta(days=3)).date())
+    assert last.locator(".free-from").inner_text() == f"Libre dès le {three_days}"
 
 
 def test_experts_below_the_relevance_floor_are_left_out_and_said_so(stack, browser):

@@ -23,6 +23,7 @@ from services.listings.domain import (
     PARIS,
     Origin,
     amended,
+    earliest_free,
     ensure_manager_of,
     free_periods,
     merge_periods,
@@ -169,6 +170,66 @@ def test_an_empty_window_is_refused_on_available_to(available_from, available_to
     with pytest.raises(InvalidInput) as raised:
         window(available_from, available_to)
     assert [e["field"] for e in raised.value.errors] == ["available_to"]
+
+
+# -- earliest availability (sort=available) ----------------------------------------------
+
+MIDNIGHT = datetime(2026, 12, 7, tzinfo=PARIS)
+DAY = timedelta(days=1)
+
+
+def test_a_listing_nothing_holds_is_free_from_today():
+    assert earliest_free(MIDNIGHT, DAY, 1, [], []) == MIDNIGHT
+
+
+def test_a_blackout_over_today_makes_it_free_at_its_end():
+    closed = [(MIDNIGHT - DAY, MIDNIGHT + timedelta(hours=30))]
+    assert earliest_free(MIDNIGHT, DAY, 1, closed, []) == MIDNIGHT + timedelta(hours=30)
+
+
+def test_a_gap_shorter_than_the_slot_is_skipped():
+    held = [(MIDNIGHT, MIDNIGHT + DAY, 1), (MIDNIGHT + 2 * DAY, MIDNIGHT + 5 * DAY, 1)]
+    assert earliest_free(MIDNIGHT, DAY, 1, [], held) == MIDNIGHT + DAY
+    assert earliest_free(MIDNIGHT, 2 * DAY, 1, [], held) == MIDNIGHT + 5 * DAY
+
+
+def test_a_unit_left_free_is_free_and_overlapping_bookings_add_up():
+    one = [(MIDNIGHT, MIDNIGHT + DAY, 1)]
+    assert earliest_free(MIDNIGHT, DAY, 2, [], one) == MIDNIGHT
+    # two bookings of one unit each, on different hours of the slot: cautious, as search
+    two = [(MIDNIGHT, MIDNIGHT + timedelta(hours=2), 1), (MIDNIGHT + DAY / 2, MIDNIGHT + DAY, 1)]
+    assert earliest_free(MIDNIGHT, DAY, 2, [], two) == MIDNIGHT + timedelta(hours=2)
+
+
+def test_past_periods_and_a_slot_beyond_the_horizon():
+    past = [(MIDNIGHT - 3 * DAY, MIDNIGHT - DAY)]
+    assert earliest_free(MIDNIGHT, DAY, 1, past, []) == MIDNIGHT
+    year = [(MIDNIGHT, MIDNIGHT + 400 * DAY)]
+    assert earliest_free(MIDNIGHT, DAY, 1, year, []) is None
+
+
+@given(
+    busy=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 12), st.integers(1, 2)), max_size=6),
+    slots=st.integers(1, 8),
+    quantity=st.integers(1, 2),
+)
+def test_the_earliest_free_slot_is_free_and_none_earlier_is(busy, slots, quantity):
+    """Against trying every quarter-hour from midnight: the start found is free, and no
+    earlier quarter-hour is (every start and end lies on one)."""
+    quarter = timedelta(minutes=15)
+    held = [(MIDNIGHT + a * quarter, MIDNIGHT + (a + n) * quarter, q) for a, n, q in busy]
+    length = slots * quarter
+
+    def free(start):
+        end = start + length
+        return sum(q for s, e, q in held if s < end and e > start) < quantity
+
+    found = earliest_free(MIDNIGHT, length, quantity, [], held)
+    assert found is not None and free(found)
+    n = 0
+    while MIDNIGHT + n * quarter < found:
+        assert not free(MIDNIGHT + n * quarter)
+        n += 1
 
 
 # -- cursors ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from gateway.pages.french import (
     counted,
     date_time,
     explain_refusal,
+    free_from,
     km,
     long_date,
     money,
@@ -273,3 +274,11 @@ def test_a_profile_that_holds_invoices_is_explained_in_french():
         "Profil de facturation de Roche-la-Molière : le code service exigé (Chorus Pro) manque.",
         "Profil de facturation : a SIRET has 14 digits.",
     ]
+
+
+def test_when_a_listing_is_free_soonest_reads_in_french():
+    today = date(2026, 12, 7)
+    assert free_from("2026-12-06T23:00:00+00:00", today) == "aujourd'hui"
+    assert free_from("2026-12-09T23:00:00+00:00", today) == "le jeudi 10 décembre 2026"
+    # a booking given back at 18:00 Paris time
+    assert free_from("2026-12-10T17:00:00+00:00", today) == ("le jeudi 10 décembre 2026 à 18 h")
