@@ -190,6 +190,7 @@ LISTING = LISTING_DRAFT | {
     "updated_at": "2026-11-20T16:41:37.503000Z",
     "blackouts": [BODY_EXAMPLES[BlackoutDraft] | {"id": "7f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"}],
     "distance_km": 6.8,
+    "earliest_available": None,  # given with sort=available
 }
 BOOKING = {
     "id": BOOKING_ID,
