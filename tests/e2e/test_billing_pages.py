@@ -146,7 +146,7 @@ def test_a_month_is_netted_by_consent_and_a_damage_credited_on_the_pages(stack, 
     accessible(saint_etienne, "compensation-a-accepter-saint-etienne")
     saint_etienne.get_by_role("button", name="Accepter la compensation").click()
     saint_etienne.wait_for_url("**compensation-acceptee**")
-    assert "Effective" in saint_etienne.locator("h1").inner_text()
+    assert "Acceptée par tous, en vigueur" in saint_etienne.locator("h1").inner_text()
 
     # -- the printable result: one transfer, Le Chambon to Saint-Étienne --------------------
     chambon.goto(f"{second}/imprimer")
