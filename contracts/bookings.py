@@ -125,6 +125,14 @@ class Condition(Input):
 class Damage(Input):
     description: str = Field(min_length=2, max_length=500)
     amount_cents: int = Field(gt=0, le=100_000_000)
+    contest: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=1000,
+        description="the borrower's reserve written into the return report: why its manager, "
+        "present at the return, contests this damage. Billing opens a dispute on the damage's "
+        "line when it invoices it (shown apart in aging, kept out of nettings until resolved).",
+    )
 
 
 class ReturnReport(Condition):

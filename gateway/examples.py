@@ -87,7 +87,14 @@ BODY_EXAMPLES: dict[type, dict[str, Any]] = {
     Condition: {"condition": "Lame neuve, plein fait"},
     ReturnReport: {
         "condition": "Rétroviseur droit cassé",
-        "damages": [{"description": "Rétroviseur droit", "amount_cents": 18000}],
+        "damages": [
+            {"description": "Rétroviseur droit", "amount_cents": 18000},
+            {
+                "description": "Rayure sur la lame",
+                "amount_cents": 6000,
+                "contest": "Rayure déjà notée au départ, selon le responsable de l'emprunteur",
+            },
+        ],
     },
     Reason: {"reason": "Épisode neigeux terminé"},
     RequiredReason: {"reason": "Le matériel est déjà engagé ce jour-là"},

@@ -43,7 +43,10 @@ def damages_from(form) -> list[dict]:
     damages = []
     descriptions = form.getlist("dommage_description")
     amounts = form.getlist("dommage_montant")
-    for i, (text, amount) in enumerate(zip(descriptions, amounts, strict=False)):
+    reserves = form.getlist("dommage_reserve")
+    reserves += [""] * (len(descriptions) - len(reserves))
+    lines = zip(descriptions, amounts, reserves, strict=False)
+    for i, (text, amount, reserve) in enumerate(lines):
         if i >= MAX_DAMAGE_LINES:
             break
         text = text.strip()
@@ -52,7 +55,10 @@ def damages_from(form) -> list[dict]:
         cents = cents_from_euros(amount, "damages")
         if not text:
             raise FormError("damages", "Décrivez chaque dommage chiffré.")
-        damages.append({"description": text, "amount_cents": cents})
+        damage = {"description": text, "amount_cents": cents}
+        if reserve.strip():  # the borrower's manager contests it, there at the return
+            damage["contest"] = reserve.strip()
+        damages.append(damage)
     return damages
 
 

@@ -381,7 +381,7 @@ class FinancePages:
             status,
         )
 
-    def _asked(self, web: Web) -> tuple[dict, list[str]]:
+    def _netting_asked(self, web: Web) -> tuple[dict, list[str]]:
         """The netting a form asks for: its period and the communes ticked."""
         chosen = [c for c in web.form.getlist("communes") if c in DEMO_COMMUNES]
         body: dict = {"period": (web.form.get("periode") or "").strip()}
@@ -396,7 +396,7 @@ class FinancePages:
 
     @page("POST", "/finances/compensation/apercu", roles=FINANCE)
     def netting_preview(self, request, web: Web):
-        body, chosen = self._asked(web)
+        body, chosen = self._netting_asked(web)
         try:
             preview = self.billing.preview_settlement(as_rpc(web.caller), body)
         except ServiceError as exc:
@@ -408,7 +408,7 @@ class FinancePages:
 
     @page("POST", "/finances/compensation", roles=FINANCE)
     def netting_submit(self, request, web: Web):
-        body, chosen = self._asked(web)
+        body, chosen = self._netting_asked(web)
         try:
             proposed = self.billing.settle(as_rpc(web.caller), body)
         except ServiceError as exc:

@@ -23,13 +23,18 @@
       if (rows.length >= 20) return;
       var copy = rows[rows.length - 1].cloneNode(true);
       var n = rows.length;
+      var ids = ["dommage-", "dommage-montant-", "dommage-reserve-"];
+      var labels = [
+        ["Description du dommage ", ""],
+        ["Montant ", " (€)"],
+        ["Réserve de l'emprunteur sur le dommage ", ""],
+      ];
       copy.querySelectorAll("input").forEach(function (input, i) {
-        var id = (i === 0 ? "dommage-" : "dommage-montant-") + n;
+        var id = ids[i] + n;
         input.id = id;
         input.value = "";
         input.previousElementSibling.setAttribute("for", id);
-        input.previousElementSibling.textContent =
-          (i === 0 ? "Description du dommage " : "Montant ") + (n + 1) + (i === 0 ? "" : " (€)");
+        input.previousElementSibling.textContent = labels[i][0] + (n + 1) + labels[i][1];
       });
       lines.appendChild(copy);
       copy.querySelector("input").focus();

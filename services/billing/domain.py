@@ -228,6 +228,7 @@ class ChargeDraft:
     order_reference: str | None
     service_start: date | None = None  # the service charged, Paris days, both included
     service_end: date | None = None
+    contest: str | None = None  # the customer's reserve at the source: disputed once invoiced
 
     @property
     def period(self) -> str:
@@ -325,9 +326,8 @@ def charges_for_return(snapshot: BookingSnapshot, occurred_at: datetime) -> list
         )
     for n, damage in enumerate(snapshot.damages, start=1):
         description = f"Dommage constaté au retour de « {title} » : {damage.description}"
-        drafts.append(
-            charge(ChargeKind.DAMAGE, f"damage:{n}", description, damage.amount_cents, 1, PIECE)
-        )
+        found = charge(ChargeKind.DAMAGE, f"damage:{n}", description, damage.amount_cents, 1, PIECE)
+        drafts.append(dataclasses.replace(found, contest=damage.contest))
     late = snapshot.days_late
     if late > 0 and quote.late_fee_per_day_cents > 0:
         days = plural(late, "jour")
@@ -556,6 +556,7 @@ class UninvoicedCharge(Protocol):
     kind: str
     amount_cents: int
     order_reference: str | None
+    contest: str | None  # the customer's reserve at the source: a dispute on its line
 
 
 @dataclass

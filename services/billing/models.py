@@ -56,6 +56,9 @@ class ChargeRow(Base):
     # the service charged, in Paris days (both included): a loan's hand-over to its return
     service_start: Mapped[date | None] = mapped_column(Date)
     service_end: Mapped[date | None] = mapped_column(Date)
+    # the customer's reserve stated at the source (a damage contested at the return): the
+    # invoice that lists it opens a dispute on its line
+    contest: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_charges_period_supplier", "period", "supplier_commune"),)
 

@@ -126,11 +126,39 @@ def issue_invoices(
     repository.add_invoices(session, sequence, run.invoices, run.lines)
     if run.invoices:
         tx.emit_all(InvoiceIssued, [views.snapshot_of(i) for i in run.invoices])
+        open_disputes_stated_at_source(tx, run, {c.id: c for c in charges})
         issued_cents = sum(i.total_cents for i in run.invoices)
         tx.after_commit(lambda: INVOICED_CENTS.inc(issued_cents))
         tx.after_commit(lambda: INVOICES_ISSUED.inc(len(run.invoices)))
     summaries = [views.summary_of(i, len(run.lines[i.id])) for i in run.invoices]
     return summaries, run.skipped
+
+
+def open_disputes_stated_at_source(
+    tx: UnitOfWork, run: domain.InvoiceRun, charges: dict[str, domain.UninvoicedCharge]
+) -> None:
+    """A charge the customer contested at its source (a damage at the return) is disputed
+    on the line that invoices it, for all of it, as soon as it is issued: shown apart in
+    aging and kept out of nettings until the supplier answers."""
+    for invoice in run.invoices:
+        for n, charge_id in enumerate(run.lines[invoice.id], start=1):
+            charge = charges[charge_id]
+            if not charge.contest:
+                continue
+            dispute = repository.add_dispute(
+                tx.session,
+                {
+                    "id": domain.new_id(),
+                    "invoice_id": invoice.id,
+                    "line": n,
+                    "amount_cents": charge.amount_cents,
+                    "reason": charge.contest,
+                    "status": "open",
+                    "opened_at": invoice.issued_at,
+                    "opened_by": None,  # stated in the return report, not on the invoice
+                },
+            )
+            tx.emit(InvoiceDisputed, views.dispute_snapshot(dispute, invoice))
 
 
 def previewed_invoices(

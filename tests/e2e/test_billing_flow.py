@@ -86,9 +86,12 @@ def approve_timesheet(stack: Stack, lender: str, borrower: str, days: str, rate:
     return event
 
 
-def return_snowplough(stack: Stack) -> str:
+MIRROR = {"description": "Rétroviseur gauche", "amount_cents": 15000}
+
+
+def return_snowplough(stack: Stack, damage: dict = MIRROR) -> str:
     """Through the gateway, as the bookings flow: book, approve, check out, return with a
-    150.00 EUR damage."""
+    150.00 EUR damage (by default)."""
     lender = stack.as_role("manager", CHAMBON)
     borrower = stack.as_role("agent", SAINT_ETIENNE)
     listing = lender.post(f"{stack.url}/api/v1/listings", json=SNOWPLOUGH)
@@ -113,7 +116,7 @@ def return_snowplough(stack: Stack) -> str:
         f"{path}/return",
         json={
             "condition": "Rétroviseur gauche cassé",
-            "damages": [{"description": "Rétroviseur gauche", "amount_cents": 15000}],
+            "damages": [damage],
         },
     )
     assert back.json()["status"] == "returned", back.text
@@ -682,3 +685,37 @@ def test_the_story_of_a_month_between_three_communes(billing_stack):
     assert used.status_code == 200 and used.json()["balance_cents"] == 4000
     # of the whole month, Saint-Étienne owes Le Chambon 40.00 more than before, no more
     assert account() == before - 4000
+
+
+def test_a_damage_contested_at_the_return_is_disputed_on_its_invoice(billing_stack):
+    """Saint-Étienne's manager, there at the return, contests the mirror: the return report
+    says so, and the invoice that charges it opens a dispute on its line from its issue."""
+    stack = billing_stack
+    api = f"{stack.url}/api/v1"
+    reserve = "Rétroviseur déjà fêlé au départ, selon notre responsable"
+    booking_id = return_snowplough(stack, MIRROR | {"contest": reserve})
+    borrower = stack.as_role("manager", SAINT_ETIENNE)
+    (damage,) = borrower.get(f"{api}/bookings/{booking_id}").json()["damages"]
+    assert damage["contest"] == reserve
+    operator = stack.login("operator@mutualis-demo.fr")
+
+    def disputed():
+        run = operator.post(f"{api}/billing/runs", json={"period": this_period()}).json()
+        return [
+            i
+            for i in run["invoices"]
+            if (i["supplier_commune"], i["customer_commune"]) == (CHAMBON, SAINT_ETIENNE)
+        ]
+
+    (invoice,) = wait_until(disputed, timeout=30)
+    finance = stack.as_role("finance", SAINT_ETIENNE)
+    issued = finance.get(f"{api}/invoices/{invoice['id']}").json()
+    (line,) = [x for x in issued["lines"] if x["kind"] == "damage"]
+    (dispute,) = issued["disputes"]
+    assert (dispute["line"], dispute["amount_cents"], dispute["reason"], dispute["status"]) == (
+        line["line"],
+        15000,
+        reserve,
+        "open",
+    )
+    assert issued["disputed_cents"] == 15000

@@ -118,7 +118,10 @@ def test_book_approve_check_out_return_with_a_damage(stack, snowplough, returned
     assert payload["booking_id"] == booking["id"]
     assert payload["lender_commune"] == "42044" and payload["borrower_commune"] == "42218"
     assert payload["quote"]["amount_cents"] == 84000
-    assert payload["damages"] == [{"description": "Rétroviseur gauche", "amount_cents": 15000}]
+    # no reserve of the borrower's at the return: nothing contested
+    assert payload["damages"] == [
+        {"description": "Rétroviseur gauche", "amount_cents": 15000, "contest": None}
+    ]
 
 
 def test_the_returned_event_leaves_once_even_if_bookings_dies_after_commit(

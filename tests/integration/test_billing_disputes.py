@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from contracts.billing import ChargeKind
+from contracts.bookings import BookingReturned, Damage
 from contracts.clock import paris_today
 from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from infra.messaging_tables import outbox
@@ -25,6 +26,7 @@ from tests.integration.billing_support import (
     caller,
     declare_profiles,
 )
+from tests.integration.test_billing_charges import returned
 
 CHAMBON, ETIENNE, FIRMINY = "42044", "42218", "42095"
 OPERATOR = caller(ETIENNE, "operator")
@@ -192,3 +194,64 @@ def test_both_sides_see_what_to_watch_open_disputes_nettings_and_transfers(db):
     assert [d["line"] for d in customer_side["disputes_raised"]] == [damage]
     assert supplier_side["disputes_raised"] == customer_side["disputes_to_answer"] == []
     assert service.money_to_watch(caller(FIRMINY, "finance"))["disputes_raised"] == []
+
+
+def test_a_damage_contested_at_the_return_is_disputed_as_soon_as_it_is_invoiced(db):
+    """The borrower's manager contested the mirror at the return: booking.returned carries
+    the reserve, and the invoice opens a dispute on the damage's line from its issue."""
+    service = billing_service(db)
+    returned = returned_with_damages(
+        Damage(description="Rétroviseur gauche", amount_cents=15000, contest="Déjà fêlé au départ"),
+        Damage(description="Pneu crevé", amount_cents=8000),
+    )
+    service.charge_booking(returned)
+    # the same return announced again (a new event id): its charges, and the reserve, once
+    service.charge_booking(BookingReturned.new(returned.payload, producer="bookings"))
+    (invoice,) = service.run_billing(OPERATOR, {"period": domain.period_of(paris_today())})[
+        "invoices"
+    ]
+    issued = service.get_invoice(CUSTOMER, invoice["id"])
+    (dispute,) = issued["disputes"]
+    (mirror,) = [line for line in issued["lines"] if "Rétroviseur" in line["description"]]
+    assert (dispute["line"], dispute["amount_cents"], dispute["reason"], dispute["status"]) == (
+        mirror["line"],
+        15000,
+        "Déjà fêlé au départ",
+        "open",
+    )
+    assert issued["disputed_cents"] == 15000
+    (row,) = service.aging_report(CUSTOMER, {"direction": "payable"})["rows"]
+    assert (row["disputed_cents"], row["total_cents"]) == (15000, 107000)
+    assert sum(row[f"{b}_cents"] for b in domain.AGING_BUCKETS) == 92000
+    with pytest.raises(Conflict):  # its only invoice is contested: nothing to net
+        service.settle(OPERATOR, {"period": invoice["period"]})
+    (event,) = events(db, "invoice.disputed")
+    assert (event["invoice_id"], event["line"], event["amount_cents"]) == (
+        invoice["id"],
+        mirror["line"],
+        15000,
+    )
+    # the supplier answers it as any dispute: credited, the netting may go ahead
+    resolved = service.resolve_dispute(
+        SUPPLIER, invoice["id"], dispute["id"], {"outcome": "credit", "reason": "Accordé"}
+    )
+    assert (resolved["disputed_cents"], resolved["balance_cents"]) == (0, 92000)
+
+
+def test_an_uncontested_damage_opens_no_dispute(db):
+    service = billing_service(db)
+    service.charge_booking(
+        returned_with_damages(Damage(description="Pneu crevé", amount_cents=8000))
+    )
+    (invoice,) = service.run_billing(OPERATOR, {"period": domain.period_of(paris_today())})[
+        "invoices"
+    ]
+    issued = service.get_invoice(CUSTOMER, invoice["id"])
+    assert (issued["disputes"], issued["disputed_cents"]) == ([], 0)
+    assert events(db, "invoice.disputed") == []
+
+
+def returned_with_damages(*damages: Damage) -> BookingReturned:
+    """Le Chambon's snowplough returned by Saint-Étienne with these damages."""
+    snapshot = returned().payload.model_copy(update={"damages": list(damages)})
+    return BookingReturned.new(snapshot, producer="bookings", correlation_id="test")

@@ -50,6 +50,7 @@ def add_charges(
             "recorded_at": now,
             "service_start": draft.service_start,
             "service_end": draft.service_end,
+            "contest": draft.contest,
         }
         for draft in drafts
     ]
@@ -107,6 +108,7 @@ def uninvoiced_charges(session: Session, supplier: str, period: str) -> list[Row
                 ChargeRow.kind,
                 ChargeRow.amount_cents,
                 ChargeRow.order_reference,
+                ChargeRow.contest,
             ).where(
                 ChargeRow.period == period,
                 ChargeRow.supplier_commune == supplier,
