@@ -274,6 +274,8 @@ class BookingSnapshot(Payload):
     days_late: int = 0  # started Paris days after its end when returned (quote's late fee)
     # the user who asked for it (absent from events written before it was announced)
     requested_by: str | None = None
+    # the agreement between the two communes that covers it (BT-12 on its invoice)
+    agreement_reference: str | None = None
 
 
 @register

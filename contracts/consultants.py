@@ -647,6 +647,8 @@ class TimesheetApproval(Payload):
     currency: str = "EUR"
     mission: str = ""
     order_reference: str | None = None
+    # the agreement between the two communes that covers it (BT-12 on its invoice)
+    agreement_reference: str | None = None
 
 
 @register

@@ -52,6 +52,7 @@ def test_the_payload_billing_charges_from_keeps_its_fields():
         "currency",
         "mission",
         "order_reference",
+        "agreement_reference",
     ]
     approval = TimesheetApproval(
         engagement_id="E-1",
