@@ -14,7 +14,7 @@ from pathlib import Path
 from fontTools import subset
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
-from fpdf.enums import XPos, YPos
+from fpdf.enums import PageMode, XPos, YPos
 from fpdf.fonts import SubsetMap, TTFFont
 from fpdf.output import OutputProducer, PDFFont
 from fpdf.util import FloatTolerance
@@ -212,15 +212,45 @@ def quantity(value: Decimal) -> str:
 
 
 class _Document(FPDF):
-    def __init__(self, title: str, text: str):
-        """A document titled `title` that writes `text` (what chooses its font)."""
-        super().__init__(format="A4")
+    def __init__(self, title: str, text: str, xml: bytes | None = None):
+        """A document titled `title` that writes `text` (what chooses its font), a Factur-X
+        PDF carrying `xml` (its CII) when given.
+
+        A Factur-X PDF is PDF/A-3 B when its fonts are embedded (DejaVu installed): fpdf2
+        then refuses what PDF/A forbids, adds the sRGB output intent with its ICC profile
+        and writes no Info dictionary (the XMP says it all). Without DejaVu, Helvetica is
+        not embedded and the PDF, carrying the same parts, is not PDF/A."""
+        whole = not COVERED.issuperset(map(ord, text))
+        embedded = _parsed_fonts(whole) is not None
+        super().__init__(format="A4", enforce_compliance="PDFA_3B" if xml and embedded else None)
         self.title_text = title
         self.set_auto_page_break(auto=True, margin=20)
         self.set_margins(18, 18, 18)
-        self.unicode = self._use_unicode_font(whole=not COVERED.issuperset(map(ord, text)))
+        self.unicode = self._use_unicode_font(whole)
         self.set_title(title)
         self.set_creator("Mutualis")
+        if xml is not None:
+            self._carry(xml)
+
+    def _carry(self, xml: bytes) -> None:
+        """The Factur-X parts, written with the rest in fpdf2's single write (the factur-x
+        package reads the written PDF again and rewrites it: more CPU than writing it):
+        the CII embedded as factur-x.xml, an associated file of the document (/AF) related
+        as /Data (the package's choice for EN 16931), its XMP, the attachments shown on
+        opening, the language."""
+        self.embed_file(
+            bytes=cii.checked(xml),
+            basename=cii.FILENAME,
+            mime_type="text/xml",
+            associated_file_relationship="Data",
+            desc="Factur-X XML file",
+            modification_date=self.creation_date,
+            compress=True,
+            checksum=True,
+        )
+        self.set_xmp_metadata(cii.xmp(self.title_text, self.creation_date))
+        self.page_mode = PageMode.USE_ATTACHMENTS
+        self.set_lang("fr-FR")
 
     def _use_unicode_font(self, whole: bool) -> bool:
         parsed = _parsed_fonts(whole)
@@ -411,19 +441,21 @@ def _mentions(pdf: _Document, breakdown: list[VatBreakdown]) -> None:
 
 def invoice_pdf(invoice: InvoiceView) -> bytes:
     """The invoice as a Factur-X EN 16931 PDF: the printed invoice with its CII embedded."""
-    printed = printed_invoice(invoice)
-    return cii.factur_x(printed, cii.invoice_xml(invoice), f"Facture {invoice.number}")
+    return _invoice(invoice, cii.invoice_xml(invoice))
 
 
 def credit_note_pdf(note: CreditNoteView) -> bytes:
     """The credit note as a Factur-X EN 16931 PDF."""
-    printed = printed_credit_note(note)
-    return cii.factur_x(printed, cii.credit_note_xml(note), f"Avoir {note.number}")
+    return _credit_note(note, cii.credit_note_xml(note))
 
 
 def printed_invoice(invoice: InvoiceView) -> bytes:
     """The invoice as a reader sees it (a PDF without its XML)."""
-    pdf = _Document(f"Facture {invoice.number}", invoice.model_dump_json())
+    return _invoice(invoice, None)
+
+
+def _invoice(invoice: InvoiceView, xml: bytes | None) -> bytes:
+    pdf = _Document(f"Facture {invoice.number}", invoice.model_dump_json(), xml)
     facts = [
         ("Numéro", invoice.number),
         ("Date d'émission", f"{invoice.issue_date:%d/%m/%Y}"),
@@ -479,8 +511,8 @@ def printed_invoice(invoice: InvoiceView) -> bytes:
     return bytes(pdf.output())
 
 
-def printed_credit_note(note: CreditNoteView) -> bytes:
-    pdf = _Document(f"Avoir {note.number}", note.model_dump_json())
+def _credit_note(note: CreditNoteView, xml: bytes | None) -> bytes:
+    pdf = _Document(f"Avoir {note.number}", note.model_dump_json(), xml)
     _header(
         pdf,
         "AVOIR",
