@@ -1,7 +1,7 @@
-"""`python -m bench.documents`: CPU time to print an invoice as a PDF (target ≤ 15 ms per
-document), measured in-process over documents that differ from one another, next to the
-floor of the same layout in a core font (no font to embed), and the whole Factur-X PDF
-(the printed one made PDF/A-3 with its CII). Writes
+"""`python -m bench.documents`: CPU time to print an invoice as a PDF and as the Factur-X PDF
+the API serves (PDF/A-3 carrying its CII, written in the same single write), target ≤ 15 ms
+per document for both, measured in-process over documents that differ from one another,
+next to the floor of the same layout in a core font (no font to embed). Writes
 test-output/bench/documents.json."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def run() -> dict:
         "cpu_ms_per_pdf_core_font": round(floor, 2),
         "cpu_ms_per_factur_x_pdf": round(factur_x, 2),
         "target_ms": TARGET_MS,
-        "met": measured <= TARGET_MS,
+        "met": max(measured, factur_x) <= TARGET_MS,
     }
     OUTPUT.mkdir(parents=True, exist_ok=True)
     (OUTPUT / "documents.json").write_text(json.dumps(report, indent=2) + "\n")
