@@ -76,7 +76,7 @@ def test_the_xmp_declares_pdf_a_3b_and_the_factur_x_properties(documents):
 
 def test_the_cii_is_an_associated_file_and_the_pdf_a_parts_are_there(documents):
     for document, xml, _ in documents:
-        assert document.startswith(b"%PDF-1.7\n")
+        assert document.startswith(b"%PDF-1.7\n") and document.count(b"%PDF-") == 1
         reader = PdfReader(io.BytesIO(document))
         catalog = reader.trailer["/Root"]
         (associated,) = [spec.get_object() for spec in catalog["/AF"]]
