@@ -230,13 +230,20 @@ class PaymentOrderRequest(Input):
     date: Day = Field(description="not in the future (Europe/Paris), not before the invoice")
 
 
+class ReportFormat(StrEnum):
+    """How a report answers: JSON, or CSV (what `Accept: text/csv` asks for too)."""
+
+    JSON = "json"
+    CSV = "csv"
+
+
 class StatementQuery(Input):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
 
     counterparty: str = Field(pattern=INSEE)
     from_: Day | None = Field(default=None, alias="from")
     to: Day | None = None
-    format: Literal["json", "csv"] = "json"
+    format: ReportFormat = ReportFormat.JSON
 
 
 class AgingQuery(Input):
@@ -244,7 +251,7 @@ class AgingQuery(Input):
     direction: Literal["receivable", "payable"] = Field(
         default="receivable", description="what others owe the caller, or what it owes"
     )
-    format: Literal["json", "csv"] = "json"
+    format: ReportFormat = ReportFormat.JSON
 
 
 class SettlementRequest(Input):

@@ -30,6 +30,7 @@ from contracts.billing import (
     PaymentOrderRequest,
     PaymentRequest,
     PaymentReversal,
+    ReportFormat,
     SettlementDecision,
     SettlementPage,
     SettlementPreview,
@@ -56,8 +57,8 @@ FINANCE = (Role.FINANCE,)
 STATEMENT_TYPES = ("text/csv", "application/xml", "text/xml", "text/plain", OCTETS)
 
 
-def _wants_csv(request, fmt: str) -> bool:
-    return fmt == "csv" or request.accept_mimetypes.best == "text/csv"
+def _wants_csv(request, fmt: ReportFormat) -> bool:
+    return fmt == ReportFormat.CSV or request.accept_mimetypes.best == "text/csv"
 
 
 def _csv(text: str, name: str) -> Response:
@@ -457,7 +458,7 @@ class BillingRoutes:
     )
     def statement_of_account(self, request, caller: Caller, query: StatementQuery):
         as_csv = _wants_csv(request, query.format)
-        params = query_dict(query) | {"format": "csv" if as_csv else "json"}
+        params = query_dict(query) | {"format": ReportFormat.CSV if as_csv else ReportFormat.JSON}
         result = self.billing.statement(as_rpc(caller), params)
         return _csv(result, f"releve-{query.counterparty}") if as_csv else result
 
@@ -474,7 +475,7 @@ class BillingRoutes:
     )
     def aging_report(self, request, caller: Caller, query: AgingQuery):
         as_csv = _wants_csv(request, query.format)
-        params = query_dict(query) | {"format": "csv" if as_csv else "json"}
+        params = query_dict(query) | {"format": ReportFormat.CSV if as_csv else ReportFormat.JSON}
         result = self.billing.aging_report(as_rpc(caller), params)
         return _csv(result, "balance-agee") if as_csv else result
 
