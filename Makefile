@@ -15,7 +15,7 @@ LOCK_COMPILE := $(UV) pip compile pyproject.toml --quiet --generate-hashes --uni
 # axe-core, which the browser tests inject into each page (from the npm registry, served locally)
 AXE := tests/e2e/browser/node_modules/axe-core/axe.min.js
 
-.PHONY: run test unit integration e2e bench drills lint format migrate seed check-broker clean browser-deps diagram lock mutation
+.PHONY: run test unit integration e2e bench bench-scale drills lint format migrate seed check-broker clean browser-deps diagram lock mutation
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,11 +68,15 @@ integration: $(STAMP)
 e2e: $(STAMP) $(AXE)
 	$(BIN)/pytest -q tests/e2e
 
+# every bench (bench.summary's BENCHES), then the table of targets first and their output below
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
-	$(BIN)/python -m bench.billing
-	$(BIN)/python -m bench.documents
-	$(BIN)/python -m bench.ramp
+	$(BIN)/python -m bench.summary --run
+
+# the cost of search, matching, a billing run and a netting as the data grows tenfold twice
+# (10k, 100k, then 1M listings): long and memory-hungry, so not part of CI nor of `make bench`
+bench-scale: $(STAMP)
+	SCALE_STEPS=$${SCALE_STEPS:-10k,100k,1M} $(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.summary
 
 drills: $(STAMP)
 	$(BIN)/python -m bench.drills

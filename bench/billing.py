@@ -103,11 +103,18 @@ def _neighbours(codes: list[str], count: int) -> dict[str, list[str]]:
     }
 
 
-def bench_billing_run(rng: random.Random) -> dict:
-    database = PostgresDatabase(f"mutualis_bench_billing_run_{os.getpid()}")
+def bench_billing_run(
+    rng: random.Random,
+    charges: int = CHARGES,
+    run_communes: int = RUN_COMMUNES,
+    database_name: str = "mutualis_bench_billing_run",
+) -> dict:
+    """A billing run over `charges` charges among `run_communes` communes (bench.scale
+    varies both)."""
+    database = PostgresDatabase(f"{database_name}_{os.getpid()}")
     try:
         db = billing_database(database.url)
-        codes = _communes(RUN_COMMUNES)
+        codes = _communes(run_communes)
         near = _neighbours(codes, NEIGHBOURS)
         today = paris_today()
         period = domain.period_of(today)
@@ -115,7 +122,7 @@ def bench_billing_run(rng: random.Random) -> dict:
         with db.transaction() as tx:
             _profiles(tx.session, codes)
             rows = []
-            for n in range(CHARGES):
+            for n in range(charges):
                 supplier = rng.choice(codes)
                 cents = rng.randint(1_000, 200_000)
                 rows.append(
@@ -138,7 +145,8 @@ def bench_billing_run(rng: random.Random) -> dict:
                         "recorded_at": now,
                     }
                 )
-            tx.session.execute(ChargeRow.__table__.insert(), rows)
+            for first in range(0, len(rows), 50_000):  # bounded statements at 1M charges
+                tx.session.execute(ChargeRow.__table__.insert(), rows[first : first + 50_000])
         service = billing_service(db)
         started = time.perf_counter()
         result = service.run_billing(OPERATOR, {"period": period})
@@ -146,13 +154,13 @@ def bench_billing_run(rng: random.Random) -> dict:
         with db.reading() as session:
             lines = session.scalar(select(func.count()).select_from(InvoiceLineRow))
             invoiced = session.scalar(select(func.sum(InvoiceRow.total_cents)))
-        assert lines == CHARGES and invoiced == sum(r["amount_cents"] for r in rows)
+        assert lines == charges and invoiced == sum(r["amount_cents"] for r in rows)
         return {
-            "charges": CHARGES,
-            "communes": RUN_COMMUNES,
+            "charges": charges,
+            "communes": run_communes,
             "invoices": len(result["invoices"]),
             "seconds": round(elapsed, 3),
-            "charges_per_second": round(CHARGES / elapsed),
+            "charges_per_second": round(charges / elapsed),
             "target_seconds": RUN_TARGET_SECONDS,
             "met": elapsed < RUN_TARGET_SECONDS,
         }
@@ -160,17 +168,24 @@ def bench_billing_run(rng: random.Random) -> dict:
         database.drop()
 
 
-def bench_netting(rng: random.Random) -> dict:
-    database = PostgresDatabase(f"mutualis_bench_netting_{os.getpid()}")
+def bench_netting(
+    rng: random.Random,
+    netting_communes: int = NETTING_COMMUNES,
+    invoices: int = INVOICES,
+    database_name: str = "mutualis_bench_netting",
+) -> dict:
+    """A netting among `netting_communes` communes with `invoices` open invoices (bench.scale
+    varies both)."""
+    database = PostgresDatabase(f"{database_name}_{os.getpid()}")
     try:
         db = billing_database(database.url)
-        codes = [f"{n:05d}" for n in range(10_000, 10_000 + NETTING_COMMUNES)]
+        codes = [f"{n:05d}" for n in range(10_000, 10_000 + netting_communes)]
         period_start = paris_today().replace(day=1) - timedelta(days=1)
         period = domain.period_of(period_start)
         now = datetime.now(UTC)
         party = {"insee_code": "00000", "name": "", "legal_name": "", "siren": "", "siret": ""}
         rows = []
-        for n in range(INVOICES):
+        for n in range(invoices):
             supplier, customer = rng.sample(codes, 2)
             total = rng.randint(1_000, 500_000)
             paid = rng.choice((0, 0, 0, total // 3))
@@ -203,7 +218,8 @@ def bench_netting(rng: random.Random) -> dict:
                 }
             )
         with db.transaction() as tx:
-            tx.session.execute(InvoiceRow.__table__.insert(), rows)
+            for first in range(0, len(rows), 50_000):
+                tx.session.execute(InvoiceRow.__table__.insert(), rows[first : first + 50_000])
         debts = [
             (r["supplier_commune"], r["customer_commune"], r["total_cents"] - r["paid_cents"])
             for r in rows
@@ -237,12 +253,12 @@ def bench_netting(rng: random.Random) -> dict:
             settled = session.scalar(
                 select(func.count()).select_from(InvoiceRow).where(InvoiceRow.status == "settled")
             )
-        assert result["status"] == "effective" and settled == INVOICES
-        assert proposal["invoices_settled"] == INVOICES
+        assert result["status"] == "effective" and settled == invoices
+        assert proposal["invoices_settled"] == invoices
         assert len(proposal["transfers"]) == len(transfers) <= len(proposal["positions"]) - 1
         return {
-            "communes": NETTING_COMMUNES,
-            "open_invoices": INVOICES,
+            "communes": netting_communes,
+            "open_invoices": invoices,
             "positions": len(proposal["positions"]),
             "transfers": len(proposal["transfers"]),
             "audit_rows": trail,

@@ -2,15 +2,19 @@
 confirms. A batch is published at once and its confirms awaited together (one wait per batch,
 not one round trip per event); a nack or a missing confirm leaves the whole batch pending.
 
-Run one or more per service (`mutualis relay listings`). On PostgreSQL each batch is
-claimed with `FOR UPDATE SKIP LOCKED`, so two relays never publish the same row; on SQLite
-`BEGIN IMMEDIATE` serialises them. A relay killed after publishing and before marking
-leaves the rows pending: they are published again, and consumers drop the duplicate.
+Run one or more per service (`mutualis relay listings`). On PostgreSQL a batch is claimed
+under the service's advisory lock (`pg_advisory_xact_lock`, held until the batch is marked):
+two relays never publish the same row, and take turns, so that the events leave in the
+order of the outbox, which is each aggregate's order of commits (a second relay is there to
+take over at once, not to publish faster); on SQLite `BEGIN IMMEDIATE` serialises them.
+A relay killed after publishing and before marking leaves the rows pending: they are
+published again, and consumers drop the duplicate.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import selectors
@@ -20,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from amqp.exceptions import MessageNacked
 from kombu import Connection, Producer
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, select, text, update
 
 from infra.database import make_engine
 from infra.heap import freeze_startup_heap
@@ -40,6 +44,12 @@ class Relay:
         self.amqp_uri = amqp_uri
         self.batch_size = batch_size
         self.exchange = source_exchange(service)
+        # the service's relays take turns under this key (64-bit, stable across processes)
+        self._lock_key = int.from_bytes(
+            hashlib.blake2b(f"outbox:{service}".encode(), digest_size=8).digest(),
+            "big",
+            signed=True,
+        )
         self._returned: list[str] = []
         self._connection: Connection | None = None
         self._producer: Producer | None = None
@@ -109,6 +119,9 @@ class Relay:
         """Publish one batch of pending rows; returns how many were published."""
         producer = self._ensure_producer()
         with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                # batches of two relays side by side would interleave one aggregate's events
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._lock_key})
             query = (
                 select(
                     outbox.c.id,

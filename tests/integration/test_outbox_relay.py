@@ -147,7 +147,9 @@ def test_a_relay_killed_mid_batch_loses_nothing(listings_db, vhost):
     assert len(set(ids)) == 3000
 
 
-def test_two_relays_never_publish_the_same_row_twice(listings_db, vhost):
+def test_two_relays_never_publish_the_same_row_twice_and_keep_the_outbox_order(listings_db, vhost):
+    """Ten batches for two relays: each row goes out once, and in the order committed, so
+    each aggregate's events are read in their order whichever relay sent them."""
     publish_listings(listings_db, 2000)
     relays = [RelayProcess(listings_db, vhost.amqp_uri) for _ in range(2)]
     try:
@@ -158,6 +160,8 @@ def test_two_relays_never_publish_the_same_row_twice(listings_db, vhost):
     ids = [e["event_id"] for e in drain(vhost.amqp_uri, QUEUE)]
     assert len(ids) == 2000
     assert len(set(ids)) == 2000
+    with make_engine(listings_db).connect() as conn:
+        assert ids == list(conn.scalars(select(outbox.c.event_id).order_by(outbox.c.id)))
 
 
 def _queue_exists(amqp_uri: str) -> bool:

@@ -90,20 +90,50 @@ def database_urls(backend: str, workdir: Path, tag: str) -> tuple[dict[str, str]
     return urls, owned
 
 
+def replica_name(name: str, n: int) -> str:
+    """The process name of a component's or relay's `n`-th replica: the first keeps the
+    plain name (`bookings`, `bookings-relay`), the others are `bookings#2`, …"""
+    return name if n == 1 else f"{name}#{n}"
+
+
+def replica_of(process: str) -> str:
+    """What a process is a replica of: `bookings#2` → `bookings`."""
+    return process.partition("#")[0]
+
+
 class Stack:
     """Every service, its relay and the gateway, as separate processes, as `make run` starts
     them, on fresh databases and a vhost of their own. `with Stack(…) as stack:` starts it
-    and stops it, dropping what it made."""
+    and stops it, dropping what it made. With `replicas=2`, two of each process (services,
+    relays, gateways), each replica on ports of its own, competing for the same queues and
+    rows; `gateway_urls` lists every gateway, for a client to spread its requests over."""
 
-    def __init__(self, backend: str, workdir: Path, settings: dict[str, str] | None = None):
+    def __init__(
+        self,
+        backend: str,
+        workdir: Path,
+        settings: dict[str, str] | None = None,
+        replicas: int = 1,
+        tag_prefix: str = "e2e",
+    ):
         self.backend = backend
         self.workdir = workdir
         self.settings = settings or {}  # environment of its processes, beside the defaults
-        self.tag = f"e2e_{backend}_{uuid.uuid4().hex[:6]}"
+        self.replicas = replicas
+        # its databases are mutualis_<tag>_<component>
+        self.tag = f"{tag_prefix}_{backend}_{uuid.uuid4().hex[:6]}"
         self.vhost = Vhost()
         self.urls, self._owned = database_urls(backend, workdir, self.tag)
-        self.ports = {c: free_port() for c in COMPONENTS}
-        self.gateway_metrics_port = free_port()  # the gateway's metrics are off its public port
+        # the first replica's ports under the component's name, every replica's by process
+        self.replica_ports = {
+            replica_name(c, n): free_port() for c in COMPONENTS for n in range(1, replicas + 1)
+        }
+        self.ports = {c: self.replica_ports[c] for c in COMPONENTS}
+        self.gateway_metrics_ports = {
+            replica_name("gateway", n): free_port() for n in range(1, replicas + 1)
+        }
+        # the gateway's metrics are off its public port
+        self.gateway_metrics_port = self.gateway_metrics_ports["gateway"]
         self.processes: dict[str, subprocess.Popen] = {}
         self._sessions: dict[str, tuple[float, requests.Session]] = {}
         self._engines: dict[str, Engine] = {}
@@ -114,6 +144,21 @@ class Stack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.ports['gateway']}"
 
+    @property
+    def gateway_urls(self) -> list[str]:
+        return [
+            f"http://127.0.0.1:{self.replica_ports[replica_name('gateway', n)]}"
+            for n in range(1, self.replicas + 1)
+        ]
+
+    def process_names(self) -> list[str]:
+        """Every process of the stack, replicas included: components first, then relays."""
+        return [
+            replica_name(name, n)
+            for name in (*COMPONENTS, *(f"{r}-relay" for r in RELAYED))
+            for n in range(1, self.replicas + 1)
+        ]
+
     def metrics_port(self, component: str) -> int:
         """Where Prometheus reads a component: its own port, or the gateway's metrics port."""
         return self.gateway_metrics_port if component == "gateway" else self.ports[component]
@@ -121,7 +166,9 @@ class Stack:
     def metrics_url(self, component: str) -> str:
         return f"http://127.0.0.1:{self.metrics_port(component)}/metrics"
 
-    def env(self) -> dict[str, str]:
+    def env(self, process: str | None = None) -> dict[str, str]:
+        """The environment of the stack's processes; a replica's (`process`) has its own
+        ports."""
         env = dict(os.environ)
         env["AMQP_URI"] = self.vhost.amqp_uri
         env["LOG_FORMAT"] = "json"
@@ -140,6 +187,10 @@ class Stack:
         env["BOOKINGS_ALLOCATION_WINDOW_SECONDS"] = "3"
         env["BOOKINGS_ALLOCATION_INTERVAL_SECONDS"] = "0.5"
         env.update(self.settings)
+        if process in self.replica_ports:
+            env[f"{replica_of(process).upper()}_HTTP_PORT"] = str(self.replica_ports[process])
+        if process in self.gateway_metrics_ports:
+            env["GATEWAY_METRICS_PORT"] = str(self.gateway_metrics_ports[process])
         return env
 
     def mutualis(self, *args: str, **options: Any) -> subprocess.CompletedProcess:
@@ -166,31 +217,35 @@ class Stack:
     def start(self) -> Stack:
         self.mutualis("migrate")
         self.mutualis("seed")
-        for component in COMPONENTS:
-            self.start_process(component)
-        for relayed in RELAYED:
-            self.start_process(f"{relayed}-relay")
-        for component in COMPONENTS:
-            self.wait_ready(component)
+        for name in self.process_names():
+            self.start_process(name)
+        for name in self.process_names():
+            if not replica_of(name).endswith("-relay"):
+                # every process starts at once: twice as many take about twice as long
+                self.wait_ready(name, timeout=90 * self.replicas)
         return self
 
     def start_process(self, name: str) -> None:
-        if name.endswith("-relay"):
-            args = ["relay", name.removesuffix("-relay")]
+        """Starts a process by name: a component (`bookings`), a relay (`bookings-relay`) or
+        a replica of either (`bookings#2`, `bookings-relay#2`)."""
+        what = replica_of(name)
+        if what.endswith("-relay"):
+            args = ["relay", what.removesuffix("-relay")]
         else:
-            args = ["serve", name]
+            args = ["serve", what]
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         self.processes[name] = subprocess.Popen(
             [*MUTUALIS, *args],
-            env=self.env(),
+            env=self.env(name),
             cwd=PROJECT_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, component: str, timeout: float = 90) -> None:
+        """Waits for a component's (or replica's: `bookings#2`) readiness probe."""
         deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.ports[component]}/health/ready"
+        url = f"http://127.0.0.1:{self.replica_ports[component]}/health/ready"
         while time.monotonic() < deadline:
             proc = self.processes.get(component)
             if proc is not None and proc.poll() is not None:

@@ -75,12 +75,40 @@ def test_kubernetes_runs_every_component_and_nothing_stale():
     }
     for component in COMPONENTS:
         assert ("Service", component) in kinds
-        assert ("PodDisruptionBudget", component) in kinds
-    assert {name for kind, name in kinds if kind == "HorizontalPodAutoscaler"} == {
-        "gateway",
-        "bookings",
-    }
     assert ("Job", "mutualis-migrate") in kinds and ("Ingress", "gateway") in kinds
+
+
+def test_every_process_keeps_a_replica_through_a_drain_and_every_service_autoscales():
+    """Two replicas of everything (issue 20): a PodDisruptionBudget per Deployment that
+    selects its pods and lets a drain take all but one; an autoscaler per service and
+    gateway, never below the Deployment's two replicas; relays stay at two (one publishes
+    at a time, so that each aggregate's events leave in order: more would add nothing)."""
+    docs = k8s_documents()
+    deployments = {d["metadata"]["name"]: d for _, d in docs if d["kind"] == "Deployment"}
+    budgets = [d for _, d in docs if d["kind"] == "PodDisruptionBudget"]
+    scalers = {
+        d["spec"]["scaleTargetRef"]["name"]: d
+        for _, d in docs
+        if d["kind"] == "HorizontalPodAutoscaler"
+    }
+    for name, deployment in deployments.items():
+        pods = deployment["spec"]["template"]["metadata"]["labels"]
+        assert deployment["spec"]["replicas"] >= 2, name
+        covering = [
+            b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= pods.items()
+        ]
+        assert len(covering) == 1, f"{name}: {len(covering)} disruption budgets"
+        assert covering[0]["spec"]["minAvailable"] == 1, name
+    assert set(scalers) == set(COMPONENTS)
+    for name, scaler in scalers.items():
+        assert scaler["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+        assert scaler["spec"]["minReplicas"] == deployments[name]["spec"]["replicas"] == 2
+        assert scaler["spec"]["maxReplicas"] > scaler["spec"]["minReplicas"]
+        (metric,) = scaler["spec"]["metrics"]
+        assert metric["resource"]["name"] == "cpu"
+        # a CPU target needs a CPU request to be measured against
+        (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
+        assert container["resources"]["requests"]["cpu"]
 
 
 def test_every_kubernetes_deployment_has_probes_and_limits():
