@@ -59,6 +59,10 @@ class ChargeRow(Base):
     # the customer's reserve stated at the source (a damage contested at the return): the
     # invoice that lists it opens a dispute on its line
     contest: Mapped[str | None] = mapped_column(Text)
+    # the agreement between the two communes that covers it (BT-12 of its invoice)
+    agreement_reference: Mapped[str | None] = mapped_column(String(50))
+    # the listing lent (none for an expert's days): its category chooses the imputation
+    listing_id: Mapped[str | None] = mapped_column(String(36))
 
     __table_args__ = (Index("ix_charges_period_supplier", "period", "supplier_commune"),)
 
@@ -118,6 +122,8 @@ class InvoiceRow(Base):
     customer: Mapped[dict] = mapped_column(JSON)
     buyer_reference: Mapped[str | None] = mapped_column(String(100))
     order_reference: Mapped[str | None] = mapped_column(String(50))
+    # the agreement its lines are under (BT-12): at most one per invoice
+    agreement_reference: Mapped[str | None] = mapped_column(String(50))
     vat_category: Mapped[str] = mapped_column(String(2))  # of every line: the supplier's regime
     vat_rate: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
     net_cents: Mapped[int] = mapped_column(BigInteger)
