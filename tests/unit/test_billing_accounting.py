@@ -1,0 +1,152 @@
+"""The accountant's export, pure: documents become titres and mandats on M57 accounts, in
+one CSV that the same documents always write alike."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+
+import pytest
+
+from contracts.accounting import PERSONNEL, UNKNOWN, ImputationInput, Operation, Side
+from contracts.errors import InvalidInput
+from services.billing import accounting
+from services.billing.accounting import Counterparty, Document, Imputed
+
+LENDER = Counterparty("42218", "Saint-Étienne", "21420218600017")
+BORROWER = Counterparty("42044", "Le Chambon-Feugerolles", "21420044600011")
+DEFAULTS = accounting.imputations_of({})
+
+
+def document(**changes) -> Document:
+    fields = dict(
+        credit_note=False,
+        issued=True,
+        number="42218-2026-000001",
+        issue_date=date(2026, 12, 3),
+        invoice_number="42218-2026-000001",
+        whole_invoice=False,
+        counterparty=BORROWER,
+        lines=(("deneigement", 84000), ("deneigement", 15000), (PERSONNEL, 45050)),
+        vat_cents=0,
+        engagement_number="EJ-2026-001",
+        agreement_reference="CONV-2026-014",
+    )
+    return Document(**(fields | changes))
+
+
+def test_an_issued_invoice_is_a_titre_per_account_with_its_references():
+    rows = accounting.rows_of([document()], DEFAULTS)
+    assert [(r.side, r.operation, r.chapter, r.account, r.net_cents) for r in rows] == [
+        (Side.TITRE, Operation.TITRE, "70", "7083", 99000),
+        (Side.TITRE, Operation.TITRE, "70", "70848", 45050),
+    ]
+    assert {(r.engagement_number, r.agreement_reference) for r in rows} == {
+        ("EJ-2026-001", "CONV-2026-014")
+    }
+    assert {r.counterparty_siret for r in rows} == {BORROWER.siret}
+
+
+def test_the_same_invoice_received_is_a_mandat_on_expense_accounts():
+    received = document(issued=False, counterparty=LENDER)
+    rows = accounting.rows_of([received], DEFAULTS)
+    assert [(r.side, r.operation, r.chapter, r.account) for r in rows] == [
+        (Side.MANDAT, Operation.MANDAT, "011", "6135"),
+        (Side.MANDAT, Operation.MANDAT, "012", "6218"),
+    ]
+
+
+def test_vat_is_shared_to_the_cent_over_the_accounts():
+    rows = accounting.rows_of([document(vat_cents=28811)], DEFAULTS)
+    assert sum(r.vat_cents for r in rows) == 28811
+    assert [r.vat_cents for r in rows] == [19801, 9010]  # 0.69 beats 0.30
+    assert all(r.total_cents == r.net_cents + r.vat_cents for r in rows)
+    assert accounting.shares(100, [1, 1, 1]) == [34, 33, 33]
+    assert accounting.shares(5, [0, 0]) == [5, 0]
+
+
+def test_credit_notes_reduce_or_cancel_the_titre_and_come_off_its_total():
+    invoice = document(lines=(("salles", 10000),))
+    partial = document(credit_note=True, number="42218-AV-2026-000001", lines=(("salles", 1000),))
+    whole = document(
+        credit_note=True,
+        number="42218-AV-2026-000002",
+        lines=(("salles", 10000),),
+        whole_invoice=True,
+    )
+    rows = accounting.rows_of([invoice, partial, whole], DEFAULTS)
+    assert [(r.operation, r.chapter, r.account) for r in rows] == [
+        (Operation.TITRE, "75", "752"),
+        (Operation.REDUCTION_TITRE, "75", "752"),
+        (Operation.ANNULATION_TITRE, "75", "752"),
+    ]
+    assert accounting.signed_total(rows, Side.TITRE) == 10000 - 1000 - 10000
+    received = accounting.rows_of([document(credit_note=True, issued=False)], DEFAULTS)
+    assert {r.operation for r in received} == {Operation.REDUCTION_MANDAT}
+
+
+def test_a_configured_imputation_and_budget_replace_the_default():
+    configured = {("deneigement", Side.TITRE): Imputed("70", "70688", "Viabilité hivernale")}
+    rows = accounting.rows_of([document()], accounting.imputations_of(configured))
+    assert [(r.budget, r.account) for r in rows] == [
+        ("Viabilité hivernale", "70688"),
+        ("principal", "70848"),
+    ]
+
+
+def test_lines_take_their_listing_category_experts_are_staff_and_the_rest_is_other():
+    assert accounting.category_of("rental", "salles") == "salles"
+    assert accounting.category_of("damage", "deneigement") == "deneigement"
+    assert accounting.category_of("consulting", None) == PERSONNEL
+    assert accounting.category_of("rental", None) == UNKNOWN
+
+
+def test_the_file_is_the_same_bytes_for_the_same_rows_in_french_notation():
+    rows = accounting.rows_of([document(vat_cents=28811)], DEFAULTS)
+    content = accounting.csv_of(rows)
+    assert content == accounting.csv_of(accounting.rows_of([document(vat_cents=28811)], DEFAULTS))
+    read = list(csv.DictReader(io.StringIO(content.decode()), delimiter=";"))
+    assert read[0]["montant_ht"] == "990,00" and read[0]["date_piece"] == "03/12/2026"
+    assert read[1]["montant_ttc"] == "540,60"
+    assert read[0]["tiers_siret"] == BORROWER.siret and read[0]["sens"] == "titre"
+    assert read[0]["reference_convention"] == "CONV-2026-014"
+    checksum = accounting.checksum_of(content)
+    assert checksum[:12] in accounting.filename_of("42218", "2026-12", checksum)
+
+
+def test_changes_since_name_the_rows_added_and_removed():
+    before = accounting.rows_of([document()], DEFAULTS)
+    note = document(credit_note=True, number="42218-AV-2026-000001", lines=(("salles", 100),))
+    after = accounting.rows_of([document(), note], DEFAULTS)
+    changes = accounting.changes_since(before, after)
+    assert [(c.change, c.row.document_number) for c in changes] == [
+        ("added", "42218-AV-2026-000001")
+    ]
+    assert accounting.changes_since(after, after) == []
+
+
+@pytest.mark.parametrize(
+    ("item", "rule", "field"),
+    [
+        (dict(account="7084"), "not_an_m57_account", "items.0.account"),
+        (dict(account="6135", chapter="70"), "account_not_in_chapter", "items.0.chapter"),
+        (dict(side="mandat"), "account_of_the_other_side", "items.0.account"),
+        (dict(category="chasse"), "unknown_category", "items.0.category"),
+    ],
+)
+def test_an_imputation_outside_the_m57_chart_is_refused_naming_the_rule(item, rule, field):
+    asked = ImputationInput(
+        **(dict(category="deneigement", side="titre", chapter="70", account="7083") | item)
+    )
+    with pytest.raises(InvalidInput) as refused:
+        accounting.ensure_imputations([asked])
+    assert [(e["type"], e["field"]) for e in refused.value.errors] == [(rule, field)]
+
+
+def test_every_default_is_an_account_of_the_chart_on_its_side():
+    items = [
+        ImputationInput(category=c, side=s, chapter=i.chapter, account=i.account)
+        for (c, s), i in DEFAULTS.items()
+    ]
+    assert accounting.imputation_errors(items) == []
