@@ -40,6 +40,16 @@ class Operation(StrEnum):
     ANNULATION_MANDAT = "annulation_mandat"
 
 
+OPERATION_LABELS = {
+    Operation.TITRE: "Titre de recettes",
+    Operation.REDUCTION_TITRE: "Réduction de titre",
+    Operation.ANNULATION_TITRE: "Annulation de titre",
+    Operation.MANDAT: "Mandat",
+    Operation.REDUCTION_MANDAT: "Réduction de mandat",
+    Operation.ANNULATION_MANDAT: "Annulation de mandat",
+}
+
+
 class ImputationInput(Input):
     category: str = Field(description="a listing category, or 'personnel' for experts' days")
     side: Side
