@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from contracts.billing import Period
 from contracts.fields import Input
@@ -91,8 +91,18 @@ class Imputations(BaseModel):
     accounts: list[Account] = Field(description="the accounts an imputation may name")
 
 
+FIRST_PERIOD = "2000-01"  # no commune kept its accounts in M57, nor used Mutualis, before
+
+
 class ExportRequest(Input):
     period: Period
+
+    @field_validator("period")
+    @classmethod
+    def _not_before_mutualis(cls, period: str) -> str:
+        if period < FIRST_PERIOD:
+            raise ValueError(f"a month from {FIRST_PERIOD}")
+        return period
 
 
 class ExportRow(BaseModel):

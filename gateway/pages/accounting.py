@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from werkzeug.wrappers import Response
 
-from contracts.accounting import OPERATION_LABELS, Side
+from contracts.accounting import CATEGORY_LABELS, OPERATION_LABELS, PRINCIPAL, Side
 from contracts.caller import Role
 from contracts.errors import ServiceError
 from gateway.pages import french
@@ -18,6 +18,31 @@ from gateway.rpc import ServiceRpc
 
 READERS = (Role.FINANCE, Role.MANAGER)
 FINANCE = (Role.FINANCE,)
+
+
+SIDES = {"titre": "titres de recettes", "mandat": "mandats"}
+RULES = {
+    "not_an_m57_account": "le compte {account} n'est pas un compte de la nomenclature M57",
+    "account_not_in_chapter": "le compte {account} n'est pas de ce chapitre",
+    "account_of_the_other_side": "le compte {account} n'est pas un compte de {side}",
+}
+
+
+def refused_imputations(exc: ServiceError, items: list[dict]) -> list[str]:
+    """Why the imputations were refused, in French: which category, which side, which rule;
+    what the page cannot name (a rule it does not know) as the service said it."""
+    sentences = []
+    for error in exc.errors:
+        parts = (error.get("field") or "").split(".")
+        rule = RULES.get(error.get("type", ""))
+        if len(parts) < 2 or not parts[1].isdigit() or rule is None:
+            sentences += french.explain_refusal(ServiceError(exc.detail, [error]))
+            continue
+        item = items[int(parts[1])]
+        label = CATEGORY_LABELS.get(item["category"], item["category"])
+        side = SIDES.get(item["side"], item["side"])
+        sentences.append(f"{label}, {side} : " + rule.format(account=item["account"], side=side))
+    return sentences
 
 
 class AccountingPages:
@@ -48,32 +73,34 @@ class AccountingPages:
 
     @page("POST", "/finances/comptabilite/imputations", roles=FINANCE)
     def imputations_submit(self, request, web: Web):
-        """Every row of the form: its account (the chapter is the account's) and budget."""
-        chart = {
-            a["account"]: a for a in self.billing.get_imputations(as_rpc(web.caller))["accounts"]
-        }
+        """The rows of the form whose account or budget changed (the chapter is the
+        account's): the others keep their imputation, configured or by default."""
+        current = self.billing.get_imputations(as_rpc(web.caller))
+        chart = {a["account"]: a for a in current["accounts"]}
         items = []
-        for key, account in web.form.items():
-            if not key.startswith("compte:"):
+        for shown in current["items"]:
+            key = f"{shown['category']}:{shown['side']}"
+            account = (web.form.get(f"compte:{key}") or shown["account"]).strip()
+            budget = (web.form.get(f"budget:{key}") or "").strip() or PRINCIPAL
+            if (account, budget) == (shown["account"], shown["budget"]):
                 continue
-            _, category, side = key.split(":", 2)
-            budget = (web.form.get(f"budget:{category}:{side}") or "").strip() or "principal"
-            chapter = chart.get(account, {}).get("chapter", "")
+            chapter = chart[account]["chapter"] if account in chart else ""
             items.append(
                 {
-                    "category": category,
-                    "side": side,
+                    "category": shown["category"],
+                    "side": shown["side"],
                     "chapter": chapter,
-                    "account": account.strip(),
+                    "account": account,
                     "budget": budget,
                 }
             )
-        try:
-            self.billing.put_imputations(as_rpc(web.caller), {"items": items})
-        except ServiceError as exc:
-            if exc.code != "invalid_input":
-                raise
-            return self._accounting(web, french.explain_refusal(exc), 422)
+        if items:
+            try:
+                self.billing.put_imputations(as_rpc(web.caller), {"items": items})
+            except ServiceError as exc:
+                if exc.code != "invalid_input":
+                    raise
+                return self._accounting(web, refused_imputations(exc, items), 422)
         return go("/finances/comptabilite", "imputations-enregistrees")
 
     @page("POST", "/finances/comptabilite/exports", roles=FINANCE)

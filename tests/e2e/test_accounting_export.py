@@ -4,12 +4,16 @@ agreement; each finance team sets an imputation (a wrong one is refused, 422 nam
 after the month's billing run, Saint-Étienne's export lists the invoices as titres on its
 configured accounts and Le Chambon's as mandats on its own, the agreement reference on the
 expert's; exporting again gives the same file and says so; the page shows it and serves the
-file."""
+file; in a real browser, the pages pass axe-core and the team imputes and exports on them."""
 
 from __future__ import annotations
 
-import pytest
+import re
 
+import pytest
+from playwright.sync_api import Page
+
+from tests.browser import axe_violations, chromium, describe, screenshot, sign_in
 from tests.e2e.test_billing_flow import approve_timesheet
 from tests.support import Stack, day, this_period, wait_until
 
@@ -157,3 +161,45 @@ def test_the_invoice_is_a_titre_for_the_lender_and_a_mandat_for_the_borrower(sta
     assert made.status_code == 303 and "/finances/comptabilite/exports/" in made.headers["Location"]
     downloaded = web.get(f"{stack.url}{made.headers['Location']}/fichier")
     assert downloaded.content == file.content
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as launched:
+        yield launched
+
+
+def accessible(page: Page, name: str) -> None:
+    """No serious or critical axe-core violation on the page as it is; photographed."""
+    screenshot(page, name)
+    violations = axe_violations(page)
+    assert violations == [], f"{name}: {describe(violations)}"
+
+
+def test_the_finance_team_imputes_and_exports_on_the_page(stack, browser):
+    """In a real browser, after the test above: Saint-Étienne's finance team sends its halls'
+    receipts to an annex budget, exports the month again and reads that it was exported
+    before and what changed (nothing: no hall was lent)."""
+    page = sign_in(browser, stack.url, f"finance.{SAINT_ETIENNE}@mutualis-demo.fr", bypass_csp=True)
+    page.goto("/finances/comptabilite")
+    accessible(page, "comptabilite")
+    page.get_by_label("Budget, Salles et espaces, titre").fill("Budget annexe des salles")
+    page.get_by_label("Compte, Salles et espaces, titre").select_option("7083")
+    page.get_by_role("button", name="Enregistrer les imputations").click()
+    page.wait_for_url("**imputations-enregistrees**")
+    imputations = stack.as_role("finance", SAINT_ETIENNE).get(
+        f"{stack.url}/api/v1/accounting/imputations"
+    )
+    halls = next(
+        i for i in imputations.json()["items"] if (i["category"], i["side"]) == ("salles", "titre")
+    )
+    assert (halls["chapter"], halls["account"], halls["budget"]) == (
+        "70",
+        "7083",
+        "Budget annexe des salles",
+    )
+    page.get_by_role("button", name="Exporter le mois").click()
+    page.wait_for_url(re.compile(r".*/finances/comptabilite/exports/[0-9a-f-]{36}$"))
+    shown = page.locator("main").inner_text()
+    assert "déjà été exporté" in shown and "le fichier est identique" in shown
+    accessible(page, "comptabilite-export")

@@ -9,8 +9,15 @@ from datetime import date
 
 import pytest
 
-from contracts.accounting import PERSONNEL, UNKNOWN, ImputationInput, Operation, Side
-from contracts.errors import InvalidInput
+from contracts.accounting import (
+    PERSONNEL,
+    UNKNOWN,
+    ExportRequest,
+    ImputationInput,
+    Operation,
+    Side,
+)
+from contracts.errors import InvalidInput, validated
 from services.billing import accounting
 from services.billing.accounting import Counterparty, Document, Imputed
 
@@ -150,3 +157,10 @@ def test_every_default_is_an_account_of_the_chart_on_its_side():
         for (c, s), i in DEFAULTS.items()
     ]
     assert accounting.imputation_errors(items) == []
+
+
+def test_a_month_before_2000_is_refused_naming_the_period():
+    with pytest.raises(InvalidInput) as refused:
+        validated(ExportRequest, {"period": "0000-01"})
+    assert [e["field"] for e in refused.value.errors] == ["period"]
+    assert validated(ExportRequest, {"period": "2000-01"}).period == "2000-01"
