@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page
 
-from tests.browser import axe_violations, chromium, describe, screenshot, sign_in
+from tests.browser import chromium, sign_in
 from tests.e2e.test_billing_flow import approve_timesheet
+from tests.e2e.test_billing_pages import accessible
 from tests.support import Stack, day, this_period, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -163,23 +163,15 @@ def test_the_invoice_is_a_titre_for_the_lender_and_a_mandat_for_the_borrower(sta
     assert downloaded.content == file.content
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
-
-
-def accessible(page: Page, name: str) -> None:
-    """No serious or critical axe-core violation on the page as it is; photographed."""
-    screenshot(page, name)
-    violations = axe_violations(page)
-    assert violations == [], f"{name}: {describe(violations)}"
-
-
-def test_the_finance_team_imputes_and_exports_on_the_page(stack, browser):
+def test_the_finance_team_imputes_and_exports_on_the_page(stack):
     """In a real browser, after the test above: Saint-Étienne's finance team sends its halls'
     receipts to an annex budget, exports the month again and reads that it was exported
     before and what changed (nothing: no hall was lent)."""
+    with chromium() as browser:
+        imputes_and_exports_on_the_page(stack, browser)
+
+
+def imputes_and_exports_on_the_page(stack: Stack, browser) -> None:
     page = sign_in(browser, stack.url, f"finance.{SAINT_ETIENNE}@mutualis-demo.fr", bypass_csp=True)
     page.goto("/finances/comptabilite")
     accessible(page, "comptabilite")
