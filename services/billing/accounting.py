@@ -225,9 +225,11 @@ def operation_of(document: Document) -> Operation:
 def shares(total: int, weights: Sequence[int]) -> list[int]:
     """`total` split in proportion to `weights`, to the cent, the cents left over going to
     the largest remainders (first in order on a tie): the parts add up to the total."""
+    if not weights:
+        return []
     whole = sum(weights)
     if whole == 0:
-        return [total] + [0] * (len(weights) - 1) if weights else []
+        return [total] + [0] * (len(weights) - 1)
     exact = [total * w for w in weights]
     parts = [e // whole for e in exact]
     left = total - sum(parts)
@@ -317,14 +319,15 @@ COLUMNS = (
 
 
 def _cell(value) -> str:
+    """A CSV cell: dates DD/MM/YYYY, cents as euros with a decimal comma (a row's amounts
+    are never negative: its operation says whether it adds or takes off)."""
     if value is None:
         return ""
     if isinstance(value, date):
         return f"{value:%d/%m/%Y}"
     if isinstance(value, int):
-        sign = "-" if value < 0 else ""
-        return f"{sign}{abs(value) // 100},{abs(value) % 100:02d}"
-    return str(getattr(value, "value", value))
+        return f"{value // 100},{value % 100:02d}"
+    return str(value)
 
 
 def csv_of(rows: Sequence[ExportRow]) -> bytes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
+from types import SimpleNamespace
 
 import pytest
 
@@ -164,3 +165,129 @@ def test_a_month_before_2000_is_refused_naming_the_period():
         validated(ExportRequest, {"period": "0000-01"})
     assert [e["field"] for e in refused.value.errors] == ["period"]
     assert validated(ExportRequest, {"period": "2000-01"}).period == "2000-01"
+
+
+def _invoice_row(**changes) -> SimpleNamespace:
+    """An invoice row as the export reads it (no VAT: O)."""
+    party = {"insee_code": "", "name": "", "siret": ""}
+    fields = dict(
+        supplier_commune="42218",
+        customer_commune="42044",
+        number="42218-2026-000001",
+        issue_date=date(2026, 12, 3),
+        supplier=party | {"insee_code": "42218", "name": "Saint-Étienne", "siret": LENDER.siret},
+        customer=party
+        | {"insee_code": "42044", "name": "Le Chambon-Feugerolles", "siret": BORROWER.siret},
+        vat_cents=0,
+        total_cents=129050,
+        order_reference="EJ-2026-001",
+        agreement_reference="CONV-2026-014",
+    )
+    return SimpleNamespace(**(fields | changes))
+
+
+SOURCES = {
+    2: ("consulting", 45050, None),
+    1: ("rental", 84000, "deneigement"),
+    3: ("damage", 0, "salles"),
+}
+
+
+def test_an_invoice_reads_from_each_side_with_its_lines_in_order():
+    invoice = _invoice_row()
+    issued = accounting.invoice_document(invoice, "42218", SOURCES)
+    assert (issued.issued, issued.credit_note, issued.whole_invoice) == (True, False, False)
+    assert issued.counterparty == BORROWER
+    assert issued.lines == (("deneigement", 84000), (PERSONNEL, 45050), ("salles", 0))
+    assert (issued.number, issued.invoice_number) == ("42218-2026-000001",) * 2
+    assert (issued.issue_date, issued.vat_cents) == (date(2026, 12, 3), 0)
+    assert (issued.engagement_number, issued.agreement_reference) == (
+        "EJ-2026-001",
+        "CONV-2026-014",
+    )
+    received = accounting.invoice_document(invoice, "42044", SOURCES)
+    assert (received.issued, received.counterparty) == (False, LENDER)
+
+
+def test_a_credit_note_reads_its_lines_on_the_categories_of_the_lines_it_credits():
+    invoice = _invoice_row()
+    note = SimpleNamespace(
+        supplier_commune="42218",
+        number="42218-AV-2026-000001",
+        issue_date=date(2026, 12, 9),
+        total_cents=5000,
+        vat_cents=0,
+        lines=[
+            {"invoice_line": 2, "amount_cents": 1000, "kind": "consulting"},
+            {"invoice_line": 9, "amount_cents": 4000, "kind": "rental"},  # unknown line
+        ],
+    )
+    issued = accounting.credit_note_document(note, invoice, "42218", SOURCES)
+    assert issued.lines == ((PERSONNEL, 1000), (UNKNOWN, 4000))
+    assert (issued.credit_note, issued.issued, issued.whole_invoice) == (True, True, False)
+    assert (issued.number, issued.invoice_number) == ("42218-AV-2026-000001", invoice.number)
+    assert (issued.issue_date, issued.counterparty) == (date(2026, 12, 9), BORROWER)
+    assert issued.agreement_reference == "CONV-2026-014"
+    whole = SimpleNamespace(**(vars(note) | {"total_cents": 129050}))
+    received = accounting.credit_note_document(whole, invoice, "42044", SOURCES)
+    assert (received.whole_invoice, received.issued, received.counterparty) == (
+        True,
+        False,
+        LENDER,
+    )
+    assert accounting.operation_of(received) == Operation.ANNULATION_MANDAT
+
+
+def test_shares_go_to_the_largest_remainders():
+    assert accounting.shares(1, [1, 2]) == [0, 1]
+    assert accounting.shares(3, [5, 2]) == [2, 1]  # 2.14 and 0.86: the remainder decides
+    assert accounting.shares(7, []) == []
+
+
+def test_titres_come_before_mandats_whatever_their_dates():
+    received = document(issued=False, issue_date=date(2026, 12, 1), number="42044-2026-000001")
+    issued = document(issue_date=date(2026, 12, 20), lines=(("salles", 100),))
+    rows = accounting.rows_of([received, issued], DEFAULTS)
+    assert [r.side for r in rows] == [Side.TITRE, Side.MANDAT, Side.MANDAT]
+
+
+def test_the_file_ends_its_lines_as_spreadsheets_expect_and_names_itself_by_checksum():
+    content = accounting.csv_of(accounting.rows_of([document()], DEFAULTS))
+    assert content.count(b"\r\n") == 3 and content.endswith(b"\r\n")
+    row = content.decode().split("\r\n")[1].split(";")
+    assert row[:5] == ["titre", "titre", "principal", "70", "7083"]
+    assert row[12:15] == ["990,00", "0,00", "990,00"]
+    assert accounting.filename_of("42218", "2026-12", "a" * 64) == (
+        "mutualis-42218-2026-12-titres-mandats-aaaaaaaaaaaa.csv"
+    )
+    empty = accounting.csv_of(accounting.rows_of([document(engagement_number=None)], DEFAULTS))
+    assert empty.decode().split("\r\n")[1].split(";")[15] == ""
+
+
+def test_a_row_gone_since_is_said_removed():
+    before = accounting.rows_of([document()], DEFAULTS)
+    changes = accounting.changes_since(before, before[1:])
+    assert [(c.change, c.row.account) for c in changes] == [("removed", "7083")]
+
+
+def test_refusals_name_the_account_and_the_rule_in_their_message():
+    asked = [
+        ImputationInput(category="salles", side="titre", chapter="70", account="7084"),
+        ImputationInput(category="salles", side="titre", chapter="011", account="6135"),
+        ImputationInput(category="chasse", side="mandat", chapter="011", account="6135"),
+    ]
+    with pytest.raises(InvalidInput) as refused:
+        accounting.ensure_imputations(asked)
+    assert "M57" in refused.value.detail
+    assert [(e["field"], e["type"]) for e in refused.value.errors] == [
+        ("items.0.account", "not_an_m57_account"),
+        ("items.1.account", "account_of_the_other_side"),
+        ("items.1", "duplicate_imputation"),
+        ("items.2.category", "unknown_category"),
+    ]
+    messages = [e["message"] for e in refused.value.errors]
+    assert "7084" in messages[0] and "6135" in messages[1] and "chasse" in messages[3]
+    assert messages[2] == "given twice"
+    wrong_chapter = ImputationInput(category="salles", side="titre", chapter="70", account="752")
+    (error,) = accounting.imputation_errors([wrong_chapter])
+    assert "752" in error["message"] and "75" in error["message"]
