@@ -216,14 +216,17 @@ def test_a_credit_note_reads_its_lines_on_the_categories_of_the_lines_it_credits
         number="42218-AV-2026-000001",
         issue_date=date(2026, 12, 9),
         total_cents=5000,
-        vat_cents=0,
+        vat_cents=1000,
         lines=[
-            {"invoice_line": 2, "amount_cents": 1000, "kind": "consulting"},
-            {"invoice_line": 9, "amount_cents": 4000, "kind": "rental"},  # unknown line
+            {"invoice_line": 1, "amount_cents": 1000, "kind": "rental"},
+            # a line the invoice does not list (never written so): known by its kind alone
+            {"invoice_line": 9, "amount_cents": 4000, "kind": "consulting"},
+            {"invoice_line": 8, "amount_cents": 10, "kind": "rental"},
         ],
     )
     issued = accounting.credit_note_document(note, invoice, "42218", SOURCES)
-    assert issued.lines == ((PERSONNEL, 1000), (UNKNOWN, 4000))
+    assert issued.lines == (("deneigement", 1000), (PERSONNEL, 4000), (UNKNOWN, 10))
+    assert (issued.vat_cents, issued.engagement_number) == (1000, "EJ-2026-001")
     assert (issued.credit_note, issued.issued, issued.whole_invoice) == (True, True, False)
     assert (issued.number, issued.invoice_number) == ("42218-AV-2026-000001", invoice.number)
     assert (issued.issue_date, issued.counterparty) == (date(2026, 12, 9), BORROWER)
