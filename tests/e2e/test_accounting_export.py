@@ -12,6 +12,7 @@ import re
 
 import pytest
 
+from services.billing.validation import problems
 from tests.browser import chromium, sign_in
 from tests.e2e.test_billing_flow import approve_timesheet
 from tests.e2e.test_billing_pages import accessible
@@ -104,6 +105,11 @@ def test_the_invoice_is_a_titre_for_the_lender_and_a_mandat_for_the_borrower(sta
     assert run.status_code == 200, run.text
     numbers = {i["total_cents"]: i["number"] for i in run.json()["invoices"]}
     assert set(numbers) == {42000, 45000}  # the agreement's day has its invoice
+    expert = next(i for i in run.json()["invoices"] if i["total_cents"] == 45000)
+    ubl = finance[CHAMBON].get(f"{api}/invoices/{expert['id']}/ubl")
+    assert problems(ubl.content) == []  # UBL XSD, EN 16931 and BR-FR, with BT-12
+    assert f"<cbc:ID>{AGREEMENT}</cbc:ID>" in ubl.text.replace("\n", "")
+    assert "ContractDocumentReference" in ubl.text
 
     lender = finance[SAINT_ETIENNE].post(f"{api}/accounting/exports", json={"period": period})
     assert lender.status_code == 201, lender.text
