@@ -1,8 +1,8 @@
-"""The accountant's export on PostgreSQL: a month with an invoice issued, a partial credit
-note and an invoice received becomes titres, a réduction de titre and a mandat on the M57
-accounts of each line's listing category; exporting it again gives the same file and says
-so; a credit note issued since shows as what changed; an imputation outside the M57 chart is
-refused and nothing is stored."""
+"""The accountant's export on PostgreSQL (and SQLite): a month with an invoice issued, a
+partial credit note and an invoice received becomes titres, a réduction de titre and a
+mandat on the M57 accounts of each line's listing category; exporting it again gives the
+same file and says so; a credit note issued since shows as what changed; an imputation
+outside the M57 chart is refused and nothing is stored."""
 
 from __future__ import annotations
 
@@ -84,11 +84,11 @@ def _expert_day() -> TimesheetApproval:
 
 
 @pytest.fixture
-def month(pg_database):
+def month(database_url):
     """Saint-Étienne lends its plough (snow clearing) under an agreement and an expert's day
     to Le Chambon-Feugerolles, which lends it its hall; the month is invoiced and Saint-
     Étienne credits part of the plough's invoice."""
-    db = billing_database(pg_database.url)
+    db = billing_database(database_url)
     declare_profiles(db, [LENDER, BORROWER])
     service = billing_service(db)
     hall = listing_published(owner=BORROWER, listing_id=HALL).payload
