@@ -350,6 +350,9 @@ class ChargeView(BaseModel):
     charge_date: date
     period: str
     order_reference: str | None
+    agreement_reference: str | None = Field(
+        default=None, description="the agreement between the two communes that covers it"
+    )
     service_start: date | None = Field(
         default=None, description="first day of the service charged (hand-over), Paris"
     )
@@ -464,6 +467,10 @@ class InvoiceView(BaseModel):
     customer: Party
     buyer_reference: str | None
     order_reference: str | None
+    agreement_reference: str | None = Field(
+        default=None,
+        description="the agreement between the two communes its lines are under (BT-12)",
+    )
     lines: list[InvoiceLineView]
     totals: Totals
     vat_breakdown: list[VatBreakdown]
@@ -578,6 +585,8 @@ class CreditNoteView(BaseModel):
     issue_date: date
     reason: str
     currency: str = CURRENCY
+    # the credited invoice's agreement (BT-12)
+    agreement_reference: str | None = None
     supplier: Party
     customer: Party
     lines: list[CreditNoteLineView]

@@ -77,6 +77,14 @@ BOOKINGS_TO_BILLING = Subscription(
     event_types=(BookingReturned.TYPE, BookingCancelled.TYPE),
 )
 
+# the accountant's export imputes a loan by its listing's category
+LISTINGS_TO_BILLING = Subscription(
+    consumer="billing",
+    name="listing_categories",
+    source="listings",
+    event_types=(ListingPublished.TYPE, ListingUpdated.TYPE),
+)
+
 CONSULTANTS_TO_BILLING = Subscription(
     consumer="billing",
     name="charges",
@@ -162,6 +170,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     BOOKINGS_TO_LISTINGS,
     EMERGENCIES_TO_LISTINGS,
     BOOKINGS_TO_BILLING,
+    LISTINGS_TO_BILLING,
     CONSULTANTS_TO_BILLING,
     GATEWAY_TO_NOTIFICATIONS,
     BOOKINGS_TO_NOTIFICATIONS,

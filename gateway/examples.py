@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from contracts.accounting import ExportRequest, ImputationsInput
 from contracts.billing import (
     BillingProfileInput,
     BillingRunRequest,
@@ -141,6 +142,19 @@ BODY_EXAMPLES: dict[type, dict[str, Any]] = {
         "vat_regime": "not_subject",
     },
     BillingRunRequest: {"period": "2027-01"},
+    ImputationsInput: {
+        "items": [
+            {"category": "deneigement", "side": "titre", "chapter": "70", "account": "7083"},
+            {
+                "category": "salles",
+                "side": "titre",
+                "chapter": "75",
+                "account": "752",
+                "budget": "Budget annexe salles communales",
+            },
+        ]
+    },
+    ExportRequest: {"period": "2027-01"},
     CreditNoteRequest: {
         "reason": "Journée facturée deux fois",
         "lines": [{"line": 1, "amount_cents": 42000}],
@@ -296,6 +310,7 @@ INVOICE = {
     ),
     "buyer_reference": None,
     "order_reference": "BC-2027-014",
+    "agreement_reference": "CONV-2027-003",
     "lines": [
         {
             "line": 1,

@@ -101,6 +101,7 @@ NOTICES = {
     "paiement-annule": "Le paiement est annulé : la facture doit de nouveau son montant.",
     "ligne-dissociee": "La ligne du relevé est dissociée : elle attend la bonne facture.",
     "mandat-enregistre": "Le mandat de paiement est enregistré : le fournisseur le voit.",
+    "imputations-enregistrees": "Les imputations comptables sont enregistrées.",
     "compensation-proposee": (
         "La compensation est proposée : chaque commune concernée doit l'accepter."
     ),

@@ -1,6 +1,7 @@
 """Every web page of the gateway, one mixin per area; gateway.service adds PageRoutes."""
 
 from gateway.pages.account import AccountPages
+from gateway.pages.accounting import AccountingPages
 from gateway.pages.activity import ActivityPages
 from gateway.pages.assets import StaticFiles
 from gateway.pages.bookings import BookingPages
@@ -19,6 +20,7 @@ class PageRoutes(
     BookingPages,
     ExpertPages,
     FinancePages,
+    AccountingPages,
     ActivityPages,
     EmergencyPages,
     OperationPages,

@@ -155,7 +155,9 @@ def _document(type_code: str, number: str, issued: date, first_note: str, kinds)
     return root, _el(root, "SupplyChainTradeTransaction", ns=RSM)
 
 
-def _agreement(trade, buyer_reference, order_reference, supplier, customer, lines) -> None:
+def _agreement(
+    trade, buyer_reference, order_reference, supplier, customer, lines, contract=None
+) -> None:
     agreement = _el(trade, "ApplicableHeaderTradeAgreement")
     if buyer_reference:
         _el(agreement, "BuyerReference", buyer_reference)
@@ -164,6 +166,8 @@ def _agreement(trade, buyer_reference, order_reference, supplier, customer, line
     _party(agreement, "BuyerTradeParty", customer, vat_numbers)
     if order_reference:
         _el(_el(agreement, "BuyerOrderReferencedDocument"), "IssuerAssignedID", order_reference)
+    if contract:  # BT-12: the agreement between the two communes
+        _el(_el(agreement, "ContractReferencedDocument"), "IssuerAssignedID", contract)
 
 
 def _delivery(trade, served) -> None:
@@ -203,6 +207,7 @@ def invoice_xml(invoice: InvoiceView) -> bytes:
         invoice.supplier,
         invoice.customer,
         invoice.lines,
+        invoice.agreement_reference,
     )
     served = served_span(invoice.lines)
     _delivery(trade, served)
@@ -252,6 +257,7 @@ def credit_note_xml(note: CreditNoteView) -> bytes:
         note.supplier,
         note.customer,
         note.lines,
+        note.agreement_reference,
     )
     served = served_span(note.lines)
     _delivery(trade, served)

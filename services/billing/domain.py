@@ -229,6 +229,8 @@ class ChargeDraft:
     service_start: date | None = None  # the service charged, Paris days, both included
     service_end: date | None = None
     contest: str | None = None  # the customer's reserve at the source: disputed once invoiced
+    agreement_reference: str | None = None  # the agreement covering it (BT-12)
+    listing_id: str | None = None  # the listing lent: its category chooses the imputation
 
     @property
     def period(self) -> str:
@@ -308,6 +310,8 @@ def charges_for_return(snapshot: BookingSnapshot, occurred_at: datetime) -> list
             amount_cents=cents,
             charge_date=returned,
             order_reference=snapshot.order_reference,
+            agreement_reference=snapshot.agreement_reference,
+            listing_id=snapshot.listing_id,
             service_start=handed_over,
             service_end=returned if handed_over else None,
         )
@@ -359,6 +363,8 @@ def charges_for_cancellation(snapshot: BookingSnapshot, occurred_at: datetime) -
             amount_cents=fee,
             charge_date=paris_date(occurred_at),
             order_reference=snapshot.order_reference,
+            agreement_reference=snapshot.agreement_reference,
+            listing_id=snapshot.listing_id,
         )
     ]
 
@@ -383,6 +389,7 @@ def charges_for_timesheet(approval: TimesheetApproval, occurred_at: datetime) ->
             amount_cents=approval.amount_cents,
             charge_date=paris_date(occurred_at),
             order_reference=approval.order_reference,
+            agreement_reference=approval.agreement_reference,
             service_start=approval.work_date,
             service_end=approval.work_date,
         )
@@ -557,6 +564,7 @@ class UninvoicedCharge(Protocol):
     amount_cents: int
     order_reference: str | None
     contest: str | None  # the customer's reserve at the source: a dispute on its line
+    agreement_reference: str | None  # the agreement covering it (BT-12)
 
 
 @dataclass
@@ -575,6 +583,7 @@ class NewInvoice:
     customer: dict
     buyer_reference: str | None
     order_reference: str | None
+    agreement_reference: str | None
     vat_category: str
     vat_rate: Decimal | None
     net_cents: int
@@ -598,24 +607,30 @@ class InvoiceRun:
     skipped: list[SkippedPair]
 
 
+GroupKey = tuple[str, str | None, str | None, str]
+
+
 def invoice_groups(
     charges: Iterable[UninvoicedCharge], regime: VatRegime, one_per_reference: bool = True
-) -> dict[tuple[str, str | None, str], list[UninvoicedCharge]]:
-    """The charges of each invoice to issue, by (customer, buyer reference, VAT category):
-    a buyer that requires an engagement number (BT-13) finds one, its own, on every invoice
-    (a profile opting out gets one invoice whatever the references); and an invoice never
-    mixes lines outside VAT (O) with taxed ones (EN 16931 BR-O-11 to BR-O-14)."""
-    groups: dict[tuple[str, str | None, str], list[UninvoicedCharge]] = defaultdict(list)
+) -> dict[GroupKey, list[UninvoicedCharge]]:
+    """The charges of each invoice to issue, by (customer, buyer reference, agreement, VAT
+    category): a buyer that requires an engagement number (BT-13) finds one, its own, on
+    every invoice (a profile opting out gets one invoice whatever the references); an
+    invoice names at most one agreement (BT-12 is one contract reference), whatever the
+    profile; and an invoice never mixes lines outside VAT (O) with taxed ones (EN 16931
+    BR-O-11 to BR-O-14)."""
+    groups: dict[GroupKey, list[UninvoicedCharge]] = defaultdict(list)
     for charge in charges:
         reference = charge.order_reference if one_per_reference else None
         category, _ = line_vat(charge.kind, regime)
-        groups[(charge.customer_commune, reference, category)].append(charge)
+        key = (charge.customer_commune, reference, charge.agreement_reference, category)
+        groups[key].append(charge)
     return groups
 
 
-def _group_order(key: tuple[str, str | None, str]) -> tuple:
-    customer, reference, category = key
-    return (customer, reference or "", category)
+def _group_order(key: GroupKey) -> tuple:
+    customer, reference, agreement, category = key
+    return (customer, reference or "", agreement or "", category)
 
 
 def invoices_for(
@@ -667,7 +682,7 @@ def invoices_for(
         groups = invoice_groups(by_customer[customer], regime, buyer.one_invoice_per_reference)
         for key in sorted(groups, key=_group_order):
             items = groups[key]
-            _, order_reference, category = key
+            _, order_reference, agreement_reference, category = key
             items.sort(key=lambda c: line_order(c.charge_date, c.source_reference, c.kind))
             rate = line_vat(items[0].kind, regime)[1]
             reason = exemption_reason(category, (c.kind for c in items))
@@ -689,6 +704,7 @@ def invoices_for(
                 customer=parties.party(customer, False, order_reference),
                 buyer_reference=buyer.service_code,
                 order_reference=order_reference,
+                agreement_reference=agreement_reference,
                 vat_category=category,
                 vat_rate=rate,
                 net_cents=totals.net_cents,

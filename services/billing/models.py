@@ -59,6 +59,10 @@ class ChargeRow(Base):
     # the customer's reserve stated at the source (a damage contested at the return): the
     # invoice that lists it opens a dispute on its line
     contest: Mapped[str | None] = mapped_column(Text)
+    # the agreement between the two communes that covers it (BT-12 of its invoice)
+    agreement_reference: Mapped[str | None] = mapped_column(String(50))
+    # the listing lent (none for an expert's days): its category chooses the imputation
+    listing_id: Mapped[str | None] = mapped_column(String(36))
 
     __table_args__ = (Index("ix_charges_period_supplier", "period", "supplier_commune"),)
 
@@ -118,6 +122,8 @@ class InvoiceRow(Base):
     customer: Mapped[dict] = mapped_column(JSON)
     buyer_reference: Mapped[str | None] = mapped_column(String(100))
     order_reference: Mapped[str | None] = mapped_column(String(50))
+    # the agreement its lines are under (BT-12): at most one per invoice
+    agreement_reference: Mapped[str | None] = mapped_column(String(50))
     vat_category: Mapped[str] = mapped_column(String(2))  # of every line: the supplier's regime
     vat_rate: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
     net_cents: Mapped[int] = mapped_column(BigInteger)
@@ -350,3 +356,51 @@ class DisputeRow(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(36))
     resolution: Mapped[str | None] = mapped_column(Text)
     credit_note_id: Mapped[str | None] = mapped_column(Id)
+
+
+class ListingCategoryRow(Base):
+    """The category of each listing, kept from listing events: it chooses how a loan's lines
+    are imputed in the accountant's export."""
+
+    __tablename__ = "listing_categories"
+
+    listing_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    owner_commune: Mapped[str] = mapped_column(Commune)
+    category: Mapped[str] = mapped_column(String(40))
+    revision: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ImputationRow(Base):
+    """Where a commune's finance team imputes a category's receipts (titre) or expenses
+    (mandat) in its M57 accounts, and in which budget; none stored: the default."""
+
+    __tablename__ = "imputations"
+
+    commune: Mapped[str] = mapped_column(Commune, primary_key=True)
+    category: Mapped[str] = mapped_column(String(40), primary_key=True)
+    side: Mapped[str] = mapped_column(String(6), primary_key=True)  # titre, mandat
+    chapter: Mapped[str] = mapped_column(String(3))
+    account: Mapped[str] = mapped_column(String(8))
+    budget: Mapped[str] = mapped_column(String(60))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_by: Mapped[str | None] = mapped_column(String(36))
+
+
+class AccountingExportRow(Base):
+    """Each export of a period made by a commune: the file as given (its checksum names it)
+    and its rows, so that the next export of the period says what was given before."""
+
+    __tablename__ = "accounting_exports"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    commune: Mapped[str] = mapped_column(Commune)
+    period: Mapped[str] = mapped_column(String(7))
+    checksum: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(120))
+    content: Mapped[str] = mapped_column(Text)
+    rows: Mapped[list] = mapped_column(JSON)
+    exported_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    exported_by: Mapped[str | None] = mapped_column(String(36))
+
+    __table_args__ = (Index("ix_accounting_exports_commune_period", "commune", "period"),)

@@ -466,6 +466,8 @@ def _invoice(invoice: InvoiceView, xml: bytes | None) -> bytes:
         facts.append(("N° d'engagement", invoice.order_reference))
     if invoice.buyer_reference:
         facts.append(("Code service", invoice.buyer_reference))
+    if invoice.agreement_reference:
+        facts.append(("Convention n°", invoice.agreement_reference))
     _header(pdf, "FACTURE", facts, invoice.supplier, invoice.customer)
     widths = (10, 86, 16, 14, 24, 24)
     _table(
@@ -521,6 +523,7 @@ def _credit_note(note: CreditNoteView, xml: bytes | None) -> bytes:
             ("Date d'émission", f"{note.issue_date:%d/%m/%Y}"),
             ("Facture d'origine", note.invoice_number),
             ("du", f"{note.invoice_issue_date:%d/%m/%Y}"),
+            *([("Convention n°", note.agreement_reference)] if note.agreement_reference else []),
         ],
         note.supplier,
         note.customer,

@@ -10,6 +10,18 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 from contracts import clock
+from contracts.accounting import (
+    CATEGORY_LABELS,
+    AccountingExport,
+    ExportPage,
+    ExportRecord,
+    ExportRequest,
+    ExportRow,
+    Imputation,
+    Imputations,
+    ImputationsInput,
+    Side,
+)
 from contracts.billing import (
     AgingQuery,
     AgingReport,
@@ -65,13 +77,13 @@ from contracts.caller import Caller, Role
 from contracts.clock import paris_today
 from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error, validated
 from contracts.events import Event
-from contracts.topology import BOOKINGS_TO_BILLING, CONSULTANTS_TO_BILLING
+from contracts.topology import BOOKINGS_TO_BILLING, CONSULTANTS_TO_BILLING, LISTINGS_TO_BILLING
 from infra.communes import communes
-from infra.consumer import consume_events
+from infra.consumer import consume_event_batches, consume_events
 from infra.database import UnitOfWork
 from infra.health import OperableService
 from infra.rpc import rpc
-from services.billing import domain, pdf, reports, repository, ubl, views
+from services.billing import accounting, domain, pdf, reports, repository, ubl, views
 from services.billing.bank_statements import ParsedStatement, UnreadableStatement, parse_statement
 from services.billing.metrics import (
     INVOICED_CENTS,
@@ -81,6 +93,7 @@ from services.billing.metrics import (
     BillingMetrics,
 )
 from services.billing.models import CreditNoteRow, InvoiceRow, NettingProposalRow, PaymentRow
+from services.billing.repository import accounting as accounting_records
 
 log = logging.getLogger(__name__)
 
@@ -377,6 +390,13 @@ class Service(OperableService):
         drafts = domain.charges_for_timesheet(event.payload, event.occurred_at)
         with self.db.handling(event) as tx:
             record_charges(tx, drafts, str(event.event_id))
+
+    @consume_event_batches(LISTINGS_TO_BILLING)
+    def keep_listing_categories(self, events: list[Event]) -> None:
+        """Each listing's category, for the accountant's export to impute its loans."""
+        with self.db.handling_all(events) as (tx, fresh):
+            snapshots = [event.payload for event in fresh]
+            accounting_records.keep_categories(tx.session, snapshots, clock.now())
 
     @rpc
     def list_charges(self, caller: dict, query: dict) -> dict:
@@ -1031,3 +1051,156 @@ class Service(OperableService):
             repository.mark_paid(transfer, asked.date, asked.reference, who.user_id)
             tx.emit(TransferPaid, views.obligation_snapshot(transfer))
             return views.obligation_view(transfer).model_dump(mode="json")
+
+    # -- the accountant's export (titres de recettes, mandats) ----------------------------
+
+    @rpc
+    def get_imputations(self, caller: dict) -> dict:
+        who = _caller(caller, *READERS)
+        with self.db.reading() as session:
+            return imputations_view(session, who.commune).model_dump(mode="json")
+
+    @rpc
+    def put_imputations(self, caller: dict, body: dict) -> dict:
+        """The finance team sets where some categories are imputed; each must be an account
+        of the M57 chart shipped, under its chapter and on its side, or nothing is stored."""
+        who = _caller(caller, Role.FINANCE)
+        asked = validated(ImputationsInput, body)
+        accounting.ensure_imputations(asked.items)
+        rows = [
+            item.model_dump(mode="json") | {"updated_at": clock.now(), "updated_by": who.user_id}
+            for item in asked.items
+        ]
+        with self.db.transaction() as tx:
+            accounting_records.save_imputations(tx.session, who.commune, rows)
+            return imputations_view(tx.session, who.commune).model_dump(mode="json")
+
+    @rpc
+    def export_accounts(self, caller: dict, body: dict) -> dict:
+        """The month's titres and mandats of the caller's commune, recorded: the same month
+        exported again gives the same file when nothing changed, and says it was exported
+        before (when, and what changed since)."""
+        who = _caller(caller, Role.FINANCE)
+        period = validated(ExportRequest, body).period
+        domain.ensure_started(period, paris_today())
+        with self.db.transaction() as tx:
+            rows = export_rows(tx.session, who.commune, period)
+            previous = accounting_records.exports_of(tx.session, who.commune, period)
+            content = accounting.csv_of(rows)
+            checksum = accounting.checksum_of(content)
+            record = accounting_records.add_export(
+                tx.session,
+                {
+                    "id": domain.new_id(),
+                    "commune": who.commune,
+                    "period": period,
+                    "checksum": checksum,
+                    "filename": accounting.filename_of(who.commune, period, checksum),
+                    "content": content.decode("utf-8"),
+                    "rows": [row.model_dump(mode="json") for row in rows],
+                    "exported_at": clock.now(),
+                    "exported_by": who.user_id,
+                },
+            )
+            return export_view(record, previous).model_dump(mode="json")
+
+    @rpc
+    def list_accounting_exports(self, caller: dict) -> dict:
+        who = _caller(caller, *READERS)
+        with self.db.reading() as session:
+            items = [export_record(r) for r in accounting_records.exports_of(session, who.commune)]
+        return ExportPage(items=items).model_dump(mode="json")
+
+    @rpc
+    def get_accounting_export(self, caller: dict, export_id: str) -> dict:
+        """One export as it was recorded, compared with the ones of its period before it."""
+        who = _caller(caller, *READERS)
+        with self.db.reading() as session:
+            record = accounting_records.get_export(session, export_id)
+            if record is None or record.commune != who.commune:
+                raise NotFound("No such export")
+            before = [
+                r
+                for r in accounting_records.exports_of(session, who.commune, record.period)
+                if r.exported_at < record.exported_at
+            ]
+            view = export_view(record, before).model_dump(mode="json")
+        return view | {"content": record.content}
+
+
+def configured_imputations(session, commune: str) -> dict[tuple[str, Side], accounting.Imputed]:
+    return {
+        (row.category, Side(row.side)): accounting.Imputed(row.chapter, row.account, row.budget)
+        for row in accounting_records.imputations_of(session, commune)
+    }
+
+
+def imputations_view(session, commune: str) -> Imputations:
+    """Every category's imputation for each side, the commune's or the default."""
+    configured = configured_imputations(session, commune)
+    chart = accounting.chart()
+    return Imputations(
+        items=[
+            Imputation(
+                category=category,
+                category_label=CATEGORY_LABELS[category],
+                side=side,
+                chapter=imputed.chapter,
+                account=imputed.account,
+                account_label=chart[imputed.account].label if imputed.account in chart else "",
+                budget=imputed.budget,
+                configured=(category, side) in configured,
+            )
+            for (category, side), imputed in accounting.imputations_of(configured).items()
+        ],
+        accounts=list(chart.values()),
+    )
+
+
+def export_rows(session, commune: str, period: str) -> list[ExportRow]:
+    """The rows of `commune`'s invoices and credit notes issued in `period`, imputed as its
+    finance team configured (or by default)."""
+    first, last = ubl.month_span(period)
+    invoices = accounting_records.invoices_issued_between(session, commune, first, last)
+    notes = accounting_records.credit_notes_issued_between(session, commune, first, last)
+    sources = accounting_records.line_sources(
+        session, sorted({i.id for i in invoices} | {invoice.id for _, invoice in notes})
+    )
+    documents = [accounting.invoice_document(i, commune, sources[i.id]) for i in invoices]
+    documents += [
+        accounting.credit_note_document(note, invoice, commune, sources[invoice.id])
+        for note, invoice in notes
+    ]
+    configured = configured_imputations(session, commune)
+    return accounting.rows_of(documents, accounting.imputations_of(configured))
+
+
+def export_record(row) -> ExportRecord:
+    return ExportRecord(
+        id=row.id,
+        commune=row.commune,
+        period=row.period,
+        checksum=row.checksum,
+        filename=row.filename,
+        rows=len(row.rows),
+        exported_at=row.exported_at,
+        exported_by=row.exported_by,
+    )
+
+
+def export_view(row, previous: list) -> AccountingExport:
+    """An export with the ones of its period before it (latest first) and what changed
+    since the latest of them."""
+    items = [ExportRow.model_validate(r) for r in row.rows]
+    latest = previous[0] if previous else None
+    return AccountingExport(
+        **export_record(row).model_dump(),
+        items=items,
+        titres_cents=accounting.signed_total(items, Side.TITRE),
+        mandats_cents=accounting.signed_total(items, Side.MANDAT),
+        previous=[export_record(r) for r in previous],
+        same_as_previous=None if latest is None else latest.checksum == row.checksum,
+        changes=accounting.changes_since(
+            [ExportRow.model_validate(r) for r in latest.rows] if latest else items, items
+        ),
+    )

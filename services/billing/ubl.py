@@ -188,6 +188,8 @@ def invoice_xml(invoice: InvoiceView) -> bytes:
     _period(root, *(served or month_span(invoice.period)))
     if invoice.order_reference:
         b.cbc(b.cac(root, "OrderReference"), "ID", invoice.order_reference)
+    if invoice.agreement_reference:  # BT-12, after the references UBL orders before it
+        b.cbc(b.cac(root, "ContractDocumentReference"), "ID", invoice.agreement_reference)
     vat_numbers = vat_numbers_allowed(line.vat_category for line in invoice.lines)
     _party(root, "AccountingSupplierParty", invoice.supplier, vat_numbers)
     _party(root, "AccountingCustomerParty", invoice.customer, vat_numbers)
@@ -242,6 +244,8 @@ def credit_note_xml(note: CreditNoteView) -> bytes:
     reference = b.cac(b.cac(root, "BillingReference"), "InvoiceDocumentReference")
     b.cbc(reference, "ID", note.invoice_number)
     b.cbc(reference, "IssueDate", note.invoice_issue_date.isoformat())
+    if note.agreement_reference:
+        b.cbc(b.cac(root, "ContractDocumentReference"), "ID", note.agreement_reference)
     vat_numbers = vat_numbers_allowed(line.vat_category for line in note.lines)
     _party(root, "AccountingSupplierParty", note.supplier, vat_numbers)
     _party(root, "AccountingCustomerParty", note.customer, vat_numbers)

@@ -238,6 +238,7 @@ def credit_note_view(session: Session, note: CreditNoteRow) -> CreditNoteView:
         note,
         invoice_number=invoice.number,
         invoice_issue_date=invoice.issue_date,
+        agreement_reference=invoice.agreement_reference,
         supplier=invoice.supplier,
         customer=invoice.customer,
         totals=_view(Totals, note),

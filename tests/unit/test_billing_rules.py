@@ -243,7 +243,7 @@ def profile(commune: str, vat_regime: str = "not_subject") -> SimpleNamespace:
     )
 
 
-def charge(n: int, customer: str, day: int, cents: int, order: str | None = None):
+def charge(n: int, customer: str, day: int, cents: int, order: str | None = None, agreement=None):
     return SimpleNamespace(
         id=f"c{n}",
         customer_commune=customer,
@@ -252,6 +252,7 @@ def charge(n: int, customer: str, day: int, cents: int, order: str | None = None
         kind="rental",
         amount_cents=cents,
         order_reference=order,
+        agreement_reference=agreement,
     )
 
 
@@ -399,6 +400,22 @@ def test_a_buyer_that_opted_out_gets_one_invoice_whatever_the_engagement_numbers
     (issued,) = run.invoices  # a supplier outside VAT: the damage is O like the rest
     assert (issued.order_reference, issued.total_cents) == (None, 350)
     assert issued.vat_breakdown[0]["exemption_reason"] == domain.NOT_SUBJECT_REASON
+
+
+def test_an_invoice_names_one_agreement_at_most_even_for_a_buyer_that_opted_out():
+    buyer = SimpleNamespace(**vars(profile(CUSTOMER)) | {"one_invoice_per_reference": False})
+    parties = domain.Parties()
+    parties.add({SUPPLIER: profile(SUPPLIER), CUSTOMER: buyer})
+    charges = [
+        charge(1, CUSTOMER, 2, 100, "EJ-1", agreement="CONV-1"),
+        charge(2, CUSTOMER, 3, 200, "EJ-2", agreement="CONV-1"),
+        charge(3, CUSTOMER, 4, 400, agreement="CONV-2"),
+        charge(4, CUSTOMER, 5, 800),
+    ]
+    run = domain.invoices_for(SUPPLIER, "2026-11", date(2026, 12, 1), charges, parties, 0, NOW)
+    issued = [(i.agreement_reference, i.total_cents) for i in run.invoices]
+    assert issued == [(None, 800), ("CONV-1", 300), ("CONV-2", 400)]
+    assert [run.lines[i.id] for i in run.invoices] == [["c4"], ["c1", "c2"], ["c3"]]
 
 
 @pytest.mark.parametrize(
@@ -676,6 +693,7 @@ def test_invoice_lines_come_by_date_then_booking_with_the_rental_first():
             kind=kind,
             amount_cents=100,
             order_reference=None,
+            agreement_reference=None,
         )
 
     charges = [

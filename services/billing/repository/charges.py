@@ -51,6 +51,8 @@ def add_charges(
             "service_start": draft.service_start,
             "service_end": draft.service_end,
             "contest": draft.contest,
+            "agreement_reference": draft.agreement_reference,
+            "listing_id": draft.listing_id,
         }
         for draft in drafts
     ]
@@ -109,6 +111,7 @@ def uninvoiced_charges(session: Session, supplier: str, period: str) -> list[Row
                 ChargeRow.amount_cents,
                 ChargeRow.order_reference,
                 ChargeRow.contest,
+                ChargeRow.agreement_reference,
             ).where(
                 ChargeRow.period == period,
                 ChargeRow.supplier_commune == supplier,
