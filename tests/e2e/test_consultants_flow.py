@@ -16,7 +16,9 @@ import pytest
 import requests
 from sqlalchemy import text
 
+from contracts.agreements import AgreementInForce, AgreementSnapshot, PartyAct
 from services.consultants.domain import is_working_day
+from tests.integration.messaging import publish_event
 from tests.support import assert_problem, listen, paris_today, wait_until
 
 FIRMINY, SAINT_ETIENNE, SAINT_CHAMOND = "42095", "42218", "42207"
@@ -47,6 +49,12 @@ def worked(day: date, days: Any) -> dict:
     return {"date": day.isoformat(), "days": days} | ({} if is_working_day(day) else exceptional)
 
 
+def consent(given_on: date | None = None) -> dict:
+    """What the lender's manager says when accepting: when the official consented."""
+    given = given_on or paris_today()
+    return {"consent": {"given_on": given.isoformat(), "note": "accord écrit de l'agent"}}
+
+
 def publish(stack, manager, **changes: Any) -> dict:
     answer = manager.post(f"{stack.url}{CONSULTANTS}", json=URBANIST | changes)
     assert answer.status_code == 201, answer.text
@@ -58,6 +66,20 @@ def approved_timesheets(stack):
     """engagement.timesheet_approved events, from a queue of our own declared before anything
     happens."""
     return listen(stack.vhost.amqp_uri, "consultants.events", "engagement.timesheet_approved")
+
+
+def agreement_in_force(reference: str, *parties: str, starts_on: date) -> AgreementInForce:
+    """An agreement between communes as bookings announces it (bookings owns agreements)."""
+    snapshot = AgreementSnapshot(
+        agreement_id=str(uuid.uuid4()),
+        reference=reference,
+        title="Convention de mise à disposition de personnel",
+        status="in_force",
+        parties=[PartyAct(commune=c, decision_number="2026-041") for c in parties],
+        covers_staff=True,
+        starts_on=starts_on,
+    )
+    return AgreementInForce.new(snapshot, producer="bookings", correlation_id="test")
 
 
 def test_saint_etienne_finds_engages_and_pays_firminys_urbanist(stack, approved_timesheets):
@@ -116,16 +138,49 @@ def test_saint_etienne_finds_engages_and_pays_firminys_urbanist(stack, approved_
     assert Decimal(engagement["days"]) == 3 and engagement["amount_cents"] == 195000
     path = f"{stack.url}{ENGAGEMENTS}/{engagement['id']}"
 
-    assert agent.post(f"{path}/accept").status_code == 403
-    accepted = firminy.post(f"{path}/accept")
+    assert agent.post(f"{path}/accept", json=consent()).status_code == 403
+    # no engagement without the official's consent, nor with a consent yet to come
+    missing = assert_problem(firminy.post(f"{path}/accept", json={}), 422)
+    assert [e["field"] for e in missing["errors"]] == ["consent"]
+    future = consent(today + timedelta(days=1))
+    later = assert_problem(firminy.post(f"{path}/accept", json=future), 422)
+    assert [e["type"] for e in later["errors"]] == ["consent_in_future"]
+    assert firminy.get(path).json()["status"] == "requested"
+    accepted = firminy.post(f"{path}/accept", json=consent())
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["status"] == "accepted"
+    given = accepted.json()["consent"]
+    assert (given["official"], given["given_on"]) == ("Claire Besson", today.isoformat())
+    assert given["note"] == "accord écrit de l'agent" and given["recorded_by"]
+    assert accepted.json()["agreement"] is None  # no agreement between them yet
+
+    # the two communes' agreement comes into force (announced by bookings): it covers the
+    # engagement, and the days approved carry its reference for the invoice (BT-12)
+    recorded_timesheets = listen(
+        stack.vhost.amqp_uri, "consultants.events", "engagement.timesheet_recorded"
+    )
+    reference = f"CONV-{uuid.uuid4().hex[:6]}"
+    starts = today - timedelta(days=30)
+    publish_event(
+        stack.vhost.amqp_uri,
+        agreement_in_force(reference, FIRMINY, SAINT_ETIENNE, starts_on=starts),
+    )
+    covered = wait_until(lambda: firminy.get(path).json()["agreement"], timeout=10)
+    assert covered["reference"] == reference
+    assert sorted(covered["parties"]) == sorted([FIRMINY, SAINT_ETIENNE])
+    assert (covered["starts_on"], covered["ends_on"]) == (starts.isoformat(), None)
 
     recorded = firminy.post(f"{path}/timesheets", json=worked(today, 1))
     assert recorded.status_code == 201, recorded.text
     (sheet,) = recorded.json()["timesheets"]
     assert sheet["status"] == "recorded" and Decimal(sheet["days"]) == Decimal(1)
     assert agent.post(f"{path}/timesheets", json=worked(today, 0.5)).status_code == 403
+    (told,) = wait_until(recorded_timesheets, timeout=10)  # the borrower is to approve
+    assert told["payload"]["timesheet_id"] == sheet["id"]
+    assert (told["payload"]["borrower_commune"], told["payload"]["corrected"]) == (
+        SAINT_ETIENNE,
+        False,
+    )
 
     approved = agent.post(f"{path}/timesheets/{sheet['id']}/approve")
     assert approved.status_code == 200, approved.text
@@ -154,6 +209,7 @@ def test_saint_etienne_finds_engages_and_pays_firminys_urbanist(stack, approved_
         "currency": "EUR",
         "mission": "Révision du PLU : relecture du règlement et des OAP",
         "order_reference": "EJ-2026-0042",
+        "agreement_reference": reference,
     }
 
     done = agent.post(f"{path}/complete")
@@ -203,7 +259,9 @@ def test_concurrent_accepts_never_commit_beyond_the_monthly_maximum(stack):
         session = requests.Session()  # one connection each: truly concurrent requests
         session.headers.update(firminy.headers)
         start.wait()
-        answer = session.post(f"{stack.url}{ENGAGEMENTS}/{engagement_id}/accept", timeout=30)
+        answer = session.post(
+            f"{stack.url}{ENGAGEMENTS}/{engagement_id}/accept", json=consent(), timeout=30
+        )
         statuses.append(answer.status_code)
 
     threads = [threading.Thread(target=accept, args=(i,)) for i in ids]
@@ -386,7 +444,11 @@ def test_bad_input_answers_4xx_problem_json_and_stores_nothing(stack, stored):
             ),
             ("consultant_id",),
         ),
-        (404, lambda: firminy.post(f"{stack.url}{ENGAGEMENTS}/{uuid.uuid4()}/accept"), ()),
+        (
+            404,
+            lambda: firminy.post(f"{stack.url}{ENGAGEMENTS}/{uuid.uuid4()}/accept", json=consent()),
+            (),
+        ),
         (
             400,
             lambda: agent.post(
@@ -414,7 +476,7 @@ def test_bad_input_answers_4xx_problem_json_and_stores_nothing(stack, stored):
     path = f"{stack.url}{ENGAGEMENTS}/{engagement['id']}"
     too_early = firminy.post(f"{path}/timesheets", json={"date": today.isoformat(), "days": 1})
     assert_problem(too_early, 409)  # not accepted yet
-    assert firminy.post(f"{path}/accept").status_code == 200
+    assert firminy.post(f"{path}/accept", json=consent()).status_code == 200
     for body, fields in [
         (worked(today, 2.5), ("days",)),
         (worked(today - timedelta(days=1), 1), ("date",)),
