@@ -1,6 +1,8 @@
 """Consultants through the gateway: Firminy publishes an urbanist, Saint-Étienne finds them for
-a PLU revision, engages them, Firminy records days worked, Saint-Étienne approves them and
-the event billing charges from leaves exactly once; concurrent accepts never commit a
+a PLU revision, engages them, Firminy accepts with the official's consent (refused without),
+the two communes' agreement comes into force and covers the engagement, Firminy records days
+worked (announced for approval), Saint-Étienne approves them and the event billing charges
+from leaves exactly once, with the agreement's reference; concurrent accepts never commit a
 consultant beyond their monthly maximum; bad input is refused and stores nothing."""
 
 from __future__ import annotations

@@ -205,6 +205,7 @@ def test_one_persons_day_holidays_and_a_rejected_timesheet(
             {"id": f"%{sheet['id']}%"},
         ).all()
     assert dict(events) == {
+        "engagement.timesheet_recorded": 2,  # recorded, then corrected: to approve each time
         "engagement.timesheet_rejected": 1,
         "engagement.timesheet_approved": 1,
     }
