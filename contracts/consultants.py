@@ -597,6 +597,7 @@ class EngagementView(BaseModel):
     timesheets: list[TimesheetView] = []
     created_at: datetime
     history: list[EngagementTransition] = []
+    requested_by: str | None = None  # the user who asked (the gateway knows their name)
     consent: ConsentView | None = None  # recorded at acceptance
     # the agreement in force covering the whole period, if any (read model of agreement.*)
     agreement: AgreementCover | None = None

@@ -493,3 +493,64 @@ def test_bad_input_answers_4xx_problem_json_and_stores_nothing(stack, stored):
     # the engagement has 1.5 days left, the person half a day on this date
     refused(422, firminy.post(f"{path}/timesheets", json=worked(today, 1)), "days")
     assert_problem(agent.post(f"{path}/cancel", json={}), 409)  # it has started
+
+
+def test_the_pages_name_who_asked_and_accept_with_the_officials_consent(stack):
+    """Firminy's manager sees on the dashboard who asked for the urbanist (by name, with the
+    commune), accepts on the mission's page only once the official's consent is ticked and
+    dated, and Saint-Étienne's dashboard names who recorded the days to approve."""
+    firminy = stack.as_role("manager", FIRMINY)
+    agent = stack.as_role("agent", SAINT_ETIENNE)
+    urbanist = publish(stack, firminy, name=f"Claire Besson {uuid.uuid4().hex[:4]}")
+    today = paris_today()
+    asked = agent.post(
+        f"{stack.url}{ENGAGEMENTS}",
+        json={
+            "consultant_id": urbanist["id"],
+            "start": today.isoformat(),
+            "end": (today + timedelta(days=14)).isoformat(),
+            "days": 2,
+            "mission": "Relecture du règlement du PLU",
+        },
+    )
+    assert asked.status_code == 201, asked.text
+    engagement_id = asked.json()["id"]
+    asker = agent.get(f"{stack.url}/api/v1/me").json()["name"]
+    manager_name = firminy.get(f"{stack.url}/api/v1/me").json()["name"]
+
+    pages = stack.web_session(f"manager.{FIRMINY}@mutualis-demo.fr")
+    dashboard = pages.get(f"{stack.url}/tableau-de-bord", timeout=10).text
+    line = next(li for li in dashboard.split("<li>") if urbanist["name"] in li)
+    assert f"demande de {asker} (Saint-Étienne)" in line
+
+    page_url = f"{stack.url}/missions/{engagement_id}"
+    shown = pages.get(page_url, timeout=10).text
+    assert "pas encore recueilli" in shown
+    csrf = shown.split('name="csrf" value="')[1].split('"')[0]
+    unticked = pages.post(
+        f"{page_url}/accepter", data={"csrf": csrf, "accord_date": today.isoformat()}
+    )
+    assert unticked.status_code == 422
+    assert "Cochez l&#39;accord de l&#39;agent" in unticked.text
+    assert agent.get(f"{stack.url}{ENGAGEMENTS}/{engagement_id}").json()["status"] == "requested"
+    accepted = pages.post(
+        f"{page_url}/accepter",
+        data={
+            "csrf": csrf,
+            "accord": "1",
+            "accord_date": today.isoformat(),
+            "accord_note": "écrit",
+        },
+    )
+    assert accepted.status_code == 200 and "La mission est acceptée." in accepted.text
+    assert f"donné le {today:%d/%m/%Y} (écrit)" in accepted.text
+    assert "aucune convention en vigueur ne couvre cette période" in accepted.text
+
+    recorded = firminy.post(
+        f"{stack.url}{ENGAGEMENTS}/{engagement_id}/timesheets", json=worked(today, 1)
+    )
+    assert recorded.status_code == 201, recorded.text
+    borrower_pages = stack.web_session(f"agent.{SAINT_ETIENNE}@mutualis-demo.fr")
+    dashboard = borrower_pages.get(f"{stack.url}/tableau-de-bord", timeout=10).text
+    line = next(li for li in dashboard.split("<li>") if urbanist["name"] in li and "déclaré" in li)
+    assert f"déclaré par {manager_name} (Firminy)" in line
