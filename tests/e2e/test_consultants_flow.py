@@ -57,6 +57,17 @@ def consent(given_on: date | None = None) -> dict:
     return {"consent": {"given_on": given.isoformat(), "note": "accord écrit de l'agent"}}
 
 
+def ask_for(stack, agent, consultant: dict, **terms: Any) -> dict:
+    """The agent's commune asks for days of `consultant` over the coming fortnight."""
+    today = paris_today()
+    period = {"start": today.isoformat(), "end": (today + timedelta(days=14)).isoformat()}
+    asked = agent.post(
+        f"{stack.url}{ENGAGEMENTS}", json={"consultant_id": consultant["id"], **period, **terms}
+    )
+    assert asked.status_code == 201, asked.text
+    return asked.json()
+
+
 def publish(stack, manager, **changes: Any) -> dict:
     answer = manager.post(f"{stack.url}{CONSULTANTS}", json=URBANIST | changes)
     assert answer.status_code == 201, answer.text
@@ -119,19 +130,14 @@ def test_saint_etienne_finds_engages_and_pays_firminys_urbanist(stack, approved_
     assert why["summary"]
 
     today = paris_today()
-    asked = agent.post(
-        f"{stack.url}{ENGAGEMENTS}",
-        json={
-            "consultant_id": urbanist["id"],
-            "start": today.isoformat(),
-            "end": (today + timedelta(days=14)).isoformat(),
-            "days": 3,
-            "mission": "Révision du PLU : relecture du règlement et des OAP",
-            "order_reference": "EJ-2026-0042",
-        },
+    engagement = ask_for(
+        stack,
+        agent,
+        urbanist,
+        days=3,
+        mission="Révision du PLU : relecture du règlement et des OAP",
+        order_reference="EJ-2026-0042",
     )
-    assert asked.status_code == 201, asked.text
-    engagement = asked.json()
     assert engagement["status"] == "requested"
     assert (engagement["lender_commune"], engagement["borrower_commune"]) == (
         FIRMINY,
@@ -503,18 +509,7 @@ def test_the_pages_name_who_asked_and_accept_with_the_officials_consent(stack):
     agent = stack.as_role("agent", SAINT_ETIENNE)
     urbanist = publish(stack, firminy, name=f"Claire Besson {uuid.uuid4().hex[:4]}")
     today = paris_today()
-    asked = agent.post(
-        f"{stack.url}{ENGAGEMENTS}",
-        json={
-            "consultant_id": urbanist["id"],
-            "start": today.isoformat(),
-            "end": (today + timedelta(days=14)).isoformat(),
-            "days": 2,
-            "mission": "Relecture du règlement du PLU",
-        },
-    )
-    assert asked.status_code == 201, asked.text
-    engagement_id = asked.json()["id"]
+    engagement_id = ask_for(stack, agent, urbanist, days=2, mission="Relecture du PLU")["id"]
     asker = agent.get(f"{stack.url}/api/v1/me").json()["name"]
     manager_name = firminy.get(f"{stack.url}/api/v1/me").json()["name"]
 
