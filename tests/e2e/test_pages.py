@@ -19,6 +19,7 @@ from services.billing.validation import embedded_cii, factur_x_problems, problem
 from services.consultants.domain import is_working_day
 from tests.browser import axe_violations, chromium, describe, screenshot, sign_in
 from tests.support import Stack, day, paris_today, this_period, wait_until
+from tests.support.rendering import assert_drawn
 
 CHAMBON, FIRMINY, SAINT_ETIENNE = "42044", "42095", "42218"
 SNOWPLOUGH = "Chasse-neige Unimog U400 avec lame biaise 3 m"
@@ -89,6 +90,8 @@ def test_a_snowplough_is_booked_lent_returned_and_invoiced(stack, browser, story
     manager = sign_in(browser, stack.url, f"manager.{CHAMBON}@mutualis-demo.fr")
     waiting = manager.locator("section", has_text="Ce qui vous attend")
     assert "Demandes de réservation à décider (1)" in waiting.inner_text()
+    # who asked, by name (the demo's names say the role), and their commune
+    assert "demande de Agent — Saint-Étienne (Saint-Étienne)" in waiting.inner_text()
     waiting.get_by_role("link", name=SNOWPLOUGH).click()
     manager.get_by_role("button", name="Accepter la demande").click()
     assert "La réservation est acceptée." in manager.get_by_role("status").first.inner_text()
@@ -677,6 +680,10 @@ def test_the_activity_report_with_its_csv_and_pdf(stack, browser, story):
     pdf = PdfReader(download.value.path())
     words = " ".join(page.extract_text() for page in pdf.pages).replace("\u202f", " ")
     assert "Prêté : 1 prêt · 2 jours · total 840,00" in words.replace("\xa0", " "), words
+    # rendered with pdftoppm: the totals are drawn where poppler places them
+    assert_drawn(
+        Path(download.value.path()).read_bytes(), "Prêté : 1 prêt · 2 jours · total 840,00 €"
+    )
 
     # Saint-Étienne borrowed it: buy or borrow with a price entered (under the threshold of
     # 10 days by default: the page says so; with a threshold of 1, a verdict)
