@@ -92,7 +92,7 @@ def test_an_old_page_link_of_the_catalogue_starts_at_the_first_page_and_says_so(
     for commune in PUBLISHERS[:3]:
         publish(stack, commune, tag, 4000)
     pages_session = stack.web_session("agent.42218@mutualis-demo.fr")
-    notice = "Ce lien vers une page de résultats n&#39;est plus valable"
+    notice = "Ce lien vers une page de résultats n'est plus valable"
     first = pages_session.get(f"{stack.url}/catalogue", params={"q": tag}, timeout=10)
     assert first.status_code == 200 and notice not in first.text
     for old in ({"suite": "o:20", "rang": "21"}, {"offset": "20"}, {"page": "2"}):
