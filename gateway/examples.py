@@ -252,6 +252,7 @@ BOOKING = {
         },
     ],
     "urgency": None,
+    "requested_by": "agent.42218@mutualis-demo.fr",
 }
 
 
