@@ -18,8 +18,12 @@ from contracts.agreements import (
     AgreementSnapshot,
     PartyAct,
 )
+from infra.messaging_tables import metadata as messaging_metadata
+from infra.migrations import upgrade
 from services.consultants.domain import is_working_day
+from services.consultants.models import metadata as consultants_metadata
 from tests.integration.messaging import publish_event
+from tests.integration.test_notifications_schema import differences
 from tests.integration.test_timesheet_concurrency import (
     FIRMINY,
     LENDER,
@@ -169,3 +173,9 @@ def test_agreements_are_kept_once_and_cover_engagements_by_their_dates(
         (day.isoformat(), SAINT_ETIENNE),
         (later.isoformat(), SAINT_ETIENNE),
     ]
+
+
+def test_the_consultants_schema_is_the_models(database_url):
+    """Migrated to 0004 (consent, agreements), the database is what the models say."""
+    upgrade("consultants", database_url)
+    assert differences(database_url, consultants_metadata, messaging_metadata) == []
