@@ -395,7 +395,10 @@ def test_an_expert_is_found_engaged_and_their_days_approved(stack, browser):
 
     lender = sign_in(browser, stack.url, f"manager.{FIRMINY}@mutualis-demo.fr")
     lender.goto(mission)
+    # accepted once the official's consent is ticked (its date: today, as filled in)
+    lender.get_by_label("Hélène Duclos a donné son accord").check()
     lender.get_by_role("button", name="Accepter la mission").click()
+    assert f"donné le {paris_today():%d/%m/%Y}" in lender.locator("main").inner_text()
     lender.get_by_label("Date").fill(day(0))
     lender.get_by_label("Jours (entiers ou demi)").fill("1")
     if not is_working_day(paris_today()):  # one day a date; a weekend's is exceptional work
@@ -405,7 +408,9 @@ def test_an_expert_is_found_engaged_and_their_days_approved(stack, browser):
     assert "À approuver" in lender.locator("main").inner_text()
 
     agent.goto("/tableau-de-bord")
-    assert "Jours travaillés à approuver (1)" in agent.locator("main").inner_text()
+    waiting = agent.locator("main").inner_text()
+    assert "Jours travaillés à approuver (1)" in waiting
+    assert "déclaré par Responsable des services techniques — Firminy (Firminy)" in waiting
     agent.goto(mission)
     # rejected with a reason, corrected by the expert's commune, then approved
     agent.get_by_label("Motif du refus").fill("Une demi-journée seulement")
