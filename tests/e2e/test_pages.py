@@ -393,8 +393,10 @@ def test_an_expert_is_found_engaged_and_their_days_approved(stack, browser):
     assert "Votre demande de mission est envoyée" in agent.get_by_role("status").first.inner_text()
     mission = agent.url.split("?")[0].removeprefix(stack.url)
 
-    lender = sign_in(browser, stack.url, f"manager.{FIRMINY}@mutualis-demo.fr")
+    lender = sign_in(browser, stack.url, f"manager.{FIRMINY}@mutualis-demo.fr", bypass_csp=True)
     lender.goto(mission)
+    assert axe_violations(lender) == []  # the consent's tick box and date are labelled
+    screenshot(lender, "mission-accord-de-l-agent")
     # accepted once the official's consent is ticked (its date: today, as filled in)
     lender.get_by_label("Hélène Duclos a donné son accord").check()
     lender.get_by_role("button", name="Accepter la mission").click()
