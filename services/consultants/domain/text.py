@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Sequence
-from functools import cache
+from functools import cache, lru_cache
 
 import snowballstemmer
 
@@ -83,7 +83,7 @@ DERIVATIONS: dict[str, str] = {
 }
 
 
-@cache
+@lru_cache(maxsize=100_000)  # bounded: needs bring words no profile has
 def stem(word: str) -> str:
     """The term a folded, lower-case word is indexed under: Snowball's stem, then the
     derivation table ('ingénieur' and 'ingénierie' meet)."""
