@@ -211,6 +211,7 @@ class BookingView(BaseModel):
     created_at: datetime
     history: list[Transition] = []
     urgency: Urgency | None = None
+    requested_by: str | None = None  # the user who asked (the gateway knows their name)
 
 
 class BookingPage(BaseModel):

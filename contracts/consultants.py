@@ -1,5 +1,6 @@
 """Consultants: expert staff lent by the day. RPC schemas of the consultants service and
-its events (billing charges from `engagement.timesheet_approved`)."""
+its events (billing charges from `engagement.timesheet_approved`; the borrower is told of
+days to approve by `engagement.timesheet_recorded`)."""
 
 from __future__ import annotations
 
@@ -535,6 +536,47 @@ class TimesheetView(BaseModel):
     rejected_by: str | None = None
 
 
+class OfficialConsent(Input):
+    """The lent official's consent, which the lender's manager records when accepting: a
+    member of staff is lent only with their agreement (statut de la fonction publique), so
+    an engagement cannot be accepted without it."""
+
+    given_on: dt.date = Field(description="the day the consultant consented (not in the future)")
+    note: Text = Field(
+        default="", max_length=500, description="how it was given, e.g. 'accord écrit du 3 mars'"
+    )
+
+    @field_validator("given_on")
+    @classmethod
+    def _year(cls, value: dt.date) -> dt.date:
+        return within_years(value)
+
+
+class Acceptance(Input):
+    """What accepting an engagement says: the official's consent."""
+
+    consent: OfficialConsent
+
+
+class ConsentView(BaseModel):
+    official: str  # the consultant who consented
+    given_on: date
+    note: str
+    recorded_by: str  # the lender's manager who recorded it
+    recorded_at: datetime
+
+
+class AgreementCover(BaseModel):
+    """The agreement in force between the two communes that covers an engagement's staff."""
+
+    agreement_id: str
+    reference: str  # printed on invoices (BT-12)
+    title: str
+    parties: list[str]  # INSEE codes
+    starts_on: date
+    ends_on: date | None
+
+
 class EngagementView(BaseModel):
     id: str
     consultant_id: str
@@ -555,6 +597,10 @@ class EngagementView(BaseModel):
     timesheets: list[TimesheetView] = []
     created_at: datetime
     history: list[EngagementTransition] = []
+    requested_by: str | None = None  # the user who asked (the gateway knows their name)
+    consent: ConsentView | None = None  # recorded at acceptance
+    # the agreement in force covering the whole period, if any (read model of agreement.*)
+    agreement: AgreementCover | None = None
 
 
 class EngagementPage(BaseModel):
@@ -629,6 +675,30 @@ EVENT_OF_STATUS: dict[EngagementStatus, type[Event]] = {
 
 
 # -- timesheets (what billing charges) ---------------------------------------------------
+
+
+class RecordedTimesheet(Payload):
+    """Days worked the consultant's commune recorded (or corrected after a rejection): for
+    the requesting commune to approve."""
+
+    engagement_id: str
+    timesheet_id: str
+    # one recording of the days: a correction is a new one (the notice's cause)
+    recording: str
+    consultant_id: str
+    consultant_name: str
+    lender_commune: str
+    borrower_commune: str
+    work_date: date
+    days: Decimal
+    note: str = ""
+    corrected: bool = False  # recorded again after a rejection
+
+
+@register
+class EngagementTimesheetRecorded(Event):
+    TYPE = "engagement.timesheet_recorded"
+    payload: RecordedTimesheet
 
 
 class TimesheetApproval(Payload):

@@ -6,6 +6,7 @@ event sent while its consumer is down waits in the consumer's durable queue.
 
 from dataclasses import dataclass
 
+from contracts.agreements import AGREEMENT_EVENTS
 from contracts.billing import (
     CreditNoteIssued,
     InvoiceDisputed,
@@ -24,7 +25,7 @@ from contracts.billing import (
 from contracts.bookings import EVENT_OF_STATUS as BOOKING_EVENT_OF_STATUS
 from contracts.bookings import BookingCancelled, BookingOverdue, BookingReturned
 from contracts.consultants import EVENT_OF_STATUS as ENGAGEMENT_EVENT_OF_STATUS
-from contracts.consultants import EngagementTimesheetApproved
+from contracts.consultants import EngagementTimesheetApproved, EngagementTimesheetRecorded
 from contracts.emergencies import EMERGENCY_EVENTS, EmergencyDeclared
 from contracts.listings import ListingPublished, ListingUpdated, ListingWithdrawn
 from contracts.users import USER_EVENTS
@@ -140,8 +141,21 @@ CONSULTANTS_TO_NOTIFICATIONS = Subscription(
     consumer="notifications",
     name="notices",
     source="consultants",
-    # every event of an engagement's life: its two communes may write to each other
-    event_types=tuple(event.TYPE for event in ENGAGEMENT_EVENT_OF_STATUS.values()),
+    # every event of an engagement's life: its two communes may write to each other; and
+    # days worked recorded, for the borrower to approve
+    event_types=(
+        *(event.TYPE for event in ENGAGEMENT_EVENT_OF_STATUS.values()),
+        EngagementTimesheetRecorded.TYPE,
+    ),
+)
+
+# consultants keeps the agreements between communes (owned by bookings) that may cover its
+# staff engagements, and prints their reference on approved days (BT-12)
+BOOKINGS_TO_CONSULTANTS = Subscription(
+    consumer="consultants",
+    name="agreements",
+    source="bookings",
+    event_types=AGREEMENT_EVENTS,
 )
 
 # the money that needs a person: an invoice to pay, a netting to decide and its outcome, a
@@ -176,4 +190,5 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     BOOKINGS_TO_NOTIFICATIONS,
     CONSULTANTS_TO_NOTIFICATIONS,
     BILLING_TO_NOTIFICATIONS,
+    BOOKINGS_TO_CONSULTANTS,
 )

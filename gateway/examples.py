@@ -33,6 +33,7 @@ from contracts.bookings import (
     ReturnReport,
 )
 from contracts.consultants import (
+    Acceptance,
     AvailabilityChange,
     ConsultantChanges,
     ConsultantDraft,
@@ -129,6 +130,7 @@ BODY_EXAMPLES: dict[type, dict[str, Any]] = {
         "mission": "Accompagner la modification simplifiée du PLU",
     },
     TimesheetEntry: {"date": "2027-03-02", "days": 1, "note": "Réunion publique"},
+    Acceptance: {"consent": {"given_on": "2027-02-15", "note": "accord écrit de l'agent"}},
     TimesheetCorrection: {"days": 0.5, "note": "Demi-journée seulement"},
     BillingProfileInput: {
         "siret": "21420044100017",
@@ -264,6 +266,7 @@ BOOKING = {
         },
     ],
     "urgency": None,
+    "requested_by": "agent.42218@mutualis-demo.fr",
 }
 
 

@@ -9,6 +9,7 @@ from functools import partial
 from typing import Any
 
 import eventlet
+from sqlalchemy import select
 
 from contracts.billing import OPEN_STATUSES
 from contracts.caller import Role
@@ -18,6 +19,7 @@ from contracts.emergencies import NEED_LABELS
 from contracts.errors import ServiceError
 from gateway.errors import TooManyLogins
 from gateway.login_attempts import authenticate_slowly
+from gateway.models import User
 from gateway.pages import french
 from gateway.pages.emergencies import urgent_first
 from gateway.pages.entrypoint import Page, Web, go, page
@@ -161,6 +163,12 @@ class AccountPages(SecondFactorPages):
         )
 
         activity = self._recent_activity(caller, lent + borrowed, engaged + lending_experts)
+        # who asked and who recorded, by name: the gateway knows every commune's users
+        people = self._names(
+            [b.get("requested_by") for b in lent + borrowed]
+            + [e.get("requested_by") for e in lending_experts]
+            + [t.get("recorded_by") for _, t in timesheets]
+        )
         return Page(
             "dashboard.html",
             {
@@ -176,9 +184,19 @@ class AccountPages(SecondFactorPages):
                 "upcoming": upcoming,
                 "overdue": overdue,
                 "activity": activity,
+                "people": people,
                 "unavailable": not (ok_lent and ok_borrowed and ok_engaged and ok_invoices),
             },
         )
+
+    def _names(self, user_ids: list[str | None]) -> dict[str, str]:
+        """The names of these users (those the gateway no longer knows are left out)."""
+        wanted = sorted({u for u in user_ids if u})
+        if not wanted:
+            return {}
+        with self.db.reading() as session:
+            found = session.execute(select(User.id, User.name).where(User.id.in_(wanted)))
+            return {user_id: name for user_id, name in found}
 
     def _recent_activity(self, caller: dict, bookings: list[dict], engagements: list[dict]):
         """The latest transitions of the most recent bookings and engagements."""

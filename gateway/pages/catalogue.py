@@ -32,6 +32,17 @@ from infra.communes import communes, great_circle_km
 
 RADII_KM = (10, 20, 30, 50, 100)
 PAGE_SIZE = 20
+# the paging arguments of links made before keyset cursors
+OLD_PAGING = ("offset", "page")
+
+
+def refuses_cursor(exc: ServiceError) -> bool:
+    """The search refused only its cursor (edited, of another search, or from before keyset
+    paging)."""
+    fields = [e.get("field") for e in exc.errors]
+    return exc.code == "invalid_input" and fields == ["cursor"]
+
+
 # the page's sort -> the API's
 SORTS = {"distance": "distance", "prix": "price", "disponibilite": "available"}
 PARTIES = (Role.AGENT, Role.MANAGER)
@@ -145,8 +156,18 @@ class CataloguePages:
             else:
                 errors["rayon"] = ["Indiquez un rayon en kilomètres."]
         result: dict = {"items": [], "next_cursor": None, "count": 0, "count_exact": True}
+        # a link from before keyset cursors (?offset=, ?page=, or an offset cursor 'o:20'):
+        # the first page, saying so, rather than a refusal (the API stays strict)
+        stale_link = not cursor and any(web.arg(old) for old in OLD_PAGING)
         if not errors:
-            result = self.listings.search(as_rpc(web.caller), query)
+            try:
+                result = self.listings.search(as_rpc(web.caller), query)
+            except ServiceError as exc:
+                if not (cursor and refuses_cursor(exc)):
+                    raise
+                del query["cursor"]
+                first_rank, stale_link = "1", True
+                result = self.listings.search(as_rpc(web.caller), query)
         items = result["items"]
         picture = results_map(visitor.commune, items, result.get("facets"), query)
         return Page(
@@ -159,6 +180,7 @@ class CataloguePages:
                 "count_exact": result["count_exact"],
                 "first_rank": int(first_rank) if first_rank.isdigit() else 1,
                 "next_cursor": result["next_cursor"],
+                "stale_link": stale_link,
                 "paging": {k: v for k, v in asked.items() if v},
                 "sorts": {
                     "distance": "Les plus proches",

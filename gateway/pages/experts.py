@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from contracts.caller import Role
+from contracts.clock import paris_today
 from contracts.consultants import ENGAGEMENT_STEPS, TIMESHEET_STEPS, EngagementAction
 from contracts.errors import ServiceError
 from gateway.errors import status_of
@@ -234,7 +235,7 @@ class ExpertPages:
             raise PageProblem(404, "Cette action n'existe pas.")
         try:
             if action == "accepter":
-                self.consultants.accept(caller, engagement_id)
+                self.consultants.accept(caller, engagement_id, consent_given(form))
             elif action == "refuser":
                 if len(reason) < 3:
                     raise FormError("reason", "Indiquez le motif du refus.")
@@ -320,7 +321,23 @@ class ExpertPages:
                 "may_cancel": may(EngagementAction.CANCEL),
                 "may_record": may(EngagementAction.RECORD_TIMESHEET),
                 "may_complete": may(EngagementAction.COMPLETE),
+                "today": paris_today().isoformat(),
                 "conversation": self.conversation_seen(web, engagement_id),
             },
             status,
         )
+
+
+def consent_given(form) -> dict:
+    """The accept form's consent of the official: ticked, with its date (and how given)."""
+    if form.get("accord") != "1":
+        raise FormError(
+            "consent", "Cochez l'accord de l'agent : sans lui, pas de mise à disposition."
+        )
+    given_on = day(form.get("accord_date"), "consent.given_on")
+    return {
+        "consent": {
+            "given_on": given_on.isoformat(),
+            "note": (form.get("accord_note") or "").strip(),
+        }
+    }

@@ -2,6 +2,7 @@
 
 from contracts.caller import Caller, Role
 from contracts.consultants import (
+    Acceptance,
     AvailabilityChange,
     ConsultantChanges,
     ConsultantDraft,
@@ -172,12 +173,14 @@ class ConsultantRoutes:
         roles=(Role.MANAGER,),
         idempotent=True,
         tag=ENGAGEMENTS,
-        summary="The consultant's commune commits the days",
-        description="409 if they would take the consultant beyond their availability or "
-        "monthly maximum.",
+        body=Acceptance,
+        summary="The consultant's commune commits the days, recording the official's consent",
+        description="The lender's manager records when the lent official consented (required: "
+        "422 without it, or dated in the future). 409 if the days would take the consultant "
+        "beyond their availability or monthly maximum.",
     )
-    def accept_engagement(self, request, caller: Caller, engagement_id: str):
-        return self.consultants.accept(as_rpc(caller), engagement_id)
+    def accept_engagement(self, request, caller: Caller, engagement_id: str, body: Acceptance):
+        return self.consultants.accept(as_rpc(caller), engagement_id, body.model_dump(mode="json"))
 
     @api(
         "POST",

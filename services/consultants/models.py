@@ -3,7 +3,7 @@ sums are exact on every database."""
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from infra.types import UtcDateTime
@@ -74,6 +74,11 @@ class EngagementRow(Base):
     requested_by: Mapped[str] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # the official's consent, recorded by the lender's manager when accepting
+    consent_given_on: Mapped[date | None] = mapped_column(Date)
+    consent_note: Mapped[str | None] = mapped_column(Text)
+    consent_recorded_by: Mapped[str | None] = mapped_column(String(36))
+    consent_recorded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         Index("ix_engagements_consultant_status", "consultant_id", "status"),
@@ -118,3 +123,23 @@ class TimesheetRow(Base):
     rejection_reason: Mapped[str | None] = mapped_column(Text)
     rejected_by: Mapped[str | None] = mapped_column(String(36))
     rejected_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AgreementRow(Base):
+    """A copy of an agreement between communes (owned by bookings), from its agreement.*
+    events: what says whether it covers an engagement's staff."""
+
+    __tablename__ = "agreements"
+
+    agreement_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    parties: Mapped[list] = mapped_column(JSON)  # INSEE codes
+    covers_staff: Mapped[bool] = mapped_column(Boolean)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    # once in force, an ended agreement still covers the days up to its end
+    was_in_force: Mapped[bool] = mapped_column(Boolean)
+    # when the event last applied happened: an older one arriving late changes nothing
+    as_of: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from contracts import clock
+from contracts.agreements import AgreementSnapshot, AgreementStatus
 from contracts.caller import Caller
 from contracts.consultants import (
+    AgreementCover,
     AvailabilityPeriod,
+    ConsentView,
     ConsultantSnapshot,
     ConsultantStatus,
     ConsultantTerms,
@@ -23,7 +26,9 @@ from contracts.consultants import (
     EngagementStatus,
     EngagementTransition,
     EngagementView,
+    OfficialConsent,
     RecordedPeriod,
+    RecordedTimesheet,
     RejectedTimesheet,
     TimesheetApproval,
     TimesheetCorrection,
@@ -44,7 +49,9 @@ from services.consultants.domain import (
     half_days,
     vocabulary,
 )
+from services.consultants.domain.agreements import StaffAgreement, covering, newer
 from services.consultants.models import (
+    AgreementRow,
     AvailabilityRow,
     ConsultantRow,
     EngagementRow,
@@ -430,6 +437,7 @@ def engagement_views(session: Session, rows: Sequence[EngagementRow]) -> list[En
     ids = [r.id for r in rows]
     sheets = timesheets_of(session, ids)
     history = history_of(session, ids)
+    agreements = staff_agreements(session)
     views = []
     for r in rows:
         own = sheets[r.id]
@@ -444,9 +452,117 @@ def engagement_views(session: Session, rows: Sequence[EngagementRow]) -> list[En
             ),
             timesheets=[timesheet_view(t, r.day_rate_cents) for t in own],
             history=history[r.id],
+            consent=consent_view(r),
+            agreement=agreement_cover(
+                covering_agreement(
+                    session, r.lender_commune, r.borrower_commune, r.start, r.end, agreements
+                )
+            ),
         )
         views.append(EngagementView.model_validate(seen, from_attributes=True))
     return views
+
+
+# -- the official's consent -------------------------------------------------------------
+
+
+def record_consent(row: EngagementRow, consent: OfficialConsent, caller: Caller) -> None:
+    row.consent_given_on = consent.given_on
+    row.consent_note = consent.note
+    row.consent_recorded_by = caller.user_id
+    row.consent_recorded_at = clock.now()
+
+
+def consent_view(row: EngagementRow) -> ConsentView | None:
+    if row.consent_given_on is None:
+        return None
+    return ConsentView(
+        official=row.consultant_name,
+        given_on=row.consent_given_on,
+        note=row.consent_note or "",
+        recorded_by=row.consent_recorded_by or "",
+        recorded_at=row.consent_recorded_at,
+    )
+
+
+# -- agreements between communes (a copy of bookings', from agreement.* events) ----------
+
+
+def apply_agreement(session: Session, snapshot: AgreementSnapshot, occurred_at: datetime) -> bool:
+    """The agreement as the event says it is, unless a later event was applied already
+    (events may arrive out of order: then only the fact that it was in force is kept).
+    Whether it changed anything."""
+    row = session.get(AgreementRow, snapshot.agreement_id, with_for_update=True)
+    in_force = snapshot.status == AgreementStatus.IN_FORCE
+    if row is not None and not newer(row.as_of, occurred_at):
+        learnt = in_force and not row.was_in_force
+        row.was_in_force = row.was_in_force or in_force
+        return learnt
+    if row is None:
+        row = AgreementRow(agreement_id=snapshot.agreement_id, was_in_force=False)
+        session.add(row)
+    row.reference = snapshot.reference
+    row.title = snapshot.title
+    row.status = snapshot.status.value
+    row.parties = sorted({p.commune for p in snapshot.parties})
+    row.covers_staff = snapshot.covers_staff
+    row.starts_on = snapshot.starts_on
+    row.ends_on = snapshot.ends_on
+    row.was_in_force = bool(row.was_in_force) or in_force
+    row.as_of = occurred_at
+    session.flush()
+    return True
+
+
+def _staff_agreement(row: AgreementRow) -> StaffAgreement:
+    return StaffAgreement(
+        agreement_id=row.agreement_id,
+        reference=row.reference,
+        parties=frozenset(row.parties),
+        covers_staff=row.covers_staff,
+        status=AgreementStatus(row.status),
+        was_in_force=row.was_in_force,
+        starts_on=row.starts_on,
+        ends_on=row.ends_on,
+    )
+
+
+def staff_agreements(session: Session) -> dict[str, AgreementRow]:
+    """The agreements that cover or covered staff (a few per pair of communes)."""
+    query = select(AgreementRow).where(
+        AgreementRow.covers_staff.is_(True),
+        AgreementRow.status.in_((AgreementStatus.IN_FORCE.value, AgreementStatus.ENDED.value)),
+    )
+    return {r.agreement_id: r for r in session.scalars(query)}
+
+
+def covering_agreement(
+    session: Session,
+    lender: str,
+    borrower: str,
+    start: date,
+    end: date,
+    known: dict[str, AgreementRow] | None = None,
+) -> AgreementRow | None:
+    """The agreement covering staff lent by `lender` to `borrower` over [start, end)
+    (`known`: staff_agreements already read)."""
+    rows = staff_agreements(session) if known is None else known
+    last = end - timedelta(days=1)
+    found = covering((_staff_agreement(r) for r in rows.values()), lender, borrower, start, last)
+    return rows[found.agreement_id] if found else None
+
+
+def agreement_cover(row: AgreementRow | None) -> AgreementCover | None:
+    if row is None:
+        return None
+    return AgreementCover(
+        agreement_id=row.agreement_id,
+        reference=row.reference,
+        title=row.title,
+        parties=list(row.parties),
+        starts_on=row.starts_on,
+        ends_on=row.ends_on,
+    )
 
 
 def engagements_of(
@@ -572,9 +688,19 @@ def due_to_expire(session: Session, requested_before: datetime, limit: int = 100
     return list(session.scalars(query))
 
 
-def timesheet_approval(row: EngagementRow, sheet: TimesheetRow) -> TimesheetApproval:
-    """What billing charges of approved days: the engagement's terms, as they are."""
+def timesheet_approval(
+    session: Session, row: EngagementRow, sheet: TimesheetRow
+) -> TimesheetApproval:
+    """What billing charges of approved days: the engagement's terms, as they are, and the
+    agreement in force that covers the day worked (its reference is the invoice's BT-12)."""
     days = as_days(sheet.half_days)
+    agreement = covering_agreement(
+        session,
+        row.lender_commune,
+        row.borrower_commune,
+        sheet.work_date,
+        sheet.work_date + timedelta(days=1),
+    )
     seen = _RowWith(
         row,
         engagement_id=row.id,
@@ -582,5 +708,23 @@ def timesheet_approval(row: EngagementRow, sheet: TimesheetRow) -> TimesheetAppr
         work_date=sheet.work_date,
         days=days,
         amount_cents=amount_cents(days, row.day_rate_cents),
+        agreement_reference=agreement.reference if agreement else None,
     )
     return TimesheetApproval.model_validate(seen, from_attributes=True)
+
+
+def timesheet_recording(
+    row: EngagementRow, sheet: TimesheetRow, corrected: bool = False
+) -> RecordedTimesheet:
+    """What the borrower is told of days recorded (or corrected): which, for approval."""
+    seen = _RowWith(
+        row,
+        engagement_id=row.id,
+        timesheet_id=sheet.id,
+        recording=f"{sheet.id}@{sheet.recorded_at.isoformat()}",
+        work_date=sheet.work_date,
+        days=as_days(sheet.half_days),
+        note=sheet.note,
+        corrected=corrected,
+    )
+    return RecordedTimesheet.model_validate(seen, from_attributes=True)

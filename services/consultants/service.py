@@ -11,6 +11,7 @@ from contracts.caller import Caller
 from contracts.clock import paris_today
 from contracts.consultants import (
     EVENT_OF_STATUS,
+    Acceptance,
     AvailabilityChange,
     AvailabilityPeriod,
     ConsultantChanges,
@@ -25,6 +26,7 @@ from contracts.consultants import (
     EngagementRequest,
     EngagementStatus,
     EngagementTimesheetApproved,
+    EngagementTimesheetRecorded,
     EngagementTimesheetRejected,
     Match,
     MatchPage,
@@ -40,8 +42,11 @@ from contracts.errors import (
     unknown_commune,
     validated,
 )
+from contracts.events import Event
 from contracts.fields import Reason, RequiredReason, is_uuid
+from contracts.topology import BOOKINGS_TO_CONSULTANTS
 from infra.communes import communes
+from infra.consumer import consume_events
 from infra.database import UnitOfWork
 from infra.health import OperableService
 from infra.rpc import rpc
@@ -49,6 +54,7 @@ from infra.timers import periodic
 from services.consultants import domain, repository
 from services.consultants.dependencies import MatchingIndex
 from services.consultants.domain import Commitment, Period, as_days, half_days
+from services.consultants.domain.agreements import check_consent
 from services.consultants.models import ConsultantRow, EngagementRow, TimesheetRow
 from services.consultants.settings import Settings
 
@@ -203,11 +209,14 @@ class Service(OperableService):
         return view.model_dump(mode="json")
 
     @rpc
-    def accept(self, caller: dict, engagement_id: str) -> dict:
-        """The consultant's commune commits the days: refused (409) if they would take the
-        consultant beyond their availability or monthly maximum, whatever else was
-        accepted meanwhile (the consultant's row is locked while deciding)."""
+    def accept(self, caller: dict, engagement_id: str, body: dict | None = None) -> dict:
+        """The consultant's commune commits the days, its manager recording the official's
+        consent (422 without it): refused (409) if they would take the consultant beyond
+        their availability or monthly maximum, whatever else was accepted meanwhile (the
+        consultant's row is locked while deciding)."""
         who = Caller.model_validate(caller)
+        consent = validated(Acceptance, body or {}).consent
+        check_consent(consent, paris_today())
         with self.db.transaction() as tx:
             consultant, row = self._locked(tx.session, who, engagement_id, "accept")
             others = repository.commitments_of(tx.session, [consultant.id], exclude=row.id)
@@ -220,6 +229,7 @@ class Service(OperableService):
                 engagement=Commitment(row.id, row.start, row.end, row.half_days),
                 today=paris_today(),
             )
+            repository.record_consent(row, consent, who)
             move_engagement(tx, row, target, who)
             repository.bump(consultant)
             (view,) = repository.engagement_views(tx.session, [row])
@@ -270,7 +280,7 @@ class Service(OperableService):
         with self.db.transaction() as tx:
             consultant, row = self._locked(tx.session, who, engagement_id, "record_timesheet")
             _check_days_worked(tx.session, consultant, row, asked.date, asked)
-            repository.add_timesheet(
+            sheet = repository.add_timesheet(
                 tx.session,
                 row.id,
                 asked.date,
@@ -279,6 +289,7 @@ class Service(OperableService):
                 who,
                 asked.exceptional_reason,
             )
+            tx.emit(EngagementTimesheetRecorded, repository.timesheet_recording(row, sheet))
             (view,) = repository.engagement_views(tx.session, [row])
         return view.model_dump(mode="json")
 
@@ -288,7 +299,8 @@ class Service(OperableService):
 
         def approve(tx: UnitOfWork, row: EngagementRow, sheet: TimesheetRow, who: Caller):
             repository.approve_timesheet(sheet, who)
-            tx.emit(EngagementTimesheetApproved, repository.timesheet_approval(row, sheet))
+            approval = repository.timesheet_approval(tx.session, row, sheet)
+            tx.emit(EngagementTimesheetApproved, approval)
 
         action = EngagementAction.APPROVE_TIMESHEET
         return self._decide_timesheet(caller, engagement_id, timesheet_id, action, approve)
@@ -340,6 +352,8 @@ class Service(OperableService):
             _check_days_worked(tx.session, consultant, row, sheet.work_date, asked, sheet)
             repository.correct_timesheet(sheet, who, half_days(asked.days), asked)
             tx.session.flush()
+            recording = repository.timesheet_recording(row, sheet, corrected=True)
+            tx.emit(EngagementTimesheetRecorded, recording)
             (view,) = repository.engagement_views(tx.session, [row])
         return view.model_dump(mode="json")
 
@@ -356,6 +370,15 @@ class Service(OperableService):
             for row in repository.due_to_expire(tx.session, clock.now() - delay):
                 target = domain.next_status(EngagementStatus(row.status), EngagementAction.EXPIRE)
                 move_engagement(tx, row, target, None, f"not decided within {delay.days} days")
+
+    # -- agreements between communes ---------------------------------------------------
+
+    @consume_events(BOOKINGS_TO_CONSULTANTS)
+    def keep_agreements(self, event: Event) -> None:
+        """The copy of an agreement (owned by bookings) that says whether it covers an
+        engagement's staff: each event once, a late older one changing nothing."""
+        with self.db.handling(event) as tx:
+            repository.apply_agreement(tx.session, event.payload, event.occurred_at)
 
     # -- reading ----------------------------------------------------------------------
 

@@ -216,6 +216,16 @@ RULES: tuple[Rule, ...] = (
         communes=_parties,
     ),
     Rule(
+        kind="timesheet_recorded",
+        event_type="engagement.timesheet_recorded",
+        label="Des jours de mission attendent votre approbation",
+        subject="Jours à approuver : {{ consultant_name }}, {{ lender_of }}",
+        audience=with_role(Role.MANAGER, borrower),
+        about="recording",  # a correction after a rejection is to approve again
+        link=_ENGAGEMENT,
+        communes=_parties,
+    ),
+    Rule(
         kind="invoice_issued",
         event_type="invoice.issued",
         label="Une facture vous est adressée",

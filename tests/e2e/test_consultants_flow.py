@@ -1,6 +1,8 @@
 """Consultants through the gateway: Firminy publishes an urbanist, Saint-Étienne finds them for
-a PLU revision, engages them, Firminy records days worked, Saint-Étienne approves them and
-the event billing charges from leaves exactly once; concurrent accepts never commit a
+a PLU revision, engages them, Firminy accepts with the official's consent (refused without),
+the two communes' agreement comes into force and covers the engagement, Firminy records days
+worked (announced for approval), Saint-Étienne approves them and the event billing charges
+from leaves exactly once, with the agreement's reference; concurrent accepts never commit a
 consultant beyond their monthly maximum; bad input is refused and stores nothing."""
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import pytest
 import requests
 from sqlalchemy import text
 
+from contracts.agreements import AgreementInForce, AgreementSnapshot, PartyAct
 from services.consultants.domain import is_working_day
+from tests.integration.messaging import publish_event
 from tests.support import assert_problem, listen, paris_today, wait_until
 
 FIRMINY, SAINT_ETIENNE, SAINT_CHAMOND = "42095", "42218", "42207"
@@ -47,6 +51,23 @@ def worked(day: date, days: Any) -> dict:
     return {"date": day.isoformat(), "days": days} | ({} if is_working_day(day) else exceptional)
 
 
+def consent(given_on: date | None = None) -> dict:
+    """What the lender's manager says when accepting: when the official consented."""
+    given = given_on or paris_today()
+    return {"consent": {"given_on": given.isoformat(), "note": "accord écrit de l'agent"}}
+
+
+def ask_for(stack, agent, consultant: dict, **terms: Any) -> dict:
+    """The agent's commune asks for days of `consultant` over the coming fortnight."""
+    today = paris_today()
+    period = {"start": today.isoformat(), "end": (today + timedelta(days=14)).isoformat()}
+    asked = agent.post(
+        f"{stack.url}{ENGAGEMENTS}", json={"consultant_id": consultant["id"], **period, **terms}
+    )
+    assert asked.status_code == 201, asked.text
+    return asked.json()
+
+
 def publish(stack, manager, **changes: Any) -> dict:
     answer = manager.post(f"{stack.url}{CONSULTANTS}", json=URBANIST | changes)
     assert answer.status_code == 201, answer.text
@@ -58,6 +79,20 @@ def approved_timesheets(stack):
     """engagement.timesheet_approved events, from a queue of our own declared before anything
     happens."""
     return listen(stack.vhost.amqp_uri, "consultants.events", "engagement.timesheet_approved")
+
+
+def agreement_in_force(reference: str, *parties: str, starts_on: date) -> AgreementInForce:
+    """An agreement between communes as bookings announces it (bookings owns agreements)."""
+    snapshot = AgreementSnapshot(
+        agreement_id=str(uuid.uuid4()),
+        reference=reference,
+        title="Convention de mise à disposition de personnel",
+        status="in_force",
+        parties=[PartyAct(commune=c, decision_number="2026-041") for c in parties],
+        covers_staff=True,
+        starts_on=starts_on,
+    )
+    return AgreementInForce.new(snapshot, producer="bookings", correlation_id="test")
 
 
 def test_saint_etienne_finds_engages_and_pays_firminys_urbanist(stack, approved_timesheets):
@@ -95,19 +130,14 @@ def test_saint_etienne_finds_engages_and_pays_firminys_urbanist(stack, approved_
     assert why["summary"]
 
     today = paris_today()
-    asked = agent.post(
-        f"{stack.url}{ENGAGEMENTS}",
-        json={
-            "consultant_id": urbanist["id"],
-            "start": today.isoformat(),
-            "end": (today + timedelta(days=14)).isoformat(),
-            "days": 3,
-            "mission": "Révision du PLU : relecture du règlement et des OAP",
-            "order_reference": "EJ-2026-0042",
-        },
+    engagement = ask_for(
+        stack,
+        agent,
+        urbanist,
+        days=3,
+        mission="Révision du PLU : relecture du règlement et des OAP",
+        order_reference="EJ-2026-0042",
     )
-    assert asked.status_code == 201, asked.text
-    engagement = asked.json()
     assert engagement["status"] == "requested"
     assert (engagement["lender_commune"], engagement["borrower_commune"]) == (
         FIRMINY,
@@ -116,16 +146,49 @@ def test_saint_etienne_finds_engages_and_pays_firminys_urbanist(stack, approved_
     assert Decimal(engagement["days"]) == 3 and engagement["amount_cents"] == 195000
     path = f"{stack.url}{ENGAGEMENTS}/{engagement['id']}"
 
-    assert agent.post(f"{path}/accept").status_code == 403
-    accepted = firminy.post(f"{path}/accept")
+    assert agent.post(f"{path}/accept", json=consent()).status_code == 403
+    # no engagement without the official's consent, nor with a consent yet to come
+    missing = assert_problem(firminy.post(f"{path}/accept", json={}), 422)
+    assert [e["field"] for e in missing["errors"]] == ["consent"]
+    future = consent(today + timedelta(days=1))
+    later = assert_problem(firminy.post(f"{path}/accept", json=future), 422)
+    assert [e["type"] for e in later["errors"]] == ["consent_in_future"]
+    assert firminy.get(path).json()["status"] == "requested"
+    accepted = firminy.post(f"{path}/accept", json=consent())
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["status"] == "accepted"
+    given = accepted.json()["consent"]
+    assert (given["official"], given["given_on"]) == ("Claire Besson", today.isoformat())
+    assert given["note"] == "accord écrit de l'agent" and given["recorded_by"]
+    assert accepted.json()["agreement"] is None  # no agreement between them yet
+
+    # the two communes' agreement comes into force (announced by bookings): it covers the
+    # engagement, and the days approved carry its reference for the invoice (BT-12)
+    recorded_timesheets = listen(
+        stack.vhost.amqp_uri, "consultants.events", "engagement.timesheet_recorded"
+    )
+    reference = f"CONV-{uuid.uuid4().hex[:6]}"
+    starts = today - timedelta(days=30)
+    publish_event(
+        stack.vhost.amqp_uri,
+        agreement_in_force(reference, FIRMINY, SAINT_ETIENNE, starts_on=starts),
+    )
+    covered = wait_until(lambda: firminy.get(path).json()["agreement"], timeout=10)
+    assert covered["reference"] == reference
+    assert sorted(covered["parties"]) == sorted([FIRMINY, SAINT_ETIENNE])
+    assert (covered["starts_on"], covered["ends_on"]) == (starts.isoformat(), None)
 
     recorded = firminy.post(f"{path}/timesheets", json=worked(today, 1))
     assert recorded.status_code == 201, recorded.text
     (sheet,) = recorded.json()["timesheets"]
     assert sheet["status"] == "recorded" and Decimal(sheet["days"]) == Decimal(1)
     assert agent.post(f"{path}/timesheets", json=worked(today, 0.5)).status_code == 403
+    (told,) = wait_until(recorded_timesheets, timeout=10)  # the borrower is to approve
+    assert told["payload"]["timesheet_id"] == sheet["id"]
+    assert (told["payload"]["borrower_commune"], told["payload"]["corrected"]) == (
+        SAINT_ETIENNE,
+        False,
+    )
 
     approved = agent.post(f"{path}/timesheets/{sheet['id']}/approve")
     assert approved.status_code == 200, approved.text
@@ -154,6 +217,7 @@ def test_saint_etienne_finds_engages_and_pays_firminys_urbanist(stack, approved_
         "currency": "EUR",
         "mission": "Révision du PLU : relecture du règlement et des OAP",
         "order_reference": "EJ-2026-0042",
+        "agreement_reference": reference,
     }
 
     done = agent.post(f"{path}/complete")
@@ -203,7 +267,9 @@ def test_concurrent_accepts_never_commit_beyond_the_monthly_maximum(stack):
         session = requests.Session()  # one connection each: truly concurrent requests
         session.headers.update(firminy.headers)
         start.wait()
-        answer = session.post(f"{stack.url}{ENGAGEMENTS}/{engagement_id}/accept", timeout=30)
+        answer = session.post(
+            f"{stack.url}{ENGAGEMENTS}/{engagement_id}/accept", json=consent(), timeout=30
+        )
         statuses.append(answer.status_code)
 
     threads = [threading.Thread(target=accept, args=(i,)) for i in ids]
@@ -386,7 +452,11 @@ def test_bad_input_answers_4xx_problem_json_and_stores_nothing(stack, stored):
             ),
             ("consultant_id",),
         ),
-        (404, lambda: firminy.post(f"{stack.url}{ENGAGEMENTS}/{uuid.uuid4()}/accept"), ()),
+        (
+            404,
+            lambda: firminy.post(f"{stack.url}{ENGAGEMENTS}/{uuid.uuid4()}/accept", json=consent()),
+            (),
+        ),
         (
             400,
             lambda: agent.post(
@@ -414,7 +484,7 @@ def test_bad_input_answers_4xx_problem_json_and_stores_nothing(stack, stored):
     path = f"{stack.url}{ENGAGEMENTS}/{engagement['id']}"
     too_early = firminy.post(f"{path}/timesheets", json={"date": today.isoformat(), "days": 1})
     assert_problem(too_early, 409)  # not accepted yet
-    assert firminy.post(f"{path}/accept").status_code == 200
+    assert firminy.post(f"{path}/accept", json=consent()).status_code == 200
     for body, fields in [
         (worked(today, 2.5), ("days",)),
         (worked(today - timedelta(days=1), 1), ("date",)),
@@ -429,3 +499,56 @@ def test_bad_input_answers_4xx_problem_json_and_stores_nothing(stack, stored):
     # the engagement has 1.5 days left, the person half a day on this date
     refused(422, firminy.post(f"{path}/timesheets", json=worked(today, 1)), "days")
     assert_problem(agent.post(f"{path}/cancel", json={}), 409)  # it has started
+
+
+def test_the_pages_name_who_asked_and_accept_with_the_officials_consent(stack):
+    """Firminy's manager sees on the dashboard who asked for the urbanist (by name, with the
+    commune), accepts on the mission's page only once the official's consent is ticked and
+    dated, and Saint-Étienne's dashboard names who recorded the days to approve."""
+    firminy = stack.as_role("manager", FIRMINY)
+    agent = stack.as_role("agent", SAINT_ETIENNE)
+    urbanist = publish(stack, firminy, name=f"Claire Besson {uuid.uuid4().hex[:4]}")
+    today = paris_today()
+    engagement_id = ask_for(stack, agent, urbanist, days=2, mission="Relecture du PLU")["id"]
+    asker = agent.get(f"{stack.url}/api/v1/me").json()["name"]
+    manager_name = firminy.get(f"{stack.url}/api/v1/me").json()["name"]
+
+    pages = stack.web_session(f"manager.{FIRMINY}@mutualis-demo.fr")
+    dashboard = pages.get(f"{stack.url}/tableau-de-bord", timeout=10).text
+    line = next(li for li in dashboard.split("<li>") if urbanist["name"] in li)
+    assert f"demande de {asker} (Saint-Étienne)" in line
+
+    page_url = f"{stack.url}/missions/{engagement_id}"
+    shown = pages.get(page_url, timeout=10).text
+    assert "pas encore recueilli" in shown
+    csrf = shown.split('name="csrf" value="')[1].split('"')[0]
+    unticked = pages.post(
+        f"{page_url}/accepter", data={"csrf": csrf, "accord_date": today.isoformat()}
+    )
+    assert unticked.status_code == 422
+    assert "Cochez l&#39;accord de l&#39;agent" in unticked.text
+    assert agent.get(f"{stack.url}{ENGAGEMENTS}/{engagement_id}").json()["status"] == "requested"
+    accepted = pages.post(
+        f"{page_url}/accepter",
+        data={
+            "csrf": csrf,
+            "accord": "1",
+            "accord_date": today.isoformat(),
+            "accord_note": "écrit",
+        },
+    )
+    assert accepted.status_code == 200 and "La mission est acceptée." in accepted.text
+    assert f"donné le {today:%d/%m/%Y} (écrit)" in accepted.text
+    # the agreement covering it, as the API says (one may have come into force earlier)
+    cover = agent.get(f"{stack.url}{ENGAGEMENTS}/{engagement_id}").json()["agreement"]
+    said = f"réf. {cover['reference']}" if cover else "aucune convention en vigueur ne couvre"
+    assert said in accepted.text
+
+    recorded = firminy.post(
+        f"{stack.url}{ENGAGEMENTS}/{engagement_id}/timesheets", json=worked(today, 1)
+    )
+    assert recorded.status_code == 201, recorded.text
+    borrower_pages = stack.web_session(f"agent.{SAINT_ETIENNE}@mutualis-demo.fr")
+    dashboard = borrower_pages.get(f"{stack.url}/tableau-de-bord", timeout=10).text
+    line = next(li for li in dashboard.split("<li>") if urbanist["name"] in li and "déclaré" in li)
+    assert f"déclaré par {manager_name} (Firminy)" in line

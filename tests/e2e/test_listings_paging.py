@@ -1,6 +1,6 @@
 """Paging the listings search through the gateway: keyset cursors that a listing published
 between two pages does not disturb, for each sort; cursors edited or taken to another search
-refused; free soonest first."""
+refused (the pages open an old page link at the first page); free soonest first."""
 
 from __future__ import annotations
 
@@ -83,6 +83,26 @@ def test_a_cursor_edited_or_of_another_search_is_refused(stack):
         assert_problem(refused, 422)
         assert [e["field"] for e in refused.json()["errors"]] == ["cursor"]
     assert agent.get(search, params=asked | {"cursor": cursor}).status_code == 200
+
+
+def test_an_old_page_link_of_the_catalogue_starts_at_the_first_page_and_says_so(stack):
+    """Links made before keyset cursors (?offset=, ?page=, an offset cursor) open the
+    first page with a notice; the API still refuses such a cursor."""
+    tag = uuid.uuid4().hex
+    for commune in PUBLISHERS[:3]:
+        publish(stack, commune, tag, 4000)
+    pages_session = stack.web_session("agent.42218@mutualis-demo.fr")
+    notice = "Ce lien vers une page de résultats n'est plus valable"
+    first = pages_session.get(f"{stack.url}/catalogue", params={"q": tag}, timeout=10)
+    assert first.status_code == 200 and notice not in first.text
+    for old in ({"suite": "o:20", "rang": "21"}, {"offset": "20"}, {"page": "2"}):
+        answer = pages_session.get(f"{stack.url}/catalogue", params={"q": tag} | old, timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert notice in answer.text
+        assert "3 résultats" in answer.text and "Résultats 21" not in answer.text
+    agent = stack.as_role("agent", "42218")
+    strict = agent.get(f"{stack.url}/api/v1/listings", params={"q": tag, "cursor": "o:20"})
+    assert_problem(strict, 422)
 
 
 def test_free_soonest_first_says_when(stack):

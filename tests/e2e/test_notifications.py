@@ -4,7 +4,8 @@ Chambon approves, the agent who asked is told, with the loan as a calendar invit
 nobody else gets anything. A cause told twice is mailed once; a mail server down delays the
 mails and loses none; an address the server refuses for good is recorded for the operator.
 A netting Le Chambon proposes asks Firminy's and Saint-Étienne's finance teams, not its own;
-Firminy declining it tells all three."""
+Firminy declining it tells all three. Days worked recorded on a mission are mailed to the
+borrowing commune's managers, to approve."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from services.notifications.models import MailRow
 from tests.browser import axe_violations, chromium, describe, screenshot, sign_in
 from tests.e2e.test_billing_flow import approve_timesheet
 from tests.e2e.test_bookings_flow import SNOWPLOUGH
+from tests.e2e.test_consultants_flow import ask_for, consent, worked
 from tests.support import COMPONENTS, PARIS, Stack, assert_problem, day, this_period, wait_until
 from tests.support.mail import MailCatcher
 
@@ -694,3 +696,37 @@ def test_in_the_browser_the_borrower_writes_on_the_bookings_page_and_the_lender_
         violations = axe_violations(borrower)
         assert violations == [], describe(violations)
         screenshot(borrower, "conversation-reservation-emprunteur")
+
+
+def test_days_recorded_are_mailed_to_the_borrowers_managers(mail_stack):
+    """Firminy's manager accepts Saint-Étienne's request for its urbanist (with the
+    official's consent) and records a day worked: Saint-Étienne's manager is mailed the
+    days to approve with a link to the mission, and nobody else is."""
+    stack, catcher = mail_stack
+    name = f"Claire Besson {uuid.uuid4().hex[:4]}"
+    firminy = stack.session("manager", FIRMINY)
+    published = firminy.post(
+        f"{stack.url}/api/v1/consultants", json=URBANIST | {"name": name}, timeout=10
+    )
+    assert published.status_code == 201, published.text
+    agent = stack.session("agent", SAINT_ETIENNE)
+    engagement = ask_for(stack, agent, published.json(), days=2, mission="Relecture du PLU")
+    path = f"{stack.url}/api/v1/engagements/{engagement['id']}"
+    assert firminy.post(f"{path}/accept", json=consent(), timeout=10).status_code == 200
+    today = clock.now().astimezone(PARIS).date()
+    recorded = firminy.post(f"{path}/timesheets", json=worked(today, 1), timeout=10)
+    assert recorded.status_code == 201, recorded.text
+
+    subject = f"Jours à approuver : {name}, de Firminy"
+    manager = f"manager.{SAINT_ETIENNE}@mutualis-demo.fr"
+    (told,) = wait_until(
+        lambda: [m for m in catcher.to(manager) if m["Subject"] == subject], timeout=30
+    )
+    text = told.get_body(("plain",)).get_content()
+    assert f"La commune de Firminy déclare 1 jour de travail de {name} le " in text
+    assert f"/missions/{engagement['id']}" in text
+    time.sleep(1)  # a second mail, or one to someone else, would be there by now
+    sent = [m for m in catcher.messages() if m["Subject"] == subject]
+    assert len(sent) == 1 and sent[0]["X-Envelope-To"] == manager, [
+        m["X-Envelope-To"] for m in sent
+    ]

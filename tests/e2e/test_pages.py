@@ -19,6 +19,7 @@ from services.billing.validation import embedded_cii, factur_x_problems, problem
 from services.consultants.domain import is_working_day
 from tests.browser import axe_violations, chromium, describe, screenshot, sign_in
 from tests.support import Stack, day, paris_today, this_period, wait_until
+from tests.support.rendering import assert_drawn
 
 CHAMBON, FIRMINY, SAINT_ETIENNE = "42044", "42095", "42218"
 SNOWPLOUGH = "Chasse-neige Unimog U400 avec lame biaise 3 m"
@@ -89,6 +90,8 @@ def test_a_snowplough_is_booked_lent_returned_and_invoiced(stack, browser, story
     manager = sign_in(browser, stack.url, f"manager.{CHAMBON}@mutualis-demo.fr")
     waiting = manager.locator("section", has_text="Ce qui vous attend")
     assert "Demandes de réservation à décider (1)" in waiting.inner_text()
+    # who asked, by name (the demo's names say the role), and their commune
+    assert "demande de Agent — Saint-Étienne (Saint-Étienne)" in waiting.inner_text()
     waiting.get_by_role("link", name=SNOWPLOUGH).click()
     manager.get_by_role("button", name="Accepter la demande").click()
     assert "La réservation est acceptée." in manager.get_by_role("status").first.inner_text()
@@ -390,9 +393,14 @@ def test_an_expert_is_found_engaged_and_their_days_approved(stack, browser):
     assert "Votre demande de mission est envoyée" in agent.get_by_role("status").first.inner_text()
     mission = agent.url.split("?")[0].removeprefix(stack.url)
 
-    lender = sign_in(browser, stack.url, f"manager.{FIRMINY}@mutualis-demo.fr")
+    lender = sign_in(browser, stack.url, f"manager.{FIRMINY}@mutualis-demo.fr", bypass_csp=True)
     lender.goto(mission)
+    assert axe_violations(lender) == []  # the consent's tick box and date are labelled
+    screenshot(lender, "mission-accord-de-l-agent")
+    # accepted once the official's consent is ticked (its date: today, as filled in)
+    lender.get_by_label("Hélène Duclos a donné son accord").check()
     lender.get_by_role("button", name="Accepter la mission").click()
+    assert f"donné le {paris_today():%d/%m/%Y}" in lender.locator("main").inner_text()
     lender.get_by_label("Date").fill(day(0))
     lender.get_by_label("Jours (entiers ou demi)").fill("1")
     if not is_working_day(paris_today()):  # one day a date; a weekend's is exceptional work
@@ -402,7 +410,9 @@ def test_an_expert_is_found_engaged_and_their_days_approved(stack, browser):
     assert "À approuver" in lender.locator("main").inner_text()
 
     agent.goto("/tableau-de-bord")
-    assert "Jours travaillés à approuver (1)" in agent.locator("main").inner_text()
+    waiting = agent.locator("main").inner_text()
+    assert "Jours travaillés à approuver (1)" in waiting
+    assert "déclaré par Responsable des services techniques — Firminy (Firminy)" in waiting
     agent.goto(mission)
     # rejected with a reason, corrected by the expert's commune, then approved
     agent.get_by_label("Motif du refus").fill("Une demi-journée seulement")
@@ -677,6 +687,10 @@ def test_the_activity_report_with_its_csv_and_pdf(stack, browser, story):
     pdf = PdfReader(download.value.path())
     words = " ".join(page.extract_text() for page in pdf.pages).replace("\u202f", " ")
     assert "Prêté : 1 prêt · 2 jours · total 840,00" in words.replace("\xa0", " "), words
+    # rendered with pdftoppm: the totals are drawn where poppler places them
+    assert_drawn(
+        Path(download.value.path()).read_bytes(), "Prêté : 1 prêt · 2 jours · total 840,00 €"
+    )
 
     # Saint-Étienne borrowed it: buy or borrow with a price entered (under the threshold of
     # 10 days by default: the page says so; with a threshold of 1, a verdict)

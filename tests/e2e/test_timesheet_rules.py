@@ -17,6 +17,7 @@ import pytest
 import requests
 from sqlalchemy import text
 
+from tests.e2e.test_consultants_flow import consent
 from tests.support import assert_problem, paris_today
 
 FIRMINY, SAINT_ETIENNE, SAINT_CHAMOND = "42095", "42218", "42207"
@@ -74,7 +75,8 @@ def urbanist_lent_twice(stack, consultants_db):
         )
         assert asked.status_code == 201, asked.text
         path = f"{stack.url}{ENGAGEMENTS}/{asked.json()['id']}"
-        assert firminy.post(f"{path}/accept").status_code == 200
+        accepted = firminy.post(f"{path}/accept", json=consent())
+        assert accepted.status_code == 200, accepted.text
         paths[commune] = path
     holiday, _ = last_weekday_holiday()
     with consultants_db.begin() as conn:
@@ -203,6 +205,7 @@ def test_one_persons_day_holidays_and_a_rejected_timesheet(
             {"id": f"%{sheet['id']}%"},
         ).all()
     assert dict(events) == {
+        "engagement.timesheet_recorded": 2,  # recorded, then corrected: to approve each time
         "engagement.timesheet_rejected": 1,
         "engagement.timesheet_approved": 1,
     }

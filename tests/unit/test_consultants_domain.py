@@ -92,7 +92,7 @@ def test_accents_case_plurals_and_light_suffixes_meet(variants):
 
 
 def test_stop_words_and_elisions_are_dropped():
-    assert tokens("révision du plan local d'urbanisme") == ["revision", "plan", "local", "urban"]
+    assert tokens("révision du plan local d'urbanisme") == ["revis", "plan", "local", "urban"]
     assert tokens("Nous cherchons quelqu'un pour l'eau et les réseaux") == [
         "quelqu",
         "eau",

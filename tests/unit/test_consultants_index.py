@@ -34,7 +34,7 @@ def test_a_profiles_words_weigh_by_field():
     doc = document_of(
         profile("a", "Ingénieur voirie", ("voirie", "unknown"), "voirie et routes"), VOCABULARY
     )
-    assert doc == {"ingeni": 2.0, "voir": 2.0 + 1.5 + 1.0, "rout": 0.4 + 1.0}
+    assert doc == {"ingenier": 2.0, "voir": 2.0 + 1.5 + 1.0, "rout": 0.4 + 1.0}
 
 
 def textbook_bm25(index: ConsultantIndex, words: list[str], cid: str) -> float:

@@ -111,7 +111,7 @@ def test_the_summary_says_why_in_one_sentence():
     )
     (item,) = matching.match_consultants(index, need).items
     assert item.explanation.summary == (
-        f"Covers 1 of 1 skill(s) asked ({skill}); text relevance 1.00 on voir; 0.0 km away; "
+        f"Covers 1 of 1 skill(s) asked ({skill}); text relevance 1.00 on voirie; 0.0 km away; "
         "5.0 day(s) free of 2.0 needed; 450.50 €/day, above the 400.00 € ceiling."
     )
     assert not item.fits

@@ -23,7 +23,7 @@ from contracts.billing import (
     Transfer,
 )
 from contracts.bookings import BookingSnapshot, Quote
-from contracts.consultants import EngagementSnapshot
+from contracts.consultants import EngagementSnapshot, RecordedTimesheet
 from contracts.emergencies import EmergencySnapshot, Territory
 from contracts.errors import InvalidInput, NotFound
 from contracts.notifications import HandOverReminder, MessageSnapshot
@@ -151,6 +151,47 @@ def test_engagements_tell_the_deciding_then_the_asking_managers():
     )
     assert set(told("engagement.requested", engagement)) == {"lender-manager", "lender-manager-2"}
     assert set(told("engagement.accepted", engagement)) == {"borrower-manager"}
+
+
+def recorded(days: str, recorded_at: str, corrected: bool = False) -> RecordedTimesheet:
+    return RecordedTimesheet(
+        engagement_id="e-1",
+        timesheet_id="t-1",
+        recording=f"t-1@{recorded_at}",
+        consultant_id="c-1",
+        consultant_name="Claire Martin",
+        lender_commune=CHAMBON,
+        borrower_commune=FIRMINY,
+        work_date="2026-12-07",
+        days=days,
+        note="relevés de terrain" if corrected else "",
+        corrected=corrected,
+    )
+
+
+def test_days_recorded_tell_the_borrowers_managers_once_per_recording():
+    first = recorded("1.0", "2026-12-07T17:00:00+00:00")
+    assert told("engagement.timesheet_recorded", first) == {
+        "borrower-manager": "engagement.timesheet_recorded:t-1@2026-12-07T17:00:00+00:00"
+    }
+    # corrected after a rejection: a new cause, so the manager is told again
+    again = recorded("0.5", "2026-12-08T09:00:00+00:00", corrected=True)
+    assert told("engagement.timesheet_recorded", again) != told(
+        "engagement.timesheet_recorded", first
+    )
+    (notice,) = notices("engagement.timesheet_recorded", again, PEOPLE, AT)
+    letter = compose(notice.kind, notice.context, "Borrower Manager", "https://mutualis.example")
+    assert letter.subject == "Jours à approuver : Claire Martin, du Chambon-Feugerolles"
+    assert (
+        "La commune du Chambon-Feugerolles corrige 0,5 jour de travail de Claire Martin le "
+        "lundi 7 décembre 2026." in letter.text
+    )
+    assert "Note : relevés de terrain" in letter.text
+    assert "approbation d'un responsable de la commune de Firminy" in letter.text
+    assert "https://mutualis.example/missions/e-1" in letter.text
+    (notice,) = notices("engagement.timesheet_recorded", recorded("2", "x"), PEOPLE, AT)
+    text = compose(notice.kind, notice.context, "B", "https://m.example").text
+    assert "déclare 2 jours de travail" in text
 
 
 def test_an_invoice_tells_the_customers_finance_team():

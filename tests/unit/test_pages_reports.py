@@ -12,6 +12,7 @@ from pypdf import PdfReader
 
 from gateway.pages.french import money
 from gateway.pages.reports import activity, as_csv, as_pdf, buy_or_borrow, days_within
+from tests.support.rendering import assert_drawn
 
 HERE, CHAMBON, FIRMINY = "42218", "42044", "42095"
 
@@ -131,6 +132,13 @@ def test_the_csv_reads_back_and_the_pdf_states_the_totals():
     assert "Activité de Saint-Étienne en 2026" in text
     assert "1 prêt · 2 jours · total 840,00" in text.replace("\u202f", " ").replace("\xa0", " ")
     assert "Firminy" in text and "123,45" in text
+    # rendered by poppler as a reader sees it: the totals are drawn, not only in the text
+    assert_drawn(
+        document,
+        "Activité de Saint-Étienne en 2026",
+        "Prêté : 1 prêt · 2 jours · total 840,00 €",
+        "Emprunté : 1 prêt · 1 jour · total 123,45 €",
+    )
 
 
 @pytest.mark.parametrize("status", ["requested", "approved", "rejected", "expired"])

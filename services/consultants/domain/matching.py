@@ -414,7 +414,9 @@ def summary(
             + (f" ({how})" if how else "")
         )
     if text.matched_terms:
-        parts.append(f"text relevance {text.score:.2f} on {', '.join(text.matched_terms)}")
+        # the words as the person wrote them ('révision'), not the stems ('revis')
+        shown = text.matched_words or text.matched_terms
+        parts.append(f"text relevance {text.score:.2f} on {', '.join(shown)}")
     if distance is not None:
         parts.append(f"{distance:.1f} km away")
     if availability.asked:
