@@ -35,6 +35,14 @@ def test_the_fast_view_is_the_documented_view():
         late_fee_per_day_cents=5000,
         rules="Plein au retour",
         auto_approve_in_emergencies=False,
+        contact={
+            "name": "Jean Morel",
+            "role": "responsable du parc",
+            "phone": "+33477123456",
+            "email": "parc@mairie-chambon.fr",
+        },
+        pickup_address="Centre technique, 12 rue de la Forge",
+        pickup_instructions="Sonner au portail B",
         search_text="",
         created_at=datetime(2026, 11, 27, 10, 0, 0, 123456, tzinfo=UTC),
         updated_at=datetime(2026, 11, 28, 9, 30, tzinfo=UTC),
@@ -49,3 +57,5 @@ def test_the_fast_view_is_the_documented_view():
     assert ListingView.model_validate(fast).model_dump(mode="json") == fast
     assert fast["distance_km"] == 6.48
     assert fast["owner_commune_name"] == "Le Chambon-Feugerolles"
+    assert fast["contact"]["phone"] == "+33477123456"
+    assert fast["pickup_address"] == "Centre technique, 12 rue de la Forge"
