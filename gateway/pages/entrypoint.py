@@ -266,12 +266,21 @@ class PageRoute(HttpEntrypoint):
     `roles` are checked before the page method runs, as the API does."""
 
     def __init__(
-        self, method: str, url: str, *, public: bool = False, roles: tuple[Role, ...] = (), **kw
+        self,
+        method: str,
+        url: str,
+        *,
+        public: bool = False,
+        roles: tuple[Role, ...] = (),
+        max_body_bytes: int | None = None,
+        **kw,
     ):
         kw.setdefault("expected_exceptions", (ServiceError,))
         super().__init__(method, url, **kw)
         self.public = public
         self.roles = roles
+        # a form taking a photo may send more than the gateway's usual body limit
+        self.max_body_bytes = max_body_bytes
 
     def setup(self) -> None:
         super().setup()
@@ -412,7 +421,7 @@ class PageRoute(HttpEntrypoint):
     # -- forms and CSRF ---------------------------------------------------------------
 
     def _read_form(self, request: Request) -> MultiDict:
-        limit = self.settings.max_body_bytes
+        limit = self.max_body_bytes or self.settings.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             raise PageProblem(413, "Le fichier ou le formulaire est trop volumineux.")
         request.max_content_length = limit

@@ -1,0 +1,115 @@
+"""Listings' photos at the gateway, which receives the uploads: it checks and re-encodes
+them (infra.images), writes their bytes to the storage (infra.storage), then has the listings
+service record them, which decides whether the caller may (docs/architecture.md, "Photos").
+
+Bytes first, record second: a recorded photo always has its bytes. A refusal (the listing
+is not the caller's commune's, withdrawn, full) deletes the bytes this upload wrote, so bad
+input leaves nothing stored; a failure with no answer (a timeout) keeps them: the photo may
+have been recorded, and an orphan file is harmless where a missing one is not."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from functools import lru_cache
+
+from werkzeug.wrappers import Request, Response
+
+from contracts.errors import InvalidInput, NotFound, ServiceError, field_error
+from contracts.listings import photo_keys, photo_prefix
+from gateway.errors import PayloadTooLarge
+from infra.images import ImageRefused, checked_photo
+from infra.storage import Storage, storage_from_environment
+
+# a stored photo's file name: its digest, "-vignette" for the thumbnail, its extension
+_PHOTO_NAME = re.compile(r"^(?P<digest>[0-9a-f]{64})(?P<thumb>-vignette)?\.(?P<ext>jpg|png|webp)$")
+MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+# content-addressed: a URL's bytes never change, so every cache may keep them for a year
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@lru_cache(maxsize=1)
+def photo_storage() -> Storage:
+    """The process's storage, as the environment configures it (STORAGE_*)."""
+    return storage_from_environment()
+
+
+def canonical_listing_id(listing_id: str) -> str:
+    """The listing id as the listings service writes it; anything else is no listing."""
+    try:
+        canonical = str(uuid.UUID(listing_id))
+    except (ValueError, TypeError, AttributeError):
+        canonical = None
+    if canonical != listing_id:
+        raise NotFound(f"No listing {listing_id}")
+    return canonical
+
+
+def add_listing_photo(listings, caller: dict, listing_id: str, raw: bytes) -> tuple[dict, bool]:
+    """Checks, stores and records one photo: (the Photo, whether it is new)."""
+    listing_id = canonical_listing_id(listing_id)
+    try:
+        photo = checked_photo(raw)
+    except ImageRefused as exc:
+        if exc.too_large:
+            raise PayloadTooLarge(f"The photo is too large: {exc.message}") from None
+        raise InvalidInput(
+            "The file is no photo Mutualis keeps",
+            [field_error("file", exc.message, "not_an_image")],
+        ) from None
+    key, thumbnail_key = photo_keys(listing_id, photo.digest, photo.extension)
+    storage = photo_storage()
+    written = [k for k in (key, thumbnail_key) if not storage.exists(k)]
+    storage.put(key, photo.data, photo.content_type)
+    storage.put(thumbnail_key, photo.thumbnail, photo.content_type)
+    try:
+        answer = listings.add_photo(
+            caller,
+            listing_id,
+            {
+                "digest": photo.digest,
+                "key": key,
+                "thumbnail_key": thumbnail_key,
+                "content_type": photo.content_type,
+                "width": photo.width,
+                "height": photo.height,
+                "size_bytes": len(photo.data),
+            },
+        )
+    except ServiceError:
+        for written_key in written:
+            storage.delete(written_key)
+        raise
+    return answer["photo"], answer["new"]
+
+
+def remove_listing_photo(listings, caller: dict, listing_id: str, photo_id: str) -> None:
+    """Forgets a photo, then deletes its bytes (what the listings service no longer names)."""
+    listing_id = canonical_listing_id(listing_id)
+    answer = listings.remove_photo(caller, listing_id, photo_id)
+    storage = photo_storage()
+    for key in answer["keys"]:
+        storage.delete(key)
+
+
+def photo_response(request: Request, listing_id: str, name: str) -> Response:
+    """A stored photo or thumbnail, with the headers of immutable content: its digest is its
+    ETag, and a client that has it gets 304."""
+    match = _PHOTO_NAME.match(name)
+    listing_id = canonical_listing_id(listing_id)
+    if match is None:
+        raise NotFound("No such photo")
+    etag = match["digest"] + (match["thumb"] or "")
+    headers = {
+        "Cache-Control": IMMUTABLE,
+        "ETag": f'"{etag}"',
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+    key = photo_prefix(listing_id) + name
+    if etag in request.if_none_match and photo_storage().exists(key):
+        return Response(status=304, headers=headers)
+    data = photo_storage().get(key)
+    if data is None:
+        raise NotFound("No such photo")
+    return Response(data, status=200, headers=headers, mimetype=MEDIA_TYPES[match["ext"]])
