@@ -13,6 +13,7 @@ from contracts.caller import Role
 from contracts.emergencies import EmergencyView, Need
 from contracts.events import Event, Payload, register
 from contracts.fields import AsParty, DateOrInstant, Input
+from contracts.listings import PickupDetails
 
 
 class BookingStatus(StrEnum):
@@ -211,6 +212,11 @@ class BookingView(BaseModel):
     created_at: datetime
     history: list[Transition] = []
     urgency: Urgency | None = None
+    pickup: PickupDetails | None = Field(
+        default=None,
+        description="on one booking's answer: the lender's contact, the pick-up address and "
+        "instructions, the listing's photos, as the listing last said them",
+    )
 
 
 class BookingPage(BaseModel):
@@ -276,6 +282,8 @@ class BookingSnapshot(Payload):
     requested_by: str | None = None
     # the agreement between the two communes that covers it (BT-12 on its invoice)
     agreement_reference: str | None = None
+    # in booking.approved: whom to call and where to collect it (the listing's, as kept)
+    pickup: PickupDetails | None = None
 
 
 @register

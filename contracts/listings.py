@@ -14,6 +14,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypeAliasType
 
 from contracts.events import Event, Payload, register
@@ -64,16 +65,16 @@ FRENCH_REGIONS = frozenset({"FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF"
 
 
 def phone_e164(value: str) -> str:
-    """A French telephone number as written by people (\"06 12 34 56 78\", \"+33 6…\") in
-    E.164 (\"+33612345678\"); ValueError when it is no valid French number."""
+    """A French telephone number as written by people ("06 12 34 56 78", "+33 6…") in
+    E.164 ("+33612345678"); refused when it is no valid French number."""
     try:
         number = phonenumbers.parse(value, "FR")
     except phonenumbers.NumberParseException:
-        raise ValueError("not a telephone number") from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError("not a valid telephone number")
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise PydanticCustomError("phone_invalid", "not a valid telephone number")
     if phonenumbers.region_code_for_number(number) not in FRENCH_REGIONS:
-        raise ValueError("not a French telephone number")
+        raise PydanticCustomError("phone_not_french", "not a French telephone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -108,12 +109,14 @@ class Contact(Input):
         try:
             return validate_email(value, check_deliverability=False).normalized
         except EmailNotValidError as exc:
-            raise ValueError(str(exc)) from None
+            raise PydanticCustomError("email_invalid", "{reason}", {"reason": str(exc)}) from None
 
     @model_validator(mode="after")
     def _reachable(self) -> "Contact":
         if self.phone is None and self.email is None:
-            raise ValueError("a contact needs a telephone number or an e-mail address")
+            raise PydanticCustomError(
+                "contact_unreachable", "a contact needs a telephone number or an e-mail address"
+            )
         return self
 
 
@@ -332,6 +335,19 @@ class Photo(BaseModel):
     width: int
     height: int
     added_at: datetime
+
+
+class PickupDetails(BaseModel):
+    """What a borrower needs to collect a loan: whom to call, where, how, and what it looks
+    like; the bookings service keeps them from the listing's events (its copy) and carries
+    them on a booking's page and in booking.approved."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    contact: Contact | None = None
+    pickup_address: str = ""
+    pickup_instructions: str = ""
+    photos: list[Photo] = []
 
 
 class ListingView(ListingTerms):

@@ -6,11 +6,18 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from pydantic import ValidationError
+from werkzeug.datastructures import FileStorage
 
 from contracts.caller import Role
 from contracts.clock import PARIS, now, paris_today
 from contracts.errors import ServiceError, field_errors
-from contracts.listings import CATEGORIES, ListingChanges, ListingDraft, ListingQuery
+from contracts.listings import (
+    CATEGORIES,
+    ListingChanges,
+    ListingDraft,
+    ListingQuery,
+    phone_national,
+)
 from gateway.errors import status_of
 from gateway.pages import french
 from gateway.pages.calendar import month_grid, month_window, parse_month, shift_month
@@ -26,11 +33,22 @@ from gateway.pages.forms import (
     preview_from_quote,
     whole_number,
 )
+from gateway.photos import add_listing_photo, remove_listing_photo
 from gateway.routes import as_rpc
 from gateway.rpc import ServiceRpc
 from infra.communes import communes, great_circle_km
+from infra.images import MAX_PHOTO_BYTES
 
 RADII_KM = (10, 20, 30, 50, 100)
+# a photo of at most 10 MB and the form around it
+PHOTO_FORM_BYTES = MAX_PHOTO_BYTES + 64 * 1024
+# why a photo was refused, in words (a listing not of the visitor's commune: the usual 404)
+PHOTO_REFUSALS = {
+    "payload_too_large": "Cette photo dépasse 10 Mo : réduisez-la avant de l'envoyer.",
+    "invalid_input": "Ce fichier n'est pas une photo utilisable : envoyez une image JPEG, PNG "
+    "ou WebP de 40 mégapixels au plus.",
+    "conflict": "L'annonce a déjà 12 photos, ou elle est retirée : retirez-en une d'abord.",
+}
 PAGE_SIZE = 20
 # the page's sort -> the API's
 SORTS = {"distance": "distance", "prix": "price", "disponibilite": "available"}
@@ -308,11 +326,11 @@ class CataloguePages:
         except FormError as exc:
             return self._form_page(None, values, {exc.field: [exc.message]})
         except ValidationError as exc:
-            return self._form_page(None, values, french.errors_by_field(field_errors(exc)))
+            return self._form_page(None, values, form_errors(field_errors(exc)))
         except ServiceError as exc:
             if exc.code != "invalid_input":
                 raise
-            return self._form_page(None, values, french.errors_by_field(exc.errors))
+            return self._form_page(None, values, form_errors(exc.errors))
         return go(f"/annonces/{created['id']}", "annonce-publiee")
 
     @page("GET", "/annonces/<listing_id>/modifier", roles=(Role.MANAGER,))
@@ -331,11 +349,11 @@ class CataloguePages:
         except FormError as exc:
             return self._form_page(listing, values, {exc.field: [exc.message]})
         except ValidationError as exc:
-            return self._form_page(listing, values, french.errors_by_field(field_errors(exc)))
+            return self._form_page(listing, values, form_errors(field_errors(exc)))
         except ServiceError as exc:
             if exc.code != "invalid_input":
                 raise
-            return self._form_page(listing, values, french.errors_by_field(exc.errors))
+            return self._form_page(listing, values, form_errors(exc.errors))
         return go(f"/annonces/{listing_id}", "annonce-modifiee")
 
     @page("POST", "/annonces/<listing_id>/fermetures", roles=(Role.MANAGER,))
@@ -358,6 +376,30 @@ class CataloguePages:
             },
         )
         return go(f"/annonces/{listing_id}?mois={first:%Y-%m}", "fermeture-ajoutee")
+
+    @page(
+        "POST",
+        "/annonces/<listing_id>/photos",
+        roles=(Role.MANAGER,),
+        max_body_bytes=PHOTO_FORM_BYTES,
+    )
+    def photo_submit(self, request, web: Web, listing_id: str):
+        upload = web.form.get("photo")
+        back = f"/annonces/{listing_id}#photos"
+        if not isinstance(upload, FileStorage) or not upload.filename:
+            raise PageProblem(422, "Choisissez une photo à envoyer.", back)
+        try:
+            add_listing_photo(self.listings, as_rpc(web.caller), listing_id, upload.read())
+        except ServiceError as exc:
+            if exc.code not in PHOTO_REFUSALS:
+                raise
+            raise PageProblem(status_of(exc), PHOTO_REFUSALS[exc.code], back) from None
+        return go(f"/annonces/{listing_id}#photos", "photo-ajoutee")
+
+    @page("POST", "/annonces/<listing_id>/photos/<photo_id>/retirer", roles=(Role.MANAGER,))
+    def photo_remove_submit(self, request, web: Web, listing_id: str, photo_id: str):
+        remove_listing_photo(self.listings, as_rpc(web.caller), listing_id, photo_id)
+        return go(f"/annonces/{listing_id}#photos", "photo-retiree")
 
     @page("POST", "/annonces/<listing_id>/retirer", roles=(Role.MANAGER,))
     def withdraw_submit(self, request, web: Web, listing_id: str):
@@ -418,7 +460,14 @@ LISTING_FIELDS = (
     "early_pickup",
     "auto_approve_in_emergencies",
     "rules",
+    "contact_name",
+    "contact_role",
+    "contact_phone",
+    "contact_email",
+    "pickup_address",
+    "pickup_instructions",
 )
+CONTACT_FIELDS = ("name", "role", "phone", "email")
 LISTING_DEFAULTS = {k: "" for k in LISTING_FIELDS} | {
     "pricing_unit": "day",
     "kind": "equipment",
@@ -466,11 +515,34 @@ def listing_terms(values: dict) -> dict:
         "early_pickup": values["early_pickup"] == "oui",
         "auto_approve_in_emergencies": values["auto_approve_in_emergencies"] == "oui",
         "rules": values["rules"].strip(),
+        "contact": contact_of(values),
+        "pickup_address": values["pickup_address"].strip(),
+        "pickup_instructions": values["pickup_instructions"].strip(),
     }
     return terms
 
 
+def contact_of(values: dict) -> dict | None:
+    """The form's contact: none when all its fields are left empty."""
+    contact = {name: values[f"contact_{name}"].strip() for name in CONTACT_FIELDS}
+    if not any(contact.values()):
+        return None
+    return {name: value for name, value in contact.items() if value or name in ("name", "role")}
+
+
+def form_errors(errors: list[dict]) -> dict[str, list[str]]:
+    """A refusal's errors by the form's fields: the contact's own are its inputs'."""
+    renamed = [
+        error | {"field": error["field"].replace("contact.", "contact_", 1)}
+        if (error.get("field") or "").startswith("contact.")
+        else error
+        for error in errors
+    ]
+    return french.errors_by_field(renamed)
+
+
 def form_values(listing: dict) -> dict:
+    contact = listing["contact"] or {}
     return {
         "title": listing["title"],
         "description": listing["description"],
@@ -491,4 +563,8 @@ def form_values(listing: dict) -> dict:
         "early_pickup": "oui" if listing["early_pickup"] else "",
         "auto_approve_in_emergencies": "oui" if listing["auto_approve_in_emergencies"] else "",
         "rules": listing["rules"],
+        **{f"contact_{name}": (contact.get(name) or "") for name in CONTACT_FIELDS},
+        "contact_phone": phone_national(contact["phone"]) if contact.get("phone") else "",
+        "pickup_address": listing["pickup_address"],
+        "pickup_instructions": listing["pickup_instructions"],
     }

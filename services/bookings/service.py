@@ -177,7 +177,11 @@ def _move(
     repository.record_transition(tx, row, target, caller, note, **changes)
     event_cls = EVENT_OF_STATUS.get(target)
     if event_cls is not None:
-        tx.emit(event_cls, repository.snapshot_of(row, reason=note))
+        snapshot = repository.snapshot_of(row, reason=note)
+        if target is BookingStatus.APPROVED:  # the borrower is told where to collect it
+            pickup = repository.pickup_details(tx.session, row.listing_id)
+            snapshot = snapshot.model_copy(update={"pickup": pickup})
+        tx.emit(event_cls, snapshot)
     _decided_urgent(tx, row, target)
 
 
@@ -363,6 +367,7 @@ class Service(OperableService):
             domain.ensure_party(who, row.borrower_commune, row.lender_commune)
             history = repository.history_of(session, [row.id])[row.id]
             view = _with_urgency(session, [repository.view_of(row, history)])[0]
+            view.pickup = repository.pickup_details(session, row.listing_id)
         return view.model_dump(mode="json")
 
     @rpc
