@@ -276,6 +276,12 @@ BOOKING = {
         },
     ],
     "urgency": None,
+    "pickup": {
+        "contact": LISTING["contact"],
+        "pickup_address": LISTING["pickup_address"],
+        "pickup_instructions": LISTING["pickup_instructions"],
+        "photos": LISTING["photos"],
+    },
 }
 
 
