@@ -13,6 +13,8 @@ import re
 import uuid
 from functools import lru_cache
 
+from eventlet import tpool
+from eventlet.semaphore import Semaphore
 from werkzeug.wrappers import Request, Response
 
 from contracts.errors import InvalidInput, NotFound, ServiceError, field_error
@@ -26,6 +28,17 @@ _PHOTO_NAME = re.compile(r"^(?P<digest>[0-9a-f]{64})(?P<thumb>-vignette)?\.(?P<e
 MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 # content-addressed: a URL's bytes never change, so every cache may keep them for a year
 IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+# decoding a photo takes a second or two of CPU and up to a few hundred MB: in a real
+# thread (Pillow releases the GIL, so the hub goes on serving other requests), two at a time
+# in a gateway process (its memory limit holds them)
+DECODING = Semaphore(2)
+
+
+def checked_in_a_thread(raw: bytes):
+    with DECODING:
+        return tpool.execute(checked_photo, raw)
 
 
 @lru_cache(maxsize=1)
@@ -49,7 +62,7 @@ def add_listing_photo(listings, caller: dict, listing_id: str, raw: bytes) -> tu
     """Checks, stores and records one photo: (the Photo, whether it is new)."""
     listing_id = canonical_listing_id(listing_id)
     try:
-        photo = checked_photo(raw)
+        photo = checked_in_a_thread(raw)
     except ImageRefused as exc:
         if exc.too_large:
             raise PayloadTooLarge(f"The photo is too large: {exc.message}") from None

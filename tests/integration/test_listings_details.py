@@ -171,3 +171,12 @@ def test_a_listing_shows_a_bounded_number_of_photos(service):
     with pytest.raises(Conflict):
         svc.add_photo(MANAGER, listing["id"], stored(listing["id"], b"one too many"))
     assert len(svc.get(MANAGER, listing["id"])["photos"]) == MAX_PHOTOS
+
+
+def test_the_migrated_listings_schema_has_the_photos_and_details_the_models_say(listings_db):
+    from services.listings.models import metadata
+    from tests.integration.test_notifications_schema import differences
+
+    mine = {"listing_photos", "contact", "pickup_address", "pickup_instructions"}
+    found = differences(listings_db, metadata)
+    assert [d for d in found if any(name in repr(d) for name in mine)] == []
