@@ -106,15 +106,24 @@ def test_a_manager_publishes_details_and_a_photo_the_borrower_sees_them(stack):
         assert violations == [], describe(violations)
         screenshot(borrower, "reservation-retrait-emprunteur")
 
-    # booking.approved brought them to the notifications service, for the borrower's mail
-    def approval_mail():
-        with stack.database("notifications").connect() as conn:
-            contexts = conn.scalars(
-                select(MailRow.context).where(MailRow.kind == "booking_approved")
-            ).all()
-        return [c for c in contexts if c["booking_id"] == booking_id]
+        # booking.approved brought them to the notifications service, for the borrower's mail
+        def approval_mail():
+            with stack.database("notifications").connect() as conn:
+                contexts = conn.scalars(
+                    select(MailRow.context).where(MailRow.kind == "booking_approved")
+                ).all()
+            return [c for c in contexts if c["booking_id"] == booking_id]
 
-    (context, *_) = wait_until(approval_mail, timeout=30)
-    assert context["pickup"]["contact"]["phone"] == "+33477401234"
-    assert context["pickup"]["pickup_address"] == "Atelier municipal, 3 rue Jean Jaurès"
-    assert len(context["pickup"]["photos"]) == 1
+        (context, *_) = wait_until(approval_mail, timeout=30)
+        assert context["pickup"]["contact"]["phone"] == "+33477401234"
+        assert context["pickup"]["pickup_address"] == "Atelier municipal, 3 rue Jean Jaurès"
+        assert len(context["pickup"]["photos"]) == 1
+
+        # the manager removes the photo from the page (confirming): it is gone, bytes too
+        manager.on("dialog", lambda dialog: dialog.accept())
+        manager.goto(f"/annonces/{listing_id}")
+        manager.get_by_role("button", name="Retirer la photo 1").click()
+        manager.wait_for_url(f"**/annonces/{listing_id}?ok=photo-retiree#photos")
+        assert manager.get_by_role("region", name="Photos").get_by_role("img").count() == 0
+        stored = stack.workdir / "storage" / "listings" / listing_id
+        assert not [p for p in stored.rglob("*") if p.is_file()]
