@@ -13,7 +13,7 @@ from contracts.caller import Role
 from contracts.emergencies import EmergencyView, Need
 from contracts.events import Event, Payload, register
 from contracts.fields import AsParty, DateOrInstant, Input
-from contracts.listings import PickupDetails
+from contracts.listings import Photo, PickupDetails
 
 
 class BookingStatus(StrEnum):
@@ -185,6 +185,31 @@ class Urgency(BaseModel):
     explanation: str = ""
 
 
+# when a photo of a loan's condition was taken: at its hand-over, or at its return
+ConditionStage = Literal["check_out", "return"]
+# photos of a loan's condition at each stage, at most
+MAX_CONDITION_PHOTOS = 12
+
+
+def condition_photo_prefix(booking_id: str) -> str:
+    """Where a booking's condition photos are stored (infra.storage keys)."""
+    return f"bookings/{booking_id}/"
+
+
+class ConditionPhotoStage(Input):
+    """Which stage a photo of the condition shows."""
+
+    stage: ConditionStage = Field(description="`check_out`: at hand-over; `return`: at return")
+
+
+class ConditionPhoto(Photo):
+    """A photo of the condition of what was lent, at its hand-over or its return, by either
+    commune (the lender's state report, the borrower's own view when it contests)."""
+
+    stage: ConditionStage
+    added_by_commune: str
+
+
 class BookingView(BaseModel):
     id: str
     listing_id: str
@@ -216,6 +241,9 @@ class BookingView(BaseModel):
         default=None,
         description="on one booking's answer: the lender's contact, the pick-up address and "
         "instructions, the listing's photos, as the listing last said them",
+    )
+    condition_photos: list[ConditionPhoto] = Field(
+        default=[], description="on one booking's answer: the condition at hand-over and return"
     )
 
 

@@ -305,9 +305,14 @@ def photo_prefix(listing_id: str) -> str:
 
 
 def photo_keys(listing_id: str, digest: str, extension: str) -> tuple[str, str]:
-    """The storage keys of a photo and of its thumbnail: content-addressed (the digest of
-    the stored image), so a key's bytes never change and its URL may be cached forever."""
-    prefix = photo_prefix(listing_id)
+    """The storage keys of a listing's photo and of its thumbnail."""
+    return content_keys(photo_prefix(listing_id), digest, extension)
+
+
+def content_keys(prefix: str, digest: str, extension: str) -> tuple[str, str]:
+    """The storage keys of a photo and of its thumbnail under `prefix`: content-addressed
+    (the digest of the stored image), so a key's bytes never change and its URL may be cached
+    forever."""
     return f"{prefix}{digest}.{extension}", f"{prefix}{digest}-vignette.{extension}"
 
 
@@ -323,6 +328,14 @@ class PhotoStored(Input):
     width: int = Field(ge=1, le=100_000)
     height: int = Field(ge=1, le=100_000)
     size_bytes: int = Field(ge=1)
+
+    def is_under(self, prefix: str) -> bool:
+        """Whether both keys are this image's under `prefix` (a listing's, a booking's): a
+        photo recorded for one never names another's bytes, which its removal would delete."""
+        return all(
+            key.startswith(prefix) and self.digest in key[len(prefix) :]
+            for key in (self.key, self.thumbnail_key)
+        )
 
 
 class Photo(BaseModel):

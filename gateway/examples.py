@@ -282,6 +282,19 @@ BOOKING = {
         "pickup_instructions": LISTING["pickup_instructions"],
         "photos": LISTING["photos"],
     },
+    "condition_photos": [
+        {
+            "id": "0e1d2c3b-4a59-4687-9a6b-5c4d3e2f1a0b",
+            "url": f"/api/v1/photos/bookings/{BOOKING_ID}/{PHOTO_DIGEST}.jpg",
+            "thumbnail_url": f"/api/v1/photos/bookings/{BOOKING_ID}/{PHOTO_DIGEST}-vignette.jpg",
+            "content_type": "image/jpeg",
+            "width": 2560,
+            "height": 1920,
+            "added_at": "2026-12-07T07:58:02.114000Z",
+            "stage": "check_out",
+            "added_by_commune": "42044",
+        }
+    ],
 }
 
 

@@ -17,7 +17,6 @@ from gateway.http import api, json_response
 from gateway.photos import (
     MEDIA_TYPES,
     add_listing_photo,
-    photo_response,
     remove_listing_photo,
 )
 from gateway.routes import as_rpc, query_dict
@@ -172,20 +171,3 @@ class ListingRoutes:
     def remove_photo(self, request, caller: Caller, listing_id: str, photo_id: str):
         remove_listing_photo(self.listings, as_rpc(caller), listing_id, photo_id)
         return Response(status=204)
-
-    @api(
-        "GET",
-        "/api/v1/photos/listings/<listing_id>/<name>",
-        public=True,
-        produces="image/jpeg",
-        also_produces=("image/png", "image/webp"),
-        tag=LISTINGS,
-        summary="A listing's photo or thumbnail (the URLs a listing's `photos` give)",
-        description="Content-addressed: a URL's bytes never change (`Cache-Control: "
-        "immutable`, a year; `ETag` the digest, `If-None-Match` answered 304). Served "
-        "without a token, so that pages and mails may show them: the URL, which holds the "
-        "image's SHA-256, is the capability.",
-        responses={"304": {"description": "The client's copy is this photo"}},
-    )
-    def photo(self, request, listing_id: str, name: str):
-        return photo_response(request, listing_id, name)

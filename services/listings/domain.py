@@ -46,15 +46,12 @@ def ensure_photos_changeable(caller: Caller, listing_id: str, status: str, owner
 
 
 def ensure_stored_for(listing_id: str, photo: PhotoStored) -> None:
-    """A photo's keys are under its listing's prefix (what the gateway writes): a photo
-    recorded for one listing never names another's bytes, which its removal would delete."""
-    prefix = photo_prefix(listing_id)
-    for name, key in (("key", photo.key), ("thumbnail_key", photo.thumbnail_key)):
-        if not key.startswith(prefix) or photo.digest not in key:
-            raise InvalidInput(
-                "The photo is not stored for this listing",
-                [field_error(name, f"a key under {prefix} naming the digest")],
-            )
+    """A photo's keys are under its listing's prefix (what the gateway writes)."""
+    if not photo.is_under(photo_prefix(listing_id)):
+        raise InvalidInput(
+            "The photo is not stored for this listing",
+            [field_error("key", f"keys under {photo_prefix(listing_id)} naming the digest")],
+        )
 
 
 def ensure_room_for_photo(photos: int) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from infra.photo_rows import StoredPhotoColumns
 from infra.types import UtcDateTime
 
 metadata = MetaData()
@@ -77,23 +78,13 @@ class BlackoutRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class PhotoRow(Base):
+class PhotoRow(Base, StoredPhotoColumns):
     """A photo of a listing: its metadata; the bytes are in the storage under its keys
     (written by the gateway, which received them: docs/architecture.md)."""
 
     __tablename__ = "listing_photos"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
     listing_id: Mapped[str] = mapped_column(ForeignKey("listings.id"), index=True)
-    digest: Mapped[str] = mapped_column(String(64))
-    key: Mapped[str] = mapped_column(String(200))
-    thumbnail_key: Mapped[str] = mapped_column(String(200))
-    content_type: Mapped[str] = mapped_column(String(20))
-    width: Mapped[int] = mapped_column(Integer)
-    height: Mapped[int] = mapped_column(Integer)
-    size_bytes: Mapped[int] = mapped_column(Integer)
-    added_by: Mapped[str] = mapped_column(String(36))
-    added_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     # the same image twice on a listing is one photo
     __table_args__ = (UniqueConstraint("listing_id", "digest", name="uq_listing_photos_digest"),)

@@ -37,7 +37,6 @@ from contracts.listings import (
     ListingTerms,
     Photo,
     PhotoStored,
-    photo_url,
 )
 from contracts.pagination import decode_keyset, encode_keyset
 from infra.communes import communes, great_circle_km
@@ -131,15 +130,7 @@ def photos_of(session: Session, listing_id: str) -> list[Photo]:
 
 
 def photo_of(row: PhotoRow) -> Photo:
-    return Photo(
-        id=row.id,
-        url=photo_url(row.key),
-        thumbnail_url=photo_url(row.thumbnail_key),
-        content_type=row.content_type,
-        width=row.width,
-        height=row.height,
-        added_at=row.added_at,
-    )
+    return Photo(**row.photo_fields())
 
 
 def photo_count(session: Session, listing_id: str) -> int:
