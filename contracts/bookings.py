@@ -189,6 +189,12 @@ class Urgency(BaseModel):
 ConditionStage = Literal["check_out", "return"]
 # photos of a loan's condition at each stage, at most
 MAX_CONDITION_PHOTOS = 12
+# when each stage's photos may be added: around the hand-over, around the return (the
+# service decides with it, the pages offer the form with it)
+CONDITION_PHOTOS_OPEN = {
+    "check_out": (BookingStatus.APPROVED, BookingStatus.CHECKED_OUT),
+    "return": (BookingStatus.CHECKED_OUT, BookingStatus.RETURNED),
+}
 
 
 def condition_photo_prefix(booking_id: str) -> str:

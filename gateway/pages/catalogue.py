@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from pydantic import ValidationError
-from werkzeug.datastructures import FileStorage
 
 from contracts.caller import Role
 from contracts.clock import PARIS, now, paris_today
@@ -33,23 +32,15 @@ from gateway.pages.forms import (
     preview_from_quote,
     whole_number,
 )
+from gateway.pages.photos import PHOTO_FORM_BYTES, refused, uploaded_photo
 from gateway.photos import add_listing_photo, remove_listing_photo
 from gateway.routes import as_rpc
 from gateway.rpc import ServiceRpc
 from infra.communes import communes, great_circle_km
-from infra.images import MAX_PHOTO_BYTES
 
 RADII_KM = (10, 20, 30, 50, 100)
-# a photo of at most 10 MB and the form around it
-PHOTO_FORM_BYTES = MAX_PHOTO_BYTES + 64 * 1024
-# why a photo was refused, in words (a listing not of the visitor's commune: the usual 404)
-PHOTO_REFUSALS = {
-    "payload_too_large": "Cette photo dépasse 10 Mo : réduisez-la avant de l'envoyer.",
-    "invalid_input": "Ce fichier n'est pas une photo utilisable : envoyez une image JPEG, PNG "
-    "ou WebP de 40 mégapixels au plus.",
-    "conflict": "L'annonce a déjà 12 photos, ou elle est retirée : retirez-en une d'abord.",
-}
 PAGE_SIZE = 20
+FULL_LISTING = "L'annonce a déjà 12 photos, ou elle est retirée : retirez-en une d'abord."
 # the page's sort -> the API's
 SORTS = {"distance": "distance", "prix": "price", "disponibilite": "available"}
 PARTIES = (Role.AGENT, Role.MANAGER)
@@ -384,17 +375,13 @@ class CataloguePages:
         max_body_bytes=PHOTO_FORM_BYTES,
     )
     def photo_submit(self, request, web: Web, listing_id: str):
-        upload = web.form.get("photo")
         back = f"/annonces/{listing_id}#photos"
-        if not isinstance(upload, FileStorage) or not upload.filename:
-            raise PageProblem(422, "Choisissez une photo à envoyer.", back)
+        raw = uploaded_photo(web, back)
         try:
-            add_listing_photo(self.listings, as_rpc(web.caller), listing_id, upload.read())
+            add_listing_photo(self.listings, as_rpc(web.caller), listing_id, raw)
         except ServiceError as exc:
-            if exc.code not in PHOTO_REFUSALS:
-                raise
-            raise PageProblem(status_of(exc), PHOTO_REFUSALS[exc.code], back) from None
-        return go(f"/annonces/{listing_id}#photos", "photo-ajoutee")
+            raise refused(exc, back, FULL_LISTING) from None
+        return go(back, "photo-ajoutee")
 
     @page("POST", "/annonces/<listing_id>/photos/<photo_id>/retirer", roles=(Role.MANAGER,))
     def photo_remove_submit(self, request, web: Web, listing_id: str, photo_id: str):

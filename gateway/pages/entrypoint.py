@@ -87,6 +87,7 @@ NOTICES = {
     "fermeture-ajoutee": "La fermeture est enregistrée.",
     "photo-ajoutee": "La photo est ajoutée à l'annonce.",
     "photo-retiree": "La photo est retirée de l'annonce.",
+    "photo-etat-ajoutee": "La photo de l'état du matériel est enregistrée.",
     "mission-demandee": "Votre demande de mission est envoyée à la commune de l'expert.",
     "mission-acceptee": "La mission est acceptée.",
     "mission-refusee": "La mission est refusée.",

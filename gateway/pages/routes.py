@@ -11,6 +11,7 @@ from gateway.pages.finances import FinancePages
 from gateway.pages.mails import MailPages
 from gateway.pages.notifications import NotificationPages
 from gateway.pages.operations import OperationPages
+from gateway.pages.photos import PhotoPages
 
 
 class PageRoutes(
@@ -23,6 +24,7 @@ class PageRoutes(
     EmergencyPages,
     OperationPages,
     NotificationPages,
+    PhotoPages,
     MailPages,
     StaticFiles,
 ):

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 
 from contracts.bookings import (
+    CONDITION_PHOTOS_OPEN,
     HOLDING,
     MAX_CONDITION_PHOTOS,
     MOVES,
@@ -478,13 +479,6 @@ def ensure_party(caller: Caller, borrower: str, lender: str) -> None:
     """Only the two communes concerned see a booking: to anyone else it does not exist."""
     if caller.commune not in (borrower, lender) and not caller.has(Role.OPERATOR):
         raise NotFound("No such booking")
-
-
-# when each stage's condition photos may be added: around the hand-over, around the return
-CONDITION_PHOTOS_OPEN = {
-    "check_out": (BookingStatus.APPROVED, BookingStatus.CHECKED_OUT),
-    "return": (BookingStatus.CHECKED_OUT, BookingStatus.RETURNED),
-}
 
 
 def ensure_condition_photo_allowed(

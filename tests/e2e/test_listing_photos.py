@@ -1,7 +1,8 @@
 """A listing's contact, pick-up details and photos through the gateway, every service a
 process: a photo uploaded is re-encoded and stored, served with the headers of immutable
-content (ETag, 304), shown by the listing; bad uploads (too large 413, no image 422, another
-commune's listing 404, a bomb) leave nothing stored: neither rows nor files."""
+content (ETag, 304), shown by the listing; a loan's condition photographed at hand-over, by
+API and from the booking's page; bad uploads (too large 413, no image 422, another commune's
+listing 404, a bomb, too early 409) leave nothing stored: neither rows nor files."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import zlib
 import requests
 from PIL import Image
 
-from tests.support import assert_problem
+from tests.support import assert_problem, day
 
 OWNER = "42044"
 NEIGHBOUR = "42218"
@@ -163,3 +164,66 @@ def test_bad_uploads_store_nothing(stack):
         assert (
             stack_get(stack, f"/api/v1/photos/listings/{listing['id']}/{name}").status_code == 404
         )
+
+
+def test_the_condition_of_a_loan_is_photographed_at_hand_over_and_return(stack):
+    listing = publish(stack)
+    stack.known_to_bookings(listing)
+    borrower = stack.session("agent", NEIGHBOUR)
+    lender = stack.session("manager", OWNER)
+    asked = borrower.post(
+        f"{stack.url}/api/v1/bookings",
+        json={"listing_id": listing["id"], "start": day(20), "end": day(21)},
+        timeout=10,
+    )
+    assert asked.status_code == 201, asked.text
+    booking_id = asked.json()["id"]
+    photos = f"{stack.url}/api/v1/bookings/{booking_id}/photos"
+    jpeg = {"Content-Type": "image/jpeg"}
+
+    # requested only: no photo of its condition yet, and nothing stored
+    early = lender.post(photos, params={"stage": "check_out"}, data=photo_bytes(), headers=jpeg)
+    assert_problem(early, 409)
+    assert not [f for f in stored_files(stack) if booking_id in f]
+    approved = lender.post(f"{stack.url}/api/v1/bookings/{booking_id}/approve", timeout=10)
+    assert approved.status_code == 200, approved.text
+
+    added = lender.post(
+        photos, params={"stage": "check_out"}, data=photo_bytes(), headers=jpeg, timeout=30
+    )
+    assert added.status_code == 201, added.text
+    photo = added.json()
+    assert (photo["stage"], photo["added_by_commune"]) == ("check_out", OWNER)
+    assert stack_get(stack, photo["thumbnail_url"]).headers["Cache-Control"].endswith("immutable")
+    stranger = stack.session("manager", "42095").post(
+        photos, params={"stage": "check_out"}, data=photo_bytes("PNG"), headers=jpeg, timeout=30
+    )
+    assert_problem(stranger, 404)
+    not_yet = borrower.post(
+        photos, params={"stage": "return"}, data=photo_bytes("PNG"), headers=jpeg, timeout=30
+    )
+    assert_problem(not_yet, 409)
+    no_stage = borrower.post(photos, data=photo_bytes("PNG"), headers=jpeg, timeout=30)
+    assert_problem(no_stage, 422)
+    assert len([f for f in stored_files(stack) if booking_id in f]) == 2  # photo, thumbnail
+
+    # the borrower's page shows it, and sends its own from the form
+    page = stack.web_session(f"agent.{NEIGHBOUR}@mutualis-demo.fr")
+    shown = page.get(f"{stack.url}/reservations/{booking_id}", timeout=10)
+    assert photo["thumbnail_url"] in shown.text
+    assert "Photos de l'état du matériel" in shown.text
+    token = shown.text.split('name="csrf" value="')[1].split('"')[0]
+    sent = page.post(
+        f"{stack.url}/reservations/{booking_id}/photos",
+        data={"csrf": token, "etape": "check_out"},
+        files={"photo": ("etat.png", photo_bytes("PNG", (300, 200)), "image/png")},
+        timeout=30,
+        allow_redirects=False,
+    )
+    assert sent.status_code == 303, sent.text
+    assert sent.headers["Location"].endswith("?ok=photo-etat-ajoutee#photos-etat")
+    seen = borrower.get(f"{stack.url}/api/v1/bookings/{booking_id}", timeout=10).json()
+    assert [(p["stage"], p["added_by_commune"]) for p in seen["condition_photos"]] == [
+        ("check_out", OWNER),
+        ("check_out", NEIGHBOUR),
+    ]
