@@ -327,7 +327,7 @@ class PhotoStored(Input):
     content_type: Literal["image/jpeg", "image/png", "image/webp"]
     width: int = Field(ge=1, le=100_000)
     height: int = Field(ge=1, le=100_000)
-    size_bytes: int = Field(ge=1)
+    size_bytes: int = Field(ge=1, le=100_000_000)
 
     def is_under(self, prefix: str) -> bool:
         """Whether both keys are this image's under `prefix` (a listing's, a booking's): a
