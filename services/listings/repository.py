@@ -184,6 +184,7 @@ def view_from(
         created_at=_INSTANT.dump_python(values["created_at"], mode="json"),
         updated_at=_INSTANT.dump_python(values["updated_at"], mode="json"),
         blackouts=[b.model_dump(mode="json") for b in blackouts or []],
+        photos=[],  # one listing's answers show them (`view_of`); sent always, as documented
         distance_km=None if distance_km is None else round(distance_km, 2),
         earliest_available=_INSTANT.dump_python(earliest_available, mode="json")
         if earliest_available

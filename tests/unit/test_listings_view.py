@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from contracts.listings import Blackout, ListingView
 from services.listings.models import ListingRow
-from services.listings.repository import view_of
+from services.listings.repository import VIEW_FIELDS, view_from, view_of
 
 
 def test_the_fast_view_is_the_documented_view():
@@ -59,3 +59,8 @@ def test_the_fast_view_is_the_documented_view():
     assert fast["owner_commune_name"] == "Le Chambon-Feugerolles"
     assert fast["contact"]["phone"] == "+33477123456"
     assert fast["pickup_address"] == "Centre technique, 12 rue de la Forge"
+    # a search's item, made from the row's values alone, sends every documented field too
+    # (generated clients read each one the schema lists)
+    item = view_from({name: getattr(row, name) for name in VIEW_FIELDS})
+    assert set(item) == set(ListingView.model_fields)
+    assert item["photos"] == []
