@@ -13,6 +13,7 @@ from contracts.caller import Role
 from contracts.emergencies import EmergencyView, Need
 from contracts.events import Event, Payload, register
 from contracts.fields import AsParty, DateOrInstant, Input
+from contracts.listings import Photo, PickupDetails
 
 
 class BookingStatus(StrEnum):
@@ -184,6 +185,37 @@ class Urgency(BaseModel):
     explanation: str = ""
 
 
+# when a photo of a loan's condition was taken: at its hand-over, or at its return
+ConditionStage = Literal["check_out", "return"]
+# photos of a loan's condition at each stage, at most
+MAX_CONDITION_PHOTOS = 12
+# when each stage's photos may be added: around the hand-over, around the return (the
+# service decides with it, the pages offer the form with it)
+CONDITION_PHOTOS_OPEN = {
+    "check_out": (BookingStatus.APPROVED, BookingStatus.CHECKED_OUT),
+    "return": (BookingStatus.CHECKED_OUT, BookingStatus.RETURNED),
+}
+
+
+def condition_photo_prefix(booking_id: str) -> str:
+    """Where a booking's condition photos are stored (infra.storage keys)."""
+    return f"bookings/{booking_id}/"
+
+
+class ConditionPhotoStage(Input):
+    """Which stage a photo of the condition shows."""
+
+    stage: ConditionStage = Field(description="`check_out`: at hand-over; `return`: at return")
+
+
+class ConditionPhoto(Photo):
+    """A photo of the condition of what was lent, at its hand-over or its return, by either
+    commune (the lender's state report, the borrower's own view when it contests)."""
+
+    stage: ConditionStage
+    added_by_commune: str
+
+
 class BookingView(BaseModel):
     id: str
     listing_id: str
@@ -212,6 +244,14 @@ class BookingView(BaseModel):
     history: list[Transition] = []
     urgency: Urgency | None = None
     requested_by: str | None = None  # the user who asked (the gateway knows their name)
+    pickup: PickupDetails | None = Field(
+        default=None,
+        description="on one booking's answer: the lender's contact, the pick-up address and "
+        "instructions, the listing's photos, as the listing last said them",
+    )
+    condition_photos: list[ConditionPhoto] = Field(
+        default=[], description="on one booking's answer: the condition at hand-over and return"
+    )
 
 
 class BookingPage(BaseModel):
@@ -277,6 +317,8 @@ class BookingSnapshot(Payload):
     requested_by: str | None = None
     # the agreement between the two communes that covers it (BT-12 on its invoice)
     agreement_reference: str | None = None
+    # in booking.approved: whom to call and where to collect it (the listing's, as kept)
+    pickup: PickupDetails | None = None
 
 
 @register

@@ -4,7 +4,17 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypeAliasType
 
 from contracts.events import Event, Payload, register
@@ -50,6 +60,66 @@ Cents = int
 MAX_DURATION = 8784
 
 
+# the regions of numbers a French commune answers on: metropolitan France and overseas
+FRENCH_REGIONS = frozenset({"FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF", "NC", "PF", "WF"})
+
+
+def phone_e164(value: str) -> str:
+    """A French telephone number as written by people ("06 12 34 56 78", "+33 6…") in
+    E.164 ("+33612345678"); refused when it is no valid French number."""
+    try:
+        number = phonenumbers.parse(value, "FR")
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise PydanticCustomError("phone_invalid", "not a valid telephone number")
+    if phonenumbers.region_code_for_number(number) not in FRENCH_REGIONS:
+        raise PydanticCustomError("phone_not_french", "not a French telephone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_national(e164: str) -> str:
+    """A stored number as the French read it (\"06 12 34 56 78\")."""
+    number = phonenumbers.parse(e164, "FR")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+class Contact(Input):
+    """Whom the borrower calls about a loan: a person and at least one way to reach them.
+    The number is stored in E.164 (shown in the French national format); the address is
+    checked and normalised (no lookup of its domain: communes' mail servers may be slow)."""
+
+    name: Text = Field(min_length=2, max_length=120)
+    role: Text = Field(default="", max_length=120, description="e.g. responsable du parc")
+    phone: str | None = Field(
+        default=None, max_length=40, description="a French number; answered in E.164"
+    )
+    email: str | None = Field(default=None, max_length=254)
+
+    @field_validator("phone")
+    @classmethod
+    def _french_number(cls, value: str | None) -> str | None:
+        return phone_e164(value) if value else None
+
+    @field_validator("email")
+    @classmethod
+    def _mailbox(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise PydanticCustomError("email_invalid", "{reason}", {"reason": str(exc)}) from None
+
+    @model_validator(mode="after")
+    def _reachable(self) -> "Contact":
+        if self.phone is None and self.email is None:
+            raise PydanticCustomError(
+                "contact_unreachable", "a contact needs a telephone number or an e-mail address"
+            )
+        return self
+
+
 class ListingTerms(Input):
     """The fields a manager may set and later change; every one is optional on edit."""
 
@@ -91,6 +161,15 @@ class ListingTerms(Input):
         description="during a declared emergency, urgent requests granted by the allocation "
         "are approved without waiting for the manager",
     )
+    contact: Contact | None = Field(
+        default=None, description="whom a borrower calls about the loan (absent: nobody named)"
+    )
+    pickup_address: Text = Field(
+        default="", max_length=300, description="where the borrower collects and returns it"
+    )
+    pickup_instructions: Text = Field(
+        default="", max_length=2000, description="how: opening hours, gate code, whom to ask"
+    )
 
     @field_validator("max_duration")
     @classmethod
@@ -127,6 +206,9 @@ class ListingChanges(Input):
     late_fee_per_day_cents: Cents | None = Field(default=None, ge=0, le=100_000_000)
     rules: Text | None = Field(default=None, max_length=5000)
     auto_approve_in_emergencies: bool | None = None
+    contact: Contact | None = Field(default=None, description="null removes the contact")
+    pickup_address: Text | None = Field(default=None, max_length=300)
+    pickup_instructions: Text | None = Field(default=None, max_length=2000)
 
 
 class BlackoutDraft(Input):
@@ -206,6 +288,81 @@ class Blackout(Period):
     reason: str
 
 
+PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+# photos a listing shows at most
+MAX_PHOTOS = 12
+# where the gateway serves stored photos: a key's URL is this followed by the key
+PHOTO_URL_PREFIX = "/api/v1/photos/"
+
+
+def photo_url(key: str) -> str:
+    return PHOTO_URL_PREFIX + key
+
+
+def photo_prefix(listing_id: str) -> str:
+    """Where a listing's photos are stored (infra.storage keys)."""
+    return f"listings/{listing_id}/"
+
+
+def photo_keys(listing_id: str, digest: str, extension: str) -> tuple[str, str]:
+    """The storage keys of a listing's photo and of its thumbnail."""
+    return content_keys(photo_prefix(listing_id), digest, extension)
+
+
+def content_keys(prefix: str, digest: str, extension: str) -> tuple[str, str]:
+    """The storage keys of a photo and of its thumbnail under `prefix`: content-addressed
+    (the digest of the stored image), so a key's bytes never change and its URL may be cached
+    forever."""
+    return f"{prefix}{digest}.{extension}", f"{prefix}{digest}-vignette.{extension}"
+
+
+class PhotoStored(Input):
+    """A photo the gateway checked, re-encoded and stored (infra.images, infra.storage): what
+    the listings service records of it. Keys are content-addressed: the same bytes, the same
+    key."""
+
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the stored image")
+    key: str = Field(max_length=200)
+    thumbnail_key: str = Field(max_length=200)
+    content_type: Literal["image/jpeg", "image/png", "image/webp"]
+    width: int = Field(ge=1, le=100_000)
+    height: int = Field(ge=1, le=100_000)
+    size_bytes: int = Field(ge=1, le=100_000_000)
+
+    def is_under(self, prefix: str) -> bool:
+        """Whether both keys are this image's under `prefix` (a listing's, a booking's): a
+        photo recorded for one never names another's bytes, which its removal would delete."""
+        return all(
+            key.startswith(prefix) and self.digest in key[len(prefix) :]
+            for key in (self.key, self.thumbnail_key)
+        )
+
+
+class Photo(BaseModel):
+    """A photo of a listing: its URLs never change content (cache them forever)."""
+
+    id: str
+    url: str
+    thumbnail_url: str
+    content_type: str
+    width: int
+    height: int
+    added_at: datetime
+
+
+class PickupDetails(BaseModel):
+    """What a borrower needs to collect a loan: whom to call, where, how, and what it looks
+    like; the bookings service keeps them from the listing's events (its copy) and carries
+    them on a booking's page and in booking.approved."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    contact: Contact | None = None
+    pickup_address: str = ""
+    pickup_instructions: str = ""
+    photos: list[Photo] = []
+
+
 class ListingView(ListingTerms):
     """A listing as clients see it."""
 
@@ -219,6 +376,9 @@ class ListingView(ListingTerms):
     created_at: datetime
     updated_at: datetime
     blackouts: list[Blackout] = []
+    photos: list[Photo] = Field(
+        default=[], description="on one listing's answers; empty in search results"
+    )
     distance_km: float | None = None
     earliest_available: datetime | None = Field(
         default=None, description="with `sort=available`: when it is free soonest (see there)"
@@ -263,6 +423,8 @@ class ListingSnapshot(Payload, ListingTerms):
     status: ListingStatus
     revision: int
     blackouts: list[Blackout] = []
+    # absent from events written before listings had photos
+    photos: list[Photo] = []
 
 
 @register

@@ -60,6 +60,16 @@ DEMO_LISTINGS: dict[str, list[dict]] = {
             "saleuse de 2 m³. Idéal pour les routes de côte du Pilat.",
             rules="Plein de gazole au retour. Conduite par un agent titulaire du permis C "
             "ou avec notre chauffeur.",
+            contact=dict(
+                name="Jean Morel",
+                role="responsable du parc",
+                phone="04 77 12 34 56",
+                email="parc@mairie-chambon.example.fr",
+            ),
+            pickup_address="Centre technique municipal, 12 rue de la Forge, "
+            "42500 Le Chambon-Feugerolles",
+            pickup_instructions="Portail B, sonner à l'atelier (7 h 30 – 16 h). Le véhicule "
+            "est rendu lavé, lame relevée.",
         ),
         dict(
             title="Saleuse tractée 1,5 m³",

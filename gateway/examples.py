@@ -68,12 +68,25 @@ LISTING_DRAFT = {
     "with_operator": True,
     "operator_rate_cents": 32000,
     "rules": "Rendu lavé, plein fait.",
+    "contact": {
+        "name": "Jean Morel",
+        "role": "responsable du parc",
+        "phone": "04 77 12 34 56",
+        "email": "parc@mairie-chambon.fr",
+    },
+    "pickup_address": "Centre technique municipal, 12 rue de la Forge, "
+    "42500 Le Chambon-Feugerolles",
+    "pickup_instructions": "Portail B, sonner à l'atelier (7 h 30 – 16 h).",
 }
 
 BODY_EXAMPLES: dict[type, dict[str, Any]] = {
     TokenRequest: {"email": "manager.42044@mutualis-demo.fr", "password": "mutualis-demo"},
     ListingDraft: LISTING_DRAFT,
-    ListingChanges: {"rate_cents": 39000, "rules": "Rendu lavé, plein fait, avant 18 h."},
+    ListingChanges: {
+        "rate_cents": 39000,
+        "rules": "Rendu lavé, plein fait, avant 18 h.",
+        "pickup_instructions": "Portail B ; en dehors des heures, appeler le 06 12 34 56 78.",
+    },
     BlackoutDraft: {
         "start": "2027-01-11T00:00:00+01:00",
         "end": "2027-01-13T00:00:00+01:00",
@@ -193,6 +206,7 @@ BODY_EXAMPLES: dict[type, dict[str, Any]] = {
 }
 
 BOOKING_ID = "3c9d8e7f-6a5b-4c3d-8e2f-1a0b9c8d7e6f"
+PHOTO_DIGEST = "9f2b6c1e4d8a7b3c5e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d"
 LISTING = LISTING_DRAFT | {
     "currency": "EUR",
     "quantity": 1,
@@ -204,6 +218,7 @@ LISTING = LISTING_DRAFT | {
     "early_pickup": True,
     "late_fee_per_day_cents": 42000,
     "auto_approve_in_emergencies": True,
+    "contact": LISTING_DRAFT["contact"] | {"phone": "+33477123456"},  # answered in E.164
     "id": LISTING_ID,
     "owner_commune": "42044",
     "owner_commune_name": "Le Chambon-Feugerolles",
@@ -212,6 +227,17 @@ LISTING = LISTING_DRAFT | {
     "created_at": "2026-11-02T09:14:05.120000Z",
     "updated_at": "2026-11-20T16:41:37.503000Z",
     "blackouts": [BODY_EXAMPLES[BlackoutDraft] | {"id": "7f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"}],
+    "photos": [
+        {
+            "id": "5d4c3b2a-1f0e-4d9c-8b7a-695847362514",
+            "url": f"/api/v1/photos/listings/{LISTING_ID}/{PHOTO_DIGEST}.jpg",
+            "thumbnail_url": f"/api/v1/photos/listings/{LISTING_ID}/{PHOTO_DIGEST}-vignette.jpg",
+            "content_type": "image/jpeg",
+            "width": 2560,
+            "height": 1707,
+            "added_at": "2026-11-20T16:41:37.503000Z",
+        }
+    ],
     "distance_km": 6.8,
     "earliest_available": None,  # given with sort=available
 }
@@ -267,6 +293,25 @@ BOOKING = {
     ],
     "urgency": None,
     "requested_by": "agent.42218@mutualis-demo.fr",
+    "pickup": {
+        "contact": LISTING["contact"],
+        "pickup_address": LISTING["pickup_address"],
+        "pickup_instructions": LISTING["pickup_instructions"],
+        "photos": LISTING["photos"],
+    },
+    "condition_photos": [
+        {
+            "id": "0e1d2c3b-4a59-4687-9a6b-5c4d3e2f1a0b",
+            "url": f"/api/v1/photos/bookings/{BOOKING_ID}/{PHOTO_DIGEST}.jpg",
+            "thumbnail_url": f"/api/v1/photos/bookings/{BOOKING_ID}/{PHOTO_DIGEST}-vignette.jpg",
+            "content_type": "image/jpeg",
+            "width": 2560,
+            "height": 1920,
+            "added_at": "2026-12-07T07:58:02.114000Z",
+            "stage": "check_out",
+            "added_by_commune": "42044",
+        }
+    ],
 }
 
 

@@ -274,6 +274,7 @@ class ApiRoute(HttpEntrypoint):
         consumes: tuple[str, ...] = (),
         consumes_documented: tuple[str, ...] = (),
         responses: dict[str, dict] | None = None,
+        max_body_bytes: int | None = None,
         **kwargs,
     ):
         kwargs.setdefault("expected_exceptions", (ServiceError,))
@@ -298,6 +299,8 @@ class ApiRoute(HttpEntrypoint):
         self.consumes_documented = consumes_documented or consumes
         # OpenAPI response objects documented over the usual ones (a route's own problems)
         self.responses = responses or {}
+        # a route taking files may read more than the gateway's usual body limit
+        self.max_body_bytes = max_body_bytes
 
     def setup(self) -> None:
         super().setup()
@@ -412,7 +415,7 @@ class ApiRoute(HttpEntrypoint):
         return caller
 
     def _read_body(self, request: Request) -> bytes:
-        limit = self.settings.max_body_bytes
+        limit = self.max_body_bytes or self.settings.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             raise PayloadTooLarge(f"The body may not exceed {limit} bytes")
         # without Content-Length (chunked), werkzeug's stream is empty; eventlet's input

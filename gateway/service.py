@@ -16,6 +16,7 @@ from gateway.routes.docs import DocsRoutes
 from gateway.routes.emergencies import EmergencyRoutes
 from gateway.routes.listings import ListingRoutes
 from gateway.routes.notifications import NotificationRoutes
+from gateway.routes.photos import PhotoRoutes
 from infra.health import OperableService, metrics_answer
 from infra.web import metrics_http
 
@@ -30,6 +31,7 @@ class Service(
     BillingRoutes,
     AccountingRoutes,
     NotificationRoutes,
+    PhotoRoutes,
     DocsRoutes,
     PageRoutes,
     OperableService,

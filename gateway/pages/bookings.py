@@ -10,6 +10,7 @@ from gateway.errors import status_of
 from gateway.pages import french
 from gateway.pages.entrypoint import Page, PageProblem, Web, go, page
 from gateway.pages.forms import FormError, cents_from_euros
+from gateway.pages.photos import STAGES, condition_photo_stages
 from gateway.routes import as_rpc
 from gateway.rpc import ServiceRpc
 
@@ -134,8 +135,10 @@ class BookingPages:
                 "booking": booking,
                 "side": "lender" if booking["lender_commune"] == visitor.commune else "borrower",
                 "actions": allowed_actions(booking, visitor.commune, visitor.roles),
+                "photo_stages": condition_photo_stages(booking, visitor.commune, visitor.roles),
                 "problems": problems,
                 "damage_lines": range(3),
+                "stages": STAGES,
                 "conversation": self.conversation_seen(web, booking_id),
             },
             status,

@@ -10,7 +10,13 @@ from pydantic import ValidationError
 from contracts.caller import Role
 from contracts.clock import PARIS, now, paris_today
 from contracts.errors import ServiceError, field_errors
-from contracts.listings import CATEGORIES, ListingChanges, ListingDraft, ListingQuery
+from contracts.listings import (
+    CATEGORIES,
+    ListingChanges,
+    ListingDraft,
+    ListingQuery,
+    phone_national,
+)
 from gateway.errors import status_of
 from gateway.pages import french
 from gateway.pages.calendar import month_grid, month_window, parse_month, shift_month
@@ -26,6 +32,8 @@ from gateway.pages.forms import (
     preview_from_quote,
     whole_number,
 )
+from gateway.pages.photos import PHOTO_FORM_BYTES, refused, uploaded_photo
+from gateway.photos import add_listing_photo, remove_listing_photo
 from gateway.routes import as_rpc
 from gateway.rpc import ServiceRpc
 from infra.communes import communes, great_circle_km
@@ -43,6 +51,7 @@ def refuses_cursor(exc: ServiceError) -> bool:
     return exc.code == "invalid_input" and fields == ["cursor"]
 
 
+FULL_LISTING = "L'annonce a déjà 12 photos, ou elle est retirée : retirez-en une d'abord."
 # the page's sort -> the API's
 SORTS = {"distance": "distance", "prix": "price", "disponibilite": "available"}
 PARTIES = (Role.AGENT, Role.MANAGER)
@@ -330,11 +339,11 @@ class CataloguePages:
         except FormError as exc:
             return self._form_page(None, values, {exc.field: [exc.message]})
         except ValidationError as exc:
-            return self._form_page(None, values, french.errors_by_field(field_errors(exc)))
+            return self._form_page(None, values, form_errors(field_errors(exc)))
         except ServiceError as exc:
             if exc.code != "invalid_input":
                 raise
-            return self._form_page(None, values, french.errors_by_field(exc.errors))
+            return self._form_page(None, values, form_errors(exc.errors))
         return go(f"/annonces/{created['id']}", "annonce-publiee")
 
     @page("GET", "/annonces/<listing_id>/modifier", roles=(Role.MANAGER,))
@@ -353,11 +362,11 @@ class CataloguePages:
         except FormError as exc:
             return self._form_page(listing, values, {exc.field: [exc.message]})
         except ValidationError as exc:
-            return self._form_page(listing, values, french.errors_by_field(field_errors(exc)))
+            return self._form_page(listing, values, form_errors(field_errors(exc)))
         except ServiceError as exc:
             if exc.code != "invalid_input":
                 raise
-            return self._form_page(listing, values, french.errors_by_field(exc.errors))
+            return self._form_page(listing, values, form_errors(exc.errors))
         return go(f"/annonces/{listing_id}", "annonce-modifiee")
 
     @page("POST", "/annonces/<listing_id>/fermetures", roles=(Role.MANAGER,))
@@ -380,6 +389,26 @@ class CataloguePages:
             },
         )
         return go(f"/annonces/{listing_id}?mois={first:%Y-%m}", "fermeture-ajoutee")
+
+    @page(
+        "POST",
+        "/annonces/<listing_id>/photos",
+        roles=(Role.MANAGER,),
+        max_body_bytes=PHOTO_FORM_BYTES,
+    )
+    def photo_submit(self, request, web: Web, listing_id: str):
+        back = f"/annonces/{listing_id}#photos"
+        raw = uploaded_photo(web, back)
+        try:
+            add_listing_photo(self.listings, as_rpc(web.caller), listing_id, raw)
+        except ServiceError as exc:
+            raise refused(exc, back, FULL_LISTING) from None
+        return go(back, "photo-ajoutee")
+
+    @page("POST", "/annonces/<listing_id>/photos/<photo_id>/retirer", roles=(Role.MANAGER,))
+    def photo_remove_submit(self, request, web: Web, listing_id: str, photo_id: str):
+        remove_listing_photo(self.listings, as_rpc(web.caller), listing_id, photo_id)
+        return go(f"/annonces/{listing_id}#photos", "photo-retiree")
 
     @page("POST", "/annonces/<listing_id>/retirer", roles=(Role.MANAGER,))
     def withdraw_submit(self, request, web: Web, listing_id: str):
@@ -440,7 +469,14 @@ LISTING_FIELDS = (
     "early_pickup",
     "auto_approve_in_emergencies",
     "rules",
+    "contact_name",
+    "contact_role",
+    "contact_phone",
+    "contact_email",
+    "pickup_address",
+    "pickup_instructions",
 )
+CONTACT_FIELDS = ("name", "role", "phone", "email")
 LISTING_DEFAULTS = {k: "" for k in LISTING_FIELDS} | {
     "pricing_unit": "day",
     "kind": "equipment",
@@ -488,11 +524,34 @@ def listing_terms(values: dict) -> dict:
         "early_pickup": values["early_pickup"] == "oui",
         "auto_approve_in_emergencies": values["auto_approve_in_emergencies"] == "oui",
         "rules": values["rules"].strip(),
+        "contact": contact_of(values),
+        "pickup_address": values["pickup_address"].strip(),
+        "pickup_instructions": values["pickup_instructions"].strip(),
     }
     return terms
 
 
+def contact_of(values: dict) -> dict | None:
+    """The form's contact: none when all its fields are left empty."""
+    contact = {name: values[f"contact_{name}"].strip() for name in CONTACT_FIELDS}
+    if not any(contact.values()):
+        return None
+    return {name: value for name, value in contact.items() if value or name in ("name", "role")}
+
+
+def form_errors(errors: list[dict]) -> dict[str, list[str]]:
+    """A refusal's errors by the form's fields: the contact's own are its inputs'."""
+    renamed = [
+        error | {"field": error["field"].replace("contact.", "contact_", 1)}
+        if (error.get("field") or "").startswith("contact.")
+        else error
+        for error in errors
+    ]
+    return french.errors_by_field(renamed)
+
+
 def form_values(listing: dict) -> dict:
+    contact = listing["contact"] or {}
     return {
         "title": listing["title"],
         "description": listing["description"],
@@ -513,4 +572,8 @@ def form_values(listing: dict) -> dict:
         "early_pickup": "oui" if listing["early_pickup"] else "",
         "auto_approve_in_emergencies": "oui" if listing["auto_approve_in_emergencies"] else "",
         "rules": listing["rules"],
+        **{f"contact_{name}": (contact.get(name) or "") for name in CONTACT_FIELDS},
+        "contact_phone": phone_national(contact["phone"]) if contact.get("phone") else "",
+        "pickup_address": listing["pickup_address"],
+        "pickup_instructions": listing["pickup_instructions"],
     }

@@ -28,7 +28,7 @@ from contracts.caller import Role
 from contracts.clock import paris_today
 from contracts.errors import Forbidden, ServiceError
 from contracts.french import of_commune, to_commune
-from contracts.listings import CATEGORIES
+from contracts.listings import CATEGORIES, phone_national
 from gateway.errors import status_of
 from gateway.http import answered_by_the_api, lost_database, request_id_of
 from gateway.pages import french
@@ -85,6 +85,9 @@ NOTICES = {
     "annonce-modifiee": "L'annonce est modifiée.",
     "annonce-retiree": "L'annonce est retirée : elle ne prend plus de réservations.",
     "fermeture-ajoutee": "La fermeture est enregistrée.",
+    "photo-ajoutee": "La photo est ajoutée à l'annonce.",
+    "photo-retiree": "La photo est retirée de l'annonce.",
+    "photo-etat-ajoutee": "La photo de l'état du matériel est enregistrée.",
     "mission-demandee": "Votre demande de mission est envoyée à la commune de l'expert.",
     "mission-acceptee": "La mission est acceptée.",
     "mission-refusee": "La mission est refusée.",
@@ -172,10 +175,12 @@ class Web:
 
 
 def go(path: str, notice: str | None = None) -> Response:
-    """303 See Other after a form: the browser loads the page with GET."""
+    """303 See Other after a form: the browser loads the page with GET (the notice in the
+    query, before any #fragment, which the browser keeps to itself)."""
+    path, hash_sign, fragment = path.partition("#")
     if notice:
         path += ("&" if "?" in path else "?") + f"ok={notice}"
-    return redirect(path, code=303)
+    return redirect(path + hash_sign + fragment, code=303)
 
 
 def safe_target(target: str | None) -> str:
@@ -252,6 +257,7 @@ def make_templates() -> Environment:
         netting_status=lambda s: french.NETTING_STATUS.get(s, s),
         netting_decision=lambda s: french.NETTING_DECISION.get(s, s),
         kind_label=lambda s: french.KINDS.get(s, s),
+        phone=phone_national,
         category_label=lambda s: CATEGORIES.get(s, s),
         unit_label=lambda s: french.UNITS.get(s, s),
         role_label=lambda s: french.ROLES.get(s, s),
@@ -267,12 +273,21 @@ class PageRoute(HttpEntrypoint):
     `roles` are checked before the page method runs, as the API does."""
 
     def __init__(
-        self, method: str, url: str, *, public: bool = False, roles: tuple[Role, ...] = (), **kw
+        self,
+        method: str,
+        url: str,
+        *,
+        public: bool = False,
+        roles: tuple[Role, ...] = (),
+        max_body_bytes: int | None = None,
+        **kw,
     ):
         kw.setdefault("expected_exceptions", (ServiceError,))
         super().__init__(method, url, **kw)
         self.public = public
         self.roles = roles
+        # a form taking a photo may send more than the gateway's usual body limit
+        self.max_body_bytes = max_body_bytes
 
     def setup(self) -> None:
         super().setup()
@@ -413,7 +428,7 @@ class PageRoute(HttpEntrypoint):
     # -- forms and CSRF ---------------------------------------------------------------
 
     def _read_form(self, request: Request) -> MultiDict:
-        limit = self.settings.max_body_bytes
+        limit = self.max_body_bytes or self.settings.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             raise PageProblem(413, "Le fichier ou le formulaire est trop volumineux.")
         request.max_content_length = limit

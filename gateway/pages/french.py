@@ -136,6 +136,10 @@ RULE_MESSAGES = {
 # pydantic's error types, in words
 INPUT_MESSAGES = {
     "missing": "Ce champ est obligatoire.",
+    "phone_invalid": "Ce numéro de téléphone n'est pas valide.",
+    "phone_not_french": "Indiquez un numéro de téléphone français.",
+    "email_invalid": "Cette adresse électronique n'est pas valide.",
+    "contact_unreachable": "Indiquez un téléphone ou une adresse électronique du contact.",
     "string_too_short": "Ce texte est trop court.",
     "string_too_long": "Ce texte est trop long.",
     "greater_than": "La valeur est trop petite.",

@@ -12,6 +12,7 @@ from gateway.pages.finances import FinancePages
 from gateway.pages.mails import MailPages
 from gateway.pages.notifications import NotificationPages
 from gateway.pages.operations import OperationPages
+from gateway.pages.photos import PhotoPages
 
 
 class PageRoutes(
@@ -25,6 +26,7 @@ class PageRoutes(
     EmergencyPages,
     OperationPages,
     NotificationPages,
+    PhotoPages,
     MailPages,
     StaticFiles,
 ):

@@ -1,4 +1,6 @@
-"""Listings routes: publish, edit, withdraw, blackouts, search, availability."""
+"""Listings routes: publish, edit, withdraw, blackouts, photos, search, availability."""
+
+from werkzeug.wrappers import Response
 
 from contracts.caller import Caller, Role
 from contracts.listings import (
@@ -9,13 +11,24 @@ from contracts.listings import (
     ListingPage,
     ListingQuery,
     ListingView,
+    Photo,
 )
-from gateway.http import api
+from gateway.http import api, json_response
+from gateway.photos import (
+    MEDIA_TYPES,
+    add_listing_photo,
+    remove_listing_photo,
+)
 from gateway.routes import as_rpc, query_dict
 from gateway.rpc import ServiceRpc
 from gateway.schemas import AvailabilityWindow
+from infra.images import MAX_PHOTO_BYTES
 
 LISTINGS = "Listings"
+OCTETS = "application/octet-stream"
+PHOTO_TYPES = (*MEDIA_TYPES.values(), OCTETS)
+# a photo of at most 10 MB (infra.images), and the multipart form around it
+PHOTO_BODY_BYTES = MAX_PHOTO_BYTES + 64 * 1024
 
 
 class ListingRoutes:
@@ -120,3 +133,41 @@ class ListingRoutes:
     ):
         window = query.model_dump(mode="json", by_alias=True)
         return self.listings.availability(as_rpc(caller), listing_id, window["from"], window["to"])
+
+    @api(
+        "POST",
+        "/api/v1/listings/<listing_id>/photos",
+        consumes=PHOTO_TYPES,
+        consumes_documented=(OCTETS,),
+        max_body_bytes=PHOTO_BODY_BYTES,
+        response=Photo,
+        status=201,
+        idempotent=True,
+        roles=(Role.MANAGER,),
+        tag=LISTINGS,
+        summary="Add a photo to a listing (its owning commune's manager)",
+        description="Send a JPEG, PNG or WebP image of at most 10 MB as the body (its media "
+        "type, or `application/octet-stream`) or as the part `file` of a `multipart/form-data` "
+        "form. It is checked and re-encoded: metadata (EXIF, GPS position) removed, turned "
+        "upright, at most 2560 pixels on its longer side, with a thumbnail of 480. Larger than "
+        "10 MB: 413; not such an image, or one larger than 40 megapixels: 422 (`not_an_image`); "
+        "a listing of another commune: 404; more than 12 photos: 409. The same image again "
+        "answers the photo already there (200).",
+        responses={"200": {"description": "This image was already a photo of the listing"}},
+    )
+    def add_photo(self, request, caller: Caller, listing_id: str, body: bytes):
+        photo, new = add_listing_photo(self.listings, as_rpc(caller), listing_id, body)
+        return json_response(photo, 201 if new else 200)
+
+    @api(
+        "DELETE",
+        "/api/v1/listings/<listing_id>/photos/<photo_id>",
+        status=204,
+        idempotent=True,
+        roles=(Role.MANAGER,),
+        tag=LISTINGS,
+        summary="Remove a photo from a listing (its owning commune's manager)",
+    )
+    def remove_photo(self, request, caller: Caller, listing_id: str, photo_id: str):
+        remove_listing_photo(self.listings, as_rpc(caller), listing_id, photo_id)
+        return Response(status=204)

@@ -9,7 +9,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 
 from contracts.bookings import (
+    CONDITION_PHOTOS_OPEN,
     HOLDING,
+    MAX_CONDITION_PHOTOS,
     MOVES,
     BookingRequest,
     BookingStatus,
@@ -17,12 +19,13 @@ from contracts.bookings import (
     Quote,
     Recurrence,
     Side,
+    condition_photo_prefix,
 )
 from contracts.caller import Caller, Role
 from contracts.clock import PARIS, paris_date, paris_today
 from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from contracts.errors import field_error as _error
-from contracts.listings import ListingSnapshot, ListingStatus, PricingUnit
+from contracts.listings import ListingSnapshot, ListingStatus, PhotoStored, PricingUnit
 
 HOUR = timedelta(hours=1)
 MAX_OCCURRENCES = 52
@@ -476,6 +479,32 @@ def ensure_party(caller: Caller, borrower: str, lender: str) -> None:
     """Only the two communes concerned see a booking: to anyone else it does not exist."""
     if caller.commune not in (borrower, lender) and not caller.has(Role.OPERATOR):
         raise NotFound("No such booking")
+
+
+def ensure_condition_photo_allowed(
+    caller: Caller, status: str, borrower: str, lender: str, stage: str, taken: int
+) -> None:
+    """An agent or manager of either commune adds photos of the condition: at hand-over from
+    approval until the return, at return from the hand-over on (after it, to contest).
+    Photos are evidence: added, never removed."""
+    ensure_party(caller, borrower, lender)
+    if caller.commune not in (borrower, lender) or not caller.has(Role.AGENT, Role.MANAGER):
+        raise Forbidden("Only an agent or manager of either commune adds photos of a loan")
+    if status not in CONDITION_PHOTOS_OPEN[stage]:
+        raise Conflict(
+            f"No photo of the condition at {stage.replace('_', '-')} now: the booking is {status}",
+            current_status=status,
+        )
+    if taken >= MAX_CONDITION_PHOTOS:
+        raise Conflict(f"At most {MAX_CONDITION_PHOTOS} photos at {stage.replace('_', '-')}")
+
+
+def ensure_condition_stored_for(booking_id: str, photo: PhotoStored) -> None:
+    if not photo.is_under(condition_photo_prefix(booking_id)):
+        raise InvalidInput(
+            "The photo is not stored for this booking",
+            [_error("key", f"keys under {condition_photo_prefix(booking_id)}")],
+        )
 
 
 REFUSALS = {  # by the sides a move is open to

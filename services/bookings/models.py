@@ -2,9 +2,21 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from infra.photo_rows import StoredPhotoColumns
 from infra.types import UtcDateTime
 
 metadata = MetaData()
@@ -119,3 +131,19 @@ class UrgentRequestRow(Base):
 
     # the allocation timer looks for the undecided ones, listing by listing
     __table_args__ = (Index("ix_urgent_requests_undecided", "decided_at", "listing_id"),)
+
+
+class ConditionPhotoRow(Base, StoredPhotoColumns):
+    """A photo of a loan's condition at hand-over or return: its metadata (the bytes are in
+    the storage, written by the gateway, as for listings' photos)."""
+
+    __tablename__ = "condition_photos"
+
+    booking_id: Mapped[str] = mapped_column(ForeignKey("bookings.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(16))
+    added_by_commune: Mapped[str] = mapped_column(String(5))
+
+    # the same image twice at a stage is one photo
+    __table_args__ = (
+        UniqueConstraint("booking_id", "stage", "digest", name="uq_condition_photos_digest"),
+    )

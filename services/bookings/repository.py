@@ -26,7 +26,7 @@ from contracts.caller import Caller
 from contracts.clock import now as clock_now
 from contracts.errors import InvalidInput, NotFound
 from contracts.fields import is_uuid
-from contracts.listings import ListingSnapshot
+from contracts.listings import ListingSnapshot, PickupDetails
 from infra.database import UnitOfWork, upsert_latest
 from infra.paging import as_party, one_page
 from services.bookings.domain import Hold, NewBooking, Slot, days_late, decide_by, is_overdue
@@ -93,6 +93,20 @@ def keep_listing_copies(session: Session, snapshots: Sequence[ListingSnapshot]) 
 def listing_copy(session: Session, listing_id: str) -> ListingSnapshot | None:
     copy = session.get(ListingCopy, listing_id)
     return ListingSnapshot.model_validate(copy.snapshot) if copy else None
+
+
+def pickup_details(session: Session, listing_id: str) -> PickupDetails | None:
+    """The lender's contact, pick-up address and instructions and the photos, from the copy
+    of the listing (None when it is not known here)."""
+    listing = listing_copy(session, listing_id)
+    if listing is None:
+        return None
+    return PickupDetails(
+        contact=listing.contact,
+        pickup_address=listing.pickup_address,
+        pickup_instructions=listing.pickup_instructions,
+        photos=listing.photos,
+    )
 
 
 def holds(session: Session, listing_id: str, slot: Slot) -> list[Hold]:

@@ -27,6 +27,7 @@ from contracts.bookings import (
     BookingRequested,
     BookingStatus,
     Condition,
+    ConditionPhotoStage,
     ReturnReport,
     Urgency,
     UrgentRequestsReport,
@@ -44,7 +45,7 @@ from contracts.emergencies import (
 from contracts.errors import Conflict, Forbidden, InvalidInput, ServiceError, validated
 from contracts.events import Event
 from contracts.fields import Reason, RequiredReason
-from contracts.listings import ListingSnapshot
+from contracts.listings import ListingSnapshot, PhotoStored
 from contracts.topology import LISTINGS_TO_BOOKINGS
 from infra.batching import GroupCommit
 from infra.communes import communes
@@ -53,7 +54,7 @@ from infra.database import DatabaseAccess, UnitOfWork
 from infra.health import OperableService
 from infra.rpc import rpc
 from infra.timers import periodic
-from services.bookings import domain, emergency, repository
+from services.bookings import condition_photos, domain, emergency, repository
 from services.bookings import emergency_repository as urgent_records
 from services.bookings.dependencies import EPISODES, UrgentRequestsGauges
 from services.bookings.emergency_metrics import OUTCOMES, observe_decision
@@ -177,7 +178,11 @@ def _move(
     repository.record_transition(tx, row, target, caller, note, **changes)
     event_cls = EVENT_OF_STATUS.get(target)
     if event_cls is not None:
-        tx.emit(event_cls, repository.snapshot_of(row, reason=note))
+        snapshot = repository.snapshot_of(row, reason=note)
+        if target is BookingStatus.APPROVED:  # the borrower is told where to collect it
+            pickup = repository.pickup_details(tx.session, row.listing_id)
+            snapshot = snapshot.model_copy(update={"pickup": pickup})
+        tx.emit(event_cls, snapshot)
     _decided_urgent(tx, row, target)
 
 
@@ -363,7 +368,31 @@ class Service(OperableService):
             domain.ensure_party(who, row.borrower_commune, row.lender_commune)
             history = repository.history_of(session, [row.id])[row.id]
             view = _with_urgency(session, [repository.view_of(row, history)])[0]
+            view.pickup = repository.pickup_details(session, row.listing_id)
+            view.condition_photos = condition_photos.condition_photos_of(session, row.id)
         return view.model_dump(mode="json")
+
+    @rpc
+    def add_condition_photo(self, caller: dict, booking_id: str, stage: str, stored: dict) -> dict:
+        """Records a photo of the loan's condition the gateway has checked and stored (under
+        this booking's prefix); the same image again at a stage is the photo already there.
+        Answers the photo and whether it is new (the gateway keeps its bytes only if so)."""
+        who = Caller.model_validate(caller)
+        stage = validated(ConditionPhotoStage, {"stage": stage}).stage
+        photo = validated(PhotoStored, stored)
+        with self.db.transaction() as tx:
+            row = repository.booking_for_update(tx.session, booking_id)
+            existing = condition_photos.with_digest(tx.session, row.id, stage, photo.digest)
+            new = existing is None
+            taken = condition_photos.taken_at(tx.session, row.id, stage) if new else 0
+            domain.ensure_condition_photo_allowed(
+                who, row.status, row.borrower_commune, row.lender_commune, stage, taken
+            )
+            domain.ensure_condition_stored_for(row.id, photo)
+            if new:
+                existing = condition_photos.add_condition_photo(tx.session, row, stage, photo, who)
+            shown = condition_photos.condition_photo(existing)
+        return {"photo": shown.model_dump(mode="json"), "new": new}
 
     @rpc
     def list_bookings(self, caller: dict, query: dict) -> dict:

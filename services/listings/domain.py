@@ -11,7 +11,7 @@ from contracts.caller import Caller
 from contracts.clock import PARIS
 from contracts.errors import Conflict, InvalidInput, NotFound, field_error
 from contracts.fields import amended  # noqa: F401 - the service asks the domain
-from contracts.listings import ListingStatus
+from contracts.listings import MAX_PHOTOS, ListingStatus, PhotoStored, photo_prefix
 from infra.communes import fold
 
 KM_PER_DEGREE = 6371.0088 * math.pi / 180
@@ -34,6 +34,29 @@ def ensure_changeable(caller: Caller, status: str, owner_commune: str) -> None:
 def ensure_manager_of(caller: Caller, owner_commune: str) -> None:
     """Only a manager of the owning commune publishes or changes its listings."""
     caller.ensure_manages(owner_commune, "listings", "This listing")
+
+
+def ensure_photos_changeable(caller: Caller, listing_id: str, status: str, owner: str) -> None:
+    """A listing's photos are its owner's managers' to add and remove; to another commune
+    there is no such photo collection to write to (404, not 403: the upload already sent
+    bytes, and says nothing of whose listing it is)."""
+    if owner != caller.commune:
+        raise NotFound(f"No listing {listing_id} of your commune")
+    ensure_changeable(caller, status, owner)
+
+
+def ensure_stored_for(listing_id: str, photo: PhotoStored) -> None:
+    """A photo's keys are under its listing's prefix (what the gateway writes)."""
+    if not photo.is_under(photo_prefix(listing_id)):
+        raise InvalidInput(
+            "The photo is not stored for this listing",
+            [field_error("key", f"keys under {photo_prefix(listing_id)} naming the digest")],
+        )
+
+
+def ensure_room_for_photo(photos: int) -> None:
+    if photos >= MAX_PHOTOS:
+        raise Conflict(f"A listing shows at most {MAX_PHOTOS} photos: remove one first")
 
 
 def search_text(title: str, description: str, category: str) -> str:

@@ -2,9 +2,21 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from infra.photo_rows import StoredPhotoColumns
 from infra.types import UtcDateTime
 
 metadata = MetaData()
@@ -44,6 +56,10 @@ class ListingRow(Base):
     late_fee_per_day_cents: Mapped[int] = mapped_column(Integer, default=0)
     rules: Mapped[str] = mapped_column(Text)
     auto_approve_in_emergencies: Mapped[bool] = mapped_column(Boolean, default=False)
+    # contracts.listings.Contact as JSON (its number in E.164), or none named
+    contact: Mapped[dict | None] = mapped_column(JSON)
+    pickup_address: Mapped[str] = mapped_column(Text, default="")
+    pickup_instructions: Mapped[str] = mapped_column(Text, default="")
     search_text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -60,6 +76,18 @@ class BlackoutRow(Base):
     end: Mapped[datetime] = mapped_column(UtcDateTime)
     reason: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PhotoRow(Base, StoredPhotoColumns):
+    """A photo of a listing: its metadata; the bytes are in the storage under its keys
+    (written by the gateway, which received them: docs/architecture.md)."""
+
+    __tablename__ = "listing_photos"
+
+    listing_id: Mapped[str] = mapped_column(ForeignKey("listings.id"), index=True)
+
+    # the same image twice on a listing is one photo
+    __table_args__ = (UniqueConstraint("listing_id", "digest", name="uq_listing_photos_digest"),)
 
 
 class BookedPeriod(Base):

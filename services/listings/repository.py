@@ -35,6 +35,8 @@ from contracts.listings import (
     ListingSnapshot,
     ListingStatus,
     ListingTerms,
+    Photo,
+    PhotoStored,
 )
 from contracts.pagination import decode_keyset, encode_keyset
 from infra.communes import communes, great_circle_km
@@ -49,7 +51,13 @@ from services.listings.domain import (
     query_terms,
     search_text,
 )
-from services.listings.models import BlackoutRow, BookedPeriod, EmergencyCopy, ListingRow
+from services.listings.models import (
+    BlackoutRow,
+    BookedPeriod,
+    EmergencyCopy,
+    ListingRow,
+    PhotoRow,
+)
 
 TERM_FIELDS = tuple(ListingTerms.model_fields)
 
@@ -99,11 +107,67 @@ VIEW_FIELDS = (
 
 
 def view_of(
-    row: ListingRow, blackouts: list[Blackout] | None = None, distance_km: float | None = None
+    row: ListingRow,
+    blackouts: list[Blackout] | None = None,
+    distance_km: float | None = None,
+    photos: list[Photo] | None = None,
 ) -> dict:
     """A listing as clients see it (the JSON of ListingView), built straight from the row:
     rows were validated on the way in, and search renders many of them per request."""
-    return view_from({name: getattr(row, name) for name in VIEW_FIELDS}, blackouts, distance_km)
+    view = view_from({name: getattr(row, name) for name in VIEW_FIELDS}, blackouts, distance_km)
+    view["photos"] = [p.model_dump(mode="json") for p in photos or []]
+    return view
+
+
+def photos_of(session: Session, listing_id: str) -> list[Photo]:
+    """A listing's photos, first added first."""
+    rows = session.scalars(
+        select(PhotoRow)
+        .where(PhotoRow.listing_id == listing_id)
+        .order_by(PhotoRow.added_at, PhotoRow.id)
+    )
+    return [photo_of(row) for row in rows]
+
+
+def photo_of(row: PhotoRow) -> Photo:
+    return Photo(**row.photo_fields())
+
+
+def photo_count(session: Session, listing_id: str) -> int:
+    return session.scalar(
+        select(func.count()).select_from(PhotoRow).where(PhotoRow.listing_id == listing_id)
+    )
+
+
+def photo_with_digest(session: Session, listing_id: str, digest: str) -> PhotoRow | None:
+    return session.scalars(
+        select(PhotoRow).where(PhotoRow.listing_id == listing_id, PhotoRow.digest == digest)
+    ).one_or_none()
+
+
+def add_photo(session: Session, row: ListingRow, stored: PhotoStored, user_id: str) -> PhotoRow:
+    photo = PhotoRow(
+        id=str(uuid.uuid4()),
+        listing_id=row.id,
+        added_by=user_id,
+        added_at=clock.now(),
+        **stored.model_dump(),
+    )
+    session.add(photo)
+    session.flush()
+    return photo
+
+
+def photo_row(session: Session, listing_id: str, photo_id: str) -> PhotoRow | None:
+    if not is_uuid(photo_id):
+        return None
+    photo = session.get(PhotoRow, photo_id)
+    return photo if photo is not None and photo.listing_id == listing_id else None
+
+
+def remove_photo(session: Session, photo: PhotoRow) -> None:
+    session.delete(photo)
+    session.flush()
 
 
 def view_from(
@@ -120,6 +184,7 @@ def view_from(
         created_at=_INSTANT.dump_python(values["created_at"], mode="json"),
         updated_at=_INSTANT.dump_python(values["updated_at"], mode="json"),
         blackouts=[b.model_dump(mode="json") for b in blackouts or []],
+        photos=[],  # one listing's answers show them (`view_of`); sent always, as documented
         distance_km=None if distance_km is None else round(distance_km, 2),
         earliest_available=_INSTANT.dump_python(earliest_available, mode="json")
         if earliest_available
@@ -136,6 +201,7 @@ def snapshot_of(session: Session, row: ListingRow) -> ListingSnapshot:
         status=row.status,
         revision=row.revision,
         blackouts=current_blackouts(session, row.id),
+        photos=photos_of(session, row.id),
     )
 
 

@@ -6,7 +6,7 @@ import logging
 
 from contracts import clock
 from contracts.caller import Caller
-from contracts.errors import unknown_commune, validated
+from contracts.errors import NotFound, unknown_commune, validated
 from contracts.events import Event
 from contracts.listings import (
     Availability,
@@ -21,6 +21,7 @@ from contracts.listings import (
     ListingUpdated,
     ListingWithdrawn,
     Period,
+    PhotoStored,
 )
 from contracts.topology import BOOKINGS_TO_LISTINGS, EMERGENCIES_TO_LISTINGS
 from infra.communes import communes
@@ -35,6 +36,9 @@ from services.listings.domain import (
     amended,
     ensure_changeable,
     ensure_manager_of,
+    ensure_photos_changeable,
+    ensure_room_for_photo,
+    ensure_stored_for,
     ensure_visible,
     free_now_first,
     free_periods,
@@ -59,7 +63,16 @@ def _changed(tx: UnitOfWork, row: ListingRow) -> dict:
     """A new revision of the listing, its listing.updated, and the listing as now shown."""
     repository.bump(tx.session, row)
     tx.emit(ListingUpdated, repository.snapshot_of(tx.session, row))
-    return repository.view_of(row, repository.current_blackouts(tx.session, row.id))
+    return _shown(tx.session, row)
+
+
+def _shown(session, row: ListingRow) -> dict:
+    """One listing as its own answers show it: with its blackouts to come and its photos."""
+    return repository.view_of(
+        row,
+        repository.current_blackouts(session, row.id),
+        photos=repository.photos_of(session, row.id),
+    )
 
 
 def _visible(session, who: Caller, listing_id: str, for_update: bool = False) -> ListingRow:
@@ -72,6 +85,12 @@ def _visible(session, who: Caller, listing_id: str, for_update: bool = False) ->
 def _for_change(session, who: Caller, listing_id: str) -> ListingRow:
     row = _visible(session, who, listing_id, for_update=True)
     ensure_changeable(who, row.status, row.owner_commune)
+    return row
+
+
+def _photos_for_change(session, who: Caller, listing_id: str) -> ListingRow:
+    row = _visible(session, who, listing_id, for_update=True)
+    ensure_photos_changeable(who, listing_id, row.status, row.owner_commune)
     return row
 
 
@@ -115,7 +134,7 @@ class Service(OperableService):
         who = Caller.model_validate(caller)
         with self.db.reading() as session:
             row = _visible(session, who, listing_id)
-            return repository.view_of(row, repository.current_blackouts(session, row.id))
+            return _shown(session, row)
 
     @rpc
     def update(self, caller: dict, listing_id: str, changes: dict) -> dict:
@@ -147,6 +166,42 @@ class Service(OperableService):
             row = _for_change(tx.session, who, listing_id)
             repository.add_blackout(tx.session, row, blackout)
             return _changed(tx, row)
+
+    @rpc
+    def add_photo(self, caller: dict, listing_id: str, stored: dict) -> dict:
+        """Records a photo the gateway has checked and stored (its keys under this listing's
+        prefix); the same image again is the photo already there. Answers the Photo and
+        whether it is new (the gateway keeps the bytes it wrote only if so)."""
+        who = Caller.model_validate(caller)
+        photo = validated(PhotoStored, stored)
+        with self.db.transaction() as tx:
+            row = _photos_for_change(tx.session, who, listing_id)
+            ensure_stored_for(listing_id, photo)
+            existing = repository.photo_with_digest(tx.session, row.id, photo.digest)
+            if existing is not None:
+                return {
+                    "photo": repository.photo_of(existing).model_dump(mode="json"),
+                    "new": False,
+                }
+            ensure_room_for_photo(repository.photo_count(tx.session, row.id))
+            added = repository.add_photo(tx.session, row, photo, who.user_id)
+            _changed(tx, row)
+            return {"photo": repository.photo_of(added).model_dump(mode="json"), "new": True}
+
+    @rpc
+    def remove_photo(self, caller: dict, listing_id: str, photo_id: str) -> dict:
+        """Forgets a photo; answers its keys, whose bytes the gateway then deletes."""
+        who = Caller.model_validate(caller)
+        with self.db.transaction() as tx:
+            row = _photos_for_change(tx.session, who, listing_id)
+            photo = repository.photo_row(tx.session, row.id, photo_id)
+            if photo is None:
+                raise NotFound(f"No photo {photo_id} on this listing")
+            keys = [photo.key, photo.thumbnail_key]
+            repository.remove_photo(tx.session, photo)
+            _changed(tx, row)
+        log.info("photo %s of listing %s removed by %s", photo_id, listing_id, who.user_id)
+        return {"keys": keys}
 
     @rpc
     def search(self, caller: dict, query: dict) -> dict:

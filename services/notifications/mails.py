@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from contracts import clock
 from contracts.clock import PARIS
+from contracts.listings import phone_national
 from services.notifications.domain import RULE_OF_KIND
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -50,7 +51,7 @@ def environment(autoescape: bool) -> Environment:
         autoescape=select_autoescape(["html"]) if autoescape else False,
         keep_trailing_newline=True,
     )
-    env.filters.update(when=when, day=day, euros=euros)
+    env.filters.update(when=when, day=day, euros=euros, phone=phone_national)
     return env
 
 
@@ -62,11 +63,16 @@ class Letter:
     invitations: tuple[bytes, ...]  # text/calendar, one per loan
 
 
-def _paragraphs(kind: str, context: dict) -> tuple[str, list[str]]:
-    """A notice's subject and the paragraphs of its kind's template."""
+def _paragraphs(kind: str, context: dict, public_url: str) -> tuple[str, list[str]]:
+    """A notice's subject and the paragraphs of its kind's template (which may link to other
+    pages than the one that needs action: `public_url`)."""
     plain = environment(False)
     subject = plain.from_string(RULE_OF_KIND[kind].subject).render(context).strip()
-    body = plain.get_template(f"{kind}.txt").render(context).strip()
+    body = (
+        plain.get_template(f"{kind}.txt")
+        .render(context | {"public_url": public_url.rstrip("/")})
+        .strip()
+    )
     return subject, [p.strip() for p in body.split("\n\n") if p.strip()]
 
 
@@ -86,7 +92,7 @@ def _letter(subject: str, sections: list[dict], name: str, url: str, invitations
 
 
 def _section(kind: str, context: dict, public_url: str, titled: bool) -> dict:
-    subject, paragraphs = _paragraphs(kind, context)
+    subject, paragraphs = _paragraphs(kind, context, public_url)
     return {
         "title": subject if titled else None,
         "paragraphs": paragraphs,
@@ -104,7 +110,7 @@ def _invitations(kinds_and_contexts, public_url: str) -> list[bytes]:
 
 def compose(kind: str, context: dict, recipient_name: str, public_url: str) -> Letter:
     """The mail of this kind for this context (what the rule decided), to this person."""
-    subject, _ = _paragraphs(kind, context)
+    subject, _ = _paragraphs(kind, context, public_url)
     section = _section(kind, context, public_url, titled=False)
     invitations = _invitations([(kind, context)], public_url)
     return _letter(subject, [section], recipient_name, public_url, invitations)

@@ -22,6 +22,9 @@ CONFIG = """content_type_overrides:
   application/pdf: application/octet-stream
   application/xml: application/octet-stream
   text/calendar: application/octet-stream
+  image/jpeg: application/octet-stream
+  image/png: application/octet-stream
+  image/webp: application/octet-stream
 """
 PACKAGE = "mutualis_generated_client"
 

@@ -180,6 +180,7 @@ class Stack:
         env["NOTIFICATIONS_PUBLIC_URL"] = self.url  # the pages the mails link to
         env["NOTIFICATIONS_DELIVERY_INTERVAL_SECONDS"] = "0.2"
         env["GATEWAY_DEMO_MAIL_DIR"] = str(self.workdir / "mail")  # where a MailCatcher writes
+        env["STORAGE_LOCAL_DIR"] = str(self.workdir / "storage")  # uploaded photos
         env["GATEWAY_DEMO_MODE"] = "true"
         env["GATEWAY_RPC_TIMEOUT_SECONDS"] = "5"
         env["BOOKINGS_EXPIRY_INTERVAL_SECONDS"] = "1"

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from contracts.listings import Blackout, ListingView
 from services.listings.models import ListingRow
-from services.listings.repository import view_of
+from services.listings.repository import VIEW_FIELDS, view_from, view_of
 
 
 def test_the_fast_view_is_the_documented_view():
@@ -35,6 +35,14 @@ def test_the_fast_view_is_the_documented_view():
         late_fee_per_day_cents=5000,
         rules="Plein au retour",
         auto_approve_in_emergencies=False,
+        contact={
+            "name": "Jean Morel",
+            "role": "responsable du parc",
+            "phone": "+33477123456",
+            "email": "parc@mairie-chambon.fr",
+        },
+        pickup_address="Centre technique, 12 rue de la Forge",
+        pickup_instructions="Sonner au portail B",
         search_text="",
         created_at=datetime(2026, 11, 27, 10, 0, 0, 123456, tzinfo=UTC),
         updated_at=datetime(2026, 11, 28, 9, 30, tzinfo=UTC),
@@ -49,3 +57,10 @@ def test_the_fast_view_is_the_documented_view():
     assert ListingView.model_validate(fast).model_dump(mode="json") == fast
     assert fast["distance_km"] == 6.48
     assert fast["owner_commune_name"] == "Le Chambon-Feugerolles"
+    assert fast["contact"]["phone"] == "+33477123456"
+    assert fast["pickup_address"] == "Centre technique, 12 rue de la Forge"
+    # a search's item, made from the row's values alone, sends every documented field too
+    # (generated clients read each one the schema lists)
+    item = view_from({name: getattr(row, name) for name in VIEW_FIELDS})
+    assert set(item) == set(ListingView.model_fields)
+    assert item["photos"] == []

@@ -26,6 +26,8 @@ PUBLIC = {
     ("/api/v1/auth/token", "post"),
     ("/api/v1/communes", "get"),
     ("/api/v1/communes/{insee_code}", "get"),
+    # content-addressed photos, shown by <img> in pages and mails: the URL is the capability
+    ("/api/v1/photos/{kind}/{owner_id}/{name}", "get"),
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
