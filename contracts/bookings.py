@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing_extensions import TypeAliasType
 
 from contracts.caller import Role
 from contracts.emergencies import EmergencyView, Need
@@ -186,7 +187,9 @@ class Urgency(BaseModel):
 
 
 # when a photo of a loan's condition was taken: at its hand-over, or at its return
-ConditionStage = Literal["check_out", "return"]
+ConditionStage = TypeAliasType(
+    "ConditionStage", Literal["check_out", "return"]
+)  # named once in the API
 # photos of a loan's condition at each stage, at most
 MAX_CONDITION_PHOTOS = 12
 # when each stage's photos may be added: around the hand-over, around the return (the
