@@ -211,6 +211,14 @@ class BookingView(BaseModel):
     created_at: datetime
     history: list[Transition] = []
     urgency: Urgency | None = None
+    agreement_reference: str | None = Field(
+        default=None, description="the agreement in force between the two communes covering it"
+    )
+    agreement_held: bool = Field(
+        default=False,
+        description="held: its lender requires an agreement and none covers it yet; it is "
+        "approved once a one-off agreement is signed by both managers",
+    )
 
 
 class BookingPage(BaseModel):
