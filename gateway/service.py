@@ -6,6 +6,7 @@ from functools import cache
 
 from gateway.openapi import build_openapi
 from gateway.pages.routes import PageRoutes
+from gateway.routes.agreements import AgreementRoutes
 from gateway.routes.auth import AuthRoutes
 from gateway.routes.billing import BillingRoutes
 from gateway.routes.bookings import BookingRoutes
@@ -25,6 +26,7 @@ class Service(
     ListingRoutes,
     BookingRoutes,
     EmergencyRoutes,
+    AgreementRoutes,
     ConsultantRoutes,
     BillingRoutes,
     NotificationRoutes,

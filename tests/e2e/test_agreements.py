@@ -1,0 +1,175 @@
+"""Agreements between communes through the gateway: Saint-Étienne and Le Chambon-Feugerolles
+draft an agreement for snow-clearing equipment, each records its council decision (with its
+PDF), both sign and it is in force; a loan between them is covered and its booking.returned
+carries the agreement's reference. Bad input is refused naming the rule, nothing stored."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.support import assert_problem, day, listen, wait_until
+
+SAINT_ETIENNE, CHAMBON, FIRMINY = "42218", "42044", "42095"
+TABLES = ("agreements", "agreement_parties", "council_decisions")
+
+pytestmark = pytest.mark.e2e
+
+
+def api(stack, path: str) -> str:
+    return f"{stack.url}/api/v1/{path}"
+
+
+def snow_draft(**changes) -> dict:
+    return {
+        "title": "Mise à disposition de matériel de déneigement",
+        "parties": [SAINT_ETIENNE, CHAMBON],
+        "categories": ["deneigement"],
+        "starts_on": day(0),
+        "ends_on": day(60),
+    } | changes
+
+
+@pytest.fixture
+def drafted(stack):
+    """Saint-Étienne's draft, ended after the test: the stack is shared with tests whose
+    loans between these communes it must not cover."""
+    answer = stack.session("manager", SAINT_ETIENNE).post(
+        api(stack, "agreements"), json=snow_draft(), timeout=10
+    )
+    assert answer.status_code == 201, answer.text
+    yield answer.json()
+    stack.session("manager", CHAMBON).post(
+        api(stack, f"agreements/{answer.json()['id']}/end"), timeout=10
+    )
+
+
+def record_decision(stack, commune: str, number: str, agreement_id: str) -> dict:
+    manager = stack.session("manager", commune)
+    answer = manager.post(
+        api(stack, "council-decisions"),
+        json={
+            "number": f"{number}-{uuid.uuid4().hex[:4]}",
+            "date": day(-3),
+            "subject": "Approbation de la convention de mise à disposition de matériel de "
+            "déneigement",
+            "agreement_ids": [agreement_id],
+        },
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    decision = answer.json()
+    attached = manager.put(
+        api(stack, f"council-decisions/{decision['id']}/pdf"),
+        data=b"%PDF-1.4\n1 0 obj <<>> endobj\n%%EOF\n",
+        headers={"Content-Type": "application/pdf"},
+        timeout=10,
+    )
+    assert attached.status_code == 200, attached.text
+    assert attached.json()["has_pdf"] is True
+    return decision
+
+
+def test_two_communes_agree_and_a_loan_between_them_is_covered(stack, drafted):
+    returned = listen(stack.vhost.amqp_uri, "bookings.events", "booking.returned")
+    in_force_told = listen(stack.vhost.amqp_uri, "bookings.events", "agreement.in_force")
+    ours, theirs = stack.session("manager", SAINT_ETIENNE), stack.session("manager", CHAMBON)
+    agreement_id, reference = drafted["id"], drafted["reference"]
+    assert reference.startswith(f"CONV-{SAINT_ETIENNE}-")
+    path = api(stack, f"agreements/{agreement_id}")
+
+    assert theirs.post(f"{path}/propose", timeout=10).json()["status"] == "proposed"
+    decisions = {
+        SAINT_ETIENNE: record_decision(stack, SAINT_ETIENNE, "2026-118", agreement_id),
+        CHAMBON: record_decision(stack, CHAMBON, "D-2026-45", agreement_id),
+    }
+    signed = ours.post(
+        f"{path}/sign",
+        json={"decision_id": decisions[SAINT_ETIENNE]["id"], "signatory": "Le maire"},
+        timeout=10,
+    )
+    assert signed.status_code == 200, signed.text
+    assert signed.json()["status"] == "signed"
+    in_force = theirs.post(
+        f"{path}/sign",
+        json={"decision_id": decisions[CHAMBON]["id"], "signatory": "Le maire"},
+        timeout=10,
+    )
+    assert in_force.json()["status"] == "in_force", in_force.text
+    (told,) = wait_until(in_force_told, timeout=10)
+    assert told["payload"]["reference"] == reference
+    assert {p["decision_number"] for p in told["payload"]["parties"]} == {
+        decisions[SAINT_ETIENNE]["number"],
+        decisions[CHAMBON]["number"],
+    }
+
+    pdf = ours.get(f"{path}/pdf", timeout=10)
+    assert pdf.status_code == 200
+    assert pdf.headers["Content-Type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-")
+    outsider = stack.session("manager", FIRMINY).get(path, timeout=10)
+    assert_problem(outsider, 404)
+
+    # a snowplough of Le Chambon-Feugerolles, booked by Saint-Étienne, is covered
+    listing = theirs.post(
+        api(stack, "listings"),
+        json={
+            "title": f"Chasse-neige {uuid.uuid4().hex[:6]}",
+            "category": "deneigement",
+            "kind": "vehicle",
+            "pricing_unit": "day",
+            "rate_cents": 42000,
+        },
+        timeout=10,
+    ).json()
+    stack.known_to_bookings(listing)
+    booking = stack.session("agent", SAINT_ETIENNE).post(
+        api(stack, "bookings"),
+        json={"listing_id": listing["id"], "start": day(0), "end": day(2)},
+        timeout=10,
+    )
+    assert booking.status_code == 201, booking.text
+    assert booking.json()["agreement_reference"] == reference
+    loan = api(stack, f"bookings/{booking.json()['id']}")
+    assert theirs.post(f"{loan}/approve", timeout=10).status_code == 200
+    assert theirs.post(f"{loan}/check-out", json={"condition": "bon état"}).status_code == 200
+    back = theirs.post(f"{loan}/return", json={"condition": "bon état", "damages": []})
+    assert back.status_code == 200, back.text
+    assert back.json()["agreement_reference"] == reference
+
+    (event,) = wait_until(returned, timeout=10)
+    assert event["payload"]["booking_id"] == booking.json()["id"]
+    assert event["payload"]["agreement_reference"] == reference
+
+
+def test_bad_input_is_refused_naming_the_rule_and_nothing_is_stored(stack, drafted):
+    ours = stack.session("manager", SAINT_ETIENNE)
+    before = stack.row_counts("bookings", TABLES)
+
+    same = ours.post(
+        api(stack, "agreements"),
+        json=snow_draft(parties=[SAINT_ETIENNE, SAINT_ETIENNE]),
+        timeout=10,
+    )
+    assert assert_problem(same, 422)["errors"][0]["type"] == "parties_not_distinct"
+    overlapping = stack.session("manager", CHAMBON).post(
+        api(stack, "agreements"),
+        json=snow_draft(parties=[CHAMBON, SAINT_ETIENNE, FIRMINY], starts_on=day(30)),
+        timeout=10,
+    )
+    refused = assert_problem(overlapping, 422)["errors"][0]
+    assert refused["type"] == "overlapping_agreement"
+    assert refused["reference"] == drafted["reference"]
+    future = ours.post(
+        api(stack, "council-decisions"),
+        json={"number": "2099-1", "date": day(1), "subject": "Approbation de la convention"},
+        timeout=10,
+    )
+    assert assert_problem(future, 422)["errors"][0]["type"] == "decision_in_the_future"
+    agent = stack.session("agent", SAINT_ETIENNE).post(
+        api(stack, "agreements"), json=snow_draft(), timeout=10
+    )
+    assert_problem(agent, 403)
+
+    assert stack.row_counts("bookings", TABLES) == before
