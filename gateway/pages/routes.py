@@ -2,6 +2,7 @@
 
 from gateway.pages.account import AccountPages
 from gateway.pages.activity import ActivityPages
+from gateway.pages.agreements import AgreementPages
 from gateway.pages.assets import StaticFiles
 from gateway.pages.bookings import BookingPages
 from gateway.pages.catalogue import CataloguePages
@@ -21,11 +22,13 @@ class PageRoutes(
     FinancePages,
     ActivityPages,
     EmergencyPages,
+    AgreementPages,
     OperationPages,
     NotificationPages,
     MailPages,
     StaticFiles,
 ):
     """The pages: account and dashboard, catalogue and listings, bookings, experts and
-    missions, finances and the activity report, emergency episodes, the operator's queues,
+    missions, finances and the activity report, emergency episodes, agreements and council
+    decisions, the operator's queues,
     notification preferences and (in demo mode) the mails sent."""

@@ -209,7 +209,14 @@ def check_decision(draft: DecisionDraft, today: date) -> None:
     if draft.date > today:
         raise InvalidInput(
             "A council decision cannot be dated in the future",
-            [field_error("date", f"on or before {today.isoformat()}", "decision_in_the_future")],
+            [
+                field_error(
+                    "date",
+                    f"on or before {today.isoformat()}",
+                    "decision_in_the_future",
+                    latest=today.isoformat(),
+                )
+            ],
         )
 
 

@@ -777,15 +777,18 @@ class Service(OperableService):
             return base64.b64encode(row.signed_scan).decode("ascii")
 
     @rpc
-    def record_decision(self, caller: dict, body: dict) -> dict:
+    def record_decision(self, caller: dict, body: dict, pdf: str | None = None) -> dict:
         """A council decision of the caller's commune, by one of its managers; what it
-        approves among the agreements the commune is party to."""
+        approves among the agreements the commune is party to; its PDF (base64) if sent."""
         who = Caller.model_validate(caller)
         draft = validated(DecisionDraft, body)
         if not who.has(Role.MANAGER):
             raise Forbidden("Only a manager records their council's decisions")
         moment = clock.now()
         agreements.check_decision(draft, clock.paris_today(moment))
+        document = base64.b64decode(pdf) if pdf is not None else None
+        if document is not None:
+            agreements.check_pdf(document)
         with self.db.transaction() as tx:
             ours = {r.id for r in agreement_records.agreements_of(tx.session, who.commune)}
             unknown = [
@@ -802,6 +805,8 @@ class Service(OperableService):
                     "The decision names agreements your commune is not party to", unknown
                 )
             row = agreement_records.add_decision(tx.session, who, draft, moment)
+            if document is not None:
+                row.pdf, row.has_pdf = document, True
             view = agreement_records.decision_view(row)
         return view.model_dump(mode="json")
 

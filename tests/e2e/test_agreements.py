@@ -1,7 +1,8 @@
 """Agreements between communes through the gateway: Saint-Étienne and Le Chambon-Feugerolles
 draft an agreement for snow-clearing equipment, each records its council decision (with its
 PDF), both sign and it is in force; a loan between them is covered and its booking.returned
-carries the agreement's reference. Bad input is refused naming the rule, nothing stored."""
+carries the agreement's reference. Bad input is refused naming the rule, nothing stored. The
+same story again in a browser, on the pages, axe-core clean."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import uuid
 
 import pytest
 
+from tests.browser import axe_violations, chromium, describe, screenshot, sign_in
 from tests.support import assert_problem, day, listen, wait_until
 
 SAINT_ETIENNE, CHAMBON, FIRMINY = "42218", "42044", "42095"
@@ -173,3 +175,111 @@ def test_bad_input_is_refused_naming_the_rule_and_nothing_is_stored(stack, draft
     assert_problem(agent, 403)
 
     assert stack.row_counts("bookings", TABLES) == before
+
+
+# -- the same story on the pages -----------------------------------------------------------
+
+PDF_FILE = {
+    "name": "deliberation.pdf",
+    "mimeType": "application/pdf",
+    "buffer": b"%PDF-1.4\n%%EOF\n",
+}
+
+
+def record_on_the_page(page, number: str, reference: str) -> None:
+    page.goto("/deliberations")
+    page.get_by_label("Numéro").fill(number)
+    page.get_by_label("Date de la séance").fill(day(-2))
+    page.get_by_label("Objet").fill("Approbation de la convention de déneigement")
+    page.get_by_label(reference, exact=False).check()
+    page.get_by_label("Délibération (PDF, 1 Mo au plus, facultatif)").set_input_files(PDF_FILE)
+    page.get_by_role("button", name="Enregistrer").click()
+    page.wait_for_url("**/deliberations")
+    row = page.locator("tbody tr", has_text=number)
+    assert reference in row.inner_text() and "PDF" in row.inner_text()
+
+
+def sign_on_the_page(page, agreement_url: str, signatory: str) -> None:
+    page.goto(agreement_url)
+    page.get_by_label("Signataire (nom et qualité)").fill(signatory)
+    page.get_by_role("button", name="Signer", exact=True).click()
+    page.wait_for_url(f"**{agreement_url}")
+
+
+def test_the_story_on_the_pages(stack):
+    suffix = uuid.uuid4().hex[:4]
+    with chromium() as browser:
+        ours = sign_in(
+            browser, stack.url, f"manager.{SAINT_ETIENNE}@mutualis-demo.fr", bypass_csp=True
+        )
+        ours.get_by_role("link", name="Conventions").first.click()
+        ours.wait_for_url("**/conventions")
+        assert axe_violations(ours) == [], describe(axe_violations(ours))
+        ours.get_by_label("Objet").fill(f"Déneigement — pages {suffix}")
+        ours.get_by_label("Communes partenaires (codes INSEE, séparés par des virgules)").fill(
+            CHAMBON
+        )
+        ours.get_by_label("Déneigement et viabilité hivernale").check()
+        ours.get_by_label("Prend effet le").fill(day(0))
+        ours.get_by_label("Jusqu'au (inclus, facultatif)").fill(day(60))
+        ours.get_by_role("button", name="Rédiger la convention").click()
+        ours.wait_for_url("**/conventions/*")
+        agreement_url = ours.url.removeprefix(stack.url)
+        agreement_id = agreement_url.rsplit("/", 1)[1]
+        try:
+            reference = ours.locator("dl.facts dd").first.inner_text()
+            assert reference.startswith(f"CONV-{SAINT_ETIENNE}-")
+            assert "Brouillon" in ours.locator("h1").inner_text()
+            assert axe_violations(ours) == [], describe(axe_violations(ours))
+            ours.get_by_role("button", name="Proposer la convention").click()
+            ours.wait_for_url(f"**{agreement_url}")
+            assert "Proposée" in ours.locator("h1").inner_text()
+
+            record_on_the_page(ours, f"2026-{suffix}", reference)
+            assert axe_violations(ours) == [], describe(axe_violations(ours))
+            sign_on_the_page(ours, agreement_url, "Le maire de Saint-Étienne")
+            assert "Signée en partie" in ours.locator("h1").inner_text()
+
+            theirs = sign_in(
+                browser, stack.url, f"manager.{CHAMBON}@mutualis-demo.fr", bypass_csp=True
+            )
+            record_on_the_page(theirs, f"D-{suffix}", reference)
+            sign_on_the_page(theirs, agreement_url, "Le maire du Chambon-Feugerolles")
+            assert "En vigueur" in theirs.locator("h1").inner_text()
+            parties = theirs.locator("table.data tbody").inner_text()
+            assert f"n° 2026-{suffix}" in parties and f"n° D-{suffix}" in parties
+            assert axe_violations(theirs) == [], describe(axe_violations(theirs))
+            screenshot(theirs, "convention-en-vigueur")
+            pdf = theirs.request.get(f"{agreement_url}/pdf")
+            assert pdf.ok and pdf.body().startswith(b"%PDF-")
+
+            # a loan between them shows the agreement that covers it
+            listing = (
+                stack.session("manager", CHAMBON)
+                .post(
+                    api(stack, "listings"),
+                    json={
+                        "title": f"Saleuse {suffix}",
+                        "category": "deneigement",
+                        "kind": "equipment",
+                        "pricing_unit": "day",
+                        "rate_cents": 9000,
+                    },
+                    timeout=10,
+                )
+                .json()
+            )
+            stack.known_to_bookings(listing)
+            booking = stack.session("agent", SAINT_ETIENNE).post(
+                api(stack, "bookings"),
+                json={"listing_id": listing["id"], "start": day(5), "end": day(6)},
+                timeout=10,
+            )
+            assert booking.status_code == 201, booking.text
+            theirs.goto(f"/reservations/{booking.json()['id']}")
+            assert reference in theirs.locator("dl.facts").inner_text()
+            assert axe_violations(theirs) == [], describe(axe_violations(theirs))
+        finally:
+            stack.session("manager", CHAMBON).post(
+                api(stack, f"agreements/{agreement_id}/end"), timeout=10
+            )
