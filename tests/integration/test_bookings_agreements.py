@@ -124,7 +124,7 @@ def test_drafted_proposed_signed_in_force_and_a_loan_covered(bookings):
     signed = service.sign_agreement(
         manager(SAINT_ETIENNE),
         agreement_id,
-        {"decision_id": ours["id"], "signatory": "Gaël Perdriau, maire"},
+        {"decision_id": ours["id"], "signatory": "Le maire de Saint-Étienne"},
     )
     assert signed["status"] == "signed"
     with pytest.raises(Conflict):
@@ -136,7 +136,7 @@ def test_drafted_proposed_signed_in_force_and_a_loan_covered(bookings):
     in_force = service.sign_agreement(
         manager(CHAMBON),
         agreement_id,
-        {"decision_id": theirs["id"], "signatory": "Jean-Paul Bonnard, maire"},
+        {"decision_id": theirs["id"], "signatory": "Le maire du Chambon-Feugerolles"},
     )
     assert in_force["status"] == "in_force"
     assert in_force["parties"][1]["decision_number"] == "D-2026-45"
