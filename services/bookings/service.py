@@ -877,7 +877,7 @@ class Service(OperableService):
             domain.ensure_party(who, booking.borrower_commune, booking.lender_commune)
             if who.commune != booking.lender_commune or not who.has(Role.MANAGER):
                 raise Forbidden("The lender's manager proposes the one-off agreement")
-            if not booking.agreement_held:
+            if not booking.agreement_held or booking.status != BookingStatus.REQUESTED:
                 raise Conflict("This request is not held for want of an agreement")
             listing = repository.listing_copy(tx.session, booking.listing_id)
             first, last = agreements.loan_days(booking.start, booking.end)

@@ -434,6 +434,7 @@ MENUS = {
         "Publier une annonce": "Titre",
         "Demandes à décider": "Réservations",
         "Missions": "Missions",
+        "Conventions": "Conventions avec d'autres communes",
         "Activité": "Ce que nous avons prêté",
     },
     f"finance.{CHAMBON}": {

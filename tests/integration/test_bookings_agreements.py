@@ -127,6 +127,8 @@ def test_drafted_proposed_signed_in_force_and_a_loan_covered(bookings):
         {"decision_id": ours["id"], "signatory": "Le maire de Saint-Étienne"},
     )
     assert signed["status"] == "signed"
+    early = request(db, SAINT_ETIENNE, days_ahead=6)  # made before it is in force
+    assert early["agreement_reference"] is None
     with pytest.raises(Conflict):
         service.sign_agreement(
             manager(SAINT_ETIENNE),
@@ -140,6 +142,8 @@ def test_drafted_proposed_signed_in_force_and_a_loan_covered(bookings):
     )
     assert in_force["status"] == "in_force"
     assert in_force["parties"][1]["decision_number"] == "D-2026-45"
+    covered_since = service.get(manager(CHAMBON), early["id"])
+    assert covered_since["agreement_reference"] == drafted["reference"]
 
     told = events(db, "agreement.")
     assert [key for key, _ in told] == [
