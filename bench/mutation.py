@@ -129,7 +129,8 @@ def report(rows: list[ModuleScore]) -> str:
     parts = [
         "# Mutation score of the domain modules",
         "",
-        f"mutmut on each `services/*/domain` module and on the bookings' emergency rules, "
+        f"mutmut on each `services/*/domain` module and on the bookings' emergency and "
+        f"agreement rules, "
         f"with their unit tests (tests/unit); target: "
         f"≥ {percent(TARGET)} of the mutants caught on code the tests run.",
         "",

@@ -13,7 +13,7 @@ import pytest
 from tests.browser import axe_violations, chromium, describe, screenshot, sign_in
 from tests.support import assert_problem, day, listen, wait_until
 
-SAINT_ETIENNE, CHAMBON, FIRMINY = "42218", "42044", "42095"
+SAINT_ETIENNE, CHAMBON, FIRMINY, ROCHE = "42218", "42044", "42095", "42189"
 TABLES = ("agreements", "agreement_parties", "council_decisions")
 
 pytestmark = pytest.mark.e2e
@@ -175,6 +175,77 @@ def test_bad_input_is_refused_naming_the_rule_and_nothing_is_stored(stack, draft
     assert_problem(agent, 403)
 
     assert stack.row_counts("bookings", TABLES) == before
+
+
+@pytest.fixture
+def roche_requires_an_agreement(stack):
+    """Roche-la-Molière lends only under an agreement, for this test only."""
+    roche = stack.session("manager", ROCHE)
+    answer = roche.put(api(stack, "agreement-policy"), json={"requires_agreement": True})
+    assert answer.json() == {"requires_agreement": True}, answer.text
+    yield roche
+    roche.put(api(stack, "agreement-policy"), json={"requires_agreement": False}, timeout=10)
+
+
+def test_a_request_is_held_until_both_managers_sign_a_one_off_agreement(
+    stack, roche_requires_an_agreement
+):
+    roche, firminy = roche_requires_an_agreement, stack.session("manager", FIRMINY)
+    published = roche.post(
+        api(stack, "listings"),
+        json={
+            "title": f"Tribune mobile {uuid.uuid4().hex[:6]}",
+            "category": "evenementiel",
+            "kind": "equipment",
+            "pricing_unit": "day",
+            "rate_cents": 25000,
+        },
+        timeout=10,
+    )
+    assert published.status_code == 201, published.text
+    listing = published.json()
+    stack.known_to_bookings(listing)
+    asked = stack.session("agent", FIRMINY).post(
+        api(stack, "bookings"),
+        json={"listing_id": listing["id"], "start": day(9), "end": day(10)},
+        timeout=10,
+    )
+    assert asked.status_code == 201, asked.text
+    assert asked.json()["agreement_held"] is True
+    loan = api(stack, f"bookings/{asked.json()['id']}")
+    assert_problem(roche.post(f"{loan}/approve", timeout=10), 409)
+
+    def mayor_may_sign(session, number: str) -> dict:
+        answer = session.post(
+            api(stack, "council-decisions"),
+            json={
+                "number": f"{number}-{uuid.uuid4().hex[:4]}",
+                "date": day(-30),
+                "subject": "Délégation au maire pour signer les conventions de mise à disposition",
+                "authorises_mayor": True,
+            },
+            timeout=10,
+        )
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    one_off = roche.post(
+        f"{loan}/one-off-agreement",
+        json={"decision_id": mayor_may_sign(roche, "R")["id"], "signatory": "Le maire"},
+        timeout=10,
+    )
+    assert one_off.status_code == 201, one_off.text
+    assert one_off.json()["status"] == "signed"
+    signed = firminy.post(
+        api(stack, f"agreements/{one_off.json()['id']}/sign"),
+        json={"decision_id": mayor_may_sign(firminy, "F")["id"], "signatory": "La maire"},
+        timeout=10,
+    )
+    assert signed.json()["status"] == "in_force", signed.text
+    approved = roche.post(f"{loan}/approve", timeout=10)
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["agreement_reference"] == one_off.json()["reference"]
+    assert approved.json()["agreement_held"] is False
 
 
 # -- the same story on the pages -----------------------------------------------------------

@@ -170,6 +170,15 @@ def test_drafted_proposed_signed_in_force_and_a_loan_covered(bookings):
     assert "délibération n° D-2026-45" in text
     assert "L. 5211-4-1" in text and "tribunal administratif" in text
 
+    not_pdf = base64.b64encode(b"GIF89a").decode()
+    with pytest.raises(InvalidInput):
+        service.attach_signed_scan(manager(CHAMBON), agreement_id, not_pdf)
+    scan = base64.b64encode(b"%PDF-1.5\nsigned\n%%EOF\n").decode()
+    assert service.attach_signed_scan(manager(CHAMBON), agreement_id, scan)["has_signed_scan"]
+    assert service.signed_scan(manager(SAINT_ETIENNE), agreement_id) == scan
+    with pytest.raises(NotFound):
+        service.signed_scan(manager(FIRMINY), agreement_id)
+
     ended = service.end_agreement(manager(CHAMBON), agreement_id)
     assert ended["status"] == "ended"
     assert events(db, "agreement.ended")
