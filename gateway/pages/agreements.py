@@ -96,7 +96,7 @@ class AgreementPages:
         return Page(
             "agreements.html",
             {
-                "agreements": self.bookings.agreements(caller, {})["items"],
+                "agreements": self.bookings.list_agreements(caller, {})["items"],
                 "policy": self.bookings.agreement_policy(caller),
                 "statuses": AGREEMENT_STATUS,
                 "tariffs": TARIFFS,
@@ -230,7 +230,7 @@ class AgreementPages:
 
     def _decisions(self, web: Web, problems: list[str], form: dict, status: int) -> Page:
         caller = as_rpc(web.caller)
-        agreements = self.bookings.agreements(caller, {})["items"]
+        agreements = self.bookings.list_agreements(caller, {})["items"]
         return Page(
             "decisions.html",
             {

@@ -75,7 +75,7 @@ class AgreementRoutes:
         summary="The agreements the caller's commune is party to, the latest first",
     )
     def list_agreements(self, request, caller: Caller, query: AgreementQuery):
-        return self.bookings.agreements(as_rpc(caller), query_dict(query))
+        return self.bookings.list_agreements(as_rpc(caller), query_dict(query))
 
     @api(
         "GET",

@@ -636,7 +636,7 @@ class Service(OperableService):
         return view.model_dump(mode="json")
 
     @rpc
-    def agreements(self, caller: dict, query: dict) -> dict:
+    def list_agreements(self, caller: dict, query: dict) -> dict:
         """The agreements the caller's commune is party to."""
         who = Caller.model_validate(caller)
         q = validated(AgreementQuery, query)

@@ -33,6 +33,31 @@ def snow_draft(**changes) -> dict:
     } | changes
 
 
+def book_from(stack, lender: str, borrower: str, category: str, first: int) -> dict:
+    """A fresh listing of `lender` in `category`, known to bookings, requested by an agent of
+    `borrower` for days `first` and `first + 1`: the booking made."""
+    published = stack.session("manager", lender).post(
+        api(stack, "listings"),
+        json={
+            "title": f"Matériel {uuid.uuid4().hex[:6]}",
+            "category": category,
+            "kind": "equipment",
+            "pricing_unit": "day",
+            "rate_cents": 25000,
+        },
+        timeout=10,
+    )
+    assert published.status_code == 201, published.text
+    stack.known_to_bookings(published.json())
+    asked = stack.session("agent", borrower).post(
+        api(stack, "bookings"),
+        json={"listing_id": published.json()["id"], "start": day(first), "end": day(first + 2)},
+        timeout=10,
+    )
+    assert asked.status_code == 201, asked.text
+    return asked.json()
+
+
 @pytest.fixture
 def drafted(stack):
     """Saint-Étienne's draft, ended after the test: the stack is shared with tests whose
@@ -113,27 +138,10 @@ def test_two_communes_agree_and_a_loan_between_them_is_covered(stack, drafted):
     outsider = stack.session("manager", FIRMINY).get(path, timeout=10)
     assert_problem(outsider, 404)
 
-    # a snowplough of Le Chambon-Feugerolles, booked by Saint-Étienne, is covered
-    listing = theirs.post(
-        api(stack, "listings"),
-        json={
-            "title": f"Chasse-neige {uuid.uuid4().hex[:6]}",
-            "category": "deneigement",
-            "kind": "vehicle",
-            "pricing_unit": "day",
-            "rate_cents": 42000,
-        },
-        timeout=10,
-    ).json()
-    stack.known_to_bookings(listing)
-    booking = stack.session("agent", SAINT_ETIENNE).post(
-        api(stack, "bookings"),
-        json={"listing_id": listing["id"], "start": day(0), "end": day(2)},
-        timeout=10,
-    )
-    assert booking.status_code == 201, booking.text
-    assert booking.json()["agreement_reference"] == reference
-    loan = api(stack, f"bookings/{booking.json()['id']}")
+    # equipment of Le Chambon-Feugerolles, booked by Saint-Étienne from today, is covered
+    booking = book_from(stack, CHAMBON, SAINT_ETIENNE, "deneigement", 0)
+    assert booking["agreement_reference"] == reference
+    loan = api(stack, f"bookings/{booking['id']}")
     assert theirs.post(f"{loan}/approve", timeout=10).status_code == 200
     assert theirs.post(f"{loan}/check-out", json={"condition": "bon état"}).status_code == 200
     back = theirs.post(f"{loan}/return", json={"condition": "bon état", "damages": []})
@@ -141,7 +149,7 @@ def test_two_communes_agree_and_a_loan_between_them_is_covered(stack, drafted):
     assert back.json()["agreement_reference"] == reference
 
     (event,) = wait_until(returned, timeout=10)
-    assert event["payload"]["booking_id"] == booking.json()["id"]
+    assert event["payload"]["booking_id"] == booking["id"]
     assert event["payload"]["agreement_reference"] == reference
 
 
@@ -191,28 +199,9 @@ def test_a_request_is_held_until_both_managers_sign_a_one_off_agreement(
     stack, roche_requires_an_agreement
 ):
     roche, firminy = roche_requires_an_agreement, stack.session("manager", FIRMINY)
-    published = roche.post(
-        api(stack, "listings"),
-        json={
-            "title": f"Tribune mobile {uuid.uuid4().hex[:6]}",
-            "category": "evenementiel",
-            "kind": "equipment",
-            "pricing_unit": "day",
-            "rate_cents": 25000,
-        },
-        timeout=10,
-    )
-    assert published.status_code == 201, published.text
-    listing = published.json()
-    stack.known_to_bookings(listing)
-    asked = stack.session("agent", FIRMINY).post(
-        api(stack, "bookings"),
-        json={"listing_id": listing["id"], "start": day(9), "end": day(10)},
-        timeout=10,
-    )
-    assert asked.status_code == 201, asked.text
-    assert asked.json()["agreement_held"] is True
-    loan = api(stack, f"bookings/{asked.json()['id']}")
+    held = book_from(stack, ROCHE, FIRMINY, "evenementiel", 9)
+    assert held["agreement_held"] is True
+    loan = api(stack, f"bookings/{held['id']}")
     assert_problem(roche.post(f"{loan}/approve", timeout=10), 409)
 
     def mayor_may_sign(session, number: str) -> dict:
@@ -325,29 +314,8 @@ def test_the_story_on_the_pages(stack):
             assert pdf.ok and pdf.body().startswith(b"%PDF-")
 
             # a loan between them shows the agreement that covers it
-            listing = (
-                stack.session("manager", CHAMBON)
-                .post(
-                    api(stack, "listings"),
-                    json={
-                        "title": f"Saleuse {suffix}",
-                        "category": "deneigement",
-                        "kind": "equipment",
-                        "pricing_unit": "day",
-                        "rate_cents": 9000,
-                    },
-                    timeout=10,
-                )
-                .json()
-            )
-            stack.known_to_bookings(listing)
-            booking = stack.session("agent", SAINT_ETIENNE).post(
-                api(stack, "bookings"),
-                json={"listing_id": listing["id"], "start": day(5), "end": day(6)},
-                timeout=10,
-            )
-            assert booking.status_code == 201, booking.text
-            theirs.goto(f"/reservations/{booking.json()['id']}")
+            booking = book_from(stack, CHAMBON, SAINT_ETIENNE, "deneigement", 5)
+            theirs.goto(f"/reservations/{booking['id']}")
             assert reference in theirs.locator("dl.facts").inner_text()
             assert axe_violations(theirs) == [], describe(axe_violations(theirs))
         finally:
