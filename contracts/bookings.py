@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.caller import Role
 from contracts.emergencies import EmergencyView, Need
@@ -219,6 +219,12 @@ class BookingView(BaseModel):
         description="held: its lender requires an agreement and none covers it yet; it is "
         "approved once a one-off agreement is signed by both managers",
     )
+
+    @field_validator("agreement_held", mode="before")
+    @classmethod
+    def _not_held_unless_said(cls, value):
+        # a row built in memory (not read back) has no value yet: nothing holds it
+        return bool(value)
 
 
 class BookingPage(BaseModel):

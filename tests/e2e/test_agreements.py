@@ -295,6 +295,16 @@ def test_the_story_on_the_pages(stack):
             ours.wait_for_url(f"**{agreement_url}")
             assert "Proposée" in ours.locator("h1").inner_text()
 
+            # dated tomorrow: refused on the page, in French, nothing recorded
+            ours.goto("/deliberations")
+            ours.get_by_label("Numéro").fill(f"futur-{suffix}")
+            ours.get_by_label("Date de la séance").fill(day(1))
+            ours.get_by_label("Objet").fill("Approbation anticipée")
+            ours.get_by_role("button", name="Enregistrer").click()
+            alert = ours.get_by_role("alert").inner_text()
+            assert "ne peut pas être datée dans le futur" in alert, alert
+            assert f"futur-{suffix}" not in ours.locator("main").inner_text()  # not listed
+            assert axe_violations(ours) == [], describe(axe_violations(ours))
             record_on_the_page(ours, f"2026-{suffix}", reference)
             assert axe_violations(ours) == [], describe(axe_violations(ours))
             sign_on_the_page(ours, agreement_url, "Le maire de Saint-Étienne")
@@ -309,6 +319,12 @@ def test_the_story_on_the_pages(stack):
             parties = theirs.locator("table.data tbody").inner_text()
             assert f"n° 2026-{suffix}" in parties and f"n° D-{suffix}" in parties
             assert axe_violations(theirs) == [], describe(axe_violations(theirs))
+            theirs.get_by_label("Scan signé (PDF, 1 Mo au plus)").set_input_files(
+                PDF_FILE | {"name": "convention-signee.pdf"}
+            )
+            theirs.get_by_role("button", name="Joindre").click()
+            theirs.wait_for_url(f"**{agreement_url}")
+            assert theirs.get_by_role("link", name="Exemplaire signé (PDF)").is_visible()
             screenshot(theirs, "convention-en-vigueur")
             pdf = theirs.request.get(f"{agreement_url}/pdf")
             assert pdf.ok and pdf.body().startswith(b"%PDF-")
