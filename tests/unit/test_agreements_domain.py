@@ -3,7 +3,7 @@ decisions and PDFs, and which agreement covers a loan."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -274,3 +274,161 @@ def test_a_one_off_agreement_covers_its_own_request_only():
 def test_of_two_covering_agreements_the_earliest_starting_one_is_named():
     later = terms(reference="CONV-42044-2026-002", starts_on=date(2026, 12, 1))
     assert cover([later, terms()]).reference == "CONV-42218-2026-001"
+
+
+# -- what each refusal says, exactly (the pages and clients read it) -----------------------
+
+
+def refusal(raised: pytest.ExceptionInfo) -> tuple[str, list[dict]]:
+    return raised.value.detail, raised.value.errors
+
+
+def test_the_parties_refusals_name_the_field_and_the_rule():
+    with pytest.raises(InvalidInput) as unknown:
+        agreements.parties_of(draft(parties=[SAINT_ETIENNE, "99999"]), communes())
+    assert refusal(unknown) == (
+        "The parties are not distinct known communes",
+        [
+            {
+                "field": "parties.1",
+                "message": "no commune has INSEE code 99999",
+                "type": "value_error",
+            }
+        ],
+    )
+    with pytest.raises(InvalidInput) as twice:
+        agreements.parties_of(draft(parties=[CHAMBON, CHAMBON, SAINT_ETIENNE]), communes())
+    assert refusal(twice)[1] == [
+        {"field": "parties", "message": "each party is named once", "type": "parties_not_distinct"}
+    ]
+    with pytest.raises(InvalidInput) as alone:
+        agreements.parties_of(draft(parties=[CHAMBON]), communes())
+    assert refusal(alone) == (
+        "An agreement binds at least two distinct communes",
+        [
+            {
+                "field": "parties",
+                "message": "name at least two distinct communes",
+                "type": "parties_not_distinct",
+            }
+        ],
+    )
+    with pytest.raises(InvalidInput) as epci:
+        agreements.parties_of(draft(epci="000000000"), communes())
+    assert refusal(epci)[1] == [
+        {"field": "epci", "message": "no EPCI has SIREN 000000000", "type": "unknown_epci"}
+    ]
+
+
+def test_the_overlap_refusal_names_the_agreement_overlapped():
+    with pytest.raises(InvalidInput) as overlapping:
+        agreements.check_no_overlap(terms(reference="new"), [terms()])
+    assert refusal(overlapping) == (
+        "Agreement CONV-42218-2026-001 already covers some of these parties, categories and days",
+        [
+            {
+                "field": "categories",
+                "message": "overlaps CONV-42218-2026-001 (same parties, scope and days)",
+                "type": "overlapping_agreement",
+                "reference": "CONV-42218-2026-001",
+            }
+        ],
+    )
+
+
+def test_overlap_at_the_edges():
+    # the very day one ends, the other starts: a day in common
+    assert agreements.overlap(terms(), terms(starts_on=date(2027, 3, 31), ends_on=date(2027, 5, 1)))
+    assert agreements.overlap(terms(starts_on=date(2027, 3, 31), ends_on=None), terms())
+    # staff lent under one only: no scope in common
+    staff = terms(categories=frozenset(), covers_staff=True)
+    assert not agreements.overlap(staff, terms(categories=frozenset()))
+    assert not agreements.overlap(terms(categories=frozenset()), staff)
+
+
+def test_who_is_refused_is_told_so():
+    with pytest.raises(NotFound) as outsider:
+        agreements.ensure_party(MANAGER, [CHAMBON, FIRMINY])
+    assert outsider.value.detail == "No such agreement"
+    finance = Caller(user_id="f", commune=SAINT_ETIENNE, roles=frozenset({Role.FINANCE}))
+    with pytest.raises(Forbidden) as not_a_manager:
+        agreements.ensure_manager(finance, [SAINT_ETIENNE, CHAMBON])
+    assert not_a_manager.value.detail == "Only a manager of a party acts on an agreement"
+    agreements.ensure_manager(MANAGER, [SAINT_ETIENNE, CHAMBON])
+    with pytest.raises(Conflict) as late:
+        agreements.next_status(S.ENDED, "end")
+    assert late.value.detail == "An agreement ended cannot be ended"
+
+
+def test_the_signature_refusals_say_which_rule():
+    with pytest.raises(Conflict) as again:
+        agreements.check_signature(SAINT_ETIENNE, [SAINT_ETIENNE], facts(), "a1")
+    assert again.value.detail == "Your commune has already signed this agreement"
+    with pytest.raises(InvalidInput) as foreign:
+        agreements.check_signature(SAINT_ETIENNE, [], facts(commune=CHAMBON), "a1")
+    assert refusal(foreign) == (
+        "Sign under a council decision of your commune",
+        [
+            {
+                "field": "decision_id",
+                "message": "no decision of your commune has this id",
+                "type": "unknown_decision",
+            }
+        ],
+    )
+    with pytest.raises(InvalidInput) as unrelated:
+        agreements.check_signature(SAINT_ETIENNE, [], facts(agreement_ids=frozenset()), "a1")
+    assert refusal(unrelated) == (
+        "This council decision neither approves the agreement nor authorises the mayor",
+        [
+            {
+                "field": "decision_id",
+                "message": "the decision must approve this agreement or authorise the mayor",
+                "type": "decision_does_not_approve",
+            }
+        ],
+    )
+
+
+def test_the_decision_and_pdf_refusals_say_which_rule():
+    with pytest.raises(InvalidInput) as future:
+        agreements.check_decision(decision("2026-12-07"), date(2026, 12, 6))
+    assert refusal(future) == (
+        "A council decision cannot be dated in the future",
+        [
+            {
+                "field": "date",
+                "message": "on or before 2026-12-06",
+                "type": "decision_in_the_future",
+                "latest": "2026-12-06",
+            }
+        ],
+    )
+    agreements.check_pdf(b"%PDF-" + b"0" * (agreements.MAX_PDF_BYTES - 5))  # just the limit
+    with pytest.raises(InvalidInput) as large:
+        agreements.check_pdf(b"%PDF-" + b"0" * (agreements.MAX_PDF_BYTES - 4))
+    assert refusal(large) == (
+        "The PDF may not exceed 1000000 bytes",
+        [{"field": "file", "message": "at most 1000000 bytes", "type": "pdf_too_large"}],
+    )
+    with pytest.raises(InvalidInput) as not_pdf:
+        agreements.check_pdf(b"PK\x03\x04")
+    assert refusal(not_pdf) == (
+        "The file is not a PDF",
+        [
+            {
+                "field": "file",
+                "message": "send a PDF document (it starts with %PDF-)",
+                "type": "not_a_pdf",
+            }
+        ],
+    )
+
+
+def test_a_loan_starting_the_agreements_first_day_and_ending_at_midnight_is_covered():
+    first_day = terms(starts_on=date(2027, 1, 18), ends_on=date(2027, 1, 19))
+    assert cover([first_day], start=paris(18), end=paris(20)) is not None
+    assert agreements.loan_days(paris(18), paris(20)) == (date(2027, 1, 18), date(2027, 1, 19))
+    # a loan by the hour ending a microsecond after midnight runs into the next day
+    late = paris(20) + timedelta(microseconds=1)
+    assert agreements.loan_days(paris(18), late) == (date(2027, 1, 18), date(2027, 1, 20))
