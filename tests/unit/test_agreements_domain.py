@@ -76,6 +76,8 @@ def test_an_epci_brings_all_its_communes():
     parties = agreements.check_draft(draft(parties=[], epci=epci), MANAGER, communes())
     assert SAINT_ETIENNE in parties and CHAMBON in parties and FIRMINY in parties
     assert len(parties) == len(set(parties)) > 20  # Saint-Étienne Métropole: 53 communes
+    with_lyon = agreements.check_draft(draft(parties=["69123"], epci=epci), MANAGER, communes())
+    assert with_lyon[0] == "69123" and set(parties) < set(with_lyon)  # named, then the EPCI's
 
 
 def test_a_manager_drafts_only_for_their_own_commune_and_an_agent_not_at_all():
@@ -432,3 +434,32 @@ def test_a_loan_starting_the_agreements_first_day_and_ending_at_midnight_is_cove
     # a loan by the hour ending a microsecond after midnight runs into the next day
     late = paris(20) + timedelta(microseconds=1)
     assert agreements.loan_days(paris(18), late) == (date(2027, 1, 18), date(2027, 1, 20))
+
+
+def test_the_draft_refusals_say_which_rule():
+    agent = Caller(user_id="a", commune=SAINT_ETIENNE, roles=frozenset({Role.AGENT}))
+    with pytest.raises(Forbidden) as not_a_manager:
+        agreements.check_draft(draft(), agent, communes())
+    assert not_a_manager.value.detail == "Only a manager drafts an agreement for their commune"
+    with pytest.raises(Forbidden) as for_others:
+        agreements.check_draft(draft(parties=[CHAMBON, FIRMINY]), MANAGER, communes())
+    assert for_others.value.detail == "A manager drafts agreements their own commune is party to"
+    with pytest.raises(InvalidInput) as both:
+        agreements.check_draft(draft(categories=[], ends_on="2026-10-01"), MANAGER, communes())
+    assert refusal(both) == (
+        "The agreement's terms are incomplete",
+        [
+            {
+                "field": "categories",
+                "message": "cover some categories, or staff",
+                "type": "empty_scope",
+            },
+            {
+                "field": "ends_on",
+                "message": "the last day is on or after the first",
+                "type": "ends_before_start",
+            },
+        ],
+    )
+    one_day = draft(starts_on="2026-11-01", ends_on="2026-11-01")
+    assert agreements.check_draft(one_day, MANAGER, communes()) == [SAINT_ETIENNE, CHAMBON]
