@@ -129,8 +129,8 @@ def report(rows: list[ModuleScore]) -> str:
     parts = [
         "# Mutation score of the domain modules",
         "",
-        f"mutmut on each `services/*/domain` module, on the bookings' emergency rules and on "
-        f"billing's accountant's export, "
+        f"mutmut on each `services/*/domain` module, on the bookings' emergency and agreement "
+        f"rules and on billing's accountant's export, "
         f"with their unit tests (tests/unit); target: "
         f"≥ {percent(TARGET)} of the mutants caught on code the tests run.",
         "",

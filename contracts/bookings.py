@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from typing_extensions import TypeAliasType
 
 from contracts.caller import Role
@@ -255,6 +255,20 @@ class BookingView(BaseModel):
     condition_photos: list[ConditionPhoto] = Field(
         default=[], description="on one booking's answer: the condition at hand-over and return"
     )
+    agreement_reference: str | None = Field(
+        default=None, description="the agreement in force between the two communes covering it"
+    )
+    agreement_held: bool = Field(
+        default=False,
+        description="held: its lender requires an agreement and none covers it yet; it is "
+        "approved once a one-off agreement is signed by both managers",
+    )
+
+    @field_validator("agreement_held", mode="before")
+    @classmethod
+    def _not_held_unless_said(cls, value):
+        # a row built in memory (not read back) has no value yet: nothing holds it
+        return bool(value)
 
 
 class BookingPage(BaseModel):

@@ -8,6 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.accounting import ExportRequest, ImputationsInput
+from contracts.agreements import (
+    STANDARD_DISPUTES,
+    STANDARD_INSURANCE,
+    AgreementDraft,
+    AgreementPolicy,
+    AgreementView,
+    DecisionDraft,
+    Signature,
+)
 from contracts.billing import (
     BillingProfileInput,
     BillingRunRequest,
@@ -56,6 +65,8 @@ from gateway.schemas import TokenRequest
 LISTING_ID = "0b7e3c1e-5b7a-4d43-9a55-3f2f1c6d2a10"
 INVOICE_ID = "5d0c2f4e-8a1b-4c3d-9e6f-7a8b9c0d1e2f"
 CONSULTANT_ID = "9a3f6b2c-1d4e-4f5a-8b7c-6d5e4f3a2b1c"
+AGREEMENT_ID = "7e1b2c3d-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
+DECISION_ID = "2f3e4d5c-6b7a-4c8d-9e0f-1a2b3c4d5e6f"
 
 LISTING_DRAFT = {
     "title": "Chasse-neige Unimog, lame 3 m",
@@ -120,6 +131,24 @@ BODY_EXAMPLES: dict[type, dict[str, Any]] = {
         "start": "2027-01-18T06:00:00+01:00",
     },
     EmergencyEnding: {"reason": "Routes dégagées"},
+    AgreementDraft: {
+        "title": "Mise à disposition de matériel de déneigement",
+        "parties": ["42218", "42044"],
+        "categories": ["deneigement"],
+        "tariff": "listing_rates",
+        "starts_on": "2026-11-15",
+        "ends_on": "2027-04-15",
+    },
+    DecisionDraft: {
+        "number": "2026-118",
+        "date": "2026-11-24",
+        "subject": "Approbation de la convention de mise à disposition de matériel de "
+        "déneigement avec la commune du Chambon-Feugerolles",
+        "agreement_ids": [AGREEMENT_ID],
+        "authorises_mayor": True,
+    },
+    Signature: {"decision_id": DECISION_ID, "signatory": "Le maire de Saint-Étienne"},
+    AgreementPolicy: {"requires_agreement": True},
     ConsultantDraft: {
         "name": "Claire Besson",
         "title": "Urbaniste, cheffe de projet PLU",
@@ -312,6 +341,47 @@ BOOKING = {
             "added_by_commune": "42044",
         }
     ],
+    "agreement_reference": "CONV-42218-2026-001",
+    "agreement_held": False,
+}
+
+AGREEMENT = {
+    "id": AGREEMENT_ID,
+    "reference": "CONV-42218-2026-001",
+    "title": BODY_EXAMPLES[AgreementDraft]["title"],
+    "status": "in_force",
+    "initiator_commune": "42218",
+    "parties": [
+        {
+            "commune": "42218",
+            "decision_number": "2026-118",
+            "decision_date": "2026-11-24",
+            "signatory": "Le maire de Saint-Étienne",
+            "signed_on": "2026-11-27",
+            "commune_name": "Saint-Étienne",
+            "decision_id": DECISION_ID,
+        },
+        {
+            "commune": "42044",
+            "decision_number": "D-2026-45",
+            "decision_date": "2026-11-26",
+            "signatory": "Le maire du Chambon-Feugerolles",
+            "signed_on": "2026-11-28",
+            "commune_name": "Le Chambon-Feugerolles",
+            "decision_id": "4a5b6c7d-8e9f-4a0b-9c1d-2e3f4a5b6c7d",
+        },
+    ],
+    "categories": ["deneigement"],
+    "covers_staff": False,
+    "tariff": "listing_rates",
+    "starts_on": "2026-11-15",
+    "ends_on": "2027-04-15",
+    "insurance": STANDARD_INSURANCE,
+    "disputes": STANDARD_DISPUTES,
+    "one_off_booking_id": None,
+    "has_signed_scan": True,
+    "created_at": "2026-11-10T14:02:51.300000Z",
+    "ended_at": None,
 }
 
 
@@ -462,6 +532,7 @@ RESPONSE_EXAMPLES: dict[type, dict[str, Any]] = {
     BookingCreated: BOOKING
     | {"status": "requested", "history": BOOKING["history"][:1], "created": [], "conflicts": []},
     BookingPage: {"items": [BOOKING], "next_cursor": None},
+    AgreementView: AGREEMENT,
     InvoiceView: INVOICE,
     InvoicePage: {
         "items": [

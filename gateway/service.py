@@ -7,6 +7,7 @@ from functools import cache
 from gateway.openapi import build_openapi
 from gateway.pages.routes import PageRoutes
 from gateway.routes.accounting import AccountingRoutes
+from gateway.routes.agreements import AgreementRoutes
 from gateway.routes.auth import AuthRoutes
 from gateway.routes.billing import BillingRoutes
 from gateway.routes.bookings import BookingRoutes
@@ -27,6 +28,7 @@ class Service(
     ListingRoutes,
     BookingRoutes,
     EmergencyRoutes,
+    AgreementRoutes,
     ConsultantRoutes,
     BillingRoutes,
     AccountingRoutes,

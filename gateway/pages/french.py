@@ -99,6 +99,15 @@ FIELD_LABELS = {
     "period": "Période",
     "consultant_id": "Expert",
     "number": "Numéro",
+    "parties": "Parties",
+    "epci": "EPCI",
+    "categories": "Champ",
+    "starts_on": "Début",
+    "ends_on": "Fin",
+    "decision_id": "Délibération",
+    "signatory": "Signataire",
+    "subject": "Objet",
+    "file": "Fichier",
 }
 
 # the rules of the bookings service, in words (by error type)
@@ -127,6 +136,26 @@ RULE_MESSAGES = {
     "before_issue_date": "La date précède l'émission de la facture ({earliest_day}).",
     "over_credit": "C'est plus que ce qui reste sur la ligne ou sur la facture : {message}.",
     "no_line": "La facture n'a pas cette ligne.",
+    # agreements between communes and council decisions
+    "parties_not_distinct": (
+        "Une convention lie au moins deux communes distinctes, chacune une fois."
+    ),
+    "unknown_epci": "Aucun EPCI n'a ce numéro SIREN.",
+    "empty_scope": "Choisissez au moins une catégorie, ou la mise à disposition d'agents.",
+    "ends_before_start": "La fin de la convention précède son début.",
+    "overlapping_agreement": (
+        "La convention {reference} lie déjà ces communes pour ce champ et ces dates."
+    ),
+    "decision_in_the_future": (
+        "Une délibération ne peut pas être datée dans le futur (au plus tard {latest_day})."
+    ),
+    "unknown_decision": "Choisissez une délibération de votre commune.",
+    "decision_does_not_approve": (
+        "Cette délibération n'approuve pas cette convention et n'autorise pas le maire à signer."
+    ),
+    "unknown_agreement": "Cette convention n'est pas une convention de votre commune.",
+    "not_a_pdf": "Le fichier n'est pas un PDF.",
+    "pdf_too_large": "Le PDF dépasse la taille autorisée (1 Mo).",
     "exceptional_work_required": (
         "Le {day} n'est pas un jour ouvré ({why}) : cochez « travail exceptionnel » et "
         "dites pourquoi."
@@ -403,6 +432,16 @@ def explain_refusal(exc: ServiceError) -> list[str]:
 
 def _conflict_words(detail: str) -> str:
     lowered = detail.lower()
+    if "only under an agreement" in lowered:
+        return (
+            "votre commune ne prête que sous une convention en vigueur, et aucune ne couvre "
+            "cette demande : proposez une convention ponctuelle, que la commune emprunteuse "
+            "signe ensuite."
+        )
+    if "agreement" in lowered and "already signed" in lowered:
+        return "votre commune a déjà signé cette convention."
+    if "an agreement" in lowered and "cannot be" in lowered:
+        return "l'état de la convention ne le permet plus."
     if "withdrawn" in lowered:
         return "l'élément a été retiré."
     if "days" in lowered and ("free" in lowered or "available" in lowered):

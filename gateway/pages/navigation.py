@@ -46,6 +46,7 @@ MENUS: dict[Role, tuple[Entry, ...]] = {
         Entry("Publier une annonce", "/annonces/nouvelle"),
         Entry("Demandes à décider", "/reservations", (("vue", "preteur"), ("statut", "requested"))),
         Entry("Missions", "/missions"),
+        Entry("Conventions", "/conventions", covers=("/deliberations",)),
         Entry("Activité", "/rapports/activite"),
     ),
     Role.FINANCE: (

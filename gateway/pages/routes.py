@@ -3,6 +3,7 @@
 from gateway.pages.account import AccountPages
 from gateway.pages.accounting import AccountingPages
 from gateway.pages.activity import ActivityPages
+from gateway.pages.agreements import AgreementPages
 from gateway.pages.assets import StaticFiles
 from gateway.pages.bookings import BookingPages
 from gateway.pages.catalogue import CataloguePages
@@ -24,6 +25,7 @@ class PageRoutes(
     AccountingPages,
     ActivityPages,
     EmergencyPages,
+    AgreementPages,
     OperationPages,
     NotificationPages,
     PhotoPages,
@@ -31,5 +33,6 @@ class PageRoutes(
     StaticFiles,
 ):
     """The pages: account and dashboard, catalogue and listings, bookings, experts and
-    missions, finances and the activity report, emergency episodes, the operator's queues,
+    missions, finances and the activity report, emergency episodes, agreements and council
+    decisions, the operator's queues,
     notification preferences and (in demo mode) the mails sent."""

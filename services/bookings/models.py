@@ -1,14 +1,16 @@
 """Tables of the bookings database."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -70,6 +72,10 @@ class BookingRow(Base):
     returned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # when booking.overdue was emitted: once per booking, whatever the timers
     overdue_sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # the agreement in force that covers it (BT-12 on its invoice), and whether the lender,
+    # requiring one, holds the request until a one-off agreement is accepted
+    agreement_reference: Mapped[str | None] = mapped_column(String(40))
+    agreement_held: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (
         # by end: a request reads the holds ending after it starts, not the whole history
@@ -147,3 +153,79 @@ class ConditionPhotoRow(Base, StoredPhotoColumns):
     __table_args__ = (
         UniqueConstraint("booking_id", "stage", "digest", name="uq_condition_photos_digest"),
     )
+
+
+class AgreementRow(Base):
+    """An agreement between communes (convention de mise à disposition)."""
+
+    __tablename__ = "agreements"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(40), unique=True)
+    initiator_commune: Mapped[str] = mapped_column(String(5))
+    year: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    categories: Mapped[list] = mapped_column(JSON)
+    covers_staff: Mapped[bool] = mapped_column(Boolean)
+    tariff: Mapped[str] = mapped_column(String(32))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    insurance: Mapped[str] = mapped_column(Text)
+    disputes: Mapped[str] = mapped_column(Text)
+    one_off_booking_id: Mapped[str | None] = mapped_column(String(36))
+    signed_scan: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    has_signed_scan: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_agreements_initiator_year", "initiator_commune", "year"),)
+
+
+class AgreementPartyRow(Base):
+    """One party to an agreement, and its signature under its council's decision."""
+
+    __tablename__ = "agreement_parties"
+
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("agreements.id"), primary_key=True)
+    commune: Mapped[str] = mapped_column(String(5), primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    decision_id: Mapped[str | None] = mapped_column(String(36))
+    signatory: Mapped[str | None] = mapped_column(String(200))
+    signed_on: Mapped[date | None] = mapped_column(Date)
+    signed_by: Mapped[str | None] = mapped_column(String(36))
+
+
+class CouncilDecisionRow(Base):
+    """A council decision (délibération) of a commune relevant to Mutualis."""
+
+    __tablename__ = "council_decisions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    commune: Mapped[str] = mapped_column(String(5), index=True)
+    number: Mapped[str] = mapped_column(String(50))
+    decided_on: Mapped[date] = mapped_column(Date)
+    subject: Mapped[str] = mapped_column(Text)
+    agreement_ids: Mapped[list] = mapped_column(JSON)
+    approves_tariffs: Mapped[bool] = mapped_column(Boolean)
+    authorises_mayor: Mapped[bool] = mapped_column(Boolean)
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    has_pdf: Mapped[bool] = mapped_column(Boolean, default=False)
+    recorded_by: Mapped[str] = mapped_column(String(36))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    # a council numbers its decisions once each
+    __table_args__ = (UniqueConstraint("commune", "number", name="uq_council_decisions_number"),)
+
+
+class AgreementPolicyRow(Base):
+    """A lending commune's policy: whether it lends only under an agreement in force."""
+
+    __tablename__ = "agreement_policies"
+
+    commune: Mapped[str] = mapped_column(String(5), primary_key=True)
+    requires_agreement: Mapped[bool] = mapped_column(Boolean)
+    updated_by: Mapped[str] = mapped_column(String(36))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -156,8 +156,14 @@ for _status in BookingStatus:
     TRANSITIONS.labels(_status.value)  # every status exported from the start, at 0
 
 
-def add_booking(tx: UnitOfWork, booking: NewBooking) -> BookingRow:
-    """The booking and its first transition, written with the commit."""
+def add_booking(
+    tx: UnitOfWork,
+    booking: NewBooking,
+    agreement_reference: str | None = None,
+    agreement_held: bool = False,
+) -> BookingRow:
+    """The booking and its first transition, written with the commit; the agreement that
+    covers it, or whether it is held for want of one (services/bookings/agreements.py)."""
     now = clock.now()
     listing, by, slot = booking.listing, booking.by, booking.slot
     values = {
@@ -181,6 +187,8 @@ def add_booking(tx: UnitOfWork, booking: NewBooking) -> BookingRow:
         "created_at": now,
         "updated_at": now,
         "decide_by": decide_by(listing.pricing_unit, slot.start),
+        "agreement_reference": agreement_reference,
+        "agreement_held": agreement_held,
     }
     # written with the commit, without the ORM's unit of work (the hot path of every
     # request), in one round trip with the events; the returned row is for reading only
@@ -251,6 +259,7 @@ def snapshot_of(row: BookingRow, reason: str = "") -> BookingSnapshot:
         returned_at=row.returned_at,
         days_late=days_late(row.end, row.returned_at) if row.returned_at else 0,
         requested_by=row.requested_by,
+        agreement_reference=row.agreement_reference,
     )
 
 

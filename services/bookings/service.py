@@ -3,6 +3,7 @@ requests; rules live in domain.py."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import uuid
 from collections import defaultdict
@@ -15,6 +16,21 @@ from icalendar import Calendar
 from icalendar import Event as CalendarEvent
 
 from contracts import clock
+from contracts.agreements import (
+    AgreementDraft,
+    AgreementEnded,
+    AgreementInForce,
+    AgreementList,
+    AgreementPolicy,
+    AgreementProposed,
+    AgreementQuery,
+    AgreementSigned,
+    AgreementStatus,
+    AgreementView,
+    DecisionDraft,
+    DecisionList,
+    Signature,
+)
 from contracts.bookings import (
     EVENT_OF_STATUS,
     HOLDING,
@@ -42,7 +58,15 @@ from contracts.emergencies import (
     EmergencyQuery,
     Need,
 )
-from contracts.errors import Conflict, Forbidden, InvalidInput, ServiceError, validated
+from contracts.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    field_error,
+    validated,
+)
 from contracts.events import Event
 from contracts.fields import Reason, RequiredReason
 from contracts.listings import ListingSnapshot, PhotoStored
@@ -54,12 +78,27 @@ from infra.database import DatabaseAccess, UnitOfWork
 from infra.health import OperableService
 from infra.rpc import rpc
 from infra.timers import periodic
-from services.bookings import condition_photos, domain, emergency, repository
+from services.bookings import (
+    agreements,
+    agreements_pdf,
+    condition_photos,
+    domain,
+    emergency,
+    repository,
+)
+from services.bookings import agreements_repository as agreement_records
 from services.bookings import emergency_repository as urgent_records
 from services.bookings.dependencies import EPISODES, UrgentRequestsGauges
 from services.bookings.emergency_metrics import OUTCOMES, observe_decision
 
 log = logging.getLogger(__name__)
+
+AGREEMENT_EVENTS = {
+    AgreementStatus.PROPOSED: AgreementProposed,
+    AgreementStatus.SIGNED: AgreementSigned,
+    AgreementStatus.IN_FORCE: AgreementInForce,
+    AgreementStatus.ENDED: AgreementEnded,
+}
 
 
 class Ask(NamedTuple):
@@ -143,7 +182,10 @@ def _book(
     series_id = str(uuid.uuid4()) if ask.asked.recurrence else None
     counted = [] if urgent else holds
     decided = domain.decide_request(listing, ask.who, ask.asked, slots, counted, series_id)
-    created = [repository.add_booking(tx, booking) for booking in decided.bookings]
+    created = [
+        repository.add_booking(tx, booking, *_agreement_of(tx.session, booking))
+        for booking in decided.bookings
+    ]
     if urgent:
         holds.extend(counted)
         urgent_records.add_urgent(tx, created, urgent)
@@ -163,6 +205,50 @@ def _book(
     return BookingCreated(
         **views[0].model_dump(), created=views if series_id else [], conflicts=decided.conflicts
     ).model_dump(mode="json")
+
+
+def _agreement_of(session, booking: domain.NewBooking) -> tuple[str | None, bool]:
+    """The agreement in force covering a new booking, or whether its lender holds it for
+    want of one."""
+    return agreement_records.IN_FORCE.coverage(
+        session,
+        booking.listing.owner_commune,
+        booking.by.commune,
+        booking.listing.category,
+        booking.slot.start,
+        booking.slot.end,
+    )
+
+
+def _cover(session, row, terms: list[agreements.Terms]) -> bool:
+    """The booking covered by one of these agreements in force, if one covers it (its hold
+    lifted): whether one does."""
+    listing = repository.listing_copy(session, row.listing_id)
+    found = agreements.covering(
+        terms,
+        lender=row.lender_commune,
+        borrower=row.borrower_commune,
+        category=listing.category if listing else None,
+        start=row.start,
+        end=row.end,
+        booking_id=row.id,
+    )
+    if found is not None:
+        row.agreement_reference = found.reference
+        row.agreement_held = False
+    return found is not None
+
+
+def _ensure_agreement(session, row) -> None:
+    """A request held for want of an agreement is approved only once one in force covers it
+    (a framework one since signed, or a one-off one both managers signed)."""
+    terms = agreement_records.terms_in_force(session, [row.lender_commune, row.borrower_commune])
+    if not _cover(session, row, terms):
+        raise Conflict(
+            "Your commune lends only under an agreement in force, and none covers this "
+            "request: propose a one-off agreement, which the borrower's manager signs",
+            needs="agreement",
+        )
 
 
 def _move(
@@ -319,6 +405,8 @@ class Service(OperableService):
             if stamp is not None:
                 changes[stamp] = moment
             by_borrower = who.commune == row.borrower_commune
+            if action == "approve" and row.agreement_held:
+                _ensure_agreement(tx.session, row)
             if action == "check_out":
                 listing = repository.listing_copy(tx.session, row.listing_id)
                 early = listing is not None and listing.early_pickup
@@ -556,6 +644,298 @@ class Service(OperableService):
         if refused:
             tx.session.flush()
             self._promote_waitlist(tx, listing_id)
+
+    # -- agreements between communes, and council decisions ---------------------------
+
+    @rpc
+    def draft_agreement(self, caller: dict, body: dict) -> dict:
+        """An agreement drafted by a manager of one of its parties; 422 when its parties are
+        not distinct known communes, or an agreement not ended already covers some of the
+        same parties, categories and days."""
+        who = Caller.model_validate(caller)
+        draft = validated(AgreementDraft, body)
+        parties = agreements.check_draft(draft, who, communes())
+        with self.db.transaction() as tx:
+            new = agreements.Terms(
+                agreement_id="",
+                reference="",
+                status=AgreementStatus.DRAFT,
+                parties=frozenset(parties),
+                categories=frozenset(draft.categories),
+                covers_staff=draft.covers_staff,
+                starts_on=draft.starts_on,
+                ends_on=draft.ends_on,
+            )
+            agreements.check_no_overlap(new, agreement_records.terms_binding(tx.session, parties))
+            row = agreement_records.add_agreement(tx.session, who, draft, parties, clock.now())
+            view = self._agreement_view(tx.session, row)
+        return view.model_dump(mode="json")
+
+    @rpc
+    def list_agreements(self, caller: dict, query: dict) -> dict:
+        """The agreements the caller's commune is party to."""
+        who = Caller.model_validate(caller)
+        q = validated(AgreementQuery, query)
+        with self.db.reading() as session:
+            rows = agreement_records.agreements_of(session, who.commune, q.status)
+            parties = agreement_records.parties_of(session, [r.id for r in rows])
+            items = [agreement_records.view_of(session, r, parties[r.id]) for r in rows]
+        return AgreementList(items=items).model_dump(mode="json")
+
+    @rpc
+    def agreement(self, caller: dict, agreement_id: str) -> dict:
+        who = Caller.model_validate(caller)
+        with self.db.reading() as session:
+            row = agreement_records.get_agreement(session, agreement_id)
+            view = self._agreement_view(session, row)
+        agreements.ensure_party(who, [p.commune for p in view.parties])
+        return view.model_dump(mode="json")
+
+    @rpc
+    def propose_agreement(self, caller: dict, agreement_id: str) -> dict:
+        """A draft proposed to the parties for their councils and signatures."""
+        return self._move_agreement(caller, agreement_id, "propose")
+
+    @rpc
+    def sign_agreement(self, caller: dict, agreement_id: str, body: dict) -> dict:
+        """The caller's commune signs under its council's decision; the last party's
+        signature puts the agreement in force (agreement.in_force instead of .signed) and
+        covers the bookings between its parties that it covers."""
+        signature = validated(Signature, body)
+        return self._move_agreement(caller, agreement_id, "sign", signature)
+
+    @rpc
+    def end_agreement(self, caller: dict, agreement_id: str) -> dict:
+        """Ended (or withdrawn before it came in force) by a manager of a party; the loans it
+        covered keep its reference."""
+        return self._move_agreement(caller, agreement_id, "end")
+
+    def _move_agreement(
+        self, caller: dict, agreement_id: str, action: str, signature: Signature | None = None
+    ) -> dict:
+        who = Caller.model_validate(caller)
+        with self.db.transaction() as tx:
+            row = agreement_records.agreement_for_update(tx.session, agreement_id)
+            view = self._act_on_agreement(tx, who, row, action, signature, clock.now())
+        return view.model_dump(mode="json")
+
+    def _act_on_agreement(
+        self,
+        tx: UnitOfWork,
+        who: Caller,
+        row,
+        action: str,
+        signature: Signature | None,
+        moment: datetime,
+    ):
+        """`action` on the agreement by a manager of a party, if its state allows it; a
+        signature under a decision of the signer's council approving it."""
+        parties = agreement_records.parties_of(tx.session, [row.id])[row.id]
+        agreements.ensure_manager(who, [p.commune for p in parties])
+        all_signed = False
+        if signature is not None:
+            agreements.next_status(AgreementStatus(row.status), action)  # 409 before 422
+            decision = agreement_records.decisions_by_id(tx.session, [signature.decision_id]).get(
+                signature.decision_id
+            )
+            agreements.check_signature(
+                who.commune,
+                [p.commune for p in parties if p.signed_on],
+                agreement_records.facts_of(decision),
+                row.id,
+            )
+            mine = next(p for p in parties if p.commune == who.commune)
+            mine.decision_id = decision.id
+            mine.signatory = signature.signatory
+            mine.signed_on = clock.paris_today(moment)
+            mine.signed_by = who.user_id
+            all_signed = all(p.signed_on for p in parties)
+        target = agreements.next_status(AgreementStatus(row.status), action, all_signed)
+        return self._agreement_moved(tx, row, target, moment)
+
+    def _agreement_moved(self, tx: UnitOfWork, row, target: AgreementStatus, moment: datetime):
+        """The agreement moved to `target`, and the event that says so (an agreement's events
+        are emitted here only); in force, it covers the bookings between its parties."""
+        row.status = target.value
+        row.updated_at = moment
+        if target == AgreementStatus.ENDED:
+            row.ended_at = moment
+        tx.session.flush()
+        view = self._agreement_view(tx.session, row)
+        tx.emit(AGREEMENT_EVENTS[target], agreement_records.snapshot_of(view))
+        if target == AgreementStatus.IN_FORCE:
+            terms = [
+                agreement_records.terms_of(
+                    row, agreement_records.parties_of(tx.session, [row.id])[row.id]
+                )
+            ]
+            for booking in agreement_records.uncovered_between(tx.session, terms[0].parties):
+                _cover(tx.session, booking, terms)
+        tx.after_commit(agreement_records.IN_FORCE.forget)
+        return view
+
+    @staticmethod
+    def _agreement_view(session, row):
+        parties = agreement_records.parties_of(session, [row.id])[row.id]
+        return agreement_records.view_of(session, row, parties)
+
+    @rpc
+    def agreement_pdf(self, caller: dict, agreement_id: str) -> str:
+        """The agreement's French text as a PDF (base64), for the councils' files."""
+        view = AgreementView.model_validate(self.agreement(caller, agreement_id))
+        return base64.b64encode(agreements_pdf.agreement_pdf(view)).decode("ascii")
+
+    @rpc
+    def attach_signed_scan(self, caller: dict, agreement_id: str, content: str) -> dict:
+        """The signed agreement, scanned (a PDF), attached by a manager of a party."""
+        who = Caller.model_validate(caller)
+        document = base64.b64decode(content)
+        agreements.check_pdf(document)
+        with self.db.transaction() as tx:
+            row = agreement_records.agreement_for_update(tx.session, agreement_id)
+            parties = agreement_records.parties_of(tx.session, [row.id])[row.id]
+            agreements.ensure_manager(who, [p.commune for p in parties])
+            row.signed_scan = document
+            row.has_signed_scan = True
+            row.updated_at = clock.now()
+            view = self._agreement_view(tx.session, row)
+        return view.model_dump(mode="json")
+
+    @rpc
+    def signed_scan(self, caller: dict, agreement_id: str) -> str:
+        who = Caller.model_validate(caller)
+        with self.db.reading() as session:
+            row = agreement_records.get_agreement(session, agreement_id)
+            parties = agreement_records.parties_of(session, [row.id])[row.id]
+            agreements.ensure_party(who, [p.commune for p in parties])
+            if not row.has_signed_scan:
+                raise NotFound("No signed scan is attached to this agreement")
+            return base64.b64encode(row.signed_scan).decode("ascii")
+
+    @rpc
+    def record_decision(self, caller: dict, body: dict, pdf: str | None = None) -> dict:
+        """A council decision of the caller's commune, by one of its managers; what it
+        approves among the agreements the commune is party to; its PDF (base64) if sent."""
+        who = Caller.model_validate(caller)
+        draft = validated(DecisionDraft, body)
+        if not who.has(Role.MANAGER):
+            raise Forbidden("Only a manager records their council's decisions")
+        moment = clock.now()
+        agreements.check_decision(draft, clock.paris_today(moment))
+        document = base64.b64decode(pdf) if pdf is not None else None
+        if document is not None:
+            agreements.check_pdf(document)
+        with self.db.transaction() as tx:
+            ours = {r.id for r in agreement_records.agreements_of(tx.session, who.commune)}
+            unknown = [
+                field_error(
+                    f"agreement_ids.{n}",
+                    "no agreement of your commune has this id",
+                    "unknown_agreement",
+                )
+                for n, agreement_id in enumerate(draft.agreement_ids)
+                if agreement_id not in ours
+            ]
+            if unknown:
+                raise InvalidInput(
+                    "The decision names agreements your commune is not party to", unknown
+                )
+            row = agreement_records.add_decision(tx.session, who, draft, moment)
+            if document is not None:
+                row.pdf, row.has_pdf = document, True
+            view = agreement_records.decision_view(row)
+        return view.model_dump(mode="json")
+
+    @rpc
+    def decisions(self, caller: dict) -> dict:
+        who = Caller.model_validate(caller)
+        with self.db.reading() as session:
+            rows = agreement_records.decisions_of(session, who.commune)
+            items = [agreement_records.decision_view(r) for r in rows]
+        return DecisionList(items=items).model_dump(mode="json")
+
+    @rpc
+    def attach_decision_pdf(self, caller: dict, decision_id: str, content: str) -> dict:
+        """The decision's PDF (as the prefecture received it), by a manager of its commune."""
+        who = Caller.model_validate(caller)
+        document = base64.b64decode(content)
+        with self.db.transaction() as tx:
+            row = agreement_records.decision_of(
+                tx.session, who.commune, decision_id, for_update=True
+            )
+            if not who.has(Role.MANAGER):
+                raise Forbidden("Only a manager records their council's decisions")
+            agreements.check_pdf(document)
+            row.pdf = document
+            row.has_pdf = True
+            view = agreement_records.decision_view(row)
+        return view.model_dump(mode="json")
+
+    @rpc
+    def decision_pdf(self, caller: dict, decision_id: str) -> str:
+        who = Caller.model_validate(caller)
+        with self.db.reading() as session:
+            row = agreement_records.decision_of(session, who.commune, decision_id)
+            if not row.has_pdf:
+                raise NotFound("No PDF is attached to this decision")
+            return base64.b64encode(row.pdf).decode("ascii")
+
+    @rpc
+    def agreement_policy(self, caller: dict) -> dict:
+        who = Caller.model_validate(caller)
+        with self.db.reading() as session:
+            required = agreement_records.requires_agreement(session, who.commune)
+        return AgreementPolicy(requires_agreement=required).model_dump()
+
+    @rpc
+    def set_agreement_policy(self, caller: dict, body: dict) -> dict:
+        """Whether the caller's commune lends only under an agreement in force (a manager's
+        choice): requests made from now on without one are held."""
+        who = Caller.model_validate(caller)
+        policy = validated(AgreementPolicy, body)
+        if not who.has(Role.MANAGER):
+            raise Forbidden("Only a manager sets their commune's lending policy")
+        with self.db.transaction() as tx:
+            agreement_records.set_policy(tx.session, who, policy.requires_agreement, clock.now())
+            tx.after_commit(agreement_records.IN_FORCE.forget)
+        return policy.model_dump()
+
+    @rpc
+    def propose_one_off(self, caller: dict, booking_id: str, body: dict) -> dict:
+        """A one-off agreement for a request held for want of one, proposed and signed by the
+        lender's manager under their council's decision; in force once the borrower's manager
+        signs it, then the request may be approved."""
+        who = Caller.model_validate(caller)
+        signature = validated(Signature, body)
+        moment = clock.now()
+        with self.db.transaction() as tx:
+            booking = repository.booking_for_update(tx.session, booking_id)
+            domain.ensure_party(who, booking.borrower_commune, booking.lender_commune)
+            if who.commune != booking.lender_commune or not who.has(Role.MANAGER):
+                raise Forbidden("The lender's manager proposes the one-off agreement")
+            if not booking.agreement_held or booking.status != BookingStatus.REQUESTED:
+                raise Conflict("This request is not held for want of an agreement")
+            listing = repository.listing_copy(tx.session, booking.listing_id)
+            first, last = agreements.loan_days(booking.start, booking.end)
+            draft = AgreementDraft(
+                title=f"Convention ponctuelle : {booking.listing_title}",
+                parties=[booking.lender_commune, booking.borrower_commune],
+                categories=[listing.category] if listing else [],
+                starts_on=first,
+                ends_on=last,
+            )
+            row = agreement_records.add_agreement(
+                tx.session,
+                who,
+                draft,
+                draft.parties,
+                moment,
+                status=AgreementStatus.PROPOSED,
+                one_off_booking_id=booking.id,
+            )
+            self._agreement_moved(tx, row, AgreementStatus.PROPOSED, moment)
+            view = self._act_on_agreement(tx, who, row, "sign", signature, moment)
+        return view.model_dump(mode="json")
 
     # -- time and events --------------------------------------------------------------
 

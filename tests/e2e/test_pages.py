@@ -444,6 +444,7 @@ MENUS = {
         "Publier une annonce": "Titre",
         "Demandes à décider": "Réservations",
         "Missions": "Missions",
+        "Conventions": "Conventions avec d'autres communes",
         "Activité": "Ce que nous avons prêté",
     },
     f"finance.{CHAMBON}": {

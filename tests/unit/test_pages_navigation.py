@@ -32,6 +32,7 @@ def current(roles, path, query=None):
                 "Publier une annonce",
                 "Demandes à décider",
                 "Missions",
+                "Conventions",
                 "Activité",
             ],
         ),
@@ -71,6 +72,7 @@ def test_the_page_one_is_on_is_the_one_current_entry():
     ]
     assert current(manager, "/reservations", {"vue": "preteur"}) == []
     assert current(manager, "/missions/e-1") == ["Missions"]
+    assert current(manager, "/deliberations") == ["Conventions"]
     finance = {Role.FINANCE}
     assert current(finance, "/finances/factures/i-1") == ["Factures"]
     assert current(finance, "/finances/balance-agee") == ["Relevés"]
