@@ -444,6 +444,71 @@ def decide_request(
     return Decided(bookings, conflicts)
 
 
+# -- moving a booking to other dates ---------------------------------------------------
+
+
+def move_action(current: BookingStatus) -> str:
+    """Which move new dates are: a request edited by its borrower (the lender has not said
+    yes yet), or an approved loan moved by the lender's manager, who alone may change what
+    they agreed to (the borrower asks them in the booking's conversation). Any other status
+    cannot move (next_status refuses it)."""
+    return "change_dates" if current == BookingStatus.REQUESTED else "reschedule"
+
+
+def requote(quote: Quote, slot: Slot) -> Quote:
+    """The quote for the new dates at the rates agreed when booked (rental, operator, late
+    fee and deposit per unit): the number of units follows the dates, the price per unit
+    does not follow a listing repriced since."""
+    per = quote.units * quote.quantity
+    operator_rate = quote.operator_cents // per if per else 0
+    rental = slot.units * quote.unit_rate_cents * quote.quantity
+    operator = slot.units * operator_rate * quote.quantity
+    return quote.model_copy(
+        update={
+            "units": slot.units,
+            "rental_cents": rental,
+            "operator_cents": operator,
+            "amount_cents": rental + operator,
+        }
+    )
+
+
+def check_move(
+    listing: ListingSnapshot,
+    borrower: str,
+    current: Slot,
+    slot: Slot,
+    quantity: int,
+    with_operator: bool,
+    now: datetime,
+    by_lender: bool,
+) -> None:
+    """The listing's rules for new dates, as for a request (422, every broken one), but
+    for the lead time when the lender's manager moves it: the notice is the lender's own,
+    theirs to waive. New dates equal to the current ones change nothing, and are refused."""
+    if (slot.start, slot.end) == (current.start, current.end):
+        raise InvalidInput(
+            "The booking already has these dates",
+            [_error("start", "give other dates than the booking's", "same_dates")],
+        )
+    rules = listing.model_copy(update={"lead_time_days": 0}) if by_lender else listing
+    check_request(rules, borrower, slot, quantity, with_operator, now)
+
+
+def moved_note(pricing_unit: PricingUnit, before: Slot, after: Slot, reason: str) -> str:
+    """The history's line for a move: the dates before and after (Paris), and why."""
+    text = f"moved from {_period(pricing_unit, before)} to {_period(pricing_unit, after)}"
+    return f"{text}: {reason}" if reason else text
+
+
+def _period(pricing_unit: PricingUnit, slot: Slot) -> str:
+    if pricing_unit == PricingUnit.DAY:
+        last = paris_date(slot.end) - timedelta(days=1)
+        return f"{paris_date(slot.start).isoformat()}–{last.isoformat()}"
+    start, end = slot.start.astimezone(PARIS), slot.end.astimezone(PARIS)
+    return f"{start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M}"
+
+
 # -- state machine (contracts.bookings.MOVES) ----------------------------------------
 
 
@@ -480,6 +545,7 @@ def ensure_party(caller: Caller, borrower: str, lender: str) -> None:
 
 REFUSALS = {  # by the sides a move is open to
     frozenset({Side.LENDER}): "Only a manager of the lending commune may do this",
+    frozenset({Side.BORROWER}): "Only an agent or manager of the borrowing commune may do this",
     frozenset(
         {Side.LENDER, Side.BORROWER}
     ): "Only an agent or manager of either commune may cancel",
