@@ -496,17 +496,20 @@ def check_move(
 
 
 def moved_note(pricing_unit: PricingUnit, before: Slot, after: Slot, reason: str) -> str:
-    """The history's line for a move: the dates before and after (Paris), and why."""
-    text = f"moved from {_period(pricing_unit, before)} to {_period(pricing_unit, after)}"
-    return f"{text}: {reason}" if reason else text
+    """The history's line for a move, in French as the pages show it: the dates before and
+    after (Paris), and why."""
+    text = f"dates changées, {_period(pricing_unit, before)} → {_period(pricing_unit, after)}"
+    return f"{text} : {reason}" if reason else text
 
 
 def _period(pricing_unit: PricingUnit, slot: Slot) -> str:
-    if pricing_unit == PricingUnit.DAY:
-        last = paris_date(slot.end) - timedelta(days=1)
-        return f"{paris_date(slot.start).isoformat()}–{last.isoformat()}"
     start, end = slot.start.astimezone(PARIS), slot.end.astimezone(PARIS)
-    return f"{start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M}"
+    if pricing_unit == PricingUnit.HOUR:
+        return f"le {start:%d/%m/%Y} de {start:%H:%M} à {end:%H:%M}"
+    last = paris_date(slot.end) - timedelta(days=1)
+    if last == start.date():
+        return f"le {start:%d/%m/%Y}"
+    return f"du {start:%d/%m/%Y} au {last:%d/%m/%Y}"
 
 
 # -- state machine (contracts.bookings.MOVES) ----------------------------------------

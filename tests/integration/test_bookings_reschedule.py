@@ -149,7 +149,8 @@ def test_a_move_reprices_and_announces_and_the_return_is_charged_at_the_final_da
         assert moved["quote"]["amount_cents"] == 3 * (42000 + 0)
         assert moved["history"][-1]["status"] == "approved"
         assert moved["history"][-1]["note"] == (
-            "moved from 2026-12-10–2026-12-11 to 2026-12-14–2026-12-16: lame en révision"
+            "dates changées, du 10/12/2026 au 11/12/2026 → du 14/12/2026 au 16/12/2026 : "
+            "lame en révision"
         )
         # the slot it left goes to the waitlist
         assert service.get(_json(LENDER), waiting["id"])["status"] == "requested"

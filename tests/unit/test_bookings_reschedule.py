@@ -134,7 +134,10 @@ def test_today_is_paris_today_even_for_the_lender():
 def test_the_history_says_from_which_dates_to_which():
     moved = days(date(2026, 12, 14), date(2026, 12, 16))
     note = domain.moved_note(PricingUnit.DAY, CURRENT, moved, "lame en révision")
-    assert note == "moved from 2026-12-10–2026-12-11 to 2026-12-14–2026-12-15: lame en révision"
+    assert note == (
+        "dates changées, du 10/12/2026 au 11/12/2026 → du 14/12/2026 au 15/12/2026 : "
+        "lame en révision"
+    )
     hours = domain.slot_for(
         PricingUnit.HOUR,
         datetime(2026, 12, 10, 8, tzinfo=UTC),
@@ -146,5 +149,5 @@ def test_the_history_says_from_which_dates_to_which():
         datetime(2026, 12, 10, 15, tzinfo=UTC),
     )
     assert domain.moved_note(PricingUnit.HOUR, hours, later, "") == (
-        "moved from 2026-12-10 09:00–2026-12-10 11:00 to 2026-12-10 14:00–2026-12-10 16:00"
+        "dates changées, le 10/12/2026 de 09:00 à 11:00 → le 10/12/2026 de 14:00 à 16:00"
     )
