@@ -132,7 +132,6 @@ class Client:
     borrower_headers: dict
     lender_headers: dict
     listing_id: str
-    first_hour: datetime
     url: str
     phases: Phases
     stop: threading.Event
@@ -140,6 +139,9 @@ class Client:
     bookings: list[Booking] = field(default_factory=list)
     abandoned: list[str] = field(default_factory=list)
     stale_keys: int = 0  # keys answered 409 "in progress" after their request had failed
+    # hours after the current one this client books: one more for each slot a booking it
+    # gave up on (or one it did not make) may still hold
+    skipped_hours: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self):
@@ -184,7 +186,12 @@ class Client:
             n += 1
 
     def lifecycle(self, n: int) -> None:
-        start = self.first_hour + timedelta(hours=n)
+        """One loan, booked for the current hour (or the next free one): a loan is handed
+        over from its first day in Paris (the day before with early pick-up, which the
+        drill's rooms allow), so a loan booked further ahead could not be checked out.
+        Returned, it frees its hour for the next one."""
+        start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        start += timedelta(hours=self.skipped_hours)
         body = {
             "listing_id": self.listing_id,
             "start": start.isoformat(),
@@ -195,6 +202,8 @@ class Client:
             self.borrower_http, "POST", "/api/v1/bookings", "request", None, body
         )
         if created is None or created.status != 201:
+            if created is not None and created.status == 409:
+                self.skipped_hours += 1  # held by a booking this client gave up on
             return
         booking = Booking(created.payload["id"], self.index, created.phase)
         with self.lock:
@@ -205,17 +214,21 @@ class Client:
                 self.lender_http, "POST", f"{path}/{step}", step, booking.id, step_body, status
             )
             if done is None:
-                with self.lock:
-                    self.abandoned.append(booking.id)
+                self.give_up(booking)
                 return
             if done.ok:
                 booking.accepted_status = status
                 if step == "return" and done.status == 200:
                     booking.returned_phase = done.phase
             elif done.status != 409:  # 409: already done by an earlier, ambiguous try
-                with self.lock:
-                    self.abandoned.append(booking.id)
+                self.give_up(booking)
                 return
+
+    def give_up(self, booking: Booking) -> None:
+        """A loan left where it is (reported): the next ones book the hour after its."""
+        with self.lock:
+            self.abandoned.append(booking.id)
+        self.skipped_hours += 1
 
     def until_answered(self, http, method, path, action, booking_id, body, target=None):
         """Sends until a definitive answer (2xx or 4xx), with the same Idempotency-Key on
@@ -418,11 +431,12 @@ def drill() -> int:
     try:
         print(f"starting the stack on PostgreSQL (vhost {stack.vhost.name})", flush=True)
         stack.start()
-        listing_ids = publish_listings(stack, LISTINGS, "Salle des drills")
+        # early pick-up: a loan booked for the next hour that falls tomorrow (near Paris
+        # midnight) is still handed over today
+        listing_ids = publish_listings(stack, LISTINGS, "Salle des drills", early_pickup=True)
         lender = dict(stack.as_role("manager", LENDER).headers)
         borrowers = {c: dict(stack.as_role("agent", c).headers) for c in BORROWERS}
         phases, stop = Phases(), threading.Event()
-        base = (datetime.now(UTC) + timedelta(days=60)).replace(minute=0, second=0, microsecond=0)
         clients = [
             Client(
                 index=i,
@@ -430,7 +444,6 @@ def drill() -> int:
                 borrower_headers=borrowers[BORROWERS[i % len(BORROWERS)]],
                 lender_headers=lender,
                 listing_id=listing_ids[i % len(listing_ids)],
-                first_hour=base,
                 url=stack.url,
                 phases=phases,
                 stop=stop,
