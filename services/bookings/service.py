@@ -326,10 +326,11 @@ class Service(OperableService):
             row = repository.booking_for_update(tx.session, booking_id)
             current = BookingStatus(row.status)
             action = domain.move_action(current)
+            domain.ensure_party(who, row.borrower_commune, row.lender_commune)
+            domain.next_status(current, action)  # 409 for a status that never moves
             domain.ensure_may(who, action, row.borrower_commune, row.lender_commune)
             urgent = urgent_records.urgent_request(tx.session, row.id)
             emergency.ensure_decidable(action, urgent is not None and urgent.decided_at is None)
-            domain.next_status(current, action)
             # locked after the booking, as _act's waitlist does: never the other way round
             listing = repository.listing_for_update(tx.session, row.listing_id)
             slot = domain.slot_for(listing.pricing_unit, asked.start, asked.end)

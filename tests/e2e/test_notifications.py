@@ -736,7 +736,8 @@ def test_new_dates_tell_the_other_side_and_update_the_calendar_invitation(mail_s
     assert_problem(reschedule(borrower, stack, booking["id"], 28, 29), 403)
     other = requested(stack, listing_id, 30, 31)
     taken = assert_problem(reschedule(lender, stack, booking["id"], 29, 31), 409)
-    assert taken["conflicting_period"]["start"].startswith(day(30))
+    conflicting = datetime.fromisoformat(taken["conflicting_period"]["start"])
+    assert conflicting.astimezone(PARIS).date().isoformat() == day(30)
     assert (
         lender.get(f"{stack.url}/api/v1/bookings/{booking['id']}").json()["start"]
         == (approved.json()["start"])
@@ -750,6 +751,19 @@ def test_new_dates_tell_the_other_side_and_update_the_calendar_invitation(mail_s
     again = lender.post(url, json=body, headers=key, timeout=10)
     assert again.json() == moved.json()
     assert moved.json()["status"] == "approved" and moved.json()["quote"]["units"] == 3
+
+    def busy_from() -> list[str]:
+        """The first days of the listing's busy periods, as listings shows them."""
+        answer = borrower.get(
+            f"{stack.url}/api/v1/listings/{listing_id}/availability",
+            params={"from": day(24), "to": day(33)},
+            timeout=10,
+        )
+        starts = [datetime.fromisoformat(p["start"]) for p in answer.json()["busy"]]
+        return [start.astimezone(PARIS).date().isoformat() for start in starts]
+
+    # listings follows the move: the loan's old days are free again
+    wait_until(lambda: busy_from() == [day(26), day(30)], timeout=30)
 
     wait_until(lambda: len(about(catcher, booking["id"])) == 4, timeout=30)
     told = about(catcher, booking["id"])[3]

@@ -138,6 +138,10 @@ def test_a_move_reprices_and_announces_and_the_return_is_charged_at_the_final_da
         booking = approved(db, service, BORROWER, "2026-12-10", "2026-12-12")
         waiting = request(db, OTHER_BORROWER, "2026-12-10", "2026-12-11", wait_if_taken=True)
         assert waiting["status"] == "waiting"
+        with pytest.raises(Conflict):  # a waiting request holds nothing to move
+            service.reschedule(
+                _json(OTHER_BORROWER), waiting["id"], {"start": "2026-12-20", "end": "2026-12-21"}
+            )
         moved = service.reschedule(
             _json(LENDER),
             booking["id"],
@@ -157,10 +161,12 @@ def test_a_move_reprices_and_announces_and_the_return_is_charged_at_the_final_da
 
         clock.move_to(datetime(2026, 12, 14, 8, tzinfo=UTC))
         service.check_out(_json(LENDER), booking["id"], {"condition": "ok"})
-        with pytest.raises(Conflict):  # handed over: no more moving
-            service.reschedule(
-                _json(LENDER), booking["id"], {"start": "2026-12-15", "end": "2026-12-17"}
-            )
+        for side in (LENDER, BORROWER):  # handed over: no more moving, for either side
+            with pytest.raises(Conflict) as refused:
+                service.reschedule(
+                    _json(side), booking["id"], {"start": "2026-12-15", "end": "2026-12-17"}
+                )
+            assert refused.value.extra["current_status"] == "checked_out"
         clock.move_to(datetime(2026, 12, 16, 15, tzinfo=UTC))
         service.return_(_json(LENDER), booking["id"], {"condition": "ok"})
     (announced,) = events(db, "booking.rescheduled")
