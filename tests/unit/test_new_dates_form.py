@@ -11,6 +11,7 @@ import pytest
 from contracts.caller import Role
 from gateway.pages.bookings import allowed_actions, dates_form
 from gateway.pages.forms import booking_period, instant
+from gateway.pages.french import field_message
 
 LENDER, BORROWER = "42044", "42218"
 
@@ -72,3 +73,12 @@ def test_the_borrower_edits_a_request_the_lender_moves_an_approved_loan():
     assert "deplacer" not in allowed_actions(approved, LENDER, agent)
     handed_over = approved | {"status": "checked_out"}
     assert not {"deplacer", "modifier-dates"} & set(allowed_actions(handed_over, LENDER, manager))
+
+
+def test_the_same_dates_again_are_refused_in_french():
+    error = {
+        "field": "start",
+        "message": "give other dates than the booking's",
+        "type": "same_dates",
+    }
+    assert field_message(error) == "La réservation a déjà ces dates : choisissez-en d'autres."
