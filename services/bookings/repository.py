@@ -216,6 +216,15 @@ def record_transition(
     tx.after_commit(TRANSITIONS.labels(status.value).inc)
 
 
+RESCHEDULED = Counter(
+    "mutualis_bookings_rescheduled_total",
+    "Bookings moved to other dates, by the side that moved them",
+    ["side"],
+)
+for _side in ("borrower", "lender"):
+    RESCHEDULED.labels(_side)
+
+
 def move_dates(
     tx: UnitOfWork, row: BookingRow, slot: Slot, quote: Quote, caller: Caller, note: str
 ) -> None:
@@ -235,6 +244,8 @@ def move_dates(
             note=note,
         )
     )
+    side = "lender" if caller.commune == row.lender_commune else "borrower"
+    tx.after_commit(RESCHEDULED.labels(side).inc)
 
 
 def snapshot_of(row: BookingRow, reason: str = "") -> BookingSnapshot:

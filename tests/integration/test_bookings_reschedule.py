@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 from nameko.testing.services import worker_factory
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from contracts.bookings import BookingRequest, BookingSnapshot
@@ -63,6 +64,10 @@ def approved(db, service, by: Caller, first: str, last: str) -> dict:
     return service.approve(_json(LENDER), booking["id"])
 
 
+def moves_counted(side: str) -> float:
+    return REGISTRY.get_sample_value("mutualis_bookings_rescheduled_total", {"side": side})
+
+
 def stored(db, booking_id: str) -> tuple:
     with db.reading() as session:
         row = session.get(BookingRow, booking_id)
@@ -74,7 +79,7 @@ def test_into_a_taken_slot_is_a_conflict_and_nothing_changes(bookings):
     with time_machine.travel(MORNING, tick=False):
         mine = approved(db, service, BORROWER, "2026-12-10", "2026-12-12")
         theirs = approved(db, service, OTHER_BORROWER, "2026-12-14", "2026-12-16")
-        before = stored(db, mine["id"])
+        before, counted = stored(db, mine["id"]), moves_counted("lender")
         with pytest.raises(Conflict) as refused:
             service.reschedule(
                 _json(LENDER), mine["id"], {"start": "2026-12-15", "end": "2026-12-17"}
@@ -101,6 +106,7 @@ def test_into_a_taken_slot_is_a_conflict_and_nothing_changes(bookings):
             )
         assert "closed" in refused.value.detail
         assert stored(db, mine["id"]) == before
+        assert moves_counted("lender") == counted
         assert len(service.get(_json(LENDER), mine["id"])["history"]) == 2
         assert stored(db, theirs["id"])[1:3] == (
             datetime(2026, 12, 13, 23, tzinfo=UTC),
@@ -142,11 +148,13 @@ def test_a_move_reprices_and_announces_and_the_return_is_charged_at_the_final_da
             service.reschedule(
                 _json(OTHER_BORROWER), waiting["id"], {"start": "2026-12-20", "end": "2026-12-21"}
             )
+        counted = moves_counted("lender")
         moved = service.reschedule(
             _json(LENDER),
             booking["id"],
             {"start": "2026-12-14", "end": "2026-12-17", "reason": "lame en révision"},
         )
+        assert moves_counted("lender") == counted + 1
         assert moved["status"] == "approved"
         assert moved["start"].startswith("2026-12-13T23:00")
         assert moved["quote"]["units"] == 3
