@@ -495,6 +495,16 @@ def check_move(
     check_request(rules, borrower, slot, quantity, with_operator, now)
 
 
+def ensure_free(listing: ListingSnapshot, slot: Slot, quantity: int, holds: Sequence[Hold]) -> None:
+    """409 with the period that takes the slot (a blackout, or bookings), if one does."""
+    taken = taken_because(listing, slot, quantity, holds)
+    if taken is not None:
+        raise Conflict(
+            taken.detail,
+            conflicting_period={"start": taken.start.isoformat(), "end": taken.end.isoformat()},
+        )
+
+
 def moved_note(pricing_unit: PricingUnit, before: Slot, after: Slot, reason: str) -> str:
     """The history's line for a move, in French as the pages show it: the dates before and
     after (Paris), and why."""

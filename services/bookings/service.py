@@ -347,15 +347,7 @@ class Service(OperableService):
             holds = urgent_records.holds_besides(
                 tx.session, listing.listing_id, slot.start, slot.end, {row.id}
             )
-            taken = domain.taken_because(listing, slot, row.quantity, holds)
-            if taken is not None:
-                raise Conflict(
-                    taken.detail,
-                    conflicting_period={
-                        "start": taken.start.isoformat(),
-                        "end": taken.end.isoformat(),
-                    },
-                )
+            domain.ensure_free(listing, slot, row.quantity, holds)
             _move_dates(tx, row, listing, slot, who, asked.reason)
             tx.session.flush()
             self._promote_waitlist(tx, row.listing_id)
