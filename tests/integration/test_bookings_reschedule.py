@@ -225,3 +225,24 @@ def test_two_bookings_moved_at_once_into_one_slot_one_gets_it(pg_database):
     (a, b) = sorted(periods)
     assert a.end <= b.start
     assert len(events(db, "booking.rescheduled")) == 2
+
+
+def test_a_move_to_today_is_to_pariss_today_and_hands_over_at_once(bookings):
+    """At 23:30 UTC on 6 December it is already the 7th in Paris: the lender may move a loan
+    to the 7th (not the 6th, past there) and hand it over straight away, its first day."""
+    db, service = bookings
+    with time_machine.travel(MORNING, tick=False) as clock:
+        booking = approved(db, service, BORROWER, "2026-12-10", "2026-12-12")
+        clock.move_to(datetime(2026, 12, 6, 23, 30, tzinfo=UTC))
+        with pytest.raises(InvalidInput) as refused:
+            service.reschedule(
+                _json(LENDER), booking["id"], {"start": "2026-12-06", "end": "2026-12-08"}
+            )
+        assert refused.value.errors[0]["type"] == "in_the_past"
+        assert refused.value.errors[0]["first_allowed"] == "2026-12-07"
+        moved = service.reschedule(
+            _json(LENDER), booking["id"], {"start": "2026-12-07", "end": "2026-12-09"}
+        )
+        assert moved["start"].startswith("2026-12-06T23:00")
+        handed = service.check_out(_json(LENDER), booking["id"], {"condition": "plein fait"})
+        assert handed["status"] == "checked_out"
