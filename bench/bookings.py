@@ -29,16 +29,17 @@ HOURLY = {
 
 
 def publish_listings(
-    stack: Stack, count: int = LISTINGS, title: str = "Salle de réunion", quantity: int = 1
+    stack: Stack, count: int = LISTINGS, title: str = "Salle de réunion", **changes
 ) -> list[str]:
-    """`count` hourly rooms of Le Chambon-Feugerolles (`quantity` units each), once the
+    """`count` hourly rooms of Le Chambon-Feugerolles (HOURLY with `changes`, e.g. a
+    `quantity` of units each), once the
     bookings service knows them all (its read model learns of them from listing events)."""
     lender = stack.as_role("manager", "42044")
     ids = []
     for n in range(count):
         answer = lender.post(
             f"{stack.url}/api/v1/listings",
-            json=HOURLY | {"title": f"{title} {n + 1}", "quantity": quantity},
+            json=HOURLY | changes | {"title": f"{title} {n + 1}"},
         )
         answer.raise_for_status()
         ids.append(answer.json()["id"])

@@ -13,7 +13,7 @@ from typing_extensions import TypeAliasType
 from contracts.caller import Role
 from contracts.emergencies import EmergencyView, Need
 from contracts.events import Event, Payload, register
-from contracts.fields import AsParty, DateOrInstant, Input
+from contracts.fields import AsParty, DateOrInstant, Input, Text
 from contracts.listings import Photo, PickupDetails
 
 
@@ -76,6 +76,16 @@ MOVES: dict[str, Move] = {
             sides=frozenset({Side.LENDER, Side.BORROWER}),
             roles=frozenset({Role.AGENT, Role.MANAGER}),
         ),
+        # new dates, the status kept: a request by whoever asked for it (an edit before the
+        # lender decides), an approved loan by the lender's manager only, before hand-over
+        Move(
+            "change_dates",
+            frozenset({_S.REQUESTED}),
+            _S.REQUESTED,
+            sides=frozenset({Side.BORROWER}),
+            roles=frozenset({Role.AGENT, Role.MANAGER}),
+        ),
+        Move("reschedule", frozenset({_S.APPROVED}), _S.APPROVED, **_LENDERS_MANAGER),
         # the service's own: a request not decided before its start, a slot freed
         Move("expire", frozenset({_S.WAITING, _S.REQUESTED}), _S.EXPIRED),
         Move("promote", frozenset({_S.WAITING}), _S.REQUESTED),
@@ -118,6 +128,14 @@ class BookingRequest(Input):
         "the allocation of scarce units serves the most pressing need first; "
         "`service_continuity` when not given. Ignored outside an emergency.",
     )
+
+
+class NewDates(Input):
+    """A booking moved to other dates: same listing, quantity and operator."""
+
+    start: DateOrInstant
+    end: DateOrInstant
+    reason: Text = Field(default="", max_length=1000, description="why, shown to the other commune")
 
 
 class Condition(Input):
@@ -386,6 +404,24 @@ class BookingOverdue(Event):
 
     TYPE = "booking.overdue"
     payload: BookingSnapshot
+
+
+class RescheduledBooking(BookingSnapshot):
+    """A booking at its new dates, and the dates it had (its status unchanged)."""
+
+    previous_start: datetime | None = None
+    previous_end: datetime | None = None
+    # one per move: a booking moved twice is told twice, a move delivered twice once
+    rescheduling_id: str | None = None
+    moved_by_commune: str | None = None  # the side that moved it; the other one is told
+
+
+@register
+class BookingRescheduled(Event):
+    """A requested or approved booking moved to other dates (re-priced, status kept)."""
+
+    TYPE = "booking.rescheduled"
+    payload: RescheduledBooking
 
 
 EVENT_OF_STATUS: dict[BookingStatus, type[Event]] = {

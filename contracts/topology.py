@@ -23,7 +23,12 @@ from contracts.billing import (
     TransferPaid,
 )
 from contracts.bookings import EVENT_OF_STATUS as BOOKING_EVENT_OF_STATUS
-from contracts.bookings import BookingCancelled, BookingOverdue, BookingReturned
+from contracts.bookings import (
+    BookingCancelled,
+    BookingOverdue,
+    BookingRescheduled,
+    BookingReturned,
+)
 from contracts.consultants import EVENT_OF_STATUS as ENGAGEMENT_EVENT_OF_STATUS
 from contracts.consultants import EngagementTimesheetApproved, EngagementTimesheetRecorded
 from contracts.emergencies import EMERGENCY_EVENTS, EmergencyDeclared
@@ -61,8 +66,11 @@ LISTINGS_TO_BOOKINGS = Subscription(
     event_types=(ListingPublished.TYPE, ListingUpdated.TYPE, ListingWithdrawn.TYPE),
 )
 
-# every event of a booking's life, one per status it can enter
-BOOKING_EVENTS = tuple(event.TYPE for event in BOOKING_EVENT_OF_STATUS.values())
+# every event of a booking's life: one per status it can enter, and its dates moved
+BOOKING_EVENTS = (
+    *(event.TYPE for event in BOOKING_EVENT_OF_STATUS.values()),
+    BookingRescheduled.TYPE,
+)
 
 BOOKINGS_TO_LISTINGS = Subscription(
     consumer="listings",

@@ -39,6 +39,7 @@ from contracts.bookings import (
     BookingRequest,
     BookingView,
     Condition,
+    NewDates,
     ReturnReport,
 )
 from contracts.consultants import (
@@ -109,6 +110,11 @@ BODY_EXAMPLES: dict[type, dict[str, Any]] = {
         "end": "2027-01-20",
         "purpose": "Déneigement des voies communales",
         "order_reference": "BC-2027-014",
+    },
+    NewDates: {
+        "start": "2027-01-25",
+        "end": "2027-01-27",
+        "reason": "La lame part en révision la semaine du 18",
     },
     Condition: {"condition": "Lame neuve, plein fait"},
     ReturnReport: {

@@ -1,15 +1,19 @@
 """Mes réservations: as borrower and as lender, each booking's history, and the actions its
-state allows (approve, reject with a reason, cancel, check out, return with damages)."""
+state allows (approve, reject with a reason, new dates, cancel, check out, return with
+damages)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from contracts.bookings import MOVES, BookingStatus
 from contracts.caller import Role
+from contracts.clock import PARIS
 from contracts.errors import ServiceError
 from gateway.errors import status_of
 from gateway.pages import french
 from gateway.pages.entrypoint import Page, PageProblem, Web, go, page
-from gateway.pages.forms import FormError, cents_from_euros
+from gateway.pages.forms import FormError, booking_period, cents_from_euros
 from gateway.pages.photos import STAGES, condition_photo_stages
 from gateway.routes import as_rpc
 from gateway.rpc import ServiceRpc
@@ -23,7 +27,12 @@ ACTIONS = {
     "remettre": ("check_out", "remise"),
     "retour": ("return", "rendue"),
     "annuler": ("cancel", "annulee"),
+    # new dates: the lender's manager moves an approved loan, the borrower edits its request
+    "deplacer": ("reschedule", "deplacee"),
+    "modifier-dates": ("change_dates", "dates-modifiees"),
 }
+NEW_DATES = ("deplacer", "modifier-dates")
+DATE_FIELDS = ("du", "au", "jour", "heure_debut", "heure_fin")  # as the booking form's
 MAX_DAMAGE_LINES = 20
 
 
@@ -61,6 +70,21 @@ def damages_from(form) -> list[dict]:
             damage["contest"] = reserve.strip()
         damages.append(damage)
     return damages
+
+
+def dates_form(booking: dict) -> dict[str, str]:
+    """The new-dates form filled with the booking's dates, as the booking form asks them
+    (Paris days, the last one included; or a day and two hours)."""
+    start = datetime.fromisoformat(booking["start"]).astimezone(PARIS)
+    end = datetime.fromisoformat(booking["end"]).astimezone(PARIS)
+    if booking["quote"]["pricing_unit"] == "hour":
+        return {
+            "jour": start.date().isoformat(),
+            "heure_debut": f"{start:%H:%M}",
+            "heure_fin": f"{end:%H:%M}",
+        }
+    last = end.date() - timedelta(days=1)
+    return {"du": start.date().isoformat(), "au": last.isoformat()}
 
 
 class BookingPages:
@@ -108,6 +132,12 @@ class BookingPages:
                 self.bookings.reject(caller, booking_id, {"reason": reason})
             elif action == "annuler":
                 self.bookings.cancel(caller, booking_id, {"reason": reason})
+            elif action in NEW_DATES:
+                booking = self.bookings.get(caller, booking_id)
+                form = {k: web.form.get(k, "") for k in DATE_FIELDS}
+                start, end = booking_period(booking["quote"]["pricing_unit"], form)
+                body = {"start": start.isoformat(), "end": end.isoformat(), "reason": reason}
+                self.bookings.reschedule(caller, booking_id, body)
             elif action == "remettre":
                 if len(condition) < 2:
                     raise FormError("condition", "Décrivez l'état du matériel remis.")
@@ -139,6 +169,7 @@ class BookingPages:
                 "problems": problems,
                 "damage_lines": range(3),
                 "stages": STAGES,
+                "dates": dates_form(booking),
                 "conversation": self.conversation_seen(web, booking_id),
             },
             status,

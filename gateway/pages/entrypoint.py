@@ -79,6 +79,8 @@ NOTICES = {
     "approuvee": "La réservation est acceptée.",
     "refusee": "La réservation est refusée ; l'emprunteur verra votre motif.",
     "annulee": "La réservation est annulée.",
+    "deplacee": "La réservation est déplacée ; l'emprunteur est prévenu.",
+    "dates-modifiees": "Les dates de la demande sont modifiées ; le prêteur est prévenu.",
     "remise": "La remise est enregistrée.",
     "rendue": "Le retour est enregistré.",
     "annonce-publiee": "L'annonce est publiée.",

@@ -120,6 +120,7 @@ RULE_MESSAGES = {
     "no_operator": "Cette annonce est proposée sans chauffeur ni opérateur.",
     "own_listing": "Une commune ne réserve pas ses propres équipements.",
     "listing_withdrawn": "Cette annonce a été retirée : elle ne prend plus de réservations.",
+    "same_dates": "La réservation a déjà ces dates : choisissez-en d'autres.",
     "hand_over_too_early": "Le matériel se remet à partir du premier jour de la réservation.",
     "out_of_period": "Cette date est en dehors de la période de la mission.",
     "in_the_future": "On ne déclare pas à l'avance le temps travaillé.",

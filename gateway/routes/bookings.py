@@ -1,4 +1,4 @@
-"""Bookings routes: request, decide, hand over, return, list, and the iCalendar feed."""
+"""Bookings routes: request, decide, move, hand over, return, list, and the iCalendar feed."""
 
 from werkzeug.wrappers import Response
 
@@ -10,6 +10,7 @@ from contracts.bookings import (
     BookingRequest,
     BookingView,
     Condition,
+    NewDates,
     ReturnReport,
 )
 from contracts.caller import Caller, Role
@@ -155,6 +156,28 @@ class BookingRoutes:
     )
     def cancel_booking(self, request, caller: Caller, booking_id: str, body: Reason):
         return self.bookings.cancel(as_rpc(caller), booking_id, body.model_dump())
+
+    @api(
+        "POST",
+        "/api/v1/bookings/<booking_id>/reschedule",
+        body=NewDates,
+        response=BookingView,
+        roles=PARTIES,
+        idempotent=True,
+        tag=BOOKINGS,
+        summary="New dates: the borrower edits its request, the lender's manager moves an "
+        "approved loan before hand-over",
+        description="Same listing, quantity and operator; the status is kept. The listing's "
+        "rules apply as to a request (the lead time is waived when the lender moves it); the "
+        "quote follows the dates at the rates agreed. 409 with the conflicting period when "
+        "the new slot is taken or closed (the booking's own hold does not count), 422 for "
+        "broken rules or the same dates, 403 for the wrong side (a request is the borrower's "
+        "to edit, an approved loan the lender's manager's to move), 409 once handed over. "
+        "The other side is told (`booking.rescheduled`), with the calendar invitation "
+        "updated for an approved loan.",
+    )
+    def reschedule_booking(self, request, caller: Caller, booking_id: str, body: NewDates):
+        return self.bookings.reschedule(as_rpc(caller), booking_id, body.model_dump(mode="json"))
 
     @api(
         "POST",

@@ -447,6 +447,84 @@ def decide_request(
     return Decided(bookings, conflicts)
 
 
+# -- moving a booking to other dates ---------------------------------------------------
+
+
+def move_action(current: BookingStatus) -> str:
+    """Which move new dates are: a request edited by its borrower (the lender has not said
+    yes yet), or an approved loan moved by the lender's manager, who alone may change what
+    they agreed to (the borrower asks them in the booking's conversation). Any other status
+    cannot move (next_status refuses it)."""
+    return "change_dates" if current == BookingStatus.REQUESTED else "reschedule"
+
+
+def requote(quote: Quote, slot: Slot) -> Quote:
+    """The quote for the new dates at the rates agreed when booked (rental, operator, late
+    fee and deposit per unit): the number of units follows the dates, the price per unit
+    does not follow a listing repriced since."""
+    per = quote.units * quote.quantity
+    operator_rate = quote.operator_cents // per if per else 0
+    rental = slot.units * quote.unit_rate_cents * quote.quantity
+    operator = slot.units * operator_rate * quote.quantity
+    return quote.model_copy(
+        update={
+            "units": slot.units,
+            "rental_cents": rental,
+            "operator_cents": operator,
+            "amount_cents": rental + operator,
+        }
+    )
+
+
+def check_move(
+    listing: ListingSnapshot,
+    borrower: str,
+    current: Slot,
+    slot: Slot,
+    quantity: int,
+    with_operator: bool,
+    now: datetime,
+    by_lender: bool,
+) -> None:
+    """The listing's rules for new dates, as for a request (422, every broken one), but
+    for the lead time when the lender's manager moves it: the notice is the lender's own,
+    theirs to waive. New dates equal to the current ones change nothing, and are refused."""
+    if (slot.start, slot.end) == (current.start, current.end):
+        raise InvalidInput(
+            "The booking already has these dates",
+            [_error("start", "give other dates than the booking's", "same_dates")],
+        )
+    rules = listing.model_copy(update={"lead_time_days": 0}) if by_lender else listing
+    check_request(rules, borrower, slot, quantity, with_operator, now)
+
+
+def ensure_free(listing: ListingSnapshot, slot: Slot, quantity: int, holds: Sequence[Hold]) -> None:
+    """409 with the period that takes the slot (a blackout, or bookings), if one does."""
+    taken = taken_because(listing, slot, quantity, holds)
+    if taken is not None:
+        raise Conflict(
+            taken.detail,
+            conflicting_period={"start": taken.start.isoformat(), "end": taken.end.isoformat()},
+        )
+
+
+def moved_note(pricing_unit: PricingUnit, before: Slot, after: Slot, reason: str) -> str:
+    """The history's line for a move, in French as the pages show it: the dates before and
+    after (Paris), and why."""
+    text = f"dates changées, {_period(pricing_unit, before)} → {_period(pricing_unit, after)}"
+    return f"{text} : {reason}" if reason else text
+
+
+def _period(pricing_unit: PricingUnit, slot: Slot) -> str:
+    start, end = slot.start.astimezone(PARIS), slot.end.astimezone(PARIS)
+    if pricing_unit == PricingUnit.HOUR:
+        return f"le {start:%d/%m/%Y} de {start:%H:%M} à {end:%H:%M}"
+    last = paris_date(slot.end) - timedelta(days=1)
+    if last == start.date():
+        return f"le {start:%d/%m/%Y}"
+    return f"du {start:%d/%m/%Y} au {last:%d/%m/%Y}"
+
+
 # -- state machine (contracts.bookings.MOVES) ----------------------------------------
 
 
@@ -509,6 +587,7 @@ def ensure_condition_stored_for(booking_id: str, photo: PhotoStored) -> None:
 
 REFUSALS = {  # by the sides a move is open to
     frozenset({Side.LENDER}): "Only a manager of the lending commune may do this",
+    frozenset({Side.BORROWER}): "Only an agent or manager of the borrowing commune may do this",
     frozenset(
         {Side.LENDER, Side.BORROWER}
     ): "Only an agent or manager of either commune may cancel",

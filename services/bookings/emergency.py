@@ -250,9 +250,10 @@ def as_urgent(listing: ListingSnapshot) -> ListingSnapshot:
 
 
 def ensure_decidable(action: str, undecided_urgent: bool) -> None:
-    """An urgent request waiting for its allocation window is not approved by hand: the
-    window decides the scarce units first (rejecting or cancelling it stays open)."""
-    if action == "approve" and undecided_urgent:
+    """An urgent request waiting for its allocation window is not approved by hand, nor
+    moved to other dates: the window decides the scarce units first (rejecting or
+    cancelling it stays open)."""
+    if action in ("approve", "change_dates") and undecided_urgent:
         raise Conflict(
             "This urgent request is decided with the others of its allocation window first",
             reason="allocation_pending",

@@ -26,7 +26,7 @@ from contracts.caller import Caller
 from contracts.clock import now as clock_now
 from contracts.errors import InvalidInput, NotFound
 from contracts.fields import is_uuid
-from contracts.listings import ListingSnapshot, PickupDetails
+from contracts.listings import ListingSnapshot, PickupDetails, PricingUnit
 from infra.database import UnitOfWork, upsert_latest
 from infra.paging import as_party, one_page
 from services.bookings.domain import Hold, NewBooking, Slot, days_late, decide_by, is_overdue
@@ -236,6 +236,38 @@ def record_transition(
         )
     )
     tx.after_commit(TRANSITIONS.labels(status.value).inc)
+
+
+RESCHEDULED = Counter(
+    "mutualis_bookings_rescheduled_total",
+    "Bookings moved to other dates, by the side that moved them",
+    ["side"],
+)
+for _side in ("borrower", "lender"):
+    RESCHEDULED.labels(_side)
+
+
+def move_dates(
+    tx: UnitOfWork, row: BookingRow, slot: Slot, quote: Quote, caller: Caller, note: str
+) -> None:
+    """The booking at new dates with its new quote, its status kept, and the line in its
+    history that says so (not counted as entering its status again)."""
+    now = clock.now()
+    row.start, row.end, row.updated_at = slot.start, slot.end, now
+    row.quote = quote.model_dump(mode="json")
+    row.decide_by = decide_by(PricingUnit(quote.pricing_unit), slot.start)
+    tx.session.add(
+        TransitionRow(
+            booking_id=row.id,
+            status=row.status,
+            at=now,
+            by_user=caller.user_id,
+            by_commune=caller.commune,
+            note=note,
+        )
+    )
+    side = "lender" if caller.commune == row.lender_commune else "borrower"
+    tx.after_commit(RESCHEDULED.labels(side).inc)
 
 
 def snapshot_of(row: BookingRow, reason: str = "") -> BookingSnapshot:

@@ -41,9 +41,13 @@ from contracts.bookings import (
     BookingQuote,
     BookingRequest,
     BookingRequested,
+    BookingRescheduled,
     BookingStatus,
     Condition,
     ConditionPhotoStage,
+    NewDates,
+    Quote,
+    RescheduledBooking,
     ReturnReport,
     Urgency,
     UrgentRequestsReport,
@@ -260,7 +264,7 @@ def _move(
     **changes,
 ) -> None:
     """The booking moved to `target` (with `changes` to its columns), and the event that
-    says so: a booking's events are emitted here, and in _book, only."""
+    says so: a booking's events are emitted here, in _book and in _move_dates only."""
     repository.record_transition(tx, row, target, caller, note, **changes)
     event_cls = EVENT_OF_STATUS.get(target)
     if event_cls is not None:
@@ -270,6 +274,26 @@ def _move(
             snapshot = snapshot.model_copy(update={"pickup": pickup})
         tx.emit(event_cls, snapshot)
     _decided_urgent(tx, row, target)
+
+
+def _move_dates(
+    tx: UnitOfWork, row, listing: ListingSnapshot, slot: domain.Slot, who: Caller, reason: str
+) -> None:
+    """The booking at its new dates, re-priced, and booking.rescheduled saying so, with the
+    dates it had (the other side is told, calendars updated)."""
+    before = domain.Slot(row.start, row.end, row.quote["units"])
+    quote = domain.requote(Quote.model_validate(row.quote), slot)
+    note = domain.moved_note(listing.pricing_unit, before, slot, reason)
+    repository.move_dates(tx, row, slot, quote, who, note)
+    snapshot = repository.snapshot_of(row, reason=reason)
+    moved = RescheduledBooking(
+        **snapshot.model_dump(),
+        previous_start=before.start,
+        previous_end=before.end,
+        rescheduling_id=str(uuid.uuid4()),
+        moved_by_commune=who.commune,
+    )
+    tx.emit(BookingRescheduled, moved)
 
 
 def _decided_urgent(tx: UnitOfWork, row, target: BookingStatus) -> None:
@@ -380,6 +404,47 @@ class Service(OperableService):
             condition_in=report.condition,
             damages=[d.model_dump() for d in report.damages],
         )
+
+    @rpc
+    def reschedule(self, caller: dict, booking_id: str, body: dict) -> dict:
+        """New dates for a request (by its borrower) or an approved loan (by the lender's
+        manager, before hand-over): the listing's rules as for a request, and no double
+        booking, decided as requests are (the listing locked, its holds read, this booking's
+        own left out); the slot it leaves goes to the waitlist."""
+        who = Caller.model_validate(caller)
+        asked = validated(NewDates, body)
+        with self.db.transaction() as tx:
+            row = repository.booking_for_update(tx.session, booking_id)
+            current = BookingStatus(row.status)
+            action = domain.move_action(current)
+            domain.ensure_party(who, row.borrower_commune, row.lender_commune)
+            domain.next_status(current, action)  # 409 for a status that never moves
+            domain.ensure_may(who, action, row.borrower_commune, row.lender_commune)
+            urgent = urgent_records.urgent_request(tx.session, row.id)
+            emergency.ensure_decidable(action, urgent is not None and urgent.decided_at is None)
+            # locked after the booking, as _act's waitlist does: never the other way round
+            listing = repository.listing_for_update(tx.session, row.listing_id)
+            slot = domain.slot_for(listing.pricing_unit, asked.start, asked.end)
+            domain.check_move(
+                listing,
+                row.borrower_commune,
+                domain.Slot(row.start, row.end, row.quote["units"]),
+                slot,
+                row.quantity,
+                row.with_operator,
+                now(),
+                by_lender=who.commune == row.lender_commune,
+            )
+            holds = urgent_records.holds_besides(
+                tx.session, listing.listing_id, slot.start, slot.end, {row.id}
+            )
+            domain.ensure_free(listing, slot, row.quantity, holds)
+            _move_dates(tx, row, listing, slot, who, asked.reason)
+            tx.session.flush()
+            self._promote_waitlist(tx, row.listing_id)
+            history = repository.history_of(tx.session, [row.id])[row.id]
+            view = _with_urgency(tx.session, [repository.view_of(row, history)])[0]
+        return view.model_dump(mode="json")
 
     def _act(
         self,

@@ -123,10 +123,16 @@ class Rule:
     # the communes whose people the audience chooses from (None: every commune)
     communes: Callable[[Any], Iterable[str]] | None
     security: bool = False  # sent whatever the person's preference
-    invitation: bool = False  # carries the booking's iCalendar invitation (or its cancel)
+    # carries the booking's iCalendar invitation (or its cancel): always, or when the
+    # mail's context says so
+    invitation: bool | Callable[[dict], bool] = False
 
     def cause(self, payload) -> str:
         return f"{self.event_type}:{getattr(payload, self.about)}"
+
+    def invites(self, context: dict) -> bool:
+        """Whether this mail carries the loan's calendar invitation."""
+        return self.invitation(context) if callable(self.invitation) else self.invitation
 
 
 def _parties(payload) -> tuple[str, str]:
@@ -258,6 +264,32 @@ RULES += (
         about="message_id",
         link=lambda payload: page_of(payload.subject_kind, payload.subject_id),
         communes=_parties,
+    ),
+)
+
+
+def told_of_new_dates(payload, people: list[Person]) -> Iterable[Person]:
+    """New dates tell the other side: a request its borrower edited, the lender's managers
+    (still to decide); a loan the lender moved, whoever asked for it."""
+    if payload.moved_by_commune == payload.lender_commune:
+        return _requester(payload, people)
+    return _lender_managers(payload, people)
+
+
+RULES += (
+    Rule(
+        kind="booking_rescheduled",
+        event_type="booking.rescheduled",
+        label="Une réservation change de dates",
+        subject="{{ 'Réservation déplacée' if status == 'approved' "
+        "else 'Demande de réservation modifiée' }} : {{ listing_title }}",
+        audience=told_of_new_dates,
+        about="rescheduling_id",  # one mail per move: a loan moved twice is told twice
+        link=_BOOKING,
+        communes=_parties,
+        # an approved loan's invitation updated in place (same UID, later SEQUENCE); a
+        # request had none
+        invitation=lambda context: context["status"] == "approved",
     ),
 )
 

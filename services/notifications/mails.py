@@ -1,6 +1,6 @@
 """A decided mail made into its message: French subject, text and HTML from the kind's
 template (templates/<kind>.txt, a few paragraphs), the link to the page that needs action,
-and for a loan's approval or cancellation its iCalendar invitation."""
+and for a loan's approval, new dates or cancellation its iCalendar invitation."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def _invitations(kinds_and_contexts, public_url: str) -> list[bytes]:
     return [
         invitation(context, public_url)
         for kind, context in kinds_and_contexts
-        if RULE_OF_KIND[kind].invitation
+        if RULE_OF_KIND[kind].invites(context)
     ]
 
 
@@ -126,8 +126,9 @@ def compose_digest(notices: list[tuple[str, dict]], recipient_name: str, public_
 
 
 def invitation(context: dict, public_url: str) -> bytes:
-    """The loan as a calendar event: REQUEST when approved, CANCEL when cancelled. One UID per
-    booking, a SEQUENCE that grows with each change, so calendars update the event in place."""
+    """The loan as a calendar event: REQUEST when approved or moved to new dates, CANCEL when
+    cancelled. One UID per booking, a SEQUENCE that grows with each change (the event's
+    instant), so calendars update the event in place."""
     cancelled = context["status"] == "cancelled"
     calendar = icalendar.Calendar()
     calendar.add("prodid", "-//Mutualis//Prêts entre communes//FR")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import icalendar
 import pytest
@@ -730,3 +730,129 @@ def test_days_recorded_are_mailed_to_the_borrowers_managers(mail_stack):
     assert len(sent) == 1 and sent[0]["X-Envelope-To"] == manager, [
         m["X-Envelope-To"] for m in sent
     ]
+
+
+def reschedule(session, stack, booking_id: str, first: int, last: int, **more):
+    return session.post(
+        f"{stack.url}/api/v1/bookings/{booking_id}/reschedule",
+        json={"start": day(first), "end": day(last)} | more,
+        timeout=10,
+    )
+
+
+def test_new_dates_tell_the_other_side_and_update_the_calendar_invitation(mail_stack):
+    """Firminy's agent edits its request (Chambon's managers told, no invitation); Chambon
+    approves (the invitation), then its manager moves the loan, the request sent twice with
+    one Idempotency-Key: the agent who asked gets one mail whose invitation has the same UID,
+    a higher SEQUENCE and the new first day. A move into a taken slot is a 409 that changes
+    nothing; the borrower may not move an approved loan."""
+    stack, catcher = mail_stack
+    listing_id = snowplough(stack)
+    booking = requested(stack, listing_id, 24, 25)
+    borrower, lender = stack.session("agent", FIRMINY), stack.session("manager", CHAMBON)
+    wait_until(lambda: about(catcher, booking["id"]), timeout=30)
+
+    edited = reschedule(borrower, stack, booking["id"], 25, 27, reason="Réunion déplacée")
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["status"] == "requested"
+    assert edited.json()["quote"]["units"] == 2
+    wait_until(lambda: len(about(catcher, booking["id"])) == 2, timeout=30)
+    told = about(catcher, booking["id"])[1]
+    assert envelope(told) == LENDER_MANAGER
+    assert told["Subject"].startswith("Demande de réservation modifiée : Chasse-neige Unimog")
+    assert "Motif : Réunion déplacée" in told.get_body(("plain",)).get_content()
+    assert not list(told.iter_attachments())
+
+    approved = lender.post(f"{stack.url}/api/v1/bookings/{booking['id']}/approve", timeout=10)
+    assert approved.status_code == 200, approved.text
+    wait_until(lambda: len(about(catcher, booking["id"])) == 3, timeout=30)
+    (first,) = calendar_of(about(catcher, booking["id"])[2]).walk("VEVENT")
+
+    # the borrower may not move an approved loan; nor anyone into a taken slot
+    assert_problem(reschedule(borrower, stack, booking["id"], 28, 29), 403)
+    other = requested(stack, listing_id, 30, 31)
+    taken = assert_problem(reschedule(lender, stack, booking["id"], 29, 31), 409)
+    conflicting = datetime.fromisoformat(taken["conflicting_period"]["start"])
+    assert conflicting.astimezone(PARIS).date().isoformat() == day(30)
+    assert (
+        lender.get(f"{stack.url}/api/v1/bookings/{booking['id']}").json()["start"]
+        == (approved.json()["start"])
+    )
+
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    body = {"start": day(26), "end": day(29), "reason": "Lame en révision"}
+    url = f"{stack.url}/api/v1/bookings/{booking['id']}/reschedule"
+    moved = lender.post(url, json=body, headers=key, timeout=10)
+    assert moved.status_code == 200, moved.text
+    again = lender.post(url, json=body, headers=key, timeout=10)
+    assert again.json() == moved.json()
+    assert moved.json()["status"] == "approved" and moved.json()["quote"]["units"] == 3
+
+    def busy_from() -> list[str]:
+        """The first days of the listing's busy periods, as listings shows them."""
+        answer = borrower.get(
+            f"{stack.url}/api/v1/listings/{listing_id}/availability",
+            params={"from": day(24), "to": day(33)},
+            timeout=10,
+        )
+        starts = [datetime.fromisoformat(p["start"]) for p in answer.json()["busy"]]
+        return [start.astimezone(PARIS).date().isoformat() for start in starts]
+
+    # listings follows the move: the loan's old days are free again
+    wait_until(lambda: busy_from() == [day(26), day(30)], timeout=30)
+
+    wait_until(lambda: len(about(catcher, booking["id"])) == 4, timeout=30)
+    told = about(catcher, booking["id"])[3]
+    assert envelope(told) == REQUESTER
+    assert told["Subject"].startswith("Réservation déplacée : Chasse-neige Unimog")
+    text = told.get_body(("plain",)).get_content()
+    assert f"et non plus du {french_day(day(25))} à 0 h 00" in text
+    assert "Motif : Lame en révision" in text
+    calendar = calendar_of(told)
+    assert str(calendar["method"]) == "REQUEST"
+    (event,) = calendar.walk("VEVENT")
+    assert str(event["uid"]) == str(first["uid"]) == f"booking-{booking['id']}@mutualis"
+    assert event["sequence"] > first["sequence"]
+    assert event.decoded("dtstart").isoformat()[:10] == day(26)
+    assert event.decoded("dtstart").isoformat()[:10] != first.decoded("dtstart").isoformat()[:10]
+
+    # and nobody else, once each: not the other request's people, not the borrower twice
+    wait_until(lambda: metric(stack, "mutualis_mail_backlog") == 0, timeout=30)
+    assert [envelope(m) for m in about(catcher, booking["id"])] == [
+        LENDER_MANAGER,
+        LENDER_MANAGER,
+        REQUESTER,
+        REQUESTER,
+    ]
+    assert about(catcher, other["id"]) and all(
+        "déplac" not in m["Subject"] for m in about(catcher, other["id"])
+    )
+
+    # the booking's page: the lender's manager moves it again by its form, prefilled (a
+    # second later: an invitation's SEQUENCE counts the change's seconds)
+    moved_at = datetime.fromisoformat(moved.json()["history"][-1]["at"]).timestamp()
+    wait_until(lambda: time.time() >= int(moved_at) + 1, timeout=3)
+    page_url = f"{stack.url}/reservations/{booking['id']}"
+    manager = signed_in(stack, LENDER_MANAGER)
+    shown = manager.get(page_url, timeout=10)
+    assert "Déplacer le prêt" in shown.text
+    assert f'name="du" type="date" required value="{day(26)}"' in shown.text
+    assert f'name="au" type="date" required value="{day(28)}"' in shown.text
+    csrf = shown.text.split('name="csrf" value="')[1].split('"')[0]
+    form = {"csrf": csrf, "du": day(27), "au": day(28), "motif": ""}
+    done = manager.post(f"{page_url}/deplacer", data=form, timeout=10)
+    assert done.status_code == 200 and "La réservation est déplacée" in done.text, done.text[:500]
+    taken_by_form = manager.post(
+        f"{page_url}/deplacer", data=form | {"du": day(30), "au": day(30)}, timeout=10
+    )
+    assert taken_by_form.status_code == 409
+    assert "Ce créneau est déjà réservé" in taken_by_form.text
+    wait_until(lambda: len(about(catcher, booking["id"])) == 5, timeout=30)
+    told_again = about(catcher, booking["id"])[4]
+    assert envelope(told_again) == REQUESTER
+    (moved_again,) = calendar_of(told_again).walk("VEVENT")
+    assert moved_again["sequence"] > event["sequence"]
+    assert moved_again.decoded("dtstart").isoformat()[:10] == day(27)
+    borrower_page = signed_in(stack, REQUESTER).get(page_url, timeout=10).text
+    assert "Déplacer le prêt" not in borrower_page
+    assert "demandez-le au prêteur dans la conversation" in borrower_page

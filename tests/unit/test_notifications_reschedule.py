@@ -1,0 +1,94 @@
+"""New dates tell the other side: a loan the lender moved, whoever asked for it, with the
+approval's invitation updated (same UID, later SEQUENCE, METHOD:REQUEST, the new start); a
+request its borrower edited, the lender's managers, with no invitation (there was none)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+
+import icalendar
+
+from contracts.bookings import RescheduledBooking
+from services.notifications.domain import notices
+from services.notifications.mails import compose, message
+from tests.unit.test_notifications_rules import AT, CHAMBON, FIRMINY, PEOPLE, booking
+
+URL = "https://mutualis.example"
+MOVED_AT = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
+
+
+def moved(status: str, by: str, **extra) -> RescheduledBooking:
+    before = booking(status)
+    new_dates = {
+        "start": datetime(2026, 12, 13, 23, 0, tzinfo=UTC),
+        "end": datetime(2026, 12, 15, 23, 0, tzinfo=UTC),
+    }
+    return RescheduledBooking(
+        **before.model_dump() | new_dates | extra,
+        previous_start=before.start,
+        previous_end=before.end,
+        rescheduling_id="move-1",
+        moved_by_commune=by,
+    )
+
+
+def calendar(letter) -> icalendar.Calendar:
+    sent = message_from_bytes(
+        bytes(message(letter, "Mutualis <m@example.fr>", "a@example.fr", "m-1")),
+        policy=policy.default,
+    )
+    (attachment,) = list(sent.iter_attachments())
+    assert attachment.get_content_type() == "text/calendar"
+    assert attachment.get_param("method") == "REQUEST"
+    return icalendar.Calendar.from_ical(attachment.get_content())
+
+
+def test_a_loan_moved_by_the_lender_tells_the_requester_with_the_invitation_updated():
+    (approved,) = notices("booking.approved", booking("approved"), PEOPLE, AT)
+    first = calendar(compose(approved.kind, approved.context, "Agent", URL)).walk("VEVENT")[0]
+
+    (notice,) = notices(
+        "booking.rescheduled",
+        moved("approved", CHAMBON, reason="lame en révision"),
+        PEOPLE,
+        MOVED_AT,
+    )
+    assert (notice.recipient.user_id, notice.cause) == (
+        "borrower-agent",
+        "booking.rescheduled:move-1",
+    )
+    letter = compose(notice.kind, notice.context, "Agent", URL)
+    assert letter.subject == "Réservation déplacée : Chasse-neige Unimog U400"
+    assert (
+        "La commune du Chambon-Feugerolles déplace votre réservation de « Chasse-neige Unimog "
+        "U400 » (quantité : 1) : elle a lieu désormais du lundi 14 décembre 2026 à 0 h 00 au "
+        "mercredi 16 décembre 2026 à 0 h 00, et non plus du lundi 7 décembre 2026 à 8 h 00 au "
+        "mercredi 9 décembre 2026 à 18 h 00."
+    ) in letter.text
+    assert "Motif : lame en révision" in letter.text
+    assert f"{URL}/reservations/b-1" in letter.text
+    updated = calendar(letter)
+    assert str(updated["method"]) == "REQUEST"
+    (event,) = updated.walk("VEVENT")
+    assert str(event["uid"]) == str(first["uid"]) == "booking-b-1@mutualis"
+    assert event["sequence"] > first["sequence"]
+    assert event.decoded("dtstart") == datetime(2026, 12, 13, 23, 0, tzinfo=UTC)
+    assert str(event["status"]) == "CONFIRMED"
+
+
+def test_a_request_its_borrower_edited_tells_the_lenders_managers_without_invitation():
+    told = notices("booking.rescheduled", moved("requested", FIRMINY), PEOPLE, MOVED_AT)
+    assert {n.recipient.user_id for n in told} == {"lender-manager", "lender-manager-2"}
+    letter = compose(told[0].kind, told[0].context, "Manager", URL)
+    assert letter.subject == "Demande de réservation modifiée : Chasse-neige Unimog U400"
+    assert "La commune de Firminy change les dates de sa demande" in letter.text
+    assert "attend toujours la décision d'un responsable de la commune du Chambon" in letter.text
+    assert letter.invitations == ()
+
+
+def test_each_move_is_its_own_cause():
+    first = notices("booking.rescheduled", moved("approved", CHAMBON), PEOPLE, MOVED_AT)
+    again = moved("approved", CHAMBON).model_copy(update={"rescheduling_id": "move-2"})
+    second = notices("booking.rescheduled", again, PEOPLE, MOVED_AT)
+    assert first[0].cause != second[0].cause
