@@ -1,0 +1,266 @@
+"""`python -m bench.lag`: how long an event takes from its commit to its handler's commit.
+
+Two measurements, each in LAG_ROUNDS (3) short rounds, reported as ranges:
+- the broker's floor: a persistent message published with a publisher confirm, to a
+  durable classic queue and to a quorum queue, until a consumer (manual acks) receives
+  it; 8 publishers at once, as many messages as the stack's rounds carry. This is what an
+  event costs with no database and no relay, and which queue type costs less.
+- the stack's lag on PostgreSQL: LAG_RETURNS (200) loans booked, approved, handed over and
+  returned by 8 clients at once (bench.bookings.returned_lag), from `booking.returned`'s
+  `occurred_at` (written in the return's transaction, just before its commit) to billing's
+  `processed_events.processed_at` (written in the charge's transaction, just before its
+  commit); and the CPU of the relays and of billing per event in the same window.
+
+Extra environment for the stack's processes (e.g. `BOOKINGS_RELAY_POLL_SECONDS=0.05` for
+the relay's former pace) is passed with LAG_STACK_ENV='NAME=value NAME=value'. Writes
+test-output/bench/event-lag.md and .json; `make bench` runs it, `make bench-lag` alone.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+# nameko (imported through infra) pulls in eventlet, which warns that it is deprecated; the
+# bench never monkey-patches: plain threads drive the load
+warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
+
+import json  # noqa: E402
+import os  # noqa: E402
+import shlex  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
+from statistics import median  # noqa: E402
+
+from kombu import Connection, Consumer, Exchange, Producer, Queue  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from bench.bookings import returned_lag  # noqa: E402
+from bench.cpu import CpuMeter  # noqa: E402
+from bench.load import percentile  # noqa: E402
+from infra.settings import PROJECT_ROOT  # noqa: E402
+from tests.support import Stack  # noqa: E402
+from tests.support.stack import RELAYED, Vhost  # noqa: E402
+
+OUTPUT = PROJECT_ROOT / "test-output" / "bench"
+TARGET_P50_MS = 8.0
+TARGET_P99_MS = 20.0
+PUBLISHERS = 8
+
+
+def broker_floor(amqp_uri: str, queue_type: str, count: int) -> dict:
+    """Publish→delivery time of `count` persistent, confirmed messages to a durable queue
+    of `queue_type`, from PUBLISHERS threads at once, each waiting for its confirm."""
+    queue = Queue(
+        f"bench-floor-{queue_type}",
+        exchange=Exchange("bench-floor", type="direct", durable=True),
+        routing_key="floor",
+        durable=True,
+        queue_arguments={"x-queue-type": queue_type},
+    )
+    received: list[float] = []
+    done = threading.Event()
+
+    def on_message(body, message):
+        received.append(time.perf_counter() - body["sent"])
+        message.ack()
+        if len(received) >= count:
+            done.set()
+
+    with Connection(amqp_uri) as consuming:
+        channel = consuming.channel()
+        queue(channel).declare()
+        queue(channel).purge()
+        with Consumer(channel, [queue], callbacks=[on_message], prefetch_count=100):
+
+            def drain():
+                while not done.is_set():
+                    try:
+                        consuming.drain_events(timeout=0.2)
+                    except TimeoutError:
+                        continue
+
+            drainer = threading.Thread(target=drain, daemon=True)
+            drainer.start()
+
+            def publish(share: int) -> None:
+                with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+                    producer = Producer(conn.channel())
+                    for _ in range(share):
+                        producer.publish(
+                            {"sent": time.perf_counter()},
+                            exchange=queue.exchange,
+                            routing_key="floor",
+                            delivery_mode=2,
+                            mandatory=True,
+                            serializer="json",
+                        )
+
+            with ThreadPoolExecutor(PUBLISHERS) as pool:
+                shares = [count // PUBLISHERS + (n < count % PUBLISHERS) for n in range(PUBLISHERS)]
+                list(pool.map(publish, shares))
+            done.wait(60)
+            drainer.join(5)
+        queue(channel).delete()
+    return summary(received)
+
+
+def summary(seconds: list[float]) -> dict:
+    ordered = sorted(seconds)
+    return {
+        "count": len(ordered),
+        "p50_ms": round(median(ordered) * 1000, 2) if ordered else None,
+        "p99_ms": round(percentile(ordered, 99) * 1000, 2) if ordered else None,
+        "max_ms": round(ordered[-1] * 1000, 2) if ordered else None,
+    }
+
+
+def published_events(stack: Stack) -> int:
+    """Outbox rows published so far by every relay of the stack."""
+    total = 0
+    for component in RELAYED:
+        with stack.database(component).connect() as conn:
+            total += conn.execute(
+                text("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
+            ).scalar_one()
+    return total
+
+
+def stack_round(stack: Stack, returns: int) -> dict:
+    """One round of returned_lag, with the CPU the relays and billing spent on it."""
+    pids = {name: proc.pid for name, proc in stack.processes.items()}
+    before = published_events(stack)
+    with CpuMeter(pids) as meter:
+        lag = returned_lag(stack, returns)
+    # the last events of the round are published by the time billing handled its returns
+    events = published_events(stack) - before
+    relays = sum(seconds for name, seconds in meter.used.items() if name.endswith("-relay"))
+    lag["events_published"] = events
+    lag["relays_cpu_ms_per_event"] = round(1000 * relays / events, 3) if events else None
+    lag["billing_cpu_ms_per_return"] = round(1000 * meter.used.get("billing", 0) / returns, 3)
+    lag["stack_cpu_ms_per_loan"] = round(
+        1000
+        * sum(s for name, s in meter.used.items() if name not in ("machine busy", "machine steal"))
+        / returns,
+        2,
+    )
+    lag["machine_steal_percent"] = round(100 * meter.used.get("machine steal", 0) / meter.elapsed)
+    return lag
+
+
+def spread(rounds: list[dict], key: str) -> str:
+    values = [r[key] for r in rounds if r.get(key) is not None]
+    if not values:
+        return "–"
+    low, high = min(values), max(values)
+    return f"{low:g}" if low == high else f"{low:g}–{high:g}"
+
+
+def render(report: dict) -> str:
+    floor, lag = report["broker_floor"], report["stack"]
+    met = all(
+        r["lag_p50_ms"] is not None
+        and r["lag_p50_ms"] <= TARGET_P50_MS
+        and r["lag_p99_ms"] <= TARGET_P99_MS
+        for r in lag
+    )
+    lines = [
+        "# Event lag: from a committed event to its handler's commit",
+        "",
+        f"{report['when']}, commit {report['commit']}, {report['rounds']} rounds; "
+        f"stack environment: `{report['stack_env'] or 'defaults'}`.",
+        "",
+        f"**Target p50 ≤ {TARGET_P50_MS:g} ms, p99 ≤ {TARGET_P99_MS:g} ms: "
+        f"{'met' if met else 'NOT met'}** in every round.",
+        "",
+        "| measurement | p50 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for queue_type, rounds in floor.items():
+        lines.append(
+            f"| broker floor, {queue_type} queue (publish + confirm → delivery) | "
+            f"{spread(rounds, 'p50_ms')} | {spread(rounds, 'p99_ms')} | "
+            f"{spread(rounds, 'max_ms')} |"
+        )
+    lines.append(
+        f"| `booking.returned` committed → billing's charge committed | "
+        f"{spread(lag, 'lag_p50_ms')} | {spread(lag, 'lag_p99_ms')} | "
+        f"{spread(lag, 'lag_max_ms')} |"
+    )
+    lines += [
+        "",
+        "| CPU (ranges over the rounds) | value |",
+        "|---|---:|",
+        f"| relays, ms per event published | {spread(lag, 'relays_cpu_ms_per_event')} |",
+        f"| billing, ms per `booking.returned` | {spread(lag, 'billing_cpu_ms_per_return')} |",
+        f"| whole stack, ms per loan (4 requests, 4+ events) | "
+        f"{spread(lag, 'stack_cpu_ms_per_loan')} |",
+        f"| events published per round | {spread(lag, 'events_published')} |",
+        f"| machine steal, % of one core | {spread(lag, 'machine_steal_percent')} |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def stack_env() -> dict[str, str]:
+    return dict(item.split("=", 1) for item in shlex.split(os.environ.get("LAG_STACK_ENV", "")))
+
+
+def main() -> int:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    rounds = int(os.environ.get("LAG_ROUNDS", 3))
+    returns = int(os.environ.get("LAG_RETURNS", 200))
+    extra = stack_env()
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    report: dict = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": os.popen("git rev-parse --short HEAD").read().strip(),
+        "rounds": rounds,
+        "returns_per_round": returns,
+        "stack_env": " ".join(f"{k}={v}" for k, v in extra.items()),
+        "broker_floor": {"classic": [], "quorum": []},
+        "stack": [],
+    }
+    vhost = Vhost("mutualis-bench-floor")
+    try:
+        for n in range(rounds):  # interleaved, so that a drifting machine weighs on both
+            for queue_type in report["broker_floor"]:
+                print(f"broker floor, {queue_type}, round {n + 1} …", flush=True)
+                floor = broker_floor(vhost.amqp_uri, queue_type, 4 * returns)
+                report["broker_floor"][queue_type].append(floor)
+    finally:
+        vhost.delete()
+    with tempfile.TemporaryDirectory(prefix="mutualis-lag-") as workdir:
+        print("starting the stack on PostgreSQL …", flush=True)
+        stack = Stack("postgresql", Path(workdir), settings=extra)
+        try:
+            stack.start()
+            for n in range(rounds):
+                print(f"booking.returned → billing, round {n + 1} …", flush=True)
+                report["stack"].append(stack_round(stack, returns))
+        except KeyboardInterrupt:
+            print("\ninterrupted", file=sys.stderr)
+            return 130
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            print("stopping the stack …", flush=True)
+            stack.stop()
+    markdown = render(report)
+    (OUTPUT / "event-lag.md").write_text(markdown, encoding="utf-8")
+    (OUTPUT / "event-lag.json").write_text(
+        json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    print()
+    print(markdown)
+    print(f"written to {OUTPUT / 'event-lag.md'} and .json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
