@@ -15,7 +15,7 @@ LOCK_COMPILE := $(UV) pip compile pyproject.toml --quiet --generate-hashes --uni
 # axe-core, which the browser tests inject into each page (from the npm registry, served locally)
 AXE := tests/e2e/browser/node_modules/axe-core/axe.min.js
 
-.PHONY: run test unit integration e2e bench drills lint format migrate seed check-broker clean browser-deps diagram lock mutation
+.PHONY: run test unit integration e2e bench bench-lag drills lint format migrate seed check-broker clean browser-deps diagram lock mutation
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -70,9 +70,15 @@ e2e: $(STAMP) $(AXE)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.lag
 	$(BIN)/python -m bench.billing
 	$(BIN)/python -m bench.documents
 	$(BIN)/python -m bench.ramp
+
+# the event lag alone (commit to handler's commit, broker floor, classic vs quorum);
+# LAG_COMPARE=1 also measures the relays' former pace, interleaved
+bench-lag: $(STAMP)
+	$(BIN)/python -m bench.lag
 
 drills: $(STAMP)
 	$(BIN)/python -m bench.drills
