@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from statistics import median
@@ -87,10 +88,17 @@ def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
     borrower = stack.as_role("agent", "42218")
     # one slot of the current hour for every loan: a loan is handed over from its first
     # day only, so they are all of today, side by side on a listing with that many units
-    listing = lender.post(
-        f"{stack.url}/api/v1/listings",
-        json=HOURLY | {"title": "Salle des fêtes (bench)", "quantity": count},
-    ).json()["id"]
+    key = uuid.uuid4().hex  # a first try that timed out is answered on the next one
+    for _ in range(5):  # a service just started (or a busy machine) may miss the deadline
+        published = lender.post(
+            f"{stack.url}/api/v1/listings",
+            json=HOURLY | {"title": "Salle des fêtes (bench)", "quantity": count},
+            headers={"Idempotency-Key": key},
+        )
+        if published.status_code != 503:
+            break
+    published.raise_for_status()
+    listing = published.json()["id"]
     time.sleep(1)
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 

@@ -117,10 +117,11 @@ def stored_reply(engine: Engine, request_id: str) -> str | None:
         )
 
 
-def awaited_reply(engine: Engine, request_id: str, seconds: float = REPLY_WAIT_SECONDS) -> str:
+def awaited_reply(engine: Engine, request_id: str) -> str:
     """The reply stored for a request applied before, once it is stored; Conflict if it
-    never is (its process died between the effect's commit and the reply)."""
-    deadline = time.monotonic() + seconds
+    is not within REPLY_WAIT_SECONDS (its process died between the effect's commit and the
+    reply)."""
+    deadline = time.monotonic() + REPLY_WAIT_SECONDS
     while True:
         reply = stored_reply(engine, request_id)
         if reply is not None:

@@ -19,7 +19,7 @@ from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ServiceRpcProxy
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 
-from contracts.errors import InvalidInput, ServiceError
+from contracts.errors import Conflict, InvalidInput, ServiceError
 from infra.batching import GroupCommit
 from infra.database import DatabaseAccess, make_engine
 from infra.exactly_once import REQUEST_ID, RepeatedRequest, Request
@@ -257,6 +257,29 @@ def test_a_request_redelivered_after_the_service_connection_drops_acts_once(
     assert replies[0]["error"] is None and replies[0]["result"]["label"] == "dropped"
     assert all(reply == replies[0] for reply in replies)
     assert call(marker, "count") == 1
+
+
+def test_a_request_whose_replica_is_killed_after_its_commit_is_not_applied_again(
+    marker, database_url, vhost, container_factory, monkeypatch
+):
+    """Replica A commits the request and is killed before it answers: the broker gives the
+    unacknowledged request to replica B, which finds it recorded and waits for a reply that
+    A never stored. It answers Conflict (409 at the gateway), and marks nothing again."""
+    monkeypatch.setattr("infra.exactly_once.REPLY_WAIT_SECONDS", 1.0)
+    pool = eventlet.GreenPool()
+    answer = pool.spawn(call, marker, "mark", "killed", LINGER, request_id="request-k")
+    wait_until(lambda: RAN == ["killed"], timeout=10)
+    other = container_factory(
+        Marker, dict(marker.config, WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}")
+    )
+    other.start()
+
+    marker.kill()
+
+    assert isinstance(answer.wait(), Conflict)
+    assert RAN == ["killed", "killed"]  # B ran it: its record refused it
+    assert stored_marks(database_url) == ["killed"]
+    assert recorded_requests(database_url) == {"request-k": None}
 
 
 def test_a_batch_holding_one_request_twice_is_refused_as_a_repeat(database_url):
