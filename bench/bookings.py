@@ -81,6 +81,20 @@ def booking_requests(listing_ids: list[str], first_hour: datetime):
     return make
 
 
+def post_once(url: str, body, headers: dict, tries: int = 5) -> requests.Response:
+    """POSTs, trying again after a 5xx (a busy machine may pass the gateway's deadline)
+    with the same Idempotency-Key: the retry is answered from what the first try did."""
+    key = uuid.uuid4().hex
+    for _ in range(tries):
+        answer = requests.post(
+            url, json=body, headers={**headers, "Idempotency-Key": key}, timeout=30
+        )
+        if answer.status_code < 500:
+            break
+        time.sleep(0.5)
+    return answer
+
+
 def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
     """Books, approves, hands over and returns `count` loans with 8 clients at once, then
     reads when billing handled each `booking.returned` against when it occurred."""
@@ -104,13 +118,14 @@ def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
 
     def loan(n: int) -> str:
         for _ in range(50):
-            asked = borrower.post(
+            asked = post_once(
                 f"{stack.url}/api/v1/bookings",
-                json={
+                {
                     "listing_id": listing,
                     "start": start.isoformat(),
                     "end": (start + timedelta(hours=1)).isoformat(),
                 },
+                borrower.headers,
             )
             if asked.status_code == 201:
                 break
@@ -121,9 +136,7 @@ def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
             ("check-out", {"condition": "ok"}),
             ("return", {"condition": "ok", "damages": []}),
         ):
-            requests.post(
-                f"{path}/{step}", json=body, headers=lender.headers, timeout=30
-            ).raise_for_status()
+            post_once(f"{path}/{step}", body, lender.headers).raise_for_status()
         return asked.json()["id"]
 
     with ThreadPoolExecutor(8) as pool:

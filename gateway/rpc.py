@@ -4,10 +4,15 @@ Every call made while serving anything but a read (an HTTP GET, HEAD or OPTIONS)
 request id of its own, which the service records with the call's effect: delivered again
 (after its connection dropped), the call gets its first reply back instead of acting twice
 (infra.exactly_once). The gateway's Idempotency-Key does the same one level up, for a
-client that sends its HTTP request again.
+client that sends its HTTP request again; and when the first try ended in a 5xx (the key
+is then free again: a deadline passed, say, while the service went on and committed), the
+retry's calls carry the very ids of the first try's (derived from the caller, the key and
+the call's rank), so the service answers them from what it stored instead of acting twice.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import eventlet
 from kombu.exceptions import OperationalError
@@ -54,8 +59,30 @@ class _CallOnce(MethodProxy):
 
     def get_message_headers(self, worker_ctx):
         headers = super().get_message_headers(worker_ctx)
-        headers[self._get_header_name(REQUEST_ID)] = new_request_id()
+        headers[self._get_header_name(REQUEST_ID)] = request_id_for(
+            worker_ctx, f"{self.service_name}.{self.method_name}"
+        )
         return headers
+
+
+def request_id_for(worker_ctx, target: str) -> str:
+    """A new id; under an Idempotency-Key, the same for the same call of every try of the
+    same request: from the caller, the key, the request (method, path, body) and the
+    call's rank among the worker's calls (a key reused long after, for another request,
+    gives other ids)."""
+    request = worker_ctx.args[0] if worker_ctx.args else None
+    key = request.headers.get("Idempotency-Key") if hasattr(request, "headers") else None
+    caller = worker_ctx.kwargs.get("caller")
+    if not key or caller is None:
+        return new_request_id()
+    rank = getattr(worker_ctx, "calls_made", 0)
+    worker_ctx.calls_made = rank + 1
+    body = worker_ctx.kwargs.get("body")
+    body = body.model_dump_json() if hasattr(body, "model_dump_json") else repr(body)
+    seed = "\n".join(
+        (caller.user_id, key, request.method, request.full_path, body, target, str(rank))
+    )
+    return hashlib.sha256(seed.encode()).hexdigest()[:32]
 
 
 class _ServiceOnce(ServiceProxy):

@@ -38,3 +38,29 @@ def test_a_publication_is_recorded_with_its_reply_and_a_search_is_not(stack):
     reply = json.loads(request["reply"])
     assert reply["error"] is None
     assert reply["result"]["id"] == published.json()["id"]
+
+
+def test_a_retry_after_a_server_error_is_answered_from_what_the_first_try_did(stack):
+    """The first try of a keyed request acted, but its client got a 5xx (the gateway's
+    deadline passed, say): the gateway frees the key, as it does after any 5xx. The retry,
+    same key and body, makes the same calls with the same request ids, and the service
+    answers them from what it stored: the same listing, published once."""
+    lender = stack.as_role("manager", "42044")
+    key = uuid.uuid4().hex
+    draft = SNOWPLOUGH | {"title": f"Chasse-neige {key[:6]}"}
+    headers = {"Idempotency-Key": key}
+    first = lender.post(f"{stack.url}/api/v1/listings", json=draft, headers=headers)
+    assert first.status_code == 201, first.text
+    with stack.database("gateway").begin() as conn:  # what a 5xx answer leaves
+        conn.execute(text("DELETE FROM idempotency_keys WHERE key = :key"), {"key": key})
+
+    retried = lender.post(f"{stack.url}/api/v1/listings", json=draft, headers=headers)
+
+    assert retried.status_code == 201, retried.text
+    assert "Idempotent-Replayed" not in retried.headers  # the gateway did run it again
+    assert retried.json()["id"] == first.json()["id"]
+    with stack.database("listings").connect() as conn:
+        titles = conn.scalar(
+            text("SELECT count(*) FROM listings WHERE title = :title"), {"title": draft["title"]}
+        )
+    assert titles == 1
