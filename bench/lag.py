@@ -46,7 +46,7 @@ from kombu import Connection, Consumer, Exchange, Producer, Queue  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from bench.bookings import returned_lag  # noqa: E402
-from bench.cpu import CpuMeter  # noqa: E402
+from bench.cpu import CpuMeter, cpu_seconds  # noqa: E402
 from bench.load import percentile  # noqa: E402
 from infra.settings import PROJECT_ROOT  # noqa: E402
 from tests.support import Stack  # noqa: E402
@@ -151,7 +151,20 @@ def restart_relays(stack: Stack, settings: dict[str, str]) -> None:
                 stack.settings.pop(f"{relayed.upper()}_{name}", None)
         stack.kill(f"{relayed}-relay", signal.SIGTERM)
         stack.start_process(f"{relayed}-relay")
-    time.sleep(2)  # listening again
+    settle([stack.processes[f"{relayed}-relay"].pid for relayed in RELAYED])
+
+
+def settle(pids: list[int], timeout: float = 60) -> None:
+    """Waits until these processes are idle (their start-up, imports and declarations,
+    must not count as CPU spent on the round's events)."""
+    deadline = time.monotonic() + timeout
+    before = sum(cpu_seconds(pid) or 0 for pid in pids)
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        now = sum(cpu_seconds(pid) or 0 for pid in pids)
+        if now - before < 0.05:
+            return
+        before = now
 
 
 def stack_round(stack: Stack, returns: int) -> dict:
