@@ -1,6 +1,10 @@
 """`python -m bench.lag`: how long an event takes from its commit to its handler's commit.
 
-Two measurements, each in LAG_ROUNDS (3) short rounds, reported as ranges:
+Three measurements, each in LAG_ROUNDS (3) short rounds, reported as ranges:
+- the relay alone: 200 transactions, 100 a second, each committing one event on a fresh
+  database, and one relay process; from each commit's end to the event's delivery from
+  its queue (the relay's wait, its batch and confirm, the broker), with few processes
+  around, so that it says what the relay adds even on a busy machine.
 - the broker's floor: a persistent message published with a publisher confirm, to a
   durable classic queue and to a quorum queue, until a consumer (manual acks) receives
   it; 8 publishers at once, as many messages as the stack's rounds carry. This is what an
@@ -28,34 +32,43 @@ import warnings
 # bench never monkey-patches: plain threads drive the load
 warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
 
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import shlex  # noqa: E402
 import signal  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
+import uuid  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 from statistics import median  # noqa: E402
 
 import requests  # noqa: E402
+from amqp.exceptions import ChannelError  # noqa: E402
 from kombu import Connection, Consumer, Exchange, Producer, Queue  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from bench.bookings import returned_lag  # noqa: E402
 from bench.cpu import CpuMeter, cpu_seconds  # noqa: E402
 from bench.load import percentile  # noqa: E402
+from contracts.listings import ListingPublished, ListingSnapshot  # noqa: E402
+from contracts.topology import LISTINGS_TO_BOOKINGS  # noqa: E402
+from infra.database import DatabaseAccess, make_engine  # noqa: E402
+from infra.migrations import upgrade  # noqa: E402
 from infra.settings import PROJECT_ROOT  # noqa: E402
 from tests.support import Stack  # noqa: E402
-from tests.support.stack import RELAYED, Vhost  # noqa: E402
+from tests.support.stack import MUTUALIS, RELAYED, PostgresDatabase, Vhost  # noqa: E402
 
 OUTPUT = PROJECT_ROOT / "test-output" / "bench"
 TARGET_P50_MS = 8.0
 TARGET_P99_MS = 20.0
 PUBLISHERS = 8
+RELAY_EVENTS = 200  # per round of the relay alone, 100 a second
 
 
 def broker_floor(amqp_uri: str, queue_type: str, count: int) -> dict:
@@ -113,6 +126,90 @@ def broker_floor(amqp_uri: str, queue_type: str, count: int) -> dict:
             drainer.join(5)
         queue(channel).delete()
     return summary(received)
+
+
+def relay_lag(poll_seconds: float, count: int) -> dict:
+    """The relay alone: `count` transactions, 100 a second, each committing one event on a
+    fresh listings database, published by one `mutualis relay listings` process reading at
+    `poll_seconds`; time from each commit's end to the event's delivery from its queue."""
+    database = PostgresDatabase(f"mutualis_lag_relay_{uuid.uuid4().hex[:8]}")
+    vhost = Vhost("mutualis-bench-relay")
+    relay = None
+    try:
+        upgrade("listings", database.url)
+        env = dict(
+            os.environ,
+            LISTINGS_DATABASE_URL=database.url,
+            AMQP_URI=vhost.amqp_uri,
+            LISTINGS_RELAY_POLL_SECONDS=str(poll_seconds),
+        )
+        relay = subprocess.Popen(
+            [*MUTUALIS, "relay", "listings"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        committed: dict[str, float] = {}
+        lags: list[float] = []
+        queue = LISTINGS_TO_BOOKINGS.queue
+        with Connection(vhost.amqp_uri) as conn:
+            channel = conn.channel()
+            deadline = time.monotonic() + 60
+            while True:  # the relay declares the topology when it starts
+                try:
+                    channel.queue_declare(queue, passive=True)
+                    break
+                except ChannelError:
+                    if time.monotonic() > deadline:
+                        raise
+                    channel = conn.channel()
+                    time.sleep(0.2)
+            settle([relay.pid])
+
+            def on_message(body, message):
+                arrived = time.perf_counter()
+                event = body if isinstance(body, dict) else json.loads(body)
+                sent = committed.get(event["event_id"])
+                if sent is not None:
+                    lags.append(arrived - sent)
+                message.ack()
+
+            db = DatabaseAccess(make_engine(database.url), "listings", None, "bench")
+            with Consumer(channel, [Queue(queue, no_declare=True)], callbacks=[on_message]):
+                for n in range(count):
+                    with db.transaction() as tx:
+                        event = tx.emit(ListingPublished, listing_snapshot(n))
+                    committed[str(event.event_id)] = time.perf_counter()
+                    pause = time.perf_counter() + 0.01
+                    while (left := pause - time.perf_counter()) > 0:
+                        with contextlib.suppress(TimeoutError):
+                            conn.drain_events(timeout=left)
+                deadline = time.monotonic() + 30
+                while len(lags) < count and time.monotonic() < deadline:
+                    with contextlib.suppress(TimeoutError):
+                        conn.drain_events(timeout=0.5)
+    finally:
+        if relay is not None:
+            relay.terminate()
+            relay.wait(timeout=15)
+        vhost.delete()
+        database.drop()
+    return summary(lags)
+
+
+def listing_snapshot(n: int) -> ListingSnapshot:
+    return ListingSnapshot(
+        listing_id=str(uuid.uuid4()),
+        owner_commune="42044",
+        status="published",
+        revision=1,
+        title=f"Saleuse {n}",
+        category="deneigement",
+        kind="equipment",
+        pricing_unit="day",
+        rate_cents=9000,
+    )
 
 
 def summary(seconds: list[float]) -> dict:
@@ -225,6 +322,12 @@ def render(report: dict) -> str:
             f"{spread(rounds, 'p50_ms')} | {spread(rounds, 'p99_ms')} | "
             f"{spread(rounds, 'max_ms')} |"
         )
+    for name, rounds in report["relay_alone"].items():
+        lines.append(
+            f"| relay alone ({RELAY_EVENTS} commits at 100/s): commit → delivered, relays "
+            f"{name} | {spread(rounds, 'p50_ms')} | {spread(rounds, 'p99_ms')} | "
+            f"{spread(rounds, 'max_ms')} |"
+        )
     for name, lag in variants.items():
         lines.append(
             f"| `booking.returned` committed → billing's charge committed, relays {name} | "
@@ -268,6 +371,12 @@ def main() -> int:
         "broker_floor": {"classic": [], "quorum": []},
         "stack": {name: [] for name in VARIANTS if name == "now" or compare},
     }
+    paces = {name: v.get("RELAY_POLL_SECONDS", "0") for name, v in VARIANTS.items()}
+    report["relay_alone"] = {name: [] for name in report["stack"]}
+    for n in range(rounds):
+        for name, rounds_of in report["relay_alone"].items():
+            print(f"relay alone, {name}, round {n + 1} …", flush=True)
+            rounds_of.append(relay_lag(float(paces[name]), RELAY_EVENTS))
     vhost = Vhost("mutualis-bench-floor")
     try:
         for n in range(rounds):  # interleaved, so that a drifting machine weighs on both
