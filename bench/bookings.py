@@ -168,17 +168,39 @@ def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
             if len(handled) == len(occurred) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
+        with bookings_db.connect() as conn:  # when the relay had each confirmed
+            published = {
+                row.event_id: row.published_at
+                for row in conn.execute(
+                    text(
+                        "SELECT event_id, published_at FROM outbox "
+                        "WHERE routing_key = 'booking.returned' AND published_at IS NOT NULL"
+                    )
+                )
+                if row.event_id in handled
+            }
     finally:
         billing_db.dispose()
         bookings_db.dispose()
-    lags = sorted(
-        ((at if at.tzinfo else at.replace(tzinfo=UTC)) - occurred[event_id]).total_seconds()
-        for event_id, at in handled.items()
-    )
+    lags = since_occurred(handled, occurred)
+    until_published = since_occurred(published, occurred)
     return {
         "returns": count,
         "events_handled": len(lags),
         "lag_p50_ms": round(median(lags) * 1000, 1) if lags else None,
         "lag_p99_ms": round(percentile(lags, 99) * 1000, 1) if lags else None,
         "lag_max_ms": round(lags[-1] * 1000, 1) if lags else None,
+        # the part until the relay had the event confirmed (and marked it published)
+        "published_p50_ms": (round(median(until_published) * 1000, 1) if until_published else None),
+        "published_p99_ms": (
+            round(percentile(until_published, 99) * 1000, 1) if until_published else None
+        ),
     }
+
+
+def since_occurred(moments: dict[str, datetime], occurred: dict[str, datetime]) -> list[float]:
+    """Seconds from each event's occurrence to its moment, in order."""
+    return sorted(
+        ((at if at.tzinfo else at.replace(tzinfo=UTC)) - occurred[event_id]).total_seconds()
+        for event_id, at in moments.items()
+    )

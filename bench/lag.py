@@ -334,6 +334,10 @@ def render(report: dict) -> str:
             f"{spread(lag, 'lag_p50_ms')} | {spread(lag, 'lag_p99_ms')} | "
             f"{spread(lag, 'lag_max_ms')} |"
         )
+        lines.append(
+            f"| … of which until the relay had it confirmed, relays {name} | "
+            f"{spread(lag, 'published_p50_ms')} | {spread(lag, 'published_p99_ms')} | |"
+        )
     lines += [
         "",
         "| CPU (ranges over the rounds) | " + " | ".join(f"relays {n}" for n in variants) + " |",
