@@ -116,6 +116,8 @@ def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
     time.sleep(1)
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
+    answered: dict[str, datetime] = {}
+
     def loan(n: int) -> str:
         for _ in range(50):
             asked = post_once(
@@ -137,6 +139,7 @@ def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
             ("return", {"condition": "ok", "damages": []}),
         ):
             post_once(f"{path}/{step}", body, lender.headers).raise_for_status()
+        answered[asked.json()["id"]] = datetime.now(UTC)  # the return's commit was before
         return asked.json()["id"]
 
     with ThreadPoolExecutor(8) as pool:
@@ -144,7 +147,7 @@ def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
     billing_db = stack.database("billing")
     bookings_db = stack.database("bookings")
     try:
-        occurred = {}
+        occurred, returned = {}, {}
         with bookings_db.connect() as conn:
             for (body,) in conn.execute(
                 text("SELECT body FROM outbox WHERE routing_key = 'booking.returned'")
@@ -152,6 +155,7 @@ def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
                 event = json.loads(body)
                 if event["payload"]["booking_id"] in ids:
                     occurred[event["event_id"]] = datetime.fromisoformat(event["occurred_at"])
+                    returned[event["event_id"]] = answered[event["payload"]["booking_id"]]
         deadline = time.monotonic() + 60
         while True:
             with billing_db.connect() as conn:
@@ -184,6 +188,9 @@ def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
         bookings_db.dispose()
     lags = since_occurred(handled, occurred)
     until_published = since_occurred(published, occurred)
+    # from the return's answer, which left after its commit: a bound from below (billing
+    # may even have charged before the answer reached the client)
+    after_answer = since_occurred(handled, returned)
     return {
         "returns": count,
         "events_handled": len(lags),
@@ -192,6 +199,8 @@ def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
         "lag_max_ms": round(lags[-1] * 1000, 1) if lags else None,
         # the part until the relay had the event confirmed (and marked it published)
         "published_p50_ms": (round(median(until_published) * 1000, 1) if until_published else None),
+        "after_answer_p50_ms": round(median(after_answer) * 1000, 1) if lags else None,
+        "after_answer_p99_ms": round(percentile(after_answer, 99) * 1000, 1) if lags else None,
         "published_p99_ms": (
             round(percentile(until_published, 99) * 1000, 1) if until_published else None
         ),

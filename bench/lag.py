@@ -338,6 +338,11 @@ def render(report: dict) -> str:
             f"| … of which until the relay had it confirmed, relays {name} | "
             f"{spread(lag, 'published_p50_ms')} | {spread(lag, 'published_p99_ms')} | |"
         )
+        lines.append(
+            f"| the same counted from the return's HTTP answer (after its commit: a "
+            f"lower bound), relays {name} | {spread(lag, 'after_answer_p50_ms')} | "
+            f"{spread(lag, 'after_answer_p99_ms')} | |"
+        )
     lines += [
         "",
         "| CPU (ranges over the rounds) | " + " | ".join(f"relays {n}" for n in variants) + " |",
