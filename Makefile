@@ -15,7 +15,7 @@ LOCK_COMPILE := $(UV) pip compile pyproject.toml --quiet --generate-hashes --uni
 # axe-core, which the browser tests inject into each page (from the npm registry, served locally)
 AXE := tests/e2e/browser/node_modules/axe-core/axe.min.js
 
-.PHONY: run test unit integration e2e bench bench-scale drills lint format migrate seed check-broker clean browser-deps diagram lock mutation
+.PHONY: run test unit integration e2e bench bench-scale bench-lag drills lint format migrate seed check-broker clean browser-deps diagram lock mutation
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -77,6 +77,11 @@ bench: $(STAMP)
 bench-scale: $(STAMP)
 	SCALE_STEPS=$${SCALE_STEPS:-10k,100k,1M} $(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.summary
+
+# the event lag alone (commit to handler's commit, broker floor, classic vs quorum);
+# LAG_COMPARE=1 also measures the relays' former pace, interleaved
+bench-lag: $(STAMP)
+	$(BIN)/python -m bench.lag
 
 drills: $(STAMP)
 	$(BIN)/python -m bench.drills

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from statistics import median
@@ -82,6 +83,20 @@ def booking_requests(listing_ids: list[str], first_hour: datetime):
     return make
 
 
+def post_once(url: str, body, headers: dict, tries: int = 5) -> requests.Response:
+    """POSTs, trying again after a 5xx (a busy machine may pass the gateway's deadline)
+    with the same Idempotency-Key: the retry is answered from what the first try did."""
+    key = uuid.uuid4().hex
+    for _ in range(tries):
+        answer = requests.post(
+            url, json=body, headers={**headers, "Idempotency-Key": key}, timeout=30
+        )
+        if answer.status_code < 500:
+            break
+        time.sleep(0.5)
+    return answer
+
+
 def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
     """Books, approves, hands over and returns `count` loans with 8 clients at once, then
     reads when billing handled each `booking.returned` against when it occurred."""
@@ -89,22 +104,32 @@ def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
     borrower = stack.as_role("agent", "42218")
     # one slot of the current hour for every loan: a loan is handed over from its first
     # day only, so they are all of today, side by side on a listing with that many units
-    listing = lender.post(
-        f"{stack.url}/api/v1/listings",
-        json=HOURLY | {"title": "Salle des fêtes (bench)", "quantity": count},
-    ).json()["id"]
+    key = uuid.uuid4().hex  # a first try that timed out is answered on the next one
+    for _ in range(5):  # a service just started (or a busy machine) may miss the deadline
+        published = lender.post(
+            f"{stack.url}/api/v1/listings",
+            json=HOURLY | {"title": "Salle des fêtes (bench)", "quantity": count},
+            headers={"Idempotency-Key": key},
+        )
+        if published.status_code != 503:
+            break
+    published.raise_for_status()
+    listing = published.json()["id"]
     time.sleep(1)
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
+    answered: dict[str, datetime] = {}
+
     def loan(n: int) -> str:
         for _ in range(50):
-            asked = borrower.post(
+            asked = post_once(
                 f"{stack.url}/api/v1/bookings",
-                json={
+                {
                     "listing_id": listing,
                     "start": start.isoformat(),
                     "end": (start + timedelta(hours=1)).isoformat(),
                 },
+                borrower.headers,
             )
             if asked.status_code == 201:
                 break
@@ -115,9 +140,8 @@ def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
             ("check-out", {"condition": "ok"}),
             ("return", {"condition": "ok", "damages": []}),
         ):
-            requests.post(
-                f"{path}/{step}", json=body, headers=lender.headers, timeout=30
-            ).raise_for_status()
+            post_once(f"{path}/{step}", body, lender.headers).raise_for_status()
+        answered[asked.json()["id"]] = datetime.now(UTC)  # the return's commit was before
         return asked.json()["id"]
 
     with ThreadPoolExecutor(8) as pool:
@@ -125,7 +149,7 @@ def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
     billing_db = stack.database("billing")
     bookings_db = stack.database("bookings")
     try:
-        occurred = {}
+        occurred, returned = {}, {}
         with bookings_db.connect() as conn:
             for (body,) in conn.execute(
                 text("SELECT body FROM outbox WHERE routing_key = 'booking.returned'")
@@ -133,6 +157,7 @@ def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
                 event = json.loads(body)
                 if event["payload"]["booking_id"] in ids:
                     occurred[event["event_id"]] = datetime.fromisoformat(event["occurred_at"])
+                    returned[event["event_id"]] = answered[event["payload"]["booking_id"]]
         deadline = time.monotonic() + 60
         while True:
             with billing_db.connect() as conn:
@@ -149,17 +174,44 @@ def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
             if len(handled) == len(occurred) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
+        with bookings_db.connect() as conn:  # when the relay had each confirmed
+            published = {
+                row.event_id: row.published_at
+                for row in conn.execute(
+                    text(
+                        "SELECT event_id, published_at FROM outbox "
+                        "WHERE routing_key = 'booking.returned' AND published_at IS NOT NULL"
+                    )
+                )
+                if row.event_id in handled
+            }
     finally:
         billing_db.dispose()
         bookings_db.dispose()
-    lags = sorted(
-        ((at if at.tzinfo else at.replace(tzinfo=UTC)) - occurred[event_id]).total_seconds()
-        for event_id, at in handled.items()
-    )
+    lags = since_occurred(handled, occurred)
+    until_published = since_occurred(published, occurred)
+    # from the return's answer, which left after its commit: a bound from below (billing
+    # may even have charged before the answer reached the client)
+    after_answer = since_occurred(handled, returned)
     return {
         "returns": count,
         "events_handled": len(lags),
         "lag_p50_ms": round(median(lags) * 1000, 1) if lags else None,
         "lag_p99_ms": round(percentile(lags, 99) * 1000, 1) if lags else None,
         "lag_max_ms": round(lags[-1] * 1000, 1) if lags else None,
+        # the part until the relay had the event confirmed (and marked it published)
+        "published_p50_ms": (round(median(until_published) * 1000, 1) if until_published else None),
+        "after_answer_p50_ms": round(median(after_answer) * 1000, 1) if lags else None,
+        "after_answer_p99_ms": round(percentile(after_answer, 99) * 1000, 1) if lags else None,
+        "published_p99_ms": (
+            round(percentile(until_published, 99) * 1000, 1) if until_published else None
+        ),
     }
+
+
+def since_occurred(moments: dict[str, datetime], occurred: dict[str, datetime]) -> list[float]:
+    """Seconds from each event's occurrence to its moment, in order."""
+    return sorted(
+        ((at if at.tzinfo else at.replace(tzinfo=UTC)) - occurred[event_id]).total_seconds()
+        for event_id, at in moments.items()
+    )

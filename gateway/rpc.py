@@ -1,13 +1,28 @@
-"""RPC to the services with a deadline: a service that is down answers 503, never a hang."""
+"""RPC to the services with a deadline: a service that is down answers 503, never a hang.
+
+Every call made while serving anything but a read (an HTTP GET, HEAD or OPTIONS) carries a
+request id of its own, which the service records with the call's effect: delivered again
+(after its connection dropped), the call gets its first reply back instead of acting twice
+(infra.exactly_once). The gateway's Idempotency-Key does the same one level up, for a
+client that sends its HTTP request again; and when the first try ended in a 5xx (the key
+is then free again: a deadline passed, say, while the service went on and committed), the
+retry's calls carry the very ids of the first try's (derived from the caller, the key and
+the call's rank), so the service answers them from what it stored instead of acting twice.
+"""
 
 from __future__ import annotations
+
+import hashlib
 
 import eventlet
 from kombu.exceptions import OperationalError
 from nameko.exceptions import UnknownService
-from nameko.rpc import RpcProxy
+from nameko.rpc import MethodProxy, RpcProxy, ServiceProxy
 
 from contracts.errors import Unavailable
+from infra.exactly_once import REQUEST_ID, new_request_id
+
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class _Deadline:
@@ -39,9 +54,60 @@ class _Deadline:
         return call
 
 
+class _CallOnce(MethodProxy):
+    """A call with a request id of its own (the same if kombu publishes it again)."""
+
+    def get_message_headers(self, worker_ctx):
+        headers = super().get_message_headers(worker_ctx)
+        headers[self._get_header_name(REQUEST_ID)] = request_id_for(
+            worker_ctx, f"{self.service_name}.{self.method_name}"
+        )
+        return headers
+
+
+def request_id_for(worker_ctx, target: str) -> str:
+    """A new id; under an Idempotency-Key, the same for the same call of every try of the
+    same request: from the caller, the key, the request (method, path, body) and the
+    call's rank among the worker's calls (a key reused long after, for another request,
+    gives other ids)."""
+    request = worker_ctx.args[0] if worker_ctx.args else None
+    key = request.headers.get("Idempotency-Key") if hasattr(request, "headers") else None
+    caller = worker_ctx.kwargs.get("caller")
+    if not key or caller is None:
+        return new_request_id()
+    rank = getattr(worker_ctx, "calls_made", 0)
+    worker_ctx.calls_made = rank + 1
+    body = worker_ctx.kwargs.get("body")
+    body = body.model_dump_json() if hasattr(body, "model_dump_json") else repr(body)
+    seed = "\n".join(
+        (caller.user_id, key, request.method, request.full_path, body, target, str(rank))
+    )
+    return hashlib.sha256(seed.encode()).hexdigest()[:32]
+
+
+class _ServiceOnce(ServiceProxy):
+    def __getattr__(self, name):
+        return _CallOnce(
+            self.worker_ctx, self.service_name, name, self.reply_listener, **self.options
+        )
+
+
+def reads_only(worker_ctx) -> bool:
+    """Whether the worker serves an HTTP request that changes nothing (GET, HEAD, OPTIONS)."""
+    request = worker_ctx.args[0] if worker_ctx.args else None
+    return getattr(request, "method", None) in READS
+
+
 class ServiceRpc(RpcProxy):
-    """`self.listings.search(...)`, failing with Unavailable after RPC_TIMEOUT seconds."""
+    """`self.listings.search(...)`, failing with Unavailable after RPC_TIMEOUT seconds;
+    applied once by the service unless the worker only reads."""
 
     def get_dependency(self, worker_ctx):
         seconds = self.container.config["GATEWAY"].rpc_timeout_seconds
-        return _Deadline(super().get_dependency(worker_ctx), self.target_service, seconds)
+        if reads_only(worker_ctx):
+            proxy = super().get_dependency(worker_ctx)
+        else:
+            proxy = _ServiceOnce(
+                worker_ctx, self.target_service, self.rpc_reply_listener, **self.options
+            )
+        return _Deadline(proxy, self.target_service, seconds)

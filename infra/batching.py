@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 from collections import deque
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from eventlet.event import Event
@@ -25,6 +26,7 @@ from nameko.extensions import DependencyProvider
 from contracts.errors import ServiceError
 from infra.consumer import is_transient
 from infra.database import Database, DatabaseAccess
+from infra.exactly_once import Request, request_of
 from infra.metrics import GROUP_COMMIT_SIZE
 
 Decide = Callable[[DatabaseAccess, Sequence[Any]], list[Any]]
@@ -40,7 +42,7 @@ class GroupCommit(DependencyProvider):
 
     def setup(self) -> None:
         self.work = f"{self.container.service_name}.{self.attr_name}"
-        self._waiting: deque[tuple[Any, Event]] = deque()
+        self._waiting: deque[tuple[Any, Event, Request | None]] = deque()
         self._deciding = False
         # resolved once, and exported from 0
         self._batch_size = GROUP_COMMIT_SIZE.labels(self.container.service_name, self.work)
@@ -53,11 +55,14 @@ class GroupCommit(DependencyProvider):
         )
 
     def get_dependency(self, worker_ctx: Any) -> Callable[[Any], Any]:
-        return self.submit
+        request = request_of(worker_ctx)
+        return partial(self.submit, request=request) if request else self.submit
 
-    def submit(self, item: Any) -> Any:
+    def submit(self, item: Any, request: Request | None = None) -> Any:
+        """The item's outcome; `request`, the RPC request it answers, is recorded with it
+        (infra.exactly_once)."""
         answered = Event()
-        self._waiting.append((item, answered))
+        self._waiting.append((item, answered, request))
         if not self._deciding:
             self._deciding = True  # until nothing waits
             # runs once this worker waits below; by then others may have handed theirs in
@@ -72,21 +77,22 @@ class GroupCommit(DependencyProvider):
         finally:
             self._deciding = False
 
-    def _decide_batch(self, batch: list[tuple[Any, Event]]) -> None:
+    def _decide_batch(self, batch: list[tuple[Any, Event, Request | None]]) -> None:
+        self.db.requests = [request for _, _, request in batch if request is not None]
         try:
-            outcomes = self.decide(self.db, [item for item, _ in batch])
+            outcomes = self.decide(self.db, [item for item, _, _ in batch])
             if len(outcomes) != len(batch):
                 raise RuntimeError(f"{self.work}: {len(outcomes)} outcomes for {len(batch)}")
         except Exception as exc:
             if len(batch) == 1 or is_transient(exc):  # the database is away: for every item
-                for _, answered in batch:
+                for _, answered, _ in batch:
                     answered.send_exception(*sys.exc_info())
                 return
             for one in batch:  # which item broke it is not known: each decided alone
                 self._decide_batch([one])
             return
         self._batch_size.observe(len(batch))
-        for (_, answered), outcome in zip(batch, outcomes, strict=True):
+        for (_, answered, _), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, ServiceError):
                 answered.send_exception(outcome)
             else:

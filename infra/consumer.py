@@ -259,11 +259,11 @@ class EventBatchConsumer(EventConsumer):
 
     One batch is applied at a time; the events arriving meanwhile make the next batch. The
     first event after a pause waits `linger` (10 ms) for the rest of its burst: a relay
-    publishes what its outbox holds at most every 50 ms, and RabbitMQ delivers such a burst
-    over a few milliseconds. Without the wait a burst of 20 made five transactions; with it,
-    one (the handler uses `self.db.handling_all(events)`), and the listings service's CPU
-    per booking event fell by half. The broker lets the consumer hold `max_batch`
-    unacknowledged events, so that the prefetch does not cap the batch.
+    publishes in bursts (what committed while its previous batch was out), and RabbitMQ
+    delivers such a burst over a few milliseconds. Without the wait a burst of 20 made
+    five transactions; with it, one (the handler uses `self.db.handling_all(events)`),
+    and the listings service's CPU per booking event fell by half. The broker lets the
+    consumer hold `max_batch` unacknowledged events, so that the prefetch does not cap the batch.
     A batch that fails is split: each of its events is then handled on its own, with the
     retries and dead-lettering of EventConsumer, so a poison event parks only itself.
     """

@@ -26,6 +26,7 @@ from sqlalchemy.sql.cache_key import CacheKey
 
 from contracts.events import Event, Payload
 from contracts.topology import event_exchange
+from infra.exactly_once import RepeatedRequest, Request, record, request_of, stored_reply
 from infra.messaging_tables import outbox, processed_events
 from infra.metrics import DUPLICATES_SKIPPED
 
@@ -238,6 +239,12 @@ def autocommit_reader(engine: Engine) -> Engine:
     return reader
 
 
+def one_statement_at_a_time(engine: Engine) -> Engine:
+    """For a single statement that needs no transaction around it (a read, or one write
+    that commits alone): PostgreSQL's autocommit pool, one round trip; SQLite as it is."""
+    return autocommit_reader(engine) if engine.dialect.name == "postgresql" else engine
+
+
 def service_engine(config: dict) -> Engine:
     """The engine of a service's database (config DATABASE_URL), its pool as large as the
     service has workers: every extension of the service asks here, so whichever sets up
@@ -315,19 +322,35 @@ class UnitOfWork:
 class DatabaseAccess:
     """What a worker sees as `self.db`."""
 
-    def __init__(self, engine: Engine, producer: str, correlation_id: str | None, consumer: str):
+    def __init__(
+        self,
+        engine: Engine,
+        producer: str,
+        correlation_id: str | None,
+        consumer: str,
+        requests: Sequence[Request] = (),
+    ):
         self.engine = engine
         self.producer = producer
         self.correlation_id = correlation_id
         self.consumer = consumer
+        # RPC requests to record with the next effect committed (infra.exactly_once)
+        self.requests = requests
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
+        """A transaction; the first one a request commits records its id with it, before
+        anything else (a request applied before raises RepeatedRequest here)."""
         with Session(self.engine, expire_on_commit=False) as session:
             with session.begin():
+                recording = [r for r in self.requests if not r.recorded]
+                if recording:
+                    record(session, recording)
                 tx = UnitOfWork(session, self.producer, self.correlation_id)
                 yield tx
                 tx.write_inserts()
+            for request in recording:
+                request.recorded = True
             tx.committed()
 
     @contextmanager
@@ -410,9 +433,29 @@ class Database(DependencyProvider):
             track_outbox(self.container.service_name, self.engine)
 
     def get_dependency(self, worker_ctx: Any) -> DatabaseAccess:
+        request = request_of(worker_ctx)
         return DatabaseAccess(
             self.engine,
             producer=self.container.service_name,
             correlation_id=worker_ctx.data.get("correlation_id"),
             consumer=f"{self.container.service_name}.{worker_ctx.entrypoint.method_name}",
+            requests=(request,) if request else (),
         )
+
+    def worker_setup(self, worker_ctx: Any) -> None:
+        """A request applied before is not applied again: its method, for this worker,
+        only raises RepeatedRequest with the reply stored then (infra.rpc sends it)."""
+        request = request_of(worker_ctx)
+        if request is None:
+            return
+        reply = stored_reply(one_statement_at_a_time(self.engine), request.request_id)
+        if reply is not None:
+            setattr(
+                worker_ctx.service,
+                worker_ctx.entrypoint.method_name,
+                partial(_repeated, request, reply),
+            )
+
+
+def _repeated(request: Request, reply: str, *args: Any, **kwargs: Any) -> None:
+    raise RepeatedRequest(request, reply)

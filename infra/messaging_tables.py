@@ -59,3 +59,17 @@ OUTBOX_NOTIFY_DROP = (
     "DROP TRIGGER outbox_notify ON outbox",
     "DROP FUNCTION outbox_notify()",
 )
+
+# RPC requests applied once (infra.exactly_once): the request id, recorded with the effect,
+# and the reply sent. A metadata of its own: the services' migrations that created the
+# tables above with `metadata.create_all` must not create this one as well.
+requests_metadata = MetaData()
+
+rpc_requests = Table(
+    "rpc_requests",
+    requests_metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("method", String(150), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("reply", Text),
+)

@@ -8,7 +8,7 @@ from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import MetaData, create_engine, pool
 
-from infra.messaging_tables import OUTBOX_NOTIFY, OUTBOX_NOTIFY_DROP
+from infra.messaging_tables import OUTBOX_NOTIFY, OUTBOX_NOTIFY_DROP, requests_metadata
 from infra.messaging_tables import metadata as messaging_metadata
 from infra.settings import PROJECT_ROOT
 
@@ -72,3 +72,12 @@ def add_messaging_tables() -> None:
 def drop_messaging_tables() -> None:
     drop_outbox_notify()
     messaging_metadata.drop_all(op.get_bind())
+
+
+def add_rpc_requests() -> None:
+    """In a migration: the table of RPC requests applied once (infra.exactly_once)."""
+    requests_metadata.create_all(op.get_bind())
+
+
+def drop_rpc_requests() -> None:
+    requests_metadata.drop_all(op.get_bind())

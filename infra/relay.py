@@ -2,13 +2,21 @@
 confirms. A batch is published at once and its confirms awaited together (one wait per batch,
 not one round trip per event); a nack or a missing confirm leaves the whole batch pending.
 
-Run one or more per service (`mutualis relay listings`). On PostgreSQL a batch is claimed
-under the service's advisory lock (`pg_advisory_xact_lock`, held until the batch is marked):
-two relays never publish the same row, and take turns, so that the events leave in the
-order of the outbox, which is each aggregate's order of commits (a second relay is there to
-take over at once, not to publish faster); on SQLite `BEGIN IMMEDIATE` serialises them.
-A relay killed after publishing and before marking leaves the rows pending: they are
-published again, and consumers drop the duplicate.
+On PostgreSQL the relay is woken by the commit itself (a trigger NOTIFYs, the relay
+LISTENs) and publishes at once what is pending: the events committed while a batch is being
+published and confirmed make the next batch, so a busy outbox still goes out in batches and
+an idle one waits for nothing. It reads again after `idle_seconds` at the latest, should a
+notification be lost. SQLite: it polls.
+
+Run one or more per service (`mutualis relay listings`). A batch is read and marked in one
+transaction holding the outbox's advisory lock (PostgreSQL; SQLite's `BEGIN IMMEDIATE`
+serialises them alike): one relay publishes at a time, in outbox order, so the events of one
+aggregate (whose transactions its row lock orders, and whose outbox ids follow their commits)
+leave in the order they were committed, whichever relay takes them; a second relay waits
+for the lock and takes over when the first stops. Its rows are also claimed with `FOR UPDATE
+SKIP LOCKED`, so two relays never publish the same row. A relay killed after publishing and
+before marking leaves the rows pending: they are published again, and consumers drop the
+duplicate.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ log = logging.getLogger(__name__)
 
 KEEP_PUBLISHED = timedelta(days=7)
 CONFIRM_TIMEOUT_SECONDS = 30
+SQLITE_POLL = 0.05  # seconds between two reads of an outbox nobody notifies of its commits
 
 
 class Relay:
@@ -120,7 +129,9 @@ class Relay:
         producer = self._ensure_producer()
         with self.engine.begin() as conn:
             if self.engine.dialect.name == "postgresql":
-                # batches of two relays side by side would interleave one aggregate's events
+                # one relay of a service publishes at a time: batches of two relays side by side
+                # would interleave one aggregate's events (the query below then reads a snapshot
+                # taken after the last batch's marks)
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._lock_key})
             query = (
                 select(
@@ -179,10 +190,11 @@ class Relay:
                 )
             )
 
-    def run(self, poll_seconds: float = 0.05, idle_seconds: float = 1.0) -> None:
-        """Publishes until stopped: at most one batch per `poll_seconds`, so that a busy
-        outbox goes out in batches; an empty one is read again when PostgreSQL notifies a
-        commit, or after `idle_seconds` at the latest (SQLite: every `poll_seconds`)."""
+    def run(self, poll_seconds: float = 0.0, idle_seconds: float = 1.0) -> None:
+        """Publishes until stopped: once the outbox has no more, it is read again when
+        PostgreSQL notifies a commit, or after `idle_seconds` at the latest (SQLite: every
+        `poll_seconds`, at least 50 ms). A `poll_seconds` above 0 makes a batch wait
+        that long after the previous one (fewer, larger batches; events wait longer)."""
         log.info("relay for %s started", self.service)
         self._wake_up = os.pipe()  # stop() ends a wait at once
         try:
@@ -212,7 +224,8 @@ class Relay:
                 continue
             if published == self.batch_size:
                 continue  # more are waiting
-            time.sleep(max(0.0, started + poll_seconds - time.monotonic()))
+            pace = poll_seconds if self._listener is not None else max(poll_seconds, SQLITE_POLL)
+            time.sleep(max(0.0, started + pace - time.monotonic()))
             self._await_news(idle_seconds)  # SQLite, or no listener: at once
         self.close()
         self._stop_listening()

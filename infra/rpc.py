@@ -4,6 +4,8 @@
 - A reply that cannot be sent because the broker is away is dropped with a warning instead
   of killing the service (nameko gives up after 3 retries and the error kills the
   container); the caller's own deadline answers it (503 at the gateway).
+- A request that carries a request id is applied once (infra.exactly_once): its reply is
+  stored before it is sent, and a repeated request gets the stored reply again.
 - A reply is encoded once (nameko encodes it twice: once to check that it can be), and sent
   without waiting for a publisher confirm and not persistent: it goes to the caller's own
   temporary queue, and a reply lost in the broker is one the caller's deadline already
@@ -23,6 +25,8 @@ from nameko.exceptions import UnserializableValueError, serialize
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 
 from contracts.errors import ServiceError
+from infra.database import Database, one_statement_at_a_time
+from infra.exactly_once import RepeatedRequest, Request, awaited_reply, keep_reply, request_of
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,9 @@ TRANSIENT = 1
 
 
 class PatientResponder(Responder):
+    request: Request | None = None  # the request applied once, if it has an id
+    engine = None  # where its reply is kept
+
     def send_response(self, result, exc_info):
         try:
             return self._send(result, exc_info)
@@ -51,22 +58,21 @@ class PatientResponder(Responder):
             return result, exc_info
 
     def _send(self, result, exc_info):
-        """nameko's Responder.send_response, encoding once, without confirm or persistence."""
-        error = serialize(exc_info[1]) if exc_info is not None else None
-        # answer in the encoding of the request
+        """nameko's Responder.send_response, encoding once, without confirm or persistence;
+        a repeated request's reply is the one stored, a recorded request's is stored."""
         content_type = self.message.properties["content_type"]
-        serializer = kombu.serialization.registry.type_to_name[content_type]
-        try:
-            _, encoding, body = kombu.serialization.dumps(
-                {"result": result, "error": error}, serializer
-            )
-        except Exception:
-            exc_info = sys.exc_info()
-            error = serialize(UnserializableValueError(result))  # this one always encodes
-            result = None
-            _, encoding, body = kombu.serialization.dumps(
-                {"result": None, "error": error}, serializer
-            )
+        repeated = exc_info[1] if exc_info and isinstance(exc_info[1], RepeatedRequest) else None
+        if repeated is not None:
+            try:
+                body = repeated.reply or awaited_reply(self.engine, repeated.request.request_id)
+                result, exc_info, encoding = None, None, "utf-8"
+            except ServiceError:  # applied, but its reply was never stored
+                exc_info = sys.exc_info()
+                repeated = None
+        if repeated is None:
+            body, encoding, result, exc_info = self._encode(result, exc_info, content_type)
+            if self.request is not None and self.request.recorded:
+                self._keep(body)
         publisher = self.publisher_cls(self.amqp_uri, ssl=self.ssl, login_method=self.login_method)
         publisher.publish(
             body,
@@ -80,13 +86,39 @@ class PatientResponder(Responder):
         )
         return result, exc_info
 
+    def _encode(self, result, exc_info, content_type: str):
+        """The reply's body and encoding, in the request's encoding."""
+        error = serialize(exc_info[1]) if exc_info is not None else None
+        serializer = kombu.serialization.registry.type_to_name[content_type]
+        try:
+            _, encoding, body = kombu.serialization.dumps(
+                {"result": result, "error": error}, serializer
+            )
+        except Exception:
+            exc_info = sys.exc_info()
+            error = serialize(UnserializableValueError(result))  # this one always encodes
+            result = None
+            _, encoding, body = kombu.serialization.dumps(
+                {"result": None, "error": error}, serializer
+            )
+        return body, encoding, result, exc_info
+
+    def _keep(self, body) -> None:
+        """Stores the reply before sending it; if the database is away meanwhile, the
+        request stays recorded without it (a repeat then answers Conflict)."""
+        text = body.decode() if isinstance(body, bytes) else body
+        try:
+            keep_reply(self.engine, self.request, text)
+        except Exception as exc:  # the effect is committed: the caller still gets its reply
+            log.warning("reply to request %s not kept: %s", self.request.request_id, exc)
+
 
 class PatientRpcConsumer(RpcConsumer):
     def setup(self):
         super().setup()
         self.exchange = get_rpc_exchange(self.container.config)  # once, not per reply
 
-    def handle_result(self, message, result, exc_info):
+    def handle_result(self, message, result, exc_info, worker_ctx=None):
         config = self.container.config
         responder = PatientResponder(
             config["AMQP_URI"],
@@ -97,6 +129,12 @@ class PatientRpcConsumer(RpcConsumer):
             login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
         )
         responder.publisher_cls = _patient_publisher
+        request = request_of(worker_ctx) if worker_ctx is not None else None
+        if request is not None:
+            responder.request = request
+            responder.engine = one_statement_at_a_time(
+                next(d.engine for d in self.container.dependencies if isinstance(d, Database))
+            )
         result, exc_info = responder.send_response(result, exc_info)
         self.queue_consumer.ack_message(message)
         return result, exc_info
@@ -109,6 +147,9 @@ def _patient_publisher(amqp_uri, **kwargs):
 class PatientRpc(Rpc):
     rpc_consumer = PatientRpcConsumer()
 
+    def handle_result(self, message, worker_ctx, result, exc_info):
+        return self.rpc_consumer.handle_result(message, result, exc_info, worker_ctx)
+
 
 def rpc(fn):
-    return PatientRpc.decorator(expected_exceptions=(ServiceError,))(fn)
+    return PatientRpc.decorator(expected_exceptions=(ServiceError, RepeatedRequest))(fn)

@@ -32,9 +32,10 @@ class ServiceSettings(ProcessSettings):
     http_host: str = "127.0.0.1"
     http_port: int
     max_workers: int = 10
-    # the relay reads its outbox at most once per poll period (a busy outbox goes out in
-    # batches); an empty one again on PostgreSQL's notice of a commit, or after idle seconds
-    relay_poll_seconds: float = 0.05
+    # the relay publishes on PostgreSQL's notice of a commit (what commits meanwhile makes
+    # the next batch), or after idle seconds; a poll period above 0 spaces its batches
+    # (SQLite, which notifies nothing: read every max(poll, 0.05) seconds)
+    relay_poll_seconds: float = 0.0
     relay_idle_seconds: float = 1.0
 
     def nameko_config(self) -> dict:

@@ -15,7 +15,7 @@ from contracts.events import parse_event
 from gateway.models import User
 from gateway.models import metadata as gateway_metadata
 from infra.messaging_tables import metadata as messaging_metadata
-from infra.messaging_tables import outbox
+from infra.messaging_tables import outbox, requests_metadata
 from infra.migrations import upgrade
 from services.notifications.models import metadata as notifications_metadata
 
@@ -31,7 +31,10 @@ def differences(url: str, *metadatas) -> list:
 
 def test_the_notifications_schema_is_the_models(database_url):
     upgrade("notifications", database_url)
-    assert differences(database_url, notifications_metadata, messaging_metadata) == []
+    assert (
+        differences(database_url, notifications_metadata, messaging_metadata, requests_metadata)
+        == []
+    )
 
 
 def test_the_gateway_outbox_announces_the_users_already_there(database_url):

@@ -164,6 +164,25 @@ def test_two_relays_never_publish_the_same_row_twice_and_keep_the_outbox_order(l
         assert ids == list(conn.scalars(select(outbox.c.event_id).order_by(outbox.c.id)))
 
 
+def test_two_relays_publish_in_the_order_events_were_committed(listings_db, vhost):
+    """Events committed one transaction after the other while two relays run reach the
+    queue in that order: one relay at a time holds the outbox's lock (PostgreSQL), or the
+    database's (SQLite)."""
+    relays = [RelayProcess(listings_db, vhost.amqp_uri) for _ in range(2)]
+    try:
+        wait_until(lambda: _queue_exists(vhost.amqp_uri), timeout=15)
+        for _ in range(150):
+            publish_listings(listings_db, 1)
+        wait_until(lambda: pending(listings_db) == 0, timeout=120)
+    finally:
+        for relay in relays:
+            relay.stop()
+    with make_engine(listings_db).connect() as conn:
+        committed = list(conn.scalars(select(outbox.c.event_id).order_by(outbox.c.id)))
+    received = [e["event_id"] for e in drain(vhost.amqp_uri, QUEUE)]
+    assert received == committed
+
+
 def _queue_exists(amqp_uri: str) -> bool:
     try:
         queue_depth(amqp_uri, QUEUE)

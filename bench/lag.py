@@ -1,0 +1,433 @@
+"""`python -m bench.lag`: how long an event takes from its commit to its handler's commit.
+
+Three measurements, each in LAG_ROUNDS (3) short rounds, reported as ranges:
+- the relay alone: 200 transactions, 100 a second, each committing one event on a fresh
+  database, and one relay process; from each commit's end to the event's delivery from
+  its queue (the relay's wait, its batch and confirm, the broker), with few processes
+  around, so that it says what the relay adds even on a busy machine.
+- the broker's floor: a persistent message published with a publisher confirm, to a
+  durable classic queue and to a quorum queue, until a consumer (manual acks) receives
+  it; 8 publishers at once, as many messages as the stack's rounds carry. This is what an
+  event costs with no database and no relay, and which queue type costs less.
+- the stack's lag on PostgreSQL: LAG_RETURNS (200) loans booked, approved, handed over and
+  returned by 8 clients at once (bench.bookings.returned_lag), from `booking.returned`'s
+  `occurred_at` (stamped in the return's transaction, which commits right after) to
+  billing's `processed_events.processed_at` (stamped as the charge's transaction starts;
+  it commits a few milliseconds later): the relay's wait, the broker and billing's queue;
+  and the CPU of the relays and of billing per event in the same window.
+
+Extra environment for the stack's processes is passed with LAG_STACK_ENV='NAME=value …'.
+LAG_COMPARE=1 also measures, in the same stack and interleaved round by round, the relays
+as they were (a batch at most every 50 ms: `<SERVICE>_RELAY_POLL_SECONDS=0.05`, relays
+restarted between rounds). Writes test-output/bench/event-lag.md and .json; `make bench`
+runs it, `make bench-lag` alone. PostgreSQL and RabbitMQ may serve other work on the
+machine: their CPU is left out of the per-event figures.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+# nameko (imported through infra) pulls in eventlet, which warns that it is deprecated; the
+# bench never monkey-patches: plain threads drive the load
+warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
+
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import shlex  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
+from statistics import median  # noqa: E402
+
+import requests  # noqa: E402
+from amqp.exceptions import ChannelError  # noqa: E402
+from kombu import Connection, Consumer, Exchange, Producer, Queue  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from bench.bookings import returned_lag  # noqa: E402
+from bench.cpu import CpuMeter, cpu_seconds  # noqa: E402
+from bench.load import percentile  # noqa: E402
+from contracts.listings import ListingPublished, ListingSnapshot  # noqa: E402
+from contracts.topology import LISTINGS_TO_BOOKINGS  # noqa: E402
+from infra.database import DatabaseAccess, make_engine  # noqa: E402
+from infra.migrations import upgrade  # noqa: E402
+from infra.settings import PROJECT_ROOT  # noqa: E402
+from tests.support import Stack  # noqa: E402
+from tests.support.stack import MUTUALIS, RELAYED, PostgresDatabase, Vhost  # noqa: E402
+
+OUTPUT = PROJECT_ROOT / "test-output" / "bench"
+TARGET_P50_MS = 8.0
+TARGET_P99_MS = 20.0
+PUBLISHERS = 8
+RELAY_EVENTS = 200  # per round of the relay alone, 100 a second
+
+
+def broker_floor(amqp_uri: str, queue_type: str, count: int) -> dict:
+    """Publish→delivery time of `count` persistent, confirmed messages to a durable queue
+    of `queue_type`, from PUBLISHERS threads at once, each waiting for its confirm."""
+    queue = Queue(
+        f"bench-floor-{queue_type}",
+        exchange=Exchange("bench-floor", type="direct", durable=True),
+        routing_key="floor",
+        durable=True,
+        queue_arguments={"x-queue-type": queue_type},
+    )
+    received: list[float] = []
+    done = threading.Event()
+
+    def on_message(body, message):
+        received.append(time.perf_counter() - body["sent"])
+        message.ack()
+        if len(received) >= count:
+            done.set()
+
+    with Connection(amqp_uri) as consuming:
+        channel = consuming.channel()
+        queue(channel).declare()
+        queue(channel).purge()
+        with Consumer(channel, [queue], callbacks=[on_message], prefetch_count=100):
+
+            def drain():
+                while not done.is_set():
+                    try:
+                        consuming.drain_events(timeout=0.2)
+                    except TimeoutError:
+                        continue
+
+            drainer = threading.Thread(target=drain, daemon=True)
+            drainer.start()
+
+            def publish(share: int) -> None:
+                with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+                    producer = Producer(conn.channel())
+                    for _ in range(share):
+                        producer.publish(
+                            {"sent": time.perf_counter()},
+                            exchange=queue.exchange,
+                            routing_key="floor",
+                            delivery_mode=2,
+                            mandatory=True,
+                            serializer="json",
+                        )
+
+            with ThreadPoolExecutor(PUBLISHERS) as pool:
+                shares = [count // PUBLISHERS + (n < count % PUBLISHERS) for n in range(PUBLISHERS)]
+                list(pool.map(publish, shares))
+            done.wait(60)
+            drainer.join(5)
+        queue(channel).delete()
+    return summary(received)
+
+
+def relay_lag(poll_seconds: float, count: int) -> dict:
+    """The relay alone: `count` transactions, 100 a second, each committing one event on a
+    fresh listings database, published by one `mutualis relay listings` process reading at
+    `poll_seconds`; time from each commit's end to the event's delivery from its queue."""
+    database = PostgresDatabase(f"mutualis_lag_relay_{uuid.uuid4().hex[:8]}")
+    vhost = Vhost("mutualis-bench-relay")
+    relay = None
+    try:
+        upgrade("listings", database.url)
+        env = dict(
+            os.environ,
+            LISTINGS_DATABASE_URL=database.url,
+            AMQP_URI=vhost.amqp_uri,
+            LISTINGS_RELAY_POLL_SECONDS=str(poll_seconds),
+        )
+        relay = subprocess.Popen(
+            [*MUTUALIS, "relay", "listings"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        committed: dict[str, float] = {}
+        lags: list[float] = []
+        queue = LISTINGS_TO_BOOKINGS.queue
+        with Connection(vhost.amqp_uri) as conn:
+            channel = conn.channel()
+            deadline = time.monotonic() + 60
+            while True:  # the relay declares the topology when it starts
+                try:
+                    channel.queue_declare(queue, passive=True)
+                    break
+                except ChannelError:
+                    if time.monotonic() > deadline:
+                        raise
+                    channel = conn.channel()
+                    time.sleep(0.2)
+            settle([relay.pid])
+
+            def on_message(body, message):
+                arrived = time.perf_counter()
+                event = body if isinstance(body, dict) else json.loads(body)
+                sent = committed.get(event["event_id"])
+                if sent is not None:
+                    lags.append(arrived - sent)
+                message.ack()
+
+            db = DatabaseAccess(make_engine(database.url), "listings", None, "bench")
+            with Consumer(channel, [Queue(queue, no_declare=True)], callbacks=[on_message]):
+                for n in range(count):
+                    with db.transaction() as tx:
+                        event = tx.emit(ListingPublished, listing_snapshot(n))
+                    committed[str(event.event_id)] = time.perf_counter()
+                    pause = time.perf_counter() + 0.01
+                    while (left := pause - time.perf_counter()) > 0:
+                        with contextlib.suppress(TimeoutError):
+                            conn.drain_events(timeout=left)
+                deadline = time.monotonic() + 30
+                while len(lags) < count and time.monotonic() < deadline:
+                    with contextlib.suppress(TimeoutError):
+                        conn.drain_events(timeout=0.5)
+    finally:
+        if relay is not None:
+            relay.terminate()
+            relay.wait(timeout=15)
+        vhost.delete()
+        database.drop()
+    return summary(lags)
+
+
+def listing_snapshot(n: int) -> ListingSnapshot:
+    return ListingSnapshot(
+        listing_id=str(uuid.uuid4()),
+        owner_commune="42044",
+        status="published",
+        revision=1,
+        title=f"Saleuse {n}",
+        category="deneigement",
+        kind="equipment",
+        pricing_unit="day",
+        rate_cents=9000,
+    )
+
+
+def summary(seconds: list[float]) -> dict:
+    ordered = sorted(seconds)
+    return {
+        "count": len(ordered),
+        "p50_ms": round(median(ordered) * 1000, 2) if ordered else None,
+        "p99_ms": round(percentile(ordered, 99) * 1000, 2) if ordered else None,
+        "max_ms": round(ordered[-1] * 1000, 2) if ordered else None,
+    }
+
+
+def published_events(stack: Stack) -> int:
+    """Outbox rows published so far by every relay of the stack."""
+    total = 0
+    for component in RELAYED:
+        with stack.database(component).connect() as conn:
+            total += conn.execute(
+                text("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
+            ).scalar_one()
+    return total
+
+
+# the relays' pace measured: as now, and (LAG_COMPARE=1) as it was before the relays
+# published at the commit's notification
+VARIANTS = {"now": {}, "before (a batch at most every 50 ms)": {"RELAY_POLL_SECONDS": "0.05"}}
+
+
+def restart_relays(stack: Stack, settings: dict[str, str]) -> None:
+    """Every relay of the stack again, with `settings` for each relayed component."""
+    for relayed in RELAYED:
+        for name, value in settings.items():
+            stack.settings[f"{relayed.upper()}_{name}"] = value
+        for name in VARIANTS["before (a batch at most every 50 ms)"]:
+            if name not in settings:
+                stack.settings.pop(f"{relayed.upper()}_{name}", None)
+        stack.kill(f"{relayed}-relay", signal.SIGTERM)
+        stack.start_process(f"{relayed}-relay")
+    settle([stack.processes[f"{relayed}-relay"].pid for relayed in RELAYED])
+
+
+def settle(pids: list[int], timeout: float = 60) -> None:
+    """Waits until these processes are idle (their start-up, imports and declarations,
+    must not count as CPU spent on the round's events)."""
+    deadline = time.monotonic() + timeout
+    before = sum(cpu_seconds(pid) or 0 for pid in pids)
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        now = sum(cpu_seconds(pid) or 0 for pid in pids)
+        if now - before < 0.05:
+            return
+        before = now
+
+
+def stack_round(stack: Stack, returns: int) -> dict:
+    """One round of returned_lag, with the CPU the relays and billing spent on it."""
+    pids = {name: proc.pid for name, proc in stack.processes.items()}
+    before = published_events(stack)
+    with CpuMeter(pids) as meter:
+        lag = returned_lag(stack, returns)
+    # the last events of the round are published by the time billing handled its returns
+    events = published_events(stack) - before
+    relays = sum(seconds for name, seconds in meter.used.items() if name.endswith("-relay"))
+    lag["events_published"] = events
+    lag["relays_cpu_ms_per_event"] = round(1000 * relays / events, 3) if events else None
+    lag["billing_cpu_ms_per_return"] = round(1000 * meter.used.get("billing", 0) / returns, 3)
+    lag["mutualis_cpu_ms_per_loan"] = round(
+        1000 * sum(meter.used.get(name, 0) for name in pids) / returns, 2
+    )
+    lag["machine_steal_percent"] = round(100 * meter.used.get("machine steal", 0) / meter.elapsed)
+    return lag
+
+
+def spread(rounds: list[dict], key: str) -> str:
+    values = [r[key] for r in rounds if r.get(key) is not None]
+    if not values:
+        return "–"
+    low, high = min(values), max(values)
+    return f"{low:g}" if low == high else f"{low:g}–{high:g}"
+
+
+def met(rounds: list[dict]) -> bool:
+    return bool(rounds) and all(
+        r["lag_p50_ms"] is not None
+        and r["lag_p50_ms"] <= TARGET_P50_MS
+        and r["lag_p99_ms"] <= TARGET_P99_MS
+        for r in rounds
+    )
+
+
+def render(report: dict) -> str:
+    floor, variants = report["broker_floor"], report["stack"]
+    now = variants["now"]
+    lines = [
+        "# Event lag: from a committed event to its handler's commit",
+        "",
+        f"{report['when']}, commit {report['commit']}, {report['rounds']} rounds "
+        f"({report.get('rounds_lost', 0)} lost to errors); "
+        f"stack environment: `{report['stack_env'] or 'defaults'}`.",
+        "",
+        f"**Target p50 ≤ {TARGET_P50_MS:g} ms, p99 ≤ {TARGET_P99_MS:g} ms: "
+        f"{'met' if met(now) else 'NOT met'}** in every round.",
+        "",
+        "| measurement | p50 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for queue_type, rounds in floor.items():
+        lines.append(
+            f"| broker floor, {queue_type} queue (publish + confirm → delivery) | "
+            f"{spread(rounds, 'p50_ms')} | {spread(rounds, 'p99_ms')} | "
+            f"{spread(rounds, 'max_ms')} |"
+        )
+    for name, rounds in report["relay_alone"].items():
+        lines.append(
+            f"| relay alone ({RELAY_EVENTS} commits at 100/s): commit → delivered, relays "
+            f"{name} | {spread(rounds, 'p50_ms')} | {spread(rounds, 'p99_ms')} | "
+            f"{spread(rounds, 'max_ms')} |"
+        )
+    for name, lag in variants.items():
+        lines.append(
+            f"| `booking.returned` committed → billing's charge committed, relays {name} | "
+            f"{spread(lag, 'lag_p50_ms')} | {spread(lag, 'lag_p99_ms')} | "
+            f"{spread(lag, 'lag_max_ms')} |"
+        )
+        lines.append(
+            f"| … of which until the relay had it confirmed, relays {name} | "
+            f"{spread(lag, 'published_p50_ms')} | {spread(lag, 'published_p99_ms')} | |"
+        )
+        lines.append(
+            f"| the same counted from the return's HTTP answer (after its commit: a "
+            f"lower bound), relays {name} | {spread(lag, 'after_answer_p50_ms')} | "
+            f"{spread(lag, 'after_answer_p99_ms')} | |"
+        )
+    lines += [
+        "",
+        "| CPU (ranges over the rounds) | " + " | ".join(f"relays {n}" for n in variants) + " |",
+        "|---|" + "---:|" * len(variants),
+    ]
+    for label, key in (
+        ("relays, ms per event published", "relays_cpu_ms_per_event"),
+        ("billing, ms per `booking.returned`", "billing_cpu_ms_per_return"),
+        ("Mutualis processes, ms per loan (4 requests, 4+ events)", "mutualis_cpu_ms_per_loan"),
+        ("events published per round", "events_published"),
+        ("machine steal, % of one core", "machine_steal_percent"),
+    ):
+        lines.append(f"| {label} | " + " | ".join(spread(v, key) for v in variants.values()) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def stack_env() -> dict[str, str]:
+    return dict(item.split("=", 1) for item in shlex.split(os.environ.get("LAG_STACK_ENV", "")))
+
+
+def main() -> int:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    rounds = int(os.environ.get("LAG_ROUNDS", 3))
+    returns = int(os.environ.get("LAG_RETURNS", 200))
+    extra = stack_env()
+    compare = os.environ.get("LAG_COMPARE") == "1"
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    report: dict = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": os.popen("git rev-parse --short HEAD").read().strip(),
+        "rounds": rounds,
+        "returns_per_round": returns,
+        "stack_env": " ".join(f"{k}={v}" for k, v in extra.items()),
+        "broker_floor": {"classic": [], "quorum": []},
+        "stack": {name: [] for name in VARIANTS if name == "now" or compare},
+    }
+    paces = {name: v.get("RELAY_POLL_SECONDS", "0") for name, v in VARIANTS.items()}
+    report["relay_alone"] = {name: [] for name in report["stack"]}
+    for n in range(rounds):
+        for name, rounds_of in report["relay_alone"].items():
+            print(f"relay alone, {name}, round {n + 1} …", flush=True)
+            rounds_of.append(relay_lag(float(paces[name]), RELAY_EVENTS))
+    vhost = Vhost("mutualis-bench-floor")
+    try:
+        for n in range(rounds):  # interleaved, so that a drifting machine weighs on both
+            for queue_type in report["broker_floor"]:
+                print(f"broker floor, {queue_type}, round {n + 1} …", flush=True)
+                floor = broker_floor(vhost.amqp_uri, queue_type, 4 * returns)
+                report["broker_floor"][queue_type].append(floor)
+    finally:
+        vhost.delete()
+    with tempfile.TemporaryDirectory(prefix="mutualis-lag-") as workdir:
+        print("starting the stack on PostgreSQL …", flush=True)
+        stack = Stack("postgresql", Path(workdir), settings=extra)
+        try:
+            stack.start()
+            for n in range(rounds):
+                for name, rounds_of in report["stack"].items():
+                    if compare:
+                        restart_relays(stack, VARIANTS[name])
+                    print(f"booking.returned → billing, relays {name}, round {n + 1} …", flush=True)
+                    try:
+                        rounds_of.append(stack_round(stack, returns))
+                    except requests.RequestException as exc:  # the others still count
+                        print(f"  round lost: {exc}", flush=True)
+                        report["rounds_lost"] = report.get("rounds_lost", 0) + 1
+        except KeyboardInterrupt:
+            print("\ninterrupted", file=sys.stderr)
+            return 130
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            print("stopping the stack …", flush=True)
+            stack.stop()
+    markdown = render(report)
+    (OUTPUT / "event-lag.md").write_text(markdown, encoding="utf-8")
+    (OUTPUT / "event-lag.json").write_text(
+        json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    print()
+    print(markdown)
+    print(f"written to {OUTPUT / 'event-lag.md'} and .json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
