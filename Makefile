@@ -15,7 +15,7 @@ LOCK_COMPILE := $(UV) pip compile pyproject.toml --quiet --generate-hashes --uni
 # axe-core, which the browser tests inject into each page (from the npm registry, served locally)
 AXE := tests/e2e/browser/node_modules/axe-core/axe.min.js
 
-.PHONY: run test unit integration e2e bench bench-scale bench-lag drills lint format migrate seed check-broker clean browser-deps diagram lock mutation
+.PHONY: run test unit integration e2e bench bench-scale bench-lag drills drills-short lint format migrate seed check-broker clean browser-deps diagram lock mutation
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -85,6 +85,11 @@ bench-lag: $(STAMP)
 
 drills: $(STAMP)
 	$(BIN)/python -m bench.drills
+
+# the short replica drill as a test (two of every process, one of each killed in turn): a few
+# minutes of both cores, so not part of `make test`
+drills-short: $(STAMP)
+	$(BIN)/pytest -q -m drill tests/e2e/test_replicas.py
 
 # Mutation score of every domain module and of the bookings' emergency rules (mutmut,
 # configured in pyproject's [tool.mutmut]): 4,796 mutants in about 10 minutes on the 2 shared

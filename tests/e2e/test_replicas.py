@@ -13,7 +13,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from infra.settings import PROJECT_ROOT
+
+# a drill: minutes of both cores, so `make drills-short`, not `make test`
+pytestmark = [pytest.mark.e2e, pytest.mark.drill]
 
 
 def test_killing_one_replica_of_each_process_in_turn_keeps_every_guarantee(tmp_path):
