@@ -125,10 +125,20 @@ def compose_digest(notices: list[tuple[str, dict]], recipient_name: str, public_
     return _letter(subject, sections, recipient_name, public_url, invitations)
 
 
+def _sequence(context: dict) -> int:
+    """The approval's invitation is the first one (0); a move or a cancellation comes later:
+    its instant in seconds, a cancellation one more (it wins over a move in its second). Two
+    moves of one loan within one second share a SEQUENCE (documented limit)."""
+    if context["status"] != "cancelled" and not context.get("rescheduling_id"):
+        return 0
+    instant = int(datetime.fromisoformat(context["occurred_at"]).timestamp())
+    return instant + 1 if context["status"] == "cancelled" else instant
+
+
 def invitation(context: dict, public_url: str) -> bytes:
     """The loan as a calendar event: REQUEST when approved or moved to new dates, CANCEL when
-    cancelled. One UID per booking, a SEQUENCE that grows with each change (the event's
-    instant), so calendars update the event in place."""
+    cancelled. One UID per booking, a SEQUENCE that grows with each change, so calendars
+    update the event in place."""
     cancelled = context["status"] == "cancelled"
     calendar = icalendar.Calendar()
     calendar.add("prodid", "-//Mutualis//Prêts entre communes//FR")
@@ -136,7 +146,7 @@ def invitation(context: dict, public_url: str) -> bytes:
     calendar.add("method", "CANCEL" if cancelled else "REQUEST")
     event = icalendar.Event()
     event.add("uid", f"booking-{context['booking_id']}@mutualis")
-    event.add("sequence", int(datetime.fromisoformat(context["occurred_at"]).timestamp()))
+    event.add("sequence", _sequence(context))
     event.add("dtstamp", clock.now())
     event.add("dtstart", datetime.fromisoformat(context["start"]).astimezone(PARIS))
     event.add("dtend", datetime.fromisoformat(context["end"]).astimezone(PARIS))

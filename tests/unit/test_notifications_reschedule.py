@@ -77,6 +77,16 @@ def test_a_loan_moved_by_the_lender_tells_the_requester_with_the_invitation_upda
     assert str(event["status"]) == "CONFIRMED"
 
 
+def test_a_loan_moved_in_the_second_it_was_approved_still_updates_the_invitation():
+    """Calendars keep the invitation with the higher SEQUENCE: a move made in the very second
+    of the approval (an API client does both at once) must still replace it."""
+    (approved,) = notices("booking.approved", booking("approved"), PEOPLE, AT)
+    (moved_now,) = notices("booking.rescheduled", moved("approved", CHAMBON), PEOPLE, AT)
+    first = calendar(compose(approved.kind, approved.context, "Agent", URL)).walk("VEVENT")[0]
+    event = calendar(compose(moved_now.kind, moved_now.context, "Agent", URL)).walk("VEVENT")[0]
+    assert event["sequence"] > first["sequence"]
+
+
 def test_a_request_its_borrower_edited_tells_the_lenders_managers_without_invitation():
     told = notices("booking.rescheduled", moved("requested", FIRMINY), PEOPLE, MOVED_AT)
     assert {n.recipient.user_id for n in told} == {"lender-manager", "lender-manager-2"}
