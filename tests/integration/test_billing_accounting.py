@@ -18,6 +18,7 @@ from contracts.consultants import TimesheetApproval
 from contracts.errors import InvalidInput
 from contracts.listings import ListingPublished
 from infra.messaging_tables import metadata as messaging_metadata
+from infra.messaging_tables import requests_metadata
 from services.billing import domain
 from services.billing.models import metadata as billing_metadata
 from services.billing.service import record_charges
@@ -201,4 +202,6 @@ def test_an_imputation_that_is_not_an_m57_account_is_refused_and_nothing_stored(
 def test_the_migrated_billing_schema_is_the_models(pg_database):
     """Migrations 0009 and 0010 create what the models say, nothing more or less."""
     billing_database(pg_database.url)
-    assert differences(pg_database.url, billing_metadata, messaging_metadata) == []
+    assert (
+        differences(pg_database.url, billing_metadata, messaging_metadata, requests_metadata) == []
+    )

@@ -19,6 +19,7 @@ from contracts.agreements import (
     PartyAct,
 )
 from infra.messaging_tables import metadata as messaging_metadata
+from infra.messaging_tables import requests_metadata
 from infra.migrations import upgrade
 from services.consultants.domain import is_working_day
 from services.consultants.models import metadata as consultants_metadata
@@ -178,4 +179,6 @@ def test_agreements_are_kept_once_and_cover_engagements_by_their_dates(
 def test_the_consultants_schema_is_the_models(database_url):
     """Migrated to 0004 (consent, agreements), the database is what the models say."""
     upgrade("consultants", database_url)
-    assert differences(database_url, consultants_metadata, messaging_metadata) == []
+    assert (
+        differences(database_url, consultants_metadata, messaging_metadata, requests_metadata) == []
+    )
