@@ -29,7 +29,7 @@ from tests.integration.billing_support import (
     declare_profiles,
 )
 from tests.integration.messaging import listing_published
-from tests.integration.test_notifications_schema import differences
+from tests.support.schema import differences
 
 LENDER, BORROWER = "42218", "42044"  # Saint-Étienne, Le Chambon-Feugerolles
 PLOUGH, HALL = str(uuid.uuid4()), str(uuid.uuid4())

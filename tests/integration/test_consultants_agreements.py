@@ -24,7 +24,6 @@ from infra.migrations import upgrade
 from services.consultants.domain import is_working_day
 from services.consultants.models import metadata as consultants_metadata
 from tests.integration.messaging import publish_event
-from tests.integration.test_notifications_schema import differences
 from tests.integration.test_timesheet_concurrency import (
     FIRMINY,
     LENDER,
@@ -36,6 +35,7 @@ from tests.integration.test_timesheet_concurrency import (
     start_service,  # noqa: F401 - the fixture
 )
 from tests.support import wait_until
+from tests.support.schema import differences
 
 CONSUMER = "consultants.keep_agreements"
 

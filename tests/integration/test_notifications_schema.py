@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, insert, select
 
 from contracts import clock
@@ -18,15 +16,7 @@ from infra.messaging_tables import metadata as messaging_metadata
 from infra.messaging_tables import outbox, requests_metadata
 from infra.migrations import upgrade
 from services.notifications.models import metadata as notifications_metadata
-
-
-def differences(url: str, *metadatas) -> list:
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
-        found = compare_metadata(context, list(metadatas))
-    engine.dispose()
-    return found
+from tests.support.schema import differences
 
 
 def test_the_notifications_schema_is_the_models(database_url):
