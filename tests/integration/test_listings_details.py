@@ -175,7 +175,7 @@ def test_a_listing_shows_a_bounded_number_of_photos(service):
 
 def test_the_migrated_listings_schema_has_the_photos_and_details_the_models_say(listings_db):
     from services.listings.models import metadata
-    from tests.integration.test_notifications_schema import differences
+    from tests.support.schema import differences
 
     mine = {"listing_photos", "contact", "pickup_address", "pickup_instructions"}
     found = differences(listings_db, metadata)

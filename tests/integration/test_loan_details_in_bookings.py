@@ -153,7 +153,7 @@ def test_condition_photos_at_hand_over_and_return(bookings):
 
 def test_the_migrated_condition_photos_are_the_models(database_url):
     from services.bookings.models import metadata
-    from tests.integration.test_notifications_schema import differences
+    from tests.support.schema import differences
 
     upgrade("bookings", database_url)
     found = differences(database_url, metadata)
