@@ -444,18 +444,22 @@ class Database(DependencyProvider):
 
     def worker_setup(self, worker_ctx: Any) -> None:
         """A request applied before is not applied again: its method, for this worker,
-        only raises RepeatedRequest with the reply stored then (infra.rpc sends it)."""
+        first looks the request up, and if it was applied only raises RepeatedRequest with
+        the reply stored then (infra.rpc sends it). The lookup runs in the worker, not
+        here: a database away (restarting) must fail this request (503 at the gateway),
+        where an error raised in worker_setup would kill the whole service."""
         request = request_of(worker_ctx)
         if request is None:
             return
-        reply = stored_reply(one_statement_at_a_time(self.engine), request.request_id)
-        if reply is not None:
-            setattr(
-                worker_ctx.service,
-                worker_ctx.entrypoint.method_name,
-                partial(_repeated, request, reply),
-            )
+        name = worker_ctx.entrypoint.method_name
+        method = getattr(worker_ctx.service, name)
+        setattr(worker_ctx.service, name, partial(_unless_applied, self.engine, request, method))
 
 
-def _repeated(request: Request, reply: str, *args: Any, **kwargs: Any) -> None:
-    raise RepeatedRequest(request, reply)
+def _unless_applied(
+    engine: Engine, request: Request, method: Callable, *args: Any, **kwargs: Any
+) -> Any:
+    reply = stored_reply(one_statement_at_a_time(engine), request.request_id)
+    if reply is not None:
+        raise RepeatedRequest(request, reply)
+    return method(*args, **kwargs)

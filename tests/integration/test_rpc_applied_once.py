@@ -17,7 +17,7 @@ import pytest
 from kombu import Connection, Exchange, Producer, Queue
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ServiceRpcProxy
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
 
 from contracts.errors import Conflict, InvalidInput, ServiceError
 from infra.batching import GroupCommit
@@ -105,7 +105,10 @@ def call(container, method: str, *args, request_id: str | None = None):
     returned, not raised."""
     context = {REQUEST_ID: request_id} if request_id else {}
     try:
-        with ServiceRpcProxy("marker", container.config, context_data=context) as service:
+        # a deadline: a service that died never answers
+        with ServiceRpcProxy(
+            "marker", container.config, context_data=context, timeout=60
+        ) as service:
             return getattr(service, method)(*args)
     except (ServiceError, RemoteError) as exc:
         return exc
@@ -296,3 +299,40 @@ def test_a_batch_holding_one_request_twice_is_refused_as_a_repeat(database_url):
 
     assert stored_marks(database_url) == []
     assert recorded_requests(database_url) == {}
+
+
+def test_a_database_away_when_a_request_arrives_fails_that_request_not_the_service(
+    marker, database_url
+):
+    """PostgreSQL restarting ends every connection of the service: the request arriving then
+    fails its lookup of requests applied before. That fails the request (503 at the gateway),
+    never the service: it was looked up in worker_setup, where an error kills the container,
+    and a drill's PostgreSQL restart left billing with no live replica."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a connection ended by the server is PostgreSQL's")
+    call(marker, "mark", "before", request_id="request-before")  # the pool holds connections
+    ended = make_engine(database_url)
+    database = ended.url.database
+    admin = make_engine(ended.url.set(database="postgres").render_as_string(hide_password=False))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        terminated = conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": database},
+        ).all()
+    assert terminated  # the service's pooled connections among them
+
+    answers = [call(marker, "mark", "during", request_id="request-during")]
+    while isinstance(answers[-1], RemoteError) and len(answers) < 5:  # as a client retries
+        answers.append(call(marker, "mark", "during", request_id="request-during"))
+
+    failed, answer = answers[:-1], answers[-1]
+    # each of the service's pools meets its ended connections once, then reconnects
+    assert 1 <= len(failed) <= 2
+    assert all(isinstance(f, RemoteError) and f.exc_type == "OperationalError" for f in failed)
+    assert marker._died.ready() is False  # the service lives on
+    assert answer["label"] == "during"
+    assert call(marker, "mark", "during", request_id="request-during") == answer
+    assert stored_marks(database_url) == ["before", "during"]
