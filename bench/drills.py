@@ -441,9 +441,10 @@ def faults(stack: Stack, catcher: MailCatcher, plan: Plan, gateways: Gateways):
 def mails_check(stack: Stack, catcher: MailCatcher, phases: Phases) -> dict:
     """Waits until no mail is pending, then compares the mails decided with those the
     server received: each exactly once (by the X-Mutualis-Mail header), but for the mails
-    of a round a notifications process was sending when it was killed: the server had
-    accepted them, their commit never came, and its twin sends them again (SMTP has no
-    idempotency key: at least once at the server, docs/architecture.md). Those count as
+    of a round a notifications process was sending when it was killed, or when PostgreSQL
+    ended its connection: the server had accepted them, their commit never came, and the
+    process (or its twin) sends them again (SMTP has no idempotency key: at least once at
+    the server, docs/architecture.md; the header lets a mailbox tell). Those count as
     `resent_after_kill`, the others as `duplicated`."""
     engine = stack.database("notifications")
     started = time.monotonic()
@@ -462,7 +463,7 @@ def mails_check(stack: Stack, catcher: MailCatcher, phases: Phases) -> dict:
     again = {
         mail: phases.at(sorted(times)[1]) for mail, times in arrivals.items() if len(times) > 1
     }
-    resent = sorted(mail for mail, phase in again.items() if kills_notifications(phase))
+    resent = sorted(mail for mail, phase in again.items() if may_send_twice(phase))
     return {
         "decided": len(rows),
         "received": sum(received.values()),
@@ -474,8 +475,10 @@ def mails_check(stack: Stack, catcher: MailCatcher, phases: Phases) -> dict:
     }
 
 
-def kills_notifications(phase: str) -> bool:
-    return phase.startswith("kill -9 notifications") and "relay" not in phase
+def may_send_twice(phase: str) -> bool:
+    """Faults that can end a mail round between the server's acceptance and the commit."""
+    killed = phase.startswith("kill -9 notifications") and "relay" not in phase
+    return killed or phase.startswith("PostgreSQL")
 
 
 def recovered_at(clients: list[Client], since: float) -> float | None:
@@ -652,6 +655,11 @@ def run(plan: Plan, workdir: Path | None = None) -> dict:
             mails["pending"] or mails["lost"] or mails["duplicated"] or mails["refused"]
         )
         report["passed"] = report["passed"] and not double and numbers["passed"]
+        # a process that died of a fault it should have weathered (its twin hid it)
+        report["exited"] = exited = sorted(
+            name for name, process in stack.processes.items() if process.poll() is not None
+        )
+        report["passed"] = report["passed"] and not exited
     finally:
         if broker_stopped:
             rabbitmqctl("start_app")
@@ -923,8 +931,8 @@ def markdown(report: dict) -> str:
         f"- mails decided: {report['mails']['decided']}, received by the mail server: "
         f"{report['mails']['received']}; pending at the end: {report['mails']['pending']}, "
         f"lost: {len(report['mails']['lost'])}, received twice: "
-        f"{len(report['mails']['duplicated'])}, sent again by the twin of a notifications "
-        f"process killed mid-round (SMTP: at least once at the server): "
+        f"{len(report['mails']['duplicated'])}, sent again after a notifications process was "
+        f"killed or lost its database mid-round (SMTP: at least once at the server): "
         f"{len(report['mails']['resent_after_kill'])}, refused: "
         f"{len(report['mails']['refused'])}",
         f"- slots raced for by {RACERS} agents at once: answers {report['races']['answers']}; "
@@ -933,6 +941,7 @@ def markdown(report: dict) -> str:
         f"{numbers['invoices']} invoices; numbers skipped or repeated: "
         f"{numbers['faults'] or 'none'}; this month's charges left uninvoiced after a last "
         f"run: {numbers['uninvoiced_charges_of_the_period']}",
+        f"- processes that exited on their own: {', '.join(report.get('exited', [])) or 'none'}",
         f"- **{'PASSED' if report['passed'] else 'FAILED'}**",
     ]
     for title, key in (("Lost", "lost"), ("Duplicated", "duplicated")):
