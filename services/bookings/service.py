@@ -78,7 +78,7 @@ from contracts.errors import (
 )
 from contracts.events import Event
 from contracts.fields import Reason, RequiredReason
-from contracts.listings import ListingSnapshot, PhotoStored, PricingUnit
+from contracts.listings import ListingSnapshot, PhotoStored
 from contracts.topology import LISTINGS_TO_BOOKINGS
 from infra.batching import GroupCommit
 from infra.communes import communes
@@ -357,19 +357,24 @@ def _proposed(row, proposal, answer: str = "") -> ProposedDates:
     )
 
 
-def _propose(tx: UnitOfWork, row, slot: domain.Slot, quote: Quote, who: Caller, reason: str):
+def _propose(
+    tx: UnitOfWork,
+    row,
+    listing: ListingSnapshot,
+    slot: domain.Slot,
+    quote: Quote,
+    who: Caller,
+    reason: str,
+) -> None:
     """New dates that cost the borrower more, proposed, not applied: the loan keeps its
     dates and price, its history says so, and the borrower's managers are asked."""
     proposal = repository.propose_dates(tx.session, row, slot, quote, who, reason)
-    listing = repository.listing_copy(tx.session, row.listing_id)
-    unit = listing.pricing_unit if listing else PricingUnit(quote.pricing_unit)
     before = domain.Slot(row.start, row.end, row.quote["units"])
     note = "nouvelles dates proposées à l'emprunteur, " + domain.moved_note(
-        unit, before, slot, reason
+        listing.pricing_unit, before, slot, reason
     ).removeprefix("dates changées, ")
     repository.record_note(tx, row, who, note)
     tx.emit(BookingDatesProposed, _proposed(row, proposal))
-    return proposal
 
 
 def _decided_urgent(tx: UnitOfWork, row, target: BookingStatus) -> None:
@@ -503,7 +508,7 @@ class Service(OperableService):
             agreed = Quote.model_validate(row.quote)
             new_quote = domain.requote(agreed, slot)
             if domain.needs_consent(action, agreed, new_quote):
-                _propose(tx, row, slot, new_quote, who, asked.reason)
+                _propose(tx, row, listing, slot, new_quote, who, asked.reason)
             else:
                 _move_dates(tx, row, listing, slot, who, asked.reason)
                 tx.session.flush()
