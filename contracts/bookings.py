@@ -138,6 +138,40 @@ class NewDates(Input):
     reason: Text = Field(default="", max_length=1000, description="why, shown to the other commune")
 
 
+class Answer(Input):
+    """A borrower's answer to new dates proposed: why it declines (optional)."""
+
+    reason: Text = Field(default="", max_length=1000, description="why, shown to the lender")
+
+
+class ProposalStatus(StrEnum):
+    """What became of new dates the lender proposed: pending the borrower's answer, then
+    accepted (applied), declined, withdrawn by the lender, replaced by a newer proposal, or
+    lapsed (the loan started, was handed over, cancelled or moved meanwhile)."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+    REPLACED = "replaced"
+    LAPSED = "lapsed"
+
+
+class DatesProposal(BaseModel):
+    """New dates for an approved loan that would cost the borrower more: the lender's
+    manager proposes them, the borrower's manager consents (or not) before they apply."""
+
+    id: str
+    start: datetime
+    end: datetime
+    quote: Quote = Field(description="the loan's quote at these dates, at the rates agreed")
+    proposed_by: str
+    proposed_by_commune: str
+    reason: str = ""
+    proposed_at: datetime
+    status: ProposalStatus = ProposalStatus.PENDING
+
+
 class Condition(Input):
     condition: str = Field(min_length=2, max_length=2000)
 
@@ -281,6 +315,13 @@ class BookingView(BaseModel):
         description="held: its lender requires an agreement and none covers it yet; it is "
         "approved once a one-off agreement is signed by both managers",
     )
+    proposal: DatesProposal | None = Field(
+        default=None,
+        description="new dates the lender's manager proposed for this approved loan that "
+        "would cost the borrower more, pending the borrower's manager's answer "
+        "(`/reschedule/accept` or `/reschedule/decline`); the loan keeps its dates and quote "
+        "meanwhile",
+    )
 
     @field_validator("agreement_held", mode="before")
     @classmethod
@@ -354,6 +395,9 @@ class BookingSnapshot(Payload):
     agreement_reference: str | None = None
     # in booking.approved: whom to call and where to collect it (the listing's, as kept)
     pickup: PickupDetails | None = None
+    # the revision of the loan's dates, its calendar invitation's SEQUENCE: 0 at approval,
+    # one more for each move applied and for its cancellation (absent from older events)
+    dates_revision: int | None = None
 
 
 @register
@@ -414,6 +458,8 @@ class RescheduledBooking(BookingSnapshot):
     # one per move: a booking moved twice is told twice, a move delivered twice once
     rescheduling_id: str | None = None
     moved_by_commune: str | None = None  # the side that moved it; the other one is told
+    # the borrower that accepted new dates its lender proposed (they cost it more)
+    accepted_by_commune: str | None = None
 
 
 @register
@@ -422,6 +468,34 @@ class BookingRescheduled(Event):
 
     TYPE = "booking.rescheduled"
     payload: RescheduledBooking
+
+
+class ProposedDates(BookingSnapshot):
+    """A loan at its current dates, and the new dates its lender proposed (or the answer)."""
+
+    proposal_id: str
+    proposed_start: datetime
+    proposed_end: datetime
+    proposed_quote: Quote
+    proposed_by_commune: str
+    answer: str = ""  # the borrower's reason, when it declines
+
+
+@register
+class BookingDatesProposed(Event):
+    """New dates that cost the borrower more, proposed by the lender: the borrower's
+    managers are asked to accept or decline them."""
+
+    TYPE = "booking.dates_proposed"
+    payload: ProposedDates
+
+
+@register
+class BookingDatesDeclined(Event):
+    """The borrower declined the new dates its lender proposed: the loan keeps its own."""
+
+    TYPE = "booking.dates_declined"
+    payload: ProposedDates
 
 
 EVENT_OF_STATUS: dict[BookingStatus, type[Event]] = {

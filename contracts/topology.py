@@ -25,6 +25,8 @@ from contracts.billing import (
 from contracts.bookings import EVENT_OF_STATUS as BOOKING_EVENT_OF_STATUS
 from contracts.bookings import (
     BookingCancelled,
+    BookingDatesDeclined,
+    BookingDatesProposed,
     BookingOverdue,
     BookingRescheduled,
     BookingReturned,
@@ -142,7 +144,13 @@ BOOKINGS_TO_NOTIFICATIONS = Subscription(
     consumer="notifications",
     name="notices",
     source="bookings",
-    event_types=(*BOOKING_EVENTS, BookingOverdue.TYPE, EmergencyDeclared.TYPE),
+    event_types=(
+        *BOOKING_EVENTS,
+        BookingOverdue.TYPE,
+        BookingDatesProposed.TYPE,
+        BookingDatesDeclined.TYPE,
+        EmergencyDeclared.TYPE,
+    ),
 )
 
 CONSULTANTS_TO_NOTIFICATIONS = Subscription(

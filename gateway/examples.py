@@ -34,6 +34,7 @@ from contracts.billing import (
     TransferPayment,
 )
 from contracts.bookings import (
+    Answer,
     BookingCreated,
     BookingPage,
     BookingRequest,
@@ -129,6 +130,7 @@ BODY_EXAMPLES: dict[type, dict[str, Any]] = {
         ],
     },
     Reason: {"reason": "Épisode neigeux terminé"},
+    Answer: {"reason": "Le budget de la commune ne permet pas ces jours de plus"},
     RequiredReason: {"reason": "Le matériel est déjà engagé ce jour-là"},
     EmergencyDeclaration: {
         "name": "Neige sur la vallée de l'Ondaine",
@@ -349,6 +351,7 @@ BOOKING = {
     ],
     "agreement_reference": "CONV-42218-2026-001",
     "agreement_held": False,
+    "proposal": None,
 }
 
 AGREEMENT = {

@@ -32,6 +32,13 @@ ACTIONS = {
     "modifier-dates": ("change_dates", "dates-modifiees"),
 }
 NEW_DATES = ("deplacer", "modifier-dates")
+# new dates the lender proposed (they cost the borrower more): the borrower's manager accepts
+# or declines them, the lender's manager withdraws them -> (the service's RPC, notice)
+ANSWERS = {
+    "accepter-dates": ("accept_dates", "dates-acceptees"),
+    "refuser-dates": ("decline_dates", "dates-refusees"),
+    "retirer-dates": ("withdraw_dates", "dates-retirees"),
+}
 DATE_FIELDS = ("du", "au", "jour", "heure_debut", "heure_fin")  # as the booking form's
 MAX_DAMAGE_LINES = 20
 
@@ -46,6 +53,18 @@ def allowed_actions(booking: dict, commune: str, roles: frozenset[Role]) -> list
         if status in MOVES[action].sources
         and MOVES[action].open_to(commune, roles, borrower, lender)
     ]
+
+
+def proposal_actions(booking: dict, commune: str, roles: frozenset[Role]) -> list[str]:
+    """What this person may do with the new dates proposed for this loan, if any: the
+    borrower's manager accepts or declines them, the lender's manager withdraws them."""
+    if booking.get("proposal") is None or Role.MANAGER not in roles:
+        return []
+    if commune == booking["borrower_commune"]:
+        return ["accepter-dates", "refuser-dates"]
+    if commune == booking["lender_commune"]:
+        return ["retirer-dates"]
+    return []
 
 
 def damages_from(form) -> list[dict]:
@@ -117,14 +136,20 @@ class BookingPages:
 
     @page("POST", "/reservations/<booking_id>/<action>", roles=(Role.AGENT, Role.MANAGER))
     def booking_action(self, request, web: Web, booking_id: str, action: str):
-        if action not in ACTIONS:
+        if action not in ACTIONS and action not in ANSWERS:
             raise PageProblem(404, "Cette action n'existe pas.")
-        notice = ACTIONS[action][1]
+        notice = (ACTIONS.get(action) or ANSWERS[action])[1]
         caller = as_rpc(web.caller)
         reason = (web.form.get("motif") or "").strip()
         condition = (web.form.get("etat") or "").strip()
         try:
-            if action == "approuver":
+            if action == "accepter-dates":
+                self.bookings.accept_dates(caller, booking_id)
+            elif action == "refuser-dates":
+                self.bookings.decline_dates(caller, booking_id, {"reason": reason})
+            elif action == "retirer-dates":
+                self.bookings.withdraw_dates(caller, booking_id)
+            elif action == "approuver":
                 self.bookings.approve(caller, booking_id)
             elif action == "refuser":
                 if len(reason) < 3:
@@ -137,7 +162,8 @@ class BookingPages:
                 form = {k: web.form.get(k, "") for k in DATE_FIELDS}
                 start, end = booking_period(booking["quote"]["pricing_unit"], form)
                 body = {"start": start.isoformat(), "end": end.isoformat(), "reason": reason}
-                self.bookings.reschedule(caller, booking_id, body)
+                if self.bookings.reschedule(caller, booking_id, body).get("proposal"):
+                    notice = "dates-proposees"  # dearer: the borrower is asked first
             elif action == "remettre":
                 if len(condition) < 2:
                     raise FormError("condition", "Décrivez l'état du matériel remis.")
@@ -165,6 +191,7 @@ class BookingPages:
                 "booking": booking,
                 "side": "lender" if booking["lender_commune"] == visitor.commune else "borrower",
                 "actions": allowed_actions(booking, visitor.commune, visitor.roles),
+                "answers": proposal_actions(booking, visitor.commune, visitor.roles),
                 "photo_stages": condition_photo_stages(booking, visitor.commune, visitor.roles),
                 "problems": problems,
                 "damage_lines": range(3),

@@ -81,6 +81,11 @@ NOTICES = {
     "annulee": "La réservation est annulée.",
     "deplacee": "La réservation est déplacée ; l'emprunteur est prévenu.",
     "dates-modifiees": "Les dates de la demande sont modifiées ; le prêteur est prévenu.",
+    "dates-proposees": "Les nouvelles dates coûtent plus à l'emprunteur : elles lui sont "
+    "proposées, le prêt garde les siennes jusqu'à son accord.",
+    "dates-acceptees": "Les nouvelles dates sont acceptées : le prêt est déplacé.",
+    "dates-refusees": "Les nouvelles dates sont refusées ; le prêteur est prévenu.",
+    "dates-retirees": "Les nouvelles dates proposées sont retirées.",
     "remise": "La remise est enregistrée.",
     "rendue": "Le retour est enregistré.",
     "annonce-publiee": "L'annonce est publiée.",

@@ -3,6 +3,7 @@
 from werkzeug.wrappers import Response
 
 from contracts.bookings import (
+    Answer,
     BookingCreated,
     BookingPage,
     BookingQuery,
@@ -174,10 +175,58 @@ class BookingRoutes:
         "broken rules or the same dates, 403 for the wrong side (a request is the borrower's "
         "to edit, an approved loan the lender's manager's to move), 409 once handed over. "
         "The other side is told (`booking.rescheduled`), with the calendar invitation "
-        "updated for an approved loan.",
+        "updated for an approved loan. When the lender moves an approved loan to dates that "
+        "cost the borrower more, the move is only proposed: 200 with the booking at its "
+        "current dates and quote and `proposal` (the new dates, their quote, who proposed, "
+        "why, when), which the borrower's manager accepts or declines; a new proposal "
+        "replaces a pending one.",
     )
     def reschedule_booking(self, request, caller: Caller, booking_id: str, body: NewDates):
         return self.bookings.reschedule(as_rpc(caller), booking_id, body.model_dump(mode="json"))
+
+    @api(
+        "POST",
+        "/api/v1/bookings/<booking_id>/reschedule/accept",
+        response=BookingView,
+        roles=(Role.MANAGER,),
+        idempotent=True,
+        tag=BOOKINGS,
+        summary="The borrower's manager accepts the new dates its lender proposed",
+        description="The rules and the slot are checked again now (the proposed slot is not "
+        "held meanwhile): 409 with the conflicting period if it was taken since, 409 when "
+        "nothing is proposed or the proposal lapsed (the loan started, was handed over, "
+        "cancelled or moved since). Then the loan moves and is re-priced as a move by the "
+        "lender would be (`booking.rescheduled`, calendar invitation, waitlist).",
+    )
+    def accept_new_dates(self, request, caller: Caller, booking_id: str):
+        return self.bookings.accept_dates(as_rpc(caller), booking_id)
+
+    @api(
+        "POST",
+        "/api/v1/bookings/<booking_id>/reschedule/decline",
+        body=Answer,
+        response=BookingView,
+        roles=(Role.MANAGER,),
+        idempotent=True,
+        tag=BOOKINGS,
+        summary="The borrower's manager declines the new dates its lender proposed",
+        description="The loan keeps its dates and quote; the lender's managers are told, "
+        "with the reason. 409 when nothing is proposed or the proposal lapsed.",
+    )
+    def decline_new_dates(self, request, caller: Caller, booking_id: str, body: Answer):
+        return self.bookings.decline_dates(as_rpc(caller), booking_id, body.model_dump())
+
+    @api(
+        "POST",
+        "/api/v1/bookings/<booking_id>/reschedule/withdraw",
+        response=BookingView,
+        roles=(Role.MANAGER,),
+        idempotent=True,
+        tag=BOOKINGS,
+        summary="The lender's manager withdraws the new dates it proposed",
+    )
+    def withdraw_new_dates(self, request, caller: Caller, booking_id: str):
+        return self.bookings.withdraw_dates(as_rpc(caller), booking_id)
 
     @api(
         "POST",

@@ -498,6 +498,59 @@ def check_move(
     check_request(rules, borrower, slot, quantity, with_operator, now)
 
 
+def needs_consent(action: str, agreed: Quote, new: Quote) -> bool:
+    """Whether new dates for a loan are only a proposal until its borrower accepts them: an
+    approved loan the lender moves (`reschedule`) to dates costing more than agreed. A
+    borrower editing its own request consents by asking; the same price or less is the
+    lender's to decide alone (the borrower is told)."""
+    return action == "reschedule" and new.amount_cents > agreed.amount_cents
+
+
+def proposal_lapsed(status: BookingStatus | str, start: datetime, now: datetime) -> bool:
+    """A pending proposal lapses once the loan it would move is no longer approved (handed
+    over, cancelled) or has started: there is nothing left to move."""
+    return status != BookingStatus.APPROVED or now >= start
+
+
+def ensure_answerable(
+    caller: Caller, borrower: str, lender: str, pending: bool, lapsed: bool
+) -> None:
+    """The borrower's manager answers new dates proposed to it, while they still stand."""
+    ensure_party(caller, borrower, lender)
+    if caller.commune != borrower or not caller.has(Role.MANAGER):
+        raise Forbidden("Only a manager of the borrowing commune answers new dates proposed")
+    _ensure_standing(pending, lapsed)
+
+
+def ensure_withdrawable(
+    caller: Caller, borrower: str, lender: str, pending: bool, lapsed: bool
+) -> None:
+    """The lender's manager may take back the new dates it proposed, while they stand."""
+    ensure_party(caller, borrower, lender)
+    if caller.commune != lender or not caller.has(Role.MANAGER):
+        raise Forbidden("Only a manager of the lending commune withdraws new dates it proposed")
+    _ensure_standing(pending, lapsed)
+
+
+def _ensure_standing(pending: bool, lapsed: bool) -> None:
+    if not pending:
+        raise Conflict("No new dates are proposed for this booking", rule="no_proposal")
+    if lapsed:
+        raise Conflict(
+            "The new dates proposed have lapsed: the loan started or changed since",
+            rule="proposal_lapsed",
+        )
+
+
+def dates_revision(current: int | None, event: str) -> int:
+    """The revision of a loan's dates, its calendar invitation's SEQUENCE: 0 at approval
+    (its first invitation), one more for each move and for the cancellation, so that
+    calendars take each change, however close in time."""
+    if event == "approve":
+        return 0
+    return (current or 0) + 1
+
+
 def ensure_free(listing: ListingSnapshot, slot: Slot, quantity: int, holds: Sequence[Hold]) -> None:
     """409 with the period that takes the slot (a blackout, or bookings), if one does."""
     taken = taken_because(listing, slot, quantity, holds)

@@ -76,6 +76,8 @@ class BookingRow(Base):
     # requiring one, holds the request until a one-off agreement is accepted
     agreement_reference: Mapped[str | None] = mapped_column(String(40))
     agreement_held: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the revision of its dates, its invitation's SEQUENCE (domain.dates_revision)
+    dates_revision: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (
         # by end: a request reads the holds ending after it starts, not the whole history
@@ -97,6 +99,31 @@ class TransitionRow(Base):
     by_user: Mapped[str | None] = mapped_column(String(36))
     by_commune: Mapped[str | None] = mapped_column(String(5))
     note: Mapped[str] = mapped_column(Text)
+
+
+class DatesProposalRow(Base):
+    """New dates the lender's manager proposed for an approved loan that would cost the
+    borrower more, and what became of them: kept, as who consented to what is audited."""
+
+    __tablename__ = "dates_proposals"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    booking_id: Mapped[str] = mapped_column(ForeignKey("bookings.id"))
+    start: Mapped[datetime] = mapped_column(UtcDateTime)
+    end: Mapped[datetime] = mapped_column(UtcDateTime)
+    quote: Mapped[dict] = mapped_column(JSON)
+    proposed_by: Mapped[str] = mapped_column(String(36))
+    proposed_by_commune: Mapped[str] = mapped_column(String(5))
+    reason: Mapped[str] = mapped_column(Text)
+    proposed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    answered_by: Mapped[str | None] = mapped_column(String(36))
+    answered_by_commune: Mapped[str | None] = mapped_column(String(5))
+    answer: Mapped[str] = mapped_column(Text, default="")
+
+    # a booking's pending proposal, read with the booking
+    __table_args__ = (Index("ix_dates_proposals_booking_status", "booking_id", "status"),)
 
 
 class EmergencyRow(Base):

@@ -19,6 +19,8 @@ from contracts.bookings import (
     BookingStatus,
     BookingView,
     Damage,
+    DatesProposal,
+    ProposalStatus,
     Quote,
     Transition,
 )
@@ -29,8 +31,22 @@ from contracts.fields import is_uuid
 from contracts.listings import ListingSnapshot, PickupDetails, PricingUnit
 from infra.database import UnitOfWork, upsert_latest
 from infra.paging import as_party, one_page
-from services.bookings.domain import Hold, NewBooking, Slot, days_late, decide_by, is_overdue
-from services.bookings.models import BookingRow, ListingCopy, TransitionRow, UrgentRequestRow
+from services.bookings.domain import (
+    Hold,
+    NewBooking,
+    Slot,
+    days_late,
+    decide_by,
+    is_overdue,
+    proposal_lapsed,
+)
+from services.bookings.models import (
+    BookingRow,
+    DatesProposalRow,
+    ListingCopy,
+    TransitionRow,
+    UrgentRequestRow,
+)
 
 
 def unknown_listing() -> InvalidInput:
@@ -189,6 +205,7 @@ def add_booking(
         "decide_by": decide_by(listing.pricing_unit, slot.start),
         "agreement_reference": agreement_reference,
         "agreement_held": agreement_held,
+        "dates_revision": 0,
     }
     # written with the commit, without the ORM's unit of work (the hot path of every
     # request), in one round trip with the events; the returned row is for reading only
@@ -248,14 +265,31 @@ for _side in ("borrower", "lender"):
 
 
 def move_dates(
-    tx: UnitOfWork, row: BookingRow, slot: Slot, quote: Quote, caller: Caller, note: str
+    tx: UnitOfWork,
+    row: BookingRow,
+    slot: Slot,
+    quote: Quote,
+    caller: Caller,
+    note: str,
+    moved_by_commune: str,
 ) -> None:
     """The booking at new dates with its new quote, its status kept, and the line in its
-    history that says so (not counted as entering its status again)."""
-    now = clock.now()
-    row.start, row.end, row.updated_at = slot.start, slot.end, now
+    history that says so (not counted as entering its status again); `caller` is who
+    applied them (the borrower accepting its lender's proposal), counted by the side that
+    moved it."""
+    row.start, row.end = slot.start, slot.end
     row.quote = quote.model_dump(mode="json")
     row.decide_by = decide_by(PricingUnit(quote.pricing_unit), slot.start)
+    record_note(tx, row, caller, note)
+    side = "lender" if moved_by_commune == row.lender_commune else "borrower"
+    tx.after_commit(RESCHEDULED.labels(side).inc)
+
+
+def record_note(tx: UnitOfWork, row: BookingRow, caller: Caller, note: str) -> None:
+    """A line in the booking's history, its status kept: new dates applied, proposed,
+    declined or withdrawn."""
+    now = clock.now()
+    row.updated_at = now
     tx.session.add(
         TransitionRow(
             booking_id=row.id,
@@ -266,8 +300,6 @@ def move_dates(
             note=note,
         )
     )
-    side = "lender" if caller.commune == row.lender_commune else "borrower"
-    tx.after_commit(RESCHEDULED.labels(side).inc)
 
 
 def snapshot_of(row: BookingRow, reason: str = "") -> BookingSnapshot:
@@ -292,7 +324,67 @@ def snapshot_of(row: BookingRow, reason: str = "") -> BookingSnapshot:
         days_late=days_late(row.end, row.returned_at) if row.returned_at else 0,
         requested_by=row.requested_by,
         agreement_reference=row.agreement_reference,
+        dates_revision=row.dates_revision,
     )
+
+
+def pending_proposal(session: Session, booking_id: str) -> DatesProposalRow | None:
+    """The booking's proposal still awaiting the borrower's answer (at most one: a new one
+    replaces it, under the booking's lock)."""
+    return session.scalars(
+        select(DatesProposalRow).where(
+            DatesProposalRow.booking_id == booking_id,
+            DatesProposalRow.status == ProposalStatus.PENDING.value,
+        )
+    ).first()
+
+
+def propose_dates(
+    session: Session, row: BookingRow, slot: Slot, quote: Quote, caller: Caller, reason: str
+) -> DatesProposalRow:
+    """The new dates proposed, replacing the one pending if any."""
+    now = clock.now()
+    close_proposal(session, row.id, ProposalStatus.REPLACED, caller)
+    proposal = DatesProposalRow(
+        id=str(uuid.uuid4()),
+        booking_id=row.id,
+        start=slot.start,
+        end=slot.end,
+        quote=quote.model_dump(mode="json"),
+        proposed_by=caller.user_id,
+        proposed_by_commune=caller.commune,
+        reason=reason,
+        proposed_at=now,
+        status=ProposalStatus.PENDING.value,
+        answer="",
+    )
+    session.add(proposal)
+    return proposal
+
+
+def close_proposal(
+    session: Session,
+    booking_id: str,
+    status: ProposalStatus,
+    caller: Caller | None,
+    answer: str = "",
+) -> DatesProposalRow | None:
+    """The booking's pending proposal, if any, answered (or lapsed, withdrawn, replaced)."""
+    proposal = pending_proposal(session, booking_id)
+    if proposal is not None:
+        proposal.status = status.value
+        proposal.answered_at = clock.now()
+        proposal.answered_by = caller.user_id if caller else None
+        proposal.answered_by_commune = caller.commune if caller else None
+        proposal.answer = answer
+        session.flush()
+    return proposal
+
+
+def proposal_view(proposal: DatesProposalRow | None) -> DatesProposal | None:
+    if proposal is None:
+        return None
+    return DatesProposal.model_validate(proposal, from_attributes=True)
 
 
 def booking_for_update(session: Session, booking_id: str) -> BookingRow:
@@ -329,10 +421,18 @@ def history_of(session: Session, booking_ids: list[str]) -> dict[str, list[Trans
     return found
 
 
-def view_of(row: BookingRow, history: list[Transition] | None = None) -> BookingView:
+def view_of(
+    row: BookingRow,
+    history: list[Transition] | None = None,
+    proposal: DatesProposalRow | None = None,
+) -> BookingView:
+    """The booking as shown; with its pending proposal, unless it has lapsed."""
     view = BookingView.model_validate(row, from_attributes=True)
     view.history = history or []
-    view.overdue = is_overdue(row.status, row.end, clock_now())
+    now = clock_now()
+    view.overdue = is_overdue(row.status, row.end, now)
+    if proposal is not None and not proposal_lapsed(row.status, row.start, now):
+        view.proposal = proposal_view(proposal)
     return view
 
 

@@ -34,7 +34,10 @@ from contracts.agreements import (
 from contracts.bookings import (
     EVENT_OF_STATUS,
     HOLDING,
+    Answer,
     BookingCreated,
+    BookingDatesDeclined,
+    BookingDatesProposed,
     BookingOverdue,
     BookingPage,
     BookingQuery,
@@ -46,6 +49,8 @@ from contracts.bookings import (
     Condition,
     ConditionPhotoStage,
     NewDates,
+    ProposalStatus,
+    ProposedDates,
     Quote,
     RescheduledBooking,
     ReturnReport,
@@ -264,7 +269,13 @@ def _move(
     **changes,
 ) -> None:
     """The booking moved to `target` (with `changes` to its columns), and the event that
-    says so: a booking's events are emitted here, in _book and in _move_dates only."""
+    says so: a booking's events are emitted here, in _book, _move_dates and _propose only.
+    New dates proposed for it lapse: the loan they would move is handed over or ended."""
+    if target in (BookingStatus.APPROVED, BookingStatus.CANCELLED):
+        action = "approve" if target is BookingStatus.APPROVED else "cancel"
+        changes["dates_revision"] = domain.dates_revision(row.dates_revision, action)
+    if row.status == BookingStatus.APPROVED:
+        repository.close_proposal(tx.session, row.id, ProposalStatus.LAPSED, caller)
     repository.record_transition(tx, row, target, caller, note, **changes)
     event_cls = EVENT_OF_STATUS.get(target)
     if event_cls is not None:
@@ -277,14 +288,26 @@ def _move(
 
 
 def _move_dates(
-    tx: UnitOfWork, row, listing: ListingSnapshot, slot: domain.Slot, who: Caller, reason: str
+    tx: UnitOfWork,
+    row,
+    listing: ListingSnapshot,
+    slot: domain.Slot,
+    who: Caller,
+    reason: str,
+    accepted_by: Caller | None = None,
 ) -> None:
     """The booking at its new dates, re-priced, and booking.rescheduled saying so, with the
-    dates it had (the other side is told, calendars updated)."""
+    dates it had (the other side is told, calendars updated); `accepted_by` the borrower who
+    consented to dates its lender proposed. A proposal still pending lapses (it was made
+    against the dates and price the loan no longer has)."""
     before = domain.Slot(row.start, row.end, row.quote["units"])
     quote = domain.requote(Quote.model_validate(row.quote), slot)
     note = domain.moved_note(listing.pricing_unit, before, slot, reason)
-    repository.move_dates(tx, row, slot, quote, who, note)
+    if accepted_by is not None:
+        note += " (proposées par le prêteur, acceptées par l'emprunteur)"
+    repository.close_proposal(tx.session, row.id, ProposalStatus.LAPSED, who)
+    row.dates_revision = domain.dates_revision(row.dates_revision, "move")
+    repository.move_dates(tx, row, slot, quote, accepted_by or who, note, who.commune)
     snapshot = repository.snapshot_of(row, reason=reason)
     moved = RescheduledBooking(
         **snapshot.model_dump(),
@@ -292,8 +315,66 @@ def _move_dates(
         previous_end=before.end,
         rescheduling_id=str(uuid.uuid4()),
         moved_by_commune=who.commune,
+        accepted_by_commune=accepted_by.commune if accepted_by else None,
     )
     tx.emit(BookingRescheduled, moved)
+
+
+def _free_slot(tx: UnitOfWork, row, start, end, by_lender: bool):
+    """The listing (locked) and the slot of new dates for the booking, if the listing's
+    rules allow them (422) and no other booking or blackout takes them (409): decided as
+    requests are, the booking locked first, then the listing, never the other way round,
+    its holds read with this booking's own left out."""
+    listing = repository.listing_for_update(tx.session, row.listing_id)
+    slot = domain.slot_for(listing.pricing_unit, start, end)
+    domain.check_move(
+        listing,
+        row.borrower_commune,
+        domain.Slot(row.start, row.end, row.quote["units"]),
+        slot,
+        row.quantity,
+        row.with_operator,
+        now(),
+        by_lender=by_lender,
+    )
+    holds = urgent_records.holds_besides(
+        tx.session, listing.listing_id, slot.start, slot.end, {row.id}
+    )
+    domain.ensure_free(listing, slot, row.quantity, holds)
+    return listing, slot
+
+
+def _proposed(row, proposal, answer: str = "") -> ProposedDates:
+    """The loan at its dates, with the new ones proposed (and the borrower's answer)."""
+    return ProposedDates(
+        **repository.snapshot_of(row, reason=proposal.reason).model_dump(),
+        proposal_id=proposal.id,
+        proposed_start=proposal.start,
+        proposed_end=proposal.end,
+        proposed_quote=Quote.model_validate(proposal.quote),
+        proposed_by_commune=proposal.proposed_by_commune,
+        answer=answer,
+    )
+
+
+def _propose(
+    tx: UnitOfWork,
+    row,
+    listing: ListingSnapshot,
+    slot: domain.Slot,
+    quote: Quote,
+    who: Caller,
+    reason: str,
+) -> None:
+    """New dates that cost the borrower more, proposed, not applied: the loan keeps its
+    dates and price, its history says so, and the borrower's managers are asked."""
+    proposal = repository.propose_dates(tx.session, row, slot, quote, who, reason)
+    before = domain.Slot(row.start, row.end, row.quote["units"])
+    note = "nouvelles dates proposées à l'emprunteur, " + domain.moved_note(
+        listing.pricing_unit, before, slot, reason
+    ).removeprefix("dates changées, ")
+    repository.record_note(tx, row, who, note)
+    tx.emit(BookingDatesProposed, _proposed(row, proposal))
 
 
 def _decided_urgent(tx: UnitOfWork, row, target: BookingStatus) -> None:
@@ -422,29 +503,82 @@ class Service(OperableService):
             domain.ensure_may(who, action, row.borrower_commune, row.lender_commune)
             urgent = urgent_records.urgent_request(tx.session, row.id)
             emergency.ensure_decidable(action, urgent is not None and urgent.decided_at is None)
-            # locked after the booking, as _act's waitlist does: never the other way round
-            listing = repository.listing_for_update(tx.session, row.listing_id)
-            slot = domain.slot_for(listing.pricing_unit, asked.start, asked.end)
-            domain.check_move(
-                listing,
-                row.borrower_commune,
-                domain.Slot(row.start, row.end, row.quote["units"]),
-                slot,
-                row.quantity,
-                row.with_operator,
-                now(),
-                by_lender=who.commune == row.lender_commune,
+            by_lender = who.commune == row.lender_commune
+            listing, slot = _free_slot(tx, row, asked.start, asked.end, by_lender)
+            agreed = Quote.model_validate(row.quote)
+            new_quote = domain.requote(agreed, slot)
+            if domain.needs_consent(action, agreed, new_quote):
+                _propose(tx, row, listing, slot, new_quote, who, asked.reason)
+            else:
+                _move_dates(tx, row, listing, slot, who, asked.reason)
+                tx.session.flush()
+                self._promote_waitlist(tx, row.listing_id)
+            view = self._view(tx.session, row)
+        return view.model_dump(mode="json")
+
+    @rpc
+    def accept_dates(self, caller: dict, booking_id: str) -> dict:
+        """The borrower's manager accepts the new dates its lender proposed: the rules and
+        the slot checked again now (it was not held: 409 if taken meanwhile), then moved
+        as the lender's move would have been."""
+        who = Caller.model_validate(caller)
+        with self.db.transaction() as tx:
+            row = repository.booking_for_update(tx.session, booking_id)
+            proposal = self._standing_proposal(tx.session, row, who, domain.ensure_answerable)
+            # the lender's own notice is waived, as when it proposed
+            listing, slot = _free_slot(tx, row, proposal.start, proposal.end, by_lender=True)
+            proposer = Caller(
+                user_id=proposal.proposed_by, commune=proposal.proposed_by_commune, roles=[]
             )
-            holds = urgent_records.holds_besides(
-                tx.session, listing.listing_id, slot.start, slot.end, {row.id}
-            )
-            domain.ensure_free(listing, slot, row.quantity, holds)
-            _move_dates(tx, row, listing, slot, who, asked.reason)
+            repository.close_proposal(tx.session, row.id, ProposalStatus.ACCEPTED, who)
+            _move_dates(tx, row, listing, slot, proposer, proposal.reason, accepted_by=who)
             tx.session.flush()
             self._promote_waitlist(tx, row.listing_id)
-            history = repository.history_of(tx.session, [row.id])[row.id]
-            view = _with_urgency(tx.session, [repository.view_of(row, history)])[0]
+            view = self._view(tx.session, row)
         return view.model_dump(mode="json")
+
+    @rpc
+    def decline_dates(self, caller: dict, booking_id: str, body: dict) -> dict:
+        """The borrower's manager declines the new dates proposed: the loan keeps its own,
+        and the lender's managers are told why."""
+        who = Caller.model_validate(caller)
+        answer = validated(Answer, body).reason
+        with self.db.transaction() as tx:
+            row = repository.booking_for_update(tx.session, booking_id)
+            self._standing_proposal(tx.session, row, who, domain.ensure_answerable)
+            proposal = repository.close_proposal(
+                tx.session, row.id, ProposalStatus.DECLINED, who, answer
+            )
+            note = "nouvelles dates refusées par l'emprunteur" + (f" : {answer}" if answer else "")
+            repository.record_note(tx, row, who, note)
+            tx.emit(BookingDatesDeclined, _proposed(row, proposal, answer))
+            view = self._view(tx.session, row)
+        return view.model_dump(mode="json")
+
+    @rpc
+    def withdraw_dates(self, caller: dict, booking_id: str) -> dict:
+        """The lender's manager takes back the new dates it proposed."""
+        who = Caller.model_validate(caller)
+        with self.db.transaction() as tx:
+            row = repository.booking_for_update(tx.session, booking_id)
+            self._standing_proposal(tx.session, row, who, domain.ensure_withdrawable)
+            repository.close_proposal(tx.session, row.id, ProposalStatus.WITHDRAWN, who)
+            repository.record_note(tx, row, who, "nouvelles dates retirées par le prêteur")
+            view = self._view(tx.session, row)
+        return view.model_dump(mode="json")
+
+    def _standing_proposal(self, session, row, who: Caller, ensure):
+        """The booking's pending proposal, if `who` may act on it now (`ensure`)."""
+        proposal = repository.pending_proposal(session, row.id)
+        lapsed = domain.proposal_lapsed(row.status, row.start, now())
+        ensure(who, row.borrower_commune, row.lender_commune, proposal is not None, lapsed)
+        return proposal
+
+    def _view(self, session, row):
+        """One booking as its answer shows it: history, urgency, pending proposal."""
+        history = repository.history_of(session, [row.id])[row.id]
+        proposal = repository.pending_proposal(session, row.id)
+        return _with_urgency(session, [repository.view_of(row, history, proposal)])[0]
 
     def _act(
         self,
@@ -519,8 +653,7 @@ class Service(OperableService):
         with self.db.reading() as session:
             row = repository.get_booking(session, booking_id)
             domain.ensure_party(who, row.borrower_commune, row.lender_commune)
-            history = repository.history_of(session, [row.id])[row.id]
-            view = _with_urgency(session, [repository.view_of(row, history)])[0]
+            view = self._view(session, row)
             view.pickup = repository.pickup_details(session, row.listing_id)
             view.condition_photos = condition_photos.condition_photos_of(session, row.id)
         return view.model_dump(mode="json")

@@ -270,7 +270,10 @@ RULES += (
 
 def told_of_new_dates(payload, people: list[Person]) -> Iterable[Person]:
     """New dates tell the other side: a request its borrower edited, the lender's managers
-    (still to decide); a loan the lender moved, whoever asked for it."""
+    (still to decide); a loan the lender moved, whoever asked for it; new dates the lender
+    proposed and the borrower accepted, both (the requester's calendar is updated)."""
+    if getattr(payload, "accepted_by_commune", None):
+        return both(_requester, _lender_managers)(payload, people)
     if payload.moved_by_commune == payload.lender_commune:
         return _requester(payload, people)
     return _lender_managers(payload, people)
@@ -290,6 +293,31 @@ RULES += (
         # an approved loan's invitation updated in place (same UID, later SEQUENCE); a
         # request had none
         invitation=lambda context: context["status"] == "approved",
+    ),
+)
+
+# new dates that would cost the borrower more are only proposed: its managers (who alone
+# may accept) are asked; a refusal tells the lender's managers
+RULES += (
+    Rule(
+        kind="booking_dates_proposed",
+        event_type="booking.dates_proposed",
+        label="De nouvelles dates d'un prêt attendent votre accord",
+        subject="Nouvelles dates à accepter : {{ listing_title }}, {{ lender_of }}",
+        audience=with_role(Role.MANAGER, borrower),
+        about="proposal_id",
+        link=_BOOKING,
+        communes=_parties,
+    ),
+    Rule(
+        kind="booking_dates_declined",
+        event_type="booking.dates_declined",
+        label="Des nouvelles dates proposées sont refusées",
+        subject="Nouvelles dates refusées : {{ listing_title }}, {{ borrower_of }}",
+        audience=_lender_managers,
+        about="proposal_id",
+        link=_BOOKING,
+        communes=_parties,
     ),
 )
 

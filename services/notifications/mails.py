@@ -126,9 +126,12 @@ def compose_digest(notices: list[tuple[str, dict]], recipient_name: str, public_
 
 
 def _sequence(context: dict) -> int:
-    """The approval's invitation is the first one (0); a move or a cancellation comes later:
-    its instant in seconds, a cancellation one more (it wins over a move in its second). Two
-    moves of one loan within one second share a SEQUENCE (documented limit)."""
+    """The revision of the loan's dates the event carries (approval 0, each move and the
+    cancellation one more), so two changes in one second still follow each other. Events
+    written before it was carried: the approval's is 0, a move's its instant in seconds, a
+    cancellation's one more."""
+    if context.get("dates_revision") is not None:
+        return context["dates_revision"]
     if context["status"] != "cancelled" and not context.get("rescheduling_id"):
         return 0
     instant = int(datetime.fromisoformat(context["occurred_at"]).timestamp())

@@ -780,13 +780,15 @@ def test_new_dates_tell_the_other_side_and_update_the_calendar_invitation(mail_s
     )
 
     key = {"Idempotency-Key": uuid.uuid4().hex}
-    body = {"start": day(26), "end": day(29), "reason": "Lame en révision"}
+    # as long as before (dearer dates are only proposed: see the test after this one)
+    body = {"start": day(26), "end": day(28), "reason": "Lame en révision"}
     url = f"{stack.url}/api/v1/bookings/{booking['id']}/reschedule"
     moved = lender.post(url, json=body, headers=key, timeout=10)
     assert moved.status_code == 200, moved.text
     again = lender.post(url, json=body, headers=key, timeout=10)
     assert again.json() == moved.json()
-    assert moved.json()["status"] == "approved" and moved.json()["quote"]["units"] == 3
+    assert moved.json()["status"] == "approved" and moved.json()["quote"]["units"] == 2
+    assert moved.json()["proposal"] is None
 
     def busy_from() -> list[str]:
         """The first days of the listing's busy periods, as listings shows them."""
@@ -828,16 +830,14 @@ def test_new_dates_tell_the_other_side_and_update_the_calendar_invitation(mail_s
         "déplac" not in m["Subject"] for m in about(catcher, other["id"])
     )
 
-    # the booking's page: the lender's manager moves it again by its form, prefilled (a
-    # second later: an invitation's SEQUENCE counts the change's seconds)
-    moved_at = datetime.fromisoformat(moved.json()["history"][-1]["at"]).timestamp()
-    wait_until(lambda: time.time() >= int(moved_at) + 1, timeout=3)
+    # the booking's page: the lender's manager moves it again by its form, prefilled (in
+    # the same second, maybe: the invitation's SEQUENCE counts the loan's changes)
     page_url = f"{stack.url}/reservations/{booking['id']}"
     manager = signed_in(stack, LENDER_MANAGER)
     shown = manager.get(page_url, timeout=10)
     assert "Déplacer le prêt" in shown.text
     assert f'name="du" type="date" required value="{day(26)}"' in shown.text
-    assert f'name="au" type="date" required value="{day(28)}"' in shown.text
+    assert f'name="au" type="date" required value="{day(27)}"' in shown.text
     csrf = shown.text.split('name="csrf" value="')[1].split('"')[0]
     form = {"csrf": csrf, "du": day(27), "au": day(28), "motif": ""}
     done = manager.post(f"{page_url}/deplacer", data=form, timeout=10)
@@ -856,3 +856,74 @@ def test_new_dates_tell_the_other_side_and_update_the_calendar_invitation(mail_s
     borrower_page = signed_in(stack, REQUESTER).get(page_url, timeout=10).text
     assert "Déplacer le prêt" not in borrower_page
     assert "demandez-le au prêteur dans la conversation" in borrower_page
+
+
+BORROWER_MANAGER = f"manager.{FIRMINY}@mutualis-demo.fr"
+
+
+def test_dearer_dates_wait_for_the_borrowers_manager_who_accepts_them_on_the_loans_page(
+    mail_stack,
+):
+    """Chambon's manager moves an approved loan to three days instead of one: it is only
+    proposed (the loan keeps its dates and price), and Firminy's manager is mailed to
+    answer. A first proposal is declined (Chambon's manager told why), a second accepted
+    on the loan's page after another commune took one of its days (409, said in words) and
+    then freed it: the loan moves, the requester's invitation is updated."""
+    stack, catcher = mail_stack
+    listing_id = snowplough(stack)
+    booking = requested(stack, listing_id, 24, 25)
+    lender, borrower = stack.session("manager", CHAMBON), stack.session("manager", FIRMINY)
+    url = f"{stack.url}/api/v1/bookings/{booking['id']}"
+    assert lender.post(f"{url}/approve", timeout=10).status_code == 200
+    wait_until(lambda: len(about(catcher, booking["id"])) == 2, timeout=30)
+    (approval,) = calendar_of(about(catcher, booking["id"])[1]).walk("VEVENT")
+
+    dearer = {"start": day(26), "end": day(29), "reason": "Lame en révision"}
+    proposed = lender.post(f"{url}/reschedule", json=dearer, timeout=10)
+    assert proposed.status_code == 200, proposed.text
+    answer = proposed.json()
+    assert answer["start"] == booking["start"] and answer["quote"]["units"] == 1
+    assert answer["proposal"]["quote"]["units"] == 3
+    assert_problem(lender.post(f"{url}/reschedule/accept", timeout=10), 403)
+    declined = borrower.post(f"{url}/reschedule/decline", json={"reason": "Trop cher"}, timeout=10)
+    assert declined.status_code == 200 and declined.json()["proposal"] is None, declined.text
+
+    def told(subject: str) -> list:
+        return [m for m in about(catcher, booking["id"]) if m["Subject"].startswith(subject)]
+
+    (asked,) = wait_until(lambda: told("Nouvelles dates à accepter : Chasse-neige"), timeout=30)
+    (refused,) = wait_until(lambda: told("Nouvelles dates refusées : Chasse-neige"), timeout=30)
+    assert (envelope(asked), envelope(refused)) == (BORROWER_MANAGER, LENDER_MANAGER)
+    assert "Motif : Trop cher" in refused.get_body(("plain",)).get_content()
+
+    assert lender.post(f"{url}/reschedule", json=dearer, timeout=10).status_code == 200
+    other = requested(stack, listing_id, 27, 28)
+    page_url = f"{stack.url}/reservations/{booking['id']}"
+    manager = signed_in(stack, BORROWER_MANAGER)
+    shown = manager.get(page_url, timeout=10)
+    assert (
+        "Nouvelles dates proposées" in shown.text and "Accepter les nouvelles dates" in shown.text
+    )
+    lenders_page = signed_in(stack, LENDER_MANAGER).get(page_url, timeout=10).text
+    assert "Retirer la proposition" in lenders_page
+    assert "Accepter les nouvelles dates" not in lenders_page
+    csrf = {"csrf": shown.text.split('name="csrf" value="')[1].split('"')[0]}
+    taken = manager.post(f"{page_url}/accepter-dates", data=csrf, timeout=10)
+    assert taken.status_code == 409 and "Ce créneau est déjà réservé" in taken.text
+    assert borrower.get(url, timeout=10).json()["start"] == booking["start"]
+    gone = stack.session("agent", FIRMINY).post(
+        f"{stack.url}/api/v1/bookings/{other['id']}/cancel", json={}, timeout=10
+    )
+    assert gone.status_code == 200, gone.text
+    accepted = manager.post(f"{page_url}/accepter-dates", data=csrf, timeout=10)
+    assert accepted.status_code == 200 and "le prêt est déplacé" in accepted.text
+    moved = borrower.get(url, timeout=10).json()
+    assert moved["quote"]["units"] == 3 and moved["proposal"] is None
+
+    def invitations() -> list:
+        return [m for m in told("Réservation déplacée") if envelope(m) == REQUESTER]
+
+    (updated,) = wait_until(invitations, timeout=30)
+    (event,) = calendar_of(updated).walk("VEVENT")
+    assert event["sequence"] > approval["sequence"]
+    assert event.decoded("dtstart").isoformat()[:10] == day(26)

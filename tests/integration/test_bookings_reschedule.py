@@ -2,10 +2,13 @@
 database, on both backends: into a taken slot is a 409 that changes nothing; a move re-prices
 the quote, keeps the status, writes booking.rescheduled with the dates it had, and the slot
 it leaves goes to the waitlist; the return is charged at the final dates; and two bookings
-moved at once into one slot (PostgreSQL, real threads): exactly one gets it."""
+moved at once into one slot (PostgreSQL, real threads): exactly one gets it. Dates that cost
+the borrower more are proposed, not applied, until its manager accepts them, the slot checked
+again then (taken meanwhile: 409, no double booking)."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import UTC, datetime
 
@@ -22,7 +25,7 @@ from infra.database import DatabaseAccess, make_engine
 from infra.migrations import upgrade
 from services.billing.domain import charges_for_return
 from services.bookings import repository
-from services.bookings.models import BookingRow
+from services.bookings.models import BookingRow, DatesProposalRow
 from services.bookings.service import Ask, Service, decide_requests
 from tests.integration.test_bookings_time import events
 from tests.unit.test_bookings_domain import listing
@@ -30,6 +33,7 @@ from tests.unit.test_bookings_domain import listing
 BORROWER = Caller(user_id="u1", commune="42218", roles=frozenset({Role.AGENT}))
 OTHER_BORROWER = Caller(user_id="u3", commune="42095", roles=frozenset({Role.AGENT}))
 LENDER = Caller(user_id="u2", commune="42044", roles=frozenset({Role.MANAGER}))
+BORROWER_MANAGER = Caller(user_id="u4", commune="42218", roles=frozenset({Role.MANAGER}))
 MORNING = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 
@@ -149,11 +153,17 @@ def test_a_move_reprices_and_announces_and_the_return_is_charged_at_the_final_da
                 _json(OTHER_BORROWER), waiting["id"], {"start": "2026-12-20", "end": "2026-12-21"}
             )
         counted = moves_counted("lender")
-        moved = service.reschedule(
+        proposed = service.reschedule(
             _json(LENDER),
             booking["id"],
             {"start": "2026-12-14", "end": "2026-12-17", "reason": "lame en révision"},
         )
+        # three days instead of two: the borrower is asked, the loan keeps its dates
+        assert proposed["proposal"]["quote"]["units"] == 3
+        assert proposed["start"] == booking["start"] and proposed["quote"]["units"] == 2
+        assert moves_counted("lender") == counted
+        moved = service.accept_dates(_json(BORROWER_MANAGER), booking["id"])
+        assert moved["proposal"] is None
         assert moves_counted("lender") == counted + 1
         assert moved["status"] == "approved"
         assert moved["start"].startswith("2026-12-13T23:00")
@@ -162,8 +172,9 @@ def test_a_move_reprices_and_announces_and_the_return_is_charged_at_the_final_da
         assert moved["history"][-1]["status"] == "approved"
         assert moved["history"][-1]["note"] == (
             "dates changées, du 10/12/2026 au 11/12/2026 → du 14/12/2026 au 16/12/2026 : "
-            "lame en révision"
+            "lame en révision (proposées par le prêteur, acceptées par l'emprunteur)"
         )
+        assert moved["history"][-1]["by_commune"] == BORROWER.commune  # who consented
         # the slot it left goes to the waitlist
         assert service.get(_json(LENDER), waiting["id"])["status"] == "requested"
 
@@ -181,6 +192,8 @@ def test_a_move_reprices_and_announces_and_the_return_is_charged_at_the_final_da
     assert announced["previous_start"].startswith("2026-12-09T23:00")
     assert announced["start"].startswith("2026-12-13T23:00")
     assert announced["status"] == "approved" and announced["rescheduling_id"]
+    assert announced["moved_by_commune"] == LENDER.commune
+    assert announced["accepted_by_commune"] == BORROWER.commune
     (returned,) = events(db, "booking.returned")
     (rental,) = charges_for_return(
         BookingSnapshot.model_validate(returned), datetime(2026, 12, 16, 15, tzinfo=UTC)
@@ -197,7 +210,8 @@ def test_two_bookings_moved_at_once_into_one_slot_one_gets_it(pg_database):
             approved(db, services[0], BORROWER, "2026-12-10", "2026-12-11")["id"],
             approved(db, services[0], OTHER_BORROWER, "2026-12-12", "2026-12-13")["id"],
         ]
-        rounds = [("2026-12-20", "2026-12-22"), ("2026-12-24", "2026-12-25")]
+        # one day each, as booked: the lender alone moves them
+        rounds = [("2026-12-20", "2026-12-21"), ("2026-12-24", "2026-12-25")]
         for first, last in rounds:
             start = threading.Barrier(2)
             outcomes: list = [None, None]
@@ -246,3 +260,157 @@ def test_a_move_to_today_is_to_pariss_today_and_hands_over_at_once(bookings):
         assert moved["start"].startswith("2026-12-06T23:00")
         handed = service.check_out(_json(LENDER), booking["id"], {"condition": "plein fait"})
         assert handed["status"] == "checked_out"
+
+
+def proposals(db, booking_id: str) -> list[tuple[str, str]]:
+    """The booking's proposals, oldest first: (status, answer)."""
+    with db.reading() as session:
+        rows = session.scalars(
+            select(DatesProposalRow)
+            .where(DatesProposalRow.booking_id == booking_id)
+            .order_by(DatesProposalRow.proposed_at, DatesProposalRow.status)
+        )
+        return [(row.status, row.answer) for row in rows]
+
+
+def test_consent_dearer_dates_wait_for_the_borrowers_manager(bookings):
+    """The lender proposes dearer dates: only the borrower's manager answers them; a decline
+    tells the lender, a new proposal replaces the pending one, the lender withdraws one, a
+    cancellation lapses one; cheaper dates apply at once. The invitation's revision counts
+    the approval (0), each move applied and the cancellation."""
+    db, service = bookings
+    dearer = {"start": "2026-12-14", "end": "2026-12-17", "reason": "lame en révision"}
+    with time_machine.travel(MORNING, tick=False) as clock:
+        booking = approved(db, service, BORROWER, "2026-12-10", "2026-12-12")
+        before = stored(db, booking["id"])
+        shown = service.reschedule(_json(LENDER), booking["id"], dearer)
+        assert shown["proposal"]["status"] == "pending"
+        assert shown["proposal"]["quote"]["amount_cents"] == 3 * 42000
+        assert shown["proposal"]["proposed_by_commune"] == LENDER.commune
+        assert shown["proposal"]["reason"] == "lame en révision"
+        assert stored(db, booking["id"]) == before
+        assert service.get(_json(BORROWER), booking["id"])["proposal"] == shown["proposal"]
+        for caller in (BORROWER, LENDER):  # an agent of the borrower; the proposer itself
+            with pytest.raises(Forbidden):
+                service.accept_dates(_json(caller), booking["id"])
+        declined = service.decline_dates(
+            _json(BORROWER_MANAGER), booking["id"], {"reason": "budget épuisé"}
+        )
+        assert declined["proposal"] is None and stored(db, booking["id"]) == before
+        with pytest.raises(Conflict) as nothing:
+            service.accept_dates(_json(BORROWER_MANAGER), booking["id"])
+        assert nothing.value.extra["rule"] == "no_proposal"
+
+        service.reschedule(_json(LENDER), booking["id"], dearer)
+        clock.shift(1)
+        newer = service.reschedule(
+            _json(LENDER), booking["id"], {"start": "2026-12-14", "end": "2026-12-18"}
+        )
+        assert newer["proposal"]["quote"]["units"] == 4
+        service.withdraw_dates(_json(LENDER), booking["id"])
+        clock.shift(1)
+        service.reschedule(_json(LENDER), booking["id"], dearer)
+        clock.shift(1)
+        # cheaper: the lender alone moves it, and the pending proposal lapses
+        cheaper = service.reschedule(
+            _json(LENDER), booking["id"], {"start": "2026-12-13", "end": "2026-12-14"}
+        )
+        assert cheaper["quote"]["units"] == 1 and cheaper["proposal"] is None
+        clock.shift(1)
+        service.reschedule(_json(LENDER), booking["id"], dearer)
+        service.cancel(_json(BORROWER), booking["id"], {"reason": "plus besoin"})
+        with pytest.raises(Conflict):
+            service.accept_dates(_json(BORROWER_MANAGER), booking["id"])
+    assert proposals(db, booking["id"]) == [
+        ("declined", "budget épuisé"),
+        ("replaced", ""),
+        ("withdrawn", ""),
+        ("lapsed", ""),
+        ("lapsed", ""),
+    ]
+    (told_no,) = events(db, "booking.dates_declined")
+    assert told_no["answer"] == "budget épuisé" and told_no["proposed_quote"]["units"] == 3
+    assert len(events(db, "booking.dates_proposed")) == 5
+    (approval,) = events(db, "booking.approved")
+    (moved,) = events(db, "booking.rescheduled")
+    (cancelled,) = events(db, "booking.cancelled")
+    assert [approval["dates_revision"], moved["dates_revision"], cancelled["dates_revision"]] == [
+        0,
+        1,
+        2,
+    ]
+
+
+def test_consent_accepted_after_the_slot_was_taken_is_a_conflict(bookings):
+    """The proposed slot is not held: another commune requests it meanwhile, and the
+    borrower's acceptance is a 409 naming the period taken; the loan keeps its dates, the
+    proposal stays pending (the lender may propose others), nothing is announced."""
+    db, service = bookings
+    with time_machine.travel(MORNING, tick=False):
+        booking = approved(db, service, BORROWER, "2026-12-10", "2026-12-12")
+        before = stored(db, booking["id"])
+        service.reschedule(
+            _json(LENDER), booking["id"], {"start": "2026-12-14", "end": "2026-12-17"}
+        )
+        theirs = request(db, OTHER_BORROWER, "2026-12-16", "2026-12-17")
+        assert theirs["status"] == "requested"
+        with pytest.raises(Conflict) as taken:
+            service.accept_dates(_json(BORROWER_MANAGER), booking["id"])
+        assert taken.value.extra["conflicting_period"]["start"].startswith("2026-12-15T23:00")
+        assert stored(db, booking["id"]) == before
+        assert service.get(_json(BORROWER), booking["id"])["proposal"]["status"] == "pending"
+    assert events(db, "booking.rescheduled") == []
+
+
+def test_consent_and_a_request_at_once_never_double_book(pg_database):
+    """PostgreSQL, real threads: the borrower accepts dearer dates while another commune
+    requests the same slot, again and again: each time exactly one gets it."""
+    db, _ = _bookings(pg_database.url)
+    services = [worker_factory(Service, db=db) for _ in range(2)]
+    with time_machine.travel(MORNING, tick=True):
+        for day, first in ((2, 14), (3, 18), (4, 22)):  # one day each, proposed two
+            booking = approved(db, services[0], BORROWER, f"2026-12-0{day}", f"2026-12-0{day + 1}")
+            slot = {"start": f"2026-12-{first}", "end": f"2026-12-{first + 2}"}
+            services[0].reschedule(_json(LENDER), booking["id"], slot)
+            start = threading.Barrier(2)
+            outcomes: list = [None, None]
+
+            def accept(start=start, outcomes=outcomes, booking=booking) -> None:
+                start.wait()
+                try:
+                    outcomes[0] = services[0].accept_dates(_json(BORROWER_MANAGER), booking["id"])
+                except Conflict as exc:
+                    outcomes[0] = exc
+
+            def ask(start=start, outcomes=outcomes, first=first) -> None:
+                asked = BookingRequest.model_validate(
+                    {"listing_id": "plough", "start": f"2026-12-{first + 1}"}
+                    | {"end": f"2026-12-{first + 2}"}
+                )
+                start.wait()
+                (outcomes[1],) = decide_requests(db, [Ask(OTHER_BORROWER, asked, MORNING, None)])
+
+            threads = [threading.Thread(target=accept), threading.Thread(target=ask)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=30)
+            assert sorted(isinstance(o, ServiceError) for o in outcomes) == [False, True], outcomes
+    with db.reading() as session:
+        periods = session.execute(
+            select(BookingRow.start, BookingRow.end).where(
+                BookingRow.status.in_(["requested", "approved"])
+            )
+        ).all()
+    # never two bookings over one instant of the quantity-1 listing
+    ordered = sorted(periods)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(ordered))
+
+
+def test_consent_migrated_proposals_and_revision_are_the_models(database_url):
+    from services.bookings.models import metadata
+    from tests.support.schema import differences
+
+    upgrade("bookings", database_url)
+    found = differences(database_url, metadata)
+    assert [d for d in found if "dates_proposals" in repr(d) or "dates_revision" in repr(d)] == []

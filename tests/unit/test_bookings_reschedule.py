@@ -151,3 +151,52 @@ def test_the_history_says_from_which_dates_to_which():
     assert domain.moved_note(PricingUnit.HOUR, hours, later, "") == (
         "dates changées, le 10/12/2026 de 09:00 à 11:00 → le 10/12/2026 de 14:00 à 16:00"
     )
+
+
+# -- dearer dates need the borrower's consent --------------------------------------------
+
+
+def test_dearer_dates_of_an_approved_loan_need_the_borrowers_consent():
+    """More days (or hours) at the rates agreed cost the borrower more: the lender's move is
+    only a proposal; the same price or less is the lender's alone; a borrower editing its
+    own request consents by asking, whatever the price."""
+    agreed = domain.quote_for(listing(), CURRENT, 1, with_operator=False)
+    longer = domain.requote(agreed, days(date(2026, 12, 10), date(2026, 12, 13)))
+    elsewhere = domain.requote(agreed, days(date(2026, 12, 14), date(2026, 12, 16)))
+    shorter = domain.requote(agreed, days(date(2026, 12, 10), date(2026, 12, 11)))
+    assert domain.needs_consent("reschedule", agreed, longer)
+    assert not domain.needs_consent("reschedule", agreed, elsewhere)
+    assert not domain.needs_consent("reschedule", agreed, shorter)
+    assert not domain.needs_consent("change_dates", agreed, longer)
+
+
+def test_a_proposal_lapses_once_the_loan_starts_or_leaves_approved():
+    start = datetime(2026, 12, 9, 23, tzinfo=UTC)
+    assert not domain.proposal_lapsed(BookingStatus.APPROVED, start, NOW)
+    assert domain.proposal_lapsed(BookingStatus.APPROVED, start, start)
+    for status in (BookingStatus.CHECKED_OUT, BookingStatus.CANCELLED):
+        assert domain.proposal_lapsed(status, start, NOW)
+
+
+def test_the_borrowers_manager_answers_a_proposal_the_lenders_manager_withdraws_it():
+    manager = who(BORROWER, Role.MANAGER)
+    domain.ensure_answerable(manager, BORROWER, LENDER, pending=True, lapsed=False)
+    for caller in (who(BORROWER, Role.AGENT), who(LENDER, Role.MANAGER)):
+        with pytest.raises(Forbidden):
+            domain.ensure_answerable(caller, BORROWER, LENDER, pending=True, lapsed=False)
+    domain.ensure_withdrawable(who(LENDER, Role.MANAGER), BORROWER, LENDER, True, False)
+    with pytest.raises(Forbidden):
+        domain.ensure_withdrawable(manager, BORROWER, LENDER, True, False)
+    with pytest.raises(Conflict) as none:
+        domain.ensure_answerable(manager, BORROWER, LENDER, pending=False, lapsed=False)
+    assert none.value.extra["rule"] == "no_proposal"
+    with pytest.raises(Conflict) as lapsed:
+        domain.ensure_answerable(manager, BORROWER, LENDER, pending=True, lapsed=True)
+    assert lapsed.value.extra["rule"] == "proposal_lapsed"
+
+
+def test_the_dates_revision_starts_at_approval_and_grows_with_each_change():
+    assert domain.dates_revision(3, "approve") == 0
+    assert domain.dates_revision(0, "move") == 1
+    assert domain.dates_revision(1, "cancel") == 2
+    assert domain.dates_revision(None, "move") == 1  # a row from before the column

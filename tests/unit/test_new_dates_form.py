@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from contracts.caller import Role
-from gateway.pages.bookings import allowed_actions, dates_form
+from gateway.pages.bookings import allowed_actions, dates_form, proposal_actions
 from gateway.pages.forms import booking_period, instant
 from gateway.pages.french import field_message
 
@@ -82,3 +82,15 @@ def test_the_same_dates_again_are_refused_in_french():
         "type": "same_dates",
     }
     assert field_message(error) == "La réservation a déjà ces dates : choisissez-en d'autres."
+
+
+def test_new_dates_proposed_are_answered_by_the_borrowers_manager_withdrawn_by_the_lenders():
+    """The loan page offers Accept/Decline to the borrower's manager, Withdraw to the
+    lender's, nothing to agents or when nothing is proposed."""
+    loan = booking("approved", "2026-12-06T23:00:00+00:00", "2026-12-08T23:00:00+00:00")
+    proposed = loan | {"proposal": {"id": "p-1"}}
+    manager, agent = frozenset({Role.MANAGER}), frozenset({Role.AGENT})
+    assert proposal_actions(proposed, BORROWER, manager) == ["accepter-dates", "refuser-dates"]
+    assert proposal_actions(proposed, LENDER, manager) == ["retirer-dates"]
+    assert proposal_actions(proposed, BORROWER, agent) == []
+    assert proposal_actions(loan | {"proposal": None}, BORROWER, manager) == []

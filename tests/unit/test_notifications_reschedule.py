@@ -9,7 +9,7 @@ from email import message_from_bytes, policy
 
 import icalendar
 
-from contracts.bookings import RescheduledBooking
+from contracts.bookings import ProposedDates, RescheduledBooking
 from services.notifications.domain import notices
 from services.notifications.mails import compose, message
 from tests.unit.test_notifications_rules import AT, CHAMBON, FIRMINY, PEOPLE, booking
@@ -102,3 +102,68 @@ def test_each_move_is_its_own_cause():
     again = moved("approved", CHAMBON).model_copy(update={"rescheduling_id": "move-2"})
     second = notices("booking.rescheduled", again, PEOPLE, MOVED_AT)
     assert first[0].cause != second[0].cause
+
+
+def sequence_of(notice) -> int:
+    letter = compose(notice.kind, notice.context, "Agent", URL)
+    return calendar(letter).walk("VEVENT")[0]["sequence"]
+
+
+def test_the_sequence_is_the_dates_revision_the_event_carries():
+    """Two moves in one second still follow each other: the SEQUENCE is the booking's
+    revision of its dates (approval 0, each move one more); an event without it (written
+    before) falls back to the move's instant."""
+    (approved,) = notices(
+        "booking.approved", booking("approved").model_copy(update={"dates_revision": 0}), PEOPLE, AT
+    )
+    firsts = [
+        notices("booking.rescheduled", moved("approved", CHAMBON, dates_revision=n), PEOPLE, AT)
+        for n in (1, 2)
+    ]
+    assert [sequence_of(approved), *(sequence_of(n) for (n,) in firsts)] == [0, 1, 2]
+    (old,) = notices("booking.rescheduled", moved("approved", CHAMBON), PEOPLE, MOVED_AT)
+    assert sequence_of(old) == int(MOVED_AT.timestamp())
+
+
+def test_dates_accepted_by_the_borrower_tell_both_sides():
+    accepted = moved("approved", CHAMBON, dates_revision=1).model_copy(
+        update={"accepted_by_commune": FIRMINY}
+    )
+    told = notices("booking.rescheduled", accepted, PEOPLE, MOVED_AT)
+    assert {n.recipient.user_id for n in told} == {
+        "borrower-agent",
+        "lender-manager",
+        "lender-manager-2",
+    }
+    letter = compose(told[0].kind, told[0].context, "Agent", URL)
+    assert "La commune de Firminy accepte les nouvelles dates proposées par la commune du" in (
+        letter.text
+    )
+
+
+def proposed(**extra) -> ProposedDates:
+    return ProposedDates(
+        **booking("approved").model_dump() | extra,
+        proposal_id="p-1",
+        proposed_start=datetime(2026, 12, 13, 23, 0, tzinfo=UTC),
+        proposed_end=datetime(2026, 12, 16, 23, 0, tzinfo=UTC),
+        proposed_quote=booking("approved").quote.model_copy(update={"amount_cents": 252000}),
+        proposed_by_commune=CHAMBON,
+    )
+
+
+def test_dearer_dates_proposed_ask_the_borrowers_managers_a_refusal_tells_the_lenders():
+    asked = notices("booking.dates_proposed", proposed(reason="lame en révision"), PEOPLE, AT)
+    assert {n.recipient.user_id for n in asked} == {
+        p.user_id for p in PEOPLE if p.commune == FIRMINY and "manager" in p.roles
+    }
+    assert asked and asked[0].cause == "booking.dates_proposed:p-1"
+    letter = compose(asked[0].kind, asked[0].context, "Manager", URL)
+    assert letter.subject.startswith("Nouvelles dates à accepter : Chasse-neige Unimog U400")
+    assert "2\u202f520,00 € au lieu de 1\u202f260,00 €" in letter.text
+    assert "Motif : lame en révision" in letter.text
+    assert f"{URL}/reservations/b-1" in letter.text and letter.invitations == ()
+    declined = notices("booking.dates_declined", proposed(answer="budget épuisé"), PEOPLE, AT)
+    assert {n.recipient.user_id for n in declined} == {"lender-manager", "lender-manager-2"}
+    letter = compose(declined[0].kind, declined[0].context, "Manager", URL)
+    assert "Motif : budget épuisé" in letter.text
