@@ -339,6 +339,8 @@ def search_statement(shape: SearchShape) -> Select:
         # index (migration 0009), reading no more of them than the page takes
         stmt = stmt.where(t.c.latitude == bindparam("tie_lat"))
         stmt = stmt.where(t.c.longitude == bindparam("tie_lon"))
+        # a page inside the ties starts its index range after the cursor's id
+        stmt = stmt.where(t.c.id > bindparam("tie_after"))
         order = [t.c.id]
     elif shape.nearest_first:
         # PostgreSQL walks its nearest-neighbour index and stops at the page's end; ordering
@@ -583,11 +585,16 @@ def _page_rows(session: Session, shape: SearchShape, params: dict, wanted: int) 
     points = sorted({(row.latitude, row.longitude) for row in rows if row.key0 == edge})
     # the flat radius, which a point passes or not, would only blur the planner's estimate
     at_edge = search_statement(shape._replace(tie=True, radius=False))
+    # within the cursor's own distance, only ids after its own (`after_key` says so too)
+    tie_after = params["after1"] if shape.after and params["after0"] == edge else ""
     ties = [
         row
         for latitude, longitude in points
         for row in session.execute(
-            at_edge, params | {"tie_lat": latitude, "tie_lon": longitude, "page_limit": room}
+            at_edge,
+            params
+            | {"tie_lat": latitude, "tie_lon": longitude, "tie_after": tie_after}
+            | {"page_limit": room},
         )
     ]
     return closer + sorted(ties, key=lambda row: row.id)[:room]
