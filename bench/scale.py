@@ -17,6 +17,9 @@ and measures again:
   consultants seeded as bench.consultants does;
 - a billing run and a netting, timed as bench.billing does, on fresh databases.
 
+`SCALE_ONLY=search` measures search alone (no consultants, billing run nor netting), and
+`SCALE_TAG` names the stack's databases (`mutualis_<tag>_postgresql_*`; default `scale`).
+
 Then a growth exponent per operation, fitted on log(cost) against log(size) over the steps
 (cost ∝ sizeᵏ: k = 1 is linear), and the targets: search p99 at the largest step ≤ 2× its
 p99 at 10k; billing at most linear, netting at most n log n (k within 0.1 of it). Every
@@ -230,6 +233,8 @@ def measure_step(step: Step, stack: Stack, have: dict, rng: random.Random) -> di
     print(f"   {added:,} listings copied in {copy_seconds:.1f} s", flush=True)
     out["search"] = {"listings": step.listings, **search_latency(stack, seconds)}
     print(f"   search {out['search']}", flush=True)
+    if os.environ.get("SCALE_ONLY") == "search":
+        return out
     if step.consultants is not None:
         added = step.consultants - have["consultants"]
         seeded = seed_consultants(stack.urls["consultants"], added, rng)
@@ -421,7 +426,8 @@ def main() -> int:
     chosen = steps_asked()
     rng = random.Random(2026)
     with tempfile.TemporaryDirectory(prefix="mutualis-scale-") as workdir:
-        stack = Stack("postgresql", Path(workdir), tag_prefix="scale")
+        tag = os.environ.get("SCALE_TAG", "scale")
+        stack = Stack("postgresql", Path(workdir), tag_prefix=tag)
         try:
             print("starting the stack on PostgreSQL …", flush=True)
             stack.start()

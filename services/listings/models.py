@@ -64,7 +64,11 @@ class ListingRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
-    __table_args__ = (Index("ix_listings_status_latitude", "status", "latitude"),)
+    __table_args__ = (
+        Index("ix_listings_status_latitude", "status", "latitude"),
+        # the listings at one point by id: a nearest-first page's ties (repository._page_rows)
+        Index("ix_listings_point_id", "latitude", "longitude", "id"),
+    )
 
 
 class BlackoutRow(Base):

@@ -276,6 +276,7 @@ class SearchShape(NamedTuple):
     by_price: bool = False  # cheapest first (the caller's own commune's before the others)
     after: bool = False  # a page after the first: after its cursor's keyset position
     by_availability: bool = False  # free soonest first (ordered here, not in SQL)
+    tie: bool = False  # PostgreSQL: the matches at one point by id (`_page_rows`)
 
 
 # a LIMIT that keeps every row (both databases accept it; SQLite's -1 is no PostgreSQL's)
@@ -333,7 +334,15 @@ def search_statement(shape: SearchShape) -> Select:
     if shape.after:
         stmt = stmt.where(after_key(keys))
     order = [key.desc() if descending else key for key, descending in keys]
-    if shape.nearest_first:
+    if shape.tie:
+        # one point's listings share its distance: by id, on the (latitude, longitude, id)
+        # index (migration 0009), reading no more of them than the page takes
+        stmt = stmt.where(t.c.latitude == bindparam("tie_lat"))
+        stmt = stmt.where(t.c.longitude == bindparam("tie_lon"))
+        # a page inside the ties starts its index range after the cursor's id
+        stmt = stmt.where(t.c.id > bindparam("tie_after"))
+        order = [t.c.id]
+    elif shape.nearest_first:
         # PostgreSQL walks its nearest-neighbour index and stops at the page's end; ordering
         # by the id too would make it sort every match: `_page_rows` orders ties instead
         order = order[:1]
@@ -558,18 +567,37 @@ def busy_since(
 
 def _page_rows(session: Session, shape: SearchShape, params: dict, wanted: int) -> list:
     """The first `wanted` rows of a search in its keyset order. The nearest-neighbour walk
-    orders by distance alone: listings of one commune share its point, hence a distance, and
-    come in any order; so it reads on until past the distance of the last row wanted (all of
-    its ties read), then orders by (distance, id) here."""
+    orders by distance alone, and listings of one commune share its point, hence a distance:
+    thousands of them in a large commune once the table holds a million. So the walk reads
+    the page's `wanted` rows, the nearest; those closer than the last one's distance are in;
+    the rest of the page is taken, by id, from the listings at the point(s) at that distance,
+    each read on its (latitude, longitude, id) index as far as the page needs: the cost is
+    the page's, not the table's nor a commune's. (A point at exactly the last distance but
+    none of whose listings the walk read would be left out: distinct points at one float
+    distance from an origin do not occur among communes.)"""
     statement = search_statement(shape)
-    if not shape.nearest_first:
-        return session.execute(statement, params | {"page_limit": wanted}).all()
-    read = wanted
-    while True:
-        rows = session.execute(statement, params | {"page_limit": read}).all()
-        if len(rows) < read or rows[-1].key0 > rows[wanted - 1].key0:
-            return sorted(rows, key=lambda row: (row.key0, row.id))[:wanted]
-        read *= 2
+    rows = session.execute(statement, params | {"page_limit": wanted}).all()
+    if not shape.nearest_first or len(rows) < wanted:
+        return sorted(rows, key=lambda row: (row.key0, row.id)) if shape.nearest_first else rows
+    edge = rows[-1].key0
+    closer = sorted((row for row in rows if row.key0 < edge), key=lambda row: (row.key0, row.id))
+    room = wanted - len(closer)
+    points = sorted({(row.latitude, row.longitude) for row in rows if row.key0 == edge})
+    # the flat radius, which a point passes or not, would only blur the planner's estimate
+    at_edge = search_statement(shape._replace(tie=True, radius=False))
+    # within the cursor's own distance, only ids after its own (`after_key` says so too)
+    tie_after = params["after1"] if shape.after and params["after0"] == edge else ""
+    ties = [
+        row
+        for latitude, longitude in points
+        for row in session.execute(
+            at_edge,
+            params
+            | {"tie_lat": latitude, "tie_lon": longitude, "tie_after": tie_after}
+            | {"page_limit": room},
+        )
+    ]
+    return closer + sorted(ties, key=lambda row: row.id)[:room]
 
 
 def search_scope(query: ListingQuery) -> str:
@@ -615,11 +643,22 @@ def count_matches(
     and with an operator. The search's own statement, its rows read up to the bound and the
     radius applied to each as the pages apply it."""
     _, statement, params = _prepared(session, query, origin, period)
-    rows = session.execute(statement, params | {"page_limit": bound + 1}).all()
+    rows = session.execute(_counted(statement), params | {"page_limit": bound + 1}).all()
     if len(rows) > bound:
         return bound, False, None
     inside = [r for r in rows if _distance(query, origin, r.latitude, r.longitude) is not False]
     return len(inside), True, facets_of(inside)
+
+
+@lru_cache(maxsize=256)
+def _counted(statement: Select) -> Select:
+    """The search's rows with only what the count and facets read: 501 rows of every column
+    (descriptions, rules, contact) cost ~5 times as much to send and decode."""
+    found = statement.subquery()
+    return select(*(found.c[name] for name in _COUNTED))
+
+
+_COUNTED = ("latitude", "longitude", "category", "kind", "owner_commune", "with_operator")
 
 
 def facets_of(rows: Sequence) -> dict:

@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime, time, timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
 from contracts import clock
@@ -122,6 +122,33 @@ def test_a_cursor_edited_or_taken_elsewhere_is_refused(engine):
     # the same search with another page size keeps its place
     ids, _ = page(engine, ListingQuery(near="42218", sort="price", limit=5, cursor=cursor))
     assert len(ids) == 2
+
+
+def test_a_page_among_many_listings_at_one_point_reads_the_page_not_the_point(engine):
+    """Listings of one commune share a distance: a page inside them comes by id, from as
+    many rows as the page takes, however many share the point (PostgreSQL's walk)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the nearest-neighbour walk is PostgreSQL's")
+    here = sorted(publish(engine, "42218", 1000) for _ in range(30))
+    nearby = sorted(publish(engine, "42044", 1000) for _ in range(4))
+    limits = []
+
+    def read(conn, cursor, statement, parameters, context, executemany):
+        if isinstance(parameters, dict) and "page_limit" in parameters:
+            limits.append(parameters["page_limit"])
+
+    event.listen(engine, "before_cursor_execute", read)
+    try:
+        seen, cursor = [], None
+        while True:
+            ids, cursor = page(engine, ListingQuery(near="42218", limit=7, cursor=cursor))
+            seen += ids
+            if cursor is None:
+                break
+    finally:
+        event.remove(engine, "before_cursor_execute", read)
+    assert seen == here + nearby
+    assert limits and max(limits) <= 8  # never more than the page and one
 
 
 def hold(engine, listing_id: str, start, end, quantity: int = 1) -> None:
