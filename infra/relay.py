@@ -159,17 +159,7 @@ class Relay:
                 # one relay of a service publishes at a time: batches of two relays side by side
                 # would interleave one aggregate's events (the query below then reads a snapshot
                 # taken after the last batch's marks)
-                # and the mark's commit need not wait for its WAL flush (one round trip for
-                # both): the events are safe in the outbox and, confirmed, in their queues;
-                # a mark lost in a crash only publishes them again, and consumers drop the
-                # duplicates. The events committed meanwhile wait a flush less for their batch.
-                conn.execute(
-                    text(
-                        "SELECT pg_advisory_xact_lock(:key), "
-                        "set_config('synchronous_commit', 'off', true)"
-                    ),
-                    {"key": self._lock_key},
-                )
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._lock_key})
             query = (
                 select(
                     outbox.c.id,
