@@ -390,6 +390,10 @@ def stack_round(stack: Stack, returns: int) -> dict:
         1000 * sum(meter.used.get(name, 0) for name in pids) / returns, 2
     )
     lag["machine_steal_percent"] = round(100 * meter.used.get("machine steal", 0) / meter.elapsed)
+    # how saturated the machine was: the event path waits for a core like everything else
+    lag["round_seconds"] = round(meter.elapsed, 1)
+    lag["machine_busy_cores"] = round(meter.used.get("machine busy", 0) / meter.elapsed, 2)
+    lag["mutualis_busy_cores"] = round(sum(meter.used.get(n, 0) for n in pids) / meter.elapsed, 2)
     return lag
 
 
@@ -485,6 +489,9 @@ def render(report: dict) -> str:
         ("events published per round", "events_published"),
         ("`booking.returned` without a commit time (not counted)", "events_without_commit_time"),
         ("machine steal, % of one core", "machine_steal_percent"),
+        ("round, seconds", "round_seconds"),
+        (f"machine busy, cores (of {os.cpu_count()})", "machine_busy_cores"),
+        ("Mutualis processes busy, cores", "mutualis_busy_cores"),
     ):
         lines.append(f"| {label} | " + " | ".join(spread(v, key) for v in variants.values()) + " |")
     return "\n".join(lines) + "\n"

@@ -146,6 +146,9 @@ class EventConsumer(Consumer):
         DUPLICATES_SKIPPED.labels(self.service, self.consumer_name)
         for reason in ("failed", "unparseable", "undecodable"):
             DEAD_LETTERED.labels(self.service, self.consumer_name, reason)
+        for event_type in self.subscription.event_types:  # SQLite's never get a lag
+            EVENT_LAG.labels(self.service, self.consumer_name, event_type)
+        EVENT_AGE.labels(self.service, self.consumer_name)
         with Connection(self.amqp_uri) as conn, conn.channel() as channel:
             declare_subscription(channel, self.subscription)
         super().setup()
