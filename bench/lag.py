@@ -19,7 +19,10 @@ Three measurements, each in LAG_ROUNDS (3) short rounds, reported as ranges:
   `published_at`), until billing's commit. Beside it, as a secondary figure, the same
   counted from `occurred_at` (stamped in the return's transaction, before its commit: it
   also counts the end of that transaction). And the CPU of the relays and of billing per
-  event in the same window.
+  event in the same window, and how busy the machine was (the event path waits for a core
+  like everything else). `make bench`'s table reads the worst round's commit → handler's
+  commit (`p50_ms`, `p99_ms` at the top of the JSON); with track_commit_timestamp off the
+  events come without commit times and the table says not measured.
 
 Extra environment for the stack's processes is passed with LAG_STACK_ENV='NAME=value …'.
 LAG_COMPARE=1 also measures, in the same stack and interleaved round by round, the relays
