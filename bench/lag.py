@@ -548,8 +548,10 @@ def main() -> int:
                     print(f"booking.returned → billing, relays {name}, round {n + 1} …", flush=True)
                     try:
                         rounds_of.append(stack_round(stack, returns))
-                    except requests.RequestException as exc:  # the others still count
-                        print(f"  round lost: {exc}", flush=True)
+                    # the others still count (a loan whose booking never got its 201
+                    # answer ends in a KeyError in returned_lag)
+                    except (requests.RequestException, KeyError) as exc:
+                        print(f"  round lost: {type(exc).__name__}: {exc}", flush=True)
                         report["rounds_lost"] = report.get("rounds_lost", 0) + 1
         except KeyboardInterrupt:
             print("\ninterrupted", file=sys.stderr)
