@@ -10,11 +10,19 @@ Three measurements, each in LAG_ROUNDS (3) short rounds, reported as ranges:
   it; 8 publishers at once, as many messages as the stack's rounds carry. This is what an
   event costs with no database and no relay, and which queue type costs less.
 - the stack's lag on PostgreSQL: LAG_RETURNS (200) loans booked, approved, handed over and
-  returned by 8 clients at once (bench.bookings.returned_lag), from `booking.returned`'s
-  `occurred_at` (stamped in the return's transaction, which commits right after) to
-  billing's `processed_events.processed_at` (stamped as the charge's transaction starts;
-  it commits a few milliseconds later): the relay's wait, the broker and billing's queue;
-  and the CPU of the relays and of billing per event in the same window.
+  returned by 8 clients at once (bench.bookings.returned_lag), from the commit of each
+  `booking.returned` to the commit of billing's charge for it, both read from PostgreSQL's
+  commit timestamps (`track_commit_timestamp = on`; one server, so one clock): the event's
+  as the relay claims its row (the header it sends; a queue of the bench's own, bound to
+  `booking.returned`, reads it), billing's from its processed_events row. Split in stages:
+  until the relay claimed the row, until the broker confirmed its publish (outbox
+  `published_at`), until billing's commit. Beside it, as a secondary figure, the same
+  counted from `occurred_at` (stamped in the return's transaction, before its commit: it
+  also counts the end of that transaction). And the CPU of the relays and of billing per
+  event in the same window, and how busy the machine was (the event path waits for a core
+  like everything else). `make bench`'s table reads the worst round's commit → handler's
+  commit (`p50_ms`, `p99_ms` at the top of the JSON); with track_commit_timestamp off the
+  events come without commit times and the table says not measured.
 
 Extra environment for the stack's processes is passed with LAG_STACK_ENV='NAME=value …'.
 LAG_COMPARE=1 also measures, in the same stack and interleaved round by round, the relays
@@ -57,9 +65,10 @@ from bench.bookings import returned_lag  # noqa: E402
 from bench.cpu import CpuMeter, cpu_seconds  # noqa: E402
 from bench.load import percentile  # noqa: E402
 from contracts.listings import ListingPublished, ListingSnapshot  # noqa: E402
-from contracts.topology import LISTINGS_TO_BOOKINGS  # noqa: E402
+from contracts.topology import LISTINGS_TO_BOOKINGS, event_exchange  # noqa: E402
 from infra.database import DatabaseAccess, make_engine  # noqa: E402
 from infra.migrations import upgrade  # noqa: E402
+from infra.relay import CLAIMED_AT_HEADER, COMMITTED_AT_HEADER  # noqa: E402
 from infra.settings import PROJECT_ROOT  # noqa: E402
 from tests.support import Stack  # noqa: E402
 from tests.support.stack import MUTUALIS, RELAYED, PostgresDatabase, Vhost  # noqa: E402
@@ -264,12 +273,116 @@ def settle(pids: list[int], timeout: float = 60) -> None:
         before = now
 
 
+class CommitTimes:
+    """Reads, from a queue of its own bound to `booking.returned`, the commit time (and the
+    relay's claim time) each event carries: a classic, exclusive queue, beside billing's."""
+
+    def __init__(self, amqp_uri: str):
+        self.amqp_uri = amqp_uri
+        self.seen: dict[str, tuple[int, int]] = {}  # event_id: (committed, claimed) in µs
+        self.missing = 0  # events that came without them (commit timestamps not tracked)
+        self._done = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._consume, daemon=True)
+
+    def __enter__(self) -> CommitTimes:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise TimeoutError("the bench's booking.returned queue was never declared")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join(10)
+
+    def _on_message(self, body, message) -> None:
+        headers = message.headers or {}
+        event = body if isinstance(body, dict) else json.loads(body)
+        if isinstance(headers.get(COMMITTED_AT_HEADER), int):
+            self.seen[event["event_id"]] = (
+                headers[COMMITTED_AT_HEADER],
+                headers[CLAIMED_AT_HEADER],
+            )
+        else:
+            self.missing += 1
+        message.ack()
+
+    def _consume(self) -> None:
+        exchange = Exchange(event_exchange("bookings"), type="topic", no_declare=True)
+        queue = Queue(
+            f"bench-lag-returned-{uuid.uuid4().hex[:8]}",
+            exchange=exchange,
+            routing_key="booking.returned",
+            exclusive=True,
+            auto_delete=True,
+            durable=False,
+        )
+        with (
+            Connection(self.amqp_uri) as conn,
+            Consumer(conn.channel(), [queue], callbacks=[self._on_message]),
+        ):
+            self._ready.set()
+            while not self._done.is_set():
+                with contextlib.suppress(TimeoutError):
+                    conn.drain_events(timeout=0.2)
+
+
+def commit_stages(stack: Stack, seen: dict[str, tuple[int, int]]) -> dict:
+    """For the events in `seen`: commit → relay's claim, → publish confirmed, → billing's
+    commit, p50/p99/max in ms (a stage's figure counts from the event's commit)."""
+    handled = moments_of(
+        stack,
+        "billing",
+        "SELECT event_id, pg_xact_commit_timestamp(xmin) FROM processed_events "
+        "WHERE event_type = 'booking.returned'",
+        seen,
+    )
+    confirmed = moments_of(
+        stack,
+        "bookings",
+        "SELECT event_id, published_at FROM outbox WHERE routing_key = 'booking.returned'",
+        seen,
+    )
+    since = {event_id: committed / 1e6 for event_id, (committed, _) in seen.items()}
+    figures = {"events_with_commit_time": len(seen), "events_handled_commit": len(handled)}
+    for stage, moments in (
+        ("claimed", {e: claimed / 1e6 for e, (_, claimed) in seen.items()}),
+        ("confirmed", {e: epoch(at) for e, at in confirmed.items()}),
+        ("commit", {e: epoch(at) for e, at in handled.items()}),
+    ):
+        lags = summary([moment - since[e] for e, moment in moments.items()])
+        for key in ("p50_ms", "p99_ms", "max_ms"):
+            figures[f"{stage}_{key}"] = lags[key]
+    return figures
+
+
+def moments_of(stack: Stack, component: str, query: str, wanted) -> dict[str, datetime]:
+    """event_id → moment, from `query`'s two columns in `component`'s database, for the
+    events in `wanted` that have one."""
+    engine = stack.database(component)
+    try:
+        with engine.connect() as conn:
+            return {
+                event_id: moment
+                for event_id, moment in conn.execute(text(query))
+                if event_id in wanted and moment is not None
+            }
+    finally:
+        engine.dispose()
+
+
+def epoch(moment: datetime) -> float:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
 def stack_round(stack: Stack, returns: int) -> dict:
     """One round of returned_lag, with the CPU the relays and billing spent on it."""
     pids = {name: proc.pid for name, proc in stack.processes.items()}
     before = published_events(stack)
-    with CpuMeter(pids) as meter:
+    with CommitTimes(stack.vhost.amqp_uri) as times, CpuMeter(pids) as meter:
         lag = returned_lag(stack, returns)
+    lag |= commit_stages(stack, times.seen)
+    lag["events_without_commit_time"] = times.missing
     # the last events of the round are published by the time billing handled its returns
     events = published_events(stack) - before
     relays = sum(seconds for name, seconds in meter.used.items() if name.endswith("-relay"))
@@ -280,6 +393,10 @@ def stack_round(stack: Stack, returns: int) -> dict:
         1000 * sum(meter.used.get(name, 0) for name in pids) / returns, 2
     )
     lag["machine_steal_percent"] = round(100 * meter.used.get("machine steal", 0) / meter.elapsed)
+    # how saturated the machine was: the event path waits for a core like everything else
+    lag["round_seconds"] = round(meter.elapsed, 1)
+    lag["machine_busy_cores"] = round(meter.used.get("machine busy", 0) / meter.elapsed, 2)
+    lag["mutualis_busy_cores"] = round(sum(meter.used.get(n, 0) for n in pids) / meter.elapsed, 2)
     return lag
 
 
@@ -292,12 +409,19 @@ def spread(rounds: list[dict], key: str) -> str:
 
 
 def met(rounds: list[dict]) -> bool:
+    """Commit → handler's commit within the target in every round."""
     return bool(rounds) and all(
-        r["lag_p50_ms"] is not None
-        and r["lag_p50_ms"] <= TARGET_P50_MS
-        and r["lag_p99_ms"] <= TARGET_P99_MS
+        r.get("commit_p50_ms") is not None
+        and r["commit_p50_ms"] <= TARGET_P50_MS
+        and r["commit_p99_ms"] <= TARGET_P99_MS
         for r in rounds
     )
+
+
+def worst(rounds: list[dict], key: str) -> float | None:
+    """The round that did worst: the target is to be met in every one."""
+    values = [r[key] for r in rounds if r.get(key) is not None]
+    return max(values) if values else None
 
 
 def render(report: dict) -> str:
@@ -330,12 +454,25 @@ def render(report: dict) -> str:
         )
     for name, lag in variants.items():
         lines.append(
-            f"| `booking.returned` committed → billing's charge committed, relays {name} | "
-            f"{spread(lag, 'lag_p50_ms')} | {spread(lag, 'lag_p99_ms')} | "
-            f"{spread(lag, 'lag_max_ms')} |"
+            f"| **`booking.returned` committed → billing's charge committed**, relays {name} | "
+            f"{spread(lag, 'commit_p50_ms')} | {spread(lag, 'commit_p99_ms')} | "
+            f"{spread(lag, 'commit_max_ms')} |"
+        )
+        for stage, label in (
+            ("claimed", "committed → the relay claimed it"),
+            ("confirmed", "committed → its publish confirmed by the broker"),
+        ):
+            lines.append(
+                f"| … {label}, relays {name} | {spread(lag, f'{stage}_p50_ms')} | "
+                f"{spread(lag, f'{stage}_p99_ms')} | {spread(lag, f'{stage}_max_ms')} |"
+            )
+        lines.append(
+            f"| secondary: from `occurred_at` (stamped before the return's commit) → billing's "
+            f"charge started, relays {name} | {spread(lag, 'lag_p50_ms')} | "
+            f"{spread(lag, 'lag_p99_ms')} | {spread(lag, 'lag_max_ms')} |"
         )
         lines.append(
-            f"| … of which until the relay had it confirmed, relays {name} | "
+            f"| … of which from `occurred_at` until the relay had it confirmed, relays {name} | "
             f"{spread(lag, 'published_p50_ms')} | {spread(lag, 'published_p99_ms')} | |"
         )
         lines.append(
@@ -353,7 +490,11 @@ def render(report: dict) -> str:
         ("billing, ms per `booking.returned`", "billing_cpu_ms_per_return"),
         ("Mutualis processes, ms per loan (4 requests, 4+ events)", "mutualis_cpu_ms_per_loan"),
         ("events published per round", "events_published"),
+        ("`booking.returned` without a commit time (not counted)", "events_without_commit_time"),
         ("machine steal, % of one core", "machine_steal_percent"),
+        ("round, seconds", "round_seconds"),
+        (f"machine busy, cores (of {os.cpu_count()})", "machine_busy_cores"),
+        ("Mutualis processes busy, cores", "mutualis_busy_cores"),
     ):
         lines.append(f"| {label} | " + " | ".join(spread(v, key) for v in variants.values()) + " |")
     return "\n".join(lines) + "\n"
@@ -407,8 +548,10 @@ def main() -> int:
                     print(f"booking.returned → billing, relays {name}, round {n + 1} …", flush=True)
                     try:
                         rounds_of.append(stack_round(stack, returns))
-                    except requests.RequestException as exc:  # the others still count
-                        print(f"  round lost: {exc}", flush=True)
+                    # the others still count (a loan whose booking never got its 201
+                    # answer ends in a KeyError in returned_lag)
+                    except (requests.RequestException, KeyError) as exc:
+                        print(f"  round lost: {type(exc).__name__}: {exc}", flush=True)
                         report["rounds_lost"] = report.get("rounds_lost", 0) + 1
         except KeyboardInterrupt:
             print("\ninterrupted", file=sys.stderr)
@@ -418,6 +561,9 @@ def main() -> int:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             print("stopping the stack …", flush=True)
             stack.stop()
+    # what `make bench`'s table reads: the worst round of commit → handler's commit
+    report["p50_ms"] = worst(report["stack"]["now"], "commit_p50_ms")
+    report["p99_ms"] = worst(report["stack"]["now"], "commit_p99_ms")
     markdown = render(report)
     (OUTPUT / "event-lag.md").write_text(markdown, encoding="utf-8")
     (OUTPUT / "event-lag.json").write_text(

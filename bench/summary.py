@@ -127,10 +127,15 @@ def rows(output: Path = OUTPUT, drills: Path = DRILLS) -> list[Row]:
             lambda v: f"{v:.2f} ms",
         ),
     ]
-    p50, p99 = lag_percentiles(read(output / "lag.json"))
+    # bench.lag writes event-lag.json (commit → handler's commit, its worst round)
+    lag_source = next(
+        (name for name in ("event-lag.json", "lag.json") if (output / name).exists()),
+        "event-lag.json",
+    )
+    p50, p99 = lag_percentiles(read(output / lag_source))
     found += [
-        at_most("event lag p50 ≤ 8 ms", p50, 8.0, "lag.json", lambda v: f"{v:.1f} ms"),
-        at_most("event lag p99 ≤ 20 ms", p99, 20.0, "lag.json", lambda v: f"{v:.1f} ms"),
+        at_most("event lag p50 ≤ 8 ms", p50, 8.0, lag_source, lambda v: f"{v:.1f} ms"),
+        at_most("event lag p99 ≤ 20 ms", p99, 20.0, lag_source, lambda v: f"{v:.1f} ms"),
         at_most(
             "billing run of 100,000 charges < 10 s",
             _get(billing, "billing_run", "seconds"),

@@ -8,6 +8,9 @@
 - Transient failures (database or broker unavailable) are retried with capped backoff for
   as long as they last; any other failure is retried a few times, then dead-lettered with
   its error. A poison message holds one worker while it is retried, never the queue.
+- Once the handler has committed, the lag from the event's own commit (the header the relay
+  sets from PostgreSQL's commit timestamp) is observed in `mutualis_event_lag_seconds`, the
+  age since its `occurred_at` in `mutualis_event_age_seconds`.
 - `consume_event_batches` hands the events waiting in the queue to one worker together, so
   a busy consumer pays one transaction for many events (see EventBatchConsumer).
 """
@@ -39,11 +42,13 @@ from infra.logs import correlation_id_var
 from infra.metrics import (
     DEAD_LETTERED,
     DUPLICATES_SKIPPED,
+    EVENT_AGE,
     EVENT_BATCH_SIZE,
     EVENT_DURATION,
     EVENT_LAG,
     EVENTS_HANDLED,
 )
+from infra.relay import COMMITTED_AT_HEADER
 from infra.topology import consumer_queue, dead_letter_exchange, declare_subscription
 
 log = logging.getLogger(__name__)
@@ -62,6 +67,15 @@ def is_transient(exc: BaseException) -> bool:
 
 def backoff(attempt: int) -> float:
     return min(BACKOFF_BASE_SECONDS * 2 ** (attempt - 1), BACKOFF_CAP_SECONDS)
+
+
+def commit_lag(headers: dict | None, now: float) -> float | None:
+    """Seconds from the event's commit (its relay's header) to `now`, a time.time(); None
+    when the message came without it (commit times not tracked, or SQLite)."""
+    committed = (headers or {}).get(COMMITTED_AT_HEADER)
+    if not isinstance(committed, int):
+        return None
+    return max(now - committed / 1e6, 0.0)
 
 
 class _PrefetchingConsumer(KombuConsumer):
@@ -132,6 +146,9 @@ class EventConsumer(Consumer):
         DUPLICATES_SKIPPED.labels(self.service, self.consumer_name)
         for reason in ("failed", "unparseable", "undecodable"):
             DEAD_LETTERED.labels(self.service, self.consumer_name, reason)
+        for event_type in self.subscription.event_types:  # SQLite's never get a lag
+            EVENT_LAG.labels(self.service, self.consumer_name, event_type)
+        EVENT_AGE.labels(self.service, self.consumer_name)
         with Connection(self.amqp_uri) as conn, conn.channel() as channel:
             declare_subscription(channel, self.subscription)
         super().setup()
@@ -187,8 +204,7 @@ class EventConsumer(Consumer):
             self.queue_consumer.ack_message(message)
             EVENTS_HANDLED.labels(self.service, self.consumer_name, event_type, "ok").inc()
             log.info("%s applied %s %s", self.consumer_name, event_type, event.event_id)
-            lag = (datetime.now(UTC) - event.occurred_at).total_seconds()
-            EVENT_LAG.labels(self.service, self.consumer_name).observe(max(lag, 0.0))
+            self._observe_lag(event, message, time.time())
             return result, exc_info
         exc = exc_info[1]
         if isinstance(exc, DuplicateEvent):
@@ -216,6 +232,14 @@ class EventConsumer(Consumer):
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         self._dead_letter(message.body, message, "failed", error, event_type)
         return result, exc_info
+
+    def _observe_lag(self, event, message, now: float) -> None:
+        """After the handler's commit: how long since the event's commit, and its age."""
+        lag = commit_lag(message.headers, now)
+        if lag is not None:
+            EVENT_LAG.labels(self.service, self.consumer_name, event.type).observe(lag)
+        age = now - event.occurred_at.timestamp()
+        EVENT_AGE.labels(self.service, self.consumer_name).observe(max(age, 0.0))
 
     def _retry_later(self, event, message, attempt: int, delay: float) -> None:
         eventlet.sleep(delay)
@@ -329,13 +353,12 @@ class EventBatchConsumer(EventConsumer):
         elapsed = time.perf_counter() - started
         if exc_info is None:
             EVENT_BATCH_SIZE.labels(self.service, self.consumer_name).observe(len(batch))
-            now = datetime.now(UTC)
+            now = time.time()
             for event, message in batch:
                 self.queue_consumer.ack_message(message)
                 EVENTS_HANDLED.labels(self.service, self.consumer_name, event.type, "ok").inc()
                 EVENT_DURATION.labels(self.service, self.consumer_name).observe(elapsed)
-                lag = (now - event.occurred_at).total_seconds()
-                EVENT_LAG.labels(self.service, self.consumer_name).observe(max(lag, 0.0))
+                self._observe_lag(event, message, now)
                 token = correlation_id_var.set(event.correlation_id)  # its own, in the log
                 log.info("%s applied %s %s", self.consumer_name, event.type, event.event_id)
                 correlation_id_var.reset(token)

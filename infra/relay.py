@@ -17,6 +17,13 @@ for the lock and takes over when the first stops. Its rows are also claimed with
 SKIP LOCKED`, so two relays never publish the same row. A relay killed after publishing and
 before marking leaves the rows pending: they are published again, and consumers drop the
 duplicate.
+
+Each message carries its outbox row's commit time (header `x-mutualis-committed-at`, µs since
+the epoch), read as the row is claimed, when PostgreSQL tracks commit timestamps
+(`track_commit_timestamp = on`, checked once per relay): consumers measure from it the lag
+the target names, commit to handler's commit, and the relay its own share (commit → claimed,
+commit → confirmed; `x-mutualis-claimed-at` says when it read the row, to trace a slow
+one). Otherwise (setting off, SQLite) both headers are left out.
 """
 
 from __future__ import annotations
@@ -32,11 +39,12 @@ from datetime import UTC, datetime, timedelta
 
 from amqp.exceptions import MessageNacked
 from kombu import Connection, Producer
-from sqlalchemy import Engine, delete, select, text, update
+from sqlalchemy import Engine, delete, func, literal_column, null, select, text, update
 
 from infra.database import make_engine
 from infra.heap import freeze_startup_heap
 from infra.messaging_tables import OUTBOX_CHANNEL, outbox
+from infra.metrics import RELAY_LAG
 from infra.topology import declare_all, source_exchange
 
 log = logging.getLogger(__name__)
@@ -44,6 +52,8 @@ log = logging.getLogger(__name__)
 KEEP_PUBLISHED = timedelta(days=7)
 CONFIRM_TIMEOUT_SECONDS = 30
 SQLITE_POLL = 0.05  # seconds between two reads of an outbox nobody notifies of its commits
+COMMITTED_AT_HEADER = "x-mutualis-committed-at"  # µs since the epoch, by PostgreSQL's clock
+CLAIMED_AT_HEADER = "x-mutualis-claimed-at"  # µs since the epoch: when the relay read the row
 
 
 class Relay:
@@ -68,6 +78,7 @@ class Relay:
         self._nacked = False
         self._last_cleanup = 0.0
         self._listener = None  # PostgreSQL connection LISTENing on OUTBOX_CHANNEL
+        self._commit_times: bool | None = None  # does PostgreSQL track them? (asked once)
         self._wake_up: tuple[int, int] | None = None  # a pipe while `run` runs
         self.running = True
 
@@ -124,10 +135,26 @@ class Relay:
         self._connection = None
         self._producer = None
 
+    def tracks_commit_times(self, conn) -> bool:
+        """Whether rows' commit times can be read: PostgreSQL with track_commit_timestamp
+        on, asked once per relay (turning it on takes a server restart)."""
+        if self._commit_times is None:
+            self._commit_times = self.engine.dialect.name == "postgresql" and (
+                conn.execute(text("SHOW track_commit_timestamp")).scalar_one() == "on"
+            )
+            if not self._commit_times and self.engine.dialect.name == "postgresql":
+                log.info(
+                    "relay for %s: track_commit_timestamp is off, events go without their "
+                    "commit time (no commit-to-handler lag measured)",
+                    self.service,
+                )
+        return self._commit_times
+
     def publish_pending(self) -> int:
         """Publish one batch of pending rows; returns how many were published."""
         producer = self._ensure_producer()
         with self.engine.begin() as conn:
+            commit_times = self.tracks_commit_times(conn)
             if self.engine.dialect.name == "postgresql":
                 # one relay of a service publishes at a time: batches of two relays side by side
                 # would interleave one aggregate's events (the query below then reads a snapshot
@@ -140,6 +167,12 @@ class Relay:
                     outbox.c.body,
                     outbox.c.correlation_id,
                     outbox.c.event_id,
+                    # read now: the UPDATE marking the row published replaces its xmin
+                    (
+                        func.pg_xact_commit_timestamp(literal_column("outbox.xmin"))
+                        if commit_times
+                        else null()
+                    ).label("committed_at"),
                 )
                 .where(outbox.c.published_at.is_(None))
                 .order_by(outbox.c.id)
@@ -148,10 +181,15 @@ class Relay:
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows = conn.execute(query).all()
+            claimed = time.time()
+            claimed_micros = round(claimed * 1e6)
             for row in rows:
                 headers = (
                     {"nameko.correlation_id": row.correlation_id} if row.correlation_id else {}
                 )
+                if row.committed_at is not None:
+                    headers[COMMITTED_AT_HEADER] = epoch_micros(row.committed_at)
+                    headers[CLAIMED_AT_HEADER] = claimed_micros
                 producer.publish(
                     row.body,
                     exchange=self.exchange,
@@ -166,6 +204,7 @@ class Relay:
                 self._last_tag += 1
                 self._unconfirmed.add(self._last_tag)
             self._await_confirms()
+            self._observe_lag(rows, claimed, time.time())
             if rows:
                 conn.execute(
                     update(outbox)
@@ -176,6 +215,13 @@ class Relay:
             log.warning("event %s published but no queue is bound for it", routing_key)
         self._returned.clear()
         return len(rows)
+
+    def _observe_lag(self, rows, claimed: float, confirmed: float) -> None:
+        for row in rows:
+            if row.committed_at is not None:
+                committed = row.committed_at.timestamp()
+                RELAY_LAG.labels(self.service, "claimed").observe(max(claimed - committed, 0.0))
+                RELAY_LAG.labels(self.service, "confirmed").observe(max(confirmed - committed, 0.0))
 
     def cleanup(self) -> None:
         """Forget rows published long ago; pending rows are never touched."""
@@ -263,6 +309,14 @@ class Relay:
             with contextlib.suppress(Exception):  # already broken: nothing to release
                 self._listener.close()
         self._listener = None
+
+
+def epoch_micros(moment: datetime) -> int:
+    """A moment as whole microseconds since the epoch: an AMQP header integer, exact."""
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def run_relay(

@@ -46,6 +46,14 @@ def test_compose_runs_every_component_and_nothing_stale():
     assert ours - {"migrate"} == expected_processes()
 
 
+def test_compose_postgres_records_commit_timestamps():
+    """Relays send each event's commit time, read from PostgreSQL's commit timestamps."""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    command = compose["services"]["postgres"]["command"]
+    assert command[0] == "postgres"
+    assert "track_commit_timestamp=on" in command[command.index("-c") + 1 :]
+
+
 def test_compose_is_valid():
     subprocess.run(
         [tool("docker-compose"), "-f", str(DEPLOY / "compose.yaml"), "config", "-q"],
