@@ -39,11 +39,11 @@ from datetime import UTC, datetime, timedelta
 
 from amqp.exceptions import MessageNacked
 from kombu import Connection, Producer
-from sqlalchemy import Engine, delete, func, literal_column, null, select, text, update
+from sqlalchemy import Engine, delete, func, inspect, literal_column, null, select, text, update
 
 from infra.database import make_engine
 from infra.heap import freeze_startup_heap
-from infra.messaging_tables import OUTBOX_CHANNEL, outbox
+from infra.messaging_tables import OUTBOX_CHANNEL, outbox, rpc_requests
 from infra.metrics import RELAY_LAG
 from infra.topology import declare_all, source_exchange
 
@@ -77,6 +77,7 @@ class Relay:
         self._unconfirmed: set[int] = set()
         self._nacked = False
         self._last_cleanup = 0.0
+        self._keeps_requests: bool | None = None
         self._listener = None  # PostgreSQL connection LISTENing on OUTBOX_CHANNEL
         self._commit_times: bool | None = None  # does PostgreSQL track them? (asked once)
         self._wake_up: tuple[int, int] | None = None  # a pipe while `run` runs
@@ -224,17 +225,24 @@ class Relay:
                 RELAY_LAG.labels(self.service, "confirmed").observe(max(confirmed - committed, 0.0))
 
     def cleanup(self) -> None:
-        """Forget rows published long ago; pending rows are never touched."""
+        """Forget rows published long ago (pending rows are never touched), and the
+        service's requests applied long ago (infra.exactly_once): an RPC is redelivered
+        within minutes of its first delivery, never days, so their record has done its work.
+        The relay is the service's one process that runs on its own: its housekeeper."""
         if time.monotonic() - self._last_cleanup < 600:
             return
         self._last_cleanup = time.monotonic()
+        long_ago = datetime.now(UTC) - KEEP_PUBLISHED
         with self.engine.begin() as conn:
             conn.execute(
                 delete(outbox).where(
-                    outbox.c.published_at.is_not(None),
-                    outbox.c.published_at < datetime.now(UTC) - KEEP_PUBLISHED,
+                    outbox.c.published_at.is_not(None), outbox.c.published_at < long_ago
                 )
             )
+            if self._keeps_requests is None:  # the gateway takes no RPC: no such table
+                self._keeps_requests = inspect(conn).has_table(rpc_requests.name)
+            if self._keeps_requests:
+                conn.execute(delete(rpc_requests).where(rpc_requests.c.received_at < long_ago))
 
     def run(self, poll_seconds: float = 0.0, idle_seconds: float = 1.0) -> None:
         """Publishes until stopped: once the outbox has no more, it is read again when

@@ -8,17 +8,18 @@ import signal
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from amqp.exceptions import ChannelError, MessageNacked
 from kombu import Connection, Queue
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 
 from contracts.listings import ListingDraft
 from contracts.topology import LISTINGS_TO_BOOKINGS
 from infra.database import DatabaseAccess, make_engine
-from infra.messaging_tables import outbox
-from infra.relay import Relay
+from infra.messaging_tables import outbox, rpc_requests
+from infra.relay import KEEP_PUBLISHED, Relay
 from infra.settings import PROJECT_ROOT
 from infra.topology import source_exchange
 from services.listings.service import publish_listing
@@ -219,3 +220,29 @@ def test_a_batch_the_broker_refuses_stays_pending_and_goes_out_once_it_accepts(l
     assert pending(listings_db) == 0
     ids = [e["event_id"] for e in drain(vhost.amqp_uri, QUEUE)]
     assert len(ids) >= 5 and len(set(ids)) == 5  # the refused batch may have reached QUEUE too
+
+
+def test_cleanup_forgets_what_was_published_and_applied_long_ago_only(listings_db, vhost):
+    """A week on, an event published and a request applied have done their work; a pending
+    event, a recent one and a recent request are kept."""
+    engine = make_engine(listings_db)
+    publish_listings(listings_db, 3)
+    now = datetime.now(UTC)
+    long_ago = now - KEEP_PUBLISHED - timedelta(minutes=1)
+    with engine.begin() as conn:
+        old, recent, waiting = conn.scalars(select(outbox.c.id).order_by(outbox.c.id)).all()
+        conn.execute(update(outbox).where(outbox.c.id == old).values(published_at=long_ago))
+        conn.execute(update(outbox).where(outbox.c.id == recent).values(published_at=now))
+        conn.execute(
+            insert(rpc_requests),
+            [
+                {"request_id": "old", "method": "listings.publish", "received_at": long_ago},
+                {"request_id": "recent", "method": "listings.publish", "received_at": now},
+            ],
+        )
+
+    Relay("listings", engine, vhost.amqp_uri).cleanup()
+
+    with engine.connect() as conn:
+        assert conn.scalars(select(outbox.c.id).order_by(outbox.c.id)).all() == [recent, waiting]
+        assert conn.scalars(select(rpc_requests.c.request_id)).all() == ["recent"]
