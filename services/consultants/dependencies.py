@@ -28,7 +28,7 @@ class Catalogue:
         self.index = ConsultantIndex()
         self._views: dict[str, ConsultantView] = {}
         self._revisions: dict[str, int] = {}
-        self._version: tuple[int, int] | None = None
+        self._version: int | None = None
         # one refresh at a time; green under eventlet, a real lock elsewhere (the bench)
         self._lock = threading.Lock()
 

@@ -1,7 +1,7 @@
 """The matching index of a consultants process follows its database, on both backends:
-profiles published, edited (text, skills, home) and withdrawn after it was loaded are
+profiles published, edited (text, skills) and withdrawn after it was loaded are
 matched as a freshly loaded index and the brute force match them, with the same documents
-and homes kept."""
+and homes kept; the check before each match counts every change once."""
 
 from __future__ import annotations
 
@@ -63,6 +63,8 @@ def test_matching_index_follows_profiles_published_edited_and_withdrawn(database
     with db.transaction() as tx:
         for p in models[:250]:
             publish_consultant(tx, manager(p.home_commune), terms_like(p), [])
+    with db.reading() as session:
+        assert repository.catalogue_version(session) == 250  # one change per publication
     kept = Catalogue()
     asked = [n for n in variants(rng, 8, sorted(homes)) if n.origin is not None]
     with db.reading() as session:
@@ -79,6 +81,8 @@ def test_matching_index_follows_profiles_published_edited_and_withdrawn(database
         for row in rng.sample(rows[:250], 40):  # withdrawn
             repository.withdraw(row)
 
+    with db.reading() as session:  # each change counted once, in its transaction
+        assert repository.catalogue_version(session) == len(models) + 40 + 40
     fresh = Catalogue()
     with db.reading() as session:
         for need in [*asked, Need(text="urbanisme", origin=asked[0].origin, limit=50)]:
