@@ -20,9 +20,9 @@ log = logging.getLogger(__name__)
 
 class Catalogue:
     """The published consultants as a ConsultantIndex, in memory, with what a match answers
-    of each. Before each match one aggregate query tells whether anything changed (any
-    process may have changed it); if so, only the consultants whose revision moved are
-    reloaded."""
+    of each. Before each match the count of changes (catalogue_changes: a few rows,
+    whatever the number of consultants) tells whether anything changed (any process may
+    have changed it); if so, only the consultants whose revision moved are reloaded."""
 
     def __init__(self) -> None:
         self.index = ConsultantIndex()
