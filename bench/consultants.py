@@ -10,7 +10,7 @@ seeding's events:
 - `ranking_ms`: domain.match_consultants alone, on the warm in-memory index (wall time;
   `ranking_cpu_ms` is its CPU time, which other work on the machine does not inflate);
 - `in_service_ms`: what the `match` RPC does after validation, Catalogue.match: a session,
-  the catalogue's change check (one aggregate query) and the ranking;
+  the catalogue's change check (the sum of catalogue_changes) and the ranking;
 - `http_ms`: the same needs through the gateway (token, RPC over RabbitMQ, JSON), for
   reference, with the consultants service's own `match` RPC histogram and the gateway's
   route histogram from their /metrics.

@@ -20,15 +20,15 @@ log = logging.getLogger(__name__)
 
 class Catalogue:
     """The published consultants as a ConsultantIndex, in memory, with what a match answers
-    of each. Before each match one aggregate query tells whether anything changed (any
-    process may have changed it); if so, only the consultants whose revision moved are
-    reloaded."""
+    of each. Before each match the count of changes (catalogue_changes: a few rows,
+    whatever the number of consultants) tells whether anything changed (any process may
+    have changed it); if so, only the consultants whose revision moved are reloaded."""
 
     def __init__(self) -> None:
         self.index = ConsultantIndex()
         self._views: dict[str, ConsultantView] = {}
         self._revisions: dict[str, int] = {}
-        self._version: tuple[int, int] | None = None
+        self._version: int | None = None
         # one refresh at a time; green under eventlet, a real lock elsewhere (the bench)
         self._lock = threading.Lock()
 

@@ -3,7 +3,18 @@ sums are exact on every database."""
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from infra.types import UtcDateTime
@@ -38,6 +49,23 @@ class ConsultantRow(Base):
     created_by: Mapped[str] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# how many rows of catalogue_changes share the count: two changes wait for each other only
+# when their consultants fall in the same one
+CATALOGUE_SHARDS = 16
+
+
+class CatalogueChangeRow(Base):
+    """Changes a match could see (a consultant published, any revision bump), counted
+    in the transaction that makes them, spread over CATALOGUE_SHARDS rows: their sum is
+    what the matching index checks before each match, a read of a few rows whatever the
+    number of consultants (summing every consultant's revision grew with them)."""
+
+    __tablename__ = "catalogue_changes"
+
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    changes: Mapped[int] = mapped_column(BigInteger)
 
 
 class AvailabilityRow(Base):

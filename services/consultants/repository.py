@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+import zlib
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, object_session
 
 from contracts import clock
 from contracts.agreements import AgreementSnapshot, AgreementStatus
@@ -51,8 +52,10 @@ from services.consultants.domain import (
 )
 from services.consultants.domain.agreements import StaffAgreement, covering, newer
 from services.consultants.models import (
+    CATALOGUE_SHARDS,
     AgreementRow,
     AvailabilityRow,
+    CatalogueChangeRow,
     ConsultantRow,
     EngagementRow,
     EngagementTransitionRow,
@@ -158,6 +161,7 @@ def publish(
     tx.session.add(row)
     tx.session.flush()
     add_periods(tx.session, row.id, periods)
+    _count_change(tx.session, row.id)
     return row
 
 
@@ -201,6 +205,17 @@ def bump(row: ConsultantRow) -> None:
     """A change matching must see: the index reloads this consultant."""
     row.revision += 1
     row.updated_at = clock.now()
+    _count_change(object_session(row), row.id)
+
+
+def _count_change(session: Session, consultant_id: str) -> None:
+    """One more change in the consultant's shard of catalogue_changes (committed with it)."""
+    shard = zlib.crc32(consultant_id.encode()) % CATALOGUE_SHARDS
+    session.execute(
+        update(CatalogueChangeRow)
+        .where(CatalogueChangeRow.shard == shard)
+        .values(changes=CatalogueChangeRow.changes + 1)
+    )
 
 
 def calendar_of(session: Session, consultant: ConsultantRow) -> Calendar:
@@ -253,12 +268,10 @@ def commitments_of(
 # -- what the matching index loads ------------------------------------------------------
 
 
-def catalogue_version(session: Session) -> tuple[int, int]:
-    """Moves with every change matching could see: a new consultant, or any revision bump."""
-    count, total = session.execute(
-        select(func.count(), func.coalesce(func.sum(ConsultantRow.revision), 0))
-    ).one()
-    return int(count), int(total)
+def catalogue_version(session: Session) -> int:
+    """Moves with every change matching could see: a new consultant, or any revision bump
+    (each counted in catalogue_changes by the transaction that made it)."""
+    return int(session.scalar(select(func.coalesce(func.sum(CatalogueChangeRow.changes), 0))))
 
 
 def revisions(session: Session) -> dict[str, tuple[int, str]]:

@@ -4,6 +4,7 @@ formula, a profile dropped leaving the index as it was, and the distances kept p
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -38,15 +39,17 @@ def test_a_profiles_words_weigh_by_field():
 
 
 def textbook_bm25(index: ConsultantIndex, words: list[str], cid: str) -> float:
-    n = len(index.profiles)
-    average = sum(index.lengths.values()) / n
+    """BM25 of one profile from every profile's own document, nothing shared."""
+    docs = {c: document_of(p, index.vocabulary) for c, p in index.profiles.items()}
+    n = len(docs)
+    average = sum(sum(d.values()) for d in docs.values()) / n
     score = 0.0
     for word in dict.fromkeys(words):
-        posting = index.postings.get(word, {})
-        if cid not in posting:
+        if word not in docs[cid]:
             continue
-        idf = math.log(1 + (n - len(posting) + 0.5) / (len(posting) + 0.5))
-        tf, norm = posting[cid], 1 - BM25_B + BM25_B * index.lengths[cid] / average
+        held = sum(word in d for d in docs.values())
+        idf = math.log(1 + (n - held + 0.5) / (held + 0.5))
+        tf, norm = docs[cid][word], 1 - BM25_B + BM25_B * sum(docs[cid].values()) / average
         score += idf * tf * (BM25_K1 + 1) / (tf + BM25_K1 * norm)
     return score
 
@@ -65,25 +68,60 @@ def test_bm25_is_the_textbook_formula_on_weighted_frequencies():
     assert scores["a"] > scores["b"]
 
 
+def state(index: ConsultantIndex) -> tuple:
+    return (
+        {
+            w: {tuple(index.documents[k].weights.items()): v for k, v in p.items()}
+            for w, p in index.postings.items()
+        },
+        dict(index.frequency),
+        dict(index.lengths),
+        index.total_length,
+        {s: {tuple(index.documents[k].weights) for k in c} for s, c in index.by_skill.items()},
+        {h: set(c) for h, c in index.homes.items()},
+        dict(index.places),
+        {k: (d.size, {h: set(c) for h, c in d.homes.items()}) for k, d in index.documents.items()},
+    )
+
+
 def test_a_profile_put_again_or_dropped_leaves_no_trace():
     index = ConsultantIndex(VOCABULARY)
     index.put(profile("a", "Ingénieur voirie", ("voirie",), "routes"))
-    before = (
-        {w: dict(p) for w, p in index.postings.items()},
-        dict(index.lengths),
-        index.total_length,
-        {s: set(c) for s, c in index.by_skill.items()},
-    )
+    before = state(index)
     index.put(profile("b", "Désamiantage", ("amiante", "voirie"), "routes et voirie"))
     index.put(profile("b", "Désamiantage", ("amiante", "voirie"), "routes et voirie"))
     assert len(index) == 2 and "b" in index
     index.drop("b")
     index.drop("nobody")
     assert "b" not in index and len(index) == 1
-    assert {w: dict(p) for w, p in index.postings.items()} == before[0]
-    assert index.lengths == before[1]
-    assert index.total_length == pytest.approx(before[2])
-    assert {s: c for s, c in index.by_skill.items() if c} == before[3]
+    assert state(index) == before
+    assert index.total_length == pytest.approx(2.0 + 2.0 + 1.5 + 0.4 + 1.0)
+
+
+def test_profiles_written_alike_share_one_document_until_the_last_goes():
+    index = ConsultantIndex(VOCABULARY)
+    index.put(profile("a", "Ingénieur voirie", ("voirie",), "routes"))
+    index.put(
+        replace(profile("b", "Ingénieur voirie", ("voirie",), "routes"), home_commune="69123")
+    )
+    index.put(profile("c", "Ingénieur voirie", ("voirie", "amiante"), "routes"))
+    assert len(index.documents) == 2
+    shared = index.document_of["a"]
+    assert index.document_of["b"] is shared and shared.size == 2
+    assert shared.homes == {"42218": {"a"}, "69123": {"b"}}
+    assert index.frequency["ingenier"] == 3 and len(index.postings["ingenier"]) == 2
+    assert index.bm25(["ingenier"]).keys() == {"a", "b", "c"}
+    # an edit moves a profile to another document; the one it leaves stays for the others
+    index.put(profile("a", "Ingénieur voirie", ("voirie", "amiante"), "routes"))
+    assert index.document_of["a"] is index.document_of["c"] and shared.size == 1
+    assert index.homes == {"42218": {"a", "c"}, "69123": {"b"}}
+    index.drop("b")
+    assert shared.key not in index.documents and "69123" not in index.homes
+    assert index.by_skill == {
+        "voirie": {index.document_of["a"].key},
+        "amiante": {index.document_of["a"].key},
+    }
+    assert index.frequency["ingenier"] == 2 and len(index.postings["ingenier"]) == 1
 
 
 def test_distances_are_kept_for_the_most_recent_origins():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -147,35 +147,39 @@ def match_consultants(index: ConsultantIndex, need: Need) -> MatchResult:
     days needed, within the rate ceiling), then by score, nearer, then by id. Each comes
     with the explanation of its score.
 
-    Relevance (skills, text) and distance are scored for every candidate; availability
-    and rate, the dear part, only for as many as can still enter the top: candidates are
-    taken by their best possible score and the scan stops once `limit` fitting ones beat
-    the best any other could reach (Fagin's threshold algorithm)."""
+    Relevance (skills, text) is scored once per document (profiles written alike), never
+    per profile. Candidates are then taken by their best possible score, each document's
+    nearest first (its relevance plus its proximity, plus the most availability and rate
+    could add), a document being opened only once its best could still enter the top; the
+    dear part (availability, rate) is scored for those taken, and the scan stops once
+    `limit` fitting ones beat the best any other could reach (Fagin's threshold
+    algorithm). So a match costs the documents sharing a skill or a word with the need and
+    the few profiles near the top, not the whole catalogue; the ranking is the one of
+    scoring every candidate (tests/unit/test_consultants_matching_exact.py)."""
     vocab = index.vocabulary
     words = tokens(need.text)
     need_terms = list(dict.fromkeys(words))
     inferred = vocab.recognise(words)
     asked = list(need.skills) or inferred
-    text_scores = index.bm25(need_terms)
+    text_scores = index.bm25_of_documents(need_terms)
 
-    coverage: dict[str, float] = {}
+    coverage: dict[int, float] = {}  # by document
     for skill_id in asked:
         direct = index.by_skill.get(skill_id, set())
-        for cid in direct:
-            coverage[cid] = coverage.get(cid, 0.0) + 1.0
-        near_miss: set[str] = set()
+        for key in direct:
+            coverage[key] = coverage.get(key, 0.0) + 1.0
+        near_miss: set[int] = set()
         for related in vocab.related.get(skill_id, ()):
             near_miss |= index.by_skill.get(related, set())
-        for cid in near_miss - direct:
-            coverage[cid] = coverage.get(cid, 0.0) + RELATED_COVERAGE
+        for key in near_miss - direct:
+            coverage[key] = coverage.get(key, 0.0) + RELATED_COVERAGE
 
     best_text = max(text_scores.values(), default=0.0)
-    if need_terms or asked:
+    relevant = bool(need_terms or asked)
+    if relevant:
         # a word shared with thousands of profiles ('plan', 'gestion') is no relevance
         floor = TEXT_FLOOR * best_text
-        pool: Iterable[str] = {c for c, s in text_scores.items() if s >= floor} | coverage.keys()
-    else:
-        pool = index.profiles.keys()
+        pool = {k for k, s in text_scores.items() if s >= floor} | coverage.keys()
     applies = {
         "skills": bool(asked),
         "text": best_text > 0,
@@ -187,40 +191,32 @@ def match_consultants(index: ConsultantIndex, need: Need) -> MatchResult:
     weights = (
         {n: w / total_weight for n, w in WEIGHTS.items() if applies[n]} if total_weight else {}
     )
-    distances = index.distances_from(need.origin) if need.origin is not None else {}
 
-    # cheap part: relevance and distance, and the most availability and rate could add
+    # relevance of each candidate document, and the groups of profiles to take from
     w_skills, w_text = weights.get("skills", 0.0), weights.get("text", 0.0)
-    w_distance = weights.get("distance", 0.0)
-    reachable = weights.get("availability", 0.0) + weights.get("rate", 0.0)
-    bounded = []
-    for cid in pool:
-        profile = index.profiles[cid]
-        if profile.home_commune == need.exclude_commune:
-            continue
-        base = 0.0
-        if asked:
-            base += w_skills * coverage.get(cid, 0.0) / len(asked)
-        if best_text > 0:
-            base += w_text * text_scores.get(cid, 0.0) / best_text
-        distance, near = math.inf, 0.0
-        if need.origin is not None:
-            home = profile.home_commune
-            if home not in distances:
-                km = _distance(need.origin, profile)
-                distances[home] = (math.inf, 0.0) if km is None else (km, proximity(km))
-            distance, near = distances[home]
-            base += w_distance * near
-        # the slack keeps the bound above the exact score whatever the float rounding
-        bounded.append((-(base + reachable + 1e-9), base, distance, cid))
-    bounded.sort()
+    groups: list[tuple[float, dict[str, set[str]]]] = []
+    excluded = need.exclude_commune
+    if relevant:
+        candidates = 0
+        for key in pool:
+            document = index.documents[key]
+            relevance = 0.0
+            if asked:
+                relevance += w_skills * coverage.get(key, 0.0) / len(asked)
+            if best_text > 0:
+                relevance += w_text * text_scores.get(key, 0.0) / best_text
+            groups.append((relevance, document.homes))
+            candidates += document.size - len(document.homes.get(excluded, ()))
+    else:  # nothing asked but place, period or rate: every profile, nearest first
+        groups.append((0.0, index.homes))
+        candidates = len(index.profiles) - len(index.homes.get(excluded, ()))
+    groups.sort(key=lambda group: group[0], reverse=True)
 
-    # dear part, in order of best possible score, until nothing left can enter the top
     needed = half_days(need.days or Decimal(1)) if need.window is not None else 0
     oracle = _AvailabilityOracle(need.window) if need.window is not None else None
     ceiling = need.max_day_rate_cents
     top: list[_ReverseKey] = []  # the best `limit` so far, the worst of them first
-    for negative_bound, base, distance, cid in bounded:
+    for negative_bound, base, distance, cid in _by_bound(index, need, weights, groups):
         if len(top) == need.limit:
             worst_unfit, worst_negative_score = top[0].key[:2]
             if not worst_unfit and round(-negative_bound, 6) < -worst_negative_score:
@@ -245,7 +241,7 @@ def match_consultants(index: ConsultantIndex, need: Need) -> MatchResult:
             inferred=inferred,
             need_terms=need_terms,
             written=written,
-            text_score=text_scores.get(cid, 0.0),
+            text_score=text_scores.get(index.document_of[cid].key, 0.0),
             best_text=best_text,
             distance=None if math.isinf(distance) else distance,
             oracle=oracle,
@@ -255,13 +251,82 @@ def match_consultants(index: ConsultantIndex, need: Need) -> MatchResult:
         )
         for unfit, _, distance, cid in ranked
     ]
-    return MatchResult(items, len(bounded), need_terms, inferred)
+    return MatchResult(items, candidates, need_terms, inferred)
 
 
-def _distance(origin: tuple[float, float], profile: Profile) -> float | None:
-    if profile.latitude is None or profile.longitude is None:
-        return None
-    return great_circle_km(*origin, profile.latitude, profile.longitude)
+def _by_bound(
+    index: ConsultantIndex,
+    need: Need,
+    weights: dict[str, float],
+    groups: list[tuple[float, dict[str, set[str]]]],
+) -> Iterator[tuple[float, float, float, str]]:
+    """(−bound, base, km, id) of the candidates, best possible score first: `groups` are
+    (relevance, profiles by home commune), the most relevant first; a group is opened
+    once its best (at distance 0) could match the best bound yet to be taken, and gives
+    its profiles nearest first. The bound is the base (relevance, proximity) plus the
+    most availability and rate could add; the slack keeps it above the exact score
+    whatever the float rounding."""
+    w_distance = weights.get("distance", 0.0)
+    reachable = weights.get("availability", 0.0) + weights.get("rate", 0.0)
+    origin = need.origin
+    distances = index.distances_from(origin) if origin is not None else {}
+    nearest = _nearest_first(index, origin, distances) if origin is not None else None
+    excluded = need.exclude_commune
+
+    def members(relevance: float, homes: dict[str, set[str]]):
+        if origin is None:
+            ordered: Iterable[str] = homes
+        elif len(homes) * 8 < len(nearest):
+            ordered = sorted(homes, key=lambda home: distances[home][0])
+        else:
+            ordered = (home for home in nearest if home in homes)
+        for home in ordered:
+            if home == excluded:
+                continue
+            distance, base = math.inf, relevance
+            if origin is not None:
+                distance, near = distances[home]
+                base += w_distance * near
+            bound = -(base + reachable + 1e-9)
+            for cid in homes[home]:
+                yield bound, base, distance, cid
+
+    heap: list[tuple[float, int, tuple[float, float, float, str], Iterator]] = []
+    opened = 0
+
+    def take(stream: Iterator, order: int) -> None:
+        entry = next(stream, None)
+        if entry is not None:
+            heapq.heappush(heap, (entry[0], order, entry, stream))
+
+    while True:
+        while opened < len(groups):
+            relevance, homes = groups[opened]
+            best = relevance + w_distance * 1.0 if origin is not None else relevance
+            if heap and -(best + reachable + 1e-9) > heap[0][0]:
+                break  # neither this group nor any after it can beat the best open one
+            take(members(relevance, homes), opened)
+            opened += 1
+        if not heap:
+            return
+        _, order, entry, stream = heapq.heappop(heap)
+        yield entry
+        take(stream, order)
+
+
+def _nearest_first(
+    index: ConsultantIndex, origin: tuple[float, float], distances: dict
+) -> list[str]:
+    """The index's home communes by distance from `origin`, each one's distance known."""
+    nearest = index.nearest_first(origin)
+    if nearest is None:
+        for home, place in index.places.items():
+            if home not in distances:
+                km = None if place is None else great_circle_km(*origin, *place)
+                distances[home] = (math.inf, 0.0) if km is None else (km, proximity(km))
+        nearest = sorted(index.places, key=lambda home: (distances[home][0], home))
+        index.remember_nearest_first(origin, nearest)
+    return nearest
 
 
 def _score_one(
