@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -45,19 +46,43 @@ def rabbitmqctl(*args: str) -> None:
 
 
 class Vhost:
-    """A RabbitMQ virtual host of its own, so tests never see each other's messages."""
+    """A RabbitMQ virtual host of its own, so tests never see each other's messages.
+    `ready=False` leaves `rabbitmqctl` adding it (a second or two) while the caller does
+    something else; `wait()` then returns once it is there."""
 
-    def __init__(self, prefix: str = "mutualis-test"):
+    def __init__(self, prefix: str = "mutualis-test", ready: bool = True):
         self.name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        rabbitmqctl("add_vhost", self.name)
-        rabbitmqctl("set_permissions", "-p", self.name, "guest", ".*", ".*", ".*")
+        self._pending = self._rabbitmqctl(
+            ("add_vhost", self.name), ("set_permissions", "-p", self.name, "guest", *[".*"] * 3)
+        )
+        if ready:
+            self.wait()
 
     @property
     def amqp_uri(self) -> str:
         return f"amqp://{AMQP_HOST}/{self.name}"
 
-    def delete(self) -> None:
-        rabbitmqctl("delete_vhost", self.name)
+    def delete(self, ready: bool = True) -> None:
+        self.wait()
+        self._pending = self._rabbitmqctl(("delete_vhost", self.name))
+        if ready:
+            self.wait()
+
+    def wait(self) -> None:
+        """Waits for the `rabbitmqctl` commands under way, failing as they do."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            _, errors = pending.communicate()
+            if pending.returncode:
+                raise subprocess.CalledProcessError(pending.returncode, pending.args, stderr=errors)
+
+    @staticmethod
+    def _rabbitmqctl(*commands: tuple[str, ...]) -> subprocess.Popen:
+        """`rabbitmqctl` commands one after the other, in the background."""
+        script = " && ".join(shlex.join(["rabbitmqctl", "-q", *c]) for c in commands)
+        return subprocess.Popen(
+            ["sh", "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
 
 
 class PostgresDatabase:
@@ -183,12 +208,13 @@ class Stack:
         self.replicas = replicas
         # its databases are mutualis_<tag>_<component>
         self.tag = f"{tag_prefix}_{backend}_{uuid.uuid4().hex[:6]}"
-        self.vhost = Vhost()
+        self.vhost = Vhost(ready=False)  # added while the databases are made
         # copies of databases migrated and seeded once (`seeded=False`: fresh databases,
         # migrated and seeded by the stack's start as `make run` does)
         self.seeded = seeded
         templates = seeded_databases(backend) if seeded else None
         self.urls, self._owned = database_urls(backend, workdir, self.tag, templates)
+        self.vhost.wait()
         # the first replica's ports under the component's name, every replica's by process
         self.replica_ports = {
             replica_name(c, n): free_port() for c in COMPONENTS for n in range(1, replicas + 1)
@@ -344,9 +370,10 @@ class Stack:
         for engine in self._engines.values():
             engine.dispose()
         self._engines.clear()
+        self.vhost.delete(ready=False)  # deleted while the databases are dropped
         for db in self._owned:
             db.drop()
-        self.vhost.delete()
+        self.vhost.wait()
 
     # -- clients ----------------------------------------------------------------------
 
