@@ -17,6 +17,15 @@ import pytest  # noqa: E402
 from tests.support import PostgresDatabase, Stack, Vhost  # noqa: E402
 
 
+@pytest.hookimpl(trylast=True)  # after pytest groups the tests by the stack they use
+def pytest_collection_modifyitems(items):
+    """Tests that fuzz the session's stack (the `fuzzes_stack` mark) run after every other
+    test: what they leave behind is anyone's guess, and no test sees it."""
+    fuzzing = [item for item in items if item.get_closest_marker("fuzzes_stack")]
+    if fuzzing:
+        items[:] = [item for item in items if item not in fuzzing] + fuzzing
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def stack(request, tmp_path_factory):
     """The whole system through its HTTP gateway, once on each database backend."""

@@ -2,8 +2,9 @@
 document the gateway serves — every route, including routes added later, with no list kept
 here — and checks each answer of the whole stack: no server error, a documented status, a
 documented media type and a body that matches the documented schema. One bounded run per
-role (and one without a token), on a stack of its own: the generated requests publish,
-book, run billing and net periods at random, which the other tests' stack must not see."""
+role (and one without a token), on the session's PostgreSQL stack after every other test
+of it (the `fuzzes_stack` mark): the generated requests publish, book, run billing and net
+periods at random, which no other test must see."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ from pathlib import Path
 import pytest
 
 from tests.support import Stack
+
+# the session's stack on PostgreSQL, last (tests/conftest.py moves these tests to the end)
+pytestmark = [
+    pytest.mark.parametrize("stack", ["postgresql"], indirect=True),
+    pytest.mark.fuzzes_stack,
+]
 
 # a demo account of every role (the coordinator's routes are the operator's too); None: no
 # token (the public routes, and 401 everywhere else)
@@ -42,9 +49,10 @@ SEED = os.environ.get("SCHEMATHESIS_SEED", "21")
 
 
 @pytest.fixture(scope="module")
-def fuzzed_stack(tmp_path_factory):
-    with Stack("postgresql", tmp_path_factory.mktemp("fuzzed")) as running:
-        yield running
+def fuzzed_stack(stack):
+    """The session's stack, which no test uses after these (its data are anyone's by then);
+    the other tests' data are there too, which the answers must conform with as well."""
+    return stack
 
 
 def run_schemathesis(stack: Stack, role: str, email: str | None, reports: Path) -> str:

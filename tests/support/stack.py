@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shlex
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -40,28 +46,55 @@ def rabbitmqctl(*args: str) -> None:
 
 
 class Vhost:
-    """A RabbitMQ virtual host of its own, so tests never see each other's messages."""
+    """A RabbitMQ virtual host of its own, so tests never see each other's messages.
+    `ready=False` leaves `rabbitmqctl` adding it (a second or two) while the caller does
+    something else; `wait()` then returns once it is there."""
 
-    def __init__(self, prefix: str = "mutualis-test"):
+    def __init__(self, prefix: str = "mutualis-test", ready: bool = True):
         self.name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        rabbitmqctl("add_vhost", self.name)
-        rabbitmqctl("set_permissions", "-p", self.name, "guest", ".*", ".*", ".*")
+        self._pending = self._rabbitmqctl(
+            ("add_vhost", self.name), ("set_permissions", "-p", self.name, "guest", *[".*"] * 3)
+        )
+        if ready:
+            self.wait()
 
     @property
     def amqp_uri(self) -> str:
         return f"amqp://{AMQP_HOST}/{self.name}"
 
-    def delete(self) -> None:
-        rabbitmqctl("delete_vhost", self.name)
+    def delete(self, ready: bool = True) -> None:
+        self.wait()
+        self._pending = self._rabbitmqctl(("delete_vhost", self.name))
+        if ready:
+            self.wait()
+
+    def wait(self) -> None:
+        """Waits for the `rabbitmqctl` commands under way, failing as they do."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            _, errors = pending.communicate()
+            if pending.returncode:
+                raise subprocess.CalledProcessError(pending.returncode, pending.args, stderr=errors)
+
+    @staticmethod
+    def _rabbitmqctl(*commands: tuple[str, ...]) -> subprocess.Popen:
+        """`rabbitmqctl` commands one after the other, in the background."""
+        script = " && ".join(shlex.join(["rabbitmqctl", "-q", *c]) for c in commands)
+        return subprocess.Popen(
+            ["sh", "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
 
 
 class PostgresDatabase:
-    def __init__(self, name: str):
+    """A database of its own on the shared server; empty, or a copy of `template`'s."""
+
+    def __init__(self, name: str, template: str | None = None):
         self.name = name
+        copy_of = f' TEMPLATE "{template}"' if template else ""
         admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"{copy_of}'))
         admin.dispose()
         self.url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
@@ -77,17 +110,69 @@ class PostgresDatabase:
         admin.dispose()
 
 
-def database_urls(backend: str, workdir: Path, tag: str) -> tuple[dict[str, str], list]:
-    """One fresh database per component; returns the URLs and what to drop afterwards."""
+def database_urls(
+    backend: str, workdir: Path, tag: str, templates: dict[str, str] | None = None
+) -> tuple[dict[str, str], list]:
+    """One database per component, fresh or a copy of `templates`' (component → URL);
+    returns the URLs and what to drop afterwards."""
     urls, owned = {}, []
+    workdir.mkdir(parents=True, exist_ok=True)
     for component in COMPONENTS:
         if backend == "sqlite":
-            urls[component] = f"sqlite:///{workdir / (component + '.sqlite3')}"
+            path = workdir / (component + ".sqlite3")
+            if templates:
+                shutil.copyfile(templates[component].removeprefix("sqlite:///"), path)
+            urls[component] = f"sqlite:///{path}"
         else:
-            db = PostgresDatabase(f"mutualis_{tag}_{component}")
+            template = templates[component].rsplit("/", 1)[1] if templates else None
+            db = PostgresDatabase(f"mutualis_{tag}_{component}", template=template)
             owned.append(db)
             urls[component] = db.url
     return urls, owned
+
+
+_seeded: dict[str, dict[str, str]] = {}
+
+
+def seeded_databases(backend: str) -> dict[str, str]:
+    """Every component's database migrated and seeded with the demo data, once per backend
+    and process: a stack starts from copies of them (`CREATE DATABASE … TEMPLATE`, a file
+    copy) instead of running the migrations and the seed again, some 10 s a stack. Neither
+    reads the stack's settings, only the database URLs. Dropped when the process exits."""
+    if backend not in _seeded:
+        workdir = Path(tempfile.mkdtemp(prefix=f"mutualis-template-{backend}-"))
+        tag = f"template_{backend}_{uuid.uuid4().hex[:6]}"
+        urls, owned = database_urls(backend, workdir, tag)
+        atexit.register(_drop_seeded, owned, workdir)
+        env = dict(os.environ)
+        env |= {f"{c.upper()}_DATABASE_URL": url for c, url in urls.items()}
+        for command in (("migrate", "--no-broker"), ("seed",)):
+            subprocess.run(
+                [*MUTUALIS, *command], env=env, cwd=PROJECT_ROOT, check=True, capture_output=True
+            )
+        if backend == "sqlite":
+            for url in urls.values():
+                # what the seed left in the write-ahead log goes into the file copied
+                with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as db:
+                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        _seeded[backend] = urls
+    return _seeded[backend]
+
+
+def _drop_seeded(owned: list, workdir: Path) -> None:
+    for db in owned:
+        db.drop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def declare_queues(amqp_uri: str) -> None:
+    """What `mutualis migrate` declares on the broker: every event's exchange and queues."""
+    from kombu import Connection
+
+    from infra.topology import declare_all
+
+    with Connection(amqp_uri) as conn:
+        declare_all(conn)
 
 
 def replica_name(name: str, n: int) -> str:
@@ -115,6 +200,7 @@ class Stack:
         settings: dict[str, str] | None = None,
         replicas: int = 1,
         tag_prefix: str = "e2e",
+        seeded: bool = True,
     ):
         self.backend = backend
         self.workdir = workdir
@@ -122,8 +208,13 @@ class Stack:
         self.replicas = replicas
         # its databases are mutualis_<tag>_<component>
         self.tag = f"{tag_prefix}_{backend}_{uuid.uuid4().hex[:6]}"
-        self.vhost = Vhost()
-        self.urls, self._owned = database_urls(backend, workdir, self.tag)
+        self.vhost = Vhost(ready=False)  # added while the databases are made
+        # copies of databases migrated and seeded once (`seeded=False`: fresh databases,
+        # migrated and seeded by the stack's start as `make run` does)
+        self.seeded = seeded
+        templates = seeded_databases(backend) if seeded else None
+        self.urls, self._owned = database_urls(backend, workdir, self.tag, templates)
+        self.vhost.wait()
         # the first replica's ports under the component's name, every replica's by process
         self.replica_ports = {
             replica_name(c, n): free_port() for c in COMPONENTS for n in range(1, replicas + 1)
@@ -216,8 +307,11 @@ class Stack:
         self.stop()
 
     def start(self) -> Stack:
-        self.mutualis("migrate")
-        self.mutualis("seed")
+        if self.seeded:
+            declare_queues(self.vhost.amqp_uri)
+        else:
+            self.mutualis("migrate")
+            self.mutualis("seed")
         for name in self.process_names():
             self.start_process(name)
         for name in self.process_names():
@@ -276,9 +370,10 @@ class Stack:
         for engine in self._engines.values():
             engine.dispose()
         self._engines.clear()
+        self.vhost.delete(ready=False)  # deleted while the databases are dropped
         for db in self._owned:
             db.drop()
-        self.vhost.delete()
+        self.vhost.wait()
 
     # -- clients ----------------------------------------------------------------------
 
