@@ -343,7 +343,7 @@ def take_effect(tx: UnitOfWork, proposal: NettingProposalRow, locked: list) -> N
     other proposals on these invoices are void."""
     session = tx.session
     period = proposal.period or domain.period_of(proposal.up_to)
-    repository.settle_proposal_invoices(session, proposal.id)
+    repository.settle_proposal_invoices(session, proposal.id, locked)
     settled = [
         (r.customer_commune, r.due_date, r.number, r.id, r.supplier_commune, r.open_cents)
         for r in locked
