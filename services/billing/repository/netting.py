@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Row, Text, cast, func, literal_column, null, or_, select, text, update
+from sqlalchemy import Row, Text, any_, cast, func, literal_column, null, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from contracts.billing import OPEN_STATUSES, InvoiceStatus
@@ -153,7 +153,21 @@ def proposal_invoices(session: Session, proposal_id: str, commune: str | None) -
 def lock_proposal_invoices(session: Session, proposal_id: str) -> tuple[dict[str, int], list]:
     """Locks the proposal's invoices in id order, as every writer locks invoices; returns
     what each owed when proposed, and the invoices as they are now (on PostgreSQL with
-    where each row lies, `place`, for `settle_proposal_invoices`)."""
+    where each row lies, `place`, for `settle_proposal_invoices`). PostgreSQL walks the
+    invoices' index in id order and locks each row as it reads it: joined to the proposal's
+    invoices, it read them all, sorted them, then came back to lock each."""
+    proposed = select(NettingInvoiceRow.invoice_id).where(
+        NettingInvoiceRow.proposal_id == proposal_id
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        ours = InvoiceRow.id == any_(func.array(proposed.scalar_subquery()))
+    else:
+        ours = InvoiceRow.id.in_(proposed)
+    owed = session.execute(
+        select(NettingInvoiceRow.invoice_id, NettingInvoiceRow.open_cents).where(
+            NettingInvoiceRow.proposal_id == proposal_id
+        )
+    )
     rows = session.execute(
         select(
             InvoiceRow.id,
@@ -166,15 +180,13 @@ def lock_proposal_invoices(session: Session, proposal_id: str) -> tuple[dict[str
             InvoiceRow.credited_cents,
             InvoiceRow.paid_cents,
             InvoiceRow.settled_cents,
-            NettingInvoiceRow.open_cents,
             _place(session),
         )
-        .join(NettingInvoiceRow, NettingInvoiceRow.invoice_id == InvoiceRow.id)
-        .where(NettingInvoiceRow.proposal_id == proposal_id)
+        .where(ours)
         .order_by(InvoiceRow.id)
-        .with_for_update(of=InvoiceRow)
+        .with_for_update()
     ).all()
-    return {r.id: int(r.open_cents) for r in rows}, rows
+    return {invoice_id: int(cents) for invoice_id, cents in owed}, rows
 
 
 def _place(session: Session):
@@ -233,9 +245,11 @@ def pending_sharing_invoices_with(session: Session, proposal_id: str) -> list[Ne
     return pending_with(session, mine, but=proposal_id)  # type: ignore[arg-type]
 
 
-def settle_proposal_invoices(session: Session, proposal_id: str, locked: list) -> None:
+def settle_proposal_invoices(
+    session: Session, proposal_id: str, proposed: dict[str, int], locked: list
+) -> None:
     """Settles each invoice of the proposal for what it owed when proposed (the caller
-    checked, under lock, that it still owes exactly that). `locked`: the rows
+    checked, under lock, that it still owes exactly that). `proposed` and `locked`: what
     `lock_proposal_invoices` returned. On PostgreSQL the rows are updated where they lie, in
     the table's order: found by id, a netting larger than the cache read and wrote each
     page of invoices about once per invoice on it."""
@@ -253,7 +267,7 @@ def settle_proposal_invoices(session: Session, proposal_id: str, locked: list) -
             {
                 **values,
                 "places": [r.place for r in locked],
-                "cents": [r.open_cents for r in locked],
+                "cents": [proposed[r.id] for r in locked],
             },
         )
         return
