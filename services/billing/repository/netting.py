@@ -5,6 +5,7 @@ settlement that takes effect once all accepted, with the transfers it leaves to 
 from __future__ import annotations
 
 from datetime import date, datetime
+from operator import itemgetter
 
 from sqlalchemy import Row, Text, any_, cast, func, literal_column, null, or_, select, text, update
 from sqlalchemy.orm import Session
@@ -350,7 +351,7 @@ def _in_key_order(trail: list[dict]) -> list[dict]:
     """The audit trail in its primary key's order: appended in order, the index of a
     netting of hundreds of thousands of invoices is written page after page rather than
     at random places (invoice ids are random)."""
-    return sorted(trail, key=lambda r: (r["invoice_id"], r["settlement_id"], r["part"]))
+    return sorted(trail, key=itemgetter("invoice_id"))  # stable: an invoice's parts in order
 
 
 def awaiting_decision_of(session: Session, commune: str) -> list[NettingProposalRow]:
