@@ -337,15 +337,17 @@ def void_nettings_of(tx: UnitOfWork, invoice_ids: list[str], why: str) -> None:
         tx.emit(SettlementVoided, views.netting_snapshot(proposal, parties))
 
 
-def take_effect(tx: UnitOfWork, proposal: NettingProposalRow, locked: list) -> None:
+def take_effect(
+    tx: UnitOfWork, proposal: NettingProposalRow, proposed: dict[str, int], locked: list
+) -> None:
     """Every party accepted: the invoices are settled for what they owed, the transfers
     become obligations due in 30 days, the audit trail says which invoice each covers;
     other proposals on these invoices are void."""
     session = tx.session
     period = proposal.period or domain.period_of(proposal.up_to)
-    repository.settle_proposal_invoices(session, proposal.id)
+    repository.settle_proposal_invoices(session, proposal.id, proposed, locked)
     settled = [
-        (r.customer_commune, r.due_date, r.number, r.id, r.supplier_commune, r.open_cents)
+        (r.customer_commune, r.due_date, r.number, r.id, r.supplier_commune, proposed[r.id])
         for r in locked
     ]
     settlement = domain.settlement_of(
@@ -962,7 +964,7 @@ class Service(OperableService):
             else:
                 repository.decide(party, "accepted", who.user_id, clock.now())
                 if domain.outcome(p.decision for p in parties.values()) == "effective":
-                    take_effect(tx, proposal, locked)
+                    take_effect(tx, proposal, proposed, locked)
                 session.flush()
                 view = views.netting_view(session, proposal, who.commune, today)
         if voided:

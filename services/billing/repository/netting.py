@@ -5,8 +5,9 @@ settlement that takes effect once all accepted, with the transfers it leaves to 
 from __future__ import annotations
 
 from datetime import date, datetime
+from operator import itemgetter
 
-from sqlalchemy import Row, func, or_, select, update
+from sqlalchemy import Row, Text, any_, cast, func, literal_column, null, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from contracts.billing import OPEN_STATUSES, InvoiceStatus
@@ -82,7 +83,7 @@ def add_proposal(session: Session, proposal: domain.NettingProposal) -> NettingP
         NettingInvoiceRow.__table__,
         [
             {"proposal_id": row.id, "invoice_id": invoice_id, "open_cents": cents}
-            for invoice_id, cents in proposal.invoices
+            for invoice_id, cents in sorted(proposal.invoices)  # key order, as _in_key_order
         ],
         {"proposal_id": "text", "invoice_id": "text", "open_cents": "bigint"},
     )
@@ -125,7 +126,8 @@ def proposals_of(session: Session, commune: str | None) -> list[NettingProposalR
 
 def proposal_invoices(session: Session, proposal_id: str, commune: str | None) -> list[Row]:
     """(id, number, supplier, customer, due date, open cents) of the proposal's invoices
-    that `commune` is party to (None: all)."""
+    that `commune` is party to (None: all). A party's are found from its own invoices
+    first: joined the other way, a party's page read every invoice of a large netting."""
     stmt = (
         select(
             InvoiceRow.id,
@@ -140,15 +142,33 @@ def proposal_invoices(session: Session, proposal_id: str, commune: str | None) -
         .order_by(InvoiceRow.number)
     )
     if commune is not None:
-        stmt = stmt.where(
-            or_(InvoiceRow.supplier_commune == commune, InvoiceRow.customer_commune == commune)
-        )
+        mine = session.scalars(
+            select(InvoiceRow.id).where(
+                or_(InvoiceRow.supplier_commune == commune, InvoiceRow.customer_commune == commune)
+            )
+        ).all()
+        stmt = stmt.where(NettingInvoiceRow.invoice_id.in_(mine))
     return list(session.execute(stmt).all())
 
 
 def lock_proposal_invoices(session: Session, proposal_id: str) -> tuple[dict[str, int], list]:
     """Locks the proposal's invoices in id order, as every writer locks invoices; returns
-    what each owed when proposed, and the invoices as they are now."""
+    what each owed when proposed, and the invoices as they are now (on PostgreSQL with
+    where each row lies, `place`, for `settle_proposal_invoices`). PostgreSQL walks the
+    invoices' index in id order and locks each row as it reads it: joined to the proposal's
+    invoices, it read them all, sorted them, then came back to lock each."""
+    proposed = select(NettingInvoiceRow.invoice_id).where(
+        NettingInvoiceRow.proposal_id == proposal_id
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        ours = InvoiceRow.id == any_(func.array(proposed.scalar_subquery()))
+    else:
+        ours = InvoiceRow.id.in_(proposed)
+    owed = session.execute(
+        select(NettingInvoiceRow.invoice_id, NettingInvoiceRow.open_cents).where(
+            NettingInvoiceRow.proposal_id == proposal_id
+        )
+    )
     rows = session.execute(
         select(
             InvoiceRow.id,
@@ -161,14 +181,21 @@ def lock_proposal_invoices(session: Session, proposal_id: str) -> tuple[dict[str
             InvoiceRow.credited_cents,
             InvoiceRow.paid_cents,
             InvoiceRow.settled_cents,
-            NettingInvoiceRow.open_cents,
+            _place(session),
         )
-        .join(NettingInvoiceRow, NettingInvoiceRow.invoice_id == InvoiceRow.id)
-        .where(NettingInvoiceRow.proposal_id == proposal_id)
+        .where(ours)
         .order_by(InvoiceRow.id)
-        .with_for_update(of=InvoiceRow)
+        .with_for_update()
     ).all()
-    return {r.id: int(r.open_cents) for r in rows}, rows
+    return {invoice_id: int(cents) for invoice_id, cents in owed}, rows
+
+
+def _place(session: Session):
+    """Where an invoice row lies in its table: PostgreSQL's ctid, stable while the row is
+    locked and not yet updated by the transaction holding the lock (None elsewhere)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(literal_column("invoices.ctid"), Text).label("place")
+    return null().label("place")
 
 
 def decide(
@@ -219,10 +246,32 @@ def pending_sharing_invoices_with(session: Session, proposal_id: str) -> list[Ne
     return pending_with(session, mine, but=proposal_id)  # type: ignore[arg-type]
 
 
-def settle_proposal_invoices(session: Session, proposal_id: str) -> None:
+def settle_proposal_invoices(
+    session: Session, proposal_id: str, proposed: dict[str, int], locked: list
+) -> None:
     """Settles each invoice of the proposal for what it owed when proposed (the caller
-    checked, under lock, that it still owes exactly that)."""
+    checked, under lock, that it still owes exactly that). `proposed` and `locked`: what
+    `lock_proposal_invoices` returned. On PostgreSQL the rows are updated where they lie, in
+    the table's order: found by id, a netting larger than the cache read and wrote each
+    page of invoices about once per invoice on it."""
     invoices = InvoiceRow.__table__.c
+    values = {"status": InvoiceStatus.SETTLED.value}
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text(
+                "UPDATE invoices SET settled_cents = invoices.settled_cents + v.cents, "
+                "status = :status FROM ("
+                " SELECT place, cents FROM unnest(CAST(:places AS tid[]),"
+                " CAST(:cents AS bigint[])) AS u(place, cents) ORDER BY place"
+                ") AS v WHERE invoices.ctid = v.place"
+            ),
+            {
+                **values,
+                "places": [r.place for r in locked],
+                "cents": [proposed[r.id] for r in locked],
+            },
+        )
+        return
     proposed = (
         select(NettingInvoiceRow.open_cents)
         .where(
@@ -240,7 +289,7 @@ def settle_proposal_invoices(session: Session, proposal_id: str) -> None:
                 )
             )
         )
-        .values(settled_cents=invoices.settled_cents + proposed, status=InvoiceStatus.SETTLED.value)
+        .values(settled_cents=invoices.settled_cents + proposed, **values)
     )
 
 
@@ -286,7 +335,7 @@ def add_settlement(
     bulk_insert(
         session,
         SettlementAllocationRow.__table__,
-        settlement.trail,
+        _in_key_order(settlement.trail),
         {
             "settlement_id": "text",
             "invoice_id": "text",
@@ -296,6 +345,13 @@ def add_settlement(
         },
     )
     return row
+
+
+def _in_key_order(trail: list[dict]) -> list[dict]:
+    """The audit trail in its primary key's order: appended in order, the index of a
+    netting of hundreds of thousands of invoices is written page after page rather than
+    at random places (invoice ids are random)."""
+    return sorted(trail, key=itemgetter("invoice_id"))  # stable: an invoice's parts in order
 
 
 def awaiting_decision_of(session: Session, commune: str) -> list[NettingProposalRow]:
