@@ -31,12 +31,13 @@ from kombu import Consumer as KombuConsumer
 from kombu.pools import producers
 from nameko.containers import WorkerContext
 from nameko.exceptions import ContainerBeingKilled
-from nameko.messaging import Consumer, QueueConsumer
+from nameko.messaging import Consumer
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from contracts.events import parse_event
 from contracts.topology import Subscription, event_exchange
+from infra.acks import BrokerTolerantQueueConsumer
 from infra.database import DuplicateEvent
 from infra.logs import correlation_id_var
 from infra.metrics import (
@@ -89,7 +90,7 @@ class _PrefetchingConsumer(KombuConsumer):
         super().consume(no_ack)
 
 
-class DeadLetteringQueueConsumer(QueueConsumer):
+class DeadLetteringQueueConsumer(BrokerTolerantQueueConsumer):
     """A body that cannot even be decoded is rejected to the dead-letter queue, not dropped
     (kombu's default acknowledges it and it is gone). Each queue is consumed with its
     provider's `prefetch_count`: a batch holds at most what the broker lets the consumer

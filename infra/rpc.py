@@ -3,7 +3,8 @@
 - Refusals (ServiceError) are expected answers, not logged as bugs.
 - A reply that cannot be sent because the broker is away is dropped with a warning instead
   of killing the service (nameko gives up after 3 retries and the error kills the
-  container); the caller's own deadline answers it (503 at the gateway).
+  container); the caller's own deadline answers it (503 at the gateway). So is an
+  acknowledgement (infra.acks): the broker delivers the request again.
 - A request that carries a request id is applied once (infra.exactly_once): its reply is
   stored before it is sent, and a repeated request gets the stored reply again.
 - A reply is encoded once (nameko encodes it twice: once to check that it can be), and sent
@@ -25,6 +26,7 @@ from nameko.exceptions import UnserializableValueError, serialize
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 
 from contracts.errors import ServiceError
+from infra.acks import BrokerTolerantQueueConsumer
 from infra.database import Database, one_statement_at_a_time
 from infra.exactly_once import RepeatedRequest, Request, awaited_reply, keep_reply, request_of
 
@@ -114,6 +116,8 @@ class PatientResponder(Responder):
 
 
 class PatientRpcConsumer(RpcConsumer):
+    queue_consumer = BrokerTolerantQueueConsumer()
+
     def setup(self):
         super().setup()
         self.exchange = get_rpc_exchange(self.container.config)  # once, not per reply
