@@ -17,9 +17,10 @@ import hashlib
 import eventlet
 from kombu.exceptions import OperationalError
 from nameko.exceptions import UnknownService
-from nameko.rpc import MethodProxy, RpcProxy, ServiceProxy
+from nameko.rpc import MethodProxy, ReplyListener, RpcProxy, ServiceProxy
 
 from contracts.errors import Unavailable
+from infra.acks import BrokerTolerantQueueConsumer
 from infra.exactly_once import REQUEST_ID, new_request_id
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -98,9 +99,18 @@ def reads_only(worker_ctx) -> bool:
     return getattr(request, "method", None) in READS
 
 
+class _TolerantReplyListener(ReplyListener):
+    """Replies acknowledged without letting a reset broker connection kill the gateway
+    (infra.acks): the drill's RabbitMQ stop left a gateway replica dead."""
+
+    queue_consumer = BrokerTolerantQueueConsumer()
+
+
 class ServiceRpc(RpcProxy):
     """`self.listings.search(...)`, failing with Unavailable after RPC_TIMEOUT seconds;
     applied once by the service unless the worker only reads."""
+
+    rpc_reply_listener = _TolerantReplyListener()
 
     def get_dependency(self, worker_ctx):
         seconds = self.container.config["GATEWAY"].rpc_timeout_seconds

@@ -49,3 +49,17 @@ def test_any_other_error_still_surfaces():
     consumer = BrokerTolerantQueueConsumer()
     with pytest.raises(ValueError):
         consumer.ack_message(_Message(ValueError("a bug")))
+
+
+def test_every_consumer_of_ours_acknowledges_tolerantly():
+    """The services' requests and events and the gateway's replies: each queue consumer."""
+    from gateway.rpc import ServiceRpc
+    from infra.consumer import EventConsumer
+    from infra.rpc import PatientRpcConsumer
+
+    consumers = [
+        ServiceRpc("bookings").rpc_reply_listener.queue_consumer,
+        PatientRpcConsumer.queue_consumer,
+        EventConsumer.queue_consumer,
+    ]
+    assert all(isinstance(c, BrokerTolerantQueueConsumer) for c in consumers)
