@@ -30,12 +30,12 @@ from services.consultants.domain.index import (
 from services.consultants.domain.matching import (
     RELATED_COVERAGE,
     TEXT_FLOOR,
-    WEIGHTS,
     MatchResult,
     Need,
     _AvailabilityOracle,
     _explained,
     _score_one,
+    criterion_weights,
     match_consultants,
     proximity,
 )
@@ -93,17 +93,8 @@ def reference_match(
         pool = {c for c, s in text_scores.items() if s >= floor} | coverage.keys()
     else:
         pool = set(index.profiles)
-    applies = {
-        "skills": bool(asked),
-        "text": best_text > 0,
-        "distance": need.origin is not None,
-        "availability": need.window is not None,
-        "rate": need.max_day_rate_cents is not None,
-    }
-    total_weight = sum(w for name, w in WEIGHTS.items() if applies[name])
-    weights = (
-        {k: w / total_weight for k, w in WEIGHTS.items() if applies[k]} if total_weight else {}
-    )
+    # the weighting is shared: what the reference checks is the selection and the scores
+    weights = criterion_weights(need, bool(asked), best_text > 0)
     w_skills, w_text = weights.get("skills", 0.0), weights.get("text", 0.0)
     w_distance = weights.get("distance", 0.0)
     needed = half_days(need.days or Decimal(1)) if need.window is not None else 0

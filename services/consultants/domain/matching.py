@@ -97,6 +97,20 @@ class MatchResult:
     inferred_skills: list[str] = field(default_factory=list)
 
 
+def criterion_weights(need: Need, has_skills: bool, has_text: bool) -> dict[str, float]:
+    """The weight of each criterion the need gives a say, scaled to sum to 1: a criterion
+    the need says nothing about (no skill asked, no place, no window, no ceiling) weighs 0."""
+    applies = {
+        "skills": has_skills,
+        "text": has_text,
+        "distance": need.origin is not None,
+        "availability": need.window is not None,
+        "rate": need.max_day_rate_cents is not None,
+    }
+    total = sum(w for name, w in WEIGHTS.items() if applies[name])
+    return {n: w / total for n, w in WEIGHTS.items() if applies[n]} if total else {}
+
+
 def proximity(distance_km: float) -> float:
     return 1.0 / (1.0 + distance_km / HALF_PROXIMITY_KM)
 
@@ -180,17 +194,7 @@ def match_consultants(index: ConsultantIndex, need: Need) -> MatchResult:
         # a word shared with thousands of profiles ('plan', 'gestion') is no relevance
         floor = TEXT_FLOOR * best_text
         pool = {k for k, s in text_scores.items() if s >= floor} | coverage.keys()
-    applies = {
-        "skills": bool(asked),
-        "text": best_text > 0,
-        "distance": need.origin is not None,
-        "availability": need.window is not None,
-        "rate": need.max_day_rate_cents is not None,
-    }
-    total_weight = sum(w for name, w in WEIGHTS.items() if applies[name])
-    weights = (
-        {n: w / total_weight for n, w in WEIGHTS.items() if applies[n]} if total_weight else {}
-    )
+    weights = criterion_weights(need, bool(asked), best_text > 0)
 
     # relevance of each candidate document, and the groups of profiles to take from
     w_skills, w_text = weights.get("skills", 0.0), weights.get("text", 0.0)
