@@ -503,7 +503,32 @@ def due_overdue(session: Session, now: datetime, limit: int = 100) -> list[Booki
     )
 
 
-def _locked_for_a_timer(session: Session, query: Select) -> list[BookingRow]:
+def due_to_lapse(session: Session, now: datetime, limit: int = 100) -> list[DatesProposalRow]:
+    """Proposals still marked pending whose loan has started or left the approved status
+    (domain.proposal_lapsed): nobody can answer them any more, and the table must say so
+    to whoever audits it, not only the views that read it."""
+    return _locked_for_a_timer(
+        session,
+        select(DatesProposalRow)
+        .join(BookingRow, BookingRow.id == DatesProposalRow.booking_id)
+        .where(
+            DatesProposalRow.status == ProposalStatus.PENDING.value,
+            or_(BookingRow.start <= now, BookingRow.status != BookingStatus.APPROVED.value),
+        )
+        .order_by(DatesProposalRow.proposed_at)
+        .limit(limit),
+    )
+
+
+def lapse(proposal: DatesProposalRow, now: datetime) -> None:
+    """Marked lapsed by time: answered by nobody, when the timer saw it."""
+    proposal.status = ProposalStatus.LAPSED.value
+    proposal.answered_at = now
+    proposal.answered_by = proposal.answered_by_commune = None
+    proposal.answer = ""
+
+
+def _locked_for_a_timer(session: Session, query: Select) -> list:
     """The rows a timer acts on, locked; on PostgreSQL a second replica's timer skips those
     the first holds (SQLite's BEGIN IMMEDIATE has them wait their turn)."""
     if session.bind.dialect.name == "postgresql":

@@ -1161,6 +1161,15 @@ class Service(OperableService):
                     BookingOverdue, repository.snapshot_of(row, reason="not returned by its end")
                 )
 
+    @periodic("expiry_interval_seconds", default=30.0)
+    def lapse_started_proposals(self) -> None:
+        """New dates proposed for a loan that started before its borrower answered lapse,
+        in the table too (a move, handover or cancellation lapses them as it happens)."""
+        moment = now()
+        with self.db.transaction() as tx:
+            for proposal in repository.due_to_lapse(tx.session, moment):
+                repository.lapse(proposal, moment)
+
     @consume_event_batches(LISTINGS_TO_BOOKINGS)
     def keep_listing_copies(self, events: list[Event]) -> None:
         """Keeps a copy of each listing, to decide requests without asking listings."""

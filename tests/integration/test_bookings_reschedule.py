@@ -414,3 +414,29 @@ def test_consent_migrated_proposals_and_revision_are_the_models(database_url):
     upgrade("bookings", database_url)
     found = differences(database_url, metadata)
     assert [d for d in found if "dates_proposals" in repr(d) or "dates_revision" in repr(d)] == []
+
+
+def test_consent_a_proposal_the_loan_outran_is_marked_lapsed_by_the_timer(bookings):
+    """The loan starts before its borrower answered the dearer dates: the bookings timer
+    marks the proposal lapsed in the table (an auditor reads no "pending" that nobody can
+    answer), answered by nobody; a proposal for a loan not started yet stays pending, and a
+    second run changes nothing."""
+    db, service = bookings
+    with time_machine.travel(MORNING, tick=False) as clock:
+        soon = approved(db, service, BORROWER, "2026-12-03", "2026-12-05")
+        later = approved(db, service, OTHER_BORROWER, "2026-12-20", "2026-12-22")
+        service.reschedule(_json(LENDER), soon["id"], {"start": "2026-12-03", "end": "2026-12-08"})
+        service.reschedule(_json(LENDER), later["id"], {"start": "2026-12-19", "end": "2026-12-22"})
+        service.lapse_started_proposals()
+        assert proposals(db, soon["id"]) == [("pending", "")]
+        clock.move_to(datetime(2026, 12, 3, 9, 0, tzinfo=UTC))  # 10:00 in Paris: started
+        service.lapse_started_proposals()
+        service.lapse_started_proposals()
+    assert proposals(db, soon["id"]) == [("lapsed", "")]
+    assert proposals(db, later["id"]) == [("pending", "")]
+    with db.reading() as session:
+        row = session.scalars(
+            select(DatesProposalRow).where(DatesProposalRow.booking_id == soon["id"])
+        ).one()
+        assert row.answered_by is None and row.answered_by_commune is None
+        assert row.answered_at == datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
