@@ -357,8 +357,9 @@ def take_effect(
         proposal.proposed_by,
         clock.now(),
     )
-    settlement.columns["proposal_id"] = proposal.id
-    row = repository.add_settlement(session, settlement, domain.transfer_due(paris_today()))
+    row = repository.add_settlement(
+        session, settlement, domain.transfer_due(paris_today()), proposal.id
+    )
     proposal.settlement_id = row.id
     repository.close(proposal, "effective", clock.now(), None)
     for other in repository.pending_sharing_invoices_with(session, proposal.id):
