@@ -289,7 +289,8 @@ def settle_proposal_invoices(
     checked, under lock, that it still owes exactly that). `proposed` and `locked`: what
     `lock_proposal_invoices` returned. On PostgreSQL the rows are updated where they lie, in
     the table's order: found by id, a netting larger than the cache read and wrote each
-    page of invoices about once per invoice on it."""
+    page of invoices about once per invoice on it. Places and amounts go as two strings
+    the server splits: psycopg2 adapts a list item by item, nine times slower."""
     invoices = InvoiceRow.__table__.c
     values = {"status": InvoiceStatus.SETTLED.value}
     if session.get_bind().dialect.name == "postgresql":
@@ -297,14 +298,16 @@ def settle_proposal_invoices(
             text(
                 "UPDATE invoices SET settled_cents = invoices.settled_cents + v.cents, "
                 "status = :status FROM ("
-                " SELECT place, cents FROM unnest(CAST(:places AS tid[]),"
-                " CAST(:cents AS bigint[])) AS u(place, cents) ORDER BY place"
+                " SELECT place, cents FROM unnest("
+                "CAST(string_to_array(:places, ' ') AS tid[]),"
+                " CAST(string_to_array(:cents, ' ') AS bigint[])) AS u(place, cents)"
+                " ORDER BY place"
                 ") AS v WHERE invoices.ctid = v.place"
             ),
             {
                 **values,
-                "places": [r.place for r in locked],
-                "cents": [proposed[r.id] for r in locked],
+                "places": " ".join([r.place for r in locked]),
+                "cents": " ".join([str(proposed[r.id]) for r in locked]),
             },
         )
         return
