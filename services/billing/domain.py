@@ -1468,7 +1468,10 @@ class SettlingTransfer(NamedTuple):
 
 @dataclass(frozen=True)
 class Settlement:
-    """A netting decided: its row's columns, its transfers and its audit trail rows."""
+    """A netting decided: its row's columns, its transfers and the audit trail of the
+    invoices its transfers carry. Every other invoice it settles is compensated wholly, in
+    one part and by no transfer: those rows, most of a large netting, are left for the
+    database to write from the proposal rather than built here one by one."""
 
     columns: dict[str, Any]
     transfers: list[SettlingTransfer]
@@ -1483,21 +1486,33 @@ def settlement_of(
     now: datetime,
 ) -> Settlement:
     """How the invoices just settled, (customer, due date, number, id, supplier, cents),
-    are settled: net positions, the transfers that carry them, which invoice each covers."""
-    # a debtor's oldest invoices first: those are what its transfers carry
-    debts = [
-        OpenDebt(invoice_id, supplier, customer, int(cents))
-        for customer, _, _, invoice_id, supplier, cents in sorted(map(tuple, settled))
-    ]
-    positions = net_positions((d.supplier, d.customer, d.open_cents) for d in debts)
+    are settled: net positions, the transfers that carry them, which invoice each covers.
+    Only the invoices of communes that pay a transfer are ordered and allocated: every
+    other one is compensated wholly, whatever its place."""
+    settled = list(settled)
+    positions = net_positions(
+        (supplier, customer, cents) for customer, *_, supplier, cents in settled
+    )
     transfers = [
         SettlingTransfer(new_id(), payer, payee, cents)
         for payer, payee, cents in settling_transfers(positions)
     ]
+    payers = {t.payer for t in transfers}
+    # a debtor's oldest invoices first: those are what its transfers carry
+    paying = [
+        OpenDebt(invoice_id, supplier, customer, int(cents))
+        for customer, _, _, invoice_id, supplier, cents in sorted(
+            tuple(invoice) for invoice in settled if invoice[0] in payers
+        )
+    ]
     settlement_id = new_id()
+    allocations = allocate_settlement(paying, transfers)
+    carrying = {invoice_id for invoice_id, _, key in allocations if key is not None}
     parts: dict[str, int] = defaultdict(int)
     trail = []
-    for invoice_id, cents, key in allocate_settlement(debts, transfers):
+    for invoice_id, cents, key in allocations:
+        if invoice_id not in carrying:
+            continue  # compensated wholly: see Settlement
         parts[invoice_id] += 1
         trail.append(
             {
@@ -1514,8 +1529,8 @@ def settlement_of(
         "period": period,
         "sequence": sequence,
         "positions": [{"commune": c, "net_cents": p} for c, p in positions.items()],
-        "invoices_settled": len(debts),
-        "compensated_cents": sum(d.open_cents for d in debts) - carried,
+        "invoices_settled": len(settled),
+        "compensated_cents": sum(invoice[-1] for invoice in settled) - carried,
         "created_at": now,
         "created_by": user_id,
     }

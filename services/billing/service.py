@@ -5,8 +5,10 @@ are in views.py, documents in ubl.py and pdf.py, bank statements in bank_stateme
 from __future__ import annotations
 
 import base64
+import gc
 import logging
 from collections.abc import Sequence
+from contextlib import contextmanager
 from datetime import date, timedelta
 
 from contracts import clock
@@ -337,6 +339,21 @@ def void_nettings_of(tx: UnitOfWork, invoice_ids: list[str], why: str) -> None:
         tx.emit(SettlementVoided, views.netting_snapshot(proposal, parties))
 
 
+@contextmanager
+def collector_paused():
+    """The last acceptance of a large netting reads and builds hundreds of thousands of
+    objects, none in a cycle, that live until it ends: the garbage collector would run
+    hundreds of times over them for nothing (~70 ms of CPU at 50,000 invoices, the startup
+    heap frozen). It resumes after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def take_effect(
     tx: UnitOfWork, proposal: NettingProposalRow, proposed: dict[str, int], locked: list
 ) -> None:
@@ -357,8 +374,9 @@ def take_effect(
         proposal.proposed_by,
         clock.now(),
     )
-    settlement.columns["proposal_id"] = proposal.id
-    row = repository.add_settlement(session, settlement, domain.transfer_due(paris_today()))
+    row = repository.add_settlement(
+        session, settlement, domain.transfer_due(paris_today()), proposal.id
+    )
     proposal.settlement_id = row.id
     repository.close(proposal, "effective", clock.now(), None)
     for other in repository.pending_sharing_invoices_with(session, proposal.id):
@@ -946,7 +964,7 @@ class Service(OperableService):
         who = _caller(caller)
         today = paris_today()
         voided = None
-        with self.db.transaction() as tx:
+        with collector_paused(), self.db.transaction() as tx:
             session = tx.session
             repository.get_proposal(session, settlement_id)  # 404 before any lock
             proposed, locked = repository.lock_proposal_invoices(session, settlement_id)

@@ -16,7 +16,12 @@ from sqlalchemy import select
 from contracts.clock import paris_today
 from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.billing import domain
-from services.billing.models import InvoiceRow, NettingProposalRow
+from services.billing.models import (
+    InvoiceRow,
+    NettingProposalRow,
+    SettlementAllocationRow,
+    SettlementTransferRow,
+)
 from tests.integration.billing_support import (
     add_charges,
     assert_every_document_valid,
@@ -192,6 +197,40 @@ def test_a_proposal_past_its_deadline_has_expired_and_changes_nothing(db):
         with pytest.raises(Conflict):
             service.accept_settlement(FINANCE[party], proposal["id"])
     assert ledger(db) == before
+
+
+def test_the_audit_trail_names_every_invoice_settled_once_and_every_transfer_exactly(db):
+    """Saint-Étienne owes Chambon and Firminy more than they owe it: its transfers carry its
+    oldest invoices, the rest of what it owes and every other invoice are compensated. The
+    trail written has each invoice's parts 1..n adding up to what it was settled for; an
+    invoice no transfer carries has one part, by no transfer; each transfer is carried for
+    exactly its amount."""
+    service = billing_service(db)
+    month_of_debts(db)
+    proposal = service.settle(OPERATOR, {"period": domain.period_of(paris_today())})
+    for commune in (CHAMBON, ETIENNE, FIRMINY):
+        service.accept_settlement(FINANCE[commune], proposal["id"])
+    with db.reading() as session:
+        invoices = {row.id: row for row in session.scalars(select(InvoiceRow))}
+        transfers = {row.id: row for row in session.scalars(select(SettlementTransferRow))}
+        trail = session.scalars(
+            select(SettlementAllocationRow).order_by(
+                SettlementAllocationRow.invoice_id, SettlementAllocationRow.part
+            )
+        ).all()
+    assert {row.settlement_id for row in trail} == {t.settlement_id for t in transfers.values()}
+    assert {row.invoice_id for row in trail} == set(invoices)
+    for invoice_id, invoice in invoices.items():
+        parts = [row for row in trail if row.invoice_id == invoice_id]
+        assert [row.part for row in parts] == list(range(1, len(parts) + 1))
+        assert sum(row.amount_cents for row in parts) == invoice.settled_cents > 0
+        if all(row.transfer_id is None for row in parts):
+            assert len(parts) == 1, invoice.number  # compensated wholly, once
+    for key, transfer in transfers.items():
+        carried = sum(row.amount_cents for row in trail if row.transfer_id == key)
+        assert carried == transfer.amount_cents
+    assert {t.payer for t in transfers.values()} == {ETIENNE}
+    assert len(trail) > len(invoices)  # its transfers split one of its invoices at least
 
 
 def test_the_last_acceptance_racing_a_payment_leaves_the_ledger_whole(db):

@@ -6,6 +6,7 @@ invoice and every transfer exactly."""
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -87,6 +88,36 @@ def test_the_audit_trail_covers_each_invoice_and_each_transfer_exactly(debts):
     for invoice_id, _, transfer in allocations:
         if transfer is not None:  # a transfer only carries its payer's own invoices
             assert payer_of[transfer] == customer_of[invoice_id]
+
+
+@settings(max_examples=2 * settings.default.max_examples, deadline=None)
+@given(debts_strategy, st.randoms(use_true_random=False))
+def test_a_settlement_trails_what_its_transfers_carry_and_leaves_the_rest_compensated(debts, rng):
+    """The settlement allocates only its payers' invoices, oldest first, and trails only
+    the invoices a transfer carries: exactly what allocating every invoice would say, the
+    other invoices each compensated wholly in one part (what the database writes)."""
+    start = date(2026, 11, 1)
+    settled = [
+        (debtor, start + timedelta(days=rng.randrange(3)), f"F-{n:03d}", f"inv-{n}", creditor, c)
+        for n, (creditor, debtor, c) in enumerate(debts)
+    ]
+    result = domain.settlement_of(settled, "2026-11", 1, None, datetime(2026, 12, 1, tzinfo=UTC))
+    every = domain.allocate_settlement(
+        [
+            domain.OpenDebt(i, supplier, customer, c)
+            for customer, _, _, i, supplier, c in sorted(settled)
+        ],
+        [(t.id, t.payer, t.payee, t.amount_cents) for t in result.transfers],
+    )
+    carried = {row["invoice_id"] for row in result.trail}
+    assert [(r["invoice_id"], r["amount_cents"], r["transfer_id"]) for r in result.trail] == [
+        allocation for allocation in every if allocation[0] in carried
+    ]
+    assert all(r["transfer_id"] for r in result.trail if r["part"] == 1)
+    rest = [allocation for allocation in every if allocation[0] not in carried]
+    assert all(key is None for _, _, key in rest)
+    assert sorted(i for i, _, _ in rest) == sorted(i for *_, i, _, _ in settled if i not in carried)
+    assert result.columns["invoices_settled"] == len(settled)
 
 
 def test_three_communes_with_mutual_debts_settle_in_two_transfers():
