@@ -8,6 +8,8 @@ client that sends its HTTP request again; and when the first try ended in a 5xx 
 is then free again: a deadline passed, say, while the service went on and committed), the
 retry's calls carry the very ids of the first try's (derived from the caller, the key and
 the call's rank), so the service answers them from what it stored instead of acting twice.
+Such calls say so (context data `request_maybe_repeated`): the service looks their ids up
+before the method runs, which it does not for an id of its own (infra.exactly_once).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from nameko.rpc import MethodProxy, ReplyListener, RpcProxy, ServiceProxy
 
 from contracts.errors import Unavailable
 from infra.acks import BrokerTolerantQueueConsumer
-from infra.exactly_once import REQUEST_ID, new_request_id
+from infra.exactly_once import MAYBE_REPEATED, REQUEST_ID, new_request_id
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -60,22 +62,26 @@ class _CallOnce(MethodProxy):
 
     def get_message_headers(self, worker_ctx):
         headers = super().get_message_headers(worker_ctx)
-        headers[self._get_header_name(REQUEST_ID)] = request_id_for(
+        request_id, maybe_repeated = request_id_for(
             worker_ctx, f"{self.service_name}.{self.method_name}"
         )
+        headers[self._get_header_name(REQUEST_ID)] = request_id
+        if maybe_repeated:
+            headers[self._get_header_name(MAYBE_REPEATED)] = True
         return headers
 
 
-def request_id_for(worker_ctx, target: str) -> str:
+def request_id_for(worker_ctx, target: str) -> tuple[str, bool]:
     """A new id; under an Idempotency-Key, the same for the same call of every try of the
     same request: from the caller, the key, the request (method, path, body) and the
     call's rank among the worker's calls (a key reused long after, for another request,
-    gives other ids)."""
+    gives other ids). And whether it may have been sent before: derived so, it may (the
+    gateway cannot tell a first try from a retry after a 5xx, which freed the key)."""
     request = worker_ctx.args[0] if worker_ctx.args else None
     key = request.headers.get("Idempotency-Key") if hasattr(request, "headers") else None
     caller = worker_ctx.kwargs.get("caller")
     if not key or caller is None:
-        return new_request_id()
+        return new_request_id(), False
     rank = getattr(worker_ctx, "calls_made", 0)
     worker_ctx.calls_made = rank + 1
     body = worker_ctx.kwargs.get("body")
@@ -83,7 +89,7 @@ def request_id_for(worker_ctx, target: str) -> str:
     seed = "\n".join(
         (caller.user_id, key, request.method, request.full_path, body, target, str(rank))
     )
-    return hashlib.sha256(seed.encode()).hexdigest()[:32]
+    return hashlib.sha256(seed.encode()).hexdigest()[:32], True
 
 
 class _ServiceOnce(ServiceProxy):

@@ -10,6 +10,9 @@ result, or a ServiceError (a 4xx answer for that item only, which wrote nothing)
 transaction itself fails, each item of the batch is decided again alone, so that one bad
 item costs the others a retry, never their answer; unless the failure says the database
 is unreachable, which every item would meet again: then each gets that error at once.
+
+`Batches` is the batching alone, for any work that costs less done together (the replies
+of requests applied once are stored so, infra.rpc).
 """
 
 from __future__ import annotations
@@ -32,6 +35,49 @@ from infra.metrics import GROUP_COMMIT_SIZE
 Decide = Callable[[DatabaseAccess, Sequence[Any]], list[Any]]
 
 
+class Batches:
+    """`submit(item)` from concurrent green threads: the item's answer, once `handle` has
+    answered the batch it joined. A batch is whatever was handed in while the previous one
+    was handled (at most `max_batch`): an idle caller waits for nothing. `handle(batch)`
+    gets (item, Event) pairs and sends each Event its answer; if it raises, every pair it
+    left unanswered gets that error."""
+
+    def __init__(
+        self,
+        handle: Callable[[list[tuple[Any, Event]]], None],
+        spawn: Callable[[Callable[[], None]], Any],
+        max_batch: int = 32,
+    ):
+        self.handle = handle
+        self.spawn = spawn  # starts a green thread (the container's, to be killed with it)
+        self.max_batch = max_batch
+        self._waiting: deque[tuple[Any, Event]] = deque()
+        self._handling = False
+
+    def submit(self, item: Any) -> Any:
+        answered = Event()
+        self._waiting.append((item, answered))
+        if not self._handling:
+            self._handling = True  # until nothing waits
+            # runs once this caller waits below; by then others may have handed theirs in
+            self.spawn(self._handle_waiting)
+        return answered.wait()
+
+    def _handle_waiting(self) -> None:
+        try:
+            while self._waiting:
+                count = min(self.max_batch, len(self._waiting))
+                batch = [self._waiting.popleft() for _ in range(count)]
+                try:
+                    self.handle(batch)
+                except Exception:
+                    for _, answered in batch:
+                        if not answered.ready():
+                            answered.send_exception(*sys.exc_info())
+        finally:
+            self._handling = False
+
+
 class GroupCommit(DependencyProvider):
     """`self.<name>(item)` in a worker: the item's outcome, decided with the items other
     workers handed in meanwhile; a ServiceError outcome is raised in that worker."""
@@ -42,8 +88,11 @@ class GroupCommit(DependencyProvider):
 
     def setup(self) -> None:
         self.work = f"{self.container.service_name}.{self.attr_name}"
-        self._waiting: deque[tuple[Any, Event, Request | None]] = deque()
-        self._deciding = False
+        self._batches = Batches(
+            self._decide_batch,
+            partial(self.container.spawn_managed_thread, identifier=self.work),
+            self.max_batch,
+        )
         # resolved once, and exported from 0
         self._batch_size = GROUP_COMMIT_SIZE.labels(self.container.service_name, self.work)
 
@@ -61,38 +110,24 @@ class GroupCommit(DependencyProvider):
     def submit(self, item: Any, request: Request | None = None) -> Any:
         """The item's outcome; `request`, the RPC request it answers, is recorded with it
         (infra.exactly_once)."""
-        answered = Event()
-        self._waiting.append((item, answered, request))
-        if not self._deciding:
-            self._deciding = True  # until nothing waits
-            # runs once this worker waits below; by then others may have handed theirs in
-            self.container.spawn_managed_thread(self._decide_waiting, identifier=self.work)
-        return answered.wait()
+        return self._batches.submit((item, request))
 
-    def _decide_waiting(self) -> None:
+    def _decide_batch(self, batch: list[tuple[tuple[Any, Request | None], Event]]) -> None:
+        self.db.requests = [request for (_, request), _ in batch if request is not None]
         try:
-            while self._waiting:
-                count = min(self.max_batch, len(self._waiting))
-                self._decide_batch([self._waiting.popleft() for _ in range(count)])
-        finally:
-            self._deciding = False
-
-    def _decide_batch(self, batch: list[tuple[Any, Event, Request | None]]) -> None:
-        self.db.requests = [request for _, _, request in batch if request is not None]
-        try:
-            outcomes = self.decide(self.db, [item for item, _, _ in batch])
+            outcomes = self.decide(self.db, [item for (item, _), _ in batch])
             if len(outcomes) != len(batch):
                 raise RuntimeError(f"{self.work}: {len(outcomes)} outcomes for {len(batch)}")
         except Exception as exc:
             if len(batch) == 1 or is_transient(exc):  # the database is away: for every item
-                for _, answered, _ in batch:
+                for _, answered in batch:
                     answered.send_exception(*sys.exc_info())
                 return
             for one in batch:  # which item broke it is not known: each decided alone
                 self._decide_batch([one])
             return
         self._batch_size.observe(len(batch))
-        for (_, answered, _), outcome in zip(batch, outcomes, strict=True):
+        for (_, answered), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, ServiceError):
                 answered.send_exception(outcome)
             else:

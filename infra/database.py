@@ -239,6 +239,31 @@ def autocommit_reader(engine: Engine) -> Engine:
     return reader
 
 
+_keepers: dict[Engine, Engine] = {}
+
+
+def reply_keeper(engine: Engine) -> Engine:
+    """Where the replies of requests applied once are stored (infra.exactly_once): on
+    PostgreSQL, autocommit connections of their own whose commits do not wait for the WAL
+    flush (`synchronous_commit = off`). A reply lost in a crash of PostgreSQL only turns a
+    repeat's answer into Conflict, as a process killed before storing it does: the effect
+    committed before it, synchronously. SQLite: the engine as it is."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    keeper = _keepers.get(engine)
+    if keeper is None:
+        keeper = _keepers[engine] = create_engine(
+            engine.url,
+            isolation_level="AUTOCOMMIT",
+            # one batch of replies at a time per process (infra.rpc); one more for a spare
+            pool_size=1,
+            max_overflow=1,
+            pool_timeout=30,
+            connect_args={"options": "-c synchronous_commit=off"},
+        )
+    return keeper
+
+
 def one_statement_at_a_time(engine: Engine) -> Engine:
     """For a single statement that needs no transaction around it (a read, or one write
     that commits alone): PostgreSQL's autocommit pool, one round trip; SQLite as it is."""
@@ -443,13 +468,14 @@ class Database(DependencyProvider):
         )
 
     def worker_setup(self, worker_ctx: Any) -> None:
-        """A request applied before is not applied again: its method, for this worker,
-        first looks the request up, and if it was applied only raises RepeatedRequest with
-        the reply stored then (infra.rpc sends it). The lookup runs in the worker, not
-        here: a database away (restarting) must fail this request (503 at the gateway),
-        where an error raised in worker_setup would kill the whole service."""
+        """A request that may have been applied before is not applied again: its method, for
+        this worker, first looks the request up, and if it was applied only raises
+        RepeatedRequest with the reply stored then (infra.rpc sends it). The lookup runs in
+        the worker, not here: a database away (restarting) must fail this request (503 at
+        the gateway), where an error raised in worker_setup would kill the whole service.
+        A first delivery is not looked up (infra.exactly_once): its record is its guard."""
         request = request_of(worker_ctx)
-        if request is None:
+        if request is None or not request.maybe_repeated:
             return
         name = worker_ctx.entrypoint.method_name
         method = getattr(worker_ctx.service, name)

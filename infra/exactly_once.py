@@ -5,19 +5,28 @@ before it acknowledged the request gets that request again (itself once reconnec
 another replica). So the gateway gives every call that may change something a request id
 (nameko context data `request_id`, header `nameko.request_id`), and a service:
 
-1. before its method runs, looks the id up in `rpc_requests`: a reply stored there is sent
-   again, and the method does not run (`Database.worker_setup`);
+1. before its method runs, if the request may have come before, looks the id up in
+   `rpc_requests`: a reply stored there is sent again, and the method does not run
+   (`Database.worker_setup`). A request may have come before when the broker delivers it
+   again (`redelivered`, infra.rpc) or when the gateway says so (context data
+   `request_maybe_repeated`: its id is derived from an Idempotency-Key, which a retry
+   repeats); any other delivery is a first one, or one racing the first, which the lookup
+   could not tell apart anyway (the first has committed nothing yet, or no reply yet);
 2. records the id in the first transaction the method commits, with its effect
    (`DatabaseAccess.transaction`, or a GroupCommit's batch): `INSERT … ON CONFLICT DO
    NOTHING` at the start of the transaction, so a second delivery running at the same time
-   waits on the first's row (PostgreSQL; SQLite's writers take turns) and then finds it;
+   waits on the first's row (PostgreSQL; SQLite's writers take turns) and then finds it.
+   This is the guard: a repeat that skipped (or passed) the lookup stops here;
 3. once the method has returned, stores the encoded reply on that row, then sends it
-   (`infra.rpc.PatientRpcConsumer`).
+   (`infra.rpc.PatientRpcConsumer`): the replies of concurrent workers in one statement,
+   committed without waiting for the WAL flush (`keep_replies`).
 
 A process killed between the commit of 2 and the end of 3 leaves an effect without its
 reply: the repeated request then answers Conflict (409 at the gateway) rather than
-act again. A method that commits nothing (a read, a refusal) records nothing: delivered
-again, it runs again, which changes nothing either.
+act again. So does a PostgreSQL crash that loses a reply not yet flushed: the effect's
+commit, earlier and synchronous, is on disk, and any later commit flushed the reply with
+it. A method that commits nothing (a read, a refusal) records nothing: delivered again, it
+runs again, which changes nothing either.
 """
 
 from __future__ import annotations
@@ -30,13 +39,16 @@ from datetime import UTC, datetime
 
 import eventlet
 from nameko.rpc import Rpc
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from contracts.errors import Conflict
 from infra.messaging_tables import rpc_requests
 
 REQUEST_ID = "request_id"  # key of nameko's context data
+# context data saying the request may have come before: look its reply up first
+MAYBE_REPEATED = "request_maybe_repeated"
 # how long a repeated request waits for the first delivery's reply to be stored (the
 # first may still be running: it committed its effect, its reply is on its way); longer
 # than the gateway's deadline (GATEWAY_RPC_TIMEOUT_SECONDS, 10 s), so that a caller still
@@ -56,6 +68,7 @@ class Request:
     request_id: str
     method: str
     recorded: bool = False  # committed with the request's effect
+    maybe_repeated: bool = False  # delivered again, or sent again by the gateway
 
 
 class RepeatedRequest(Exception):
@@ -81,6 +94,7 @@ def request_of(worker_ctx) -> Request | None:
         request = Request(
             str(request_id)[:_MAX_ID],
             f"{worker_ctx.container.service_name}.{worker_ctx.entrypoint.method_name}",
+            maybe_repeated=bool(worker_ctx.data.get(MAYBE_REPEATED)),
         )
     worker_ctx.exactly_once_request = request
     return request
@@ -134,12 +148,46 @@ def awaited_reply(engine: Engine, request_id: str) -> str:
         eventlet.sleep(0.05)
 
 
-def keep_reply(engine: Engine, request: Request, reply: str) -> None:
-    """Stores the encoded reply of a request recorded with its effect (one statement: on
-    an autocommit engine, one round trip)."""
+def keep_replies(engine: Engine, kept: Sequence[tuple[Request, str]]) -> None:
+    """Stores the encoded replies of requests recorded with their effects, in one statement
+    (on PostgreSQL, `engine` is `infra.database.reply_keeper`'s: one round trip, committed
+    without waiting for the WAL flush). A connection found dead (PostgreSQL restarted
+    since this pool's last use) costs a second try on a new one, not the replies: the
+    statement sets what it sets however often it runs."""
+    try:
+        _keep(engine, kept)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        _keep(engine, kept)  # the pool has dropped its dead connections meanwhile
+
+
+def _keep(engine: Engine, kept: Sequence[tuple[Request, str]]) -> None:
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(
+                _KEEP_ALL,
+                {
+                    "ids": [request.request_id for request, _ in kept],
+                    "replies": [reply for _, reply in kept],
+                },
+            )
+        return
     with engine.begin() as conn:
         conn.execute(
-            update(rpc_requests)
-            .where(rpc_requests.c.request_id == request.request_id)
-            .values(reply=reply)
+            _KEEP_ONE,
+            [{"kept_id": request.request_id, "kept_reply": reply} for request, reply in kept],
         )
+
+
+# one statement for any number of replies, compiled once: the rows as two arrays
+_KEEP_ALL = text(
+    f"UPDATE {rpc_requests.name} SET reply = kept.reply "
+    "FROM unnest(CAST(:ids AS varchar[]), CAST(:replies AS text[])) AS kept(request_id, reply) "
+    f"WHERE {rpc_requests.name}.request_id = kept.request_id"
+)
+_KEEP_ONE = (
+    update(rpc_requests)
+    .where(rpc_requests.c.request_id == bindparam("kept_id"))
+    .values(reply=bindparam("kept_reply"))
+)

@@ -6,7 +6,10 @@
   container); the caller's own deadline answers it (503 at the gateway). So is an
   acknowledgement (infra.acks): the broker delivers the request again.
 - A request that carries a request id is applied once (infra.exactly_once): its reply is
-  stored before it is sent, and a repeated request gets the stored reply again.
+  stored before it is sent, with the replies of the other workers finishing meanwhile (one
+  statement), and a repeated request gets the stored reply again. A request the broker
+  delivers again is marked as one that may have been applied (`redelivered`): its method
+  looks it up first.
 - A reply is encoded once (nameko encodes it twice: once to check that it can be), and sent
   without waiting for a publisher confirm and not persistent: it goes to the caller's own
   temporary queue, and a reply lost in the broker is one the caller's deadline already
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from functools import partial
 
 import kombu.serialization
 from kombu.exceptions import OperationalError
@@ -27,8 +31,16 @@ from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 
 from contracts.errors import ServiceError
 from infra.acks import BrokerTolerantQueueConsumer
-from infra.database import Database, one_statement_at_a_time
-from infra.exactly_once import RepeatedRequest, Request, awaited_reply, keep_reply, request_of
+from infra.batching import Batches
+from infra.database import Database, one_statement_at_a_time, reply_keeper
+from infra.exactly_once import (
+    MAYBE_REPEATED,
+    RepeatedRequest,
+    Request,
+    awaited_reply,
+    keep_replies,
+    request_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +58,8 @@ TRANSIENT = 1
 
 class PatientResponder(Responder):
     request: Request | None = None  # the request applied once, if it has an id
-    engine = None  # where its reply is kept
+    engine = None  # where a repeat reads the reply kept
+    keep = None  # keep(request, reply): stores the reply (PatientRpcConsumer)
 
     def send_response(self, result, exc_info):
         try:
@@ -110,7 +123,7 @@ class PatientResponder(Responder):
         request stays recorded without it (a repeat then answers Conflict)."""
         text = body.decode() if isinstance(body, bytes) else body
         try:
-            keep_reply(self.engine, self.request, text)
+            self.keep((self.request, text))
         except Exception as exc:  # the effect is committed: the caller still gets its reply
             log.warning("reply to request %s not kept: %s", self.request.request_id, exc)
 
@@ -121,6 +134,26 @@ class PatientRpcConsumer(RpcConsumer):
     def setup(self):
         super().setup()
         self.exchange = get_rpc_exchange(self.container.config)  # once, not per reply
+        # replies of requests applied once, stored together (infra.exactly_once)
+        self.replies = Batches(
+            self._keep_replies,
+            partial(self.container.spawn_managed_thread, identifier="rpc replies kept"),
+        )
+        self._engine = None
+
+    @property
+    def engine(self):
+        """The service's database (its Database dependency's engine)."""
+        if self._engine is None:
+            self._engine = next(
+                d.engine for d in self.container.dependencies if isinstance(d, Database)
+            )
+        return self._engine
+
+    def _keep_replies(self, batch) -> None:
+        keep_replies(reply_keeper(self.engine), [kept for kept, _ in batch])
+        for _, answered in batch:
+            answered.send(None)
 
     def handle_result(self, message, result, exc_info, worker_ctx=None):
         config = self.container.config
@@ -136,9 +169,8 @@ class PatientRpcConsumer(RpcConsumer):
         request = request_of(worker_ctx) if worker_ctx is not None else None
         if request is not None:
             responder.request = request
-            responder.engine = one_statement_at_a_time(
-                next(d.engine for d in self.container.dependencies if isinstance(d, Database))
-            )
+            responder.engine = one_statement_at_a_time(self.engine)
+            responder.keep = self.replies.submit
         result, exc_info = responder.send_response(result, exc_info)
         self.queue_consumer.ack_message(message)
         return result, exc_info
@@ -150,6 +182,15 @@ def _patient_publisher(amqp_uri, **kwargs):
 
 class PatientRpc(Rpc):
     rpc_consumer = PatientRpcConsumer()
+
+    def unpack_message_headers(self, message):
+        """The worker's context data; a request the broker delivers again (its consumer's
+        connection dropped before the acknowledgement) may have been applied: said so for
+        infra.exactly_once."""
+        data = super().unpack_message_headers(message)
+        if message.delivery_info.get("redelivered"):
+            data[MAYBE_REPEATED] = True
+        return data
 
     def handle_result(self, message, worker_ctx, result, exc_info):
         return self.rpc_consumer.handle_result(message, result, exc_info, worker_ctx)

@@ -2,7 +2,8 @@
 RabbitMQ, on both databases: a request id delivered again gets the first reply back and
 changes nothing, whether it comes again after the first finished, while it still runs, in
 a group commit's batch, or because the broker dropped the service's connection and
-delivered the unacknowledged request again."""
+delivered the unacknowledged request again; looked up before its method runs only when it
+may have come before (delivered again, or marked so by the gateway)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
 
 from contracts.errors import Conflict, InvalidInput, ServiceError
+from infra.acks import BrokerTolerantQueueConsumer
 from infra.batching import GroupCommit
-from infra.database import DatabaseAccess, make_engine
-from infra.exactly_once import REQUEST_ID, RepeatedRequest, Request
+from infra.database import DatabaseAccess, make_engine, reply_keeper
+from infra.exactly_once import MAYBE_REPEATED, REQUEST_ID, RepeatedRequest, Request, keep_replies
 from infra.health import OperableService
 from infra.messaging_tables import metadata as messaging_metadata
 from infra.messaging_tables import requests_metadata, rpc_requests
@@ -100,10 +102,13 @@ def marker(database_url, vhost, container_factory):
     return container
 
 
-def call(container, method: str, *args, request_id: str | None = None):
-    """One RPC, as the gateway makes it (with a request id) or without one; an error is
-    returned, not raised."""
+def call(container, method: str, *args, request_id: str | None = None, again: bool = False):
+    """One RPC, as the gateway makes it (with a request id; `again`: marked as one that may
+    have been sent before, as a retry under an Idempotency-Key is) or without one; an error
+    is returned, not raised."""
     context = {REQUEST_ID: request_id} if request_id else {}
+    if again:
+        context[MAYBE_REPEATED] = True
     try:
         # a deadline: a service that died never answers
         with ServiceRpcProxy(
@@ -128,12 +133,53 @@ def recorded_requests(database_url: str) -> dict[str, str | None]:
 
 def test_a_request_sent_again_gets_its_first_reply_and_acts_once(marker, database_url):
     first = call(marker, "mark", "once", request_id="request-1")
-    again = call(marker, "mark", "once", request_id="request-1")
+    again = call(marker, "mark", "once", request_id="request-1", again=True)
 
     assert again == first
     assert stored_marks(database_url) == ["once"]
-    assert RAN == ["once"]  # the method did not even run the second time
+    assert RAN == ["once"]  # looked up first: the method did not even run the second time
     assert json.loads(recorded_requests(database_url)["request-1"])["result"] == first
+
+
+def test_a_repeat_not_marked_as_one_is_refused_by_its_record(marker, database_url):
+    """A delivery that does not say it may have come before is not looked up: it runs, and
+    the record its transaction starts with finds the first's; it answers the first reply."""
+    first = call(marker, "mark", "unmarked", request_id="request-u")
+    again = call(marker, "mark", "unmarked", request_id="request-u")
+
+    assert again == first
+    assert RAN == ["unmarked", "unmarked"]
+    assert stored_marks(database_url) == ["unmarked"]
+
+
+def test_replies_of_concurrent_requests_are_kept_together(database_url):
+    """One statement stores the replies of many requests (infra.exactly_once.keep_replies),
+    on PostgreSQL through connections whose commits do not wait for the WAL flush."""
+    engine = make_engine(database_url)
+    for metadata in (messaging_metadata, requests_metadata):
+        metadata.create_all(engine)
+    requests = [Request(f"request-k{n}", "marker.mark") for n in range(3)]
+    with engine.begin() as conn:
+        conn.execute(
+            insert(rpc_requests),
+            [
+                {"request_id": r.request_id, "method": r.method, "received_at": datetime.now(UTC)}
+                for r in [*requests, Request("request-other", "marker.mark")]
+            ],
+        )
+
+    keeper = reply_keeper(engine)
+    keep_replies(keeper, [(r, f'{{"n": {n}}}') for n, r in enumerate(requests)])
+
+    assert recorded_requests(database_url) == {
+        "request-k0": '{"n": 0}',
+        "request-k1": '{"n": 1}',
+        "request-k2": '{"n": 2}',
+        "request-other": None,
+    }
+    if engine.dialect.name == "postgresql":
+        with keeper.connect() as conn:
+            assert conn.scalar(text("SHOW synchronous_commit")) == "off"
 
 
 def test_requests_with_other_ids_or_none_each_act(marker, database_url):
@@ -212,6 +258,32 @@ def _close_connections(vhost: str) -> int:
 LINGER = 10.0  # seconds: time enough for rabbitmqctl on a busy machine
 
 
+def _mark_as_the_gateway(vhost, args: list, request_id: str) -> Queue:
+    """Publishes a call of `marker.mark` as the gateway does, its replies to a queue that
+    outlives the caller (returned)."""
+    routing_key = f"replies-{uuid.uuid4().hex[:8]}"
+    reply_queue = Queue(
+        routing_key,
+        exchange=Exchange("nameko-rpc", type="topic", durable=True),
+        routing_key=routing_key,
+        durable=True,
+        auto_delete=False,
+    )
+    with Connection(vhost.amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        reply_queue(conn.channel()).declare()
+        Producer(conn.channel()).publish(
+            {"args": args, "kwargs": {}},
+            exchange="nameko-rpc",
+            routing_key="marker.mark",
+            serializer="json",
+            reply_to=routing_key,
+            correlation_id=f"call-{request_id}",
+            headers={f"nameko.{REQUEST_ID}": request_id},
+            delivery_mode=2,
+        )
+    return reply_queue
+
+
 def test_a_request_redelivered_after_the_service_connection_drops_acts_once(
     marker, database_url, vhost
 ):
@@ -220,25 +292,7 @@ def test_a_request_redelivered_after_the_service_connection_drops_acts_once(
     the broker drops every connection of the vhost: it delivers the request again once the
     service has reconnected. The method runs twice, the mark is made once, and every reply
     sent is the same."""
-    reply_queue = Queue(
-        f"replies-{uuid.uuid4().hex[:8]}",
-        exchange=Exchange("nameko-rpc", type="topic", durable=True),
-        routing_key="replies-test",
-        durable=True,
-        auto_delete=False,
-    )
-    with Connection(vhost.amqp_uri, transport_options={"confirm_publish": True}) as conn:
-        reply_queue(conn.channel()).declare()
-        Producer(conn.channel()).publish(
-            {"args": ["dropped", LINGER], "kwargs": {}},
-            exchange="nameko-rpc",
-            routing_key="marker.mark",
-            serializer="json",
-            reply_to="replies-test",
-            correlation_id="call-1",
-            headers={f"nameko.{REQUEST_ID}": "request-dropped"},
-            delivery_mode=2,
-        )
+    reply_queue = _mark_as_the_gateway(vhost, ["dropped", LINGER], "request-dropped")
     wait_until(lambda: RAN == ["dropped"], timeout=10)
     assert _close_connections(vhost.name) > 0
 
@@ -260,6 +314,42 @@ def test_a_request_redelivered_after_the_service_connection_drops_acts_once(
     assert replies[0]["error"] is None and replies[0]["result"]["label"] == "dropped"
     assert all(reply == replies[0] for reply in replies)
     assert call(marker, "count") == 1
+
+
+def test_a_request_redelivered_after_its_reply_is_looked_up_and_not_run_again(
+    marker, database_url, vhost, monkeypatch
+):
+    """The service has stored and sent its reply, but its acknowledgement is late (10 s)
+    when the broker drops every connection of the vhost: the request comes again marked
+    `redelivered`, so the service looks it up first and sends the stored reply again
+    without running the method."""
+    acknowledge = BrokerTolerantQueueConsumer.ack_message
+    late = []
+
+    def late_once(consumer, message):
+        if not late:
+            late.append(message)
+            eventlet.sleep(LINGER)
+        acknowledge(consumer, message)
+
+    monkeypatch.setattr(BrokerTolerantQueueConsumer, "ack_message", late_once)
+    reply_queue = _mark_as_the_gateway(vhost, ["late"], "request-late")
+    wait_until(lambda: late, timeout=10)  # replied, not yet acknowledged
+    assert _close_connections(vhost.name) > 0
+
+    replies = []
+
+    def replied():
+        with Connection(vhost.amqp_uri) as conn:
+            while (message := reply_queue(conn.channel()).get(no_ack=True)) is not None:
+                replies.append(json.loads(message.body))
+        return len(replies) >= 2
+
+    wait_until(replied, timeout=LINGER + 30)
+
+    assert RAN == ["late"]  # the redelivery did not run the method
+    assert stored_marks(database_url) == ["late"]
+    assert replies[0]["result"]["label"] == "late" and replies[1] == replies[0]
 
 
 def test_a_request_whose_replica_is_killed_after_its_commit_is_not_applied_again(
