@@ -26,8 +26,9 @@ Three measurements, each in LAG_ROUNDS (3) short rounds, reported as ranges:
 
 Extra environment for the stack's processes is passed with LAG_STACK_ENV='NAME=value …'.
 LAG_COMPARE=1 also measures, in the same stack and interleaved round by round, the relays
-as they were (a batch at most every 50 ms: `<SERVICE>_RELAY_POLL_SECONDS=0.05`, relays
-restarted between rounds). Writes test-output/bench/event-lag.md and .json; `make bench`
+as they were (one batch at a time: `<SERVICE>_RELAY_IN_FLIGHT=1`, relays restarted between
+rounds). LAG_ONLY=stack measures the stack alone (no relay alone, no broker
+floor: a quicker before/after). Writes test-output/bench/event-lag.md and .json; `make bench`
 runs it, `make bench-lag` alone. PostgreSQL and RabbitMQ may serve other work on the
 machine: their CPU is left out of the per-event figures.
 """
@@ -137,10 +138,11 @@ def broker_floor(amqp_uri: str, queue_type: str, count: int) -> dict:
     return summary(received)
 
 
-def relay_lag(poll_seconds: float, count: int) -> dict:
+def relay_lag(in_flight: int, count: int) -> dict:
     """The relay alone: `count` transactions, 100 a second, each committing one event on a
-    fresh listings database, published by one `mutualis relay listings` process reading at
-    `poll_seconds`; time from each commit's end to the event's delivery from its queue."""
+    fresh listings database, published by one `mutualis relay listings` process with
+    `in_flight` batches at most awaiting their confirms; time from each commit's end to the
+    event's delivery from its queue."""
     database = PostgresDatabase(f"mutualis_lag_relay_{uuid.uuid4().hex[:8]}")
     vhost = Vhost("mutualis-bench-relay")
     relay = None
@@ -150,7 +152,7 @@ def relay_lag(poll_seconds: float, count: int) -> dict:
             os.environ,
             LISTINGS_DATABASE_URL=database.url,
             AMQP_URI=vhost.amqp_uri,
-            LISTINGS_RELAY_POLL_SECONDS=str(poll_seconds),
+            LISTINGS_RELAY_IN_FLIGHT=str(in_flight),
         )
         relay = subprocess.Popen(
             [*MUTUALIS, "relay", "listings"],
@@ -242,9 +244,10 @@ def published_events(stack: Stack) -> int:
     return total
 
 
-# the relays' pace measured: as now, and (LAG_COMPARE=1) as it was before the relays
-# published at the commit's notification
-VARIANTS = {"now": {}, "before (a batch at most every 50 ms)": {"RELAY_POLL_SECONDS": "0.05"}}
+# the relays measured: as now, and (LAG_COMPARE=1) as they were before they pipelined their
+# batches (one batch published, confirmed and marked before the next is read)
+BEFORE = "before (one batch at a time)"
+VARIANTS = {"now": {}, BEFORE: {"RELAY_IN_FLIGHT": "1"}}
 
 
 def restart_relays(stack: Stack, settings: dict[str, str]) -> None:
@@ -252,7 +255,7 @@ def restart_relays(stack: Stack, settings: dict[str, str]) -> None:
     for relayed in RELAYED:
         for name, value in settings.items():
             stack.settings[f"{relayed.upper()}_{name}"] = value
-        for name in VARIANTS["before (a batch at most every 50 ms)"]:
+        for name in VARIANTS[BEFORE]:
             if name not in settings:
                 stack.settings.pop(f"{relayed.upper()}_{name}", None)
         stack.kill(f"{relayed}-relay", signal.SIGTERM)
@@ -521,15 +524,17 @@ def main() -> int:
         "broker_floor": {"classic": [], "quorum": []},
         "stack": {name: [] for name in VARIANTS if name == "now" or compare},
     }
-    paces = {name: v.get("RELAY_POLL_SECONDS", "0") for name, v in VARIANTS.items()}
+    in_flight = {name: int(v.get("RELAY_IN_FLIGHT", 4)) for name, v in VARIANTS.items()}
     report["relay_alone"] = {name: [] for name in report["stack"]}
-    for n in range(rounds):
+    only_stack = os.environ.get("LAG_ONLY") == "stack"
+    for n in range(0 if only_stack else rounds):
         for name, rounds_of in report["relay_alone"].items():
             print(f"relay alone, {name}, round {n + 1} …", flush=True)
-            rounds_of.append(relay_lag(float(paces[name]), RELAY_EVENTS))
+            rounds_of.append(relay_lag(in_flight[name], RELAY_EVENTS))
     vhost = Vhost("mutualis-bench-floor")
     try:
-        for n in range(rounds):  # interleaved, so that a drifting machine weighs on both
+        # interleaved, so that a drifting machine weighs on both
+        for n in range(0 if only_stack else rounds):
             for queue_type in report["broker_floor"]:
                 print(f"broker floor, {queue_type}, round {n + 1} …", flush=True)
                 floor = broker_floor(vhost.amqp_uri, queue_type, 4 * returns)
