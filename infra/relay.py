@@ -1,22 +1,31 @@
 """The outbox relay: publishes committed outbox rows, marking them sent only after their
-confirms. A batch is published at once and its confirms awaited together (one wait per batch,
-not one round trip per event); a nack or a missing confirm leaves the whole batch pending.
+confirms.
 
 On PostgreSQL the relay is woken by the commit itself (a trigger NOTIFYs, the relay
-LISTENs) and publishes at once what is pending: the events committed while a batch is being
-published and confirmed make the next batch, so a busy outbox still goes out in batches and
-an idle one waits for nothing. It reads again after `idle_seconds` at the latest, should a
-notification be lost. SQLite: it polls.
+LISTENs) and publishes at once what is pending, without waiting for the batches still in
+flight: up to `in_flight` (4) batches published and awaiting their confirms, each marked
+once it and those before it are confirmed. A commit is thus read as soon as it is notified,
+not after the batch in flight is confirmed and marked (which halved commit → claimed under
+the bench's booking load); a busy outbox still goes out in batches. It reads again after
+`idle_seconds` at the latest, should a notification be lost.
 
-Run one or more per service (`mutualis relay listings`). A batch is read and marked in one
-transaction holding the outbox's advisory lock (PostgreSQL; SQLite's `BEGIN IMMEDIATE`
-serialises them alike): one relay publishes at a time, in outbox order, so the events of one
-aggregate (whose transactions its row lock orders, and whose outbox ids follow their commits)
-leave in the order they were committed, whichever relay takes them; a second relay waits
-for the lock and takes over when the first stops. Its rows are also claimed with `FOR UPDATE
-SKIP LOCKED`, so two relays never publish the same row. A relay killed after publishing and
-before marking leaves the rows pending: they are published again, and consumers drop the
-duplicate.
+Run one or more per service (`mutualis relay listings`). One relay leads a service's
+outbox: the one holding its session-level advisory lock, taken on the connection that
+listens, reads and marks, so a killed relay's lead goes with its connection and a standby
+takes it at the next commit (or `idle_seconds`). The leader publishes the pending rows in id
+order on one channel, so the events of one aggregate (whose transactions its row lock
+orders, and whose outbox ids follow their commits) leave in the order they were committed,
+whichever relay takes them. A relay killed after publishing and before marking leaves the
+rows pending: they are published again, and consumers drop the duplicate. A nack, a
+confirm overdue or a lost connection drops the channel and every batch in flight: the
+outbox is published again from its first unconfirmed row, in order (a nacked event then
+arrives after the later events already confirmed: see docs/architecture.md).
+
+`in_flight` = 1, a poll period above 0, and SQLite publish one batch at a time instead: read
+and marked in one transaction holding the outbox's transaction-level advisory lock
+(SQLite's `BEGIN IMMEDIATE` serialises them alike), its confirms awaited before the next;
+SQLite polls. Rows are claimed there with `FOR UPDATE SKIP LOCKED`, so two relays never
+publish the same row.
 
 Each message carries its outbox row's commit time (header `x-mutualis-committed-at`, µs since
 the epoch), read as the row is claimed, when PostgreSQL tracks commit timestamps
@@ -341,10 +350,10 @@ class Relay:
                     self._await_news(idle_seconds)  # a standby: tries again at each commit
                     continue
                 producer = self._ensure_producer()
-                self._settle()
                 if read and len(self._in_flight) < self.in_flight:
                     self._listener.notifies.clear()  # before the read: none is missed
                     read = self._claim(producer) == self.batch_size  # full: more are waiting
+                self._settle()  # after the read: a commit waits for no mark
                 self.cleanup()
                 backoff = 0.5
                 read = self._await_confirms_or_news(idle_seconds, read) or read
@@ -357,8 +366,18 @@ class Relay:
                 read = True
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 10)
+        self._finish()
         self.close()
         self._stop_listening()
+
+    def _finish(self, seconds: float = 5.0) -> None:
+        """On stop: the confirms of the batches in flight, for a few seconds, so that a
+        relay stopped (a deploy) leaves few rows to be published again."""
+        deadline = time.monotonic() + seconds
+        with contextlib.suppress(Exception):  # whatever is left stays pending: harmless
+            while self._in_flight and (left := deadline - time.monotonic()) > 0:
+                self._connection.drain_events(timeout=left)
+                self._settle()
 
     def _lead(self) -> bool:
         """Whether this relay leads its service's outbox: takes the session-level lock on

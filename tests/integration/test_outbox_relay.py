@@ -322,6 +322,19 @@ def test_the_next_batch_goes_out_while_the_previous_one_awaits_its_confirms(pg_l
     assert [e["event_id"] for e in drain(vhost.amqp_uri, QUEUE)] == committed
 
 
+def test_a_relay_stopped_with_batches_in_flight_marks_them_once_confirmed(pg_listings, vhost):
+    """A deploy's stop: what is in flight is confirmed and marked before the relay goes,
+    not left to be published twice."""
+    relay = leading_relay(pg_listings, vhost.amqp_uri)
+    publish_listings(pg_listings, 3)
+    relay._claim(relay._producer)
+    relay._finish()
+    relay.close()
+    relay._stop_listening()
+    assert pending(pg_listings) == 0
+    assert len(drain(vhost.amqp_uri, QUEUE)) == 3
+
+
 def test_one_relay_leads_an_outbox_and_another_takes_over_when_it_is_gone(pg_listings, vhost):
     first = leading_relay(pg_listings, vhost.amqp_uri)
     second = Relay("listings", make_engine(pg_listings), vhost.amqp_uri)
@@ -385,5 +398,6 @@ def test_a_running_relay_publishes_each_commit_in_order_while_confirms_are_outst
     finally:
         relay.stop()
         runner.join(timeout=10)
+    assert not runner.is_alive()
     committed = committed_ids(pg_listings)
     assert [e["event_id"] for e in drain(vhost.amqp_uri, QUEUE)] == committed
