@@ -3,8 +3,10 @@ two relays, and consumers' queues exist before anything is published."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -401,3 +403,35 @@ def test_a_running_relay_publishes_each_commit_in_order_while_confirms_are_outst
     assert not runner.is_alive()
     committed = committed_ids(pg_listings)
     assert [e["event_id"] for e in drain(vhost.amqp_uri, QUEUE)] == committed
+
+
+def cut_connection(relay: Relay) -> bool:
+    """Shuts the relay's broker socket down, if it has one now (not while it backs off)."""
+    connection = relay._connection
+    if connection is None:
+        return False
+    with contextlib.suppress(OSError):  # closed meanwhile by the relay itself
+        connection.connection.sock.shutdown(socket.SHUT_RDWR)
+    return True
+
+
+def test_a_lost_broker_connection_republishes_from_the_first_unconfirmed_row_in_order(
+    pg_listings, vhost
+):
+    """The relay's connection cut while batches are in flight: every event arrives, the
+    first copy of each in commit order (what was not confirmed goes out again, in order)."""
+    relay = Relay("listings", make_engine(pg_listings), vhost.amqp_uri, in_flight=4)
+    runner = threading.Thread(target=relay.run, kwargs={"idle_seconds": 60})
+    runner.start()
+    try:
+        wait_until(lambda: _queue_exists(vhost.amqp_uri), timeout=15)
+        for n in range(120):
+            publish_listings(pg_listings, 1)
+            if n in (40, 80):  # the socket under the relay's feet, mid-stream
+                wait_until(lambda: cut_connection(relay), timeout=10)
+        wait_until(lambda: pending(pg_listings) == 0, timeout=60)
+    finally:
+        relay.stop()
+        runner.join(timeout=10)
+    received = [e["event_id"] for e in drain(vhost.amqp_uri, QUEUE)]
+    assert list(dict.fromkeys(received)) == committed_ids(pg_listings)
