@@ -384,23 +384,31 @@ def test_a_refused_batch_and_those_after_it_are_published_again_in_order(pg_list
     assert received == committed + committed[2:]
 
 
+@contextlib.contextmanager
+def running_relay(url: str, amqp_uri: str):
+    """A pipelined relay's loop in a thread, its queues declared; stopped on leaving, and
+    seen to end."""
+    relay = Relay("listings", make_engine(url), amqp_uri, in_flight=4)
+    runner = threading.Thread(target=relay.run, kwargs={"idle_seconds": 60})
+    runner.start()
+    try:
+        wait_until(lambda: _queue_exists(amqp_uri), timeout=15)
+        yield relay
+    finally:
+        relay.stop()
+        runner.join(timeout=10)
+    assert not runner.is_alive()
+
+
 def test_a_running_relay_publishes_each_commit_in_order_while_confirms_are_outstanding(
     pg_listings, vhost
 ):
     """The loop itself, with up to four batches in flight: 150 transactions one after the
     other reach the queue once each, in commit order, and are all marked."""
-    relay = Relay("listings", make_engine(pg_listings), vhost.amqp_uri, in_flight=4)
-    runner = threading.Thread(target=relay.run, kwargs={"idle_seconds": 60})
-    runner.start()
-    try:
-        wait_until(lambda: _queue_exists(vhost.amqp_uri), timeout=15)
+    with running_relay(pg_listings, vhost.amqp_uri):
         for _ in range(150):
             publish_listings(pg_listings, 1)
         wait_until(lambda: pending(pg_listings) == 0, timeout=60)
-    finally:
-        relay.stop()
-        runner.join(timeout=10)
-    assert not runner.is_alive()
     committed = committed_ids(pg_listings)
     assert [e["event_id"] for e in drain(vhost.amqp_uri, QUEUE)] == committed
 
@@ -420,18 +428,11 @@ def test_a_lost_broker_connection_republishes_from_the_first_unconfirmed_row_in_
 ):
     """The relay's connection cut while batches are in flight: every event arrives, the
     first copy of each in commit order (what was not confirmed goes out again, in order)."""
-    relay = Relay("listings", make_engine(pg_listings), vhost.amqp_uri, in_flight=4)
-    runner = threading.Thread(target=relay.run, kwargs={"idle_seconds": 60})
-    runner.start()
-    try:
-        wait_until(lambda: _queue_exists(vhost.amqp_uri), timeout=15)
+    with running_relay(pg_listings, vhost.amqp_uri) as relay:
         for n in range(120):
             publish_listings(pg_listings, 1)
             if n in (40, 80):  # the socket under the relay's feet, mid-stream
                 wait_until(lambda: cut_connection(relay), timeout=10)
         wait_until(lambda: pending(pg_listings) == 0, timeout=60)
-    finally:
-        relay.stop()
-        runner.join(timeout=10)
     received = [e["event_id"] for e in drain(vhost.amqp_uri, QUEUE)]
     assert list(dict.fromkeys(received)) == committed_ids(pg_listings)
