@@ -415,6 +415,8 @@ class Relay:
     def _settle(self) -> None:
         """Takes the confirms that have arrived and marks the batches they complete; raises
         on a nack or a confirm overdue (the loop then drops what is in flight)."""
+        if not self._in_flight:
+            return
         socket = self._connection.connection.sock
         with selectors.DefaultSelector() as selector:
             selector.register(socket, selectors.EVENT_READ)
