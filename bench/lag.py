@@ -16,13 +16,15 @@ Three measurements, each in LAG_ROUNDS (3) short rounds, reported as ranges:
   as the relay claims its row (the header it sends; a queue of the bench's own, bound to
   `booking.returned`, reads it), billing's from its processed_events row. Split in stages:
   until the relay claimed the row, until the broker confirmed its publish (outbox
-  `published_at`), until billing's commit. Beside it, as a secondary figure, the same
-  counted from `occurred_at` (stamped in the return's transaction, before its commit: it
-  also counts the end of that transaction). And the CPU of the relays and of billing per
-  event in the same window, and how busy the machine was (the event path waits for a core
-  like everything else). `make bench`'s table reads the worst round's commit → handler's
-  commit (`p50_ms`, `p99_ms` at the top of the JSON); with track_commit_timestamp off the
-  events come without commit times and the table says not measured.
+  `published_at`), until the bench's queue delivered it (a classic queue beside billing's
+  quorum one; the bench's clock), until billing's commit. Beside it, as a secondary
+  figure, the same counted from `occurred_at` (stamped in the return's transaction, before
+  its commit: it also counts the end of that transaction). And the CPU of the relays and
+  of billing per event in the same window, and how busy the machine was (the event path
+  waits for a core like everything else). `make bench`'s table reads the worst round's
+  commit → handler's commit (`p50_ms`, `p99_ms` at the top of the JSON); with
+  track_commit_timestamp off the events come without commit times and the table says not
+  measured.
 
 Extra environment for the stack's processes is passed with LAG_STACK_ENV='NAME=value …'.
 LAG_COMPARE=1 also measures, in the same stack and interleaved round by round, the relays
@@ -283,6 +285,7 @@ class CommitTimes:
     def __init__(self, amqp_uri: str):
         self.amqp_uri = amqp_uri
         self.seen: dict[str, tuple[int, int]] = {}  # event_id: (committed, claimed) in µs
+        self.arrived: dict[str, float] = {}  # event_id: time.time() of its delivery here
         self.missing = 0  # events that came without them (commit timestamps not tracked)
         self._done = threading.Event()
         self._ready = threading.Event()
@@ -302,6 +305,7 @@ class CommitTimes:
         headers = message.headers or {}
         event = body if isinstance(body, dict) else json.loads(body)
         if isinstance(headers.get(COMMITTED_AT_HEADER), int):
+            self.arrived[event["event_id"]] = time.time()
             self.seen[event["event_id"]] = (
                 headers[COMMITTED_AT_HEADER],
                 headers[CLAIMED_AT_HEADER],
@@ -330,9 +334,13 @@ class CommitTimes:
                     conn.drain_events(timeout=0.2)
 
 
-def commit_stages(stack: Stack, seen: dict[str, tuple[int, int]]) -> dict:
-    """For the events in `seen`: commit → relay's claim, → publish confirmed, → billing's
-    commit, p50/p99/max in ms (a stage's figure counts from the event's commit)."""
+def commit_stages(
+    stack: Stack, seen: dict[str, tuple[int, int]], arrived: dict[str, float]
+) -> dict:
+    """For the events in `seen`: commit → relay's claim, → publish confirmed, → delivered
+    to the bench's own queue (`arrived`: a classic queue, the broker's share beside
+    billing's quorum queue), → billing's commit, p50/p99/max in ms (a stage's figure counts
+    from the event's commit)."""
     handled = moments_of(
         stack,
         "billing",
@@ -351,6 +359,7 @@ def commit_stages(stack: Stack, seen: dict[str, tuple[int, int]]) -> dict:
     for stage, moments in (
         ("claimed", {e: claimed / 1e6 for e, (_, claimed) in seen.items()}),
         ("confirmed", {e: epoch(at) for e, at in confirmed.items()}),
+        ("delivered", arrived),
         ("commit", {e: epoch(at) for e, at in handled.items()}),
     ):
         lags = summary([moment - since[e] for e, moment in moments.items()])
@@ -384,7 +393,7 @@ def stack_round(stack: Stack, returns: int) -> dict:
     before = published_events(stack)
     with CommitTimes(stack.vhost.amqp_uri) as times, CpuMeter(pids) as meter:
         lag = returned_lag(stack, returns)
-    lag |= commit_stages(stack, times.seen)
+    lag |= commit_stages(stack, times.seen, times.arrived)
     lag["events_without_commit_time"] = times.missing
     # the last events of the round are published by the time billing handled its returns
     events = published_events(stack) - before
@@ -464,6 +473,7 @@ def render(report: dict) -> str:
         for stage, label in (
             ("claimed", "committed → the relay claimed it"),
             ("confirmed", "committed → its publish confirmed by the broker"),
+            ("delivered", "committed → delivered to a queue of the bench's (classic)"),
         ):
             lines.append(
                 f"| … {label}, relays {name} | {spread(lag, f'{stage}_p50_ms')} | "
