@@ -16,18 +16,21 @@ Three measurements, each in LAG_ROUNDS (3) short rounds, reported as ranges:
   as the relay claims its row (the header it sends; a queue of the bench's own, bound to
   `booking.returned`, reads it), billing's from its processed_events row. Split in stages:
   until the relay claimed the row, until the broker confirmed its publish (outbox
-  `published_at`), until billing's commit. Beside it, as a secondary figure, the same
-  counted from `occurred_at` (stamped in the return's transaction, before its commit: it
-  also counts the end of that transaction). And the CPU of the relays and of billing per
-  event in the same window, and how busy the machine was (the event path waits for a core
-  like everything else). `make bench`'s table reads the worst round's commit → handler's
-  commit (`p50_ms`, `p99_ms` at the top of the JSON); with track_commit_timestamp off the
-  events come without commit times and the table says not measured.
+  `published_at`), until the bench's queue delivered it (a classic queue beside billing's
+  quorum one; the bench's clock), until billing's commit. Beside it, as a secondary
+  figure, the same counted from `occurred_at` (stamped in the return's transaction, before
+  its commit: it also counts the end of that transaction). And the CPU of the relays and
+  of billing per event in the same window, and how busy the machine was (the event path
+  waits for a core like everything else). `make bench`'s table reads the worst round's
+  commit → handler's commit (`p50_ms`, `p99_ms` at the top of the JSON); with
+  track_commit_timestamp off the events come without commit times and the table says not
+  measured.
 
 Extra environment for the stack's processes is passed with LAG_STACK_ENV='NAME=value …'.
 LAG_COMPARE=1 also measures, in the same stack and interleaved round by round, the relays
-as they were (a batch at most every 50 ms: `<SERVICE>_RELAY_POLL_SECONDS=0.05`, relays
-restarted between rounds). Writes test-output/bench/event-lag.md and .json; `make bench`
+as they were (one batch at a time: `<SERVICE>_RELAY_IN_FLIGHT=1`, relays restarted between
+rounds). LAG_ONLY=stack measures the stack alone (no relay alone, no broker
+floor: a quicker before/after). Writes test-output/bench/event-lag.md and .json; `make bench`
 runs it, `make bench-lag` alone. PostgreSQL and RabbitMQ may serve other work on the
 machine: their CPU is left out of the per-event figures.
 """
@@ -137,10 +140,11 @@ def broker_floor(amqp_uri: str, queue_type: str, count: int) -> dict:
     return summary(received)
 
 
-def relay_lag(poll_seconds: float, count: int) -> dict:
+def relay_lag(in_flight: int, count: int) -> dict:
     """The relay alone: `count` transactions, 100 a second, each committing one event on a
-    fresh listings database, published by one `mutualis relay listings` process reading at
-    `poll_seconds`; time from each commit's end to the event's delivery from its queue."""
+    fresh listings database, published by one `mutualis relay listings` process with
+    `in_flight` batches at most awaiting their confirms; time from each commit's end to the
+    event's delivery from its queue."""
     database = PostgresDatabase(f"mutualis_lag_relay_{uuid.uuid4().hex[:8]}")
     vhost = Vhost("mutualis-bench-relay")
     relay = None
@@ -150,7 +154,7 @@ def relay_lag(poll_seconds: float, count: int) -> dict:
             os.environ,
             LISTINGS_DATABASE_URL=database.url,
             AMQP_URI=vhost.amqp_uri,
-            LISTINGS_RELAY_POLL_SECONDS=str(poll_seconds),
+            LISTINGS_RELAY_IN_FLIGHT=str(in_flight),
         )
         relay = subprocess.Popen(
             [*MUTUALIS, "relay", "listings"],
@@ -242,9 +246,10 @@ def published_events(stack: Stack) -> int:
     return total
 
 
-# the relays' pace measured: as now, and (LAG_COMPARE=1) as it was before the relays
-# published at the commit's notification
-VARIANTS = {"now": {}, "before (a batch at most every 50 ms)": {"RELAY_POLL_SECONDS": "0.05"}}
+# the relays measured: as now, and (LAG_COMPARE=1) as they were before they pipelined their
+# batches (one batch published, confirmed and marked before the next is read)
+BEFORE = "before (one batch at a time)"
+VARIANTS = {"now": {}, BEFORE: {"RELAY_IN_FLIGHT": "1"}}
 
 
 def restart_relays(stack: Stack, settings: dict[str, str]) -> None:
@@ -252,7 +257,7 @@ def restart_relays(stack: Stack, settings: dict[str, str]) -> None:
     for relayed in RELAYED:
         for name, value in settings.items():
             stack.settings[f"{relayed.upper()}_{name}"] = value
-        for name in VARIANTS["before (a batch at most every 50 ms)"]:
+        for name in VARIANTS[BEFORE]:
             if name not in settings:
                 stack.settings.pop(f"{relayed.upper()}_{name}", None)
         stack.kill(f"{relayed}-relay", signal.SIGTERM)
@@ -280,6 +285,7 @@ class CommitTimes:
     def __init__(self, amqp_uri: str):
         self.amqp_uri = amqp_uri
         self.seen: dict[str, tuple[int, int]] = {}  # event_id: (committed, claimed) in µs
+        self.arrived: dict[str, float] = {}  # event_id: time.time() of its delivery here
         self.missing = 0  # events that came without them (commit timestamps not tracked)
         self._done = threading.Event()
         self._ready = threading.Event()
@@ -299,6 +305,7 @@ class CommitTimes:
         headers = message.headers or {}
         event = body if isinstance(body, dict) else json.loads(body)
         if isinstance(headers.get(COMMITTED_AT_HEADER), int):
+            self.arrived[event["event_id"]] = time.time()
             self.seen[event["event_id"]] = (
                 headers[COMMITTED_AT_HEADER],
                 headers[CLAIMED_AT_HEADER],
@@ -327,9 +334,13 @@ class CommitTimes:
                     conn.drain_events(timeout=0.2)
 
 
-def commit_stages(stack: Stack, seen: dict[str, tuple[int, int]]) -> dict:
-    """For the events in `seen`: commit → relay's claim, → publish confirmed, → billing's
-    commit, p50/p99/max in ms (a stage's figure counts from the event's commit)."""
+def commit_stages(
+    stack: Stack, seen: dict[str, tuple[int, int]], arrived: dict[str, float]
+) -> dict:
+    """For the events in `seen`: commit → relay's claim, → publish confirmed, → delivered
+    to the bench's own queue (`arrived`: a classic queue, the broker's share beside
+    billing's quorum queue), → billing's commit, p50/p99/max in ms (a stage's figure counts
+    from the event's commit)."""
     handled = moments_of(
         stack,
         "billing",
@@ -348,6 +359,7 @@ def commit_stages(stack: Stack, seen: dict[str, tuple[int, int]]) -> dict:
     for stage, moments in (
         ("claimed", {e: claimed / 1e6 for e, (_, claimed) in seen.items()}),
         ("confirmed", {e: epoch(at) for e, at in confirmed.items()}),
+        ("delivered", arrived),
         ("commit", {e: epoch(at) for e, at in handled.items()}),
     ):
         lags = summary([moment - since[e] for e, moment in moments.items()])
@@ -381,7 +393,7 @@ def stack_round(stack: Stack, returns: int) -> dict:
     before = published_events(stack)
     with CommitTimes(stack.vhost.amqp_uri) as times, CpuMeter(pids) as meter:
         lag = returned_lag(stack, returns)
-    lag |= commit_stages(stack, times.seen)
+    lag |= commit_stages(stack, times.seen, times.arrived)
     lag["events_without_commit_time"] = times.missing
     # the last events of the round are published by the time billing handled its returns
     events = published_events(stack) - before
@@ -461,6 +473,7 @@ def render(report: dict) -> str:
         for stage, label in (
             ("claimed", "committed → the relay claimed it"),
             ("confirmed", "committed → its publish confirmed by the broker"),
+            ("delivered", "committed → delivered to a queue of the bench's (classic)"),
         ):
             lines.append(
                 f"| … {label}, relays {name} | {spread(lag, f'{stage}_p50_ms')} | "
@@ -521,15 +534,17 @@ def main() -> int:
         "broker_floor": {"classic": [], "quorum": []},
         "stack": {name: [] for name in VARIANTS if name == "now" or compare},
     }
-    paces = {name: v.get("RELAY_POLL_SECONDS", "0") for name, v in VARIANTS.items()}
+    in_flight = {name: int(v.get("RELAY_IN_FLIGHT", 4)) for name, v in VARIANTS.items()}
     report["relay_alone"] = {name: [] for name in report["stack"]}
-    for n in range(rounds):
+    only_stack = os.environ.get("LAG_ONLY") == "stack"
+    for n in range(0 if only_stack else rounds):
         for name, rounds_of in report["relay_alone"].items():
             print(f"relay alone, {name}, round {n + 1} …", flush=True)
-            rounds_of.append(relay_lag(float(paces[name]), RELAY_EVENTS))
+            rounds_of.append(relay_lag(in_flight[name], RELAY_EVENTS))
     vhost = Vhost("mutualis-bench-floor")
     try:
-        for n in range(rounds):  # interleaved, so that a drifting machine weighs on both
+        # interleaved, so that a drifting machine weighs on both
+        for n in range(0 if only_stack else rounds):
             for queue_type in report["broker_floor"]:
                 print(f"broker floor, {queue_type}, round {n + 1} …", flush=True)
                 floor = broker_floor(vhost.amqp_uri, queue_type, 4 * returns)

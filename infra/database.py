@@ -405,6 +405,23 @@ class DatabaseAccess:
             yield tx
 
     @contextmanager
+    def handling_keyed(self, evt: Event) -> Iterator[UnitOfWork]:
+        """`handling` for an effect keyed by its cause (rows written only if their key is
+        new, events only for those): a second delivery would change nothing anyway, so the
+        processed_events row goes with the transaction's last inserts (its events), one
+        round trip fewer per event, and a duplicate is found there and raised as
+        DuplicateEvent, its transaction rolled back. For a handler called at every event of
+        a busy stream (billing's charges)."""
+        try:
+            with self.transaction() as tx:
+                tx.insert_at_commit(processed_events, [self._processed(evt)])
+                yield tx
+        except IntegrityError as exc:
+            if processed_events.name not in str(exc.orig):
+                raise
+            raise DuplicateEvent(f"{self.consumer} already applied {evt.event_id}") from exc
+
+    @contextmanager
     def handling_all(self, events: Sequence[Event]) -> Iterator[tuple[UnitOfWork, list[Event]]]:
         """A transaction that applies each of `events` at most once for this consumer: yields
         it with the events not applied before, in their order (an event seen before, or twice

@@ -37,6 +37,8 @@ class ServiceSettings(ProcessSettings):
     # (SQLite, which notifies nothing: read every max(poll, 0.05) seconds)
     relay_poll_seconds: float = 0.0
     relay_idle_seconds: float = 1.0
+    # PostgreSQL: batches published and awaiting their confirms at once (1: one at a time)
+    relay_in_flight: int = 4
 
     def nameko_config(self) -> dict:
         return {

@@ -40,6 +40,7 @@ def _relay(args) -> None:
         settings.amqp_uri,
         settings.relay_poll_seconds,
         settings.relay_idle_seconds,
+        settings.relay_in_flight,
     )
 
 

@@ -402,7 +402,8 @@ class Service(OperableService):
             drafts = domain.charges_for_return(event.payload, event.occurred_at)
         else:
             drafts = domain.charges_for_cancellation(event.payload, event.occurred_at)
-        with self.db.handling(event) as tx:
+        # charges are keyed by their source line: a duplicate is found at the commit
+        with self.db.handling_keyed(event) as tx:
             record_charges(tx, drafts, str(event.event_id))
 
     @consume_events(CONSULTANTS_TO_BILLING)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import psycopg2.extensions
 import pytest
@@ -26,9 +27,11 @@ from contracts.listings import ListingPublished
 from infra.database import (
     TOGETHER_MAX_ROWS,
     DatabaseAccess,
+    DuplicateEvent,
     insert_new,
     insert_together,
     make_engine,
+    outbox_row,
     upsert_latest,
 )
 from infra.health import OperableService
@@ -110,6 +113,42 @@ def test_handling_all_forgets_the_batch_when_the_handler_fails(listings_db):
         raise RuntimeError("the effect failed")
     with db.handling_all([event]) as (_tx, fresh):
         assert fresh == [event]  # not taken for a duplicate: the failed batch left no row
+
+
+def test_handling_keyed_records_the_event_with_the_commit_and_finds_a_duplicate_there(
+    listings_db,
+):
+    """The processed_events row is written at the commit, with the transaction's events (on
+    PostgreSQL in one statement); a second delivery raises DuplicateEvent and leaves nothing of its own."""
+    engine = make_engine(listings_db)
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_):
+        if "processed_events" in statement:
+            statements.append(statement)
+
+    db = DatabaseAccess(engine, "listings", None, consumer="listings.test")
+    first = listing_published()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with db.handling_keyed(first) as tx:
+            tx.emit(ListingPublished, first.payload)
+            assert statements == []  # nothing before the commit
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(statements) == 1
+    if listings_db.startswith("postgresql"):  # SQLite: one statement per table
+        assert "outbox" in statements[0]
+    with pytest.raises(DuplicateEvent), db.handling_keyed(first) as tx:
+        tx.emit(ListingPublished, first.payload)
+    second = listing_published()
+    with pytest.raises(IntegrityError), db.handling_keyed(second) as tx:  # not a duplicate
+        emitted = tx.emit(ListingPublished, second.payload)
+        tx.write_inserts()
+        tx.session.execute(outbox.insert(), [outbox_row(emitted, datetime.now(UTC))])
+    with make_engine(listings_db).connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(processed_events)) == 1
+        assert conn.scalar(select(func.count()).select_from(outbox)) == 1
 
 
 @pytest.fixture

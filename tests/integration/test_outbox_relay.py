@@ -3,11 +3,14 @@ two relays, and consumers' queues exist before anything is published."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -42,6 +45,26 @@ def publish_listings(url: str, count: int) -> None:
     with db.transaction() as tx:
         for _ in range(count):
             publish_listing(tx, "42044", DRAFT)
+
+
+def refusing_queue(amqp_uri: str, name: str, room: int) -> Queue:
+    """A queue bound to listing.published that takes `room` messages, then makes the broker
+    nack (`reject-publish`); declared now."""
+    queue = Queue(
+        name,
+        exchange=source_exchange("listings"),
+        routing_key="listing.published",
+        queue_arguments={"x-max-length": room, "x-overflow": "reject-publish"},
+    )
+    with Connection(amqp_uri) as conn:
+        queue(conn.default_channel).declare()
+    return queue
+
+
+def committed_ids(url: str) -> list[str]:
+    """The outbox's event ids in commit order."""
+    with make_engine(url).connect() as conn:
+        return list(conn.scalars(select(outbox.c.event_id).order_by(outbox.c.id)))
 
 
 def pending(url: str) -> int:
@@ -195,14 +218,7 @@ def _queue_exists(amqp_uri: str) -> bool:
 def test_a_batch_the_broker_refuses_stays_pending_and_goes_out_once_it_accepts(listings_db, vhost):
     """A queue that is full (`reject-publish`) makes the broker nack: the relay marks nothing
     and publishes the whole batch again once the queue takes messages."""
-    full = Queue(
-        "a-full-queue",
-        exchange=source_exchange("listings"),
-        routing_key="listing.published",
-        queue_arguments={"x-max-length": 0, "x-overflow": "reject-publish"},
-    )
-    with Connection(vhost.amqp_uri) as conn:
-        full(conn.default_channel).declare()
+    full = refusing_queue(vhost.amqp_uri, "a-full-queue", 0)
     publish_listings(listings_db, 5)
     relay = Relay("listings", make_engine(listings_db), vhost.amqp_uri)
     try:
@@ -246,3 +262,177 @@ def test_cleanup_forgets_what_was_published_and_applied_long_ago_only(listings_d
     with engine.connect() as conn:
         assert conn.scalars(select(outbox.c.id).order_by(outbox.c.id)).all() == [recent, waiting]
         assert conn.scalars(select(rpc_requests.c.request_id)).all() == ["recent"]
+
+
+# -- PostgreSQL: batches pipelined -----------------------------------------------------------
+
+
+@pytest.fixture
+def pg_listings(listings_db):
+    if not listings_db.startswith("postgresql"):
+        pytest.skip("the relay pipelines its batches on PostgreSQL (LISTEN, session lock)")
+    return listings_db
+
+
+def leading_relay(url: str, amqp_uri: str) -> Relay:
+    """A relay that leads the listings outbox, stepped by hand (as its loop would)."""
+    relay = Relay("listings", make_engine(url), amqp_uri)
+    relay._listen()
+    assert relay._lead()
+    relay._ensure_producer()
+    return relay
+
+
+def settle_all(relay: Relay) -> None:
+    """Takes confirms until every batch in flight is marked (raises as the loop would)."""
+    deadline = time.monotonic() + 10
+    while relay._in_flight:
+        assert time.monotonic() < deadline, "confirms never came"
+        relay._settle()
+        time.sleep(0.01)
+
+
+def published_ids(url: str) -> list[str]:
+    with make_engine(url).connect() as conn:
+        return list(
+            conn.scalars(
+                select(outbox.c.event_id)
+                .where(outbox.c.published_at.is_not(None))
+                .order_by(outbox.c.id)
+            )
+        )
+
+
+def test_the_next_batch_goes_out_while_the_previous_one_awaits_its_confirms(pg_listings, vhost):
+    """A commit is read and published before the batch in flight is confirmed; each batch
+    is marked once confirmed, and the queue has everything once, in commit order."""
+    relay = leading_relay(pg_listings, vhost.amqp_uri)
+    try:
+        publish_listings(pg_listings, 3)
+        assert relay._claim(relay._producer) == 3
+        publish_listings(pg_listings, 2)
+        assert relay._claim(relay._producer) == 2  # the first three are in flight, not read
+        assert relay._claim(relay._producer) == 0
+        assert len(relay._in_flight) == 2
+        assert pending(pg_listings) == 5  # nothing marked before its confirm
+        settle_all(relay)
+    finally:
+        relay.close()
+        relay._stop_listening()
+    assert pending(pg_listings) == 0
+    committed = committed_ids(pg_listings)
+    assert [e["event_id"] for e in drain(vhost.amqp_uri, QUEUE)] == committed
+
+
+def test_a_relay_stopped_with_batches_in_flight_marks_them_once_confirmed(pg_listings, vhost):
+    """A deploy's stop: what is in flight is confirmed and marked before the relay goes,
+    not left to be published twice."""
+    relay = leading_relay(pg_listings, vhost.amqp_uri)
+    publish_listings(pg_listings, 3)
+    relay._claim(relay._producer)
+    relay._finish()
+    relay.close()
+    relay._stop_listening()
+    assert pending(pg_listings) == 0
+    assert len(drain(vhost.amqp_uri, QUEUE)) == 3
+
+
+def test_one_relay_leads_an_outbox_and_another_takes_over_when_it_is_gone(pg_listings, vhost):
+    first = leading_relay(pg_listings, vhost.amqp_uri)
+    second = Relay("listings", make_engine(pg_listings), vhost.amqp_uri)
+    try:
+        second._listen()
+        assert not second._lead()
+        first._stop_listening()  # as a killed relay's connection closes
+        wait_until(second._lead, timeout=5)
+    finally:
+        first.close()
+        second._stop_listening()
+
+
+def test_a_refused_batch_and_those_after_it_are_published_again_in_order(pg_listings, vhost):
+    """A nack marks the batches confirmed before it and drops the rest of the pipeline:
+    the outbox is published again from the first refused row, in order."""
+    nearly_full = refusing_queue(vhost.amqp_uri, "a-nearly-full-queue", 2)
+    relay = leading_relay(pg_listings, vhost.amqp_uri)
+    try:
+        publish_listings(pg_listings, 2)
+        relay._claim(relay._producer)  # fits
+        publish_listings(pg_listings, 3)
+        relay._claim(relay._producer)  # refused
+        with pytest.raises(MessageNacked):
+            settle_all(relay)
+        assert pending(pg_listings) == 3
+        first_two = published_ids(pg_listings)
+        assert len(first_two) == 2
+
+        with Connection(vhost.amqp_uri) as conn:
+            nearly_full(conn.default_channel).delete()
+        relay.close()  # what the loop does after a failure: a new channel, nothing in flight
+        relay._ensure_producer()
+        assert relay._in_flight == deque()
+        assert relay._claim(relay._producer) == 3
+        settle_all(relay)
+    finally:
+        relay.close()
+        relay._stop_listening()
+    assert pending(pg_listings) == 0
+    committed = committed_ids(pg_listings)
+    assert published_ids(pg_listings)[:2] == first_two
+    received = [e["event_id"] for e in drain(vhost.amqp_uri, QUEUE)]
+    # the refused three reached QUEUE once when refused, and once more, in order
+    assert received == committed + committed[2:]
+
+
+@contextlib.contextmanager
+def running_relay(url: str, amqp_uri: str):
+    """A pipelined relay's loop in a thread, its queues declared; stopped on leaving, and
+    seen to end."""
+    relay = Relay("listings", make_engine(url), amqp_uri, in_flight=4)
+    runner = threading.Thread(target=relay.run, kwargs={"idle_seconds": 60})
+    runner.start()
+    try:
+        wait_until(lambda: _queue_exists(amqp_uri), timeout=15)
+        yield relay
+    finally:
+        relay.stop()
+        runner.join(timeout=10)
+    assert not runner.is_alive()
+
+
+def test_a_running_relay_publishes_each_commit_in_order_while_confirms_are_outstanding(
+    pg_listings, vhost
+):
+    """The loop itself, with up to four batches in flight: 150 transactions one after the
+    other reach the queue once each, in commit order, and are all marked."""
+    with running_relay(pg_listings, vhost.amqp_uri):
+        for _ in range(150):
+            publish_listings(pg_listings, 1)
+        wait_until(lambda: pending(pg_listings) == 0, timeout=60)
+    committed = committed_ids(pg_listings)
+    assert [e["event_id"] for e in drain(vhost.amqp_uri, QUEUE)] == committed
+
+
+def cut_connection(relay: Relay) -> bool:
+    """Shuts the relay's broker socket down, if it has one now (not while it backs off)."""
+    connection = relay._connection
+    if connection is None:
+        return False
+    with contextlib.suppress(OSError):  # closed meanwhile by the relay itself
+        connection.connection.sock.shutdown(socket.SHUT_RDWR)
+    return True
+
+
+def test_a_lost_broker_connection_republishes_from_the_first_unconfirmed_row_in_order(
+    pg_listings, vhost
+):
+    """The relay's connection cut while batches are in flight: every event arrives, the
+    first copy of each in commit order (what was not confirmed goes out again, in order)."""
+    with running_relay(pg_listings, vhost.amqp_uri) as relay:
+        for n in range(120):
+            publish_listings(pg_listings, 1)
+            if n in (40, 80):  # the socket under the relay's feet, mid-stream
+                wait_until(lambda: cut_connection(relay), timeout=10)
+        wait_until(lambda: pending(pg_listings) == 0, timeout=60)
+    received = [e["event_id"] for e in drain(vhost.amqp_uri, QUEUE)]
+    assert list(dict.fromkeys(received)) == committed_ids(pg_listings)
