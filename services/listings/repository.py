@@ -294,12 +294,11 @@ COUNT_BOUND = 500
 _LISTINGS = ListingRow.__table__
 _BLACKOUTS = BlackoutRow.__table__
 _BOOKED = BookedPeriod.__table__
-# what a search item shows, then where it is
 
 
 class _JsonText(TypeDecorator):
     """A JSON column read as its text and decoded by orjson: the driver's own decoding
-    (the standard library's json) was a tenth of a search page's Python time."""
+    (the standard library's json) took about a tenth of a search's Python time."""
 
     impl = Text
     cache_ok = True
@@ -315,6 +314,7 @@ def _view_column(name: str) -> ColumnElement:
     return column
 
 
+# what a search item shows, then where it is
 _VIEW_COLUMNS = [_view_column(name) for name in (*VIEW_FIELDS, "latitude", "longitude")]
 # where a search row's point is: after its VIEW_FIELDS (its sort keys follow)
 _POINT = len(VIEW_FIELDS)
