@@ -66,7 +66,8 @@ class ListingRow(Base):
 
     __table_args__ = (
         Index("ix_listings_status_latitude", "status", "latitude"),
-        # the listings at one point by id: a nearest-first page's ties (repository._page_rows)
+        # the listings at one point by id: a nearest-first page's ties
+        # (repository.nearest_page_statement)
         Index("ix_listings_point_id", "latitude", "longitude", "id"),
     )
 

@@ -9,17 +9,26 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
+import orjson
 from pydantic import TypeAdapter
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Float,
     Select,
+    Text,
+    TypeDecorator,
     bindparam,
     case,
+    cast,
     exists,
     func,
+    literal,
     literal_column,
     select,
+    true,
+    type_coerce,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -276,7 +285,6 @@ class SearchShape(NamedTuple):
     by_price: bool = False  # cheapest first (the caller's own commune's before the others)
     after: bool = False  # a page after the first: after its cursor's keyset position
     by_availability: bool = False  # free soonest first (ordered here, not in SQL)
-    tie: bool = False  # PostgreSQL: the matches at one point by id (`_page_rows`)
 
 
 # a LIMIT that keeps every row (both databases accept it; SQLite's -1 is no PostgreSQL's)
@@ -286,15 +294,54 @@ COUNT_BOUND = 500
 _LISTINGS = ListingRow.__table__
 _BLACKOUTS = BlackoutRow.__table__
 _BOOKED = BookedPeriod.__table__
+
+
+class _JsonText(TypeDecorator):
+    """A JSON column read as its text and decoded by orjson: the driver's own decoding
+    (the standard library's json) took about a tenth of a search's Python time."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value: str | None, dialect) -> object:
+        return None if value is None else orjson.loads(value)
+
+
+def _view_column(name: str) -> ColumnElement:
+    column = _LISTINGS.c[name]
+    if isinstance(column.type, JSON):
+        return type_coerce(cast(column, Text), _JsonText()).label(name)
+    return column
+
+
 # what a search item shows, then where it is
-_VIEW_COLUMNS = [_LISTINGS.c[name] for name in (*VIEW_FIELDS, "latitude", "longitude")]
+_VIEW_COLUMNS = [_view_column(name) for name in (*VIEW_FIELDS, "latitude", "longitude")]
+# where a search row's point is: after its VIEW_FIELDS (its sort keys follow)
+_POINT = len(VIEW_FIELDS)
 
 
 @lru_cache(maxsize=256)
 def search_statement(shape: SearchShape) -> Select:
     """The statement of one search shape; values come as parameters (see `search`)."""
     t = _LISTINGS
-    stmt = select(*_VIEW_COLUMNS).where(t.c.status == "published")
+    stmt = _matching(shape, t, _VIEW_COLUMNS)
+    keys = [*sort_keys(shape), (t.c.id, False)]
+    # each row carries its sort key: the next page's cursor is the last row's
+    stmt = stmt.add_columns(*(key.label(f"key{n}") for n, (key, _) in enumerate(keys[:-1])))
+    if shape.after:
+        stmt = stmt.where(after_key(keys))
+    order = [key.desc() if descending else key for key, descending in keys]
+    if shape.nearest_first:
+        # PostgreSQL walks its nearest-neighbour index and stops at the page's end; ordering
+        # by the id too would make it sort every match (`nearest_page_statement` pages)
+        order = order[:1]
+    return stmt.order_by(*order).limit(bindparam("page_limit"))
+
+
+def _matching(shape: SearchShape, t, columns: Sequence) -> Select:
+    """`columns` of the published listings of `t` (the table or an alias of it) that pass
+    the shape's filters, unordered."""
+    stmt = select(*columns).where(t.c.status == "published")
     for n in range(shape.terms):
         stmt = stmt.where(t.c.search_text.like(bindparam(f"term{n}")))
     if shape.category:
@@ -327,26 +374,66 @@ def search_statement(shape: SearchShape) -> Select:
             units_held < t.c.quantity,
         )
     if shape.near:
-        stmt = _within_radius(stmt, shape)
-    keys = [*sort_keys(shape), (t.c.id, False)]
-    # each row carries its sort key: the next page's cursor is the last row's
-    stmt = stmt.add_columns(*(key.label(f"key{n}") for n, (key, _) in enumerate(keys[:-1])))
+        stmt = _within_radius(stmt, shape, t)
+    return stmt
+
+
+@lru_cache(maxsize=256)
+def nearest_page_statement(shape: SearchShape) -> Select:
+    """A nearest-first page (PostgreSQL) in one statement, its rows in (distance, id) order.
+    The nearest-neighbour walk orders by distance alone, and listings of one commune share
+    its point, hence a distance: thousands of them in a large commune once the table holds a
+    million. So the walk reads the page's `page_limit` rows, the nearest, only their ids and
+    points; those closer than the last one's distance are in; the rest of the page is taken,
+    by id, from the listings at the point(s) at that distance, each read on its (latitude,
+    longitude, id) index as far as the page needs (migration 0009); then the page's rows,
+    and only they, are read whole. The cost is the page's, not the table's nor a commune's,
+    in one round trip. (A point at exactly the last distance but none of whose listings the
+    walk read would be left out: distinct points at one float distance from an origin do
+    not occur among communes.)"""
+    t = _LISTINGS
+    ((knn, _),) = sort_keys(shape)
+    walk = _matching(shape, t, [t.c.id, t.c.latitude, t.c.longitude, knn.label("key0")])
     if shape.after:
-        stmt = stmt.where(after_key(keys))
-    order = [key.desc() if descending else key for key, descending in keys]
-    if shape.tie:
-        # one point's listings share its distance: by id, on the (latitude, longitude, id)
-        # index (migration 0009), reading no more of them than the page takes
-        stmt = stmt.where(t.c.latitude == bindparam("tie_lat"))
-        stmt = stmt.where(t.c.longitude == bindparam("tie_lon"))
-        # a page inside the ties starts its index range after the cursor's id
-        stmt = stmt.where(t.c.id > bindparam("tie_after"))
-        order = [t.c.id]
-    elif shape.nearest_first:
-        # PostgreSQL walks its nearest-neighbour index and stops at the page's end; ordering
-        # by the id too would make it sort every match: `_page_rows` orders ties instead
-        order = order[:1]
-    return stmt.order_by(*order).limit(bindparam("page_limit"))
+        walk = walk.where(after_key([(knn, False), (t.c.id, False)]))
+    walk = walk.order_by(knn).limit(bindparam("page_limit")).cte("walk")
+    edge = select(func.max(walk.c.key0)).scalar_subquery()
+    points = select(walk.c.latitude, walk.c.longitude).where(walk.c.key0 == edge).distinct()
+    points = points.cte("edge_points")
+    # within the cursor's own distance, only ids after its own (`after_key` says so too)
+    tie_after = (
+        case((bindparam("after0", type_=Float) == edge, bindparam("after1")), else_="")
+        if shape.after
+        else literal("")
+    )
+    # the flat radius, which a point passes or not, would only blur the planner's estimate
+    at_point = _LISTINGS.alias("at_point")
+    ties = (
+        _matching(shape._replace(radius=False), at_point, [at_point.c.id])
+        .where(
+            at_point.c.latitude == points.c.latitude,
+            at_point.c.longitude == points.c.longitude,
+            at_point.c.id > tie_after,
+        )
+        # by id, as the point's index holds them: read in order, however many lie there
+        .order_by(at_point.c.latitude, at_point.c.longitude, at_point.c.id)
+        .limit(bindparam("page_limit"))
+        .lateral("ties")
+    )
+    page = (
+        union_all(
+            select(walk.c.id, walk.c.key0).where(walk.c.key0 < edge),
+            select(ties.c.id, edge.label("key0")).select_from(points.join(ties, true())),
+        )
+        .order_by("key0", "id")
+        .limit(bindparam("page_limit"))
+        .cte("page")
+    )
+    return (
+        select(*_VIEW_COLUMNS, page.c.key0)
+        .join_from(t, page, t.c.id == page.c.id)
+        .order_by(page.c.key0, page.c.id)
+    )
 
 
 def sort_keys(shape: SearchShape) -> list[tuple[ColumnElement, bool]]:
@@ -382,20 +469,18 @@ def sort_of(shape: SearchShape) -> str:
     return "price" if shape.by_price else "distance" if shape.near else "newest"
 
 
-def _flat_distance():
-    t = _LISTINGS
+def _flat_distance(t=_LISTINGS):
     d_lat = t.c.latitude - bindparam("lat")
     d_lon = (t.c.longitude - bindparam("lon")) * bindparam("lon_scale")
     return d_lat * d_lat + d_lon * d_lon
 
 
-def _within_radius(stmt: Select, shape: SearchShape) -> Select:
+def _within_radius(stmt: Select, shape: SearchShape, t) -> Select:
     """Located listings, within the radius on a flat earth (a little more than the true
     radius, which `search` applies to each row)."""
-    t = _LISTINGS
     stmt = stmt.where(t.c.latitude.is_not(None))
     if shape.radius:
-        stmt = stmt.where(_flat_distance() <= bindparam("flat_radius"))
+        stmt = stmt.where(_flat_distance(t) <= bindparam("flat_radius"))
         if not shape.nearest_first:  # SQLite: narrow the rows to sort with the latitude index
             stmt = stmt.where(
                 t.c.latitude.between(bindparam("lat_min"), bindparam("lat_max")),
@@ -484,15 +569,16 @@ def search(
     rows = _page_rows(session, shape, params, query.limit + 1)
     more, rows = len(rows) > query.limit, rows[: query.limit]
     items = []
+    distances: dict = {}  # a commune's listings share its point
     for row in rows:
-        values = row._asdict()
-        latitude, longitude = values.pop("latitude"), values.pop("longitude")
-        for n in range(len(kinds) - 1):
-            values.pop(f"key{n}")
-        distance = _distance(query, origin, latitude, longitude)
-        if distance is False:
+        point = row[_POINT], row[_POINT + 1]
+        if point not in distances:
+            distances[point] = _distance(query, origin, *point)
+        if distances[point] is False:
             continue
-        items.append(view_from(values, distance_km=distance))
+        # the row's VIEW_FIELDS by position (zip stops before its point and sort keys)
+        values = dict(zip(VIEW_FIELDS, row, strict=False))
+        items.append(view_from(values, distance_km=distances[point]))
     if origin is not None and not shape.by_price:  # the SQL order is flat-earth: exact here
         items.sort(key=lambda item: (item["distance_km"], item["id"]))
     if not more:
@@ -566,38 +652,10 @@ def busy_since(
 
 
 def _page_rows(session: Session, shape: SearchShape, params: dict, wanted: int) -> list:
-    """The first `wanted` rows of a search in its keyset order. The nearest-neighbour walk
-    orders by distance alone, and listings of one commune share its point, hence a distance:
-    thousands of them in a large commune once the table holds a million. So the walk reads
-    the page's `wanted` rows, the nearest; those closer than the last one's distance are in;
-    the rest of the page is taken, by id, from the listings at the point(s) at that distance,
-    each read on its (latitude, longitude, id) index as far as the page needs: the cost is
-    the page's, not the table's nor a commune's. (A point at exactly the last distance but
-    none of whose listings the walk read would be left out: distinct points at one float
-    distance from an origin do not occur among communes.)"""
-    statement = search_statement(shape)
-    rows = session.execute(statement, params | {"page_limit": wanted}).all()
-    if not shape.nearest_first or len(rows) < wanted:
-        return sorted(rows, key=lambda row: (row.key0, row.id)) if shape.nearest_first else rows
-    edge = rows[-1].key0
-    closer = sorted((row for row in rows if row.key0 < edge), key=lambda row: (row.key0, row.id))
-    room = wanted - len(closer)
-    points = sorted({(row.latitude, row.longitude) for row in rows if row.key0 == edge})
-    # the flat radius, which a point passes or not, would only blur the planner's estimate
-    at_edge = search_statement(shape._replace(tie=True, radius=False))
-    # within the cursor's own distance, only ids after its own (`after_key` says so too)
-    tie_after = params["after1"] if shape.after and params["after0"] == edge else ""
-    ties = [
-        row
-        for latitude, longitude in points
-        for row in session.execute(
-            at_edge,
-            params
-            | {"tie_lat": latitude, "tie_lon": longitude, "tie_after": tie_after}
-            | {"page_limit": room},
-        )
-    ]
-    return closer + sorted(ties, key=lambda row: row.id)[:room]
+    """The first `wanted` rows of a search in its keyset order."""
+    if shape.nearest_first:
+        return session.execute(nearest_page_statement(shape), params | {"page_limit": wanted}).all()
+    return session.execute(search_statement(shape), params | {"page_limit": wanted}).all()
 
 
 def search_scope(query: ListingQuery) -> str:

@@ -82,6 +82,10 @@ def test_a_contact_and_pick_up_are_kept_checked_and_announced(service):
         "email": "Parc@saint-etienne.fr",
     }
     assert svc.get(NEIGHBOUR, listing["id"])["pickup_instructions"].startswith("Portail B")
+    # a search's items show it too (read as text, decoded apart): nearest first, and not
+    for query in ({"near": "42218", "radius_km": 5}, {"q": "chasse-neige"}):
+        (item,) = svc.search(NEIGHBOUR, query)["items"]
+        assert item["contact"] == listing["contact"], query
     ((key, body),) = events(engine)
     snapshot = ListingSnapshot.model_validate(payload_of(body))
     assert key == "listing.published"
@@ -99,6 +103,7 @@ def test_a_contact_and_pick_up_are_kept_checked_and_announced(service):
     # the contact removed: null
     edited = svc.update(MANAGER, listing["id"], {"contact": None, "pickup_address": "Mairie"})
     assert edited["contact"] is None and edited["pickup_address"] == "Mairie"
+    assert svc.search(AGENT, {"near": "42218"})["items"][0]["contact"] is None
     assert edited["pickup_instructions"] == DRAFT["pickup_instructions"]
 
 

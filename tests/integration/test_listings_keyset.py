@@ -126,16 +126,16 @@ def test_a_cursor_edited_or_taken_elsewhere_is_refused(engine):
 
 def test_a_page_among_many_listings_at_one_point_reads_the_page_not_the_point(engine):
     """Listings of one commune share a distance: a page inside them comes by id, from as
-    many rows as the page takes, however many share the point (PostgreSQL's walk)."""
+    many rows as the page takes, however many share the point (PostgreSQL's walk), in one
+    statement."""
     if engine.dialect.name != "postgresql":
         pytest.skip("the nearest-neighbour walk is PostgreSQL's")
     here = sorted(publish(engine, "42218", 1000) for _ in range(30))
     nearby = sorted(publish(engine, "42044", 1000) for _ in range(4))
-    limits = []
+    limits, pages = [], 0
 
     def read(conn, cursor, statement, parameters, context, executemany):
-        if isinstance(parameters, dict) and "page_limit" in parameters:
-            limits.append(parameters["page_limit"])
+        limits.append(parameters.get("page_limit") if isinstance(parameters, dict) else None)
 
     event.listen(engine, "before_cursor_execute", read)
     try:
@@ -143,12 +143,14 @@ def test_a_page_among_many_listings_at_one_point_reads_the_page_not_the_point(en
         while True:
             ids, cursor = page(engine, ListingQuery(near="42218", limit=7, cursor=cursor))
             seen += ids
+            pages += 1
             if cursor is None:
                 break
     finally:
         event.remove(engine, "before_cursor_execute", read)
     assert seen == here + nearby
-    assert limits and max(limits) <= 8  # never more than the page and one
+    assert len(limits) == pages  # one statement a page
+    assert max(limits) <= 8  # never more than the page and one
 
 
 def hold(engine, listing_id: str, start, end, quantity: int = 1) -> None:
