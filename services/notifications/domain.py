@@ -553,6 +553,53 @@ def schedule(rule: Rule, choice: Choice, now: datetime) -> tuple[datetime, bool]
     return next_digest(choice.digest_hour, now), True
 
 
+Decision = tuple[Rule, Any, datetime]  # a rule, the payload it reads, when it happened
+
+
+def communes_wanted(decisions: Iterable[Decision]) -> set[str] | None:
+    """The communes whose people these decisions choose from, to read them all at once
+    (None: every commune, as soon as one rule looks at them all)."""
+    wanted: set[str] = set()
+    for rule, payload, _ in decisions:
+        if rule.communes is None:
+            return None
+        wanted.update(rule.communes(payload))
+    return wanted
+
+
+def decided_notices(decisions: Iterable[Decision], people: list[Person]) -> list[Notice]:
+    """The notices of each decision in turn, each choosing among the people of its own
+    communes only (`people` were read for all of them): as if each were decided alone."""
+    found: list[Notice] = []
+    for rule, payload, occurred_at in decisions:
+        if rule.communes is None:
+            theirs = people
+        else:
+            communes = set(rule.communes(payload))
+            theirs = [p for p in people if p.commune in communes]
+        found += notices(rule.event_type, payload, theirs, occurred_at)
+    return found
+
+
+def plan(
+    notices: Iterable[Notice], choices: dict[tuple[str, str], Choice], now: datetime
+) -> list[tuple[Notice, datetime, bool]]:
+    """Each notice with when it goes and whether in a digest, as its recipient chose for
+    its kind (`choices` by (user, kind); none for who wants none of it). A (recipient,
+    cause) once, as its first notice says: what the mails' unique key would keep."""
+    seen: set[tuple[str, str]] = set()
+    planned = []
+    for notice in notices:
+        key = (notice.recipient.user_id, notice.cause)
+        if key in seen:
+            continue
+        seen.add(key)
+        chosen = choices.get((notice.recipient.user_id, notice.kind), Choice())
+        if when := schedule(RULE_OF_KIND[notice.kind], chosen, now):
+            planned.append((notice, *when))
+    return planned
+
+
 def hand_over_window(now: datetime) -> tuple[datetime, datetime]:
     """Tomorrow in Paris, as [start, end) in UTC: the loans starting then are reminded."""
     tomorrow = paris_today(now) + timedelta(days=1)

@@ -69,6 +69,14 @@ def people_of(session: Session, communes: Iterable[str] | None) -> list[Person]:
     return [person_of(row) for row in session.scalars(query)]
 
 
+def people_by_id(session: Session, user_ids: Iterable[str]) -> dict[str, Person]:
+    """The enabled people among these users, by id."""
+    query = select(PersonRow).where(
+        PersonRow.disabled.is_(False), PersonRow.user_id.in_(sorted(set(user_ids)))
+    )
+    return {row.user_id: person_of(row) for row in session.scalars(query)}
+
+
 def add_mails(
     session: Session, planned: Sequence[tuple[Notice, datetime, bool]], now: datetime
 ) -> list[str]:
@@ -99,14 +107,25 @@ def add_mails(
     )
 
 
-def choices_of(session: Session, user_ids: Iterable[str], kind: str) -> dict[str, Choice]:
-    """What each of these people chose for `kind` (those who chose nothing are left out)."""
+def choices_of(
+    session: Session, wanted: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Choice]:
+    """What each (user, kind) of `wanted` chose, read in one statement for all (the pairs
+    nobody chose anything for are left out)."""
+    wanted = set(wanted)
+    if not wanted:
+        return {}
     rows = session.scalars(
         select(PreferenceRow).where(
-            PreferenceRow.kind == kind, PreferenceRow.user_id.in_(sorted(set(user_ids)))
+            PreferenceRow.user_id.in_(sorted({user for user, _ in wanted})),
+            PreferenceRow.kind.in_(sorted({kind for _, kind in wanted})),
         )
     )
-    return {row.user_id: Choice(row.mode, row.digest_hour) for row in rows}
+    return {
+        (row.user_id, row.kind): Choice(row.mode, row.digest_hour)
+        for row in rows
+        if (row.user_id, row.kind) in wanted
+    }
 
 
 def preferences_of(session: Session, user_id: str) -> dict[str, Choice]:
