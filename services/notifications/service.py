@@ -36,6 +36,7 @@ from infra.health import OperableService
 from infra.rpc import rpc
 from infra.timers import periodic
 from services.notifications import domain, repository
+from services.notifications.dependencies import CommunesPreloaded
 from services.notifications.mailer import Mailer, Refused, ServerUnavailable
 from services.notifications.mails import compose, compose_digest, message
 from services.notifications.metrics import BACKLOG, MAILS, export_zeros
@@ -208,6 +209,7 @@ class MailServer:
 class Service(OperableService):
     name = "notifications"
     mail_server = MailServer()  # one per process: its rounds share what they found
+    communes = CommunesPreloaded()
 
     def _settings(self):
         return self.config["SERVICE_SETTINGS"]
