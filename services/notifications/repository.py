@@ -81,7 +81,9 @@ def add_mails(
     session: Session, planned: Sequence[tuple[Notice, datetime, bool]], now: datetime
 ) -> list[str]:
     """A pending mail per (notice, when, in the digest) whose (recipient, cause) has none
-    yet; the ids of those added (a cause told twice adds nothing the second time)."""
+    yet; the ids of those added (a cause told twice adds nothing the second time). Inserted
+    in key order: two replicas' batches wait for each other's keys, never deadlock."""
+    planned = sorted(planned, key=lambda p: (p[0].recipient.user_id, p[0].cause))
     return insert_new(
         session,
         MailRow.__table__,
@@ -172,7 +174,10 @@ def _replace(session: Session, table, keys: tuple[str, ...], rows: list[dict]) -
 
 
 def keep_subjects(session: Session, subjects: Sequence[dict]) -> None:
-    """The bookings and engagements as their latest events tell (their two communes)."""
+    """The bookings and engagements as their latest events tell (their two communes); in
+    id order (a stable sort: the later of two events on a tie still wins), so two replicas'
+    batches never deadlock on the same subjects."""
+    subjects = sorted(subjects, key=lambda s: s["subject_id"])
     upsert_latest(session, SubjectRow.__table__, subjects, key="subject_id", rank="as_of")
 
 

@@ -6,6 +6,7 @@ mail server down is tried again once per wait, not at every round."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -30,6 +31,7 @@ from services.notifications import domain, repository
 from services.notifications import service as notifications
 from services.notifications.mailer import ServerUnavailable
 from services.notifications.models import MailRow, SubjectRow
+from services.notifications.service import booking_subject
 from tests.unit.test_notifications_rules import CHAMBON, FIRMINY, LYON
 from tests.unit.test_notifications_rules import booking as loan
 
@@ -140,6 +142,44 @@ def test_a_batch_decides_the_mails_its_events_would_one_at_a_time(database_url, 
 
     notifications.tell(together, events, notifications.booking_subject)  # delivered again
     assert len(mails(together)) == 5 and applied(together) == len(PEOPLE) + 6
+
+
+@pytest.mark.parametrize("rows", ["subjects", "mails"])
+def test_two_batches_of_the_same_keys_in_opposite_orders_never_deadlock(rows, pg_database):
+    """Two replicas may apply events of the same bookings at once (or one delivered again):
+    their upserts and inserts take the subjects' and mails' keys in one order, so one waits
+    for the other."""
+    db = database(pg_database.url)
+    now = clock.now()
+    lender = domain.Person(
+        "lender-manager", "lender-manager@example.fr", "L", CHAMBON, frozenset({"manager"})
+    )
+    (notice,) = domain.notices("booking.requested", booking("b-1", "requested"), [lender], now)
+    failures = []
+
+    def decide(causes: list[str], ready: threading.Barrier) -> None:
+        try:
+            with db.transaction() as tx:
+                ready.wait(timeout=10)
+                if rows == "subjects":
+                    kept = [booking_subject(booking(c, "requested")) for c in causes]
+                    repository.keep_subjects(tx.session, [s | {"as_of": now} for s in kept])
+                else:
+                    planned = [(replace(notice, cause=cause), now, False) for cause in causes]
+                    repository.add_mails(tx.session, planned, now)
+        except Exception as exc:  # a deadlock detected aborts one of them
+            failures.append(exc)
+
+    for attempt in range(20):
+        causes = [f"c-{attempt}-{n:03}" for n in range(300)]
+        ready = threading.Barrier(2)
+        both = [threading.Thread(target=decide, args=(c, ready)) for c in (causes, causes[::-1])]
+        for each in both:
+            each.start()
+        for each in both:
+            each.join(timeout=30)
+    assert failures == []
+    assert len(subjects(db) if rows == "subjects" else mails(db)) == 20 * 300
 
 
 def statements_of(db: DatabaseAccess, events: list) -> tuple[int, int]:
