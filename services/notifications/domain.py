@@ -567,36 +567,41 @@ def communes_wanted(decisions: Iterable[Decision]) -> set[str] | None:
     return wanted
 
 
-def decided_notices(decisions: Iterable[Decision], people: list[Person]) -> list[Notice]:
-    """The notices of each decision in turn, each choosing among the people of its own
+def decided_notices(decisions: Iterable[Decision], people: list[Person]) -> list[list[Notice]]:
+    """The notices of each decision, in turn, each choosing among the people of its own
     communes only (`people` were read for all of them): as if each were decided alone."""
-    found: list[Notice] = []
+    found: list[list[Notice]] = []
     for rule, payload, occurred_at in decisions:
         if rule.communes is None:
             theirs = people
         else:
             communes = set(rule.communes(payload))
             theirs = [p for p in people if p.commune in communes]
-        found += notices(rule.event_type, payload, theirs, occurred_at)
+        found.append(notices(rule.event_type, payload, theirs, occurred_at))
     return found
 
 
 def plan(
-    notices: Iterable[Notice], choices: dict[tuple[str, str], Choice], now: datetime
-) -> list[tuple[Notice, datetime, bool]]:
-    """Each notice with when it goes and whether in a digest, as its recipient chose for
-    its kind (`choices` by (user, kind); none for who wants none of it). A (recipient,
-    cause) once, as its first notice says: what the mails' unique key would keep."""
+    decided: Iterable[list[Notice]], choices: dict[tuple[str, str], Choice], now: datetime
+) -> list[tuple[Notice, datetime, bool, datetime]]:
+    """Each notice with when it goes, whether in a digest, and when it was decided, as its
+    recipient chose for its kind (`choices` by (user, kind); none for who wants none of
+    it). A (recipient, cause) once, as its first notice says: what the mails' unique key
+    would keep. The notices of each decision are decided a microsecond after those of
+    the one before: the mails are sent in the order of their events (oldest first), as
+    when each event was decided alone."""
     seen: set[tuple[str, str]] = set()
     planned = []
-    for notice in notices:
-        key = (notice.recipient.user_id, notice.cause)
-        if key in seen:
-            continue
-        seen.add(key)
-        chosen = choices.get((notice.recipient.user_id, notice.kind), Choice())
-        if when := schedule(RULE_OF_KIND[notice.kind], chosen, now):
-            planned.append((notice, *when))
+    for index, notices_of_one in enumerate(decided):
+        at = now + timedelta(microseconds=index)
+        for notice in notices_of_one:
+            key = (notice.recipient.user_id, notice.cause)
+            if key in seen:
+                continue
+            seen.add(key)
+            chosen = choices.get((notice.recipient.user_id, notice.kind), Choice())
+            if when := schedule(RULE_OF_KIND[notice.kind], chosen, at):
+                planned.append((notice, *when, at))
     return planned
 
 

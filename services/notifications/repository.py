@@ -78,10 +78,10 @@ def people_by_id(session: Session, user_ids: Iterable[str]) -> dict[str, Person]
 
 
 def add_mails(
-    session: Session, planned: Sequence[tuple[Notice, datetime, bool]], now: datetime
+    session: Session, planned: Sequence[tuple[Notice, datetime, bool, datetime]]
 ) -> list[str]:
-    """A pending mail per (notice, when, in the digest) whose (recipient, cause) has none
-    yet; the ids of those added (a cause told twice adds nothing the second time). Inserted
+    """A pending mail per (notice, when, in the digest, decided at) whose (recipient, cause)
+    has none yet; the ids of those added (a cause told twice adds nothing the second time). Inserted
     in key order: two replicas' batches wait for each other's keys, never deadlock."""
     planned = sorted(planned, key=lambda p: (p[0].recipient.user_id, p[0].cause))
     return insert_new(
@@ -99,11 +99,11 @@ def add_mails(
                 "attempts": 0,
                 "next_attempt_at": when,
                 "last_error": None,
-                "created_at": now,
+                "created_at": decided_at,
                 "sent_at": None,
                 "digest": digest,
             }
-            for notice, when, digest in planned
+            for notice, when, digest, decided_at in planned
         ],
         returning="id",
     )

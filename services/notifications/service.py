@@ -172,9 +172,9 @@ def decide(tx: UnitOfWork, decisions: list[domain.Decision]) -> list[str]:
     wanted = domain.communes_wanted(decisions)
     people = repository.people_of(tx.session, wanted) if wanted != set() else []
     found = domain.decided_notices(decisions, people)
-    choices = repository.choices_of(tx.session, {(n.recipient.user_id, n.kind) for n in found})
-    now = clock.now()
-    added = repository.add_mails(tx.session, domain.plan(found, choices, now), now)
+    wanted = {(n.recipient.user_id, n.kind) for notices in found for n in notices}
+    choices = repository.choices_of(tx.session, wanted)
+    added = repository.add_mails(tx.session, domain.plan(found, choices, clock.now()))
     log.info("%d mail(s) decided for %d event(s)", len(added), len(decisions))
     return added
 

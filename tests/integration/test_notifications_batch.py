@@ -139,6 +139,14 @@ def test_a_batch_decides_the_mails_its_events_would_one_at_a_time(database_url, 
         }
     )
     assert applied(together) == applied(alone) == len(PEOPLE) + 6
+    with together.transaction() as tx:  # sent in the order of their events
+        due = repository.due_mails(tx.session, clock.now() + timedelta(hours=1), 10)
+        assert [m.cause for m in due] == [
+            "booking.requested:b-1",
+            "booking.requested:b-2",
+            "booking.rejected:b-3",
+            "booking.rejected:b-3",
+        ]
 
     notifications.tell(together, events, notifications.booking_subject)  # delivered again
     assert len(mails(together)) == 5 and applied(together) == len(PEOPLE) + 6
@@ -165,8 +173,8 @@ def test_two_batches_of_the_same_keys_in_opposite_orders_never_deadlock(rows, pg
                     kept = [booking_subject(booking(c, "requested")) for c in causes]
                     repository.keep_subjects(tx.session, [s | {"as_of": now} for s in kept])
                 else:
-                    planned = [(replace(notice, cause=cause), now, False) for cause in causes]
-                    repository.add_mails(tx.session, planned, now)
+                    planned = [(replace(notice, cause=c), now, False, now) for c in causes]
+                    repository.add_mails(tx.session, planned)
         except Exception as exc:  # a deadlock detected aborts one of them
             failures.append(exc)
 
@@ -292,8 +300,7 @@ def test_a_mail_server_down_is_tried_again_once_per_wait_and_none_is_lost(
     with db.transaction() as tx:
         repository.add_mails(
             tx.session,
-            [(replace(template, cause=f"c-{n}"), now[0], False) for n in range(120)],
-            now[0],
+            [(replace(template, cause=f"c-{n}"), now[0], False, now[0]) for n in range(120)],
         )
     settings = SimpleNamespace(
         retry_base_seconds=5.0,
