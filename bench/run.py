@@ -1,6 +1,7 @@
 """`make bench`: the listings search against the floor (one trivial RPC), through the gateway.
 
-Starts the whole stack on fresh PostgreSQL databases, seeds BENCH_LISTINGS (10,000)
+Starts the whole stack on fresh PostgreSQL databases (its mail sent to a local catcher, as
+production sends to its server), seeds BENCH_LISTINGS (10,000)
 listings around Saint-Étienne, waits for the event path to be idle, then drives
 `GET /api/v1/ping`, `GET /api/v1/listings?near=…&radius_km=30` and `POST /api/v1/bookings`
 with 16 keep-alive connections for BENCH_SECONDS (15) each, in BENCH_ROUNDS (3) interleaved
@@ -47,6 +48,7 @@ from infra.communes import communes, great_circle_km  # noqa: E402
 from infra.database import make_engine  # noqa: E402
 from infra.settings import PROJECT_ROOT  # noqa: E402
 from tests.support import Stack  # noqa: E402
+from tests.support.mail import MailCatcher  # noqa: E402
 
 OUTPUT = PROJECT_ROOT / "test-output" / "bench"
 ORIGINS = ("42218", "42044", "42095", "43157", "69123")
@@ -358,9 +360,13 @@ def main() -> int:
     rounds = int(os.environ.get("BENCH_ROUNDS", DEFAULT_ROUNDS))
     OUTPUT.mkdir(parents=True, exist_ok=True)
 
-    with tempfile.TemporaryDirectory(prefix="mutualis-bench-") as workdir:
+    with (
+        tempfile.TemporaryDirectory(prefix="mutualis-bench-") as workdir,
+        # a mail server, as in production: the mails the bookings decide are sent
+        MailCatcher(Path(workdir) / "mail") as catcher,
+    ):
         print("starting the stack on PostgreSQL …", flush=True)
-        stack = Stack("postgresql", Path(workdir))
+        stack = Stack("postgresql", Path(workdir), settings=catcher.settings)
         try:
             started = time.perf_counter()
             stack.start()

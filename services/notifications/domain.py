@@ -553,6 +553,58 @@ def schedule(rule: Rule, choice: Choice, now: datetime) -> tuple[datetime, bool]
     return next_digest(choice.digest_hour, now), True
 
 
+Decision = tuple[Rule, Any, datetime]  # a rule, the payload it reads, when it happened
+
+
+def communes_wanted(decisions: Iterable[Decision]) -> set[str] | None:
+    """The communes whose people these decisions choose from, to read them all at once
+    (None: every commune, as soon as one rule looks at them all)."""
+    wanted: set[str] = set()
+    for rule, payload, _ in decisions:
+        if rule.communes is None:
+            return None
+        wanted.update(rule.communes(payload))
+    return wanted
+
+
+def decided_notices(decisions: Iterable[Decision], people: list[Person]) -> list[list[Notice]]:
+    """The notices of each decision, in turn, each choosing among the people of its own
+    communes only (`people` were read for all of them): as if each were decided alone."""
+    found: list[list[Notice]] = []
+    for rule, payload, occurred_at in decisions:
+        if rule.communes is None:
+            theirs = people
+        else:
+            communes = set(rule.communes(payload))
+            theirs = [p for p in people if p.commune in communes]
+        found.append(notices(rule.event_type, payload, theirs, occurred_at))
+    return found
+
+
+def plan(
+    decided: Iterable[list[Notice]], choices: dict[tuple[str, str], Choice], now: datetime
+) -> list[tuple[Notice, datetime, bool, datetime]]:
+    """Each notice with when it goes, whether in a digest, and when it was decided, as its
+    recipient chose for its kind (`choices` by (user, kind); none for who wants none of
+    it). A (recipient, cause) once, as its first notice says: what the mails' unique key
+    would keep. The notices of each decision are decided a microsecond after those of
+    the one before: the mails are sent in the order of their events (oldest first), as
+    when each event was decided alone."""
+    seen: set[tuple[str, str]] = set()
+    planned = []
+    for index, notices_of_one in enumerate(decided):
+        at = now + timedelta(microseconds=index)
+        for notice in notices_of_one:
+            key = (notice.recipient.user_id, notice.cause)
+            if key in seen:
+                continue
+            seen.add(key)
+            chosen = choices.get((notice.recipient.user_id, notice.kind), Choice())
+            if when := schedule(RULE_OF_KIND[notice.kind], chosen, at):
+                planned.append((notice, *when, at))
+    return planned
+
+
 def hand_over_window(now: datetime) -> tuple[datetime, datetime]:
     """Tomorrow in Paris, as [start, end) in UTC: the loans starting then are reminded."""
     tomorrow = paris_today(now) + timedelta(days=1)

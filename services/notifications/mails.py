@@ -15,7 +15,7 @@ from pathlib import Path
 
 import icalendar
 from babel.dates import format_date, format_datetime
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 
 from contracts import clock
 from contracts.clock import PARIS
@@ -63,11 +63,17 @@ class Letter:
     invitations: tuple[bytes, ...]  # text/calendar, one per loan
 
 
+@functools.cache
+def subject_template(kind: str) -> Template:
+    """The kind's subject, compiled once (Jinja compiles a string at each from_string)."""
+    return environment(False).from_string(RULE_OF_KIND[kind].subject)
+
+
 def _paragraphs(kind: str, context: dict, public_url: str) -> tuple[str, list[str]]:
     """A notice's subject and the paragraphs of its kind's template (which may link to other
     pages than the one that needs action: `public_url`)."""
     plain = environment(False)
-    subject = plain.from_string(RULE_OF_KIND[kind].subject).render(context).strip()
+    subject = subject_template(kind).render(context).strip()
     body = (
         plain.get_template(f"{kind}.txt")
         .render(context | {"public_url": public_url.rstrip("/")})
@@ -91,9 +97,10 @@ def _letter(subject: str, sections: list[dict], name: str, url: str, invitations
     )
 
 
-def _section(kind: str, context: dict, public_url: str, titled: bool) -> dict:
+def _section(kind: str, context: dict, public_url: str, titled: bool) -> tuple[str, dict]:
+    """A notice's subject, and its section of the mail (titled with it in a digest)."""
     subject, paragraphs = _paragraphs(kind, context, public_url)
-    return {
+    return subject, {
         "title": subject if titled else None,
         "paragraphs": paragraphs,
         "url": public_url.rstrip("/") + context["link"],
@@ -110,8 +117,7 @@ def _invitations(kinds_and_contexts, public_url: str) -> list[bytes]:
 
 def compose(kind: str, context: dict, recipient_name: str, public_url: str) -> Letter:
     """The mail of this kind for this context (what the rule decided), to this person."""
-    subject, _ = _paragraphs(kind, context, public_url)
-    section = _section(kind, context, public_url, titled=False)
+    subject, section = _section(kind, context, public_url, titled=False)
     invitations = _invitations([(kind, context)], public_url)
     return _letter(subject, [section], recipient_name, public_url, invitations)
 
@@ -120,7 +126,7 @@ def compose_digest(notices: list[tuple[str, dict]], recipient_name: str, public_
     """One mail for the (kind, context) of the day that a person wants as a digest."""
     count = len(notices)
     subject = f"Votre résumé Mutualis : {count} notification{'s' if count > 1 else ''}"
-    sections = [_section(kind, context, public_url, titled=True) for kind, context in notices]
+    sections = [_section(kind, context, public_url, titled=True)[1] for kind, context in notices]
     invitations = _invitations(notices, public_url)
     return _letter(subject, sections, recipient_name, public_url, invitations)
 

@@ -69,11 +69,21 @@ def people_of(session: Session, communes: Iterable[str] | None) -> list[Person]:
     return [person_of(row) for row in session.scalars(query)]
 
 
+def people_by_id(session: Session, user_ids: Iterable[str]) -> dict[str, Person]:
+    """The enabled people among these users, by id."""
+    query = select(PersonRow).where(
+        PersonRow.disabled.is_(False), PersonRow.user_id.in_(sorted(set(user_ids)))
+    )
+    return {row.user_id: person_of(row) for row in session.scalars(query)}
+
+
 def add_mails(
-    session: Session, planned: Sequence[tuple[Notice, datetime, bool]], now: datetime
+    session: Session, planned: Sequence[tuple[Notice, datetime, bool, datetime]]
 ) -> list[str]:
-    """A pending mail per (notice, when, in the digest) whose (recipient, cause) has none
-    yet; the ids of those added (a cause told twice adds nothing the second time)."""
+    """A pending mail per (notice, when, in the digest, decided at) whose (recipient, cause)
+    has none yet; the ids of those added (a cause told twice adds nothing the second time). Inserted
+    in key order: two replicas' batches wait for each other's keys, never deadlock."""
+    planned = sorted(planned, key=lambda p: (p[0].recipient.user_id, p[0].cause))
     return insert_new(
         session,
         MailRow.__table__,
@@ -89,24 +99,35 @@ def add_mails(
                 "attempts": 0,
                 "next_attempt_at": when,
                 "last_error": None,
-                "created_at": now,
+                "created_at": decided_at,
                 "sent_at": None,
                 "digest": digest,
             }
-            for notice, when, digest in planned
+            for notice, when, digest, decided_at in planned
         ],
         returning="id",
     )
 
 
-def choices_of(session: Session, user_ids: Iterable[str], kind: str) -> dict[str, Choice]:
-    """What each of these people chose for `kind` (those who chose nothing are left out)."""
+def choices_of(
+    session: Session, wanted: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Choice]:
+    """What each (user, kind) of `wanted` chose, read in one statement for all (the pairs
+    nobody chose anything for are left out)."""
+    wanted = set(wanted)
+    if not wanted:
+        return {}
     rows = session.scalars(
         select(PreferenceRow).where(
-            PreferenceRow.kind == kind, PreferenceRow.user_id.in_(sorted(set(user_ids)))
+            PreferenceRow.user_id.in_(sorted({user for user, _ in wanted})),
+            PreferenceRow.kind.in_(sorted({kind for _, kind in wanted})),
         )
     )
-    return {row.user_id: Choice(row.mode, row.digest_hour) for row in rows}
+    return {
+        (row.user_id, row.kind): Choice(row.mode, row.digest_hour)
+        for row in rows
+        if (row.user_id, row.kind) in wanted
+    }
 
 
 def preferences_of(session: Session, user_id: str) -> dict[str, Choice]:
@@ -153,7 +174,10 @@ def _replace(session: Session, table, keys: tuple[str, ...], rows: list[dict]) -
 
 
 def keep_subjects(session: Session, subjects: Sequence[dict]) -> None:
-    """The bookings and engagements as their latest events tell (their two communes)."""
+    """The bookings and engagements as their latest events tell (their two communes); in
+    id order (a stable sort: the later of two events on a tie still wins), so two replicas'
+    batches never deadlock on the same subjects."""
+    subjects = sorted(subjects, key=lambda s: s["subject_id"])
     upsert_latest(session, SubjectRow.__table__, subjects, key="subject_id", rank="as_of")
 
 

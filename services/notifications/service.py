@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 
 from contracts import clock
 from contracts.bookings import BookingSnapshot
@@ -29,12 +30,13 @@ from contracts.topology import (
     CONSULTANTS_TO_NOTIFICATIONS,
     GATEWAY_TO_NOTIFICATIONS,
 )
-from infra.consumer import consume_event_batches, consume_events
-from infra.database import service_engine
+from infra.consumer import consume_event_batches
+from infra.database import DatabaseAccess, UnitOfWork, service_engine
 from infra.health import OperableService
 from infra.rpc import rpc
 from infra.timers import periodic
 from services.notifications import domain, repository
+from services.notifications.dependencies import CommunesPreloaded
 from services.notifications.mailer import Mailer, Refused, ServerUnavailable
 from services.notifications.mails import compose, compose_digest, message
 from services.notifications.metrics import BACKLOG, MAILS, export_zeros
@@ -94,11 +96,120 @@ def letters(due: list) -> list[list]:
     return list(grouped.values())
 
 
+def booking_subject(payload) -> dict | None:
+    """A booking's two communes, for its conversation (none for an emergency)."""
+    if not isinstance(payload, BookingSnapshot):
+        return None
+    return {
+        "subject_id": payload.booking_id,
+        "kind": "booking",
+        "title": payload.listing_title,
+        "lender_commune": payload.lender_commune,
+        "borrower_commune": payload.borrower_commune,
+        "status": payload.status.value,
+        "start": payload.start,
+        "end": payload.end,
+        "requested_by": payload.requested_by,
+    }
+
+
+def engagement_subject(engagement) -> dict:
+    """An engagement's two communes, for its conversation."""
+    return {
+        "subject_id": engagement.engagement_id,
+        "kind": "engagement",
+        "title": f"Mission de {engagement.consultant_name}",
+        "lender_commune": engagement.lender_commune,
+        "borrower_commune": engagement.borrower_commune,
+        "status": None,
+        "start": None,
+        "end": None,
+        "requested_by": None,
+    }
+
+
+def no_subject(payload) -> None:
+    return None
+
+
+def tell(db: DatabaseAccess, events: Sequence[Event], subject_of: Callable) -> None:
+    """Applies each event once (processed_events), all in one transaction: keeps the
+    subjects (`subject_of` the payload: a booking's or engagement's two communes) and
+    decides the mails the events call for, as if each were applied alone and in order.
+    One batch costs the same few statements as one event; a batch that fails is applied
+    again event by event (EventBatchConsumer), so a poison event costs the others
+    nothing."""
+    wanted = [
+        e for e in events if e.type in domain.RULE_OF_EVENT or subject_of(e.payload) is not None
+    ]
+    if not wanted:
+        return
+    with db.handling_all(wanted) as (tx, fresh):
+        repository.keep_subjects(
+            tx.session,
+            [
+                subject | {"as_of": e.occurred_at}
+                for e in fresh
+                if (subject := subject_of(e.payload)) is not None
+            ],
+        )
+        decide(
+            tx,
+            [
+                (rule, e.payload, e.occurred_at)
+                for e in fresh
+                if (rule := domain.RULE_OF_EVENT.get(e.type)) is not None
+            ],
+        )
+
+
+def decide(tx: UnitOfWork, decisions: list[domain.Decision]) -> list[str]:
+    """The mails these decisions call for, once per (recipient, cause) whatever delivers
+    that cause again; the people and their choices read once for all, the mails inserted
+    together. The ids of the mails added."""
+    if not decisions:
+        return []
+    wanted = domain.communes_wanted(decisions)
+    people = repository.people_of(tx.session, wanted) if wanted != set() else []
+    found = domain.decided_notices(decisions, people)
+    wanted = {(n.recipient.user_id, n.kind) for notices in found for n in notices}
+    choices = repository.choices_of(tx.session, wanted)
+    added = repository.add_mails(tx.session, domain.plan(found, choices, clock.now()))
+    log.info("%d mail(s) decided for %d event(s)", len(added), len(decisions))
+    return added
+
+
 export_zeros(rule.kind for rule in domain.RULES)
+
+
+class MailServer:
+    """The mail server as this process last found it. Once it could not take a round, no
+    round is tried before its wait is over (retry_delay of the failures in a row): a
+    server down costs a connection attempt per wait, not rounds at every tick for each
+    mail that came due meanwhile."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.retry_at: datetime | None = None
+
+    def may_try(self, now: datetime) -> bool:
+        return self.retry_at is None or now >= self.retry_at
+
+    def down(self, now: datetime, settings) -> timedelta:
+        """Found down once more: the wait before the next try."""
+        self.failures += 1
+        wait = retry_delay(self.failures, settings.retry_base_seconds, settings.retry_cap_seconds)
+        self.retry_at = now + wait
+        return wait
+
+    def up(self) -> None:
+        self.failures, self.retry_at = 0, None
 
 
 class Service(OperableService):
     name = "notifications"
+    mail_server = MailServer()  # one per process: its rounds share what they found
+    communes = CommunesPreloaded()
 
     def _settings(self):
         return self.config["SERVICE_SETTINGS"]
@@ -153,75 +264,18 @@ class Service(OperableService):
         with self.db.handling_all(events) as (tx, fresh):
             repository.keep_people(tx.session, [(e.payload, e.occurred_at) for e in fresh])
 
-    def _apply(self, event: Event, subject: dict | None = None) -> None:
-        """Keeps the booking's or engagement's two communes (`subject`), and decides the mails
-        the event calls for, once: the event is applied once (handling), and a mail once per
-        (recipient, cause) whatever delivers that cause again."""
-        rule = domain.RULE_OF_EVENT.get(event.type)
-        if rule is None and subject is None:
-            return
-        with self.db.handling(event) as tx:
-            if subject is not None:
-                repository.keep_subjects(tx.session, [subject | {"as_of": event.occurred_at}])
-            if rule is not None:
-                self._decide(tx, rule, event.payload, event.occurred_at)
+    @consume_event_batches(BOOKINGS_TO_NOTIFICATIONS)
+    def tell_about_bookings(self, events: list[Event]) -> None:
+        tell(self.db, events, booking_subject)
 
-    def _decide(self, tx, rule: domain.Rule, payload, occurred_at) -> None:
-        wanted = None if rule.communes is None else rule.communes(payload)
-        people = repository.people_of(tx.session, wanted)
-        notices = domain.notices(rule.event_type, payload, people, occurred_at)
-        now = clock.now()
-        choices = repository.choices_of(
-            tx.session, [n.recipient.user_id for n in notices], rule.kind
-        )
-        planned = [
-            (notice, *when)
-            for notice in notices
-            if (when := domain.schedule(rule, choices.get(notice.recipient.user_id, DEFAULT), now))
-        ]
-        added = repository.add_mails(tx.session, planned, now)
-        log.info("%s: %d mail(s) decided", rule.cause(payload), len(added))
+    @consume_event_batches(CONSULTANTS_TO_NOTIFICATIONS)
+    def tell_about_engagements(self, events: list[Event]) -> None:
+        tell(self.db, events, engagement_subject)
 
-    @consume_events(BOOKINGS_TO_NOTIFICATIONS)
-    def tell_about_bookings(self, event: Event) -> None:
-        booking = event.payload if isinstance(event.payload, BookingSnapshot) else None
-        subject = None
-        if booking is not None:
-            subject = {
-                "subject_id": booking.booking_id,
-                "kind": "booking",
-                "title": booking.listing_title,
-                "lender_commune": booking.lender_commune,
-                "borrower_commune": booking.borrower_commune,
-                "status": booking.status.value,
-                "start": booking.start,
-                "end": booking.end,
-                "requested_by": booking.requested_by,
-            }
-        self._apply(event, subject)
-
-    @consume_events(CONSULTANTS_TO_NOTIFICATIONS)
-    def tell_about_engagements(self, event: Event) -> None:
-        engagement = event.payload
-        self._apply(
-            event,
-            {
-                "subject_id": engagement.engagement_id,
-                "kind": "engagement",
-                "title": f"Mission de {engagement.consultant_name}",
-                "lender_commune": engagement.lender_commune,
-                "borrower_commune": engagement.borrower_commune,
-                "status": None,
-                "start": None,
-                "end": None,
-                "requested_by": None,
-            },
-        )
-
-    @consume_events(BILLING_TO_NOTIFICATIONS)
-    def tell_about_money(self, event: Event) -> None:
+    @consume_event_batches(BILLING_TO_NOTIFICATIONS)
+    def tell_about_money(self, events: list[Event]) -> None:
         """An invoice issued, a netting proposed or ended, a dispute, a payment reversed."""
-        self._apply(event)
+        tell(self.db, events, no_subject)
 
     @periodic("reminder_interval_seconds", default=600.0)
     def remind_hand_overs(self) -> None:
@@ -229,6 +283,7 @@ class Service(OperableService):
         booking and first day (the dedup table), whichever replica looks first."""
         now = clock.now()
         rule = domain.RULE_OF_EVENT[domain.HAND_OVER_TOMORROW]
+        reminders = []
         with self.db.transaction() as tx:
             for row in repository.approved_starting(tx.session, *domain.hand_over_window(now)):
                 reminder = HandOverReminder(
@@ -241,7 +296,8 @@ class Service(OperableService):
                     end=row.end,
                     requested_by=row.requested_by,
                 )
-                self._decide(tx, rule, reminder, now)
+                reminders.append((rule, reminder, now))
+            decide(tx, reminders)
 
     # -- conversations ----------------------------------------------------------------
 
@@ -322,7 +378,7 @@ class Service(OperableService):
             )
             repository.mark_read(tx.session, found.subject_id, who.commune, now)
             tx.emit(MessagePosted, snapshot)
-            self._decide(tx, domain.RULE_OF_EVENT[MessagePosted.TYPE], snapshot, now)
+            decide(tx, [(domain.RULE_OF_EVENT[MessagePosted.TYPE], snapshot, now)])
             return self._conversation(tx.session, found)
 
     @rpc
@@ -339,19 +395,21 @@ class Service(OperableService):
     @periodic("delivery_interval_seconds", default=2.0)
     def deliver(self) -> None:
         """Sends the mails due, a round at a time. The server down: each waits longer
-        (retry_delay), none is lost. A mail refused for good is kept as refused."""
+        (retry_delay), none is lost, and this process tries the server again only once its
+        own wait is over (MailServer). A mail refused for good is kept as refused."""
         BACKLOG.engine = service_engine(self.config)
         settings = self._settings()
-        while self._deliver_round(settings) == ROUND:
+        while self.mail_server.may_try(clock.now()) and self._deliver_round(settings) == ROUND:
             pass
 
     def _deliver_round(self, settings) -> int:
+        """A round of mails sent; how many were due (0 once the server is found down)."""
         with self.db.transaction() as tx:
             now = clock.now()
             due = repository.due_mails(tx.session, now, ROUND)
             if not due:
                 return 0
-            people = {p.user_id: p for p in repository.people_of(tx.session, None)}
+            people = repository.people_by_id(tx.session, {row.recipient_id for row in due})
             try:
                 with Mailer(settings) as mailer:
                     for rows in letters(due):
@@ -360,7 +418,15 @@ class Service(OperableService):
                 for row in due:
                     if row.status == repository.PENDING:
                         self._postpone(row, str(exc), settings)
-                log.warning("mail server unavailable, %d mail(s) wait: %s", len(due), exc)
+                wait = self.mail_server.down(clock.now(), settings)
+                log.warning(
+                    "mail server unavailable, %d mail(s) wait, next try in %.0f s: %s",
+                    len(due),
+                    wait.total_seconds(),
+                    exc,
+                )
+                return 0
+        self.mail_server.up()
         return len(due)
 
     def _send(self, mailer: Mailer, rows: list, person, settings) -> None:

@@ -1,0 +1,348 @@
+"""The notifications service's events applied in batches (services.notifications.service.tell)
+on a migrated notifications database, on both backends: a batch decides the mails its events
+would one at a time, in the same few statements and one transaction whatever its size; a
+failing event leaves nothing of its batch, and its fellows then apply alone, once. And the
+mail server down is tried again once per wait, not at every round."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import event as sql_event
+from sqlalchemy import func, select
+
+from contracts import clock
+from contracts.bookings import (
+    BookingApproved,
+    BookingCheckedOut,
+    BookingRejected,
+    BookingRequested,
+)
+from contracts.caller import Role
+from contracts.users import UserCreated, UserSnapshot
+from infra.database import DatabaseAccess, make_engine
+from infra.messaging_tables import processed_events
+from infra.migrations import upgrade
+from services.notifications import domain, repository
+from services.notifications import service as notifications
+from services.notifications.mailer import ServerUnavailable
+from services.notifications.models import MailRow, SubjectRow
+from services.notifications.service import booking_subject
+from tests.unit.test_notifications_rules import CHAMBON, FIRMINY, LYON
+from tests.unit.test_notifications_rules import booking as loan
+
+PEOPLE = [
+    ("lender-manager", CHAMBON, [Role.MANAGER]),
+    ("lender-manager-2", CHAMBON, [Role.MANAGER, Role.FINANCE]),
+    ("lender-agent", CHAMBON, [Role.AGENT]),
+    ("borrower-agent", FIRMINY, [Role.AGENT]),
+    ("borrower-agent-2", FIRMINY, [Role.AGENT]),
+    ("borrower-manager", FIRMINY, [Role.MANAGER]),
+    ("far-manager", LYON, [Role.MANAGER]),
+]
+
+
+def booking(booking_id: str, status: str, lender=CHAMBON, requested_by="borrower-agent"):
+    return loan(status, requested_by).model_copy(
+        update={"booking_id": booking_id, "lender_commune": lender}
+    )
+
+
+def event(kind, payload):
+    return kind.new(payload, producer="bookings")
+
+
+def database(url: str) -> DatabaseAccess:
+    """A migrated notifications database that knows PEOPLE, two of whom chose how they
+    are told."""
+    upgrade("notifications", url)
+    engine = make_engine(url)
+    people = DatabaseAccess(engine, "notifications", None, "notifications.learn_people")
+    users = [
+        UserCreated.new(
+            UserSnapshot(
+                user_id=user_id, email=f"{user_id}@example.fr", name=user_id, commune=c, roles=r
+            ),
+            producer="gateway",
+        )
+        for user_id, c, r in PEOPLE
+    ]
+    with people.handling_all(users) as (tx, fresh):
+        repository.keep_people(tx.session, [(e.payload, e.occurred_at) for e in fresh])
+        now = clock.now()
+        repository.set_preferences(
+            tx.session, "lender-manager-2", {"booking_requested": domain.Choice("daily")}, now
+        )
+        repository.set_preferences(
+            tx.session, "borrower-agent", {"booking_approved": domain.Choice("never")}, now
+        )
+    return DatabaseAccess(engine, "notifications", None, "notifications.tell_about_bookings")
+
+
+def mails(db: DatabaseAccess) -> set[tuple]:
+    with db.reading() as session:
+        rows = session.scalars(select(MailRow))
+        return {(r.recipient_id, r.cause, r.kind, r.digest, r.status) for r in rows}
+
+
+def subjects(db: DatabaseAccess) -> set[tuple]:
+    with db.reading() as session:
+        return {(r.subject_id, r.status) for r in session.scalars(select(SubjectRow))}
+
+
+def applied(db: DatabaseAccess) -> int:
+    with db.reading() as session:
+        return session.scalar(select(func.count()).select_from(processed_events))
+
+
+def test_a_batch_decides_the_mails_its_events_would_one_at_a_time(database_url, tmp_path):
+    requested = event(BookingRequested, booking("b-1", "requested"))
+    events = [
+        requested,
+        event(BookingApproved, booking("b-1", "approved")),  # its requester wants none
+        event(BookingRequested, booking("b-2", "requested", lender=LYON)),
+        event(BookingRequested, booking("b-1", "requested")),  # the same cause again
+        requested,  # delivered twice
+        event(BookingCheckedOut, booking("b-1", "checked_out")),  # no mail, its subject kept
+        # its requester is not of its two communes (but of b-2's): its agents are told
+        event(BookingRejected, booking("b-3", "rejected", requested_by="far-manager")),
+    ]
+    alone = database(f"sqlite:///{tmp_path / 'alone.sqlite3'}")
+    for each in events:
+        notifications.tell(alone, [each], notifications.booking_subject)
+    together = database(database_url)
+
+    notifications.tell(together, events, notifications.booking_subject)
+
+    assert (
+        mails(together)
+        == mails(alone)
+        == {
+            ("lender-manager", "booking.requested:b-1", "booking_requested", False, "pending"),
+            ("lender-manager-2", "booking.requested:b-1", "booking_requested", True, "pending"),
+            ("far-manager", "booking.requested:b-2", "booking_requested", False, "pending"),
+            ("borrower-agent", "booking.rejected:b-3", "booking_rejected", False, "pending"),
+            ("borrower-agent-2", "booking.rejected:b-3", "booking_rejected", False, "pending"),
+        }
+    )
+    assert (
+        subjects(together)
+        == subjects(alone)
+        == {
+            ("b-1", "checked_out"),
+            ("b-2", "requested"),
+            ("b-3", "rejected"),
+        }
+    )
+    assert applied(together) == applied(alone) == len(PEOPLE) + 6
+    with together.transaction() as tx:  # sent in the order of their events
+        due = repository.due_mails(tx.session, clock.now() + timedelta(hours=1), 10)
+        assert [m.cause for m in due] == [
+            "booking.requested:b-1",
+            "booking.requested:b-2",
+            "booking.rejected:b-3",
+            "booking.rejected:b-3",
+        ]
+
+    notifications.tell(together, events, notifications.booking_subject)  # delivered again
+    assert len(mails(together)) == 5 and applied(together) == len(PEOPLE) + 6
+
+
+@pytest.mark.parametrize("rows", ["subjects", "mails"])
+def test_two_batches_of_the_same_keys_in_opposite_orders_never_deadlock(rows, pg_database):
+    """Two replicas may apply events of the same bookings at once (or one delivered again):
+    their upserts and inserts take the subjects' and mails' keys in one order, so one waits
+    for the other."""
+    db = database(pg_database.url)
+    now = clock.now()
+    lender = domain.Person(
+        "lender-manager", "lender-manager@example.fr", "L", CHAMBON, frozenset({"manager"})
+    )
+    (notice,) = domain.notices("booking.requested", booking("b-1", "requested"), [lender], now)
+    failures = []
+
+    def decide(causes: list[str], ready: threading.Barrier) -> None:
+        try:
+            with db.transaction() as tx:
+                ready.wait(timeout=10)
+                if rows == "subjects":
+                    kept = [booking_subject(booking(c, "requested")) for c in causes]
+                    repository.keep_subjects(tx.session, [s | {"as_of": now} for s in kept])
+                else:
+                    planned = [(replace(notice, cause=c), now, False, now) for c in causes]
+                    repository.add_mails(tx.session, planned)
+        except Exception as exc:  # a deadlock detected aborts one of them
+            failures.append(exc)
+
+    for attempt in range(20):
+        causes = [f"c-{attempt}-{n:03}" for n in range(300)]
+        ready = threading.Barrier(2)
+        both = [threading.Thread(target=decide, args=(c, ready)) for c in (causes, causes[::-1])]
+        for each in both:
+            each.start()
+        for each in both:
+            each.join(timeout=30)
+    assert failures == []
+    assert len(subjects(db) if rows == "subjects" else mails(db)) == 20 * 300
+
+
+def statements_of(db: DatabaseAccess, events: list) -> tuple[int, int]:
+    """The SQL statements and the commits applying `events` as one batch takes."""
+    counted = {"statements": 0, "commits": 0}
+
+    def statement(_conn, _cursor, sql, *_):
+        counted["statements"] += not sql.startswith("BEGIN")  # SQLite's BEGIN IMMEDIATE
+
+    def commit(*_):
+        counted["commits"] += 1
+
+    sql_event.listen(db.engine, "before_cursor_execute", statement)
+    sql_event.listen(db.engine, "commit", commit)
+    try:
+        notifications.tell(db, events, notifications.booking_subject)
+    finally:
+        sql_event.remove(db.engine, "before_cursor_execute", statement)
+        sql_event.remove(db.engine, "commit", commit)
+    return counted["statements"], counted["commits"]
+
+
+def test_a_batch_of_twenty_costs_the_statements_and_transaction_of_one(database_url):
+    db = database(database_url)
+    one = statements_of(db, [event(BookingRequested, booking("b-0", "requested"))])
+    twenty = statements_of(
+        db, [event(BookingRequested, booking(f"b-{n}", "requested")) for n in range(1, 21)]
+    )
+    # applied-once record, subjects, people, choices, mails
+    assert one == twenty == (5, 1)
+    assert len(mails(db)) == 2 * 21
+
+
+def test_a_failing_event_leaves_nothing_of_its_batch_and_its_fellows_apply_alone_once(
+    database_url, monkeypatch
+):
+    db = database(database_url)
+    decided = domain.notices
+
+    def poisoned(event_type, payload, people, occurred_at):
+        if payload.booking_id == "poison":
+            raise RuntimeError("a template that cannot render")
+        return decided(event_type, payload, people, occurred_at)
+
+    monkeypatch.setattr(domain, "notices", poisoned)
+    batch = [
+        event(BookingRequested, booking("b-1", "requested")),
+        event(BookingRequested, booking("poison", "requested")),
+        event(BookingRequested, booking("b-2", "requested")),
+    ]
+    before = applied(db)
+    with pytest.raises(RuntimeError):
+        notifications.tell(db, batch, notifications.booking_subject)
+    assert mails(db) == set() and applied(db) == before
+
+    # what EventBatchConsumer does with a batch that failed: each event on its own
+    for each in batch:
+        if each.payload.booking_id == "poison":
+            with pytest.raises(RuntimeError):
+                notifications.tell(db, [each], notifications.booking_subject)
+        else:
+            notifications.tell(db, [each], notifications.booking_subject)
+    notifications.tell(db, batch[::2], notifications.booking_subject)  # redelivered
+
+    assert sorted(cause for _, cause, *_ in mails(db)) == [
+        "booking.requested:b-1",
+        "booking.requested:b-1",
+        "booking.requested:b-2",
+        "booking.requested:b-2",
+    ]
+    assert applied(db) == before + 2
+
+
+class DownServer:
+    """A mail server that cannot be reached: counts the connection attempts."""
+
+    attempts = 0
+
+    def __init__(self, settings):
+        pass
+
+    def __enter__(self):
+        DownServer.attempts += 1
+        raise ServerUnavailable("ConnectionRefusedError: [Errno 111] Connection refused")
+
+    def __exit__(self, *exc_info):
+        pass
+
+
+class UpServer(DownServer):
+    sent: list = []
+
+    def __enter__(self):
+        return self
+
+    def send(self, message):
+        UpServer.sent.append(message["To"])
+
+
+def test_a_mail_server_down_is_tried_again_once_per_wait_and_none_is_lost(
+    database_url, monkeypatch
+):
+    db = database(database_url)
+    now = [datetime.now(UTC)]
+    monkeypatch.setattr(clock, "now", lambda: now[0])
+    lender = domain.Person(
+        "lender-manager", "lender-manager@example.fr", "L", CHAMBON, frozenset({"manager"})
+    )
+    (template,) = domain.notices("booking.requested", booking("b-1", "requested"), [lender], now[0])
+    with db.transaction() as tx:
+        repository.add_mails(
+            tx.session,
+            [(replace(template, cause=f"c-{n}"), now[0], False, now[0]) for n in range(120)],
+        )
+    settings = SimpleNamespace(
+        retry_base_seconds=5.0,
+        retry_cap_seconds=900.0,
+        public_url="http://localhost:8000",
+        mail_from="Mutualis <ne-pas-repondre@mutualis.fr>",
+    )
+    service = notifications.Service()
+    service.db = db
+    service.config = {"DATABASE_URL": database_url, "SERVICE_SETTINGS": settings}
+    service.mail_server = notifications.MailServer()
+    monkeypatch.setattr(notifications, "Mailer", DownServer)
+    DownServer.attempts = 0
+
+    def tick(seconds: float) -> int:
+        """The deliver timer, `seconds` later: the connection attempts it made."""
+        now[0] += timedelta(seconds=seconds)
+        before = DownServer.attempts
+        service.deliver()
+        return DownServer.attempts - before
+
+    # 120 mails due: one attempt (not one per round of 50); then none until 5 s have
+    # passed, then none until 10 s more, although 70 mails were due all along
+    assert [tick(0), tick(2), tick(2), tick(1.5), tick(2), tick(2), tick(2), tick(4)] == [
+        1,
+        0,
+        0,
+        1,
+        0,
+        0,
+        0,
+        1,
+    ]
+    with db.reading() as session:
+        rows = session.scalars(select(MailRow)).all()
+    assert len(rows) == 120 and {r.status for r in rows} == {"pending"}
+    assert sum(r.attempts for r in rows) == 3 * notifications.ROUND  # each round tried waits
+
+    monkeypatch.setattr(notifications, "Mailer", UpServer)
+    UpServer.sent = []
+    tick(3600)
+    with db.reading() as session:
+        rows = session.scalars(select(MailRow)).all()
+    assert {r.status for r in rows} == {"sent"} and len(UpServer.sent) == 120
+    assert service.mail_server.may_try(now[0]) and service.mail_server.failures == 0
