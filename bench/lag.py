@@ -74,6 +74,7 @@ from infra.migrations import upgrade  # noqa: E402
 from infra.relay import CLAIMED_AT_HEADER, COMMITTED_AT_HEADER  # noqa: E402
 from infra.settings import PROJECT_ROOT  # noqa: E402
 from tests.support import Stack  # noqa: E402
+from tests.support.mail import MailCatcher  # noqa: E402
 from tests.support.stack import MUTUALIS, RELAYED, PostgresDatabase, Vhost  # noqa: E402
 
 OUTPUT = PROJECT_ROOT / "test-output" / "bench"
@@ -551,9 +552,12 @@ def main() -> int:
                 report["broker_floor"][queue_type].append(floor)
     finally:
         vhost.delete()
-    with tempfile.TemporaryDirectory(prefix="mutualis-lag-") as workdir:
+    with (
+        tempfile.TemporaryDirectory(prefix="mutualis-lag-") as workdir,
+        MailCatcher(Path(workdir) / "mail") as catcher,  # the loans' mails are sent, as live
+    ):
         print("starting the stack on PostgreSQL …", flush=True)
-        stack = Stack("postgresql", Path(workdir), settings=extra)
+        stack = Stack("postgresql", Path(workdir), settings=catcher.settings | extra)
         try:
             stack.start()
             for n in range(rounds):
