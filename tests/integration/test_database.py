@@ -119,7 +119,8 @@ def test_handling_keyed_records_the_event_with_the_commit_and_finds_a_duplicate_
     listings_db,
 ):
     """The processed_events row is written at the commit, with the transaction's events (on
-    PostgreSQL in one statement); a second delivery raises DuplicateEvent and leaves nothing of its own."""
+    PostgreSQL in one statement); a second delivery raises DuplicateEvent and leaves nothing
+    of its own."""
     engine = make_engine(listings_db)
     statements: list[str] = []
 
