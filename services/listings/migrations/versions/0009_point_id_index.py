@@ -15,7 +15,7 @@ depends_on = None
 
 def upgrade() -> None:
     # a page's last distance is often a commune's point shared by thousands of listings:
-    # repository._page_rows reads the few it needs from here, by id
+    # repository.nearest_page_statement reads the few it needs from here, by id
     op.create_index("ix_listings_point_id", "listings", ["latitude", "longitude", "id"])
     if op.get_bind().dialect.name == "postgresql":
         # a latitude goes with one longitude (a commune's point): without this the planner
