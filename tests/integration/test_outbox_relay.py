@@ -274,13 +274,19 @@ def pg_listings(listings_db):
     return listings_db
 
 
-def leading_relay(url: str, amqp_uri: str) -> Relay:
-    """A relay that leads the listings outbox, stepped by hand (as its loop would)."""
+@contextlib.contextmanager
+def leading_relay(url: str, amqp_uri: str):
+    """A relay that leads the listings outbox, stepped by hand (as its loop would); its
+    channel and its lead let go on leaving, as the loop does when it stops."""
     relay = Relay("listings", make_engine(url), amqp_uri)
     relay._listen()
     assert relay._lead()
     relay._ensure_producer()
-    return relay
+    try:
+        yield relay
+    finally:
+        relay.close()
+        relay._stop_listening()
 
 
 def settle_all(relay: Relay) -> None:
@@ -306,8 +312,7 @@ def published_ids(url: str) -> list[str]:
 def test_the_next_batch_goes_out_while_the_previous_one_awaits_its_confirms(pg_listings, vhost):
     """A commit is read and published before the batch in flight is confirmed; each batch
     is marked once confirmed, and the queue has everything once, in commit order."""
-    relay = leading_relay(pg_listings, vhost.amqp_uri)
-    try:
+    with leading_relay(pg_listings, vhost.amqp_uri) as relay:
         publish_listings(pg_listings, 3)
         assert relay._claim(relay._producer) == 3
         publish_listings(pg_listings, 2)
@@ -316,9 +321,6 @@ def test_the_next_batch_goes_out_while_the_previous_one_awaits_its_confirms(pg_l
         assert len(relay._in_flight) == 2
         assert pending(pg_listings) == 5  # nothing marked before its confirm
         settle_all(relay)
-    finally:
-        relay.close()
-        relay._stop_listening()
     assert pending(pg_listings) == 0
     committed = committed_ids(pg_listings)
     assert [e["event_id"] for e in drain(vhost.amqp_uri, QUEUE)] == committed
@@ -327,35 +329,31 @@ def test_the_next_batch_goes_out_while_the_previous_one_awaits_its_confirms(pg_l
 def test_a_relay_stopped_with_batches_in_flight_marks_them_once_confirmed(pg_listings, vhost):
     """A deploy's stop: what is in flight is confirmed and marked before the relay goes,
     not left to be published twice."""
-    relay = leading_relay(pg_listings, vhost.amqp_uri)
-    publish_listings(pg_listings, 3)
-    relay._claim(relay._producer)
-    relay._finish()
-    relay.close()
-    relay._stop_listening()
+    with leading_relay(pg_listings, vhost.amqp_uri) as relay:
+        publish_listings(pg_listings, 3)
+        relay._claim(relay._producer)
+        relay._finish()
     assert pending(pg_listings) == 0
     assert len(drain(vhost.amqp_uri, QUEUE)) == 3
 
 
 def test_one_relay_leads_an_outbox_and_another_takes_over_when_it_is_gone(pg_listings, vhost):
-    first = leading_relay(pg_listings, vhost.amqp_uri)
     second = Relay("listings", make_engine(pg_listings), vhost.amqp_uri)
-    try:
-        second._listen()
-        assert not second._lead()
-        first._stop_listening()  # as a killed relay's connection closes
-        wait_until(second._lead, timeout=5)
-    finally:
-        first.close()
-        second._stop_listening()
+    with leading_relay(pg_listings, vhost.amqp_uri) as first:
+        try:
+            second._listen()
+            assert not second._lead()
+            first._stop_listening()  # as a killed relay's connection closes
+            wait_until(second._lead, timeout=5)
+        finally:
+            second._stop_listening()
 
 
 def test_a_refused_batch_and_those_after_it_are_published_again_in_order(pg_listings, vhost):
     """A nack marks the batches confirmed before it and drops the rest of the pipeline:
     the outbox is published again from the first refused row, in order."""
     nearly_full = refusing_queue(vhost.amqp_uri, "a-nearly-full-queue", 2)
-    relay = leading_relay(pg_listings, vhost.amqp_uri)
-    try:
+    with leading_relay(pg_listings, vhost.amqp_uri) as relay:
         publish_listings(pg_listings, 2)
         relay._claim(relay._producer)  # fits
         publish_listings(pg_listings, 3)
@@ -373,9 +371,6 @@ def test_a_refused_batch_and_those_after_it_are_published_again_in_order(pg_list
         assert relay._in_flight == deque()
         assert relay._claim(relay._producer) == 3
         settle_all(relay)
-    finally:
-        relay.close()
-        relay._stop_listening()
     assert pending(pg_listings) == 0
     committed = committed_ids(pg_listings)
     assert published_ids(pg_listings)[:2] == first_two
