@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime
 
@@ -115,6 +116,22 @@ def test_handling_all_forgets_the_batch_when_the_handler_fails(listings_db):
         assert fresh == [event]  # not taken for a duplicate: the failed batch left no row
 
 
+@contextlib.contextmanager
+def statements_naming(engine, table: str):
+    """The statements sent to `engine` meanwhile that name `table`, as they are sent."""
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_):
+        if table in statement:
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+
 def test_handling_keyed_records_the_event_with_the_commit_and_finds_a_duplicate_there(
     listings_db,
 ):
@@ -122,21 +139,14 @@ def test_handling_keyed_records_the_event_with_the_commit_and_finds_a_duplicate_
     PostgreSQL in one statement); a second delivery raises DuplicateEvent and leaves nothing
     of its own."""
     engine = make_engine(listings_db)
-    statements: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_):
-        if "processed_events" in statement:
-            statements.append(statement)
-
     db = DatabaseAccess(engine, "listings", None, consumer="listings.test")
     first = listing_published()
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        with db.handling_keyed(first) as tx:
-            tx.emit(ListingPublished, first.payload)
-            assert statements == []  # nothing before the commit
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+    with (
+        statements_naming(engine, "processed_events") as statements,
+        db.handling_keyed(first) as tx,
+    ):
+        tx.emit(ListingPublished, first.payload)
+        assert statements == []  # nothing before the commit
     assert len(statements) == 1
     if listings_db.startswith("postgresql"):  # SQLite: one statement per table
         assert "outbox" in statements[0]
@@ -209,21 +219,11 @@ def test_events_emitted_one_by_one_are_written_together_at_commit(listings_db):
     """A transaction that emits 500 events (a billing run, a seed) writes them with one
     statement when it commits, whatever the database."""
     engine = make_engine(listings_db)
-    statements: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_):
-        if "outbox" in statement:
-            statements.append(statement)
-
     db = DatabaseAccess(engine, "listings", None, consumer="listings.test")
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        with db.transaction() as tx:
-            for n in range(500):
-                tx.emit(ListingPublished, listing_published(title=f"Salle {n}").payload)
-            assert statements == []  # nothing before the commit
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+    with statements_naming(engine, "outbox") as statements, db.transaction() as tx:
+        for n in range(500):
+            tx.emit(ListingPublished, listing_published(title=f"Salle {n}").payload)
+        assert statements == []  # nothing before the commit
     assert len(statements) == 1
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(outbox)) == 500
