@@ -139,9 +139,8 @@ def tell(db: DatabaseAccess, events: Sequence[Event], subject_of: Callable) -> N
     One batch costs the same few statements as one event; a batch that fails is applied
     again event by event (EventBatchConsumer), so a poison event costs the others
     nothing."""
-    wanted = [
-        e for e in events if e.type in domain.RULE_OF_EVENT or subject_of(e.payload) is not None
-    ]
+    subjects = {e.event_id: subject_of(e.payload) for e in events}  # once per event
+    wanted = [e for e in events if e.type in domain.RULE_OF_EVENT or subjects[e.event_id]]
     if not wanted:
         return
     with db.handling_all(wanted) as (tx, fresh):
@@ -150,7 +149,7 @@ def tell(db: DatabaseAccess, events: Sequence[Event], subject_of: Callable) -> N
             [
                 subject | {"as_of": e.occurred_at}
                 for e in fresh
-                if (subject := subject_of(e.payload)) is not None
+                if (subject := subjects[e.event_id]) is not None
             ],
         )
         decide(
