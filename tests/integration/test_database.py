@@ -32,6 +32,7 @@ from infra.database import (
     insert_new,
     insert_together,
     make_engine,
+    one_statement_at_a_time,
     outbox_row,
     upsert_latest,
 )
@@ -118,18 +119,22 @@ def test_handling_all_forgets_the_batch_when_the_handler_fails(listings_db):
 
 @contextlib.contextmanager
 def statements_naming(engine, table: str):
-    """The statements sent to `engine` meanwhile that name `table`, as they are sent."""
+    """The statements sent to `engine` meanwhile that name `table`, as they are sent (in
+    its transactions, or alone: one_statement_at_a_time)."""
     statements: list[str] = []
 
     def seen(_conn, _cursor, statement, *_):
         if table in statement:
             statements.append(statement)
 
-    event.listen(engine, "before_cursor_execute", seen)
+    engines = {engine, one_statement_at_a_time(engine)}
+    for each in engines:
+        event.listen(each, "before_cursor_execute", seen)
     try:
         yield statements
     finally:
-        event.remove(engine, "before_cursor_execute", seen)
+        for each in engines:
+            event.remove(each, "before_cursor_execute", seen)
 
 
 def test_handling_keyed_records_the_event_with_the_commit_and_finds_a_duplicate_there(
