@@ -341,9 +341,10 @@ def autocommit_reader(engine: Engine) -> Engine:
         reader = _readers[engine] = create_engine(
             engine.url,
             isolation_level="AUTOCOMMIT",
-            # as many as the workers that read at once; a little more for any other thread
+            # as many as the workers that read at once; as many again for the transactions
+            # that commit alone (UnitOfWork.write_inserts_at_commit), a worker's while it reads
             pool_size=size,
-            max_overflow=2,
+            max_overflow=size,
             pool_timeout=30,
         )
     return reader
