@@ -220,6 +220,36 @@ def test_a_row_inserted_together_must_still_refer_to_an_existing_row(parents_and
         assert conn.scalar(select(func.count()).select_from(parents)) == 0
 
 
+def test_a_transaction_that_only_writes_at_its_commit_commits_alone(listings_db):
+    """On PostgreSQL, a transaction that sent nothing before its commit writes its one
+    statement on an autocommit connection (no BEGIN, no COMMIT); one that read first
+    commits in its own transaction; one that fails writes nothing."""
+    engine = make_engine(listings_db)
+    db = DatabaseAccess(engine, "listings", None, consumer="listings.test")
+    begun: list[object] = []
+
+    def began(conn) -> None:
+        begun.append(conn)
+
+    event.listen(engine, "begin", began)
+    try:
+        with db.transaction() as tx:
+            tx.emit(ListingPublished, listing_published().payload)
+        alone = len(begun)
+        with db.transaction() as tx:
+            tx.session.execute(select(func.count()).select_from(outbox))
+            tx.emit(ListingPublished, listing_published().payload)
+        with pytest.raises(RuntimeError), db.transaction() as tx:
+            tx.emit(ListingPublished, listing_published().payload)
+            raise RuntimeError("the effect failed")
+    finally:
+        event.remove(engine, "begin", began)
+    assert alone == (0 if listings_db.startswith("postgresql") else 1)
+    assert len(begun) == alone + 1
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(outbox)) == 2
+
+
 def test_events_emitted_one_by_one_are_written_together_at_commit(listings_db):
     """A transaction that emits 500 events (a billing run, a seed) writes them with one
     statement when it commits, whatever the database."""
