@@ -97,9 +97,9 @@ def post_once(url: str, body, headers: dict, tries: int = 5) -> requests.Respons
     return answer
 
 
-def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
-    """Books, approves, hands over and returns `count` loans with 8 clients at once, then
-    reads when billing handled each `booking.returned` against when it occurred."""
+def returned_lag(stack: Stack, count: int = RETURNS, clients: int = 8) -> dict:
+    """Books, approves, hands over and returns `count` loans with `clients` clients at once,
+    then reads when billing handled each `booking.returned` against when it occurred."""
     lender = stack.as_role("manager", "42044")
     borrower = stack.as_role("agent", "42218")
     # one slot of the current hour for every loan: a loan is handed over from its first
@@ -144,7 +144,7 @@ def returned_lag(stack: Stack, count: int = RETURNS) -> dict:
         answered[asked.json()["id"]] = datetime.now(UTC)  # the return's commit was before
         return asked.json()["id"]
 
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(clients) as pool:
         ids = set(pool.map(loan, range(count)))
     billing_db = stack.database("billing")
     bookings_db = stack.database("bookings")

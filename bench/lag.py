@@ -10,7 +10,7 @@ Three measurements, each in LAG_ROUNDS (3) short rounds, reported as ranges:
   it; 8 publishers at once, as many messages as the stack's rounds carry. This is what an
   event costs with no database and no relay, and which queue type costs less.
 - the stack's lag on PostgreSQL: LAG_RETURNS (200) loans booked, approved, handed over and
-  returned by 8 clients at once (bench.bookings.returned_lag), from the commit of each
+  returned by LAG_CLIENTS (8) clients at once (bench.bookings.returned_lag), from the commit of each
   `booking.returned` to the commit of billing's charge for it, both read from PostgreSQL's
   commit timestamps (`track_commit_timestamp = on`; one server, so one clock): the event's
   as the relay claims its row (the header it sends; a queue of the bench's own, bound to
@@ -29,9 +29,11 @@ Three measurements, each in LAG_ROUNDS (3) short rounds, reported as ranges:
 Extra environment for the stack's processes is passed with LAG_STACK_ENV='NAME=value …'.
 LAG_COMPARE=1 also measures, in the same stack and interleaved round by round, the relays
 as they were (one batch at a time: `<SERVICE>_RELAY_IN_FLIGHT=1`, relays restarted between
-rounds). LAG_ONLY=stack measures the stack alone (no relay alone, no broker
-floor: a quicker before/after). Writes test-output/bench/event-lag.md and .json; `make bench`
-runs it, `make bench-lag` alone. PostgreSQL and RabbitMQ may serve other work on the
+rounds). LAG_ONLY=stack measures the stack alone (no relay alone, no broker floor: a
+quicker before/after). LAG_CLIENTS=1 drives the loans one at a time: the lag of an unloaded
+stack, the pipeline's own latency apart from its wait for a core (`make bench`'s figure
+stays the 8 clients'). Writes test-output/bench/event-lag.md and .json; `make bench` runs
+it, `make bench-lag` alone. PostgreSQL and RabbitMQ may serve other work on the
 machine: their CPU is left out of the per-event figures.
 """
 
@@ -388,12 +390,12 @@ def epoch(moment: datetime) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
-def stack_round(stack: Stack, returns: int) -> dict:
+def stack_round(stack: Stack, returns: int, clients: int) -> dict:
     """One round of returned_lag, with the CPU the relays and billing spent on it."""
     pids = {name: proc.pid for name, proc in stack.processes.items()}
     before = published_events(stack)
     with CommitTimes(stack.vhost.amqp_uri) as times, CpuMeter(pids) as meter:
-        lag = returned_lag(stack, returns)
+        lag = returned_lag(stack, returns, clients)
     lag |= commit_stages(stack, times.seen, times.arrived)
     lag["events_without_commit_time"] = times.missing
     # the last events of the round are published by the time billing handled its returns
@@ -443,7 +445,8 @@ def render(report: dict) -> str:
     lines = [
         "# Event lag: from a committed event to its handler's commit",
         "",
-        f"{report['when']}, commit {report['commit']}, {report['rounds']} rounds "
+        f"{report['when']}, commit {report['commit']}, {report['rounds']} rounds of "
+        f"{report['returns_per_round']} loans by {report['clients']} clients "
         f"({report.get('rounds_lost', 0)} lost to errors); "
         f"stack environment: `{report['stack_env'] or 'defaults'}`.",
         "",
@@ -523,6 +526,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rounds = int(os.environ.get("LAG_ROUNDS", 3))
     returns = int(os.environ.get("LAG_RETURNS", 200))
+    clients = int(os.environ.get("LAG_CLIENTS", 8))
     extra = stack_env()
     compare = os.environ.get("LAG_COMPARE") == "1"
     OUTPUT.mkdir(parents=True, exist_ok=True)
@@ -531,6 +535,7 @@ def main() -> int:
         "commit": os.popen("git rev-parse --short HEAD").read().strip(),
         "rounds": rounds,
         "returns_per_round": returns,
+        "clients": clients,
         "stack_env": " ".join(f"{k}={v}" for k, v in extra.items()),
         "broker_floor": {"classic": [], "quorum": []},
         "stack": {name: [] for name in VARIANTS if name == "now" or compare},
@@ -566,7 +571,7 @@ def main() -> int:
                         restart_relays(stack, VARIANTS[name])
                     print(f"booking.returned → billing, relays {name}, round {n + 1} …", flush=True)
                     try:
-                        rounds_of.append(stack_round(stack, returns))
+                        rounds_of.append(stack_round(stack, returns, clients))
                     # the others still count (a loan whose booking never got its 201
                     # answer ends in a KeyError in returned_lag)
                     except (requests.RequestException, KeyError) as exc:

@@ -10,14 +10,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import Engine, Insert, Table, bindparam, create_engine, event, insert
+from sqlalchemy import (
+    CTE,
+    Connection,
+    Engine,
+    Insert,
+    Integer,
+    Table,
+    bindparam,
+    column,
+    create_engine,
+    event,
+    insert,
+    select,
+    values,
+)
 from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.exc import IntegrityError
@@ -127,6 +142,7 @@ def _shaped(insert_class: type[Insert]) -> type[Insert]:
 
 
 _SHAPED = {"postgresql": _shaped(PostgresqlInsert), "sqlite": _shaped(SqliteInsert)}
+_SHAPED_PLAIN = _shaped(Insert)
 
 
 @lru_cache(maxsize=128)
@@ -167,44 +183,138 @@ def _upsert_of(
 TOGETHER_MAX_ROWS = 32  # beyond, a statement per row would be too long to plan and cache
 
 
-def insert_together(session: Session, inserts: Sequence[tuple[Table, list[dict]]]) -> None:
-    """INSERTs into several tables, in order. A few rows (a batch of bookings, their first
-    transitions, their events): on PostgreSQL one round trip, every row but the last one
-    as a data-modifying WITH clause of the last INSERT (constraints are checked at its end,
-    so a row may refer to one inserted beside it). More rows, or SQLite (no such clauses):
-    one executemany per table."""
-    if not inserts:
+@dataclass(frozen=True)
+class NewRows:
+    """Rows inserted only where their key is not taken yet (ON CONFLICT DO NOTHING), each
+    announced by its outbox row (`announced[i]` for `rows[i]`) only if it was inserted:
+    effects keyed by their cause, which a second cause for the same key must not repeat."""
+
+    table: Table
+    rows: list[dict]
+    key: str  # a column given in each row, returned for the rows inserted
+    announced: list[dict]
+
+
+def insert_together(
+    session: Session | Connection,
+    inserts: Sequence[tuple[Table, list[dict]]],
+    new: NewRows | None = None,
+) -> None:
+    """INSERTs into several tables, in order, after `new`'s rows and their announcements.
+    A few rows (a batch of bookings, their first transitions, their events): on PostgreSQL
+    one round trip, every insert but the last one as a data-modifying WITH clause of the
+    last (constraints are checked at its end, so a row may refer to one inserted beside
+    it). More rows, or SQLite (no such clauses): one executemany per table, in a Session."""
+    if not inserts and new is None:
         return
-    if (
-        session.get_bind().dialect.name != "postgresql"
-        or sum(len(rows) for _, rows in inserts) > TOGETHER_MAX_ROWS
-    ):
+    engine = session.engine if isinstance(session, Connection) else session.get_bind()
+    if not one_statement(engine, inserts, new):
+        if new is not None:
+            inserted = set(insert_new(session, new.table, new.rows, returning=new.key))
+            announced = [
+                outbox_row
+                for row, outbox_row in zip(new.rows, new.announced, strict=True)
+                if row[new.key] in inserted
+            ]
+            if announced:
+                session.execute(insert(outbox), announced)
         for table, rows in inserts:  # in order: a row may refer to an earlier one
             session.execute(insert(table), rows)
         return
     each = [(table, row) for table, rows in inserts for row in rows]
-    session.execute(
-        _together(tuple((table, tuple(row)) for table, row in each)),
-        {
-            f"p{n}_{column}": value
-            for n, (_, row) in enumerate(each)
-            for column, value in row.items()
-        },
-    )
+    parameters = {
+        f"p{n}_{column}": value for n, (_, row) in enumerate(each) for column, value in row.items()
+    }
+    if new is None:
+        session.execute(_together(tuple((table, tuple(row)) for table, row in each)), parameters)
+        return
+    for n, (row, announced) in enumerate(zip(new.rows, new.announced, strict=True)):
+        parameters |= {f"n{n}_{column}": value for column, value in row.items()}
+        parameters |= {f"a{n}_{column}": value for column, value in announced.items()}
+    shape = (new.table, tuple(new.rows[0]), new.key, len(new.rows), tuple(new.announced[0]))
+    session.execute(_together(tuple((table, tuple(row)) for table, row in each), shape), parameters)
+
+
+def one_statement(
+    engine: Engine, inserts: Sequence[tuple[Table, list[dict]]], new: NewRows | None
+) -> bool:
+    """Whether `insert_together` writes these in one statement."""
+    rows = sum(len(rows) for _, rows in inserts) + (2 * len(new.rows) if new else 0)
+    return engine.dialect.name == "postgresql" and 0 < rows <= TOGETHER_MAX_ROWS
+
+
+_Inserts = tuple[tuple[Table, tuple[str, ...]], ...]
 
 
 @lru_cache(maxsize=256)
-def _together(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Insert:
+def _together(shape: _Inserts, new: tuple | None = None) -> Insert:
     """The statement of `insert_together` for these rows (table and columns of each), built
     once with bound parameters, so that SQLAlchemy compiles it once (a multi-row VALUES
-    it would compile each time: 1.3 ms a compilation)."""
-    *first, last = [
-        insert(table).values(
+    it would compile each time: 1.3 ms a compilation). With `new` (NewRows' table, columns,
+    key, row count and its announcements' columns): first the new rows, then, in one
+    INSERT … SELECT in their order, the announcements of those inserted."""
+    # a statement holding an ON CONFLICT clause has no cache key of its own (see _shaped):
+    # the outer one then carries one, its shape
+    make = insert if new is None else _SHAPED_PLAIN
+    statements = [
+        make(table).values(
             {column: bindparam(f"p{t}_{column}", type_=table.c[column].type) for column in columns}
         )
         for t, (table, columns) in enumerate(shape)
     ]
-    return last.add_cte(*(statement.cte(f"insert_{n}") for n, statement in enumerate(first)))
+    ctes = []
+    if new is not None:
+        inserted, announce = _new_and_announced(*new)
+        ctes.append(inserted)
+        statements.insert(0, announce)
+    *first, last = statements
+    ctes += [statement.cte(f"insert_{n}") for n, statement in enumerate(first)]
+    last = last.add_cte(*ctes)
+    if new is not None:
+        last.shape = ("infra.database.together", shape, new)
+    return last
+
+
+def _new_and_announced(
+    table: Table, columns: tuple[str, ...], key: str, count: int, announced: tuple[str, ...]
+) -> tuple[CTE, Insert]:
+    """The INSERTs of NewRows: the rows, skipped where their key is taken, returning the key
+    of those inserted; then their announcements in the outbox, in the rows' order, for
+    those only (`insert_together`'s `n…` and `a…` parameters)."""
+    rows = (
+        _SHAPED["postgresql"](table)
+        .values(
+            [
+                {c: bindparam(f"n{n}_{c}", type_=table.c[c].type) for c in columns}
+                for n in range(count)
+            ]
+        )
+        .on_conflict_do_nothing()
+        .returning(table.c[key])
+    )
+    inserted = rows.cte("new_rows")
+    events = values(
+        column("n", Integer),
+        column("key", table.c[key].type),
+        *(column(c, outbox.c[c].type) for c in announced),
+        name="announced",
+    ).data(
+        [
+            (
+                n,
+                bindparam(f"n{n}_{key}", type_=table.c[key].type),
+                *(bindparam(f"a{n}_{c}", type_=outbox.c[c].type) for c in announced),
+            )
+            for n in range(count)
+        ]
+    )
+    announce = _SHAPED_PLAIN(outbox).from_select(
+        list(announced),
+        select(*(events.c[c] for c in announced))
+        .where(events.c.key.in_(select(inserted.c[key])))
+        .order_by(events.c.n),
+    )
+    return inserted, announce
 
 
 def latest_per_key(rows: Sequence[dict], key: str, rank: str) -> list[dict]:
@@ -231,9 +341,10 @@ def autocommit_reader(engine: Engine) -> Engine:
         reader = _readers[engine] = create_engine(
             engine.url,
             isolation_level="AUTOCOMMIT",
-            # as many as the workers that read at once; a little more for any other thread
+            # as many as the workers that read at once; as many again for the transactions
+            # that commit alone (UnitOfWork.write_inserts_at_commit), a worker's while it reads
             pool_size=size,
-            max_overflow=2,
+            max_overflow=size,
             pool_timeout=30,
         )
     return reader
@@ -296,12 +407,28 @@ class DuplicateEvent(Exception):
 class UnitOfWork:
     """One transaction: the business change and the events it emits commit together."""
 
-    def __init__(self, session: Session, producer: str, correlation_id: str | None):
-        self.session = session
+    def __init__(
+        self,
+        begin: Callable[[], Session],
+        engine: Engine,
+        producer: str,
+        correlation_id: str | None,
+    ):
+        self._begin = begin
+        self._session: Session | None = None
+        self.engine = engine
         self.producer = producer
         self.correlation_id = correlation_id
         self._after_commit: list[Callable[[], None]] = []
         self._inserts: list[tuple[Table, list[dict]]] = []
+        self._new: NewRows | None = None
+
+    @property
+    def session(self) -> Session:
+        """The transaction's session, begun when first used."""
+        if self._session is None:
+            self._session = self._begin()
+        return self._session
 
     def after_commit(self, action: Callable[[], None]) -> None:
         """Run `action` once the transaction has committed (e.g. count a business metric)."""
@@ -323,9 +450,39 @@ class UnitOfWork:
                 return
         self._inserts.append((table, list(rows)))
 
+    def insert_new_at_commit(
+        self,
+        table: Table,
+        rows: list[dict],
+        key: str,
+        event_cls: type[Event],
+        payloads: list[Payload],
+    ) -> None:
+        """Rows written at the commit where their key is not taken yet, each announced by
+        the event of its payload (`payloads[i]` for `rows[i]`) only if it was new: on
+        PostgreSQL in the commit's one statement (NewRows). One such set per transaction."""
+        if self._new is not None:
+            raise RuntimeError("one set of new rows per transaction")
+        events = self._events(event_cls, payloads)
+        now = datetime.now(UTC)
+        if rows:
+            self._new = NewRows(table, rows, key, [outbox_row(evt, now) for evt in events])
+
     def write_inserts(self) -> None:
-        insert_together(self.session, self._inserts)
-        self._inserts = []
+        insert_together(self.session, self._inserts, self._new)
+        self._inserts, self._new = [], None
+
+    def write_inserts_at_commit(self) -> None:
+        """`write_inserts` at the end of the transaction. One that did nothing else, on
+        PostgreSQL, writes its one statement alone (autocommit, atomic all the same): one
+        round trip, where BEGIN, the statement and COMMIT are three."""
+        if self._session is None and one_statement(self.engine, self._inserts, self._new):
+            with one_statement_at_a_time(self.engine).connect() as conn:
+                insert_together(conn, self._inserts, self._new)
+            self._inserts, self._new = [], None
+            return
+        if self._inserts or self._new is not None:
+            self.write_inserts()
 
     def emit(self, event_cls: type[Event], payload: Payload) -> Event:
         """Write the event to the outbox; the relay publishes it after commit."""
@@ -334,14 +491,17 @@ class UnitOfWork:
     def emit_all(self, event_cls: type[Event], payloads: list[Payload]) -> list[Event]:
         """Write one event per payload to the outbox, with the commit (nothing reads the
         outbox inside the transaction); the relay publishes them after it."""
-        events = [
-            event_cls.new(p, producer=self.producer, correlation_id=self.correlation_id)
-            for p in payloads
-        ]
+        events = self._events(event_cls, payloads)
         if events:
             now = datetime.now(UTC)
             self.insert_at_commit(outbox, [outbox_row(evt, now) for evt in events])
         return events
+
+    def _events(self, event_cls: type[Event], payloads: list[Payload]) -> list[Event]:
+        return [
+            event_cls.new(p, producer=self.producer, correlation_id=self.correlation_id)
+            for p in payloads
+        ]
 
 
 class DatabaseAccess:
@@ -366,17 +526,22 @@ class DatabaseAccess:
     def transaction(self) -> Iterator[UnitOfWork]:
         """A transaction; the first one a request commits records its id with it, before
         anything else (a request applied before raises RepeatedRequest here)."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            with session.begin():
-                recording = [r for r in self.requests if not r.recorded]
-                if recording:
-                    record(session, recording)
-                tx = UnitOfWork(session, self.producer, self.correlation_id)
-                yield tx
-                tx.write_inserts()
-            for request in recording:
-                request.recorded = True
-            tx.committed()
+        with ExitStack() as opened:
+
+            def begin() -> Session:  # at the transaction's first statement but its last
+                session = opened.enter_context(Session(self.engine, expire_on_commit=False))
+                opened.enter_context(session.begin())
+                return session
+
+            tx = UnitOfWork(begin, self.engine, self.producer, self.correlation_id)
+            recording = [r for r in self.requests if not r.recorded]
+            if recording:
+                record(tx.session, recording)
+            yield tx
+            tx.write_inserts_at_commit()
+        for request in recording:
+            request.recorded = True
+        tx.committed()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -410,8 +575,9 @@ class DatabaseAccess:
         new, events only for those): a second delivery would change nothing anyway, so the
         processed_events row goes with the transaction's last inserts (its events), one
         round trip fewer per event, and a duplicate is found there and raised as
-        DuplicateEvent, its transaction rolled back. For a handler called at every event of
-        a busy stream (billing's charges)."""
+        DuplicateEvent, its transaction rolled back. A body that only writes at the commit
+        (`insert_new_at_commit`, `emit`) is, on PostgreSQL, one statement committing alone.
+        For a handler called at every event of a busy stream (billing's charges)."""
         try:
             with self.transaction() as tx:
                 tx.insert_at_commit(processed_events, [self._processed(evt)])

@@ -94,7 +94,13 @@ from services.billing.metrics import (
     REVERSED_CENTS,
     BillingMetrics,
 )
-from services.billing.models import CreditNoteRow, InvoiceRow, NettingProposalRow, PaymentRow
+from services.billing.models import (
+    ChargeRow,
+    CreditNoteRow,
+    InvoiceRow,
+    NettingProposalRow,
+    PaymentRow,
+)
 from services.billing.repository import accounting as accounting_records
 
 log = logging.getLogger(__name__)
@@ -121,6 +127,17 @@ def record_charges(
     recorded = repository.add_charges(tx.session, drafts, event_id, clock.now())
     tx.emit_all(ChargeRecorded, [views.charge_snapshot(key, draft) for key, draft in recorded])
     return [key for key, _ in recorded]
+
+
+def charge_at_commit(tx: UnitOfWork, drafts: Sequence[domain.ChargeDraft], event_id: str) -> None:
+    """record_charges for a transaction that does nothing else (an event's handler): the
+    charges not stored yet and their charge.recorded are written at the commit, on
+    PostgreSQL with the rest of the commit in one statement that commits alone."""
+    rows = repository.charge_rows(drafts, event_id, clock.now())
+    snapshots = [
+        views.charge_snapshot(row["id"], draft) for row, draft in zip(rows, drafts, strict=True)
+    ]
+    tx.insert_new_at_commit(ChargeRow.__table__, rows, "id", ChargeRecorded, snapshots)
 
 
 def issue_invoices(
@@ -404,7 +421,7 @@ class Service(OperableService):
             drafts = domain.charges_for_cancellation(event.payload, event.occurred_at)
         # charges are keyed by their source line: a duplicate is found at the commit
         with self.db.handling_keyed(event) as tx:
-            record_charges(tx, drafts, str(event.event_id))
+            charge_at_commit(tx, drafts, str(event.event_id))
 
     @consume_events(CONSULTANTS_TO_BILLING)
     def charge_timesheet(self, event: Event) -> None:

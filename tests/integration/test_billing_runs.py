@@ -4,10 +4,13 @@ twice record nothing twice; concurrent settlements settle once."""
 
 from __future__ import annotations
 
+import json
 import random
+import uuid
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
+from types import SimpleNamespace
 
 import eventlet
 import pytest
@@ -16,10 +19,11 @@ from sqlalchemy import func, select
 from contracts.billing import ChargeKind, profile_blocked
 from contracts.clock import paris_today
 from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
-from infra.messaging_tables import outbox
+from infra.database import DuplicateEvent
+from infra.messaging_tables import outbox, processed_events
 from services.billing import domain, repository
 from services.billing.models import ChargeRow, InvoiceLineRow, InvoiceRow, PaymentRow
-from services.billing.service import record_charges
+from services.billing.service import charge_at_commit, record_charges
 from tests.integration.billing_support import (
     add_charges,
     assert_every_document_valid,
@@ -29,6 +33,7 @@ from tests.integration.billing_support import (
     declare_profiles,
     iban_for,
 )
+from tests.integration.test_database import statements_naming
 
 SUPPLIERS = ["42044", "42095", "42218"]
 CUSTOMERS = ["42207", "42189", "42218", "42044"]
@@ -260,25 +265,26 @@ def test_two_nettings_of_the_same_invoices_accepted_at_once_settle_them_once(db)
     assert all(domain.balance(r) == 0 for r in rows)
 
 
+def damage_line(reference: str, cents: int) -> domain.ChargeDraft:
+    return domain.ChargeDraft(
+        kind=ChargeKind.DAMAGE,
+        supplier="42044",
+        customer="42218",
+        source_reference=reference,
+        description="Dommage",
+        quantity=Decimal(1),
+        unit="C62",
+        unit_price_cents=cents,
+        amount_cents=cents,
+        charge_date=date(2026, 12, 1),
+        order_reference=None,
+    )
+
+
 def test_an_event_charges_each_source_line_once_and_tells_of_each_new_charge(db):
     """record_charges writes an event's lines in one statement: a line repeated inside the
     event, or seen in an earlier one, is charged once and announced once."""
-
-    def line(reference: str, cents: int) -> domain.ChargeDraft:
-        return domain.ChargeDraft(
-            kind=ChargeKind.DAMAGE,
-            supplier="42044",
-            customer="42218",
-            source_reference=reference,
-            description="Dommage",
-            quantity=Decimal(1),
-            unit="C62",
-            unit_price_cents=cents,
-            amount_cents=cents,
-            charge_date=date(2026, 12, 1),
-            order_reference=None,
-        )
-
+    line = damage_line
     with db.transaction() as tx:
         first = record_charges(
             tx, [line("b1:rental", 2000), line("b1:rental", 2000), line("b1:damage", 150)], "e1"
@@ -297,6 +303,48 @@ def test_an_event_charges_each_source_line_once_and_tells_of_each_new_charge(db)
     assert sorted(stored.values()) == ["b1:damage", "b1:rental", "b2"]
     assert set(stored) == {*first, *again}
     assert announced == 3
+
+
+def test_a_handled_event_charges_its_new_lines_announced_in_order_in_one_statement(db):
+    """charge_at_commit in billing's handler (handling_keyed): on PostgreSQL the charges,
+    their charge.recorded and the processed_events row are one statement committing alone;
+    either way each source line is charged and announced once, in the event's order, and a
+    second delivery changes nothing."""
+    returned = SimpleNamespace(event_id=uuid.uuid4(), type="booking.returned")
+    lines = [damage_line("b1:rental", 2000), damage_line("b1:rental", 2000)]
+    lines += [damage_line("b1:operator", 500), damage_line("b1:damage", 150)]
+    with (
+        statements_naming(db.engine, "charges") as statements,
+        db.handling_keyed(returned) as tx,
+    ):
+        charge_at_commit(tx, lines, str(returned.event_id))
+    if db.engine.dialect.name == "postgresql":
+        assert len(statements) == 1 and "processed_events" in statements[0]
+    with pytest.raises(DuplicateEvent), db.handling_keyed(returned) as tx:
+        charge_at_commit(tx, lines, str(returned.event_id))
+    again = SimpleNamespace(event_id=uuid.uuid4(), type="booking.returned")  # re-emitted
+    with db.handling_keyed(again) as tx:
+        charge_at_commit(tx, [damage_line("b1:damage", 150), damage_line("b2", 90)], "e2")
+
+    with db.engine.connect() as conn:
+        stored = dict(conn.execute(select(ChargeRow.id, ChargeRow.source_reference)).all())
+        announced = [
+            json.loads(body)["payload"]
+            for body in conn.scalars(
+                select(outbox.c.body)
+                .where(outbox.c.routing_key == "charge.recorded")
+                .order_by(outbox.c.id)
+            )
+        ]
+        handled = conn.scalar(select(func.count()).select_from(processed_events))
+    assert sorted(stored.values()) == ["b1:damage", "b1:operator", "b1:rental", "b2"]
+    assert [stored[charge["charge_id"]] for charge in announced] == [
+        "b1:rental",
+        "b1:operator",
+        "b1:damage",
+        "b2",
+    ]
+    assert handled == 2
 
 
 def test_a_profile_that_cannot_produce_a_valid_invoice_blocks_its_customer_only(db):

@@ -32,6 +32,7 @@ from infra.database import (
     insert_new,
     insert_together,
     make_engine,
+    one_statement_at_a_time,
     outbox_row,
     upsert_latest,
 )
@@ -118,18 +119,22 @@ def test_handling_all_forgets_the_batch_when_the_handler_fails(listings_db):
 
 @contextlib.contextmanager
 def statements_naming(engine, table: str):
-    """The statements sent to `engine` meanwhile that name `table`, as they are sent."""
+    """The statements sent to `engine` meanwhile that name `table`, as they are sent (in
+    its transactions, or alone: one_statement_at_a_time)."""
     statements: list[str] = []
 
     def seen(_conn, _cursor, statement, *_):
         if table in statement:
             statements.append(statement)
 
-    event.listen(engine, "before_cursor_execute", seen)
+    engines = {engine, one_statement_at_a_time(engine)}
+    for each in engines:
+        event.listen(each, "before_cursor_execute", seen)
     try:
         yield statements
     finally:
-        event.remove(engine, "before_cursor_execute", seen)
+        for each in engines:
+            event.remove(each, "before_cursor_execute", seen)
 
 
 def test_handling_keyed_records_the_event_with_the_commit_and_finds_a_duplicate_there(
@@ -213,6 +218,36 @@ def test_a_row_inserted_together_must_still_refer_to_an_existing_row(parents_and
         )
     with make_engine(url).connect() as conn:
         assert conn.scalar(select(func.count()).select_from(parents)) == 0
+
+
+def test_a_transaction_that_only_writes_at_its_commit_commits_alone(listings_db):
+    """On PostgreSQL, a transaction that sent nothing before its commit writes its one
+    statement on an autocommit connection (no BEGIN, no COMMIT); one that read first
+    commits in its own transaction; one that fails writes nothing."""
+    engine = make_engine(listings_db)
+    db = DatabaseAccess(engine, "listings", None, consumer="listings.test")
+    begun: list[object] = []
+
+    def began(conn) -> None:
+        begun.append(conn)
+
+    event.listen(engine, "begin", began)
+    try:
+        with db.transaction() as tx:
+            tx.emit(ListingPublished, listing_published().payload)
+        alone = len(begun)
+        with db.transaction() as tx:
+            tx.session.execute(select(func.count()).select_from(outbox))
+            tx.emit(ListingPublished, listing_published().payload)
+        with pytest.raises(RuntimeError), db.transaction() as tx:
+            tx.emit(ListingPublished, listing_published().payload)
+            raise RuntimeError("the effect failed")
+    finally:
+        event.remove(engine, "begin", began)
+    assert alone == (0 if listings_db.startswith("postgresql") else 1)
+    assert len(begun) == alone + 1
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(outbox)) == 2
 
 
 def test_events_emitted_one_by_one_are_written_together_at_commit(listings_db):

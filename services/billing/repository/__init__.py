@@ -4,6 +4,7 @@ is decided in domain.py, and service.py announces it."""
 
 from services.billing.repository.charges import (
     add_charges,
+    charge_rows,
     charges_of,
     suppliers_to_invoice,
     uninvoiced_charges,
@@ -98,6 +99,7 @@ __all__ = [
     "add_statement",
     "add_statement_line",
     "awaiting_decision_of",
+    "charge_rows",
     "charges_of",
     "close",
     "counterparties",

@@ -30,7 +30,16 @@ def add_charges(
     """Stores the charges not stored yet (by source reference); returns the new ones with
     their ids. A source line seen before, even in an event with another id, is not stored
     again."""
-    rows = [
+    rows = charge_rows(drafts, event_id, now)
+    inserted = set(insert_new(session, ChargeRow.__table__, rows, returning="id"))
+    return [
+        (row["id"], draft) for row, draft in zip(rows, drafts, strict=True) if row["id"] in inserted
+    ]
+
+
+def charge_rows(drafts: Sequence[domain.ChargeDraft], event_id: str, now: datetime) -> list[dict]:
+    """The charges rows of `drafts`, each with a new id, in their order."""
+    return [
         {
             "id": domain.new_id(),
             "kind": draft.kind.value,
@@ -55,10 +64,6 @@ def add_charges(
             "listing_id": draft.listing_id,
         }
         for draft in drafts
-    ]
-    inserted = set(insert_new(session, ChargeRow.__table__, rows, returning="id"))
-    return [
-        (row["id"], draft) for row, draft in zip(rows, drafts, strict=True) if row["id"] in inserted
     ]
 
 
