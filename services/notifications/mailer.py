@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from email.message import EmailMessage
+
+from services.notifications.mails import Outgoing
 
 
 class ServerUnavailable(Exception):
@@ -48,9 +49,15 @@ class Mailer:
                 self._smtp.close()
             self._smtp = None
 
-    def send(self, msg: EmailMessage) -> None:
+    def send(self, mail: Outgoing) -> None:
+        international = not (mail.sender.isascii() and mail.recipient.isascii())
         try:
-            refused = self._smtp.send_message(msg)
+            refused = self._smtp.sendmail(
+                mail.sender,
+                [mail.recipient],
+                mail.data,
+                mail_options=["SMTPUTF8"] if international else [],
+            )
         except smtplib.SMTPRecipientsRefused as exc:
             raise _sorted(*next(iter(exc.recipients.values()))) from exc
         except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:

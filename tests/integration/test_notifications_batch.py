@@ -284,7 +284,7 @@ class UpServer(DownServer):
         return self
 
     def send(self, message):
-        UpServer.sent.append(message["To"])
+        UpServer.sent.append(message.recipient)
 
 
 def test_a_mail_server_down_is_tried_again_once_per_wait_and_none_is_lost(

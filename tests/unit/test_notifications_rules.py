@@ -392,6 +392,31 @@ def test_a_long_french_subject_reads_back_as_written():
     assert message_from_bytes(raw, policy=policy.default)["Subject"] == letter.subject
 
 
+def test_a_message_reads_back_as_composed_whatever_its_lines_and_names():
+    """The message is written as bytes (not through EmailMessage): a reader finds the same
+    subject, sender, parts and invitation, a line past SMTP's 998 octets included."""
+    (approved,) = notices("booking.approved", booking("approved"), PEOPLE, AT)
+    letter = compose(approved.kind, approved.context, "Agent", "https://mutualis.example")
+    long_line = "Très long paragraphe " * 80  # 1,680 characters on one line
+    letter = replace(letter, text=letter.text + long_line + "\n", subject="é" * 120)
+    raw = bytes(message(letter, "Mutualité Loire <m@example.fr>", "a@example.fr", "m-1"))
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    read = message_from_bytes(raw, policy=policy.default)
+    assert (read["Subject"], read["From"], read["To"]) == (
+        letter.subject,
+        "Mutualité Loire <m@example.fr>",
+        "a@example.fr",
+    )
+    assert read["X-Mutualis-Mail"] == "m-1" and not read.defects
+    plain = read.get_body(("plain",)).get_content()
+    assert plain.replace("\r\n", "\n") == letter.text
+    assert read.get_body(("html",)).get_content().replace("\r\n", "\n") == letter.html
+    (attachment,) = read.iter_attachments()
+    assert attachment.get_content_type() == "text/calendar"
+    assert attachment.get_param("method") == "REQUEST"
+    assert attachment.get_content().encode() == letter.invitations[0]  # accents and all
+
+
 # -- money: nettings, disputes, reversed payments ------------------------------------------
 
 MONEY_PEOPLE = [
