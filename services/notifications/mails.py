@@ -130,6 +130,18 @@ def compose_digest(notices: list[tuple[str, dict]], recipient_name: str, public_
     return _letter(subject, sections, recipient_name, public_url, invitations)
 
 
+def compose_together(notices: list[tuple[str, dict]], recipient_name: str, public_url: str):
+    """One mail for several notices of one kind due together (domain.letters): each its
+    titled section, the subject the first's and how many more."""
+    more = len(notices) - 1
+    sections = [_section(kind, context, public_url, titled=True) for kind, context in notices]
+    subject = f"{sections[0][0]} (et {more} autre{'s' if more > 1 else ''})"
+    invitations = _invitations(notices, public_url)
+    return _letter(
+        subject, [section for _, section in sections], recipient_name, public_url, invitations
+    )
+
+
 def _sequence(context: dict) -> int:
     """The revision of the loan's dates the event carries (approval 0, each move and the
     cancellation one more), so two changes in one second still follow each other. Events
@@ -178,11 +190,12 @@ class Outgoing:
         return self.data
 
 
-def message(letter: Letter, sender: str, address: str, mail_id: str) -> Outgoing:
-    """The MIME message: text, its HTML alternative, and the invitations if any. Written
-    as bytes directly: EmailMessage's header policy and generator took about 3 ms a mail,
-    most of the service's CPU per booking; the structure is the one it made
-    (multipart/alternative, within multipart/mixed when an invitation is attached)."""
+def message(letter: Letter, sender: str, address: str, *mail_ids: str) -> Outgoing:
+    """The MIME message of the decided mails `mail_ids` (one, or those a letter gathers):
+    text, its HTML alternative, and the invitations if any. Written as bytes directly:
+    EmailMessage's header policy and generator took about 3 ms a mail, most of the
+    service's CPU per booking; the structure is the one it made (multipart/alternative,
+    within multipart/mixed when an invitation is attached)."""
     body = _alternative(letter.text, letter.html)
     if letter.invitations:
         body = _multipart("mixed", [body, *map(_invitation_part, letter.invitations)])
@@ -191,10 +204,13 @@ def message(letter: Letter, sender: str, address: str, mail_id: str) -> Outgoing
         f"To: {address}",  # as it is: an international address goes with SMTPUTF8
         _header("Subject", letter.subject),
         f"Date: {rfc2822_date(clock.now())}",
-        f"Message-ID: {make_msgid(idstring=mail_id, domain='mutualis')}",
-        f"X-Mutualis-Mail: {mail_id}",  # which decided mail this is (a resent one says so)
+        f"Message-ID: {make_msgid(idstring=mail_ids[0], domain='mutualis')}",
+        # which decided mail this is (a resent one says so), and every one it carries
+        f"X-Mutualis-Mail: {mail_ids[0]}",
         "MIME-Version: 1.0",
     ]
+    if len(mail_ids) > 1:
+        head.append("X-Mutualis-Mails: " + "\r\n ".join(mail_ids))
     data = "\r\n".join(head).encode() + b"\r\n" + body
     return Outgoing(parseaddr(sender)[1], address, data)
 

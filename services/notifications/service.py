@@ -38,7 +38,7 @@ from infra.timers import periodic
 from services.notifications import domain, repository
 from services.notifications.dependencies import CommunesPreloaded
 from services.notifications.mailer import Mailer, Refused, ServerUnavailable
-from services.notifications.mails import compose, compose_digest, message
+from services.notifications.mails import compose, compose_digest, compose_together, message
 from services.notifications.metrics import BACKLOG, MAILS, export_zeros
 
 log = logging.getLogger(__name__)
@@ -84,16 +84,6 @@ def views(rows) -> list[dict]:
         }
         for row in rows
     ]
-
-
-def letters(due: list) -> list[list]:
-    """The mails due as the letters they make: each notice alone, and a person's digest
-    notices (and those of the same address) together, in order."""
-    grouped: dict[tuple, list] = {}
-    for row in due:
-        key = (row.recipient_id, row.address) if row.digest else (row.id,)
-        grouped.setdefault(key, []).append(row)
-    return list(grouped.values())
 
 
 def booking_subject(payload) -> dict | None:
@@ -411,7 +401,7 @@ class Service(OperableService):
             people = repository.people_by_id(tx.session, {row.recipient_id for row in due})
             try:
                 with Mailer(settings) as mailer:
-                    for rows in letters(due):
+                    for rows in domain.letters(due):
                         self._send(mailer, rows, people.get(rows[0].recipient_id), settings)
             except ServerUnavailable as exc:
                 for row in due:
@@ -429,15 +419,19 @@ class Service(OperableService):
         return len(due)
 
     def _send(self, mailer: Mailer, rows: list, person, settings) -> None:
-        """One mail: a notice, or a person's digest of several (sent or refused together)."""
+        """One mail: a notice, several of one kind, or a person's digest (sent or refused
+        together)."""
         name = person.name if person is not None else rows[0].address
+        notices = [(row.kind, row.context) for row in rows]
         if rows[0].digest:
-            notices = [(row.kind, row.context) for row in rows]
             letter = compose_digest(notices, name, settings.public_url)
+        elif len(rows) > 1:
+            letter = compose_together(notices, name, settings.public_url)
         else:
             letter = compose(rows[0].kind, rows[0].context, name, settings.public_url)
+        mail_ids = [row.id for row in rows]
         try:
-            mailer.send(message(letter, settings.mail_from, rows[0].address, rows[0].id))
+            mailer.send(message(letter, settings.mail_from, rows[0].address, *mail_ids))
         except Refused as exc:
             for row in rows:
                 row.attempts += 1
