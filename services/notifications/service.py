@@ -392,35 +392,41 @@ class Service(OperableService):
             pass
 
     def _deliver_round(self, settings) -> int:
-        """A round of mails sent; how many were due (0 once the server is found down)."""
+        """A round of mails sent; how many were due (0 once the server is found down). The
+        mails sent are marked so in one statement at the round's end (one UPDATE per mail
+        cost PostgreSQL more than deciding them); those before a server found down too."""
         with self.db.transaction() as tx:
             now = clock.now()
             due = repository.due_mails(tx.session, now, ROUND)
             if not due:
                 return 0
             people = repository.people_by_id(tx.session, {row.recipient_id for row in due})
+            sent: set[str] = set()
             try:
                 with Mailer(settings) as mailer:
                     for rows in domain.letters(due):
-                        self._send(mailer, rows, people.get(rows[0].recipient_id), settings)
+                        if self._send(mailer, rows, people.get(rows[0].recipient_id), settings):
+                            sent.update(row.id for row in rows)
             except ServerUnavailable as exc:
                 for row in due:
-                    if row.status == repository.PENDING:
+                    if row.status == repository.PENDING and row.id not in sent:
                         self._postpone(row, str(exc), settings)
+                repository.mark_sent(tx.session, sent, clock.now())
                 wait = self.mail_server.down(clock.now(), settings)
                 log.warning(
                     "mail server unavailable, %d mail(s) wait, next try in %.0f s: %s",
-                    len(due),
+                    len(due) - len(sent),
                     wait.total_seconds(),
                     exc,
                 )
                 return 0
+            repository.mark_sent(tx.session, sent, clock.now())
         self.mail_server.up()
         return len(due)
 
-    def _send(self, mailer: Mailer, rows: list, person, settings) -> None:
-        """One mail: a notice, several of one kind, or a person's digest (sent or refused
-        together)."""
+    def _send(self, mailer: Mailer, rows: list, person, settings) -> bool:
+        """One mail: a notice, several of one kind, or a person's digest; whether the server
+        took it (refused for good, its rows are kept as refused)."""
         name = person.name if person is not None else rows[0].address
         notices = [(row.kind, row.context) for row in rows]
         if rows[0].digest:
@@ -438,11 +444,10 @@ class Service(OperableService):
                 row.status, row.last_error = repository.REFUSED, str(exc)[:2000]
                 MAILS.labels(row.kind, "refused").inc()
             log.error("mail %s to %s refused for good: %s", rows[0].id, rows[0].address, exc)
-            return
+            return False
         for row in rows:
-            row.attempts += 1
-            row.status, row.sent_at, row.last_error = repository.SENT, clock.now(), None
             MAILS.labels(row.kind, "sent").inc()
+        return True
 
     def _postpone(self, row, error: str, settings) -> None:
         row.attempts += 1

@@ -380,7 +380,10 @@ def test_a_burst_of_requests_to_one_manager_reaches_the_server_as_one_mail(datab
     with db.reading() as session:
         rows = session.scalars(select(MailRow)).all()
     # but lender-manager-2's, who wants requests in the daily digest
-    assert {(r.digest, r.status) for r in rows} == {(False, "sent"), (True, "pending")}
+    assert {(r.digest, r.status, r.attempts, r.sent_at is not None) for r in rows} == {
+        (False, "sent", 1, True),
+        (True, "pending", 0, False),
+    }
     by_cause = {(r.recipient_id, r.cause): r.id for r in rows if not r.digest}
     assert sorted(i for m in received for i in carried(m)) == sorted(by_cause.values())
     (burst,) = catcher.to("lender-manager@example.fr")
