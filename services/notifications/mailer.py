@@ -1,6 +1,7 @@
-"""The mail server, through the standard library's smtplib: one connection per round of
-mails, STARTTLS and authentication as the settings say, and each failure sorted into
-"retry later" (the server is down or says 4xx) or "refused for good" (5xx for an address)."""
+"""The mail server, through the standard library's smtplib: a connection that rounds of
+mails share while it answers, STARTTLS and authentication as the settings say, and each
+failure sorted into "retry later" (the server is down or says 4xx) or "refused for good"
+(5xx for an address)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ class Mailer:
     def __init__(self, settings):
         self.settings = settings
         self._smtp: smtplib.SMTP | None = None
+        self.sent = 0  # messages the server took on this connection
 
-    def __enter__(self) -> Mailer:
+    def open(self) -> Mailer:
+        """Connected, greeted (and STARTTLS, logged in) as the settings say."""
         s = self.settings
         try:
             smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
@@ -41,13 +44,26 @@ class Mailer:
         self._smtp = smtp
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def answering(self) -> bool:
+        """Whether the connection still takes commands (NOOP): a server may have closed it."""
+        try:
+            return self._smtp is not None and self._smtp.noop()[0] == 250
+        except (OSError, smtplib.SMTPException):
+            return False
+
+    def close(self) -> None:
         if self._smtp is not None:
             try:
                 self._smtp.quit()
             except (OSError, smtplib.SMTPException):
                 self._smtp.close()
             self._smtp = None
+
+    def __enter__(self) -> Mailer:
+        return self.open()
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
     def send(self, mail: Outgoing) -> None:
         international = not (mail.sender.isascii() and mail.recipient.isascii())
@@ -66,6 +82,7 @@ class Mailer:
             raise ServerUnavailable(f"{type(exc).__name__}: {exc}") from exc
         if refused:  # one recipient per message: only reached with several
             raise _sorted(*next(iter(refused.values())))
+        self.sent += 1
 
 
 def _sorted(code: int, reply: bytes | str) -> Exception:

@@ -271,22 +271,26 @@ class DownServer:
     def __init__(self, settings):
         pass
 
-    def __enter__(self):
+    def open(self):
         DownServer.attempts += 1
         raise ServerUnavailable("ConnectionRefusedError: [Errno 111] Connection refused")
 
-    def __exit__(self, *exc_info):
+    def close(self):
         pass
 
 
 class UpServer(DownServer):
-    sent: list = []
+    received: list = []
+    sent = 0  # messages on this connection, as Mailer counts them
 
-    def __enter__(self):
+    def open(self):
         return self
 
+    def answering(self):
+        return True
+
     def send(self, message):
-        UpServer.sent.extend(carried(message_from_bytes(bytes(message), policy=policy.default)))
+        UpServer.received.extend(carried(message_from_bytes(bytes(message), policy=policy.default)))
 
 
 def sender(db: DatabaseAccess, url: str, port: int) -> notifications.Service:
@@ -353,12 +357,12 @@ def test_a_mail_server_down_is_tried_again_once_per_wait_and_none_is_lost(
     assert sum(r.attempts for r in rows) == 3 * notifications.ROUND  # each round tried waits
 
     monkeypatch.setattr(notifications, "Mailer", UpServer)
-    UpServer.sent = []
+    UpServer.received = []
     tick(3600)
     with db.reading() as session:
         rows = session.scalars(select(MailRow)).all()
     # one person's 120 requests: a mail per round of 50, carrying them all once
-    assert {r.status for r in rows} == {"sent"} and sorted(UpServer.sent) == sorted(
+    assert {r.status for r in rows} == {"sent"} and sorted(UpServer.received) == sorted(
         r.id for r in rows
     )
     assert service.mail_server.may_try(now[0]) and service.mail_server.failures == 0
@@ -398,3 +402,43 @@ def test_a_burst_of_requests_to_one_manager_reaches_the_server_as_one_mail(datab
     assert alone["Subject"] == "Demande de réservation : Chasse-neige Unimog U400, de Firminy"
     (told,) = catcher.to("borrower-agent-2@example.fr")
     assert [a.get_content_type() for a in told.iter_attachments()] == ["text/calendar"]
+
+
+def test_rounds_close_together_share_a_connection_and_a_lost_one_is_made_again(
+    database_url, tmp_path, monkeypatch
+):
+    """Under load a round goes at every tick: they share one connection while it answers.
+    The server gone and back (its connection lost), the next round connects again and
+    sends every mail, none postponed."""
+    db = database(database_url)
+    opened = []
+
+    class CountedMailer(notifications.Mailer):
+        def open(self):
+            opened.append(True)
+            return super().open()
+
+    monkeypatch.setattr(notifications, "Mailer", CountedMailer)
+    with MailCatcher(tmp_path / "mail") as catcher:
+        service = sender(db, database_url, port=catcher.port)
+        for n in range(3):
+            notifications.tell(
+                db,
+                [event(BookingRequested, booking(f"r-{n}", "requested", lender=LYON))],
+                notifications.booking_subject,
+            )
+            service.deliver()
+        assert len(catcher.to("far-manager@example.fr")) == 3 and len(opened) == 1
+        catcher.stop()
+        catcher.start()  # the same port: the connection kept is gone
+        notifications.tell(
+            db,
+            [event(BookingRequested, booking("r-3", "requested", lender=LYON))],
+            notifications.booking_subject,
+        )
+        service.deliver()
+        assert len(catcher.to("far-manager@example.fr")) == 4 and len(opened) == 2
+    assert service.mail_server.failures == 0
+    with db.reading() as session:
+        rows = session.scalars(select(MailRow).where(MailRow.recipient_id == "far-manager"))
+        assert {(r.status, r.attempts) for r in rows} == {("sent", 1)}
