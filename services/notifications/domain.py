@@ -8,7 +8,7 @@ a person gets at most one mail per cause, however often the event is delivered. 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -441,6 +441,46 @@ RULES += (
 
 RULE_OF_EVENT: dict[str, Rule] = {rule.event_type: rule for rule in RULES}
 RULE_OF_KIND: dict[str, Rule] = {rule.kind: rule for rule in RULES}
+
+
+def sent_alone(kind: str, context: dict) -> bool:
+    """Whether a notice is always a mail of its own, never listed with others due with it:
+    a security notice (its subject must not hide behind another's) and one carrying a
+    calendar invitation (a calendar reads one invitation per mail)."""
+    rule = RULE_OF_KIND[kind]
+    return rule.security or rule.invites(context)
+
+
+def letters(due: Sequence) -> list[list]:
+    """The mails due (rows with recipient_id, address, digest, kind and context, oldest
+    first) as the letters they make, in order of their first notice: a person's
+    digest notices (and those of the same address) together; a person's other notices of
+    one kind due together, in a row, as one mail listing them (ten requests made within a
+    second to one approver read as one mail; a notice alone is the mail it always was).
+    A notice sent alone (sent_alone) or of another kind ends the person's row, so
+    the person still reads every notice in the order it was decided."""
+    found: list[list] = []
+    digests: dict[tuple, list] = {}
+    rows_of: dict[tuple, list] = {}  # the letter a person's next notice may join
+    for row in due:
+        person = (row.recipient_id, row.address)
+        if row.digest:
+            if person not in digests:
+                digests[person] = []
+                found.append(digests[person])
+            digests[person].append(row)
+            continue
+        alone = sent_alone(row.kind, row.context)
+        current = rows_of.get(person)
+        if not alone and current is not None and current[0].kind == row.kind:
+            current.append(row)
+            continue
+        found.append([row])
+        if alone:
+            rows_of.pop(person, None)
+        else:
+            rows_of[person] = found[-1]
+    return found
 
 
 def commune_names(fields: dict) -> dict:

@@ -1,12 +1,14 @@
-"""The mail server, through the standard library's smtplib: one connection per round of
-mails, STARTTLS and authentication as the settings say, and each failure sorted into
-"retry later" (the server is down or says 4xx) or "refused for good" (5xx for an address)."""
+"""The mail server, through the standard library's smtplib: a connection that rounds of
+mails share while it answers, STARTTLS and authentication as the settings say, and each
+failure sorted into "retry later" (the server is down or says 4xx) or "refused for good"
+(5xx for an address)."""
 
 from __future__ import annotations
 
 import smtplib
 import ssl
-from email.message import EmailMessage
+
+from services.notifications.mails import Outgoing
 
 
 class ServerUnavailable(Exception):
@@ -22,8 +24,10 @@ class Mailer:
     def __init__(self, settings):
         self.settings = settings
         self._smtp: smtplib.SMTP | None = None
+        self.sent = 0  # messages the server took on this connection
 
-    def __enter__(self) -> Mailer:
+    def open(self) -> Mailer:
+        """Connected, greeted (and STARTTLS, logged in) as the settings say."""
         s = self.settings
         try:
             smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
@@ -40,7 +44,14 @@ class Mailer:
         self._smtp = smtp
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def answering(self) -> bool:
+        """Whether the connection still takes commands (NOOP): a server may have closed it."""
+        try:
+            return self._smtp is not None and self._smtp.noop()[0] == 250
+        except (OSError, smtplib.SMTPException):
+            return False
+
+    def close(self) -> None:
         if self._smtp is not None:
             try:
                 self._smtp.quit()
@@ -48,9 +59,21 @@ class Mailer:
                 self._smtp.close()
             self._smtp = None
 
-    def send(self, msg: EmailMessage) -> None:
+    def __enter__(self) -> Mailer:
+        return self.open()
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def send(self, mail: Outgoing) -> None:
+        international = not (mail.sender.isascii() and mail.recipient.isascii())
         try:
-            refused = self._smtp.send_message(msg)
+            refused = self._smtp.sendmail(
+                mail.sender,
+                [mail.recipient],
+                mail.data,
+                mail_options=["SMTPUTF8"] if international else [],
+            )
         except smtplib.SMTPRecipientsRefused as exc:
             raise _sorted(*next(iter(exc.recipients.values()))) from exc
         except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
@@ -59,6 +82,7 @@ class Mailer:
             raise ServerUnavailable(f"{type(exc).__name__}: {exc}") from exc
         if refused:  # one recipient per message: only reached with several
             raise _sorted(*next(iter(refused.values())))
+        self.sent += 1
 
 
 def _sorted(code: int, reply: bytes | str) -> Exception:

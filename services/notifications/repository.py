@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -242,6 +242,18 @@ def due_mails(session: Session, now: datetime, limit: int) -> list[MailRow]:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+    )
+
+
+def mark_sent(session: Session, mail_ids: Iterable[str], at: datetime) -> None:
+    """These mails sent at `at` (a try more each), in one statement for all."""
+    mail_ids = sorted(mail_ids)
+    if not mail_ids:
+        return
+    session.execute(
+        update(MailRow.__table__)
+        .where(MailRow.__table__.c.id.in_(mail_ids))
+        .values(status=SENT, sent_at=at, last_error=None, attempts=MailRow.__table__.c.attempts + 1)
     )
 
 

@@ -38,7 +38,7 @@ from infra.timers import periodic
 from services.notifications import domain, repository
 from services.notifications.dependencies import CommunesPreloaded
 from services.notifications.mailer import Mailer, Refused, ServerUnavailable
-from services.notifications.mails import compose, compose_digest, message
+from services.notifications.mails import compose, compose_digest, compose_together, message
 from services.notifications.metrics import BACKLOG, MAILS, export_zeros
 
 log = logging.getLogger(__name__)
@@ -84,16 +84,6 @@ def views(rows) -> list[dict]:
         }
         for row in rows
     ]
-
-
-def letters(due: list) -> list[list]:
-    """The mails due as the letters they make: each notice alone, and a person's digest
-    notices (and those of the same address) together, in order."""
-    grouped: dict[tuple, list] = {}
-    for row in due:
-        key = (row.recipient_id, row.address) if row.digest else (row.id,)
-        grouped.setdefault(key, []).append(row)
-    return list(grouped.values())
 
 
 def booking_subject(payload) -> dict | None:
@@ -181,15 +171,44 @@ def decide(tx: UnitOfWork, decisions: list[domain.Decision]) -> list[str]:
 export_zeros(rule.kind for rule in domain.RULES)
 
 
+KEEP_OPEN = timedelta(seconds=10)  # a connection unused longer is closed, not reused
+
+
 class MailServer:
     """The mail server as this process last found it. Once it could not take a round, no
     round is tried before its wait is over (retry_delay of the failures in a row): a
     server down costs a connection attempt per wait, not rounds at every tick for each
-    mail that came due meanwhile."""
+    mail that came due meanwhile. Rounds close together share one connection (under load
+    a round every tick: connecting, greeting and leaving cost both sides more than the
+    mails), checked with a NOOP before each round."""
 
     def __init__(self) -> None:
         self.failures = 0
         self.retry_at: datetime | None = None
+        self._mailer: Mailer | None = None
+        self._used_at: datetime | None = None
+
+    def connection(self, settings, now: datetime) -> Mailer:
+        """The last round's connection if recent and still answering, else a new one
+        (ServerUnavailable if none can be made)."""
+        mailer = self._mailer
+        if (
+            mailer is not None
+            and now - self._used_at <= KEEP_OPEN
+            and mailer.sent < ROUND  # servers may cap the messages of a connection
+            and mailer.answering()
+        ):
+            self._used_at = now
+            return mailer
+        self.hang_up()
+        self._mailer, self._used_at = Mailer(settings).open(), now
+        return self._mailer
+
+    def hang_up(self) -> None:
+        """Closes the connection: stale, or left in an unknown state by a failed round."""
+        if self._mailer is not None:
+            self._mailer.close()
+        self._mailer = None
 
     def may_try(self, now: datetime) -> bool:
         return self.retry_at is None or now >= self.retry_at
@@ -402,53 +421,66 @@ class Service(OperableService):
             pass
 
     def _deliver_round(self, settings) -> int:
-        """A round of mails sent; how many were due (0 once the server is found down)."""
+        """A round of mails sent; how many were due (0 once the server is found down). The
+        mails sent are marked so in one statement at the round's end (one UPDATE per mail
+        cost PostgreSQL more than deciding them); those before a server found down too."""
         with self.db.transaction() as tx:
             now = clock.now()
             due = repository.due_mails(tx.session, now, ROUND)
             if not due:
                 return 0
             people = repository.people_by_id(tx.session, {row.recipient_id for row in due})
+            sent: set[str] = set()
             try:
-                with Mailer(settings) as mailer:
-                    for rows in letters(due):
-                        self._send(mailer, rows, people.get(rows[0].recipient_id), settings)
+                mailer = self.mail_server.connection(settings, now)
+                for rows in domain.letters(due):
+                    if self._send(mailer, rows, people.get(rows[0].recipient_id), settings):
+                        sent.update(row.id for row in rows)
             except ServerUnavailable as exc:
+                self.mail_server.hang_up()
                 for row in due:
-                    if row.status == repository.PENDING:
+                    if row.status == repository.PENDING and row.id not in sent:
                         self._postpone(row, str(exc), settings)
+                repository.mark_sent(tx.session, sent, clock.now())
                 wait = self.mail_server.down(clock.now(), settings)
                 log.warning(
                     "mail server unavailable, %d mail(s) wait, next try in %.0f s: %s",
-                    len(due),
+                    len(due) - len(sent),
                     wait.total_seconds(),
                     exc,
                 )
                 return 0
+            except BaseException:
+                self.mail_server.hang_up()  # the connection's state is unknown
+                raise
+            repository.mark_sent(tx.session, sent, clock.now())
         self.mail_server.up()
         return len(due)
 
-    def _send(self, mailer: Mailer, rows: list, person, settings) -> None:
-        """One mail: a notice, or a person's digest of several (sent or refused together)."""
+    def _send(self, mailer: Mailer, rows: list, person, settings) -> bool:
+        """One mail: a notice, several of one kind, or a person's digest; whether the server
+        took it (refused for good, its rows are kept as refused)."""
         name = person.name if person is not None else rows[0].address
+        notices = [(row.kind, row.context) for row in rows]
         if rows[0].digest:
-            notices = [(row.kind, row.context) for row in rows]
             letter = compose_digest(notices, name, settings.public_url)
+        elif len(rows) > 1:
+            letter = compose_together(notices, name, settings.public_url)
         else:
             letter = compose(rows[0].kind, rows[0].context, name, settings.public_url)
+        mail_ids = [row.id for row in rows]
         try:
-            mailer.send(message(letter, settings.mail_from, rows[0].address, rows[0].id))
+            mailer.send(message(letter, settings.mail_from, rows[0].address, *mail_ids))
         except Refused as exc:
             for row in rows:
                 row.attempts += 1
                 row.status, row.last_error = repository.REFUSED, str(exc)[:2000]
                 MAILS.labels(row.kind, "refused").inc()
             log.error("mail %s to %s refused for good: %s", rows[0].id, rows[0].address, exc)
-            return
+            return False
         for row in rows:
-            row.attempts += 1
-            row.status, row.sent_at, row.last_error = repository.SENT, clock.now(), None
             MAILS.labels(row.kind, "sent").inc()
+        return True
 
     def _postpone(self, row, error: str, settings) -> None:
         row.attempts += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
 from types import SimpleNamespace
 
 import pytest
@@ -32,6 +33,7 @@ from services.notifications import service as notifications
 from services.notifications.mailer import ServerUnavailable
 from services.notifications.models import MailRow, SubjectRow
 from services.notifications.service import booking_subject
+from tests.support.mail import MailCatcher, carried
 from tests.unit.test_notifications_rules import CHAMBON, FIRMINY, LYON
 from tests.unit.test_notifications_rules import booking as loan
 
@@ -269,22 +271,46 @@ class DownServer:
     def __init__(self, settings):
         pass
 
-    def __enter__(self):
+    def open(self):
         DownServer.attempts += 1
         raise ServerUnavailable("ConnectionRefusedError: [Errno 111] Connection refused")
 
-    def __exit__(self, *exc_info):
+    def close(self):
         pass
 
 
 class UpServer(DownServer):
-    sent: list = []
+    received: list = []
+    sent = 0  # messages on this connection, as Mailer counts them
 
-    def __enter__(self):
+    def open(self):
         return self
 
+    def answering(self):
+        return True
+
     def send(self, message):
-        UpServer.sent.append(message["To"])
+        UpServer.received.extend(carried(message_from_bytes(bytes(message), policy=policy.default)))
+
+
+def sender(db: DatabaseAccess, url: str, port: int) -> notifications.Service:
+    """The notifications service's sending part, its mail server on `port`."""
+    service = notifications.Service()
+    service.db = db
+    settings = SimpleNamespace(
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_starttls=False,
+        smtp_username=None,
+        smtp_timeout_seconds=10.0,
+        mail_from="Mutualis <ne-pas-repondre@mutualis.fr>",
+        public_url="http://localhost:8000",
+        retry_base_seconds=5.0,
+        retry_cap_seconds=900.0,
+    )
+    service.config = {"DATABASE_URL": url, "SERVICE_SETTINGS": settings}
+    service.mail_server = notifications.MailServer()
+    return service
 
 
 def test_a_mail_server_down_is_tried_again_once_per_wait_and_none_is_lost(
@@ -302,16 +328,7 @@ def test_a_mail_server_down_is_tried_again_once_per_wait_and_none_is_lost(
             tx.session,
             [(replace(template, cause=f"c-{n}"), now[0], False, now[0]) for n in range(120)],
         )
-    settings = SimpleNamespace(
-        retry_base_seconds=5.0,
-        retry_cap_seconds=900.0,
-        public_url="http://localhost:8000",
-        mail_from="Mutualis <ne-pas-repondre@mutualis.fr>",
-    )
-    service = notifications.Service()
-    service.db = db
-    service.config = {"DATABASE_URL": database_url, "SERVICE_SETTINGS": settings}
-    service.mail_server = notifications.MailServer()
+    service = sender(db, database_url, port=0)
     monkeypatch.setattr(notifications, "Mailer", DownServer)
     DownServer.attempts = 0
 
@@ -340,9 +357,88 @@ def test_a_mail_server_down_is_tried_again_once_per_wait_and_none_is_lost(
     assert sum(r.attempts for r in rows) == 3 * notifications.ROUND  # each round tried waits
 
     monkeypatch.setattr(notifications, "Mailer", UpServer)
-    UpServer.sent = []
+    UpServer.received = []
     tick(3600)
     with db.reading() as session:
         rows = session.scalars(select(MailRow)).all()
-    assert {r.status for r in rows} == {"sent"} and len(UpServer.sent) == 120
+    # one person's 120 requests: a mail per round of 50, carrying them all once
+    assert {r.status for r in rows} == {"sent"} and sorted(UpServer.received) == sorted(
+        r.id for r in rows
+    )
     assert service.mail_server.may_try(now[0]) and service.mail_server.failures == 0
+
+
+def test_a_burst_of_requests_to_one_manager_reaches_the_server_as_one_mail(database_url, tmp_path):
+    """Requests decided together for one manager are one mail listing them, naming each
+    decided mail it carries; a request alone, an approval with its invitation, each their
+    own mail as ever; every mail due sent once."""
+    db = database(database_url)
+    requests = [event(BookingRequested, booking(f"b-{n}", "requested")) for n in range(4)]
+    far = event(BookingRequested, booking("b-far", "requested", lender=LYON))
+    approved = event(BookingApproved, booking("b-0", "approved", requested_by="borrower-agent-2"))
+    notifications.tell(db, [*requests, far, approved], notifications.booking_subject)
+    with MailCatcher(tmp_path / "mail") as catcher:
+        service = sender(db, database_url, port=catcher.port)
+        service.deliver()
+        received = catcher.messages()
+    with db.reading() as session:
+        rows = session.scalars(select(MailRow)).all()
+    # but lender-manager-2's, who wants requests in the daily digest
+    assert {(r.digest, r.status, r.attempts, r.sent_at is not None) for r in rows} == {
+        (False, "sent", 1, True),
+        (True, "pending", 0, False),
+    }
+    by_cause = {(r.recipient_id, r.cause): r.id for r in rows if not r.digest}
+    assert sorted(i for m in received for i in carried(m)) == sorted(by_cause.values())
+    (burst,) = catcher.to("lender-manager@example.fr")
+    assert carried(burst) == [
+        by_cause["lender-manager", f"booking.requested:b-{n}"] for n in range(4)
+    ]
+    assert burst["Subject"].endswith(", de Firminy (et 3 autres)")
+    text = burst.get_body(("plain",)).get_content()
+    assert [text.count(f"/reservations/b-{n}") for n in range(4)] == [1, 1, 1, 1]
+    (alone,) = catcher.to("far-manager@example.fr")
+    assert carried(alone) == [by_cause["far-manager", "booking.requested:b-far"]]
+    assert alone["Subject"] == "Demande de réservation : Chasse-neige Unimog U400, de Firminy"
+    (told,) = catcher.to("borrower-agent-2@example.fr")
+    assert [a.get_content_type() for a in told.iter_attachments()] == ["text/calendar"]
+
+
+def test_rounds_close_together_share_a_connection_and_a_lost_one_is_made_again(
+    database_url, tmp_path, monkeypatch
+):
+    """Under load a round goes at every tick: they share one connection while it answers.
+    The server gone and back (its connection lost), the next round connects again and
+    sends every mail, none postponed."""
+    db = database(database_url)
+    opened = []
+
+    class CountedMailer(notifications.Mailer):
+        def open(self):
+            opened.append(True)
+            return super().open()
+
+    monkeypatch.setattr(notifications, "Mailer", CountedMailer)
+    with MailCatcher(tmp_path / "mail") as catcher:
+        service = sender(db, database_url, port=catcher.port)
+        for n in range(3):
+            notifications.tell(
+                db,
+                [event(BookingRequested, booking(f"r-{n}", "requested", lender=LYON))],
+                notifications.booking_subject,
+            )
+            service.deliver()
+        assert len(catcher.to("far-manager@example.fr")) == 3 and len(opened) == 1
+        catcher.stop()
+        catcher.start()  # the same port: the connection kept is gone
+        notifications.tell(
+            db,
+            [event(BookingRequested, booking("r-3", "requested", lender=LYON))],
+            notifications.booking_subject,
+        )
+        service.deliver()
+        assert len(catcher.to("far-manager@example.fr")) == 4 and len(opened) == 2
+    assert service.mail_server.failures == 0
+    with db.reading() as session:
+        rows = session.scalars(select(MailRow).where(MailRow.recipient_id == "far-manager"))
+        assert {(r.status, r.attempts) for r in rows} == {("sent", 1)}

@@ -76,3 +76,10 @@ class MailCatcher:
 
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.messages() if address in m["X-Envelope-To"]]
+
+
+def carried(message: EmailMessage) -> list[str]:
+    """The decided mails (ids in the notifications' `mails` table) a message carries: the
+    one of its X-Mutualis-Mail header, or every one a mail gathering several lists."""
+    every = message["X-Mutualis-Mails"]
+    return every.split() if every else [message["X-Mutualis-Mail"]]

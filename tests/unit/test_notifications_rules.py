@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from types import SimpleNamespace
 
 import icalendar
 import pytest
@@ -35,12 +36,19 @@ from services.notifications.domain import (
     check_choice,
     ensure_party,
     hand_over_window,
+    letters,
     next_digest,
     notices,
     reminder_id,
     schedule,
 )
-from services.notifications.mails import compose, compose_digest, message, when
+from services.notifications.mails import (
+    compose,
+    compose_digest,
+    compose_together,
+    message,
+    when,
+)
 
 CHAMBON, FIRMINY, SAINT_ETIENNE, LYON = "42044", "42095", "42218", "69123"
 AT = datetime(2026, 12, 6, 23, 30, tzinfo=UTC)  # already Monday 7 December in Paris
@@ -315,6 +323,104 @@ def test_a_digest_gathers_the_days_notices_with_their_invitations():
     assert len(letter.invitations) == 1
 
 
+def due(mail_id: str, recipient: str, kind: str, digest=False, **context):
+    """A mail row as the delivery round reads it."""
+    return SimpleNamespace(
+        id=mail_id,
+        recipient_id=recipient,
+        address=f"{recipient}@example.fr",
+        kind=kind,
+        context=context,
+        digest=digest,
+    )
+
+
+def test_the_notices_of_one_kind_due_together_for_a_person_make_one_mail_in_order():
+    """A burst of requests to one approver is one mail; someone else's, a digest's and a
+    lone notice's are as they were."""
+    rows = [
+        due("1", "approver", "booking_requested"),
+        due("2", "agent", "booking_requested"),
+        due("3", "approver", "booking_requested"),
+        due("4", "approver", "booking_overdue", digest=True),
+        due("5", "approver", "booking_requested"),
+        due("6", "agent", "booking_overdue", digest=True),
+        due("7", "approver", "booking_overdue", digest=True),
+    ]
+    assert [[r.id for r in letter] for letter in letters(rows)] == [
+        ["1", "3", "5"],
+        ["2"],
+        ["4", "7"],
+        ["6"],
+    ]
+    assert [[r.id for r in letter] for letter in letters(rows[:1])] == [["1"]]
+
+
+def test_a_person_reads_notices_in_their_order_and_invitations_and_crises_stay_alone():
+    """Another kind, an invitation or a security notice ends the row: a request decided
+    after an approval is never read before it."""
+    rows = [
+        due("1", "p", "booking_requested"),
+        due("2", "p", "booking_requested"),
+        due("3", "p", "booking_approved", status="approved"),  # carries the invitation
+        due("4", "p", "booking_requested"),
+        due("5", "p", "message_posted"),
+        due("6", "p", "booking_requested"),
+        due("7", "p", "emergency_declared"),
+        due("8", "p", "emergency_declared"),
+        due("9", "p", "booking_rescheduled", status="requested"),  # no invitation
+        due("10", "p", "booking_rescheduled", status="approved"),  # an invitation updated
+        due("11", "p", "booking_rescheduled", status="requested"),
+        due("12", "p", "booking_rescheduled", status="requested"),
+    ]
+    assert [[r.id for r in letter] for letter in letters(rows)] == [
+        ["1", "2"],
+        ["3"],
+        ["4"],
+        ["5"],
+        ["6"],
+        ["7"],
+        ["8"],
+        ["9"],
+        ["10"],
+        ["11", "12"],
+    ]
+    other_address = [due("1", "p", "booking_requested"), due("2", "p", "booking_requested")]
+    other_address[1].address = "p@ailleurs.fr"  # the address changed between the two
+    assert [[r.id for r in letter] for letter in letters(other_address)] == [["1"], ["2"]]
+
+
+def test_notices_due_together_read_as_one_mail_that_names_every_mail_it_carries():
+    found = [
+        notices(
+            "booking.requested",
+            booking("requested").model_copy(update={"booking_id": b}),
+            PEOPLE[:1],
+            AT,
+        )[0]
+        for b in ("b-1", "b-2", "b-3")
+    ]
+    letter = compose_together(
+        [(n.kind, n.context) for n in found], "Manager", "https://mutualis.example"
+    )
+    assert (
+        letter.subject
+        == "Demande de réservation : Chasse-neige Unimog U400, de Firminy (et 2 autres)"
+    )
+    for b in ("b-1", "b-2", "b-3"):
+        assert letter.text.count(f"https://mutualis.example/reservations/{b}") == 1
+        assert f'href="https://mutualis.example/reservations/{b}"' in letter.html
+    assert letter.text.count("■ Demande de réservation : Chasse-neige Unimog U400") == 3
+    assert letter.invitations == ()
+    ids = [f"mail-{n:02}-{'x' * 32}" for n in range(50)]  # a whole round's ids
+    raw = bytes(message(letter, "Mutualis <m@example.fr>", "m@example.fr", *ids))
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    read = message_from_bytes(raw, policy=policy.default)
+    assert read["X-Mutualis-Mail"] == ids[0] and read["X-Mutualis-Mails"].split() == ids
+    alone = bytes(message(letter, "Mutualis <m@example.fr>", "m@example.fr", "m-1"))
+    assert message_from_bytes(alone, policy=policy.default)["X-Mutualis-Mails"] is None
+
+
 def test_a_message_tells_the_other_communes_agents_and_managers():
     message = MessageSnapshot(
         message_id="m-1",
@@ -390,6 +496,31 @@ def test_a_long_french_subject_reads_back_as_written():
     )
     raw = bytes(message(letter, "Mutualis <m@example.fr>", "a@example.fr", "m-1"))
     assert message_from_bytes(raw, policy=policy.default)["Subject"] == letter.subject
+
+
+def test_a_message_reads_back_as_composed_whatever_its_lines_and_names():
+    """The message is written as bytes (not through EmailMessage): a reader finds the same
+    subject, sender, parts and invitation, a line past SMTP's 998 octets included."""
+    (approved,) = notices("booking.approved", booking("approved"), PEOPLE, AT)
+    letter = compose(approved.kind, approved.context, "Agent", "https://mutualis.example")
+    long_line = "Très long paragraphe " * 80  # 1,680 characters on one line
+    letter = replace(letter, text=letter.text + long_line + "\n", subject="é" * 120)
+    raw = bytes(message(letter, "Mutualité Loire <m@example.fr>", "a@example.fr", "m-1"))
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    read = message_from_bytes(raw, policy=policy.default)
+    assert (read["Subject"], read["From"], read["To"]) == (
+        letter.subject,
+        "Mutualité Loire <m@example.fr>",
+        "a@example.fr",
+    )
+    assert read["X-Mutualis-Mail"] == "m-1" and not read.defects
+    plain = read.get_body(("plain",)).get_content()
+    assert plain.replace("\r\n", "\n") == letter.text
+    assert read.get_body(("html",)).get_content().replace("\r\n", "\n") == letter.html
+    (attachment,) = read.iter_attachments()
+    assert attachment.get_content_type() == "text/calendar"
+    assert attachment.get_param("method") == "REQUEST"
+    assert attachment.get_content().encode() == letter.invitations[0]  # accents and all
 
 
 # -- money: nettings, disputes, reversed payments ------------------------------------------
