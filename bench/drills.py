@@ -20,8 +20,9 @@ Every state-changing request carries an Idempotency-Key; an ambiguous answer (50
 is retried with the same key, as a careful client would. After the load stops and the event
 path settles, it checks that every accepted request is there (each 201 booking readable,
 each 200 return `returned`), that every returned booking was charged exactly once, that every
-mail decided reached the mail server exactly once (its X-Mutualis-Mail header; those of a round
-a killed notifications process was sending are counted apart: sent again by its twin), that no
+mail decided reached the mail server exactly once (the ids its mail carries: one, or the
+several of a grouped mail, tests.support.mail.carried; those of a round a killed
+notifications process was sending are counted apart: sent again by its twin), that no
 consumer queue holds messages, that no slot raced for is held by two bookings, that every
 commune's invoice numbers run from 1 without a gap or a repeat (after a last billing run),
 and that during the faults the API answered only 2xx, 4xx or 503 problem+json, never a 500
@@ -61,7 +62,7 @@ from bench.bookings import publish_listings  # noqa: E402
 from contracts.clock import PARIS, paris_today  # noqa: E402
 from infra.settings import PROJECT_ROOT  # noqa: E402
 from tests.support import SERVICES, Stack  # noqa: E402
-from tests.support.mail import MailCatcher  # noqa: E402
+from tests.support.mail import MailCatcher, carried  # noqa: E402
 from tests.support.stack import RELAYED, replica_name, replica_of  # noqa: E402
 
 OUTPUT = PROJECT_ROOT / "test-output" / "drills"
@@ -440,7 +441,7 @@ def faults(stack: Stack, catcher: MailCatcher, plan: Plan, gateways: Gateways):
 
 def mails_check(stack: Stack, catcher: MailCatcher, phases: Phases) -> dict:
     """Waits until no mail is pending, then compares the mails decided with those the
-    server received: each exactly once (by the X-Mutualis-Mail header), but for the mails
+    server received: each exactly once (by the ids a mail carries, `carried`), but for the mails
     of a round a notifications process was sending when it was killed, or when PostgreSQL
     ended its connection: the server had accepted them, their commit never came, and the
     process (or its twin) sends them again (SMTP has no idempotency key: at least once at
@@ -458,7 +459,8 @@ def mails_check(stack: Stack, catcher: MailCatcher, phases: Phases) -> dict:
     arrivals: dict[str, list[float]] = {}
     for path in catcher.directory.glob("*.eml"):
         mail = message_from_bytes(path.read_bytes(), policy=policy.default)
-        arrivals.setdefault(mail["X-Mutualis-Mail"], []).append(path.stat().st_mtime)
+        for decided in carried(mail):  # a grouped mail carries several decided mails
+            arrivals.setdefault(decided, []).append(path.stat().st_mtime)
     received = Counter({mail: len(times) for mail, times in arrivals.items()})
     again = {
         mail: phases.at(sorted(times)[1]) for mail, times in arrivals.items() if len(times) > 1
