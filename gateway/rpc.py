@@ -27,13 +27,12 @@ from functools import partial
 
 import eventlet
 from kombu.exceptions import OperationalError
-from nameko.amqp.publish import Publisher
 from nameko.rpc import MethodProxy, ReplyListener, RpcProxy, ServiceProxy
 
 from contracts.errors import Unavailable
 from infra.acks import BrokerTolerantQueueConsumer
 from infra.exactly_once import MAYBE_REPEATED, REQUEST_ID, new_request_id
-from infra.rpc import TRANSIENT
+from infra.rpc import TRANSIENT, KeptConnectionPublisher
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -65,7 +64,7 @@ class _Deadline:
         return call
 
 
-class _RequestPublisher(Publisher):
+class _RequestPublisher(KeptConnectionPublisher):
     """Publishes a call as ServiceRpc's options say, without nameko's `mandatory` flag: a
     message the broker cannot route is only reported through a confirm, which calls go
     without."""

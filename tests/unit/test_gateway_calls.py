@@ -7,8 +7,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from types import SimpleNamespace
 
-import nameko.amqp.publish
-
+import infra.rpc
 from gateway.rpc import ServiceRpc, _Call, _UnacknowledgedReplies
 from infra.rpc import TRANSIENT
 
@@ -16,20 +15,37 @@ from infra.rpc import TRANSIENT
 def test_a_call_is_published_transient_without_confirm_nor_mandatory(monkeypatch):
     published = []
 
-    @contextmanager
-    def producer(amqp_uri, confirms, *_):
-        yield SimpleNamespace(publish=lambda body, **kw: published.append((confirms, kw)))
+    class Pool:
+        def __init__(self, broker):
+            self.broker = broker
 
-    monkeypatch.setattr(nameko.amqp.publish, "get_producer", producer)
+        @contextmanager
+        def acquire(self, block):
+            yield SimpleNamespace(publish=lambda body, **kw: published.append((self.broker, kw)))
+
+    monkeypatch.setattr(infra.rpc, "producers", KeyedPools(Pool))
     worker_ctx = SimpleNamespace(container=SimpleNamespace(config={"AMQP_URI": "amqp://x/"}))
     rpc = ServiceRpc("bookings")
-    call = _Call(worker_ctx, "bookings", "request", rpc.rpc_reply_listener, **rpc.options)
+    for method in ("request", "quote"):
+        call = _Call(worker_ctx, "bookings", method, rpc.rpc_reply_listener, **rpc.options)
+        call.publisher.publish(
+            {"args": []}, mandatory=True, routing_key=f"bookings.{method}", extra_headers={"h": 1}
+        )
 
-    call.publisher.publish({"args": []}, mandatory=True, routing_key="bookings.request")
-
-    [(confirms, options)] = published
-    assert confirms is False
+    (broker, options), (again, _) = published
+    assert broker is again  # made once, not for every message
+    assert broker.transport_options["confirm_publish"] is False
     assert (options["delivery_mode"], options["mandatory"]) == (TRANSIENT, False)
+    assert (options["routing_key"], options["headers"]) == ("bookings.request", {"h": 1})
+
+
+class KeyedPools(dict):
+    def __init__(self, pool):
+        super().__init__()
+        self.pool = pool
+
+    def __missing__(self, broker):
+        return self.pool(broker)
 
 
 class ReplyProvider:
