@@ -10,20 +10,29 @@ retry's calls carry the very ids of the first try's (derived from the caller, th
 the call's rank), so the service answers them from what it stored instead of acting twice.
 Such calls say so (context data `request_maybe_repeated`): the service looks their ids up
 before the method runs, which it does not for an id of its own (infra.exactly_once).
+
+A call is published without a publisher confirm and not persistent, and its reply consumed
+without acknowledgement: the gateway waits for the reply anyway, under its deadline, so a
+request or reply the broker loses (it restarted: the reply queue went with it) is answered
+503 like any missed deadline, and the retry is applied once by its id. A confirm and a disk
+write per call, and an acknowledgement per reply, bought nothing but broker and gateway CPU.
+(Without a confirm nameko cannot tell UnknownService; a service whose queue was never
+declared on the broker is then a missed deadline too.)
 """
 
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 
 import eventlet
 from kombu.exceptions import OperationalError
-from nameko.exceptions import UnknownService
 from nameko.rpc import MethodProxy, ReplyListener, RpcProxy, ServiceProxy
 
 from contracts.errors import Unavailable
 from infra.acks import BrokerTolerantQueueConsumer
 from infra.exactly_once import MAYBE_REPEATED, REQUEST_ID, new_request_id
+from infra.rpc import TRANSIENT, KeptConnectionPublisher
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -47,8 +56,6 @@ class _Deadline:
                 raise Unavailable(
                     f"The {self._service} service did not answer within {self._seconds:g} s"
                 ) from None
-            except UnknownService:
-                raise Unavailable(f"The {self._service} service is not running") from None
             except (OSError, OperationalError, ConnectionError):
                 raise Unavailable("The message broker is unreachable") from None
             finally:
@@ -57,7 +64,21 @@ class _Deadline:
         return call
 
 
-class _CallOnce(MethodProxy):
+class _RequestPublisher(KeptConnectionPublisher):
+    """Publishes a call as ServiceRpc's options say, without nameko's `mandatory` flag: a
+    message the broker cannot route is only reported through a confirm, which calls go
+    without."""
+
+    def publish(self, payload, **kwargs):
+        kwargs["mandatory"] = False
+        return super().publish(payload, **kwargs)
+
+
+class _Call(MethodProxy):
+    publisher_cls = _RequestPublisher
+
+
+class _CallOnce(_Call):
     """A call with a request id of its own (the same if kombu publishes it again)."""
 
     def get_message_headers(self, worker_ctx):
@@ -92,11 +113,17 @@ def request_id_for(worker_ctx, target: str) -> tuple[str, bool]:
     return hashlib.sha256(seed.encode()).hexdigest()[:32], True
 
 
-class _ServiceOnce(ServiceProxy):
+class _Service(ServiceProxy):
+    call_cls = _Call
+
     def __getattr__(self, name):
-        return _CallOnce(
+        return self.call_cls(
             self.worker_ctx, self.service_name, name, self.reply_listener, **self.options
         )
+
+
+class _ServiceOnce(_Service):
+    call_cls = _CallOnce
 
 
 def reads_only(worker_ctx) -> bool:
@@ -105,11 +132,23 @@ def reads_only(worker_ctx) -> bool:
     return getattr(request, "method", None) in READS
 
 
+class _UnacknowledgedReplies(BrokerTolerantQueueConsumer):
+    """The reply queue's consumer, without acknowledgements: a reply is delivered once to the
+    one process that waits for it, and a reply lost with its connection is a missed
+    deadline whatever we acknowledge."""
+
+    def get_consumers(self, consumer_cls, channel):
+        return super().get_consumers(partial(consumer_cls, no_ack=True), channel)
+
+    def ack_message(self, message) -> None:
+        """Nothing to acknowledge (consumed with no_ack)."""
+
+
 class _TolerantReplyListener(ReplyListener):
-    """Replies acknowledged without letting a reset broker connection kill the gateway
+    """Replies taken without letting a reset broker connection kill the gateway
     (infra.acks): the drill's RabbitMQ stop left a gateway replica dead."""
 
-    queue_consumer = BrokerTolerantQueueConsumer()
+    queue_consumer = _UnacknowledgedReplies()
 
 
 class ServiceRpc(RpcProxy):
@@ -118,12 +157,13 @@ class ServiceRpc(RpcProxy):
 
     rpc_reply_listener = _TolerantReplyListener()
 
+    def __init__(self, target_service: str, **options):
+        options.setdefault("use_confirms", False)
+        options.setdefault("delivery_mode", TRANSIENT)
+        super().__init__(target_service, **options)
+
     def get_dependency(self, worker_ctx):
         seconds = self.container.config["GATEWAY"].rpc_timeout_seconds
-        if reads_only(worker_ctx):
-            proxy = super().get_dependency(worker_ctx)
-        else:
-            proxy = _ServiceOnce(
-                worker_ctx, self.target_service, self.rpc_reply_listener, **self.options
-            )
+        service = _Service if reads_only(worker_ctx) else _ServiceOnce
+        proxy = service(worker_ctx, self.target_service, self.rpc_reply_listener, **self.options)
         return _Deadline(proxy, self.target_service, seconds)

@@ -96,6 +96,24 @@ def test_an_expired_token_is_refused():
         stale.verify(stale.issue(ALICE))
 
 
+def test_a_token_verified_once_is_refused_once_it_expires(issuer, monkeypatch):
+    token = issuer.issue(ALICE)
+    assert issuer.verify(token) == ALICE
+    monkeypatch.setattr(jwt, "decode", lambda *_, **__: pytest.fail("decoded again"))
+    assert issuer.verify(token) == ALICE  # remembered: no second decode
+    expires = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
+    later = expires["payload"]["exp"]
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(InvalidToken):
+        issuer.verify(token)
+
+
+def test_every_route_verifies_with_one_issuer():
+    """One memory of verified tokens per process, not one per route."""
+    settings = Settings(token_secret=SECRET)
+    assert TokenIssuer.from_settings(settings) is TokenIssuer.from_settings(settings)
+
+
 @pytest.mark.parametrize(
     "other",
     [
