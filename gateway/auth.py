@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import time
 import uuid
 
 import jwt
@@ -106,7 +105,7 @@ class TokenIssuer:
         known = self._verified.get(token)
         if known is not None:
             caller, factor, expires = known
-            if expires > time.time():  # as PyJWT checks `exp`, on the same clock
+            if expires > clock.now().timestamp():  # as PyJWT checks `exp`
                 return caller, factor
             del self._verified[token]
             raise InvalidToken("Signature has expired")
