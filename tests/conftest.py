@@ -15,6 +15,7 @@ eventlet.monkey_patch()
 import pytest  # noqa: E402
 
 from tests.support import PostgresDatabase, Stack, Vhost  # noqa: E402
+from tests.support.stack import wait_for_stops  # noqa: E402
 
 
 @pytest.hookimpl(trylast=True)  # after pytest groups the tests by the stack they use
@@ -26,10 +27,20 @@ def pytest_collection_modifyitems(items):
         items[:] = [item for item in items if item not in fuzzing] + fuzzing
 
 
+@pytest.fixture(scope="session", autouse=True)
+def stacks_stopped():
+    """The stacks stopped in the background (`Stack.running`) have all stopped by the end
+    of the session, their processes gone, vhosts deleted and databases dropped; a stop that
+    failed fails the session here."""
+    yield
+    wait_for_stops()
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def stack(request, tmp_path_factory):
     """The whole system through its HTTP gateway, once on each database backend."""
-    with Stack(request.param, tmp_path_factory.mktemp(f"stack-{request.param}")) as running:
+    workdir = tmp_path_factory.mktemp(f"stack-{request.param}")
+    with Stack(request.param, workdir).running() as running:
         yield running
 
 

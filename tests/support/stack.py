@@ -14,15 +14,19 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from sqlalchemy import Engine, create_engine, text
 
 from infra.settings import PROJECT_ROOT
 from tests.support.waiting import wait_until
+
+if TYPE_CHECKING:
+    from eventlet.greenthread import GreenThread
 
 AMQP_HOST = os.environ.get("TEST_AMQP_HOST", "guest:guest@127.0.0.1:5672")
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -306,6 +310,16 @@ class Stack:
     def __exit__(self, *exc_info) -> None:
         self.stop()
 
+    @contextmanager
+    def running(self) -> Iterator[Stack]:
+        """Starts the stack for a fixture and, when the fixture ends, stops it in the
+        background (`stop_in_background`): the next module's stack starts meanwhile."""
+        self.__enter__()
+        try:
+            yield self
+        finally:
+            self.stop_in_background()
+
     def start(self) -> Stack:
         if self.seeded:
             declare_queues(self.vhost.amqp_uri)
@@ -374,6 +388,16 @@ class Stack:
         for db in self._owned:
             db.drop()
         self.vhost.wait()
+
+    def stop_in_background(self) -> None:
+        """`stop` in a green thread of the (eventlet-patched) test process, signalling the
+        processes at once: waiting for them to exit, deleting the vhost and dropping the
+        databases take seconds, spent while the tests go on. `wait_for_stops` then waits for
+        every stop, and fails as they did."""
+        import eventlet  # the tests' process only: the benchmarks' threads are plain ones
+
+        _stopping.append((self.tag, eventlet.spawn(self.stop)))
+        eventlet.sleep(0)  # into `stop` until its first wait: the processes are signalled
 
     # -- clients ----------------------------------------------------------------------
 
@@ -444,3 +468,21 @@ class Stack:
         leave unchanged."""
         with self.database(component).connect() as conn:
             return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables}
+
+
+_stopping: list[tuple[str, GreenThread]] = []  # (stack's tag, its stop)
+
+
+def wait_for_stops() -> None:
+    """Waits for every stop under way (`Stack.stop_in_background`): by the end of the
+    session no process is left running, no vhost or database left behind; the stops that
+    failed fail here, all of them named."""
+    failed = []
+    while _stopping:
+        tag, stop = _stopping.pop(0)
+        try:
+            stop.wait()
+        except Exception as exc:  # every stop is waited for, then the failures reported
+            failed.append(f"{tag}: {exc!r}")
+    if failed:
+        raise RuntimeError("stacks not stopped cleanly: " + "; ".join(failed))
