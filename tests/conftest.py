@@ -14,8 +14,8 @@ eventlet.monkey_patch()
 
 import pytest  # noqa: E402
 
-from tests.support import PostgresDatabase, Stack, Vhost  # noqa: E402
-from tests.support.stack import wait_for_stops  # noqa: E402
+from tests.support import PostgresDatabase, Stack  # noqa: E402
+from tests.support.stack import Vhosts, wait_for_stops  # noqa: E402
 
 
 @pytest.hookimpl(trylast=True)  # after pytest groups the tests by the stack they use
@@ -44,11 +44,20 @@ def stack(request, tmp_path_factory):
         yield running
 
 
+@pytest.fixture(scope="session")
+def vhosts():
+    """Where each test's vhost comes from, and goes back to, without the test waiting."""
+    made = Vhosts()
+    yield made
+    made.close()
+
+
 @pytest.fixture
-def vhost():
-    host = Vhost()
+def vhost(vhosts):
+    """A RabbitMQ vhost of the test's own, empty."""
+    host = vhosts.take()
     yield host
-    host.delete()
+    vhosts.give_back(host)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shlex
 import shutil
@@ -62,6 +63,13 @@ class Vhost:
         if ready:
             self.wait()
 
+    @classmethod
+    def made(cls, name: str) -> Vhost:
+        """One that is there already (`Vhosts` made it)."""
+        host = cls.__new__(cls)
+        host.name, host._pending = name, None
+        return host
+
     @property
     def amqp_uri(self) -> str:
         return f"amqp://{AMQP_HOST}/{self.name}"
@@ -87,6 +95,86 @@ class Vhost:
         return subprocess.Popen(
             ["sh", "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
+
+
+class Vhosts:
+    """Throw-away vhosts for the tests, none of them waiting for `rabbitmqctl`, which starts
+    an Erlang VM each time (a second or two, and most of it CPU): made `batch` at a time by
+    one `import_definitions`, the next batch while the tests use this one; deleted in the
+    background, those given back since the last deletion in one go. `close` waits for all
+    of it, deleting what is left, and fails as any of it did."""
+
+    def __init__(self, prefix: str = "mutualis-test", batch: int = 6):
+        self.prefix, self.batch = prefix, batch
+        self._made: list[str] = []  # there, for the next tests
+        self._making: tuple[list[str], subprocess.Popen] | None = None
+        self._given_back: list[str] = []  # used, to be deleted
+        self._deleting: subprocess.Popen | None = None
+
+    def take(self) -> Vhost:
+        if not self._made:
+            self._make_batch()
+            self._made = self._wait_made()
+        if len(self._made) == 1:
+            self._make_batch()  # while the tests use the last one
+        return Vhost.made(self._made.pop(0))
+
+    def give_back(self, host: Vhost) -> None:
+        self._given_back.append(host.name)
+        if self._deleting is None or self._deleting.poll() is not None:
+            self._delete_given_back()
+
+    def close(self) -> None:
+        """Deletes every vhost left, all at once: the session is ending."""
+        left = [*self._given_back, *self._made, *self._wait_made()]
+        self._given_back, self._made = [], []
+        deleting = [self._deleting, *(Vhost._rabbitmqctl(("delete_vhost", n)) for n in left)]
+        self._deleting = None
+        for process in deleting:
+            self._finish(process)
+
+    def _make_batch(self) -> None:
+        if self._making is not None:
+            return
+        names = [f"{self.prefix}-{uuid.uuid4().hex[:8]}" for _ in range(self.batch)]
+        everything = ("configure", "write", "read")
+        definitions = {
+            "vhosts": [{"name": name} for name in names],
+            "permissions": [
+                {"user": "guest", "vhost": name} | dict.fromkeys(everything, ".*") for name in names
+            ],
+        }
+        making = subprocess.Popen(
+            ["rabbitmqctl", "-q", "import_definitions", "--format", "json"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        making.stdin.write(json.dumps(definitions).encode())
+        making.stdin.close()
+        self._making = (names, making)
+
+    def _wait_made(self) -> list[str]:
+        if self._making is None:
+            return []
+        (names, making), self._making = self._making, None
+        self._finish(making)
+        return names
+
+    def _delete_given_back(self) -> None:
+        """Deletes every vhost given back, one `rabbitmqctl` after the other, in the
+        background; the deletion before must be over."""
+        self._finish(self._deleting)
+        names, self._given_back = self._given_back, []
+        commands = [("delete_vhost", name) for name in names]
+        self._deleting = Vhost._rabbitmqctl(*commands) if commands else None
+
+    @staticmethod
+    def _finish(process: subprocess.Popen | None) -> None:
+        if process is not None:
+            errors = process.stderr.read()
+            if process.wait():
+                raise subprocess.CalledProcessError(process.returncode, process.args, errors)
 
 
 class PostgresDatabase:
