@@ -84,7 +84,7 @@ def database_url(request, tmp_path):
 @pytest.fixture
 def listings_db(database_url):
     """The listings schema (it carries the outbox and processed_events), on each backend."""
-    from infra.migrations import upgrade
+    from tests.support.schema import migrated
 
-    upgrade("listings", database_url)
+    migrated("listings", database_url)
     return database_url
