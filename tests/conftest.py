@@ -14,7 +14,8 @@ eventlet.monkey_patch()
 
 import pytest  # noqa: E402
 
-from tests.support import PostgresDatabase, Stack, Vhost  # noqa: E402
+from tests.support import PostgresDatabase, Stack  # noqa: E402
+from tests.support.stack import Vhosts, wait_for_stops  # noqa: E402
 
 
 @pytest.hookimpl(trylast=True)  # after pytest groups the tests by the stack they use
@@ -26,18 +27,37 @@ def pytest_collection_modifyitems(items):
         items[:] = [item for item in items if item not in fuzzing] + fuzzing
 
 
+@pytest.fixture(scope="session", autouse=True)
+def stacks_stopped():
+    """The stacks stopped in the background (`Stack.running`) have all stopped by the end
+    of the session, their processes gone, vhosts deleted and databases dropped; a stop that
+    failed fails the session here."""
+    yield
+    wait_for_stops()
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def stack(request, tmp_path_factory):
     """The whole system through its HTTP gateway, once on each database backend."""
-    with Stack(request.param, tmp_path_factory.mktemp(f"stack-{request.param}")) as running:
+    workdir = tmp_path_factory.mktemp(f"stack-{request.param}")
+    with Stack(request.param, workdir).running() as running:
         yield running
 
 
+@pytest.fixture(scope="session")
+def vhosts():
+    """Where each test's vhost comes from, and goes back to, without the test waiting."""
+    made = Vhosts()
+    yield made
+    made.close()
+
+
 @pytest.fixture
-def vhost():
-    host = Vhost()
+def vhost(vhosts):
+    """A RabbitMQ vhost of the test's own, empty."""
+    host = vhosts.take()
     yield host
-    host.delete()
+    vhosts.give_back(host)
 
 
 @pytest.fixture
@@ -64,7 +84,7 @@ def database_url(request, tmp_path):
 @pytest.fixture
 def listings_db(database_url):
     """The listings schema (it carries the outbox and processed_events), on each backend."""
-    from infra.migrations import upgrade
+    from tests.support.schema import migrated
 
-    upgrade("listings", database_url)
+    migrated("listings", database_url)
     return database_url

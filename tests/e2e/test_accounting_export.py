@@ -35,7 +35,7 @@ SNOWPLOUGH = {
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """A stack of its own: a billing run invoices every commune's charges of the month."""
-    with Stack("postgresql", tmp_path_factory.mktemp("accounting")) as running:
+    with Stack("postgresql", tmp_path_factory.mktemp("accounting")).running() as running:
         yield running
 
 

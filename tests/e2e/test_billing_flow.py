@@ -56,7 +56,8 @@ CAMT = """<?xml version="1.0" encoding="UTF-8"?>
 def billing_stack(request, tmp_path_factory):
     """A stack of its own: billing runs and nettings span every commune's open invoices, so
     other tests' bookings must not be part of them."""
-    with Stack(request.param, tmp_path_factory.mktemp(f"billing-{request.param}")) as running:
+    workdir = tmp_path_factory.mktemp(f"billing-{request.param}")
+    with Stack(request.param, workdir).running() as running:
         yield running
 
 

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 def stack(tmp_path_factory):
     """A stack of its own: nettings span every open invoice of the period between the
     communes taking part, so no other test's."""
-    with Stack("sqlite", tmp_path_factory.mktemp("billing-pages")) as running:
+    with Stack("sqlite", tmp_path_factory.mktemp("billing-pages")).running() as running:
         yield running
 
 

@@ -49,7 +49,7 @@ def mail_stack(request, tmp_path_factory):
             "NOTIFICATIONS_RETRY_CAP_SECONDS": "2",
             "NOTIFICATIONS_REMINDER_INTERVAL_SECONDS": "1",
         }
-        with Stack(request.param, workdir, settings=settings) as stack:
+        with Stack(request.param, workdir, settings=settings).running() as stack:
             created = stack.mutualis(
                 *("create-user", "--email", GONE, "--name", "Ancien responsable"),
                 *("--commune", CHAMBON, "--roles", "manager", "--password-stdin"),

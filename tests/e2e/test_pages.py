@@ -32,7 +32,7 @@ pytestmark = pytest.mark.e2e
 def stack(tmp_path_factory):
     """One stack of its own, on SQLite only (the pages add nothing backend-specific): the
     billing run issues every uninvoiced charge of the period, so no other test's."""
-    with Stack("sqlite", tmp_path_factory.mktemp("pages")) as running:
+    with Stack("sqlite", tmp_path_factory.mktemp("pages")).running() as running:
         yield running
 
 

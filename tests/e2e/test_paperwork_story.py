@@ -50,7 +50,8 @@ CII = {"ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInfo
 def stack(tmp_path_factory):
     """A stack of its own, on PostgreSQL, with few workers: the machine is shared."""
     few = {f"{c.upper()}_MAX_WORKERS": "4" for c in COMPONENTS}
-    with Stack("postgresql", tmp_path_factory.mktemp("paperwork"), settings=few) as running:
+    workdir = tmp_path_factory.mktemp("paperwork")
+    with Stack("postgresql", workdir, settings=few).running() as running:
         yield running
 
 

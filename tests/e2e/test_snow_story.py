@@ -41,7 +41,7 @@ def snow_stack(request, tmp_path_factory):
     few = {f"{c.upper()}_MAX_WORKERS": "4" for c in COMPONENTS}
     with Stack(
         request.param, tmp_path_factory.mktemp(f"snow-{request.param}"), settings=few
-    ) as running:
+    ).running() as running:
         yield running
 
 

@@ -14,11 +14,11 @@ from stdnum import iban
 from contracts.billing import BillingProfileInput, ChargeKind
 from infra.communes import communes
 from infra.database import DatabaseAccess, make_engine
-from infra.migrations import upgrade
 from services.billing import domain, repository
 from services.billing.models import CreditNoteRow, InvoiceRow
 from services.billing.service import Service, record_charges
 from services.billing.validation import problems
+from tests.support.schema import migrated
 
 _RIB_LETTERS = {
     letter: str(value)
@@ -39,7 +39,7 @@ def iban_for(insee: str) -> str:
 
 
 def billing_database(url: str) -> DatabaseAccess:
-    upgrade("billing", url)
+    migrated("billing", url)
     return DatabaseAccess(make_engine(url), producer="billing", correlation_id="test", consumer="t")
 
 

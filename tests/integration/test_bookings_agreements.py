@@ -22,10 +22,10 @@ from contracts.clock import paris_today
 from contracts.errors import Conflict, InvalidInput, NotFound
 from infra.database import DatabaseAccess, make_engine
 from infra.messaging_tables import outbox
-from infra.migrations import upgrade
 from services.bookings import agreements_repository, repository
 from services.bookings.models import AgreementRow, CouncilDecisionRow
 from services.bookings.service import Ask, Service, decide_requests
+from tests.support.schema import migrated
 from tests.unit.test_bookings_domain import listing
 
 SAINT_ETIENNE, CHAMBON, FIRMINY = "42218", "42044", "42095"
@@ -43,7 +43,7 @@ def agent(commune: str) -> Caller:
 
 @pytest.fixture
 def bookings(database_url):
-    upgrade("bookings", database_url)
+    migrated("bookings", database_url)
     db = DatabaseAccess(make_engine(database_url), "bookings", None, "bookings.requests")
     with db.transaction() as tx:
         repository.keep_listing_copies(tx.session, [listing(listing_id="plough")])

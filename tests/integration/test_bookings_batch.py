@@ -15,10 +15,10 @@ from contracts.errors import Conflict, InvalidInput
 from contracts.listings import ListingSnapshot
 from infra.database import DatabaseAccess, make_engine
 from infra.messaging_tables import outbox
-from infra.migrations import upgrade
 from services.bookings import repository
 from services.bookings.models import BookingRow
 from services.bookings.service import Ask, decide_requests
+from tests.support.schema import migrated
 
 BORROWER = Caller(user_id="u1", commune="42218", roles=frozenset({Role.AGENT}))
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -49,7 +49,7 @@ def ask(listing_id: str, hours_ahead: int, hours: int = 1, **more) -> Ask:
 
 
 def test_one_batch_decides_each_request_as_if_alone_and_in_order(database_url):
-    upgrade("bookings", database_url)
+    migrated("bookings", database_url)
     engine = make_engine(database_url)
     with DatabaseAccess(engine, "bookings", None, "bookings.requests").transaction() as tx:
         repository.keep_listing_copies(
@@ -105,7 +105,7 @@ def test_one_batch_decides_each_request_as_if_alone_and_in_order(database_url):
 
 
 def test_a_batch_of_refusals_only_commits_nothing(database_url):
-    upgrade("bookings", database_url)
+    migrated("bookings", database_url)
     engine = make_engine(database_url)
     db = DatabaseAccess(engine, "bookings", None, "bookings.requests")
 

@@ -28,6 +28,7 @@ from services.bookings import repository
 from services.bookings.models import BookingRow, DatesProposalRow
 from services.bookings.service import Ask, Service, decide_requests
 from tests.integration.test_bookings_time import events
+from tests.support.schema import migrated
 from tests.unit.test_bookings_domain import listing
 
 BORROWER = Caller(user_id="u1", commune="42218", roles=frozenset({Role.AGENT}))
@@ -42,7 +43,7 @@ def _json(caller: Caller) -> dict:
 
 
 def _bookings(url: str):
-    upgrade("bookings", url)
+    migrated("bookings", url)
     db = DatabaseAccess(make_engine(url), "bookings", None, "bookings.requests")
     with db.transaction() as tx:
         repository.keep_listing_copies(tx.session, [listing(listing_id="plough")])

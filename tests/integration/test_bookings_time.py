@@ -20,10 +20,10 @@ from contracts.errors import Conflict, InvalidInput
 from contracts.listings import ListingSnapshot
 from infra.database import DatabaseAccess, make_engine
 from infra.messaging_tables import outbox
-from infra.migrations import upgrade
 from services.bookings import repository
 from services.bookings.models import TransitionRow
 from services.bookings.service import Ask, Service, decide_requests
+from tests.support.schema import migrated
 from tests.unit.test_bookings_domain import listing
 
 BORROWER = Caller(user_id="u1", commune="42218", roles=frozenset({Role.AGENT}))
@@ -37,7 +37,7 @@ def plough(**changes) -> ListingSnapshot:
 
 @pytest.fixture
 def bookings(database_url):
-    upgrade("bookings", database_url)
+    migrated("bookings", database_url)
     db = DatabaseAccess(make_engine(database_url), "bookings", None, "bookings.requests")
     with db.transaction() as tx:
         repository.keep_listing_copies(tx.session, [plough()])

@@ -11,12 +11,12 @@ from bench.seed import bench_communes
 from contracts.caller import Caller, Role
 from contracts.consultants import ConsultantTerms
 from infra.database import DatabaseAccess, make_engine
-from infra.migrations import upgrade
 from services.consultants import repository
 from services.consultants.dependencies import Catalogue
 from services.consultants.domain import Need
 from services.consultants.models import ConsultantRow
 from services.consultants.service import publish_consultant
+from tests.support.schema import migrated
 from tests.unit.test_consultants_matching_exact import (
     answered,
     assert_same_rankings,
@@ -58,7 +58,7 @@ def test_matching_index_follows_profiles_published_edited_and_withdrawn(database
     rng = random.Random(11)
     homes = {c.insee_code: c for c in bench_communes()}
     models = [p for p in catalogue(rng, 400) if p.home_commune in homes]
-    upgrade("consultants", database_url)
+    migrated("consultants", database_url)
     db = DatabaseAccess(make_engine(database_url), "consultants", None, "test")
     with db.transaction() as tx:
         for p in models[:250]:

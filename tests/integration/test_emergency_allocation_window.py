@@ -17,11 +17,11 @@ from contracts.emergencies import EmergencyDeclaration, Territory
 from contracts.listings import ListingSnapshot
 from infra.database import DatabaseAccess, make_engine
 from infra.messaging_tables import outbox
-from infra.migrations import upgrade
 from services.bookings import emergency_repository, repository
 from services.bookings.dependencies import EPISODES
 from services.bookings.models import BookingRow, TransitionRow
 from services.bookings.service import Ask, Service, decide_requests
+from tests.support.schema import migrated
 
 OPERATOR = Caller(user_id="op", commune="42218", roles=frozenset({Role.OPERATOR}))
 NOW = datetime.now(UTC)
@@ -57,7 +57,7 @@ def urgent_ask(commune: str, need: str) -> Ask:
 
 def in_an_episode(database_url: str):
     """A migrated bookings database knowing the plough, during an episode over the Loire."""
-    upgrade("bookings", database_url)
+    migrated("bookings", database_url)
     engine = make_engine(database_url)
     db = DatabaseAccess(engine, "bookings", None, "bookings.test")
     with db.transaction() as tx:

@@ -20,12 +20,12 @@ from gateway.models import IdempotencyRecord, User, WebSession
 from gateway.pages.sessions import SessionStore
 from gateway.users import LiveUsers, disable_user
 from infra.database import make_engine
-from infra.migrations import upgrade
+from tests.support.schema import migrated
 
 
 @pytest.fixture
 def engine(database_url):
-    upgrade("gateway", database_url)
+    migrated("gateway", database_url)
     return make_engine(database_url)
 
 

@@ -24,6 +24,7 @@ from infra.migrations import upgrade
 from services.bookings import repository
 from services.bookings.models import ConditionPhotoRow
 from services.bookings.service import Ask, Service, decide_requests
+from tests.support.schema import migrated
 from tests.unit.test_bookings_domain import listing
 
 BORROWER = Caller(user_id="u1", commune="42218", roles=frozenset({Role.AGENT}))
@@ -35,7 +36,7 @@ MORNING = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)  # 7:00 in Paris
 
 @pytest.fixture
 def bookings(database_url):
-    upgrade("bookings", database_url)
+    migrated("bookings", database_url)
     db = DatabaseAccess(make_engine(database_url), "bookings", None, "bookings.requests")
     plough = listing(
         listing_id="plough",

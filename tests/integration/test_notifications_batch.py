@@ -27,13 +27,13 @@ from contracts.caller import Role
 from contracts.users import UserCreated, UserSnapshot
 from infra.database import DatabaseAccess, make_engine
 from infra.messaging_tables import processed_events
-from infra.migrations import upgrade
 from services.notifications import domain, repository
 from services.notifications import service as notifications
 from services.notifications.mailer import ServerUnavailable
 from services.notifications.models import MailRow, SubjectRow
 from services.notifications.service import booking_subject
 from tests.support.mail import MailCatcher, carried
+from tests.support.schema import migrated
 from tests.unit.test_notifications_rules import CHAMBON, FIRMINY, LYON
 from tests.unit.test_notifications_rules import booking as loan
 
@@ -61,7 +61,7 @@ def event(kind, payload):
 def database(url: str) -> DatabaseAccess:
     """A migrated notifications database that knows PEOPLE, two of whom chose how they
     are told."""
-    upgrade("notifications", url)
+    migrated("notifications", url)
     engine = make_engine(url)
     people = DatabaseAccess(engine, "notifications", None, "notifications.learn_people")
     users = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -41,6 +42,8 @@ marks = Table(
 )
 
 RAN: list[str] = []  # the label of every run of a method, repeated or not
+# set by a test once what had to happen while a method lingered has happened: it answers then
+LET_GO = threading.Event()
 
 
 def record_marks(db, labels):
@@ -60,11 +63,12 @@ class Marker(OperableService):
 
     @rpc
     def mark(self, label: str, linger: float = 0.0) -> dict:
-        """Commits a mark, then takes `linger` seconds more to answer."""
+        """Commits a mark, then takes `linger` seconds more to answer, or until the test
+        lets it go."""
         RAN.append(label)
         with self.db.transaction() as tx:
             tx.session.execute(insert(marks).values(label=label))
-        eventlet.sleep(linger)
+        LET_GO.wait(linger)
         return _answer(label)
 
     @rpc
@@ -89,6 +93,7 @@ def marker(database_url, vhost, container_factory):
     for metadata in (messaging_metadata, requests_metadata, marks_metadata):
         metadata.create_all(engine)
     RAN.clear()
+    LET_GO.clear()
     container = container_factory(
         Marker,
         {
@@ -255,7 +260,7 @@ def _close_connections(vhost: str) -> int:
     return len(pids)
 
 
-LINGER = 10.0  # seconds: time enough for rabbitmqctl on a busy machine
+LINGER = 10.0  # seconds: time enough for rabbitmqctl on a busy machine, unless let go sooner
 
 
 def _mark_as_the_gateway(vhost, args: list, request_id: str) -> Queue:
@@ -288,15 +293,16 @@ def test_a_request_redelivered_after_the_service_connection_drops_acts_once(
     marker, database_url, vhost
 ):
     """The request is published as the gateway does, with a reply queue that outlives the
-    caller; while the service holds it unacknowledged (committed, 10 s from answering),
-    the broker drops every connection of the vhost: it delivers the request again once the
-    service has reconnected. The method runs twice, the mark is made once, and every reply
-    sent is the same."""
+    caller; while the service holds it unacknowledged (committed, not answering before the
+    second run has started), the broker drops every connection of the vhost: it delivers
+    the request again once the service has reconnected. The method runs twice, the mark is
+    made once, and every reply sent is the same."""
     reply_queue = _mark_as_the_gateway(vhost, ["dropped", LINGER], "request-dropped")
     wait_until(lambda: RAN == ["dropped"], timeout=10)
     assert _close_connections(vhost.name) > 0
 
     wait_until(lambda: len(RAN) == 2, timeout=30)  # delivered again, after reconnecting
+    LET_GO.set()  # the first run answers: the second waits for that answer
     replies = []
 
     def replied():
@@ -319,23 +325,24 @@ def test_a_request_redelivered_after_the_service_connection_drops_acts_once(
 def test_a_request_redelivered_after_its_reply_is_looked_up_and_not_run_again(
     marker, database_url, vhost, monkeypatch
 ):
-    """The service has stored and sent its reply, but its acknowledgement is late (10 s)
-    when the broker drops every connection of the vhost: the request comes again marked
-    `redelivered`, so the service looks it up first and sends the stored reply again
-    without running the method."""
+    """The service has stored and sent its reply, but its acknowledgement is late (not
+    before the connections are dropped) when the broker drops every connection of the
+    vhost: the request comes again marked `redelivered`, so the service looks it up first
+    and sends the stored reply again without running the method."""
     acknowledge = BrokerTolerantQueueConsumer.ack_message
     late = []
 
     def late_once(consumer, message):
         if not late:
             late.append(message)
-            eventlet.sleep(LINGER)
+            LET_GO.wait(LINGER)
         acknowledge(consumer, message)
 
     monkeypatch.setattr(BrokerTolerantQueueConsumer, "ack_message", late_once)
     reply_queue = _mark_as_the_gateway(vhost, ["late"], "request-late")
     wait_until(lambda: late, timeout=10)  # replied, not yet acknowledged
     assert _close_connections(vhost.name) > 0
+    LET_GO.set()  # acknowledged too late: the connection is closed
 
     replies = []
 

@@ -18,6 +18,7 @@ from gateway.pages.sessions import SessionStore
 from gateway.second_factor import Codes, Enrolment, SecondFactors
 from infra.database import make_engine
 from infra.migrations import upgrade
+from tests.support.schema import migrated
 
 NOON = datetime(2026, 3, 10, 11, 0, 5, tzinfo=UTC)
 STEP = timedelta(seconds=30)
@@ -25,7 +26,7 @@ STEP = timedelta(seconds=30)
 
 @pytest.fixture
 def engine(database_url):
-    upgrade("gateway", database_url)
+    migrated("gateway", database_url)
     return make_engine(database_url)
 
 

@@ -17,10 +17,10 @@ from contracts.caller import Caller, Role
 from contracts.consultants import ConsultantTerms, EngagementRequest, EngagementStatus
 from contracts.errors import ServiceError
 from infra.database import DatabaseAccess, make_engine
-from infra.migrations import upgrade
 from services.consultants.service import Service, move_engagement, publish_consultant, request_days
 from services.consultants.settings import Settings
 from tests.support import free_port, paris_today, wait_until
+from tests.support.schema import migrated
 
 FIRMINY, SAINT_ETIENNE, SAINT_CHAMOND = "42095", "42218", "42207"
 LENDER = Caller(user_id="lender", commune=FIRMINY, roles=frozenset({Role.MANAGER}))
@@ -38,7 +38,7 @@ def last_sunday() -> date:
 def seed(database_url: str, engagements: list[tuple[str, str]]) -> tuple[str, list[str]]:
     """A Firminy urbanist and their engagements, (borrower commune, status) each, over the
     last fortnight; created as the service would, a fortnight and more ago."""
-    upgrade("consultants", database_url)
+    migrated("consultants", database_url)
     engine = make_engine(database_url)
     db = DatabaseAccess(engine, "consultants", None, "test")
     terms = ConsultantTerms(

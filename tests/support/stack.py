@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shlex
 import shutil
@@ -14,15 +15,19 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from sqlalchemy import Engine, create_engine, text
 
 from infra.settings import PROJECT_ROOT
 from tests.support.waiting import wait_until
+
+if TYPE_CHECKING:
+    from eventlet.greenthread import GreenThread
 
 AMQP_HOST = os.environ.get("TEST_AMQP_HOST", "guest:guest@127.0.0.1:5672")
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -58,6 +63,13 @@ class Vhost:
         if ready:
             self.wait()
 
+    @classmethod
+    def made(cls, name: str) -> Vhost:
+        """One that is there already (`Vhosts` made it)."""
+        host = cls.__new__(cls)
+        host.name, host._pending = name, None
+        return host
+
     @property
     def amqp_uri(self) -> str:
         return f"amqp://{AMQP_HOST}/{self.name}"
@@ -83,6 +95,86 @@ class Vhost:
         return subprocess.Popen(
             ["sh", "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
+
+
+class Vhosts:
+    """Throw-away vhosts for the tests, none of them waiting for `rabbitmqctl`, which starts
+    an Erlang VM each time (a second or two, and most of it CPU): made `batch` at a time by
+    one `import_definitions`, the next batch while the tests use this one; deleted in the
+    background, those given back since the last deletion in one go. `close` waits for all
+    of it, deleting what is left, and fails as any of it did."""
+
+    def __init__(self, prefix: str = "mutualis-test", batch: int = 6):
+        self.prefix, self.batch = prefix, batch
+        self._made: list[str] = []  # there, for the next tests
+        self._making: tuple[list[str], subprocess.Popen] | None = None
+        self._given_back: list[str] = []  # used, to be deleted
+        self._deleting: subprocess.Popen | None = None
+
+    def take(self) -> Vhost:
+        if not self._made:
+            self._make_batch()
+            self._made = self._wait_made()
+        if len(self._made) == 1:
+            self._make_batch()  # while the tests use the last one
+        return Vhost.made(self._made.pop(0))
+
+    def give_back(self, host: Vhost) -> None:
+        self._given_back.append(host.name)
+        if self._deleting is None or self._deleting.poll() is not None:
+            self._delete_given_back()
+
+    def close(self) -> None:
+        """Deletes every vhost left, all at once: the session is ending."""
+        left = [*self._given_back, *self._made, *self._wait_made()]
+        self._given_back, self._made = [], []
+        deleting = [self._deleting, *(Vhost._rabbitmqctl(("delete_vhost", n)) for n in left)]
+        self._deleting = None
+        for process in deleting:
+            self._finish(process)
+
+    def _make_batch(self) -> None:
+        if self._making is not None:
+            return
+        names = [f"{self.prefix}-{uuid.uuid4().hex[:8]}" for _ in range(self.batch)]
+        everything = ("configure", "write", "read")
+        definitions = {
+            "vhosts": [{"name": name} for name in names],
+            "permissions": [
+                {"user": "guest", "vhost": name} | dict.fromkeys(everything, ".*") for name in names
+            ],
+        }
+        making = subprocess.Popen(
+            ["rabbitmqctl", "-q", "import_definitions", "--format", "json"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        making.stdin.write(json.dumps(definitions).encode())
+        making.stdin.close()
+        self._making = (names, making)
+
+    def _wait_made(self) -> list[str]:
+        if self._making is None:
+            return []
+        (names, making), self._making = self._making, None
+        self._finish(making)
+        return names
+
+    def _delete_given_back(self) -> None:
+        """Deletes every vhost given back, one `rabbitmqctl` after the other, in the
+        background; the deletion before must be over."""
+        self._finish(self._deleting)
+        names, self._given_back = self._given_back, []
+        commands = [("delete_vhost", name) for name in names]
+        self._deleting = Vhost._rabbitmqctl(*commands) if commands else None
+
+    @staticmethod
+    def _finish(process: subprocess.Popen | None) -> None:
+        if process is not None:
+            errors = process.stderr.read()
+            if process.wait():
+                raise subprocess.CalledProcessError(process.returncode, process.args, errors)
 
 
 class PostgresDatabase:
@@ -306,6 +398,16 @@ class Stack:
     def __exit__(self, *exc_info) -> None:
         self.stop()
 
+    @contextmanager
+    def running(self) -> Iterator[Stack]:
+        """Starts the stack for a fixture and, when the fixture ends, stops it in the
+        background (`stop_in_background`): the next module's stack starts meanwhile."""
+        self.__enter__()
+        try:
+            yield self
+        finally:
+            self.stop_in_background()
+
     def start(self) -> Stack:
         if self.seeded:
             declare_queues(self.vhost.amqp_uri)
@@ -374,6 +476,16 @@ class Stack:
         for db in self._owned:
             db.drop()
         self.vhost.wait()
+
+    def stop_in_background(self) -> None:
+        """`stop` in a green thread of the (eventlet-patched) test process, signalling the
+        processes at once: waiting for them to exit, deleting the vhost and dropping the
+        databases take seconds, spent while the tests go on. `wait_for_stops` then waits for
+        every stop, and fails as they did."""
+        import eventlet  # the tests' process only: the benchmarks' threads are plain ones
+
+        _stopping.append((self.tag, eventlet.spawn(self.stop)))
+        eventlet.sleep(0)  # into `stop` until its first wait: the processes are signalled
 
     # -- clients ----------------------------------------------------------------------
 
@@ -444,3 +556,21 @@ class Stack:
         leave unchanged."""
         with self.database(component).connect() as conn:
             return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables}
+
+
+_stopping: list[tuple[str, GreenThread]] = []  # (stack's tag, its stop)
+
+
+def wait_for_stops() -> None:
+    """Waits for every stop under way (`Stack.stop_in_background`): by the end of the
+    session no process is left running, no vhost or database left behind; the stops that
+    failed fail here, all of them named."""
+    failed = []
+    while _stopping:
+        tag, stop = _stopping.pop(0)
+        try:
+            stop.wait()
+        except Exception as exc:  # every stop is waited for, then the failures reported
+            failed.append(f"{tag}: {exc!r}")
+    if failed:
+        raise RuntimeError("stacks not stopped cleanly: " + "; ".join(failed))
