@@ -371,7 +371,9 @@ def test_explanations_at_their_edges():
     }
     assert (half.availability.available_days, half.availability.score) == (Decimal("1.0"), 0.6667)
     assert half.components == {"skills": 1.0, "distance": 0.0, "availability": 0.6667}
-    assert items["half-placed"].score == 0.718 and not items["half-placed"].fits
+    # skills 8/13 + availability 2/13 × 2/3 = 28/39, rounded as ranked (not 0.718, what the
+    # rounded 0.6667 would add up to)
+    assert items["half-placed"].score == 0.7179 and not items["half-placed"].fits
     gone = items["away"].explanation
     assert (gone.availability.available_days, gone.availability.score) == (Decimal("0.0"), 0.0)
     assert gone.components == {"skills": 1.0, "distance": 0.0, "availability": 0.0}

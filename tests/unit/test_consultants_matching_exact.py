@@ -139,8 +139,9 @@ def reference_match(
             needed=needed,
             weights=weights,
             fits=not unfit,
+            score=-negative_score,
         )
-        for unfit, _, distance, cid in ranked
+        for unfit, negative_score, distance, cid in ranked
     ]
     return MatchResult(items, candidates, need_terms, inferred)
 

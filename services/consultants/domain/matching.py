@@ -252,8 +252,9 @@ def match_consultants(index: ConsultantIndex, need: Need) -> MatchResult:
             needed=needed,
             weights=weights,
             fits=not unfit,
+            score=-negative_score,
         )
-        for unfit, _, distance, cid in ranked
+        for unfit, negative_score, distance, cid in ranked
     ]
     return MatchResult(items, candidates, need_terms, inferred)
 
@@ -382,7 +383,11 @@ def _explained(
     needed: int,
     weights: dict[str, float],
     fits: bool,
+    score: float,
 ) -> Ranked:
+    """The ranked item and its explanation. The score shown is the one it was ranked by,
+    rounded: summed again from the shown (rounded) components, two scores a hair apart could
+    read in the opposite order of their ranks."""
     held = set(profile.skills)
     matched, missing = [], []
     covered = 0.0
@@ -447,7 +452,6 @@ def _explained(
     )
     if ceiling is not None:
         components["rate"] = rate.score or 0.0
-    score = sum(weights[name] * value for name, value in components.items())
     explanation = Explanation(
         skills=skills,
         text=text,
