@@ -425,9 +425,10 @@ class Service(OperableService):
 
     @consume_events(CONSULTANTS_TO_BILLING)
     def charge_timesheet(self, event: Event) -> None:
+        """Approved days are charged as a returned loan is: keyed by their source line."""
         drafts = domain.charges_for_timesheet(event.payload, event.occurred_at)
-        with self.db.handling(event) as tx:
-            record_charges(tx, drafts, str(event.event_id))
+        with self.db.handling_keyed(event) as tx:
+            charge_at_commit(tx, drafts, str(event.event_id))
 
     @consume_event_batches(LISTINGS_TO_BILLING)
     def keep_listing_categories(self, events: list[Event]) -> None:
