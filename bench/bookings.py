@@ -19,6 +19,7 @@ from tests.support import Stack
 
 LISTINGS = 40  # requests spread over this many listings, each booked hour after hour
 RETURNS = 200
+OPEN_LOOP_THREADS = 64  # loans under way at once at most, when they start at a rate
 HOURLY = {
     "category": "salles",
     "kind": "space",
@@ -97,9 +98,16 @@ def post_once(url: str, body, headers: dict, tries: int = 5) -> requests.Respons
     return answer
 
 
-def returned_lag(stack: Stack, count: int = RETURNS, clients: int = 8) -> dict:
+def returned_lag(
+    stack: Stack, count: int = RETURNS, clients: int = 8, rate: float | None = None
+) -> dict:
     """Books, approves, hands over and returns `count` loans with `clients` clients at once,
-    then reads when billing handled each `booking.returned` against when it occurred."""
+    then reads when billing handled each `booking.returned` against when it occurred.
+
+    With a `rate` (loans a second), the loans start at that pace whatever their answers'
+    speed (an open loop: the load a deployment sees at a given traffic), instead of each
+    client starting its next loan once its last is returned (a closed loop, which loads
+    the stack as much as it can take)."""
     lender = stack.as_role("manager", "42044")
     borrower = stack.as_role("agent", "42218")
     # one slot of the current hour for every loan: a loan is handed over from its first
@@ -144,8 +152,11 @@ def returned_lag(stack: Stack, count: int = RETURNS, clients: int = 8) -> dict:
         answered[asked.json()["id"]] = datetime.now(UTC)  # the return's commit was before
         return asked.json()["id"]
 
-    with ThreadPoolExecutor(clients) as pool:
-        ids = set(pool.map(loan, range(count)))
+    if rate:
+        ids = paced(loan, count, rate)
+    else:
+        with ThreadPoolExecutor(clients) as pool:
+            ids = set(pool.map(loan, range(count)))
     billing_db = stack.database("billing")
     bookings_db = stack.database("bookings")
     try:
@@ -207,6 +218,18 @@ def returned_lag(stack: Stack, count: int = RETURNS, clients: int = 8) -> dict:
             round(percentile(until_published, 99) * 1000, 1) if until_published else None
         ),
     }
+
+
+def paced(loan, count: int, rate: float) -> set[str]:
+    """`loan(n)` for n in range(count), the n-th started `n / rate` seconds after the first
+    (late if every thread is still busy: the stack then cannot take that rate)."""
+    began = time.monotonic()
+    with ThreadPoolExecutor(OPEN_LOOP_THREADS) as pool:
+        started = []
+        for n in range(count):
+            time.sleep(max(0.0, began + n / rate - time.monotonic()))
+            started.append(pool.submit(loan, n))
+        return {loan_started.result() for loan_started in started}
 
 
 def since_occurred(moments: dict[str, datetime], occurred: dict[str, datetime]) -> list[float]:

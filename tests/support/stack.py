@@ -38,6 +38,15 @@ RELAYED = (*SERVICES, "gateway")  # the gateway's relay announces users
 # the `mutualis` command of this checkout (the installed script may be another checkout's)
 MUTUALIS = (sys.executable, "-m", "mutualis")
 SESSION_REUSE_SECONDS = 20 * 60
+# the periods of a test stack's timers: mails sent, requests expired and urgent requests
+# allocated within a second or two, not production's minutes (services' settings)
+QUICK_TIMERS = {
+    "NOTIFICATIONS_DELIVERY_INTERVAL_SECONDS": "0.2",
+    "BOOKINGS_EXPIRY_INTERVAL_SECONDS": "1",
+    # a short allocation window of urgent requests, looked for often: tests see it decided
+    "BOOKINGS_ALLOCATION_WINDOW_SECONDS": "3",
+    "BOOKINGS_ALLOCATION_INTERVAL_SECONDS": "0.5",
+}
 
 
 def free_port() -> int:
@@ -293,8 +302,12 @@ class Stack:
         replicas: int = 1,
         tag_prefix: str = "e2e",
         seeded: bool = True,
+        quick_timers: bool = True,
     ):
         self.backend = backend
+        # QUICK_TIMERS, for tests to see a period's work within seconds; a bench runs the
+        # periods production runs (`quick_timers=False`): their work is part of its load
+        self.quick_timers = quick_timers
         self.workdir = workdir
         self.settings = settings or {}  # environment of its processes, beside the defaults
         self.replicas = replicas
@@ -361,15 +374,12 @@ class Stack:
         env["GATEWAY_METRICS_PORT"] = str(self.gateway_metrics_port)
         env["GATEWAY_PUBLIC_URL"] = self.url
         env["NOTIFICATIONS_PUBLIC_URL"] = self.url  # the pages the mails link to
-        env["NOTIFICATIONS_DELIVERY_INTERVAL_SECONDS"] = "0.2"
         env["GATEWAY_DEMO_MAIL_DIR"] = str(self.workdir / "mail")  # where a MailCatcher writes
         env["STORAGE_LOCAL_DIR"] = str(self.workdir / "storage")  # uploaded photos
         env["GATEWAY_DEMO_MODE"] = "true"
         env["GATEWAY_RPC_TIMEOUT_SECONDS"] = "5"
-        env["BOOKINGS_EXPIRY_INTERVAL_SECONDS"] = "1"
-        # a short allocation window of urgent requests, looked for often: tests see it decided
-        env["BOOKINGS_ALLOCATION_WINDOW_SECONDS"] = "3"
-        env["BOOKINGS_ALLOCATION_INTERVAL_SECONDS"] = "0.5"
+        if self.quick_timers:
+            env.update(QUICK_TIMERS)
         env.update(self.settings)
         if process in self.replica_ports:
             env[f"{replica_of(process).upper()}_HTTP_PORT"] = str(self.replica_ports[process])
