@@ -2,11 +2,11 @@
 nameko HTTP→RPC floor that issue 20's targets are ratios of.
 
 Starts the whole stack on fresh PostgreSQL databases (its mail sent to a local catcher, as
-production sends to its server), seeds BENCH_LISTINGS (10,000)
-listings around Saint-Étienne, waits for the event path to be idle, starts the bare nameko
-floor beside it (bench.nameko_floor: two nameko services on a vhost of their own), then
-drives our `GET /api/v1/ping`, the nameko floor's `GET /ping`,
-`GET /api/v1/listings?near=…&radius_km=30` and `POST /api/v1/bookings` with 16 keep-alive connections for BENCH_SECONDS (15) each, in
+production sends to its server), seeds BENCH_LISTINGS (10,000) listings around
+Saint-Étienne, waits for the event path to be idle, starts the bare nameko floor beside it
+(bench.nameko_floor: two nameko services on a vhost of their own), then drives our
+`GET /api/v1/ping`, the nameko floor's `GET /ping`, `GET /api/v1/listings?near=…&radius_km=30`
+and `POST /api/v1/bookings` with 16 keep-alive connections for BENCH_SECONDS (15) each, in
 BENCH_ROUNDS (3) interleaved windows, each after BENCH_WARMUP (3), and stops the nameko
 floor. Writes test-output/bench/listings-search.md and .json.
 """
