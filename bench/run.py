@@ -337,10 +337,10 @@ def render_markdown(report: dict, results: list[Result], cpu: dict[str, dict]) -
         "",
         f"Same ratios from CPU cost, which other work on the machine disturbs less: "
         f"{cpu_ms[NAMEKO_FLOOR]:.2f} ms of CPU per bare nameko request, "
-        f"{cpu_ms['floor']:.2f} ms per ping and {cpu_ms['search']:.2f} ms per search, "
-        f"{report['nameko_cpu_cost_ratio']:.0%} and {report['cpu_cost_ratio']:.0%} (every "
-        "listed process, generator included; PostgreSQL not for the nameko floor, which does "
-        "not use it).",
+        f"{cpu_ms['floor']:.2f} ms per ping and {cpu_ms['search']:.2f} ms per search: search "
+        f"/ bare nameko floor {report['nameko_cpu_cost_ratio']:.0%}, search / our ping "
+        f"{report['cpu_cost_ratio']:.0%} (every listed process, generator included; "
+        "PostgreSQL not for the nameko floor, which does not use it).",
         "",
         f"Scenarios: `{NAMEKO_FLOOR}` = `GET /ping` of two bare nameko services (`@http` → "
         "`RpcProxy` → `@rpc` returning a small dict, nameko's defaults, a vhost of their own); "

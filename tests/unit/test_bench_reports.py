@@ -186,6 +186,7 @@ def test_the_search_report_compares_with_the_bare_nameko_floor_and_with_our_ping
     markdown = run.render_markdown(report, results, cpu) + run.more_markdown(report)
     assert "**search / bare nameko floor throughput: 75%** (target ≥ 60%: met)" in markdown
     assert "search / our ping: 50%" in markdown
+    assert "search / bare nameko floor 70%, search / our ping 50% (every listed" in markdown
     assert "Our ping answers 1.50× as fast as the bare nameko floor" in markdown
     assert "no longer a floor" in markdown
     assert "no longer a floor" not in run.ping_versus_nameko(0.9)
