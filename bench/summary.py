@@ -91,16 +91,18 @@ def rows(output: Path = OUTPUT, drills: Path = DRILLS) -> list[Row]:
     scale = read(output / "scale.json")
     src = "listings-search.json"
     found = [
+        # issue 20's floor: one bare nameko @http service calling one @rpc service (our own
+        # ping is now cheaper than that, so its ratios are in the detail only)
         at_least(
-            "search ≥ 0.6× the floor's throughput",
-            _get(search, "search_to_floor_ratio"),
+            "search ≥ 0.6× the bare nameko floor's throughput",
+            _get(search, "search_to_nameko_ratio"),
             0.6,
             src,
             lambda v: f"{v:.2f}×",
         ),
         at_least(
-            "booking ≥ 0.4× the floor's throughput",
-            _get(search, "book_to_floor_ratio"),
+            "booking ≥ 0.4× the bare nameko floor's throughput",
+            _get(search, "book_to_nameko_ratio"),
             0.4,
             src,
             lambda v: f"{v:.2f}×",
