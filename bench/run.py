@@ -449,7 +449,7 @@ def main() -> int:
         MailCatcher(Path(workdir) / "mail") as catcher,
     ):
         print("starting the stack on PostgreSQL …", flush=True)
-        stack = Stack("postgresql", Path(workdir), settings=catcher.settings)
+        stack = Stack("postgresql", Path(workdir), settings=catcher.settings, quick_timers=False)
         try:
             started = time.perf_counter()
             stack.start()

@@ -134,10 +134,29 @@ def rows(output: Path = OUTPUT, drills: Path = DRILLS) -> list[Row]:
         (name for name in ("event-lag.json", "lag.json") if (output / name).exists()),
         "event-lag.json",
     )
-    p50, p99 = lag_percentiles(read(output / lag_source))
+    lag = read(output / lag_source)
+    p50, p99 = lag_percentiles(lag)
+    # beside the target's closed loop (as much load as the stack takes), the same at a paced
+    # traffic that leaves the machine room (bench.lag's open loop, ~70 % busy)
+    rate = _get(lag, "open_loop_rate")
+    paced = f" at {rate:g} loans/s (open loop)" if rate else " at a paced traffic"
     found += [
         at_most("event lag p50 ≤ 8 ms", p50, 8.0, lag_source, lambda v: f"{v:.1f} ms"),
         at_most("event lag p99 ≤ 20 ms", p99, 20.0, lag_source, lambda v: f"{v:.1f} ms"),
+        at_most(
+            f"event lag p50 ≤ 8 ms{paced}",
+            _get(lag, "open_loop_p50_ms"),
+            8.0,
+            lag_source,
+            lambda v: f"{v:.1f} ms",
+        ),
+        at_most(
+            f"event lag p99 ≤ 20 ms{paced}",
+            _get(lag, "open_loop_p99_ms"),
+            20.0,
+            lag_source,
+            lambda v: f"{v:.1f} ms",
+        ),
         at_most(
             "billing run of 100,000 charges < 10 s",
             _get(billing, "billing_run", "seconds"),
