@@ -5,13 +5,17 @@ A token verified once is remembered until it expires: its signature and claims c
 change, only time can make it invalid, so a client's next request with it costs a look-up
 and an expiry check, not a signature check and a decode (about a twentieth of the
 gateway's CPU per booking). Whether its user still stands behind it is checked on every
-request all the same (gateway.users.live_users)."""
+request all the same (gateway.users.live_users). The memory is bounded: beyond
+VERIFIED_TOKENS it forgets the token used least recently (one that comes back is verified
+in full again), and it answers only for a key the issuer still has."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import uuid
+from collections import OrderedDict
+from typing import NamedTuple
 
 import jwt
 from argon2 import PasswordHasher
@@ -24,12 +28,22 @@ ALGORITHM = "HS256"
 _hasher = PasswordHasher()
 # verifying against this when the e-mail is unknown keeps response times alike
 _DUMMY_HASH = _hasher.hash("no such user")
-# tokens remembered as verified (each a few hundred bytes); beyond, the memory starts over
+# tokens remembered as verified (each a few hundred bytes); beyond, the least recently used
+# is forgotten
 VERIFIED_TOKENS = 10_000
 
 
 class InvalidToken(Exception):
     pass
+
+
+class Verified(NamedTuple):
+    """What a token said when it was verified, and the key (its id) that signed it."""
+
+    caller: Caller
+    factor: int | None
+    expires: int  # its `exp`
+    kid: str
 
 
 def hash_password(password: str) -> str:
@@ -50,7 +64,11 @@ def key_id(secret: str) -> str:
 
 class TokenIssuer:
     """Signs with the current key; verifies with the key the token names, the current one or,
-    during a rotation, the previous one."""
+    during a rotation, the previous one.
+
+    The keys come from the settings, read when the gateway starts: a rotation restarts it,
+    with an empty memory of verified tokens (and `from_settings` gives other keys another
+    issuer). A token is answered from memory only while its key is in `keys` all the same."""
 
     def __init__(
         self,
@@ -66,8 +84,8 @@ class TokenIssuer:
         self.audience = audience
         self.issuer = issuer
         self.ttl_seconds = ttl_seconds
-        # token -> (caller, factor, exp): tokens this issuer verified, until they expire
-        self._verified: dict[str, tuple[Caller, int | None, int]] = {}
+        # tokens this issuer verified, until they expire, the least recently used first
+        self._verified: OrderedDict[str, Verified] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings) -> TokenIssuer:
@@ -104,21 +122,25 @@ class TokenIssuer:
         """The token's caller and the second factor its user had when it was issued."""
         known = self._verified.get(token)
         if known is not None:
-            caller, factor, expires = known
-            if expires > clock.now().timestamp():  # as PyJWT checks `exp`
-                return caller, factor
-            del self._verified[token]
-            raise InvalidToken("Signature has expired")
-        caller, factor, expires = self._decode(token)
+            caller, factor, expires, kid = known
+            if kid in self.keys:
+                if expires > clock.now().timestamp():  # as PyJWT checks `exp`
+                    self._verified.move_to_end(token)
+                    return caller, factor
+                del self._verified[token]
+                raise InvalidToken("Signature has expired")
+            del self._verified[token]  # its key is gone: checked in full below, so refused
+        verified = self._decode(token)
         if len(self._verified) >= VERIFIED_TOKENS:
-            self._verified.clear()
-        self._verified[token] = (caller, factor, expires)
-        return caller, factor
+            self._verified.popitem(last=False)
+        self._verified[token] = verified
+        return verified.caller, verified.factor
 
-    def _decode(self, token: str) -> tuple[Caller, int | None, int]:
+    def _decode(self, token: str) -> Verified:
         """The token checked in full: key, signature, algorithm, audience, issuer, times."""
         try:
-            secret = self.keys.get(jwt.get_unverified_header(token).get("kid"))
+            kid = jwt.get_unverified_header(token).get("kid")
+            secret = self.keys.get(kid)
             if secret is None:
                 raise InvalidToken("the token names no key of ours")
             claims = jwt.decode(
@@ -137,7 +159,7 @@ class TokenIssuer:
             factor = claims.get("factor")
             if factor is not None and not isinstance(factor, int):
                 raise InvalidToken("the token's factor is not a number")
-            return caller, factor, int(claims["exp"])
+            return Verified(caller, factor, int(claims["exp"]), kid)
         except (jwt.PyJWTError, KeyError, ValueError, TypeError, AttributeError) as exc:
             raise InvalidToken(str(exc)) from None
 

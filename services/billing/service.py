@@ -119,20 +119,11 @@ def _caller(caller: dict, *roles: Role) -> Caller:
 # -- what billing does, and announces -------------------------------------------------------
 
 
-def record_charges(
-    tx: UnitOfWork, drafts: Sequence[domain.ChargeDraft], event_id: str
-) -> list[str]:
-    """Stores the charges not stored yet and announces each new one (charge.recorded);
-    returns their ids."""
-    recorded = repository.add_charges(tx.session, drafts, event_id, clock.now())
-    tx.emit_all(ChargeRecorded, [views.charge_snapshot(key, draft) for key, draft in recorded])
-    return [key for key, _ in recorded]
-
-
 def charge_at_commit(tx: UnitOfWork, drafts: Sequence[domain.ChargeDraft], event_id: str) -> None:
-    """record_charges for a transaction that does nothing else (an event's handler): the
-    charges not stored yet and their charge.recorded are written at the commit, on
-    PostgreSQL with the rest of the commit in one statement that commits alone."""
+    """The charges not stored yet (a source line is charged once, whatever the event that
+    brings it) and a charge.recorded for each, written at the commit: on PostgreSQL with
+    the rest of the commit in one statement, which commits alone in a transaction that does
+    nothing else (an event's handler)."""
     rows = repository.charge_rows(drafts, event_id, clock.now())
     snapshots = [
         views.charge_snapshot(row["id"], draft) for row, draft in zip(rows, drafts, strict=True)

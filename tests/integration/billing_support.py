@@ -16,7 +16,7 @@ from infra.communes import communes
 from infra.database import DatabaseAccess, make_engine
 from services.billing import domain, repository
 from services.billing.models import CreditNoteRow, InvoiceRow
-from services.billing.service import Service, record_charges
+from services.billing.service import Service, charge_at_commit
 from services.billing.validation import problems
 from tests.support.schema import migrated
 
@@ -72,12 +72,10 @@ def declare_profiles(
             repository.save_profile(tx.session, code, columns)
 
 
-def add_charges(
-    db: DatabaseAccess, pairs: list[tuple[str, str, int]], charge_date: date
-) -> list[str]:
+def add_charges(db: DatabaseAccess, pairs: list[tuple[str, str, int]], charge_date: date) -> None:
     """One charge per (supplier, customer, cents), as if an event had just brought it."""
     with db.transaction() as tx:
-        return record_charges(
+        charge_at_commit(
             tx,
             [
                 domain.ChargeDraft(

@@ -21,7 +21,7 @@ from infra.messaging_tables import metadata as messaging_metadata
 from infra.messaging_tables import requests_metadata
 from services.billing import domain
 from services.billing.models import metadata as billing_metadata
-from services.billing.service import record_charges
+from services.billing.service import charge_at_commit
 from tests.integration.billing_support import (
     billing_database,
     billing_service,
@@ -100,7 +100,7 @@ def month(database_url):
         drafts = domain.charges_for_return(_loan(PLOUGH, LENDER, BORROWER, 84000, "CONV-1"), now)
         drafts += domain.charges_for_timesheet(_expert_day(), now)
         drafts += domain.charges_for_return(_loan(HALL, BORROWER, LENDER, 30000), now)
-        record_charges(tx, drafts, str(uuid.uuid4()))
+        charge_at_commit(tx, drafts, str(uuid.uuid4()))
     run = service.run_billing(OPERATOR, {"period": domain.period_of(paris_today())})
     by_line = {
         (i["supplier_commune"], i["total_cents"]): i for i in run["invoices"]

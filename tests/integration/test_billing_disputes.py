@@ -18,7 +18,7 @@ from contracts.clock import paris_today
 from contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from infra.messaging_tables import outbox
 from services.billing import domain
-from services.billing.service import record_charges
+from services.billing.service import charge_at_commit
 from tests.integration.billing_support import (
     assert_every_document_valid,
     billing_database,
@@ -64,7 +64,7 @@ def snowplough_invoice(db) -> dict:
         )
     ]
     with db.transaction() as tx:
-        record_charges(tx, drafts, str(uuid.uuid4()))
+        charge_at_commit(tx, drafts, str(uuid.uuid4()))
     run = billing_service(db).run_billing(OPERATOR, {"period": domain.period_of(today)})
     (invoice,) = run["invoices"]
     lines = billing_service(db).get_invoice(SUPPLIER, invoice["id"])["lines"]

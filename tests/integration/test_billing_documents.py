@@ -26,7 +26,7 @@ from contracts.bookings import BookingSnapshot, BookingStatus, Damage, Quote
 from contracts.clock import PARIS, paris_today
 from contracts.consultants import TimesheetApproval
 from services.billing import cii, domain, ubl
-from services.billing.service import record_charges
+from services.billing.service import charge_at_commit
 from services.billing.validation import (
     CII_SCHEMATRONS,
     SCHEMATRONS,
@@ -145,10 +145,10 @@ def test_every_document_of_every_pair_passes_the_xsd_en16931_and_the_french_rule
     declared = {code: {"vat_regime": regime} for code, regime in (SUPPLIERS | CUSTOMERS).items()}
     declared["42218"] |= {"service_code": "DIRFIN", "service_code_required": True}
     declare_profiles(db, sorted(SUPPLIERS | CUSTOMERS), declared)
-    with db.transaction() as tx:
-        for supplier in SUPPLIERS:
-            for customer in CUSTOMERS:
-                record_charges(tx, _charges(supplier, customer), str(uuid.uuid4()))
+    for supplier in SUPPLIERS:
+        for customer in CUSTOMERS:
+            with db.transaction() as tx:  # one event each
+                charge_at_commit(tx, _charges(supplier, customer), str(uuid.uuid4()))
 
     service = billing_service(db)
     run = service.run_billing(OPERATOR, {"period": domain.period_of(paris_today())})

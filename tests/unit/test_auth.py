@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from jwt.utils import base64url_encode
 
+import gateway.auth
 from contracts.caller import Caller, Role
 from gateway.auth import InvalidToken, TokenIssuer, hash_password, key_id, password_matches
 from gateway.settings import DEMO_SECRET, Settings, UnsafeDeployment
@@ -108,6 +109,50 @@ def test_a_token_verified_once_is_refused_once_it_expires(issuer, monkeypatch):
     at_expiry = time_machine.travel(datetime.fromtimestamp(later, UTC), tick=False)
     with at_expiry, pytest.raises(InvalidToken):
         issuer.verify(token)
+
+
+class Decodes:
+    """jwt.decode as it is, counting its calls: a token verified in full, not from memory."""
+
+    def __init__(self, monkeypatch):
+        self.count, decode = 0, jwt.decode
+
+        def counted(*args, **kwargs):
+            self.count += 1
+            return decode(*args, **kwargs)
+
+        monkeypatch.setattr(jwt, "decode", counted)
+
+    def of(self, verify) -> int:
+        before = self.count
+        verify()
+        return self.count - before
+
+
+def test_a_full_memory_forgets_the_token_used_least_recently(issuer, monkeypatch):
+    monkeypatch.setattr(gateway.auth, "VERIFIED_TOKENS", 3)
+    first, second, third, fourth = (issuer.issue(ALICE) for _ in range(4))
+    for token in (first, second, third, first, fourth):  # `first` used again before `fourth`
+        assert issuer.verify(token) == ALICE
+
+    decodes = Decodes(monkeypatch)
+    assert [decodes.of(lambda t=t: issuer.verify(t)) for t in (first, third, fourth)] == [0, 0, 0]
+    assert decodes.of(lambda: issuer.verify(second)) == 1  # forgotten, verified in full again
+    assert decodes.of(lambda: issuer.verify(first)) == 1  # the least recent when `second` came
+
+
+def test_an_expired_token_is_refused_from_memory_and_forgotten(issuer, monkeypatch):
+    token = issuer.issue(ALICE)
+    issuer.verify(token)
+    decodes = Decodes(monkeypatch)
+    expires = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
+    with time_machine.travel(datetime.fromtimestamp(expires["payload"]["exp"] + 1, UTC)):
+        with pytest.raises(InvalidToken, match="expired"):
+            issuer.verify(token)
+        assert decodes.count == 0  # refused from memory
+        with pytest.raises(InvalidToken, match="expired"):
+            issuer.verify(token)
+        assert decodes.count == 1  # forgotten: checked in full, and refused by PyJWT
 
 
 def test_every_route_verifies_with_one_issuer():
@@ -208,6 +253,20 @@ def test_after_a_rotation_tokens_of_the_retired_key_are_refused(issuer):
     old_token = issuer.issue(ALICE)
     with pytest.raises(InvalidToken):
         TokenIssuer(NEW_SECRET, AUDIENCE, ISSUER, 900).verify(old_token)
+
+
+def test_a_remembered_token_whose_key_is_gone_is_refused(issuer):
+    """The keys are the settings', read at start-up; should they change in place, the
+    memory answers only for a key still there."""
+    old_token = issuer.issue(ALICE)
+    rotated = TokenIssuer(NEW_SECRET, AUDIENCE, ISSUER, 900, previous_secret=SECRET)
+    new_token = rotated.issue(ALICE)
+    assert rotated.verify(old_token) == rotated.verify(new_token) == ALICE
+
+    del rotated.keys[key_id(SECRET)]
+    with pytest.raises(InvalidToken, match="no key of ours"):
+        rotated.verify(old_token)
+    assert rotated.verify(new_token) == ALICE
 
 
 # -- closed by default ------------------------------------------------------------------

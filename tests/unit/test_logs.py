@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+from datetime import UTC, datetime
 
+import orjson
 import pytest
 
 from infra.logs import JsonLines, configure_logging, correlation_id_var
@@ -63,3 +65,41 @@ def test_what_is_written_in_french_comes_out_ascii(lines):
 
     assert lines().isascii()
     assert parsed(lines())[0]["message"] == "échéance dépassée"
+
+
+def test_an_ascii_line_is_orjsons_compact_json(lines):
+    logging.getLogger("services.bookings").info("booking b-1 returned", extra={"cents": 1250})
+
+    [line] = lines().splitlines()
+    assert line == orjson.dumps(json.loads(line)).decode()
+
+
+def test_a_french_line_is_written_as_the_same_line_in_ascii_would_be(lines):
+    """Same fields, order and separators; only its letters beyond ASCII escaped (a character
+    beyond the first 65,536, like 𝔈, as two), and an extra date written alike."""
+    logger = logging.getLogger("services.notifications")
+    when = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+    logger.warning("échéance dépassée 𝔈", extra={"due": when})
+    logger.warning("echeance depassee E", extra={"due": when})
+
+    french, plain = lines().splitlines()
+    assert french.isascii()
+    assert json.loads(french)["message"] == "échéance dépassée 𝔈"
+    assert json.loads(french)["due"] == json.loads(plain)["due"] == "2026-12-07T09:30:00+00:00"
+    unescaped = french.replace("\\u00e9", "e").replace("\\ud835\\udd08", "E")
+    assert json.loads(unescaped)["message"] == json.loads(plain)["message"]
+    assert unescaped[unescaped.index(',"level"') :] == plain[plain.index(',"level"') :]
+
+
+def test_a_french_exception_comes_out_ascii_with_its_traceback(lines):
+    try:
+        raise ValueError("échéance inconnue")
+    except ValueError:
+        logging.getLogger("services.billing").exception("facture non émise")
+
+    [line] = lines().splitlines()
+    assert line.isascii()
+    logged = json.loads(line)
+    assert logged["message"] == "facture non émise"
+    assert logged["exc_info"].endswith("ValueError: échéance inconnue")
+    assert '"level":"ERROR"' in line  # the format of every line (json.dumps adds a space)

@@ -1,9 +1,15 @@
-"""A service whose reply cannot reach the broker stays up: the reply is dropped, logged."""
+"""A service whose reply cannot reach the broker stays up: the reply is dropped, logged; a
+reply is encoded once and published with nameko's own options on a Connection kept."""
 
 import json
 import logging
 import sys
+import uuid
+from contextlib import contextmanager
 from types import SimpleNamespace
+
+import nameko.amqp.publish
+from nameko.amqp.publish import Publisher
 
 from infra import rpc
 
@@ -99,3 +105,41 @@ def test_an_error_is_answered_as_nameko_serializes_it():
     assert kept is exc_info
     assert body["error"]["exc_type"] == "ValueError"
     assert body["error"]["value"] == "no such listing"
+
+
+def test_a_kept_connection_publish_merges_its_options_as_naminos_own(monkeypatch):
+    """KeptConnectionPublisher runs nameko's Publisher.publish: what reaches the producer
+    is what nameko's would send; only the producer's Connection is made once per broker."""
+    sent = {"kept": [], "nameko": []}
+
+    @contextmanager
+    def producer_of(where, connection):
+        yield SimpleNamespace(publish=lambda body, **kw: sent[where].append((connection, kw)))
+
+    class Pools(dict):
+        def __missing__(self, connection):
+            return SimpleNamespace(acquire=lambda block: producer_of("kept", connection))
+
+    def nameko_producer(amqp_uri, confirms, ssl, login_method, transport_options):
+        return producer_of("nameko", confirms)
+
+    monkeypatch.setattr(rpc, "producers", Pools())
+    monkeypatch.setattr(nameko.amqp.publish, "get_producer", nameko_producer)
+    uri = f"amqp://guest:guest@127.0.0.1/{uuid.uuid4().hex}"  # brokers of this test alone
+    made = {"headers": {"a": 1, "b": 1}, "declare": ["q1"], "retry_policy": rpc.REPLY_RETRY_POLICY}
+    calls = [
+        {"headers": {"b": 2}, "extra_headers": {"c": 3}, "declare": ["q2"], "use_confirms": False},
+        {"routing_key": "r", "priority": 5, "delivery_mode": rpc.TRANSIENT},
+        {"use_confirms": False, "correlation_id": "c3"},
+    ]
+    for publisher_cls in (rpc.KeptConnectionPublisher, Publisher):
+        for options in calls:
+            publisher_cls(uri, **made).publish(b"{}", **dict(options))
+
+    assert [kw for _, kw in sent["kept"]] == [kw for _, kw in sent["nameko"]]
+    first, second, third = (connection for connection, _ in sent["kept"])
+    assert sent["kept"][0][1]["headers"] == {"a": 1, "b": 2, "c": 3}
+    assert sent["kept"][0][1]["declare"] == ["q1", "q2"]
+    assert first is third and first is not second  # one Connection per broker and confirms
+    assert first.transport_options["confirm_publish"] is False
+    assert second.transport_options["confirm_publish"] is True

@@ -3,7 +3,6 @@ payments and bank statements, statements of account, settlements. Only SQL: what
 is decided in domain.py, and service.py announces it."""
 
 from services.billing.repository.charges import (
-    add_charges,
     charge_rows,
     charges_of,
     suppliers_to_invoice,
@@ -89,7 +88,6 @@ from services.billing.repository.statements import (
 
 __all__ = [
     "accounts",
-    "add_charges",
     "add_credit_note",
     "add_dispute",
     "add_invoices",

@@ -9,7 +9,6 @@ from sqlalchemy import ColumnElement, Row, exists, select
 from sqlalchemy.orm import Session
 
 from contracts.billing import ChargeQuery, ChargeStatus, Direction
-from infra.database import insert_new
 from infra.paging import as_party, one_page
 from services.billing import domain
 from services.billing.models import ChargeRow, InvoiceLineRow
@@ -22,19 +21,6 @@ _INVOICED = exists().where(InvoiceLineRow.charge_id == ChargeRow.id)
 def of_commune(row: type, commune: str, direction: Direction | None) -> ColumnElement:
     """Rows (charges or invoices) that `commune` issued, received, or either (None)."""
     return as_party(commune, _SIDES.get(direction), row.customer_commune, row.supplier_commune)
-
-
-def add_charges(
-    session: Session, drafts: Sequence[domain.ChargeDraft], event_id: str, now: datetime
-) -> list[tuple[str, domain.ChargeDraft]]:
-    """Stores the charges not stored yet (by source reference); returns the new ones with
-    their ids. A source line seen before, even in an event with another id, is not stored
-    again."""
-    rows = charge_rows(drafts, event_id, now)
-    inserted = set(insert_new(session, ChargeRow.__table__, rows, returning="id"))
-    return [
-        (row["id"], draft) for row, draft in zip(rows, drafts, strict=True) if row["id"] in inserted
-    ]
 
 
 def charge_rows(drafts: Sequence[domain.ChargeDraft], event_id: str, now: datetime) -> list[dict]:
