@@ -13,8 +13,9 @@ clock, before its commit).
 
 CONSUME_ROUNDS (3) rounds, each with a fresh billing, database and vhost, reported as a
 range (the machine is shared). CONSUME_COMPARE=path (another checkout, e.g. `git archive`
-of the commit before a change) runs each round twice back to back, that checkout's billing
-then this one's, and reports both ranges: a before/after on the same machine.
+of the commit before a change) runs that checkout's billing beside this one's in each round,
+each sent its own stream at the same time: a before/after under the same load (one after
+the other, the machine's load moved the figure of the same code by a third).
 CONSUME_SPY=path.txt samples the last round's billing with py-spy (CONSUME_PY_SPY,
 /tmp/spy/bin/py-spy) and prints the frames on the stack in most samples (py-spy counts a
 thread waiting for a core or in a system call as busy: a guide, not a CPU measurement);
@@ -38,6 +39,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from collections import Counter  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -155,47 +157,75 @@ class Billing:
         self.vhost.wait()
 
 
-def one_round(tag: str, workdir: Path, spy: str | None, checkout: Path = PROJECT_ROOT) -> dict:
-    billing = Billing(tag, workdir, checkout)
+def _each(function, items: list) -> list:
+    """`function` of each item at once, one thread each: billings side by side see the same
+    load."""
+    with ThreadPoolExecutor(max_workers=len(items)) as pool:
+        return list(pool.map(function, items))
+
+
+def _spy(pid: int, path: str) -> subprocess.Popen:
+    duration = str(int(EVENTS / RATE) + 1)
+    command = [PY_SPY, "record", "-p", str(pid), "-r", "500", "-f", "raw"]
+    command += ["-o", path, "-d", duration, "--nonblocking"]
+    if path.endswith(".data"):  # perf's: the CPU by library and kernel, not by frame
+        command = ["perf", "record", "-F", "999", "-p", str(pid), "-o", path, "--", "sleep"]
+        command.append(duration)
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def one_round(tag: str, workdir: Path, checkouts: list[Path], spy: str | None) -> list[dict]:
+    """A billing per checkout, each sent the same stream at the same time; the last one
+    sampled by `spy`."""
+    billings: list[Billing] = []
     try:
-        pid = billing.process.proc.pid
-        publish(billing.vhost.amqp_uri, [returned_event(n) for n in range(WARMUP)], RATE)
-        billing.wait_handled(WARMUP, timeout=120)
+        for n, checkout in enumerate(checkouts):
+            billings.append(Billing(f"{tag}_{n}", workdir, checkout))
+        pids = [billing.process.proc.pid for billing in billings]
+
+        def warm(billing: Billing) -> None:
+            publish(billing.vhost.amqp_uri, [returned_event(n) for n in range(WARMUP)], RATE)
+            billing.wait_handled(WARMUP, timeout=120)
+
+        _each(warm, billings)
         time.sleep(0.5)
-        idle_start = cpu_seconds(pid)
+        idle_start = [cpu_seconds(pid) for pid in pids]
         time.sleep(IDLE_SECONDS)
-        idle_rate = (cpu_seconds(pid) - idle_start) / IDLE_SECONDS
-        events = [returned_event(n) for n in range(EVENTS)]
-        spying = None
-        if spy:
-            duration = int(EVENTS / RATE) + 1
-            command = [PY_SPY, "record", "-p", str(pid), "-r", "500", "-f", "raw"]
-            command += ["-o", spy, "-d", str(duration), "--nonblocking"]
-            if spy.endswith(".data"):  # perf's: the CPU by library and kernel, not by frame
-                command = ["perf", "record", "-F", "999", "-p", str(pid), "-o", spy]
-                command += ["--", "sleep", str(duration)]
-            spying = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        cpu_start, started = cpu_seconds(pid), time.monotonic()
-        sent = publish(billing.vhost.amqp_uri, events, RATE)
-        billing.wait_handled(WARMUP + EVENTS, timeout=300)
-        cpu = cpu_seconds(pid) - cpu_start
-        elapsed = time.monotonic() - started
+        idle_cpu = [cpu_seconds(pid) - s for pid, s in zip(pids, idle_start, strict=True)]
+        idle_rates = [seconds / IDLE_SECONDS for seconds in idle_cpu]
+        spying = _spy(pids[-1], spy) if spy else None
+
+        def measure(billing: Billing) -> tuple[float, float, dict]:
+            events = [returned_event(n) for n in range(EVENTS)]
+            pid = billing.process.proc.pid
+            cpu_start, started = cpu_seconds(pid), time.monotonic()
+            sent = publish(billing.vhost.amqp_uri, events, RATE)
+            billing.wait_handled(WARMUP + EVENTS, timeout=300)
+            cpu, elapsed = cpu_seconds(pid) - cpu_start, time.monotonic() - started
+            handled = billing.processed_at()
+            return cpu, elapsed, {key: handled[key] - at for key, at in sent.items()}
+
+        measured = _each(measure, billings)
         if spying is not None:
             spying.wait(timeout=60)
-        handled = billing.processed_at()
-        lags = sorted(max(handled[key] - at, 0.0) for key, at in sent.items())
     finally:
-        billing.stop()
-    busy = cpu - idle_rate * elapsed
-    return {
-        "events": EVENTS,
-        "seconds": round(elapsed, 2),
-        "cpu_ms_per_event": round(busy / EVENTS * 1000, 3),
-        "cpu_ms_per_event_raw": round(cpu / EVENTS * 1000, 3),
-        "idle_cpu_percent": round(idle_rate * 100, 2),
-        "lag_p50_ms": round(percentile(lags, 50) * 1000, 2),
-        "lag_p99_ms": round(percentile(lags, 99) * 1000, 2),
-    }
+        if billings:
+            _each(Billing.stop, billings)
+    results = []
+    for (cpu, elapsed, lag_of), idle_rate in zip(measured, idle_rates, strict=True):
+        lags = sorted(max(lag, 0.0) for lag in lag_of.values())
+        results.append(
+            {
+                "events": EVENTS,
+                "seconds": round(elapsed, 2),
+                "cpu_ms_per_event": round((cpu - idle_rate * elapsed) / EVENTS * 1000, 3),
+                "cpu_ms_per_event_raw": round(cpu / EVENTS * 1000, 3),
+                "idle_cpu_percent": round(idle_rate * 100, 2),
+                "lag_p50_ms": round(percentile(lags, 50) * 1000, 2),
+                "lag_p99_ms": round(percentile(lags, 99) * 1000, 2),
+            }
+        )
+    return results
 
 
 def profile(path: str, top: int = 40) -> list[tuple[str, float]]:
@@ -223,9 +253,10 @@ def main() -> None:
         checkouts = {"compared": Path(COMPARE).resolve(), **checkouts}
     rounds: dict[str, list[dict]] = {name: [] for name in checkouts}
     for n in range(ROUNDS):
-        for name, checkout in checkouts.items():
-            spy = SPY if SPY and n == ROUNDS - 1 and name == "this" else None
-            result = one_round(f"{uuid.uuid4().hex[:6]}_{n}", workdir, spy, checkout)
+        spy = SPY if n == ROUNDS - 1 else None
+        tag = f"{uuid.uuid4().hex[:6]}_{n}"
+        results = one_round(tag, workdir, list(checkouts.values()), spy)
+        for name, result in zip(checkouts, results, strict=True):
             print(name, json.dumps(result), flush=True)
             rounds[name].append(result)
     summary: dict = {"rate": RATE, "events": EVENTS}
