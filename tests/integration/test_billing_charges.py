@@ -39,20 +39,24 @@ from tests.support import MUTUALIS, free_port, wait_until
 class BillingProcess:
     """`mutualis serve billing` as a real process, to be killed like a real one."""
 
-    def __init__(self, url: str, amqp_uri: str, log_path):
+    def __init__(
+        self, url: str, amqp_uri: str, log_path, log_format: str = "text", checkout=PROJECT_ROOT
+    ):
+        """`checkout`: the code it runs (bench.consume compares two)."""
         self.port = free_port()
         env = dict(
             os.environ,
             BILLING_DATABASE_URL=url,
             BILLING_HTTP_PORT=str(self.port),
             AMQP_URI=amqp_uri,
-            LOG_FORMAT="text",
+            LOG_FORMAT=log_format,
+            PYTHONPATH=str(checkout),
         )
         self.log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
             [*MUTUALIS, "serve", "billing"],
             env=env,
-            cwd=PROJECT_ROOT,
+            cwd=checkout,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )

@@ -1,0 +1,278 @@
+"""`python -m bench.consume`: the CPU a consuming service spends per event, end to end.
+
+A real `mutualis serve billing` process, on a vhost and a fresh PostgreSQL database of its
+own, is sent CONSUME_EVENTS (2,000) `booking.returned` events at CONSUME_RATE (200) a
+second, as the relay sends them (persistent, with the commit and claim headers), after
+CONSUME_WARMUP (200) not counted; once billing has recorded every one in processed_events,
+its CPU (user + system, /proc) over the whole window, less what it burns idle over the
+same time (its timers), divided by the events: ms of CPU per event. Every hop of an event
+waits for one of the machine's cores, so this is what billing's handling costs the event
+lag beside it (issue 20), and what notifications and listings, on the same consumer, cost
+each booking. Also the lag from each publish to its processed_events row (the handler's
+clock, before its commit).
+
+CONSUME_ROUNDS (3) rounds, each with a fresh billing, database and vhost, reported as a
+range (the machine is shared). CONSUME_COMPARE=path (another checkout, e.g. `git archive`
+of the commit before a change) runs that checkout's billing beside this one's in each round,
+each sent its own stream at the same time: a before/after under the same load (one after
+the other, the machine's load moved the figure of the same code by a third).
+CONSUME_SPY=path.txt samples the last round's billing with py-spy (CONSUME_PY_SPY,
+/tmp/spy/bin/py-spy) and prints the frames on the stack in most samples (py-spy counts a
+thread waiting for a core or in a system call as busy: a guide, not a CPU measurement);
+CONSUME_SPY=path.data records it with `perf` instead (CPU by library and kernel: `perf
+report -i path.data --sort dso`). Writes test-output/bench/consume.json.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+# nameko (imported through infra) pulls in eventlet, which warns that it is deprecated; the
+# bench never monkey-patches: it publishes from plain threads
+warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
+
+import json  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from collections import Counter  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from kombu import Connection, Producer  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from bench.cpu import cpu_seconds  # noqa: E402
+from bench.load import percentile  # noqa: E402
+from contracts.bookings import BookingReturned  # noqa: E402
+from contracts.topology import event_exchange  # noqa: E402
+from infra.database import make_engine  # noqa: E402
+from infra.migrations import upgrade  # noqa: E402
+from infra.relay import CLAIMED_AT_HEADER, COMMITTED_AT_HEADER  # noqa: E402
+from infra.settings import PROJECT_ROOT  # noqa: E402
+from tests.integration.test_billing_charges import BillingProcess, returned  # noqa: E402
+from tests.support.stack import PostgresDatabase, Vhost  # noqa: E402
+
+OUTPUT = PROJECT_ROOT / "test-output" / "bench"
+EVENTS = int(os.environ.get("CONSUME_EVENTS", "2000"))
+WARMUP = int(os.environ.get("CONSUME_WARMUP", "200"))
+RATE = float(os.environ.get("CONSUME_RATE", "200"))
+ROUNDS = int(os.environ.get("CONSUME_ROUNDS", "3"))
+SPY = os.environ.get("CONSUME_SPY")
+COMPARE = os.environ.get("CONSUME_COMPARE")
+PY_SPY = os.environ.get("CONSUME_PY_SPY", "/tmp/spy/bin/py-spy")
+IDLE_SECONDS = 3.0
+
+
+def returned_event(n: int) -> BookingReturned:
+    """A loan of two days returned in good condition (no damage: one charge), with what
+    bookings announces beside it."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    snapshot = returned().payload.model_copy(
+        update={
+            "listing_id": f"listing-{n % 50}",
+            "damages": [],
+            "order_reference": f"BC-2026-{n:05d}",
+            "checked_out_at": start,
+            "returned_at": start + timedelta(days=2),
+            "requested_by": f"user-{n % 20}",
+            "agreement_reference": "CONV-42044-42218",
+            "dates_revision": 0,
+        }
+    )
+    return BookingReturned.new(snapshot, producer="bookings", correlation_id=str(uuid.uuid4()))
+
+
+def publish(amqp_uri: str, events: list[BookingReturned], rate: float) -> dict[str, float]:
+    """Publishes `events` at `rate` a second, as the relay does (persistent, confirmed,
+    with the commit and claim headers); returns each event's publish time (time.time())."""
+    sent: dict[str, float] = {}
+    exchange = event_exchange("bookings")
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        producer = Producer(conn.channel())
+        started = time.monotonic()
+        for n, event in enumerate(events):
+            pause = started + n / rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            now = time.time()
+            micros = round(now * 1e6)
+            producer.publish(
+                event.model_dump_json(),
+                exchange=exchange,
+                routing_key=event.type,
+                content_type="application/json",
+                content_encoding="utf-8",
+                delivery_mode=2,
+                mandatory=True,
+                headers={
+                    "nameko.correlation_id": event.correlation_id,
+                    COMMITTED_AT_HEADER: micros,
+                    CLAIMED_AT_HEADER: micros,
+                },
+                message_id=str(event.event_id),
+            )
+            sent[str(event.event_id)] = now
+    return sent
+
+
+class Billing:
+    """`mutualis serve billing` (of `checkout`) on its own database and vhost."""
+
+    def __init__(self, tag: str, workdir: Path, checkout: Path = PROJECT_ROOT):
+        self.vhost = Vhost(prefix="mutualis-bench-consume", ready=False)
+        self.db = PostgresDatabase(f"mutualis_consume_{tag}")
+        upgrade("billing", self.db.url)
+        self.vhost.wait()
+        self.engine = make_engine(self.db.url)
+        log = workdir / f"billing-{tag}.log"
+        self.process = BillingProcess(self.db.url, self.vhost.amqp_uri, log, "json", checkout)
+        self.process.wait_ready()
+
+    def handled(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.scalar(text("SELECT count(*) FROM processed_events"))
+
+    def wait_handled(self, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.handled() < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.handled()} of {count} events handled")
+            time.sleep(0.1)
+
+    def processed_at(self) -> dict[str, float]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT event_id, processed_at FROM processed_events"))
+            return {event_id: at.timestamp() for event_id, at in rows}
+
+    def stop(self) -> None:
+        self.process.kill(signal.SIGTERM)
+        self.engine.dispose()
+        self.vhost.delete(ready=False)
+        self.db.drop()
+        self.vhost.wait()
+
+
+def _each(function, items: list) -> list:
+    """`function` of each item at once, one thread each: billings side by side see the same
+    load."""
+    with ThreadPoolExecutor(max_workers=len(items)) as pool:
+        return list(pool.map(function, items))
+
+
+def _spy(pid: int, path: str) -> subprocess.Popen:
+    duration = str(int(EVENTS / RATE) + 1)
+    command = [PY_SPY, "record", "-p", str(pid), "-r", "500", "-f", "raw"]
+    command += ["-o", path, "-d", duration, "--nonblocking"]
+    if path.endswith(".data"):  # perf's: the CPU by library and kernel, not by frame
+        command = ["perf", "record", "-F", "999", "-p", str(pid), "-o", path, "--", "sleep"]
+        command.append(duration)
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def one_round(tag: str, workdir: Path, checkouts: list[Path], spy: str | None) -> list[dict]:
+    """A billing per checkout, each sent the same stream at the same time; the last one
+    sampled by `spy`."""
+    billings: list[Billing] = []
+    try:
+        for n, checkout in enumerate(checkouts):
+            billings.append(Billing(f"{tag}_{n}", workdir, checkout))
+        pids = [billing.process.proc.pid for billing in billings]
+
+        def warm(billing: Billing) -> None:
+            publish(billing.vhost.amqp_uri, [returned_event(n) for n in range(WARMUP)], RATE)
+            billing.wait_handled(WARMUP, timeout=120)
+
+        _each(warm, billings)
+        time.sleep(0.5)
+        idle_start = [cpu_seconds(pid) for pid in pids]
+        time.sleep(IDLE_SECONDS)
+        idle_cpu = [cpu_seconds(pid) - s for pid, s in zip(pids, idle_start, strict=True)]
+        idle_rates = [seconds / IDLE_SECONDS for seconds in idle_cpu]
+        spying = _spy(pids[-1], spy) if spy else None
+
+        def measure(billing: Billing) -> tuple[float, float, dict]:
+            events = [returned_event(n) for n in range(EVENTS)]
+            pid = billing.process.proc.pid
+            cpu_start, started = cpu_seconds(pid), time.monotonic()
+            sent = publish(billing.vhost.amqp_uri, events, RATE)
+            billing.wait_handled(WARMUP + EVENTS, timeout=300)
+            cpu, elapsed = cpu_seconds(pid) - cpu_start, time.monotonic() - started
+            handled = billing.processed_at()
+            return cpu, elapsed, {key: handled[key] - at for key, at in sent.items()}
+
+        measured = _each(measure, billings)
+        if spying is not None:
+            spying.wait(timeout=60)
+    finally:
+        if billings:
+            _each(Billing.stop, billings)
+    results = []
+    for (cpu, elapsed, lag_of), idle_rate in zip(measured, idle_rates, strict=True):
+        lags = sorted(max(lag, 0.0) for lag in lag_of.values())
+        results.append(
+            {
+                "events": EVENTS,
+                "seconds": round(elapsed, 2),
+                "cpu_ms_per_event": round((cpu - idle_rate * elapsed) / EVENTS * 1000, 3),
+                "cpu_ms_per_event_raw": round(cpu / EVENTS * 1000, 3),
+                "idle_cpu_percent": round(idle_rate * 100, 2),
+                "lag_p50_ms": round(percentile(lags, 50) * 1000, 2),
+                "lag_p99_ms": round(percentile(lags, 99) * 1000, 2),
+            }
+        )
+    return results
+
+
+def profile(path: str, top: int = 40) -> list[tuple[str, float]]:
+    """From py-spy's raw output (collapsed stacks): the share of samples in which each frame
+    is on the stack (inclusive), the `top` first."""
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in Path(path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        for frame in set(stack.split(";")):
+            inclusive[frame] += samples
+    return [(frame, round(100 * n / total, 1)) for frame, n in inclusive.most_common(top)]
+
+
+def main() -> None:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    workdir = OUTPUT / "consume-logs"
+    workdir.mkdir(exist_ok=True)
+    checkouts = {"this": PROJECT_ROOT}
+    if COMPARE:
+        checkouts = {"compared": Path(COMPARE).resolve(), **checkouts}
+    rounds: dict[str, list[dict]] = {name: [] for name in checkouts}
+    for n in range(ROUNDS):
+        spy = SPY if n == ROUNDS - 1 else None
+        tag = f"{uuid.uuid4().hex[:6]}_{n}"
+        results = one_round(tag, workdir, list(checkouts.values()), spy)
+        for name, result in zip(checkouts, results, strict=True):
+            print(name, json.dumps(result), flush=True)
+            rounds[name].append(result)
+    summary: dict = {"rate": RATE, "events": EVENTS}
+    for name, results in rounds.items():
+        per_event = [r["cpu_ms_per_event"] for r in results]
+        summary[name] = {"cpu_ms_per_event": [min(per_event), max(per_event)], "rounds": results}
+        print(
+            f"{name} ({checkouts[name]}): billing CPU per booking.returned"
+            f" {min(per_event):.3f}–{max(per_event):.3f} ms"
+        )
+    if SPY and not SPY.endswith(".data"):
+        summary["profile"] = profile(SPY)
+        for frame, share in summary["profile"]:
+            print(f"{share:5.1f}%  {frame}")
+    (OUTPUT / "consume.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
