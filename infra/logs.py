@@ -91,6 +91,12 @@ codecs.register_error(_ESCAPED, _escaped)
 
 
 def configure_logging(process: str, level: str = "INFO", fmt: str = "json") -> None:
+    # no line shows where in the code, in which thread or multiprocessing process it was
+    # written: a record need not look them up (the logging HOWTO's "Optimization"; under
+    # eventlet the thread's name is a patched threading.enumerate in each new green thread)
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(CorrelationFilter())
     if fmt == "json":

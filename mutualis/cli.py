@@ -17,11 +17,6 @@ def _serve(args) -> None:
     import eventlet
 
     eventlet.monkey_patch()  # before anything opens a socket
-    import logging
-
-    # a log record's threadName (which no line shows) asks eventlet's current_thread(): in
-    # each new green thread (a worker), a patched threading.enumerate, ~0.1 ms a line
-    logging.logThreads = False
     from nameko.cli.run import run
 
     from infra.logs import configure_logging
