@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import eventlet
 import pytest
@@ -25,7 +25,15 @@ from contracts.errors import Conflict, InvalidInput, ServiceError
 from infra.acks import BrokerTolerantQueueConsumer
 from infra.batching import GroupCommit
 from infra.database import DatabaseAccess, make_engine, reply_keeper
-from infra.exactly_once import MAYBE_REPEATED, REQUEST_ID, RepeatedRequest, Request, keep_replies
+from infra.exactly_once import (
+    MAYBE_REPEATED,
+    REPLY_WAIT_SECONDS,
+    REQUEST_ID,
+    RepeatedRequest,
+    Request,
+    awaited_reply,
+    keep_replies,
+)
 from infra.health import OperableService
 from infra.messaging_tables import metadata as messaging_metadata
 from infra.messaging_tables import requests_metadata, rpc_requests
@@ -380,6 +388,47 @@ def test_a_request_whose_replica_is_killed_after_its_commit_is_not_applied_again
     assert RAN == ["killed", "killed"]  # B ran it: its record refused it
     assert stored_marks(database_url) == ["killed"]
     assert recorded_requests(database_url) == {"request-k": None}
+
+
+def test_a_reply_never_stored_is_awaited_from_the_record_not_again_at_each_retry(
+    database_url, monkeypatch
+):
+    """A request recorded with its effect REPLY_WAIT_SECONDS ago and still without a reply
+    (its process died between the two) is answered Conflict at once: each retry of the
+    caller waiting the whole while again outlasted the gateway's deadline, so the caller
+    only ever saw 503s. A request recorded just now is waited for, and its reply taken once
+    stored."""
+    engine = make_engine(database_url)
+    requests_metadata.create_all(engine)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(rpc_requests),
+            [
+                {
+                    "request_id": "request-died",
+                    "method": "marker.mark",
+                    "received_at": now - timedelta(seconds=REPLY_WAIT_SECONDS + 1),
+                },
+                {"request_id": "request-running", "method": "marker.mark", "received_at": now},
+            ],
+        )
+    waits = []
+
+    def wait(seconds):  # the first delivery, still running, stores its reply meanwhile
+        waits.append(seconds)
+        if len(waits) == 3:
+            keep_replies(
+                reply_keeper(engine), [(Request("request-running", "marker.mark"), '{"n": 1}')]
+            )
+
+    monkeypatch.setattr("infra.exactly_once.eventlet.sleep", wait)
+
+    with pytest.raises(Conflict):
+        awaited_reply(engine, "request-died")
+    assert waits == []  # at once
+    assert awaited_reply(engine, "request-running") == '{"n": 1}'
+    assert len(waits) == 3
 
 
 def test_a_batch_holding_one_request_twice_is_refused_as_a_repeat(database_url):
