@@ -152,11 +152,13 @@ def returned_lag(
         answered[asked.json()["id"]] = datetime.now(UTC)  # the return's commit was before
         return asked.json()["id"]
 
+    began = time.monotonic()
     if rate:
         ids = paced(loan, count, rate)
     else:
         with ThreadPoolExecutor(clients) as pool:
             ids = set(pool.map(loan, range(count)))
+    loans_per_second = count / (time.monotonic() - began)
     billing_db = stack.database("billing")
     bookings_db = stack.database("bookings")
     try:
@@ -206,6 +208,7 @@ def returned_lag(
     after_answer = since_occurred(handled, returned)
     return {
         "returns": count,
+        "loans_per_second": round(loans_per_second, 2),
         "events_handled": len(lags),
         "lag_p50_ms": round(median(lags) * 1000, 1) if lags else None,
         "lag_p99_ms": round(percentile(lags, 99) * 1000, 1) if lags else None,

@@ -138,8 +138,14 @@ def rows(output: Path = OUTPUT, drills: Path = DRILLS) -> list[Row]:
     p50, p99 = lag_percentiles(lag)
     # beside the target's closed loop (as much load as the stack takes), the same at a paced
     # traffic that leaves the machine room (bench.lag's open loop, ~70 % busy)
-    rate = _get(lag, "open_loop_rate")
-    paced = f" at {rate:g} loans/s (open loop)" if rate else " at a paced traffic"
+    rate, share = _get(lag, "open_loop_rate"), _get(lag, "open_loop_share")
+    paced = (
+        f" at {share:.0%} of the closed loop's pace (open loop)"
+        if share
+        else f" at {rate:g} loans/s (open loop)"
+        if rate
+        else " at a paced traffic"
+    )
     found += [
         at_most("event lag p50 ≤ 8 ms", p50, 8.0, lag_source, lambda v: f"{v:.1f} ms"),
         at_most("event lag p99 ≤ 20 ms", p99, 20.0, lag_source, lambda v: f"{v:.1f} ms"),
