@@ -1,26 +1,29 @@
 """`python -m bench.consume`: the CPU a consuming service spends per event, end to end.
 
-A real `mutualis serve billing` process, on a vhost and a fresh PostgreSQL database of its
-own, is sent CONSUME_EVENTS (2,000) `booking.returned` events at CONSUME_RATE (200) a
-second, as the relay sends them (persistent, with the commit and claim headers), after
-CONSUME_WARMUP (200) not counted; once billing has recorded every one in processed_events,
-its CPU (user + system, /proc) over the whole window, less what it burns idle over the
-same time (its timers), divided by the events: ms of CPU per event. Every hop of an event
-waits for one of the machine's cores, so this is what billing's handling costs the event
-lag beside it (issue 20), and what notifications and listings, on the same consumer, cost
-each booking. Also the lag from each publish to its processed_events row (the handler's
-clock, before its commit).
+A real `mutualis serve <CONSUME_SERVICE>` process (billing, notifications or listings), on a
+vhost and a fresh PostgreSQL database of its own, is sent CONSUME_EVENTS (2,000) events at
+CONSUME_RATE (200) a second, as the relay sends them (persistent, with the commit and claim
+headers), after CONSUME_WARMUP (200) not counted: `booking.returned` for billing,
+`booking.requested` (built as bookings builds it) for notifications and listings. Once the
+service has recorded every one in processed_events (and, for notifications, sent every mail
+they decided to a mail catcher of its own, in its delivery rounds: the people of the demo's
+communes are known to it beforehand), its CPU (user + system, /proc) over the whole window,
+less what it burns idle over the same time (its timers), divided by the events: ms of CPU
+per event. Every hop of an event waits for one of the machine's cores, so this is what the
+handling costs the event lag beside it (issue 20), and what the consumers cost each
+booking. Also the lag from each publish to its processed_events row (the handler's clock,
+before its commit), and for notifications the mail catcher's CPU per event.
 
-CONSUME_ROUNDS (3) rounds, each with a fresh billing, database and vhost, reported as a
+CONSUME_ROUNDS (3) rounds, each with a fresh service, database and vhost, reported as a
 range (the machine is shared). CONSUME_COMPARE=path (another checkout, e.g. `git archive`
-of the commit before a change) runs that checkout's billing beside this one's in each round,
+of the commit before a change) runs that checkout's service beside this one's in each round,
 each sent its own stream at the same time: a before/after under the same load (one after
 the other, the machine's load moved the figure of the same code by a third).
-CONSUME_SPY=path.txt samples the last round's billing with py-spy (CONSUME_PY_SPY,
+CONSUME_SPY=path.txt samples the last round's service with py-spy (CONSUME_PY_SPY,
 /tmp/spy/bin/py-spy) and prints the frames on the stack in most samples (py-spy counts a
 thread waiting for a core or in a system call as busy: a guide, not a CPU measurement);
 CONSUME_SPY=path.data records it with `perf` instead (CPU by library and kernel: `perf
-report -i path.data --sort dso`). Writes test-output/bench/consume.json.
+report -i path.data --sort dso`). Writes test-output/bench/consume-<service>.json.
 """
 
 from __future__ import annotations
@@ -48,16 +51,20 @@ from sqlalchemy import text  # noqa: E402
 
 from bench.cpu import cpu_seconds  # noqa: E402
 from bench.load import percentile  # noqa: E402
-from contracts.bookings import BookingReturned  # noqa: E402
+from contracts.bookings import BookingRequested, BookingReturned, BookingStatus  # noqa: E402
+from contracts.events import Event  # noqa: E402
 from contracts.topology import event_exchange  # noqa: E402
+from demo.seed import DEMO_COMMUNES, DEMO_DOMAIN  # noqa: E402
 from infra.database import make_engine  # noqa: E402
 from infra.migrations import upgrade  # noqa: E402
 from infra.relay import CLAIMED_AT_HEADER, COMMITTED_AT_HEADER  # noqa: E402
 from infra.settings import PROJECT_ROOT  # noqa: E402
-from tests.integration.test_billing_charges import BillingProcess, returned  # noqa: E402
+from tests.support.billing import ServiceProcess, returned  # noqa: E402
+from tests.support.mail import MailCatcher  # noqa: E402
 from tests.support.stack import PostgresDatabase, Vhost  # noqa: E402
 
 OUTPUT = PROJECT_ROOT / "test-output" / "bench"
+SERVICE = os.environ.get("CONSUME_SERVICE", "billing")
 EVENTS = int(os.environ.get("CONSUME_EVENTS", "2000"))
 WARMUP = int(os.environ.get("CONSUME_WARMUP", "200"))
 RATE = float(os.environ.get("CONSUME_RATE", "200"))
@@ -66,6 +73,7 @@ SPY = os.environ.get("CONSUME_SPY")
 COMPARE = os.environ.get("CONSUME_COMPARE")
 PY_SPY = os.environ.get("CONSUME_PY_SPY", "/tmp/spy/bin/py-spy")
 IDLE_SECONDS = 3.0
+LISTINGS = 40  # as bench.run's `book`: requests spread over 40 listings of one lender
 
 
 def returned_event(n: int) -> BookingReturned:
@@ -87,7 +95,41 @@ def returned_event(n: int) -> BookingReturned:
     return BookingReturned.new(snapshot, producer="bookings", correlation_id=str(uuid.uuid4()))
 
 
-def publish(amqp_uri: str, events: list[BookingReturned], rate: float) -> dict[str, float]:
+def requested_event(n: int) -> BookingRequested:
+    """An hour of a room of the lender's asked by the borrower's agent, as bench.run's
+    `book` asks it (a listing of 40, hour after hour): the manager of the lender is told."""
+    first_hour = (datetime.now(UTC) + timedelta(days=30)).replace(minute=0, second=0, microsecond=0)
+    start = first_hour + timedelta(hours=n // LISTINGS)
+    quote = returned().payload.quote.model_copy(
+        update={"units": 1, "pricing_unit": "hour", "unit_rate_cents": 4000}
+        | {"rental_cents": 4000, "amount_cents": 4000}
+    )
+    snapshot = returned().payload.model_copy(
+        update={
+            "listing_id": f"listing-{n % LISTINGS}",
+            "listing_title": f"Salle de réunion {n % LISTINGS + 1}",
+            "status": BookingStatus.REQUESTED,
+            "start": start,
+            "end": start + timedelta(hours=1),
+            "quote": quote,
+            "damages": [],
+            "order_reference": None,
+            "requested_by": "agent-42218",
+            "agreement_reference": "CONV-42044-42218",
+            "dates_revision": 0,
+        }
+    )
+    return BookingRequested.new(snapshot, producer="bookings", correlation_id=str(uuid.uuid4()))
+
+
+EVENT_OF = {
+    "billing": returned_event,
+    "notifications": requested_event,
+    "listings": requested_event,
+}
+
+
+def publish(amqp_uri: str, events: list[Event], rate: float) -> dict[str, float]:
     """Publishes `events` at `rate` a second, as the relay does (persistent, confirmed,
     with the commit and claim headers); returns each event's publish time (time.time())."""
     sent: dict[str, float] = {}
@@ -120,21 +162,61 @@ def publish(amqp_uri: str, events: list[BookingReturned], rate: float) -> dict[s
     return sent
 
 
-class Billing:
-    """`mutualis serve billing` (of `checkout`) on its own database and vhost."""
+def demo_people() -> list[dict]:
+    """The demo's agents and managers of each commune, as notifications learnt them."""
+    return [
+        {
+            "user_id": f"{role}-{commune}",
+            "email": f"{role}.{commune}@{DEMO_DOMAIN}",
+            "name": f"{role.title()} {commune}",
+            "commune": commune,
+            "roles": role,
+            "disabled": False,
+            "as_of": datetime.now(UTC),
+        }
+        for commune in DEMO_COMMUNES
+        for role in ("agent", "manager", "finance")
+    ]
+
+
+class Consumer:
+    """`mutualis serve <SERVICE>` (of `checkout`) on its own database and vhost (and, for
+    notifications, its own mail catcher)."""
 
     def __init__(self, tag: str, workdir: Path, checkout: Path = PROJECT_ROOT):
         self.vhost = Vhost(prefix="mutualis-bench-consume", ready=False)
         self.db = PostgresDatabase(f"mutualis_consume_{tag}")
-        upgrade("billing", self.db.url)
-        self.vhost.wait()
+        upgrade(SERVICE, self.db.url)
         self.engine = make_engine(self.db.url)
-        log = workdir / f"billing-{tag}.log"
-        self.process = BillingProcess(self.db.url, self.vhost.amqp_uri, log, "json", checkout)
+        self.catcher = None
+        settings = {}
+        if SERVICE == "notifications":
+            with self.engine.begin() as conn:
+                conn.execute(
+                    text(
+                        "INSERT INTO people (user_id, email, name, commune, roles, disabled,"
+                        " as_of) VALUES (:user_id, :email, :name, :commune, :roles,"
+                        " :disabled, :as_of)"
+                    ),
+                    demo_people(),
+                )
+            self.catcher = MailCatcher(workdir / f"mail-{tag}")
+            self.catcher.start()
+            settings = self.catcher.settings
+        self.vhost.wait()
+        log = workdir / f"{SERVICE}-{tag}.log"
+        self.process = ServiceProcess(
+            SERVICE, self.db.url, self.vhost.amqp_uri, log, "json", checkout, settings
+        )
         self.process.wait_ready()
 
     def handled(self) -> int:
+        """The events handled, once every mail they decided is sent (notifications)."""
         with self.engine.connect() as conn:
+            if SERVICE == "notifications":
+                pending = "SELECT count(*) FROM mails WHERE status = 'pending'"
+                if conn.scalar(text(pending)):
+                    return 0
             return conn.scalar(text("SELECT count(*) FROM processed_events"))
 
     def wait_handled(self, count: int, timeout: float) -> None:
@@ -149,8 +231,13 @@ class Billing:
             rows = conn.execute(text("SELECT event_id, processed_at FROM processed_events"))
             return {event_id: at.timestamp() for event_id, at in rows}
 
+    def catcher_cpu(self) -> float:
+        return cpu_seconds(self.catcher.process.pid) if self.catcher else 0.0
+
     def stop(self) -> None:
         self.process.kill(signal.SIGTERM)
+        if self.catcher is not None:
+            self.catcher.stop()
         self.engine.dispose()
         self.vhost.delete(ready=False)
         self.db.drop()
@@ -158,8 +245,8 @@ class Billing:
 
 
 def _each(function, items: list) -> list:
-    """`function` of each item at once, one thread each: billings side by side see the same
-    load."""
+    """`function` of each item at once, one thread each: services side by side see the
+    same load."""
     with ThreadPoolExecutor(max_workers=len(items)) as pool:
         return list(pool.map(function, items))
 
@@ -175,19 +262,20 @@ def _spy(pid: int, path: str) -> subprocess.Popen:
 
 
 def one_round(tag: str, workdir: Path, checkouts: list[Path], spy: str | None) -> list[dict]:
-    """A billing per checkout, each sent the same stream at the same time; the last one
+    """A service per checkout, each sent the same stream at the same time; the last one
     sampled by `spy`."""
-    billings: list[Billing] = []
+    event_of = EVENT_OF[SERVICE]
+    consumers: list[Consumer] = []
     try:
         for n, checkout in enumerate(checkouts):
-            billings.append(Billing(f"{tag}_{n}", workdir, checkout))
-        pids = [billing.process.proc.pid for billing in billings]
+            consumers.append(Consumer(f"{tag}_{n}", workdir, checkout))
+        pids = [consumer.process.proc.pid for consumer in consumers]
 
-        def warm(billing: Billing) -> None:
-            publish(billing.vhost.amqp_uri, [returned_event(n) for n in range(WARMUP)], RATE)
-            billing.wait_handled(WARMUP, timeout=120)
+        def warm(consumer: Consumer) -> None:
+            publish(consumer.vhost.amqp_uri, [event_of(n) for n in range(WARMUP)], RATE)
+            consumer.wait_handled(WARMUP, timeout=120)
 
-        _each(warm, billings)
+        _each(warm, consumers)
         time.sleep(0.5)
         idle_start = [cpu_seconds(pid) for pid in pids]
         time.sleep(IDLE_SECONDS)
@@ -195,24 +283,26 @@ def one_round(tag: str, workdir: Path, checkouts: list[Path], spy: str | None) -
         idle_rates = [seconds / IDLE_SECONDS for seconds in idle_cpu]
         spying = _spy(pids[-1], spy) if spy else None
 
-        def measure(billing: Billing) -> tuple[float, float, dict]:
-            events = [returned_event(n) for n in range(EVENTS)]
-            pid = billing.process.proc.pid
+        def measure(consumer: Consumer) -> tuple[float, float, float, dict]:
+            events = [event_of(WARMUP + n) for n in range(EVENTS)]
+            pid = consumer.process.proc.pid
             cpu_start, started = cpu_seconds(pid), time.monotonic()
-            sent = publish(billing.vhost.amqp_uri, events, RATE)
-            billing.wait_handled(WARMUP + EVENTS, timeout=300)
+            catcher_start = consumer.catcher_cpu()
+            sent = publish(consumer.vhost.amqp_uri, events, RATE)
+            consumer.wait_handled(WARMUP + EVENTS, timeout=300)
             cpu, elapsed = cpu_seconds(pid) - cpu_start, time.monotonic() - started
-            handled = billing.processed_at()
-            return cpu, elapsed, {key: handled[key] - at for key, at in sent.items()}
+            catcher = consumer.catcher_cpu() - catcher_start
+            handled = consumer.processed_at()
+            return cpu, elapsed, catcher, {key: handled[key] - at for key, at in sent.items()}
 
-        measured = _each(measure, billings)
+        measured = _each(measure, consumers)
         if spying is not None:
             spying.wait(timeout=60)
     finally:
-        if billings:
-            _each(Billing.stop, billings)
+        if consumers:
+            _each(Consumer.stop, consumers)
     results = []
-    for (cpu, elapsed, lag_of), idle_rate in zip(measured, idle_rates, strict=True):
+    for (cpu, elapsed, catcher, lag_of), idle_rate in zip(measured, idle_rates, strict=True):
         lags = sorted(max(lag, 0.0) for lag in lag_of.values())
         results.append(
             {
@@ -221,6 +311,7 @@ def one_round(tag: str, workdir: Path, checkouts: list[Path], spy: str | None) -
                 "cpu_ms_per_event": round((cpu - idle_rate * elapsed) / EVENTS * 1000, 3),
                 "cpu_ms_per_event_raw": round(cpu / EVENTS * 1000, 3),
                 "idle_cpu_percent": round(idle_rate * 100, 2),
+                "catcher_cpu_ms_per_event": round(catcher / EVENTS * 1000, 3),
                 "lag_p50_ms": round(percentile(lags, 50) * 1000, 2),
                 "lag_p99_ms": round(percentile(lags, 99) * 1000, 2),
             }
@@ -259,19 +350,20 @@ def main() -> None:
         for name, result in zip(checkouts, results, strict=True):
             print(name, json.dumps(result), flush=True)
             rounds[name].append(result)
-    summary: dict = {"rate": RATE, "events": EVENTS}
+    summary: dict = {"service": SERVICE, "rate": RATE, "events": EVENTS}
+    event_type = EVENT_OF[SERVICE](0).type
     for name, results in rounds.items():
         per_event = [r["cpu_ms_per_event"] for r in results]
         summary[name] = {"cpu_ms_per_event": [min(per_event), max(per_event)], "rounds": results}
         print(
-            f"{name} ({checkouts[name]}): billing CPU per booking.returned"
+            f"{name} ({checkouts[name]}): {SERVICE} CPU per {event_type}"
             f" {min(per_event):.3f}–{max(per_event):.3f} ms"
         )
     if SPY and not SPY.endswith(".data"):
         summary["profile"] = profile(SPY)
         for frame, share in summary["profile"]:
             print(f"{share:5.1f}%  {frame}")
-    (OUTPUT / "consume.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (OUTPUT / f"consume-{SERVICE}.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -4,87 +4,30 @@ handling, events published before billing ever started, billing down while event
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 
 import pytest
-import requests
 from kombu import Connection
 from sqlalchemy import func, select
 
 from contracts.bookings import (
     BookingCancelled,
     BookingReturned,
-    BookingSnapshot,
     BookingStatus,
-    Damage,
-    Quote,
 )
 from contracts.consultants import EngagementTimesheetApproved, TimesheetApproval
 from contracts.topology import BOOKINGS_TO_BILLING, CONSULTANTS_TO_BILLING
 from infra.database import make_engine
 from infra.messaging_tables import outbox, processed_events
 from infra.migrations import upgrade
-from infra.settings import PROJECT_ROOT
 from infra.topology import declare_all
 from services.billing.models import ChargeRow
 from tests.integration.messaging import publish_all, publish_event, queue_depth
-from tests.support import MUTUALIS, free_port, wait_until
-
-
-class BillingProcess:
-    """`mutualis serve billing` as a real process, to be killed like a real one."""
-
-    def __init__(
-        self, url: str, amqp_uri: str, log_path, log_format: str = "text", checkout=PROJECT_ROOT
-    ):
-        """`checkout`: the code it runs (bench.consume compares two)."""
-        self.port = free_port()
-        env = dict(
-            os.environ,
-            BILLING_DATABASE_URL=url,
-            BILLING_HTTP_PORT=str(self.port),
-            AMQP_URI=amqp_uri,
-            LOG_FORMAT=log_format,
-            PYTHONPATH=str(checkout),
-        )
-        self.log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(
-            [*MUTUALIS, "serve", "billing"],
-            env=env,
-            cwd=checkout,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self) -> BillingProcess:
-        def ready():
-            assert self.proc.poll() is None, "billing exited: see its log"
-            try:
-                url = f"http://127.0.0.1:{self.port}/health/ready"
-                return requests.get(url, timeout=1).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_until(ready, timeout=30, interval=0.1)
-        return self
-
-    def duplicates_skipped(self) -> float:
-        text = requests.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
-        return sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("mutualis_events_duplicates_skipped_total{")
-        )
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        self.proc.send_signal(sig)
-        self.proc.wait(timeout=20)
-        self.log.close()
+from tests.support import wait_until
+from tests.support.billing import BillingProcess, returned
 
 
 @pytest.fixture
@@ -106,35 +49,6 @@ def start_billing(billing_url, vhost, tmp_path):
     for process in started:
         if process.proc.poll() is None:
             process.kill()
-
-
-def returned(booking_id: str | None = None) -> BookingReturned:
-    """A returned booking: two days of rental and one damage, so two charges."""
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
-    snapshot = BookingSnapshot(
-        booking_id=booking_id or str(uuid.uuid4()),
-        listing_id="l-1",
-        listing_title="Chasse-neige",
-        status="returned",
-        lender_commune="42044",
-        borrower_commune="42218",
-        start=start,
-        end=start + timedelta(days=2),
-        quantity=1,
-        with_operator=False,
-        quote=Quote(
-            units=2,
-            pricing_unit="day",
-            unit_rate_cents=42000,
-            quantity=1,
-            rental_cents=84000,
-            operator_cents=0,
-            amount_cents=84000,
-            deposit_cents=0,
-        ),
-        damages=[Damage(description="Rétroviseur", amount_cents=15000)],
-    )
-    return BookingReturned.new(snapshot, producer="bookings", correlation_id="test")
 
 
 def cancelled_late() -> BookingCancelled:

@@ -26,7 +26,7 @@ from tests.integration.billing_support import (
     caller,
     declare_profiles,
 )
-from tests.integration.test_billing_charges import returned
+from tests.support.billing import returned
 
 CHAMBON, ETIENNE, FIRMINY = "42044", "42218", "42095"
 OPERATOR = caller(ETIENNE, "operator")
