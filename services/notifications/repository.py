@@ -61,14 +61,6 @@ def person_of(row: PersonRow) -> Person:
     )
 
 
-def people_of(session: Session, communes: Iterable[str] | None) -> list[Person]:
-    """The enabled people of these communes (of every commune for None)."""
-    query = select(PersonRow).where(PersonRow.disabled.is_(False))
-    if communes is not None:
-        query = query.where(PersonRow.commune.in_(sorted(set(communes))))
-    return [person_of(row) for row in session.scalars(query)]
-
-
 def people_by_id(session: Session, user_ids: Iterable[str]) -> dict[str, Person]:
     """The enabled people among these users, by id."""
     query = select(PersonRow).where(
@@ -109,25 +101,52 @@ def add_mails(
     )
 
 
-def choices_of(
-    session: Session, wanted: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], Choice]:
-    """What each (user, kind) of `wanted` chose, read in one statement for all (the pairs
-    nobody chose anything for are left out)."""
-    wanted = set(wanted)
-    if not wanted:
-        return {}
-    rows = session.scalars(
-        select(PreferenceRow).where(
-            PreferenceRow.user_id.in_(sorted({user for user, _ in wanted})),
-            PreferenceRow.kind.in_(sorted({kind for _, kind in wanted})),
+def people_and_choices(
+    session: Session, communes: Iterable[str] | None, kinds: Iterable[str]
+) -> tuple[list[Person], dict[tuple[str, str], Choice]]:
+    """The enabled people of these communes (of every commune for None) and what each chose
+    for these kinds (by (user, kind); the pairs nobody chose anything for left out), in one
+    statement: the mails of a batch of events were decided with a round trip more (the
+    choices of those told, read after them), and their people loaded as ORM objects."""
+    people, chosen = PersonRow.__table__, PreferenceRow.__table__
+    communes = None if communes is None else sorted(set(communes))
+    if communes == []:
+        return [], {}
+    query = (
+        select(
+            people.c.user_id,
+            people.c.email,
+            people.c.name,
+            people.c.commune,
+            people.c.roles,
+            chosen.c.kind,
+            chosen.c.mode,
+            chosen.c.digest_hour,
         )
+        .select_from(
+            people.outerjoin(
+                chosen,
+                (chosen.c.user_id == people.c.user_id) & chosen.c.kind.in_(sorted(set(kinds))),
+            )
+        )
+        .where(people.c.disabled.is_(False))
     )
-    return {
-        (row.user_id, row.kind): Choice(row.mode, row.digest_hour)
-        for row in rows
-        if (row.user_id, row.kind) in wanted
-    }
+    if communes is not None:
+        query = query.where(people.c.commune.in_(communes))
+    found: dict[str, Person] = {}
+    choices: dict[tuple[str, str], Choice] = {}
+    for user_id, email, name, commune, roles, kind, mode, digest_hour in session.execute(query):
+        if user_id not in found:
+            found[user_id] = Person(
+                user_id=user_id,
+                email=email,
+                name=name,
+                commune=commune,
+                roles=frozenset(r for r in roles.split(",") if r),
+            )
+        if kind is not None:
+            choices[(user_id, kind)] = Choice(mode, digest_hour)
+    return list(found.values()), choices
 
 
 def preferences_of(session: Session, user_id: str) -> dict[str, Choice]:

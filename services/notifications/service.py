@@ -154,15 +154,15 @@ def tell(db: DatabaseAccess, events: Sequence[Event], subject_of: Callable) -> N
 
 def decide(tx: UnitOfWork, decisions: list[domain.Decision]) -> list[str]:
     """The mails these decisions call for, once per (recipient, cause) whatever delivers
-    that cause again; the people and their choices read once for all, the mails inserted
-    together. The ids of the mails added."""
+    that cause again; the people and their choices read once for all, in one statement,
+    the mails inserted together. The ids of the mails added."""
     if not decisions:
         return []
-    wanted = domain.communes_wanted(decisions)
-    people = repository.people_of(tx.session, wanted) if wanted != set() else []
+    kinds = {rule.kind for rule, _, _ in decisions}
+    people, choices = repository.people_and_choices(
+        tx.session, domain.communes_wanted(decisions), kinds
+    )
     found = domain.decided_notices(decisions, people)
-    wanted = {(n.recipient.user_id, n.kind) for notices in found for n in notices}
-    choices = repository.choices_of(tx.session, wanted)
     added = repository.add_mails(tx.session, domain.plan(found, choices, clock.now()))
     log.info("%d mail(s) decided for %d event(s)", len(added), len(decisions))
     return added

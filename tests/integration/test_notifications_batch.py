@@ -218,9 +218,49 @@ def test_a_batch_of_twenty_costs_the_statements_and_transaction_of_one(database_
     twenty = statements_of(
         db, [event(BookingRequested, booking(f"b-{n}", "requested")) for n in range(1, 21)]
     )
-    # applied-once record, subjects, people, choices, mails
-    assert one == twenty == (5, 1)
+    # applied-once record, subjects, people with their choices, mails
+    assert one == twenty == (4, 1)
     assert len(mails(db)) == 2 * 21
+
+
+def test_the_people_of_the_communes_come_once_each_with_their_choices_of_the_kinds_asked(
+    database_url,
+):
+    db = database(database_url)
+    with db.transaction() as tx:
+        repository.set_preferences(
+            tx.session,
+            "lender-manager",
+            {"booking_cancelled": domain.Choice("daily", 9), "invoice_issued": domain.Choice()},
+            clock.now(),
+        )
+        gone = UserSnapshot(
+            user_id="lender-gone",
+            email="g@example.fr",
+            name="g",
+            commune=CHAMBON,
+            roles=[Role.MANAGER],
+            disabled=True,
+        )
+        repository.keep_people(tx.session, [(gone, clock.now())])
+        kinds = {"booking_requested", "booking_cancelled"}
+        people, choices = repository.people_and_choices(tx.session, {CHAMBON, FIRMINY}, kinds)
+        everyone, _ = repository.people_and_choices(tx.session, None, kinds)
+        nobody = repository.people_and_choices(tx.session, set(), kinds)
+    # the disabled left out, each person once however many choices they made
+    assert sorted(p.user_id for p in people) == sorted(
+        user_id for user_id, commune, _ in PEOPLE if commune in (CHAMBON, FIRMINY)
+    )
+    assert sorted(p.user_id for p in everyone) == sorted(user_id for user_id, _, _ in PEOPLE)
+    manager = next(p for p in people if p.user_id == "lender-manager-2")
+    assert (manager.commune, manager.email) == (CHAMBON, "lender-manager-2@example.fr")
+    assert manager.roles == {Role.MANAGER.value, Role.FINANCE.value}
+    # only the kinds asked: borrower-agent's booking_approved and the invoices are not
+    assert choices == {
+        ("lender-manager", "booking_cancelled"): domain.Choice("daily", 9),
+        ("lender-manager-2", "booking_requested"): domain.Choice("daily"),
+    }
+    assert nobody == ([], {})
 
 
 def test_a_failing_event_leaves_nothing_of_its_batch_and_its_fellows_apply_alone_once(
