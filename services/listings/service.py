@@ -26,8 +26,9 @@ from contracts.listings import (
 from contracts.topology import BOOKINGS_TO_LISTINGS, EMERGENCIES_TO_LISTINGS
 from infra.communes import communes
 from infra.consumer import consume_event_batches, consume_events
-from infra.database import UnitOfWork
+from infra.database import DatabaseAccess, UnitOfWork, one_statement_at_a_time
 from infra.health import OperableService
+from infra.metrics import DUPLICATES_SKIPPED
 from infra.rpc import rpc
 from services.listings import repository
 from services.listings.dependencies import EPISODES
@@ -109,6 +110,22 @@ def _free_now_first_in_emergencies(session, who: Caller, items: list[dict]) -> l
         return items
     covered = [item["id"] for item in items if item["category"] in categories]
     return free_now_first(items, categories, repository.held_at(session, covered, now))
+
+
+def track_bookings(db: DatabaseAccess, events: list[Event]) -> None:
+    """Each booking's latest state from `events`, each applied once: on PostgreSQL in one
+    statement committing alone (`repository.record_bookings_once`), elsewhere in a
+    transaction of its own (`handling_all`)."""
+    if db.engine.dialect.name != "postgresql":
+        with db.handling_all(events) as (tx, fresh):
+            repository.record_bookings(tx.session, [(e.payload, e.occurred_at) for e in fresh])
+        return
+    applied = [(str(e.event_id), e.type, e.payload, e.occurred_at) for e in events]
+    with one_statement_at_a_time(db.engine).connect() as conn:
+        fresh = repository.record_bookings_once(conn, db.consumer, applied)
+    if skipped := len(events) - fresh:
+        DUPLICATES_SKIPPED.labels(db.producer, db.consumer).inc(skipped)
+        log.info("%s skipped %d duplicate events", db.consumer, skipped)
 
 
 class Service(OperableService):
@@ -254,10 +271,7 @@ class Service(OperableService):
     @consume_event_batches(BOOKINGS_TO_LISTINGS)
     def track_busy_periods(self, events: list[Event]) -> None:
         """Keeps when each listing is held by a booking, for availability and search."""
-        with self.db.handling_all(events) as (tx, fresh):
-            repository.record_bookings(
-                tx.session, [(event.payload, event.occurred_at) for event in fresh]
-            )
+        track_bookings(self.db, events)
 
     @consume_events(EMERGENCIES_TO_LISTINGS)
     def keep_emergencies(self, event: Event) -> None:
