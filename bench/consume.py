@@ -12,7 +12,9 @@ less what it burns idle over the same time (its timers), divided by the events: 
 per event. Every hop of an event waits for one of the machine's cores, so this is what the
 handling costs the event lag beside it (issue 20), and what the consumers cost each
 booking. Also the lag from each publish to its processed_events row (the handler's clock,
-before its commit), and for notifications the mail catcher's CPU per event.
+before its commit), the CPU per event of the PostgreSQL backends serving it (those
+connected at the end: a backend gone meanwhile is missed) and, for notifications, of the
+mail catcher.
 
 CONSUME_ROUNDS (3) rounds, each with a fresh service, database and vhost, reported as a
 range (the machine is shared). CONSUME_COMPARE=path (another checkout, e.g. `git archive`
@@ -231,6 +233,18 @@ class Consumer:
             rows = conn.execute(text("SELECT event_id, processed_at FROM processed_events"))
             return {event_id: at.timestamp() for event_id, at in rows}
 
+    def database_cpu(self) -> float:
+        """The CPU seconds so far of the PostgreSQL backends serving the service (this
+        bench's own polling connection left out): what its statements cost the server."""
+        with self.engine.connect() as conn:
+            pids = conn.scalars(
+                text(
+                    "SELECT pid FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).all()
+        return sum(cpu_seconds(pid) or 0.0 for pid in pids)
+
     def catcher_cpu(self) -> float:
         return cpu_seconds(self.catcher.process.pid) if self.catcher else 0.0
 
@@ -283,17 +297,19 @@ def one_round(tag: str, workdir: Path, checkouts: list[Path], spy: str | None) -
         idle_rates = [seconds / IDLE_SECONDS for seconds in idle_cpu]
         spying = _spy(pids[-1], spy) if spy else None
 
-        def measure(consumer: Consumer) -> tuple[float, float, float, dict]:
+        def measure(consumer: Consumer) -> tuple[float, float, float, float, dict]:
             events = [event_of(WARMUP + n) for n in range(EVENTS)]
             pid = consumer.process.proc.pid
             cpu_start, started = cpu_seconds(pid), time.monotonic()
-            catcher_start = consumer.catcher_cpu()
+            catcher_start, database_start = consumer.catcher_cpu(), consumer.database_cpu()
             sent = publish(consumer.vhost.amqp_uri, events, RATE)
             consumer.wait_handled(WARMUP + EVENTS, timeout=300)
             cpu, elapsed = cpu_seconds(pid) - cpu_start, time.monotonic() - started
             catcher = consumer.catcher_cpu() - catcher_start
+            database = consumer.database_cpu() - database_start
             handled = consumer.processed_at()
-            return cpu, elapsed, catcher, {key: handled[key] - at for key, at in sent.items()}
+            lag_of = {key: handled[key] - at for key, at in sent.items()}
+            return cpu, elapsed, catcher, database, lag_of
 
         measured = _each(measure, consumers)
         if spying is not None:
@@ -302,7 +318,9 @@ def one_round(tag: str, workdir: Path, checkouts: list[Path], spy: str | None) -
         if consumers:
             _each(Consumer.stop, consumers)
     results = []
-    for (cpu, elapsed, catcher, lag_of), idle_rate in zip(measured, idle_rates, strict=True):
+    for (cpu, elapsed, catcher, database, lag_of), idle_rate in zip(
+        measured, idle_rates, strict=True
+    ):
         lags = sorted(max(lag, 0.0) for lag in lag_of.values())
         results.append(
             {
@@ -312,6 +330,7 @@ def one_round(tag: str, workdir: Path, checkouts: list[Path], spy: str | None) -
                 "cpu_ms_per_event_raw": round(cpu / EVENTS * 1000, 3),
                 "idle_cpu_percent": round(idle_rate * 100, 2),
                 "catcher_cpu_ms_per_event": round(catcher / EVENTS * 1000, 3),
+                "postgresql_cpu_ms_per_event": round(database / EVENTS * 1000, 3),
                 "lag_p50_ms": round(percentile(lags, 50) * 1000, 2),
                 "lag_p99_ms": round(percentile(lags, 99) * 1000, 2),
             }
