@@ -15,10 +15,11 @@
   a busy consumer pays one transaction for many events (see EventBatchConsumer).
 
 Every hop of an event waits for a core, so what the consumer itself spends per event counts
-(`python -m bench.consume` measures a billing process): a JSON body is read by orjson rather
-than kombu's decoder, the event is handed to a worker from the queue consumer's own green
-thread rather than from one more spawned per message, and each consumer keeps its metrics'
-labelled children rather than looking them up at every event.
+(`python -m bench.consume` measures a billing process): a JSON body is read by kombu's decoder
+for its content type, which a service's nameko config makes orjson's (infra.codec), the
+event is handed to a worker from the queue consumer's own green thread rather than from one
+more spawned per message, and each consumer keeps its metrics' labelled children rather than
+looking them up at every event.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from datetime import UTC, datetime
 from functools import partial
 
 import eventlet
-import orjson
 from kombu import Connection
 from kombu import Consumer as KombuConsumer
 from kombu.pools import producers
@@ -97,25 +97,6 @@ class _PrefetchingConsumer(KombuConsumer):
         super().consume(no_ack)
 
 
-JSON = "application/json"
-
-
-def decoded_body(message):
-    """The message's body as kombu would decode it; a JSON one (what the relay sends) read
-    by orjson, a third of the time. Raises as kombu does (then on_decode_error)."""
-    if (
-        message.content_type == JSON
-        and message.content_encoding in ("utf-8", "utf8")
-        and (message.accept is None or JSON in message.accept)
-        and "compression" not in (message.headers or {})
-    ):
-        try:
-            return orjson.loads(message.body)
-        except orjson.JSONDecodeError:
-            pass  # kombu's decoder says why, or reads what orjson refuses (NaN, huge ints)
-    return message.decode()
-
-
 class DeadLetteringQueueConsumer(BrokerTolerantQueueConsumer):
     """A body that cannot even be decoded is rejected to the dead-letter queue, not dropped
     (kombu's default acknowledges it and it is gone). Each queue is consumed with its
@@ -128,22 +109,13 @@ class DeadLetteringQueueConsumer(BrokerTolerantQueueConsumer):
             consumer = _PrefetchingConsumer(
                 channel,
                 queues=[provider.queue],
-                on_message=partial(self.on_message, provider),
+                callbacks=[partial(self.handle_message, provider)],
                 accept=self.accept,
                 on_decode_error=self.on_decode_error,
             )
             consumer.prefetch_count = provider.prefetch_count
             self._consumers[provider] = consumer
         return self._consumers.values()
-
-    def on_message(self, provider, message) -> None:
-        """kombu's callback, given the message undecoded (see `decoded_body`)."""
-        try:
-            body = decoded_body(message)
-        except Exception as exc:
-            self.on_decode_error(message, exc)
-            return
-        self.handle_message(provider, body, message)
 
     def handle_message(self, provider, body, message) -> None:
         """nameko spawns a green thread per message to hand it to its provider, which
