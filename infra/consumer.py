@@ -161,18 +161,15 @@ class EventConsumer(Consumer):
         self.service = self.container.service_name
         self.consumer_name = f"{self.service}.{self.method_name}"
         self.amqp_uri = self.container.config["AMQP_URI"]
+        self._children: dict[tuple, object] = {}  # see _child
         # export zeros from the start, so that rate() and increase() see the first one
-        DUPLICATES_SKIPPED.labels(self.service, self.consumer_name)
+        self._child(DUPLICATES_SKIPPED)
         for reason in ("failed", "unparseable", "undecodable"):
-            DEAD_LETTERED.labels(self.service, self.consumer_name, reason)
-        # each event counts and observes through these children, looked up once
-        self._duration = EVENT_DURATION.labels(self.service, self.consumer_name)
-        self._age = EVENT_AGE.labels(self.service, self.consumer_name)
-        self._lags = {
-            event_type: EVENT_LAG.labels(self.service, self.consumer_name, event_type)
-            for event_type in self.subscription.event_types  # SQLite's never get a lag
-        }
-        self._counts: dict[tuple[str, str], object] = {}
+            self._child(DEAD_LETTERED, reason)
+        self._child(EVENT_DURATION)
+        self._child(EVENT_AGE)
+        for event_type in self.subscription.event_types:  # SQLite's never get a lag
+            self._child(EVENT_LAG, event_type)
         with Connection(self.amqp_uri) as conn, conn.channel() as channel:
             declare_subscription(channel, self.subscription)
         super().setup()
@@ -194,14 +191,14 @@ class EventConsumer(Consumer):
             return
         self._received(event, message)
 
-    def _count(self, event_type: str, outcome: str, amount: int = 1) -> None:
-        """mutualis_events_handled_total of this consumer, its child looked up once."""
-        key = (event_type, outcome)
-        child = self._counts.get(key)
+    def _child(self, metric, *labels: str):
+        """`metric`'s child for this consumer and `labels`: looked up at its first use, then
+        kept (prometheus_client's look-up takes a lock and builds its key at every call)."""
+        key = (metric, labels)
+        child = self._children.get(key)
         if child is None:
-            labels = (self.service, self.consumer_name, event_type, outcome)
-            child = self._counts[key] = EVENTS_HANDLED.labels(*labels)
-        child.inc(amount)
+            child = self._children[key] = metric.labels(self.service, self.consumer_name, *labels)
+        return child
 
     def _received(self, event, message) -> None:
         self._spawn(event, message, attempt=1)
@@ -237,22 +234,22 @@ class EventConsumer(Consumer):
         exc_info=None,
     ):
         event_type = event.type
-        self._duration.observe(time.perf_counter() - started)
+        self._child(EVENT_DURATION).observe(time.perf_counter() - started)
         if exc_info is None:
             self.queue_consumer.ack_message(message)
-            self._count(event_type, "ok")
+            self._child(EVENTS_HANDLED, event_type, "ok").inc()
             log.info("%s applied %s %s", self.consumer_name, event_type, event.event_id)
             self._observe_lag(event, message, time.time())
             return result, exc_info
         exc = exc_info[1]
         if isinstance(exc, DuplicateEvent):
             self.queue_consumer.ack_message(message)
-            self._count(event_type, "duplicate")
-            DUPLICATES_SKIPPED.labels(self.service, self.consumer_name).inc()
+            self._child(EVENTS_HANDLED, event_type, "duplicate").inc()
+            self._child(DUPLICATES_SKIPPED).inc()
             log.info("duplicate %s %s skipped", event_type, event.event_id)
             return result, None
         if is_transient(exc) or attempt < self.max_attempts:
-            self._count(event_type, "retried")
+            self._child(EVENTS_HANDLED, event_type, "retried").inc()
             delay = backoff(attempt)
             log.warning(
                 "%s of %s failed (attempt %d): %s; retrying in %.1fs",
@@ -275,11 +272,8 @@ class EventConsumer(Consumer):
         """After the handler's commit: how long since the event's commit, and its age."""
         lag = commit_lag(message.headers, now)
         if lag is not None:
-            child = self._lags.get(event.type)
-            if child is None:
-                child = EVENT_LAG.labels(self.service, self.consumer_name, event.type)
-            child.observe(lag)
-        self._age.observe(max(now - event.occurred_at.timestamp(), 0.0))
+            self._child(EVENT_LAG, event.type).observe(lag)
+        self._child(EVENT_AGE).observe(max(now - event.occurred_at.timestamp(), 0.0))
 
     def _retry_later(self, event, message, attempt: int, delay: float) -> None:
         eventlet.sleep(delay)
@@ -313,8 +307,8 @@ class EventConsumer(Consumer):
                 retry=True,
             )
         self.queue_consumer.ack_message(message)
-        DEAD_LETTERED.labels(self.service, self.consumer_name, reason).inc()
-        self._count(event_type, "dead_lettered")
+        self._child(DEAD_LETTERED, reason).inc()
+        self._child(EVENTS_HANDLED, event_type, "dead_lettered").inc()
         log.error("%s dead-lettered a message (%s): %s", self.consumer_name, reason, error)
 
 
@@ -392,12 +386,12 @@ class EventBatchConsumer(EventConsumer):
     def batch_result(self, batch, started, worker_ctx: WorkerContext, result=None, exc_info=None):
         elapsed = time.perf_counter() - started
         if exc_info is None:
-            EVENT_BATCH_SIZE.labels(self.service, self.consumer_name).observe(len(batch))
+            self._child(EVENT_BATCH_SIZE).observe(len(batch))
             now = time.time()
             for event, message in batch:
                 self.queue_consumer.ack_message(message)
-                self._count(event.type, "ok")
-                self._duration.observe(elapsed)
+                self._child(EVENTS_HANDLED, event.type, "ok").inc()
+                self._child(EVENT_DURATION).observe(elapsed)
                 self._observe_lag(event, message, now)
                 token = correlation_id_var.set(event.correlation_id)  # its own, in the log
                 log.info("%s applied %s %s", self.consumer_name, event.type, event.event_id)
