@@ -36,7 +36,7 @@ import eventlet
 from kombu import Connection
 from kombu import Consumer as KombuConsumer
 from kombu.pools import producers
-from nameko.containers import WorkerContext
+from nameko.containers import ServiceContainer, WorkerContext
 from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -97,12 +97,22 @@ class _PrefetchingConsumer(KombuConsumer):
         super().consume(no_ack)
 
 
+# a worker is handed its event at once while the container's pool has one free: nameko
+# 2.14 spawns its workers in `_worker_pool` (an eventlet GreenPool), which it has no public
+# name for; another nameko is refused here rather than read wrongly
+if "_worker_pool" not in ServiceContainer.spawn_worker.__code__.co_names:
+    raise ImportError("nameko's ServiceContainer no longer spawns its workers in _worker_pool")
+
+
 class DeadLetteringQueueConsumer(BrokerTolerantQueueConsumer):
     """A body that cannot even be decoded is rejected to the dead-letter queue, not dropped
     (kombu's default acknowledges it and it is gone). Each queue is consumed with its
     provider's `prefetch_count`: a batch holds at most what the broker lets the consumer
     hold unacknowledged, where nameko gives every queue max_workers (10), which would cap
     every batch."""
+
+    def setup(self) -> None:
+        self._free_workers = self.container._worker_pool.free  # see the ImportError above
 
     def get_consumers(self, consumer_cls, channel):
         for provider in self._providers:
@@ -123,7 +133,7 @@ class DeadLetteringQueueConsumer(BrokerTolerantQueueConsumer):
         the message is handed over from this thread (one spawn and switch fewer per
         event). With every worker busy it waits in a thread of its own, as in nameko, and
         the broker's messages keep being read meanwhile."""
-        if self.container._worker_pool.free():
+        if self._free_workers():
             provider.handle_message(body, message)
         else:
             super().handle_message(provider, body, message)
