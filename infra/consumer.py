@@ -112,6 +112,7 @@ class DeadLetteringQueueConsumer(BrokerTolerantQueueConsumer):
     every batch."""
 
     def setup(self) -> None:
+        super().setup()
         self._free_workers = self.container._worker_pool.free  # see the ImportError above
 
     def get_consumers(self, consumer_cls, channel):
