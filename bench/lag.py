@@ -35,7 +35,8 @@ stack, the pipeline's own latency apart from its wait for a core (`make bench`'s
 stays the 8 clients'). Each round is also run as an open loop: loans started whatever the
 answers' speed at 70 % of the pace the round's closed loop reached, about as busy as the
 HorizontalPodAutoscalers keep a pod: the lag a deployment scaled as deploy/k8s scales it
-sees (LAG_RATE=<loans a second> fixes the pace instead, LAG_RATE=0 leaves it out). The
+sees (LAG_RATE=<loans a second> fixes the pace instead, LAG_RATE=0 leaves it out; a round
+whose closed loop is lost has no pace to share, and the report names it, skipped). The
 stack runs production's timer periods (mails sent every 2 s, requests expired every 30 s),
 not the tests' quick ones: their work is part of the load. Writes
 test-output/bench/event-lag.md and .json; `make bench` runs it, `make bench-lag` alone.
@@ -75,6 +76,7 @@ from sqlalchemy import text  # noqa: E402
 from bench.bookings import returned_lag  # noqa: E402
 from bench.cpu import CpuMeter, cpu_seconds  # noqa: E402
 from bench.load import percentile  # noqa: E402
+from bench.summary import skipped_open_loops  # noqa: E402
 from contracts.listings import ListingPublished, ListingSnapshot  # noqa: E402
 from contracts.topology import LISTINGS_TO_BOOKINGS, event_exchange  # noqa: E402
 from infra.database import DatabaseAccess, make_engine  # noqa: E402
@@ -545,17 +547,31 @@ def open_loop_pace(report: dict) -> str:
 
 
 def open_loop_verdict(report: dict) -> list[str]:
-    """The lag at a traffic the machine takes with room to spare, beside the target's."""
+    """The lag at a traffic the machine takes with room to spare, beside the target's, and
+    the rounds it has not (their closed loop lost)."""
+    skipped = skipped_open_loops(report)
     if not report.get("open_loop"):
-        return []
+        return [f"Open loop not measured: {skipped}.", ""] if skipped else []
     rounds = report["open_loop"]
     return [
         f"Loans started whatever the answers' speed, at {open_loop_pace(report)} "
         f"(machine {spread(rounds, 'machine_busy_cores')} of {os.cpu_count()} cores busy): "
         f"p50 {spread(rounds, 'commit_p50_ms')} ms, p99 {spread(rounds, 'commit_p99_ms')} ms, "
-        f"{'within' if met(rounds) else 'NOT within'} the target in every round.",
+        f"{'within' if met(rounds) else 'NOT within'} the target in every round"
+        + (f" measured; {skipped}." if skipped else "."),
         "",
     ]
+
+
+def open_loop_rate(fixed: float | None, closed_pace: float | None) -> float | None:
+    """Loans a second of a round's open loop: LAG_RATE's, or OPEN_LOOP_SHARE of the pace the
+    round's closed loop reached; None when there is none to take a share of (that closed
+    loop was lost)."""
+    if fixed is not None:
+        return fixed
+    if not closed_pace:
+        return None
+    return round(OPEN_LOOP_SHARE * closed_pace, 1) or None  # too slow to take a share of
 
 
 def stack_env() -> dict[str, str]:
@@ -568,8 +584,9 @@ def main() -> int:
     rounds = int(os.environ.get("LAG_ROUNDS", 3))
     returns = int(os.environ.get("LAG_RETURNS", 200))
     clients = int(os.environ.get("LAG_CLIENTS", 8))
-    fixed = os.environ.get("LAG_RATE")  # loans a second; by default a share of the closed loop's
-    share = None if fixed else OPEN_LOOP_SHARE
+    rate = os.environ.get("LAG_RATE")  # loans a second; by default a share of the closed loop's
+    fixed = float(rate) if rate else None
+    share = None if rate else OPEN_LOOP_SHARE
     extra = stack_env()
     compare = os.environ.get("LAG_COMPARE") == "1"
     OUTPUT.mkdir(parents=True, exist_ok=True)
@@ -582,9 +599,10 @@ def main() -> int:
         "stack_env": " ".join(f"{k}={v}" for k, v in extra.items()),
         "broker_floor": {"classic": [], "quorum": []},
         "stack": {name: [] for name in VARIANTS if name == "now" or compare},
-        "open_loop_rate": float(fixed) if fixed else None,
+        "open_loop_rate": fixed,
         "open_loop_share": share,
         "open_loop": [],
+        "open_loop_skipped": [],  # rounds (from 1) whose closed loop was lost: no pace
     }
     in_flight = {name: int(v.get("RELAY_IN_FLIGHT", 4)) for name, v in VARIANTS.items()}
     report["relay_alone"] = {name: [] for name in report["stack"]}
@@ -615,12 +633,15 @@ def main() -> int:
             stack.start()
             for n in range(rounds):
                 loads = [(name, rounds_of, None) for name, rounds_of in report["stack"].items()]
-                loads.append(("open loop", report["open_loop"], None))
+                if fixed != 0:  # LAG_RATE=0 leaves the open loop out
+                    loads.append(("open loop", report["open_loop"], None))
                 closed_pace = None  # loans a second of this round's closed loop ("now")
                 for name, rounds_of, pace in loads:
                     if rounds_of is report["open_loop"]:
-                        pace = float(fixed) if fixed else round(share * (closed_pace or 0), 1)
-                        if not pace:  # LAG_RATE=0, or this round's closed loop was lost
+                        pace = open_loop_rate(fixed, closed_pace)
+                        if pace is None:
+                            print(f"open loop, round {n + 1}, skipped: its closed loop was lost")
+                            report["open_loop_skipped"].append(n + 1)
                             continue
                     if compare and name in VARIANTS:
                         restart_relays(stack, VARIANTS[name])

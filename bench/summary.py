@@ -15,7 +15,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from infra.settings import PROJECT_ROOT
@@ -84,6 +84,21 @@ def lag_percentiles(lag: dict | None) -> tuple[float | None, float | None]:
     return None, None
 
 
+def skipped_open_loops(lag: dict | None) -> str:
+    """bench.lag's open-loop rounds left out, said: those whose closed loop was lost, which
+    gave them no pace to take a share of ("" when none was)."""
+    skipped = _get(lag, "open_loop_skipped") or []
+    if not skipped:
+        return ""
+    named = ", ".join(str(n) for n in skipped)
+    which = (
+        f"rounds {named}: their closed loops"
+        if len(skipped) > 1
+        else f"round {named}: its closed loop"
+    )
+    return f"{len(skipped)} of {_get(lag, 'rounds')} open-loop rounds skipped ({which} lost)"
+
+
 def rows(output: Path = OUTPUT, drills: Path = DRILLS) -> list[Row]:
     search = read(output / "listings-search.json")
     billing = read(output / "billing.json")
@@ -146,22 +161,25 @@ def rows(output: Path = OUTPUT, drills: Path = DRILLS) -> list[Row]:
         if rate
         else " at a paced traffic"
     )
+    skipped = skipped_open_loops(lag)
+
+    def paced_row(target: str, value: float | None, ceiling: float) -> Row:
+        """The open loop's figure, and the rounds it lacks (their closed loop lost)."""
+        row = at_most(target, value, ceiling, lag_source, lambda v: f"{v:.1f} ms")
+        if not skipped:
+            return row
+        measured = skipped if value is None else f"{row.measured}; {skipped}"
+        return replace(row, measured=measured)
+
     found += [
         at_most("event lag p50 ≤ 8 ms", p50, 8.0, lag_source, lambda v: f"{v:.1f} ms"),
         at_most("event lag p99 ≤ 20 ms", p99, 20.0, lag_source, lambda v: f"{v:.1f} ms"),
-        at_most(
-            f"event lag p50 ≤ 8 ms{paced}",
-            _get(lag, "open_loop_p50_ms"),
-            8.0,
-            lag_source,
-            lambda v: f"{v:.1f} ms",
-        ),
-        at_most(
-            f"event lag p99 ≤ 20 ms{paced}",
-            _get(lag, "open_loop_p99_ms"),
-            20.0,
-            lag_source,
-            lambda v: f"{v:.1f} ms",
+        *(
+            paced_row(f"event lag {name} ≤ {ceiling:g} ms{paced}", _get(lag, key), ceiling)
+            for name, key, ceiling in (
+                ("p50", "open_loop_p50_ms", 8.0),
+                ("p99", "open_loop_p99_ms", 20.0),
+            )
         ),
         at_most(
             "billing run of 100,000 charges < 10 s",

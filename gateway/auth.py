@@ -7,7 +7,7 @@ and an expiry check, not a signature check and a decode (about a twentieth of th
 gateway's CPU per booking). Whether its user still stands behind it is checked on every
 request all the same (gateway.users.live_users). The memory is bounded: beyond
 VERIFIED_TOKENS it forgets the token used least recently (one that comes back is verified
-in full again), and it answers only for a key the issuer still has."""
+in full again)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import functools
 import hashlib
 import uuid
 from collections import OrderedDict
+from types import MappingProxyType
 from typing import NamedTuple
 
 import jwt
@@ -38,12 +39,11 @@ class InvalidToken(Exception):
 
 
 class Verified(NamedTuple):
-    """What a token said when it was verified, and the key (its id) that signed it."""
+    """What a token said when it was verified."""
 
     caller: Caller
     factor: int | None
     expires: int  # its `exp`
-    kid: str
 
 
 def hash_password(password: str) -> str:
@@ -66,9 +66,10 @@ class TokenIssuer:
     """Signs with the current key; verifies with the key the token names, the current one or,
     during a rotation, the previous one.
 
-    The keys come from the settings, read when the gateway starts: a rotation restarts it,
-    with an empty memory of verified tokens (and `from_settings` gives other keys another
-    issuer). A token is answered from memory only while its key is in `keys` all the same."""
+    The keys come from the settings, read when the gateway starts, and an issuer's never
+    change: a rotation restarts the gateway, with an empty memory of verified tokens (and
+    `from_settings` gives other keys another issuer), so a remembered token's key is still
+    there."""
 
     def __init__(
         self,
@@ -80,7 +81,7 @@ class TokenIssuer:
     ):
         self.secret = secret
         self.kid = key_id(secret)
-        self.keys = {key_id(s): s for s in (previous_secret, secret) if s}
+        self.keys = MappingProxyType({key_id(s): s for s in (previous_secret, secret) if s})
         self.audience = audience
         self.issuer = issuer
         self.ttl_seconds = ttl_seconds
@@ -122,14 +123,12 @@ class TokenIssuer:
         """The token's caller and the second factor its user had when it was issued."""
         known = self._verified.get(token)
         if known is not None:
-            caller, factor, expires, kid = known
-            if kid in self.keys:
-                if expires > clock.now().timestamp():  # as PyJWT checks `exp`
-                    self._verified.move_to_end(token)
-                    return caller, factor
-                del self._verified[token]
-                raise InvalidToken("Signature has expired")
-            del self._verified[token]  # its key is gone: checked in full below, so refused
+            caller, factor, expires = known
+            if expires > clock.now().timestamp():  # as PyJWT checks `exp`
+                self._verified.move_to_end(token)
+                return caller, factor
+            del self._verified[token]
+            raise InvalidToken("Signature has expired")
         verified = self._decode(token)
         if len(self._verified) >= VERIFIED_TOKENS:
             self._verified.popitem(last=False)
@@ -159,7 +158,7 @@ class TokenIssuer:
             factor = claims.get("factor")
             if factor is not None and not isinstance(factor, int):
                 raise InvalidToken("the token's factor is not a number")
-            return Verified(caller, factor, int(claims["exp"]), kid)
+            return Verified(caller, factor, int(claims["exp"]))
         except (jwt.PyJWTError, KeyError, ValueError, TypeError, AttributeError) as exc:
             raise InvalidToken(str(exc)) from None
 

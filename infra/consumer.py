@@ -15,10 +15,11 @@
   a busy consumer pays one transaction for many events (see EventBatchConsumer).
 
 Every hop of an event waits for a core, so what the consumer itself spends per event counts
-(`python -m bench.consume` measures a billing process): a JSON body is read by orjson rather
-than kombu's decoder, the event is handed to a worker from the queue consumer's own green
-thread rather than from one more spawned per message, and each consumer keeps its metrics'
-labelled children rather than looking them up at every event.
+(`python -m bench.consume` measures a billing process): a JSON body is read by kombu's decoder
+for its content type, which a service's nameko config makes orjson's (infra.codec), the
+event is handed to a worker from the queue consumer's own green thread rather than from one
+more spawned per message, and each consumer keeps its metrics' labelled children rather than
+looking them up at every event.
 """
 
 from __future__ import annotations
@@ -32,11 +33,10 @@ from datetime import UTC, datetime
 from functools import partial
 
 import eventlet
-import orjson
 from kombu import Connection
 from kombu import Consumer as KombuConsumer
 from kombu.pools import producers
-from nameko.containers import WorkerContext
+from nameko.containers import ServiceContainer, WorkerContext
 from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -97,23 +97,11 @@ class _PrefetchingConsumer(KombuConsumer):
         super().consume(no_ack)
 
 
-JSON = "application/json"
-
-
-def decoded_body(message):
-    """The message's body as kombu would decode it; a JSON one (what the relay sends) read
-    by orjson, a third of the time. Raises as kombu does (then on_decode_error)."""
-    if (
-        message.content_type == JSON
-        and message.content_encoding in ("utf-8", "utf8")
-        and (message.accept is None or JSON in message.accept)
-        and "compression" not in (message.headers or {})
-    ):
-        try:
-            return orjson.loads(message.body)
-        except orjson.JSONDecodeError:
-            pass  # kombu's decoder says why, or reads what orjson refuses (NaN, huge ints)
-    return message.decode()
+# a worker is handed its event at once while the container's pool has one free: nameko
+# 2.14 spawns its workers in `_worker_pool` (an eventlet GreenPool), which it has no public
+# name for; another nameko is refused here rather than read wrongly
+if "_worker_pool" not in ServiceContainer.spawn_worker.__code__.co_names:
+    raise ImportError("nameko's ServiceContainer no longer spawns its workers in _worker_pool")
 
 
 class DeadLetteringQueueConsumer(BrokerTolerantQueueConsumer):
@@ -123,12 +111,16 @@ class DeadLetteringQueueConsumer(BrokerTolerantQueueConsumer):
     hold unacknowledged, where nameko gives every queue max_workers (10), which would cap
     every batch."""
 
+    def setup(self) -> None:
+        super().setup()
+        self._free_workers = self.container._worker_pool.free  # see the ImportError above
+
     def get_consumers(self, consumer_cls, channel):
         for provider in self._providers:
             consumer = _PrefetchingConsumer(
                 channel,
                 queues=[provider.queue],
-                on_message=partial(self.on_message, provider),
+                callbacks=[partial(self.handle_message, provider)],
                 accept=self.accept,
                 on_decode_error=self.on_decode_error,
             )
@@ -136,22 +128,13 @@ class DeadLetteringQueueConsumer(BrokerTolerantQueueConsumer):
             self._consumers[provider] = consumer
         return self._consumers.values()
 
-    def on_message(self, provider, message) -> None:
-        """kombu's callback, given the message undecoded (see `decoded_body`)."""
-        try:
-            body = decoded_body(message)
-        except Exception as exc:
-            self.on_decode_error(message, exc)
-            return
-        self.handle_message(provider, body, message)
-
     def handle_message(self, provider, body, message) -> None:
         """nameko spawns a green thread per message to hand it to its provider, which
         spawns the worker: while the service has a worker free, that spawn cannot wait, so
         the message is handed over from this thread (one spawn and switch fewer per
         event). With every worker busy it waits in a thread of its own, as in nameko, and
         the broker's messages keep being read meanwhile."""
-        if self.container._worker_pool.free():
+        if self._free_workers():
             provider.handle_message(body, message)
         else:
             super().handle_message(provider, body, message)
@@ -189,18 +172,15 @@ class EventConsumer(Consumer):
         self.service = self.container.service_name
         self.consumer_name = f"{self.service}.{self.method_name}"
         self.amqp_uri = self.container.config["AMQP_URI"]
+        self._children: dict[tuple, object] = {}  # see _child
         # export zeros from the start, so that rate() and increase() see the first one
-        DUPLICATES_SKIPPED.labels(self.service, self.consumer_name)
+        self._child(DUPLICATES_SKIPPED)
         for reason in ("failed", "unparseable", "undecodable"):
-            DEAD_LETTERED.labels(self.service, self.consumer_name, reason)
-        # each event counts and observes through these children, looked up once
-        self._duration = EVENT_DURATION.labels(self.service, self.consumer_name)
-        self._age = EVENT_AGE.labels(self.service, self.consumer_name)
-        self._lags = {
-            event_type: EVENT_LAG.labels(self.service, self.consumer_name, event_type)
-            for event_type in self.subscription.event_types  # SQLite's never get a lag
-        }
-        self._counts: dict[tuple[str, str], object] = {}
+            self._child(DEAD_LETTERED, reason)
+        self._child(EVENT_DURATION)
+        self._child(EVENT_AGE)
+        for event_type in self.subscription.event_types:  # SQLite's never get a lag
+            self._child(EVENT_LAG, event_type)
         with Connection(self.amqp_uri) as conn, conn.channel() as channel:
             declare_subscription(channel, self.subscription)
         super().setup()
@@ -222,14 +202,14 @@ class EventConsumer(Consumer):
             return
         self._received(event, message)
 
-    def _count(self, event_type: str, outcome: str, amount: int = 1) -> None:
-        """mutualis_events_handled_total of this consumer, its child looked up once."""
-        key = (event_type, outcome)
-        child = self._counts.get(key)
+    def _child(self, metric, *labels: str):
+        """`metric`'s child for this consumer and `labels`: looked up at its first use, then
+        kept (prometheus_client's look-up takes a lock and builds its key at every call)."""
+        key = (metric, labels)
+        child = self._children.get(key)
         if child is None:
-            labels = (self.service, self.consumer_name, event_type, outcome)
-            child = self._counts[key] = EVENTS_HANDLED.labels(*labels)
-        child.inc(amount)
+            child = self._children[key] = metric.labels(self.service, self.consumer_name, *labels)
+        return child
 
     def _received(self, event, message) -> None:
         self._spawn(event, message, attempt=1)
@@ -265,22 +245,22 @@ class EventConsumer(Consumer):
         exc_info=None,
     ):
         event_type = event.type
-        self._duration.observe(time.perf_counter() - started)
+        self._child(EVENT_DURATION).observe(time.perf_counter() - started)
         if exc_info is None:
             self.queue_consumer.ack_message(message)
-            self._count(event_type, "ok")
+            self._child(EVENTS_HANDLED, event_type, "ok").inc()
             log.info("%s applied %s %s", self.consumer_name, event_type, event.event_id)
             self._observe_lag(event, message, time.time())
             return result, exc_info
         exc = exc_info[1]
         if isinstance(exc, DuplicateEvent):
             self.queue_consumer.ack_message(message)
-            self._count(event_type, "duplicate")
-            DUPLICATES_SKIPPED.labels(self.service, self.consumer_name).inc()
+            self._child(EVENTS_HANDLED, event_type, "duplicate").inc()
+            self._child(DUPLICATES_SKIPPED).inc()
             log.info("duplicate %s %s skipped", event_type, event.event_id)
             return result, None
         if is_transient(exc) or attempt < self.max_attempts:
-            self._count(event_type, "retried")
+            self._child(EVENTS_HANDLED, event_type, "retried").inc()
             delay = backoff(attempt)
             log.warning(
                 "%s of %s failed (attempt %d): %s; retrying in %.1fs",
@@ -303,11 +283,8 @@ class EventConsumer(Consumer):
         """After the handler's commit: how long since the event's commit, and its age."""
         lag = commit_lag(message.headers, now)
         if lag is not None:
-            child = self._lags.get(event.type)
-            if child is None:
-                child = EVENT_LAG.labels(self.service, self.consumer_name, event.type)
-            child.observe(lag)
-        self._age.observe(max(now - event.occurred_at.timestamp(), 0.0))
+            self._child(EVENT_LAG, event.type).observe(lag)
+        self._child(EVENT_AGE).observe(max(now - event.occurred_at.timestamp(), 0.0))
 
     def _retry_later(self, event, message, attempt: int, delay: float) -> None:
         eventlet.sleep(delay)
@@ -341,8 +318,8 @@ class EventConsumer(Consumer):
                 retry=True,
             )
         self.queue_consumer.ack_message(message)
-        DEAD_LETTERED.labels(self.service, self.consumer_name, reason).inc()
-        self._count(event_type, "dead_lettered")
+        self._child(DEAD_LETTERED, reason).inc()
+        self._child(EVENTS_HANDLED, event_type, "dead_lettered").inc()
         log.error("%s dead-lettered a message (%s): %s", self.consumer_name, reason, error)
 
 
@@ -420,12 +397,12 @@ class EventBatchConsumer(EventConsumer):
     def batch_result(self, batch, started, worker_ctx: WorkerContext, result=None, exc_info=None):
         elapsed = time.perf_counter() - started
         if exc_info is None:
-            EVENT_BATCH_SIZE.labels(self.service, self.consumer_name).observe(len(batch))
+            self._child(EVENT_BATCH_SIZE).observe(len(batch))
             now = time.time()
             for event, message in batch:
                 self.queue_consumer.ack_message(message)
-                self._count(event.type, "ok")
-                self._duration.observe(elapsed)
+                self._child(EVENTS_HANDLED, event.type, "ok").inc()
+                self._child(EVENT_DURATION).observe(elapsed)
                 self._observe_lag(event, message, now)
                 token = correlation_id_var.set(event.correlation_id)  # its own, in the log
                 log.info("%s applied %s %s", self.consumer_name, event.type, event.event_id)

@@ -150,12 +150,21 @@ def metric(name: str, **labels) -> float:
 def test_the_same_event_delivered_twice_is_applied_once(start_tally, vhost, tally_db):
     start_tally()
     duplicates_before = metric("mutualis_events_duplicates_skipped_total")
+    handled = "mutualis_events_handled_total"
+    outcomes = [{"event_type": "listing.published", "outcome": o} for o in ("ok", "duplicate")]
+    handled_before = sum(metric(handled, **labels) for labels in outcomes)
     event = listing_published(title="Saleuse")
     publish_event(vhost.amqp_uri, event)
     publish_event(vhost.amqp_uri, event)
 
+    def deliveries_counted() -> float:
+        return sum(metric(handled, **labels) for labels in outcomes) - handled_before
+
     wait_until(lambda: metric("mutualis_events_duplicates_skipped_total") > duplicates_before)
+    wait_until(lambda: deliveries_counted() >= 2)
     assert counted(tally_db) == 1
+    # each delivery counted once (a batch counts a duplicate within it as applied)
+    assert deliveries_counted() == 2
     with make_engine(tally_db).connect() as conn:
         assert conn.scalar(select(func.count()).select_from(processed_events)) == 1
 

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from bench import run, scale, summary
+from bench import lag, run, scale, summary
 from bench.load import Result
 
 
@@ -109,6 +109,66 @@ def test_the_table_of_targets_reads_each_bench_and_says_what_was_not_measured(tm
     document = summary.write(list(found.values()), tmp_path)
     assert "| event lag p99 ≤ 20 ms | **not met** | 24.0 ms | event-lag.json |" in document
     assert (tmp_path / "summary.md").read_text() == document
+
+
+def test_an_open_loop_takes_its_share_of_its_rounds_closed_loop_or_is_skipped():
+    assert lag.open_loop_rate(None, 20.0) == 14.0  # OPEN_LOOP_SHARE of it
+    assert lag.open_loop_rate(12.0, None) == 12.0  # LAG_RATE's, whatever the closed loop
+    assert lag.open_loop_rate(None, None) is None  # the round's closed loop lost: no pace
+    assert lag.open_loop_rate(None, 0.01) is None  # too slow to take a share of
+
+
+def lag_report(rounds: int, open_loop: int, skipped: list[int]) -> dict:
+    """bench.lag's report of `rounds` rounds, `open_loop` of them also as an open loop."""
+    stack_round = {"commit_p50_ms": 6.0, "commit_p99_ms": 18.0, "rate": 14.0}
+    return {
+        "when": "2026-12-07T04:00:00+00:00",
+        "commit": "abc1234",
+        "rounds": rounds,
+        "returns_per_round": 200,
+        "clients": 8,
+        "rounds_lost": len(skipped),
+        "stack_env": "",
+        "broker_floor": {},
+        "relay_alone": {},
+        "stack": {"now": [stack_round] * (rounds - len(skipped))},
+        "open_loop_rate": None,
+        "open_loop_share": 0.7,
+        "open_loop": [stack_round] * open_loop,
+        "open_loop_skipped": skipped,
+        "p50_ms": 6.0,
+        "p99_ms": 18.0,
+        "open_loop_p50_ms": 6.0 if open_loop else None,
+        "open_loop_p99_ms": 18.0 if open_loop else None,
+    }
+
+
+def test_the_open_loop_rounds_skipped_are_counted_and_named(tmp_path):
+    report = lag_report(rounds=3, open_loop=2, skipped=[2])
+    said = "1 of 3 open-loop rounds skipped (round 2: its closed loop lost)"
+    assert said in lag.render(report)
+    (tmp_path / "event-lag.json").write_text(json.dumps(report))
+    found = {r.target: r for r in summary.rows(tmp_path, tmp_path / "no-drills.json")}
+    paced = found["event lag p99 ≤ 20 ms at 70% of the closed loop's pace (open loop)"]
+    assert (paced.met, paced.measured) == (True, f"18.0 ms; {said}")
+    assert found["event lag p99 ≤ 20 ms"].measured == "18.0 ms"  # the closed loop's, as is
+
+    none_left = lag_report(rounds=2, open_loop=0, skipped=[1, 2])
+    said = "2 of 2 open-loop rounds skipped (rounds 1, 2: their closed loops lost)"
+    assert f"Open loop not measured: {said}." in lag.render(none_left)
+    (tmp_path / "event-lag.json").write_text(json.dumps(none_left))
+    found = {r.target: r for r in summary.rows(tmp_path, tmp_path / "no-drills.json")}
+    paced = found["event lag p50 ≤ 8 ms at 70% of the closed loop's pace (open loop)"]
+    assert (paced.met, paced.measured) == (None, said)
+
+
+def test_an_open_loop_with_every_round_says_nothing_skipped(tmp_path):
+    report = lag_report(rounds=2, open_loop=2, skipped=[])
+    assert "skipped" not in lag.render(report)
+    (tmp_path / "event-lag.json").write_text(json.dumps(report))
+    found = {r.target: r for r in summary.rows(tmp_path, tmp_path / "no-drills.json")}
+    paced = found["event lag p50 ≤ 8 ms at 70% of the closed loop's pace (open loop)"]
+    assert (paced.met, paced.measured) == (True, "6.0 ms")
 
 
 def test_a_report_without_the_bare_nameko_floor_leaves_its_targets_unmeasured(tmp_path):
