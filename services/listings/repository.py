@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -831,7 +831,7 @@ def record_bookings_once(
         _RECORD_ONCE,
         {
             "consumer": consumer,
-            "now": datetime.now(UTC),
+            "now": clock.now(),
             "event_ids": [event_id for event_id, _ in firsts],
             "event_types": [kind for _, kind in firsts],
             "booking_event_ids": [event_id for event_id, _, _, _ in events],
