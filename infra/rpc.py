@@ -14,6 +14,9 @@
   without waiting for a publisher confirm and not persistent: it goes to the caller's own
   temporary queue, and a reply lost in the broker is one the caller's deadline already
   answers. Events and their relays keep their confirms.
+- A request's arguments are checked against its method's signature read once (nameko reads
+  it again for every request: `inspect.getcallargs`, ~80 µs, 1.5 % of the bookings
+  service's samples under booking load).
 - Replies and the gateway's calls are published by KeptConnectionPublisher: nameko's
   Publisher makes a kombu Connection for every message only to find its pool of producers
   by it (URL parsing, transport look-up: ~3 % of the gateway's samples under booking load);
@@ -22,9 +25,10 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
-from functools import partial, update_wrapper
+from functools import cached_property, partial, update_wrapper
 from types import FunctionType
 
 import kombu.serialization
@@ -37,7 +41,7 @@ from nameko.constants import (
     DEFAULT_TRANSPORT_OPTIONS,
     LOGIN_METHOD_CONFIG_KEY,
 )
-from nameko.exceptions import UnserializableValueError, serialize
+from nameko.exceptions import IncorrectSignature, UnserializableValueError, serialize
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 
 from contracts.errors import ServiceError
@@ -242,6 +246,18 @@ def _patient_publisher(amqp_uri, **kwargs):
 
 class PatientRpc(Rpc):
     rpc_consumer = PatientRpcConsumer()
+
+    @cached_property
+    def signature(self) -> inspect.Signature:
+        """The method's, read once (unbound: `self` comes first)."""
+        return inspect.signature(getattr(self.container.service_cls, self.method_name))
+
+    def check_signature(self, args, kwargs):
+        """nameko's check: IncorrectSignature unless the arguments fit the method."""
+        try:
+            self.signature.bind(None, *args, **kwargs)
+        except TypeError as exc:
+            raise IncorrectSignature(str(exc)) from None
 
     def unpack_message_headers(self, message):
         """The worker's context data; a request the broker delivers again (its consumer's
