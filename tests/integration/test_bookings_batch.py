@@ -162,3 +162,23 @@ def test_holds_are_read_through_their_listings_index_before_any_analyze(pg_datab
     read = list(scans(plan[0]["Plan"]))
     assert {scan.get("Index Name") for scan in read} == {"ix_bookings_listing_status_end"}
     assert sum(scan["Actual Rows"] for scan in read) == 2  # room-1's and room-2's 04:00
+
+
+def test_a_listing_copy_is_read_anew_once_a_later_revision_replaces_it(database_url):
+    """The snapshots locked are parsed once per stored version: a later revision of the
+    listing is what the next lock reads, not the one parsed before."""
+    migrated("bookings", database_url)
+    engine = make_engine(database_url)
+    db = DatabaseAccess(engine, "bookings", None, "bookings.requests")
+    with db.transaction() as tx:
+        repository.keep_listing_copies(tx.session, [room("hall")])
+    with db.transaction() as tx:
+        first = repository.listings_for_update(tx.session, ["hall"])["hall"]
+    with db.transaction() as tx:
+        assert repository.listings_for_update(tx.session, ["hall"])["hall"] == first
+        more = room("hall", quantity=3).model_copy(update={"revision": 2})
+        repository.keep_listing_copies(tx.session, [more])
+    with db.transaction() as tx:
+        again = repository.listings_for_update(tx.session, ["hall", "nowhere"])
+    assert again == {"hall": more}
+    assert first.quantity == 1 and again["hall"].quantity == 3
