@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from contracts.bookings import BookingRequest
+from contracts.bookings import BookingCreated, BookingRequest
 from contracts.caller import Caller, Role
 from contracts.errors import Conflict, InvalidInput
 from contracts.listings import ListingSnapshot
@@ -182,3 +182,29 @@ def test_a_listing_copy_is_read_anew_once_a_later_revision_replaces_it(database_
         again = repository.listings_for_update(tx.session, ["hall", "nowhere"])
     assert again == {"hall": more}
     assert first.quantity == 1 and again["hall"].quantity == 3
+
+
+def test_a_request_is_answered_as_booking_created_dumps_it(database_url):
+    """The answer, built from views already valid, is BookingCreated's JSON exactly: for one
+    booking, and for a series with every booking and the occurrences that conflicted."""
+    migrated("bookings", database_url)
+    engine = make_engine(database_url)
+    db = DatabaseAccess(engine, "bookings", None, "bookings.requests")
+    with db.transaction() as tx:
+        repository.keep_listing_copies(tx.session, [room("hall")])
+    taken, one, series = decide_requests(
+        db,
+        [
+            ask("hall", 10),  # the second day's occurrence of the series below
+            ask("hall", 12, purpose="conseil"),
+            ask("hall", 10 - 24, recurrence={"frequency": "daily", "count": 3}),
+        ],
+    )
+
+    assert taken["status"] == "requested"
+    for answer in (one, series):
+        assert BookingCreated.model_validate(answer).model_dump(mode="json") == answer
+    assert one["created"] == [] and one["conflicts"] == [] and one["purpose"] == "conseil"
+    assert series["created"][0]["id"] == series["id"]
+    assert len(series["created"]) == 2 and len(series["conflicts"]) == 1
+    assert series["conflicts"][0]["start"] == taken["start"]
