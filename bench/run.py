@@ -430,17 +430,29 @@ def more_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    ensure_not_monkey_patched()
-    # unwind on Ctrl-C (even if the shell started us with SIGINT ignored) and on SIGTERM, so
-    # that the stack is stopped and its databases and vhost dropped
+def unwind_on_signals() -> None:
+    """Unwind on Ctrl-C (even if the shell started us with SIGINT ignored) and on SIGTERM,
+    so that the stack is stopped and its databases and vhost dropped."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    seconds = env_seconds("BENCH_SECONDS", DEFAULT_SECONDS)
-    warmup = env_seconds("BENCH_WARMUP", DEFAULT_WARMUP)
-    connections = int(os.environ.get("BENCH_CONNECTIONS", DEFAULT_CONNECTIONS))
+
+
+def load_shape(default_seconds: float) -> tuple[float, float, int, int]:
+    """Seconds measured, warm-up, connections and rounds, as the environment says
+    (BENCH_SECONDS, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_ROUNDS)."""
+    return (
+        env_seconds("BENCH_SECONDS", default_seconds),
+        env_seconds("BENCH_WARMUP", DEFAULT_WARMUP),
+        int(os.environ.get("BENCH_CONNECTIONS", DEFAULT_CONNECTIONS)),
+        int(os.environ.get("BENCH_ROUNDS", DEFAULT_ROUNDS)),
+    )
+
+
+def main() -> int:
+    ensure_not_monkey_patched()
+    unwind_on_signals()
+    seconds, warmup, connections, rounds = load_shape(DEFAULT_SECONDS)
     count = int(os.environ.get("BENCH_LISTINGS", 10_000))
-    rounds = int(os.environ.get("BENCH_ROUNDS", DEFAULT_ROUNDS))
     OUTPUT.mkdir(parents=True, exist_ok=True)
 
     with (

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 from eventlet.event import Event
@@ -312,6 +312,7 @@ class ApiRoute(HttpEntrypoint):
             engine, settings.user_check_seconds, settings.exempt_from_second_factor()
         )
         self.idempotency = IdempotencyStore(engine, settings.idempotency_in_progress_seconds)
+        self._counters: dict[int, Any] = {}  # HTTP_REQUESTS' children by status
 
     # -- the request ------------------------------------------------------------------
 
@@ -324,10 +325,22 @@ class ApiRoute(HttpEntrypoint):
         except Exception as exc:
             response = response_for_exception(exc)
         response.headers["X-Request-ID"] = request_id
-        route = self.url
-        HTTP_REQUESTS.labels("gateway", route, self.method, str(response.status_code)).inc()
-        HTTP_DURATION.labels("gateway", route, self.method).observe(time.perf_counter() - started)
+        self._answered(response.status_code).inc()
+        self._duration.observe(time.perf_counter() - started)
         return response
+
+    @cached_property
+    def _duration(self):
+        """This route's duration histogram (prometheus's labels() looks it up under a lock)."""
+        return HTTP_DURATION.labels("gateway", self.url, self.method)
+
+    def _answered(self, status: int):
+        """This route's counter of answers with `status`, looked up once per status."""
+        counter = self._counters.get(status)
+        if counter is None:
+            counter = HTTP_REQUESTS.labels("gateway", self.url, self.method, str(status))
+            self._counters[status] = counter
+        return counter
 
     def answer_unrouted(self, request: Request, exc: HTTPException) -> Response | None:
         """A path under /api/ (or /metrics) that no route has, or a method its route does

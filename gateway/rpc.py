@@ -32,7 +32,7 @@ from nameko.rpc import MethodProxy, ReplyListener, RpcProxy, ServiceProxy
 from contracts.errors import Unavailable
 from infra.acks import BrokerTolerantQueueConsumer
 from infra.exactly_once import MAYBE_REPEATED, REQUEST_ID, new_request_id
-from infra.rpc import TRANSIENT, KeptConnectionPublisher
+from infra.rpc import TRANSIENT, KeptConnectionPublisher, rebound, rpc_exchange
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -75,7 +75,10 @@ class _RequestPublisher(KeptConnectionPublisher):
 
 
 class _Call(MethodProxy):
+    """nameko's call, publishing with _RequestPublisher to the RPC exchange made once."""
+
     publisher_cls = _RequestPublisher
+    _call = rebound(MethodProxy._call, get_rpc_exchange=rpc_exchange)
 
 
 class _CallOnce(_Call):

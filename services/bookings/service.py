@@ -35,7 +35,6 @@ from contracts.bookings import (
     EVENT_OF_STATUS,
     HOLDING,
     Answer,
-    BookingCreated,
     BookingDatesDeclined,
     BookingDatesProposed,
     BookingOverdue,
@@ -46,6 +45,7 @@ from contracts.bookings import (
     BookingRequested,
     BookingRescheduled,
     BookingStatus,
+    BookingView,
     Condition,
     ConditionPhotoStage,
     NewDates,
@@ -211,9 +211,18 @@ def _book(
                 need=urgent.need,
                 distance_km=urgent.distance_km,
             )
-    return BookingCreated(
-        **views[0].model_dump(), created=views if series_id else [], conflicts=decided.conflicts
-    ).model_dump(mode="json")
+    return _created(views, series_id is not None, decided.conflicts)
+
+
+def _created(views: list[BookingView], series: bool, conflicts: list) -> dict:
+    """BookingCreated as JSON (the first booking; for a series, every one and the
+    occurrences that conflicted), from views already valid: dumped once, not validated
+    again into a BookingCreated to be dumped a second time."""
+    first = views[0].model_dump(mode="json")
+    return first | {
+        "created": [view.model_dump(mode="json") for view in views] if series else [],
+        "conflicts": [conflict.model_dump(mode="json") for conflict in conflicts],
+    }
 
 
 def _agreement_of(session, booking: domain.NewBooking) -> tuple[str | None, bool]:

@@ -67,3 +67,33 @@ def test_replies_are_consumed_without_acknowledgement():
 
     [options] = made
     assert options["no_ack"] is True and options["queues"] == ["rpc.reply-gateway-1"]
+
+
+def test_calls_go_to_the_rpc_exchange_made_once(monkeypatch):
+    published = []
+
+    class Pool:
+        def __init__(self, broker):
+            pass
+
+        @contextmanager
+        def acquire(self, block):
+            yield SimpleNamespace(publish=lambda body, **kw: published.append(kw["exchange"]))
+
+    class Replies:
+        routing_key = "rpc.reply-gateway-1"
+
+        def get_reply_event(self, correlation_id):
+            return None
+
+    monkeypatch.setattr(infra.rpc, "producers", KeyedPools(Pool))
+    config = {"AMQP_URI": "amqp://x/", "rpc_exchange": "mutualis-test-rpc"}
+    worker_ctx = SimpleNamespace(container=SimpleNamespace(config=config), context_data={})
+    rpc = ServiceRpc("bookings")
+    for method in ("request", "quote"):
+        _Call(worker_ctx, "bookings", method, Replies(), **rpc.options)._call({}, {})
+
+    first, again = published
+    assert first is again  # made once, not for every call
+    assert (first.name, first.type, first.durable) == ("mutualis-test-rpc", "topic", True)
+    assert infra.rpc.rpc_exchange(config) is first  # the replies' too

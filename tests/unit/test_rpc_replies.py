@@ -9,7 +9,9 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 
 import nameko.amqp.publish
+import pytest
 from nameko.amqp.publish import Publisher
+from nameko.exceptions import IncorrectSignature
 
 from infra import rpc
 
@@ -143,3 +145,19 @@ def test_a_kept_connection_publish_merges_its_options_as_naminos_own(monkeypatch
     assert first is third and first is not second  # one Connection per broker and confirms
     assert first.transport_options["confirm_publish"] is False
     assert second.transport_options["confirm_publish"] is True
+
+
+def test_a_request_is_checked_against_its_methods_signature_read_once():
+    class Service:
+        def request(self, caller: dict, request: dict) -> dict:
+            return {}
+
+    entrypoint = rpc.PatientRpc(expected_exceptions=())
+    entrypoint.container = SimpleNamespace(service_cls=Service)
+    entrypoint.method_name = "request"
+
+    entrypoint.check_signature(({"user_id": "u1"},), {"request": {}})
+    for args, kwargs in (((), {}), (({}, {}, {}), {}), (({},), {"other": 1})):
+        with pytest.raises(IncorrectSignature):
+            entrypoint.check_signature(args, kwargs)
+    assert entrypoint.signature is entrypoint.signature  # read once
