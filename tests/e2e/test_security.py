@@ -15,11 +15,12 @@ import requests
 from requests.adapters import HTTPAdapter
 from sqlalchemy import text
 
-from gateway.auth import hash_password, key_id
+from gateway.auth import key_id
 from gateway.settings import DEMO_SECRET
 from gateway.users import disable_user
 from tests.e2e.test_gateway_contract import metric
 from tests.e2e.test_listings_flow import SNOWPLOUGH
+from tests.support.stack import QUICK_HASHER
 
 PASSWORD = "correct horse battery staple"
 CHAMBON = "42044"
@@ -48,7 +49,7 @@ def client() -> requests.Session:
 
 def new_user(stack, roles: str = "manager", commune: str = CHAMBON) -> str:
     """A user (of Le Chambon-Feugerolles unless told) of this test alone (so its failures
-    are its own)."""
+    are its own), its password hashed at the demo accounts' test cost (QUICK_HASHER)."""
     email = f"secu-{uuid.uuid4().hex[:10]}@mutualis-demo.fr"
     with stack.database("gateway").begin() as conn:
         conn.execute(
@@ -59,7 +60,7 @@ def new_user(stack, roles: str = "manager", commune: str = CHAMBON) -> str:
             {
                 "id": str(uuid.uuid4()),
                 "email": email,
-                "hash": hash_password(PASSWORD),
+                "hash": QUICK_HASHER.hash(PASSWORD),
                 "commune": commune,
                 "roles": roles,
                 "now": datetime.now(UTC),

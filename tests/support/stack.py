@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
+from argon2 import PasswordHasher
 from sqlalchemy import Engine, create_engine, text
 
 from infra.settings import PROJECT_ROOT
@@ -47,6 +48,10 @@ QUICK_TIMERS = {
     "BOOKINGS_ALLOCATION_WINDOW_SECONDS": "3",
     "BOOKINGS_ALLOCATION_INTERVAL_SECONDS": "0.5",
 }
+# the demo accounts' password of a test stack hashed at argon2's least cost: the gateway
+# verifies a hash at the cost it was made with, and the production cost (a quarter of a
+# second of CPU) at each of the suite's thousand-odd sign-ins was minutes of the suite
+QUICK_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 def free_port() -> int:
@@ -137,10 +142,9 @@ class Vhosts:
         """Deletes every vhost left, all at once: the session is ending."""
         left = [*self._given_back, *self._made, *self._wait_made()]
         self._given_back, self._made = [], []
-        deleting = [self._deleting, *(Vhost._rabbitmqctl(("delete_vhost", n)) for n in left)]
-        self._deleting = None
-        for process in deleting:
-            self._finish(process)
+        deleting, self._deleting = self._deleting, None
+        self._finish(deleting)
+        self._finish(delete_vhosts(left) if left else None)
 
     def _make_batch(self) -> None:
         if self._making is not None:
@@ -171,12 +175,11 @@ class Vhosts:
         return names
 
     def _delete_given_back(self) -> None:
-        """Deletes every vhost given back, one `rabbitmqctl` after the other, in the
-        background; the deletion before must be over."""
+        """Deletes every vhost given back, in the background, by one `rabbitmqctl`; the
+        deletion before must be over."""
         self._finish(self._deleting)
         names, self._given_back = self._given_back, []
-        commands = [("delete_vhost", name) for name in names]
-        self._deleting = Vhost._rabbitmqctl(*commands) if commands else None
+        self._deleting = delete_vhosts(names) if names else None
 
     @staticmethod
     def _finish(process: subprocess.Popen | None) -> None:
@@ -184,6 +187,20 @@ class Vhosts:
             errors = process.stderr.read()
             if process.wait():
                 raise subprocess.CalledProcessError(process.returncode, process.args, errors)
+
+
+def delete_vhosts(names: list[str]) -> subprocess.Popen:
+    """Deletes the vhosts `names`, in the background, in one `rabbitmqctl` (an Erlang VM,
+    most of a second of CPU, where `delete_vhost` takes one each): what `delete_vhost` does
+    (`rabbit_vhost:delete`), for each of them; it fails unless every one was deleted."""
+    vhosts = ", ".join(f'<<"{name}">>' for name in names)
+    deleting = (
+        f'case [R || R <- [rabbit_vhost:delete(V, <<"mutualis-tests">>) || V <- [{vhosts}]],'
+        " R =/= ok] of [] -> ok; Failed -> exit({not_deleted, Failed}) end."
+    )
+    return subprocess.Popen(
+        ["rabbitmqctl", "-q", "eval", deleting], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
 
 
 class PostgresDatabase:
@@ -266,6 +283,24 @@ def _drop_seeded(owned: list, workdir: Path) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
+def quicken_demo_logins(gateway_url: str) -> None:
+    """The demo accounts' password (the seed's, one hash for all) hashed again by
+    `QUICK_HASHER`: signing in checks the same password, in microseconds. Hashes of other
+    passwords are left as they are."""
+    from demo.seed import DEMO_PASSWORD
+    from gateway.auth import password_matches
+
+    engine = create_engine(gateway_url)
+    with engine.begin() as conn:
+        for seeded in conn.scalars(text("SELECT DISTINCT password_hash FROM users")).all():
+            if password_matches(seeded, DEMO_PASSWORD):
+                conn.execute(
+                    text("UPDATE users SET password_hash = :quick WHERE password_hash = :seeded"),
+                    {"quick": QUICK_HASHER.hash(DEMO_PASSWORD), "seeded": seeded},
+                )
+    engine.dispose()
+
+
 def declare_queues(amqp_uri: str) -> None:
     """What `mutualis migrate` declares on the broker: every event's exchange and queues."""
     from kombu import Connection
@@ -303,11 +338,14 @@ class Stack:
         tag_prefix: str = "e2e",
         seeded: bool = True,
         quick_timers: bool = True,
+        quick_logins: bool = True,
     ):
         self.backend = backend
         # QUICK_TIMERS, for tests to see a period's work within seconds; a bench runs the
         # periods production runs (`quick_timers=False`): their work is part of its load
         self.quick_timers = quick_timers
+        # the demo accounts' password hashed by QUICK_HASHER (`quicken_demo_logins`)
+        self.quick_logins = quick_logins
         self.workdir = workdir
         self.settings = settings or {}  # environment of its processes, beside the defaults
         self.replicas = replicas
@@ -424,6 +462,8 @@ class Stack:
         else:
             self.mutualis("migrate")
             self.mutualis("seed")
+        if self.quick_logins:
+            quicken_demo_logins(self.urls["gateway"])
         for name in self.process_names():
             self.start_process(name)
         for name in self.process_names():
