@@ -26,7 +26,7 @@ CONTENT_TYPE = "application/json"
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 _kombu_default = kombu_json.JSONEncoder().default
 _TYPED = b'"__type__"'
-_ESCAPE = b"\\u"  # a \uXXXX escape may spell `__type__` (or half a surrogate pair)
+_ESCAPE = b"\\u"  # a backslash-u escape may spell `__type__` (or half a surrogate pair)
 # orjson reads an integer beyond 64 bits as a float; such an integer has 19 digits at least
 _DIGITS = bytes.maketrans(b"123456789", b"000000000")
 _LONG_NUMBER = b"0" * 19
