@@ -11,6 +11,13 @@ transaction itself fails, each item of the batch is decided again alone, so that
 item costs the others a retry, never their answer; unless the failure says the database
 is unreachable, which every item would meet again: then each gets that error at once.
 
+A GroupCommit whose outcomes are its RPC methods' replies (`outcome_is_reply`: the method
+returns the outcome as it is, or raises it) stores each recorded request's encoded reply in
+the batch's transaction, just before its COMMIT: the effect and its reply commit together,
+so a process killed right after the commit leaves no request applied without its reply
+(infra.exactly_once). The decision function knows nothing of it: its transaction's commit
+is held until it has returned (`DatabaseAccess.replies_at_commit`).
+
 `Batches` is the batching alone, for any work that costs less done together (the replies
 of requests applied once are stored so, infra.rpc).
 """
@@ -20,16 +27,19 @@ from __future__ import annotations
 import sys
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from functools import partial
 from typing import Any
 
+import kombu.serialization
 from eventlet.event import Event
+from nameko.exceptions import serialize
 from nameko.extensions import DependencyProvider
 
 from contracts.errors import ServiceError
 from infra.consumer import is_transient
-from infra.database import Database, DatabaseAccess
-from infra.exactly_once import Request, request_of
+from infra.database import Database, DatabaseAccess, HeldCommit
+from infra.exactly_once import KeptReply, Request, encoded_reply, request_of
 from infra.metrics import GROUP_COMMIT_SIZE
 
 Decide = Callable[[DatabaseAccess, Sequence[Any]], list[Any]]
@@ -82,9 +92,11 @@ class GroupCommit(DependencyProvider):
     """`self.<name>(item)` in a worker: the item's outcome, decided with the items other
     workers handed in meanwhile; a ServiceError outcome is raised in that worker."""
 
-    def __init__(self, decide: Decide, max_batch: int = 32):
+    def __init__(self, decide: Decide, max_batch: int = 32, outcome_is_reply: bool = False):
         self.decide = decide
         self.max_batch = max_batch
+        # the RPC methods using it answer the outcome unchanged: stored with the effect
+        self.outcome_is_reply = outcome_is_reply
 
     def setup(self) -> None:
         self.work = f"{self.container.service_name}.{self.attr_name}"
@@ -95,6 +107,10 @@ class GroupCommit(DependencyProvider):
         )
         # resolved once, and exported from 0
         self._batch_size = GROUP_COMMIT_SIZE.labels(self.container.service_name, self.work)
+        # replies stored with the effect are encoded as the service's callers encode their
+        # requests (nameko's `serializer`); a request in another one gets its own (infra.rpc)
+        serializer = self.container.config.get("serializer", "json")
+        self.content_type = kombu.serialization.registry.name_to_type[serializer]
 
     def start(self) -> None:
         # after every setup (they run concurrently): the service's engine exists by now
@@ -113,11 +129,17 @@ class GroupCommit(DependencyProvider):
         return self._batches.submit((item, request))
 
     def _decide_batch(self, batch: list[tuple[tuple[Any, Request | None], Event]]) -> None:
-        self.db.requests = [request for (_, request), _ in batch if request is not None]
+        requests = [request for (_, request), _ in batch]
+        self.db.requests = [request for request in requests if request is not None]
+        kept: list[tuple[Request, KeptReply]] = []
         try:
-            outcomes = self.decide(self.db, [item for (item, _), _ in batch])
-            if len(outcomes) != len(batch):
-                raise RuntimeError(f"{self.work}: {len(outcomes)} outcomes for {len(batch)}")
+            holding = self.db.replies_at_commit() if self.outcome_is_reply else nullcontext()
+            with holding as held:
+                outcomes = self.decide(self.db, [item for (item, _), _ in batch])
+                if len(outcomes) != len(batch):
+                    raise RuntimeError(f"{self.work}: {len(outcomes)} outcomes for {len(batch)}")
+                if held is not None:
+                    kept = self._keep_replies(held, requests, outcomes)
         except Exception as exc:
             if len(batch) == 1 or is_transient(exc):  # the database is away: for every item
                 for _, answered in batch:
@@ -126,9 +148,37 @@ class GroupCommit(DependencyProvider):
             for one in batch:  # which item broke it is not known: each decided alone
                 self._decide_batch([one])
             return
+        for request, reply in kept:  # committed: the responder sends them as they are
+            request.reply = reply
         self._batch_size.observe(len(batch))
         for (_, answered), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, ServiceError):
                 answered.send_exception(outcome)
             else:
                 answered.send(outcome)
+
+    def _keep_replies(
+        self, held: HeldCommit, requests: list[Request | None], outcomes: list[Any]
+    ) -> list[tuple[Request, KeptReply]]:
+        """The replies of the requests the held transaction recorded, encoded as infra.rpc
+        encodes them (a refusal as its serialized error) and written in that transaction;
+        none if it is no longer held. An outcome that does not encode is left to the
+        responder, which answers it as it does any other."""
+        recorded = {id(request) for request in held.requests}
+        kept = []
+        for request, outcome in zip(requests, outcomes, strict=True):
+            if request is None or id(request) not in recorded:
+                continue
+            refused = isinstance(outcome, ServiceError)
+            try:
+                body, encoding = encoded_reply(
+                    None if refused else outcome,
+                    serialize(outcome) if refused else None,
+                    self.content_type,
+                )
+            except Exception:
+                continue
+            kept.append((request, KeptReply(outcome, self.content_type, body, encoding)))
+        if not held.keep([(request, reply.text) for request, reply in kept]):
+            return []
+        return kept

@@ -9,6 +9,7 @@ lock from its first statement and check-then-insert is atomic.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -41,7 +42,14 @@ from sqlalchemy.sql.cache_key import CacheKey
 
 from contracts.events import Event, Payload
 from contracts.topology import event_exchange
-from infra.exactly_once import RepeatedRequest, Request, record, request_of, stored_reply
+from infra.exactly_once import (
+    RepeatedRequest,
+    Request,
+    record,
+    request_of,
+    store_replies,
+    stored_reply,
+)
 from infra.messaging_tables import outbox, processed_events
 from infra.metrics import DUPLICATES_SKIPPED
 
@@ -504,6 +512,46 @@ class UnitOfWork:
         ]
 
 
+class HeldCommit:
+    """The transaction that records a batch's requests, its COMMIT held until the batch's
+    outcomes, their replies, are known and stored in it (`DatabaseAccess.replies_at_commit`):
+    a request's effect and its reply then commit together (infra.exactly_once)."""
+
+    def __init__(self) -> None:
+        self._opened: ExitStack | None = None  # the session and its transaction, still open
+        self._tx: UnitOfWork | None = None
+        self.requests: list[Request] = []  # those recorded by the held transaction
+
+    @property
+    def holding(self) -> bool:
+        return self._opened is not None
+
+    def hold(self, opened: ExitStack, tx: UnitOfWork, requests: list[Request]) -> None:
+        self._opened, self._tx, self.requests = opened, tx, requests
+
+    def keep(self, replies: Sequence[tuple[Request, str]]) -> bool:
+        """Writes these replies (of requests among `requests`) in the held transaction;
+        whether it did (none is held once it has committed)."""
+        if not self.holding or not replies:
+            return False
+        store_replies(self._tx.session, replies)
+        return True
+
+    def commit(self) -> None:
+        if not self.holding:
+            return
+        opened, self._opened = self._opened, None
+        opened.close()
+        for request in self.requests:
+            request.recorded = True
+        self._tx.committed()
+
+    def roll_back(self, exc_info) -> None:
+        if self.holding:
+            opened, self._opened = self._opened, None
+            opened.__exit__(*exc_info)
+
+
 class DatabaseAccess:
     """What a worker sees as `self.db`."""
 
@@ -521,11 +569,34 @@ class DatabaseAccess:
         self.consumer = consumer
         # RPC requests to record with the next effect committed (infra.exactly_once)
         self.requests = requests
+        self.held: HeldCommit | None = None  # within replies_at_commit
+
+    @contextmanager
+    def replies_at_commit(self) -> Iterator[HeldCommit]:
+        """Within: the transaction that records requests commits not at the end of its own
+        `with` block but at the end of this one, after the caller has stored their replies
+        in it (`HeldCommit.keep`), or rolls back if this block raises. For a group commit
+        whose outcomes are the replies, known only once its decision has returned: the
+        decision's code stays as it is. One transaction is held at a time: another one
+        begun meanwhile first commits the held one, whose replies then go the usual way
+        (stored after the commit, infra.rpc)."""
+        held = self.held = HeldCommit()
+        try:
+            yield held
+        except BaseException:
+            held.roll_back(sys.exc_info())
+            raise
+        finally:
+            self.held = None
+        held.commit()
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
         """A transaction; the first one a request commits records its id with it, before
         anything else (a request applied before raises RepeatedRequest here)."""
+        held = self.held
+        if held is not None:
+            held.commit()  # an earlier transaction of the batch: one held at a time
         with ExitStack() as opened:
 
             def begin() -> Session:  # at the transaction's first statement but its last
@@ -539,6 +610,9 @@ class DatabaseAccess:
                 record(tx.session, recording)
             yield tx
             tx.write_inserts_at_commit()
+            if recording and held is not None:  # commits once the replies are in it
+                held.hold(opened.pop_all(), tx, recording)
+                return
         for request in recording:
             request.recorded = True
         tx.committed()

@@ -17,13 +17,18 @@ another replica). So the gateway gives every call that may change something a re
    NOTHING` at the start of the transaction, so a second delivery running at the same time
    waits on the first's row (PostgreSQL; SQLite's writers take turns) and then finds it.
    This is the guard: a repeat that skipped (or passed) the lookup stops here;
-3. once the method has returned, stores the encoded reply on that row, then sends it
+3. stores the encoded reply on that row, then sends it. Where the method's reply is the
+   outcome of a GroupCommit marked `outcome_is_reply` (bookings' requests), the reply is
+   encoded and stored in the batch's own transaction, before its COMMIT
+   (`DatabaseAccess.replies_at_commit`): effect and reply commit together, and the reply
+   sent is the one stored (`KeptReply`). Elsewhere, once the method has returned
    (`infra.rpc.PatientRpcConsumer`): the replies of concurrent workers in one statement,
    committed without waiting for the WAL flush (`keep_replies`).
 
-A process killed between the commit of 2 and the end of 3 leaves an effect without its
-reply: the repeated request then answers Conflict (409 at the gateway) rather than
-act again. So does a PostgreSQL crash that loses a reply not yet flushed: the effect's
+A process killed between the commit of 2 and the end of 3 (where they are apart) leaves an
+effect without its reply: the repeated request then answers Conflict (409 at the gateway)
+rather than act again, after waiting for the reply up to REPLY_WAIT_SECONDS from the
+record. So does a PostgreSQL crash that loses a reply not yet flushed: the effect's
 commit, earlier and synchronous, is on disk, and any later commit flushed the reply with
 it. A method that commits nothing (a read, a refusal) records nothing: delivered again, it
 runs again, which changes nothing either.
@@ -36,10 +41,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import eventlet
+import kombu.serialization
 from nameko.rpc import Rpc
-from sqlalchemy import Engine, bindparam, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -62,6 +69,29 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+@dataclass(frozen=True)
+class KeptReply:
+    """A reply encoded and stored in the transaction of its request's effect (a GroupCommit
+    whose outcome is the reply): what the responder sends as it is, neither encoded nor
+    stored again, when the method answered that very outcome in that content type."""
+
+    outcome: Any  # the result, or the ServiceError raised
+    content_type: str
+    body: str | bytes  # as kombu's serializer made it
+    encoding: str
+
+    @property
+    def text(self) -> str:
+        """As stored in rpc_requests.reply."""
+        return self.body.decode() if isinstance(self.body, bytes) else self.body
+
+    def answers(self, result: Any, exc_info: tuple | None, content_type: str) -> bool:
+        """Whether the method's answer is this outcome, unchanged (the same object: a
+        method that built another answer from it gets that one encoded and stored)."""
+        answer = exc_info[1] if exc_info is not None else result
+        return answer is self.outcome and content_type == self.content_type
+
+
 @dataclass
 class Request:
     """The RPC request a worker applies, when its caller gave it an id."""
@@ -70,6 +100,17 @@ class Request:
     method: str
     recorded: bool = False  # committed with the request's effect
     maybe_repeated: bool = False  # delivered again, or sent again by the gateway
+    reply: KeptReply | None = None  # stored with the effect, if its outcome is the reply
+
+
+def encoded_reply(result: Any, error: dict | None, content_type: str) -> tuple[str | bytes, str]:
+    """An RPC reply's body and encoding as nameko makes it ({"result", "error"} through
+    kombu's serializer registered for the request's content type): the one encoding of the
+    reply sent (infra.rpc) and of the reply stored with its effect, so both are the same
+    bytes."""
+    serializer = kombu.serialization.registry.type_to_name[content_type]
+    _, encoding, body = kombu.serialization.dumps({"result": result, "error": error}, serializer)
+    return body, encoding
 
 
 class RepeatedRequest(Exception):
@@ -178,19 +219,31 @@ def keep_replies(engine: Engine, kept: Sequence[tuple[Request, str]]) -> None:
 def _keep(engine: Engine, kept: Sequence[tuple[Request, str]]) -> None:
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            conn.execute(
-                _KEEP_ALL,
-                {
-                    "ids": [request.request_id for request, _ in kept],
-                    "replies": [reply for _, reply in kept],
-                },
-            )
+            store_replies(conn, kept)
         return
     with engine.begin() as conn:
+        store_replies(conn, kept)
+
+
+def store_replies(conn: Connection | Session, kept: Sequence[tuple[Request, str]]) -> None:
+    """Sets the replies of recorded requests, in the transaction of `conn` (or alone on
+    an autocommit one): on PostgreSQL one statement for all, elsewhere one execution."""
+    if not kept:
+        return
+    dialect = conn.get_bind().dialect if isinstance(conn, Session) else conn.dialect
+    if dialect.name == "postgresql":
         conn.execute(
-            _KEEP_ONE,
-            [{"kept_id": request.request_id, "kept_reply": reply} for request, reply in kept],
+            _KEEP_ALL,
+            {
+                "ids": [request.request_id for request, _ in kept],
+                "replies": [reply for _, reply in kept],
+            },
         )
+        return
+    conn.execute(
+        _KEEP_ONE,
+        [{"kept_id": request.request_id, "kept_reply": reply} for request, reply in kept],
+    )
 
 
 # one statement for any number of replies, compiled once: the rows as two arrays

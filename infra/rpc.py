@@ -7,7 +7,9 @@
   acknowledgement (infra.acks): the broker delivers the request again.
 - A request that carries a request id is applied once (infra.exactly_once): its reply is
   stored before it is sent, with the replies of the other workers finishing meanwhile (one
-  statement), and a repeated request gets the stored reply again. A request the broker
+  statement), and a repeated request gets the stored reply again. A reply already stored
+  with the request's effect (a GroupCommit whose outcome is the reply) is sent as stored,
+  neither encoded nor stored again. A request the broker
   delivers again is marked as one that may have been applied (`redelivered`): its method
   looks it up first.
 - A reply is encoded once (nameko encodes it twice: once to check that it can be), and sent
@@ -33,7 +35,6 @@ import sys
 from functools import cached_property, partial, update_wrapper
 from types import FunctionType
 
-import kombu.serialization
 from kombu import Connection, Exchange
 from kombu.exceptions import OperationalError
 from kombu.pools import producers
@@ -56,6 +57,7 @@ from infra.exactly_once import (
     RepeatedRequest,
     Request,
     awaited_reply,
+    encoded_reply,
     keep_replies,
     request_of,
 )
@@ -102,7 +104,10 @@ class PatientResponder(Responder):
             except ServiceError:  # applied, but its reply was never stored
                 exc_info = sys.exc_info()
                 repeated = None
-        if repeated is None:
+        kept = self.request.reply if self.request is not None else None
+        if repeated is None and kept is not None and kept.answers(result, exc_info, content_type):
+            body, encoding = kept.body, kept.encoding  # committed with the effect
+        elif repeated is None:
             body, encoding, result, exc_info = self._encode(result, exc_info, content_type)
             if self.request is not None and self.request.recorded:
                 self._keep(body)
@@ -122,18 +127,13 @@ class PatientResponder(Responder):
     def _encode(self, result, exc_info, content_type: str):
         """The reply's body and encoding, in the request's encoding."""
         error = serialize(exc_info[1]) if exc_info is not None else None
-        serializer = kombu.serialization.registry.type_to_name[content_type]
         try:
-            _, encoding, body = kombu.serialization.dumps(
-                {"result": result, "error": error}, serializer
-            )
+            body, encoding = encoded_reply(result, error, content_type)
         except Exception:
             exc_info = sys.exc_info()
             error = serialize(UnserializableValueError(result))  # this one always encodes
             result = None
-            _, encoding, body = kombu.serialization.dumps(
-                {"result": None, "error": error}, serializer
-            )
+            body, encoding = encoded_reply(None, error, content_type)
         return body, encoding, result, exc_info
 
     def _keep(self, body) -> None:

@@ -408,7 +408,7 @@ def _with_urgency(session, views: list) -> list:
 
 class Service(OperableService):
     name = "bookings"
-    requests = GroupCommit(decide_requests)
+    requests = GroupCommit(decide_requests, outcome_is_reply=True)
     urgent_requests_gauges = UrgentRequestsGauges()
 
     # -- requests ---------------------------------------------------------------------

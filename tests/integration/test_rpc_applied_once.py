@@ -97,13 +97,18 @@ class Marker(OperableService):
 
 @pytest.fixture
 def marker(database_url, vhost, container_factory):
+    return started(Marker, database_url, vhost, container_factory)
+
+
+def started(service_cls, database_url, vhost, container_factory):
+    """A container of `service_cls` (a marker), on empty tables and a test's own vhost."""
     engine = make_engine(database_url)
     for metadata in (messaging_metadata, requests_metadata, marks_metadata):
         metadata.create_all(engine)
     RAN.clear()
     LET_GO.clear()
     container = container_factory(
-        Marker,
+        service_cls,
         {
             "AMQP_URI": vhost.amqp_uri,
             "DATABASE_URL": database_url,
@@ -271,25 +276,28 @@ def _close_connections(vhost: str) -> int:
 LINGER = 10.0  # seconds: time enough for rabbitmqctl on a busy machine, unless let go sooner
 
 
-def _mark_as_the_gateway(vhost, args: list, request_id: str) -> Queue:
-    """Publishes a call of `marker.mark` as the gateway does, its replies to a queue that
-    outlives the caller (returned)."""
-    routing_key = f"replies-{uuid.uuid4().hex[:8]}"
-    reply_queue = Queue(
-        routing_key,
-        exchange=Exchange("nameko-rpc", type="topic", durable=True),
-        routing_key=routing_key,
-        durable=True,
-        auto_delete=False,
-    )
+def _mark_as_the_gateway(
+    vhost, args: list, request_id: str, method: str = "mark", reply_queue: Queue | None = None
+) -> Queue:
+    """Publishes a call of `marker.<method>` as the gateway does, its replies to a queue
+    that outlives the caller (returned; a new one unless given)."""
+    if reply_queue is None:
+        routing_key = f"replies-{uuid.uuid4().hex[:8]}"
+        reply_queue = Queue(
+            routing_key,
+            exchange=Exchange("nameko-rpc", type="topic", durable=True),
+            routing_key=routing_key,
+            durable=True,
+            auto_delete=False,
+        )
     with Connection(vhost.amqp_uri, transport_options={"confirm_publish": True}) as conn:
         reply_queue(conn.channel()).declare()
         Producer(conn.channel()).publish(
             {"args": args, "kwargs": {}},
             exchange="nameko-rpc",
-            routing_key="marker.mark",
+            routing_key=f"marker.{method}",
             serializer="json",
-            reply_to=routing_key,
+            reply_to=reply_queue.routing_key,
             correlation_id=f"call-{request_id}",
             headers={f"nameko.{REQUEST_ID}": request_id},
             delivery_mode=2,
