@@ -10,10 +10,13 @@ from types import SimpleNamespace
 
 import nameko.amqp.publish
 import pytest
+import yaml
 from nameko.amqp.publish import Publisher
-from nameko.exceptions import IncorrectSignature
+from nameko.exceptions import IncorrectSignature, serialize
 
+from contracts.errors import Conflict
 from infra import rpc
+from infra.exactly_once import KeptReply, Request, encoded_reply
 
 
 class Remember(logging.Handler):
@@ -63,20 +66,58 @@ class Captured:
         Captured.sent.append((body, kwargs))
 
 
-def reply(result, exc_info=None):
+def reply(result, exc_info=None, request=None, kept=None, content_type="application/json"):
+    """What the responder answers and publishes; with `request`, one applied once, whose
+    replies it stores into `kept`."""
     message = SimpleNamespace(
         properties={
             "reply_to": "rpc.reply-gateway",
             "correlation_id": "c2",
-            "content_type": "application/json",
+            "content_type": content_type,
         }
     )
     responder = rpc.PatientResponder("amqp://unused/", "nameko-rpc", "json", message)
     responder.publisher_cls = Captured
+    if request is not None:
+        responder.request, responder.keep = request, kept.append
     Captured.sent = []
     answer = responder.send_response(result, exc_info)
     [(body, options)] = Captured.sent
+    if content_type != "application/json":
+        return answer, body, options
     return answer, json.loads(body), options
+
+
+def test_a_reply_stored_with_its_effect_is_sent_as_stored_unless_another_answer():
+    """The body a group commit stored with the effect is the one sent, not stored again,
+    for that very outcome (a result, or a refusal raised); a copy of it, or a request in
+    another content type, is encoded and stored as any other answer."""
+    booked, refused = {"id": "b1"}, Conflict("taken")
+    replies = []
+    for outcome in (booked, refused):
+        error = serialize(outcome) if outcome is refused else None
+        body, encoding = encoded_reply(None if error else outcome, error, "application/json")
+        request = Request("r1", "bookings.request", recorded=True)
+        request.reply = KeptReply(outcome, "application/json", body, encoding)
+        replies.append((request, body))
+    kept = []
+
+    (booked_request, booked_body), (refused_request, refused_body) = replies
+    reply(booked, None, booked_request, kept)
+    assert Captured.sent[0][0] is booked_body
+    try:
+        raise refused
+    except Conflict:
+        reply(None, sys.exc_info(), refused_request, kept)
+    assert Captured.sent[0][0] is refused_body
+    assert kept == []
+
+    _, body, _ = reply(dict(booked), None, booked_request, kept)
+    assert Captured.sent[0][0] == booked_body and body["result"] == booked
+    assert kept == [(booked_request, booked_body)]
+    reply(booked, None, booked_request, kept, content_type="application/x-yaml")
+    assert yaml.safe_load(Captured.sent[0][0]) == {"result": booked, "error": None}
+    assert kept[-1] == (booked_request, Captured.sent[0][0])
 
 
 def test_a_reply_is_encoded_once_and_sent_without_confirm_nor_persistence():
