@@ -9,9 +9,8 @@
   stored before it is sent, with the replies of the other workers finishing meanwhile (one
   statement), and a repeated request gets the stored reply again. A reply already stored
   with the request's effect (a GroupCommit whose outcome is the reply) is sent as stored,
-  neither encoded nor stored again. A request the broker
-  delivers again is marked as one that may have been applied (`redelivered`): its method
-  looks it up first.
+  neither encoded nor stored again. A request the broker delivers again is marked as one
+  that may have been applied (`redelivered`): its method looks it up first.
 - A reply is encoded once (nameko encodes it twice: once to check that it can be), and sent
   without waiting for a publisher confirm and not persistent: it goes to the caller's own
   temporary queue, and a reply lost in the broker is one the caller's deadline already

@@ -9,7 +9,8 @@ import uuid
 
 from sqlalchemy import text
 
-from tests.e2e.test_bookings_flow import SNOWPLOUGH
+from tests.e2e.test_bookings_flow import SNOWPLOUGH, snowplough  # noqa: F401 (its fixture)
+from tests.support import day
 
 
 def recorded(stack, component: str) -> dict[str, dict]:
@@ -64,3 +65,30 @@ def test_a_retry_after_a_server_error_is_answered_from_what_the_first_try_did(st
             text("SELECT count(*) FROM listings WHERE title = :title"), {"title": draft["title"]}
         )
     assert titles == 1
+
+
+def test_a_booking_and_a_refused_one_are_recorded_with_the_replies_they_got(stack, request):
+    """Booking requests are decided by a group commit whose outcome is the reply: each
+    request's reply, a booking or a 409, is stored with the batch that decided it."""
+    listing_id = request.getfixturevalue("snowplough")
+    borrower = stack.as_role("agent", "42218")
+    before = recorded(stack, "bookings")
+    booked = borrower.post(
+        f"{stack.url}/api/v1/bookings",
+        json={"listing_id": listing_id, "start": day(50), "end": day(51)},
+    )
+    clash = borrower.post(
+        f"{stack.url}/api/v1/bookings",
+        json={"listing_id": listing_id, "start": day(50), "end": day(52)},
+    )
+
+    assert (booked.status_code, clash.status_code) == (201, 409), clash.text
+    new = [
+        json.loads(row["reply"])
+        for request_id, row in recorded(stack, "bookings").items()
+        if request_id not in before and row["method"] == "bookings.request"
+    ]
+    assert sorted(reply["result"]["id"] for reply in new if reply["result"]) == [
+        booked.json()["id"]
+    ]
+    assert [reply["error"]["exc_type"] for reply in new if reply["error"]] == ["Conflict"]
