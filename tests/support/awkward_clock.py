@@ -15,6 +15,7 @@ and so does PostgreSQL's own `now()` (column defaults, `now()` in SQL), whatever
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime
 
 import pytest
@@ -43,6 +44,7 @@ def pytest_sessionstart(session):
     if instant is not None:
         _travel = time_machine.travel(instant, tick=True)
         _travel.start()
+        time.time()  # time-machine's clock ticks from its first reading, not from its start
 
 
 def pytest_sessionfinish(session, exitstatus):
