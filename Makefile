@@ -76,14 +76,15 @@ e2e: $(STAMP) $(AXE)
 #   the spring DST night (last Sunday of March, 01:30 UTC: 03:30 CEST, just after the
 #   jump), a 23-hour day;
 #   1 May 04:30 UTC: 06:30 in Paris on the Fête du Travail, before the 07:00 digest.
-# About 10 minutes an instant, so not part of `make test`; `CLOCK_INSTANTS=... make
-# test-clock` for others, `CLOCK_TESTS=tests/unit` for the unit tests alone.
+# About 7 minutes an instant (6 of them integration), so not in `make test`;
+# `CLOCK_INSTANTS=... make test-clock` for others, `CLOCK_TESTS=tests/unit` for the unit tests.
+# (`python -m pytest`: the plugin is imported before any conftest puts the project on the path)
 CLOCK_INSTANTS ?= 2026-12-13T23:30:00Z 2026-12-31T23:30:00Z 2027-03-28T01:30:00Z 2027-05-01T04:30:00Z
 CLOCK_TESTS ?= tests/unit tests/integration
 test-clock: $(STAMP)
 	@failed=; for at in $(CLOCK_INSTANTS); do \
 		echo "== MUTUALIS_TEST_AT=$$at"; \
-		MUTUALIS_TEST_AT=$$at $(BIN)/pytest -q -p tests.support.awkward_clock $(CLOCK_TESTS) \
+		MUTUALIS_TEST_AT=$$at $(BIN)/python -m pytest -q -p tests.support.awkward_clock $(CLOCK_TESTS) \
 			|| failed="$$failed $$at"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "failed at:$$failed"; exit 1; fi

@@ -10,6 +10,8 @@ time-machine still does (its travel nests inside this one).
 Only the pytest process is moved: the unit tests, and the integration tests whose nameko
 containers run in it. The end-to-end stack's processes (subprocesses) keep the real time,
 and so does PostgreSQL's own `now()` (column defaults, `now()` in SQL), whatever the process.
+A test that compares this process's clock with the database's reads the database's time
+(test_event_lag's `database_clock`).
 """
 
 from __future__ import annotations
