@@ -25,6 +25,7 @@ from contracts.agreements import (
 )
 from contracts.bookings import HOLDING
 from contracts.caller import Caller
+from contracts.clock import paris_today
 from contracts.errors import Conflict, NotFound
 from contracts.fields import is_uuid
 from infra.communes import communes
@@ -51,8 +52,9 @@ def add_agreement(
     one_off_booking_id: str | None = None,
 ) -> AgreementRow:
     """The agreement and its parties; its reference numbered after the initiator's others of
-    the year (unique by the database: two drafted at once, the second is told to retry)."""
-    year = now.year
+    the year (unique by the database: two drafted at once, the second is told to retry).
+    The year is the communes': 00:30 on 1 January in Paris is still 31 December in UTC."""
+    year = paris_today(now).year
     drafted = session.scalar(
         select(func.count())
         .select_from(AgreementRow)

@@ -18,6 +18,7 @@ from datetime import datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from warnings import warn
 
+import time_machine
 from lxml import etree
 from pypdf import PdfReader
 
@@ -140,6 +141,9 @@ def _charges(supplier: str, customer: str) -> list[domain.ChargeDraft]:
     return drafts
 
 
+# mid-month: the lines of yesterday (an hourly loan, an expert's day) are billed in this
+# month's run; on the 1st they would be in last month's, and the matrix would lack them
+@time_machine.travel(datetime(2026, 12, 16, 11, tzinfo=PARIS), tick=True)
 def test_every_document_of_every_pair_passes_the_xsd_en16931_and_the_french_rules(pg_database):
     db = billing_database(pg_database.url)
     declared = {code: {"vat_regime": regime} for code, regime in (SUPPLIERS | CUSTOMERS).items()}

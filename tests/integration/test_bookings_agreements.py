@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from nameko.testing.services import worker_factory
 from pypdf import PdfReader
 from sqlalchemy import func, select
@@ -184,6 +185,15 @@ def test_drafted_proposed_signed_in_force_and_a_loan_covered(bookings):
     assert events(db, "agreement.ended")
     later = request(db, SAINT_ETIENNE, days_ahead=20)
     assert later["agreement_reference"] is None
+
+
+def test_an_agreement_drafted_on_new_years_night_is_numbered_in_the_new_year(bookings):
+    """00:30 on 1 January in Paris is still 31 December in UTC: the reference counts the
+    communes' year."""
+    _, service = bookings
+    with time_machine.travel(datetime(2026, 12, 31, 23, 30, tzinfo=UTC), tick=False):
+        drafted = snow_agreement(service)
+    assert drafted["reference"] == f"CONV-{SAINT_ETIENNE}-2027-001"
 
 
 def test_bad_input_is_refused_naming_the_rule_and_nothing_is_stored(bookings):

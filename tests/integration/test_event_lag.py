@@ -9,6 +9,7 @@ import time
 import uuid
 
 import pytest
+import time_machine
 from kombu import Connection, Exchange, Queue
 from prometheus_client import REGISTRY
 from sqlalchemy import text
@@ -50,6 +51,21 @@ def tracks_commit_times(url: str) -> bool:
         return False
     with make_engine(url).connect() as conn:
         return conn.execute(text("SHOW track_commit_timestamp")).scalar_one() == "on"
+
+
+@pytest.fixture
+def database_clock(pg_database):
+    """This process's clock set to PostgreSQL's when they differ: the commit times are the
+    database's, the window and the lag this process's (`make test-clock` moves this process's
+    clock, never the database's)."""
+    with make_engine(pg_database.url).connect() as conn:
+        database_now = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+    if abs(database_now.timestamp() - time.time()) < 1:
+        yield
+        return
+    with time_machine.travel(database_now, tick=True):
+        time.time()  # time-machine's clock ticks from its first reading, not from its start
+        yield
 
 
 @pytest.fixture
@@ -122,7 +138,7 @@ def headers_of_next(amqp_uri: str, queue: str) -> dict:
 
 
 def test_a_relayed_event_carries_its_commit_time_and_its_consumer_measures_from_it(
-    pg_database, vhost, watching
+    database_clock, pg_database, vhost, watching
 ):
     from infra.migrations import upgrade
 
