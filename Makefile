@@ -69,22 +69,18 @@ e2e: $(STAMP) $(AXE)
 	$(BIN)/pytest -q tests/e2e
 
 # The unit and integration tests at the communes' awkward instants, one pytest run each, the
-# test process's clock moved there (tests/support/awkward_clock.py; not the e2e stack's, nor
-# PostgreSQL's now()). All after 2026-12-07, so none lies in PostgreSQL's past:
-#   Sunday 23:30 UTC: Monday 00:30 in Paris, UTC's date a day behind, a new week;
-#   31 December 23:30 UTC: 1 January in Paris, a new year and a public holiday;
-#   the spring DST night (last Sunday of March, 01:30 UTC: 03:30 CEST, just after the
-#   jump), a 23-hour day;
-#   1 May 04:30 UTC: 06:30 in Paris on the Fête du Travail, before the 07:00 digest.
+# test process's clock moved there (tests/awkward_clock.py; not the e2e stack's, nor
+# PostgreSQL's now()), the next ones after today (tests/awkward_clock.py says which and why):
+# Sunday 23:30 UTC, 31 December 23:30 UTC, the spring clock change's night, 1 May 06:30 Paris.
 # About 7 minutes an instant (6 of them integration), so not in `make test`;
 # `CLOCK_INSTANTS=... make test-clock` for others, `CLOCK_TESTS=tests/unit` for the unit tests.
 # (`python -m pytest`: the plugin is imported before any conftest puts the project on the path)
-CLOCK_INSTANTS ?= 2026-12-13T23:30:00Z 2026-12-31T23:30:00Z 2027-03-28T01:30:00Z 2027-05-01T04:30:00Z
+CLOCK_INSTANTS ?= $(shell $(BIN)/python -m tests.awkward_clock 2>/dev/null)
 CLOCK_TESTS ?= tests/unit tests/integration
 test-clock: $(STAMP)
 	@failed=; for at in $(CLOCK_INSTANTS); do \
 		echo "== MUTUALIS_TEST_AT=$$at"; \
-		MUTUALIS_TEST_AT=$$at $(BIN)/python -m pytest -q -p tests.support.awkward_clock $(CLOCK_TESTS) \
+		MUTUALIS_TEST_AT=$$at $(BIN)/python -m pytest -q -p tests.awkward_clock $(CLOCK_TESTS) \
 			|| failed="$$failed $$at"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "failed at:$$failed"; exit 1; fi
