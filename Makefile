@@ -56,8 +56,10 @@ run: seed
 	@$(BIN)/python -m mutualis.preflight --banner
 	GATEWAY_DEMO_MODE=true PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
+# two workers (pytest-xdist): the suite mostly waits (stacks starting, brokers, databases);
+# the tests sharing a stack run in one worker (tests/conftest.py's groups)
 test: $(STAMP) $(AXE)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 import warnings
 
@@ -12,16 +13,55 @@ import eventlet  # noqa: E402
 # nameko's workers run on eventlet: the test process is patched the way `mutualis serve` is
 eventlet.monkey_patch()
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    import execnet.gateway_base
+
+    # A pytest-xdist worker receives its tests on execnet's thread, started before the
+    # patching: the lock and event it hands them over with must be the OS's, or the worker
+    # waits on a green event that thread can never wake.
+    os_threading = eventlet.patcher.original("threading")
+    execnet.gateway_base.MainThreadOnlyExecModel.RLock = lambda self: os_threading.RLock()
+    execnet.gateway_base.MainThreadOnlyExecModel.Event = lambda self: os_threading.Event()
+
 import pytest  # noqa: E402
 
 from tests.support import PostgresDatabase, Stack  # noqa: E402
 from tests.support.stack import Vhosts, wait_for_stops  # noqa: E402
 
 
+def pytest_itemcollected(item):
+    """Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`), the tests that share a
+    stack run in the same worker, so that each stack starts once in the whole run: the
+    session's stack on each backend is one group, a module's own stack (on each backend it
+    is started on) another; the other tests go to whichever worker is free."""
+    group = stack_group(item)
+    if group is not None:
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+def stack_group(item) -> str | None:
+    """The group of the tests sharing `item`'s stack: the session's stack on its backend,
+    else its module's fixtures (a module's own stack, on its backend, if parametrized);
+    None when it shares nothing."""
+    params = item.callspec.params if hasattr(item, "callspec") else {}
+    if "stack" in params:
+        return f"stack-{params['stack']}"
+    module_scoped = [
+        name
+        for name, definitions in item._fixtureinfo.name2fixturedefs.items()
+        if definitions[-1].scope == "module"
+    ]
+    if not module_scoped:
+        return None
+    backends = [str(params[name]) for name in module_scoped if name in params]
+    return "-".join([item.nodeid.split("::")[0], *backends])
+
+
 @pytest.hookimpl(trylast=True)  # after pytest groups the tests by the stack they use
 def pytest_collection_modifyitems(items):
     """Tests that fuzz the session's stack (the `fuzzes_stack` mark) run after every other
-    test: what they leave behind is anyone's guess, and no test sees it."""
+    test: what they leave behind is anyone's guess, and no test sees it. Under pytest-xdist
+    they end their stack's group, whose tests one worker runs in this order."""
     fuzzing = [item for item in items if item.get_closest_marker("fuzzes_stack")]
     if fuzzing:
         items[:] = [item for item in items if item not in fuzzing] + fuzzing
