@@ -77,9 +77,10 @@ e2e: $(STAMP) $(AXE)
 # About 7 minutes an instant (6 of them integration), so not in `make test`;
 # `CLOCK_INSTANTS=... make test-clock` for others, `CLOCK_TESTS=tests/unit` for the unit tests.
 # (`python -m pytest`: the plugin is imported before any conftest puts the project on the path)
-CLOCK_INSTANTS ?= $(shell $(BIN)/python -m tests.awkward_clock 2>/dev/null)
+CLOCK_INSTANTS ?= $(shell $(BIN)/python -m tests.awkward_clock)
 CLOCK_TESTS ?= tests/unit tests/integration
 test-clock: $(STAMP)
+	@test -n "$(strip $(CLOCK_INSTANTS))" || { echo "no instant to run at (python -m tests.awkward_clock)"; exit 1; }
 	@failed=; for at in $(CLOCK_INSTANTS); do \
 		echo "== MUTUALIS_TEST_AT=$$at"; \
 		MUTUALIS_TEST_AT=$$at $(BIN)/python -m pytest -q -p tests.awkward_clock $(CLOCK_TESTS) \
