@@ -41,8 +41,11 @@ def _paris_time(moment: datetime) -> str:
 
 
 def day(value: str) -> str:
-    """'lundi 7 décembre 2026'."""
-    return format_date(datetime.fromisoformat(value).date(), "EEEE d MMMM y", locale="fr_FR")
+    """'lundi 7 décembre 2026': a day as sent, or an instant's day in Paris (23:30 UTC on
+    31 December is already 1 January there)."""
+    moment = datetime.fromisoformat(value)
+    on = clock.paris_date(moment) if moment.tzinfo else moment.date()
+    return format_date(on, "EEEE d MMMM y", locale="fr_FR")
 
 
 def euros(cents: int) -> str:
